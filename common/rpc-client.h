@@ -1,0 +1,34 @@
+/* Blocking request/response client over one connection: used by the module, the CLI and the agent. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/rpc-calls.h"
+#include "common/rpc-codec.h"
+#include "common/transport.h"
+
+struct rpc_client;
+
+/* Connects, sends HELLO, checks the version. timeout_ms bounds every later call too. */
+_must_check_ int rpc_client_open(const struct transport_addr *a, enum rpc_channel ch, int timeout_ms,
+                                 const char *client_name, struct rpc_client **ret);
+struct rpc_client *rpc_client_free(struct rpc_client *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct rpc_client *, rpc_client_free);
+
+const struct rpc_hello_resp *rpc_client_hello(const struct rpc_client *c);
+
+/* The writer for the next request body (reset on each call). For calls whose request is
+ * secret the buffer is a secret_buf and is wiped after sending. */
+struct rpc_writer *rpc_client_begin(struct rpc_client *c);
+
+/* Frames the body written since rpc_client_begin(), sends it, reads the response.
+ * Returns 0 with *ret_body/*ret_len pointing into the client's buffer (valid until the next
+ * call), the negative errno of a non-OK status (see p11-errmap), or a transport error
+ * (-ECONNRESET, -ETIMEDOUT, -EPROTO for a broken/mismatched frame). After a transport or
+ * framing error the client is dead: free it and open a new one. */
+_must_check_ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **ret_body,
+                                 size_t *ret_len);
+
+/* true once a transport/framing error happened. */
+int rpc_client_is_broken(const struct rpc_client *c);
