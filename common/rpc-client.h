@@ -23,7 +23,7 @@ const struct rpc_hello_resp *rpc_client_hello(const struct rpc_client *c);
 struct rpc_writer *rpc_client_begin(struct rpc_client *c);
 
 /* Frames the body written since rpc_client_begin(), sends it, reads the response.
- * Returns 0 with *ret_body/*ret_len pointing into the client's buffer (valid until the next
+ * Returns 0 with *ret_body and *ret_len pointing into the client's buffer (valid until the next
  * call), the negative errno of a non-OK status (see p11-errmap), or a transport error
  * (-ECONNRESET, -ETIMEDOUT, -EPROTO for a broken/mismatched frame). After a transport or
  * framing error the client is dead: free it and open a new one. */

@@ -1,0 +1,210 @@
+/* Blocking request/response client over one connection; no allocation after rpc_client_open(). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/p11-errmap.h"
+#include "common/rpc-client.h"
+#include "common/secret.h"
+
+struct rpc_client {
+        int fd;
+        enum rpc_channel channel;
+        int timeout_ms;
+        uint32_t next_id;
+        uint8_t version; /* negotiated; 0 until HELLO succeeded */
+        bool broken;
+        size_t max_body;
+        /* Both frames are secret_bufs: requests carry PINs and keys, LOGIN answers a ticket.
+         * The request is wiped right after sending, the response at the start of the next call. */
+        struct secret_buf *sbuf;
+        struct secret_buf *rbuf;
+        size_t rlen;
+        struct rpc_writer w; /* writes after RPC_HEADER_SIZE bytes of headroom in sbuf */
+        struct rpc_hello_resp hello;
+        char server[RPC_TEXT_MAX + 1];
+};
+
+struct rpc_client *rpc_client_free(struct rpc_client *c) {
+        if (!c)
+                return NULL;
+        safe_close(c->fd);
+        secret_buf_free(c->sbuf);
+        secret_buf_free(c->rbuf);
+        free(c);
+        return NULL;
+}
+
+const struct rpc_hello_resp *rpc_client_hello(const struct rpc_client *c) {
+        return c && c->version ? &c->hello : NULL;
+}
+
+int rpc_client_is_broken(const struct rpc_client *c) {
+        return !c || c->broken;
+}
+
+static void wipe_request(struct rpc_client *c) {
+        secret_wipe(c->sbuf->data, RPC_HEADER_SIZE + c->w.len);
+        rpc_writer_init(&c->w, c->sbuf->data + RPC_HEADER_SIZE, c->max_body);
+}
+
+struct rpc_writer *rpc_client_begin(struct rpc_client *c) {
+        if (!c)
+                return NULL;
+        wipe_request(c);
+        return &c->w;
+}
+
+static int client_fail(struct rpc_client *c, int r) {
+        c->broken = true;
+        return r;
+}
+
+static int64_t now_ms(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What is left of the call's time budget; negative timeouts mean none. */
+static int time_left(const struct rpc_client *c, int64_t start) {
+        int64_t left;
+
+        if (c->timeout_ms < 0)
+                return -1;
+        left = c->timeout_ms - (now_ms() - start);
+        return left > 0 ? (int) left : 0;
+}
+
+int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **ret_body, size_t *ret_len) {
+        struct rpc_header h;
+        uint8_t *rb;
+        uint32_t id;
+        int64_t start;
+        int r;
+
+        if (!c)
+                return -EINVAL;
+        if (c->broken) {
+                wipe_request(c);
+                return -ECONNRESET;
+        }
+        r = rpc_call_check((unsigned) call, c->channel, c->version ? RPC_STATE_READY : RPC_STATE_NEW, NULL);
+        if (r < 0) {
+                wipe_request(c);
+                return -EINVAL;
+        }
+        r = rpc_writer_finish(&c->w);
+        if (r < 0) {
+                wipe_request(c);
+                return r;
+        }
+
+        secret_wipe(c->rbuf->data, c->rlen);
+        c->rlen = 0;
+
+        id = c->next_id++;
+        h = (struct rpc_header) {
+                .magic = RPC_MAGIC,
+                /* HELLO goes out with the oldest version so any server can read it. */
+                .version = c->version ? c->version : RPC_VERSION_MIN,
+                .kind = RPC_KIND_REQUEST,
+                .call = (uint8_t) call,
+                .request_id = id,
+                .body_len = (uint32_t) c->w.len,
+        };
+        rpc_header_encode(&h, c->sbuf->data);
+        start = now_ms();
+        r = transport_send_all(c->fd, c->sbuf->data, RPC_HEADER_SIZE + c->w.len, c->timeout_ms);
+        wipe_request(c);
+        if (r < 0)
+                return client_fail(c, r);
+
+        rb = c->rbuf->data;
+        r = transport_recv_all(c->fd, rb, RPC_HEADER_SIZE, time_left(c, start));
+        if (r < 0)
+                return client_fail(c, r);
+        r = rpc_header_decode(rb, c->channel, &h);
+        if (r < 0)
+                return client_fail(c, -EPROTO);
+        if (h.kind != RPC_KIND_RESPONSE || h.call != (uint8_t) call || h.request_id != id ||
+            (c->version && h.version != c->version))
+                return client_fail(c, -EPROTO);
+        c->rlen = RPC_HEADER_SIZE + h.body_len;
+        r = transport_recv_all(c->fd, rb + RPC_HEADER_SIZE, h.body_len, time_left(c, start));
+        if (r < 0)
+                return client_fail(c, r);
+
+        if (h.status != RPC_STATUS_OK)
+                return errmap_errno_from_status(h.status);
+        if (ret_body)
+                *ret_body = rb + RPC_HEADER_SIZE;
+        if (ret_len)
+                *ret_len = h.body_len;
+        return 0;
+}
+
+static int client_hello(struct rpc_client *c, const char *client_name) {
+        struct rpc_hello_req req = {
+                .min_version = RPC_VERSION_MIN,
+                .max_version = RPC_VERSION_MAX,
+        };
+        struct rpc_hello_resp resp;
+        const uint8_t *body;
+        size_t len;
+        int r;
+
+        if (client_name)
+                req.client = (struct rpc_slice) { (const uint8_t *) client_name, strlen(client_name) };
+        rpc_hello_req_encode(rpc_client_begin(c), &req);
+        r = rpc_client_call(c, RPC_CALL_HELLO, &body, &len);
+        if (r < 0)
+                return r;
+        r = rpc_hello_resp_decode(body, len, &resp);
+        if (r < 0)
+                return -EPROTO;
+        if (resp.version < RPC_VERSION_MIN || resp.version > RPC_VERSION_MAX)
+                return -EPROTONOSUPPORT;
+
+        memcpy(c->server, resp.server.ptr ? (const char *) resp.server.ptr : "", resp.server.len);
+        c->server[resp.server.len] = '\0';
+        resp.server.ptr = (const uint8_t *) c->server;
+        c->hello = resp;
+        c->version = (uint8_t) resp.version;
+        return 0;
+}
+
+int rpc_client_open(const struct transport_addr *a, enum rpc_channel ch, int timeout_ms, const char *client_name,
+                    struct rpc_client **ret) {
+        _cleanup_(rpc_client_freep) struct rpc_client *c = NULL;
+        int r;
+
+        if (!a || !ret || ch < 0 || ch >= _RPC_CHANNEL_MAX)
+                return -EINVAL;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->fd = -1;
+        c->channel = ch;
+        c->timeout_ms = timeout_ms;
+        c->next_id = 1;
+        c->max_body = rpc_channel_max_body(ch);
+        r = secret_buf_new(RPC_HEADER_SIZE + c->max_body, &c->sbuf);
+        if (r < 0)
+                return r;
+        r = secret_buf_new(RPC_HEADER_SIZE + c->max_body, &c->rbuf);
+        if (r < 0)
+                return r;
+        rpc_writer_init(&c->w, c->sbuf->data + RPC_HEADER_SIZE, c->max_body);
+
+        c->fd = transport_connect(a, timeout_ms);
+        if (c->fd < 0)
+                return c->fd;
+        r = client_hello(c, client_name);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(c);
+        return 0;
+}

@@ -1,0 +1,37 @@
+/* The request dispatcher: call table check, then one small handler per call. No sockets here. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/rpc-calls.h"
+#include "common/rpc-codec.h"
+#include "enclave-token/keystore.h"
+
+/* What every handler may read; shared by all workers. */
+struct etok_dispatch {
+        struct etok_keystore *keystore;
+        bool dev; /* --dev: TOKEN_ADD accepts plaintext private keys */
+};
+
+/* One connection's protocol state. */
+struct etok_session {
+        enum rpc_channel channel;
+        enum rpc_conn_state state;
+        uint8_t version; /* negotiated by HELLO; 0 before */
+};
+
+struct etok_reply {
+        enum rpc_status status;
+        bool close;  /* send the answer, then close the connection */
+        bool secret; /* the body carries a ticket or a plaintext: wipe it once sent */
+};
+
+void etok_session_init(struct etok_session *s, enum rpc_channel ch);
+
+/* Runs one request: checks the call against the channel and the session state, decodes the
+ * body, runs the handler and writes the response body to w (nothing for a non-OK status).
+ * Never fails as a function: every outcome is a status in ret. */
+void etok_dispatch_request(const struct etok_dispatch *d, struct etok_session *s, unsigned call,
+                           const uint8_t *body, size_t len, struct rpc_writer *w, struct etok_reply *ret);

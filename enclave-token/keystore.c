@@ -1,0 +1,443 @@
+/* The token table: provisioned tokens sorted by slot id behind one reader/writer lock. */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+
+#include "enclave-token/errors.h"
+#include "enclave-token/keystore.h"
+
+#define NSEC_PER_SEC UINT64_C(1000000000)
+#define SLOT_MASK UINT32_C(0x7fffffff)
+#define GENERATION_MASK UINT64_C(0x0000ffffffffffff) /* random start, room to count up */
+
+struct etok_keystore {
+        pthread_rwlock_t lock;
+        struct etok_token **tokens; /* sorted by slot id */
+        size_t n_tokens;
+        size_t max_tokens;
+        uint64_t generation; /* written under the write lock, read lock-free */
+        etok_clock_fn clock;
+        void *clock_userdata;
+};
+
+static uint64_t clock_monotonic(void *userdata) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * NSEC_PER_SEC + (uint64_t) ts.tv_nsec;
+}
+
+static uint8_t *token_ticket(const struct etok_token *t) {
+        return t->secret->data + RPC_PIN_MAX;
+}
+
+static struct etok_token *token_free(struct etok_token *t) {
+        if (!t)
+                return NULL;
+        for (size_t i = 0; i < t->n_keys; i++)
+                etok_key_free(t->keys[i]);
+        secret_buf_free(t->secret);
+        (void) pthread_mutex_destroy(&t->pin_lock);
+        free(t);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct etok_token *, token_free);
+
+int etok_keystore_new(size_t max_tokens, struct etok_keystore **ret) {
+        pthread_rwlockattr_t attr;
+        struct etok_keystore *ks;
+        uint64_t gen;
+        int r;
+
+        if (max_tokens == 0 || max_tokens > RPC_MAX_TOKENS)
+                return -EINVAL;
+        if (RAND_bytes((unsigned char *) &gen, sizeof(gen)) != 1) {
+                ERR_clear_error();
+                return -EIO;
+        }
+        ks = calloc(1, sizeof(*ks));
+        if (!ks)
+                return -ENOMEM;
+        ks->tokens = calloc(max_tokens, sizeof(*ks->tokens));
+        if (!ks->tokens) {
+                free(ks);
+                return -ENOMEM;
+        }
+        /* Writers first: a steady stream of SIGN readers must not starve provisioning. */
+        (void) pthread_rwlockattr_init(&attr);
+        (void) pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        r = pthread_rwlock_init(&ks->lock, &attr);
+        (void) pthread_rwlockattr_destroy(&attr);
+        if (r != 0) {
+                free(ks->tokens);
+                free(ks);
+                return -r;
+        }
+        ks->max_tokens = max_tokens;
+        ks->generation = gen & GENERATION_MASK;
+        ks->clock = clock_monotonic;
+        *ret = ks;
+        return 0;
+}
+
+struct etok_keystore *etok_keystore_free(struct etok_keystore *ks) {
+        if (!ks)
+                return NULL;
+        for (size_t i = 0; i < ks->n_tokens; i++)
+                token_free(ks->tokens[i]);
+        free(ks->tokens);
+        (void) pthread_rwlock_destroy(&ks->lock);
+        free(ks);
+        return NULL;
+}
+
+void etok_keystore_set_clock(struct etok_keystore *ks, etok_clock_fn fn, void *userdata) {
+        ks->clock = fn ? fn : clock_monotonic;
+        ks->clock_userdata = userdata;
+}
+
+size_t etok_keystore_max_tokens(const struct etok_keystore *ks) {
+        return ks->max_tokens;
+}
+
+uint64_t etok_keystore_generation(const struct etok_keystore *ks) {
+        return __atomic_load_n(&ks->generation, __ATOMIC_ACQUIRE);
+}
+
+static uint64_t generation_bump(struct etok_keystore *ks) {
+        return __atomic_add_fetch(&ks->generation, 1, __ATOMIC_RELEASE);
+}
+
+uint32_t etok_slot_hash(const void *label, size_t len) {
+        const uint8_t *p = label;
+        uint32_t h = UINT32_C(2166136261);
+
+        for (size_t i = 0; i < len; i++) {
+                h ^= p[i];
+                h *= UINT32_C(16777619);
+        }
+        return h & SLOT_MASK;
+}
+
+void etok_keystore_read_begin(struct etok_keystore *ks) {
+        (void) pthread_rwlock_rdlock(&ks->lock);
+}
+
+void etok_keystore_read_end(struct etok_keystore *ks) {
+        (void) pthread_rwlock_unlock(&ks->lock);
+}
+
+size_t etok_keystore_count_locked(const struct etok_keystore *ks) {
+        return ks->n_tokens;
+}
+
+size_t etok_keystore_seek_locked(const struct etok_keystore *ks, uint32_t slot) {
+        size_t lo = 0, hi = ks->n_tokens;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (ks->tokens[mid]->slot < slot)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+const struct etok_token *etok_keystore_get_locked(const struct etok_keystore *ks, size_t idx) {
+        return idx < ks->n_tokens ? ks->tokens[idx] : NULL;
+}
+
+static struct etok_token *find_slot(const struct etok_keystore *ks, uint32_t slot) {
+        size_t i = etok_keystore_seek_locked(ks, slot);
+
+        return i < ks->n_tokens && ks->tokens[i]->slot == slot ? ks->tokens[i] : NULL;
+}
+
+const struct etok_token *etok_keystore_find_locked(const struct etok_keystore *ks, uint32_t slot) {
+        return find_slot(ks, slot);
+}
+
+/* Index of the token with this label, or -ENOENT. Linear: only provisioning looks up labels. */
+static ssize_t find_label(const struct etok_keystore *ks, const struct rpc_slice *label) {
+        for (size_t i = 0; i < ks->n_tokens; i++) {
+                const struct etok_token *t = ks->tokens[i];
+
+                if (t->label_len == label->len && memcmp(t->label, label->ptr, label->len) == 0)
+                        return (ssize_t) i;
+        }
+        return -ENOENT;
+}
+
+/* Constant-time PIN check with the back-off of docs/protocol.md. Callers hold the table lock
+ * (read or write); the back-off state has its own mutex so LOGIN needs only the read lock. */
+static int token_check_pin(const struct etok_keystore *ks, struct etok_token *t, const struct rpc_slice *pin) {
+        uint8_t padded[RPC_PIN_MAX] = {};
+        uint64_t now;
+        int r, diff;
+
+        (void) pthread_mutex_lock(&t->pin_lock);
+        now = ks->clock(ks->clock_userdata);
+        if (t->failures >= ETOK_PIN_FREE_FAILURES) {
+                unsigned e = t->failures - ETOK_PIN_FREE_FAILURES;
+                uint64_t delay = e >= 6 ? ETOK_PIN_BACKOFF_MAX_SEC : MIN(UINT64_C(1) << e, ETOK_PIN_BACKOFF_MAX_SEC);
+
+                if (now - t->last_failure_ns < delay * NSEC_PER_SEC) {
+                        (void) pthread_mutex_unlock(&t->pin_lock);
+                        return ETOK_ERR(PIN_LOCKED);
+                }
+        }
+        if (pin->len <= RPC_PIN_MAX)
+                memcpy(padded, pin->ptr, pin->len);
+        diff = CRYPTO_memcmp(padded, t->secret->data, RPC_PIN_MAX) | (pin->len != t->pin_len);
+        secret_wipe(padded, sizeof(padded));
+        if (diff) {
+                if (t->failures < UINT_MAX)
+                        t->failures++;
+                t->last_failure_ns = now;
+                r = ETOK_ERR(PIN_INCORRECT);
+        } else {
+                t->failures = 0;
+                r = 0;
+        }
+        (void) pthread_mutex_unlock(&t->pin_lock);
+        return r;
+}
+
+static int validate_add(const struct rpc_token_add_req *req) {
+        if (req->label.len == 0 || req->label.len > RPC_LABEL_MAX || memchr(req->label.ptr, 0, req->label.len))
+                return -EBADMSG;
+        if (req->pin.len < RPC_PIN_MIN || req->pin.len > RPC_PIN_MAX)
+                return -EBADMSG;
+        if (req->n_keys == 0 || req->n_keys > RPC_MAX_KEYS)
+                return -EBADMSG;
+        for (size_t i = 0; i < req->n_keys; i++) {
+                const struct rpc_add_key *a = &req->keys[i];
+
+                if (a->id > RPC_KEY_ID_MAX || a->label.len == 0 || a->label.len > RPC_KEY_LABEL_MAX)
+                        return -EBADMSG;
+                for (size_t j = 0; j < i; j++) {
+                        const struct rpc_add_key *b = &req->keys[j];
+
+                        if (a->id == b->id)
+                                return -EBADMSG;
+                        if (a->label.len == b->label.len && memcmp(a->label.ptr, b->label.ptr, a->label.len) == 0)
+                                return -EBADMSG;
+                }
+        }
+        return 0;
+}
+
+void etok_token_info(const struct etok_token *t, bool with_keys, enum etok_key_view view,
+                     struct rpc_token_info *ret) {
+        ret->slot = t->slot;
+        ret->label = (struct rpc_slice) { (const uint8_t *) t->label, t->label_len };
+        ret->generation = t->generation;
+        ret->n_keys_total = (uint32_t) t->n_keys;
+        ret->n_keys = with_keys ? t->n_keys : 0;
+        for (size_t i = 0; i < ret->n_keys; i++)
+                etok_key_info(t->keys[i], view, &ret->keys[i]);
+}
+
+/* The TOKEN_OBJECTS answer must fit in one data frame, or the module could never read it. */
+static int token_check_objects_size(const struct etok_token *t) {
+        _cleanup_free_ struct rpc_token_info *info = NULL;
+        _cleanup_free_ uint8_t *buf = NULL;
+        struct rpc_writer w;
+
+        info = calloc(1, sizeof(*info));
+        buf = malloc(RPC_MAX_BODY_DATA);
+        if (!info || !buf)
+                return -ENOMEM;
+        etok_token_info(t, true, ETOK_KEY_VIEW_OBJECTS, info);
+        rpc_writer_init(&w, buf, RPC_MAX_BODY_DATA);
+        rpc_token_info_encode(&w, info);
+        return rpc_writer_finish(&w) < 0 ? ETOK_ERR(LIMIT) : 0;
+}
+
+static int token_new(const struct rpc_token_add_req *req, struct etok_token **ret) {
+        _cleanup_(token_freep) struct etok_token *t = NULL;
+        int r;
+
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        r = pthread_mutex_init(&t->pin_lock, NULL);
+        if (r != 0) {
+                free(TAKE_PTR(t));
+                return -r;
+        }
+        memcpy(t->label, req->label.ptr, req->label.len);
+        t->label_len = req->label.len;
+
+        r = secret_buf_new(RPC_PIN_MAX + RPC_TICKET_LEN, &t->secret);
+        if (r < 0)
+                return r;
+        memcpy(t->secret->data, req->pin.ptr, req->pin.len);
+        t->pin_len = req->pin.len;
+        t->secret->len = RPC_PIN_MAX + RPC_TICKET_LEN;
+        if (RAND_priv_bytes(token_ticket(t), RPC_TICKET_LEN) != 1) {
+                ERR_clear_error();
+                return -EIO;
+        }
+
+        for (size_t i = 0; i < req->n_keys; i++) {
+                r = etok_key_new(&req->keys[i], &t->keys[i]);
+                if (r < 0)
+                        return r;
+                t->n_keys++;
+        }
+        r = token_check_objects_size(t);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
+/* Under the write lock: slot ids are stable for a label, probing past any taken id. */
+static uint32_t pick_slot(const struct etok_keystore *ks, const struct rpc_slice *label) {
+        uint32_t slot = etok_slot_hash(label->ptr, label->len);
+
+        while (find_slot(ks, slot))
+                slot = (slot + 1) & SLOT_MASK;
+        return slot;
+}
+
+static void insert_sorted(struct etok_keystore *ks, struct etok_token *t) {
+        size_t i = etok_keystore_seek_locked(ks, t->slot);
+
+        memmove(&ks->tokens[i + 1], &ks->tokens[i], (ks->n_tokens - i) * sizeof(*ks->tokens));
+        ks->tokens[i] = t;
+        ks->n_tokens++;
+}
+
+/* Write lock held. On success t is in the table (owned by it) and *ret_old holds a replaced token. */
+static int add_locked(struct etok_keystore *ks, const struct rpc_token_add_req *req, struct etok_token *t,
+                      struct etok_token **ret_old) {
+        ssize_t i;
+        int r;
+
+        i = find_label(ks, &req->label);
+        if (i >= 0) {
+                struct etok_token *old = ks->tokens[i];
+
+                if (!req->replace)
+                        return ETOK_ERR(EXISTS);
+                r = token_check_pin(ks, old, &req->pin);
+                if (r < 0)
+                        return r;
+                t->slot = old->slot;
+                t->generation = generation_bump(ks);
+                ks->tokens[i] = t;
+                *ret_old = old;
+                return 0;
+        }
+        if (ks->n_tokens >= ks->max_tokens)
+                return ETOK_ERR(LIMIT);
+        t->slot = pick_slot(ks, &req->label);
+        t->generation = generation_bump(ks);
+        insert_sorted(ks, t);
+        return 0;
+}
+
+int etok_keystore_add(struct etok_keystore *ks, const struct rpc_token_add_req *req, uint32_t *ret_slot) {
+        _cleanup_(token_freep) struct etok_token *t = NULL, *old = NULL;
+        uint32_t slot;
+        int r;
+
+        r = validate_add(req);
+        if (r < 0)
+                return r;
+        /* Parsing RSA keys takes milliseconds: do it before taking the write lock. */
+        r = token_new(req, &t);
+        if (r < 0)
+                return r;
+        (void) pthread_rwlock_wrlock(&ks->lock);
+        r = add_locked(ks, req, t, &old);
+        slot = t->slot;
+        if (r >= 0)
+                t = NULL; /* the table owns it now */
+        (void) pthread_rwlock_unlock(&ks->lock);
+        if (r < 0)
+                return r;
+        *ret_slot = slot;
+        return 0; /* a replaced token is wiped and freed here, outside the lock */
+}
+
+int etok_keystore_remove(struct etok_keystore *ks, const struct rpc_token_remove_req *req) {
+        _cleanup_(token_freep) struct etok_token *old = NULL;
+        ssize_t i;
+        int r;
+
+        (void) pthread_rwlock_wrlock(&ks->lock);
+        i = find_label(ks, &req->label);
+        if (i < 0)
+                r = ETOK_ERR(NO_SUCH_TOKEN);
+        else
+                r = token_check_pin(ks, ks->tokens[i], &req->pin);
+        if (r >= 0) {
+                old = ks->tokens[i];
+                memmove(&ks->tokens[i], &ks->tokens[i + 1], (ks->n_tokens - (size_t) i - 1) * sizeof(*ks->tokens));
+                ks->tokens[--ks->n_tokens] = NULL;
+                (void) generation_bump(ks);
+        }
+        (void) pthread_rwlock_unlock(&ks->lock);
+        return r;
+}
+
+int etok_keystore_login(struct etok_keystore *ks, uint32_t slot, const struct rpc_slice *pin,
+                        uint8_t ret_ticket[static RPC_TICKET_LEN]) {
+        struct etok_token *t;
+        int r;
+
+        (void) pthread_rwlock_rdlock(&ks->lock);
+        t = find_slot(ks, slot);
+        if (!t)
+                r = ETOK_ERR(NO_SUCH_TOKEN);
+        else
+                r = token_check_pin(ks, t, pin);
+        if (r >= 0)
+                memcpy(ret_ticket, token_ticket(t), RPC_TICKET_LEN);
+        (void) pthread_rwlock_unlock(&ks->lock);
+        return r;
+}
+
+static const struct etok_key *token_find_key(const struct etok_token *t, uint32_t id) {
+        for (size_t i = 0; i < t->n_keys; i++)
+                if (t->keys[i]->id == id)
+                        return t->keys[i];
+        return NULL;
+}
+
+/* Read lock held: readers sign in parallel; EVP_PKEY is safe for concurrent use. */
+static int crypt_locked(struct etok_keystore *ks, bool decrypt, const struct rpc_crypto_req *req, uint8_t *out,
+                        size_t size, size_t *ret_len) {
+        const struct etok_token *t;
+        const struct etok_key *k;
+
+        t = find_slot(ks, req->slot);
+        if (!t)
+                return ETOK_ERR(NO_SUCH_TOKEN);
+        if (req->ticket.len != RPC_TICKET_LEN || CRYPTO_memcmp(req->ticket.ptr, token_ticket(t), RPC_TICKET_LEN) != 0)
+                return ETOK_ERR(NOT_LOGGED_IN);
+        k = token_find_key(t, req->key_id);
+        if (!k)
+                return ETOK_ERR(NO_SUCH_KEY);
+        return decrypt ? etok_key_decrypt(k, req, out, size, ret_len) : etok_key_sign(k, req, out, size, ret_len);
+}
+
+int etok_keystore_crypt(struct etok_keystore *ks, bool decrypt, const struct rpc_crypto_req *req, uint8_t *out,
+                        size_t size, size_t *ret_len) {
+        int r;
+
+        (void) pthread_rwlock_rdlock(&ks->lock);
+        r = crypt_locked(ks, decrypt, req, out, size, ret_len);
+        (void) pthread_rwlock_unlock(&ks->lock);
+        return r;
+}

@@ -1,0 +1,79 @@
+/* The token table: provisioned tokens sorted by slot id behind one reader/writer lock. */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/cleanup.h"
+#include "common/rpc-codec.h"
+#include "common/secret.h"
+#include "enclave-token/key.h"
+
+#define ETOK_MAX_TOKENS_DEFAULT 1024
+#define ETOK_PIN_FREE_FAILURES 5 /* failures before the back-off starts */
+#define ETOK_PIN_BACKOFF_MAX_SEC 60
+
+struct etok_token {
+        uint32_t slot;
+        char label[RPC_LABEL_MAX + 1];
+        size_t label_len;
+        uint64_t generation; /* the keystore generation when these keys were provisioned */
+
+        /* secret->data: [0, RPC_PIN_MAX) the PIN, zero padded; then the login ticket. */
+        struct secret_buf *secret;
+        size_t pin_len;
+
+        pthread_mutex_t pin_lock; /* guards the back-off state; readers of the table take it */
+        unsigned failures;
+        uint64_t last_failure_ns;
+
+        size_t n_keys;
+        struct etok_key *keys[RPC_MAX_KEYS];
+};
+
+struct etok_keystore;
+
+/* Monotonic nanoseconds; replaceable so tests can drive the PIN back-off without sleeping. */
+typedef uint64_t (*etok_clock_fn)(void *userdata);
+
+_must_check_ int etok_keystore_new(size_t max_tokens, struct etok_keystore **ret);
+/* Wipes and frees every token. */
+struct etok_keystore *etok_keystore_free(struct etok_keystore *ks);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct etok_keystore *, etok_keystore_free);
+void etok_keystore_set_clock(struct etok_keystore *ks, etok_clock_fn fn, void *userdata);
+
+size_t etok_keystore_max_tokens(const struct etok_keystore *ks);
+/* Bumps on every add, replace and remove; starts at a random value. Lock-free. */
+uint64_t etok_keystore_generation(const struct etok_keystore *ks);
+
+/* FNV-1a 32 of the label, masked to 31 bits: the slot id before collision probing. */
+uint32_t etok_slot_hash(const void *label, size_t len);
+
+/* TOKEN_ADD: validates, parses the keys outside the lock, then inserts or replaces.
+ * Errors: -EBADMSG (schema), KEY_INVALID, EXISTS, PIN_INCORRECT, PIN_LOCKED, LIMIT. */
+_must_check_ int etok_keystore_add(struct etok_keystore *ks, const struct rpc_token_add_req *req,
+                                   uint32_t *ret_slot);
+/* TOKEN_REMOVE: NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
+_must_check_ int etok_keystore_remove(struct etok_keystore *ks, const struct rpc_token_remove_req *req);
+/* LOGIN: copies the token's ticket to ret_ticket. NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
+_must_check_ int etok_keystore_login(struct etok_keystore *ks, uint32_t slot, const struct rpc_slice *pin,
+                                     uint8_t ret_ticket[static RPC_TICKET_LEN]);
+/* SIGN / DECRYPT under the read lock: NO_SUCH_TOKEN, NOT_LOGGED_IN, NO_SUCH_KEY, then the key's errors. */
+_must_check_ int etok_keystore_crypt(struct etok_keystore *ks, bool decrypt, const struct rpc_crypto_req *req,
+                                     uint8_t *out, size_t size, size_t *ret_len);
+
+/* Read access for the listing calls. Tokens and keys stay valid until etok_keystore_read_end(). */
+void etok_keystore_read_begin(struct etok_keystore *ks);
+void etok_keystore_read_end(struct etok_keystore *ks);
+size_t etok_keystore_count_locked(const struct etok_keystore *ks);
+/* Index of the first token whose slot id is >= slot (== count when none). */
+size_t etok_keystore_seek_locked(const struct etok_keystore *ks, uint32_t slot);
+const struct etok_token *etok_keystore_get_locked(const struct etok_keystore *ks, size_t idx);
+/* NULL when no token has that slot id. */
+const struct etok_token *etok_keystore_find_locked(const struct etok_keystore *ks, uint32_t slot);
+
+/* Public view of one token for the codec (slices point into the keystore: read lock held). */
+void etok_token_info(const struct etok_token *t, bool with_keys, enum etok_key_view view,
+                     struct rpc_token_info *ret);

@@ -1,0 +1,286 @@
+/* enclave-token: the in-enclave daemon holding decrypted private keys, serving the data and control channels. */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "common/log.h"
+#include "common/secret.h"
+#include "common/transport.h"
+#include "enclave-token/dispatch.h"
+#include "enclave-token/keystore.h"
+#include "enclave-token/server.h"
+
+#define WORKERS_MAX 256
+#define SECURE_HEAP_DEFAULT_MIB 64
+#define SECURE_HEAP_MAX_MIB 4096
+
+static bool arg_dev;
+static const char *arg_data;
+static const char *arg_control;
+static unsigned arg_workers;
+static mode_t arg_socket_mode;
+static gid_t arg_socket_gid = (gid_t) -1;
+static size_t arg_max_tokens = ETOK_MAX_TOKENS_DEFAULT;
+static size_t arg_secure_heap_mib = SECURE_HEAP_DEFAULT_MIB;
+
+static void help(void) {
+        printf("Usage: enclave-token [OPTIONS] --data ADDRESS --control ADDRESS\n"
+               "\n"
+               "Holds decrypted private keys and serves PKCS#11 tokens over two channels.\n"
+               "\n"
+               "  --data ADDRESS          data channel (vsock:port=9999, unix:path=/run/x/data.sock)\n"
+               "  --control ADDRESS       control channel (provisioning)\n"
+               "  --dev                   accept plaintext private keys on TOKEN_ADD (development only)\n"
+               "  --workers N             worker threads (default: online CPUs)\n"
+               "  --socket-mode OCTAL     mode of unix socket files\n"
+               "  --socket-group NAME|GID group of unix socket files\n"
+               "  --max-tokens N          token limit (default %d, at most %d)\n"
+               "  --secure-heap MIB       OpenSSL secure heap for private key material (default %d)\n"
+               "  --log-level LEVEL       error, warning, notice, info, debug\n"
+               "  --help, --version\n",
+               ETOK_MAX_TOKENS_DEFAULT, RPC_MAX_TOKENS, SECURE_HEAP_DEFAULT_MIB);
+}
+
+static int parse_unsigned(const char *s, int base, unsigned long min, unsigned long max, unsigned long *ret) {
+        unsigned long v;
+        char *end;
+
+        if (!s || !*s || *s == '-' || *s == '+')
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s, &end, base);
+        if (errno != 0 || *end != '\0' || v < min || v > max)
+                return -ERANGE;
+        *ret = v;
+        return 0;
+}
+
+static int parse_group(const char *s, gid_t *ret) {
+        _cleanup_free_ char *buf = NULL;
+        struct group grp, *res = NULL;
+        unsigned long v;
+        long size;
+        int r;
+
+        if (parse_unsigned(s, 10, 0, (gid_t) -2, &v) >= 0) {
+                *ret = (gid_t) v;
+                return 0;
+        }
+        size = sysconf(_SC_GETGR_R_SIZE_MAX);
+        if (size <= 0)
+                size = 16384;
+        buf = malloc((size_t) size);
+        if (!buf)
+                return -ENOMEM;
+        r = getgrnam_r(s, &grp, buf, (size_t) size, &res);
+        if (r != 0)
+                return -r;
+        if (!res)
+                return -ESRCH;
+        *ret = res->gr_gid;
+        return 0;
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum {
+                ARG_DEV = 0x100,
+                ARG_DATA,
+                ARG_CONTROL,
+                ARG_WORKERS,
+                ARG_SOCKET_MODE,
+                ARG_SOCKET_GROUP,
+                ARG_MAX_TOKENS,
+                ARG_SECURE_HEAP,
+                ARG_LOG_LEVEL,
+                ARG_VERSION,
+        };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "dev", no_argument, NULL, ARG_DEV },
+                { "data", required_argument, NULL, ARG_DATA },
+                { "control", required_argument, NULL, ARG_CONTROL },
+                { "workers", required_argument, NULL, ARG_WORKERS },
+                { "socket-mode", required_argument, NULL, ARG_SOCKET_MODE },
+                { "socket-group", required_argument, NULL, ARG_SOCKET_GROUP },
+                { "max-tokens", required_argument, NULL, ARG_MAX_TOKENS },
+                { "secure-heap", required_argument, NULL, ARG_SECURE_HEAP },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                {}
+        };
+        unsigned long v;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("enclave-token %s\n", ENCLAVE_ACM_VERSION);
+                        return 0;
+                case ARG_DEV:
+                        arg_dev = true;
+                        break;
+                case ARG_DATA:
+                        arg_data = optarg;
+                        break;
+                case ARG_CONTROL:
+                        arg_control = optarg;
+                        break;
+                case ARG_WORKERS:
+                        if (parse_unsigned(optarg, 10, 1, WORKERS_MAX, &v) < 0)
+                                return log_error_errno(-EINVAL, "Invalid --workers '%s' (1..%d)", optarg, WORKERS_MAX);
+                        arg_workers = (unsigned) v;
+                        break;
+                case ARG_SOCKET_MODE:
+                        if (parse_unsigned(optarg, 8, 0, 0777, &v) < 0)
+                                return log_error_errno(-EINVAL, "Invalid --socket-mode '%s'", optarg);
+                        arg_socket_mode = (mode_t) v;
+                        break;
+                case ARG_SOCKET_GROUP:
+                        r = parse_group(optarg, &arg_socket_gid);
+                        if (r < 0)
+                                return log_error_errno(r, "Invalid --socket-group '%s': %m", optarg);
+                        break;
+                case ARG_MAX_TOKENS:
+                        if (parse_unsigned(optarg, 10, 1, RPC_MAX_TOKENS, &v) < 0)
+                                return log_error_errno(-EINVAL, "Invalid --max-tokens '%s' (1..%d)", optarg,
+                                                       RPC_MAX_TOKENS);
+                        arg_max_tokens = v;
+                        break;
+                case ARG_SECURE_HEAP:
+                        if (parse_unsigned(optarg, 10, 1, SECURE_HEAP_MAX_MIB, &v) < 0 || (v & (v - 1)) != 0)
+                                return log_error_errno(-EINVAL, "Invalid --secure-heap '%s' (a power of two, MiB)",
+                                                       optarg);
+                        arg_secure_heap_mib = v;
+                        break;
+                case ARG_LOG_LEVEL:
+                        r = log_level_from_string(optarg);
+                        if (r < 0)
+                                return log_error_errno(r, "Invalid --log-level '%s'", optarg);
+                        log_set_max_level(r);
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "Unexpected argument '%s'", argv[optind]);
+        if (!arg_data || !arg_control)
+                return log_error_errno(-EINVAL, "--data and --control are required (see --help)");
+        return 1;
+}
+
+static bool mlock_disabled(void) {
+        const char *e = secure_getenv("ENCLAVE_ACM_NO_MLOCK");
+        return e && strcmp(e, "1") == 0;
+}
+
+/* OpenSSL keeps private key bignums in its secure heap (locked, never swapped, wiped on free). */
+static int secure_heap_init(void) {
+        int r = CRYPTO_secure_malloc_init(arg_secure_heap_mib << 20, 64);
+
+        if (r == 1)
+                return 0;
+        if (mlock_disabled()) {
+                log_warning("OpenSSL secure heap %s (ENCLAVE_ACM_NO_MLOCK=1), continuing",
+                            r == 0 ? "unavailable" : "not locked");
+                return 0;
+        }
+        return log_error_errno(-ENOMEM, "Failed to set up a locked %zu MiB OpenSSL secure heap (RLIMIT_MEMLOCK?)",
+                               arg_secure_heap_mib);
+}
+
+static int resolve(const char *s, const char *what, struct transport_addr *ret) {
+        int r = transport_addr_parse(s, ret);
+
+        if (r < 0)
+                return log_error_errno(r, "Invalid --%s address '%s'", what, s);
+        return 0;
+}
+
+static int run(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        _cleanup_(etok_server_freep) struct etok_server *srv = NULL;
+        struct etok_server_config cfg = { .socket_mode = arg_socket_mode, .socket_gid = arg_socket_gid };
+        struct etok_dispatch d = { .dev = arg_dev };
+        sigset_t mask;
+        long cpus;
+        int r, sig;
+
+        if ((r = resolve(arg_data, "data", &cfg.data)) < 0 || (r = resolve(arg_control, "control", &cfg.control)) < 0)
+                return r;
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg.workers = arg_workers ? arg_workers : (unsigned) MIN(MAX(cpus, 1L), (long) WORKERS_MAX);
+
+        r = etok_keystore_new(arg_max_tokens, &ks);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the keystore: %m");
+        d.keystore = ks;
+
+        /* Workers inherit the mask: only this thread takes SIGTERM/SIGINT, through sigwait(). */
+        (void) sigemptyset(&mask);
+        (void) sigaddset(&mask, SIGTERM);
+        (void) sigaddset(&mask, SIGINT);
+        r = pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        if (r != 0)
+                return log_error_errno(r, "Failed to block signals: %m");
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        r = etok_server_new(&d, &cfg, &srv);
+        if (r < 0)
+                return r;
+        r = etok_server_start(srv);
+        if (r < 0)
+                return r;
+        log_info("enclave-token %s ready: %u workers, up to %zu tokens%s", ENCLAVE_ACM_VERSION, cfg.workers,
+                 arg_max_tokens, arg_dev ? ", DEVELOPMENT MODE" : "");
+
+        for (;;) {
+                r = sigwait(&mask, &sig);
+                if (r == 0)
+                        break;
+                if (r != EINTR)
+                        return log_error_errno(r, "sigwait() failed: %m");
+        }
+        log_info("Received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        etok_server_stop(srv);
+        srv = etok_server_free(srv); /* closes connections, removes socket files */
+        ks = etok_keystore_free(ks); /* wipes every key */
+        log_info("Stopped, keys wiped");
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        int r;
+
+        /* Before anything else holds a secret: no core dumps, no ptrace by other users. */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+                log_error_errno(errno, "Failed to make the process non-dumpable: %m");
+                return EXIT_FAILURE;
+        }
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+        secret_set_strict(true);
+        if (arg_dev)
+                log_warning("WARNING: --dev: plaintext private keys are accepted on the control channel. "
+                            "Never use this in production.");
+        r = secure_heap_init();
+        if (r < 0)
+                return EXIT_FAILURE;
+        r = run();
+        if (CRYPTO_secure_malloc_initialized())
+                (void) CRYPTO_secure_malloc_done();
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

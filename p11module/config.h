@@ -1,0 +1,29 @@
+/* The module's configuration: environment read once at C_Initialize, address resolved per connect. */
+#pragma once
+
+#include "common/transport.h"
+
+#define P11_DEFAULT_ADDRESS "vsock:cid=16;port=9999"
+#define P11_DEFAULT_ADDRESS_FILE "/run/enclave-acm/address"
+#define P11_DEFAULT_TIMEOUT_MS 5000
+#define P11_TIMEOUT_MS_MAX 600000
+
+struct p11_config {
+        char *address;      /* ENCLAVE_ACM_ADDRESS, or NULL */
+        char *address_file; /* ENCLAVE_ACM_ADDRESS_FILE or the default */
+        int timeout_ms;     /* ENCLAVE_ACM_TIMEOUT_MS */
+        unsigned debug;     /* ENCLAVE_ACM_DEBUG */
+};
+
+_must_check_ int p11_config_load(struct p11_config *ret);
+void p11_config_done(struct p11_config *c);
+
+/* 1..P11_TIMEOUT_MS_MAX, or -EINVAL. */
+_must_check_ int p11_config_parse_timeout(const char *s, int *ret);
+
+/* The data channel address: the environment, else the first line of the address file (re-read on
+ * every call so a relaunched enclave is found), else the default. -EINVAL for an unparsable address. */
+_must_check_ int p11_config_address(const struct p11_config *c, struct transport_addr *ret);
+
+/* The first line of text (without trailing blanks) of a small buffer; 0 or -EINVAL when empty. */
+_must_check_ int p11_config_first_line(const char *buf, size_t len, char *ret, size_t size);

@@ -1,0 +1,238 @@
+/* A small pool of data-channel connections to enclave-token, shared by the host's threads. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "p11module/conn.h"
+#include "p11module/debug.h"
+
+#define CLIENT_NAME "enclave-acm-pkcs11 " ENCLAVE_ACM_VERSION
+
+struct p11_conn {
+        struct rpc_client *rpc;
+        unsigned long epoch;
+        size_t slot; /* index in pool.all */
+};
+
+static struct {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool cond_ready;
+        const struct p11_config *cfg;
+        unsigned long epoch; /* bumped by p11_pool_done(): older connections are freed on release */
+        struct p11_conn *all[P11_POOL_MAX]; /* open connections, busy or idle */
+        struct p11_conn *idle[P11_POOL_MAX];
+        size_t n_idle;
+        size_t n_reserved; /* all[] entries in use, including connections being opened */
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Marks an all[] entry whose connection is being opened. */
+static struct p11_conn reserved_marker;
+
+static void pool_cond_init(void) {
+        pthread_condattr_t a;
+
+        (void) pthread_condattr_init(&a);
+        (void) pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        (void) pthread_cond_init(&pool.cond, &a);
+        (void) pthread_condattr_destroy(&a);
+        pool.cond_ready = true;
+}
+
+void p11_pool_init(const struct p11_config *cfg) {
+        pthread_mutex_lock(&pool.lock);
+        if (!pool.cond_ready)
+                pool_cond_init();
+        pool.cfg = cfg;
+        pthread_mutex_unlock(&pool.lock);
+}
+
+static void conn_free(struct p11_conn *c) {
+        if (!c)
+                return;
+        rpc_client_free(c->rpc); /* close() only: nothing is sent */
+        free(c);
+}
+
+static void drop_idle_locked(void) {
+        for (size_t i = 0; i < pool.n_idle; i++) {
+                struct p11_conn *c = pool.idle[i];
+
+                pool.all[c->slot] = NULL;
+                pool.n_reserved--;
+                conn_free(c);
+        }
+        pool.n_idle = 0;
+}
+
+void p11_pool_done(void) {
+        pthread_mutex_lock(&pool.lock);
+        drop_idle_locked();
+        /* Busy connections stay counted until released; a new epoch makes release free them. */
+        for (size_t i = 0; i < P11_POOL_MAX; i++)
+                pool.all[i] = NULL;
+        pool.n_reserved = 0;
+        pool.epoch++;
+        pool.cfg = NULL;
+        pthread_cond_broadcast(&pool.cond);
+        pthread_mutex_unlock(&pool.lock);
+}
+
+void p11_pool_forked(void) {
+        /* Another thread of the parent may have held the lock at fork(): never take it here. */
+        for (size_t i = 0; i < P11_POOL_MAX; i++)
+                if (pool.all[i] != &reserved_marker)
+                        conn_free(pool.all[i]);
+        memset(pool.all, 0, sizeof(pool.all));
+        pool.n_idle = 0;
+        pool.n_reserved = 0;
+        pool.epoch++;
+        pool.cfg = NULL;
+        (void) pthread_mutex_init(&pool.lock, NULL);
+        pool_cond_init();
+}
+
+static void deadline_after(int ms, struct timespec *ret) {
+        (void) clock_gettime(CLOCK_MONOTONIC, ret);
+        ret->tv_sec += ms / 1000;
+        ret->tv_nsec += (long) (ms % 1000) * 1000000L;
+        if (ret->tv_nsec >= 1000000000L) {
+                ret->tv_sec++;
+                ret->tv_nsec -= 1000000000L;
+        }
+}
+
+static size_t free_slot_locked(void) {
+        for (size_t i = 0; i < P11_POOL_MAX; i++)
+                if (!pool.all[i])
+                        return i;
+        return P11_POOL_MAX;
+}
+
+/* Normalise what connect/HELLO can fail with to the few errors p11-errmap knows. */
+static int connect_error(int r) {
+        switch (r) {
+        case -ETIMEDOUT:
+        case -ENOMEM:
+                return r;
+        case -EPROTO:
+        case -EBADMSG:
+        case -EPROTONOSUPPORT:
+        case -EMSGSIZE:
+                return -EPROTO;
+        default:
+                return -ECONNREFUSED;
+        }
+}
+
+static int conn_open(const struct p11_config *cfg, struct p11_conn **ret) {
+        struct transport_addr addr;
+        struct p11_conn *c;
+        int r;
+
+        r = p11_config_address(cfg, &addr);
+        if (r < 0)
+                return -ECONNREFUSED;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        r = rpc_client_open(&addr, RPC_CHANNEL_DATA, cfg->timeout_ms, CLIENT_NAME, &c->rpc);
+        if (r < 0) {
+                p11_debug(P11_DEBUG_RPC, "connect failed: %s", strerror(-r));
+                free(c);
+                return connect_error(r);
+        }
+        p11_debug(P11_DEBUG_RPC, "connected");
+        *ret = c;
+        return 0;
+}
+
+/* With the lock held and a reserved slot: opens a connection without the lock. */
+static int acquire_new_locked(size_t slot, struct p11_conn **ret) {
+        const struct p11_config *cfg = pool.cfg;
+        unsigned long epoch = pool.epoch;
+        struct p11_conn *c = NULL;
+        int r;
+
+        pool.all[slot] = &reserved_marker;
+        pool.n_reserved++;
+        pthread_mutex_unlock(&pool.lock);
+        r = conn_open(cfg, &c);
+        pthread_mutex_lock(&pool.lock);
+        if (epoch != pool.epoch) {
+                /* Finalised (or forked) meanwhile: the reservation is gone already. */
+                conn_free(c);
+                return -ECONNREFUSED;
+        }
+        if (r < 0) {
+                pool.all[slot] = NULL;
+                pool.n_reserved--;
+                pthread_cond_signal(&pool.cond);
+                return r;
+        }
+        c->epoch = epoch;
+        c->slot = slot;
+        pool.all[slot] = c;
+        *ret = c;
+        return 0;
+}
+
+int p11_conn_acquire(struct p11_conn **ret) {
+        struct timespec deadline;
+        bool have_deadline = false;
+        int r = 0;
+
+        pthread_mutex_lock(&pool.lock);
+        for (;;) {
+                size_t slot;
+
+                if (!pool.cfg) {
+                        r = -ECONNREFUSED;
+                        break;
+                }
+                if (pool.n_idle > 0) {
+                        *ret = pool.idle[--pool.n_idle];
+                        break;
+                }
+                slot = free_slot_locked();
+                if (slot < P11_POOL_MAX) {
+                        r = acquire_new_locked(slot, ret);
+                        break;
+                }
+                if (!have_deadline) {
+                        deadline_after(pool.cfg->timeout_ms, &deadline);
+                        have_deadline = true;
+                }
+                if (pthread_cond_timedwait(&pool.cond, &pool.lock, &deadline) == ETIMEDOUT) {
+                        r = -ETIMEDOUT;
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&pool.lock);
+        return r;
+}
+
+void p11_conn_release(struct p11_conn *c) {
+        if (!c)
+                return;
+        pthread_mutex_lock(&pool.lock);
+        if (c->epoch != pool.epoch) {
+                conn_free(c);
+        } else if (rpc_client_is_broken(c->rpc)) {
+                pool.all[c->slot] = NULL;
+                pool.n_reserved--;
+                conn_free(c);
+                drop_idle_locked();
+                p11_debug(P11_DEBUG_RPC, "dropped a broken connection and the idle ones");
+        } else {
+                pool.idle[pool.n_idle++] = c;
+        }
+        pthread_cond_broadcast(&pool.cond);
+        pthread_mutex_unlock(&pool.lock);
+}
+
+struct rpc_client *p11_conn_rpc(struct p11_conn *c) {
+        return c->rpc;
+}

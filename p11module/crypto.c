@@ -1,0 +1,169 @@
+/* What C_SignInit/C_DecryptInit and C_Sign/C_Decrypt share: key checks, operation set-up, the round trip. */
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+#include "common/secret.h"
+#include "p11module/crypto.h"
+#include "p11module/debug.h"
+#include "p11module/login.h"
+#include "p11module/module.h"
+#include "p11module/remote.h"
+#include "p11module/tokens.h"
+
+struct key_facts {
+        uint32_t key_id;
+        enum rpc_key_type type;
+        size_t key_bytes;
+        size_t sig_len;
+};
+
+/* 1 found, 0 objects not cached yet, or a CK_RV error through *rv. */
+static int key_facts_locked(uint32_t slot, uint32_t key_id, struct key_facts *ret, CK_RV *rv) {
+        const struct p11_token *t = p11_tokens_find(slot);
+        const struct p11_key *k;
+
+        if (!t) {
+                *rv = CKR_KEY_HANDLE_INVALID;
+                return -1;
+        }
+        if (!t->logged_in) {
+                *rv = CKR_USER_NOT_LOGGED_IN;
+                return -1;
+        }
+        if (!t->objects)
+                return 0;
+        k = p11_objects_find_key(t->objects, key_id);
+        if (!k) {
+                *rv = CKR_KEY_HANDLE_INVALID;
+                return -1;
+        }
+        *ret = (struct key_facts) { k->id, k->type, k->key_bytes, k->sig_len };
+        return 1;
+}
+
+static CK_RV key_facts(uint32_t slot, CK_OBJECT_HANDLE h, struct key_facts *ret) {
+        struct p11_handle p;
+        CK_RV rv = CKR_OK;
+        int r;
+
+        if (p11_handle_parse(h, &p) < 0 || p.kind == P11_OBJ_CERT || (p.slot && p.slot != slot))
+                return CKR_KEY_HANDLE_INVALID;
+        for (int attempt = 0; attempt < 2; attempt++) {
+                p11_state_lock();
+                r = key_facts_locked(slot, p.key_id, ret, &rv);
+                p11_state_unlock();
+                if (r != 0)
+                        break;
+                r = p11_tokens_load_objects(slot); /* dropped after a key change: read again */
+                if (r < 0)
+                        return p11_ckr(r);
+                rv = CKR_KEY_HANDLE_INVALID;
+        }
+        if (rv == CKR_OK && p.kind == P11_OBJ_PUBLIC)
+                return CKR_KEY_FUNCTION_NOT_PERMITTED;
+        return rv;
+}
+
+static CK_RV digest_start(struct p11_session *s, enum rpc_hash h) {
+        int ok;
+
+        if (h == RPC_HASH_NONE)
+                return CKR_OK;
+        ERR_set_mark();
+        if (!s->md)
+                s->md = EVP_MD_CTX_new();
+        ok = s->md && EVP_DigestInit_ex(s->md, p11_hash_md(h), NULL) > 0;
+        ERR_pop_to_mark();
+        return ok ? CKR_OK : CKR_HOST_MEMORY;
+}
+
+CK_RV p11_op_init(struct p11_session *s, CK_FLAGS op, const CK_MECHANISM *mech, CK_OBJECT_HANDLE key) {
+        struct p11_op *o = op == CKF_SIGN ? &s->sign : &s->decrypt;
+        const struct p11_mech *m;
+        struct key_facts k = {};
+        CK_RV rv;
+
+        if (o->mech)
+                return CKR_OPERATION_ACTIVE;
+        if (!mech)
+                return CKR_ARGUMENTS_BAD;
+        m = p11_mech_find(mech->mechanism);
+        if (!m || !(m->flags & op))
+                return CKR_MECHANISM_INVALID;
+        rv = key_facts(s->slot, key, &k);
+        if (rv != CKR_OK)
+                return rv;
+        if (k.type != m->key_type)
+                return CKR_KEY_TYPE_INCONSISTENT;
+        rv = p11_mech_params_check(m, mech, op, k.key_bytes, &o->params);
+        if (rv == CKR_OK && op == CKF_SIGN)
+                rv = digest_start(s, m->hash);
+        if (rv != CKR_OK) {
+                p11_op_end(o);
+                return rv;
+        }
+        o->mech = m;
+        o->op = op;
+        o->key_id = k.key_id;
+        o->key_bytes = k.key_bytes;
+        o->out_len = op == CKF_SIGN ? k.sig_len : k.key_bytes;
+        p11_debug(P11_DEBUG_SIGN, "session %lu: %s init, mechanism 0x%lx, key %u", s->handle,
+                  op == CKF_SIGN ? "sign" : "decrypt", m->type, o->key_id);
+        return CKR_OK;
+}
+
+static void request_fill(const struct p11_session *s, const struct p11_op *op, const uint8_t *in, size_t in_len,
+                         struct rpc_crypto_req *req) {
+        enum rpc_mech wire = p11_mech_wire(op->mech, op->op);
+
+        *req = (struct rpc_crypto_req) {
+                .slot = s->slot,
+                .key_id = op->key_id,
+                .mech = wire,
+                .data = { in, in_len },
+        };
+        if (wire == RPC_MECH_RSA_PSS || wire == RPC_MECH_RSA_OAEP) {
+                req->hash = op->params.hash;
+                req->mgf_hash = op->params.mgf_hash;
+                req->salt_len = op->params.salt_len;
+                req->oaep_label = (struct rpc_slice) { op->params.label, op->params.label_len };
+        }
+}
+
+/* Wire errors as the decrypt functions must name them. */
+static CK_RV decrypt_rv(CK_RV rv) {
+        if (rv == CKR_DATA_LEN_RANGE)
+                return CKR_ENCRYPTED_DATA_LEN_RANGE;
+        if (rv == CKR_DATA_INVALID)
+                return CKR_ENCRYPTED_DATA_INVALID;
+        return rv;
+}
+
+CK_RV p11_op_call(const struct p11_session *s, const struct p11_op *op, enum rpc_call call, const uint8_t *in,
+                  size_t in_len, uint8_t *out, size_t size, size_t *ret_len) {
+        uint8_t ticket[RPC_TICKET_LEN];
+        struct rpc_crypto_req req;
+        uint64_t seq = 0;
+        int r;
+
+        request_fill(s, op, in, in_len, &req);
+        r = p11_login_ticket(s->slot, ticket, &seq);
+        if (r == 0) {
+                req.ticket = (struct rpc_slice) { ticket, sizeof(ticket) };
+                r = p11_remote_crypto(call, &req, out, size);
+                if (r == p11_remote_not_logged_in_errno()) {
+                        r = p11_login_renew(s->slot, seq, ticket);
+                        if (r >= 0)
+                                r = p11_remote_crypto(call, &req, out, size);
+                }
+        }
+        secret_wipe(ticket, sizeof(ticket));
+        p11_debug(P11_DEBUG_SIGN, "session %lu: %s: %s", s->handle, rpc_call_to_string(call),
+                  r < 0 ? strerror(-r) : "ok");
+        if (r < 0)
+                return call == RPC_CALL_DECRYPT ? decrypt_rv(p11_ckr(r)) : p11_ckr(r);
+        *ret_len = (size_t) r;
+        return CKR_OK;
+}

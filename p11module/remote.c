@@ -1,0 +1,253 @@
+/* The module's calls to enclave-token over the pooled data channel, with one retry on a broken link. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/p11-errmap.h"
+#include "common/secret.h"
+#include "p11module/conn.h"
+#include "p11module/debug.h"
+#include "p11module/remote.h"
+
+typedef void (*encode_fn)(struct rpc_writer *w, const void *req);
+typedef int (*decode_fn)(const uint8_t *body, size_t len, void *userdata);
+
+static int exchange_once(struct p11_conn *c, enum rpc_call call, encode_fn enc, const void *req, decode_fn dec,
+                         void *userdata) {
+        struct rpc_client *rpc = p11_conn_rpc(c);
+        const uint8_t *body;
+        size_t len;
+        int r;
+
+        enc(rpc_client_begin(rpc), req);
+        r = rpc_client_call(rpc, call, &body, &len);
+        if (r < 0)
+                return r;
+        return dec(body, len, userdata);
+}
+
+/* A connection that broke mid-call (daemon restarted, idle link dropped) is replaced and the call
+ * repeated once: every data-channel call is idempotent. A timeout is not repeated: the budget is spent. */
+static int exchange(enum rpc_call call, encode_fn enc, const void *req, decode_fn dec, void *userdata) {
+        int r = -ECONNRESET;
+
+        for (int attempt = 0; attempt < 2; attempt++) {
+                struct p11_conn *c;
+                bool broken;
+
+                r = p11_conn_acquire(&c);
+                if (r < 0)
+                        return r;
+                r = exchange_once(c, call, enc, req, dec, userdata);
+                broken = rpc_client_is_broken(p11_conn_rpc(c));
+                p11_conn_release(c);
+                p11_debug(P11_DEBUG_RPC, "%s: %s%s", rpc_call_to_string(call), r < 0 ? strerror(-r) : "ok",
+                          broken ? " (connection dropped)" : "");
+                if (!broken || r == -ETIMEDOUT)
+                        return r;
+        }
+        return r;
+}
+
+int p11_remote_not_logged_in_errno(void) {
+        return errmap_errno_from_status(RPC_STATUS_NOT_LOGGED_IN);
+}
+
+/* ---- TOKEN_LIST ---- */
+
+struct list_state {
+        bool have_generation;
+        uint64_t generation;
+        uint32_t next;
+        bool restart;
+        struct p11_token_summary *v;
+        size_t n;
+};
+
+static void page_req_encode(struct rpc_writer *w, const void *req) {
+        rpc_page_req_encode(w, req);
+}
+
+static int list_append(struct list_state *s, const struct rpc_page_resp *p) {
+        struct p11_token_summary *v;
+
+        if (p->n_tokens == 0)
+                return 0;
+        if (s->n + p->n_tokens > RPC_MAX_TOKENS)
+                return -EPROTO;
+        v = realloc(s->v, (s->n + p->n_tokens) * sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        s->v = v;
+        for (size_t i = 0; i < p->n_tokens; i++) {
+                const struct rpc_token_info *t = &p->tokens[i];
+                struct p11_token_summary *d = &s->v[s->n++];
+
+                if (t->label.len > RPC_LABEL_MAX)
+                        return -EPROTO;
+                *d = (struct p11_token_summary) { .slot = t->slot, .generation = t->generation,
+                                                  .n_keys = t->n_keys_total, .label_len = t->label.len };
+                memcpy(d->label, t->label.ptr, t->label.len);
+        }
+        return 0;
+}
+
+static int page_decode(const uint8_t *body, size_t len, void *userdata) {
+        struct list_state *s = userdata;
+        struct rpc_page_resp p = {};
+        int r;
+
+        r = rpc_page_resp_decode(body, len, &p);
+        if (r < 0)
+                return -EPROTO;
+        if (s->have_generation && p.generation != s->generation) {
+                s->restart = true; /* the list changed between pages */
+                rpc_page_resp_done(&p);
+                return 0;
+        }
+        s->have_generation = true;
+        s->generation = p.generation;
+        s->next = p.next;
+        r = list_append(s, &p);
+        rpc_page_resp_done(&p);
+        return r;
+}
+
+static int list_pages(struct list_state *s) {
+        uint32_t cursor = 0;
+        int r;
+
+        /* Every page but the last holds at least one token. */
+        for (unsigned pages = 0; pages <= RPC_MAX_TOKENS; pages++) {
+                struct rpc_page_req req = { .cursor = cursor };
+
+                r = exchange(RPC_CALL_TOKEN_LIST, page_req_encode, &req, page_decode, s);
+                if (r < 0 || s->restart)
+                        return r;
+                if (s->next == 0)
+                        return 0;
+                cursor = s->next;
+        }
+        return -EPROTO;
+}
+
+int p11_remote_token_list(struct p11_token_summary **ret, size_t *ret_n, uint64_t *ret_generation) {
+        for (int tries = 0; tries < 3; tries++) {
+                struct list_state s = {};
+                int r;
+
+                r = list_pages(&s);
+                if (r < 0 || s.restart) {
+                        free(s.v);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                *ret = s.v;
+                *ret_n = s.n;
+                *ret_generation = s.generation;
+                return 0;
+        }
+        return -EAGAIN;
+}
+
+/* ---- TOKEN_OBJECTS ---- */
+
+static void slot_req_encode(struct rpc_writer *w, const void *req) {
+        rpc_slot_req_encode(w, req);
+}
+
+static int objects_decode(const uint8_t *body, size_t len, void *userdata) {
+        struct p11_objects **ret = userdata;
+        _cleanup_free_ struct rpc_token_info *ti = NULL;
+        int r;
+
+        ti = calloc(1, sizeof(*ti));
+        if (!ti)
+                return -ENOMEM;
+        r = rpc_token_info_decode(body, len, ti);
+        if (r < 0)
+                return -EPROTO;
+        /* Parsed here, while the body the slices point into is still valid. */
+        r = p11_objects_build(ti, ret);
+        return r == -EBADMSG ? -EPROTO : r;
+}
+
+int p11_remote_token_objects(uint32_t slot, struct p11_objects **ret) {
+        struct rpc_slot_req req = { .slot = slot };
+        struct p11_objects *o = NULL;
+        int r;
+
+        r = exchange(RPC_CALL_TOKEN_OBJECTS, slot_req_encode, &req, objects_decode, &o);
+        if (r < 0)
+                return r;
+        *ret = o;
+        return 0;
+}
+
+/* ---- LOGIN ---- */
+
+static void login_req_encode(struct rpc_writer *w, const void *req) {
+        rpc_login_req_encode(w, req);
+}
+
+static int login_decode(const uint8_t *body, size_t len, void *userdata) {
+        struct rpc_login_resp resp;
+        int r;
+
+        r = rpc_login_resp_decode(body, len, &resp);
+        if (r < 0 || resp.ticket.len != RPC_TICKET_LEN)
+                return -EPROTO;
+        memcpy(userdata, resp.ticket.ptr, RPC_TICKET_LEN);
+        return 0;
+}
+
+int p11_remote_login(uint32_t slot, const uint8_t *pin, size_t pin_len, uint8_t ret_ticket[static RPC_TICKET_LEN]) {
+        struct rpc_login_req req = { .slot = slot, .pin = { pin, pin_len } };
+        uint8_t ticket[RPC_TICKET_LEN];
+        int r;
+
+        r = exchange(RPC_CALL_LOGIN, login_req_encode, &req, login_decode, ticket);
+        if (r >= 0)
+                memcpy(ret_ticket, ticket, sizeof(ticket));
+        secret_wipe(ticket, sizeof(ticket));
+        return r;
+}
+
+/* ---- SIGN / DECRYPT ---- */
+
+struct crypto_out {
+        uint8_t *buf;
+        size_t size;
+        size_t len;
+};
+
+static void crypto_req_encode(struct rpc_writer *w, const void *req) {
+        rpc_crypto_req_encode(w, req);
+}
+
+static int crypto_decode(const uint8_t *body, size_t len, void *userdata) {
+        struct crypto_out *out = userdata;
+        struct rpc_crypto_resp resp;
+        int r;
+
+        r = rpc_crypto_resp_decode(body, len, &resp);
+        if (r < 0)
+                return -EPROTO;
+        if (resp.data.len > out->size)
+                return -ENOBUFS;
+        if (resp.data.len)
+                memcpy(out->buf, resp.data.ptr, resp.data.len);
+        out->len = resp.data.len;
+        return 0;
+}
+
+int p11_remote_crypto(enum rpc_call call, const struct rpc_crypto_req *req, uint8_t *out, size_t size) {
+        struct crypto_out o = { out, size, 0 };
+        int r;
+
+        r = exchange(call, crypto_req_encode, req, crypto_decode, &o);
+        if (r < 0)
+                return r;
+        return (int) o.len;
+}

@@ -1,0 +1,162 @@
+/* Slots, tokens and mechanisms: answered from the cached token list, refreshed on C_GetSlotList. */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/rpc-codec.h"
+#include "common/rpc-frame.h"
+#include "p11module/mech.h"
+#include "p11module/module.h"
+#include "p11module/sessions.h"
+#include "p11module/tokens.h"
+
+#define MANUFACTURER "enclave-acm"
+
+CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount) {
+        CK_RV rv = p11_enter();
+        size_t n;
+
+        if (rv != CKR_OK)
+                return rv;
+        if (!pulCount)
+                return CKR_ARGUMENTS_BAD;
+        /* The list changes only on the sizing call, so the second call finds what the first counted.
+         * An unreachable daemon leaves the last known list (or none) in place. */
+        if (!pSlotList || p11_tokens_count() == 0)
+                (void) p11_tokens_refresh();
+        p11_state_lock();
+        n = p11_tokens_count();
+        if (pSlotList && *pulCount < n)
+                rv = CKR_BUFFER_TOO_SMALL;
+        else if (pSlotList)
+                for (size_t i = 0; i < n; i++)
+                        pSlotList[i] = p11_tokens_at(i)->slot;
+        *pulCount = n;
+        p11_state_unlock();
+        return rv;
+}
+
+CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo) {
+        CK_RV rv = p11_enter();
+
+        if (rv != CKR_OK)
+                return rv;
+        if (!pInfo)
+                return CKR_ARGUMENTS_BAD;
+        rv = p11_tokens_check_slot(slotID);
+        if (rv != CKR_OK)
+                return rv;
+        *pInfo = (CK_SLOT_INFO) {
+                .flags = CKF_TOKEN_PRESENT | CKF_HW_SLOT,
+                .hardwareVersion = { 1, 0 },
+                .firmwareVersion = { RPC_VERSION_MAX, 0 },
+        };
+        p11_pad(pInfo->slotDescription, sizeof(pInfo->slotDescription), "enclave-acm slot",
+                strlen("enclave-acm slot"));
+        p11_pad(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), MANUFACTURER, strlen(MANUFACTURER));
+        return CKR_OK;
+}
+
+static void token_info_fill(const struct p11_token *t, CK_TOKEN_INFO *info) {
+        char serial[17];
+
+        *info = (CK_TOKEN_INFO) {
+                /* Never CKF_WRITE_PROTECTED: test suites open RW sessions, which that flag forbids.
+                 * Writes are refused per call instead. */
+                .flags = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED,
+                .ulMaxSessionCount = CK_EFFECTIVELY_INFINITE,
+                .ulMaxRwSessionCount = CK_EFFECTIVELY_INFINITE,
+                .ulMaxPinLen = RPC_PIN_MAX,
+                .ulMinPinLen = RPC_PIN_MIN,
+                .ulTotalPublicMemory = CK_UNAVAILABLE_INFORMATION,
+                .ulFreePublicMemory = CK_UNAVAILABLE_INFORMATION,
+                .ulTotalPrivateMemory = CK_UNAVAILABLE_INFORMATION,
+                .ulFreePrivateMemory = CK_UNAVAILABLE_INFORMATION,
+                .hardwareVersion = { 1, 0 },
+                .firmwareVersion = { RPC_VERSION_MAX, 0 },
+        };
+        p11_sessions_count(t->slot, &info->ulSessionCount, &info->ulRwSessionCount);
+        (void) snprintf(serial, sizeof(serial), "%016X", t->slot);
+        p11_pad(info->label, sizeof(info->label), t->label, t->label_len);
+        p11_pad(info->manufacturerID, sizeof(info->manufacturerID), MANUFACTURER, strlen(MANUFACTURER));
+        p11_pad(info->model, sizeof(info->model), "enclave-token", strlen("enclave-token"));
+        p11_pad(info->serialNumber, sizeof(info->serialNumber), serial, strlen(serial));
+        p11_pad(info->utcTime, sizeof(info->utcTime), "", 0);
+}
+
+CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
+        const struct p11_token *t;
+        CK_RV rv = p11_enter();
+
+        if (rv != CKR_OK)
+                return rv;
+        if (!pInfo)
+                return CKR_ARGUMENTS_BAD;
+        rv = p11_tokens_check_slot(slotID);
+        if (rv != CKR_OK)
+                return rv;
+        p11_state_lock();
+        t = p11_tokens_find((uint32_t) slotID);
+        if (t)
+                token_info_fill(t, pInfo);
+        p11_state_unlock();
+        return t ? CKR_OK : CKR_TOKEN_NOT_PRESENT;
+}
+
+CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount) {
+        CK_RV rv = p11_enter();
+        size_t n = p11_mech_count();
+
+        if (rv != CKR_OK)
+                return rv;
+        if (!pulCount)
+                return CKR_ARGUMENTS_BAD;
+        rv = p11_tokens_check_slot(slotID);
+        if (rv != CKR_OK)
+                return rv;
+        if (pMechanismList && *pulCount < n)
+                rv = CKR_BUFFER_TOO_SMALL;
+        else if (pMechanismList)
+                for (size_t i = 0; i < n; i++)
+                        pMechanismList[i] = p11_mech_at(i)->type;
+        *pulCount = n;
+        return rv;
+}
+
+CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo) {
+        CK_RV rv = p11_enter();
+
+        if (rv != CKR_OK)
+                return rv;
+        if (!pInfo)
+                return CKR_ARGUMENTS_BAD;
+        rv = p11_tokens_check_slot(slotID);
+        if (rv != CKR_OK)
+                return rv;
+        return p11_mech_info(type, pInfo);
+}
+
+CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved) {
+        CK_RV rv = p11_enter();
+
+        return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+/* Tokens are created and changed only through the control channel. */
+CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel) {
+        CK_RV rv = p11_enter();
+
+        return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen) {
+        CK_RV rv = p11_enter();
+
+        return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin,
+               CK_ULONG ulNewLen) {
+        CK_RV rv = p11_enter();
+
+        return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+}

@@ -1,0 +1,261 @@
+/* The cached token list (one slot per token) with each token's objects and login state. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "p11module/debug.h"
+#include "p11module/module.h"
+#include "p11module/remote.h"
+#include "p11module/sessions.h"
+#include "p11module/tokens.h"
+
+#define REFRESH_BACKOFF_MS 1000
+
+static struct {
+        struct p11_token **v; /* sorted by slot id */
+        size_t n;
+        bool loaded;
+        uint64_t generation;
+        int failed; /* negative errno of the last failed refresh, 0 after a success */
+        struct timespec failed_at;
+} tokens;
+
+static struct p11_token *token_free(struct p11_token *t) {
+        if (!t)
+                return NULL;
+        secret_buf_free(t->pin);
+        secret_wipe(t->ticket, sizeof(t->ticket));
+        p11_objects_free(t->objects);
+        free(t);
+        return NULL;
+}
+
+static int slot_cmp(const void *a, const void *b) {
+        uint32_t x = *(const uint32_t *) a, y = (*(struct p11_token *const *) b)->slot;
+
+        return x < y ? -1 : x > y;
+}
+
+struct p11_token *p11_tokens_find(uint32_t slot) {
+        struct p11_token **t;
+
+        if (tokens.n == 0)
+                return NULL;
+        t = bsearch(&slot, tokens.v, tokens.n, sizeof(*tokens.v), slot_cmp);
+        return t ? *t : NULL;
+}
+
+size_t p11_tokens_count(void) {
+        return tokens.n;
+}
+
+struct p11_token *p11_tokens_at(size_t i) {
+        return i < tokens.n ? tokens.v[i] : NULL;
+}
+
+void p11_token_logout(struct p11_token *t) {
+        if (!t)
+                return;
+        t->pin = secret_buf_free(t->pin);
+        secret_wipe(t->ticket, sizeof(t->ticket));
+        if (t->logged_in)
+                p11_debug(P11_DEBUG_SESSION, "slot %u: logged out", t->slot);
+        t->logged_in = false;
+        t->login_seq++;
+}
+
+static void tokens_free_all(void) {
+        for (size_t i = 0; i < tokens.n; i++)
+                token_free(tokens.v[i]);
+        free(tokens.v);
+        tokens.v = NULL;
+        tokens.n = 0;
+        tokens.loaded = false;
+        tokens.failed = 0;
+}
+
+void p11_tokens_done(void) {
+        tokens_free_all();
+}
+
+void p11_tokens_forked(void) {
+        tokens_free_all();
+}
+
+static int summary_cmp(const void *a, const void *b) {
+        uint32_t x = ((const struct p11_token_summary *) a)->slot, y = ((const struct p11_token_summary *) b)->slot;
+
+        return x < y ? -1 : x > y;
+}
+
+static void token_update(struct p11_token *t, const struct p11_token_summary *s) {
+        t->slot = s->slot;
+        memcpy(t->label, s->label, s->label_len);
+        t->label[s->label_len] = '\0';
+        t->label_len = s->label_len;
+        if (t->generation != s->generation) {
+                /* Keys replaced: objects are re-read on next use; the login survives (the next
+                 * SIGN re-authenticates with the cached PIN if the ticket went stale). */
+                t->objects = p11_objects_free(t->objects);
+                t->generation = s->generation;
+        }
+}
+
+/* Replaces the table by the summaries (sorted, deduplicated), keeping what still applies. On failure
+ * the old table is left untouched. */
+static int tokens_merge(const struct p11_token_summary *s, size_t n) {
+        struct p11_token **v = calloc(n ? n : 1, sizeof(*v));
+
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                v[i] = p11_tokens_find(s[i].slot);
+                if (v[i]) {
+                        v[i]->keep = true;
+                        continue;
+                }
+                v[i] = calloc(1, sizeof(**v));
+                if (!v[i]) {
+                        for (size_t j = 0; j < i; j++)
+                                if (v[j]->keep)
+                                        v[j]->keep = false;
+                                else
+                                        token_free(v[j]);
+                        free(v);
+                        return -ENOMEM;
+                }
+                v[i]->generation = s[i].generation;
+        }
+        for (size_t i = 0; i < tokens.n; i++) {
+                struct p11_token *t = tokens.v[i];
+
+                if (t->keep) {
+                        t->keep = false;
+                        continue;
+                }
+                p11_debug(P11_DEBUG_SLOT, "slot %u: token removed", t->slot);
+                p11_sessions_drop_slot(t->slot);
+                token_free(t);
+        }
+        for (size_t i = 0; i < n; i++)
+                token_update(v[i], &s[i]);
+        free(tokens.v);
+        tokens.v = v;
+        tokens.n = n;
+        return 0;
+}
+
+static size_t summaries_normalise(struct p11_token_summary *s, size_t n) {
+        size_t m = 0;
+
+        if (n == 0)
+                return 0;
+        qsort(s, n, sizeof(*s), summary_cmp);
+        for (size_t i = 0; i < n; i++)
+                if (m == 0 || s[m - 1].slot != s[i].slot)
+                        s[m++] = s[i];
+        return m;
+}
+
+/* The last failure while it is recent, else 0. */
+static int backoff_active(void) {
+        struct timespec now;
+        long ms;
+
+        if (!tokens.failed)
+                return 0;
+        (void) clock_gettime(CLOCK_MONOTONIC, &now);
+        ms = (now.tv_sec - tokens.failed_at.tv_sec) * 1000 + (now.tv_nsec - tokens.failed_at.tv_nsec) / 1000000;
+        return ms >= 0 && ms < REFRESH_BACKOFF_MS ? tokens.failed : 0;
+}
+
+static int refresh_apply(int r, struct p11_token_summary *s, size_t n, uint64_t generation) {
+        if (!p11_mod.initialized)
+                return -ENXIO;
+        if (r < 0) {
+                tokens.failed = r;
+                (void) clock_gettime(CLOCK_MONOTONIC, &tokens.failed_at);
+                return r;
+        }
+        tokens.failed = 0;
+        if (tokens.loaded && tokens.generation == generation)
+                return 0;
+        r = tokens_merge(s, summaries_normalise(s, n));
+        if (r < 0)
+                return r;
+        tokens.loaded = true;
+        tokens.generation = generation;
+        p11_debug(P11_DEBUG_SLOT, "%zu token(s), generation %llu", tokens.n, (unsigned long long) generation);
+        return 0;
+}
+
+int p11_tokens_refresh(void) {
+        struct p11_token_summary *s = NULL;
+        uint64_t generation = 0;
+        size_t n = 0;
+        int r;
+
+        p11_state_lock();
+        r = backoff_active();
+        p11_state_unlock();
+        if (r < 0)
+                return r;
+
+        r = p11_remote_token_list(&s, &n, &generation);
+        p11_state_lock();
+        r = refresh_apply(r, s, n, generation);
+        p11_state_unlock();
+        free(s);
+        return r;
+}
+
+int p11_tokens_load_objects(uint32_t slot) {
+        struct p11_objects *o = NULL;
+        struct p11_token *t;
+        bool cached;
+        int r;
+
+        p11_state_lock();
+        t = p11_tokens_find(slot);
+        cached = t && t->objects;
+        p11_state_unlock();
+        if (!t)
+                return -ENODEV;
+        if (cached)
+                return 0;
+
+        r = p11_remote_token_objects(slot, &o);
+        if (r < 0)
+                return r;
+        p11_state_lock();
+        t = p11_mod.initialized ? p11_tokens_find(slot) : NULL;
+        if (t && !t->objects) {
+                p11_debug(P11_DEBUG_OBJECT, "slot %u: %zu key(s) cached", slot, o->n_keys);
+                t->objects = TAKE_PTR(o);
+                t->generation = t->objects->generation;
+        }
+        p11_state_unlock();
+        p11_objects_free(o);
+        return t ? 0 : -ENODEV;
+}
+
+static bool slot_known(CK_SLOT_ID slot) {
+        bool found;
+
+        p11_state_lock();
+        found = slot <= UINT32_MAX && p11_tokens_find((uint32_t) slot);
+        p11_state_unlock();
+        return found;
+}
+
+CK_RV p11_tokens_check_slot(CK_SLOT_ID slot) {
+        int r;
+
+        if (slot_known(slot))
+                return CKR_OK;
+        r = p11_tokens_refresh();
+        if (slot_known(slot))
+                return CKR_OK;
+        return r < 0 ? p11_ckr(r) : CKR_SLOT_ID_INVALID;
+}

@@ -1,0 +1,44 @@
+/* The cached token list (one slot per token) with each token's objects and login state. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/rpc-codec.h"
+#include "common/secret.h"
+#include "p11module/keys.h"
+#include "p11module/pkcs11-3.h"
+
+struct p11_token {
+        uint32_t slot;
+        char label[RPC_LABEL_MAX + 1];
+        size_t label_len;
+        uint64_t generation;
+        struct p11_objects *objects; /* NULL until first needed, dropped when the generation changes */
+        /* Login is token-wide: every session of the token shares it. */
+        bool logged_in;
+        uint64_t login_seq; /* bumped on every login and logout */
+        struct secret_buf *pin;
+        uint8_t ticket[RPC_TICKET_LEN];
+        bool keep; /* scratch for the list merge */
+};
+
+/* ---- with the state lock held ---- */
+struct p11_token *p11_tokens_find(uint32_t slot);
+size_t p11_tokens_count(void);
+struct p11_token *p11_tokens_at(size_t i);
+void p11_token_logout(struct p11_token *t);
+void p11_tokens_done(void);
+/* Forked child: frees everything without taking locks. */
+void p11_tokens_forked(void);
+
+/* ---- without the state lock (they make round trips) ---- */
+
+/* Re-reads TOKEN_LIST and merges it. For a second after a failure it fails at once with the same
+ * error, so an unreachable daemon does not cost a timeout on every C_GetSlotList. */
+int p11_tokens_refresh(void);
+/* Fetches a token's objects if they are not cached. */
+_must_check_ int p11_tokens_load_objects(uint32_t slot);
+/* CKR_OK if the slot exists (refreshing the list once when it is unknown), CKR_SLOT_ID_INVALID if
+ * the daemon says it does not, or the refresh's error (CKR_DEVICE_REMOVED, CKR_DEVICE_ERROR). */
+CK_RV p11_tokens_check_slot(CK_SLOT_ID slot);

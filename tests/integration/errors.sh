@@ -1,0 +1,65 @@
+#!/bin/bash
+# Error paths through the module: wrong PIN, signing without login, unknown mechanisms, and a daemon that
+# is down or goes away (a bounded, quick CKR_DEVICE_ERROR / CKR_DEVICE_REMOVED, never a hang).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+require_tool pkcs11-tool openssl timeout
+
+for i in $(seq 1 16); do printf 'error path test %02d\n' "$i"; done >"$T/data"
+openssl dgst -sha256 -binary -out "$T/data.sha256" "$T/data"
+C=(timeout 60 "$P11_CLIENT" "$P11_MODULE")
+
+# Daemon not running at all: listing ends quickly and does not crash.
+rc=0
+timeout 20 pkcs11-tool --module "$P11_MODULE" -L >"$T/down.out" 2>&1 || rc=$?
+[[ $rc -ne 124 && $rc -lt 128 ]] || { cat "$T/down.out" >&2; fail "pkcs11-tool -L without a daemon: exit $rc (hang or crash)"; }
+! grep -q 'token label' "$T/down.out" || fail "no tokens without a daemon"
+ok "pkcs11-tool -L without a daemon ends (exit $rc) and lists no token"
+
+start_daemon
+provision rsa rsa2048
+provision ec ec-p256
+
+check "wrong PIN -> CKR_PIN_INCORRECT; private keys visible only after login" \
+        "${C[@]}" rsa open countkeys:0 expect:CKR_PIN_INCORRECT "login:$WRONG_PIN" countkeys:0 "login:$PIN" countkeys:1 \
+        expect:CKR_USER_ALREADY_LOGGED_IN "login:$PIN"
+check_fails "pkcs11-tool with a wrong PIN" 'CKR_PIN_INCORRECT' \
+        p11 --token-label rsa --login --pin "$WRONG_PIN" --sign --id 01 -m SHA256-RSA-PKCS -i "$T/data" -o "$T/sig"
+
+check "no login -> CKR_USER_NOT_LOGGED_IN" \
+        "${C[@]}" rsa open "login:$PIN" findkey:01 sign:SHA256-RSA-PKCS:"$T/data":"$T/sig" logout \
+        expect:CKR_USER_NOT_LOGGED_IN sign:SHA256-RSA-PKCS:"$T/data":"$T/sig"
+
+check "unknown mechanism -> CKR_MECHANISM_INVALID (SignInit and GetMechanismInfo)" \
+        "${C[@]}" rsa open "login:$PIN" findkey expect:CKR_MECHANISM_INVALID sign:0x80001234:"$T/data":"$T/sig" \
+        expect:CKR_MECHANISM_INVALID mechinfo:0x80001234 expect:CKR_MECHANISM_INVALID sign:0x0:"$T/data":"$T/sig" \
+        sign:SHA256-RSA-PKCS:"$T/data":"$T/sig"
+check_fails "pkcs11-tool -m 0x80001234" 'CKR_MECHANISM_INVALID' \
+        p11 --token-label rsa --login --pin "$PIN" --sign --id 01 -m 0x80001234 -i "$T/data" -o "$T/sig"
+check "a mechanism of another key type is refused, the session stays usable" \
+        "${C[@]}" ec open "login:$PIN" findkey expect:CKR_MECHANISM_INVALID\|CKR_KEY_TYPE_INCONSISTENT \
+        sign:SHA256-RSA-PKCS:"$T/data":"$T/sig" expect:CKR_MECHANISM_INVALID\|CKR_KEY_TYPE_INCONSISTENT \
+        sign:EDDSA:"$T/data":"$T/sig" sign:ECDSA-SHA256:"$T/data":"$T/sig"
+check "wrong input length for raw ECDSA/RSA-PKCS is refused, not a crash" \
+        "${C[@]}" rsa open "login:$PIN" findkey expect:CKR_DATA_LEN_RANGE\|CKR_DATA_INVALID\|CKR_MECHANISM_PARAM_INVALID \
+        sign:RSA-PKCS-PSS:"$T/data":"$T/sig" sign:RSA-PKCS-PSS:"$T/data.sha256":"$T/sig"
+
+# The daemon dies under a logged-in session: the next signature fails fast with a device error.
+"${C[@]}" ec open "login:$PIN" findkey sign:ECDSA-SHA256:"$T/data":"$T/sig" touch:"$T/ready" wait:"$T/go" \
+        maxms:15000 expect:CKR_DEVICE_ERROR\|CKR_DEVICE_REMOVED sign:ECDSA-SHA256:"$T/data":"$T/sig" \
+        >"$T/client.out" 2>&1 &
+client=$!
+BG_PIDS+=("$client")
+wait_for_file "$T/ready" || { cat "$T/client.out" >&2; fail "client did not get ready"; }
+stop_daemon KILL
+touch "$T/go"
+wait "$client" || { cat "$T/client.out" >&2; fail "daemon killed: the next signature must fail with CKR_DEVICE_ERROR/REMOVED within 15 s"; }
+cat "$T/client.out"
+ok "daemon killed under a session: signing fails quickly with a device error"
+
+rc=0
+timeout 20 pkcs11-tool --module "$P11_MODULE" --token-label ec --login --pin "$PIN" --sign --id 01 -m ECDSA-SHA256 \
+        -i "$T/data" -o "$T/sig" >"$T/down.out" 2>&1 || rc=$?
+[[ $rc -ne 0 && $rc -ne 124 && $rc -lt 128 ]] || { cat "$T/down.out" >&2; fail "signing with the daemon down: exit $rc"; }
+ok "pkcs11-tool --sign with the daemon gone fails without hanging (exit $rc)"
+finish

@@ -1,0 +1,230 @@
+/* Sends broken frames to an enclave-token socket and checks that the daemon drops that connection.
+ *
+ *   junk-client SOCKET_PATH MODE [HOLD_SECONDS]
+ *
+ * MODE:
+ *   garbage      64 bytes that are not a frame header     -> closed, no answer
+ *   badmagic     a header with the wrong magic            -> closed, no answer
+ *   badversion   a header with protocol version 99        -> closed, no answer
+ *   badkind      a "response" sent as a request          -> closed, no answer
+ *   oversize     a header announcing a body over 1 MiB    -> closed, no answer
+ *   oversize-data  a body of 64 KiB + 1 (over the data channel's maximum) -> closed, no answer
+ *   before-hello a well-formed SIGN before HELLO          -> answered MALFORMED, then closed
+ *   badcbor      HELLO whose body is not CBOR             -> answered with an error status, or closed
+ *   half-header  8 of the 16 header bytes, held open HOLD_SECONDS, then closed by us
+ *   half-body    a header announcing 100 bytes, 10 sent, held open HOLD_SECONDS, then closed by us
+ * Exits 0 when the daemon behaved as described. */
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/rpc-calls.h"
+#include "common/rpc-frame.h"
+
+#define CLOSE_WAIT_MS 10000
+
+static int connect_unix(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd;
+
+        if (strncmp(path, "unix:path=", 10) == 0)
+                path += 10;
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+/* 0 when sent; 1 when the daemon had already closed the connection (EPIPE/ECONNRESET), which
+ * the checks below treat like a close; -errno otherwise. */
+static int send_bytes(int fd, const void *p, size_t len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n == (ssize_t) len)
+                return 0;
+        if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+                return 1;
+        printf("send: %s\n", n < 0 ? strerror(errno) : "short write");
+        return -EIO;
+}
+
+/* Header and body in one write, so the daemon sees them together. */
+static int send_frame(int fd, const unsigned char h[RPC_HEADER_SIZE], const void *body, size_t body_len) {
+        unsigned char buf[RPC_HEADER_SIZE + 64];
+
+        if (body_len > sizeof(buf) - RPC_HEADER_SIZE)
+                return -EINVAL;
+        memcpy(buf, h, RPC_HEADER_SIZE);
+        if (body_len > 0)
+                memcpy(buf + RPC_HEADER_SIZE, body, body_len);
+        return send_bytes(fd, buf, RPC_HEADER_SIZE + body_len);
+}
+
+/* Reads until EOF/reset, until stop_after bytes arrived (0: never stop early), or timeout.
+ * Returns the bytes received, or -ETIMEDOUT. */
+static long read_until(int fd, unsigned char *buf, size_t size, size_t stop_after) {
+        struct timespec t0, t;
+        unsigned char scratch[256];
+        size_t got = 0;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                long elapsed;
+                ssize_t n;
+                int r;
+
+                (void) clock_gettime(CLOCK_MONOTONIC, &t);
+                elapsed = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+                if (elapsed >= CLOSE_WAIT_MS)
+                        return -ETIMEDOUT;
+                r = poll(&p, 1, (int) (CLOSE_WAIT_MS - elapsed));
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0)
+                        return -ETIMEDOUT;
+                if (got < size)
+                        n = recv(fd, buf + got, size - got, 0);
+                else
+                        n = recv(fd, scratch, sizeof(scratch), 0); /* full: keep draining */
+                if (n == 0 || (n < 0 && errno == ECONNRESET))
+                        return (long) got;
+                if (n < 0)
+                        return -errno;
+                if (got + (size_t) n <= size)
+                        got += (size_t) n;
+                if (stop_after > 0 && got >= stop_after)
+                        return (long) got;
+        }
+}
+
+/* Bytes received before the peer closed, or -ETIMEDOUT. */
+static long read_until_closed(int fd, unsigned char *buf, size_t size) {
+        return read_until(fd, buf, size, 0);
+}
+
+static void header(unsigned char out[RPC_HEADER_SIZE], uint32_t magic, uint8_t version, uint8_t kind, uint8_t call,
+                   uint32_t body_len) {
+        struct rpc_header h = {
+                .magic = magic,
+                .version = version,
+                .kind = kind,
+                .call = call,
+                .request_id = 7,
+                .body_len = body_len,
+        };
+        rpc_header_encode(&h, out);
+}
+
+static int expect_closed_silently(int fd) {
+        unsigned char buf[256];
+        long n = read_until_closed(fd, buf, sizeof(buf));
+
+        if (n == -ETIMEDOUT) {
+                printf("the daemon kept the connection open for %d ms\n", CLOSE_WAIT_MS);
+                return 1;
+        }
+        if (n != 0) {
+                printf("the daemon answered (%ld bytes) instead of closing silently\n", n);
+                return 1;
+        }
+        return 0;
+}
+
+/* An answer with the given status (or any non-OK one when want < 0), then EOF (only when must_close). */
+static int expect_error_then_closed(int fd, int want, bool must_close) {
+        unsigned char buf[4096];
+        struct rpc_header h;
+        long n = must_close ? read_until_closed(fd, buf, sizeof(buf)) : read_until(fd, buf, sizeof(buf), RPC_HEADER_SIZE);
+
+        if (n == -ETIMEDOUT) {
+                printf("the daemon kept the connection open for %d ms\n", CLOSE_WAIT_MS);
+                return 1;
+        }
+        if (n == 0 && !must_close)
+                return 0; /* closed without an answer: fine too */
+        if (n < RPC_HEADER_SIZE || rpc_header_decode(buf, RPC_CHANNEL_DATA, &h) < 0 || h.kind != RPC_KIND_RESPONSE) {
+                printf("expected a response header, got %ld bytes\n", n);
+                return 1;
+        }
+        if ((want >= 0 && h.status != want) || (want < 0 && h.status == RPC_STATUS_OK)) {
+                printf("response status %u, expected %d\n", h.status, want);
+                return 1;
+        }
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        unsigned char h[RPC_HEADER_SIZE], junk[64];
+        const char *mode;
+        int fd, hold, r;
+
+        if (argc < 3) {
+                fprintf(stderr, "usage: junk-client SOCKET MODE [HOLD_SECONDS]\n");
+                return 2;
+        }
+        mode = argv[2];
+        hold = argc > 3 ? (int) strtol(argv[3], NULL, 10) : 5;
+        if (hold < 0 || hold > 600)
+                hold = 5;
+        fd = connect_unix(argv[1]);
+        if (fd < 0) {
+                printf("connect to '%s': %s\n", argv[1], strerror(-fd));
+                return 1;
+        }
+
+        if (strcmp(mode, "garbage") == 0) {
+                for (size_t i = 0; i < sizeof(junk); i++)
+                        junk[i] = (unsigned char) (i * 37 + 11);
+                r = send_bytes(fd, junk, sizeof(junk));
+                return r < 0 ? 1 : expect_closed_silently(fd);
+        }
+        if (strcmp(mode, "badmagic") == 0 || strcmp(mode, "badversion") == 0 || strcmp(mode, "badkind") == 0) {
+                header(h, mode[3] == 'm' ? 0x41414141 : RPC_MAGIC, mode[3] == 'v' ? 99 : 1,
+                       mode[3] == 'k' ? RPC_KIND_RESPONSE : RPC_KIND_REQUEST, RPC_CALL_HELLO, 1);
+                r = send_frame(fd, h, "\xa0", 1);
+                return r < 0 ? 1 : expect_closed_silently(fd);
+        }
+        if (strcmp(mode, "oversize") == 0 || strcmp(mode, "oversize-data") == 0) {
+                header(h, RPC_MAGIC, 1, RPC_KIND_REQUEST, RPC_CALL_HELLO,
+                       mode[8] ? RPC_MAX_BODY_DATA + 1 : RPC_MAX_BODY_CONTROL + 1);
+                r = send_frame(fd, h, NULL, 0);
+                return r < 0 ? 1 : expect_closed_silently(fd);
+        }
+        if (strcmp(mode, "before-hello") == 0) {
+                header(h, RPC_MAGIC, 1, RPC_KIND_REQUEST, RPC_CALL_SIGN, 1);
+                r = send_frame(fd, h, "\xa0", 1);
+                return r < 0 ? 1 : expect_error_then_closed(fd, RPC_STATUS_MALFORMED, true);
+        }
+        if (strcmp(mode, "badcbor") == 0) {
+                header(h, RPC_MAGIC, 1, RPC_KIND_REQUEST, RPC_CALL_HELLO, 4);
+                r = send_frame(fd, h, "\xff\xff\x1f\xbf", 4);
+                return r < 0 ? 1 : expect_error_then_closed(fd, -1, false);
+        }
+        if (strcmp(mode, "half-header") == 0 || strcmp(mode, "half-body") == 0) {
+                bool body = mode[5] == 'b';
+                header(h, RPC_MAGIC, 1, RPC_KIND_REQUEST, RPC_CALL_HELLO, 100);
+                memset(junk, 0xa0, sizeof(junk));
+                if (send_bytes(fd, h, body ? sizeof(h) : 8) != 0 || (body && send_bytes(fd, junk, 10) != 0))
+                        return 1;
+                (void) sleep((unsigned) hold);
+                close(fd);
+                return 0;
+        }
+        fprintf(stderr, "unknown mode '%s'\n", mode);
+        return 2;
+}

@@ -1,0 +1,582 @@
+/* A tiny PKCS#11 driver for the integration tests: loads a module and runs steps given on the command line.
+ *
+ *   p11-client MODULE TOKEN_LABEL STEP...
+ *
+ * Steps (each one argument):
+ *   open                     C_OpenSession (serial, read-only) on the token's slot
+ *   login:PIN | logout       C_Login(CKU_USER) / C_Logout
+ *   countkeys:N              exactly N private keys are visible
+ *   findkey[:HEXID]          remember the private key with that CKA_ID (default: the only one)
+ *   sign:MECH:IN:OUT         C_SignInit + C_Sign (length query first) of file IN, signature to OUT
+ *   signloop:N:MECH:IN       N signatures of IN; with a deterministic MECH all must be equal
+ *   mechinfo:MECH            C_GetMechanismInfo on the slot
+ *   fork:STYLE:MECH:IN       fork; the child re-initialises (STYLE "init": C_Initialize like libp11,
+ *                            "finalize": C_Finalize first like pkcs11-provider), opens a session,
+ *                            logs in with the last PIN and signs; the parent waits for it, then signs
+ *                            on its own session again
+ *   threads:N:COUNT:MECH:IN  N threads, each with its own session, sign COUNT times each
+ *   touch:PATH | wait:PATH   create a file / wait (at most 120 s) until it exists: sync with the script
+ *   expect:CKR_A[|CKR_B]     the next step must fail with one of these (default: CKR_OK)
+ *   maxms:N                  the next step must finish within N milliseconds
+ * MECH is a name (RSA-PKCS, SHA256/384-RSA-PKCS, RSA-PKCS-PSS, SHA256-RSA-PKCS-PSS, ECDSA,
+ * ECDSA-SHA256/384/512, EDDSA) or a number (0x80001234). PSS uses SHA-256, MGF1-SHA-256, salt 32.
+ * Prints one TAP-like line per step; exits 0 only if every step went as expected. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <p11-kit/pkcs11.h>
+
+#define WAIT_MAX_MS 120000
+#define IO_MAX (1024 * 1024)
+
+static CK_FUNCTION_LIST_PTR p11;
+static CK_SLOT_ID slot;
+static CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
+static CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+static char last_pin[256];
+static const char *token_label;
+
+static const struct {
+        CK_RV rv;
+        const char *name;
+} rv_names[] = {
+#define RV(x) { x, #x }
+        RV(CKR_OK),
+        RV(CKR_HOST_MEMORY),
+        RV(CKR_SLOT_ID_INVALID),
+        RV(CKR_GENERAL_ERROR),
+        RV(CKR_FUNCTION_FAILED),
+        RV(CKR_ARGUMENTS_BAD),
+        RV(CKR_ATTRIBUTE_SENSITIVE),
+        RV(CKR_ATTRIBUTE_TYPE_INVALID),
+        RV(CKR_DATA_INVALID),
+        RV(CKR_DATA_LEN_RANGE),
+        RV(CKR_DEVICE_ERROR),
+        RV(CKR_DEVICE_MEMORY),
+        RV(CKR_DEVICE_REMOVED),
+        RV(CKR_ENCRYPTED_DATA_INVALID),
+        RV(CKR_ENCRYPTED_DATA_LEN_RANGE),
+        RV(CKR_FUNCTION_CANCELED),
+        RV(CKR_FUNCTION_NOT_SUPPORTED),
+        RV(CKR_KEY_HANDLE_INVALID),
+        RV(CKR_KEY_TYPE_INCONSISTENT),
+        RV(CKR_KEY_FUNCTION_NOT_PERMITTED),
+        RV(CKR_MECHANISM_INVALID),
+        RV(CKR_MECHANISM_PARAM_INVALID),
+        RV(CKR_OBJECT_HANDLE_INVALID),
+        RV(CKR_OPERATION_ACTIVE),
+        RV(CKR_OPERATION_NOT_INITIALIZED),
+        RV(CKR_PIN_INCORRECT),
+        RV(CKR_PIN_LEN_RANGE),
+        RV(CKR_PIN_LOCKED),
+        RV(CKR_SESSION_CLOSED),
+        RV(CKR_SESSION_COUNT),
+        RV(CKR_SESSION_HANDLE_INVALID),
+        RV(CKR_SESSION_READ_ONLY),
+        RV(CKR_TOKEN_NOT_PRESENT),
+        RV(CKR_TOKEN_NOT_RECOGNIZED),
+        RV(CKR_USER_ALREADY_LOGGED_IN),
+        RV(CKR_USER_NOT_LOGGED_IN),
+        RV(CKR_USER_TYPE_INVALID),
+        RV(CKR_BUFFER_TOO_SMALL),
+        RV(CKR_CRYPTOKI_NOT_INITIALIZED),
+        RV(CKR_CRYPTOKI_ALREADY_INITIALIZED),
+#undef RV
+};
+
+static const char *rv_name(CK_RV rv) {
+        static char buf[32];
+        for (size_t i = 0; i < sizeof(rv_names) / sizeof(rv_names[0]); i++)
+                if (rv_names[i].rv == rv)
+                        return rv_names[i].name;
+        (void) snprintf(buf, sizeof(buf), "0x%lx", (unsigned long) rv);
+        return buf;
+}
+
+static int rv_parse(const char *s, CK_RV *ret) {
+        char *end;
+        for (size_t i = 0; i < sizeof(rv_names) / sizeof(rv_names[0]); i++)
+                if (strcmp(rv_names[i].name, s) == 0) {
+                        *ret = rv_names[i].rv;
+                        return 0;
+                }
+        errno = 0;
+        *ret = strtoul(s, &end, 0);
+        return errno == 0 && *end == '\0' && end != s ? 0 : -EINVAL;
+}
+
+static const struct {
+        const char *name;
+        CK_MECHANISM_TYPE type;
+        bool pss, deterministic;
+} mechs[] = {
+        { "RSA-PKCS", CKM_RSA_PKCS, false, true },
+        { "SHA256-RSA-PKCS", CKM_SHA256_RSA_PKCS, false, true },
+        { "SHA384-RSA-PKCS", CKM_SHA384_RSA_PKCS, false, true },
+        { "RSA-PKCS-PSS", CKM_RSA_PKCS_PSS, true, false },
+        { "SHA256-RSA-PKCS-PSS", CKM_SHA256_RSA_PKCS_PSS, true, false },
+        { "ECDSA", CKM_ECDSA, false, false },
+        { "ECDSA-SHA256", CKM_ECDSA_SHA256, false, false },
+        { "ECDSA-SHA384", CKM_ECDSA_SHA384, false, false },
+        { "ECDSA-SHA512", CKM_ECDSA_SHA512, false, false },
+        { "EDDSA", CKM_EDDSA, false, true },
+};
+
+struct mech {
+        CK_MECHANISM m;
+        CK_RSA_PKCS_PSS_PARAMS pss;
+        bool deterministic;
+};
+
+static int mech_parse(const char *s, struct mech *ret) {
+        char *end;
+
+        *ret = (struct mech) {};
+        for (size_t i = 0; i < sizeof(mechs) / sizeof(mechs[0]); i++)
+                if (strcmp(mechs[i].name, s) == 0) {
+                        ret->m.mechanism = mechs[i].type;
+                        ret->deterministic = mechs[i].deterministic;
+                        if (mechs[i].pss) {
+                                ret->pss = (CK_RSA_PKCS_PSS_PARAMS) { CKM_SHA256, CKG_MGF1_SHA256, 32 };
+                                ret->m.pParameter = &ret->pss;
+                                ret->m.ulParameterLen = sizeof(ret->pss);
+                        }
+                        return 0;
+                }
+        errno = 0;
+        ret->m.mechanism = strtoul(s, &end, 0);
+        return errno == 0 && *end == '\0' && end != s ? 0 : -EINVAL;
+}
+
+static long long now_ms(void) {
+        struct timespec ts;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int read_all(const char *path, unsigned char **ret, size_t *ret_len) {
+        FILE *f = fopen(path, "rbe");
+        unsigned char *buf;
+        size_t n;
+
+        if (!f)
+                return -errno;
+        buf = malloc(IO_MAX);
+        if (!buf) {
+                fclose(f);
+                return -ENOMEM;
+        }
+        n = fread(buf, 1, IO_MAX, f);
+        fclose(f);
+        *ret = buf;
+        *ret_len = n;
+        return 0;
+}
+
+static int write_all(const char *path, const unsigned char *p, size_t len) {
+        FILE *f = fopen(path, "wbe");
+        if (!f)
+                return -errno;
+        if (fwrite(p, 1, len, f) != len) {
+                fclose(f);
+                return -EIO;
+        }
+        return fclose(f) == 0 ? 0 : -EIO;
+}
+
+static CK_RV find_slot(const char *label) {
+        CK_SLOT_ID slots[4096];
+        CK_ULONG n = sizeof(slots) / sizeof(slots[0]);
+        char padded[32];
+        CK_RV rv;
+
+        memset(padded, ' ', sizeof(padded));
+        memcpy(padded, label, strnlen(label, sizeof(padded)));
+        rv = p11->C_GetSlotList(CK_TRUE, slots, &n);
+        if (rv != CKR_OK)
+                return rv;
+        for (CK_ULONG i = 0; i < n; i++) {
+                CK_TOKEN_INFO ti;
+                if (p11->C_GetTokenInfo(slots[i], &ti) == CKR_OK && memcmp(ti.label, padded, 32) == 0) {
+                        slot = slots[i];
+                        return CKR_OK;
+                }
+        }
+        return CKR_TOKEN_NOT_PRESENT;
+}
+
+/* Private keys, optionally with a given CKA_ID. */
+static CK_RV find_keys(const unsigned char *id, size_t id_len, CK_OBJECT_HANDLE *found, CK_ULONG max,
+                       CK_ULONG *ret_n) {
+        CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+        CK_ATTRIBUTE tmpl[] = {
+                { CKA_CLASS, &cls, sizeof(cls) },
+                { CKA_ID, (void *) id, id_len },
+        };
+        CK_RV rv, rv2;
+
+        rv = p11->C_FindObjectsInit(session, tmpl, id ? 2 : 1);
+        if (rv != CKR_OK)
+                return rv;
+        rv = p11->C_FindObjects(session, found, max, ret_n);
+        rv2 = p11->C_FindObjectsFinal(session);
+        return rv != CKR_OK ? rv : rv2;
+}
+
+static CK_RV sign_in(CK_SESSION_HANDLE s, struct mech *m, const unsigned char *in, size_t in_len,
+                     unsigned char *sig, CK_ULONG *sig_len) {
+        CK_ULONG cap = *sig_len;
+        CK_RV rv;
+
+        rv = p11->C_SignInit(s, &m->m, key);
+        if (rv != CKR_OK)
+                return rv;
+        rv = p11->C_Sign(s, (CK_BYTE_PTR) in, in_len, NULL, sig_len);
+        if (rv != CKR_OK)
+                return rv;
+        if (*sig_len > cap)
+                return CKR_BUFFER_TOO_SMALL;
+        return p11->C_Sign(s, (CK_BYTE_PTR) in, in_len, sig, sig_len);
+}
+
+static CK_RV sign_once(struct mech *m, const unsigned char *in, size_t in_len, unsigned char *sig,
+                       CK_ULONG *sig_len) {
+        return sign_in(session, m, in, in_len, sig, sig_len);
+}
+
+/* The child of fork:STYLE:...: starts over like libp11 (C_Initialize only) or pkcs11-provider
+ * (C_Finalize, then C_Initialize), signs once, and reports through its exit status. */
+static int fork_child(bool finalize_first, struct mech *m, const unsigned char *in, size_t in_len) {
+        CK_C_INITIALIZE_ARGS init = { .flags = CKF_OS_LOCKING_OK };
+        unsigned char sig[1024];
+        CK_ULONG sig_len = sizeof(sig);
+        CK_SESSION_INFO info;
+        CK_RV rv;
+
+        rv = p11->C_GetSessionInfo(session, &info);
+        if (rv == CKR_OK) {
+                printf("# child: the inherited session still works without C_Initialize\n");
+                return 10;
+        }
+        if (finalize_first) {
+                rv = p11->C_Finalize(NULL);
+                if (rv != CKR_OK && rv != CKR_CRYPTOKI_NOT_INITIALIZED) {
+                        printf("# child: C_Finalize: 0x%lx\n", (unsigned long) rv);
+                        return 11;
+                }
+        }
+        rv = p11->C_Initialize(&init);
+        if (rv != CKR_OK) {
+                printf("# child: C_Initialize: 0x%lx\n", (unsigned long) rv);
+                return 12;
+        }
+        if (find_slot(token_label) != CKR_OK)
+                return 13;
+        if (p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &session) != CKR_OK)
+                return 14;
+        rv = p11->C_Login(session, CKU_USER, (CK_UTF8CHAR_PTR) last_pin, strlen(last_pin));
+        if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+                printf("# child: C_Login: 0x%lx\n", (unsigned long) rv);
+                return 15;
+        }
+        {
+                CK_OBJECT_HANDLE found[2];
+                CK_ULONG n = 0;
+                if (find_keys(NULL, 0, found, 2, &n) != CKR_OK || n != 1)
+                        return 16;
+                key = found[0];
+        }
+        rv = sign_once(m, in, in_len, sig, &sig_len);
+        if (rv != CKR_OK) {
+                printf("# child: sign: 0x%lx\n", (unsigned long) rv);
+                return 17;
+        }
+        return p11->C_Finalize(NULL) == CKR_OK ? 0 : 18;
+}
+
+struct thread_job {
+        struct mech *m;
+        const unsigned char *in;
+        size_t in_len;
+        unsigned long count;
+        CK_RV rv;
+};
+
+static void *thread_main(void *arg) {
+        struct thread_job *j = arg;
+        CK_SESSION_HANDLE s;
+        unsigned char sig[1024];
+
+        j->rv = p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
+        for (unsigned long i = 0; i < j->count && j->rv == CKR_OK; i++) {
+                CK_ULONG sig_len = sizeof(sig);
+                j->rv = sign_in(s, j->m, j->in, j->in_len, sig, &sig_len);
+        }
+        if (j->rv == CKR_OK)
+                j->rv = p11->C_CloseSession(s);
+        return NULL;
+}
+
+/* Runs one step; returns its CK_RV, or (CK_RV) -1 for a local failure (message printed). */
+static CK_RV run_step(char *step) {
+        char *arg = strchr(step, ':');
+        CK_RV rv;
+
+        if (arg)
+                *arg++ = '\0';
+
+        if (strcmp(step, "open") == 0)
+                return p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &session);
+        if (strcmp(step, "login") == 0 && arg) {
+                (void) snprintf(last_pin, sizeof(last_pin), "%s", arg);
+                return p11->C_Login(session, CKU_USER, (CK_UTF8CHAR_PTR) arg, strlen(arg));
+        }
+        if (strcmp(step, "logout") == 0)
+                return p11->C_Logout(session);
+        if (strcmp(step, "countkeys") == 0 && arg) {
+                CK_OBJECT_HANDLE found[64];
+                CK_ULONG n = 0;
+                rv = find_keys(NULL, 0, found, 64, &n);
+                if (rv == CKR_OK && n != strtoul(arg, NULL, 10)) {
+                        printf("# %lu private keys visible, expected %s\n", (unsigned long) n, arg);
+                        return (CK_RV) -1;
+                }
+                return rv;
+        }
+        if (strcmp(step, "findkey") == 0) {
+                unsigned char id[64];
+                size_t id_len = 0;
+                CK_OBJECT_HANDLE found[2];
+                CK_ULONG n = 0;
+
+                for (const char *p = arg; p && p[0] && p[1] && id_len < sizeof(id); p += 2)
+                        if (sscanf(p, "%2hhx", &id[id_len++]) != 1)
+                                return (CK_RV) -1;
+                rv = find_keys(arg ? id : NULL, id_len, found, 2, &n);
+                if (rv != CKR_OK)
+                        return rv;
+                if (n != 1) {
+                        printf("# found %lu matching private keys, expected 1\n", (unsigned long) n);
+                        return (CK_RV) -1;
+                }
+                key = found[0];
+                return CKR_OK;
+        }
+        if ((strcmp(step, "sign") == 0 || strcmp(step, "signloop") == 0) && arg) {
+                bool loop = step[4] == 'l';
+                char *f1 = strtok(arg, ":"), *f2 = strtok(NULL, ":"), *f3 = strtok(NULL, ":");
+                const char *mech_s = loop ? f2 : f1, *in_path = loop ? f3 : f2, *out_path = loop ? NULL : f3;
+                unsigned long count = loop && f1 ? strtoul(f1, NULL, 10) : 1;
+                unsigned char *in = NULL, first[1024], sig[1024];
+                CK_ULONG first_len = 0;
+                size_t in_len = 0;
+                struct mech m;
+
+                if (!mech_s || !in_path || (!loop && !out_path) || mech_parse(mech_s, &m) < 0) {
+                        printf("# bad sign step\n");
+                        return (CK_RV) -1;
+                }
+                if (read_all(in_path, &in, &in_len) < 0) {
+                        printf("# cannot read '%s'\n", in_path);
+                        return (CK_RV) -1;
+                }
+                rv = CKR_OK;
+                for (unsigned long i = 0; i < count && rv == CKR_OK; i++) {
+                        CK_ULONG sig_len = sizeof(sig);
+                        rv = sign_once(&m, in, in_len, sig, &sig_len);
+                        if (rv != CKR_OK)
+                                printf("# signature %lu of %lu: %s\n", i + 1, count, rv_name(rv));
+                        else if (i == 0) {
+                                memcpy(first, sig, sig_len);
+                                first_len = sig_len;
+                        } else if (m.deterministic && (sig_len != first_len || memcmp(sig, first, sig_len) != 0)) {
+                                printf("# signature %lu differs from the first\n", i + 1);
+                                rv = (CK_RV) -1;
+                        }
+                }
+                free(in);
+                if (rv == CKR_OK && out_path && write_all(out_path, first, first_len) < 0) {
+                        printf("# cannot write '%s'\n", out_path);
+                        return (CK_RV) -1;
+                }
+                return rv;
+        }
+        if (strcmp(step, "fork") == 0 && arg) {
+                char *style = strtok(arg, ":"), *mech_s = strtok(NULL, ":"), *in_path = strtok(NULL, ":");
+                unsigned char *in = NULL, sig[1024];
+                CK_ULONG sig_len = sizeof(sig);
+                size_t in_len = 0;
+                struct mech m;
+                int status = 0;
+                pid_t pid;
+
+                if (!style || !mech_s || !in_path || mech_parse(mech_s, &m) < 0 || read_all(in_path, &in, &in_len) < 0)
+                        return (CK_RV) -1;
+                fflush(stdout);
+                pid = fork();
+                if (pid < 0)
+                        return (CK_RV) -1;
+                if (pid == 0)
+                        _exit(fork_child(strcmp(style, "finalize") == 0, &m, in, in_len));
+                if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                        printf("# child failed: status 0x%x\n", status);
+                        free(in);
+                        return (CK_RV) -1;
+                }
+                rv = sign_once(&m, in, in_len, sig, &sig_len);
+                free(in);
+                if (rv != CKR_OK)
+                        printf("# parent: sign after the child: %s\n", rv_name(rv));
+                return rv;
+        }
+        if (strcmp(step, "threads") == 0 && arg) {
+                char *n_s = strtok(arg, ":"), *count_s = strtok(NULL, ":"), *mech_s = strtok(NULL, ":"),
+                     *in_path = strtok(NULL, ":");
+                unsigned long n = n_s ? strtoul(n_s, NULL, 10) : 0;
+                struct thread_job jobs[64];
+                pthread_t tids[64];
+                unsigned char *in = NULL;
+                size_t in_len = 0;
+                struct mech m;
+
+                if (n == 0 || n > 64 || !count_s || !mech_s || !in_path || mech_parse(mech_s, &m) < 0 ||
+                    read_all(in_path, &in, &in_len) < 0)
+                        return (CK_RV) -1;
+                for (unsigned long i = 0; i < n; i++) {
+                        jobs[i] = (struct thread_job) { &m, in, in_len, strtoul(count_s, NULL, 10), CKR_OK };
+                        if (pthread_create(&tids[i], NULL, thread_main, &jobs[i]) != 0)
+                                return (CK_RV) -1;
+                }
+                rv = CKR_OK;
+                for (unsigned long i = 0; i < n; i++) {
+                        (void) pthread_join(tids[i], NULL);
+                        if (jobs[i].rv != CKR_OK) {
+                                printf("# thread %lu: %s\n", i, rv_name(jobs[i].rv));
+                                rv = jobs[i].rv;
+                        }
+                }
+                free(in);
+                return rv;
+        }
+        if (strcmp(step, "mechinfo") == 0 && arg) {
+                CK_MECHANISM_INFO info;
+                struct mech m;
+                if (mech_parse(arg, &m) < 0)
+                        return (CK_RV) -1;
+                return p11->C_GetMechanismInfo(slot, m.m.mechanism, &info);
+        }
+        if (strcmp(step, "touch") == 0 && arg)
+                return write_all(arg, (const unsigned char *) "", 0) == 0 ? CKR_OK : (CK_RV) -1;
+        if (strcmp(step, "wait") == 0 && arg) {
+                long long end = now_ms() + WAIT_MAX_MS;
+                while (access(arg, F_OK) < 0) {
+                        if (now_ms() > end) {
+                                printf("# '%s' did not appear\n", arg);
+                                return (CK_RV) -1;
+                        }
+                        (void) usleep(20000);
+                }
+                return CKR_OK;
+        }
+        printf("# unknown step '%s'\n", step);
+        return (CK_RV) -1;
+}
+
+static bool expected(CK_RV rv, const char *expect) {
+        char buf[256], *save = NULL;
+
+        if (!expect)
+                return rv == CKR_OK;
+        (void) snprintf(buf, sizeof(buf), "%s", expect);
+        for (char *t = strtok_r(buf, "|", &save); t; t = strtok_r(NULL, "|", &save)) {
+                CK_RV want;
+                if (rv_parse(t, &want) == 0 && want == rv)
+                        return true;
+        }
+        return false;
+}
+
+int main(int argc, char **argv) {
+        CK_C_INITIALIZE_ARGS init = { .flags = CKF_OS_LOCKING_OK };
+        CK_RV (*get_list)(CK_FUNCTION_LIST_PTR_PTR);
+        const char *expect = NULL;
+        long long max_ms = -1;
+        unsigned n = 0, failed = 0;
+        void *dl;
+        CK_RV rv;
+
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (argc < 3) {
+                fprintf(stderr, "usage: p11-client MODULE TOKEN_LABEL STEP...\n");
+                return 2;
+        }
+        dl = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+        if (!dl) {
+                printf("not ok - dlopen: %s\n", dlerror());
+                return 1;
+        }
+        *(void **) &get_list = dlsym(dl, "C_GetFunctionList");
+        if (!get_list || get_list(&p11) != CKR_OK) {
+                printf("not ok - C_GetFunctionList\n");
+                return 1;
+        }
+        rv = p11->C_Initialize(&init);
+        if (rv != CKR_OK) {
+                printf("not ok - C_Initialize: %s\n", rv_name(rv));
+                return 1;
+        }
+        token_label = argv[2];
+        rv = find_slot(argv[2]);
+        if (rv != CKR_OK) {
+                printf("not ok - token '%s': %s\n", argv[2], rv_name(rv));
+                (void) p11->C_Finalize(NULL);
+                return 1;
+        }
+
+        for (int i = 3; i < argc; i++) {
+                char step[4096];
+                long long t0, dt;
+                bool ok;
+
+                if (strncmp(argv[i], "expect:", 7) == 0) {
+                        expect = argv[i] + 7;
+                        continue;
+                }
+                if (strncmp(argv[i], "maxms:", 6) == 0) {
+                        max_ms = strtoll(argv[i] + 6, NULL, 10);
+                        continue;
+                }
+                (void) snprintf(step, sizeof(step), "%s", argv[i]);
+                t0 = now_ms();
+                rv = run_step(step);
+                dt = now_ms() - t0;
+                ok = rv != (CK_RV) -1 && expected(rv, expect) && (max_ms < 0 || dt <= max_ms);
+                n++;
+                if (!ok)
+                        failed++;
+                printf("%s %u - %s: %s (expected %s) in %lld ms%s\n", ok ? "ok" : "not ok", n, argv[i],
+                       rv == (CK_RV) -1 ? "local failure" : rv_name(rv), expect ? expect : "CKR_OK", dt,
+                       max_ms >= 0 && dt > max_ms ? " (too slow)" : "");
+                expect = NULL;
+                max_ms = -1;
+        }
+        if (session != CK_INVALID_HANDLE)
+                (void) p11->C_CloseSession(session);
+        rv = p11->C_Finalize(NULL);
+        if (rv != CKR_OK) {
+                printf("not ok - C_Finalize: %s\n", rv_name(rv));
+                failed++;
+        }
+        printf("1..%u\n", n);
+        return failed ? 1 : 0;
+}

@@ -1,0 +1,584 @@
+/* Tests for enclave-token/keystore.c and key.c: provisioning, limits, slot ids, PIN back-off, key checks. */
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "enclave-token/errors.h"
+#include "enclave-token/keystore.h"
+#include "tests/lib/tap.h"
+#include "tests/unit/etok-testkeys.h"
+
+#define NSEC UINT64_C(1000000000)
+
+/* Generated once per run: EC P-256 is cheap, one RSA-2048 key is enough. */
+static struct test_key k_ec256, k_ec384, k_ec521, k_ed25519, k_rsa, k_other;
+static bool keys_ready;
+
+static bool keys_init(void) {
+        if (keys_ready)
+                return true;
+        keys_ready = test_key_make("ec256", "ec256.example", &k_ec256) &&
+                     test_key_make("ec384", "ec384.example", &k_ec384) &&
+                     test_key_make("ec521", "ec521.example", &k_ec521) &&
+                     test_key_make("ed25519", "ed25519.example", &k_ed25519) &&
+                     test_key_make("rsa2048", "rsa.example", &k_rsa) &&
+                     test_key_make("ec256", "other.example", &k_other);
+        return keys_ready;
+}
+
+static struct rpc_slice S(const char *s) {
+        return (struct rpc_slice) { (const uint8_t *) s, strlen(s) };
+}
+
+static struct rpc_token_add_req add_req(const char *label, const char *pin, bool replace, const struct test_key *k) {
+        struct rpc_token_add_req req = { .label = S(label), .pin = S(pin), .replace = replace, .n_keys = 1 };
+
+        req.keys[0] = test_add_key(k, 1, "key1");
+        return req;
+}
+
+static int add1(struct etok_keystore *ks, const char *label, const char *pin, bool replace,
+                const struct test_key *k, uint32_t *ret_slot) {
+        struct rpc_token_add_req req = add_req(label, pin, replace, k);
+        uint32_t slot;
+
+        return etok_keystore_add(ks, &req, ret_slot ? ret_slot : &slot);
+}
+
+static int remove1(struct etok_keystore *ks, const char *label, const char *pin) {
+        return etok_keystore_remove(ks, &(struct rpc_token_remove_req) { .label = S(label), .pin = S(pin) });
+}
+
+static int login(struct etok_keystore *ks, uint32_t slot, const char *pin, uint8_t ticket[RPC_TICKET_LEN]) {
+        struct rpc_slice p = S(pin);
+
+        return etok_keystore_login(ks, slot, &p, ticket);
+}
+
+static size_t count(struct etok_keystore *ks) {
+        size_t n;
+
+        etok_keystore_read_begin(ks);
+        n = etok_keystore_count_locked(ks);
+        etok_keystore_read_end(ks);
+        return n;
+}
+
+static uint64_t fake_now;
+static uint64_t fake_clock(void *userdata) {
+        return fake_now;
+}
+
+static void test_errno_table(void) {
+        /* Each status the keystore returns round-trips through the one errmap table. */
+        static const enum rpc_status all[] = {
+                RPC_STATUS_UNSUPPORTED,   RPC_STATUS_NO_SUCH_TOKEN, RPC_STATUS_NO_SUCH_KEY,  RPC_STATUS_PIN_INCORRECT,
+                RPC_STATUS_PIN_LOCKED,    RPC_STATUS_NOT_LOGGED_IN, RPC_STATUS_EXISTS,       RPC_STATUS_LIMIT,
+                RPC_STATUS_DENIED,        RPC_STATUS_DATA_INVALID,  RPC_STATUS_DATA_LEN,     RPC_STATUS_KEY_INVALID,
+                RPC_STATUS_BAD_VERSION,
+        };
+        for (size_t i = 0; i < ELEMENTSOF(all); i++) {
+                int e = errmap_errno_from_status(all[i]);
+
+                ASSERT_TRUE(e < 0);
+                ASSERT_EQ(errmap_status_from_errno(e), all[i]);
+        }
+        ASSERT_EQ(errmap_status_from_errno(-EBADMSG), RPC_STATUS_MALFORMED);
+}
+
+static void test_add_remove(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        const struct etok_token *t;
+        uint64_t g0, g1;
+        uint32_t slot;
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_OK(etok_keystore_new(16, &ks));
+        ASSERT_EQ(etok_keystore_max_tokens(ks), 16);
+        g0 = etok_keystore_generation(ks);
+        ASSERT_OK(add1(ks, "tok1", "1234", false, &k_ec256, &slot));
+        ASSERT_EQ(slot, 209610244); /* FNV-1a("tok1") & 0x7fffffff */
+        ASSERT_EQ(slot, etok_slot_hash("tok1", 4));
+        g1 = etok_keystore_generation(ks);
+        ASSERT_EQ(g1, g0 + 1);
+        ASSERT_EQ(count(ks), 1);
+
+        etok_keystore_read_begin(ks);
+        t = etok_keystore_find_locked(ks, slot);
+        ASSERT_TRUE(t != NULL);
+        ASSERT_STREQ(t->label, "tok1");
+        ASSERT_EQ(t->n_keys, 1);
+        ASSERT_EQ(t->generation, g1);
+        ASSERT_EQ(t->keys[0]->type, RPC_KEY_EC);
+        ASSERT_EQ(t->keys[0]->bits, 256);
+        ASSERT_EQ(t->keys[0]->sig_len, 64);
+        ASSERT_EQ(t->keys[0]->n_certs, 1);
+        ASSERT_EQ(t->keys[0]->not_after, 2019686400); /* 2034-01-01T00:00:00Z */
+        ASSERT_STREQ(t->keys[0]->subject, "CN=ec256.example,O=enclave-acm tests");
+        ASSERT_TRUE(etok_keystore_find_locked(ks, slot + 1) == NULL);
+        etok_keystore_read_end(ks);
+
+        ASSERT_ERR(remove1(ks, "tok1", "12345"), ETOK_ERR(PIN_INCORRECT));
+        ASSERT_ERR(remove1(ks, "tok2", "1234"), ETOK_ERR(NO_SUCH_TOKEN));
+        ASSERT_EQ(etok_keystore_generation(ks), g1);
+        ASSERT_OK(remove1(ks, "tok1", "1234"));
+        ASSERT_EQ(etok_keystore_generation(ks), g1 + 1);
+        ASSERT_EQ(count(ks), 0);
+        ASSERT_ERR(remove1(ks, "tok1", "1234"), ETOK_ERR(NO_SUCH_TOKEN));
+}
+
+static void test_exists_replace(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        uint8_t t1[RPC_TICKET_LEN], t2[RPC_TICKET_LEN];
+        uint32_t slot, slot2;
+        uint64_t gen_before;
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_OK(etok_keystore_new(16, &ks));
+        ASSERT_OK(add1(ks, "web", "secret-pin", false, &k_ec256, &slot));
+        ASSERT_OK(login(ks, slot, "secret-pin", t1));
+        ASSERT_ERR(add1(ks, "web", "secret-pin", false, &k_ec384, NULL), ETOK_ERR(EXISTS));
+        ASSERT_ERR(add1(ks, "web", "wrong-pin", true, &k_ec384, NULL), ETOK_ERR(PIN_INCORRECT));
+
+        gen_before = etok_keystore_generation(ks);
+        ASSERT_OK(add1(ks, "web", "secret-pin", true, &k_ec384, &slot2));
+        ASSERT_EQ(slot2, slot);
+        ASSERT_EQ(etok_keystore_generation(ks), gen_before + 1);
+        ASSERT_EQ(count(ks), 1);
+        etok_keystore_read_begin(ks);
+        ASSERT_EQ(etok_keystore_find_locked(ks, slot)->keys[0]->bits, 384);
+        ASSERT_EQ(etok_keystore_find_locked(ks, slot)->generation, gen_before + 1);
+        etok_keystore_read_end(ks);
+
+        /* A replaced token gets a new ticket: the old one no longer signs. */
+        ASSERT_OK(login(ks, slot, "secret-pin", t2));
+        ASSERT_TRUE(memcmp(t1, t2, RPC_TICKET_LEN) != 0);
+        {
+                uint8_t dg[48] = { 1 }, out[RPC_SIG_MAX];
+                struct rpc_crypto_req req = { .slot = slot, .key_id = 1, .ticket = { t1, RPC_TICKET_LEN },
+                                              .mech = RPC_MECH_ECDSA, .data = { dg, sizeof(dg) } };
+                size_t n;
+
+                ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n), ETOK_ERR(NOT_LOGGED_IN));
+                req.ticket.ptr = t2;
+                ASSERT_OK(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n));
+                ASSERT_EQ(n, 96);
+                ASSERT_TRUE(test_verify(k_ec384.cert, RPC_MECH_ECDSA, NULL, 0, dg, sizeof(dg), out, n));
+        }
+        /* replace on a new label simply adds. */
+        ASSERT_OK(add1(ks, "web2", "secret-pin", true, &k_ec256, NULL));
+        ASSERT_EQ(count(ks), 2);
+}
+
+static void test_validation(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        struct rpc_token_add_req req;
+        uint32_t slot;
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_OK(etok_keystore_new(16, &ks));
+        ASSERT_ERR(add1(ks, "", "1234", false, &k_ec256, NULL), -EBADMSG);
+        ASSERT_ERR(add1(ks, "123456789012345678901234567890123", "1234", false, &k_ec256, NULL), -EBADMSG);
+        ASSERT_OK(add1(ks, "12345678901234567890123456789012", "1234", false, &k_ec256, NULL));
+        ASSERT_ERR(add1(ks, "t", "123", false, &k_ec256, NULL), -EBADMSG);
+        ASSERT_ERR(add1(ks, "t", "12345678901234567890123456789012345678901234567890123456789012345", false,
+                        &k_ec256, NULL),
+                   -EBADMSG);
+        ASSERT_OK(add1(ks, "t", "1234567890123456789012345678901234567890123456789012345678901234", false,
+                       &k_ec256, NULL));
+
+        req = add_req("k", "1234", false, &k_ec256);
+        req.n_keys = 0;
+        ASSERT_ERR(etok_keystore_add(ks, &req, &slot), -EBADMSG);
+        req.n_keys = RPC_MAX_KEYS + 1;
+        ASSERT_ERR(etok_keystore_add(ks, &req, &slot), -EBADMSG);
+
+        req = add_req("k", "1234", false, &k_ec256);
+        req.keys[1] = test_add_key(&k_ec384, 1, "key2"); /* duplicate id */
+        req.n_keys = 2;
+        ASSERT_ERR(etok_keystore_add(ks, &req, &slot), -EBADMSG);
+        req.keys[1] = test_add_key(&k_ec384, 2, "key1"); /* duplicate label */
+        ASSERT_ERR(etok_keystore_add(ks, &req, &slot), -EBADMSG);
+        req.keys[1] = test_add_key(&k_ec384, 2, ""); /* empty key label */
+        ASSERT_ERR(etok_keystore_add(ks, &req, &slot), -EBADMSG);
+        req.keys[1] = test_add_key(&k_ec384, RPC_KEY_ID_MAX + 1, "key2");
+        ASSERT_ERR(etok_keystore_add(ks, &req, &slot), -EBADMSG);
+        req.keys[1] = test_add_key(&k_ec384, RPC_KEY_ID_MAX, "key2");
+        ASSERT_OK(etok_keystore_add(ks, &req, &slot));
+        ASSERT_EQ(count(ks), 3);
+        ASSERT_EQ(ERR_peek_error(), 0);
+}
+
+static int add_pem(struct etok_keystore *ks, const char *key_pem, const char *chain_pem) {
+        struct rpc_token_add_req req = { .label = S("pem"), .pin = S("1234"), .n_keys = 1 };
+        uint32_t slot;
+
+        req.keys[0] = (struct rpc_add_key) { .id = 7, .label = S("k"), .key_pem = S(key_pem), .chain_pem = S(chain_pem) };
+        return etok_keystore_add(ks, &req, &slot);
+}
+
+static void test_key_types(void) {
+        static const struct {
+                const char *type;
+                bool ok;
+                enum rpc_key_type kt;
+                uint32_t bits;
+        } cases[] = {
+                { "ec256", true, RPC_KEY_EC, 256 },      { "ec384", true, RPC_KEY_EC, 384 },
+                { "ec521", true, RPC_KEY_EC, 521 },      { "ed25519", true, RPC_KEY_ED25519, 256 },
+                { "rsa2048", true, RPC_KEY_RSA, 2048 },  { "rsa1024", false, 0, 0 },
+                { "secp256k1", false, 0, 0 },            { "x25519", false, 0, 0 },
+        };
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_OK(etok_keystore_new(16, &ks));
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                struct test_key k;
+                const struct test_key *use = &k;
+                uint32_t slot;
+                int r;
+
+                /* Reuse the run's RSA-2048 key rather than generating another. */
+                if (strcmp(cases[i].type, "rsa2048") == 0)
+                        use = &k_rsa;
+                else
+                        ASSERT_TRUE(test_key_make(cases[i].type, "t", &k));
+                r = add1(ks, cases[i].type, "1234", false, use, &slot);
+                if (use == &k)
+                        test_key_done(&k);
+                printf("# %s: %d\n", cases[i].type, r);
+                if (!cases[i].ok) {
+                        ASSERT_ERR(r, ETOK_ERR(KEY_INVALID));
+                        continue;
+                }
+                ASSERT_OK(r);
+                etok_keystore_read_begin(ks);
+                ASSERT_EQ(etok_keystore_find_locked(ks, slot)->keys[0]->type, cases[i].kt);
+                ASSERT_EQ(etok_keystore_find_locked(ks, slot)->keys[0]->bits, cases[i].bits);
+                etok_keystore_read_end(ks);
+        }
+        ASSERT_EQ(ERR_peek_error(), 0);
+}
+
+static void test_key_cert_checks(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        _cleanup_free_ char *enc = NULL, *two = NULL, *nine = NULL, *rsa_chain = NULL;
+        size_t n;
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_OK(etok_keystore_new(16, &ks));
+
+        /* The leaf must carry the private key's public key. */
+        ASSERT_ERR(add_pem(ks, k_ec256.key_pem, k_other.chain_pem), ETOK_ERR(KEY_INVALID));
+        ASSERT_ERR(add_pem(ks, k_rsa.key_pem, k_ec256.chain_pem), ETOK_ERR(KEY_INVALID));
+        /* Garbage and empty PEMs. */
+        ASSERT_ERR(add_pem(ks, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", k_ec256.chain_pem),
+                   ETOK_ERR(KEY_INVALID));
+        ASSERT_ERR(add_pem(ks, "not a key", k_ec256.chain_pem), ETOK_ERR(KEY_INVALID));
+        ASSERT_ERR(add_pem(ks, k_ec256.key_pem, "not a certificate"), ETOK_ERR(KEY_INVALID));
+        ASSERT_ERR(add_pem(ks, k_ec256.key_pem, k_ec256.key_pem), ETOK_ERR(KEY_INVALID));
+        /* The chain PEM where the key goes, the key where the chain goes. */
+        ASSERT_ERR(add_pem(ks, k_ec256.chain_pem, k_ec256.key_pem), ETOK_ERR(KEY_INVALID));
+
+        /* An encrypted PEM key is refused without prompting on a terminal. */
+        {
+                BIO *b = BIO_new(BIO_s_mem());
+
+                ASSERT_TRUE(b);
+                ASSERT_TRUE(PEM_write_bio_PKCS8PrivateKey(b, k_ec256.pkey, EVP_aes_128_cbc(), "passphrase", 10, NULL,
+                                                          NULL) == 1);
+                enc = test_bio_to_string(b, &n);
+                BIO_free(b);
+                ASSERT_TRUE(enc);
+                ASSERT_ERR(add_pem(ks, enc, k_ec256.chain_pem), ETOK_ERR(KEY_INVALID));
+        }
+
+        /* Leaf plus chain: two certificates kept in order. */
+        ASSERT_TRUE(asprintf(&two, "%s%s", k_ec256.chain_pem, k_rsa.chain_pem) > 0);
+        ASSERT_OK(add_pem(ks, k_ec256.key_pem, two));
+        etok_keystore_read_begin(ks);
+        {
+                const struct etok_token *t = etok_keystore_find_locked(ks, etok_slot_hash("pem", 3));
+                uint8_t *der = NULL;
+                int len;
+
+                ASSERT_TRUE(t);
+                ASSERT_EQ(t->keys[0]->n_certs, 2);
+                len = i2d_X509(k_rsa.cert, &der);
+                ASSERT_EQ(t->keys[0]->cert_lens[1], len);
+                ASSERT_MEMEQ(t->keys[0]->certs[1], der, (size_t) len);
+                OPENSSL_free(der);
+                der = NULL;
+                len = i2d_PUBKEY(k_ec256.pkey, &der);
+                ASSERT_EQ(t->keys[0]->spki_len, len);
+                ASSERT_MEMEQ(t->keys[0]->spki, der, (size_t) len);
+                OPENSSL_free(der);
+        }
+        etok_keystore_read_end(ks);
+        ASSERT_OK(remove1(ks, "pem", "1234"));
+
+        /* More than RPC_MAX_CERTS certificates. */
+        ASSERT_TRUE(asprintf(&nine, "%s%s%s%s%s%s%s%s%s", k_ec256.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem,
+                             k_rsa.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem,
+                             k_rsa.chain_pem) > 0);
+        ASSERT_ERR(add_pem(ks, k_ec256.key_pem, nine), ETOK_ERR(LIMIT));
+        ASSERT_EQ(count(ks), 0);
+
+        /* 16 keys with 8 RSA certificates each: the TOKEN_OBJECTS answer would not fit a data frame. */
+        {
+                struct rpc_token_add_req req = { .label = S("big"), .pin = S("1234"), .n_keys = RPC_MAX_KEYS };
+                char labels[RPC_MAX_KEYS][8];
+                uint32_t slot;
+
+                ASSERT_TRUE(asprintf(&rsa_chain, "%s%s%s%s%s%s%s%s", k_rsa.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem,
+                                     k_rsa.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem,
+                                     k_rsa.chain_pem) > 0);
+                for (size_t i = 0; i < RPC_MAX_KEYS; i++) {
+                        snprintf(labels[i], sizeof(labels[i]), "k%zu", i);
+                        req.keys[i] = (struct rpc_add_key) { .id = (uint32_t) i, .label = S(labels[i]),
+                                                             .key_pem = S(k_rsa.key_pem), .chain_pem = S(rsa_chain) };
+                }
+                ASSERT_ERR(etok_keystore_add(ks, &req, &slot), ETOK_ERR(LIMIT));
+                req.n_keys = 8; /* about half fits */
+                ASSERT_OK(etok_keystore_add(ks, &req, &slot));
+        }
+        ASSERT_EQ(ERR_peek_error(), 0);
+}
+
+static void test_limits(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        uint32_t prev = 0, slot;
+        char label[16];
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_ERR(etok_keystore_new(0, &ks), -EINVAL);
+        ASSERT_ERR(etok_keystore_new(RPC_MAX_TOKENS + 1, &ks), -EINVAL);
+        ASSERT_OK(etok_keystore_new(ETOK_MAX_TOKENS_DEFAULT, &ks));
+        for (int i = 0; i < ETOK_MAX_TOKENS_DEFAULT; i++) {
+                snprintf(label, sizeof(label), "tok-%04d", i);
+                ASSERT_OK(add1(ks, label, "1234", false, &k_ec256, NULL));
+        }
+        ASSERT_EQ(count(ks), ETOK_MAX_TOKENS_DEFAULT);
+        ASSERT_ERR(add1(ks, "one-too-many", "1234", false, &k_ec256, NULL), ETOK_ERR(LIMIT));
+        /* Replacing still works at the limit. */
+        ASSERT_OK(add1(ks, "tok-0007", "1234", true, &k_ec384, NULL));
+
+        /* Sorted by slot id, ids unique, seek finds each. */
+        etok_keystore_read_begin(ks);
+        for (size_t i = 0; i < etok_keystore_count_locked(ks); i++) {
+                const struct etok_token *t = etok_keystore_get_locked(ks, i);
+
+                if (i > 0)
+                        ASSERT_TRUE(t->slot > prev);
+                prev = t->slot;
+                ASSERT_EQ(etok_keystore_seek_locked(ks, t->slot), i);
+                ASSERT_TRUE(etok_keystore_find_locked(ks, t->slot) == t);
+        }
+        ASSERT_TRUE(etok_keystore_get_locked(ks, ETOK_MAX_TOKENS_DEFAULT) == NULL);
+        ASSERT_EQ(etok_keystore_seek_locked(ks, UINT32_MAX), ETOK_MAX_TOKENS_DEFAULT);
+        etok_keystore_read_end(ks);
+
+        ASSERT_OK(remove1(ks, "tok-0100", "1234"));
+        ASSERT_OK(add1(ks, "one-more", "1234", false, &k_ec256, &slot));
+        ASSERT_EQ(slot, etok_slot_hash("one-more", 8));
+        ASSERT_ERR(add1(ks, "tok-0100", "1234", false, &k_ec256, NULL), ETOK_ERR(LIMIT));
+}
+
+static void test_slot_collisions(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL, *ks2 = NULL;
+        const char *a = "c268724", *b = "c698200";
+        uint32_t sa, sb, sa2, sb2;
+
+        ASSERT_TRUE(keys_init());
+        /* Found by a search over "c%d": the first colliding pair of 31-bit FNV-1a hashes. */
+        ASSERT_EQ(etok_slot_hash(a, strlen(a)), 0x17d351ad);
+        ASSERT_EQ(etok_slot_hash(b, strlen(b)), 0x17d351ad);
+
+        ASSERT_OK(etok_keystore_new(16, &ks));
+        ASSERT_OK(add1(ks, a, "1234", false, &k_ec256, &sa));
+        ASSERT_OK(add1(ks, b, "1234", false, &k_ec256, &sb));
+        ASSERT_EQ(sa, etok_slot_hash(a, strlen(a)));
+        ASSERT_EQ(sb, sa + 1); /* linear probe */
+
+        /* Stable across remove/re-add and replace. */
+        ASSERT_OK(add1(ks, b, "1234", true, &k_ec384, &sb2));
+        ASSERT_EQ(sb2, sb);
+        ASSERT_OK(remove1(ks, a, "1234"));
+        ASSERT_OK(add1(ks, a, "1234", false, &k_ec256, &sa2));
+        ASSERT_EQ(sa2, sa);
+
+        /* The same labels provisioned in the same order after a restart get the same slots. */
+        ASSERT_OK(etok_keystore_new(16, &ks2));
+        ASSERT_OK(add1(ks2, a, "1234", false, &k_ec256, &sa2));
+        ASSERT_OK(add1(ks2, b, "1234", false, &k_ec256, &sb2));
+        ASSERT_EQ(sa2, sa);
+        ASSERT_EQ(sb2, sb);
+}
+
+static void test_pin_backoff(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        uint8_t t[RPC_TICKET_LEN];
+        uint32_t slot;
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_OK(etok_keystore_new(16, &ks));
+        fake_now = 1000 * NSEC;
+        etok_keystore_set_clock(ks, fake_clock, NULL);
+        ASSERT_OK(add1(ks, "tok", "good-pin", false, &k_ec256, &slot));
+
+        ASSERT_ERR(login(ks, slot + 1, "good-pin", t), ETOK_ERR(NO_SUCH_TOKEN));
+        /* Five free failures. */
+        for (int i = 0; i < 5; i++)
+                ASSERT_ERR(login(ks, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT));
+        /* Now 2^0 = 1 s, without even comparing (the right PIN is refused too). */
+        ASSERT_ERR(login(ks, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        fake_now += NSEC - 1;
+        ASSERT_ERR(login(ks, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        fake_now += 1;
+        ASSERT_OK(login(ks, slot, "good-pin", t)); /* success resets the count */
+        for (int i = 0; i < 5; i++)
+                ASSERT_ERR(login(ks, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT));
+        fake_now += NSEC;
+        ASSERT_ERR(login(ks, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT)); /* n = 6: 2 s */
+        fake_now += 2 * NSEC - 1;
+        ASSERT_ERR(login(ks, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        fake_now += 1;
+        ASSERT_ERR(login(ks, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT)); /* n = 7: 4 s */
+        fake_now += 3 * NSEC;
+        ASSERT_ERR(login(ks, slot, "bad-pin", t), ETOK_ERR(PIN_LOCKED));
+        /* The back-off also guards replace and remove. */
+        ASSERT_ERR(remove1(ks, "tok", "good-pin"), ETOK_ERR(PIN_LOCKED));
+        ASSERT_ERR(add1(ks, "tok", "good-pin", true, &k_ec256, NULL), ETOK_ERR(PIN_LOCKED));
+        /* Capped at 60 s however many failures. */
+        for (int i = 0; i < 40; i++) {
+                fake_now += 100 * NSEC;
+                ASSERT_ERR(login(ks, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT));
+        }
+        fake_now += 60 * NSEC - 1;
+        ASSERT_ERR(login(ks, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        fake_now += 1;
+        ASSERT_OK(login(ks, slot, "good-pin", t));
+        ASSERT_OK(login(ks, slot, "good-pin", t));
+        ASSERT_OK(remove1(ks, "tok", "good-pin"));
+}
+
+static void test_pin_compare(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        uint8_t t1[RPC_TICKET_LEN], t2[RPC_TICKET_LEN];
+        struct rpc_slice pin;
+        uint32_t slot;
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_OK(etok_keystore_new(16, &ks));
+        fake_now = 0;
+        etok_keystore_set_clock(ks, fake_clock, NULL);
+        ASSERT_OK(add1(ks, "tok", "1234", false, &k_ec256, &slot));
+        ASSERT_ERR(login(ks, slot, "12345", t1), ETOK_ERR(PIN_INCORRECT)); /* longer, same prefix */
+        ASSERT_ERR(login(ks, slot, "1235", t1), ETOK_ERR(PIN_INCORRECT));
+        /* A PIN with a NUL byte is not the zero-padded stored PIN. */
+        pin = (struct rpc_slice) { (const uint8_t *) "1234\0", 5 };
+        ASSERT_ERR(etok_keystore_login(ks, slot, &pin, t1), ETOK_ERR(PIN_INCORRECT));
+        pin = (struct rpc_slice) { (const uint8_t *) "1234", 0 };
+        ASSERT_ERR(etok_keystore_login(ks, slot, &pin, t1), ETOK_ERR(PIN_INCORRECT));
+        fake_now += 3600 * NSEC;
+        ASSERT_OK(login(ks, slot, "1234", t1));
+        ASSERT_OK(login(ks, slot, "1234", t2));
+        /* One ticket per token until it is replaced. */
+        ASSERT_MEMEQ(t1, t2, RPC_TICKET_LEN);
+}
+
+static void test_crypt_errors(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        uint8_t ticket[RPC_TICKET_LEN], bad[RPC_TICKET_LEN], dg[32] = { 9 }, out[RPC_SIG_MAX];
+        struct rpc_crypto_req req;
+        uint32_t slot;
+        size_t n;
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_OK(etok_keystore_new(16, &ks));
+        ASSERT_OK(add1(ks, "tok", "1234", false, &k_ec256, &slot));
+        ASSERT_OK(login(ks, slot, "1234", ticket));
+        memcpy(bad, ticket, sizeof(bad));
+        bad[31] ^= 1;
+
+        req = (struct rpc_crypto_req) { .slot = slot, .key_id = 1, .ticket = { ticket, sizeof(ticket) },
+                                        .mech = RPC_MECH_ECDSA, .data = { dg, sizeof(dg) } };
+        ASSERT_OK(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n));
+        ASSERT_TRUE(test_verify(k_ec256.cert, RPC_MECH_ECDSA, NULL, 0, dg, sizeof(dg), out, n));
+        req.slot = slot ^ 1;
+        ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n), ETOK_ERR(NO_SUCH_TOKEN));
+        req.slot = slot;
+        req.ticket.ptr = bad;
+        ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n), ETOK_ERR(NOT_LOGGED_IN));
+        req.ticket = (struct rpc_slice) {};
+        ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n), ETOK_ERR(NOT_LOGGED_IN));
+        req.ticket = (struct rpc_slice) { ticket, 16 };
+        ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n), ETOK_ERR(NOT_LOGGED_IN));
+        req.ticket = (struct rpc_slice) { ticket, sizeof(ticket) };
+        req.key_id = 2;
+        ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n), ETOK_ERR(NO_SUCH_KEY));
+        req.key_id = 1;
+        req.mech = RPC_MECH_RSA_PKCS;
+        ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n), ETOK_ERR(UNSUPPORTED));
+        req.mech = RPC_MECH_ECDSA;
+        ASSERT_ERR(etok_keystore_crypt(ks, true, &req, out, sizeof(out), &n), ETOK_ERR(UNSUPPORTED));
+
+        /* Removed: the ticket dies with the token; a re-added token has a new one. */
+        ASSERT_OK(remove1(ks, "tok", "1234"));
+        ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n), ETOK_ERR(NO_SUCH_TOKEN));
+        ASSERT_OK(add1(ks, "tok", "1234", false, &k_ec256, &slot));
+        ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n), ETOK_ERR(NOT_LOGGED_IN));
+        ASSERT_EQ(ERR_peek_error(), 0);
+}
+
+/* The token's PIN and ticket live in one secret_buf; private keys in OpenSSL's secure heap, which
+ * OpenSSL wipes on free: removing the token gives every byte back. */
+static void test_secret_storage(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        uint8_t ticket[RPC_TICKET_LEN];
+        const struct etok_token *t;
+        size_t used0;
+        uint32_t slot;
+
+        ASSERT_TRUE(keys_init());
+        if (!CRYPTO_secure_malloc_initialized())
+                ASSERT_TRUE(CRYPTO_secure_malloc_init(1u << 20, 64) != 0);
+        used0 = CRYPTO_secure_used();
+        ASSERT_OK(etok_keystore_new(16, &ks));
+        ASSERT_OK(add1(ks, "tok", "pin-1234", false, &k_rsa, &slot));
+        ASSERT_TRUE(CRYPTO_secure_used() > used0);
+        ASSERT_OK(login(ks, slot, "pin-1234", ticket));
+        etok_keystore_read_begin(ks);
+        t = etok_keystore_find_locked(ks, slot);
+        ASSERT_TRUE(t && t->secret);
+        ASSERT_EQ(t->pin_len, 8);
+        ASSERT_MEMEQ(t->secret->data, "pin-1234\0\0\0\0", 12);
+        ASSERT_MEMEQ(t->secret->data + RPC_PIN_MAX, ticket, RPC_TICKET_LEN);
+        etok_keystore_read_end(ks);
+
+        ASSERT_OK(add1(ks, "tok", "pin-1234", true, &k_ec256, &slot));
+        ASSERT_OK(remove1(ks, "tok", "pin-1234"));
+        ASSERT_EQ(CRYPTO_secure_used(), used0);
+        ks = etok_keystore_free(ks);
+        ASSERT_EQ(CRYPTO_secure_used(), used0);
+        ASSERT_TRUE(CRYPTO_secure_malloc_done() == 1);
+}
+
+static void cleanup_keys(void) {
+        test_key_done(&k_ec256);
+        test_key_done(&k_ec384);
+        test_key_done(&k_ec521);
+        test_key_done(&k_ed25519);
+        test_key_done(&k_rsa);
+        test_key_done(&k_other);
+        keys_ready = false;
+}
+
+TAP_MAIN(TEST("/keystore/errno-table", test_errno_table), TEST("/keystore/add-remove", test_add_remove),
+         TEST("/keystore/exists-replace", test_exists_replace), TEST("/keystore/validation", test_validation),
+         TEST("/keystore/key-types", test_key_types), TEST("/keystore/key-cert-checks", test_key_cert_checks),
+         TEST("/keystore/limits", test_limits), TEST("/keystore/slot-collisions", test_slot_collisions),
+         TEST("/keystore/pin-backoff", test_pin_backoff), TEST("/keystore/pin-compare", test_pin_compare),
+         TEST("/keystore/crypt-errors", test_crypt_errors), TEST("/keystore/secret-storage", test_secret_storage),
+         TEST("/keystore/cleanup", cleanup_keys))

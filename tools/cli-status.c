@@ -1,0 +1,344 @@
+/* `enclave-acm status [--json]`: the daemon's HELLO facts plus every token and key from DESCRIBE pages. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/rpc-codec.h"
+#include "tools/cli.h"
+#include "tools/json-writer.h"
+#include "tools/p11-uri.h"
+
+#define DESCRIBE_RESTARTS_MAX 10
+
+struct status_key {
+        uint32_t id, type, bits;
+        uint64_t not_after;
+        char *label, *subject, *uri;
+};
+
+struct status_token {
+        uint32_t slot;
+        uint64_t generation;
+        uint32_t n_keys_total;
+        char *label;
+        size_t n_keys;
+        struct status_key *keys;
+};
+
+struct status {
+        char *server;
+        uint32_t version, max_tokens;
+        uint64_t generation;
+        bool dev;
+        uint32_t n_tokens_total;
+        size_t n_tokens;
+        struct status_token *tokens;
+};
+
+static void status_clear_tokens(struct status *st) {
+        for (size_t i = 0; i < st->n_tokens; i++) {
+                struct status_token *t = &st->tokens[i];
+                for (size_t k = 0; k < t->n_keys; k++) {
+                        free(t->keys[k].label);
+                        free(t->keys[k].subject);
+                        free(t->keys[k].uri);
+                }
+                free(t->keys);
+                free(t->label);
+        }
+        free(st->tokens);
+        st->tokens = NULL;
+        st->n_tokens = 0;
+}
+
+static void status_done(struct status *st) {
+        status_clear_tokens(st);
+        free(st->server);
+        st->server = NULL;
+}
+
+static char *slice_strdup(const struct rpc_slice *s) {
+        return strndup(s->len > 0 ? (const char *) s->ptr : "", s->len);
+}
+
+static int copy_key(const struct rpc_token_info *ti, const struct rpc_key_info *ki, struct status_key *k) {
+        *k = (struct status_key) {
+                .id = ki->id,
+                .type = ki->type,
+                .bits = ki->bits,
+                .not_after = ki->not_after,
+                .label = slice_strdup(&ki->label),
+                .subject = slice_strdup(&ki->subject),
+        };
+        if (!k->label || !k->subject)
+                return -ENOMEM;
+        return p11uri_private_key((const char *) ti->label.ptr, ti->label.len, ki->id, (const char *) ki->label.ptr,
+                                  ki->label.len, &k->uri);
+}
+
+static int copy_page(struct status *st, const struct rpc_page_resp *p) {
+        struct status_token *grown;
+
+        grown = realloc(st->tokens, (st->n_tokens + p->n_tokens + 1) * sizeof(*grown));
+        if (!grown)
+                return -ENOMEM;
+        st->tokens = grown;
+        for (size_t i = 0; i < p->n_tokens; i++) {
+                const struct rpc_token_info *ti = &p->tokens[i];
+                struct status_token *t = &st->tokens[st->n_tokens];
+                int r;
+
+                *t = (struct status_token) {
+                        .slot = ti->slot,
+                        .generation = ti->generation,
+                        .n_keys_total = ti->n_keys_total,
+                        .label = slice_strdup(&ti->label),
+                        .keys = calloc(ti->n_keys + 1, sizeof(struct status_key)),
+                };
+                st->n_tokens++;
+                if (!t->label || !t->keys)
+                        return -ENOMEM;
+                for (size_t k = 0; k < ti->n_keys; k++) {
+                        r = copy_key(ti, &ti->keys[k], &t->keys[k]);
+                        t->n_keys++;
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+/* One DESCRIBE round trip. Returns 1 if the token set changed under us (start over). */
+static int describe_page(struct rpc_client *c, uint32_t *cursor, bool first, struct status *st) {
+        _cleanup_(rpc_page_resp_done) struct rpc_page_resp p = {};
+        struct rpc_writer *w;
+        const uint8_t *body;
+        size_t len;
+        int r;
+
+        w = rpc_client_begin(c);
+        rpc_page_req_encode(w, &(struct rpc_page_req) { .cursor = *cursor });
+        r = rpc_writer_finish(w);
+        if (r < 0)
+                return log_error_errno(r, "Cannot encode the DESCRIBE request: %m");
+        r = rpc_client_call(c, RPC_CALL_DESCRIBE, &body, &len);
+        if (r < 0) {
+                (void) cli_report_call_error(c, r, "Cannot list the tokens");
+                return r;
+        }
+        r = rpc_page_resp_decode(body, len, &p);
+        if (r < 0)
+                return log_error_errno(r, "The daemon's answer to DESCRIBE cannot be decoded: %m");
+        if (first) {
+                st->generation = p.generation;
+                st->n_tokens_total = p.n_tokens_total;
+        } else if (p.generation != st->generation)
+                return 1;
+        r = copy_page(st, &p);
+        if (r < 0)
+                return log_error_errno(r, "Out of memory");
+        *cursor = p.next;
+        return 0;
+}
+
+static int collect(struct rpc_client *c, struct status *st) {
+        const struct rpc_hello_resp *h = rpc_client_hello(c);
+
+        st->server = slice_strdup(&h->server);
+        if (!st->server)
+                return log_error_errno(ENOMEM, "Out of memory");
+        st->version = h->version;
+        st->max_tokens = h->max_tokens;
+        st->dev = h->dev;
+
+        for (unsigned attempt = 0; attempt < DESCRIBE_RESTARTS_MAX; attempt++) {
+                uint32_t cursor = 0;
+                bool changed = false;
+
+                status_clear_tokens(st);
+                for (size_t page = 0;; page++) {
+                        int r = describe_page(c, &cursor, page == 0, st);
+                        if (r < 0)
+                                return r;
+                        if (r > 0) {
+                                changed = true;
+                                break;
+                        }
+                        if (cursor == 0)
+                                break;
+                        if (page > RPC_MAX_TOKENS)
+                                return log_error_errno(EPROTO, "The daemon's DESCRIBE pages do not end");
+                }
+                if (!changed)
+                        return 0;
+        }
+        return log_error_errno(EAGAIN, "The tokens kept changing while they were listed; try again");
+}
+
+static const char *key_type_name(uint32_t type) {
+        switch (type) {
+        case RPC_KEY_RSA:
+                return "RSA";
+        case RPC_KEY_EC:
+                return "EC";
+        case RPC_KEY_ED25519:
+                return "Ed25519";
+        default:
+                return "unknown";
+        }
+}
+
+static void key_type_long(const struct status_key *k, char *buf, size_t size) {
+        if (k->type == RPC_KEY_EC)
+                (void) snprintf(buf, size, "EC P-%" PRIu32, k->bits);
+        else if (k->type == RPC_KEY_RSA)
+                (void) snprintf(buf, size, "RSA %" PRIu32, k->bits);
+        else
+                (void) snprintf(buf, size, "%s", key_type_name(k->type));
+}
+
+static void format_time(uint64_t t, bool iso, char *buf, size_t size) {
+        time_t tt = (time_t) t;
+        struct tm tm;
+
+        if (t == 0 || (uint64_t) tt != t || !gmtime_r(&tt, &tm)) {
+                (void) snprintf(buf, size, "unknown");
+                return;
+        }
+        (void) strftime(buf, size, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+static void print_human(const struct status *st, const struct cli_ctx *ctx) {
+        printf("Daemon:    %s at %s (protocol %" PRIu32 ")\n", st->server, ctx->control, st->version);
+        printf("Mode:      %s\n", st->dev ? "development (--dev: plaintext keys accepted)" : "production");
+        printf("Tokens:    %" PRIu32 " of at most %" PRIu32 "\n", st->n_tokens_total, st->max_tokens);
+
+        for (size_t i = 0; i < st->n_tokens; i++) {
+                const struct status_token *t = &st->tokens[i];
+
+                printf("\nToken '%s' (slot %" PRIu32 ", %" PRIu32 " key%s)\n", t->label, t->slot, t->n_keys_total,
+                       t->n_keys_total == 1 ? "" : "s");
+                for (size_t k = 0; k < t->n_keys; k++) {
+                        const struct status_key *key = &t->keys[k];
+                        char type[32], when[64];
+
+                        key_type_long(key, type, sizeof(type));
+                        format_time(key->not_after, false, when, sizeof(when));
+                        printf("  Key %" PRIu32 " '%s': %s\n", key->id, key->label, type);
+                        printf("    Subject:   %s\n", key->subject[0] ? key->subject : "(none)");
+                        printf("    Not after: %s\n", when);
+                        printf("    URI:       %s\n", key->uri);
+                }
+        }
+        if (st->n_tokens == 0)
+                printf("\nNo tokens are provisioned.\n");
+}
+
+static int print_json(const struct status *st, const struct cli_ctx *ctx) {
+        struct json_writer j;
+        char gen[32];
+
+        json_writer_init(&j, stdout);
+        json_begin_object(&j, NULL);
+        json_string(&j, "address", ctx->control);
+        json_string(&j, "server", st->server);
+        json_uint(&j, "protocol_version", st->version);
+        json_bool(&j, "dev_mode", st->dev);
+        /* 64-bit: a string, so JavaScript-based tools do not round it. */
+        (void) snprintf(gen, sizeof(gen), "%" PRIu64, st->generation);
+        json_string(&j, "generation", gen);
+        json_uint(&j, "token_count", st->n_tokens_total);
+        json_uint(&j, "token_limit", st->max_tokens);
+        json_begin_array(&j, "tokens");
+        for (size_t i = 0; i < st->n_tokens; i++) {
+                const struct status_token *t = &st->tokens[i];
+
+                json_begin_object(&j, NULL);
+                json_uint(&j, "slot", t->slot);
+                json_string(&j, "label", t->label);
+                (void) snprintf(gen, sizeof(gen), "%" PRIu64, t->generation);
+                json_string(&j, "generation", gen);
+                json_uint(&j, "key_count", t->n_keys_total);
+                json_begin_array(&j, "keys");
+                for (size_t k = 0; k < t->n_keys; k++) {
+                        const struct status_key *key = &t->keys[k];
+                        char when[64];
+
+                        format_time(key->not_after, true, when, sizeof(when));
+                        json_begin_object(&j, NULL);
+                        json_uint(&j, "id", key->id);
+                        json_string(&j, "label", key->label);
+                        json_string(&j, "type", key_type_name(key->type));
+                        json_uint(&j, "bits", key->bits);
+                        json_string(&j, "subject", key->subject);
+                        json_string(&j, "not_after", when);
+                        json_uint(&j, "not_after_unix", key->not_after);
+                        json_string(&j, "uri", key->uri);
+                        json_end_object(&j);
+                }
+                json_end_array(&j);
+                json_end_object(&j);
+        }
+        json_end_array(&j);
+        json_end_object(&j);
+        return json_writer_finish(&j);
+}
+
+static void help_status(void) {
+        printf("Usage: enclave-acm [--control ADDRESS] status [--json]\n"
+               "\n"
+               "Shows the daemon (server, protocol, development mode, token count and limit) and every\n"
+               "token with its slot, keys (id, label, type, size), leaf certificate subject and notAfter,\n"
+               "and the PKCS#11 URI of each private key.\n"
+               "\n"
+               "  --json   machine-readable output\n");
+}
+
+int cli_verb_status(int argc, char **argv, const struct cli_ctx *ctx) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "json", no_argument, NULL, 'j' },
+                {},
+        };
+        _cleanup_(rpc_client_freep) struct rpc_client *client = NULL;
+        _cleanup_(status_done) struct status st = {};
+        bool json = false;
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "hj", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help_status();
+                        return CLI_EXIT_OK;
+                case 'j':
+                        json = true;
+                        break;
+                default:
+                        log_error("Try 'enclave-acm status --help'.");
+                        return CLI_EXIT_USAGE;
+                }
+        }
+        if (optind < argc) {
+                log_error("status: unexpected argument '%s'", argv[optind]);
+                return CLI_EXIT_USAGE;
+        }
+
+        if (cli_connect(ctx, &client) < 0 || collect(client, &st) < 0)
+                return CLI_EXIT_FAILED;
+        if (json)
+                r = print_json(&st, ctx);
+        else {
+                print_human(&st, ctx);
+                r = fflush(stdout) == 0 && !ferror(stdout) ? 0 : -EIO;
+        }
+        if (r < 0) {
+                log_error_errno(r, "Cannot write the status: %m");
+                return CLI_EXIT_FAILED;
+        }
+        return CLI_EXIT_OK;
+}

@@ -1,0 +1,29 @@
+/* Shared pieces of the enclave-acm CLI: exit codes, connecting to the control channel, error text. */
+#pragma once
+
+#include "common/cleanup.h"
+#include "common/rpc-client.h"
+
+/* Exit codes: 0 done, 1 the operation failed or was refused, 2 the command line is wrong. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAILED 1
+#define CLI_EXIT_USAGE 2
+
+#define CLI_TIMEOUT_MS 30000
+#define CLI_DEFAULT_CONTROL "unix:path=/run/enclave-acm/control.sock"
+
+struct cli_ctx {
+        const char *control; /* the address as given */
+        struct transport_addr addr;
+};
+
+/* Opens the control channel; logs and returns a negative errno on failure. */
+_must_check_ int cli_connect(const struct cli_ctx *ctx, struct rpc_client **ret);
+
+/* Logs why a call failed: a lost connection or the daemon's status in words. what names the
+ * operation ("Cannot add token 'web'"). Returns CLI_EXIT_FAILED. */
+int cli_report_call_error(const struct rpc_client *c, int r, const char *what);
+
+int cli_verb_token_add(int argc, char **argv, const struct cli_ctx *ctx);
+int cli_verb_token_remove(int argc, char **argv, const struct cli_ctx *ctx);
+int cli_verb_status(int argc, char **argv, const struct cli_ctx *ctx);
