@@ -78,9 +78,11 @@ int secret_buf_set(struct secret_buf *s, const void *p, size_t len) {
                 return -EINVAL;
         if (len > s->cap)
                 return -EMSGSIZE;
-        secret_wipe(s->data, s->len);
+        /* memmove: p may point into s itself (trimming); then wipe what the old value left. */
         if (len > 0)
-                memcpy(s->data, p, len);
+                memmove(s->data, p, len);
+        if (s->len > len)
+                secret_wipe(s->data + len, s->len - len);
         s->len = len;
         return 0;
 }

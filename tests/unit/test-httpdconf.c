@@ -1,4 +1,5 @@
-/* Unit tests for httpd/: SSLCertificateFile / SSLCertificateKeyFile / SSLCryptoDevice edits and the syntax check. */
+/* Unit tests for httpd/: SSLCertificateFile / SSLCertificateKeyFile / SSLCryptoDevice edits and the syntax
+ * check. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,7 @@
 #include "tests/lib/tap.h"
 
 #define TEST_CERT "/run/enclave-acm/certs/www.example.com.pem"
-#define TEST_URI                                                                                       \
+#define TEST_URI                                                                                           \
         "pkcs11:model=enclave-token;manufacturer=enclave-acm;token=www.example.com;id=%01;object=acm-key;" \
         "type=private?pin-source=file:/run/enclave-acm/pins/www.example.com"
 
@@ -25,8 +26,8 @@ static char *load(const char *rel, size_t *ret_len) {
         long n;
 
         if (env ? asprintf(&path, "%s/%s", env, rel) < 0
-                : asprintf(&path, "%.*s/../data/%s", slash ? (int) (slash - __FILE__) : 1, slash ? __FILE__ : ".",
-                           rel) < 0)
+                : asprintf(&path, "%.*s/../data/%s", slash ? (int) (slash - __FILE__) : 1,
+                           slash ? __FILE__ : ".", rel) < 0)
                 return NULL;
         f = fopen(path, "rbe");
         if (!f || fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0) {
@@ -75,8 +76,8 @@ static void expect_text(const struct httpdconf_cert_opts *o, const char *in, int
         ASSERT_STREQ(again, out);
 }
 
-static void expect_error(const struct httpdconf_cert_opts *o, const char *text, size_t len, int err, unsigned line,
-                         unsigned col) {
+static void expect_error(const struct httpdconf_cert_opts *o, const char *text, size_t len, int err,
+                         unsigned line, unsigned col) {
         char *out = NULL;
         size_t out_len = 12345;
         struct httpdconf_error e = {};
@@ -137,7 +138,8 @@ static void test_crlf_all(void) {
 /* ---- small shapes ---- */
 
 static void test_server_config_scope(void) {
-        expect_text(&base_opts, "SSLEngine on\n  SSLCertificateFile /a.pem\nSSLCertificateChainFile /c.pem\n", 1,
+        expect_text(&base_opts,
+                    "SSLEngine on\n  SSLCertificateFile /a.pem\nSSLCertificateChainFile /c.pem\n", 1,
                     "SSLEngine on\n  SSLCryptoDevice pkcs11\n  SSLCertificateFile \"" TEST_CERT "\"\n"
                     "  SSLCertificateKeyFile \"" TEST_URI "\"\nSSLCertificateChainFile /c.pem\n");
         expect_text(&base_opts, "SSLCryptoDevice pkcs11\nSSLCertificateFile /a.pem", 1,
@@ -148,39 +150,46 @@ static void test_server_config_scope(void) {
 static void test_device_shapes(void) {
         struct httpdconf_cert_opts o = base_opts;
 
-        expect_text(&o, "sslcryptodevice  BUILTIN\n<VirtualHost *:443>\nSSLCertificateFile\n</VirtualHost>\n", 1,
+        expect_text(&o,
+                    "sslcryptodevice  BUILTIN\n<VirtualHost *:443>\nSSLCertificateFile\n</VirtualHost>\n", 1,
                     "sslcryptodevice  pkcs11\n<VirtualHost *:443>\nSSLCertificateFile \"" TEST_CERT "\"\n"
                     "SSLCertificateKeyFile \"" TEST_URI "\"\n</VirtualHost>\n");
         o.skip_crypto_device = true;
-        expect_text(&o, "<VirtualHost *:443>\n SSLCryptoDevice nosuch\n SSLCertificateFile a\n</VirtualHost>\n", 1,
+        expect_text(&o,
+                    "<VirtualHost *:443>\n SSLCryptoDevice nosuch\n SSLCertificateFile a\n</VirtualHost>\n",
+                    1,
                     "<VirtualHost *:443>\n SSLCryptoDevice nosuch\n SSLCertificateFile \"" TEST_CERT "\"\n"
                     " SSLCertificateKeyFile \"" TEST_URI "\"\n</VirtualHost>\n");
         o.skip_crypto_device = false;
         o.crypto_device = "pkcs11-custom";
-        expect_text(&o, "\t<VirtualHost [::1]:443>\n\tSSLCertificateFile \"/a b\" \\\n\n\t</VirtualHost>\n", 1,
-                    "\tSSLCryptoDevice pkcs11-custom\n\t<VirtualHost [::1]:443>\n\tSSLCertificateFile \"" TEST_CERT
-                    "\" \\\n\n\tSSLCertificateKeyFile \"" TEST_URI "\"\n\t</VirtualHost>\n");
+        expect_text(&o, "\t<VirtualHost [::1]:443>\n\tSSLCertificateFile \"/a b\" \\\n\n\t</VirtualHost>\n",
+                    1,
+                    "\tSSLCryptoDevice pkcs11-custom\n\t<VirtualHost [::1]:443>\n\tSSLCertificateFile "
+                    "\"" TEST_CERT "\" \\\n\n\tSSLCertificateKeyFile \"" TEST_URI "\"\n\t</VirtualHost>\n");
 }
 
 static void test_vhost_selection(void) {
         struct httpdconf_cert_opts o = base_opts;
-        static const char two[] = "<VirtualHost *:443>\nServerName a.example\nSSLCertificateFile /a\n</VirtualHost>\n"
-                                  "<VirtualHost *>\nServerName b.example\nSSLCertificateFile /b\n</VirtualHost>\n";
+        static const char two[] =
+                "<VirtualHost *:443>\nServerName a.example\nSSLCertificateFile /a\n</VirtualHost>\n"
+                "<VirtualHost *>\nServerName b.example\nSSLCertificateFile /b\n</VirtualHost>\n";
 
         o.port = 8443; /* "*" has no port: it matches any */
         o.server_name = "b.example";
         expect_text(&o, two, 1,
                     "<VirtualHost *:443>\nServerName a.example\nSSLCertificateFile /a\n</VirtualHost>\n"
-                    "SSLCryptoDevice pkcs11\n<VirtualHost *>\nServerName b.example\nSSLCertificateFile \"" TEST_CERT
-                    "\"\nSSLCertificateKeyFile \"" TEST_URI "\"\n</VirtualHost>\n");
+                    "SSLCryptoDevice pkcs11\n<VirtualHost *>\nServerName b.example\nSSLCertificateFile "
+                    "\"" TEST_CERT "\"\nSSLCertificateKeyFile \"" TEST_URI "\"\n</VirtualHost>\n");
 }
 
 static void test_errors(void) {
         struct httpdconf_cert_opts o = base_opts;
         static const char none[] = "# nothing\n<VirtualHost *:443>\n  SSLEngine on\n</VirtualHost>\n";
-        static const char other[] = "SSLCryptoDevice   rdrand\n<VirtualHost *:443>\nSSLCertificateFile /a\n</VirtualHost>\n";
-        static const char in_vhost[] = "<VirtualHost *:443>\n    SSLCryptoDevice pkcs11\nSSLCertificateFile /a\n"
-                                       "</VirtualHost>\n";
+        static const char other[] =
+                "SSLCryptoDevice   rdrand\n<VirtualHost *:443>\nSSLCertificateFile /a\n</VirtualHost>\n";
+        static const char in_vhost[] =
+                "<VirtualHost *:443>\n    SSLCryptoDevice pkcs11\nSSLCertificateFile /a\n"
+                "</VirtualHost>\n";
 
         expect_error(&o, none, strlen(none), -ENOENT, 0, 0);
         expect_error(&o, other, strlen(other), -EEXIST, 1, 19);
@@ -222,19 +231,21 @@ static void test_syntax(void) {
                 const char *text;
                 unsigned line, col;
         } cases[] = {
-                { "<VirtualHost *:443>\n<IfModule x>\n</VirtualHost>\n", 3, 1 },  /* mismatched close */
-                { "ServerName a\n\n  <VirtualHost *:443>\n", 3, 1 },              /* never closed */
-                { "</IfModule>\n", 1, 1 },                                        /* stray close */
-                { "<VirtualHost *:443\nSSLEngine on\n</VirtualHost>\n", 1, 1 },   /* no '>' */
+                { "<VirtualHost *:443>\n<IfModule x>\n</VirtualHost>\n", 3, 1 }, /* mismatched close */
+                { "ServerName a\n\n  <VirtualHost *:443>\n", 3, 1 },             /* never closed */
+                { "</IfModule>\n", 1, 1 },                                       /* stray close */
+                { "<VirtualHost *:443\nSSLEngine on\n</VirtualHost>\n", 1, 1 },  /* no '>' */
                 { "<VirtualHost a>\n <VirtualHost b>\n </VirtualHost>\n</VirtualHost>\n", 2, 1 },
-                { "LogFormat \"%h \\\"%r\\\" x\n", 1, 11 },                       /* unterminated quote */
-                { "  CustomLog logs/x \\\n   \"%t %h\n", 2, 4 },                   /* ...across a continuation */
+                { "LogFormat \"%h \\\"%r\\\" x\n", 1, 11 },      /* unterminated quote */
+                { "  CustomLog logs/x \\\n   \"%t %h\n", 2, 4 }, /* ...across a continuation */
                 { "<>\n", 1, 1 },
-                { "# c \\\n<VirtualHost *:443>\n</VirtualHost>\n", 3, 1 }, /* as apache2 -t: comment continued */
+                { "# c \\\n<VirtualHost *:443>\n</VirtualHost>\n", 3,
+                  1 }, /* as apache2 -t: comment continued */
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                expect_syntax_error(cases[i].text, strlen(cases[i].text), -EINVAL, cases[i].line, cases[i].col);
+                expect_syntax_error(cases[i].text, strlen(cases[i].text), -EINVAL, cases[i].line,
+                                    cases[i].col);
                 if (tap_failed_current) {
                         printf("# case %zu: %s\n", i, cases[i].text);
                         return;
@@ -243,9 +254,10 @@ static void test_syntax(void) {
 }
 
 static void test_syntax_ok(void) {
-        static const char ok[] = "# a comment \\\n<VirtualHost *:443>\n"  /* a continued comment swallows it */
-                                 "<IfModule !mod_ssl.c>\n  <Else>\n  </Else>\n</ifmodule>\n"
-                                 "LogFormat \"%h \\\"%r\\\"\" x\r\nBrowserMatch \"MSIE\" \\\r\n  nokeepalive\r\n";
+        static const char ok[] =
+                "# a comment \\\n<VirtualHost *:443>\n" /* a continued comment swallows it */
+                "<IfModule !mod_ssl.c>\n  <Else>\n  </Else>\n</ifmodule>\n"
+                "LogFormat \"%h \\\"%r\\\"\" x\r\nBrowserMatch \"MSIE\" \\\r\n  nokeepalive\r\n";
         struct httpdconf_error e = {};
 
         ASSERT_OK(httpdconf_check_syntax(ok, strlen(ok), &e));
@@ -265,7 +277,8 @@ static void test_hostile_nul_and_sizes(void) {
         for (size_t i = 0; i < big; i += 100)
                 t[i] = '\n';
         expect_syntax_error(t, big, -E2BIG, 0, 0);
-        expect_error(&base_opts, t, HTTPDCONF_MAX_INPUT, -ENOENT, 0, 0); /* 16 MiB of comments: read through */
+        expect_error(&base_opts, t, HTTPDCONF_MAX_INPUT, -ENOENT, 0,
+                     0); /* 16 MiB of comments: read through */
 }
 
 static void test_hostile_nesting(void) {
@@ -301,18 +314,19 @@ static void run_mutant(const char *t, size_t n) {
                 }
                 r = httpdconf_set_cert(out, out_len, &opts[i], &again, &again_len, &e);
                 if (r != 0)
-                        printf("# opts %zu: %d %u:%u %s on:\n# %.*s\n# out:\n# %.*s\n", i, r, e.line, e.column,
-                               e.message ? e.message : "", (int) n, t, (int) out_len, out);
+                        printf("# opts %zu: %d %u:%u %s on:\n# %.*s\n# out:\n# %.*s\n", i, r, e.line,
+                               e.column, e.message ? e.message : "", (int) n, t, (int) out_len, out);
                 ASSERT_EQ(r, 0);
                 ASSERT_TRUE(again_len == out_len && memcmp(again, out, out_len) == 0);
         }
 }
 
 static void test_mutations(void) {
-        static const char sample[] = "SSLCryptoDevice builtin\n<IfModule ssl>\n<VirtualHost *:443>\n"
-                                     " ServerName www.example.com\n SSLCertificateFile \"/a b\"\n"
-                                     " SSLCertificateKeyFile \\\n  /k\n SSLCertificateFile /c\n</VirtualHost>\n"
-                                     "</IfModule>\n";
+        static const char sample[] =
+                "SSLCryptoDevice builtin\n<IfModule ssl>\n<VirtualHost *:443>\n"
+                " ServerName www.example.com\n SSLCertificateFile \"/a b\"\n"
+                " SSLCertificateKeyFile \\\n  /k\n SSLCertificateFile /c\n</VirtualHost>\n"
+                "</IfModule>\n";
         size_t n = sizeof(sample) - 1;
 
         for (size_t i = 0; i <= n && !tap_failed_current; i++) {
@@ -328,6 +342,7 @@ static void test_mutations(void) {
         }
 }
 
+/* clang-format off */
 TAP_MAIN(TEST("/httpd/sample/debian-default-ssl", test_debian),
          TEST("/httpd/sample/rhel-ssl", test_rhel),
          TEST("/httpd/sample/acm", test_acm),
@@ -344,3 +359,4 @@ TAP_MAIN(TEST("/httpd/sample/debian-default-ssl", test_debian),
          TEST("/httpd/hostile/nul-and-sizes", test_hostile_nul_and_sizes),
          TEST("/httpd/hostile/nesting", test_hostile_nesting),
          TEST("/httpd/hostile/mutations", test_mutations))
+/* clang-format on */

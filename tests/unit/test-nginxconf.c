@@ -15,7 +15,7 @@ static const char *const test_env[] = { "ENCLAVE_ACM_ADDRESS", "OPENSSL_CONF", N
 static const char *const snakeoil[] = { "snippets/snakeoil.conf", NULL };
 static const uint8_t key_id[] = { 0x01 };
 
-#define TEST_URI                                                                                       \
+#define TEST_URI                                                                                           \
         "pkcs11:model=enclave-token;manufacturer=enclave-acm;token=www.example.com;id=%01;object=acm-key;" \
         "type=private?pin-source=file:/run/enclave-acm/pins/www.example.com"
 
@@ -29,8 +29,8 @@ static char *load(const char *rel, size_t *ret_len) {
         long n;
 
         if (env ? asprintf(&path, "%s/%s", env, rel) < 0
-                : asprintf(&path, "%.*s/../data/%s", slash ? (int) (slash - __FILE__) : 1, slash ? __FILE__ : ".",
-                           rel) < 0)
+                : asprintf(&path, "%.*s/../data/%s", slash ? (int) (slash - __FILE__) : 1,
+                           slash ? __FILE__ : ".", rel) < 0)
                 return NULL;
         f = fopen(path, "rbe");
         if (!f || fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0) {
@@ -55,7 +55,8 @@ static int apply_main(const char *t, size_t n, char **o, size_t *on, struct ngin
 
 static int apply_debian_site(const char *t, size_t n, char **o, size_t *on, struct nginxconf_error *e) {
         const struct nginxconf_include_opts opts = {
-                .stanza_path = "/etc/enclave-acm/nginx/www.example.com.conf", .port = 443,
+                .stanza_path = "/etc/enclave-acm/nginx/www.example.com.conf",
+                .port = 443,
                 .disable_includes = snakeoil,
         };
 
@@ -63,7 +64,8 @@ static int apply_debian_site(const char *t, size_t n, char **o, size_t *on, stru
 }
 
 static int apply_al2023(const char *t, size_t n, char **o, size_t *on, struct nginxconf_error *e) {
-        const struct nginxconf_include_opts opts = { .stanza_path = "/etc/pki/nginx/nginx-acm.conf", .port = 443 };
+        const struct nginxconf_include_opts opts = { .stanza_path = "/etc/pki/nginx/nginx-acm.conf",
+                                                     .port = 443 };
         _cleanup_free_ char *mid = NULL;
         size_t mid_len;
         int r, r2;
@@ -77,7 +79,8 @@ static int apply_al2023(const char *t, size_t n, char **o, size_t *on, struct ng
 
 static int apply_www(const char *t, size_t n, char **o, size_t *on, struct nginxconf_error *e) {
         const struct nginxconf_include_opts opts = {
-                .stanza_path = "/etc/enclave-acm/nginx/www.example.com.conf", .port = 443,
+                .stanza_path = "/etc/enclave-acm/nginx/www.example.com.conf",
+                .port = 443,
                 .server_name = "WWW.example.com",
         };
 
@@ -115,7 +118,8 @@ static void expect_file(const char *input, const char *expected, apply_fn apply)
         ASSERT_MEMEQ(again, out, out_len);
 }
 
-static void expect_error(apply_fn apply, const char *text, size_t len, int err, unsigned line, unsigned col) {
+static void expect_error(apply_fn apply, const char *text, size_t len, int err, unsigned line,
+                         unsigned col) {
         char *out = NULL;
         size_t out_len = 12345;
         struct nginxconf_error e = {};
@@ -143,7 +147,10 @@ static void expect_text(apply_fn apply, const char *in, int ret, const char *wan
 
 static void test_uri_default(void) {
         const struct nginxconf_key_uri k = {
-                .token = "www.example.com", .id = key_id, .id_len = 1, .object = "acm-key",
+                .token = "www.example.com",
+                .id = key_id,
+                .id_len = 1,
+                .object = "acm-key",
                 .pin_file = "/run/enclave-acm/pins/www.example.com",
         };
         _cleanup_free_ char *uri = NULL;
@@ -157,7 +164,11 @@ static void test_uri_default(void) {
 static void test_uri_encoding(void) {
         static const uint8_t id[] = { 0x00, 0x41, 0xff };
         const struct nginxconf_key_uri k = {
-                .model = "", .manufacturer = "ACME Inc.", .token = "my tok;x/\xc3\xa9?", .id = id, .id_len = 3,
+                .model = "",
+                .manufacturer = "ACME Inc.",
+                .token = "my tok;x/\xc3\xa9?",
+                .id = id,
+                .id_len = 3,
                 .pin = "p%n;?&\"$",
         };
         _cleanup_free_ char *uri = NULL;
@@ -170,8 +181,13 @@ static void test_uri_encoding(void) {
 
 static void test_uri_pin_file_wins(void) {
         const struct nginxconf_key_uri k = {
-                .model = "", .manufacturer = "", .token = "t", .id = key_id, .id_len = 1,
-                .pin_file = "/run/a b/pin~1", .pin = "1234",
+                .model = "",
+                .manufacturer = "",
+                .token = "t",
+                .id = key_id,
+                .id_len = 1,
+                .pin_file = "/run/a b/pin~1",
+                .pin = "1234",
         };
         _cleanup_free_ char *uri = NULL;
         size_t n;
@@ -230,8 +246,13 @@ static void test_uri_too_long(void) {
 static void test_stanza_render(void) {
         static const uint8_t id[] = { 0x01 };
         const struct nginxconf_key_uri k = {
-                .model = "SoftHSM v2", .manufacturer = "SoftHSM project", .token = "enclave-acm e2e", .id = id,
-                .id_len = 1, .object = "acm key", .pin_file = "/run/enclave-acm/e2e/pin",
+                .model = "SoftHSM v2",
+                .manufacturer = "SoftHSM project",
+                .token = "enclave-acm e2e",
+                .id = id,
+                .id_len = 1,
+                .object = "acm key",
+                .pin_file = "/run/enclave-acm/e2e/pin",
         };
         _cleanup_free_ char *uri = NULL, *text = NULL, *want = NULL;
         size_t n, text_len, want_len;
@@ -247,7 +268,9 @@ static void test_stanza_render(void) {
 
 static void test_stanza_quoting(void) {
         const struct nginxconf_stanza s = {
-                .cert_path = "/etc/ssl/a \"b\"\\c;{d}.pem", .key_uri = TEST_URI, .engine = "pkcs11-x",
+                .cert_path = "/etc/ssl/a \"b\"\\c;{d}.pem",
+                .key_uri = TEST_URI,
+                .engine = "pkcs11-x",
         };
         _cleanup_free_ char *text = NULL;
         size_t n;
@@ -287,7 +310,8 @@ static void test_main_debian(void) {
 }
 
 static void test_main_crlf(void) {
-        expect_file("nginx/multi-server-crlf.conf", "nginx/multi-server-crlf.main.expected.conf", apply_main);
+        expect_file("nginx/multi-server-crlf.conf", "nginx/multi-server-crlf.main.expected.conf",
+                    apply_main);
 }
 
 static void test_main_keeps_existing(void) {
@@ -309,7 +333,8 @@ static void test_main_shapes(void) {
         expect_text(apply_main, "# c\n\n  events {}\n", 1,
                     "# c\n\nssl_engine pkcs11;\nenv ENCLAVE_ACM_ADDRESS;\nenv OPENSSL_CONF;\n  events {}\n");
         expect_text(apply_main, "  worker_processes 1;", 1,
-                    "  worker_processes 1;\n  ssl_engine pkcs11;\n  env ENCLAVE_ACM_ADDRESS;\n  env OPENSSL_CONF;");
+                    "  worker_processes 1;\n  ssl_engine pkcs11;\n  env ENCLAVE_ACM_ADDRESS;\n  env "
+                    "OPENSSL_CONF;");
         expect_text(apply_main, "pid /x; events {}\n", 1,
                     "pid /x;\nssl_engine pkcs11;\nenv ENCLAVE_ACM_ADDRESS;\nenv OPENSSL_CONF; events {}\n");
 }
@@ -332,7 +357,7 @@ static void test_main_bad_opts(void) {
         size_t n;
 
         ASSERT_ERR(nginxconf_ensure_main("", 0, &o, &out, &n, &e), -EINVAL);
-        o = (struct nginxconf_main_opts) { .engine = "pkcs11;evil" };
+        o = (struct nginxconf_main_opts){ .engine = "pkcs11;evil" };
         ASSERT_ERR(nginxconf_ensure_main("", 0, &o, &out, &n, &e), -EINVAL);
         ASSERT_ERR(nginxconf_ensure_main("", 0, NULL, NULL, &n, &e), -EINVAL);
         ASSERT_TRUE(out == NULL);
@@ -370,11 +395,12 @@ static void test_include_shapes(void) {
         expect_text(apply_8443, "server { listen [::1]:8443 ssl; include \"/s.conf\"; }", 0,
                     "server { listen [::1]:8443 ssl; include \"/s.conf\"; }");
         expect_text(apply_8443, "server {\n\tlisten 8443 ssl;\n\tssl_certificate\n\t\t/a.pem;\n}\n", 1,
-                    "server {\n\tlisten 8443 ssl;\n\t" NGINXCONF_DISABLED_MARK "ssl_certificate\n\t\t"
-                    NGINXCONF_DISABLED_MARK "/a.pem;\n\tinclude /s.conf;\n}\n");
+                    "server {\n\tlisten 8443 ssl;\n\t" NGINXCONF_DISABLED_MARK
+                    "ssl_certificate\n\t\t" NGINXCONF_DISABLED_MARK "/a.pem;\n\tinclude /s.conf;\n}\n");
         expect_text(apply_8443, "server{listen 8443 ssl;ssl_certificate /a;ssl_certificate_key /b;}", 1,
-                    "server{listen 8443 ssl;" NGINXCONF_DISABLED_MARK "ssl_certificate /a;\n"
-                    NGINXCONF_DISABLED_MARK "ssl_certificate_key /b;\ninclude /s.conf; }");
+                    "server{listen 8443 ssl;" NGINXCONF_DISABLED_MARK
+                    "ssl_certificate /a;\n" NGINXCONF_DISABLED_MARK
+                    "ssl_certificate_key /b;\ninclude /s.conf; }");
 }
 
 static void test_include_not_matching(void) {
@@ -426,7 +452,7 @@ static void test_hostile_sizes(void) {
         expect_error(apply_main, t, big, -E2BIG, 0, 0);
         ASSERT_EQ(apply_main(t, NGINXCONF_MAX_INPUT, &out, &out_len, &e), 1); /* 16 MiB of comments: fine */
         ASSERT_EQ(out_len, NGINXCONF_MAX_INPUT + strlen("\nssl_engine pkcs11;\nenv ENCLAVE_ACM_ADDRESS;\n"
-                                                         "env OPENSSL_CONF;\n"));
+                                                        "env OPENSSL_CONF;\n"));
 }
 
 static void test_hostile_syntax(void) {
@@ -434,19 +460,20 @@ static void test_hostile_syntax(void) {
                 const char *text;
                 unsigned line, col;
         } cases[] = {
-                { "http {\n  log_format x \"abc;\n}\n", 2, 16 },         /* unterminated quote */
-                { "http {\n  return 200 'a\\'b;\n}\n", 2, 14 },          /* escaped quote inside */
-                { "http {\n  server {\n  }\n", 1, 6 },                  /* unclosed block */
-                { "events {}\n}\n", 2, 1 },                             /* stray '}' */
-                { "worker_processes 1\n", 1, 1 },                       /* missing ';' at EOF */
-                { "a \"b\"c;\n", 1, 6 },                                /* quote glued to a word */
+                { "http {\n  log_format x \"abc;\n}\n", 2, 16 }, /* unterminated quote */
+                { "http {\n  return 200 'a\\'b;\n}\n", 2, 14 },  /* escaped quote inside */
+                { "http {\n  server {\n  }\n", 1, 6 },           /* unclosed block */
+                { "events {}\n}\n", 2, 1 },                      /* stray '}' */
+                { "worker_processes 1\n", 1, 1 },                /* missing ';' at EOF */
+                { "a \"b\"c;\n", 1, 6 },                         /* quote glued to a word */
                 { ";\n", 1, 1 },
                 { "{}\n", 1, 1 },
                 { "http { a }\n", 1, 10 },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                expect_error(apply_main, cases[i].text, strlen(cases[i].text), -EINVAL, cases[i].line, cases[i].col);
+                expect_error(apply_main, cases[i].text, strlen(cases[i].text), -EINVAL, cases[i].line,
+                             cases[i].col);
                 if (tap_failed_current) {
                         printf("# case %zu: %s\n", i, cases[i].text);
                         return;
@@ -486,7 +513,8 @@ static void run_mutant(const char *t, size_t n) {
                 }
                 r = fns[i](out, out_len, &again, &again_len, &e);
                 if (r != 0)
-                        printf("# fn %zu: %d %u:%u %s on:\n# %.*s\n# out:\n# %.*s\n", i, r, e.line, e.column, e.message ? e.message : "", (int) n, t, (int) out_len, out);
+                        printf("# fn %zu: %d %u:%u %s on:\n# %.*s\n# out:\n# %.*s\n", i, r, e.line, e.column,
+                               e.message ? e.message : "", (int) n, t, (int) out_len, out);
                 ASSERT_EQ(r, 0);
                 ASSERT_TRUE(again_len == out_len && memcmp(again, out, out_len) == 0);
         }
@@ -511,6 +539,7 @@ static void test_mutations(void) {
         }
 }
 
+/* clang-format off */
 TAP_MAIN(TEST("/nginx/uri/default", test_uri_default),
          TEST("/nginx/uri/encoding", test_uri_encoding),
          TEST("/nginx/uri/pin-file-wins", test_uri_pin_file_wins),
@@ -538,3 +567,4 @@ TAP_MAIN(TEST("/nginx/uri/default", test_uri_default),
          TEST("/nginx/hostile/syntax", test_hostile_syntax),
          TEST("/nginx/hostile/nesting", test_hostile_nesting),
          TEST("/nginx/hostile/mutations", test_mutations))
+/* clang-format on */

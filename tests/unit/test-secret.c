@@ -44,6 +44,13 @@ static void test_set_clear(void) {
         ASSERT_EQ(s->data[2], 0); /* the longer old value was wiped */
         ASSERT_ERR(secret_buf_set(s, NULL, 1), -EINVAL);
         ASSERT_ERR(secret_buf_set(NULL, "a", 1), -EINVAL);
+        /* from its own bytes: trimming in place */
+        ASSERT_OK(secret_buf_set(s, "abcdef", 6));
+        ASSERT_OK(secret_buf_set(s, s->data + 2, 3));
+        ASSERT_EQ(s->len, 3);
+        ASSERT_MEMEQ(s->data, "cde", 3);
+        ASSERT_EQ(s->data[3], 0);
+        ASSERT_EQ(s->data[5], 0);
         secret_buf_clear(s);
         ASSERT_EQ(s->len, 0);
         ASSERT_EQ(s->data[0], 0);
