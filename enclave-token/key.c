@@ -21,6 +21,15 @@ static int ssl_fail(int r) {
         return r;
 }
 
+static bool ssl_out_of_memory(void) {
+        unsigned long e;
+
+        while ((e = ERR_get_error()) != 0)
+                if (ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE)
+                        return true;
+        return false;
+}
+
 /* Never prompt on a terminal for an encrypted PEM key. */
 static int no_password(char *buf, int size, int rwflag, void *u) {
         return -1;
@@ -90,7 +99,8 @@ static int key_load_private(struct etok_key *k, const struct rpc_slice *pem) {
                 return ssl_fail(-ENOMEM);
         k->pkey = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
         if (!k->pkey)
-                return ssl_fail(ETOK_ERR(KEY_INVALID));
+                /* A full secure heap is a capacity limit, not a bad key. */
+                return ssl_fail(ssl_out_of_memory() ? ETOK_ERR(LIMIT) : ETOK_ERR(KEY_INVALID));
         return key_check_type(k);
 }
 

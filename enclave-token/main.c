@@ -20,7 +20,7 @@
 #include "enclave-token/server.h"
 
 #define WORKERS_MAX 256
-#define SECURE_HEAP_DEFAULT_MIB 64
+#define SECURE_HEAP_PER_TOKEN 4096 /* one RSA-4096 key needs ~2.3 KiB, EC and Ed25519 64 B */
 #define SECURE_HEAP_MAX_MIB 4096
 
 static bool arg_dev;
@@ -30,7 +30,7 @@ static unsigned arg_workers;
 static mode_t arg_socket_mode;
 static gid_t arg_socket_gid = (gid_t) -1;
 static size_t arg_max_tokens = ETOK_MAX_TOKENS_DEFAULT;
-static size_t arg_secure_heap_mib = SECURE_HEAP_DEFAULT_MIB;
+static size_t arg_secure_heap_mib; /* 0: from --max-tokens */
 
 static void help(void) {
         printf("Usage: enclave-token [OPTIONS] --data ADDRESS --control ADDRESS\n"
@@ -44,10 +44,11 @@ static void help(void) {
                "  --socket-mode OCTAL     mode of unix socket files\n"
                "  --socket-group NAME|GID group of unix socket files\n"
                "  --max-tokens N          token limit (default %d, at most %d)\n"
-               "  --secure-heap MIB       OpenSSL secure heap for private key material (default %d)\n"
+               "  --secure-heap MIB       OpenSSL secure heap for private keys, a power of two\n"
+               "                          (default: 4 KiB per token, rounded up)\n"
                "  --log-level LEVEL       error, warning, notice, info, debug\n"
                "  --help, --version\n",
-               ETOK_MAX_TOKENS_DEFAULT, RPC_MAX_TOKENS, SECURE_HEAP_DEFAULT_MIB);
+               ETOK_MAX_TOKENS_DEFAULT, RPC_MAX_TOKENS);
 }
 
 static int parse_unsigned(const char *s, int base, unsigned long min, unsigned long max, unsigned long *ret) {
@@ -187,17 +188,24 @@ static bool mlock_disabled(void) {
 
 /* OpenSSL keeps private key bignums in its secure heap (locked, never swapped, wiped on free). */
 static int secure_heap_init(void) {
-        int r = CRYPTO_secure_malloc_init(arg_secure_heap_mib << 20, 64);
+        size_t size = arg_secure_heap_mib << 20;
+        int r;
 
-        if (r == 1)
+        if (size == 0)
+                for (size = 1u << 20; size < arg_max_tokens * SECURE_HEAP_PER_TOKEN; size <<= 1)
+                        ;
+        r = CRYPTO_secure_malloc_init(size, 64);
+        if (r == 1) {
+                log_debug("OpenSSL secure heap: %zu KiB, locked", size >> 10);
                 return 0;
+        }
         if (mlock_disabled()) {
                 log_warning("OpenSSL secure heap %s (ENCLAVE_ACM_NO_MLOCK=1), continuing",
                             r == 0 ? "unavailable" : "not locked");
                 return 0;
         }
-        return log_error_errno(-ENOMEM, "Failed to set up a locked %zu MiB OpenSSL secure heap (RLIMIT_MEMLOCK?)",
-                               arg_secure_heap_mib);
+        return log_error_errno(-ENOMEM, "Failed to set up a locked %zu KiB OpenSSL secure heap (RLIMIT_MEMLOCK?)",
+                               size >> 10);
 }
 
 static int resolve(const char *s, const char *what, struct transport_addr *ret) {
@@ -227,10 +235,12 @@ static int run(void) {
                 return log_error_errno(r, "Failed to create the keystore: %m");
         d.keystore = ks;
 
-        /* Workers inherit the mask: only this thread takes SIGTERM/SIGINT, through sigwait(). */
+        /* Workers inherit the mask: only this thread takes SIGTERM/SIGINT (and SIGHUP, which would
+         * otherwise kill us without wiping or removing the sockets), through sigwait(). */
         (void) sigemptyset(&mask);
         (void) sigaddset(&mask, SIGTERM);
         (void) sigaddset(&mask, SIGINT);
+        (void) sigaddset(&mask, SIGHUP);
         r = pthread_sigmask(SIG_BLOCK, &mask, NULL);
         if (r != 0)
                 return log_error_errno(r, "Failed to block signals: %m");
@@ -247,10 +257,12 @@ static int run(void) {
 
         for (;;) {
                 r = sigwait(&mask, &sig);
-                if (r == 0)
-                        break;
-                if (r != EINTR)
+                if (r != 0 && r != EINTR)
                         return log_error_errno(r, "sigwait() failed: %m");
+                if (r == 0 && sig == SIGHUP)
+                        log_info("Received SIGHUP, nothing to reload, ignoring");
+                else if (r == 0)
+                        break;
         }
         log_info("Received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         etok_server_stop(srv);

@@ -25,7 +25,7 @@ static struct {
         struct p11_conn *all[P11_POOL_MAX]; /* open connections, busy or idle */
         struct p11_conn *idle[P11_POOL_MAX];
         size_t n_idle;
-        size_t n_reserved; /* all[] entries in use, including connections being opened */
+        struct timespec timed_out_at; /* last connect that timed out; zero after a success */
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Marks an all[] entry whose connection is being opened. */
@@ -61,7 +61,6 @@ static void drop_idle_locked(void) {
                 struct p11_conn *c = pool.idle[i];
 
                 pool.all[c->slot] = NULL;
-                pool.n_reserved--;
                 conn_free(c);
         }
         pool.n_idle = 0;
@@ -73,7 +72,7 @@ void p11_pool_done(void) {
         /* Busy connections stay counted until released; a new epoch makes release free them. */
         for (size_t i = 0; i < P11_POOL_MAX; i++)
                 pool.all[i] = NULL;
-        pool.n_reserved = 0;
+        pool.timed_out_at = (struct timespec) {};
         pool.epoch++;
         pool.cfg = NULL;
         pthread_cond_broadcast(&pool.cond);
@@ -87,7 +86,7 @@ void p11_pool_forked(void) {
                         conn_free(pool.all[i]);
         memset(pool.all, 0, sizeof(pool.all));
         pool.n_idle = 0;
-        pool.n_reserved = 0;
+        pool.timed_out_at = (struct timespec) {};
         pool.epoch++;
         pool.cfg = NULL;
         (void) pthread_mutex_init(&pool.lock, NULL);
@@ -102,6 +101,23 @@ static void deadline_after(int ms, struct timespec *ret) {
                 ret->tv_sec++;
                 ret->tv_nsec -= 1000000000L;
         }
+}
+
+/* An enclave that does not answer connects (a dead vsock CID) would cost every call the whole
+ * timeout: for a second after a connect timed out, new connects fail at once. Refused connects are
+ * instant anyway and are always retried. */
+#define CONNECT_BACKOFF_MS 1000
+
+static bool connect_backoff_locked(void) {
+        struct timespec now;
+        long ms;
+
+        if (pool.timed_out_at.tv_sec == 0 && pool.timed_out_at.tv_nsec == 0)
+                return false;
+        (void) clock_gettime(CLOCK_MONOTONIC, &now);
+        ms = (now.tv_sec - pool.timed_out_at.tv_sec) * 1000 +
+             (now.tv_nsec - pool.timed_out_at.tv_nsec) / 1000000;
+        return ms >= 0 && ms < CONNECT_BACKOFF_MS;
 }
 
 static size_t free_slot_locked(void) {
@@ -157,7 +173,6 @@ static int acquire_new_locked(size_t slot, struct p11_conn **ret) {
         int r;
 
         pool.all[slot] = &reserved_marker;
-        pool.n_reserved++;
         pthread_mutex_unlock(&pool.lock);
         r = conn_open(cfg, &c);
         pthread_mutex_lock(&pool.lock);
@@ -168,10 +183,12 @@ static int acquire_new_locked(size_t slot, struct p11_conn **ret) {
         }
         if (r < 0) {
                 pool.all[slot] = NULL;
-                pool.n_reserved--;
+                if (r == -ETIMEDOUT)
+                        (void) clock_gettime(CLOCK_MONOTONIC, &pool.timed_out_at);
                 pthread_cond_signal(&pool.cond);
                 return r;
         }
+        pool.timed_out_at = (struct timespec) {};
         c->epoch = epoch;
         c->slot = slot;
         pool.all[slot] = c;
@@ -198,7 +215,7 @@ int p11_conn_acquire(struct p11_conn **ret) {
                 }
                 slot = free_slot_locked();
                 if (slot < P11_POOL_MAX) {
-                        r = acquire_new_locked(slot, ret);
+                        r = connect_backoff_locked() ? -ETIMEDOUT : acquire_new_locked(slot, ret);
                         break;
                 }
                 if (!have_deadline) {
@@ -222,14 +239,14 @@ void p11_conn_release(struct p11_conn *c) {
                 conn_free(c);
         } else if (rpc_client_is_broken(c->rpc)) {
                 pool.all[c->slot] = NULL;
-                pool.n_reserved--;
                 conn_free(c);
                 drop_idle_locked();
                 p11_debug(P11_DEBUG_RPC, "dropped a broken connection and the idle ones");
+                pthread_cond_broadcast(&pool.cond); /* several slots came free */
         } else {
                 pool.idle[pool.n_idle++] = c;
+                pthread_cond_signal(&pool.cond);
         }
-        pthread_cond_broadcast(&pool.cond);
         pthread_mutex_unlock(&pool.lock);
 }
 

@@ -48,7 +48,7 @@ static CK_RV key_facts(uint32_t slot, CK_OBJECT_HANDLE h, struct key_facts *ret)
         CK_RV rv = CKR_OK;
         int r;
 
-        if (p11_handle_parse(h, &p) < 0 || p.kind == P11_OBJ_CERT || (p.slot && p.slot != slot))
+        if (p11_handle_parse(h, &p) < 0 || p.kind == P11_OBJ_CERT || !p11_handle_in_slot(&p, slot))
                 return CKR_KEY_HANDLE_INVALID;
         for (int attempt = 0; attempt < 2; attempt++) {
                 p11_state_lock();
@@ -153,13 +153,15 @@ CK_RV p11_op_call(const struct p11_session *s, const struct p11_op *op, enum rpc
         if (r == 0) {
                 req.ticket = (struct rpc_slice) { ticket, sizeof(ticket) };
                 r = p11_remote_crypto(call, &req, out, size);
-                if (r == p11_remote_not_logged_in_errno()) {
+                if (r == p11_remote_errno(RPC_STATUS_NOT_LOGGED_IN)) {
                         r = p11_login_renew(s->slot, seq, ticket);
                         if (r >= 0)
                                 r = p11_remote_crypto(call, &req, out, size);
                 }
         }
         secret_wipe(ticket, sizeof(ticket));
+        if (r == p11_remote_errno(RPC_STATUS_NO_SUCH_KEY))
+                p11_tokens_forget_objects(s->slot); /* keys replaced: read them again on next use */
         p11_debug(P11_DEBUG_SIGN, "session %lu: %s: %s", s->handle, rpc_call_to_string(call),
                   r < 0 ? strerror(-r) : "ok");
         if (r < 0)

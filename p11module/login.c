@@ -196,6 +196,7 @@ int p11_login_renew(uint32_t slot, uint64_t seq, uint8_t ret_ticket[static RPC_T
         uint8_t pin[RPC_PIN_MAX] = {};
         struct p11_token *t;
         size_t pin_len = 0;
+        bool wrong_pin;
         int r;
 
         r = pin_copy(slot, seq, pin, &pin_len);
@@ -204,14 +205,15 @@ int p11_login_renew(uint32_t slot, uint64_t seq, uint8_t ret_ticket[static RPC_T
         r = p11_remote_login(slot, pin, pin_len, ret_ticket);
         secret_wipe(pin, sizeof(pin));
         p11_debug(P11_DEBUG_SESSION, "slot %u: login renewed: %s", slot, r < 0 ? strerror(-r) : "ok");
+        wrong_pin = r == p11_remote_errno(RPC_STATUS_PIN_INCORRECT);
         p11_state_lock();
         t = p11_tokens_find(slot);
         if (t && t->logged_in && t->login_seq == seq) {
                 if (r >= 0)
                         memcpy(t->ticket, ret_ticket, RPC_TICKET_LEN);
-                else if (r == -EACCES)
+                else if (wrong_pin)
                         p11_token_logout(t); /* the token was re-provisioned with another PIN */
         }
         p11_state_unlock();
-        return r == -EACCES ? -EPERM : r;
+        return wrong_pin ? -EPERM : r;
 }

@@ -47,6 +47,10 @@ int p11_handle_parse(CK_OBJECT_HANDLE h, struct p11_handle *ret) {
         return 0;
 }
 
+bool p11_handle_in_slot(const struct p11_handle *p, uint32_t slot) {
+        return !HANDLE_HAS_SLOT || p->slot == (slot & 0x7fffffff);
+}
+
 int p11_obj_resolve(const struct p11_objects *o, uint32_t slot, CK_OBJECT_HANDLE h, bool logged_in,
                     struct p11_obj *ret) {
         struct p11_handle p;
@@ -54,7 +58,7 @@ int p11_obj_resolve(const struct p11_objects *o, uint32_t slot, CK_OBJECT_HANDLE
 
         if (p11_handle_parse(h, &p) < 0)
                 return -ENOENT;
-        if (HANDLE_HAS_SLOT && p.slot != (slot & 0x7fffffff))
+        if (!p11_handle_in_slot(&p, slot))
                 return -ENOENT;
         k = p11_objects_find_key(o, p.key_id);
         if (!k)

@@ -31,6 +31,8 @@ struct p11_obj {
 /* Stable handles: the same (slot, key id, kind, certificate index) always gives the same handle. */
 CK_OBJECT_HANDLE p11_handle_make(uint32_t slot, uint32_t key_id, enum p11_obj_kind kind, unsigned cert);
 _must_check_ int p11_handle_parse(CK_OBJECT_HANDLE h, struct p11_handle *ret);
+/* Whether a parsed handle can belong to this slot (always true where handles carry no slot). */
+bool p11_handle_in_slot(const struct p11_handle *p, uint32_t slot);
 
 /* The object behind a handle in one token: -ENOENT when absent or hidden (private keys before login). */
 _must_check_ int p11_obj_resolve(const struct p11_objects *o, uint32_t slot, CK_OBJECT_HANDLE h, bool logged_in,

@@ -49,8 +49,8 @@ static int exchange(enum rpc_call call, encode_fn enc, const void *req, decode_f
         return r;
 }
 
-int p11_remote_not_logged_in_errno(void) {
-        return errmap_errno_from_status(RPC_STATUS_NOT_LOGGED_IN);
+int p11_remote_errno(enum rpc_status s) {
+        return errmap_errno_from_status(s);
 }
 
 /* ---- TOKEN_LIST ---- */

@@ -6,6 +6,7 @@
 
 #include "common/rpc-calls.h"
 #include "common/rpc-codec.h"
+#include "common/rpc-frame.h"
 #include "p11module/keys.h"
 
 struct p11_token_summary {
@@ -25,5 +26,5 @@ _must_check_ int p11_remote_login(uint32_t slot, const uint8_t *pin, size_t pin_
 _must_check_ int p11_remote_crypto(enum rpc_call call, const struct rpc_crypto_req *req, uint8_t *out,
                                    size_t size);
 
-/* The errno enclave-token's NOT_LOGGED_IN status arrives as. */
-int p11_remote_not_logged_in_errno(void);
+/* The errno a wire status arrives as (p11-errmap), to recognise the few the module acts on. */
+int p11_remote_errno(enum rpc_status s);

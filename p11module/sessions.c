@@ -20,7 +20,9 @@ static void session_free(struct p11_session *s, bool forked) {
         EVP_MD_CTX_free(s->md);
         if (!forked) /* a child may hold a copy locked by a parent thread: never touch it */
                 (void) pthread_mutex_destroy(&s->lock);
-        secret_wipe(s->buf, sizeof(s->buf));
+        if (s->buf)
+                secret_wipe(s->buf, RPC_DATA_MAX);
+        free(s->buf);
         free(s);
 }
 

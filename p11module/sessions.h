@@ -10,7 +10,7 @@
 #include "p11module/objects.h"
 #include "p11module/pkcs11-3.h"
 
-#define P11_MAX_SESSIONS 65536
+#define P11_MAX_SESSIONS 16384 /* all tokens together */
 
 /* One active sign or decrypt operation. */
 struct p11_op {
@@ -37,7 +37,7 @@ struct p11_session {
         size_t find_n;
         size_t find_pos;
         CK_OBJECT_HANDLE find[P11_MAX_OBJECTS];
-        uint8_t buf[RPC_DATA_MAX]; /* raw multi-part input */
+        uint8_t *buf; /* raw multi-part input, RPC_DATA_MAX bytes; allocated on first use, reused */
 };
 
 /* The session, referenced and locked, or CKR_CRYPTOKI_NOT_INITIALIZED / CKR_SESSION_HANDLE_INVALID. */

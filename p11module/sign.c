@@ -1,4 +1,5 @@
 /* C_SignInit, C_Sign, C_SignUpdate, C_SignFinal: one round trip per signature, hashing done here. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -127,8 +128,12 @@ static CK_RV sign_collect(struct p11_session *s, const uint8_t *part, size_t len
 
         if (op->mech->hash != RPC_HASH_NONE)
                 return digest_update(s, part, len);
-        if (len > sizeof(s->buf) - op->buf_len)
+        if (len > RPC_DATA_MAX - op->buf_len)
                 return CKR_DATA_LEN_RANGE;
+        if (!s->buf)
+                s->buf = malloc(RPC_DATA_MAX);
+        if (!s->buf)
+                return CKR_HOST_MEMORY;
         if (len)
                 memcpy(s->buf + op->buf_len, part, len);
         op->buf_len += len;

@@ -11,6 +11,15 @@
 
 #define MANUFACTURER "enclave-acm"
 
+static bool tokens_known(void) {
+        bool known;
+
+        p11_state_lock();
+        known = p11_tokens_count() > 0;
+        p11_state_unlock();
+        return known;
+}
+
 CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount) {
         CK_RV rv = p11_enter();
         size_t n;
@@ -21,7 +30,7 @@ CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PT
                 return CKR_ARGUMENTS_BAD;
         /* The list changes only on the sizing call, so the second call finds what the first counted.
          * An unreachable daemon leaves the last known list (or none) in place. */
-        if (!pSlotList || p11_tokens_count() == 0)
+        if (!pSlotList || !tokens_known())
                 (void) p11_tokens_refresh();
         p11_state_lock();
         n = p11_tokens_count();
@@ -63,8 +72,8 @@ static void token_info_fill(const struct p11_token *t, CK_TOKEN_INFO *info) {
                 /* Never CKF_WRITE_PROTECTED: test suites open RW sessions, which that flag forbids.
                  * Writes are refused per call instead. */
                 .flags = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED,
-                .ulMaxSessionCount = CK_EFFECTIVELY_INFINITE,
-                .ulMaxRwSessionCount = CK_EFFECTIVELY_INFINITE,
+                .ulMaxSessionCount = P11_MAX_SESSIONS,
+                .ulMaxRwSessionCount = P11_MAX_SESSIONS,
                 .ulMaxPinLen = RPC_PIN_MAX,
                 .ulMinPinLen = RPC_PIN_MIN,
                 .ulTotalPublicMemory = CK_UNAVAILABLE_INFORMATION,

@@ -240,6 +240,16 @@ int p11_tokens_load_objects(uint32_t slot) {
         return t ? 0 : -ENODEV;
 }
 
+void p11_tokens_forget_objects(uint32_t slot) {
+        struct p11_token *t;
+
+        p11_state_lock();
+        t = p11_tokens_find(slot);
+        if (t)
+                t->objects = p11_objects_free(t->objects);
+        p11_state_unlock();
+}
+
 static bool slot_known(CK_SLOT_ID slot) {
         bool found;
 

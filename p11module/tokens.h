@@ -32,7 +32,10 @@ void p11_tokens_done(void);
 /* Forked child: frees everything without taking locks. */
 void p11_tokens_forked(void);
 
-/* ---- without the state lock (they make round trips) ---- */
+/* ---- without the state lock ---- */
+
+/* Drops a token's cached objects (the daemon no longer knows a key we have). */
+void p11_tokens_forget_objects(uint32_t slot);
 
 /* Re-reads TOKEN_LIST and merges it. For a second after a failure it fails at once with the same
  * error, so an unreachable daemon does not cost a timeout on every C_GetSlotList. */

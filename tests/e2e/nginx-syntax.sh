@@ -57,9 +57,16 @@ rm -f "$tmp/key.pem" "$tmp/key8.pem"
 
 sed "s|/run/enclave-acm/e2e|$tmp|g" "$data/stanza-softhsm.expected.conf" >"$tmp/stanza.conf"
 
-# Point the files' host paths (logs, pid, other includes) into the temp dir; keep the rest as is.
+# nginx -t binds the listen sockets: move them to free loopback ports (IPv6 ones dropped).
+base=$((20000 + $$ % 20000))
+
+# Point the files' host paths (logs, pid, other includes, ports) into the temp dir; keep the rest.
 localize() {
-        sed -e "s|^\(\s*pid\) .*;|\1 $tmp/nginx.pid;|" \
+        sed -e '/^\s*listen\s\+\[/d' \
+            -e "s/^\(\s*listen\s\+\)\([0-9.]*:\)\?80\b/\1127.0.0.1:$base/" \
+            -e "s/^\(\s*listen\s\+\)\([0-9.]*:\)\?443\b/\1127.0.0.1:$((base + 1))/" \
+            -e "s/^\(\s*listen\s\+\)\([0-9.]*:\)\?8443\b/\1127.0.0.1:$((base + 2))/" \
+            -e "s|^\(\s*pid\) .*;|\1 $tmp/nginx.pid;|" \
             -e "s|^\(\s*error_log\) [^;]*;|\1 $tmp/error.log;|" \
             -e "s|^\(\s*access_log\) [^;]*;|\1 $tmp/access.log;|" \
             -e '/^\s*user /d' \
@@ -70,6 +77,7 @@ localize() {
             -e '/include \/etc\/letsencrypt\//d' \
             -e '/ssl_ciphers PROFILE=SYSTEM;/d' \
             -e "s|include /etc/nginx/sites-enabled/\*;|include $tmp/site.conf;|" \
+            -e "/include \/etc\/nginx\/mime.types;/a access_log $tmp/access.log;" \
             -e "s|/etc/enclave-acm/nginx/[a-z.]*\.conf|$tmp/stanza.conf|" \
             -e "s|/etc/pki/nginx/nginx-acm.conf|$tmp/stanza.conf|" \
             "$1"

@@ -15,13 +15,19 @@ check_output "pkcs11-tool --test-fork" 'C_Initialize in forked child' p11 --test
 check_output "pkcs11-tool --test-fork with a token" 'C_Initialize in forked child' p11 --test-fork --token-label ec
 ! grep -Eq 'error|Aborting' "$T/check.out" || { cat "$T/check.out" >&2; fail "--test-fork reported an error"; }
 
-for spec in "IN" "ILGISLT0" "INGISLT0P1GI"; do
-        check_output "pkcs11-tool --test-threads $spec -L" 'all threads have ended with CKR_OK' \
-                timeout 60 pkcs11-tool --module "$P11_MODULE" --test-threads "$spec" -L
-done
-check_output "pkcs11-tool two threads (ILGISLT0 + ILSLGIT0) -L" 'all threads have ended with CKR_OK' \
-        timeout 60 pkcs11-tool --module "$P11_MODULE" --test-threads ILGISLT0 --test-threads ILSLGIT0 -L
-grep -q 'token label *: ' "$T/check.out" || { cat "$T/check.out" >&2; fail "-L after the threads lists tokens"; }
+# pkcs11-tool's test threads start before its main thread calls C_Initialize(NULL) and only the main
+# thread tolerates CKR_CRYPTOKI_ALREADY_INITIALIZED, so a thread that starts with IN/IL races it. The
+# four threads here pause a second (P1), then call into the module concurrently with each other (GI
+# C_GetInfo, SL C_GetSlotList, Tn C_GetTokenInfo of slot n). pkcs11-tool then waits 30 s for them.
+check_output "pkcs11-tool --test-threads, four threads at once, -L" 'all threads have ended with CKR_OK' \
+        timeout 90 pkcs11-tool --module "$P11_MODULE" --test-threads P1SLT0GI --test-threads P1GISLT1 \
+        --test-threads P1SLT1T0SL --test-threads P1GIGISLT0 -L
+grep -Eq 'token label +: rsa$' "$T/check.out" || { cat "$T/check.out" >&2; fail "-L after the threads lists tokens"; }
+[[ $(grep -c 'C_GetTokenInfo from slot_index' "$T/check.out") -eq 5 ]] || { cat "$T/check.out" >&2; fail "threads read token info"; }
+# Concurrent C_Initialize from many threads: exactly one wins, the rest are told it is done.
+check "16 threads call C_Initialize at once (x3), then sign" \
+        timeout 60 "$P11_CLIENT" "$P11_MODULE" ec initrace:16 initrace:16 initrace:16 open "login:$PIN" findkey \
+        sign:ECDSA-SHA256:"$T/data":"$T/sig0"
 
 # A forked child: libp11 style (C_Initialize only) and pkcs11-provider style (C_Finalize first).
 # The child must not use the parent's connection, and the parent must sign afterwards.

@@ -6,7 +6,16 @@
 #   P11_MODULE      enclave-acm-pkcs11.so          TEST_DATA     tests/data in the source tree
 #   P11_CLIENT      tests/integration/p11-client   JUNK_CLIENT   tests/integration/junk-client
 
+#
+# Under `meson test --setup=valgrind` (ENCLAVE_ACM_UNDER_VALGRIND=1) meson runs this script's bash under
+# valgrind. The script leaves it (valgrind does not follow exec) and runs the project's own programs
+# under valgrind instead: enclave-token, the enclave-acm CLI and p11-client with the module loaded.
+
 : "${ENCLAVE_TOKEN:?}" "${ENCLAVE_ACM:?}" "${P11_MODULE:?}" "${TEST_DATA:?}"
+
+if [[ ${ENCLAVE_ACM_UNDER_VALGRIND:-} == 1 && -z ${EACM_IT_REEXEC:-} ]]; then
+        EACM_IT_REEXEC=1 exec bash "$0" "$@"
+fi
 
 PIN=it-pin-1234
 WRONG_PIN=it-pin-0000
@@ -108,13 +117,31 @@ export ENCLAVE_ACM_ADDRESS=$DATA_ADDR
 export ENCLAVE_ACM_CONTROL=$CONTROL_ADDR
 export ENCLAVE_ACM_TIMEOUT_MS=${ENCLAVE_ACM_TIMEOUT_MS:-5000}
 export ENCLAVE_ACM_NO_MLOCK=1
+ENCLAVE_ACM_BIN=$ENCLAVE_ACM # never under valgrind: for bulk provisioning
+VALGRIND=
+if [[ ${ENCLAVE_ACM_UNDER_VALGRIND:-} == 1 ]]; then
+        require_tool valgrind
+        VALGRIND=1
+        mkdir -p "$T/vg" "$T/bin"
+        chmod 0777 "$T/vg"
+        vg_wrap() { # NAME REAL: a wrapper script in $T/bin that runs REAL under valgrind
+                printf '#!/bin/sh\nexec valgrind --error-exitcode=66 --leak-check=full --errors-for-leak-kinds=definite --quiet --log-file=%s/vg/%s.%%p.log %s "$@"\n' \
+                        "$T" "$1" "$2" >"$T/bin/$1"
+                chmod 0755 "$T/bin/$1"
+                echo "$T/bin/$1"
+        }
+        ENCLAVE_TOKEN=$(vg_wrap enclave-token "$ENCLAVE_TOKEN")
+        ENCLAVE_ACM=$(vg_wrap enclave-acm "$ENCLAVE_ACM")
+        [[ -n ${P11_CLIENT:-} ]] && P11_CLIENT=$(vg_wrap p11-client "$P11_CLIENT")
+fi
 printf '%s\n' "$PIN" >"$T/pin"
 printf '%s\n' "$WRONG_PIN" >"$T/wrong-pin"
 : >"$T/daemon.log"
 
 # start_daemon [ARGS...]: enclave-token --dev on unix sockets in $T (pass --no-dev to drop --dev).
 start_daemon() {
-        local args=(--dev) i
+        local args=(--dev) i tries=200
+        [[ -n $VALGRIND ]] && tries=1200
         if [[ ${1-} == --no-dev ]]; then
                 args=()
                 shift
@@ -122,8 +149,8 @@ start_daemon() {
         "$ENCLAVE_TOKEN" "${args[@]}" --data "$DATA_ADDR" --control "$CONTROL_ADDR" --workers 2 "$@" \
                 >>"$T/daemon.log" 2>&1 &
         DAEMON_PID=$!
-        for ((i = 0; i < 200; i++)); do
-                if "$ENCLAVE_ACM" status >/dev/null 2>&1; then
+        for ((i = 0; i < tries; i++)); do
+                if "$ENCLAVE_ACM_BIN" status >/dev/null 2>&1; then
                         return 0
                 fi
                 if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
@@ -132,7 +159,7 @@ start_daemon() {
                 fi
                 sleep 0.05
         done
-        fail "enclave-token did not answer on $CONTROL_ADDR within 10 s"
+        fail "enclave-token did not answer on $CONTROL_ADDR in time"
 }
 
 stop_daemon() {
@@ -174,6 +201,26 @@ digest_file() { # ALG IN OUT
         openssl dgst "-$1" -binary -out "$3" "$2"
 }
 
+# The end of every test: enclave-token must stop cleanly on SIGTERM (under valgrind: without errors or
+# leaks), and no valgrind log may hold a report.
 finish() {
+        local rc=0 log
+        if [[ -n $DAEMON_PID ]]; then
+                kill -TERM "$DAEMON_PID" 2>/dev/null || true
+                wait "$DAEMON_PID" || rc=$?
+                DAEMON_PID=
+                [[ $rc -eq 0 ]] || fail "enclave-token exited with status $rc on SIGTERM${VALGRIND:+ (66: valgrind found errors)}"
+                ok "enclave-token stopped cleanly on SIGTERM"
+        fi
+        if [[ -n $VALGRIND ]]; then
+                for log in "$T"/vg/*.log; do
+                        # Reports are "==pid==" lines; "--pid--" lines are valgrind's own warnings
+                        # (such as an unhandled mlock2).
+                        [[ -e $log ]] && grep -q '^==[0-9]*==' "$log" || continue
+                        cat "$log" >&2
+                        fail "valgrind reported errors ($(basename "$log"))"
+                done
+                ok "valgrind: no errors or definite leaks in enclave-token, enclave-acm, p11-client + module"
+        fi
         echo "PASS: $CHECKS checks"
 }

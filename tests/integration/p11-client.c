@@ -15,6 +15,8 @@
  *                            logs in with the last PIN and signs; the parent waits for it, then signs
  *                            on its own session again
  *   threads:N:COUNT:MECH:IN  N threads, each with its own session, sign COUNT times each
+ *   initrace:N               C_Finalize, then N threads call C_Initialize at once: exactly one gets
+ *                            CKR_OK, the others CKR_CRYPTOKI_ALREADY_INITIALIZED; the token is found again
  *   touch:PATH | wait:PATH   create a file / wait (at most 120 s) until it exists: sync with the script
  *   expect:CKR_A[|CKR_B]     the next step must fail with one of these (default: CKR_OK)
  *   maxms:N                  the next step must finish within N milliseconds
@@ -327,6 +329,57 @@ static void *thread_main(void *arg) {
         return NULL;
 }
 
+struct init_job {
+        pthread_barrier_t *barrier;
+        CK_RV rv;
+};
+
+static void *init_main(void *arg) {
+        CK_C_INITIALIZE_ARGS init = { .flags = CKF_OS_LOCKING_OK };
+        struct init_job *j = arg;
+
+        (void) pthread_barrier_wait(j->barrier);
+        j->rv = p11->C_Initialize(&init);
+        return NULL;
+}
+
+static CK_RV init_race(unsigned long n) {
+        struct init_job jobs[64];
+        pthread_t tids[64];
+        pthread_barrier_t barrier;
+        unsigned ok = 0, already = 0;
+        CK_RV rv;
+
+        if (n == 0 || n > 64)
+                return (CK_RV) -1;
+        session = CK_INVALID_HANDLE;
+        rv = p11->C_Finalize(NULL);
+        if (rv != CKR_OK)
+                return rv;
+        if (pthread_barrier_init(&barrier, NULL, (unsigned) n) != 0)
+                return (CK_RV) -1;
+        for (unsigned long i = 0; i < n; i++) {
+                jobs[i] = (struct init_job) { &barrier, CKR_GENERAL_ERROR };
+                if (pthread_create(&tids[i], NULL, init_main, &jobs[i]) != 0)
+                        return (CK_RV) -1;
+        }
+        for (unsigned long i = 0; i < n; i++) {
+                (void) pthread_join(tids[i], NULL);
+                if (jobs[i].rv == CKR_OK)
+                        ok++;
+                else if (jobs[i].rv == CKR_CRYPTOKI_ALREADY_INITIALIZED)
+                        already++;
+                else
+                        printf("# thread %lu: C_Initialize 0x%lx\n", i, (unsigned long) jobs[i].rv);
+        }
+        (void) pthread_barrier_destroy(&barrier);
+        if (ok != 1 || already != n - 1) {
+                printf("# %u threads got CKR_OK, %u ALREADY_INITIALIZED (of %lu)\n", ok, already, n);
+                return (CK_RV) -1;
+        }
+        return find_slot(token_label);
+}
+
 /* Runs one step; returns its CK_RV, or (CK_RV) -1 for a local failure (message printed). */
 static CK_RV run_step(char *step) {
         char *arg = strchr(step, ':');
@@ -468,6 +521,8 @@ static CK_RV run_step(char *step) {
                 free(in);
                 return rv;
         }
+        if (strcmp(step, "initrace") == 0 && arg)
+                return init_race(strtoul(arg, NULL, 10));
         if (strcmp(step, "mechinfo") == 0 && arg) {
                 CK_MECHANISM_INFO info;
                 struct mech m;

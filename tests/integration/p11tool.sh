@@ -44,11 +44,15 @@ ok "chain token lists leaf and intermediate certificates"
 cmp -s <(openssl x509 -in "$T/exported.pem" -outform DER) <(openssl x509 -in "$D/ec-p384.crt.pem" -outform DER) ||
         fail "exported certificate equals the provisioned one"
 ok "p11tool --export gives the provisioned certificate"
-"${P[@]}" --export-chain 'pkcs11:token=chain%20token;object=leaf%20key;type=cert' >"$T/chain.pem" 2>"$T/err" ||
-        { cat "$T/err" >&2; fail "p11tool --export-chain"; }
+"${P[@]}" --list-all-certs 'pkcs11:token=chain%20token' >"$T/certs.out" 2>&1 || { cat "$T/certs.out" >&2; fail "--list-all-certs"; }
+: >"$T/chain.pem"
+while read -r url; do
+        "${P[@]}" --export "$url" >>"$T/chain.pem" 2>"$T/err" || { cat "$T/err" >&2; fail "p11tool --export '$url'"; }
+done < <(sed -n 's/^[[:space:]]*URL: //p' "$T/certs.out")
 cmp -s <(grep -v '^$' "$T/chain.pem") <(cat "$D/chain-leaf.crt.pem" "$D/chain-intermediate.crt.pem") ||
-        { cat "$T/chain.pem" >&2; fail "--export-chain gives leaf + intermediate"; }
-ok "p11tool --export-chain gives leaf + intermediate from the token"
+        { cat "$T/certs.out" "$T/chain.pem" >&2; fail "the chain token's certificates are leaf + intermediate"; }
+grep -q 'CKA_CERTIFICATE_CATEGORY=CA' "$T/certs.out" || { cat "$T/certs.out" >&2; fail "the intermediate is a CA certificate"; }
+ok "p11tool exports the chain token's leaf and intermediate (category CA)"
 
 # --test-sign signs with the token key and verifies against the key's public parameters.
 test_sign() { # LABEL [extra p11tool options]
@@ -60,9 +64,10 @@ test_sign() { # LABEL [extra p11tool options]
         ! grep -qi 'failed' "$T/ts.out" || { cat "$T/ts.out" >&2; fail "test-sign on '$label' reported a failure"; }
         ok "p11tool --test-sign $u $*"
 }
-for k in "${KEYS[@]}" "chain token"; do
+for k in rsa2048 rsa3072 ec-p256 ec-p384 ec-p521 "chain token"; do
         test_sign "$k"
 done
+test_sign ed25519 --hash SHA512 # GnuTLS signs Ed25519 only with its own hash, SHA-512
 test_sign rsa2048 --sign-params RSA-PSS
 test_sign rsa3072 --sign-params RSA-PSS
 

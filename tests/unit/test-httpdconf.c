@@ -168,6 +168,18 @@ static void test_device_shapes(void) {
                     "\"" TEST_CERT "\" \\\n\n\tSSLCertificateKeyFile \"" TEST_URI "\"\n\t</VirtualHost>\n");
 }
 
+/* Found by fuzz-httpd-rewrite: a second key directive on a line that starts with '\r' (blank to
+ * Apache) must be disabled on its first line too, or the next run disables it again. */
+static void test_disable_extra(void) {
+        expect_text(&base_opts,
+                    "<VirtualHost *:443>\n SSLCertificateFile /a\n SSLCertificateKeyFile /k\n"
+                    "\r  SSLCertificateKeyFile \\\r\n   /x\n</VirtualHost>\n",
+                    1,
+                    "SSLCryptoDevice pkcs11\n<VirtualHost *:443>\n SSLCertificateFile \"" TEST_CERT "\"\n"
+                    " SSLCertificateKeyFile \"" TEST_URI "\"\n\r  " HTTPDCONF_DISABLED_MARK
+                    "SSLCertificateKeyFile \\\r\n   " HTTPDCONF_DISABLED_MARK "/x\n</VirtualHost>\n");
+}
+
 static void test_vhost_selection(void) {
         struct httpdconf_cert_opts o = base_opts;
         static const char two[] =
@@ -351,6 +363,7 @@ TAP_MAIN(TEST("/httpd/sample/debian-default-ssl", test_debian),
          TEST("/httpd/sample/crlf-all", test_crlf_all),
          TEST("/httpd/shapes/server-config-scope", test_server_config_scope),
          TEST("/httpd/shapes/crypto-device", test_device_shapes),
+         TEST("/httpd/shapes/disable-extra", test_disable_extra),
          TEST("/httpd/shapes/vhost-selection", test_vhost_selection),
          TEST("/httpd/errors/targets", test_errors),
          TEST("/httpd/errors/bad-opts", test_bad_opts),

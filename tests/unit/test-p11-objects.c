@@ -717,8 +717,9 @@ static void test_bad_tokens(void) {
         ASSERT_TRUE(ERR_peek_error() == 0); /* the error queue is left as found */
 }
 
-/* Every single-bit flip, 0x00/0xff byte and truncation of the SPKI and certificate: a clean failure
- * or a success, never a crash or a leak (valgrind setup). */
+/* Every single-bit flip, 0x00/0xff byte and truncation of the SPKI (our parsing), and one of those
+ * per certificate byte in turn (OpenSSL's parsing, and slow under valgrind): a clean failure or a
+ * success, never a crash or a leak (valgrind setup). */
 static void mutate(uint8_t *buf, size_t len, size_t which, int op) {
         if (op < 8)
                 buf[which] ^= (uint8_t) (1u << op);
@@ -732,19 +733,24 @@ static void test_mutations(void) {
 
         for (size_t i = 0; i < sizeof(spki) + sizeof(cert); i++)
                 for (int op = 0; op < 11; op++) {
-                        struct rpc_token_info *ti = fixture_info();
+                        struct rpc_token_info *ti;
                         struct p11_objects *o = NULL;
                         bool in_spki = i < sizeof(spki);
                         size_t at = in_spki ? i : i - sizeof(spki);
                         uint8_t *buf = in_spki ? spki : cert;
                         size_t len = in_spki ? sizeof(spki) : sizeof(cert);
 
+                        if (!in_spki && op != (int) (at % 11))
+                                continue;
+                        ti = fixture_info();
                         memcpy(spki, ec_leaf_spki, sizeof(spki));
                         memcpy(cert, ec_leaf_cert, sizeof(cert));
                         if (op < 10)
                                 mutate(buf, len, at, op);
                         else
                                 len = at; /* truncation */
+                        ti->n_keys = 1; /* only the mutated key and its leaf: keeps valgrind runs short */
+                        ti->keys[0].n_certs = 1;
                         ti->keys[0].spki = (struct rpc_slice) { spki, in_spki ? len : sizeof(spki) };
                         ti->keys[0].certs[0] = (struct rpc_slice) { cert, in_spki ? sizeof(cert) : len };
                         if (p11_objects_build(ti, &o) == 0)
