@@ -45,7 +45,7 @@ static int key_facts_locked(uint32_t slot, uint32_t key_id, struct key_facts *re
 
 static CK_RV key_facts(uint32_t slot, CK_OBJECT_HANDLE h, struct key_facts *ret) {
         struct p11_handle p;
-        CK_RV rv = CKR_OK;
+        CK_RV rv = CKR_KEY_HANDLE_INVALID;
         int r;
 
         if (p11_handle_parse(h, &p) < 0 || p.kind == P11_OBJ_CERT || !p11_handle_in_slot(&p, slot))
@@ -54,16 +54,15 @@ static CK_RV key_facts(uint32_t slot, CK_OBJECT_HANDLE h, struct key_facts *ret)
                 p11_state_lock();
                 r = key_facts_locked(slot, p.key_id, ret, &rv);
                 p11_state_unlock();
-                if (r != 0)
-                        break;
+                if (r < 0)
+                        return rv;
+                if (r > 0)
+                        return p.kind == P11_OBJ_PUBLIC ? CKR_KEY_FUNCTION_NOT_PERMITTED : CKR_OK;
                 r = p11_tokens_load_objects(slot); /* dropped after a key change: read again */
                 if (r < 0)
                         return p11_ckr(r);
-                rv = CKR_KEY_HANDLE_INVALID;
         }
-        if (rv == CKR_OK && p.kind == P11_OBJ_PUBLIC)
-                return CKR_KEY_FUNCTION_NOT_PERMITTED;
-        return rv;
+        return CKR_KEY_HANDLE_INVALID;
 }
 
 static CK_RV digest_start(struct p11_session *s, enum rpc_hash h) {

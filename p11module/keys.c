@@ -31,7 +31,8 @@ static int blob_dup(const void *p, size_t len, struct p11_blob *ret) {
                 return -ENOMEM;
         if (len)
                 memcpy(d, p, len);
-        *ret = (struct p11_blob) { d, len };
+        ret->ptr = d;
+        ret->len = len;
         return 0;
 }
 
@@ -80,7 +81,8 @@ int p11_der_octet_string(const uint8_t *p, size_t len, struct p11_blob *ret) {
                 return -ENOMEM;
         memcpy(d, hdr, h);
         memcpy(d + h, p, len);
-        *ret = (struct p11_blob) { d, h + len };
+        ret->ptr = d;
+        ret->len = h + len;
         return 0;
 }
 
@@ -366,7 +368,6 @@ struct p11_objects *p11_objects_free(struct p11_objects *o) {
                 return NULL;
         for (size_t i = 0; i < o->n_keys; i++)
                 p11_key_done(&o->keys[i]);
-        free(o->keys);
         free(o);
         return NULL;
 }
@@ -377,11 +378,8 @@ int p11_objects_build(const struct rpc_token_info *ti, struct p11_objects **ret)
 
         if (!ti || !ret || ti->n_keys > RPC_MAX_KEYS)
                 return -EINVAL;
-        o = calloc(1, sizeof(*o));
+        o = calloc(1, sizeof(*o) + ti->n_keys * sizeof(o->keys[0]));
         if (!o)
-                return -ENOMEM;
-        o->keys = calloc(ti->n_keys ? ti->n_keys : 1, sizeof(*o->keys));
-        if (!o->keys)
                 return -ENOMEM;
         o->generation = ti->generation;
         for (size_t i = 0; i < ti->n_keys; i++) {

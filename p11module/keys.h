@@ -45,7 +45,7 @@ struct p11_key {
 struct p11_objects {
         uint64_t generation;
         size_t n_keys;
-        struct p11_key *keys;
+        struct p11_key keys[]; /* room for the token's keys, n_keys of them built */
 };
 
 /* Parses one key's SPKI and certificates. -EBADMSG for anything unparsable or inconsistent.

@@ -26,6 +26,16 @@ static int exchange_once(struct p11_conn *c, enum rpc_call call, encode_fn enc, 
         return dec(body, len, userdata);
 }
 
+/* The wire status for an answer, the errno text for a local or transport failure. */
+static const char *result_string(int r, bool broken) {
+        const char *s;
+
+        if (r >= 0)
+                return "ok";
+        s = broken ? NULL : rpc_status_to_string(errmap_status_from_errno(r));
+        return s && errmap_status_from_errno(r) != RPC_STATUS_INTERNAL ? s : strerror(-r);
+}
+
 /* A connection that broke mid-call (daemon restarted, idle link dropped) is replaced and the call
  * repeated once: every data-channel call is idempotent. A timeout is not repeated: the budget is spent. */
 static int exchange(enum rpc_call call, encode_fn enc, const void *req, decode_fn dec, void *userdata) {
@@ -41,7 +51,7 @@ static int exchange(enum rpc_call call, encode_fn enc, const void *req, decode_f
                 r = exchange_once(c, call, enc, req, dec, userdata);
                 broken = rpc_client_is_broken(p11_conn_rpc(c));
                 p11_conn_release(c);
-                p11_debug(P11_DEBUG_RPC, "%s: %s%s", rpc_call_to_string(call), r < 0 ? strerror(-r) : "ok",
+                p11_debug(P11_DEBUG_RPC, "%s: %s%s", rpc_call_to_string(call), result_string(r, broken),
                           broken ? " (connection dropped)" : "");
                 if (!broken || r == -ETIMEDOUT)
                         return r;
