@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/cleanup.h"
+
 /* Bounds on what the editor accepts; beyond them it returns -E2BIG. */
 #define HTTPDCONF_MAX_INPUT (16u * 1024u * 1024u)
 #define HTTPDCONF_MAX_LINE  (64u * 1024u)
@@ -51,10 +53,10 @@ struct httpdconf_cert_opts {
  * NUL-terminated copy with everything not edited kept byte for byte (CRLF too), and the return
  * value is 1 when something changed, 0 when the text already was as wanted (applying twice is a
  * no-op). On failure nothing is returned but the error and ret_error (may be NULL). */
-int httpdconf_set_cert(const char *text, size_t len, const struct httpdconf_cert_opts *opts, char **ret_text,
-                       size_t *ret_len, struct httpdconf_error *ret_error);
+_must_check_ int httpdconf_set_cert(const char *text, size_t len, const struct httpdconf_cert_opts *opts,
+                                    char **ret_text, size_t *ret_len, struct httpdconf_error *ret_error);
 
 /* Check what httpdconf_set_cert() relies on: size bounds, no NUL, quotes closed, sections balanced
  * and properly closed with '>', no <VirtualHost> inside another, nesting <= HTTPDCONF_MAX_DEPTH.
  * Returns 0, or -EINVAL / -E2BIG with ret_error set. */
-int httpdconf_check_syntax(const char *text, size_t len, struct httpdconf_error *ret_error);
+_must_check_ int httpdconf_check_syntax(const char *text, size_t len, struct httpdconf_error *ret_error);

@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/cleanup.h"
+
 /* Bounds on what the editors accept; beyond them they return -E2BIG. */
 #define NGINXCONF_MAX_INPUT (16u * 1024u * 1024u)
 #define NGINXCONF_MAX_LINE  (64u * 1024u)
@@ -46,7 +48,7 @@ struct nginxconf_key_uri {
  * libp11 0.4.12 splits on any of ";?&", so both forms work with it, and only the '?' form works
  * with p11-kit, GnuTLS and pkcs11-provider. Returns 0, -EINVAL, -E2BIG (> NGINXCONF_MAX_URI) or
  * -ENOMEM. The result may hold a PIN: wipe it before freeing. */
-int nginxconf_key_uri_build(const struct nginxconf_key_uri *k, char **ret_uri, size_t *ret_len);
+_must_check_ int nginxconf_key_uri_build(const struct nginxconf_key_uri *k, char **ret_uri, size_t *ret_len);
 
 struct nginxconf_stanza {
         const char *cert_path; /* absolute path of the PEM chain file (leaf first), required */
@@ -61,7 +63,7 @@ struct nginxconf_stanza {
  * The key value is always double-quoted (the URI holds ';'). Values holding '$' are refused
  * (nginx treats ssl_certificate{,_key} values with '$' as variables), as are control
  * characters; '"' and '\\' in cert_path are escaped. Returns 0, -EINVAL, -E2BIG or -ENOMEM. */
-int nginxconf_stanza_render(const struct nginxconf_stanza *s, char **ret_text, size_t *ret_len);
+_must_check_ int nginxconf_stanza_render(const struct nginxconf_stanza *s, char **ret_text, size_t *ret_len);
 
 struct nginxconf_main_opts {
         const char *engine;     /* NULL: "pkcs11" */
@@ -76,8 +78,8 @@ struct nginxconf_main_opts {
  * is a new NUL-terminated copy with the edits spliced in and everything else byte for byte, and
  * the return value is 1 when something changed, 0 when the text already was as wanted (applying
  * twice is a no-op). On failure nothing is returned but the error and ret_error (may be NULL). */
-int nginxconf_ensure_main(const char *text, size_t len, const struct nginxconf_main_opts *opts,
-                          char **ret_text, size_t *ret_len, struct nginxconf_error *ret_error);
+_must_check_ int nginxconf_ensure_main(const char *text, size_t len, const struct nginxconf_main_opts *opts,
+                                       char **ret_text, size_t *ret_len, struct nginxconf_error *ret_error);
 
 struct nginxconf_include_opts {
         const char *stanza_path; /* absolute path of the stanza file, no glob characters */
@@ -95,5 +97,6 @@ struct nginxconf_include_opts {
  * The block's own ssl_certificate / ssl_certificate_key directives and the includes named in
  * disable_includes are disabled with NGINXCONF_DISABLED_MARK; other includes are left alone.
  * No matching block → -ENOENT, positioned at the first server block seen (0:0 when there is none). */
-int nginxconf_ensure_include(const char *text, size_t len, const struct nginxconf_include_opts *opts,
-                             char **ret_text, size_t *ret_len, struct nginxconf_error *ret_error);
+_must_check_ int nginxconf_ensure_include(const char *text, size_t len,
+                                          const struct nginxconf_include_opts *opts, char **ret_text,
+                                          size_t *ret_len, struct nginxconf_error *ret_error);

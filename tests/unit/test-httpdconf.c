@@ -319,11 +319,12 @@ static void run_mutant(const char *t, size_t n) {
                 struct httpdconf_error e = {};
                 int r = httpdconf_set_cert(t, n, &opts[i], &out, &out_len, &e);
 
-                (void) httpdconf_check_syntax(t, n, &e);
                 if (r < 0) {
                         ASSERT_TRUE(out == NULL && e.message != NULL);
                         continue;
                 }
+                ASSERT_OK(httpdconf_check_syntax(t, n, &e));         /* what set_cert takes is valid */
+                ASSERT_OK(httpdconf_check_syntax(out, out_len, &e)); /* and stays valid */
                 r = httpdconf_set_cert(out, out_len, &opts[i], &again, &again_len, &e);
                 if (r != 0)
                         printf("# opts %zu: %d %u:%u %s on:\n# %.*s\n# out:\n# %.*s\n", i, r, e.line,
