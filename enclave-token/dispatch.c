@@ -223,7 +223,7 @@ static int handle_token_add(const struct etok_dispatch *d, struct etok_session *
                 return r;
         }
         log_info("Token '%s' %s in slot %" PRIu32 " with %zu key(s)", label_for_log(&req.label, lbuf),
-                 req.replace ? "provisioned or replaced" : "provisioned", slot, req.n_keys);
+                 r > 0 ? "replaced" : "provisioned", slot, req.n_keys);
         rpc_token_add_resp_encode(w, &(struct rpc_token_add_resp) { .slot = slot });
         return rpc_writer_finish(w);
 }

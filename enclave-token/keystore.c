@@ -317,7 +317,8 @@ static void insert_sorted(struct etok_keystore *ks, struct etok_token *t) {
         ks->n_tokens++;
 }
 
-/* Write lock held. On success t is in the table (owned by it) and *ret_old holds a replaced token. */
+/* Write lock held. On success t is in the table (owned by it) and *ret_old holds a replaced token;
+ * returns 1 for a replacement, 0 for a new token. */
 static int add_locked(struct etok_keystore *ks, const struct rpc_token_add_req *req, struct etok_token *t,
                       struct etok_token **ret_old) {
         ssize_t i;
@@ -336,7 +337,7 @@ static int add_locked(struct etok_keystore *ks, const struct rpc_token_add_req *
                 t->generation = generation_bump(ks);
                 ks->tokens[i] = t;
                 *ret_old = old;
-                return 0;
+                return 1;
         }
         if (ks->n_tokens >= ks->max_tokens)
                 return ETOK_ERR(LIMIT);
@@ -367,7 +368,7 @@ int etok_keystore_add(struct etok_keystore *ks, const struct rpc_token_add_req *
         if (r < 0)
                 return r;
         *ret_slot = slot;
-        return 0; /* a replaced token is wiped and freed here, outside the lock */
+        return r; /* a replaced token is wiped and freed here, outside the lock */
 }
 
 int etok_keystore_remove(struct etok_keystore *ks, const struct rpc_token_remove_req *req) {

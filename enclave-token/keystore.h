@@ -51,7 +51,7 @@ uint64_t etok_keystore_generation(const struct etok_keystore *ks);
 /* FNV-1a 32 of the label, masked to 31 bits: the slot id before collision probing. */
 uint32_t etok_slot_hash(const void *label, size_t len);
 
-/* TOKEN_ADD: validates, parses the keys outside the lock, then inserts or replaces.
+/* TOKEN_ADD: validates, parses the keys outside the lock, then inserts (0) or replaces (1).
  * Errors: -EBADMSG (schema), KEY_INVALID, EXISTS, PIN_INCORRECT, PIN_LOCKED, LIMIT. */
 _must_check_ int etok_keystore_add(struct etok_keystore *ks, const struct rpc_token_add_req *req,
                                    uint32_t *ret_slot);

@@ -30,7 +30,18 @@ enum source_type {
 /* First member of everything registered with epoll: the event's data.ptr. */
 struct source {
         enum source_type type;
+        /* Release before re-arming, acquire after epoll_wait(): the kernel already orders the hand
+         * over from one worker to the next, this spells it out for the C memory model (and TSan). */
+        unsigned handoff;
 };
+
+static void source_release(struct source *src) {
+        (void) __atomic_fetch_add(&src->handoff, 1, __ATOMIC_RELEASE);
+}
+
+static void source_acquire(struct source *src) {
+        (void) __atomic_load_n(&src->handoff, __ATOMIC_ACQUIRE);
+}
 
 struct listener {
         struct source src;
@@ -181,6 +192,7 @@ static void conn_add(struct etok_server *s, enum rpc_channel ch, int fd) {
 
         log_debug("New %s connection %d", rpc_channel_to_string(ch), fd);
         ev.data.ptr = c;
+        source_release(&c->src);
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
                 conn_close(s, c, log_error_errno(errno, "Failed to watch a connection: %m"));
 }
@@ -392,16 +404,18 @@ static int conn_serve(struct worker *wk, struct conn *c) {
 static void conn_event(struct worker *wk, struct conn *c) {
         struct etok_server *s = wk->server;
         struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
-        int r;
+        int r, fd = c->fd;
 
         r = conn_serve(wk, c);
         if (r < 0) {
                 conn_close(s, c, r);
                 return;
         }
-        /* Re-arming reports at once whatever is already readable; c belongs to the next owner after this. */
+        /* Re-arming reports at once whatever is already readable. From here on c belongs to
+         * whichever worker gets its next event: not one more access unless re-arming failed. */
         ev.events |= r > 0 ? EPOLLOUT : EPOLLIN;
-        if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+        source_release(&c->src);
+        if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
                 conn_close(s, c, log_error_errno(errno, "Failed to re-arm a connection: %m"));
 }
 
@@ -427,6 +441,7 @@ static void listener_event(struct etok_server *s, struct listener *l) {
                         (void) nanosleep(&(struct timespec) { .tv_nsec = 10 * 1000 * 1000 }, NULL);
                 break;
         }
+        source_release(&l->src);
         if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, l->fd, &ev) < 0)
                 log_error_errno(errno, "Failed to re-arm the %s listener: %m", rpc_channel_to_string(l->channel));
 }
@@ -452,6 +467,7 @@ static void *worker_main(void *p) {
                 src = ev.data.ptr;
                 if (src->type == SOURCE_STOP)
                         break;
+                source_acquire(src);
                 if (src->type == SOURCE_LISTENER)
                         listener_event(s, (struct listener *) src);
                 else
