@@ -5,51 +5,20 @@
 #include <stddef.h>
 
 #include "common/cleanup.h"
+#include "common/text-edit.h"
 #include "httpd/httpdconf.h"
 
-#define HX_NONE ((size_t) -1)
+#define HX_NONE TEXT_NONE
 
-/* ---- text helpers (httpdconf-text.c) ---- */
+/* ---- text helpers (httpdconf-text.c; the rest is common/text-edit.h) ---- */
 
 /* Fill *e (if any) for the byte at off (HX_NONE: no position) and return r. */
 int hx_fail(const char *text, size_t len, size_t off, int r, const char *msg, struct httpdconf_error *e);
 /* Size, NUL and line-length checks every entry point runs first. */
 _must_check_ int hx_check_input(const char *text, size_t len, struct httpdconf_error *e);
-/* "\r\n" when the first line ends in CRLF, else "\n". */
-const char *hx_newline(const char *text, size_t len);
-size_t hx_line_start(const char *text, size_t off);
-/* Length of the blanks (' ', '\t') that open the line starting at line_start. */
-size_t hx_indent_len(const char *text, size_t len, size_t line_start);
-
-struct hx_buf {
-        char *p;
-        size_t n, cap;
-};
-void hx_buf_done(struct hx_buf *b);
-void hx_buf_wipe(struct hx_buf *b);
-_must_check_ int hx_buf_reserve(struct hx_buf *b, size_t n);
-_must_check_ int hx_buf_put(struct hx_buf *b, const char *s, size_t n);
-_must_check_ int hx_buf_puts(struct hx_buf *b, const char *s);
-
-/* Splices into the original text, applied in offset order (ties in insertion order). */
-struct hx_edit {
-        size_t off, del, seq;
-        char *ins;
-        size_t ins_len;
-};
-struct hx_edits {
-        struct hx_edit *v;
-        size_t n, cap;
-};
-void hx_edits_done(struct hx_edits *e);
-/* Takes ownership of b's bytes (b is left empty). */
-_must_check_ int hx_edits_add(struct hx_edits *e, size_t off, size_t del, struct hx_buf *b);
-/* Returns 1 when the result differs from text, 0 when equal, or a negative errno with *err set. */
-_must_check_ int hx_edits_apply(const char *text, size_t len, struct hx_edits *e, char **ret_text,
-                                size_t *ret_len, struct httpdconf_error *err);
-/* Insert lines (already indented, no final newline) on their own line after the one ending at off. */
-_must_check_ int hx_insert_after(const char *text, size_t len, size_t off, const struct hx_buf *lines,
-                                 struct hx_edits *e);
+/* text_edits_apply() with the error reported as a position in text. */
+_must_check_ int hx_edits_apply(const char *text, size_t len, struct text_edits *edits, char **ret_text,
+                                size_t *ret_len, struct httpdconf_error *e);
 
 /* ---- logical-line reader (httpdconf-parse.c) ---- */
 

@@ -23,7 +23,7 @@ struct set_state {
         size_t len;
         const struct httpdconf_cert_opts *o;
         const char *device;
-        struct hx_edits ed;
+        struct text_edits ed;
         struct scope top, vh;
         size_t targets;
         size_t anchor;         /* start of the earliest edited scope: where SSLCryptoDevice goes */
@@ -42,7 +42,7 @@ static void scope_reset(struct scope *sc, size_t opener) {
 static void set_state_done(struct set_state *st) {
         free(st->top.extra);
         free(st->vh.extra);
-        hx_edits_done(&st->ed);
+        text_edits_done(&st->ed);
 }
 
 static int scope_record(struct scope *sc, const struct hx_line *l, bool key) {
@@ -120,27 +120,27 @@ static int server_name_matches(const struct set_state *st, const struct hx_line 
 
 static int replace_args(struct set_state *st, const struct hx_line *l, const char *value, bool quote) {
         const char *q = quote ? "\"" : "";
-        _cleanup_(hx_buf_done) struct hx_buf b = {};
+        _cleanup_(text_buf_done) struct text_buf b = {};
         int r = 0;
 
         if (l->args == l->name + l->name_len)
-                r = hx_buf_puts(&b, " ");
-        if (r < 0 || (r = hx_buf_puts(&b, q)) < 0 || (r = hx_buf_puts(&b, value)) < 0 ||
-            (r = hx_buf_puts(&b, q)) < 0)
+                r = text_buf_puts(&b, " ");
+        if (r < 0 || (r = text_buf_puts(&b, q)) < 0 || (r = text_buf_puts(&b, value)) < 0 ||
+            (r = text_buf_puts(&b, q)) < 0)
                 return r;
-        return hx_edits_add(&st->ed, l->args, l->args_end - l->args, &b);
+        return text_edits_add(&st->ed, l->args, l->args_end - l->args, &b);
 }
 
 static int add_key_line(struct set_state *st, const struct hx_line *cert) {
-        _cleanup_(hx_buf_done) struct hx_buf b = {};
-        size_t ls = hx_line_start(st->t, cert->name);
+        _cleanup_(text_buf_done) struct text_buf b = {};
+        size_t ls = text_line_start(st->t, cert->name);
         int r;
 
-        if ((r = hx_buf_put(&b, st->t + ls, hx_indent_len(st->t, st->len, ls))) < 0 ||
-            (r = hx_buf_puts(&b, "SSLCertificateKeyFile \"")) < 0 ||
-            (r = hx_buf_puts(&b, st->o->key_uri)) < 0 || (r = hx_buf_puts(&b, "\"")) < 0)
+        if ((r = text_buf_put(&b, st->t + ls, text_indent_len(st->t, st->len, ls))) < 0 ||
+            (r = text_buf_puts(&b, "SSLCertificateKeyFile \"")) < 0 ||
+            (r = text_buf_puts(&b, st->o->key_uri)) < 0 || (r = text_buf_puts(&b, "\"")) < 0)
                 return r;
-        return hx_insert_after(st->t, st->len, cert->end, &b, &st->ed);
+        return text_insert_after(st->t, st->len, cert->end, &b, &st->ed);
 }
 
 /* The mark goes before the first non-blank byte of each physical line of the directive (blank as
@@ -153,10 +153,10 @@ static int disable_span(struct set_state *st, const struct span *s) {
                 while (q < s->end && strchr(" \t\r\f\v", st->t[q]) && st->t[q] != '\0')
                         q++;
                 if (q < s->end && st->t[q] != '\n') {
-                        _cleanup_(hx_buf_done) struct hx_buf b = {};
-                        int r = hx_buf_puts(&b, HTTPDCONF_DISABLED_MARK);
+                        _cleanup_(text_buf_done) struct text_buf b = {};
+                        int r = text_buf_puts(&b, HTTPDCONF_DISABLED_MARK);
 
-                        if (r < 0 || (r = hx_edits_add(&st->ed, q, 0, &b)) < 0)
+                        if (r < 0 || (r = text_edits_add(&st->ed, q, 0, &b)) < 0)
                                 return r;
                 }
                 if (!nl)
@@ -257,15 +257,15 @@ static int no_target(const struct set_state *st) {
 }
 
 static int add_device_line(struct set_state *st) {
-        _cleanup_(hx_buf_done) struct hx_buf b = {};
-        size_t ls = hx_line_start(st->t, st->anchor);
+        _cleanup_(text_buf_done) struct text_buf b = {};
+        size_t ls = text_line_start(st->t, st->anchor);
         int r;
 
-        if ((r = hx_buf_put(&b, st->t + ls, hx_indent_len(st->t, st->len, ls))) < 0 ||
-            (r = hx_buf_puts(&b, "SSLCryptoDevice ")) < 0 || (r = hx_buf_puts(&b, st->device)) < 0 ||
-            (r = hx_buf_puts(&b, hx_newline(st->t, st->len))) < 0)
+        if ((r = text_buf_put(&b, st->t + ls, text_indent_len(st->t, st->len, ls))) < 0 ||
+            (r = text_buf_puts(&b, "SSLCryptoDevice ")) < 0 || (r = text_buf_puts(&b, st->device)) < 0 ||
+            (r = text_buf_puts(&b, text_newline(st->t, st->len))) < 0)
                 return r;
-        return hx_edits_add(&st->ed, ls, 0, &b);
+        return text_edits_add(&st->ed, ls, 0, &b);
 }
 
 /* Values go between double quotes, which mod_ssl cannot escape out of, and before ap_resolve_env(). */

@@ -28,7 +28,7 @@ struct httpdconf_error {
 struct httpdconf_cert_opts {
         const char *cert_path; /* absolute path of the PEM chain file (leaf first), required */
         /* SSLCertificateKeyFile value: a "pkcs11:…" URI (without nginx's "engine:pkcs11:" prefix;
-         * build it with nginxconf_key_uri_build()) or an absolute key file path, required */
+         * build it with p11uri_build()) or an absolute key file path, required */
         const char *key_uri;
         unsigned port;           /* only <VirtualHost> blocks for this port; 0: any */
         const char *server_name; /* only <VirtualHost> blocks with this ServerName/ServerAlias; NULL: any */

@@ -108,19 +108,19 @@ static int server_scan(const struct nx_conf *c, size_t srv, const struct nginxco
         return (si->ssl_port || (si->ssl_on && si->port)) && si->name;
 }
 
-static int add_mark(struct nx_edits *ed, size_t at) {
-        _cleanup_(nx_buf_done) struct nx_buf b = {};
-        int r = nx_buf_puts(&b, NGINXCONF_DISABLED_MARK);
+static int add_mark(struct text_edits *ed, size_t at) {
+        _cleanup_(text_buf_done) struct text_buf b = {};
+        int r = text_buf_puts(&b, NGINXCONF_DISABLED_MARK);
 
-        return r < 0 ? r : nx_edits_add(ed, at, 0, &b);
+        return r < 0 ? r : text_edits_add(ed, at, 0, &b);
 }
 
 /* Comment a directive out: the mark goes before it and before the first non-blank byte of each
  * further line it spans; anything after it on its last line moves to a new line. */
-static int disable_stmt(const struct nx_conf *c, size_t j, struct nx_edits *ed) {
+static int disable_stmt(const struct nx_conf *c, size_t j, struct text_edits *ed) {
         const struct nx_stmt *s = &c->stmts[j];
-        size_t p = s->start, ls = nx_line_start(c->text, s->start);
-        _cleanup_(nx_buf_done) struct nx_buf b = {};
+        size_t p = s->start, ls = text_line_start(c->text, s->start);
+        _cleanup_(text_buf_done) struct text_buf b = {};
         const char *nl;
         int r;
 
@@ -136,10 +136,10 @@ static int disable_stmt(const struct nx_conf *c, size_t j, struct nx_edits *ed) 
                 ;
         if (r < 0 || p >= c->len || c->text[p] == '\n' || c->text[p] == '#')
                 return r;
-        if ((r = nx_buf_puts(&b, nx_newline(c->text, c->len))) < 0 ||
-            (r = nx_buf_put(&b, c->text + ls, nx_indent_len(c->text, c->len, ls))) < 0)
+        if ((r = text_buf_puts(&b, text_newline(c->text, c->len))) < 0 ||
+            (r = text_buf_put(&b, c->text + ls, text_indent_len(c->text, c->len, ls))) < 0)
                 return r;
-        return nx_edits_add(ed, s->end, 0, &b);
+        return text_edits_add(ed, s->end, 0, &b);
 }
 
 static bool is_disabled_include(const struct nx_conf *c, size_t j, const struct nginxconf_include_opts *o) {
@@ -154,23 +154,23 @@ static bool is_disabled_include(const struct nx_conf *c, size_t j, const struct 
 /* The include goes on its own line before the block's '}' (or just before it when other
  * statements share that line), indented like the block's first directive. */
 static int add_include(const struct nx_conf *c, size_t srv, const struct server_info *si,
-                       const struct nginxconf_include_opts *o, struct nx_edits *ed) {
-        size_t close = c->stmts[srv].close, ls = nx_line_start(c->text, close);
-        size_t il = nx_line_start(c->text, c->stmts[si->indent_line].start);
-        bool own_line = ls + nx_indent_len(c->text, c->len, ls) == close;
-        _cleanup_(nx_buf_done) struct nx_buf b = {};
+                       const struct nginxconf_include_opts *o, struct text_edits *ed) {
+        size_t close = c->stmts[srv].close, ls = text_line_start(c->text, close);
+        size_t il = text_line_start(c->text, c->stmts[si->indent_line].start);
+        bool own_line = ls + text_indent_len(c->text, c->len, ls) == close;
+        _cleanup_(text_buf_done) struct text_buf b = {};
         int r;
 
-        if ((own_line && (r = nx_buf_put(&b, c->text + il, nx_indent_len(c->text, c->len, il))) < 0) ||
-            (r = nx_buf_puts(&b, "include ")) < 0 || (r = nx_quote(&b, o->stanza_path, false)) < 0 ||
-            (r = nx_buf_puts(&b, own_line ? ";" : "; ")) < 0 ||
-            (own_line && (r = nx_buf_puts(&b, nx_newline(c->text, c->len))) < 0))
+        if ((own_line && (r = text_buf_put(&b, c->text + il, text_indent_len(c->text, c->len, il))) < 0) ||
+            (r = text_buf_puts(&b, "include ")) < 0 || (r = nx_quote(&b, o->stanza_path, false)) < 0 ||
+            (r = text_buf_puts(&b, own_line ? ";" : "; ")) < 0 ||
+            (own_line && (r = text_buf_puts(&b, text_newline(c->text, c->len))) < 0))
                 return r;
-        return nx_edits_add(ed, own_line ? ls : close, 0, &b);
+        return text_edits_add(ed, own_line ? ls : close, 0, &b);
 }
 
 static int server_edit(const struct nx_conf *c, size_t srv, const struct server_info *si,
-                       const struct nginxconf_include_opts *o, struct nx_edits *ed) {
+                       const struct nginxconf_include_opts *o, struct text_edits *ed) {
         int r = 0;
 
         for (size_t j = srv + 1; r >= 0 && j < c->nstmts && c->stmts[j].start < c->stmts[srv].close; j++)
@@ -200,7 +200,7 @@ static int include_opts_check(const struct nginxconf_include_opts *o) {
 }
 
 static int include_edits(const struct nx_conf *c, const struct nginxconf_include_opts *o,
-                         struct nx_edits *ed, struct nginxconf_error *e) {
+                         struct text_edits *ed, struct nginxconf_error *e) {
         size_t first = NX_NONE, matched = 0;
 
         for (size_t i = 0; i < c->nstmts; i++) {
@@ -230,7 +230,7 @@ static int include_edits(const struct nx_conf *c, const struct nginxconf_include
 int nginxconf_ensure_include(const char *text, size_t len, const struct nginxconf_include_opts *opts,
                              char **ret_text, size_t *ret_len, struct nginxconf_error *ret_error) {
         _cleanup_(nx_conf_done) struct nx_conf c = {};
-        _cleanup_(nx_edits_done) struct nx_edits ed = {};
+        _cleanup_(text_edits_done) struct text_edits ed = {};
         int r;
 
         if (!ret_text || !ret_len || include_opts_check(opts) < 0)

@@ -5,58 +5,24 @@
 #include <stddef.h>
 
 #include "common/cleanup.h"
+#include "common/text-edit.h"
 #include "nginx/nginxconf.h"
 
-#define NX_NONE ((size_t) -1)
+#define NX_NONE TEXT_NONE
 
-/* ---- text helpers (nginxconf-text.c) ---- */
+/* ---- text helpers (nginxconf-text.c; the rest is common/text-edit.h) ---- */
 
 /* Fill *e (if any) for the byte at off (NX_NONE: no position) and return r. */
 int nx_fail(const char *text, size_t len, size_t off, int r, const char *msg, struct nginxconf_error *e);
 /* Size, NUL and line-length checks every editor runs first. */
 _must_check_ int nx_check_input(const char *text, size_t len, struct nginxconf_error *e);
-/* "\r\n" when the first line ends in CRLF, else "\n". */
-const char *nx_newline(const char *text, size_t len);
-size_t nx_line_start(const char *text, size_t off);
-/* Length of the blanks (' ', '\t') that open the line starting at line_start. */
-size_t nx_indent_len(const char *text, size_t len, size_t line_start);
-
-/* A growable byte string. */
-struct nx_buf {
-        char *p;
-        size_t n, cap;
-};
-void nx_buf_done(struct nx_buf *b);
-/* Wipe the whole allocation, then free: for buffers that held a PIN. */
-void nx_buf_wipe(struct nx_buf *b);
-_must_check_ int nx_buf_reserve(struct nx_buf *b, size_t n);
-_must_check_ int nx_buf_put(struct nx_buf *b, const char *s, size_t n);
-_must_check_ int nx_buf_puts(struct nx_buf *b, const char *s);
-
-/* A list of splices into the original text, applied in offset order (ties in insertion order). */
-struct nx_edit {
-        size_t off, del, seq;
-        char *ins;
-        size_t ins_len;
-};
-struct nx_edits {
-        struct nx_edit *v;
-        size_t n, cap;
-};
-void nx_edits_done(struct nx_edits *e);
-/* Takes ownership of b's bytes (b is left empty). */
-_must_check_ int nx_edits_add(struct nx_edits *e, size_t off, size_t del, struct nx_buf *b);
-/* Returns 1 when the result differs from text, 0 when equal, or a negative errno with *err set. */
-_must_check_ int nx_edits_apply(const char *text, size_t len, struct nx_edits *e, char **ret_text,
-                                size_t *ret_len, struct nginxconf_error *err);
-/* Insert lines (each already indented, without newline) on their own line(s) after the statement
- * that ends at off: after the newline when only blanks or a comment follow, else right at off. */
-_must_check_ int nx_insert_after(const char *text, size_t len, size_t off, const struct nx_buf *lines,
-                                 struct nx_edits *e);
+/* text_edits_apply() with the error reported as a position in text. */
+_must_check_ int nx_edits_apply(const char *text, size_t len, struct text_edits *edits, char **ret_text,
+                                size_t *ret_len, struct nginxconf_error *e);
 
 /* Quote a value for nginx: bare when it only holds safe characters, else in double quotes with
  * '"' and '\\' escaped. Control characters are refused (-EINVAL); so is '$' when no_dollar. */
-_must_check_ int nx_quote(struct nx_buf *b, const char *v, bool no_dollar);
+_must_check_ int nx_quote(struct text_buf *b, const char *v, bool no_dollar);
 
 /* ---- parser (nginxconf-parse.c) ---- */
 

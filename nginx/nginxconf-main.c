@@ -124,27 +124,27 @@ static int main_scan(const struct nx_conf *c, const struct nginxconf_main_opts *
         return 0;
 }
 
-static int add_line(struct nx_buf *b, const char *indent, size_t indent_len, const char *nl, const char *a,
+static int add_line(struct text_buf *b, const char *indent, size_t indent_len, const char *nl, const char *a,
                     const char *z) {
         int r = 0;
 
         if (b->n > 0)
-                r = nx_buf_puts(b, nl);
+                r = text_buf_puts(b, nl);
         if (r >= 0)
-                r = nx_buf_put(b, indent, indent_len);
+                r = text_buf_put(b, indent, indent_len);
         if (r >= 0)
-                r = nx_buf_puts(b, a);
+                r = text_buf_puts(b, a);
         if (r >= 0)
-                r = nx_buf_puts(b, z);
+                r = text_buf_puts(b, z);
         if (r >= 0)
-                r = nx_buf_puts(b, ";");
+                r = text_buf_puts(b, ";");
         return r;
 }
 
 static int missing_lines(const struct nx_conf *c, const struct nginxconf_main_opts *o, size_t nenv,
                          const struct main_scan *m, const char *indent, size_t indent_len,
-                         struct nx_buf *b) {
-        const char *nl = nx_newline(c->text, c->len);
+                         struct text_buf *b) {
+        const char *nl = text_newline(c->text, c->len);
         int r = 0;
 
         if (!m->have_engine)
@@ -162,41 +162,41 @@ static int missing_lines(const struct nx_conf *c, const struct nginxconf_main_op
 
 /* No top-level directive before the first block: the lines go on their own before that block's
  * line, or at the end of a file without statements. */
-static int insert_before(const struct nx_conf *c, size_t at, struct nx_buf *b, struct nx_edits *ed) {
-        const char *nl = nx_newline(c->text, c->len);
-        _cleanup_(nx_buf_done) struct nx_buf lead = {};
+static int insert_before(const struct nx_conf *c, size_t at, struct text_buf *b, struct text_edits *ed) {
+        const char *nl = text_newline(c->text, c->len);
+        _cleanup_(text_buf_done) struct text_buf lead = {};
         int r;
 
         if (at == c->len && c->len > 0 && c->text[c->len - 1] != '\n') {
-                r = nx_buf_puts(&lead, nl);
+                r = text_buf_puts(&lead, nl);
                 if (r >= 0)
-                        r = nx_edits_add(ed, at, 0, &lead);
+                        r = text_edits_add(ed, at, 0, &lead);
                 if (r < 0)
                         return r;
         }
-        r = nx_buf_puts(b, nl);
+        r = text_buf_puts(b, nl);
         if (r < 0)
                 return r;
-        return nx_edits_add(ed, at, 0, b);
+        return text_edits_add(ed, at, 0, b);
 }
 
 static int main_insert(const struct nx_conf *c, const struct nginxconf_main_opts *o, size_t nenv,
-                       const struct main_scan *m, struct nx_edits *ed) {
-        _cleanup_(nx_buf_done) struct nx_buf b = {};
+                       const struct main_scan *m, struct text_edits *ed) {
+        _cleanup_(text_buf_done) struct text_buf b = {};
         size_t ls = 0, indent = 0;
         int r;
 
         if (m->anchor != NX_NONE) {
-                ls = nx_line_start(c->text, c->stmts[m->anchor].start);
-                indent = nx_indent_len(c->text, c->len, ls);
+                ls = text_line_start(c->text, c->stmts[m->anchor].start);
+                indent = text_indent_len(c->text, c->len, ls);
         }
         r = missing_lines(c, o, nenv, m, c->text + ls, indent, &b);
         if (r < 0 || b.n == 0)
                 return r;
         if (m->anchor != NX_NONE)
-                return nx_insert_after(c->text, c->len, c->stmts[m->anchor].end, &b, ed);
+                return text_insert_after(c->text, c->len, c->stmts[m->anchor].end, &b, ed);
         if (m->first_block != NX_NONE)
-                return insert_before(c, nx_line_start(c->text, c->stmts[m->first_block].start), &b, ed);
+                return insert_before(c, text_line_start(c->text, c->stmts[m->first_block].start), &b, ed);
         return insert_before(c, c->len, &b, ed);
 }
 
@@ -204,7 +204,7 @@ int nginxconf_ensure_main(const char *text, size_t len, const struct nginxconf_m
                           char **ret_text, size_t *ret_len, struct nginxconf_error *ret_error) {
         static const struct nginxconf_main_opts defaults = {};
         _cleanup_(nx_conf_done) struct nx_conf c = {};
-        _cleanup_(nx_edits_done) struct nx_edits ed = {};
+        _cleanup_(text_edits_done) struct text_edits ed = {};
         struct main_scan m;
         size_t nenv = 0;
         int r;

@@ -25,34 +25,9 @@ struct nginxconf_error {
         const char *message;
 };
 
-/* The PKCS#11 URI (RFC 7512) of a token's private key, as libp11 0.4.12 parses it. */
-struct nginxconf_key_uri {
-        const char *model;        /* CK_TOKEN_INFO model, <= 16 bytes; NULL: "enclave-token"; "": omitted */
-        const char *manufacturer; /* <= 32 bytes; NULL: "enclave-acm"; "": omitted */
-        const char *token;        /* token label, 1..32 bytes, required */
-        const uint8_t *id;        /* CKA_ID, 1..100 bytes (libp11 0.4.12 limit), required */
-        size_t id_len;
-        const char *object; /* CKA_LABEL of the key, <= 255 bytes; NULL: omitted */
-        /* PIN, preferred form: "?pin-source=file:<path>". Absolute path, <= 1024 bytes. libp11 0.4.12
-         * reads at most 31 bytes from it and keeps a trailing newline as part of the PIN, so the file
-         * must hold the bare PIN (<= 31 bytes, no newline), mode 0400/0440. */
-        const char *pin_file;
-        /* Used only when pin_file is NULL: "?pin-value=<pct-encoded>", 1..32 bytes. nginx prints the whole
-         * key string, PIN included, in its error log; prefer pin_file. NULL with pin_file NULL: no PIN. */
-        const char *pin;
-};
-
-/* Build "pkcs11:model=…;manufacturer=…;token=…;id=%01;object=…;type=private?pin-source=file:…".
- * Attribute values are percent-encoded except RFC 3986 unreserved characters ('/' is also kept
- * in the pin-source path). The PIN attribute goes in the query ('?'), where RFC 7512 puts it;
- * libp11 0.4.12 splits on any of ";?&", so both forms work with it, and only the '?' form works
- * with p11-kit, GnuTLS and pkcs11-provider. Returns 0, -EINVAL, -E2BIG (> NGINXCONF_MAX_URI) or
- * -ENOMEM. The result may hold a PIN: wipe it before freeing. */
-_must_check_ int nginxconf_key_uri_build(const struct nginxconf_key_uri *k, char **ret_uri, size_t *ret_len);
-
 struct nginxconf_stanza {
         const char *cert_path; /* absolute path of the PEM chain file (leaf first), required */
-        const char *key_uri;   /* "pkcs11:…" from nginxconf_key_uri_build(), required */
+        const char *key_uri;   /* "pkcs11:…" from p11uri_build() (common/p11-uri.h), required */
         const char *engine;    /* OpenSSL engine id; NULL: "pkcs11" */
 };
 

@@ -9,9 +9,11 @@
 int cli_connect(const struct cli_ctx *ctx, struct rpc_client **ret) {
         int r;
 
-        r = rpc_client_open(&ctx->addr, RPC_CHANNEL_CONTROL, CLI_TIMEOUT_MS, "enclave-acm " ENCLAVE_ACM_VERSION, ret);
+        r = rpc_client_open(&ctx->addr, RPC_CHANNEL_CONTROL, CLI_TIMEOUT_MS,
+                            "enclave-acm " ENCLAVE_ACM_VERSION, ret);
         if (r == -ENOENT || r == -ECONNREFUSED)
-                return log_error_errno(r, "Cannot connect to enclave-token at '%s': %m (is the daemon running? "
+                return log_error_errno(r,
+                                       "Cannot connect to enclave-token at '%s': %m (is the daemon running? "
                                        "use --control or ENCLAVE_ACM_CONTROL to pick another address)",
                                        ctx->control);
         if (r < 0)
@@ -23,18 +25,13 @@ static const char *status_text(enum rpc_status s) {
         switch (s) {
         case RPC_STATUS_MALFORMED:
                 return "the daemon rejected the request as malformed (is it a different version?)";
-        case RPC_STATUS_UNSUPPORTED:
-                return "the daemon does not support this key type or parameter";
-        case RPC_STATUS_NO_SUCH_TOKEN:
-                return "there is no token with this label";
-        case RPC_STATUS_NO_SUCH_KEY:
-                return "there is no such key";
-        case RPC_STATUS_PIN_INCORRECT:
-                return "the PIN is wrong";
+        case RPC_STATUS_UNSUPPORTED: return "the daemon does not support this key type or parameter";
+        case RPC_STATUS_NO_SUCH_TOKEN: return "there is no token with this label";
+        case RPC_STATUS_NO_SUCH_KEY: return "there is no such key";
+        case RPC_STATUS_PIN_INCORRECT: return "the PIN is wrong";
         case RPC_STATUS_PIN_LOCKED:
                 return "too many wrong PINs were tried for this token; wait a minute and try again";
-        case RPC_STATUS_NOT_LOGGED_IN:
-                return "not logged in";
+        case RPC_STATUS_NOT_LOGGED_IN: return "not logged in";
         case RPC_STATUS_EXISTS:
                 return "a token with this label already exists (add --replace, with its current PIN, to "
                        "replace it)";
@@ -44,17 +41,14 @@ static const char *status_text(enum rpc_status s) {
         case RPC_STATUS_DENIED:
                 return "the daemon refuses plaintext private keys: it is not running with --dev";
         case RPC_STATUS_DATA_INVALID:
-        case RPC_STATUS_DATA_LEN:
-                return "the daemon rejected the data";
+        case RPC_STATUS_DATA_LEN: return "the daemon rejected the data";
         case RPC_STATUS_KEY_INVALID:
-                return "the daemon rejected the key or certificate (unparsable, unsupported, or the key does "
+                return "the daemon rejected the key or certificate (unparsable, unsupported, or the key "
+                       "does "
                        "not match the leaf certificate)";
-        case RPC_STATUS_BAD_VERSION:
-                return "the daemon speaks no protocol version in common with this tool";
-        case RPC_STATUS_INTERNAL:
-                return "the daemon hit an internal error (see its log)";
-        default:
-                return NULL;
+        case RPC_STATUS_BAD_VERSION: return "the daemon speaks no protocol version in common with this tool";
+        case RPC_STATUS_INTERNAL: return "the daemon hit an internal error (see its log)";
+        default: return NULL;
         }
 }
 

@@ -4,13 +4,9 @@
 #include <stddef.h>
 
 #include "common/cleanup.h"
+#include "common/provision.h"
 #include "common/secret.h"
 
-/* What a loaded key + chain looks like, for messages. */
-struct cli_key_summary {
-        char type[32];   /* "RSA 2048", "EC P-256", "Ed25519" */
-        size_t n_certs;
-};
 
 /* Each function logs its own failure (naming the file and what is wrong) and returns a
  * negative errno. */
@@ -24,6 +20,6 @@ _must_check_ int cli_pin_from_file(const char *path, struct secret_buf **ret);
  * certificates in chain_path (leaf first), checks the key type is one enclave-token serves and
  * that it matches the leaf, and returns the key re-encoded as PKCS#8 PEM in a secret_buf and the
  * certificates re-encoded as a clean PEM chain (nothing but certificates). */
-_must_check_ int cli_load_key_and_chain(const char *key_path, const char *chain_path, struct secret_buf **ret_key,
-                                        char **ret_chain, size_t *ret_chain_len,
-                                        struct cli_key_summary *ret_summary);
+_must_check_ int cli_load_key_and_chain(const char *key_path, const char *chain_path,
+                                        struct secret_buf **ret_key, char **ret_chain, size_t *ret_chain_len,
+                                        struct provision_key_summary *ret_summary);

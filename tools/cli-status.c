@@ -7,10 +7,10 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/p11-uri.h"
 #include "common/rpc-codec.h"
 #include "tools/cli.h"
 #include "tools/json-writer.h"
-#include "tools/p11-uri.h"
 
 #define DESCRIBE_RESTARTS_MAX 10
 
@@ -65,7 +65,11 @@ static char *slice_strdup(const struct rpc_slice *s) {
         return strndup(s->len > 0 ? (const char *) s->ptr : "", s->len);
 }
 
-static int copy_key(const struct rpc_token_info *ti, const struct rpc_key_info *ki, struct status_key *k) {
+static int copy_key(const char *token_label, const struct rpc_key_info *ki, struct status_key *k) {
+        uint8_t id[P11URI_U32_ID_MAX];
+        struct p11uri_key uri = { .token = token_label, .id = id };
+        size_t uri_len;
+
         *k = (struct status_key) {
                 .id = ki->id,
                 .type = ki->type,
@@ -76,8 +80,9 @@ static int copy_key(const struct rpc_token_info *ti, const struct rpc_key_info *
         };
         if (!k->label || !k->subject)
                 return -ENOMEM;
-        return p11uri_private_key((const char *) ti->label.ptr, ti->label.len, ki->id, (const char *) ki->label.ptr,
-                                  ki->label.len, &k->uri);
+        uri.id_len = p11uri_id_from_u32(ki->id, id);
+        uri.object = k->label;
+        return p11uri_build(&uri, &k->uri, &uri_len);
 }
 
 static int copy_page(struct status *st, const struct rpc_page_resp *p) {
@@ -92,7 +97,7 @@ static int copy_page(struct status *st, const struct rpc_page_resp *p) {
                 struct status_token *t = &st->tokens[st->n_tokens];
                 int r;
 
-                *t = (struct status_token) {
+                *t = (struct status_token){
                         .slot = ti->slot,
                         .generation = ti->generation,
                         .n_keys_total = ti->n_keys_total,
@@ -103,7 +108,7 @@ static int copy_page(struct status *st, const struct rpc_page_resp *p) {
                 if (!t->label || !t->keys)
                         return -ENOMEM;
                 for (size_t k = 0; k < ti->n_keys; k++) {
-                        r = copy_key(ti, &ti->keys[k], &t->keys[k]);
+                        r = copy_key(t->label, &ti->keys[k], &t->keys[k]);
                         t->n_keys++;
                         if (r < 0)
                                 return r;
@@ -121,7 +126,7 @@ static int describe_page(struct rpc_client *c, uint32_t *cursor, bool first, str
         int r;
 
         w = rpc_client_begin(c);
-        rpc_page_req_encode(w, &(struct rpc_page_req) { .cursor = *cursor });
+        rpc_page_req_encode(w, &(struct rpc_page_req){ .cursor = *cursor });
         r = rpc_writer_finish(w);
         if (r < 0)
                 return log_error_errno(r, "Cannot encode the DESCRIBE request: %m");
@@ -181,14 +186,10 @@ static int collect(struct rpc_client *c, struct status *st) {
 
 static const char *key_type_name(uint32_t type) {
         switch (type) {
-        case RPC_KEY_RSA:
-                return "RSA";
-        case RPC_KEY_EC:
-                return "EC";
-        case RPC_KEY_ED25519:
-                return "Ed25519";
-        default:
-                return "unknown";
+        case RPC_KEY_RSA: return "RSA";
+        case RPC_KEY_EC: return "EC";
+        case RPC_KEY_ED25519: return "Ed25519";
+        default: return "unknown";
         }
 }
 
@@ -220,8 +221,8 @@ static void print_human(const struct status *st, const struct cli_ctx *ctx) {
         for (size_t i = 0; i < st->n_tokens; i++) {
                 const struct status_token *t = &st->tokens[i];
 
-                printf("\nToken '%s' (slot %" PRIu32 ", %" PRIu32 " key%s)\n", t->label, t->slot, t->n_keys_total,
-                       t->n_keys_total == 1 ? "" : "s");
+                printf("\nToken '%s' (slot %" PRIu32 ", %" PRIu32 " key%s)\n", t->label, t->slot,
+                       t->n_keys_total, t->n_keys_total == 1 ? "" : "s");
                 for (size_t k = 0; k < t->n_keys; k++) {
                         const struct status_key *key = &t->keys[k];
                         char type[32], when[64];
@@ -312,15 +313,9 @@ int cli_verb_status(int argc, char **argv, const struct cli_ctx *ctx) {
         optind = 0;
         while ((c = getopt_long(argc, argv, "hj", options, NULL)) >= 0) {
                 switch (c) {
-                case 'h':
-                        help_status();
-                        return CLI_EXIT_OK;
-                case 'j':
-                        json = true;
-                        break;
-                default:
-                        log_error("Try 'enclave-acm status --help'.");
-                        return CLI_EXIT_USAGE;
+                case 'h': help_status(); return CLI_EXIT_OK;
+                case 'j': json = true; break;
+                default: log_error("Try 'enclave-acm status --help'."); return CLI_EXIT_USAGE;
                 }
         }
         if (optind < argc) {

@@ -6,23 +6,28 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/p11-uri.h"
 #include "common/rpc-codec.h"
 #include "common/secret.h"
 #include "tools/cli-input.h"
 #include "tools/cli.h"
-#include "tools/p11-uri.h"
 
 static void help_add(void) {
-        printf("Usage: enclave-acm [--control ADDRESS] token add --label LABEL (--pin-file FILE | --pin PIN)\n"
-               "                   --key KEY.pem --cert CHAIN.pem [--id N] [--key-label KEY_LABEL] [--replace]\n"
+        printf("Usage: enclave-acm [--control ADDRESS] token add --label LABEL (--pin-file FILE | --pin "
+               "PIN)\n"
+               "                   --key KEY.pem --cert CHAIN.pem [--id N] [--key-label KEY_LABEL] "
+               "[--replace]\n"
                "\n"
                "Provisions a token holding one private key and its certificate chain. Plaintext keys are\n"
                "accepted only by an enclave-token running with --dev.\n"
                "\n"
                "  --label LABEL         token label, 1-32 bytes (PKCS#11 token=...)\n"
-               "  --pin-file FILE       read the user PIN (4-64 bytes) from FILE; a trailing newline is dropped\n"
-               "  --pin PIN             the user PIN on the command line (visible in ps: prefer --pin-file)\n"
-               "  --key KEY.pem         unencrypted PEM private key: RSA 2048-4096, EC P-256/P-384/P-521, Ed25519\n"
+               "  --pin-file FILE       read the user PIN (4-64 bytes) from FILE; a trailing newline is "
+               "dropped\n"
+               "  --pin PIN             the user PIN on the command line (visible in ps: prefer "
+               "--pin-file)\n"
+               "  --key KEY.pem         unencrypted PEM private key: RSA 2048-4096, EC P-256/P-384/P-521, "
+               "Ed25519\n"
                "  --cert CHAIN.pem      PEM certificates, leaf first, then intermediates (at most %d)\n"
                "  --id N                key id, 0-65535, default 1 (CKA_ID; id 1 is %%01 in a PKCS#11 URI)\n"
                "  --key-label KEY_LABEL key label (PKCS#11 object=...), default: the token label\n"
@@ -31,7 +36,8 @@ static void help_add(void) {
 }
 
 static void help_remove(void) {
-        printf("Usage: enclave-acm [--control ADDRESS] token remove --label LABEL (--pin-file FILE | --pin PIN)\n"
+        printf("Usage: enclave-acm [--control ADDRESS] token remove --label LABEL (--pin-file FILE | --pin "
+               "PIN)\n"
                "\n"
                "Removes a token; enclave-token wipes its keys.\n");
 }
@@ -46,7 +52,11 @@ static bool label_ok(const char *s, size_t max) {
                 return false;
         for (size_t i = 0; i < len;) {
                 unsigned c = p[i];
-                size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+                size_t n = c < 0x80             ? 1
+                           : (c & 0xe0) == 0xc0 ? 2
+                           : (c & 0xf0) == 0xe0 ? 3
+                           : (c & 0xf8) == 0xf0 ? 4
+                                                : 0;
                 if (n == 0 || i + n > len || c < 0x20 || c == 0x7f || (n == 2 && c < 0xc2))
                         return false;
                 for (size_t k = 1; k < n; k++)
@@ -72,7 +82,7 @@ static int parse_key_id(const char *s, uint32_t *ret) {
 }
 
 struct pin_args {
-        char *pin;            /* argv string, wiped once read */
+        char *pin; /* argv string, wiped once read */
         const char *pin_file;
 };
 
@@ -102,7 +112,8 @@ static int check_label_arg(const char *label, const char *verb) {
         }
         if (!label_ok(label, RPC_LABEL_MAX)) {
                 log_error("token %s: label '%s' is not 1-%d bytes of printable UTF-8 without leading or "
-                          "trailing blanks", verb, label, RPC_LABEL_MAX);
+                          "trailing blanks",
+                          verb, label, RPC_LABEL_MAX);
                 return CLI_EXIT_USAGE;
         }
         return 0;
@@ -132,28 +143,16 @@ static int parse_add(int argc, char **argv, struct add_args *a) {
         };
         int c, r;
 
-        *a = (struct add_args) { .id = 1 };
+        *a = (struct add_args){ .id = 1 };
         optind = 0;
         while ((c = getopt_long(argc, argv, "hl:p:k:c:", options, NULL)) >= 0) {
                 switch (c) {
-                case 'h':
-                        help_add();
-                        return -1;
-                case 'l':
-                        a->label = optarg;
-                        break;
-                case 'p':
-                        a->pin.pin = optarg;
-                        break;
-                case ARG_PIN_FILE:
-                        a->pin.pin_file = optarg;
-                        break;
-                case 'k':
-                        a->key_path = optarg;
-                        break;
-                case 'c':
-                        a->cert_path = optarg;
-                        break;
+                case 'h': help_add(); return -1;
+                case 'l': a->label = optarg; break;
+                case 'p': a->pin.pin = optarg; break;
+                case ARG_PIN_FILE: a->pin.pin_file = optarg; break;
+                case 'k': a->key_path = optarg; break;
+                case 'c': a->cert_path = optarg; break;
                 case ARG_ID:
                         if (parse_key_id(optarg, &a->id) < 0) {
                                 log_error("token add: --id '%s' is not a number from 0 to %d", optarg,
@@ -161,15 +160,9 @@ static int parse_add(int argc, char **argv, struct add_args *a) {
                                 return CLI_EXIT_USAGE;
                         }
                         break;
-                case ARG_KEY_LABEL:
-                        a->key_label = optarg;
-                        break;
-                case ARG_REPLACE:
-                        a->replace = true;
-                        break;
-                default:
-                        log_error("Try 'enclave-acm token add --help'.");
-                        return CLI_EXIT_USAGE;
+                case ARG_KEY_LABEL: a->key_label = optarg; break;
+                case ARG_REPLACE: a->replace = true; break;
+                default: log_error("Try 'enclave-acm token add --help'."); return CLI_EXIT_USAGE;
                 }
         }
         if (optind < argc) {
@@ -185,8 +178,10 @@ static int parse_add(int argc, char **argv, struct add_args *a) {
         if (!a->key_label)
                 a->key_label = a->label;
         if (!label_ok(a->key_label, RPC_KEY_LABEL_MAX)) {
-                log_error("token add: key label '%s' is not 1-%d bytes of printable UTF-8 without leading or "
-                          "trailing blanks", a->key_label, RPC_KEY_LABEL_MAX);
+                log_error(
+                        "token add: key label '%s' is not 1-%d bytes of printable UTF-8 without leading or "
+                        "trailing blanks",
+                        a->key_label, RPC_KEY_LABEL_MAX);
                 return CLI_EXIT_USAGE;
         }
         return 0;
@@ -194,7 +189,8 @@ static int parse_add(int argc, char **argv, struct add_args *a) {
 
 /* Logs its own failures. */
 static int send_add(struct rpc_client *client, const struct add_args *a, const struct secret_buf *pin,
-                    const struct secret_buf *key_pem, const char *chain, size_t chain_len, uint32_t *ret_slot) {
+                    const struct secret_buf *key_pem, const char *chain, size_t chain_len,
+                    uint32_t *ret_slot) {
         char what[128];
         struct rpc_token_add_req req = {
                 .label = { (const uint8_t *) a->label, strlen(a->label) },
@@ -233,11 +229,28 @@ static int send_add(struct rpc_client *client, const struct add_args *a, const s
         return 0;
 }
 
+static int build_uri(const struct add_args *a, char **ret_uri) {
+        uint8_t id[P11URI_U32_ID_MAX];
+        const struct p11uri_key k = {
+                .token = a->label,
+                .id = id,
+                .id_len = p11uri_id_from_u32(a->id, id),
+                .object = a->key_label,
+        };
+        size_t len;
+        int r;
+
+        r = p11uri_build(&k, ret_uri, &len);
+        if (r < 0)
+                return log_error_errno(r, "Cannot build the key's PKCS#11 URI: %m");
+        return 0;
+}
+
 int cli_verb_token_add(int argc, char **argv, const struct cli_ctx *ctx) {
         _cleanup_(rpc_client_freep) struct rpc_client *client = NULL;
         _cleanup_secret_ struct secret_buf *pin = NULL, *key_pem = NULL;
         _cleanup_free_ char *chain = NULL, *uri = NULL;
-        struct cli_key_summary sum = {};
+        struct provision_key_summary sum = {};
         struct add_args a;
         size_t chain_len = 0;
         uint32_t slot = 0;
@@ -254,10 +267,8 @@ int cli_verb_token_add(int argc, char **argv, const struct cli_ctx *ctx) {
 
         if (send_add(client, &a, pin, key_pem, chain, chain_len, &slot) < 0)
                 return CLI_EXIT_FAILED;
-        if (p11uri_private_key(a.label, strlen(a.label), a.id, a.key_label, strlen(a.key_label), &uri) < 0) {
-                log_error_errno(ENOMEM, "Out of memory");
+        if (build_uri(&a, &uri) < 0)
                 return CLI_EXIT_FAILED;
-        }
         printf("%s token '%s' in slot %" PRIu32 ": key %" PRIu32 " '%s' (%s, %zu certificate%s).\n",
                a.replace ? "Replaced" : "Added", a.label, slot, a.id, a.key_label, sum.type, sum.n_certs,
                sum.n_certs == 1 ? "" : "s");
@@ -280,21 +291,11 @@ static int parse_remove(int argc, char **argv, const char **ret_label, struct pi
         optind = 0;
         while ((c = getopt_long(argc, argv, "hl:p:", options, NULL)) >= 0) {
                 switch (c) {
-                case 'h':
-                        help_remove();
-                        return -1;
-                case 'l':
-                        label = optarg;
-                        break;
-                case 'p':
-                        pin->pin = optarg;
-                        break;
-                case ARG_PIN_FILE:
-                        pin->pin_file = optarg;
-                        break;
-                default:
-                        log_error("Try 'enclave-acm token remove --help'.");
-                        return CLI_EXIT_USAGE;
+                case 'h': help_remove(); return -1;
+                case 'l': label = optarg; break;
+                case 'p': pin->pin = optarg; break;
+                case ARG_PIN_FILE: pin->pin_file = optarg; break;
+                default: log_error("Try 'enclave-acm token remove --help'."); return CLI_EXIT_USAGE;
                 }
         }
         if (optind < argc) {
@@ -327,10 +328,10 @@ int cli_verb_token_remove(int argc, char **argv, const struct cli_ctx *ctx) {
                 return CLI_EXIT_FAILED;
 
         w = rpc_client_begin(client);
-        rpc_token_remove_req_encode(w, &(struct rpc_token_remove_req) {
-                                                .label = { (const uint8_t *) label, strlen(label) },
-                                                .pin = { pin->data, pin->len },
-                                        });
+        rpc_token_remove_req_encode(w, &(struct rpc_token_remove_req){
+                                               .label = { (const uint8_t *) label, strlen(label) },
+                                               .pin = { pin->data, pin->len },
+                                       });
         r = rpc_writer_finish(w);
         if (r < 0) {
                 log_error_errno(r, "Cannot encode the request: %m");

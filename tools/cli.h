@@ -5,11 +5,11 @@
 #include "common/rpc-client.h"
 
 /* Exit codes: 0 done, 1 the operation failed or was refused, 2 the command line is wrong. */
-#define CLI_EXIT_OK 0
-#define CLI_EXIT_FAILED 1
-#define CLI_EXIT_USAGE 2
+#define CLI_EXIT_OK         0
+#define CLI_EXIT_FAILED     1
+#define CLI_EXIT_USAGE      2
 
-#define CLI_TIMEOUT_MS 30000
+#define CLI_TIMEOUT_MS      30000
 #define CLI_DEFAULT_CONTROL "unix:path=/run/enclave-acm/control.sock"
 
 struct cli_ctx {
@@ -27,3 +27,4 @@ int cli_report_call_error(const struct rpc_client *c, int r, const char *what);
 int cli_verb_token_add(int argc, char **argv, const struct cli_ctx *ctx);
 int cli_verb_token_remove(int argc, char **argv, const struct cli_ctx *ctx);
 int cli_verb_status(int argc, char **argv, const struct cli_ctx *ctx);
+int cli_verb_web(int argc, char **argv, const struct cli_ctx *ctx); /* cli-web.c */

@@ -24,6 +24,8 @@ static void help(void) {
                "  token remove --label L (--pin-file F | --pin P)\n"
                "                          remove a token and wipe its keys\n"
                "  status [--json]         the daemon, its tokens, keys, certificates and PKCS#11 URIs\n"
+               "  web apply --server nginx|httpd --cert CHAIN.pem --token L ...\n"
+               "                          point nginx / httpd at a token's key: write, test, reload\n"
                "\n"
                "Options:\n"
                "  --control ADDRESS       enclave-token's control channel, e.g. unix:path=/run/x.sock or\n"
@@ -50,18 +52,10 @@ static int parse_argv(int argc, char **argv) {
         /* "+": stop at the command; its options are parsed by the command. */
         while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0) {
                 switch (c) {
-                case 'h':
-                        help();
-                        return -1;
-                case ARG_VERSION:
-                        printf("enclave-acm %s\n", ENCLAVE_ACM_VERSION);
-                        return -1;
-                case ARG_CONTROL:
-                        arg_control = optarg;
-                        break;
-                default:
-                        log_error("Try 'enclave-acm --help'.");
-                        return CLI_EXIT_USAGE;
+                case 'h': help(); return -1;
+                case ARG_VERSION: printf("enclave-acm %s\n", ENCLAVE_ACM_VERSION); return -1;
+                case ARG_CONTROL: arg_control = optarg; break;
+                default: log_error("Try 'enclave-acm --help'."); return CLI_EXIT_USAGE;
                 }
         }
         return 0;
@@ -84,6 +78,8 @@ static int dispatch(int argc, char **argv, const struct cli_ctx *ctx) {
                 log_error("token: unknown sub-command '%s' (expected add or remove)", argv[1]);
                 return CLI_EXIT_USAGE;
         }
+        if (strcmp(verb, "web") == 0)
+                return cli_verb_web(argc, argv, ctx);
         if (strcmp(verb, "help") == 0) {
                 help();
                 return CLI_EXIT_OK;
@@ -113,7 +109,8 @@ int main(int argc, char **argv) {
         r = transport_addr_parse(arg_control, &ctx.addr);
         if (r < 0) {
                 log_error("Invalid control address '%s': expected unix:path=/absolute/path or "
-                          "vsock:cid=N;port=P", arg_control);
+                          "vsock:cid=N;port=P",
+                          arg_control);
                 return CLI_EXIT_USAGE;
         }
 

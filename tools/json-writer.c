@@ -6,7 +6,7 @@
 #include "tools/json-writer.h"
 
 void json_writer_init(struct json_writer *j, FILE *f) {
-        *j = (struct json_writer) { .f = f };
+        *j = (struct json_writer){ .f = f };
 }
 
 void json_print_quoted(FILE *f, const char *s, size_t len) {
@@ -15,21 +15,11 @@ void json_print_quoted(FILE *f, const char *s, size_t len) {
                 unsigned char c = (unsigned char) s[i];
 
                 switch (c) {
-                case '"':
-                        fputs("\\\"", f);
-                        break;
-                case '\\':
-                        fputs("\\\\", f);
-                        break;
-                case '\n':
-                        fputs("\\n", f);
-                        break;
-                case '\r':
-                        fputs("\\r", f);
-                        break;
-                case '\t':
-                        fputs("\\t", f);
-                        break;
+                case '"': fputs("\\\"", f); break;
+                case '\\': fputs("\\\\", f); break;
+                case '\n': fputs("\\n", f); break;
+                case '\r': fputs("\\r", f); break;
+                case '\t': fputs("\\t", f); break;
                 default:
                         if (c < 0x20 || c == 0x7f)
                                 fprintf(f, "\\u%04x", c);

@@ -1,10 +1,11 @@
-/* Unit tests for nginx/: the key URI, the stanza file, and the nginx.conf / site-file editors. */
+/* Unit tests for nginx/: the stanza file and the nginx.conf / site-file editors. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/p11-uri.h"
 #include "nginx/nginxconf.h"
 #include "tests/lib/tap.h"
 
@@ -13,7 +14,6 @@ typedef int (*apply_fn)(const char *text, size_t len, char **ret_text, size_t *r
 
 static const char *const test_env[] = { "ENCLAVE_ACM_ADDRESS", "OPENSSL_CONF", NULL };
 static const char *const snakeoil[] = { "snippets/snakeoil.conf", NULL };
-static const uint8_t key_id[] = { 0x01 };
 
 #define TEST_URI                                                                                           \
         "pkcs11:model=enclave-token;manufacturer=enclave-acm;token=www.example.com;id=%01;object=acm-key;" \
@@ -143,109 +143,11 @@ static void expect_text(apply_fn apply, const char *in, int ret, const char *wan
         ASSERT_STREQ(again, out);
 }
 
-/* ---- URI and stanza ---- */
-
-static void test_uri_default(void) {
-        const struct nginxconf_key_uri k = {
-                .token = "www.example.com",
-                .id = key_id,
-                .id_len = 1,
-                .object = "acm-key",
-                .pin_file = "/run/enclave-acm/pins/www.example.com",
-        };
-        _cleanup_free_ char *uri = NULL;
-        size_t n;
-
-        ASSERT_OK(nginxconf_key_uri_build(&k, &uri, &n));
-        ASSERT_STREQ(uri, TEST_URI);
-        ASSERT_EQ(n, strlen(TEST_URI));
-}
-
-static void test_uri_encoding(void) {
-        static const uint8_t id[] = { 0x00, 0x41, 0xff };
-        const struct nginxconf_key_uri k = {
-                .model = "",
-                .manufacturer = "ACME Inc.",
-                .token = "my tok;x/\xc3\xa9?",
-                .id = id,
-                .id_len = 3,
-                .pin = "p%n;?&\"$",
-        };
-        _cleanup_free_ char *uri = NULL;
-        size_t n;
-
-        ASSERT_OK(nginxconf_key_uri_build(&k, &uri, &n));
-        ASSERT_STREQ(uri, "pkcs11:manufacturer=ACME%20Inc.;token=my%20tok%3Bx%2F%C3%A9%3F;id=%00%41%FF;"
-                          "type=private?pin-value=p%25n%3B%3F%26%22%24");
-}
-
-static void test_uri_pin_file_wins(void) {
-        const struct nginxconf_key_uri k = {
-                .model = "",
-                .manufacturer = "",
-                .token = "t",
-                .id = key_id,
-                .id_len = 1,
-                .pin_file = "/run/a b/pin~1",
-                .pin = "1234",
-        };
-        _cleanup_free_ char *uri = NULL;
-        size_t n;
-
-        ASSERT_OK(nginxconf_key_uri_build(&k, &uri, &n));
-        ASSERT_STREQ(uri, "pkcs11:token=t;id=%01;type=private?pin-source=file:/run/a%20b/pin~1");
-}
-
-static void test_uri_limits(void) {
-        struct nginxconf_key_uri k = { .token = "t", .id = key_id, .id_len = 1 };
-        static uint8_t big_id[101];
-        char long_object[256], *uri = NULL;
-        size_t n;
-
-        ASSERT_OK(nginxconf_key_uri_build(&k, &uri, &n));
-        free(uri);
-        k.token = "123456789012345678901234567890123"; /* 33 > CK_TOKEN_INFO label */
-        ASSERT_ERR(nginxconf_key_uri_build(&k, &uri, &n), -EINVAL);
-        k.token = "";
-        ASSERT_ERR(nginxconf_key_uri_build(&k, &uri, &n), -EINVAL);
-        k.token = "t";
-        k.pin = "123456789012345678901234567890123"; /* libp11 0.4.12 takes 32 */
-        ASSERT_ERR(nginxconf_key_uri_build(&k, &uri, &n), -EINVAL);
-        k.pin = NULL;
-        k.pin_file = "run/pin";
-        ASSERT_ERR(nginxconf_key_uri_build(&k, &uri, &n), -EINVAL);
-        k.pin_file = NULL;
-        k.id = big_id;
-        k.id_len = sizeof(big_id);
-        ASSERT_ERR(nginxconf_key_uri_build(&k, &uri, &n), -EINVAL);
-        k.id_len = 0;
-        ASSERT_ERR(nginxconf_key_uri_build(&k, &uri, &n), -EINVAL);
-        k.id_len = 100;
-        memset(long_object, ' ', 255);
-        long_object[255] = '\0';
-        k.object = long_object; /* 765 + 300 bytes: fine */
-        ASSERT_OK(nginxconf_key_uri_build(&k, &uri, &n));
-        free(uri);
-        ASSERT_ERR(nginxconf_key_uri_build(NULL, &uri, &n), -EINVAL);
-        ASSERT_TRUE(uri != NULL); /* untouched by the failures */
-}
-
-static void test_uri_too_long(void) {
-        char path[1025];
-        struct nginxconf_key_uri k = { .token = "t", .id = key_id, .id_len = 1, .pin_file = path };
-        char *uri = NULL;
-        size_t n;
-
-        path[0] = '/';
-        memset(path + 1, '%', sizeof(path) - 2); /* 3 bytes each once encoded */
-        path[sizeof(path) - 1] = '\0';
-        ASSERT_ERR(nginxconf_key_uri_build(&k, &uri, &n), -E2BIG);
-        ASSERT_TRUE(uri == NULL);
-}
+/* ---- stanza (the key URI: test-p11-uri.c) ---- */
 
 static void test_stanza_render(void) {
         static const uint8_t id[] = { 0x01 };
-        const struct nginxconf_key_uri k = {
+        const struct p11uri_key k = {
                 .model = "SoftHSM v2",
                 .manufacturer = "SoftHSM project",
                 .token = "enclave-acm e2e",
@@ -257,7 +159,7 @@ static void test_stanza_render(void) {
         _cleanup_free_ char *uri = NULL, *text = NULL, *want = NULL;
         size_t n, text_len, want_len;
 
-        ASSERT_OK(nginxconf_key_uri_build(&k, &uri, &n));
+        ASSERT_OK(p11uri_build(&k, &uri, &n));
         const struct nginxconf_stanza s = { .cert_path = "/run/enclave-acm/e2e/chain.pem", .key_uri = uri };
         ASSERT_OK(nginxconf_stanza_render(&s, &text, &text_len));
         want = load("nginx/stanza-softhsm.expected.conf", &want_len);
@@ -540,12 +442,7 @@ static void test_mutations(void) {
 }
 
 /* clang-format off */
-TAP_MAIN(TEST("/nginx/uri/default", test_uri_default),
-         TEST("/nginx/uri/encoding", test_uri_encoding),
-         TEST("/nginx/uri/pin-file-wins", test_uri_pin_file_wins),
-         TEST("/nginx/uri/limits", test_uri_limits),
-         TEST("/nginx/uri/too-long", test_uri_too_long),
-         TEST("/nginx/stanza/render", test_stanza_render),
+TAP_MAIN(TEST("/nginx/stanza/render", test_stanza_render),
          TEST("/nginx/stanza/quoting", test_stanza_quoting),
          TEST("/nginx/stanza/refuse", test_stanza_refuse),
          TEST("/nginx/main/debian", test_main_debian),

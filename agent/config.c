@@ -1,0 +1,450 @@
+/* acm.yaml: the top level (enclave, options, log), defaults, and reading the file. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "agent/config-internal.h"
+#include "common/log.h"
+#include "common/secret.h"
+
+/* <runtime_dir>/control.sock must fit a unix socket address. */
+#define RUNTIME_DIR_MAX (sizeof(((struct sockaddr_un *) 0)->sun_path) - 1 - strlen("/control.sock"))
+
+enum { ROOT_ENCLAVE, ROOT_OPTIONS, ROOT_LOG, ROOT_TOKENS, _ROOT_SLOT_MAX };
+enum {
+        ENCLAVE_LAUNCHER,
+        ENCLAVE_CPU_COUNT,
+        ENCLAVE_MEMORY_MIB,
+        ENCLAVE_IMAGE_PATH,
+        ENCLAVE_BOOT_TIMEOUT_MS,
+        ENCLAVE_P11KIT_PORT,
+        ENCLAVE_RPC_PORT,
+        ENCLAVE_ATTESTATION_RETRY_COUNT,
+        ENCLAVE_CID,
+        ENCLAVE_TOKEN_BINARY,
+        _ENCLAVE_SLOT_MAX,
+};
+enum {
+        OPTIONS_SERVICE,
+        OPTIONS_FORCE_START,
+        OPTIONS_RELOAD_WAIT_MS,
+        OPTIONS_SYNC_INTERVAL_SECS,
+        OPTIONS_RUNTIME_DIR,
+        OPTIONS_STATE_DIR,
+        OPTIONS_SERVER_CONTROL,
+        OPTIONS_SERVER_CONFIG,
+        _OPTIONS_SLOT_MAX,
+};
+enum { LOG_SLOT_LEVEL, LOG_SLOT_ENABLE_TIMESTAMP, _LOG_SLOT_MAX };
+
+static const char *const launcher_names[_AGENT_LAUNCHER_MAX] = {
+        [AGENT_LAUNCHER_NITRO_CLI] = "nitro-cli",
+        [AGENT_LAUNCHER_LOCAL] = "local",
+};
+static const char *const service_names[_AGENT_SERVICE_MAX] = {
+        [AGENT_SERVICE_NGINX] = "nginx",
+        [AGENT_SERVICE_HTTPD] = "httpd",
+};
+static const char *const server_control_names[_AGENT_SERVER_CONTROL_MAX] = {
+        [AGENT_SERVER_CONTROL_SYSTEMD] = "systemd",
+        [AGENT_SERVER_CONTROL_DIRECT] = "direct",
+};
+static const char *const source_kind_names[_AGENT_SOURCE_MAX] = {
+        [AGENT_SOURCE_ACM] = "Acm",
+        [AGENT_SOURCE_S3] = "S3",
+        [AGENT_SOURCE_FILE] = "File",
+};
+static const char *const target_kind_names[_AGENT_TARGET_MAX] = {
+        [AGENT_TARGET_CONF] = "Conf",
+        [AGENT_TARGET_NGINX_STANZA] = "NginxStanza",
+};
+
+#define TO_STRING(names, v) ((int) (v) >= 0 && (size_t) (v) < ELEMENTSOF(names) ? names[v] : NULL)
+
+const char *agent_launcher_to_string(enum agent_launcher l) {
+        return TO_STRING(launcher_names, l);
+}
+const char *agent_service_to_string(enum agent_service s) {
+        return TO_STRING(service_names, s);
+}
+const char *agent_server_control_to_string(enum agent_server_control s) {
+        return TO_STRING(server_control_names, s);
+}
+const char *agent_source_kind_to_string(enum agent_source_kind k) {
+        return TO_STRING(source_kind_names, k);
+}
+const char *agent_target_kind_to_string(enum agent_target_kind k) {
+        return TO_STRING(target_kind_names, k);
+}
+
+static int parse_nothing(struct config_ctx *c, const struct config_field *f, const struct ynode *v,
+                         const char *path, void *obj) {
+        return 0; /* the sections are parsed in a fixed order afterwards */
+}
+
+static int parse_log_level(struct config_ctx *c, const struct config_field *f, const struct ynode *v,
+                           const char *path, void *obj) {
+        int r;
+
+        r = config_check_string(c, v, path, false);
+        if (r <= 0)
+                return r;
+        r = log_level_from_string(v->value);
+        if (r < 0)
+                return config_error(c, v, path,
+                                    "'%.*s%s' is not a log level (Error, Warn, Info, Debug or Trace)",
+                                    CONFIG_VALUE(v->value, v->len));
+        ((struct agent_config_log *) obj)->level = r;
+        return 0;
+}
+
+#define ENUM(table) .names = (table), .n_names = ELEMENTSOF(table)
+
+static const struct config_field root_fields[] = {
+        { "enclave", ROOT_ENCLAVE, parse_nothing, .flags = CONFIG_REQUIRED },
+        { "options", ROOT_OPTIONS, parse_nothing },
+        { "log", ROOT_LOG, parse_nothing },
+        { "tokens", ROOT_TOKENS, parse_nothing, .flags = CONFIG_REQUIRED },
+};
+
+#define E(field) offsetof(struct agent_config_enclave, field)
+static const struct config_field enclave_fields[] = {
+        { "launcher", ENCLAVE_LAUNCHER, config_parse_enum, E(launcher), ENUM(launcher_names) },
+        { "cpu_count", ENCLAVE_CPU_COUNT, config_parse_u64, E(cpu_count), 1, 4096 },
+        { "memory_mib", ENCLAVE_MEMORY_MIB, config_parse_u64, E(memory_mib), 1, UINT32_MAX },
+        { "image_path", ENCLAVE_IMAGE_PATH, config_parse_string, E(image_path), .flags = CONFIG_ABSOLUTE },
+        { "boot_timeout_ms", ENCLAVE_BOOT_TIMEOUT_MS, config_parse_u64, E(boot_timeout_ms), 1, UINT32_MAX },
+        { "p11kit_port", ENCLAVE_P11KIT_PORT, config_parse_u32, E(p11kit_port), 1, UINT32_MAX - 1 },
+        { "rpc_port", ENCLAVE_RPC_PORT, config_parse_u32, E(rpc_port), 1, UINT32_MAX - 1 },
+        { "attestation_retry_count", ENCLAVE_ATTESTATION_RETRY_COUNT, config_parse_u64,
+          E(attestation_retry_count), 1, 1000 },
+        /* 0..2 are reserved and 3 is the parent; UINT32_MAX is VMADDR_CID_ANY */
+        { "cid", ENCLAVE_CID, config_parse_u32, E(cid), 4, UINT32_MAX - 1 },
+        { "token_binary", ENCLAVE_TOKEN_BINARY, config_parse_string, E(token_binary),
+          .flags = CONFIG_ABSOLUTE },
+};
+#undef E
+
+#define O(field) offsetof(struct agent_config_options, field)
+static const struct config_field options_fields[] = {
+        { "service", OPTIONS_SERVICE, config_parse_enum, O(service), ENUM(service_names) },
+        { "force_start", OPTIONS_FORCE_START, config_parse_bool, O(force_start) },
+        { "nginx_force_start", OPTIONS_FORCE_START, config_parse_bool, O(force_start) },
+        { "reload_wait_ms", OPTIONS_RELOAD_WAIT_MS, config_parse_u64, O(reload_wait_ms), 0, UINT32_MAX },
+        { "nginx_reload_wait_ms", OPTIONS_RELOAD_WAIT_MS, config_parse_u64, O(reload_wait_ms), 0,
+          UINT32_MAX },
+        { "sync_interval_secs", OPTIONS_SYNC_INTERVAL_SECS, config_parse_u64, O(sync_interval_secs), 1,
+          UINT32_MAX },
+        { "runtime_dir", OPTIONS_RUNTIME_DIR, config_parse_string, O(runtime_dir),
+          .flags = CONFIG_ABSOLUTE },
+        { "state_dir", OPTIONS_STATE_DIR, config_parse_string, O(state_dir), .flags = CONFIG_ABSOLUTE },
+        { "server_control", OPTIONS_SERVER_CONTROL, config_parse_enum, O(server_control),
+          ENUM(server_control_names) },
+        { "server_config", OPTIONS_SERVER_CONFIG, config_parse_string, O(server_config),
+          .flags = CONFIG_ABSOLUTE },
+};
+#undef O
+
+static const struct config_field log_fields[] = {
+        { "level", LOG_SLOT_LEVEL, parse_log_level },
+        { "enable_timestamp", LOG_SLOT_ENABLE_TIMESTAMP, config_parse_bool,
+          offsetof(struct agent_config_log, enable_timestamp) },
+};
+
+/* cpu_count and memory_mib are what nitro-cli needs; the local launcher ignores them. */
+static int check_enclave_sizes(struct config_ctx *c, const struct ynode *v, const struct config_seen *seen) {
+        static const unsigned slots[] = { ENCLAVE_CPU_COUNT, ENCLAVE_MEMORY_MIB };
+        int r = 0;
+
+        if (c->cfg->enclave.launcher != AGENT_LAUNCHER_NITRO_CLI)
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(slots) && r >= 0; i++) {
+                const char *name = enclave_fields[slots[i]].name;
+                _cleanup_free_ char *path = config_path_join("enclave", name);
+
+                if (!path)
+                        return -ENOMEM;
+                if (!seen[slots[i]].key)
+                        r = config_error(c, v, "enclave",
+                                         "missing required key '%s' (the nitro-cli launcher needs it)",
+                                         name);
+                else if (!seen[slots[i]].value)
+                        r = config_error(c, seen[slots[i]].key, path, "needs a value");
+        }
+        return r;
+}
+
+static int parse_enclave(struct config_ctx *c, const struct ynode *v) {
+        struct agent_config_enclave *e = &c->cfg->enclave;
+        struct config_seen seen[_ENCLAVE_SLOT_MAX] = {};
+        const struct ynode *at;
+        int r;
+
+        r = config_walk_mapping(c, v, "enclave", enclave_fields, ELEMENTSOF(enclave_fields), e, seen,
+                                ELEMENTSOF(seen));
+        if (r < 0)
+                return r;
+        r = check_enclave_sizes(c, v, seen);
+        if (r < 0)
+                return r;
+        if (e->p11kit_port == e->rpc_port) {
+                at = seen[ENCLAVE_RPC_PORT].value ?: seen[ENCLAVE_P11KIT_PORT].value;
+                r = config_error(c, at, "enclave.rpc_port",
+                                 "the data channel (p11kit_port) and the control channel (rpc_port) need "
+                                 "different ports, both are %" PRIu32,
+                                 e->rpc_port);
+                if (r < 0)
+                        return r;
+        }
+        if (seen[ENCLAVE_CID].value && e->launcher != AGENT_LAUNCHER_NITRO_CLI) {
+                r = config_warning(c, seen[ENCLAVE_CID].key, "enclave.cid",
+                                   "only used by the nitro-cli launcher, ignoring");
+                if (r < 0)
+                        return r;
+        }
+        if (seen[ENCLAVE_TOKEN_BINARY].value && e->launcher != AGENT_LAUNCHER_LOCAL)
+                return config_warning(c, seen[ENCLAVE_TOKEN_BINARY].key, "enclave.token_binary",
+                                      "only used by the local launcher, ignoring");
+        return 0;
+}
+
+static int parse_options(struct config_ctx *c, const struct ynode *v) {
+        struct agent_config_options *o = &c->cfg->options;
+        struct config_seen seen[_OPTIONS_SLOT_MAX] = {};
+        int r;
+
+        r = config_walk_mapping(c, v, "options", options_fields, ELEMENTSOF(options_fields), o, seen,
+                                ELEMENTSOF(seen));
+        if (r < 0)
+                return r;
+        if (strlen(o->runtime_dir) > RUNTIME_DIR_MAX) {
+                r = config_error(c, seen[OPTIONS_RUNTIME_DIR].value, "options.runtime_dir",
+                                 "too long for the unix sockets placed in it (at most %zu bytes)",
+                                 RUNTIME_DIR_MAX);
+                if (r < 0)
+                        return r;
+        }
+        if (seen[OPTIONS_SERVER_CONFIG].value && o->server_control != AGENT_SERVER_CONTROL_DIRECT)
+                return config_warning(c, seen[OPTIONS_SERVER_CONFIG].key, "options.server_config",
+                                      "only used with server_control: direct, ignoring");
+        return 0;
+}
+
+static int parse_root(struct config_ctx *c, const struct ynode *root) {
+        struct config_seen seen[_ROOT_SLOT_MAX] = {};
+        int r;
+
+        if (!root || ynode_is_null(root))
+                return config_error(c, root, NULL, "the configuration is empty");
+        if (root->type != YNODE_MAPPING)
+                return config_error(c, root, NULL,
+                                    "expected a mapping of enclave, options, log and tokens, got %s",
+                                    config_node_kind(root));
+        r = config_walk_mapping(c, root, "", root_fields, ELEMENTSOF(root_fields), NULL, seen,
+                                ELEMENTSOF(seen));
+        if (r < 0)
+                return r;
+
+        /* enclave first: the launcher decides what the other sections may contain */
+        if (seen[ROOT_ENCLAVE].value && (r = parse_enclave(c, seen[ROOT_ENCLAVE].value)) < 0)
+                return r;
+        if (seen[ROOT_OPTIONS].value && (r = parse_options(c, seen[ROOT_OPTIONS].value)) < 0)
+                return r;
+        if (seen[ROOT_LOG].value &&
+            (r = config_walk_mapping(c, seen[ROOT_LOG].value, "log", log_fields, ELEMENTSOF(log_fields),
+                                     &c->cfg->log, NULL, 0)) < 0)
+                return r;
+        if (seen[ROOT_TOKENS].value)
+                return config_parse_tokens(c, seen[ROOT_TOKENS].value, "tokens");
+        return 0;
+}
+
+struct agent_config *agent_config_free(struct agent_config *c) {
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < c->n_tokens; i++)
+                config_token_done(&c->tokens[i]);
+        free(c->tokens);
+        free(c->enclave.image_path);
+        free(c->enclave.token_binary);
+        free(c->options.runtime_dir);
+        free(c->options.state_dir);
+        free(c->options.server_config);
+        free(c);
+        return NULL;
+}
+
+static int config_new(struct agent_config **ret) {
+        _cleanup_(agent_config_freep) struct agent_config *c = calloc(1, sizeof(*c));
+
+        if (!c)
+                return -ENOMEM;
+        c->enclave = (struct agent_config_enclave){
+                .launcher = AGENT_LAUNCHER_NITRO_CLI,
+                .image_path = strdup(AGENT_CONFIG_DEFAULT_IMAGE_PATH),
+                .boot_timeout_ms = AGENT_CONFIG_DEFAULT_BOOT_TIMEOUT_MS,
+                .p11kit_port = AGENT_CONFIG_DEFAULT_P11KIT_PORT,
+                .rpc_port = AGENT_CONFIG_DEFAULT_RPC_PORT,
+                .attestation_retry_count = AGENT_CONFIG_DEFAULT_ATTESTATION_RETRY_COUNT,
+        };
+        c->options = (struct agent_config_options){
+                .service = AGENT_SERVICE_NGINX,
+                .force_start = AGENT_CONFIG_DEFAULT_FORCE_START,
+                .reload_wait_ms = AGENT_CONFIG_DEFAULT_RELOAD_WAIT_MS,
+                .sync_interval_secs = AGENT_CONFIG_DEFAULT_SYNC_INTERVAL_SECS,
+                .runtime_dir = strdup(AGENT_CONFIG_DEFAULT_RUNTIME_DIR),
+                .state_dir = strdup(AGENT_CONFIG_DEFAULT_STATE_DIR),
+                .server_control = AGENT_SERVER_CONTROL_SYSTEMD,
+        };
+        c->log = (struct agent_config_log){ .level = LOG_INFO };
+        if (!c->enclave.image_path || !c->options.runtime_dir || !c->options.state_dir)
+                return -ENOMEM;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+static int diag_reset(struct agent_config_diag *d, const char *filename) {
+        agent_config_diag_done(d);
+        d->filename = strdup(filename ? filename : "acm.yaml");
+        return d->filename ? 0 : -ENOMEM;
+}
+
+static int parse_text(const char *text, size_t len, struct agent_config_diag *diag,
+                      struct agent_config **ret) {
+        _cleanup_(agent_config_freep) struct agent_config *cfg = NULL;
+        _cleanup_(ynode_freep) struct ynode *root = NULL;
+        struct config_ctx c = { .diag = diag };
+        int r;
+
+        if (len > AGENT_CONFIG_MAX_FILE_SIZE) {
+                r = config_diag_add(diag, AGENT_CONFIG_ERROR, 0, 0, NULL, "larger than %u bytes",
+                                    AGENT_CONFIG_MAX_FILE_SIZE);
+                return r < 0 ? r : -EMSGSIZE;
+        }
+        r = config_new(&cfg);
+        if (r < 0)
+                return r;
+        r = config_yaml_parse(text, len, diag, &root);
+        if (r < 0)
+                return r;
+        c.cfg = cfg;
+        r = parse_root(&c, root);
+        if (r < 0)
+                return r;
+        if (diag->n_errors > 0)
+                return -EINVAL;
+        *ret = TAKE_PTR(cfg);
+        return 0;
+}
+
+int agent_config_parse(const char *text, size_t len, const char *filename, struct agent_config **ret,
+                       struct agent_config_diag *diag) {
+        _cleanup_(agent_config_diag_done) struct agent_config_diag local = {};
+        int r;
+
+        if (!ret || (!text && len > 0))
+                return -EINVAL;
+        if (!diag)
+                diag = &local;
+        r = diag_reset(diag, filename);
+        if (r < 0)
+                return r;
+        return parse_text(text ? text : "", len, diag, ret);
+}
+
+static int file_error(struct agent_config_diag *d, int error, const char *what) {
+        int r = config_diag_add(d, AGENT_CONFIG_ERROR, 0, 0, NULL, "%s: %s", what, strerror(-error));
+
+        return r < 0 ? r : error;
+}
+
+/* Up to AGENT_CONFIG_MAX_FILE_SIZE + 1 bytes, so that a file growing after fstat() is still caught. */
+static int read_bounded(int fd, char **ret, size_t *ret_len) {
+        size_t cap = AGENT_CONFIG_MAX_FILE_SIZE + 1, n = 0;
+        char *buf = malloc(cap);
+
+        if (!buf)
+                return -ENOMEM;
+        while (n < cap) {
+                ssize_t k = read(fd, buf + n, cap - n);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        int r = negative_errno();
+
+                        secret_wipe(buf, n);
+                        free(buf);
+                        return r;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        *ret = buf;
+        *ret_len = n;
+        return 0;
+}
+
+static bool has_pins(const struct agent_config *c) {
+        for (size_t i = 0; i < c->n_tokens; i++)
+                if (c->tokens[i].pin)
+                        return true;
+        return false;
+}
+
+int agent_config_load(const char *path, struct agent_config **ret, struct agent_config_diag *diag) {
+        _cleanup_(agent_config_diag_done) struct agent_config_diag local = {};
+        _cleanup_(agent_config_freep) struct agent_config *cfg = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        char *buf = NULL;
+        size_t len = 0;
+        int r;
+
+        if (!path || !ret)
+                return -EINVAL;
+        if (!diag)
+                diag = &local;
+        r = diag_reset(diag, path);
+        if (r < 0)
+                return r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return file_error(diag, negative_errno(), "cannot open");
+        if (fstat(fd, &st) < 0)
+                return file_error(diag, negative_errno(), "cannot stat");
+        if (S_ISDIR(st.st_mode))
+                return file_error(diag, -EISDIR, "not a file");
+        if (!S_ISREG(st.st_mode))
+                return file_error(diag, -EINVAL, "not a regular file");
+        if (st.st_size > (off_t) AGENT_CONFIG_MAX_FILE_SIZE)
+                return file_error(diag, -EFBIG, "larger than 1 MiB");
+        r = read_bounded(fd, &buf, &len);
+        if (r < 0)
+                return file_error(diag, r, "cannot read");
+        if (len > AGENT_CONFIG_MAX_FILE_SIZE)
+                r = file_error(diag, -EFBIG, "larger than 1 MiB");
+        else
+                r = parse_text(buf, len, diag, &cfg);
+        secret_wipe(buf, len);
+        free(buf);
+        if (r < 0)
+                return r;
+
+        if ((st.st_mode & S_IROTH) && has_pins(cfg)) {
+                r = config_diag_add(diag, AGENT_CONFIG_WARNING, 0, 0, NULL,
+                                    "the file holds PINs and is readable by every user (chmod o-r)");
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(cfg);
+        return 0;
+}

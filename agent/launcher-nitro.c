@@ -1,0 +1,290 @@
+/* The nitro-cli launcher: run-enclave, its JSON, liveness by kill(ProcessID, 0), terminate-enclave. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/launcher.h"
+#include "agent/subprocess.h"
+#include "common/log.h"
+
+#define JSON_MAX_DEPTH 8
+
+/* A bounded cursor over nitro-cli's JSON. Only what run-enclave prints is needed: an object of
+ * strings, integers, arrays of integers and (in newer versions) nested objects, which are skipped. */
+struct jcur {
+        const char *p, *end;
+};
+
+static void skip_ws(struct jcur *c) {
+        while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+                c->p++;
+}
+
+static bool take(struct jcur *c, char ch) {
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ch) {
+                c->p++;
+                return true;
+        }
+        return false;
+}
+
+/* A string without escapes into buf (escapes are accepted and kept verbatim minus the backslash;
+ * nitro-cli's strings are identifiers). -EBADMSG when unterminated, -E2BIG when too long. */
+static int read_string(struct jcur *c, char *buf, size_t size) {
+        size_t n = 0;
+
+        if (!take(c, '"'))
+                return -EBADMSG;
+        while (c->p < c->end && *c->p != '"') {
+                if (*c->p == '\\' && ++c->p >= c->end)
+                        return -EBADMSG;
+                if ((unsigned char) *c->p < 0x20)
+                        return -EBADMSG;
+                if (buf && n + 1 >= size)
+                        return -E2BIG;
+                if (buf)
+                        buf[n++] = *c->p;
+                c->p++;
+        }
+        if (c->p >= c->end)
+                return -EBADMSG;
+        c->p++;
+        if (buf)
+                buf[n] = 0;
+        return 0;
+}
+
+static int read_int(struct jcur *c, int64_t *ret) {
+        int64_t v = 0;
+        bool neg = false, any = false;
+
+        skip_ws(c);
+        if (c->p < c->end && *c->p == '-') {
+                neg = true;
+                c->p++;
+        }
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+                if (v > (INT64_MAX - 9) / 10)
+                        return -ERANGE;
+                v = v * 10 + (*c->p++ - '0');
+                any = true;
+        }
+        if (!any)
+                return -EBADMSG;
+        /* fractions and exponents are not expected from nitro-cli: refuse them */
+        if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E'))
+                return -EBADMSG;
+        *ret = neg ? -v : v;
+        return 0;
+}
+
+static int skip_value(struct jcur *c, unsigned depth);
+
+static int skip_container(struct jcur *c, char close, bool keyed, unsigned depth) {
+        if (depth > JSON_MAX_DEPTH)
+                return -EBADMSG;
+        if (take(c, close))
+                return 0;
+        for (;;) {
+                int r;
+
+                if (keyed && ((r = read_string(c, NULL, 0)) < 0 || !take(c, ':')))
+                        return -EBADMSG;
+                r = skip_value(c, depth + 1);
+                if (r < 0)
+                        return r;
+                if (take(c, close))
+                        return 0;
+                if (!take(c, ','))
+                        return -EBADMSG;
+        }
+}
+
+static int skip_value(struct jcur *c, unsigned depth) {
+        int64_t v;
+
+        skip_ws(c);
+        if (c->p >= c->end)
+                return -EBADMSG;
+        switch (*c->p) {
+        case '"': return read_string(c, NULL, 0);
+        case '{': c->p++; return skip_container(c, '}', true, depth);
+        case '[': c->p++; return skip_container(c, ']', false, depth);
+        case 't': case 'f': case 'n': {
+                static const char *const words[] = { "true", "false", "null" };
+                for (size_t i = 0; i < ELEMENTSOF(words); i++) {
+                        size_t n = strlen(words[i]);
+                        if ((size_t) (c->end - c->p) >= n && memcmp(c->p, words[i], n) == 0) {
+                                c->p += n;
+                                return 0;
+                        }
+                }
+                return -EBADMSG;
+        }
+        default: return read_int(c, &v);
+        }
+}
+
+int launcher_nitro_parse(const char *text, size_t len, struct launcher_nitro_info *ret) {
+        struct launcher_nitro_info info = { .process_id = -1 };
+        bool have_id = false, have_pid = false, have_cid = false;
+        const char *start = NULL;
+        struct jcur c;
+
+        /* nitro-cli may print progress lines first ("Start allocating memory..."): the object starts
+         * with the first '{' at the beginning of a line. */
+        for (size_t i = 0; i < len && !start; i++)
+                if (text[i] == '{' && (i == 0 || text[i - 1] == '\n'))
+                        start = text + i;
+        if (!start)
+                return -EBADMSG;
+        c = (struct jcur){ start + 1, text + len };
+        if (take(&c, '}'))
+                return -EBADMSG;
+        for (;;) {
+                char key[64];
+                int64_t v;
+                int r;
+
+                r = read_string(&c, key, sizeof(key));
+                if (r == -E2BIG)
+                        r = -EBADMSG;
+                if (r < 0 || !take(&c, ':'))
+                        return -EBADMSG;
+                if (strcmp(key, "EnclaveID") == 0) {
+                        if (read_string(&c, info.enclave_id, sizeof(info.enclave_id)) < 0 || !info.enclave_id[0])
+                                return -EBADMSG;
+                        have_id = true;
+                } else if (strcmp(key, "ProcessID") == 0) {
+                        if (read_int(&c, &v) < 0 || v <= 1 || v > INT32_MAX)
+                                return -EBADMSG;
+                        info.process_id = v;
+                        have_pid = true;
+                } else if (strcmp(key, "EnclaveCID") == 0) {
+                        /* 0-2 are the hypervisor, reserved and the host; 0xffffffff is "any" */
+                        if (read_int(&c, &v) < 0 || v < 3 || v >= UINT32_MAX)
+                                return -EBADMSG;
+                        info.cid = (uint32_t) v;
+                        have_cid = true;
+                } else if ((r = skip_value(&c, 1)) < 0)
+                        return -EBADMSG;
+                if (take(&c, '}'))
+                        break;
+                if (!take(&c, ','))
+                        return -EBADMSG;
+        }
+        if (!have_id || !have_pid || !have_cid)
+                return -EBADMSG;
+        *ret = info;
+        return 0;
+}
+
+/* Tests have no vsock: with ENCLAVE_ACM_TEST_VSOCK_DIR set, vsock:cid=C;port=P is reached as
+ * unix:path=<dir>/vsock-C-P.sock instead, where tests/data/fake-nitro-cli serves it. */
+static int vsock_address(uint32_t cid, uint32_t port, char **ret) {
+        const char *dir = secure_getenv("ENCLAVE_ACM_TEST_VSOCK_DIR");
+
+        if (dir && *dir)
+                return asprintf(ret, "unix:path=%s/vsock-%" PRIu32 "-%" PRIu32 ".sock", dir, cid, port) < 0 ? -ENOMEM
+                                                                                                        : 0;
+        return asprintf(ret, "vsock:cid=%" PRIu32 ";port=%" PRIu32, cid, port) < 0 ? -ENOMEM : 0;
+}
+
+static int run_nitro_cli(const char *const *argv, unsigned timeout_ms, struct subprocess_result *res) {
+        int r;
+
+        r = subprocess_run(argv, timeout_ms, res);
+        if (r < 0)
+                return log_error_errno(r, "Cannot run '%s': %m", argv[0]);
+        if (!subprocess_result_ok(res))
+                return log_error_errno(EBADMSG, "'%s %s' failed (%s %d): %s", argv[0], argv[1],
+                                       res->timed_out ? "timed out, signal" : res->term_signal ? "signal" : "status",
+                                       res->term_signal ? res->term_signal : res->exit_status, res->output);
+        return 0;
+}
+
+int launcher_nitro_start(struct launcher *l) {
+        _cleanup_(subprocess_result_done) struct subprocess_result res = {};
+        char cpu[32], mem[32], cid[32];
+        struct launcher_nitro_info info;
+        const char *argv[12];
+        size_t n = 0;
+        int r;
+
+        (void) snprintf(cpu, sizeof(cpu), "%" PRIu64, l->cpu_count);
+        (void) snprintf(mem, sizeof(mem), "%" PRIu64, l->memory_mib);
+        (void) snprintf(cid, sizeof(cid), "%" PRIu32, l->want_cid);
+        argv[n++] = LAUNCHER_NITRO_CLI;
+        argv[n++] = "run-enclave";
+        argv[n++] = "--eif-path";
+        argv[n++] = l->image_path;
+        argv[n++] = "--cpu-count";
+        argv[n++] = cpu;
+        argv[n++] = "--memory";
+        argv[n++] = mem;
+        if (l->want_cid != 0) {
+                argv[n++] = "--enclave-cid";
+                argv[n++] = cid;
+        }
+        argv[n] = NULL;
+
+        /* nitro-cli allocates and boots before it prints: bounded, with the boot timeout on top. */
+        r = run_nitro_cli(argv, SUBPROCESS_DEFAULT_TIMEOUT_MS + (unsigned) MIN(l->boot_timeout_ms, 600000u), &res);
+        if (r < 0)
+                return r;
+        r = launcher_nitro_parse(res.output, res.output_len, &info);
+        if (r < 0)
+                return log_error_errno(r, "Cannot find EnclaveID, ProcessID and EnclaveCID in the output of "
+                                          "'nitro-cli run-enclave': %s",
+                                       res.output);
+
+        free(l->enclave_id);
+        free(l->data_address);
+        free(l->control_address);
+        l->data_address = l->control_address = NULL;
+        l->enclave_id = strdup(info.enclave_id);
+        if (!l->enclave_id || vsock_address(info.cid, l->p11kit_port, &l->data_address) < 0 ||
+            vsock_address(info.cid, l->rpc_port, &l->control_address) < 0) {
+                l->pid = (pid_t) info.process_id;
+                l->running = true;
+                launcher_nitro_stop(l);
+                l->running = false;
+                return log_error_errno(ENOMEM, "Out of memory");
+        }
+        l->pid = (pid_t) info.process_id;
+        l->cid = info.cid;
+        l->running = true;
+        log_info("nitro-cli started enclave '%s' (CID %" PRIu32 ", process %d)", l->enclave_id, l->cid,
+                 (int) l->pid);
+        return 0;
+}
+
+int launcher_nitro_check(struct launcher *l) {
+        if (l->pid > 0 && (kill(l->pid, 0) >= 0 || errno != ESRCH))
+                return 1;
+        log_error("Enclave '%s' died (its process %d is gone)", l->enclave_id ?: "?", (int) l->pid);
+        /* Let nitro-cli release what is left (its CPUs and memory go back to the pool). */
+        launcher_nitro_stop(l);
+        l->running = false;
+        return 0;
+}
+
+void launcher_nitro_stop(struct launcher *l) {
+        _cleanup_(subprocess_result_done) struct subprocess_result res = {};
+        const char *argv[] = { LAUNCHER_NITRO_CLI, "terminate-enclave", "--enclave-id", l->enclave_id, NULL };
+
+        if (!l->enclave_id)
+                return;
+        if (run_nitro_cli(argv, SUBPROCESS_DEFAULT_TIMEOUT_MS, &res) < 0 && l->pid > 0 && kill(l->pid, 0) >= 0) {
+                log_warning("Sending SIGTERM to the enclave's process %d instead", (int) l->pid);
+                (void) kill(l->pid, SIGTERM);
+        }
+        free(l->enclave_id);
+        l->enclave_id = NULL;
+        l->pid = 0;
+}

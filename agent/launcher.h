@@ -1,0 +1,73 @@
+/* Starting, watching and stopping the enclave: nitro-cli on an EC2 host, enclave-token as a child process
+ * (launcher: local) for development, the demo and the tests. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agent/config.h"
+#include "common/rpc-client.h"
+
+#define LAUNCHER_DEFAULT_TOKEN_BINARY "/usr/bin/enclave-token"
+#define LAUNCHER_CONNECT_TIMEOUT_MS 5000
+#define LAUNCHER_NITRO_CLI "nitro-cli"
+#define LAUNCHER_NITRO_ID_MAX 128
+
+struct launcher {
+        enum agent_launcher kind;
+        /* from the config */
+        char *token_binary;  /* local */
+        char *runtime_dir;
+        char *image_path;    /* nitro */
+        uint64_t cpu_count, memory_mib, boot_timeout_ms;
+        uint32_t p11kit_port, rpc_port, want_cid;
+        /* while running */
+        bool running;
+        pid_t pid;              /* local: our child; nitro: the enclave's ProcessID (not our child) */
+        char *enclave_id;       /* nitro */
+        uint32_t cid;           /* nitro: EnclaveCID */
+        char *data_address;     /* what the module connects to */
+        char *control_address;  /* what the agent provisions through */
+        unsigned launches;      /* number of the current launch, unique in the process; 0: never */
+};
+
+/* What `nitro-cli run-enclave` prints (its JSON on stdout). */
+struct launcher_nitro_info {
+        char enclave_id[LAUNCHER_NITRO_ID_MAX + 1];
+        int64_t process_id;
+        uint32_t cid;
+};
+
+_must_check_ int launcher_new(const struct agent_config *cfg, struct launcher **ret);
+/* Stops it first when running. Accepts NULL; returns NULL. */
+struct launcher *launcher_free(struct launcher *l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct launcher *, launcher_free);
+
+/* Launch and wait (bounded by boot_timeout_ms) until the control channel answers HELLO, then write
+ * <runtime_dir>/address. Logs its failures; on failure nothing is left running. */
+_must_check_ int launcher_start(struct launcher *l);
+/* Is it still alive? 1 yes, 0 it died (logged; the launcher is then stopped and can be started
+ * again). Cheap: call it on every loop tick. */
+int launcher_check(struct launcher *l);
+/* Terminate the enclave (SIGTERM, then SIGKILL after a bounded wait / nitro-cli terminate-enclave). */
+void launcher_stop(struct launcher *l);
+
+/* A control-channel client. */
+_must_check_ int launcher_connect(const struct launcher *l, struct rpc_client **ret);
+
+/* Parse `nitro-cli run-enclave` output: text before the JSON object is skipped; EnclaveID,
+ * ProcessID and EnclaveCID are required. -EBADMSG on anything else. Pure, bounded. */
+_must_check_ int launcher_nitro_parse(const char *text, size_t len, struct launcher_nitro_info *ret);
+
+/* Internal: the two launchers. */
+_must_check_ int launcher_local_start(struct launcher *l);
+int launcher_local_check(struct launcher *l);
+void launcher_local_stop(struct launcher *l);
+/* Once HELLO answered: the control socket back to 0600, only the agent provisions. */
+_must_check_ int launcher_local_narrow_control(const struct launcher *l);
+_must_check_ int launcher_nitro_start(struct launcher *l);
+int launcher_nitro_check(struct launcher *l);
+void launcher_nitro_stop(struct launcher *l);
+/* Wait until HELLO answers on the control address or the time is up (or the process is gone). */
+_must_check_ int launcher_wait_boot(struct launcher *l);

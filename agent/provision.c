@@ -1,0 +1,430 @@
+/* One token's life in the agent: PIN, key material, key id, provisioning and key rotation.
+ *
+ * Key rotation without failed handshakes. When the File source's key changes, nginx/httpd workers
+ * of the running generation still hold the old certificate and sign with the old key id until
+ * they exit, and a graceful reload starts new workers while the old ones finish their connections.
+ * So the new key goes in under the OTHER key id (1 <-> 2) of the SAME token (libp11 0.4.12 lists
+ * slots once per process: a new token label would never be seen by a running master), carried in
+ * one TOKEN_ADD with replace=true together with the old key: both ids sign. Then the new chain file
+ * is written and the target is pointed at the new id and the server reloaded; after reload_wait_ms
+ * the old key is dropped (TOKEN_ADD replace with the new key only). Chain files are per key id for
+ * the same reason: the old generation's file stays as it was until nobody can read it any more. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "agent/pinstore.h"
+#include "agent/provision.h"
+#include "agent/target.h"
+#include "common/log.h"
+#include "common/cleanup-ssl.h"
+#include "common/provision.h"
+
+#define BACKOFF_MAX_USEC (300u * 1000000u)
+
+static const char *const state_names[_AGENT_TOKEN_STATE_MAX] = {
+        [AGENT_TOKEN_PENDING] = "pending",     [AGENT_TOKEN_READY] = "ready",
+        [AGENT_TOKEN_ROTATING] = "rotating",   [AGENT_TOKEN_UNSUPPORTED] = "not provisionable yet",
+        [AGENT_TOKEN_FAILED] = "failed",
+};
+
+const char *agent_token_state_to_string(enum agent_token_state s) {
+        return s >= 0 && s < _AGENT_TOKEN_STATE_MAX ? state_names[s] : NULL;
+}
+
+uint32_t agent_rotation_next_id(uint32_t cur) {
+        return cur == 1 ? 2 : 1;
+}
+
+uint64_t agent_backoff_usec(unsigned failures, uint64_t max_usec) {
+        uint64_t d = 1000000u;
+
+        for (unsigned i = 1; i < failures && d < max_usec; i++)
+                d *= 2;
+        return MIN(d, max_usec);
+}
+
+static void material_done(struct agent_material *m) {
+        m->key_pem = secret_buf_free(m->key_pem);
+        free(m->chain);
+        *m = (struct agent_material){ .key_id = m->key_id };
+}
+
+static void set_error(struct agent_token *t, const char *msg) {
+        free(t->error);
+        t->error = msg ? strdup(msg) : NULL;
+}
+
+int agent_token_new(const struct agent_config *cfg, const struct agent_config_token *ct, struct agent_token **ret) {
+        _cleanup_(agent_token_freep) struct agent_token *t = NULL;
+        bool created = false;
+        int r;
+
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return log_error_errno(ENOMEM, "Out of memory");
+        t->cfg = ct;
+        t->label = strdup(ct->label);
+        if (!t->label)
+                return log_error_errno(ENOMEM, "Out of memory");
+        t->cur.key_id = 1;
+        if (ct->source.kind != AGENT_SOURCE_FILE) {
+                t->state = AGENT_TOKEN_UNSUPPORTED;
+                t->settled = true;
+                log_warning("Token '%s': %s sources cannot be provisioned yet (fetching them comes with a later "
+                            "version), skipping it",
+                            t->label, agent_source_kind_to_string(ct->source.kind));
+                *ret = TAKE_PTR(t);
+                return 0;
+        }
+        if (ct->pin)
+                r = secret_buf_dup(ct->pin->data, ct->pin->len, &t->pin);
+        else {
+                r = pinstore_load_or_create(cfg->options.state_dir, t->label, &t->pin, &created);
+                if (r >= 0 && created)
+                        log_info("Token '%s': generated a PIN, kept in '%s/pins/'", t->label, cfg->options.state_dir);
+        }
+        if (r < 0)
+                return log_error_errno(r, "Token '%s': cannot get its PIN (state directory '%s'): %m", t->label,
+                                       cfg->options.state_dir);
+        r = pinstore_load_key_id(cfg->options.state_dir, t->label, &t->cur.key_id);
+        if (r < 0)
+                log_warning_errno(r, "Token '%s': cannot read its last key id, using 1: %m", t->label);
+        if (!pinstore_pin_source_ok(t->pin->data, t->pin->len)) {
+                t->state = AGENT_TOKEN_FAILED;
+                t->settled = true;
+                t->retry_at_usec = UINT64_MAX;
+                set_error(t, "its PIN is longer than 31 bytes, which libp11 cannot read from a pin-source file");
+                log_error("Token '%s': the PIN is %zu bytes; libp11 reads at most %d from a pin-source file. "
+                          "Use a PIN of 4-%d bytes or leave 'pin' out to have one generated",
+                          t->label, t->pin->len, PINSTORE_PIN_SOURCE_MAX, PINSTORE_PIN_SOURCE_MAX);
+        }
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
+struct agent_token *agent_token_free(struct agent_token *t) {
+        if (!t)
+                return NULL;
+        material_done(&t->cur);
+        material_done(&t->old);
+        secret_buf_free(t->pin);
+        free(t->label);
+        free(t->pin_file);
+        free(t->error);
+        free(t);
+        return NULL;
+}
+
+static int material_load(const struct agent_token *t, struct agent_material *m, char **ret_error) {
+        struct provision_key_summary sum;
+        unsigned len = 0;
+        int r;
+
+        r = provision_load_key_and_chain(t->cfg->source.key, t->cfg->source.certificate, &m->key_pem, &m->chain,
+                                         &m->chain_len, &sum, ret_error);
+        if (r < 0)
+                return r;
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) <= 0 ||
+            EVP_DigestUpdate(ctx, m->key_pem->data, m->key_pem->len) <= 0 ||
+            EVP_DigestUpdate(ctx, "", 1) <= 0 || EVP_DigestUpdate(ctx, m->chain, m->chain_len) <= 0 ||
+            EVP_DigestFinal_ex(ctx, m->digest, &len) <= 0) {
+                material_done(m);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int chain_path(const struct agent_config *cfg, const struct agent_token *t, uint32_t id, char **ret) {
+        _cleanup_free_ char *name = NULL;
+        int r;
+
+        r = pinstore_label_filename(t->label, &name);
+        if (r < 0)
+                return r;
+        return asprintf(ret, "%s/%s.%" PRIu32 ".crt.pem", cfg->options.runtime_dir, name, id) < 0 ? -ENOMEM : 0;
+}
+
+/* Does the chain file of id hold exactly this chain? (Then the target, if it points at id, serves it.) */
+static bool chain_file_is(const struct agent_config *cfg, const struct agent_token *t, uint32_t id,
+                          const struct agent_material *m) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_secret_ struct secret_buf *s = NULL;
+
+        if (chain_path(cfg, t, id, &path) < 0 ||
+            provision_read_file(path, PROVISION_CHAIN_FILE_MAX, "chain", &s, NULL) < 0)
+                return false;
+        return s->len == m->chain_len && memcmp(s->data, m->chain, m->chain_len) == 0;
+}
+
+static int client_get(struct launcher *l, struct rpc_client **client) {
+        if (*client && rpc_client_is_broken(*client))
+                *client = rpc_client_free(*client);
+        if (*client)
+                return 0;
+        return launcher_connect(l, client);
+}
+
+static int send_keys(struct agent_token *t, struct launcher *l, struct rpc_client **client,
+                     const struct agent_material *const *ms, size_t n) {
+        struct provision_key keys[2];
+        char labels[2][16];
+        enum provision_step step;
+        uint32_t slot = 0;
+        int r;
+
+        for (size_t i = 0; i < n; i++) {
+                (void) snprintf(labels[i], sizeof(labels[i]), "key-%" PRIu32, ms[i]->key_id);
+                keys[i] = (struct provision_key){ .id = ms[i]->key_id, .label = labels[i], .key_pem = ms[i]->key_pem,
+                                                  .chain = ms[i]->chain, .chain_len = ms[i]->chain_len };
+        }
+        r = client_get(l, client);
+        if (r < 0)
+                return log_error_errno(r, "Token '%s': cannot reach the enclave's control channel: %m", t->label);
+        r = provision_token_add(*client, t->label, t->pin, true, keys, n, &slot, &step);
+        if (r < 0) {
+                if (rpc_client_is_broken(*client))
+                        *client = rpc_client_free(*client);
+                return log_error_errno(r, "Token '%s': TOKEN_ADD failed (%s): %m", t->label,
+                                       step == PROVISION_STEP_CALL ? "the enclave refused or the connection broke"
+                                                                   : "request or answer malformed");
+        }
+        log_info("Token '%s' provisioned in slot %" PRIu32 " with key id%s %" PRIu32 "%s", t->label, slot,
+                 n > 1 ? "s" : "", ms[0]->key_id, n > 1 ? (ms[1]->key_id == 1 ? " and 1" : " and 2") : "");
+        return 0;
+}
+
+/* Chain file, PIN file, target for material m. *ret_settled: the failure is one retrying will not fix by itself. */
+static int point_target(struct agent_token *t, const struct agent_config *cfg, const struct agent_material *m,
+                        bool *ret_settled) {
+        _cleanup_free_ char *cpath = NULL, *error = NULL;
+        int r;
+
+        *ret_settled = false;
+        r = chain_path(cfg, t, m->key_id, &cpath);
+        if (r < 0)
+                return log_error_errno(r, "Out of memory");
+        /* Chain files are never deleted: a server may read them at any time (ACM #128). */
+        r = pinstore_write_atomic(cpath, m->chain, m->chain_len, 0644, (uid_t) -1, (gid_t) -1);
+        if (r < 0)
+                return log_error_errno(r, "Token '%s': cannot write the certificate chain '%s': %m", t->label, cpath);
+        if (!t->pin_file) {
+                r = pinstore_write_runtime(cfg->options.runtime_dir, t->label, t->pin, t->cfg->target.group,
+                                           &t->pin_file);
+                if (r < 0)
+                        return log_error_errno(r, "Token '%s': cannot write its PIN file in '%s': %m", t->label,
+                                               cfg->options.runtime_dir);
+        }
+        r = target_apply(cfg, t->cfg,
+                         &(struct target_key){ .label = t->label, .key_id = m->key_id, .pin_file = t->pin_file,
+                                               .cert_path = cpath },
+                         &error);
+        if (r < 0) {
+                *ret_settled = true;
+                set_error(t, error);
+                return log_error_errno(r, "Token '%s': target '%s': %s", t->label, t->cfg->target.path,
+                                       error ?: "failed");
+        }
+        if (r > 0)
+                log_info("Token '%s': %s '%s' now uses key id %" PRIu32 "; %s reloaded gracefully", t->label,
+                         agent_target_kind_to_string(t->cfg->target.kind), t->cfg->target.path, m->key_id,
+                         agent_service_to_string(cfg->options.service));
+        return 0;
+}
+
+static void succeed(struct agent_token *t, const struct agent_config *cfg, enum agent_token_state state) {
+        if (t->failures > 0)
+                log_info("Token '%s' recovered", t->label);
+        t->state = state;
+        t->settled = true;
+        t->failures = 0;
+        t->target_done = true;
+        set_error(t, NULL);
+        if (pinstore_save_key_id(cfg->options.state_dir, t->label, t->cur.key_id) < 0)
+                log_warning("Token '%s': cannot record key id %" PRIu32 " in '%s', ignoring", t->label,
+                            t->cur.key_id, cfg->options.state_dir);
+}
+
+/* (Re)provision into a fresh enclave, or first provisioning. */
+static int provision_fresh(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
+                           struct rpc_client **client, struct agent_material *m, bool *settled) {
+        const struct agent_material *ms[1] = { m };
+        int r;
+
+        /* The target still points at cur.key_id. If that id's chain file holds another certificate
+         * (the source changed while we were not running), use the other id so the server reloads. */
+        m->key_id = t->cur.key_id;
+        if (t->cur.key_pem ? CRYPTO_memcmp(t->cur.digest, m->digest, sizeof(m->digest)) != 0
+                           : !chain_file_is(cfg, t, m->key_id, m) && t->cfg->target.present)
+                m->key_id = agent_rotation_next_id(t->cur.key_id);
+        r = send_keys(t, l, client, ms, 1);
+        if (r < 0)
+                return r;
+        t->provisioned_in = l->launches;
+        material_done(&t->old);
+        r = point_target(t, cfg, m, settled);
+        material_done(&t->cur);
+        t->cur = *m; /* the token holds m now, whatever the target says */
+        *m = (struct agent_material){};
+        return r;
+}
+
+static int rotate(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
+                  struct rpc_client **client, struct agent_material *m, uint64_t now, bool *settled) {
+        const struct agent_material *ms[2] = { &t->cur, m };
+        int r;
+
+        log_info("Token '%s': the key or certificate in its File source changed, rotating from key id %" PRIu32
+                 " to %" PRIu32,
+                 t->label, t->cur.key_id, agent_rotation_next_id(t->cur.key_id));
+        m->key_id = agent_rotation_next_id(t->cur.key_id);
+        r = send_keys(t, l, client, ms, 2);
+        if (r < 0)
+                return r;
+        r = point_target(t, cfg, m, settled);
+        if (r < 0)
+                return r; /* the token holds both keys; the server still uses the old one; retried */
+        material_done(&t->old);
+        t->old = t->cur;
+        t->cur = *m;
+        *m = (struct agent_material){};
+        t->drop_at_usec = now + cfg->options.reload_wait_ms * 1000u;
+        return 0;
+}
+
+static int drop_old(struct agent_token *t, struct launcher *l, struct rpc_client **client) {
+        const struct agent_material *ms[1] = { &t->cur };
+        int r;
+
+        r = send_keys(t, l, client, ms, 1);
+        if (r < 0)
+                return r;
+        log_info("Token '%s': dropped the old key id %" PRIu32 " after the reload", t->label, t->old.key_id);
+        material_done(&t->old);
+        return 0;
+}
+
+static int step(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
+                struct rpc_client **client, uint64_t now, bool *settled) {
+        struct agent_material m = {};
+        _cleanup_free_ char *error = NULL;
+        bool fresh = t->provisioned_in != l->launches;
+        int r;
+
+        *settled = false;
+        if (!fresh && t->state == AGENT_TOKEN_ROTATING) {
+                if (now < t->drop_at_usec)
+                        return 0;
+                r = drop_old(t, l, client);
+                if (r >= 0)
+                        succeed(t, cfg, AGENT_TOKEN_READY);
+                return r;
+        }
+        if (!fresh && t->state == AGENT_TOKEN_READY && now < t->next_sync_usec) {
+                if (now >= t->next_refresh_usec) {
+                        /* A File source needs no re-attestation: the refresh is a no-op check. */
+                        log_debug("Refreshing token '%s': nothing to do for a File source", t->label);
+                        t->next_refresh_usec = now + t->cfg->refresh_interval_secs * 1000000u;
+                }
+                return 0;
+        }
+        log_debug("Syncing token '%s'", t->label);
+        r = material_load(t, &m, &error);
+        if (r < 0) {
+                *settled = true;
+                set_error(t, error);
+                return log_error_errno(r, "Token '%s': %s", t->label, error ?: "cannot load its File source");
+        }
+        t->next_sync_usec = now + cfg->options.sync_interval_secs * 1000000u;
+        if (fresh)
+                r = provision_fresh(t, cfg, l, client, &m, settled);
+        else if (CRYPTO_memcmp(t->cur.digest, m.digest, sizeof(m.digest)) != 0)
+                r = rotate(t, cfg, l, client, &m, now, settled);
+        else if (!t->target_done) {
+                material_done(&m);
+                r = point_target(t, cfg, &t->cur, settled);
+        } else
+                r = 0;
+        material_done(&m);
+        if (r >= 0) {
+                succeed(t, cfg, t->old.key_pem ? AGENT_TOKEN_ROTATING : AGENT_TOKEN_READY);
+                if (t->next_refresh_usec == 0)
+                        t->next_refresh_usec = now + t->cfg->refresh_interval_secs * 1000000u;
+        }
+        return r;
+}
+
+int agent_token_step(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
+                     struct rpc_client **client, uint64_t now) {
+        bool settled = false;
+        int r;
+
+        if (t->state == AGENT_TOKEN_UNSUPPORTED || !l->running || now < t->retry_at_usec)
+                return 0;
+        r = step(t, cfg, l, client, now, &settled);
+        if (r >= 0) {
+                t->retry_at_usec = 0;
+                return 0;
+        }
+        t->failures++;
+        t->state = AGENT_TOKEN_FAILED;
+        t->target_done = false;
+        if (settled)
+                t->settled = true;
+        if (!t->error) {
+                _cleanup_free_ char *msg = NULL;
+                if (asprintf(&msg, "provisioning failed: %s", strerror(-r)) >= 0)
+                        set_error(t, msg);
+        }
+        t->retry_at_usec = now + agent_backoff_usec(t->failures, MIN(BACKOFF_MAX_USEC,
+                                                                     cfg->options.sync_interval_secs * 1000000u));
+        log_warning("Token '%s': attempt %u failed, retrying in %" PRIu64 " s", t->label, t->failures,
+                    (t->retry_at_usec - now + 999999u) / 1000000u);
+        return r;
+}
+
+uint64_t agent_token_next_usec(const struct agent_token *t, const struct launcher *l) {
+        uint64_t next;
+
+        if (t->state == AGENT_TOKEN_UNSUPPORTED || !l->running)
+                return UINT64_MAX;
+        if (t->state == AGENT_TOKEN_FAILED)
+                return t->retry_at_usec;
+        if (t->provisioned_in != l->launches)
+                return t->retry_at_usec;
+        next = MIN(t->next_sync_usec, t->next_refresh_usec ?: UINT64_MAX);
+        if (t->state == AGENT_TOKEN_ROTATING)
+                next = MIN(next, t->drop_at_usec);
+        return MAX(next, t->retry_at_usec);
+}
+
+int agent_token_remove(struct agent_token *t, struct launcher *l, struct rpc_client **client) {
+        struct rpc_writer *w;
+        const uint8_t *body;
+        size_t len;
+        int r;
+
+        if (!t->pin || !l->running || t->provisioned_in != l->launches)
+                return 0;
+        r = client_get(l, client);
+        if (r < 0)
+                return log_warning_errno(r, "Token '%s': cannot reach the enclave to remove it: %m", t->label);
+        w = rpc_client_begin(*client);
+        rpc_token_remove_req_encode(w, &(struct rpc_token_remove_req){
+                                               .label = { (const uint8_t *) t->label, strlen(t->label) },
+                                               .pin = { t->pin->data, t->pin->len },
+                                       });
+        r = rpc_writer_finish(w);
+        if (r >= 0)
+                r = rpc_client_call(*client, RPC_CALL_TOKEN_REMOVE, &body, &len);
+        if (r < 0)
+                return log_warning_errno(r, "Token '%s': TOKEN_REMOVE failed: %m", t->label);
+        log_info("Token '%s' removed from the enclave", t->label);
+        return 0;
+}

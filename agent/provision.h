@@ -1,0 +1,76 @@
+/* One token's life in the agent: its PIN, the key material from its source, the key id its web-server
+ * target uses, provisioning over the control channel and key rotation without failed handshakes. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/config.h"
+#include "agent/launcher.h"
+#include "common/rpc-client.h"
+#include "common/secret.h"
+
+enum agent_token_state {
+        AGENT_TOKEN_PENDING,     /* not provisioned in the running enclave yet */
+        AGENT_TOKEN_READY,       /* provisioned, target applied */
+        AGENT_TOKEN_ROTATING,    /* old and new key in the token; the old one goes at drop_at */
+        AGENT_TOKEN_UNSUPPORTED, /* Acm/S3 source: fetching comes with a later version */
+        AGENT_TOKEN_FAILED,      /* the last attempt failed; retried at retry_at */
+        _AGENT_TOKEN_STATE_MAX,
+        _AGENT_TOKEN_STATE_INVALID = -EINVAL,
+};
+
+/* The key material of one key id. */
+struct agent_material {
+        struct secret_buf *key_pem; /* PKCS#8 PEM */
+        char *chain;
+        size_t chain_len;
+        uint8_t digest[32]; /* SHA-256 over the key and the chain: a change means rotation */
+        uint32_t key_id;
+};
+
+struct agent_token {
+        const struct agent_config_token *cfg; /* borrowed from the current config */
+        char *label;
+        struct secret_buf *pin;
+        char *pin_file;
+        enum agent_token_state state;
+        bool settled;              /* succeeded once, or failed for a reason that retrying will not fix */
+        unsigned provisioned_in;   /* the launcher's launch number it was provisioned in (0: never) */
+        bool target_done;          /* target applied for cur */
+        struct agent_material cur; /* what the target points at */
+        struct agent_material old; /* during a rotation: the previous key, still in the token */
+        uint64_t drop_at_usec;     /* ROTATING: when the old key goes */
+        uint64_t next_sync_usec;
+        uint64_t next_refresh_usec;
+        uint64_t retry_at_usec;
+        unsigned failures;
+        char *error; /* the last failure, for STATUS= */
+};
+
+/* PIN from the yaml, else the persisted one (generated on first use); the last key id. Logs. */
+_must_check_ int agent_token_new(const struct agent_config *cfg, const struct agent_config_token *t,
+                                 struct agent_token **ret);
+struct agent_token *agent_token_free(struct agent_token *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_token *, agent_token_free);
+
+/* Whatever the token needs now: first provisioning, re-provisioning after an enclave restart, a
+ * sync (source re-read, rotation when it changed), dropping the old key after a rotation. *client
+ * is opened on demand and freed when it broke. Logs. Returns 0 or a negative errno (then retried
+ * with back-off: see retry_at_usec). */
+int agent_token_step(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
+                     struct rpc_client **client, uint64_t now);
+
+/* When agent_token_step() wants to run next (UINT64_MAX: never). */
+uint64_t agent_token_next_usec(const struct agent_token *t, const struct launcher *l);
+
+/* TOKEN_REMOVE (used when a reload drops the token). Logs. */
+int agent_token_remove(struct agent_token *t, struct launcher *l, struct rpc_client **client);
+
+/* The key id a rotation moves to: 1 <-> 2. Pure. */
+uint32_t agent_rotation_next_id(uint32_t cur);
+
+const char *agent_token_state_to_string(enum agent_token_state s);
+
+/* Exponential back-off: 1 s, 2 s, 4 s, … capped at max_usec. Pure. */
+uint64_t agent_backoff_usec(unsigned failures, uint64_t max_usec);

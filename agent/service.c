@@ -1,0 +1,372 @@
+/* The service loop: launch the enclave, provision the tokens, keep them synced, refreshed and served.
+ * One thread; signals arrive on a signalfd; every wait is bounded (the loop ticks at least once a second). */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "agent/launcher.h"
+#include "agent/notify.h"
+#include "agent/provision.h"
+#include "agent/service.h"
+#include "agent/target.h"
+#include "common/log.h"
+
+#define TICK_USEC (1000u * 1000u)
+#define ENCLAVE_BACKOFF_MAX_USEC (60u * 1000000u)
+
+struct service {
+        const char *config_path;
+        struct agent_config *cfg;
+        struct launcher *launcher;
+        struct agent_token **tokens;
+        size_t n_tokens;
+        struct rpc_client *client;
+        uint64_t enclave_retry_at;
+        unsigned enclave_failures;
+        bool main_done; /* target_ensure_main() succeeded for this config */
+        bool ready_sent;
+        char *status; /* last STATUS= sent */
+        uint64_t watchdog_usec, next_watchdog;
+};
+
+static void notify(const char *what) {
+        int r = notify_send(what);
+        if (r < 0)
+                log_warning_errno(r, "Cannot notify systemd (%s), ignoring: %m", what);
+}
+
+static void tokens_free(struct agent_token **tokens, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                agent_token_free(tokens[i]);
+        free(tokens);
+}
+
+static int tokens_build(const struct agent_config *cfg, struct agent_token ***ret, size_t *ret_n) {
+        struct agent_token **tokens = calloc(cfg->n_tokens ?: 1, sizeof(*tokens));
+        int r;
+
+        if (!tokens)
+                return log_error_errno(ENOMEM, "Out of memory");
+        for (size_t i = 0; i < cfg->n_tokens; i++) {
+                r = agent_token_new(cfg, &cfg->tokens[i], &tokens[i]);
+                if (r < 0) {
+                        tokens_free(tokens, i);
+                        return r;
+                }
+        }
+        *ret = tokens;
+        *ret_n = cfg->n_tokens;
+        return 0;
+}
+
+static int signals_open(void) {
+        sigset_t mask;
+        int fd;
+
+        (void) sigemptyset(&mask);
+        (void) sigaddset(&mask, SIGTERM);
+        (void) sigaddset(&mask, SIGINT);
+        (void) sigaddset(&mask, SIGHUP);
+        (void) sigaddset(&mask, SIGCHLD);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return negative_errno();
+        fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        return fd < 0 ? negative_errno() : fd;
+}
+
+/* The one-line state for STATUS=; also decides READY=1: every token settled (provisioned and its
+ * target applied, or failed for a reason retrying alone will not fix, or not provisionable yet). */
+static bool status_compute(const struct service *s, char **ret) {
+        size_t ready = 0, pending = 0;
+        bool settled = s->launcher->running;
+        _cleanup_free_ char *problems = NULL;
+        char *p = NULL;
+
+        for (size_t i = 0; i < s->n_tokens; i++) {
+                const struct agent_token *t = s->tokens[i];
+                if (t->state == AGENT_TOKEN_READY || t->state == AGENT_TOKEN_ROTATING)
+                        ready++;
+                else if (t->state == AGENT_TOKEN_UNSUPPORTED || t->state == AGENT_TOKEN_FAILED) {
+                        if (asprintf(&p, "%s%s'%s' %s%s%s", problems ?: "", problems ? "; " : "", t->label,
+                                     agent_token_state_to_string(t->state), t->error ? ": " : "",
+                                     t->error ?: "") >= 0) {
+                                free(problems);
+                                problems = p;
+                        }
+                } else
+                        pending++;
+                if (!t->settled)
+                        settled = false;
+        }
+        if (!s->launcher->running)
+                p = strdup("Waiting for the enclave");
+        else if (asprintf(&p, "%zu of %zu token%s served%s%s%s", ready, s->n_tokens, s->n_tokens == 1 ? "" : "s",
+                          pending ? ", provisioning" : "", problems ? "; " : "", problems ?: "") < 0)
+                p = NULL;
+        if (p) {
+                /* one line, bounded: STATUS= is for systemctl status */
+                for (char *c = p; *c; c++)
+                        if (*c == '\n' || *c == '\r')
+                                *c = ' ';
+                if (strlen(p) > 900)
+                        strcpy(p + 896, "...");
+        }
+        *ret = p;
+        return settled;
+}
+
+static void status_update(struct service *s) {
+        _cleanup_free_ char *st = NULL;
+        bool settled = status_compute(s, &st);
+
+        if (st && (!s->status || strcmp(st, s->status) != 0)) {
+                if (notify_sendf("STATUS=%s", st) < 0)
+                        log_debug("Cannot send STATUS= to systemd, ignoring");
+                free(s->status);
+                s->status = TAKE_PTR(st);
+        }
+        if (settled && !s->ready_sent) {
+                notify("READY=1");
+                s->ready_sent = true;
+                log_info("Ready: %s", s->status ?: "");
+        }
+}
+
+static void enclave_step(struct service *s, uint64_t now) {
+        int r;
+
+        if (s->launcher->running) {
+                if (launcher_check(s->launcher) > 0)
+                        return;
+                /* It died. The module reconnects by itself once the new one answers: no server restart. */
+                s->client = rpc_client_free(s->client);
+                s->enclave_failures++;
+                s->enclave_retry_at = now + (s->enclave_failures > 1 ? agent_backoff_usec(s->enclave_failures - 1,
+                                                                                           ENCLAVE_BACKOFF_MAX_USEC)
+                                                                      : 0);
+                for (size_t i = 0; i < s->n_tokens; i++)
+                        s->tokens[i]->retry_at_usec = 0;
+        }
+        if (now < s->enclave_retry_at)
+                return;
+        r = launcher_start(s->launcher);
+        if (r < 0) {
+                s->enclave_failures++;
+                s->enclave_retry_at = now + agent_backoff_usec(s->enclave_failures, ENCLAVE_BACKOFF_MAX_USEC);
+                log_warning("Launching the enclave failed (attempt %u), retrying in %" PRIu64 " s",
+                            s->enclave_failures, (s->enclave_retry_at - now + 999999u) / 1000000u);
+                return;
+        }
+}
+
+static void main_step(struct service *s) {
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        if (s->main_done)
+                return;
+        r = target_ensure_main(s->cfg, &error);
+        if (r < 0) {
+                log_error_errno(r, "Cannot prepare '%s' for the token keys: %s", s->cfg->options.server_config,
+                                error ?: "failed");
+                return;
+        }
+        if (r > 0)
+                log_info("'%s': added ssl_engine and env lines; nginx reloaded", s->cfg->options.server_config);
+        s->main_done = true;
+}
+
+/* One pass: enclave, then each due token. Returns when the loop should wake next. */
+static uint64_t service_step(struct service *s) {
+        uint64_t now = notify_now_usec(), next = now + TICK_USEC;
+
+        enclave_step(s, now);
+        if (s->launcher->running) {
+                for (size_t i = 0; i < s->n_tokens; i++) {
+                        struct agent_token *t = s->tokens[i];
+                        if (agent_token_next_usec(t, s->launcher) <= now)
+                                (void) agent_token_step(t, s->cfg, s->launcher, &s->client, now);
+                        next = MIN(next, agent_token_next_usec(t, s->launcher));
+                }
+                main_step(s);
+        } else
+                next = MIN(next, MAX(s->enclave_retry_at, now + 100000u));
+        status_update(s);
+        return MAX(next, now + 10000u);
+}
+
+static bool token_cfg_equal(const struct agent_config_token *a, const struct agent_config_token *b) {
+#define STREQ_NULL(x, y) ((!(x) && !(y)) || ((x) && (y) && strcmp((x), (y)) == 0))
+        if (strcmp(a->label, b->label) != 0 || !!a->pin != !!b->pin)
+                return false;
+        if (a->pin && (a->pin->len != b->pin->len || CRYPTO_memcmp(a->pin->data, b->pin->data, a->pin->len) != 0))
+                return false;
+        return a->source.kind == b->source.kind && STREQ_NULL(a->source.key, b->source.key) &&
+               STREQ_NULL(a->source.certificate, b->source.certificate) && STREQ_NULL(a->source.uri, b->source.uri) &&
+               STREQ_NULL(a->source.certificate_arn, b->source.certificate_arn) &&
+               STREQ_NULL(a->source.bucket, b->source.bucket) && a->target.present == b->target.present &&
+               a->target.kind == b->target.kind && STREQ_NULL(a->target.path, b->target.path) &&
+               STREQ_NULL(a->target.user, b->target.user) && STREQ_NULL(a->target.group, b->target.group) &&
+               a->refresh_interval_secs == b->refresh_interval_secs;
+#undef STREQ_NULL
+}
+
+static bool enclave_cfg_equal(const struct agent_config *a, const struct agent_config *b) {
+        const struct agent_config_enclave *x = &a->enclave, *y = &b->enclave;
+
+        return x->launcher == y->launcher && x->cpu_count == y->cpu_count && x->memory_mib == y->memory_mib &&
+               strcmp(x->image_path ?: "", y->image_path ?: "") == 0 && x->p11kit_port == y->p11kit_port &&
+               x->rpc_port == y->rpc_port && x->cid == y->cid &&
+               strcmp(x->token_binary ?: "", y->token_binary ?: "") == 0 &&
+               strcmp(a->options.runtime_dir, b->options.runtime_dir) == 0;
+}
+
+/* SIGHUP: re-read the config, keep unchanged tokens as they are, remove dropped ones from the
+ * enclave, provision new and changed ones. A bad file keeps the running config. */
+static void service_reload(struct service *s) {
+        _cleanup_(agent_config_diag_done) struct agent_config_diag diag = {};
+        _cleanup_(agent_config_freep) struct agent_config *ncfg = NULL;
+        struct agent_token **ntokens = NULL;
+        int r;
+
+        if (notify_sendf("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading the configuration",
+                         notify_now_usec()) < 0)
+                log_warning("Cannot send RELOADING=1 to systemd, ignoring");
+        log_info("Reloading the configuration '%s'", s->config_path);
+        r = agent_config_load(s->config_path, &ncfg, &diag);
+        for (size_t i = 0; i < diag.n_entries; i++) {
+                _cleanup_free_ char *m = NULL;
+                if (agent_config_diag_format(&diag, &diag.entries[i], &m) >= 0)
+                        log_full(diag.entries[i].severity == AGENT_CONFIG_ERROR ? LOG_ERR : LOG_WARNING, "%s", m);
+        }
+        if (r < 0) {
+                log_error_errno(r, "The new configuration is not valid, keeping the running one: %m");
+                goto done;
+        }
+        ntokens = calloc(ncfg->n_tokens ?: 1, sizeof(*ntokens));
+        if (!ntokens) {
+                log_error_errno(ENOMEM, "Out of memory, keeping the running configuration");
+                goto done;
+        }
+        /* Keep unchanged tokens (moved over), drop removed and changed ones. */
+        for (size_t i = 0; i < ncfg->n_tokens; i++)
+                for (size_t j = 0; j < s->n_tokens; j++)
+                        if (s->tokens[j] && token_cfg_equal(&ncfg->tokens[i], s->tokens[j]->cfg)) {
+                                ntokens[i] = TAKE_PTR(s->tokens[j]);
+                                ntokens[i]->cfg = &ncfg->tokens[i];
+                                break;
+                        }
+        for (size_t j = 0; j < s->n_tokens; j++)
+                if (s->tokens[j]) {
+                        log_info("Token '%s' was removed or changed", s->tokens[j]->label);
+                        (void) agent_token_remove(s->tokens[j], s->launcher, &s->client);
+                }
+        for (size_t i = 0; i < ncfg->n_tokens; i++)
+                if (!ntokens[i]) {
+                        if (agent_token_new(ncfg, &ncfg->tokens[i], &ntokens[i]) < 0) {
+                                tokens_free(ntokens, ncfg->n_tokens);
+                                log_error("Keeping the running configuration");
+                                goto done;
+                        }
+                        log_info("Token '%s' is new or changed: provisioning it", ntokens[i]->label);
+                }
+        tokens_free(s->tokens, s->n_tokens);
+        s->tokens = ntokens;
+        s->n_tokens = ncfg->n_tokens;
+        if (!enclave_cfg_equal(s->cfg, ncfg)) {
+                log_info("The enclave settings changed: relaunching it");
+                struct launcher *nl = NULL;
+
+                if (launcher_new(ncfg, &nl) < 0)
+                        log_error("Out of memory: keeping the running enclave");
+                else {
+                        s->client = rpc_client_free(s->client);
+                        launcher_free(s->launcher);
+                        s->launcher = nl;
+                        s->enclave_retry_at = 0;
+                }
+        }
+        log_set_max_level(ncfg->log.level);
+        log_set_timestamp(ncfg->log.enable_timestamp);
+        agent_config_free(s->cfg);
+        s->cfg = TAKE_PTR(ncfg);
+        s->main_done = false;
+done:
+        free(s->status);
+        s->status = NULL;
+        s->ready_sent = false; /* READY=1 again once the new state settled: ends the reload for systemd */
+}
+
+static int service_loop(struct service *s, int sigfd) {
+        for (;;) {
+                struct pollfd p = { .fd = sigfd, .events = POLLIN };
+                struct signalfd_siginfo si;
+                uint64_t next = service_step(s), now = notify_now_usec();
+                int timeout;
+
+                if (s->watchdog_usec) {
+                        if (now >= s->next_watchdog) {
+                                notify("WATCHDOG=1");
+                                s->next_watchdog = now + s->watchdog_usec / 2;
+                        }
+                        next = MIN(next, s->next_watchdog);
+                }
+                timeout = next <= now ? 0 : (int) MIN((next - now + 999u) / 1000u, 1000u);
+                if (poll(&p, 1, timeout) < 0 && errno != EINTR)
+                        return log_error_errno(negative_errno(), "poll() failed: %m");
+                while (read(sigfd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
+                        switch (si.ssi_signo) {
+                        case SIGTERM:
+                        case SIGINT: log_info("Received %s, stopping", strsignal((int) si.ssi_signo)); return 0;
+                        case SIGHUP: service_reload(s); break;
+                        default: break; /* SIGCHLD: the next step reaps */
+                        }
+                }
+        }
+}
+
+int agent_service_run(const char *config_path, struct agent_config **cfg) {
+        struct service s = { .config_path = config_path, .cfg = TAKE_PTR(*cfg) };
+        _cleanup_close_ int sigfd = -1;
+        int r;
+
+        sigfd = signals_open();
+        if (sigfd < 0) {
+                r = log_error_errno(sigfd, "Cannot set up signal handling: %m");
+                agent_config_free(s.cfg);
+                return r;
+        }
+        r = launcher_new(s.cfg, &s.launcher);
+        if (r >= 0)
+                r = tokens_build(s.cfg, &s.tokens, &s.n_tokens);
+        if (r < 0) {
+                launcher_free(s.launcher);
+                agent_config_free(s.cfg);
+                return r == -ENOMEM ? log_error_errno(r, "Out of memory") : r;
+        }
+        s.watchdog_usec = notify_watchdog_usec();
+        log_info("enclave-acm-agent %s starting: %zu token%s, %s launcher, %s via %s", ENCLAVE_ACM_VERSION,
+                 s.n_tokens, s.n_tokens == 1 ? "" : "s", agent_launcher_to_string(s.cfg->enclave.launcher),
+                 agent_service_to_string(s.cfg->options.service),
+                 agent_server_control_to_string(s.cfg->options.server_control));
+        notify("STATUS=Launching the enclave");
+
+        r = service_loop(&s, sigfd);
+
+        notify("STOPPING=1\nSTATUS=Stopping: terminating the enclave (certificate files are kept)");
+        s.client = rpc_client_free(s.client);
+        s.launcher = launcher_free(s.launcher); /* terminates the enclave */
+        tokens_free(s.tokens, s.n_tokens);
+        free(s.status);
+        agent_config_free(s.cfg);
+        log_info("Stopped");
+        return r;
+}

@@ -1,0 +1,107 @@
+/* Safe replacement of one web server config file: temp file, fsync, rename, the server's own config
+ * test, graceful reload, and rollback when the test fails. The text comes from nginx/ or httpd/. */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/cleanup.h"
+
+/* Bound on the file replaced and on the new text (the writers' own bound). */
+#define WEBAPPLY_MAX_FILE (16u * 1024u * 1024u)
+
+enum webapply_server {
+        WEBAPPLY_NGINX,
+        WEBAPPLY_HTTPD,
+        _WEBAPPLY_SERVER_MAX,
+        _WEBAPPLY_SERVER_INVALID = -EINVAL,
+};
+
+/* How the server is tested and reloaded. */
+enum webapply_control {
+        WEBAPPLY_DIRECT,  /* test_argv, then reload_argv or a signal to the pid in pid_file */
+        WEBAPPLY_SYSTEMD, /* test_argv, then `systemctl reload <service>` */
+        _WEBAPPLY_CONTROL_MAX,
+        _WEBAPPLY_CONTROL_INVALID = -EINVAL,
+};
+
+/* Steps of webapply_file(), for the report. */
+enum webapply_step {
+        WEBAPPLY_STEP_NONE,   /* nothing failed */
+        WEBAPPLY_STEP_READ,   /* reading the current file */
+        WEBAPPLY_STEP_WRITE,  /* temp file, fsync, rename (the old file is still in place) */
+        WEBAPPLY_STEP_TEST,   /* the config test rejected the new file (rolled back unless rollback_error) */
+        WEBAPPLY_STEP_RELOAD, /* the new file passed the test and stays; the reload failed */
+        _WEBAPPLY_STEP_MAX,
+        _WEBAPPLY_STEP_INVALID = -EINVAL,
+};
+
+struct webapply_req {
+        const char *path; /* the file to replace (a symlink is followed: its target is replaced) */
+        const char *text; /* the new content, text_len bytes (NUL bytes allowed, not required) */
+        size_t text_len;
+        mode_t mode;       /* permissions for the file; 0: the current file's, or 0644 for a new one */
+        const char *user;  /* owner by name; NULL: the current file's, or the caller's for a new one */
+        const char *group; /* group by name; NULL: likewise */
+        enum webapply_server server;
+        enum webapply_control control;
+        /* The config test, e.g. {"nginx", "-t", "-c", "/etc/nginx/nginx.conf", NULL} or
+         * {"apache2ctl", "-t", NULL}. NULL: {"nginx", "-t"} / {"apachectl", "-t"}. */
+        const char *const *test_argv;
+        /* WEBAPPLY_DIRECT: the graceful reload, e.g. {"nginx", "-s", "reload", NULL} or
+         * {"apachectl", "graceful", NULL}. NULL with pid_file NULL: those two defaults. */
+        const char *const *reload_argv;
+        /* WEBAPPLY_DIRECT, reload_argv NULL: signal the process whose pid this file holds instead
+         * (the nginx master or the httpd parent). */
+        const char *pid_file;
+        int reload_signal;   /* with pid_file; 0: SIGHUP for nginx, SIGUSR1 (graceful) for httpd */
+        const char *service; /* WEBAPPLY_SYSTEMD: the unit; NULL: "nginx" / "apache2" */
+        /* Masked (raw and percent-encoded) in the output reported back; never logged. May be NULL. */
+        const char *pin;
+        unsigned timeout_ms; /* per command; 0: SUBPROCESS_DEFAULT_TIMEOUT_MS */
+};
+
+struct webapply_result {
+        bool changed;              /* the file was replaced and the new text stays in place */
+        bool rolled_back;          /* the new text failed the test and the previous content is back */
+        bool reloaded;             /* the graceful reload ran and succeeded */
+        enum webapply_step failed; /* WEBAPPLY_STEP_NONE on success */
+        int rollback_error;        /* < 0: the rollback failed too, the rejected text may be in place */
+        int exit_status;           /* of the failing (else the last) command; -1 if none ran or signalled */
+        int term_signal;           /* signal that ended it; 0 if none */
+        bool timed_out;
+        /* The output of the failing command, else of the config test; trimmed, the PIN replaced by
+         * "***". NULL when no command ran. */
+        char *output;
+};
+
+void webapply_result_done(struct webapply_result *r);
+
+/* Read a config file as webapply_file() sees it (symlinks followed, a regular file of at most
+ * WEBAPPLY_MAX_FILE bytes): a new copy with a NUL after its ret_len bytes, for the nginx/ and
+ * httpd/ editors. -ENOENT when it does not exist. The text may hold a PIN: wipe it before freeing. */
+_must_check_ int webapply_read_file(const char *path, char **ret_text, size_t *ret_len);
+
+/* Make req->path hold req->text, safely:
+ * - the same text already there (and mode/owner as requested): nothing is done, returns 0;
+ * - else the text goes to a temp file in the same directory (O_EXCL, the mode and owner of the
+ *   current file or as requested), is fsync'ed and renamed over the target, the directory is
+ *   fsync'ed; the previous content is kept in memory;
+ * - the server's config test runs: a non-zero exit, a signal (nginx -t crashes on some bad PINs)
+ *   or a timeout restores the previous content the same way (or removes a new file) and fails;
+ * - on success the server is reloaded gracefully (never restarted) and 1 is returned.
+ * A mode/owner difference alone is fixed in place without a test or a reload (returns 0).
+ * Returns 0, 1, or a negative errno with ret->failed saying where: -EBADMSG when a command
+ * exited non-zero or by a signal, -ETIMEDOUT, -ENOENT when a command or the target's directory
+ * does not exist, -ESRCH for an unknown user or group, -EFBIG for an oversized file, or what the
+ * system call said.
+ * *ret is always filled (webapply_result_done() it). Logs nothing. */
+_must_check_ int webapply_file(const struct webapply_req *req, struct webapply_result *ret);
+
+const char *webapply_server_to_string(enum webapply_server s);
+enum webapply_server webapply_server_from_string(const char *s);
+const char *webapply_control_to_string(enum webapply_control c);
+enum webapply_control webapply_control_from_string(const char *s);
+const char *webapply_step_to_string(enum webapply_step s);

@@ -1,0 +1,62 @@
+/* Reading a PEM private key + certificate chain and sending them with TOKEN_ADD: shared by the CLI and the agent. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/cleanup.h"
+#include "common/rpc-client.h"
+#include "common/secret.h"
+
+#define PROVISION_PIN_FILE_MAX   4096
+#define PROVISION_KEY_FILE_MAX   (1024 * 1024)
+#define PROVISION_CHAIN_FILE_MAX (4 * 1024 * 1024)
+
+/* What a loaded key + chain looks like, for messages. */
+struct provision_key_summary {
+        char type[32]; /* "RSA 2048", "EC P-256", "Ed25519" */
+        size_t n_certs;
+};
+
+/* Library code: nothing here logs. A failure returns a negative errno and, when ret_error is not
+ * NULL, a malloc'ed one-line message naming the file and what is wrong (NULL if out of memory). */
+
+/* Reads a whole regular file of 1..max bytes into a secret_buf. what names it in messages ("PIN"). */
+_must_check_ int provision_read_file(const char *path, size_t max, const char *what, struct secret_buf **ret,
+                                     char **ret_error);
+
+/* Parses the PEM private key in key_path (PKCS#8, PKCS#1 or SEC1, unencrypted) and the PEM
+ * certificates in chain_path (leaf first), checks the key type is one enclave-token serves and
+ * that it matches the leaf, and returns the key re-encoded as PKCS#8 PEM in a secret_buf and the
+ * certificates re-encoded as a clean PEM chain (nothing but certificates, NUL-terminated).
+ * Errors: -ENOENT/-EACCES/… from open(), -EINVAL (not a regular file), -ENODATA (empty), -EFBIG,
+ * -EBADMSG (no or bad PEM), -EOPNOTSUPP (key type), -E2BIG (too many certificates),
+ * -EKEYREJECTED (key does not match the leaf), -ENOMEM. */
+_must_check_ int provision_load_key_and_chain(const char *key_path, const char *chain_path,
+                                              struct secret_buf **ret_key, char **ret_chain,
+                                              size_t *ret_chain_len, struct provision_key_summary *ret_summary,
+                                              char **ret_error);
+
+/* One key of a TOKEN_ADD. */
+struct provision_key {
+        uint32_t id;
+        const char *label;              /* key label (PKCS#11 object=) */
+        const struct secret_buf *key_pem;
+        const char *chain;
+        size_t chain_len;
+};
+
+enum provision_step {
+        PROVISION_STEP_ENCODE, /* the request did not fit (key and chain too large) */
+        PROVISION_STEP_CALL,   /* transport error or the daemon's status: see rpc_client_call() */
+        PROVISION_STEP_DECODE, /* the answer could not be decoded */
+        _PROVISION_STEP_MAX,
+        _PROVISION_STEP_INVALID = -EINVAL,
+};
+
+/* TOKEN_ADD label/pin with keys[0..n_keys) (1..RPC_MAX_KEYS); replace: replace the token with this
+ * label in its slot (the PIN must match). 0 and *ret_slot, or a negative errno with *ret_step
+ * (may be NULL) saying which step failed. */
+_must_check_ int provision_token_add(struct rpc_client *c, const char *label, const struct secret_buf *pin,
+                                     bool replace, const struct provision_key *keys, size_t n_keys,
+                                     uint32_t *ret_slot, enum provision_step *ret_step);

@@ -1,0 +1,473 @@
+/* Unit tests for agent/webapply: atomic replace, config test, graceful reload, rollback; with a fake
+ * server script (tests/data/webapply/fake-server.sh) standing in for nginx. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/subprocess.h"
+#include "agent/webapply-internal.h"
+#include "agent/webapply.h"
+#include "common/cleanup.h"
+#include "tests/lib/tap.h"
+
+struct fixture {
+        char *dir;
+        char *server; /* dir/fake-server: a copy, so a lost exec bit in the checkout does not matter */
+        char *conf;   /* dir/site.conf */
+        char *log;    /* dir/log: what the fake server was asked to do */
+        char *seen;   /* dir/log.seen: the file as the config test saw it */
+        const char *test_argv[5];
+        const char *reload_argv[4];
+};
+
+static char *file_read(const char *path, size_t *ret_len) {
+        _cleanup_fclose_ FILE *f = fopen(path, "rbe");
+        FILE *m;
+        char *buf = NULL;
+        size_t size = 0;
+
+        if (!f || !(m = open_memstream(&buf, &size)))
+                return NULL;
+        for (int ch; (ch = fgetc(f)) != EOF;)
+                fputc(ch, m);
+        fclose(m);
+        if (ret_len)
+                *ret_len = size;
+        return buf;
+}
+
+static int file_write(const char *path, const char *text, mode_t mode) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        size_t len = strlen(text);
+
+        if (fd < 0 || write(fd, text, len) != (ssize_t) len || fchmod(fd, mode) < 0)
+                return -errno;
+        return 0;
+}
+
+static bool file_is(const char *path, const char *want) {
+        _cleanup_free_ char *got = NULL;
+        size_t len = 0;
+
+        got = file_read(path, &len);
+        return got && len == strlen(want) && memcmp(got, want, len) == 0;
+}
+
+static mode_t file_mode(const char *path) {
+        struct stat st;
+
+        return lstat(path, &st) < 0 ? (mode_t) -1 : st.st_mode & 07777;
+}
+
+static size_t dir_count(const char *dir) {
+        DIR *d = opendir(dir);
+        size_t n = 0;
+
+        if (!d)
+                return 0;
+        for (struct dirent *e; (e = readdir(d));)
+                n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+        closedir(d);
+        return n;
+}
+
+/* tests/data: $TEST_DATA, else next to this file (meson compiles it as "../tests/unit/…"). */
+static char *data_path(const char *rel) {
+        const char *env = getenv("TEST_DATA"), *slash = strrchr(__FILE__, '/');
+        char *path = NULL;
+
+        if (env ? asprintf(&path, "%s/%s", env, rel) < 0
+                : asprintf(&path, "%.*s/../data/%s", slash ? (int) (slash - __FILE__) : 1,
+                           slash ? __FILE__ : ".", rel) < 0)
+                return NULL;
+        return path;
+}
+
+static bool fixture_init(struct fixture *f) {
+        const char *tmp = getenv("TMPDIR");
+        _cleanup_free_ char *script = data_path("webapply/fake-server.sh"), *text = NULL;
+
+        *f = (struct fixture){};
+        if (asprintf(&f->dir, "%s/test-webapply-XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0 || !mkdtemp(f->dir))
+                return false;
+        if (asprintf(&f->server, "%s/fake-server", f->dir) < 0 || asprintf(&f->conf, "%s/site.conf", f->dir) < 0 ||
+            asprintf(&f->log, "%s/log", f->dir) < 0 || asprintf(&f->seen, "%s/log.seen", f->dir) < 0)
+                return false;
+        text = script ? file_read(script, NULL) : NULL;
+        if (!text || file_write(f->server, text, 0755) < 0) {
+                printf("# cannot read '%s' (set TEST_DATA to tests/data)\n", script ? script : "?");
+                return false;
+        }
+        memcpy(f->test_argv, (const char *[]){ f->server, "test", f->conf, f->log, NULL }, sizeof(f->test_argv));
+        memcpy(f->reload_argv, (const char *[]){ f->server, "reload", f->log, NULL }, sizeof(f->reload_argv));
+        return true;
+}
+
+static void fixture_done(struct fixture *f) {
+        DIR *d = f->dir ? opendir(f->dir) : NULL;
+
+        for (struct dirent *e; d && (e = readdir(d));)
+                (void) unlinkat(dirfd(d), e->d_name, 0);
+        if (d)
+                closedir(d);
+        if (f->dir)
+                (void) rmdir(f->dir);
+        free(f->dir);
+        free(f->server);
+        free(f->conf);
+        free(f->log);
+        free(f->seen);
+}
+
+static struct webapply_req req_for(const struct fixture *f, const char *text) {
+        return (struct webapply_req){
+                .path = f->conf,
+                .text = text,
+                .text_len = strlen(text),
+                .server = WEBAPPLY_NGINX,
+                .control = WEBAPPLY_DIRECT,
+                .test_argv = f->test_argv,
+                .reload_argv = f->reload_argv,
+        };
+}
+
+#define FIXTURE(f)                                                                                          \
+        _cleanup_(fixture_done) struct fixture f;                                                           \
+        _cleanup_(webapply_result_done) struct webapply_result res = {};                                   \
+        ASSERT_TRUE(fixture_init(&f))
+
+/* ---- the happy path ---- */
+
+static void test_apply_success(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_for(&f, "server { listen 443 ssl; }\n");
+
+        ASSERT_OK(file_write(f.conf, "old\n", 0640));
+        ASSERT_EQ(webapply_file(&req, &res), 1);
+        ASSERT_TRUE(res.changed && res.reloaded && !res.rolled_back);
+        ASSERT_EQ(res.failed, WEBAPPLY_STEP_NONE);
+        ASSERT_TRUE(file_is(f.conf, req.text));
+        ASSERT_TRUE(file_is(f.seen, req.text)); /* the test saw the whole new file */
+        ASSERT_EQ(file_mode(f.conf), 0640);     /* the old file's mode */
+        ASSERT_TRUE(file_is(f.log, "test\nreload\n"));
+        ASSERT_TRUE(res.output && strstr(res.output, "test is successful"));
+        ASSERT_TRUE(res.output[strlen(res.output) - 1] != '\n'); /* trimmed */
+        ASSERT_EQ(dir_count(f.dir), 4u);                         /* no temp file left */
+}
+
+static void test_apply_idempotent(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_for(&f, "same\n");
+
+        ASSERT_OK(file_write(f.conf, "old\n", 0644));
+        ASSERT_EQ(webapply_file(&req, &res), 1);
+        webapply_result_done(&res);
+        ASSERT_EQ(webapply_file(&req, &res), 0); /* same text: no test, no reload */
+        ASSERT_TRUE(!res.changed && !res.reloaded && res.output == NULL);
+        ASSERT_TRUE(file_is(f.log, "test\nreload\n"));
+}
+
+static void test_apply_new_file(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_for(&f, "new\n");
+
+        ASSERT_EQ(webapply_file(&req, &res), 1);
+        ASSERT_TRUE(file_is(f.conf, "new\n"));
+        ASSERT_EQ(file_mode(f.conf), 0644);
+}
+
+static void test_apply_mode_owner(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_for(&f, "text\n");
+        struct passwd *nobody = geteuid() == 0 ? getpwnam("nobody") : NULL;
+        struct stat st;
+
+        ASSERT_OK(file_write(f.conf, "text\n", 0644));
+        req.mode = 0600;
+        req.user = nobody ? "nobody" : NULL;
+        ASSERT_EQ(webapply_file(&req, &res), 0); /* the text is there: fixed in place, no reload */
+        ASSERT_EQ(file_mode(f.conf), 0600);
+        ASSERT_TRUE(access(f.log, F_OK) < 0);
+        ASSERT_OK(stat(f.conf, &st));
+        ASSERT_EQ(st.st_uid, nobody ? nobody->pw_uid : geteuid());
+        webapply_result_done(&res);
+        req.text = "other\n";
+        req.text_len = strlen(req.text);
+        req.mode = 0440;
+        ASSERT_EQ(webapply_file(&req, &res), 1);
+        ASSERT_EQ(file_mode(f.conf), 0440);
+        webapply_result_done(&res);
+        req.user = "no-such-user-enclave-acm";
+        ASSERT_ERR(webapply_file(&req, &res), -ESRCH);
+        ASSERT_EQ(res.failed, WEBAPPLY_STEP_READ);
+}
+
+/* A sites-enabled symlink stays a symlink; its target gets the new text. */
+static void test_apply_symlink(void) {
+        FIXTURE(f);
+        _cleanup_free_ char *real = NULL;
+        struct webapply_req req = req_for(&f, "via link\n");
+        struct stat st;
+
+        ASSERT_TRUE(asprintf(&real, "%s/real.conf", f.dir) >= 0);
+        ASSERT_OK(file_write(real, "old\n", 0644));
+        ASSERT_OK(symlink("real.conf", f.conf));
+        ASSERT_EQ(webapply_file(&req, &res), 1);
+        ASSERT_OK(lstat(f.conf, &st));
+        ASSERT_TRUE(S_ISLNK(st.st_mode));
+        ASSERT_TRUE(file_is(real, "via link\n"));
+        ASSERT_OK(unlink(real));
+        webapply_result_done(&res);
+        ASSERT_ERR(webapply_file(&req, &res), -ENOENT); /* dangling: not replaced by a file */
+        ASSERT_OK(lstat(f.conf, &st));
+        ASSERT_TRUE(S_ISLNK(st.st_mode));
+}
+
+/* ---- a failing config test rolls back ---- */
+
+static void expect_rolled_back(const struct fixture *f, const struct webapply_result *r, const char *old,
+                               mode_t mode) {
+        ASSERT_TRUE(r->rolled_back && !r->changed && !r->reloaded);
+        ASSERT_EQ(r->rollback_error, 0);
+        ASSERT_EQ(r->failed, WEBAPPLY_STEP_TEST);
+        ASSERT_TRUE(file_is(f->conf, old)); /* byte for byte */
+        ASSERT_EQ(file_mode(f->conf), mode);
+        ASSERT_TRUE(file_is(f->log, "test\n")); /* no reload */
+}
+
+static void test_rollback_failed_test(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_for(&f, "BROKEN directive;\n");
+
+        ASSERT_OK(file_write(f.conf, "old\r\n\tkept\n", 0604));
+        ASSERT_ERR(webapply_file(&req, &res), -EBADMSG);
+        ASSERT_TRUE(file_is(f.seen, req.text)); /* the test ran on the new file */
+        expect_rolled_back(&f, &res, "old\r\n\tkept\n", 0604);
+        ASSERT_EQ(res.exit_status, 1);
+        ASSERT_TRUE(res.output && strstr(res.output, "[emerg] invalid line \"BROKEN directive;\""));
+        ASSERT_TRUE(strstr(res.output, "test failed") != NULL);
+        ASSERT_EQ(dir_count(f.dir), 4u);
+}
+
+static void test_rollback_crash(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_for(&f, "CRASH\n");
+
+        ASSERT_OK(file_write(f.conf, "old\n", 0644));
+        ASSERT_ERR(webapply_file(&req, &res), -EBADMSG);
+        expect_rolled_back(&f, &res, "old\n", 0644);
+        ASSERT_EQ(res.term_signal, SIGSEGV);
+        ASSERT_EQ(res.exit_status, -1);
+}
+
+static void test_rollback_timeout(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_for(&f, "SLOW\n");
+
+        ASSERT_OK(file_write(f.conf, "old\n", 0644));
+        req.timeout_ms = 300;
+        ASSERT_ERR(webapply_file(&req, &res), -ETIMEDOUT);
+        expect_rolled_back(&f, &res, "old\n", 0644);
+        ASSERT_TRUE(res.timed_out);
+        ASSERT_EQ(res.term_signal, SIGKILL);
+}
+
+static void test_rollback_new_file(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_for(&f, "BROKEN\n");
+
+        ASSERT_ERR(webapply_file(&req, &res), -EBADMSG);
+        ASSERT_TRUE(res.rolled_back && !res.changed);
+        ASSERT_TRUE(access(f.conf, F_OK) < 0 && errno == ENOENT); /* removed again */
+        ASSERT_EQ(dir_count(f.dir), 3u);
+}
+
+static void test_rollback_missing_command(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_for(&f, "new\n");
+        const char *const test[] = { "/nonexistent/enclave-acm/nginx", "-t", NULL };
+
+        ASSERT_OK(file_write(f.conf, "old\n", 0644));
+        req.test_argv = test;
+        ASSERT_ERR(webapply_file(&req, &res), -ENOENT);
+        ASSERT_TRUE(res.rolled_back && file_is(f.conf, "old\n"));
+        ASSERT_EQ(res.failed, WEBAPPLY_STEP_TEST);
+}
+
+/* ---- reload ---- */
+
+static void test_reload_failure_keeps_file(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_for(&f, "new\n");
+        const char *const reload[] = { f.server, "fail", f.log, NULL };
+
+        ASSERT_OK(file_write(f.conf, "old\n", 0644));
+        req.reload_argv = reload;
+        ASSERT_ERR(webapply_file(&req, &res), -EBADMSG);
+        ASSERT_EQ(res.failed, WEBAPPLY_STEP_RELOAD);
+        ASSERT_TRUE(res.changed && !res.reloaded && !res.rolled_back);
+        ASSERT_TRUE(file_is(f.conf, "new\n")); /* it passed the test: it stays */
+        ASSERT_EQ(res.exit_status, 3);
+        ASSERT_TRUE(res.output && strstr(res.output, "invalid PID number"));
+}
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig) {
+        got_signal = sig;
+}
+
+static void test_reload_pid_file(void) {
+        FIXTURE(f);
+        _cleanup_free_ char *pid_file = NULL, *pid = NULL;
+        struct webapply_req req = req_for(&f, "new\n");
+        struct sigaction sa = { .sa_handler = on_signal }, old;
+
+        ASSERT_TRUE(asprintf(&pid_file, "%s/nginx.pid", f.dir) >= 0 && asprintf(&pid, "%d\n", getpid()) >= 0);
+        ASSERT_OK(file_write(pid_file, pid, 0644));
+        ASSERT_OK(sigaction(SIGUSR2, &sa, &old));
+        req.reload_argv = NULL;
+        req.pid_file = pid_file;
+        req.reload_signal = SIGUSR2;
+        got_signal = 0;
+        ASSERT_EQ(webapply_file(&req, &res), 1);
+        ASSERT_OK(sigaction(SIGUSR2, &old, NULL));
+        ASSERT_EQ(got_signal, SIGUSR2);
+        ASSERT_TRUE(res.reloaded);
+        webapply_result_done(&res);
+        ASSERT_OK(file_write(pid_file, "12ab\n", 0644));
+        req.text = "newer\n";
+        req.text_len = strlen(req.text);
+        ASSERT_ERR(webapply_file(&req, &res), -EBADMSG);
+        ASSERT_EQ(res.failed, WEBAPPLY_STEP_RELOAD);
+}
+
+/* argv goes to the program as is: no shell splits or expands anything. */
+static void test_argv_no_shell(void) {
+        FIXTURE(f);
+        _cleanup_free_ char *evil = NULL, *want = NULL, *pwned = NULL;
+        struct webapply_req req = req_for(&f, "new\n");
+
+        ASSERT_TRUE(asprintf(&pwned, "%s/pwned", f.dir) >= 0);
+        ASSERT_TRUE(asprintf(&evil, "a  b; touch %s", pwned) >= 0);
+        const char *const reload[] = { f.server, "reload", f.log, evil, "$(touch x)", "`id`|&>'\"", "", NULL };
+        ASSERT_TRUE(asprintf(&want, "test\nreload\n%s\n$(touch x)\n`id`|&>'\"\n\n", evil) >= 0);
+        req.reload_argv = reload;
+        ASSERT_EQ(webapply_file(&req, &res), 1);
+        ASSERT_TRUE(file_is(f.log, want));
+        ASSERT_TRUE(access(pwned, F_OK) < 0);
+}
+
+/* ---- what is reported ---- */
+
+static void test_pin_masked(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_for(&f, "BROKEN key \"engine:pkcs11:pkcs11:token=t;type=private"
+                                               "?pin-value=12%3B34\" raw 12;34\n");
+
+        ASSERT_OK(file_write(f.conf, "old\n", 0644));
+        req.pin = "12;34";
+        ASSERT_ERR(webapply_file(&req, &res), -EBADMSG);
+        ASSERT_TRUE(res.output != NULL);
+        ASSERT_TRUE(strstr(res.output, "12;34") == NULL && strstr(res.output, "12%3B34") == NULL);
+        ASSERT_TRUE(strstr(res.output, "?pin-value=***\" raw ***") != NULL);
+}
+
+static void test_output_mask(void) {
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+        const char in[] = " \n pin 1234 and 12345 and %31234\t\r\n";
+
+        ASSERT_OK(webapply_output_mask(in, strlen(in), "1234", &a));
+        ASSERT_STREQ(a, "pin *** and ***5 and %3***");
+        ASSERT_OK(webapply_output_mask(in, strlen(in), NULL, &b));
+        ASSERT_STREQ(b, "pin 1234 and 12345 and %31234");
+        ASSERT_OK(webapply_output_mask("a b/c", 5, "b/c", &c)); /* raw and encoded ("b%2Fc") */
+        ASSERT_STREQ(c, "a ***");
+        ASSERT_OK(webapply_output_mask("   ", 3, "x", &d));
+        ASSERT_STREQ(d, "");
+}
+
+static void test_bad_requests(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_for(&f, "x\n");
+        const char *const empty[] = { NULL };
+
+        req.path = NULL;
+        ASSERT_ERR(webapply_file(&req, &res), -EINVAL);
+        req.path = f.conf;
+        req.server = _WEBAPPLY_SERVER_MAX;
+        ASSERT_ERR(webapply_file(&req, &res), -EINVAL);
+        req.server = WEBAPPLY_HTTPD;
+        req.test_argv = empty;
+        ASSERT_ERR(webapply_file(&req, &res), -EINVAL);
+        req.test_argv = f.test_argv;
+        req.text_len = WEBAPPLY_MAX_FILE + 1;
+        ASSERT_ERR(webapply_file(&req, &res), -EFBIG);
+        req.text_len = 2;
+        req.path = f.dir; /* a directory */
+        ASSERT_ERR(webapply_file(&req, &res), -EINVAL);
+        ASSERT_ERR(webapply_file(NULL, &res), -EINVAL);
+        ASSERT_TRUE(access(f.log, F_OK) < 0); /* nothing ran */
+        ASSERT_EQ(webapply_server_from_string("httpd"), WEBAPPLY_HTTPD);
+        ASSERT_EQ(webapply_control_from_string("systemd"), WEBAPPLY_SYSTEMD);
+        ASSERT_EQ(webapply_control_from_string("shell"), -EINVAL);
+        ASSERT_STREQ(webapply_step_to_string(WEBAPPLY_STEP_TEST), "config test");
+}
+
+/* ---- the subprocess runner ---- */
+
+static void test_subprocess_cap(void) {
+        _cleanup_(subprocess_result_done) struct subprocess_result r = {};
+        const char *const argv[] = { "head", "-c", "200000", "/dev/zero", NULL };
+
+        ASSERT_OK(subprocess_run(argv, 0, &r));
+        ASSERT_TRUE(subprocess_result_ok(&r) && r.truncated);
+        ASSERT_EQ(r.output_len, SUBPROCESS_MAX_OUTPUT);
+}
+
+/* A daemon left behind holding the output pipe does not make us wait for it. */
+static void test_subprocess_grandchild(void) {
+        _cleanup_(subprocess_result_done) struct subprocess_result r = {};
+        const char *const argv[] = { "sh", "-c", "sleep 3 & echo started", NULL };
+
+        ASSERT_OK(subprocess_run(argv, 2000, &r));
+        ASSERT_TRUE(subprocess_result_ok(&r) && !r.timed_out);
+        ASSERT_STREQ(r.output, "started\n");
+}
+
+static void test_subprocess_errors(void) {
+        _cleanup_(subprocess_result_done) struct subprocess_result r = {};
+        const char *const missing[] = { "no-such-program-enclave-acm", NULL };
+        const char *const empty[] = { NULL };
+
+        ASSERT_ERR(subprocess_run(missing, 0, &r), -ENOENT);
+        ASSERT_ERR(subprocess_run(empty, 0, &r), -EINVAL);
+        ASSERT_ERR(subprocess_run(NULL, 0, &r), -EINVAL);
+}
+
+TAP_MAIN(TEST("/webapply/apply/success", test_apply_success),
+         TEST("/webapply/apply/idempotent", test_apply_idempotent),
+         TEST("/webapply/apply/new-file", test_apply_new_file),
+         TEST("/webapply/apply/mode-owner", test_apply_mode_owner),
+         TEST("/webapply/apply/symlink", test_apply_symlink),
+         TEST("/webapply/rollback/failed-test", test_rollback_failed_test),
+         TEST("/webapply/rollback/crash", test_rollback_crash),
+         TEST("/webapply/rollback/timeout", test_rollback_timeout),
+         TEST("/webapply/rollback/new-file", test_rollback_new_file),
+         TEST("/webapply/rollback/missing-command", test_rollback_missing_command),
+         TEST("/webapply/reload/failure-keeps-file", test_reload_failure_keeps_file),
+         TEST("/webapply/reload/pid-file", test_reload_pid_file),
+         TEST("/webapply/argv/no-shell", test_argv_no_shell),
+         TEST("/webapply/report/pin-masked", test_pin_masked),
+         TEST("/webapply/report/output-mask", test_output_mask),
+         TEST("/webapply/bad-requests", test_bad_requests),
+         TEST("/subprocess/cap", test_subprocess_cap),
+         TEST("/subprocess/grandchild", test_subprocess_grandchild),
+         TEST("/subprocess/errors", test_subprocess_errors))
