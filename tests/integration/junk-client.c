@@ -117,8 +117,8 @@ static long read_until_closed(int fd, unsigned char *buf, size_t size) {
         return read_until(fd, buf, size, 0);
 }
 
-static void header(unsigned char out[RPC_HEADER_SIZE], uint32_t magic, uint8_t version, uint8_t kind, uint8_t call,
-                   uint32_t body_len) {
+static void header(unsigned char out[RPC_HEADER_SIZE], uint32_t magic, uint8_t version, uint8_t kind,
+                   uint8_t call, uint32_t body_len) {
         struct rpc_header h = {
                 .magic = magic,
                 .version = version,
@@ -149,7 +149,8 @@ static int expect_closed_silently(int fd) {
 static int expect_error_then_closed(int fd, int want, bool must_close) {
         unsigned char buf[4096];
         struct rpc_header h;
-        long n = must_close ? read_until_closed(fd, buf, sizeof(buf)) : read_until(fd, buf, sizeof(buf), RPC_HEADER_SIZE);
+        long n = must_close ? read_until_closed(fd, buf, sizeof(buf))
+                            : read_until(fd, buf, sizeof(buf), RPC_HEADER_SIZE);
 
         if (n == -ETIMEDOUT) {
                 printf("the daemon kept the connection open for %d ms\n", CLOSE_WAIT_MS);
@@ -157,7 +158,8 @@ static int expect_error_then_closed(int fd, int want, bool must_close) {
         }
         if (n == 0 && !must_close)
                 return 0; /* closed without an answer: fine too */
-        if (n < RPC_HEADER_SIZE || rpc_header_decode(buf, RPC_CHANNEL_DATA, &h) < 0 || h.kind != RPC_KIND_RESPONSE) {
+        if (n < RPC_HEADER_SIZE || rpc_header_decode(buf, RPC_CHANNEL_DATA, &h) < 0 ||
+            h.kind != RPC_KIND_RESPONSE) {
                 printf("expected a response header, got %ld bytes\n", n);
                 return 1;
         }
@@ -193,7 +195,8 @@ int main(int argc, char **argv) {
                 r = send_bytes(fd, junk, sizeof(junk));
                 return r < 0 ? 1 : expect_closed_silently(fd);
         }
-        if (strcmp(mode, "badmagic") == 0 || strcmp(mode, "badversion") == 0 || strcmp(mode, "badkind") == 0) {
+        if (strcmp(mode, "badmagic") == 0 || strcmp(mode, "badversion") == 0 ||
+            strcmp(mode, "badkind") == 0) {
                 header(h, mode[3] == 'm' ? 0x41414141 : RPC_MAGIC, mode[3] == 'v' ? 99 : 1,
                        mode[3] == 'k' ? RPC_KIND_RESPONSE : RPC_KIND_REQUEST, RPC_CALL_HELLO, 1);
                 r = send_frame(fd, h, "\xa0", 1);

@@ -38,8 +38,9 @@
 
 #include <p11-kit/pkcs11.h>
 
-#define WAIT_MAX_MS 120000
-#define IO_MAX (1024 * 1024)
+#define WAIT_MAX_MS   120000
+#define LOCAL_FAILURE ((CK_RV) -1) /* a step failed in the driver itself, not in the module */
+#define IO_MAX        (1024 * 1024)
 
 static CK_FUNCTION_LIST_PTR p11;
 static CK_SLOT_ID slot;
@@ -52,7 +53,8 @@ static const struct {
         CK_RV rv;
         const char *name;
 } rv_names[] = {
-#define RV(x) { x, #x }
+#define RV(x) \
+        { x, #x }
         RV(CKR_OK),
         RV(CKR_HOST_MEMORY),
         RV(CKR_SLOT_ID_INVALID),
@@ -143,13 +145,13 @@ struct mech {
 static int mech_parse(const char *s, struct mech *ret) {
         char *end;
 
-        *ret = (struct mech) {};
+        *ret = (struct mech){};
         for (size_t i = 0; i < sizeof(mechs) / sizeof(mechs[0]); i++)
                 if (strcmp(mechs[i].name, s) == 0) {
                         ret->m.mechanism = mechs[i].type;
                         ret->deterministic = mechs[i].deterministic;
                         if (mechs[i].pss) {
-                                ret->pss = (CK_RSA_PKCS_PSS_PARAMS) { CKM_SHA256, CKG_MGF1_SHA256, 32 };
+                                ret->pss = (CK_RSA_PKCS_PSS_PARAMS){ CKM_SHA256, CKG_MGF1_SHA256, 32 };
                                 ret->m.pParameter = &ret->pss;
                                 ret->m.ulParameterLen = sizeof(ret->pss);
                         }
@@ -351,17 +353,17 @@ static CK_RV init_race(unsigned long n) {
         CK_RV rv;
 
         if (n == 0 || n > 64)
-                return (CK_RV) -1;
+                return LOCAL_FAILURE;
         session = CK_INVALID_HANDLE;
         rv = p11->C_Finalize(NULL);
         if (rv != CKR_OK)
                 return rv;
         if (pthread_barrier_init(&barrier, NULL, (unsigned) n) != 0)
-                return (CK_RV) -1;
+                return LOCAL_FAILURE;
         for (unsigned long i = 0; i < n; i++) {
-                jobs[i] = (struct init_job) { &barrier, CKR_GENERAL_ERROR };
+                jobs[i] = (struct init_job){ &barrier, CKR_GENERAL_ERROR };
                 if (pthread_create(&tids[i], NULL, init_main, &jobs[i]) != 0)
-                        return (CK_RV) -1;
+                        return LOCAL_FAILURE;
         }
         for (unsigned long i = 0; i < n; i++) {
                 (void) pthread_join(tids[i], NULL);
@@ -375,176 +377,234 @@ static CK_RV init_race(unsigned long n) {
         (void) pthread_barrier_destroy(&barrier);
         if (ok != 1 || already != n - 1) {
                 printf("# %u threads got CKR_OK, %u ALREADY_INITIALIZED (of %lu)\n", ok, already, n);
-                return (CK_RV) -1;
+                return LOCAL_FAILURE;
         }
         return find_slot(token_label);
 }
 
-/* Runs one step; returns its CK_RV, or (CK_RV) -1 for a local failure (message printed). */
+/* Step handlers: each returns the CK_RV of the call under test, or LOCAL_FAILURE (message printed).
+ * arg is what follows "name:", or NULL. */
+
+static CK_RV step_open(char *arg) {
+        return p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &session);
+}
+
+static CK_RV step_login(char *arg) {
+        (void) snprintf(last_pin, sizeof(last_pin), "%s", arg);
+        return p11->C_Login(session, CKU_USER, (CK_UTF8CHAR_PTR) arg, strlen(arg));
+}
+
+static CK_RV step_logout(char *arg) {
+        return p11->C_Logout(session);
+}
+
+static CK_RV step_countkeys(char *arg) {
+        CK_OBJECT_HANDLE found[64];
+        CK_ULONG n = 0;
+        CK_RV rv;
+
+        rv = find_keys(NULL, 0, found, 64, &n);
+        if (rv == CKR_OK && n != strtoul(arg, NULL, 10)) {
+                printf("# %lu private keys visible, expected %s\n", (unsigned long) n, arg);
+                return LOCAL_FAILURE;
+        }
+        return rv;
+}
+
+static CK_RV step_findkey(char *arg) {
+        unsigned char id[64];
+        size_t id_len = 0;
+        CK_OBJECT_HANDLE found[2];
+        CK_ULONG n = 0;
+        CK_RV rv;
+
+        for (const char *p = arg; p && p[0] && p[1] && id_len < sizeof(id); p += 2)
+                if (sscanf(p, "%2hhx", &id[id_len++]) != 1)
+                        return LOCAL_FAILURE;
+        rv = find_keys(arg ? id : NULL, id_len, found, 2, &n);
+        if (rv != CKR_OK)
+                return rv;
+        if (n != 1) {
+                printf("# found %lu matching private keys, expected 1\n", (unsigned long) n);
+                return LOCAL_FAILURE;
+        }
+        key = found[0];
+        return CKR_OK;
+}
+
+/* count signatures of in_path; deterministic mechanisms must give the same bytes every time. */
+static CK_RV sign_loop(const char *mech_s, const char *in_path, const char *out_path, unsigned long count) {
+        unsigned char *in = NULL, first[1024], sig[1024];
+        CK_ULONG first_len = 0;
+        size_t in_len = 0;
+        struct mech m;
+        CK_RV rv = CKR_OK;
+
+        if (!mech_s || !in_path || mech_parse(mech_s, &m) < 0) {
+                printf("# bad mechanism or input\n");
+                return LOCAL_FAILURE;
+        }
+        if (read_all(in_path, &in, &in_len) < 0) {
+                printf("# cannot read '%s'\n", in_path);
+                return LOCAL_FAILURE;
+        }
+        for (unsigned long i = 0; i < count && rv == CKR_OK; i++) {
+                CK_ULONG sig_len = sizeof(sig);
+                rv = sign_once(&m, in, in_len, sig, &sig_len);
+                if (rv != CKR_OK)
+                        printf("# signature %lu of %lu: %s\n", i + 1, count, rv_name(rv));
+                else if (i == 0) {
+                        memcpy(first, sig, sig_len);
+                        first_len = sig_len;
+                } else if (m.deterministic && (sig_len != first_len || memcmp(sig, first, sig_len) != 0)) {
+                        printf("# signature %lu differs from the first\n", i + 1);
+                        rv = LOCAL_FAILURE;
+                }
+        }
+        free(in);
+        if (rv == CKR_OK && out_path && write_all(out_path, first, first_len) < 0) {
+                printf("# cannot write '%s'\n", out_path);
+                return LOCAL_FAILURE;
+        }
+        return rv;
+}
+
+static CK_RV step_sign(char *arg) { /* MECH:IN:OUT */
+        char *mech_s = strtok(arg, ":"), *in_path = strtok(NULL, ":"), *out_path = strtok(NULL, ":");
+
+        if (!out_path)
+                return LOCAL_FAILURE;
+        return sign_loop(mech_s, in_path, out_path, 1);
+}
+
+static CK_RV step_signloop(char *arg) { /* N:MECH:IN */
+        char *n_s = strtok(arg, ":"), *mech_s = strtok(NULL, ":"), *in_path = strtok(NULL, ":");
+
+        return sign_loop(mech_s, in_path, NULL, n_s ? strtoul(n_s, NULL, 10) : 0);
+}
+
+static CK_RV step_fork(char *arg) { /* STYLE:MECH:IN */
+        char *style = strtok(arg, ":"), *mech_s = strtok(NULL, ":"), *in_path = strtok(NULL, ":");
+        unsigned char *in = NULL, sig[1024];
+        CK_ULONG sig_len = sizeof(sig);
+        size_t in_len = 0;
+        struct mech m;
+        int status = 0;
+        pid_t pid;
+        CK_RV rv;
+
+        if (!style || !mech_s || !in_path || mech_parse(mech_s, &m) < 0 ||
+            read_all(in_path, &in, &in_len) < 0)
+                return LOCAL_FAILURE;
+        fflush(stdout);
+        pid = fork();
+        if (pid < 0) {
+                free(in);
+                return LOCAL_FAILURE;
+        }
+        if (pid == 0)
+                _exit(fork_child(strcmp(style, "finalize") == 0, &m, in, in_len));
+        if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                printf("# child failed: status 0x%x\n", status);
+                free(in);
+                return LOCAL_FAILURE;
+        }
+        rv = sign_once(&m, in, in_len, sig, &sig_len);
+        free(in);
+        if (rv != CKR_OK)
+                printf("# parent: sign after the child: %s\n", rv_name(rv));
+        return rv;
+}
+
+static CK_RV step_threads(char *arg) { /* N:COUNT:MECH:IN */
+        char *n_s = strtok(arg, ":"), *count_s = strtok(NULL, ":"), *mech_s = strtok(NULL, ":"),
+             *in_path = strtok(NULL, ":");
+        unsigned long n = n_s ? strtoul(n_s, NULL, 10) : 0, started = 0;
+        struct thread_job jobs[64];
+        pthread_t tids[64];
+        unsigned char *in = NULL;
+        size_t in_len = 0;
+        struct mech m;
+        CK_RV rv = CKR_OK;
+
+        if (n == 0 || n > 64 || !count_s || !mech_s || !in_path || mech_parse(mech_s, &m) < 0 ||
+            read_all(in_path, &in, &in_len) < 0)
+                return LOCAL_FAILURE;
+        for (; started < n; started++) {
+                jobs[started] = (struct thread_job){ &m, in, in_len, strtoul(count_s, NULL, 10), CKR_OK };
+                if (pthread_create(&tids[started], NULL, thread_main, &jobs[started]) != 0) {
+                        rv = LOCAL_FAILURE;
+                        break;
+                }
+        }
+        for (unsigned long i = 0; i < started; i++) {
+                (void) pthread_join(tids[i], NULL);
+                if (jobs[i].rv != CKR_OK) {
+                        printf("# thread %lu: %s\n", i, rv_name(jobs[i].rv));
+                        rv = jobs[i].rv;
+                }
+        }
+        free(in);
+        return rv;
+}
+
+static CK_RV step_initrace(char *arg) {
+        return init_race(strtoul(arg, NULL, 10));
+}
+
+static CK_RV step_mechinfo(char *arg) {
+        CK_MECHANISM_INFO info;
+        struct mech m;
+
+        if (mech_parse(arg, &m) < 0)
+                return LOCAL_FAILURE;
+        return p11->C_GetMechanismInfo(slot, m.m.mechanism, &info);
+}
+
+static CK_RV step_touch(char *arg) {
+        return write_all(arg, (const unsigned char *) "", 0) == 0 ? CKR_OK : LOCAL_FAILURE;
+}
+
+static CK_RV step_wait(char *arg) {
+        long long end = now_ms() + WAIT_MAX_MS;
+
+        while (access(arg, F_OK) < 0) {
+                if (now_ms() > end) {
+                        printf("# '%s' did not appear\n", arg);
+                        return LOCAL_FAILURE;
+                }
+                (void) usleep(20000);
+        }
+        return CKR_OK;
+}
+
+static const struct {
+        const char *name;
+        bool needs_arg;
+        CK_RV (*run)(char *arg);
+} steps[] = {
+        { "open", false, step_open },        { "login", true, step_login },
+        { "logout", false, step_logout },    { "countkeys", true, step_countkeys },
+        { "findkey", false, step_findkey },  { "sign", true, step_sign },
+        { "signloop", true, step_signloop }, { "fork", true, step_fork },
+        { "threads", true, step_threads },   { "initrace", true, step_initrace },
+        { "mechinfo", true, step_mechinfo }, { "touch", true, step_touch },
+        { "wait", true, step_wait },
+};
+
 static CK_RV run_step(char *step) {
         char *arg = strchr(step, ':');
-        CK_RV rv;
 
         if (arg)
                 *arg++ = '\0';
-
-        if (strcmp(step, "open") == 0)
-                return p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &session);
-        if (strcmp(step, "login") == 0 && arg) {
-                (void) snprintf(last_pin, sizeof(last_pin), "%s", arg);
-                return p11->C_Login(session, CKU_USER, (CK_UTF8CHAR_PTR) arg, strlen(arg));
-        }
-        if (strcmp(step, "logout") == 0)
-                return p11->C_Logout(session);
-        if (strcmp(step, "countkeys") == 0 && arg) {
-                CK_OBJECT_HANDLE found[64];
-                CK_ULONG n = 0;
-                rv = find_keys(NULL, 0, found, 64, &n);
-                if (rv == CKR_OK && n != strtoul(arg, NULL, 10)) {
-                        printf("# %lu private keys visible, expected %s\n", (unsigned long) n, arg);
-                        return (CK_RV) -1;
+        for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+                if (strcmp(step, steps[i].name) == 0) {
+                        if (steps[i].needs_arg && !arg)
+                                break;
+                        return steps[i].run(arg);
                 }
-                return rv;
-        }
-        if (strcmp(step, "findkey") == 0) {
-                unsigned char id[64];
-                size_t id_len = 0;
-                CK_OBJECT_HANDLE found[2];
-                CK_ULONG n = 0;
-
-                for (const char *p = arg; p && p[0] && p[1] && id_len < sizeof(id); p += 2)
-                        if (sscanf(p, "%2hhx", &id[id_len++]) != 1)
-                                return (CK_RV) -1;
-                rv = find_keys(arg ? id : NULL, id_len, found, 2, &n);
-                if (rv != CKR_OK)
-                        return rv;
-                if (n != 1) {
-                        printf("# found %lu matching private keys, expected 1\n", (unsigned long) n);
-                        return (CK_RV) -1;
-                }
-                key = found[0];
-                return CKR_OK;
-        }
-        if ((strcmp(step, "sign") == 0 || strcmp(step, "signloop") == 0) && arg) {
-                bool loop = step[4] == 'l';
-                char *f1 = strtok(arg, ":"), *f2 = strtok(NULL, ":"), *f3 = strtok(NULL, ":");
-                const char *mech_s = loop ? f2 : f1, *in_path = loop ? f3 : f2, *out_path = loop ? NULL : f3;
-                unsigned long count = loop && f1 ? strtoul(f1, NULL, 10) : 1;
-                unsigned char *in = NULL, first[1024], sig[1024];
-                CK_ULONG first_len = 0;
-                size_t in_len = 0;
-                struct mech m;
-
-                if (!mech_s || !in_path || (!loop && !out_path) || mech_parse(mech_s, &m) < 0) {
-                        printf("# bad sign step\n");
-                        return (CK_RV) -1;
-                }
-                if (read_all(in_path, &in, &in_len) < 0) {
-                        printf("# cannot read '%s'\n", in_path);
-                        return (CK_RV) -1;
-                }
-                rv = CKR_OK;
-                for (unsigned long i = 0; i < count && rv == CKR_OK; i++) {
-                        CK_ULONG sig_len = sizeof(sig);
-                        rv = sign_once(&m, in, in_len, sig, &sig_len);
-                        if (rv != CKR_OK)
-                                printf("# signature %lu of %lu: %s\n", i + 1, count, rv_name(rv));
-                        else if (i == 0) {
-                                memcpy(first, sig, sig_len);
-                                first_len = sig_len;
-                        } else if (m.deterministic && (sig_len != first_len || memcmp(sig, first, sig_len) != 0)) {
-                                printf("# signature %lu differs from the first\n", i + 1);
-                                rv = (CK_RV) -1;
-                        }
-                }
-                free(in);
-                if (rv == CKR_OK && out_path && write_all(out_path, first, first_len) < 0) {
-                        printf("# cannot write '%s'\n", out_path);
-                        return (CK_RV) -1;
-                }
-                return rv;
-        }
-        if (strcmp(step, "fork") == 0 && arg) {
-                char *style = strtok(arg, ":"), *mech_s = strtok(NULL, ":"), *in_path = strtok(NULL, ":");
-                unsigned char *in = NULL, sig[1024];
-                CK_ULONG sig_len = sizeof(sig);
-                size_t in_len = 0;
-                struct mech m;
-                int status = 0;
-                pid_t pid;
-
-                if (!style || !mech_s || !in_path || mech_parse(mech_s, &m) < 0 || read_all(in_path, &in, &in_len) < 0)
-                        return (CK_RV) -1;
-                fflush(stdout);
-                pid = fork();
-                if (pid < 0)
-                        return (CK_RV) -1;
-                if (pid == 0)
-                        _exit(fork_child(strcmp(style, "finalize") == 0, &m, in, in_len));
-                if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                        printf("# child failed: status 0x%x\n", status);
-                        free(in);
-                        return (CK_RV) -1;
-                }
-                rv = sign_once(&m, in, in_len, sig, &sig_len);
-                free(in);
-                if (rv != CKR_OK)
-                        printf("# parent: sign after the child: %s\n", rv_name(rv));
-                return rv;
-        }
-        if (strcmp(step, "threads") == 0 && arg) {
-                char *n_s = strtok(arg, ":"), *count_s = strtok(NULL, ":"), *mech_s = strtok(NULL, ":"),
-                     *in_path = strtok(NULL, ":");
-                unsigned long n = n_s ? strtoul(n_s, NULL, 10) : 0;
-                struct thread_job jobs[64];
-                pthread_t tids[64];
-                unsigned char *in = NULL;
-                size_t in_len = 0;
-                struct mech m;
-
-                if (n == 0 || n > 64 || !count_s || !mech_s || !in_path || mech_parse(mech_s, &m) < 0 ||
-                    read_all(in_path, &in, &in_len) < 0)
-                        return (CK_RV) -1;
-                for (unsigned long i = 0; i < n; i++) {
-                        jobs[i] = (struct thread_job) { &m, in, in_len, strtoul(count_s, NULL, 10), CKR_OK };
-                        if (pthread_create(&tids[i], NULL, thread_main, &jobs[i]) != 0)
-                                return (CK_RV) -1;
-                }
-                rv = CKR_OK;
-                for (unsigned long i = 0; i < n; i++) {
-                        (void) pthread_join(tids[i], NULL);
-                        if (jobs[i].rv != CKR_OK) {
-                                printf("# thread %lu: %s\n", i, rv_name(jobs[i].rv));
-                                rv = jobs[i].rv;
-                        }
-                }
-                free(in);
-                return rv;
-        }
-        if (strcmp(step, "initrace") == 0 && arg)
-                return init_race(strtoul(arg, NULL, 10));
-        if (strcmp(step, "mechinfo") == 0 && arg) {
-                CK_MECHANISM_INFO info;
-                struct mech m;
-                if (mech_parse(arg, &m) < 0)
-                        return (CK_RV) -1;
-                return p11->C_GetMechanismInfo(slot, m.m.mechanism, &info);
-        }
-        if (strcmp(step, "touch") == 0 && arg)
-                return write_all(arg, (const unsigned char *) "", 0) == 0 ? CKR_OK : (CK_RV) -1;
-        if (strcmp(step, "wait") == 0 && arg) {
-                long long end = now_ms() + WAIT_MAX_MS;
-                while (access(arg, F_OK) < 0) {
-                        if (now_ms() > end) {
-                                printf("# '%s' did not appear\n", arg);
-                                return (CK_RV) -1;
-                        }
-                        (void) usleep(20000);
-                }
-                return CKR_OK;
-        }
-        printf("# unknown step '%s'\n", step);
-        return (CK_RV) -1;
+        printf("# unknown step or missing argument: '%s'\n", step);
+        return LOCAL_FAILURE;
 }
 
 static bool expected(CK_RV rv, const char *expect) {
@@ -615,12 +675,12 @@ int main(int argc, char **argv) {
                 t0 = now_ms();
                 rv = run_step(step);
                 dt = now_ms() - t0;
-                ok = rv != (CK_RV) -1 && expected(rv, expect) && (max_ms < 0 || dt <= max_ms);
+                ok = rv != LOCAL_FAILURE && expected(rv, expect) && (max_ms < 0 || dt <= max_ms);
                 n++;
                 if (!ok)
                         failed++;
                 printf("%s %u - %s: %s (expected %s) in %lld ms%s\n", ok ? "ok" : "not ok", n, argv[i],
-                       rv == (CK_RV) -1 ? "local failure" : rv_name(rv), expect ? expect : "CKR_OK", dt,
+                       rv == LOCAL_FAILURE ? "local failure" : rv_name(rv), expect ? expect : "CKR_OK", dt,
                        max_ms >= 0 && dt > max_ms ? " (too slow)" : "");
                 expect = NULL;
                 max_ms = -1;

@@ -1,0 +1,233 @@
+#!/bin/bash
+# enclave-acm-agent with the local launcher, a File source and a real nginx in direct mode: provisioning,
+# READY=1 over NOTIFY_SOCKET, enclave-token killed and relaunched without an nginx restart, key rotation
+# on the next sync with a graceful reload, a broken nginx config rejected with the old one kept, SIGTERM.
+# Plain script: exit 0 pass, 77 skip, anything else fail. Runs nginx's master as root, workers as www-data.
+set -euo pipefail
+
+: "${AGENT:?}" "${ENCLAVE_TOKEN:?}" "${P11_MODULE:?}" "${TEST_DATA:?}"
+SRC_ROOT=$(cd "$TEST_DATA/../.." && pwd)
+ENGINE=$(openssl version -e 2>/dev/null | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so
+
+for t in nginx openssl python3 curl; do
+        command -v "$t" >/dev/null 2>&1 || { echo "SKIP: '$t' is not installed"; exit 77; }
+done
+[[ -f $ENGINE ]] || { echo "SKIP: the libp11 engine ($ENGINE) is not installed"; exit 77; }
+[[ $(id -u) == 0 ]] || { echo "SKIP: needs root (nginx master as root, workers as www-data)"; exit 77; }
+id www-data >/dev/null 2>&1 || { echo "SKIP: no www-data user"; exit 77; }
+
+CHECKS=0
+AGENT_PID= NOTIFY_PID=
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $*"; }
+
+T=$(mktemp -d /tmp/eacm-agent.XXXXXX)
+chmod 0755 "$T"
+cleanup() {
+        local rc=$?
+        trap - EXIT
+        [[ -n $AGENT_PID ]] && kill -TERM "$AGENT_PID" 2>/dev/null && sleep 1
+        [[ -n $AGENT_PID ]] && kill -KILL "$AGENT_PID" 2>/dev/null
+        [[ -f $T/nginx.pid ]] && kill -QUIT "$(cat "$T/nginx.pid")" 2>/dev/null && sleep 0.5
+        [[ -n $NOTIFY_PID ]] && kill "$NOTIFY_PID" 2>/dev/null
+        if [[ $rc -ne 0 && $rc -ne 77 ]]; then
+                for f in "$T"/agent.log "$T"/nginx-error.log "$T"/notify.log; do
+                        [[ -s $f ]] && { echo "--- $f (last 40 lines) ---" >&2; tail -n 40 "$f" >&2; }
+                done
+        fi
+        [[ ${AGENT_TEST_KEEP:-0} == 1 ]] && echo "# kept $T" >&2 || rm -rf "$T"
+        exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll every 0.1 s.
+wait_for() {
+        local secs=$1 desc=$2 i
+        shift 2
+        for ((i = 0; i < secs * 10; i++)); do
+                "$@" >/dev/null 2>&1 && return 0
+                sleep 0.1
+        done
+        fail "$desc (not within $secs s)"
+}
+
+fp_of() { openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/^.*=//'; }
+served_fp() {
+        timeout 10 openssl s_client -connect "127.0.0.1:$PORT" </dev/null 2>/dev/null |
+                openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//'
+}
+serves() { [[ $(served_fp) == "$1" ]]; }
+alive() { kill -0 "$1" 2>/dev/null; }
+master() { cat "$T/nginx.pid"; }
+
+PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+mkdir -p "$T/src" "$T/run" "$T/state" "$T/nginx"
+chmod 0755 "$T/run" "$T/nginx"
+cp "$TEST_DATA/rsa2048.key.pem" "$T/src/key.pem"
+cp "$TEST_DATA/rsa2048.crt.pem" "$T/src/chain.pem"
+FP_RSA=$(fp_of "$TEST_DATA/rsa2048.crt.pem")
+FP_EC=$(fp_of "$TEST_DATA/ec-p256.crt.pem")
+FP_OLD=$(fp_of "$TEST_DATA/rsa3072.crt.pem")
+
+sed "s|^MODULE_PATH = .*|MODULE_PATH = $P11_MODULE|; s|^dynamic_path = .*|dynamic_path = $ENGINE|" \
+        "$SRC_ROOT/packaging/openssl-enclave-acm.cnf" >"$T/openssl.cnf"
+export OPENSSL_CONF=$T/openssl.cnf
+export ENCLAVE_ACM_ADDRESS_FILE=$T/run/address
+export ENCLAVE_ACM_NO_MLOCK=1
+
+# The stanza nginx starts with: a plain key file, as before the agent ran. nginx.conf has no
+# ssl_engine/env lines: the agent adds them (direct mode).
+cp "$TEST_DATA/rsa3072.key.pem" "$T/nginx/old.key.pem"
+cat >"$T/stanza.conf" <<EOF
+ssl_certificate $TEST_DATA/rsa3072.crt.pem;
+ssl_certificate_key $T/nginx/old.key.pem;
+EOF
+cat >"$T/nginx.conf" <<EOF
+worker_processes 2;
+user www-data;
+pid $T/nginx.pid;
+error_log $T/nginx-error.log info;
+events {
+        worker_connections 256;
+}
+http {
+        access_log off;
+        client_body_temp_path $T/nginx/client_body;
+        proxy_temp_path $T/nginx/proxy;
+        fastcgi_temp_path $T/nginx/fastcgi;
+        uwsgi_temp_path $T/nginx/uwsgi;
+        scgi_temp_path $T/nginx/scgi;
+        server {
+                listen 127.0.0.1:$PORT ssl;
+                include $T/stanza.conf;
+                location / {
+                        return 200 "ok\n";
+                }
+        }
+}
+EOF
+cat >"$T/acm.yaml" <<EOF
+enclave:
+  launcher: local
+  token_binary: $ENCLAVE_TOKEN
+  boot_timeout_ms: 10000
+options:
+  service: nginx
+  server_control: direct
+  server_config: $T/nginx.conf
+  runtime_dir: $T/run
+  state_dir: $T/state
+  sync_interval_secs: 2
+  reload_wait_ms: 500
+log:
+  level: debug
+tokens:
+  - label: web
+    source:
+      File:
+        key: $T/src/key.pem
+        certificate: $T/src/chain.pem
+    target:
+      NginxStanza:
+        path: $T/stanza.conf
+    refresh_interval_secs: 60
+  - label: later
+    source:
+      S3:
+        uri: s3://bucket/key.json
+EOF
+
+"$AGENT" --config "$T/acm.yaml" --check-config >"$T/check.log" 2>&1 || { cat "$T/check.log"; fail "--check-config"; }
+ok "the test configuration is valid"
+
+nginx -c "$T/nginx.conf" -e "$T/nginx-error.log" || fail "nginx did not start"
+wait_for 10 "nginx serves the plain-file certificate" serves "$FP_OLD"
+MASTER=$(master)
+ok "nginx runs (master $MASTER) with a plain key file"
+
+# NOTIFY_SOCKET listener: one line per datagram.
+python3 -u -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+while True:
+    print(s.recv(4096).decode().replace("\n", "|"), flush=True)
+' "$T/notify.sock" >"$T/notify.log" 2>&1 &
+NOTIFY_PID=$!
+wait_for 5 "the notify listener is up" test -S "$T/notify.sock"
+
+NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=2000000 "$AGENT" --config "$T/acm.yaml" >"$T/agent.log" 2>&1 &
+AGENT_PID=$!
+wait_for 30 "the agent sends READY=1" grep -q 'READY=1' "$T/notify.log"
+ok "READY=1 received"
+grep -q "STATUS=.*'later' not provisionable yet" "$T/notify.log" || fail "STATUS= does not name the S3 token"
+ok "STATUS= reports the S3 token as not provisionable yet"
+wait_for 10 "nginx serves the token's certificate" serves "$FP_RSA"
+[[ $(master) == "$MASTER" ]] || fail "nginx's master changed"
+ok "nginx serves the certificate with the key in the token (master unchanged)"
+grep -q '^ssl_engine pkcs11;' "$T/nginx.conf" && grep -q '^env OPENSSL_CONF;' "$T/nginx.conf" ||
+        fail "the agent did not add ssl_engine/env to nginx.conf"
+ok "nginx.conf got ssl_engine and env lines"
+grep -q 'pin-source=file:' "$T/stanza.conf" || fail "the stanza does not use a pin-source file"
+[[ $(stat -c %a "$T"/run/web.pin) == 400 ]] || fail "the pin file is not 0400"
+[[ $(stat -c %a "$T"/state/pins/web) == 600 ]] || fail "the persisted PIN is not 0600"
+[[ $(stat -c %s "$T"/state/pins/web) == 31 ]] || fail "the generated PIN is not 31 bytes"
+ok "PIN generated (31 bytes, 0600 in state_dir) and a 0400 pin-source file in runtime_dir"
+wait_for 10 "WATCHDOG=1" grep -q 'WATCHDOG=1' "$T/notify.log"
+ok "WATCHDOG=1 sent"
+
+# Rotation: new key and certificate in the File source.
+cp "$TEST_DATA/ec-p256.key.pem" "$T/src/key.pem.new" && mv "$T/src/key.pem.new" "$T/src/key.pem"
+cp "$TEST_DATA/ec-p256.crt.pem" "$T/src/chain.pem"
+wait_for 30 "nginx serves the new certificate" serves "$FP_EC"
+[[ $(master) == "$MASTER" ]] || fail "nginx's master changed during the rotation"
+grep -q 'id=%02' "$T/stanza.conf" || fail "the stanza does not use key id 2 after the rotation"
+wait_for 10 "the old key is dropped" grep -q 'dropped the old key id 1' "$T/agent.log"
+ok "source changed: rotated to key id 2, graceful reload (same master), old key dropped"
+
+# enclave-token killed: relaunched, re-provisioned, no nginx restart or reload.
+TOKEN_PID=$(pgrep -P "$AGENT_PID" -x enclave-token || true)
+[[ -n $TOKEN_PID ]] || fail "no enclave-token child of the agent"
+STANZA_BEFORE=$(md5sum <"$T/stanza.conf")
+kill -KILL "$TOKEN_PID"
+wait_for 30 "the agent relaunches enclave-token" grep -q 'launch 2)' "$T/agent.log"
+wait_for 30 "nginx serves again after the relaunch" serves "$FP_RSA"
+[[ $(master) == "$MASTER" ]] || fail "nginx's master changed after the relaunch"
+[[ $(md5sum <"$T/stanza.conf") == "$STANZA_BEFORE" ]] || fail "the stanza changed after the relaunch"
+ok "enclave-token killed: relaunched and re-provisioned, nginx serves again (same master, same stanza)"
+
+# A broken nginx config: the config test fails, the stanza is rolled back, nginx keeps serving.
+cp "$T/nginx.conf" "$T/nginx.conf.good"
+echo "this_is_not_a_directive;" >>"$T/nginx.conf"
+cp "$TEST_DATA/rsa2048.key.pem" "$T/src/key.pem.new" && mv "$T/src/key.pem.new" "$T/src/key.pem"
+cp "$TEST_DATA/rsa2048.crt.pem" "$T/src/chain.pem"
+wait_for 30 "the agent reports the rejected config" grep -q 'config test rejected' "$T/agent.log"
+alive "$AGENT_PID" || fail "the agent exited"
+serves "$FP_EC" || fail "nginx does not serve the previous certificate"
+grep -q 'id=%02' "$T/stanza.conf" || fail "the stanza was not rolled back"
+ok "broken nginx.conf: clear error, stanza rolled back, nginx serves the previous certificate, agent runs"
+cp "$T/nginx.conf.good" "$T/nginx.conf"
+wait_for 60 "the agent retries and nginx serves the source's certificate" serves "$FP_RSA"
+ok "config fixed: the retry applies the rotation"
+
+# SIGHUP: reload, RELOADING=1 then READY=1.
+N=$(grep -c 'READY=1' "$T/notify.log")
+kill -HUP "$AGENT_PID"
+wait_for 20 "RELOADING=1 then READY=1" bash -c "grep -q 'RELOADING=1|MONOTONIC_USEC=' '$T/notify.log' && (( \$(grep -c 'READY=1' '$T/notify.log') > $N ))"
+ok "SIGHUP: RELOADING=1 with MONOTONIC_USEC, then READY=1"
+
+# SIGTERM: clean stop, enclave-token gone, certificate files kept.
+TOKEN_PID=$(pgrep -P "$AGENT_PID" -x enclave-token || true)
+kill -TERM "$AGENT_PID"
+for ((i = 0; i < 100; i++)); do alive "$AGENT_PID" || break; sleep 0.1; done
+alive "$AGENT_PID" && fail "the agent did not stop within 10 s"
+wait "$AGENT_PID" && rc=0 || rc=$?
+AGENT_PID=
+[[ $rc == 0 ]] || fail "the agent exited with status $rc"
+[[ -z $TOKEN_PID ]] || ! alive "$TOKEN_PID" || fail "enclave-token still runs"
+grep -q 'STOPPING=1' "$T/notify.log" || fail "no STOPPING=1"
+ls "$T"/run/web.*.crt.pem >/dev/null || fail "certificate files were deleted"
+ok "SIGTERM: exit 0, STOPPING=1, enclave-token stopped, certificate files kept"
+
+echo "1..$CHECKS"
