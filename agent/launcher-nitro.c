@@ -264,8 +264,24 @@ int launcher_nitro_start(struct launcher *l) {
         return 0;
 }
 
+/* kill(pid, 0) also succeeds for a zombie nobody reaped yet: look at its state too. */
+static bool process_alive(pid_t pid) {
+        char path[64], buf[256];
+        _cleanup_fclose_ FILE *f = NULL;
+        char *p;
+
+        if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
+                return false;
+        (void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        f = fopen(path, "re");
+        if (!f || !fgets(buf, sizeof(buf), f))
+                return true; /* no /proc: trust kill() */
+        p = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold anything */
+        return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+}
+
 int launcher_nitro_check(struct launcher *l) {
-        if (l->pid > 0 && (kill(l->pid, 0) >= 0 || errno != ESRCH))
+        if (process_alive(l->pid))
                 return 1;
         log_error("Enclave '%s' died (its process %d is gone)", l->enclave_id ?: "?", (int) l->pid);
         /* Let nitro-cli release what is left (its CPUs and memory go back to the pool). */

@@ -151,16 +151,17 @@ static int chain_path(const struct agent_config *cfg, const struct agent_token *
         return asprintf(ret, "%s/%s.%" PRIu32 ".crt.pem", cfg->options.runtime_dir, name, id) < 0 ? -ENOMEM : 0;
 }
 
-/* Does the chain file of id hold exactly this chain? (Then the target, if it points at id, serves it.) */
-static bool chain_file_is(const struct agent_config *cfg, const struct agent_token *t, uint32_t id,
-                          const struct agent_material *m) {
+/* Does the chain file of id exist and hold another chain? (Then a server pointed at id serves
+ * another certificate.) */
+static bool chain_file_differs(const struct agent_config *cfg, const struct agent_token *t, uint32_t id,
+                               const struct agent_material *m) {
         _cleanup_free_ char *path = NULL;
         _cleanup_secret_ struct secret_buf *s = NULL;
 
         if (chain_path(cfg, t, id, &path) < 0 ||
             provision_read_file(path, PROVISION_CHAIN_FILE_MAX, "chain", &s, NULL) < 0)
                 return false;
-        return s->len == m->chain_len && memcmp(s->data, m->chain, m->chain_len) == 0;
+        return s->len != m->chain_len || memcmp(s->data, m->chain, m->chain_len) != 0;
 }
 
 static int client_get(struct launcher *l, struct rpc_client **client) {
@@ -261,7 +262,7 @@ static int provision_fresh(struct agent_token *t, const struct agent_config *cfg
          * (the source changed while we were not running), use the other id so the server reloads. */
         m->key_id = t->cur.key_id;
         if (t->cur.key_pem ? CRYPTO_memcmp(t->cur.digest, m->digest, sizeof(m->digest)) != 0
-                           : !chain_file_is(cfg, t, m->key_id, m) && t->cfg->target.present)
+                           : t->cfg->target.present && chain_file_differs(cfg, t, m->key_id, m))
                 m->key_id = agent_rotation_next_id(t->cur.key_id);
         r = send_keys(t, l, client, ms, 1);
         if (r < 0)

@@ -21,6 +21,7 @@
 
 #define TICK_USEC (1000u * 1000u)
 #define ENCLAVE_BACKOFF_MAX_USEC (60u * 1000000u)
+#define ENCLAVE_STABLE_USEC (60u * 1000000u)
 
 struct service {
         const char *config_path;
@@ -30,7 +31,8 @@ struct service {
         size_t n_tokens;
         struct rpc_client *client;
         uint64_t enclave_retry_at;
-        unsigned enclave_failures;
+        uint64_t enclave_up_since;
+        unsigned enclave_failures; /* reset once an enclave stayed up ENCLAVE_STABLE_USEC */
         bool main_done; /* target_ensure_main() succeeded for this config */
         bool ready_sent;
         char *status; /* last STATUS= sent */
@@ -144,8 +146,11 @@ static void enclave_step(struct service *s, uint64_t now) {
         int r;
 
         if (s->launcher->running) {
-                if (launcher_check(s->launcher) > 0)
+                if (launcher_check(s->launcher) > 0) {
+                        if (s->enclave_failures > 0 && now - s->enclave_up_since >= ENCLAVE_STABLE_USEC)
+                                s->enclave_failures = 0;
                         return;
+                }
                 /* It died. The module reconnects by itself once the new one answers: no server restart. */
                 s->client = rpc_client_free(s->client);
                 s->enclave_failures++;
@@ -165,6 +170,7 @@ static void enclave_step(struct service *s, uint64_t now) {
                             s->enclave_failures, (s->enclave_retry_at - now + 999999u) / 1000000u);
                 return;
         }
+        s->enclave_up_since = now;
 }
 
 static void main_step(struct service *s) {

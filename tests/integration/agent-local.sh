@@ -26,13 +26,13 @@ chmod 0755 "$T"
 cleanup() {
         local rc=$?
         trap - EXIT
-        [[ -n $AGENT_PID ]] && kill -TERM "$AGENT_PID" 2>/dev/null && sleep 1
-        [[ -n $AGENT_PID ]] && kill -KILL "$AGENT_PID" 2>/dev/null
-        [[ -f $T/nginx.pid ]] && kill -QUIT "$(cat "$T/nginx.pid")" 2>/dev/null && sleep 0.5
-        [[ -n $NOTIFY_PID ]] && kill "$NOTIFY_PID" 2>/dev/null
+        [[ -n $AGENT_PID ]] && kill -TERM "$AGENT_PID" 2>/dev/null && sleep 1 || true
+        [[ -n $AGENT_PID ]] && kill -KILL "$AGENT_PID" 2>/dev/null || true
+        [[ -f $T/nginx.pid ]] && kill -QUIT "$(cat "$T/nginx.pid")" 2>/dev/null && sleep 0.5 || true
+        [[ -n $NOTIFY_PID ]] && kill "$NOTIFY_PID" 2>/dev/null || true
         if [[ $rc -ne 0 && $rc -ne 77 ]]; then
                 for f in "$T"/agent.log "$T"/nginx-error.log "$T"/notify.log; do
-                        [[ -s $f ]] && { echo "--- $f (last 40 lines) ---" >&2; tail -n 40 "$f" >&2; }
+                        [[ -s $f ]] && { echo "--- $f (last 40 lines) ---" >&2; tail -n 40 "$f" >&2; } || true
                 done
         fi
         [[ ${AGENT_TEST_KEEP:-0} == 1 ]] && echo "# kept $T" >&2 || rm -rf "$T"
@@ -177,15 +177,6 @@ ok "PIN generated (31 bytes, 0600 in state_dir) and a 0400 pin-source file in ru
 wait_for 10 "WATCHDOG=1" grep -q 'WATCHDOG=1' "$T/notify.log"
 ok "WATCHDOG=1 sent"
 
-# Rotation: new key and certificate in the File source.
-cp "$TEST_DATA/ec-p256.key.pem" "$T/src/key.pem.new" && mv "$T/src/key.pem.new" "$T/src/key.pem"
-cp "$TEST_DATA/ec-p256.crt.pem" "$T/src/chain.pem"
-wait_for 30 "nginx serves the new certificate" serves "$FP_EC"
-[[ $(master) == "$MASTER" ]] || fail "nginx's master changed during the rotation"
-grep -q 'id=%02' "$T/stanza.conf" || fail "the stanza does not use key id 2 after the rotation"
-wait_for 10 "the old key is dropped" grep -q 'dropped the old key id 1' "$T/agent.log"
-ok "source changed: rotated to key id 2, graceful reload (same master), old key dropped"
-
 # enclave-token killed: relaunched, re-provisioned, no nginx restart or reload.
 TOKEN_PID=$(pgrep -P "$AGENT_PID" -x enclave-token || true)
 [[ -n $TOKEN_PID ]] || fail "no enclave-token child of the agent"
@@ -197,25 +188,43 @@ wait_for 30 "nginx serves again after the relaunch" serves "$FP_RSA"
 [[ $(md5sum <"$T/stanza.conf") == "$STANZA_BEFORE" ]] || fail "the stanza changed after the relaunch"
 ok "enclave-token killed: relaunched and re-provisioned, nginx serves again (same master, same stanza)"
 
-# A broken nginx config: the config test fails, the stanza is rolled back, nginx keeps serving.
-cp "$T/nginx.conf" "$T/nginx.conf.good"
-echo "this_is_not_a_directive;" >>"$T/nginx.conf"
-cp "$TEST_DATA/rsa2048.key.pem" "$T/src/key.pem.new" && mv "$T/src/key.pem.new" "$T/src/key.pem"
-cp "$TEST_DATA/rsa2048.crt.pem" "$T/src/chain.pem"
-wait_for 30 "the agent reports the rejected config" grep -q 'config test rejected' "$T/agent.log"
-alive "$AGENT_PID" || fail "the agent exited"
-serves "$FP_EC" || fail "nginx does not serve the previous certificate"
-grep -q 'id=%02' "$T/stanza.conf" || fail "the stanza was not rolled back"
-ok "broken nginx.conf: clear error, stanza rolled back, nginx serves the previous certificate, agent runs"
-cp "$T/nginx.conf.good" "$T/nginx.conf"
-wait_for 60 "the agent retries and nginx serves the source's certificate" serves "$FP_RSA"
-ok "config fixed: the retry applies the rotation"
-
 # SIGHUP: reload, RELOADING=1 then READY=1.
 N=$(grep -c 'READY=1' "$T/notify.log")
 kill -HUP "$AGENT_PID"
 wait_for 20 "RELOADING=1 then READY=1" bash -c "grep -q 'RELOADING=1|MONOTONIC_USEC=' '$T/notify.log' && (( \$(grep -c 'READY=1' '$T/notify.log') > $N ))"
 ok "SIGHUP: RELOADING=1 with MONOTONIC_USEC, then READY=1"
+
+# A broken nginx config while the source changes: the config test fails, the stanza is rolled back,
+# nginx keeps serving the old certificate, the agent keeps running and retries.
+cp "$T/nginx.conf" "$T/nginx.conf.good"
+echo "this_is_not_a_directive;" >>"$T/nginx.conf"
+cp "$TEST_DATA/ec-p256.key.pem" "$T/src/key.pem.new" && mv "$T/src/key.pem.new" "$T/src/key.pem"
+cp "$TEST_DATA/ec-p256.crt.pem" "$T/src/chain.pem"
+wait_for 30 "the agent reports the rejected config" grep -q 'config test rejected' "$T/agent.log"
+alive "$AGENT_PID" || fail "the agent exited"
+serves "$FP_RSA" || fail "nginx does not serve the previous certificate"
+grep -q 'id=%01' "$T/stanza.conf" || fail "the stanza was not rolled back"
+ok "broken nginx.conf: clear error, stanza rolled back, nginx serves the previous certificate, agent runs"
+
+# Rotation once the config is fixed: key id 2 next to id 1, graceful reload, then id 1 dropped.
+cp "$T/nginx.conf.good" "$T/nginx.conf"
+wait_for 60 "the stanza points at key id 2" grep -q 'id=%02' "$T/stanza.conf"
+wait_for 10 "the old key is dropped" grep -q 'dropped the old key id 1' "$T/agent.log"
+ok "config fixed: the retry rotates to key id 2 and drops id 1 after reload_wait_ms"
+# Known problem outside the agent (tests/e2e/nginx-rotate.sh fails the same way on its second
+# rotation): a master that already loaded a key from the token cannot find a new key id after a
+# reload ("pkcs11 engine::object not found"). Reported, not hidden: the test fails at the end.
+ROTATION_SERVED=0
+for ((i = 0; i < 300; i++)); do
+        serves "$FP_EC" && { ROTATION_SERVED=1; break; }
+        sleep 0.1
+done
+if ((ROTATION_SERVED)); then
+        [[ $(master) == "$MASTER" ]] || fail "nginx's master changed during the rotation"
+        ok "nginx serves the new certificate after a graceful reload (same master)"
+else
+        echo "not ok - nginx does not serve the rotated certificate: $(grep emerg "$T/nginx-error.log" | tail -n 1)"
+fi
 
 # SIGTERM: clean stop, enclave-token gone, certificate files kept.
 TOKEN_PID=$(pgrep -P "$AGENT_PID" -x enclave-token || true)
@@ -231,3 +240,4 @@ ls "$T"/run/web.*.crt.pem >/dev/null || fail "certificate files were deleted"
 ok "SIGTERM: exit 0, STOPPING=1, enclave-token stopped, certificate files kept"
 
 echo "1..$CHECKS"
+((ROTATION_SERVED)) || fail "rotation: nginx's master refused the new key id (see 'not ok' above)"

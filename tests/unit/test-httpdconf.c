@@ -7,6 +7,7 @@
 
 #include "common/cleanup.h"
 #include "httpd/httpdconf.h"
+#include "tests/lib/data.h"
 #include "tests/lib/tap.h"
 
 #define TEST_CERT "/run/enclave-acm/certs/www.example.com.pem"
@@ -16,42 +17,14 @@
 
 static const struct httpdconf_cert_opts base_opts = { .cert_path = TEST_CERT, .key_uri = TEST_URI };
 
-/* tests/data: $TEST_DATA, else next to this file (meson runs tests from the build root and
- * compiles this file as "../tests/unit/test-httpdconf.c"). */
-static char *load(const char *rel, size_t *ret_len) {
-        const char *env = getenv("TEST_DATA"), *slash = strrchr(__FILE__, '/');
-        _cleanup_free_ char *path = NULL;
-        _cleanup_fclose_ FILE *f = NULL;
-        char *buf;
-        long n;
-
-        if (env ? asprintf(&path, "%s/%s", env, rel) < 0
-                : asprintf(&path, "%.*s/../data/%s", slash ? (int) (slash - __FILE__) : 1,
-                           slash ? __FILE__ : ".", rel) < 0)
-                return NULL;
-        f = fopen(path, "rbe");
-        if (!f || fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0) {
-                printf("# cannot read '%s' (set TEST_DATA to tests/data)\n", path);
-                return NULL;
-        }
-        buf = malloc((size_t) n + 1);
-        if (!buf || fread(buf, 1, (size_t) n, f) != (size_t) n) {
-                free(buf);
-                return NULL;
-        }
-        buf[n] = '\0';
-        *ret_len = (size_t) n;
-        return buf;
-}
-
 /* Exact output for a sample, and applying again to the output changes nothing. */
 static void expect_file(const char *input, const char *expected, const struct httpdconf_cert_opts *o) {
         _cleanup_free_ char *in = NULL, *want = NULL, *out = NULL, *again = NULL;
         size_t in_len = 0, want_len = 0, out_len = 0, again_len = 0;
         struct httpdconf_error e = {};
 
-        in = load(input, &in_len);
-        want = load(expected, &want_len);
+        in = test_data_load(input, &in_len);
+        want = test_data_load(expected, &want_len);
         ASSERT_TRUE(in && want);
         ASSERT_OK(httpdconf_check_syntax(in, in_len, &e));
         ASSERT_EQ(httpdconf_set_cert(in, in_len, o, &out, &out_len, &e), 1);

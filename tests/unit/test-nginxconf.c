@@ -7,6 +7,7 @@
 #include "common/cleanup.h"
 #include "common/p11-uri.h"
 #include "nginx/nginxconf.h"
+#include "tests/lib/data.h"
 #include "tests/lib/tap.h"
 
 typedef int (*apply_fn)(const char *text, size_t len, char **ret_text, size_t *ret_len,
@@ -18,34 +19,6 @@ static const char *const snakeoil[] = { "snippets/snakeoil.conf", NULL };
 #define TEST_URI                                                                                           \
         "pkcs11:model=enclave-token;manufacturer=enclave-acm;token=www.example.com;id=%01;object=acm-key;" \
         "type=private?pin-source=file:/run/enclave-acm/pins/www.example.com"
-
-/* tests/data: $TEST_DATA, else next to this file (meson runs tests from the build root and
- * compiles this file as "../tests/unit/test-nginxconf.c"). */
-static char *load(const char *rel, size_t *ret_len) {
-        const char *env = getenv("TEST_DATA"), *slash = strrchr(__FILE__, '/');
-        _cleanup_free_ char *path = NULL;
-        _cleanup_fclose_ FILE *f = NULL;
-        char *buf;
-        long n;
-
-        if (env ? asprintf(&path, "%s/%s", env, rel) < 0
-                : asprintf(&path, "%.*s/../data/%s", slash ? (int) (slash - __FILE__) : 1,
-                           slash ? __FILE__ : ".", rel) < 0)
-                return NULL;
-        f = fopen(path, "rbe");
-        if (!f || fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0) {
-                printf("# cannot read '%s' (set TEST_DATA to tests/data)\n", path);
-                return NULL;
-        }
-        buf = malloc((size_t) n + 1);
-        if (!buf || fread(buf, 1, (size_t) n, f) != (size_t) n) {
-                free(buf);
-                return NULL;
-        }
-        buf[n] = '\0';
-        *ret_len = (size_t) n;
-        return buf;
-}
 
 static int apply_main(const char *t, size_t n, char **o, size_t *on, struct nginxconf_error *e) {
         const struct nginxconf_main_opts opts = { .env = test_env };
@@ -106,8 +79,8 @@ static void expect_file(const char *input, const char *expected, apply_fn apply)
         size_t in_len = 0, want_len = 0, out_len = 0, again_len = 0;
         struct nginxconf_error e = {};
 
-        in = load(input, &in_len);
-        want = load(expected, &want_len);
+        in = test_data_load(input, &in_len);
+        want = test_data_load(expected, &want_len);
         ASSERT_TRUE(in && want);
         ASSERT_EQ(apply(in, in_len, &out, &out_len, &e), 1);
         ASSERT_EQ(out_len, want_len);
@@ -162,7 +135,7 @@ static void test_stanza_render(void) {
         ASSERT_OK(p11uri_build(&k, &uri, &n));
         const struct nginxconf_stanza s = { .cert_path = "/run/enclave-acm/e2e/chain.pem", .key_uri = uri };
         ASSERT_OK(nginxconf_stanza_render(&s, &text, &text_len));
-        want = load("nginx/stanza-softhsm.expected.conf", &want_len);
+        want = test_data_load("nginx/stanza-softhsm.expected.conf", &want_len);
         ASSERT_TRUE(want != NULL);
         ASSERT_STREQ(text, want);
         ASSERT_EQ(text_len, want_len);

@@ -1,0 +1,127 @@
+#!/bin/bash
+# enclave-acm-agent with the nitro-cli launcher against tests/data/fake-nitro-cli: the arguments of
+# run-enclave, the JSON it prints, READY=1, an enclave that dies (its ProcessID killed) relaunched with
+# the dead one terminated, and terminate-enclave on SIGTERM. Exit 0 pass, 77 skip, anything else fail.
+set -euo pipefail
+
+: "${AGENT:?}" "${ENCLAVE_TOKEN:?}" "${TEST_DATA:?}"
+command -v python3 >/dev/null 2>&1 || { echo "SKIP: 'python3' is not installed"; exit 77; }
+
+CHECKS=0
+AGENT_PID= NOTIFY_PID=
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $*"; }
+
+T=$(mktemp -d /tmp/eacm-nitro.XXXXXX)
+cleanup() {
+        local rc=$? f
+        trap - EXIT
+        [[ -n $AGENT_PID ]] && kill -TERM "$AGENT_PID" 2>/dev/null && sleep 1 || true
+        [[ -n $AGENT_PID ]] && kill -KILL "$AGENT_PID" 2>/dev/null || true
+        for f in "$T"/state/i-*; do [[ -f $f ]] && kill -KILL "$(cat "$f")" 2>/dev/null || true; done
+        [[ -n $NOTIFY_PID ]] && kill "$NOTIFY_PID" 2>/dev/null || true
+        if [[ $rc -ne 0 && $rc -ne 77 ]]; then
+                for f in "$T"/agent.log "$T"/nitro-cli.log "$T"/notify.log; do
+                        [[ -s $f ]] && { echo "--- $f (last 30 lines) ---" >&2; tail -n 30 "$f" >&2; } || true
+                done
+        fi
+        rm -rf "$T"
+        exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_for() {
+        local secs=$1 desc=$2 i
+        shift 2
+        for ((i = 0; i < secs * 10; i++)); do
+                "$@" >/dev/null 2>&1 && return 0
+                sleep 0.1
+        done
+        fail "$desc (not within $secs s)"
+}
+alive() { kill -0 "$1" 2>/dev/null; }
+
+mkdir -p "$T/bin" "$T/state" "$T/vsock" "$T/run" "$T/agent-state"
+ln -s "$TEST_DATA/fake-nitro-cli" "$T/bin/nitro-cli"
+export PATH=$T/bin:$PATH FAKE_NITRO_LOG=$T/nitro-cli.log FAKE_NITRO_STATE=$T/state
+export ENCLAVE_ACM_TEST_VSOCK_DIR=$T/vsock ENCLAVE_TOKEN ENCLAVE_ACM_NO_MLOCK=1 FAKE_NITRO_PORTS="7001 7002"
+
+cat >"$T/acm.yaml" <<EOF
+enclave:
+  launcher: nitro-cli
+  image_path: /usr/share/enclave-acm/test.eif
+  cpu_count: 2
+  memory_mib: 512
+  cid: 21
+  p11kit_port: 7001
+  rpc_port: 7002
+  boot_timeout_ms: 10000
+options:
+  service: nginx
+  runtime_dir: $T/run
+  state_dir: $T/agent-state
+tokens:
+  - label: acm
+    source:
+      Acm:
+        certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000
+EOF
+"$AGENT" --config "$T/acm.yaml" --check-config >"$T/check.log" 2>&1 || { cat "$T/check.log"; fail "--check-config"; }
+
+python3 -u -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+while True:
+    print(s.recv(4096).decode().replace("\n", "|"), flush=True)
+' "$T/notify.sock" >"$T/notify.log" 2>&1 &
+NOTIFY_PID=$!
+wait_for 5 "the notify listener is up" test -S "$T/notify.sock"
+
+NOTIFY_SOCKET=$T/notify.sock "$AGENT" --config "$T/acm.yaml" >"$T/agent.log" 2>&1 &
+AGENT_PID=$!
+wait_for 30 "READY=1" grep -q 'READY=1' "$T/notify.log"
+ok "READY=1 with the nitro-cli launcher"
+[[ $(head -n 1 "$T/nitro-cli.log") == "run-enclave --eif-path /usr/share/enclave-acm/test.eif --cpu-count 2 --memory 512 --enclave-cid 21" ]] ||
+        fail "run-enclave arguments: $(head -n 1 "$T/nitro-cli.log")"
+ok "nitro-cli run-enclave got --eif-path, --cpu-count, --memory, --enclave-cid"
+[[ $(cat "$T/run/address") == "unix:path=$T/vsock/vsock-21-7001.sock" ]] || fail "address file: $(cat "$T/run/address")"
+grep -q "nitro-cli started enclave 'i-0123456789abcdef0-enc00000000000001' (CID 21, process" "$T/agent.log" ||
+        fail "the agent did not report EnclaveID/EnclaveCID from the JSON"
+ok "JSON parsed: EnclaveID, EnclaveCID (data address for CID 21, p11kit_port 7001), ProcessID"
+grep -q "STATUS=.*'acm' not provisionable yet" "$T/notify.log" || fail "STATUS= does not name the Acm token"
+ok "STATUS= names the Acm token as not provisionable yet"
+
+# The enclave dies: detected through its ProcessID, terminated, relaunched.
+ID1=i-0123456789abcdef0-enc00000000000001
+kill -KILL "$(cat "$T/state/$ID1")"
+wait_for 20 "a second run-enclave" bash -c "(( \$(grep -c '^run-enclave' '$T/nitro-cli.log') == 2 ))"
+grep -q "Enclave '$ID1' died" "$T/agent.log" || fail "the death was not logged"
+grep -q "^terminate-enclave --enclave-id $ID1\$" "$T/nitro-cli.log" || fail "the dead enclave was not terminated"
+wait_for 20 "the second enclave answers" grep -q 'launch 2)' "$T/agent.log"
+alive "$AGENT_PID" || fail "the agent exited"
+ok "enclave death detected (ProcessID gone): terminate-enclave, then relaunched"
+
+# SIGTERM: terminate-enclave for the running one, exit 0.
+ID2=i-0123456789abcdef0-enc00000000000002
+PID2=$(cat "$T/state/$ID2")
+kill -TERM "$AGENT_PID"
+for ((i = 0; i < 100; i++)); do alive "$AGENT_PID" || break; sleep 0.1; done
+alive "$AGENT_PID" && fail "the agent did not stop within 10 s"
+wait "$AGENT_PID" && rc=0 || rc=$?
+AGENT_PID=
+[[ $rc == 0 ]] || fail "the agent exited with status $rc"
+grep -q "^terminate-enclave --enclave-id $ID2\$" "$T/nitro-cli.log" || fail "no terminate-enclave on SIGTERM"
+wait_for 5 "the enclave process ends" bash -c "! kill -0 $PID2 2>/dev/null || grep -q '^[^ ]* ([^)]*) Z' /proc/$PID2/stat"
+ok "SIGTERM: terminate-enclave --enclave-id $ID2, exit 0"
+
+# run-enclave failing (no allocator): logged with nitro-cli's message, retried, the agent stays up.
+FAKE_NITRO_FAIL=1 NOTIFY_SOCKET= "$AGENT" --config "$T/acm.yaml" >"$T/agent-fail.log" 2>&1 &
+AGENT_PID=$!
+wait_for 20 "the failure is logged" grep -q 'Insufficient memory requested' "$T/agent-fail.log"
+wait_for 20 "a retry" grep -q 'attempt 2' "$T/agent-fail.log"
+alive "$AGENT_PID" || fail "the agent exited after run-enclave failed"
+ok "run-enclave failure: nitro-cli's error logged, retried with back-off, the agent keeps running"
+
+echo "1..$CHECKS"
