@@ -1,14 +1,17 @@
 /* One token's life in the agent: PIN, key material, key id, provisioning and key rotation.
  *
- * Key rotation without failed handshakes. When the File source's key changes, nginx/httpd workers
- * of the running generation still hold the old certificate and sign with the old key id until
- * they exit, and a graceful reload starts new workers while the old ones finish their connections.
- * So the new key goes in under the OTHER key id (1 <-> 2) of the SAME token (libp11 0.4.12 lists
- * slots once per process: a new token label would never be seen by a running master), carried in
- * one TOKEN_ADD with replace=true together with the old key: both ids sign. Then the new chain file
- * is written and the target is pointed at the new id and the server reloaded; after reload_wait_ms
- * the old key is dropped (TOKEN_ADD replace with the new key only). Chain files are per key id for
- * the same reason: the old generation's file stays as it was until nobody can read it any more. */
+ * Key rotation without failed handshakes is ONE step: TOKEN_ADD with replace=true and the new key
+ * only, then the chain file, the target and a graceful reload. enclave-token gives a token whose keys
+ * changed a NEW slot id (the slot id hashes the label and the keys' public halves) and keeps the
+ * previous version answering LOGIN/SIGN under its old slot id for --rotation-grace seconds, unlisted.
+ * That is what libp11 0.4.12 needs: it caches each slot's key list for the life of a process, so a
+ * master that already loaded the token must find the new key in a slot it has never seen (it does:
+ * the engine refreshes the slot list on each key load and releases vanished slots), while the old
+ * workers, still signing with the old certificate until they exit, keep their sessions on the old
+ * slot. There must be no second replace: it would make a third slot and retire the one the master
+ * just loaded. The key id still alternates 1 <-> 2 (harmless, and it keeps the chain files per key
+ * id: the old generation's file stays as it was until nobody can read it any more). A retry after a
+ * failed target sends the same keys again, which enclave-token keeps in the same slot. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,8 +31,9 @@
 #define BACKOFF_MAX_USEC (300u * 1000000u)
 
 static const char *const state_names[_AGENT_TOKEN_STATE_MAX] = {
-        [AGENT_TOKEN_PENDING] = "pending",     [AGENT_TOKEN_READY] = "ready",
-        [AGENT_TOKEN_ROTATING] = "rotating",   [AGENT_TOKEN_UNSUPPORTED] = "not provisionable yet",
+        [AGENT_TOKEN_PENDING] = "pending",
+        [AGENT_TOKEN_READY] = "ready",
+        [AGENT_TOKEN_UNSUPPORTED] = "not provisionable yet",
         [AGENT_TOKEN_FAILED] = "failed",
 };
 
@@ -112,7 +116,6 @@ struct agent_token *agent_token_free(struct agent_token *t) {
         if (!t)
                 return NULL;
         material_done(&t->cur);
-        material_done(&t->old);
         secret_buf_free(t->pin);
         free(t->label);
         free(t->pin_file);
@@ -172,23 +175,22 @@ static int client_get(struct launcher *l, struct rpc_client **client) {
         return launcher_connect(l, client);
 }
 
-static int send_keys(struct agent_token *t, struct launcher *l, struct rpc_client **client,
-                     const struct agent_material *const *ms, size_t n) {
-        struct provision_key keys[2];
-        char labels[2][16];
+/* TOKEN_ADD replace with the one key of m. */
+static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client **client,
+                    const struct agent_material *m) {
+        struct provision_key key;
+        char label[16];
         enum provision_step step;
         uint32_t slot = 0;
         int r;
 
-        for (size_t i = 0; i < n; i++) {
-                (void) snprintf(labels[i], sizeof(labels[i]), "key-%" PRIu32, ms[i]->key_id);
-                keys[i] = (struct provision_key){ .id = ms[i]->key_id, .label = labels[i], .key_pem = ms[i]->key_pem,
-                                                  .chain = ms[i]->chain, .chain_len = ms[i]->chain_len };
-        }
+        (void) snprintf(label, sizeof(label), "key-%" PRIu32, m->key_id);
+        key = (struct provision_key){ .id = m->key_id, .label = label, .key_pem = m->key_pem, .chain = m->chain,
+                                      .chain_len = m->chain_len };
         r = client_get(l, client);
         if (r < 0)
                 return log_error_errno(r, "Token '%s': cannot reach the enclave's control channel: %m", t->label);
-        r = provision_token_add(*client, t->label, t->pin, true, keys, n, &slot, &step);
+        r = provision_token_add(*client, t->label, t->pin, true, &key, 1, &slot, &step);
         if (r < 0) {
                 if (rpc_client_is_broken(*client))
                         *client = rpc_client_free(*client);
@@ -196,8 +198,7 @@ static int send_keys(struct agent_token *t, struct launcher *l, struct rpc_clien
                                        step == PROVISION_STEP_CALL ? "the enclave refused or the connection broke"
                                                                    : "request or answer malformed");
         }
-        log_info("Token '%s' provisioned in slot %" PRIu32 " with key id%s %" PRIu32 "%s", t->label, slot,
-                 n > 1 ? "s" : "", ms[0]->key_id, n > 1 ? (ms[1]->key_id == 1 ? " and 1" : " and 2") : "");
+        log_info("Token '%s' provisioned in slot %" PRIu32 " with key id %" PRIu32, t->label, slot, m->key_id);
         return 0;
 }
 
@@ -255,7 +256,6 @@ static void succeed(struct agent_token *t, const struct agent_config *cfg, enum 
 /* (Re)provision into a fresh enclave, or first provisioning. */
 static int provision_fresh(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
                            struct rpc_client **client, struct agent_material *m, bool *settled) {
-        const struct agent_material *ms[1] = { m };
         int r;
 
         /* The target still points at cur.key_id. If that id's chain file holds another certificate
@@ -264,11 +264,10 @@ static int provision_fresh(struct agent_token *t, const struct agent_config *cfg
         if (t->cur.key_pem ? CRYPTO_memcmp(t->cur.digest, m->digest, sizeof(m->digest)) != 0
                            : t->cfg->target.present && chain_file_differs(cfg, t, m->key_id, m))
                 m->key_id = agent_rotation_next_id(t->cur.key_id);
-        r = send_keys(t, l, client, ms, 1);
+        r = send_key(t, l, client, m);
         if (r < 0)
                 return r;
         t->provisioned_in = l->launches;
-        material_done(&t->old);
         r = point_target(t, cfg, m, settled);
         material_done(&t->cur);
         t->cur = *m; /* the token holds m now, whatever the target says */
@@ -276,38 +275,25 @@ static int provision_fresh(struct agent_token *t, const struct agent_config *cfg
         return r;
 }
 
+/* One TOKEN_ADD replace with the new key (a new slot id; the old version stays usable for the
+ * daemon's grace period), then the target and a graceful reload. See the top of this file. */
 static int rotate(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
-                  struct rpc_client **client, struct agent_material *m, uint64_t now, bool *settled) {
-        const struct agent_material *ms[2] = { &t->cur, m };
+                  struct rpc_client **client, struct agent_material *m, bool *settled) {
         int r;
 
         log_info("Token '%s': the key or certificate in its File source changed, rotating from key id %" PRIu32
                  " to %" PRIu32,
                  t->label, t->cur.key_id, agent_rotation_next_id(t->cur.key_id));
         m->key_id = agent_rotation_next_id(t->cur.key_id);
-        r = send_keys(t, l, client, ms, 2);
+        r = send_key(t, l, client, m);
         if (r < 0)
                 return r;
         r = point_target(t, cfg, m, settled);
         if (r < 0)
-                return r; /* the token holds both keys; the server still uses the old one; retried */
-        material_done(&t->old);
-        t->old = t->cur;
+                return r; /* the server still uses the old version (retired, in its grace period); retried */
+        material_done(&t->cur);
         t->cur = *m;
         *m = (struct agent_material){};
-        t->drop_at_usec = now + cfg->options.reload_wait_ms * 1000u;
-        return 0;
-}
-
-static int drop_old(struct agent_token *t, struct launcher *l, struct rpc_client **client) {
-        const struct agent_material *ms[1] = { &t->cur };
-        int r;
-
-        r = send_keys(t, l, client, ms, 1);
-        if (r < 0)
-                return r;
-        log_info("Token '%s': dropped the old key id %" PRIu32 " after the reload", t->label, t->old.key_id);
-        material_done(&t->old);
         return 0;
 }
 
@@ -319,14 +305,6 @@ static int step(struct agent_token *t, const struct agent_config *cfg, struct la
         int r;
 
         *settled = false;
-        if (!fresh && t->state == AGENT_TOKEN_ROTATING) {
-                if (now < t->drop_at_usec)
-                        return 0;
-                r = drop_old(t, l, client);
-                if (r >= 0)
-                        succeed(t, cfg, AGENT_TOKEN_READY);
-                return r;
-        }
         if (!fresh && t->state == AGENT_TOKEN_READY && now < t->next_sync_usec) {
                 if (now >= t->next_refresh_usec) {
                         /* A File source needs no re-attestation: the refresh is a no-op check. */
@@ -346,7 +324,7 @@ static int step(struct agent_token *t, const struct agent_config *cfg, struct la
         if (fresh)
                 r = provision_fresh(t, cfg, l, client, &m, settled);
         else if (CRYPTO_memcmp(t->cur.digest, m.digest, sizeof(m.digest)) != 0)
-                r = rotate(t, cfg, l, client, &m, now, settled);
+                r = rotate(t, cfg, l, client, &m, settled);
         else if (!t->target_done) {
                 material_done(&m);
                 r = point_target(t, cfg, &t->cur, settled);
@@ -354,7 +332,7 @@ static int step(struct agent_token *t, const struct agent_config *cfg, struct la
                 r = 0;
         material_done(&m);
         if (r >= 0) {
-                succeed(t, cfg, t->old.key_pem ? AGENT_TOKEN_ROTATING : AGENT_TOKEN_READY);
+                succeed(t, cfg, AGENT_TOKEN_READY);
                 if (t->next_refresh_usec == 0)
                         t->next_refresh_usec = now + t->cfg->refresh_interval_secs * 1000000u;
         }
@@ -400,8 +378,6 @@ uint64_t agent_token_next_usec(const struct agent_token *t, const struct launche
         if (t->provisioned_in != l->launches)
                 return t->retry_at_usec;
         next = MIN(t->next_sync_usec, t->next_refresh_usec ?: UINT64_MAX);
-        if (t->state == AGENT_TOKEN_ROTATING)
-                next = MIN(next, t->drop_at_usec);
         return MAX(next, t->retry_at_usec);
 }
 

@@ -13,7 +13,6 @@
 enum agent_token_state {
         AGENT_TOKEN_PENDING,     /* not provisioned in the running enclave yet */
         AGENT_TOKEN_READY,       /* provisioned, target applied */
-        AGENT_TOKEN_ROTATING,    /* old and new key in the token; the old one goes at drop_at */
         AGENT_TOKEN_UNSUPPORTED, /* Acm/S3 source: fetching comes with a later version */
         AGENT_TOKEN_FAILED,      /* the last attempt failed; retried at retry_at */
         _AGENT_TOKEN_STATE_MAX,
@@ -39,8 +38,6 @@ struct agent_token {
         unsigned provisioned_in;   /* the launcher's launch number it was provisioned in (0: never) */
         bool target_done;          /* target applied for cur */
         struct agent_material cur; /* what the target points at */
-        struct agent_material old; /* during a rotation: the previous key, still in the token */
-        uint64_t drop_at_usec;     /* ROTATING: when the old key goes */
         uint64_t next_sync_usec;
         uint64_t next_refresh_usec;
         uint64_t retry_at_usec;
@@ -55,7 +52,7 @@ struct agent_token *agent_token_free(struct agent_token *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_token *, agent_token_free);
 
 /* Whatever the token needs now: first provisioning, re-provisioning after an enclave restart, a
- * sync (source re-read, rotation when it changed), dropping the old key after a rotation. *client
+ * sync (source re-read, rotation when it changed: one TOKEN_ADD replace, then the target). *client
  * is opened on demand and freed when it broke. Logs. Returns 0 or a negative errno (then retried
  * with back-off: see retry_at_usec). */
 int agent_token_step(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
@@ -67,7 +64,7 @@ uint64_t agent_token_next_usec(const struct agent_token *t, const struct launche
 /* TOKEN_REMOVE (used when a reload drops the token). Logs. */
 int agent_token_remove(struct agent_token *t, struct launcher *l, struct rpc_client **client);
 
-/* The key id a rotation moves to: 1 <-> 2. Pure. */
+/* The key id a rotation moves to: 1 <-> 2 (each key id has its own chain file). Pure. */
 uint32_t agent_rotation_next_id(uint32_t cur);
 
 const char *agent_token_state_to_string(enum agent_token_state s);

@@ -94,7 +94,7 @@ static bool status_compute(const struct service *s, char **ret) {
 
         for (size_t i = 0; i < s->n_tokens; i++) {
                 const struct agent_token *t = s->tokens[i];
-                if (t->state == AGENT_TOKEN_READY || t->state == AGENT_TOKEN_ROTATING)
+                if (t->state == AGENT_TOKEN_READY)
                         ready++;
                 else if (t->state == AGENT_TOKEN_UNSUPPORTED || t->state == AGENT_TOKEN_FAILED) {
                         if (asprintf(&p, "%s%s'%s' %s%s%s", problems ?: "", problems ? "; " : "", t->label,

@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "common/cleanup-ssl.h"
+#include "common/rpc-crypto.h"
 #include "enclave-token/errors.h"
 #include "enclave-token/key.h"
 
@@ -88,15 +89,21 @@ static int key_check_type(struct etok_key *k) {
         }
 }
 
-static int key_load_private(struct etok_key *k, const struct rpc_slice *pem) {
-        _cleanup_(BIO_free_allp) BIO *bio = NULL;
-
+/* Read-only memory BIO straight over the secret frame: no copy of the PEM text. */
+static int pem_bio_new(const struct rpc_slice *pem, BIO **ret) {
         if (pem->len == 0 || pem->len > INT_MAX)
                 return ETOK_ERR(KEY_INVALID);
-        /* Read-only memory BIO straight over the secret frame: no copy of the PEM text. */
-        bio = BIO_new_mem_buf(pem->ptr, (int) pem->len);
-        if (!bio)
-                return ssl_fail(-ENOMEM);
+        *ret = BIO_new_mem_buf(pem->ptr, (int) pem->len);
+        return *ret ? 0 : ssl_fail(-ENOMEM);
+}
+
+static int key_load_private(struct etok_key *k, const struct rpc_slice *pem) {
+        _cleanup_(BIO_free_allp) BIO *bio = NULL;
+        int r;
+
+        r = pem_bio_new(pem, &bio);
+        if (r < 0)
+                return r;
         k->pkey = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
         if (!k->pkey)
                 /* A full secure heap is a capacity limit, not a bad key. */
@@ -130,17 +137,15 @@ static int key_set_leaf_info(struct etok_key *k, X509 *leaf) {
 
 static int key_load_chain(struct etok_key *k, const struct rpc_slice *pem) {
         _cleanup_(BIO_free_allp) BIO *bio = NULL;
+        int r;
 
-        if (pem->len == 0 || pem->len > INT_MAX)
-                return ETOK_ERR(KEY_INVALID);
-        bio = BIO_new_mem_buf(pem->ptr, (int) pem->len);
-        if (!bio)
-                return ssl_fail(-ENOMEM);
-
+        r = pem_bio_new(pem, &bio);
+        if (r < 0)
+                return r;
         for (;;) {
                 _cleanup_(X509_freep) X509 *x = NULL;
                 unsigned long e;
-                int n, r;
+                int n;
 
                 x = PEM_read_bio_X509(bio, NULL, no_password, NULL);
                 if (!x) {
@@ -222,27 +227,10 @@ int etok_key_new(const struct rpc_add_key *in, struct etok_key **ret) {
         return 0;
 }
 
-static const EVP_MD *hash_to_md(uint32_t h) {
-        switch (h) {
-        case RPC_HASH_SHA1:
-                return EVP_sha1();
-        case RPC_HASH_SHA224:
-                return EVP_sha224();
-        case RPC_HASH_SHA256:
-                return EVP_sha256();
-        case RPC_HASH_SHA384:
-                return EVP_sha384();
-        case RPC_HASH_SHA512:
-                return EVP_sha512();
-        default:
-                return NULL;
-        }
-}
-
 /* PSS and OAEP: the hash is required; the MGF1 hash defaults to it. */
 static int crypto_mds(const struct rpc_crypto_req *req, const EVP_MD **ret_md, const EVP_MD **ret_mgf) {
-        const EVP_MD *md = hash_to_md(req->hash);
-        const EVP_MD *mgf = req->mgf_hash == RPC_HASH_NONE ? md : hash_to_md(req->mgf_hash);
+        const EVP_MD *md = rpc_hash_md(req->hash);
+        const EVP_MD *mgf = req->mgf_hash == RPC_HASH_NONE ? md : rpc_hash_md(req->mgf_hash);
 
         if (!md || !mgf)
                 return ETOK_ERR(UNSUPPORTED);

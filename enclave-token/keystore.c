@@ -1,4 +1,5 @@
-/* The token table: provisioned tokens sorted by slot id behind one reader/writer lock. */
+/* The token table: provisioned tokens sorted by slot id behind one reader/writer lock, plus the
+ * retired versions of replaced tokens, which still answer LOGIN/SIGN/DECRYPT until they expire. */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -6,12 +7,14 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "enclave-token/errors.h"
 #include "enclave-token/keystore.h"
 
 #define NSEC_PER_SEC UINT64_C(1000000000)
+#define ETOK_SPKI_DIGEST_LEN 32 /* SHA-256 */
 #define SLOT_MASK UINT32_C(0x7fffffff)
 #define GENERATION_MASK UINT64_C(0x0000ffffffffffff) /* random start, room to count up */
 
@@ -20,6 +23,11 @@ struct etok_keystore {
         struct etok_token **tokens; /* sorted by slot id */
         size_t n_tokens;
         size_t max_tokens;
+        /* Replaced versions in the order they were retired (oldest first); not listed, not counted
+         * against max_tokens, at most max_tokens of them and ETOK_RETIRED_PER_LABEL per label. */
+        struct etok_token **retired;
+        size_t n_retired;
+        uint64_t grace_ns;
         uint64_t generation; /* written under the write lock, read lock-free */
         etok_clock_fn clock;
         void *clock_userdata;
@@ -64,7 +72,10 @@ int etok_keystore_new(size_t max_tokens, struct etok_keystore **ret) {
         if (!ks)
                 return -ENOMEM;
         ks->tokens = calloc(max_tokens, sizeof(*ks->tokens));
-        if (!ks->tokens) {
+        ks->retired = calloc(max_tokens, sizeof(*ks->retired));
+        if (!ks->tokens || !ks->retired) {
+                free(ks->tokens);
+                free(ks->retired);
                 free(ks);
                 return -ENOMEM;
         }
@@ -75,12 +86,14 @@ int etok_keystore_new(size_t max_tokens, struct etok_keystore **ret) {
         (void) pthread_rwlockattr_destroy(&attr);
         if (r != 0) {
                 free(ks->tokens);
+                free(ks->retired);
                 free(ks);
                 return -r;
         }
         ks->max_tokens = max_tokens;
         ks->generation = gen & GENERATION_MASK;
         ks->clock = clock_monotonic;
+        ks->grace_ns = ETOK_ROTATION_GRACE_DEFAULT_SEC * NSEC_PER_SEC;
         *ret = ks;
         return 0;
 }
@@ -90,7 +103,10 @@ struct etok_keystore *etok_keystore_free(struct etok_keystore *ks) {
                 return NULL;
         for (size_t i = 0; i < ks->n_tokens; i++)
                 token_free(ks->tokens[i]);
+        for (size_t i = 0; i < ks->n_retired; i++)
+                token_free(ks->retired[i]);
         free(ks->tokens);
+        free(ks->retired);
         (void) pthread_rwlock_destroy(&ks->lock);
         free(ks);
         return NULL;
@@ -99,6 +115,12 @@ struct etok_keystore *etok_keystore_free(struct etok_keystore *ks) {
 void etok_keystore_set_clock(struct etok_keystore *ks, etok_clock_fn fn, void *userdata) {
         ks->clock = fn ? fn : clock_monotonic;
         ks->clock_userdata = userdata;
+}
+
+void etok_keystore_set_grace(struct etok_keystore *ks, uint64_t grace_sec) {
+        (void) pthread_rwlock_wrlock(&ks->lock);
+        ks->grace_ns = MIN(grace_sec, UINT64_MAX / NSEC_PER_SEC) * NSEC_PER_SEC;
+        (void) pthread_rwlock_unlock(&ks->lock);
 }
 
 size_t etok_keystore_max_tokens(const struct etok_keystore *ks) {
@@ -113,14 +135,19 @@ static uint64_t generation_bump(struct etok_keystore *ks) {
         return __atomic_add_fetch(&ks->generation, 1, __ATOMIC_RELEASE);
 }
 
-uint32_t etok_slot_hash(const void *label, size_t len) {
-        const uint8_t *p = label;
-        uint32_t h = UINT32_C(2166136261);
-
+static uint32_t fnv1a(uint32_t h, const uint8_t *p, size_t len) {
         for (size_t i = 0; i < len; i++) {
                 h ^= p[i];
                 h *= UINT32_C(16777619);
         }
+        return h;
+}
+
+uint32_t etok_slot_hash(const void *label, size_t len, const uint8_t *spki_digests, size_t n_keys) {
+        uint32_t h = fnv1a(UINT32_C(2166136261), label, len);
+
+        if (n_keys > 0)
+                h = fnv1a(h, spki_digests, n_keys * ETOK_SPKI_DIGEST_LEN);
         return h & SLOT_MASK;
 }
 
@@ -162,6 +189,84 @@ static struct etok_token *find_slot(const struct etok_keystore *ks, uint32_t slo
 
 const struct etok_token *etok_keystore_find_locked(const struct etok_keystore *ks, uint32_t slot) {
         return find_slot(ks, slot);
+}
+
+/* Index in ks->retired of the version holding this slot id, expired or not, or -ENOENT. */
+static ssize_t retired_index(const struct etok_keystore *ks, uint32_t slot) {
+        for (size_t i = 0; i < ks->n_retired; i++)
+                if (ks->retired[i]->slot == slot)
+                        return (ssize_t) i;
+        return -ENOENT;
+}
+
+/* Current token, else an unexpired retired version. Lock held (read or write). Retired versions are
+ * few and only old clients ask for them: a linear scan is enough. */
+static struct etok_token *find_slot_any(const struct etok_keystore *ks, uint32_t slot) {
+        struct etok_token *t = find_slot(ks, slot);
+        ssize_t i;
+
+        if (t)
+                return t;
+        i = retired_index(ks, slot);
+        if (i < 0)
+                return NULL;
+        t = ks->retired[i];
+        return ks->clock(ks->clock_userdata) < t->retired_until_ns ? t : NULL;
+}
+
+const struct etok_token *etok_keystore_find_any_locked(const struct etok_keystore *ks, uint32_t slot) {
+        return find_slot_any(ks, slot);
+}
+
+static struct etok_token *retired_take(struct etok_keystore *ks, size_t i) {
+        struct etok_token *t = ks->retired[i];
+
+        memmove(&ks->retired[i], &ks->retired[i + 1], (ks->n_retired - i - 1) * sizeof(*ks->retired));
+        ks->retired[--ks->n_retired] = NULL;
+        return t;
+}
+
+/* Write lock held: wipes every retired version whose grace period is over. */
+static void expire_locked(struct etok_keystore *ks) {
+        uint64_t now = ks->clock(ks->clock_userdata);
+
+        for (size_t i = ks->n_retired; i > 0; i--)
+                if (now >= ks->retired[i - 1]->retired_until_ns)
+                        token_free(retired_take(ks, i - 1));
+}
+
+static bool any_expired_locked(const struct etok_keystore *ks) {
+        uint64_t now;
+
+        if (ks->n_retired == 0)
+                return false;
+        now = ks->clock(ks->clock_userdata);
+        for (size_t i = 0; i < ks->n_retired; i++)
+                if (now >= ks->retired[i]->retired_until_ns)
+                        return true;
+        return false;
+}
+
+void etok_keystore_expire(struct etok_keystore *ks) {
+        bool due;
+
+        (void) pthread_rwlock_rdlock(&ks->lock);
+        due = any_expired_locked(ks);
+        (void) pthread_rwlock_unlock(&ks->lock);
+        if (!due)
+                return;
+        (void) pthread_rwlock_wrlock(&ks->lock);
+        expire_locked(ks);
+        (void) pthread_rwlock_unlock(&ks->lock);
+}
+
+size_t etok_keystore_retired_count(struct etok_keystore *ks) {
+        size_t n;
+
+        (void) pthread_rwlock_rdlock(&ks->lock);
+        n = ks->n_retired;
+        (void) pthread_rwlock_unlock(&ks->lock);
+        return n;
 }
 
 /* Index of the token with this label, or -ENOENT. Linear: only provisioning looks up labels. */
@@ -261,6 +366,32 @@ static int token_check_objects_size(const struct etok_token *t) {
         return rpc_writer_finish(&w) < 0 ? ETOK_ERR(LIMIT) : 0;
 }
 
+/* The slot id before probing, from the label and the keys' public halves (outside the lock). */
+static int token_slot_base(struct etok_token *t) {
+        uint8_t digests[RPC_MAX_KEYS * ETOK_SPKI_DIGEST_LEN];
+
+        for (size_t i = 0; i < t->n_keys; i++)
+                if (EVP_Digest(t->keys[i]->spki, t->keys[i]->spki_len, digests + i * ETOK_SPKI_DIGEST_LEN, NULL,
+                               EVP_sha256(), NULL) != 1) {
+                        ERR_clear_error();
+                        return -EIO;
+                }
+        t->slot_base = etok_slot_hash(t->label, t->label_len, digests, t->n_keys);
+        return 0;
+}
+
+/* Same label and the same public keys in the same order: the same slot id. */
+static bool token_same_keys(const struct etok_token *a, const struct etok_token *b) {
+        if (a->slot_base != b->slot_base || a->label_len != b->label_len ||
+            memcmp(a->label, b->label, a->label_len) != 0 || a->n_keys != b->n_keys)
+                return false;
+        for (size_t i = 0; i < a->n_keys; i++)
+                if (a->keys[i]->spki_len != b->keys[i]->spki_len ||
+                    memcmp(a->keys[i]->spki, b->keys[i]->spki, a->keys[i]->spki_len) != 0)
+                        return false;
+        return true;
+}
+
 static int token_new(const struct rpc_token_add_req *req, struct etok_token **ret) {
         _cleanup_(token_freep) struct etok_token *t = NULL;
         int r;
@@ -296,17 +427,64 @@ static int token_new(const struct rpc_token_add_req *req, struct etok_token **re
         r = token_check_objects_size(t);
         if (r < 0)
                 return r;
+        r = token_slot_base(t);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(t);
         return 0;
 }
 
-/* Under the write lock: slot ids are stable for a label, probing past any taken id. */
-static uint32_t pick_slot(const struct etok_keystore *ks, const struct rpc_slice *label) {
-        uint32_t slot = etok_slot_hash(label->ptr, label->len);
+/* Under the write lock: slot ids are stable for a label and its keys, probing past any id a
+ * current or retired version holds. A retired version with the very same label and keys gives its
+ * slot id back (it is wiped early: the new version serves the same keys there). */
+static uint32_t pick_slot(struct etok_keystore *ks, const struct etok_token *t) {
+        uint32_t slot = t->slot_base;
 
-        while (find_slot(ks, slot))
-                slot = (slot + 1) & SLOT_MASK;
-        return slot;
+        for (;; slot = (slot + 1) & SLOT_MASK) {
+                ssize_t i;
+
+                if (find_slot(ks, slot))
+                        continue;
+                i = retired_index(ks, slot);
+                if (i < 0)
+                        return slot;
+                if (token_same_keys(ks->retired[i], t)) {
+                        token_free(retired_take(ks, (size_t) i));
+                        return slot;
+                }
+        }
+}
+
+/* Write lock held: moves a replaced version to the retired list for the grace period, making room
+ * under the caps by wiping the oldest. Returns old when there is no grace period (the caller frees it). */
+static struct etok_token *retire(struct etok_keystore *ks, struct etok_token *old) {
+        size_t same = 0, oldest = SIZE_MAX;
+
+        if (ks->grace_ns == 0)
+                return old;
+        for (size_t i = 0; i < ks->n_retired; i++) {
+                const struct etok_token *r = ks->retired[i];
+
+                if (r->label_len == old->label_len && memcmp(r->label, old->label, old->label_len) == 0) {
+                        if (oldest == SIZE_MAX)
+                                oldest = i;
+                        same++;
+                }
+        }
+        if (same >= ETOK_RETIRED_PER_LABEL)
+                token_free(retired_take(ks, oldest));
+        else if (ks->n_retired >= ks->max_tokens)
+                token_free(retired_take(ks, 0));
+        old->retired_until_ns = ks->clock(ks->clock_userdata) + ks->grace_ns;
+        if (old->retired_until_ns == 0)
+                old->retired_until_ns = 1;
+        ks->retired[ks->n_retired++] = old;
+        return NULL;
+}
+
+static void remove_at(struct etok_keystore *ks, size_t i) {
+        memmove(&ks->tokens[i], &ks->tokens[i + 1], (ks->n_tokens - i - 1) * sizeof(*ks->tokens));
+        ks->tokens[--ks->n_tokens] = NULL;
 }
 
 static void insert_sorted(struct etok_keystore *ks, struct etok_token *t) {
@@ -324,6 +502,7 @@ static int add_locked(struct etok_keystore *ks, const struct rpc_token_add_req *
         ssize_t i;
         int r;
 
+        expire_locked(ks);
         i = find_label(ks, &req->label);
         if (i >= 0) {
                 struct etok_token *old = ks->tokens[i];
@@ -333,15 +512,25 @@ static int add_locked(struct etok_keystore *ks, const struct rpc_token_add_req *
                 r = token_check_pin(ks, old, &req->pin);
                 if (r < 0)
                         return r;
-                t->slot = old->slot;
                 t->generation = generation_bump(ks);
-                ks->tokens[i] = t;
-                *ret_old = old;
+                if (token_same_keys(old, t)) {
+                        /* Same keys: same slot id, replaced in place (new PIN, new ticket). */
+                        t->slot = old->slot;
+                        ks->tokens[i] = t;
+                        *ret_old = old;
+                        return 1;
+                }
+                /* Other keys: a new slot id, so no client's cache of the old slot's keys goes stale;
+                 * the old version keeps answering for its slot id during the grace period. */
+                remove_at(ks, (size_t) i);
+                t->slot = pick_slot(ks, t);
+                insert_sorted(ks, t);
+                *ret_old = retire(ks, old);
                 return 1;
         }
         if (ks->n_tokens >= ks->max_tokens)
                 return ETOK_ERR(LIMIT);
-        t->slot = pick_slot(ks, &req->label);
+        t->slot = pick_slot(ks, t);
         t->generation = generation_bump(ks);
         insert_sorted(ks, t);
         return 0;
@@ -377,15 +566,16 @@ int etok_keystore_remove(struct etok_keystore *ks, const struct rpc_token_remove
         int r;
 
         (void) pthread_rwlock_wrlock(&ks->lock);
+        expire_locked(ks);
         i = find_label(ks, &req->label);
         if (i < 0)
                 r = ETOK_ERR(NO_SUCH_TOKEN);
         else
                 r = token_check_pin(ks, ks->tokens[i], &req->pin);
         if (r >= 0) {
+                /* Only the current version: retired ones run out their grace period (docs/protocol.md). */
                 old = ks->tokens[i];
-                memmove(&ks->tokens[i], &ks->tokens[i + 1], (ks->n_tokens - (size_t) i - 1) * sizeof(*ks->tokens));
-                ks->tokens[--ks->n_tokens] = NULL;
+                remove_at(ks, (size_t) i);
                 (void) generation_bump(ks);
         }
         (void) pthread_rwlock_unlock(&ks->lock);
@@ -398,7 +588,7 @@ int etok_keystore_login(struct etok_keystore *ks, uint32_t slot, const struct rp
         int r;
 
         (void) pthread_rwlock_rdlock(&ks->lock);
-        t = find_slot(ks, slot);
+        t = find_slot_any(ks, slot);
         if (!t)
                 r = ETOK_ERR(NO_SUCH_TOKEN);
         else
@@ -422,7 +612,7 @@ static int crypt_locked(struct etok_keystore *ks, bool decrypt, const struct rpc
         const struct etok_token *t;
         const struct etok_key *k;
 
-        t = find_slot(ks, req->slot);
+        t = find_slot_any(ks, req->slot);
         if (!t)
                 return ETOK_ERR(NO_SUCH_TOKEN);
         if (req->ticket.len != RPC_TICKET_LEN || CRYPTO_memcmp(req->ticket.ptr, token_ticket(t), RPC_TICKET_LEN) != 0)

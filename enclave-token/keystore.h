@@ -1,4 +1,5 @@
-/* The token table: provisioned tokens sorted by slot id behind one reader/writer lock. */
+/* The token table: provisioned tokens sorted by slot id behind one reader/writer lock, plus the
+ * retired versions of replaced tokens, which still answer LOGIN/SIGN/DECRYPT until they expire. */
 #pragma once
 
 #include <pthread.h>
@@ -14,12 +15,16 @@
 #define ETOK_MAX_TOKENS_DEFAULT 1024
 #define ETOK_PIN_FREE_FAILURES 5 /* failures before the back-off starts */
 #define ETOK_PIN_BACKOFF_MAX_SEC 60
+#define ETOK_ROTATION_GRACE_DEFAULT_SEC 300
+#define ETOK_RETIRED_PER_LABEL 4 /* the oldest retired version of a label is wiped early */
 
 struct etok_token {
         uint32_t slot;
+        uint32_t slot_base; /* etok_slot_hash() of the label and keys: the slot id before probing */
         char label[RPC_LABEL_MAX + 1];
         size_t label_len;
         uint64_t generation; /* the keystore generation when these keys were provisioned */
+        uint64_t retired_until_ns; /* 0: current (listed); else retired, usable until this monotonic time */
 
         /* secret->data: [0, RPC_PIN_MAX) the PIN, zero padded; then the login ticket. */
         struct secret_buf *secret;
@@ -48,16 +53,30 @@ size_t etok_keystore_max_tokens(const struct etok_keystore *ks);
 /* Bumps on every add, replace and remove; starts at a random value. Lock-free. */
 uint64_t etok_keystore_generation(const struct etok_keystore *ks);
 
-/* FNV-1a 32 of the label, masked to 31 bits: the slot id before collision probing. */
-uint32_t etok_slot_hash(const void *label, size_t len);
+/* FNV-1a 32 over the label followed by the SHA-256 of each key's SPKI DER (in key order), masked to
+ * 31 bits: the slot id before collision probing. The same label and keys give the same slot id;
+ * other keys give another one, so a process that cached a token's keys by slot never sees them
+ * change under it. spki_digests holds n_keys * 32 bytes. */
+uint32_t etok_slot_hash(const void *label, size_t len, const uint8_t *spki_digests, size_t n_keys);
 
-/* TOKEN_ADD: validates, parses the keys outside the lock, then inserts (0) or replaces (1).
+/* How long a replaced token version keeps answering for its slot id (0: not at all). Default
+ * ETOK_ROTATION_GRACE_DEFAULT_SEC. */
+void etok_keystore_set_grace(struct etok_keystore *ks, uint64_t grace_sec);
+/* Wipes retired versions whose grace period is over. Takes the write lock only when one is due. */
+void etok_keystore_expire(struct etok_keystore *ks);
+/* Retired versions still held (expired ones included until the next write or etok_keystore_expire). */
+size_t etok_keystore_retired_count(struct etok_keystore *ks);
+
+/* TOKEN_ADD: validates, parses the keys outside the lock, then inserts (0) or replaces (1). A
+ * replacement with other keys gets a new slot id and retires the previous version for the grace period.
  * Errors: -EBADMSG (schema), KEY_INVALID, EXISTS, PIN_INCORRECT, PIN_LOCKED, LIMIT. */
 _must_check_ int etok_keystore_add(struct etok_keystore *ks, const struct rpc_token_add_req *req,
                                    uint32_t *ret_slot);
-/* TOKEN_REMOVE: NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
+/* TOKEN_REMOVE: wipes the current version; retired ones run out their grace period.
+ * NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
 _must_check_ int etok_keystore_remove(struct etok_keystore *ks, const struct rpc_token_remove_req *req);
-/* LOGIN: copies the token's ticket to ret_ticket. NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
+/* LOGIN: copies the token's ticket to ret_ticket; current or unexpired retired version.
+ * NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
 _must_check_ int etok_keystore_login(struct etok_keystore *ks, uint32_t slot, const struct rpc_slice *pin,
                                      uint8_t ret_ticket[static RPC_TICKET_LEN]);
 /* SIGN / DECRYPT under the read lock: NO_SUCH_TOKEN, NOT_LOGGED_IN, NO_SUCH_KEY, then the key's errors. */
@@ -71,8 +90,10 @@ size_t etok_keystore_count_locked(const struct etok_keystore *ks);
 /* Index of the first token whose slot id is >= slot (== count when none). */
 size_t etok_keystore_seek_locked(const struct etok_keystore *ks, uint32_t slot);
 const struct etok_token *etok_keystore_get_locked(const struct etok_keystore *ks, size_t idx);
-/* NULL when no token has that slot id. */
+/* NULL when no current token has that slot id. */
 const struct etok_token *etok_keystore_find_locked(const struct etok_keystore *ks, uint32_t slot);
+/* The same, falling back to an unexpired retired version (TOKEN_OBJECTS, LOGIN, SIGN, DECRYPT). */
+const struct etok_token *etok_keystore_find_any_locked(const struct etok_keystore *ks, uint32_t slot);
 
 /* Public view of one token for the codec (slices point into the keystore: read lock held). */
 void etok_token_info(const struct etok_token *t, bool with_keys, enum etok_key_view view,

@@ -20,6 +20,7 @@
 #include "enclave-token/server.h"
 
 #define WORKERS_MAX 256
+#define ROTATION_GRACE_MAX 86400 /* a day: old workers of a web server never take longer */
 #define SECURE_HEAP_PER_TOKEN 4096 /* one RSA-4096 key needs ~2.3 KiB, EC and Ed25519 64 B */
 #define SECURE_HEAP_MAX_MIB 4096
 
@@ -31,6 +32,7 @@ static mode_t arg_socket_mode;
 static gid_t arg_socket_gid = (gid_t) -1;
 static size_t arg_max_tokens = ETOK_MAX_TOKENS_DEFAULT;
 static size_t arg_secure_heap_mib; /* 0: from --max-tokens */
+static uint64_t arg_rotation_grace = ETOK_ROTATION_GRACE_DEFAULT_SEC;
 
 static void help(void) {
         printf("Usage: enclave-token [OPTIONS] --data ADDRESS --control ADDRESS\n"
@@ -44,11 +46,14 @@ static void help(void) {
                "  --socket-mode OCTAL     mode of unix socket files\n"
                "  --socket-group NAME|GID group of unix socket files\n"
                "  --max-tokens N          token limit (default %d, at most %d)\n"
+               "  --rotation-grace SECS   how long a replaced token version still signs under its\n"
+               "                          old slot id (default %d, 0: not at all)\n"
                "  --secure-heap MIB       OpenSSL secure heap for private keys, a power of two\n"
-               "                          (default: 4 KiB per token, rounded up)\n"
+               "                          (default: 8 KiB per token, room for one retired version,\n"
+               "                          rounded up)\n"
                "  --log-level LEVEL       error, warning, notice, info, debug\n"
                "  --help, --version\n",
-               ETOK_MAX_TOKENS_DEFAULT, RPC_MAX_TOKENS);
+               ETOK_MAX_TOKENS_DEFAULT, RPC_MAX_TOKENS, ETOK_ROTATION_GRACE_DEFAULT_SEC);
 }
 
 static int parse_unsigned(const char *s, int base, unsigned long min, unsigned long max, unsigned long *ret) {
@@ -101,6 +106,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_SOCKET_GROUP,
                 ARG_MAX_TOKENS,
                 ARG_SECURE_HEAP,
+                ARG_ROTATION_GRACE,
                 ARG_LOG_LEVEL,
                 ARG_VERSION,
         };
@@ -115,6 +121,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "socket-group", required_argument, NULL, ARG_SOCKET_GROUP },
                 { "max-tokens", required_argument, NULL, ARG_MAX_TOKENS },
                 { "secure-heap", required_argument, NULL, ARG_SECURE_HEAP },
+                { "rotation-grace", required_argument, NULL, ARG_ROTATION_GRACE },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 {}
         };
@@ -165,6 +172,12 @@ static int parse_argv(int argc, char *argv[]) {
                                                        optarg);
                         arg_secure_heap_mib = v;
                         break;
+                case ARG_ROTATION_GRACE:
+                        if (parse_unsigned(optarg, 10, 0, ROTATION_GRACE_MAX, &v) < 0)
+                                return log_error_errno(-EINVAL, "Invalid --rotation-grace '%s' (0..%d seconds)",
+                                                       optarg, ROTATION_GRACE_MAX);
+                        arg_rotation_grace = v;
+                        break;
                 case ARG_LOG_LEVEL:
                         r = log_level_from_string(optarg);
                         if (r < 0)
@@ -192,7 +205,7 @@ static int secure_heap_init(void) {
         int r;
 
         if (size == 0)
-                for (size = 1u << 20; size < arg_max_tokens * SECURE_HEAP_PER_TOKEN; size <<= 1)
+                for (size = 1u << 20; size < arg_max_tokens * 2 * SECURE_HEAP_PER_TOKEN; size <<= 1)
                         ;
         r = CRYPTO_secure_malloc_init(size, 64);
         if (r == 1) {
@@ -233,6 +246,7 @@ static int run(void) {
         r = etok_keystore_new(arg_max_tokens, &ks);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the keystore: %m");
+        etok_keystore_set_grace(ks, arg_rotation_grace);
         d.keystore = ks;
 
         /* Workers inherit the mask: only this thread takes SIGTERM/SIGINT (and SIGHUP, which would
@@ -255,13 +269,16 @@ static int run(void) {
         log_info("enclave-token %s ready: %u workers, up to %zu tokens%s", ENCLAVE_ACM_VERSION, cfg.workers,
                  arg_max_tokens, arg_dev ? ", DEVELOPMENT MODE" : "");
 
+        /* Once a second, between signals: wipe retired token versions whose grace period is over. */
         for (;;) {
-                r = sigwait(&mask, &sig);
-                if (r != 0 && r != EINTR)
-                        return log_error_errno(r, "sigwait() failed: %m");
-                if (r == 0 && sig == SIGHUP)
+                sig = sigtimedwait(&mask, NULL, &(struct timespec){ .tv_sec = 1 });
+                if (sig < 0 && errno != EAGAIN && errno != EINTR)
+                        return log_error_errno(errno, "sigtimedwait() failed: %m");
+                if (sig < 0)
+                        etok_keystore_expire(ks);
+                else if (sig == SIGHUP)
                         log_info("Received SIGHUP, nothing to reload, ignoring");
-                else if (r == 0)
+                else
                         break;
         }
         log_info("Received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -44,14 +44,10 @@ static CK_RV decrypt_one(struct p11_session *s, const uint8_t *in, size_t in_len
 CK_RV C_Decrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData, CK_ULONG ulEncryptedDataLen,
                 CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen) {
         struct p11_session *s;
-        CK_RV rv = p11_session_acquire(hSession, &s);
+        CK_RV rv = p11_session_acquire_op(hSession, CKF_DECRYPT, &s);
 
         if (rv != CKR_OK)
                 return rv;
-        if (!s->decrypt.mech) {
-                p11_session_release(s);
-                return CKR_OPERATION_NOT_INITIALIZED;
-        }
         if (!pulDataLen || (!pEncryptedData && ulEncryptedDataLen > 0))
                 rv = CKR_ARGUMENTS_BAD;
         else if (ulEncryptedDataLen != s->decrypt.key_bytes)
@@ -71,13 +67,9 @@ CK_RV C_Decrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData, CK_ULONG
 /* RSA decryption is single-part (PKCS#11 mechanism table). */
 CK_RV C_DecryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
                       CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen) {
-        CK_RV rv = p11_enter();
-
-        return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart, CK_ULONG_PTR pulLastPartLen) {
-        CK_RV rv = p11_enter();
-
-        return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }

@@ -382,6 +382,10 @@ int p11_objects_build(const struct rpc_token_info *ti, struct p11_objects **ret)
         if (!o)
                 return -ENOMEM;
         o->generation = ti->generation;
+        if (ti->label.len <= RPC_LABEL_MAX) {
+                memcpy(o->label, ti->label.ptr, ti->label.len);
+                o->label_len = ti->label.len;
+        }
         for (size_t i = 0; i < ti->n_keys; i++) {
                 if (p11_objects_find_key(o, ti->keys[i].id))
                         return -EBADMSG; /* duplicate id: handles would collide */

@@ -44,6 +44,8 @@ struct p11_key {
 
 struct p11_objects {
         uint64_t generation;
+        char label[RPC_LABEL_MAX + 1]; /* the token's label, as TOKEN_OBJECTS gave it */
+        size_t label_len;
         size_t n_keys;
         struct p11_key keys[]; /* room for the token's keys, n_keys of them built */
 };

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/rpc-crypto.h"
 #include "p11module/mech.h"
 
 #define SIGN CKF_SIGN
@@ -109,20 +110,7 @@ enum rpc_mech p11_mech_wire(const struct p11_mech *m, CK_FLAGS op) {
 }
 
 const EVP_MD *p11_hash_md(enum rpc_hash h) {
-        switch (h) {
-        case RPC_HASH_SHA1:
-                return EVP_sha1();
-        case RPC_HASH_SHA224:
-                return EVP_sha224();
-        case RPC_HASH_SHA256:
-                return EVP_sha256();
-        case RPC_HASH_SHA384:
-                return EVP_sha384();
-        case RPC_HASH_SHA512:
-                return EVP_sha512();
-        default:
-                return NULL;
-        }
+        return rpc_hash_md(h);
 }
 
 size_t p11_hash_len(enum rpc_hash h) {

@@ -7,12 +7,6 @@
 #include "p11module/module.h"
 #include "p11module/sessions.h"
 
-static CK_RV not_supported(void) {
-        CK_RV rv = p11_enter();
-
-        return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
-}
-
 static CK_RV session_valid(CK_SESSION_HANDLE h) {
         struct p11_session *s;
         CK_RV rv = p11_session_acquire(h, &s);
@@ -52,15 +46,11 @@ CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSee
 /* ---- legacy parallel functions ---- */
 
 CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE hSession) {
-        CK_RV rv = p11_enter();
-
-        return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_PARALLEL;
+        return p11_enter_refuse(CKR_FUNCTION_NOT_PARALLEL);
 }
 
 CK_RV C_CancelFunction(CK_SESSION_HANDLE hSession) {
-        CK_RV rv = p11_enter();
-
-        return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_PARALLEL;
+        return p11_enter_refuse(CKR_FUNCTION_NOT_PARALLEL);
 }
 
 /* ---- 3.0 ---- */
@@ -83,220 +73,220 @@ CK_RV C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags) {
 
 CK_RV C_GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState,
                           CK_ULONG_PTR pulOperationStateLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState, CK_ULONG ulOperationStateLen,
                           CK_OBJECT_HANDLE hEncryptionKey, CK_OBJECT_HANDLE hAuthenticationKey) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_EncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_Encrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pEncryptedData,
                 CK_ULONG_PTR pulEncryptedDataLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_EncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen,
                       CK_BYTE_PTR pEncryptedPart, CK_ULONG_PTR pulEncryptedPartLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_EncryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastEncryptedPart,
                      CK_ULONG_PTR pulLastEncryptedPartLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pDigest,
                CK_ULONG_PTR pulDigestLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
                CK_ULONG ulSignatureLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_VerifyRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_VerifyRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen,
                       CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_DigestEncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen,
                             CK_BYTE_PTR pEncryptedPart, CK_ULONG_PTR pulEncryptedPartLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_DecryptDigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
                             CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_SignEncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen,
                           CK_BYTE_PTR pEncryptedPart, CK_ULONG_PTR pulEncryptedPartLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_DecryptVerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
                             CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate,
                     CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                         CK_ATTRIBUTE_PTR pPublicKeyTemplate, CK_ULONG ulPublicKeyAttributeCount,
                         CK_ATTRIBUTE_PTR pPrivateKeyTemplate, CK_ULONG ulPrivateKeyAttributeCount,
                         CK_OBJECT_HANDLE_PTR phPublicKey, CK_OBJECT_HANDLE_PTR phPrivateKey) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hWrappingKey,
                 CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hUnwrappingKey,
                   CK_BYTE_PTR pWrappedKey, CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate,
                   CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey,
                   CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 /* ---- 3.0 message-based functions ---- */
 
 CK_RV C_MessageEncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_EncryptMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
                        CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pPlaintext,
                        CK_ULONG ulPlaintextLen, CK_BYTE_PTR pCiphertext, CK_ULONG_PTR pulCiphertextLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_EncryptMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
                             CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_EncryptMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
                            CK_BYTE_PTR pPlaintextPart, CK_ULONG ulPlaintextPartLen, CK_BYTE_PTR pCiphertextPart,
                            CK_ULONG_PTR pulCiphertextPartLen, CK_FLAGS flags) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_MessageEncryptFinal(CK_SESSION_HANDLE hSession) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_MessageDecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_DecryptMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
                        CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pCiphertext,
                        CK_ULONG ulCiphertextLen, CK_BYTE_PTR pPlaintext, CK_ULONG_PTR pulPlaintextLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_DecryptMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
                             CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_DecryptMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
                            CK_BYTE_PTR pCiphertextPart, CK_ULONG ulCiphertextPartLen, CK_BYTE_PTR pPlaintextPart,
                            CK_ULONG_PTR pulPlaintextPartLen, CK_FLAGS flags) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_MessageDecryptFinal(CK_SESSION_HANDLE hSession) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_MessageSignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_SignMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, CK_BYTE_PTR pData,
                     CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_SignMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_SignMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
                         CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_MessageSignFinal(CK_SESSION_HANDLE hSession) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_MessageVerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_VerifyMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
                       CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_VerifyMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_VerifyMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
                           CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_MessageVerifyFinal(CK_SESSION_HANDLE hSession) {
-        return not_supported();
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }

@@ -67,6 +67,12 @@ CK_RV p11_enter(void) {
         return check_process() == 0 ? CKR_OK : CKR_CRYPTOKI_NOT_INITIALIZED;
 }
 
+CK_RV p11_enter_refuse(CK_RV why) {
+        CK_RV rv = p11_enter();
+
+        return rv != CKR_OK ? rv : why;
+}
+
 static CK_RV check_init_args(const CK_C_INITIALIZE_ARGS *a) {
         bool some, all;
 

@@ -22,6 +22,8 @@ extern struct p11_module p11_mod;
 /* CKR_OK when C_Initialize ran in this process. In a forked child the inherited state is dropped
  * (without a byte written to the parent's connections) and CKR_CRYPTOKI_NOT_INITIALIZED returned. */
 CK_RV p11_enter(void);
+/* For the calls the token refuses: p11_enter()'s error, or else why. */
+CK_RV p11_enter_refuse(CK_RV why);
 
 void p11_state_lock(void);
 void p11_state_unlock(void);

@@ -130,8 +130,10 @@ static void logout_if_last(uint32_t slot) {
         CK_ULONG all, rw;
 
         p11_sessions_count(slot, &all, &rw);
-        if (all == 0)
+        if (all == 0) {
                 p11_token_logout(p11_tokens_find(slot));
+                p11_tokens_release_gone(slot);
+        }
 }
 
 CK_RV C_CloseSession(CK_SESSION_HANDLE hSession) {
@@ -178,6 +180,7 @@ CK_RV C_CloseAllSessions(CK_SLOT_ID slotID) {
         p11_state_lock();
         known = close_slot_locked((uint32_t) slotID) > 0 || p11_tokens_find((uint32_t) slotID);
         p11_token_logout(p11_tokens_find((uint32_t) slotID));
+        p11_tokens_release_gone((uint32_t) slotID);
         p11_state_unlock();
         return known ? CKR_OK : CKR_SLOT_ID_INVALID;
 }
@@ -235,6 +238,20 @@ CK_RV p11_session_acquire(CK_SESSION_HANDLE h, struct p11_session **ret) {
         if (session_closed(s)) {
                 p11_session_release(s);
                 return CKR_SESSION_HANDLE_INVALID;
+        }
+        *ret = s;
+        return CKR_OK;
+}
+
+CK_RV p11_session_acquire_op(CK_SESSION_HANDLE h, CK_FLAGS op, struct p11_session **ret) {
+        struct p11_session *s;
+        CK_RV rv = p11_session_acquire(h, &s);
+
+        if (rv != CKR_OK)
+                return rv;
+        if (!(op == CKF_SIGN ? s->sign.mech : s->decrypt.mech)) {
+                p11_session_release(s);
+                return CKR_OPERATION_NOT_INITIALIZED;
         }
         *ret = s;
         return CKR_OK;

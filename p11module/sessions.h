@@ -42,6 +42,9 @@ struct p11_session {
 
 /* The session, referenced and locked, or CKR_CRYPTOKI_NOT_INITIALIZED / CKR_SESSION_HANDLE_INVALID. */
 CK_RV p11_session_acquire(CK_SESSION_HANDLE h, struct p11_session **ret);
+/* The same for a call that continues an operation (CKF_SIGN or CKF_DECRYPT): also
+ * CKR_OPERATION_NOT_INITIALIZED, with the session released, unless that operation was started. */
+CK_RV p11_session_acquire_op(CK_SESSION_HANDLE h, CK_FLAGS op, struct p11_session **ret);
 /* Unlocks and drops the reference (freeing a session closed meanwhile). */
 void p11_session_release(struct p11_session *s);
 

@@ -142,14 +142,10 @@ static CK_RV sign_collect(struct p11_session *s, const uint8_t *part, size_t len
 
 CK_RV C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen) {
         struct p11_session *s;
-        CK_RV rv = p11_session_acquire(hSession, &s);
+        CK_RV rv = p11_session_acquire_op(hSession, CKF_SIGN, &s);
 
         if (rv != CKR_OK)
                 return rv;
-        if (!s->sign.mech) {
-                p11_session_release(s);
-                return CKR_OPERATION_NOT_INITIALIZED;
-        }
         rv = !pPart && ulPartLen > 0 ? CKR_ARGUMENTS_BAD : sign_collect(s, pPart, ulPartLen);
         if (rv == CKR_OK)
                 s->sign.multipart = true;
@@ -175,14 +171,10 @@ static CK_RV sign_final(struct p11_session *s, CK_BYTE_PTR sig, CK_ULONG_PTR sig
 
 CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen) {
         struct p11_session *s;
-        CK_RV rv = p11_session_acquire(hSession, &s);
+        CK_RV rv = p11_session_acquire_op(hSession, CKF_SIGN, &s);
 
         if (rv != CKR_OK)
                 return rv;
-        if (!s->sign.mech) {
-                p11_session_release(s);
-                return CKR_OPERATION_NOT_INITIALIZED;
-        }
         if (!pulSignatureLen)
                 rv = CKR_ARGUMENTS_BAD;
         else if (sign_length_only(&s->sign, pSignature, pulSignatureLen, &rv)) {
@@ -196,14 +188,10 @@ CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_P
 }
 
 CK_RV C_SignRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
-        CK_RV rv = p11_enter();
-
-        return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_SignRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
                     CK_ULONG_PTR pulSignatureLen) {
-        CK_RV rv = p11_enter();
-
-        return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }

@@ -20,6 +20,18 @@ static bool tokens_known(void) {
         return known;
 }
 
+/* What every query about one slot checks first: the module is initialised, there is somewhere to
+ * write the answer, and the slot is one we listed. */
+static CK_RV slot_enter(CK_SLOT_ID slotID, const void *ret) {
+        CK_RV rv = p11_enter();
+
+        if (rv != CKR_OK)
+                return rv;
+        if (!ret)
+                return CKR_ARGUMENTS_BAD;
+        return p11_tokens_check_slot(slotID);
+}
+
 CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount) {
         CK_RV rv = p11_enter();
         size_t n;
@@ -45,13 +57,8 @@ CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PT
 }
 
 CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo) {
-        CK_RV rv = p11_enter();
+        CK_RV rv = slot_enter(slotID, pInfo);
 
-        if (rv != CKR_OK)
-                return rv;
-        if (!pInfo)
-                return CKR_ARGUMENTS_BAD;
-        rv = p11_tokens_check_slot(slotID);
         if (rv != CKR_OK)
                 return rv;
         *pInfo = (CK_SLOT_INFO) {
@@ -94,13 +101,8 @@ static void token_info_fill(const struct p11_token *t, CK_TOKEN_INFO *info) {
 
 CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
         const struct p11_token *t;
-        CK_RV rv = p11_enter();
+        CK_RV rv = slot_enter(slotID, pInfo);
 
-        if (rv != CKR_OK)
-                return rv;
-        if (!pInfo)
-                return CKR_ARGUMENTS_BAD;
-        rv = p11_tokens_check_slot(slotID);
         if (rv != CKR_OK)
                 return rv;
         p11_state_lock();
@@ -112,14 +114,9 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
 }
 
 CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount) {
-        CK_RV rv = p11_enter();
+        CK_RV rv = slot_enter(slotID, pulCount);
         size_t n = p11_mech_count();
 
-        if (rv != CKR_OK)
-                return rv;
-        if (!pulCount)
-                return CKR_ARGUMENTS_BAD;
-        rv = p11_tokens_check_slot(slotID);
         if (rv != CKR_OK)
                 return rv;
         if (pMechanismList && *pulCount < n)
@@ -132,40 +129,25 @@ CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList
 }
 
 CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo) {
-        CK_RV rv = p11_enter();
+        CK_RV rv = slot_enter(slotID, pInfo);
 
-        if (rv != CKR_OK)
-                return rv;
-        if (!pInfo)
-                return CKR_ARGUMENTS_BAD;
-        rv = p11_tokens_check_slot(slotID);
-        if (rv != CKR_OK)
-                return rv;
-        return p11_mech_info(type, pInfo);
+        return rv != CKR_OK ? rv : p11_mech_info(type, pInfo);
 }
 
 CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved) {
-        CK_RV rv = p11_enter();
-
-        return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 /* Tokens are created and changed only through the control channel. */
 CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel) {
-        CK_RV rv = p11_enter();
-
-        return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen) {
-        CK_RV rv = p11_enter();
-
-        return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin,
                CK_ULONG ulNewLen) {
-        CK_RV rv = p11_enter();
-
-        return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }

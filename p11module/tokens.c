@@ -1,4 +1,9 @@
-/* The cached token list (one slot per token) with each token's objects and login state. */
+/* The cached token list (one slot per token) with each token's objects and login state.
+ *
+ * A token that drops out of TOKEN_LIST while sessions are open on it (a key rotation: the daemon
+ * lists the new version under a new slot id and keeps answering for the old one during its grace
+ * period) is not dropped here: it moves to the "gone" list, is no longer listed by C_GetSlotList,
+ * and keeps its objects, login and sessions until they close or the daemon says NO_SUCH_TOKEN. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +20,8 @@
 static struct {
         struct p11_token **v; /* sorted by slot id */
         size_t n;
+        struct p11_token **gone; /* no longer listed, sessions still open; unsorted, few */
+        size_t n_gone;
         bool loaded;
         uint64_t generation;
         int failed; /* negative errno of the last failed refresh, 0 after a success */
@@ -40,10 +47,25 @@ static int slot_cmp(const void *a, const void *b) {
 struct p11_token *p11_tokens_find(uint32_t slot) {
         struct p11_token **t;
 
-        if (tokens.n == 0)
-                return NULL;
-        t = bsearch(&slot, tokens.v, tokens.n, sizeof(*tokens.v), slot_cmp);
-        return t ? *t : NULL;
+        if (tokens.n > 0) {
+                t = bsearch(&slot, tokens.v, tokens.n, sizeof(*tokens.v), slot_cmp);
+                if (t)
+                        return *t;
+        }
+        for (size_t i = 0; i < tokens.n_gone; i++)
+                if (tokens.gone[i]->slot == slot)
+                        return tokens.gone[i];
+        return NULL;
+}
+
+void p11_tokens_release_gone(uint32_t slot) {
+        for (size_t i = 0; i < tokens.n_gone; i++)
+                if (tokens.gone[i]->slot == slot) {
+                        p11_debug(P11_DEBUG_SLOT, "slot %u: last session closed, token forgotten", slot);
+                        token_free(tokens.gone[i]);
+                        tokens.gone[i] = tokens.gone[--tokens.n_gone];
+                        return;
+                }
 }
 
 size_t p11_tokens_count(void) {
@@ -68,9 +90,14 @@ void p11_token_logout(struct p11_token *t) {
 static void tokens_free_all(void) {
         for (size_t i = 0; i < tokens.n; i++)
                 token_free(tokens.v[i]);
+        for (size_t i = 0; i < tokens.n_gone; i++)
+                token_free(tokens.gone[i]);
         free(tokens.v);
+        free(tokens.gone);
         tokens.v = NULL;
         tokens.n = 0;
+        tokens.gone = NULL;
+        tokens.n_gone = 0;
         tokens.loaded = false;
         tokens.failed = 0;
 }
@@ -106,9 +133,14 @@ static void token_update(struct p11_token *t, const struct p11_token_summary *s)
  * the old table is left untouched. */
 static int tokens_merge(const struct p11_token_summary *s, size_t n) {
         struct p11_token **v = calloc(n ? n : 1, sizeof(*v));
+        struct p11_token **gone = calloc(tokens.n_gone + tokens.n + 1, sizeof(*gone));
+        size_t n_gone = 0;
 
-        if (!v)
+        if (!v || !gone) {
+                free(v);
+                free(gone);
                 return -ENOMEM;
+        }
         for (size_t i = 0; i < n; i++) {
                 v[i] = p11_tokens_find(s[i].slot);
                 if (v[i]) {
@@ -123,15 +155,34 @@ static int tokens_merge(const struct p11_token_summary *s, size_t n) {
                                 else
                                         token_free(v[j]);
                         free(v);
+                        free(gone);
                         return -ENOMEM;
                 }
                 v[i]->generation = s[i].generation;
         }
+        for (size_t i = 0; i < tokens.n_gone; i++) {
+                struct p11_token *t = tokens.gone[i];
+
+                if (t->keep)
+                        t->keep = false; /* listed again */
+                else
+                        gone[n_gone++] = t;
+        }
         for (size_t i = 0; i < tokens.n; i++) {
                 struct p11_token *t = tokens.v[i];
+                CK_ULONG all, rw;
 
                 if (t->keep) {
                         t->keep = false;
+                        continue;
+                }
+                /* No longer listed. With sessions open it may be a retired version the daemon still
+                 * answers for: keep it until they close or the daemon says NO_SUCH_TOKEN. */
+                p11_sessions_count(t->slot, &all, &rw);
+                if (all > 0) {
+                        p11_debug(P11_DEBUG_SLOT, "slot %u: no longer listed, kept for %lu open session(s)", t->slot,
+                                  (unsigned long) all);
+                        gone[n_gone++] = t;
                         continue;
                 }
                 p11_debug(P11_DEBUG_SLOT, "slot %u: token removed", t->slot);
@@ -143,6 +194,9 @@ static int tokens_merge(const struct p11_token_summary *s, size_t n) {
         free(tokens.v);
         tokens.v = v;
         tokens.n = n;
+        free(tokens.gone);
+        tokens.gone = gone;
+        tokens.n_gone = n_gone;
         return 0;
 }
 
@@ -259,6 +313,43 @@ static bool slot_known(CK_SLOT_ID slot) {
         return found;
 }
 
+/* A slot id the list does not show may still be answered by the daemon: a retired token version
+ * during its grace period. That is how a process forked before a key rotation, which re-initialises
+ * afterwards (libp11 does so lazily, on the first use in an nginx worker), reopens its session on
+ * the slot it inherited. If TOKEN_OBJECTS answers, the token is kept as an unlisted one. */
+static int tokens_adopt(uint32_t slot) {
+        struct p11_objects *o = NULL;
+        struct p11_token **g, *t;
+        int r;
+
+        r = p11_remote_token_objects(slot, &o);
+        if (r < 0)
+                return r;
+        p11_state_lock();
+        if (!p11_mod.initialized)
+                r = -ENXIO;
+        else if (!p11_tokens_find(slot)) {
+                g = realloc(tokens.gone, (tokens.n_gone + 1) * sizeof(*g));
+                t = g ? calloc(1, sizeof(*t)) : NULL;
+                if (g)
+                        tokens.gone = g;
+                if (!t)
+                        r = -ENOMEM;
+                else {
+                        t->slot = slot;
+                        memcpy(t->label, o->label, o->label_len);
+                        t->label_len = o->label_len;
+                        t->generation = o->generation;
+                        t->objects = TAKE_PTR(o);
+                        tokens.gone[tokens.n_gone++] = t;
+                        p11_debug(P11_DEBUG_SLOT, "slot %u: not listed but answered (a retired version), kept", slot);
+                }
+        }
+        p11_state_unlock();
+        p11_objects_free(o);
+        return r;
+}
+
 CK_RV p11_tokens_check_slot(CK_SLOT_ID slot) {
         int r;
 
@@ -267,5 +358,12 @@ CK_RV p11_tokens_check_slot(CK_SLOT_ID slot) {
         r = p11_tokens_refresh();
         if (slot_known(slot))
                 return CKR_OK;
+        if (r >= 0 && slot <= UINT32_MAX) {
+                r = tokens_adopt((uint32_t) slot);
+                if (r == -ENODEV)
+                        return CKR_SLOT_ID_INVALID;
+                if (r >= 0 && slot_known(slot))
+                        return CKR_OK;
+        }
         return r < 0 ? p11_ckr(r) : CKR_SLOT_ID_INVALID;
 }

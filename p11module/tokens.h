@@ -24,10 +24,14 @@ struct p11_token {
 };
 
 /* ---- with the state lock held ---- */
+/* A listed token, or one that left the list while sessions were open on it (see tokens.c). */
 struct p11_token *p11_tokens_find(uint32_t slot);
+/* Listed tokens only (C_GetSlotList). */
 size_t p11_tokens_count(void);
 struct p11_token *p11_tokens_at(size_t i);
 void p11_token_logout(struct p11_token *t);
+/* Frees the token if it is no longer listed (call after its last session closed). */
+void p11_tokens_release_gone(uint32_t slot);
 void p11_tokens_done(void);
 /* Forked child: frees everything without taking locks. */
 void p11_tokens_forked(void);

@@ -206,14 +206,17 @@ serves "$FP_RSA" || fail "nginx does not serve the previous certificate"
 grep -q 'id=%01' "$T/stanza.conf" || fail "the stanza was not rolled back"
 ok "broken nginx.conf: clear error, stanza rolled back, nginx serves the previous certificate, agent runs"
 
-# Rotation once the config is fixed: key id 2 next to id 1, graceful reload, then id 1 dropped.
+# Rotation once the config is fixed: one TOKEN_ADD replace with the new key (key id 2, a new slot
+# id; the old version keeps signing for its old slot during enclave-token's grace period), then a
+# graceful reload. The master, which already loaded the token, finds the new key in the new slot.
 cp "$T/nginx.conf.good" "$T/nginx.conf"
 wait_for 60 "the stanza points at key id 2" grep -q 'id=%02' "$T/stanza.conf"
-wait_for 10 "the old key is dropped" grep -q 'dropped the old key id 1' "$T/agent.log"
-ok "config fixed: the retry rotates to key id 2 and drops id 1 after reload_wait_ms"
-# Known problem outside the agent (tests/e2e/nginx-rotate.sh fails the same way on its second
-# rotation): a master that already loaded a key from the token cannot find a new key id after a
-# reload ("pkcs11 engine::object not found"). Reported, not hidden: the test fails at the end.
+grep -q 'dropped the old key' "$T/agent.log" && fail "the agent still drops the old key in a second step"
+ok "config fixed: the retry rotates to key id 2 in one step"
+# Known problem, not hidden (tests/e2e/nginx-rotate.sh shows it too): with libengine-pkcs11-openssl
+# 0.4.12 the reloading master makes no PKCS#11 call at all for the new key (no C_GetSlotList), so it
+# never sees the token's new slot and reports "pkcs11 engine::object not found". Reported as
+# "not ok" below; the rest of the test still runs.
 ROTATION_SERVED=0
 for ((i = 0; i < 300; i++)); do
         serves "$FP_EC" && { ROTATION_SERVED=1; break; }

@@ -10,6 +10,8 @@
  *   sign:MECH:IN:OUT         C_SignInit + C_Sign (length query first) of file IN, signature to OUT
  *   signloop:N:MECH:IN       N signatures of IN; with a deterministic MECH all must be equal
  *   mechinfo:MECH            C_GetMechanismInfo on the slot
+ *   slots:N                  C_GetSlotList(CK_TRUE) lists exactly N slots, the token's label on at most
+ *                            one of them (the session's slot stays what it was)
  *   fork:STYLE:MECH:IN       fork; the child re-initialises (STYLE "init": C_Initialize like libp11,
  *                            "finalize": C_Finalize first like pkcs11-provider), opens a session,
  *                            logs in with the last PIN and signs; the parent waits for it, then signs
@@ -561,6 +563,32 @@ static CK_RV step_mechinfo(char *arg) {
         return p11->C_GetMechanismInfo(slot, m.m.mechanism, &info);
 }
 
+static CK_RV step_slots(char *arg) {
+        CK_SLOT_ID slots[4096];
+        CK_ULONG n = sizeof(slots) / sizeof(slots[0]), want = strtoul(arg, NULL, 10), labelled = 0;
+        char padded[32];
+        CK_RV rv;
+
+        memset(padded, ' ', sizeof(padded));
+        memcpy(padded, token_label, strnlen(token_label, sizeof(padded)));
+        rv = p11->C_GetSlotList(CK_TRUE, slots, &n);
+        if (rv != CKR_OK)
+                return rv;
+        for (CK_ULONG i = 0; i < n; i++) {
+                CK_TOKEN_INFO ti;
+
+                if (p11->C_GetTokenInfo(slots[i], &ti) == CKR_OK && memcmp(ti.label, padded, 32) == 0)
+                        labelled++;
+                printf("# slot %lu%s\n", (unsigned long) slots[i], slots[i] == slot ? " (this session's)" : "");
+        }
+        if (n != want || labelled > 1) {
+                printf("# %lu slot(s), %lu labelled '%s'; expected %lu\n", (unsigned long) n,
+                       (unsigned long) labelled, token_label, (unsigned long) want);
+                return LOCAL_FAILURE;
+        }
+        return CKR_OK;
+}
+
 static CK_RV step_touch(char *arg) {
         return write_all(arg, (const unsigned char *) "", 0) == 0 ? CKR_OK : LOCAL_FAILURE;
 }
@@ -589,7 +617,7 @@ static const struct {
         { "signloop", true, step_signloop }, { "fork", true, step_fork },
         { "threads", true, step_threads },   { "initrace", true, step_initrace },
         { "mechinfo", true, step_mechinfo }, { "touch", true, step_touch },
-        { "wait", true, step_wait },
+        { "wait", true, step_wait },         { "slots", true, step_slots },
 };
 
 static CK_RV run_step(char *step) {

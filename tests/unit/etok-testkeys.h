@@ -131,6 +131,16 @@ static inline bool test_key_append_cert(struct test_key *k, X509 *extra) {
         return ok;
 }
 
+/* SHA-256 of the key's DER SubjectPublicKeyInfo, as etok_slot_hash() takes it. */
+static inline bool test_spki_digest(const struct test_key *k, uint8_t out[32]) {
+        unsigned char *der = NULL;
+        int len = i2d_PUBKEY(k->pkey, &der);
+        bool ok = len > 0 && EVP_Digest(der, (size_t) len, out, NULL, EVP_sha256(), NULL) == 1;
+
+        OPENSSL_free(der);
+        return ok;
+}
+
 static inline struct rpc_add_key test_add_key(const struct test_key *k, uint32_t id, const char *label) {
         return (struct rpc_add_key) {
                 .id = id,

@@ -123,6 +123,15 @@ static void test_nitro_parse_truncated(void) {
 }
 
 static void test_rotation(void) {
+        /* Rotation is one TOKEN_ADD replace (enclave-token gives the new keys a new slot id and keeps
+         * the old version for its grace period): no "rotating" state waits to drop an old key. */
+        ASSERT_STREQ(agent_token_state_to_string(AGENT_TOKEN_PENDING), "pending");
+        ASSERT_STREQ(agent_token_state_to_string(AGENT_TOKEN_READY), "ready");
+        ASSERT_STREQ(agent_token_state_to_string(AGENT_TOKEN_UNSUPPORTED), "not provisionable yet");
+        ASSERT_STREQ(agent_token_state_to_string(AGENT_TOKEN_FAILED), "failed");
+        ASSERT_EQ(_AGENT_TOKEN_STATE_MAX, 4);
+        ASSERT_TRUE(agent_token_state_to_string(_AGENT_TOKEN_STATE_MAX) == NULL);
+        /* The key id still alternates, so each generation keeps its own chain file. */
         ASSERT_EQ(agent_rotation_next_id(1), 2u);
         ASSERT_EQ(agent_rotation_next_id(2), 1u);
         ASSERT_EQ(agent_rotation_next_id(7), 1u);

@@ -64,6 +64,29 @@ static size_t count(struct etok_keystore *ks) {
         return n;
 }
 
+/* The slot id a label with this one key hashes to (before probing). */
+static uint32_t slot_of(const char *label, const struct test_key *k) {
+        uint8_t dg[32];
+
+        if (!test_spki_digest(k, dg))
+                return UINT32_MAX;
+        return etok_slot_hash(label, strlen(label), dg, 1);
+}
+
+static int crypt1(struct etok_keystore *ks, uint32_t slot, const uint8_t ticket[RPC_TICKET_LEN],
+                  const struct test_key *verify_with) {
+        uint8_t dg[32] = { 7 }, out[RPC_SIG_MAX];
+        struct rpc_crypto_req req = { .slot = slot, .key_id = 1, .ticket = { ticket, RPC_TICKET_LEN },
+                                      .mech = RPC_MECH_ECDSA, .data = { dg, sizeof(dg) } };
+        size_t n;
+        int r;
+
+        r = etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n);
+        if (r < 0)
+                return r;
+        return test_verify(verify_with->cert, RPC_MECH_ECDSA, NULL, 0, dg, sizeof(dg), out, n) ? 0 : -EBADMSG;
+}
+
 static uint64_t fake_now;
 static uint64_t fake_clock(void *userdata) {
         return fake_now;
@@ -97,8 +120,15 @@ static void test_add_remove(void) {
         ASSERT_EQ(etok_keystore_max_tokens(ks), 16);
         g0 = etok_keystore_generation(ks);
         ASSERT_EQ(add1(ks, "tok1", "1234", false, &k_ec256, &slot), 0);
-        ASSERT_EQ(slot, 209610244); /* FNV-1a("tok1") & 0x7fffffff */
-        ASSERT_EQ(slot, etok_slot_hash("tok1", 4));
+        ASSERT_EQ(slot, slot_of("tok1", &k_ec256));
+        {
+                /* FNV-1a 32 over the label, then over each key's SPKI digest, masked to 31 bits. */
+                static const uint8_t zero[32];
+
+                ASSERT_EQ(etok_slot_hash("tok1", 4, NULL, 0), 209610244);
+                ASSERT_NE(etok_slot_hash("tok1", 4, zero, 1), etok_slot_hash("tok1", 4, NULL, 0));
+                ASSERT_TRUE(etok_slot_hash("tok1", 4, zero, 1) <= 0x7fffffff);
+        }
         g1 = etok_keystore_generation(ks);
         ASSERT_EQ(g1, g0 + 1);
         ASSERT_EQ(count(ks), 1);
@@ -142,13 +172,23 @@ static void test_exists_replace(void) {
 
         gen_before = etok_keystore_generation(ks);
         ASSERT_EQ(add1(ks, "web", "secret-pin", true, &k_ec384, &slot2), 1); /* 1: replaced */
-        ASSERT_EQ(slot2, slot);
+        ASSERT_NE(slot2, slot); /* other keys: a new slot id */
+        ASSERT_EQ(slot2, slot_of("web", &k_ec384));
         ASSERT_EQ(etok_keystore_generation(ks), gen_before + 1);
         ASSERT_EQ(count(ks), 1);
         etok_keystore_read_begin(ks);
-        ASSERT_EQ(etok_keystore_find_locked(ks, slot)->keys[0]->bits, 384);
-        ASSERT_EQ(etok_keystore_find_locked(ks, slot)->generation, gen_before + 1);
+        ASSERT_TRUE(etok_keystore_find_locked(ks, slot) == NULL); /* retired: not listed */
+        ASSERT_EQ(etok_keystore_find_any_locked(ks, slot)->keys[0]->bits, 256);
+        ASSERT_EQ(etok_keystore_find_locked(ks, slot2)->keys[0]->bits, 384);
+        ASSERT_EQ(etok_keystore_find_locked(ks, slot2)->generation, gen_before + 1);
         etok_keystore_read_end(ks);
+        ASSERT_OK(crypt1(ks, slot, t1, &k_ec256)); /* the old version still signs with its ticket */
+
+        /* The same keys again: the same slot id, replaced in place with a new ticket. */
+        ASSERT_OK(login(ks, slot2, "secret-pin", t1));
+        ASSERT_EQ(add1(ks, "web", "secret-pin", true, &k_ec384, &slot), 1);
+        ASSERT_EQ(slot, slot2);
+        ASSERT_EQ(count(ks), 1);
 
         /* A replaced token gets a new ticket: the old one no longer signs. */
         ASSERT_OK(login(ks, slot, "secret-pin", t2));
@@ -299,7 +339,7 @@ static void test_key_cert_checks(void) {
         ASSERT_OK(add_pem(ks, k_ec256.key_pem, two));
         etok_keystore_read_begin(ks);
         {
-                const struct etok_token *t = etok_keystore_find_locked(ks, etok_slot_hash("pem", 3));
+                const struct etok_token *t = etok_keystore_find_locked(ks, slot_of("pem", &k_ec256));
                 uint8_t *der = NULL;
                 int len;
 
@@ -383,7 +423,7 @@ static void test_limits(void) {
 
         ASSERT_OK(remove1(ks, "tok-0100", "1234"));
         ASSERT_OK(add1(ks, "one-more", "1234", false, &k_ec256, &slot));
-        ASSERT_EQ(slot, etok_slot_hash("one-more", 8));
+        ASSERT_EQ(slot, slot_of("one-more", &k_ec256));
         ASSERT_ERR(add1(ks, "tok-0100", "1234", false, &k_ec256, NULL), ETOK_ERR(LIMIT));
 }
 
@@ -393,19 +433,27 @@ static void test_slot_collisions(void) {
         uint32_t sa, sb, sa2, sb2;
 
         ASSERT_TRUE(keys_init());
-        /* Found by a search over "c%d": the first colliding pair of 31-bit FNV-1a hashes. */
-        ASSERT_EQ(etok_slot_hash(a, strlen(a)), 0x17d351ad);
-        ASSERT_EQ(etok_slot_hash(b, strlen(b)), 0x17d351ad);
+        /* Found by a search over "c%d": the first colliding pair of 31-bit FNV-1a hashes. The labels
+         * differ only in the top bit of the 32-bit state, which multiplying and xoring bytes never
+         * spreads downwards: they still collide with any keys appended. */
+        ASSERT_EQ(etok_slot_hash(a, strlen(a), NULL, 0), 0x17d351ad);
+        ASSERT_EQ(etok_slot_hash(b, strlen(b), NULL, 0), 0x17d351ad);
+        ASSERT_EQ(slot_of(a, &k_ec256), slot_of(b, &k_ec256));
 
         ASSERT_OK(etok_keystore_new(16, &ks));
         ASSERT_OK(add1(ks, a, "1234", false, &k_ec256, &sa));
         ASSERT_OK(add1(ks, b, "1234", false, &k_ec256, &sb));
-        ASSERT_EQ(sa, etok_slot_hash(a, strlen(a)));
+        ASSERT_EQ(sa, slot_of(a, &k_ec256));
         ASSERT_EQ(sb, sa + 1); /* linear probe */
 
-        /* Stable across remove/re-add and replace. */
-        ASSERT_OK(add1(ks, b, "1234", true, &k_ec384, &sb2));
+        /* Stable across remove/re-add and a replace with the same keys; other keys move. */
+        ASSERT_OK(add1(ks, b, "1234", true, &k_ec256, &sb2));
         ASSERT_EQ(sb2, sb);
+        ASSERT_OK(add1(ks, b, "1234", true, &k_ec384, &sb2));
+        ASSERT_NE(sb2, sb);
+        ASSERT_EQ(sb2, slot_of(b, &k_ec384));
+        ASSERT_OK(add1(ks, b, "1234", true, &k_ec256, &sb2));
+        ASSERT_EQ(sb2, sb); /* back to the first keys: the retired version gives its slot id back */
         ASSERT_OK(remove1(ks, a, "1234"));
         ASSERT_OK(add1(ks, a, "1234", false, &k_ec256, &sa2));
         ASSERT_EQ(sa2, sa);
@@ -416,6 +464,87 @@ static void test_slot_collisions(void) {
         ASSERT_OK(add1(ks2, b, "1234", false, &k_ec256, &sb2));
         ASSERT_EQ(sa2, sa);
         ASSERT_EQ(sb2, sb);
+}
+
+/* Rotation: a replaced version is retired, not listed, still signs for its slot id until the grace
+ * period ends, and is wiped then. */
+static void test_rotation_grace(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL, *ks2 = NULL;
+        uint8_t t1[RPC_TICKET_LEN], t2[RPC_TICKET_LEN], t3[RPC_TICKET_LEN];
+        const struct test_key *ring[] = { &k_ec256, &k_other, &k_ec384, &k_ec521, &k_ed25519, &k_rsa };
+        uint32_t s1, s2, s3;
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_OK(etok_keystore_new(4, &ks));
+        fake_now = 1000 * NSEC;
+        etok_keystore_set_clock(ks, fake_clock, NULL);
+        etok_keystore_set_grace(ks, 10);
+
+        ASSERT_OK(add1(ks, "web", "1234", false, &k_ec256, &s1));
+        ASSERT_OK(login(ks, s1, "1234", t1));
+        ASSERT_EQ(add1(ks, "web", "1234", true, &k_other, &s2), 1);
+        ASSERT_NE(s1, s2);
+        ASSERT_EQ(count(ks), 1);
+        ASSERT_EQ(etok_keystore_retired_count(ks), 1);
+        etok_keystore_read_begin(ks);
+        ASSERT_EQ(etok_keystore_get_locked(ks, 0)->slot, s2); /* listed: the current version only */
+        ASSERT_TRUE(etok_keystore_find_locked(ks, s1) == NULL);
+        etok_keystore_read_end(ks);
+
+        /* The old version: same ticket, same PIN, old key; the new one: new key. */
+        ASSERT_OK(crypt1(ks, s1, t1, &k_ec256));
+        ASSERT_OK(login(ks, s1, "1234", t3));
+        ASSERT_MEMEQ(t3, t1, RPC_TICKET_LEN);
+        ASSERT_ERR(login(ks, s1, "4321", t3), ETOK_ERR(PIN_INCORRECT));
+        ASSERT_ERR(crypt1(ks, s2, t1, &k_other), ETOK_ERR(NOT_LOGGED_IN));
+        ASSERT_OK(login(ks, s2, "1234", t2));
+        ASSERT_OK(crypt1(ks, s2, t2, &k_other));
+        /* Retired versions do not count against --max-tokens (4 here). */
+        ASSERT_OK(add1(ks, "a", "1234", false, &k_ec256, NULL));
+        ASSERT_OK(add1(ks, "b", "1234", false, &k_ec256, NULL));
+        ASSERT_OK(add1(ks, "c", "1234", false, &k_ec256, NULL));
+        ASSERT_ERR(add1(ks, "d", "1234", false, &k_ec256, NULL), ETOK_ERR(LIMIT));
+
+        /* Grace over: NO_SUCH_TOKEN at once, wiped on the next expiry check. */
+        fake_now += 10 * NSEC;
+        ASSERT_ERR(crypt1(ks, s1, t1, &k_ec256), ETOK_ERR(NO_SUCH_TOKEN));
+        ASSERT_ERR(login(ks, s1, "1234", t3), ETOK_ERR(NO_SUCH_TOKEN));
+        ASSERT_EQ(etok_keystore_retired_count(ks), 1);
+        etok_keystore_expire(ks);
+        ASSERT_EQ(etok_keystore_retired_count(ks), 0);
+        ASSERT_OK(crypt1(ks, s2, t2, &k_other));
+
+        /* At most ETOK_RETIRED_PER_LABEL retired versions per label: the oldest goes early. */
+        for (size_t i = 0; i < ELEMENTSOF(ring); i++)
+                ASSERT_EQ(add1(ks, "web", "1234", true, ring[i], &s3), 1);
+        ASSERT_EQ(s3, slot_of("web", &k_rsa));
+        ASSERT_EQ(etok_keystore_retired_count(ks), ETOK_RETIRED_PER_LABEL);
+        ASSERT_EQ(count(ks), 4);
+
+        /* TOKEN_REMOVE wipes the current version; retired ones run out their grace period (and are
+         * wiped lazily by the next write). */
+        ASSERT_OK(login(ks, slot_of("web", &k_ec521), "1234", t3));
+        ASSERT_OK(remove1(ks, "web", "1234"));
+        ASSERT_ERR(login(ks, s3, "1234", t3), ETOK_ERR(NO_SUCH_TOKEN));
+        ASSERT_OK(login(ks, slot_of("web", &k_ec521), "1234", t3));
+        fake_now += 10 * NSEC;
+        ASSERT_OK(remove1(ks, "a", "1234"));
+        ASSERT_EQ(etok_keystore_retired_count(ks), 0);
+
+        /* Same label and keys after remove + add, and in another keystore (an enclave restart). */
+        ASSERT_OK(add1(ks, "web", "1234", false, &k_ec256, &s3));
+        ASSERT_EQ(s3, s1);
+        ASSERT_OK(etok_keystore_new(4, &ks2));
+        ASSERT_OK(add1(ks2, "web", "1234", false, &k_ec256, &s3));
+        ASSERT_EQ(s3, s1);
+
+        /* No grace period: the old version goes at once. */
+        etok_keystore_set_grace(ks, 0);
+        ASSERT_OK(login(ks, s1, "1234", t1));
+        ASSERT_EQ(add1(ks, "web", "1234", true, &k_other, &s2), 1);
+        ASSERT_EQ(etok_keystore_retired_count(ks), 0);
+        ASSERT_ERR(crypt1(ks, s1, t1, &k_ec256), ETOK_ERR(NO_SUCH_TOKEN));
+        ASSERT_EQ(ERR_peek_error(), 0);
 }
 
 static void test_pin_backoff(void) {
@@ -559,6 +688,17 @@ static void test_secret_storage(void) {
         ASSERT_MEMEQ(t->secret->data + RPC_PIN_MAX, ticket, RPC_TICKET_LEN);
         etok_keystore_read_end(ks);
 
+        /* The replaced RSA version is retired: its key stays until the grace period ends or the
+         * keystore goes; without a grace period it goes at once. */
+        ASSERT_OK(add1(ks, "tok", "pin-1234", true, &k_ec256, &slot));
+        ASSERT_OK(remove1(ks, "tok", "pin-1234"));
+        ASSERT_EQ(etok_keystore_retired_count(ks), 1);
+        ASSERT_TRUE(CRYPTO_secure_used() > used0);
+        ks = etok_keystore_free(ks);
+        ASSERT_EQ(CRYPTO_secure_used(), used0);
+        ASSERT_OK(etok_keystore_new(16, &ks));
+        etok_keystore_set_grace(ks, 0);
+        ASSERT_OK(add1(ks, "tok", "pin-1234", false, &k_rsa, &slot));
         ASSERT_OK(add1(ks, "tok", "pin-1234", true, &k_ec256, &slot));
         ASSERT_OK(remove1(ks, "tok", "pin-1234"));
         ASSERT_EQ(CRYPTO_secure_used(), used0);
@@ -581,6 +721,7 @@ TAP_MAIN(TEST("/keystore/errno-table", test_errno_table), TEST("/keystore/add-re
          TEST("/keystore/exists-replace", test_exists_replace), TEST("/keystore/validation", test_validation),
          TEST("/keystore/key-types", test_key_types), TEST("/keystore/key-cert-checks", test_key_cert_checks),
          TEST("/keystore/limits", test_limits), TEST("/keystore/slot-collisions", test_slot_collisions),
+         TEST("/keystore/rotation-grace", test_rotation_grace),
          TEST("/keystore/pin-backoff", test_pin_backoff), TEST("/keystore/pin-compare", test_pin_compare),
          TEST("/keystore/crypt-errors", test_crypt_errors), TEST("/keystore/secret-storage", test_secret_storage),
          TEST("/keystore/cleanup", cleanup_keys))
