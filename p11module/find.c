@@ -7,7 +7,13 @@
 
 /* Makes sure the session's token has its objects cached (one TOKEN_OBJECTS round trip if not). */
 static CK_RV objects_ready(uint32_t slot) {
-        int r = p11_tokens_load_objects(slot);
+        int r;
+
+        /* A search must see the token as it is now (a key added or replaced since this process last
+         * looked: Apache's parent searches again on a graceful restart and never forks in between).
+         * One TOKEN_LIST round trip; an unreachable daemon leaves the cached objects in use. */
+        (void) p11_tokens_refresh();
+        r = p11_tokens_load_objects(slot);
 
         if (r == -ENODEV) {
                 /* Token list not read yet (daemon was down at C_OpenSession): read it now. */

@@ -118,9 +118,12 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
                 return CKR_SESSION_PARALLEL_NOT_SUPPORTED;
         if (!phSession)
                 return CKR_ARGUMENTS_BAD;
-        /* Only a slot we know is absent is refused: a daemon we cannot reach must not fail this
-         * (libp11 0.4.12 waits forever when C_OpenSession fails); later calls report it. */
-        if (slotID > UINT32_MAX || p11_tokens_check_slot(slotID) == CKR_SLOT_ID_INVALID)
+        /* libp11 0.4.12 waits forever when C_OpenSession fails, so this never fails for a remote
+         * reason: a daemon we cannot reach, or a token removed since this process listed its slot,
+         * is reported by the calls that need the token (login, sign). Only a slot id this process
+         * has never seen, and the daemon does not know, is refused. */
+        if (slotID > UINT32_MAX || (!p11_tokens_seen(slotID) &&
+                                    p11_tokens_check_slot(slotID) == CKR_SLOT_ID_INVALID))
                 return CKR_SLOT_ID_INVALID;
         return session_new(slotID, flags & (CKF_SERIAL_SESSION | CKF_RW_SESSION), phSession);
 }

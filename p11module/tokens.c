@@ -26,7 +26,55 @@ static struct {
         uint64_t generation;
         int failed; /* negative errno of the last failed refresh, 0 after a success */
         struct timespec failed_at;
+        uint32_t *seen; /* every slot id listed since C_Initialize, sorted: see p11_tokens_seen() */
+        size_t n_seen;
 } tokens;
+
+#define SEEN_MAX 65536
+
+/* Remember a listed slot id (best effort: a full or failed table only loses the leniency). */
+static void seen_add(uint32_t slot) {
+        size_t lo = 0, hi = tokens.n_seen;
+        uint32_t *v;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (tokens.seen[mid] == slot)
+                        return;
+                if (tokens.seen[mid] < slot)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        if (tokens.n_seen >= SEEN_MAX)
+                return;
+        v = realloc(tokens.seen, (tokens.n_seen + 1) * sizeof(*v));
+        if (!v)
+                return;
+        memmove(v + lo + 1, v + lo, (tokens.n_seen - lo) * sizeof(*v));
+        v[lo] = slot;
+        tokens.seen = v;
+        tokens.n_seen++;
+}
+
+bool p11_tokens_seen(CK_SLOT_ID slot) {
+        size_t lo = 0, hi;
+        bool found = false;
+
+        p11_state_lock();
+        hi = tokens.n_seen;
+        while (slot <= UINT32_MAX && lo < hi && !found) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (tokens.seen[mid] == slot)
+                        found = true;
+                else if (tokens.seen[mid] < slot)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        p11_state_unlock();
+        return found;
+}
 
 static struct p11_token *token_free(struct p11_token *t) {
         if (!t)
@@ -94,6 +142,9 @@ static void tokens_free_all(void) {
                 token_free(tokens.gone[i]);
         free(tokens.v);
         free(tokens.gone);
+        free(tokens.seen);
+        tokens.seen = NULL;
+        tokens.n_seen = 0;
         tokens.v = NULL;
         tokens.n = 0;
         tokens.gone = NULL;
@@ -189,8 +240,10 @@ static int tokens_merge(const struct p11_token_summary *s, size_t n) {
                 p11_sessions_drop_slot(t->slot);
                 token_free(t);
         }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 token_update(v[i], &s[i]);
+                seen_add(v[i]->slot);
+        }
         free(tokens.v);
         tokens.v = v;
         tokens.n = n;

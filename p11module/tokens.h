@@ -44,6 +44,8 @@ void p11_tokens_forget_objects(uint32_t slot);
 /* Re-reads TOKEN_LIST and merges it. For a second after a failure it fails at once with the same
  * error, so an unreachable daemon does not cost a timeout on every C_GetSlotList. */
 int p11_tokens_refresh(void);
+/* true if this slot id was listed at some point since C_Initialize (a removed token's slot too). */
+bool p11_tokens_seen(CK_SLOT_ID slot);
 /* Fetches a token's objects if they are not cached. */
 _must_check_ int p11_tokens_load_objects(uint32_t slot);
 /* CKR_OK if the slot exists (refreshing the list once when it is unknown), CKR_SLOT_ID_INVALID if
