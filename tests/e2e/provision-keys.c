@@ -12,7 +12,7 @@
 
 /* Why this exists: the key-rotation e2e tests need the old and the new key in the same token at
  * once (old workers still sign with id 1 while new ones use id 2), and libp11 0.4.12 never sees a
- * token that appeared after a server's first key load, so a second token label cannot stand in.
+ * slot that appeared after a server's first key load, so a second token label cannot stand in.
  * Drop this helper once `enclave-acm token add` takes several keys. */
 
 struct loaded_key {
@@ -23,8 +23,9 @@ struct loaded_key {
 };
 
 static void usage(void) {
-        fprintf(stderr, "Usage: provision-keys CONTROL_ADDRESS LABEL PIN_FILE [--replace] ID KEY.pem CHAIN.pem "
-                        "[ID KEY.pem CHAIN.pem]...\n");
+        fprintf(stderr,
+                "Usage: provision-keys CONTROL_ADDRESS LABEL PIN_FILE [--replace] ID KEY.pem CHAIN.pem "
+                "[ID KEY.pem CHAIN.pem]...\n");
 }
 
 static int load_keys(char **argv, size_t n, struct rpc_token_add_req *req, struct loaded_key *loaded) {
@@ -39,13 +40,13 @@ static int load_keys(char **argv, size_t n, struct rpc_token_add_req *req, struc
                         fprintf(stderr, "provision-keys: bad key id '%s'\n", argv[3 * i]);
                         return -EINVAL;
                 }
-                if (cli_load_key_and_chain(argv[3 * i + 1], argv[3 * i + 2], &loaded[i].key_pem, &loaded[i].chain,
-                                           &loaded[i].chain_len, &sum) < 0)
+                if (cli_load_key_and_chain(argv[3 * i + 1], argv[3 * i + 2], &loaded[i].key_pem,
+                                           &loaded[i].chain, &loaded[i].chain_len, &sum) < 0)
                         return -EINVAL;
                 /* A token label has at most 32 bytes, so this fits in a key label's 64. */
                 (void) snprintf(loaded[i].label, sizeof(loaded[i].label), "%.*s-%lu", (int) req->label.len,
                                 (const char *) req->label.ptr, id);
-                req->keys[i] = (struct rpc_add_key) {
+                req->keys[i] = (struct rpc_add_key){
                         .id = (uint32_t) id,
                         .label = { (const uint8_t *) loaded[i].label, strlen(loaded[i].label) },
                         .key_pem = { loaded[i].key_pem->data, loaded[i].key_pem->len },
@@ -79,8 +80,8 @@ static int send_add(const struct cli_ctx *ctx, const struct rpc_token_add_req *r
         r = rpc_token_add_resp_decode(body, len, &resp);
         if (r < 0)
                 return log_error_errno(r, "Cannot decode the answer: %m");
-        printf("Token '%.*s' in slot %u holds %zu key(s).\n", (int) req->label.len, (const char *) req->label.ptr,
-               (unsigned) resp.slot, req->n_keys);
+        printf("Token '%.*s' in slot %u holds %zu key(s).\n", (int) req->label.len,
+               (const char *) req->label.ptr, (unsigned) resp.slot, req->n_keys);
         return 0;
 }
 
@@ -106,10 +107,10 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "provision-keys: bad address '%s'\n", argv[1]);
                 return 2;
         }
-        req.label = (struct rpc_slice) { (const uint8_t *) argv[2], strlen(argv[2]) };
+        req.label = (struct rpc_slice){ (const uint8_t *) argv[2], strlen(argv[2]) };
         if (cli_pin_from_file(argv[3], &pin) < 0)
                 return 1;
-        req.pin = (struct rpc_slice) { pin->data, pin->len };
+        req.pin = (struct rpc_slice){ pin->data, pin->len };
         if (load_keys(argv + first, n, &req, loaded) == 0 && send_add(&ctx, &req) == 0)
                 r = 0;
         for (size_t i = 0; i < n; i++) {

@@ -2,9 +2,10 @@
 #
 # The trick that avoids failed handshakes: workers of the old generation still hold the old
 # certificate and sign with the old key id until they exit, so the token holds both keys while the
-# server reloads: the old id and a new id in the same token. A second token label cannot stand in for this:
-# libp11 0.4.12 lists the slots once per process, so a server's master never sees a token that
-# appeared after its first key load.
+# server reloads: the old id and a new id in the same token. This needs the token to keep its slot id
+# when it is re-provisioned, and a second token label cannot stand in: libp11 0.4.12 lists the slots
+# once per process, so a server's master (nginx) or parent (Apache) never sees a slot that appeared
+# after its first key load; it only finds new keys under a slot it already knows.
 
 ROT_CLIENTS=4
 
