@@ -222,6 +222,33 @@ static int pick_variant(struct config_ctx *c, const struct ynode *v, const char 
         return 0;
 }
 
+/* A one-key mapping naming a variant (source: {File: {...}}): picks it and walks its fields into obj.
+ * *ret_var is NULL (and 0 returned) when nothing was picked; the error is already reported. */
+static int walk_variant(struct config_ctx *c, const struct ynode *v, const char *path, const char *what,
+                        const char *expected, const struct variant *variants, size_t n, void *obj,
+                        const struct variant **ret_var, const struct ynode **ret_key, char **ret_kpath) {
+        _cleanup_free_ char *kpath = NULL;
+        const struct variant *var;
+        const struct ynode *key;
+        int r;
+
+        r = pick_variant(c, v, path, what, expected, variants, n, &var, &key);
+        if (r < 0 || !var) {
+                *ret_var = NULL;
+                return r;
+        }
+        kpath = config_path_join(path, var->name);
+        if (!kpath)
+                return -ENOMEM;
+        r = config_walk_mapping(c, v->items[1], kpath, var->fields, var->n_fields, obj, NULL, 0);
+        if (r < 0)
+                return r;
+        *ret_var = var;
+        *ret_key = key;
+        *ret_kpath = TAKE_PTR(kpath);
+        return 0;
+}
+
 static int parse_source(struct config_ctx *c, const struct config_field *f, const struct ynode *v,
                         const char *path, void *obj) {
         struct agent_config_token *t = obj;
@@ -230,17 +257,11 @@ static int parse_source(struct config_ctx *c, const struct config_field *f, cons
         const struct ynode *key;
         int r;
 
-        r = pick_variant(c, v, path, "source", "Acm, S3 or File", source_variants,
-                         ELEMENTSOF(source_variants), &var, &key);
+        r = walk_variant(c, v, path, "source", "Acm, S3 or File", source_variants,
+                         ELEMENTSOF(source_variants), &t->source, &var, &key, &kpath);
         if (r < 0 || !var)
                 return r;
-        kpath = config_path_join(path, var->name);
-        if (!kpath)
-                return -ENOMEM;
         t->source.kind = var->kind;
-        r = config_walk_mapping(c, v->items[1], kpath, var->fields, var->n_fields, &t->source, NULL, 0);
-        if (r < 0)
-                return r;
         if (var->kind == AGENT_SOURCE_ACM && !t->source.bucket) {
                 t->source.bucket = strdup(AGENT_CONFIG_DEFAULT_ACM_BUCKET);
                 if (!t->source.bucket)
@@ -261,16 +282,13 @@ static int parse_target(struct config_ctx *c, const struct config_field *f, cons
         const struct ynode *key;
         int r;
 
-        r = pick_variant(c, v, path, "target", "Conf or NginxStanza", target_variants,
-                         ELEMENTSOF(target_variants), &var, &key);
+        r = walk_variant(c, v, path, "target", "Conf or NginxStanza", target_variants,
+                         ELEMENTSOF(target_variants), &t->target, &var, &key, &kpath);
         if (r < 0 || !var)
                 return r;
-        kpath = config_path_join(path, var->name);
-        if (!kpath)
-                return -ENOMEM;
         t->target.present = true;
         t->target.kind = var->kind;
-        return config_walk_mapping(c, v->items[1], kpath, var->fields, var->n_fields, &t->target, NULL, 0);
+        return 0;
 }
 
 static int parse_label(struct config_ctx *c, const struct config_field *f, const struct ynode *v,
