@@ -1,45 +1,26 @@
 /* One token's life in the agent: PIN, key material, key id, provisioning and key rotation.
  *
  * Key rotation without failed handshakes is ONE step: TOKEN_ADD with replace=true and the new key
- * only, then the chain file, the target and a graceful reload. enclave-token gives a token whose keys
- * changed a NEW slot id (the slot id hashes the label and the keys' public halves) and keeps the
- * previous version answering LOGIN/SIGN under its old slot id for --rotation-grace seconds, unlisted.
- * That is what libp11 0.4.12 needs: it caches each slot's key list for the life of a process, so a
- * master that already loaded the token must find the new key in a slot it has never seen (it does:
- * the engine refreshes the slot list on each key load and releases vanished slots), while the old
- * workers, still signing with the old certificate until they exit, keep their sessions on the old
- * slot. There must be no second replace: it would make a third slot and retire the one the master
- * just loaded. The key id still alternates 1 <-> 2 (harmless, and it keeps the chain files per key
- * id: the old generation's file stays as it was until nobody can read it any more). A retry after a
- * failed target sends the same keys again, which enclave-token keeps in the same slot.
- *
- * Limitation, and how it is handled: with libp11 0.4.12 the nginx master (nginx 1.22) caches the slot
- * list and key objects, and on a graceful reload (HUP) it makes no PKCS#11 call at all, so it cannot
- * load a NEW private key from the token ("object not found"); httpd's parent caches the same way
- * (a graceful restart fails with AH02312). A certificate change with the same key still reloads
- * gracefully. When the private key changed (the leaf certificate's SPKI differs), the target is
- * applied with a fresh main process instead:
- * - nginx, server_control direct: nginx's on-the-fly executable upgrade. After the usual safe apply
- *   (temp+fsync+rename, nginx -t: a fresh process, it sees the new slot), SIGUSR2 to the master in
- *   the pid file (nginx.conf's "pid", else /run/nginx.pid); once "<pid>.oldbin" exists and the pid
- *   file names a live new master (bounded, 10 s), SIGQUIT to the old master, whose workers finish
- *   gracefully: no listening socket closes, no handshake fails. If the new master does not come up,
- *   the old one keeps serving, the stanza is rolled back and the attempt fails (retried). nginx must
- *   have been started with an absolute path (it execs its argv[0]); the systemd units do that.
- * - nginx, systemd: `systemctl restart nginx` (a documented limitation: connections in flight are cut).
- * - httpd: `apachectl -k restart` (direct) or `systemctl restart apache2` (systemd), likewise.
- * Each of these is announced with a log line naming the libp11 caching as the reason. */
+ * only, then the chain file, the target and a graceful reload (nginx HUP, httpd graceful), whether
+ * the private key changed or only the certificate. enclave-token keeps the token's slot id (it
+ * hashes the label only) and keeps the previous version for --rotation-grace seconds, unlisted,
+ * under the same slot id, answering SIGN/DECRYPT for holders of its login ticket. That is what
+ * libp11 0.4.12 needs: it lists slots once per process, so the nginx master / httpd parent must
+ * find the new key in the slot it already knows (it searches objects again on reload, and the
+ * PKCS#11 module re-reads the token's objects then), while the old workers, still signing with the
+ * old certificate and the old ticket until they exit, keep signing with the old key. New workers
+ * log in afresh and get the new version. The key id alternates 1 <-> 2: a reloaded master looks
+ * for the other id, and each generation keeps its own chain file (the old generation's file stays
+ * as it was until nobody can read it any more). A retry after a failed target sends the same keys
+ * again, which enclave-token replaces in place (same slot id, nothing more retired). */
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include "agent/pinstore.h"
 #include "agent/provision.h"
@@ -187,55 +168,6 @@ static bool chain_file_differs(const struct agent_config *cfg, const struct agen
         return s->len != m->chain_len || memcmp(s->data, m->chain, m->chain_len) != 0;
 }
 
-/* SHA-256 of the leaf certificate's SubjectPublicKeyInfo (the chain is leaf first and the loader
- * checked that the leaf matches the key): the identity of the private key. */
-static int leaf_spki_digest(const char *chain, size_t len, uint8_t ret[static 32]) {
-        _cleanup_(BIO_free_allp) BIO *b = NULL;
-        _cleanup_(X509_freep) X509 *x = NULL;
-        unsigned char *der = NULL;
-        unsigned dlen = 0;
-        int n, ok;
-
-        if (!chain || len == 0 || len > INT_MAX)
-                return -EINVAL;
-        b = BIO_new_mem_buf(chain, (int) len);
-        if (!b)
-                return -ENOMEM;
-        x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-        if (!x)
-                return -EBADMSG;
-        n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
-        if (n <= 0)
-                return -EBADMSG;
-        ok = EVP_Digest(der, (size_t) n, ret, &dlen, EVP_sha256(), NULL);
-        OPENSSL_free(der);
-        return ok > 0 && dlen == 32 ? 0 : -ENOMEM;
-}
-
-/* Does the private key of chain a differ from that of chain b? When unsure: yes (the cost is a
- * fresh server process instead of a graceful reload). */
-static bool key_differs(const char *a, size_t a_len, const char *b, size_t b_len) {
-        uint8_t da[32], db[32];
-
-        if (leaf_spki_digest(a, a_len, da) < 0 || leaf_spki_digest(b, b_len, db) < 0)
-                return true;
-        return memcmp(da, db, sizeof(da)) != 0;
-}
-
-/* The key the target's chain file for id was written for differs from m's (fresh provisioning
- * after an agent restart, when cur is unknown). No file: the server does not use the token yet. */
-static bool chain_file_key_differs(const struct agent_config *cfg, const struct agent_token *t, uint32_t id,
-                                   const struct agent_material *m) {
-        _cleanup_free_ char *path = NULL;
-        _cleanup_secret_ struct secret_buf *s = NULL;
-
-        if (chain_path(cfg, t, id, &path) < 0)
-                return true;
-        if (provision_read_file(path, PROVISION_CHAIN_FILE_MAX, "chain", &s, NULL) < 0)
-                return false;
-        return key_differs((const char *) s->data, s->len, m->chain, m->chain_len);
-}
-
 static int client_get(struct launcher *l, struct rpc_client **client) {
         if (*client && rpc_client_is_broken(*client))
                 *client = rpc_client_free(*client);
@@ -273,7 +205,7 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
 
 /* Chain file, PIN file, target for material m. *ret_settled: the failure is one retrying will not fix by itself. */
 static int point_target(struct agent_token *t, const struct agent_config *cfg, const struct agent_material *m,
-                        bool key_changed, bool *ret_settled) {
+                        bool *ret_settled) {
         _cleanup_free_ char *cpath = NULL, *error = NULL;
         int r;
 
@@ -292,21 +224,9 @@ static int point_target(struct agent_token *t, const struct agent_config *cfg, c
                         return log_error_errno(r, "Token '%s': cannot write its PIN file in '%s': %m", t->label,
                                                cfg->options.runtime_dir);
         }
-        key_changed = key_changed && t->cfg->target.present;
-        if (key_changed)
-                log_notice("Token '%s': the private key changed; %s cannot load a new key on a graceful reload "
-                           "(libp11 0.4.12 caches the token's slots and keys in the %s), so %s", t->label,
-                           agent_service_to_string(cfg->options.service),
-                           cfg->options.service == AGENT_SERVICE_NGINX ? "master process" : "parent process",
-                           cfg->options.server_control != AGENT_SERVER_CONTROL_DIRECT
-                                   ? "the service is RESTARTED (systemctl restart) instead of reloaded"
-                           : cfg->options.service == AGENT_SERVICE_NGINX
-                                   ? "a fresh nginx master is started with nginx's executable upgrade (SIGUSR2, "
-                                     "then SIGQUIT to the old master; no connection is dropped)"
-                                   : "httpd is RESTARTED (apachectl -k restart) instead of reloaded");
         r = target_apply(cfg, t->cfg,
                          &(struct target_key){ .label = t->label, .key_id = m->key_id, .pin_file = t->pin_file,
-                                               .cert_path = cpath, .key_changed = key_changed },
+                                               .cert_path = cpath },
                          &error);
         if (r < 0) {
                 *ret_settled = true;
@@ -315,14 +235,9 @@ static int point_target(struct agent_token *t, const struct agent_config *cfg, c
                                        error ?: "failed");
         }
         if (r > 0)
-                log_info("Token '%s': %s '%s' now uses key id %" PRIu32 "; %s %s", t->label,
+                log_info("Token '%s': %s '%s' now uses key id %" PRIu32 "; %s reloaded gracefully", t->label,
                          agent_target_kind_to_string(t->cfg->target.kind), t->cfg->target.path, m->key_id,
-                         agent_service_to_string(cfg->options.service),
-                         r == 1 ? "reloaded gracefully"
-                         : cfg->options.server_control == AGENT_SERVER_CONTROL_DIRECT &&
-                                         cfg->options.service == AGENT_SERVICE_NGINX
-                                 ? "runs a fresh master (executable upgrade), the old one stops gracefully"
-                                 : "restarted");
+                         agent_service_to_string(cfg->options.service));
         return 0;
 }
 
@@ -342,32 +257,27 @@ static void succeed(struct agent_token *t, const struct agent_config *cfg, enum 
 /* (Re)provision into a fresh enclave, or first provisioning. */
 static int provision_fresh(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
                            struct rpc_client **client, struct agent_material *m, bool *settled) {
-        bool key_changed = false;
         int r;
 
         /* The target still points at cur.key_id. If that id's chain file holds another certificate
          * (the source changed while we were not running), use the other id so the server reloads. */
         m->key_id = t->cur.key_id;
         if (t->cur.key_pem ? CRYPTO_memcmp(t->cur.digest, m->digest, sizeof(m->digest)) != 0
-                           : t->cfg->target.present && chain_file_differs(cfg, t, m->key_id, m)) {
-                key_changed = t->cur.key_pem ? key_differs(t->cur.chain, t->cur.chain_len, m->chain, m->chain_len)
-                                             : chain_file_key_differs(cfg, t, t->cur.key_id, m);
+                           : t->cfg->target.present && chain_file_differs(cfg, t, m->key_id, m))
                 m->key_id = agent_rotation_next_id(t->cur.key_id);
-        }
         r = send_key(t, l, client, m);
         if (r < 0)
                 return r;
         t->provisioned_in = l->launches;
-        r = point_target(t, cfg, m, key_changed || t->key_change_pending, settled);
-        t->key_change_pending = r < 0 && (key_changed || t->key_change_pending);
+        r = point_target(t, cfg, m, settled);
         material_done(&t->cur);
         t->cur = *m; /* the token holds m now, whatever the target says */
         *m = (struct agent_material){};
         return r;
 }
 
-/* One TOKEN_ADD replace with the new key (a new slot id; the old version stays usable for the
- * daemon's grace period), then the target and a graceful reload. See the top of this file. */
+/* One TOKEN_ADD replace with the new key (the same slot id; the old version stays usable with its
+ * ticket for the daemon's grace period), then the target and a graceful reload. See the top of this file. */
 static int rotate(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
                   struct rpc_client **client, struct agent_material *m, bool *settled) {
         int r;
@@ -379,12 +289,9 @@ static int rotate(struct agent_token *t, const struct agent_config *cfg, struct 
         r = send_key(t, l, client, m);
         if (r < 0)
                 return r;
-        r = point_target(t, cfg, m,
-                         t->key_change_pending || key_differs(t->cur.chain, t->cur.chain_len, m->chain, m->chain_len),
-                         settled);
+        r = point_target(t, cfg, m, settled);
         if (r < 0)
                 return r; /* the server still uses the old version (retired, in its grace period); retried */
-        t->key_change_pending = false;
         material_done(&t->cur);
         t->cur = *m;
         *m = (struct agent_material){};
@@ -421,9 +328,7 @@ static int step(struct agent_token *t, const struct agent_config *cfg, struct la
                 r = rotate(t, cfg, l, client, &m, settled);
         else if (!t->target_done) {
                 material_done(&m);
-                r = point_target(t, cfg, &t->cur, t->key_change_pending, settled);
-                if (r >= 0)
-                        t->key_change_pending = false;
+                r = point_target(t, cfg, &t->cur, settled);
         } else
                 r = 0;
         material_done(&m);

@@ -37,7 +37,6 @@ struct agent_token {
         bool settled;              /* succeeded once, or failed for a reason that retrying will not fix */
         unsigned provisioned_in;   /* the launcher's launch number it was provisioned in (0: never) */
         bool target_done;          /* target applied for cur */
-        bool key_change_pending; /* the target still waits for a fresh server process: its key changed */
         struct agent_material cur; /* what the target points at */
         uint64_t next_sync_usec;
         uint64_t next_refresh_usec;

@@ -91,47 +91,6 @@ struct server_argv {
         const char *reload[7];
 };
 
-/* httpd's parent caches the token like nginx's master: a new key needs a restart (a graceful one
- * fails with AH02312). */
-static void server_argv_restart_httpd(const struct agent_config *cfg, struct server_argv *a) {
-        const char *conf = cfg->options.server_config;
-
-        if (conf)
-                memcpy(a->reload, (const char *[]){ "apachectl", "-f", conf, "-k", "restart", NULL },
-                       6 * sizeof(char *));
-        else
-                memcpy(a->reload, (const char *[]){ "apachectl", "-k", "restart", NULL }, 4 * sizeof(char *));
-}
-
-#define NGINX_CONF_DEFAULT "/etc/nginx/nginx.conf"
-#define NGINX_PID_DEFAULT "/run/nginx.pid"
-
-/* The nginx master's pid file: nginx.conf's top-level "pid", else nginx's (Debian) default. */
-static int nginx_pid_file(const struct agent_config *cfg, char **ret, char **ret_error) {
-        _cleanup_free_ char *text = NULL, *path = NULL;
-        const char *conf = cfg->options.server_config ?: NGINX_CONF_DEFAULT;
-        struct nginxconf_error e = {};
-        size_t len;
-        int r;
-
-        r = read_text(conf, &text, &len);
-        if (r < 0)
-                return fail(ret_error, r, "cannot read '%s' for nginx's pid file: %s", conf, strerror(-r));
-        r = nginxconf_main_pid(text, len, &path, &e);
-        if (r < 0)
-                return fail(ret_error, r, "%s:%u:%u: %s", conf, e.line, e.column, e.message ?: strerror(-r));
-        if (r == 0) {
-                path = strdup(NGINX_PID_DEFAULT);
-                if (!path)
-                        return fail(ret_error, ENOMEM, "out of memory");
-        }
-        if (path[0] != '/')
-                return fail(ret_error, EINVAL, "%s: the pid file '%s' is relative to nginx's prefix; use an "
-                                               "absolute path", conf, path);
-        *ret = TAKE_PTR(path);
-        return 0;
-}
-
 static void server_argv_fill(const struct agent_config *cfg, struct server_argv *a) {
         const char *conf = cfg->options.server_config;
 
@@ -157,21 +116,13 @@ static void server_argv_fill(const struct agent_config *cfg, struct server_argv 
 }
 
 static int apply(const struct agent_config *cfg, const char *path, const char *text, size_t len, mode_t mode,
-                 const char *user, const char *group, bool key_changed, char **ret_error) {
+                 const char *user, const char *group, char **ret_error) {
         _cleanup_(webapply_result_done) struct webapply_result res = {};
-        _cleanup_free_ char *pid_file = NULL;
         struct server_argv a;
         bool direct = cfg->options.server_control == AGENT_SERVER_CONTROL_DIRECT;
-        bool nginx = cfg->options.service == AGENT_SERVICE_NGINX;
         int r;
 
         server_argv_fill(cfg, &a);
-        if (key_changed && direct && nginx) {
-                r = nginx_pid_file(cfg, &pid_file, ret_error);
-                if (r < 0)
-                        return r;
-        } else if (key_changed && direct)
-                server_argv_restart_httpd(cfg, &a);
         r = webapply_file(&(struct webapply_req){
                                   .path = path,
                                   .text = text,
@@ -183,15 +134,12 @@ static int apply(const struct agent_config *cfg, const char *path, const char *t
                                                                                         : WEBAPPLY_HTTPD,
                                   .control = direct ? WEBAPPLY_DIRECT : WEBAPPLY_SYSTEMD,
                                   .test_argv = a.test,
-                                  /* The executable upgrade signals the master itself (pid_file). */
-                                  .reload_argv = direct && !pid_file ? a.reload : NULL,
-                                  .pid_file = pid_file,
+                                  .reload_argv = direct ? a.reload : NULL,
                                   .service = cfg->options.service == AGENT_SERVICE_NGINX ? "nginx" : NULL,
-                                  .fresh_master = key_changed,
                           },
                           &res);
         if (r >= 0)
-                return r > 0 && res.restarted ? 2 : r;
+                return r;
         switch (res.failed) {
         case WEBAPPLY_STEP_TEST:
                 return fail(ret_error, r, "the config test rejected the new '%s'; %s: %s", path,
@@ -199,11 +147,8 @@ static int apply(const struct agent_config *cfg, const char *path, const char *t
                                             : "the rollback failed too, the rejected file may be in place",
                             res.output ?: strerror(-r));
         case WEBAPPLY_STEP_RELOAD:
-                if (key_changed && res.rolled_back)
-                        return fail(ret_error, r, "starting a fresh nginx master for the new key failed, '%s' "
-                                                  "is back as it was: %s", path, res.output ?: strerror(-r));
-                return fail(ret_error, r, "'%s' was updated but the server's %s failed: %s", path,
-                            key_changed ? "restart" : "reload", res.output ?: strerror(-r));
+                return fail(ret_error, r, "'%s' was updated but the server's reload failed: %s", path,
+                            res.output ?: strerror(-r));
         default:
                 return fail(ret_error, r, "cannot %s '%s': %s", webapply_step_to_string(res.failed), path,
                             res.output ?: strerror(-r));
@@ -230,8 +175,7 @@ static int apply_httpd(const struct agent_config *cfg, const struct agent_config
                             e.message ?: strerror(-r));
         if (r == 0)
                 return 0;
-        return apply(cfg, t->target.path, out, out_len, 0, t->target.user, t->target.group, k->key_changed,
-                     ret_error);
+        return apply(cfg, t->target.path, out, out_len, 0, t->target.user, t->target.group, ret_error);
 }
 
 int target_apply(const struct agent_config *cfg, const struct agent_config_token *t, const struct target_key *k,
@@ -250,7 +194,7 @@ int target_apply(const struct agent_config *cfg, const struct agent_config_token
         /* Like ACM: 0440 when an owner is named (the file is for that user), else readable by all
          * (it holds no PIN: the PIN is in the pin-source file). */
         return apply(cfg, t->target.path, text, len, t->target.user || t->target.group ? 0440 : 0644,
-                     t->target.user, t->target.group, k->key_changed, ret_error);
+                     t->target.user, t->target.group, ret_error);
 }
 
 int target_ensure_main(const struct agent_config *cfg, char **ret_error) {
@@ -272,5 +216,5 @@ int target_ensure_main(const struct agent_config *cfg, char **ret_error) {
                 return fail(ret_error, r, "%s:%u:%u: %s", path, e.line, e.column, e.message ?: strerror(-r));
         if (r == 0)
                 return 0;
-        return apply(cfg, path, out, out_len, 0, NULL, NULL, false, ret_error);
+        return apply(cfg, path, out, out_len, 0, NULL, NULL, ret_error);
 }

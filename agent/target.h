@@ -11,10 +11,6 @@ struct target_key {
         uint32_t key_id;       /* CKA_ID */
         const char *pin_file;  /* absolute path for "?pin-source=file:" */
         const char *cert_path; /* the PEM chain file (leaf first) */
-        /* The private key differs from the one the server runs with: a graceful reload cannot load it
-         * (libp11 0.4.12 caches the token's slots and keys in the nginx master / httpd parent), so a
-         * fresh main process is started (nginx direct: executable upgrade; otherwise a restart). */
-        bool key_changed;
 };
 
 /* "pkcs11:…;token=<label>;id=%0N;type=private?pin-source=file:<pin_file>". Pure. */
@@ -25,8 +21,7 @@ _must_check_ int target_nginx_stanza(const struct target_key *k, char **ret_text
 
 /* Make t's target (when present) use k: render, then webapply (config test, graceful reload,
  * rollback). Returns 0 when the file already was as wanted (nothing reloaded), 1 when it was
- * replaced and the server reloaded, 2 when it was replaced and a fresh main process started
- * (k->key_changed: nginx's executable upgrade in direct mode, else a restart), or a negative errno;
+ * replaced and the server reloaded gracefully (a new key too: see agent/provision.c), or a negative errno;
  * *ret_error (may be NULL) then gets a one-line explanation with the server's own message. Logs nothing. */
 _must_check_ int target_apply(const struct agent_config *cfg, const struct agent_config_token *t,
                               const struct target_key *k, char **ret_error);

@@ -139,7 +139,7 @@ static int handle_token_objects(const struct etok_dispatch *d, struct etok_sessi
         if (r < 0)
                 return r;
         etok_keystore_read_begin(d->keystore);
-        t = etok_keystore_find_any_locked(d->keystore, req.slot); /* a retired version answers too */
+        t = etok_keystore_find_locked(d->keystore, req.slot); /* the current version only */
         if (!t)
                 r = ETOK_ERR(NO_SUCH_TOKEN);
         else {

@@ -1,5 +1,5 @@
 /* The token table: provisioned tokens sorted by slot id behind one reader/writer lock, plus the
- * retired versions of replaced tokens, which still answer LOGIN/SIGN/DECRYPT until they expire. */
+ * retired versions of replaced tokens, which still answer SIGN/DECRYPT with their ticket until they expire. */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -14,7 +14,6 @@
 #include "enclave-token/keystore.h"
 
 #define NSEC_PER_SEC UINT64_C(1000000000)
-#define ETOK_SPKI_DIGEST_LEN 32 /* SHA-256 */
 #define SLOT_MASK UINT32_C(0x7fffffff)
 #define GENERATION_MASK UINT64_C(0x0000ffffffffffff) /* random start, room to count up */
 
@@ -143,12 +142,8 @@ static uint32_t fnv1a(uint32_t h, const uint8_t *p, size_t len) {
         return h;
 }
 
-uint32_t etok_slot_hash(const void *label, size_t len, const uint8_t *spki_digests, size_t n_keys) {
-        uint32_t h = fnv1a(UINT32_C(2166136261), label, len);
-
-        if (n_keys > 0)
-                h = fnv1a(h, spki_digests, n_keys * ETOK_SPKI_DIGEST_LEN);
-        return h & SLOT_MASK;
+uint32_t etok_slot_hash(const void *label, size_t len) {
+        return fnv1a(UINT32_C(2166136261), label, len) & SLOT_MASK;
 }
 
 void etok_keystore_read_begin(struct etok_keystore *ks) {
@@ -191,31 +186,39 @@ const struct etok_token *etok_keystore_find_locked(const struct etok_keystore *k
         return find_slot(ks, slot);
 }
 
-/* Index in ks->retired of the version holding this slot id, expired or not, or -ENOENT. */
-static ssize_t retired_index(const struct etok_keystore *ks, uint32_t slot) {
-        for (size_t i = 0; i < ks->n_retired; i++)
-                if (ks->retired[i]->slot == slot)
-                        return (ssize_t) i;
-        return -ENOENT;
+static bool ticket_matches(const struct etok_token *t, const struct rpc_slice *ticket) {
+        return ticket->len == RPC_TICKET_LEN && CRYPTO_memcmp(ticket->ptr, token_ticket(t), RPC_TICKET_LEN) == 0;
 }
 
-/* Current token, else an unexpired retired version. Lock held (read or write). Retired versions are
- * few and only old clients ask for them: a linear scan is enough. */
-static struct etok_token *find_slot_any(const struct etok_keystore *ks, uint32_t slot) {
-        struct etok_token *t = find_slot(ks, slot);
-        ssize_t i;
+/* The version of this slot id a ticket belongs to: the current one, else an unexpired retired one.
+ * Lock held (read or write). Retired versions are few: a linear scan is enough. 0: the current
+ * version, 1: a retired one; NO_SUCH_TOKEN when the slot id has no current or unexpired retired
+ * version, NOT_LOGGED_IN when none has this ticket. */
+static int find_version(const struct etok_keystore *ks, uint32_t slot, const struct rpc_slice *ticket,
+                        const struct etok_token **ret) {
+        const struct etok_token *t = find_slot(ks, slot);
+        bool known = t;
+        uint64_t now;
 
-        if (t)
-                return t;
-        i = retired_index(ks, slot);
-        if (i < 0)
-                return NULL;
-        t = ks->retired[i];
-        return ks->clock(ks->clock_userdata) < t->retired_until_ns ? t : NULL;
-}
+        if (t && ticket_matches(t, ticket)) {
+                *ret = t;
+                return 0;
+        }
+        if (ks->n_retired == 0)
+                return known ? ETOK_ERR(NOT_LOGGED_IN) : ETOK_ERR(NO_SUCH_TOKEN);
+        now = ks->clock(ks->clock_userdata);
+        for (size_t i = ks->n_retired; i > 0; i--) { /* newest first */
+                const struct etok_token *r = ks->retired[i - 1];
 
-const struct etok_token *etok_keystore_find_any_locked(const struct etok_keystore *ks, uint32_t slot) {
-        return find_slot_any(ks, slot);
+                if (r->slot != slot || now >= r->retired_until_ns)
+                        continue;
+                known = true;
+                if (ticket_matches(r, ticket)) {
+                        *ret = r;
+                        return 1;
+                }
+        }
+        return known ? ETOK_ERR(NOT_LOGGED_IN) : ETOK_ERR(NO_SUCH_TOKEN);
 }
 
 static struct etok_token *retired_take(struct etok_keystore *ks, size_t i) {
@@ -366,24 +369,9 @@ static int token_check_objects_size(const struct etok_token *t) {
         return rpc_writer_finish(&w) < 0 ? ETOK_ERR(LIMIT) : 0;
 }
 
-/* The slot id before probing, from the label and the keys' public halves (outside the lock). */
-static int token_slot_base(struct etok_token *t) {
-        uint8_t digests[RPC_MAX_KEYS * ETOK_SPKI_DIGEST_LEN];
-
-        for (size_t i = 0; i < t->n_keys; i++)
-                if (EVP_Digest(t->keys[i]->spki, t->keys[i]->spki_len, digests + i * ETOK_SPKI_DIGEST_LEN, NULL,
-                               EVP_sha256(), NULL) != 1) {
-                        ERR_clear_error();
-                        return -EIO;
-                }
-        t->slot_base = etok_slot_hash(t->label, t->label_len, digests, t->n_keys);
-        return 0;
-}
-
-/* Same label and the same public keys in the same order: the same slot id. */
+/* Same public keys in the same order (the caller matched the labels): replaced in place. */
 static bool token_same_keys(const struct etok_token *a, const struct etok_token *b) {
-        if (a->slot_base != b->slot_base || a->label_len != b->label_len ||
-            memcmp(a->label, b->label, a->label_len) != 0 || a->n_keys != b->n_keys)
+        if (a->n_keys != b->n_keys)
                 return false;
         for (size_t i = 0; i < a->n_keys; i++)
                 if (a->keys[i]->spki_len != b->keys[i]->spki_len ||
@@ -427,32 +415,19 @@ static int token_new(const struct rpc_token_add_req *req, struct etok_token **re
         r = token_check_objects_size(t);
         if (r < 0)
                 return r;
-        r = token_slot_base(t);
-        if (r < 0)
-                return r;
         *ret = TAKE_PTR(t);
         return 0;
 }
 
-/* Under the write lock: slot ids are stable for a label and its keys, probing past any id a
- * current or retired version holds. A retired version with the very same label and keys gives its
- * slot id back (it is wiped early: the new version serves the same keys there). */
+/* Under the write lock, for a new label: the label's hash, probing past the ids of current tokens.
+ * Retired versions do not take part: their tickets tell them apart from a current token that gets
+ * their slot id. A replaced token keeps its slot id (add_locked). */
 static uint32_t pick_slot(struct etok_keystore *ks, const struct etok_token *t) {
-        uint32_t slot = t->slot_base;
+        uint32_t slot = etok_slot_hash(t->label, t->label_len);
 
-        for (;; slot = (slot + 1) & SLOT_MASK) {
-                ssize_t i;
-
-                if (find_slot(ks, slot))
-                        continue;
-                i = retired_index(ks, slot);
-                if (i < 0)
-                        return slot;
-                if (token_same_keys(ks->retired[i], t)) {
-                        token_free(retired_take(ks, (size_t) i));
-                        return slot;
-                }
-        }
+        while (find_slot(ks, slot))
+                slot = (slot + 1) & SLOT_MASK;
+        return slot;
 }
 
 /* Write lock held: moves a replaced version to the retired list for the grace period, making room
@@ -513,18 +488,17 @@ static int add_locked(struct etok_keystore *ks, const struct rpc_token_add_req *
                 if (r < 0)
                         return r;
                 t->generation = generation_bump(ks);
+                /* The slot id stays: a process that lists slots once (libp11 0.4.12) finds the new
+                 * keys there when it searches objects again (a graceful reload). */
+                t->slot = old->slot;
+                ks->tokens[i] = t;
                 if (token_same_keys(old, t)) {
-                        /* Same keys: same slot id, replaced in place (new PIN, new ticket). */
-                        t->slot = old->slot;
-                        ks->tokens[i] = t;
+                        /* Same keys: replaced in place (new PIN, new ticket). */
                         *ret_old = old;
                         return 1;
                 }
-                /* Other keys: a new slot id, so no client's cache of the old slot's keys goes stale;
-                 * the old version keeps answering for its slot id during the grace period. */
-                remove_at(ks, (size_t) i);
-                t->slot = pick_slot(ks, t);
-                insert_sorted(ks, t);
+                /* Other keys: the old version stays for the grace period under the same slot id,
+                 * for the holders of its ticket (old workers still signing with the old keys). */
                 *ret_old = retire(ks, old);
                 return 1;
         }
@@ -588,7 +562,7 @@ int etok_keystore_login(struct etok_keystore *ks, uint32_t slot, const struct rp
         int r;
 
         (void) pthread_rwlock_rdlock(&ks->lock);
-        t = find_slot_any(ks, slot);
+        t = find_slot(ks, slot); /* always the current version */
         if (!t)
                 r = ETOK_ERR(NO_SUCH_TOKEN);
         else
@@ -609,17 +583,19 @@ static const struct etok_key *token_find_key(const struct etok_token *t, uint32_
 /* Read lock held: readers sign in parallel; EVP_PKEY is safe for concurrent use. */
 static int crypt_locked(struct etok_keystore *ks, bool decrypt, const struct rpc_crypto_req *req, uint8_t *out,
                         size_t size, size_t *ret_len) {
-        const struct etok_token *t;
+        const struct etok_token *t = NULL;
         const struct etok_key *k;
+        int r;
 
-        t = find_slot_any(ks, req->slot);
-        if (!t)
-                return ETOK_ERR(NO_SUCH_TOKEN);
-        if (req->ticket.len != RPC_TICKET_LEN || CRYPTO_memcmp(req->ticket.ptr, token_ticket(t), RPC_TICKET_LEN) != 0)
-                return ETOK_ERR(NOT_LOGGED_IN);
+        r = find_version(ks, req->slot, &req->ticket, &t);
+        if (r < 0)
+                return r;
         k = token_find_key(t, req->key_id);
         if (!k)
-                return ETOK_ERR(NO_SUCH_KEY);
+                /* A retired version's ticket with a key id only a newer version has: a process that
+                 * re-read the objects but not its login (a reloaded master signing itself). NOT_LOGGED_IN
+                 * makes the module log in again (the current version) and retry. */
+                return r > 0 ? ETOK_ERR(NOT_LOGGED_IN) : ETOK_ERR(NO_SUCH_KEY);
         return decrypt ? etok_key_decrypt(k, req, out, size, ret_len) : etok_key_sign(k, req, out, size, ret_len);
 }
 

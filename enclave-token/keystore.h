@@ -1,5 +1,5 @@
 /* The token table: provisioned tokens sorted by slot id behind one reader/writer lock, plus the
- * retired versions of replaced tokens, which still answer LOGIN/SIGN/DECRYPT until they expire. */
+ * retired versions of replaced tokens, which still answer SIGN/DECRYPT with their ticket until they expire. */
 #pragma once
 
 #include <pthread.h>
@@ -20,7 +20,6 @@
 
 struct etok_token {
         uint32_t slot;
-        uint32_t slot_base; /* etok_slot_hash() of the label and keys: the slot id before probing */
         char label[RPC_LABEL_MAX + 1];
         size_t label_len;
         uint64_t generation; /* the keystore generation when these keys were provisioned */
@@ -53,11 +52,9 @@ size_t etok_keystore_max_tokens(const struct etok_keystore *ks);
 /* Bumps on every add, replace and remove; starts at a random value. Lock-free. */
 uint64_t etok_keystore_generation(const struct etok_keystore *ks);
 
-/* FNV-1a 32 over the label followed by the SHA-256 of each key's SPKI DER (in key order), masked to
- * 31 bits: the slot id before collision probing. The same label and keys give the same slot id;
- * other keys give another one, so a process that cached a token's keys by slot never sees them
- * change under it. spki_digests holds n_keys * 32 bytes. */
-uint32_t etok_slot_hash(const void *label, size_t len, const uint8_t *spki_digests, size_t n_keys);
+/* FNV-1a 32 over the label, masked to 31 bits: the slot id before collision probing. A label keeps
+ * its slot id across replacements, whatever the keys. */
+uint32_t etok_slot_hash(const void *label, size_t len);
 
 /* How long a replaced token version keeps answering for its slot id (0: not at all). Default
  * ETOK_ROTATION_GRACE_DEFAULT_SEC. */
@@ -68,18 +65,20 @@ void etok_keystore_expire(struct etok_keystore *ks);
 size_t etok_keystore_retired_count(struct etok_keystore *ks);
 
 /* TOKEN_ADD: validates, parses the keys outside the lock, then inserts (0) or replaces (1). A
- * replacement with other keys gets a new slot id and retires the previous version for the grace period.
+ * replacement keeps the slot id; with other keys the previous version is retired for the grace period
+ * under the same slot id, reachable with its ticket only.
  * Errors: -EBADMSG (schema), KEY_INVALID, EXISTS, PIN_INCORRECT, PIN_LOCKED, LIMIT. */
 _must_check_ int etok_keystore_add(struct etok_keystore *ks, const struct rpc_token_add_req *req,
                                    uint32_t *ret_slot);
 /* TOKEN_REMOVE: wipes the current version; retired ones run out their grace period.
  * NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
 _must_check_ int etok_keystore_remove(struct etok_keystore *ks, const struct rpc_token_remove_req *req);
-/* LOGIN: copies the token's ticket to ret_ticket; current or unexpired retired version.
- * NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
+/* LOGIN: copies the current version's ticket to ret_ticket. NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
 _must_check_ int etok_keystore_login(struct etok_keystore *ks, uint32_t slot, const struct rpc_slice *pin,
                                      uint8_t ret_ticket[static RPC_TICKET_LEN]);
-/* SIGN / DECRYPT under the read lock: NO_SUCH_TOKEN, NOT_LOGGED_IN, NO_SUCH_KEY, then the key's errors. */
+/* SIGN / DECRYPT under the read lock. The ticket picks the version: the current one, else an unexpired
+ * retired version of the slot id. NO_SUCH_TOKEN (no version at all), NOT_LOGGED_IN (no version with
+ * that ticket), NO_SUCH_KEY, then the key's errors. */
 _must_check_ int etok_keystore_crypt(struct etok_keystore *ks, bool decrypt, const struct rpc_crypto_req *req,
                                      uint8_t *out, size_t size, size_t *ret_len);
 
@@ -90,10 +89,8 @@ size_t etok_keystore_count_locked(const struct etok_keystore *ks);
 /* Index of the first token whose slot id is >= slot (== count when none). */
 size_t etok_keystore_seek_locked(const struct etok_keystore *ks, uint32_t slot);
 const struct etok_token *etok_keystore_get_locked(const struct etok_keystore *ks, size_t idx);
-/* NULL when no current token has that slot id. */
+/* NULL when no current token has that slot id (retired versions are never found here). */
 const struct etok_token *etok_keystore_find_locked(const struct etok_keystore *ks, uint32_t slot);
-/* The same, falling back to an unexpired retired version (TOKEN_OBJECTS, LOGIN, SIGN, DECRYPT). */
-const struct etok_token *etok_keystore_find_any_locked(const struct etok_keystore *ks, uint32_t slot);
 
 /* Public view of one token for the codec (slices point into the keystore: read lock held). */
 void etok_token_info(const struct etok_token *t, bool with_keys, enum etok_key_view view,

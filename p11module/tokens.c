@@ -1,9 +1,9 @@
 /* The cached token list (one slot per token) with each token's objects and login state.
  *
- * A token that drops out of TOKEN_LIST while sessions are open on it (a key rotation: the daemon
- * lists the new version under a new slot id and keeps answering for the old one during its grace
- * period) is not dropped here: it moves to the "gone" list, is no longer listed by C_GetSlotList,
- * and keeps its objects, login and sessions until they close or the daemon says NO_SUCH_TOKEN. */
+ * A token that drops out of TOKEN_LIST while sessions are open on it (removed, or a slot id that
+ * went away) is not dropped here: it moves to the "gone" list, is no longer listed by
+ * C_GetSlotList, and keeps its objects, login and sessions until they close or the daemon says
+ * NO_SUCH_TOKEN. (A key rotation keeps the slot id: the daemon picks the version by ticket.) */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

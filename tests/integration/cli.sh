@@ -91,11 +91,11 @@ refused "adding an existing label" "Cannot add token 'web': a token with this la
         token add --label web --pin-file "$T/pin" --key "$D/rsa2048.key.pem" --cert "$D/rsa2048.crt.pem"
 refused "replace with the wrong PIN" "Cannot replace token 'web': the PIN is wrong" \
         token add --replace --label web --pin-file "$T/wrong-pin" --key "$D/ec-p256.key.pem" --cert "$D/ec-p256.crt.pem"
-check_output "replace with the right PIN and another key: a new slot" "Replaced token 'web' in slot [0-9]+: key 1 'web' \(EC P-256" \
+check_output "replace with the right PIN and another key: the same slot" "Replaced token 'web' in slot [0-9]+: key 1 'web' \(EC P-256" \
         "$E" token add --replace --label web --pin-file "$T/pin" --key "$D/ec-p256.key.pem" --cert "$D/ec-p256.crt.pem"
 old_slot=$slot
 slot=$(sed -n "s/^Replaced token 'web' in slot \([0-9]*\):.*/\1/p" "$T/check.out")
-[[ -n $slot && $slot != "$old_slot" ]] || fail "a replaced key got a new slot id ($old_slot -> $slot)"
+[[ -n $slot && $slot == "$old_slot" ]] || fail "a replaced key changed the slot id ($old_slot -> $slot)"
 check_output "replace with the same key keeps the slot" "Replaced token 'web' in slot $slot: key 1 'web' \(EC P-256" \
         "$E" token add --replace --label web --pin-file "$T/pin" --key "$D/ec-p256.key.pem" --cert "$D/ec-p256.crt.pem"
 check_output "add with --pin on the command line, PKCS#1 key, id and key label" \

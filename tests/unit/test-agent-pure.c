@@ -123,8 +123,8 @@ static void test_nitro_parse_truncated(void) {
 }
 
 static void test_rotation(void) {
-        /* Rotation is one TOKEN_ADD replace (enclave-token gives the new keys a new slot id and keeps
-         * the old version for its grace period): no "rotating" state waits to drop an old key. */
+        /* Rotation is one TOKEN_ADD replace (the slot id stays; enclave-token keeps the old version for
+         * its grace period, reachable with its login ticket): no "rotating" state waits to drop a key. */
         ASSERT_STREQ(agent_token_state_to_string(AGENT_TOKEN_PENDING), "pending");
         ASSERT_STREQ(agent_token_state_to_string(AGENT_TOKEN_READY), "ready");
         ASSERT_STREQ(agent_token_state_to_string(AGENT_TOKEN_UNSUPPORTED), "not provisionable yet");

@@ -671,22 +671,47 @@ static void test_token_add(void) {
         disp.dev = true;
         gen = etok_keystore_generation(ks);
         ASSERT_EQ(token_add("new", "1234", false, 1, &key, &slot), RPC_STATUS_OK);
-        {
-                uint8_t dg[32];
-
-                ASSERT_TRUE(test_spki_digest(&k_ec256, dg));
-                ASSERT_EQ(slot, etok_slot_hash("new", 3, dg, 1));
-        }
+        ASSERT_EQ(slot, etok_slot_hash("new", 3)); /* the label only */
         ASSERT_EQ(etok_keystore_generation(ks), gen + 1);
         ASSERT_FALSE(reply.secret);
+        ASSERT_EQ(do_login(slot, "1234", t), RPC_STATUS_OK);
         ASSERT_EQ(token_add("new", "1234", false, 1, &key, &slot2), RPC_STATUS_EXISTS);
         ASSERT_EQ(token_add("new", "4321", true, 1, &key, &slot2), RPC_STATUS_PIN_INCORRECT);
         key = test_add_key(&k_ec384, 1, "k");
         ASSERT_EQ(token_add("new", "1234", true, 1, &key, &slot2), RPC_STATUS_OK);
-        ASSERT_NE(slot2, slot); /* other keys, another slot id; the old one is retired */
+        ASSERT_EQ(slot2, slot); /* other keys, the same slot id; the old version is retired */
         ASSERT_EQ(etok_keystore_generation(ks), gen + 2);
-        ASSERT_EQ(do_login(slot, "1234", t), RPC_STATUS_OK); /* still answers during the grace period */
-        slot = slot2;
+        ASSERT_EQ(etok_keystore_retired_count(ks), 1);
+        {
+                /* The ticket picks the version: the old one signs with the old key (old workers),
+                 * a fresh LOGIN gets the new version; TOKEN_OBJECTS shows the new version only. */
+                uint8_t dg[32] = { 3 }, t2[RPC_TICKET_LEN], bad[RPC_TICKET_LEN] = { 1 };
+                struct rpc_crypto_req req;
+                struct rpc_token_info *info = calloc(1, sizeof(*info));
+
+                ASSERT_TRUE(info != NULL);
+                ASSERT_EQ((req = creq(slot, 1, t, RPC_MECH_ECDSA, dg, 32), do_crypt(RPC_CALL_SIGN, &req)),
+                          RPC_STATUS_OK);
+                ASSERT_TRUE(test_verify(k_ec256.cert, RPC_MECH_ECDSA, NULL, 0, dg, sizeof(dg), sig, sig_len));
+                ASSERT_EQ(do_login(slot, "1234", t2), RPC_STATUS_OK);
+                ASSERT_TRUE(memcmp(t, t2, RPC_TICKET_LEN) != 0);
+                ASSERT_EQ((req = creq(slot, 1, t2, RPC_MECH_ECDSA, dg, 32), do_crypt(RPC_CALL_SIGN, &req)),
+                          RPC_STATUS_OK);
+                ASSERT_TRUE(test_verify(k_ec384.cert, RPC_MECH_ECDSA, NULL, 0, dg, sizeof(dg), sig, sig_len));
+                ASSERT_EQ((req = creq(slot, 1, bad, RPC_MECH_ECDSA, dg, 32), do_crypt(RPC_CALL_SIGN, &req)),
+                          RPC_STATUS_NOT_LOGGED_IN);
+                ENC(rpc_slot_req_encode(W, &(struct rpc_slot_req) { .slot = slot }));
+                ASSERT_EQ(run(&data_s, RPC_CALL_TOKEN_OBJECTS), RPC_STATUS_OK);
+                ASSERT_OK(rpc_token_info_decode(resp_buf, resp_len, info));
+                ASSERT_EQ(info->n_keys, 1);
+                ASSERT_EQ(info->keys[0].bits, 384);
+                free(info);
+        }
+        /* The same keys again: in place, nothing more retired. */
+        ASSERT_EQ(token_add("new", "1234", true, 1, &key, &slot2), RPC_STATUS_OK);
+        ASSERT_EQ(slot2, slot);
+        ASSERT_EQ(etok_keystore_generation(ks), gen + 3);
+        ASSERT_EQ(etok_keystore_retired_count(ks), 1);
 
         /* Bad keys, duplicate ids, a bad body, a full keystore. */
         key = test_add_key(&k_ec256, 1, "k");
@@ -721,7 +746,7 @@ static void test_token_add(void) {
         ASSERT_EQ(run(&ctl_s, RPC_CALL_TOKEN_REMOVE), RPC_STATUS_OK);
         ASSERT_EQ(resp_len, 1);
         ASSERT_EQ(resp_buf[0], 0xa0);
-        ASSERT_EQ(etok_keystore_generation(ks), gen + 3);
+        ASSERT_EQ(etok_keystore_generation(ks), gen + 4);
         ASSERT_EQ(do_login(slot, "1234", t), RPC_STATUS_NO_SUCH_TOKEN);
         ASSERT_EQ(run_body(&ctl_s, RPC_CALL_TOKEN_REMOVE, (const uint8_t *) "\xa0", 1), RPC_STATUS_MALFORMED);
         ASSERT_EQ(run_body(&ctl_s, RPC_CALL_DESCRIBE, (const uint8_t *) "\xa1\x09\x00", 3), RPC_STATUS_MALFORMED);
