@@ -127,113 +127,15 @@ static int reload_by_signal(const struct webapply_req *req, struct webapply_resu
         return 0;
 }
 
-static uint64_t mono_msec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
-
-static bool pid_alive(pid_t pid) {
-        return kill(pid, 0) == 0 || errno == EPERM;
-}
-
-static int set_output(struct webapply_result *ret, const char *msg) {
-        free(ret->output);
-        ret->output = strdup(msg);
-        return ret->output ? 0 : -ENOMEM;
-}
-
-/* nginx's on-the-fly executable upgrade (see fresh_master in webapply.h). */
-static int nginx_upgrade(const struct webapply_req *req, struct webapply_result *ret) {
-        unsigned timeout_ms = req->upgrade_timeout_ms ? req->upgrade_timeout_ms : 10000u;
-        _cleanup_free_ char *oldbin = NULL;
-        pid_t old = 0, cur = 0;
-        bool saw_oldbin = false;
-        uint64_t deadline;
-        int r;
-
-        if (asprintf(&oldbin, "%s.oldbin", req->pid_file) < 0)
-                return -ENOMEM;
-        r = read_pid_file(req->pid_file, &old);
-        if (r < 0) {
-                (void) set_output(ret, "cannot read the nginx master's pid file");
-                return r;
-        }
-        if (access(oldbin, F_OK) == 0) {
-                /* An upgrade is already under way (or was left half done): do not start another. */
-                (void) set_output(ret, "an nginx executable upgrade is already in progress (the .oldbin pid file "
-                                       "exists); finish it first");
-                return -EBUSY;
-        }
-        if (kill(old, SIGUSR2) < 0) {
-                r = -errno;
-                (void) set_output(ret, "cannot signal the nginx master named in the pid file");
-                return r;
-        }
-        deadline = mono_msec() + timeout_ms;
-        for (;;) {
-                bool have_oldbin = access(oldbin, F_OK) == 0;
-
-                saw_oldbin = saw_oldbin || have_oldbin;
-                cur = 0;
-                if (read_pid_file(req->pid_file, &cur) < 0)
-                        cur = 0;
-                if (have_oldbin && cur > 0 && cur != old && pid_alive(cur))
-                        break;
-                /* The old master renames .oldbin back when the new one exits: the upgrade failed. */
-                if (saw_oldbin && !have_oldbin && cur == old) {
-                        (void) set_output(ret, "the new nginx master exited during the executable upgrade (see "
-                                               "nginx's error log); the old master keeps serving");
-                        return -EBADMSG;
-                }
-                if (!pid_alive(old)) {
-                        (void) set_output(ret, "the nginx master exited on SIGUSR2");
-                        return -ESRCH;
-                }
-                if (mono_msec() >= deadline) {
-                        /* A new master that comes up this late is stopped: the old one keeps serving. */
-                        if (cur > 0 && cur != old && pid_alive(cur))
-                                (void) kill(cur, SIGQUIT);
-                        (void) set_output(ret, "the new nginx master did not come up in time after SIGUSR2 (is "
-                                               "the master running from an absolute path?); the old master "
-                                               "keeps serving");
-                        return -ETIMEDOUT;
-                }
-                (void) usleep(50 * 1000);
-        }
-        /* The new master runs with the new file: stop the old one gracefully. */
-        if (kill(old, SIGQUIT) < 0 && errno != ESRCH) {
-                r = -errno;
-                (void) set_output(ret, "the new nginx master runs but the old one cannot be stopped");
-                return r;
-        }
-        ret->exit_status = 0;
-        ret->restarted = true;
-        return 0;
-}
-
 static int reload(const struct webapply_req *req, struct webapply_result *ret) {
         static const char *const nginx_reload[] = { "nginx", "-s", "reload", NULL };
         static const char *const httpd_reload[] = { "apachectl", "graceful", NULL };
-        const char *systemctl[] = { "systemctl", req->fresh_master ? "restart" : "reload", req->service, NULL };
-        int r;
+        const char *systemctl[] = { "systemctl", "reload", req->service, NULL };
 
         if (req->control == WEBAPPLY_SYSTEMD) {
                 if (!systemctl[2])
                         systemctl[2] = req->server == WEBAPPLY_NGINX ? "nginx" : "apache2";
-                r = run_command(req, systemctl, false, ret);
-                ret->restarted = r >= 0 && req->fresh_master;
-                return r;
-        }
-        if (req->fresh_master && req->server == WEBAPPLY_NGINX && req->pid_file)
-                return nginx_upgrade(req, ret);
-        if (req->fresh_master) {
-                r = run_command(req, req->reload_argv ? req->reload_argv
-                                                      : req->server == WEBAPPLY_NGINX ? nginx_reload : httpd_reload,
-                                false, ret);
-                ret->restarted = r >= 0 && req->reload_argv;
-                return r;
+                return run_command(req, systemctl, false, ret);
         }
         if (req->reload_argv)
                 return run_command(req, req->reload_argv, false, ret);
@@ -280,17 +182,8 @@ static int apply_steps(const struct webapply_req *req, const struct webapply_cur
                 return fail(ret, WEBAPPLY_STEP_TEST, r);
         }
         r = reload(req, ret);
-        if (r < 0) {
-                /* A failed executable upgrade leaves the old master serving the old file: put it back
-                 * so that a later reload stays consistent with what runs. */
-                if (req->fresh_master && req->control == WEBAPPLY_DIRECT && req->server == WEBAPPLY_NGINX &&
-                    req->pid_file) {
-                        ret->rollback_error = rollback(c, t);
-                        ret->rolled_back = ret->rollback_error >= 0;
-                        ret->changed = !ret->rolled_back;
-                }
+        if (r < 0)
                 return fail(ret, WEBAPPLY_STEP_RELOAD, r);
-        }
         ret->reloaded = true;
         return 1;
 }

@@ -58,20 +58,6 @@ struct webapply_req {
         const char *pid_file;
         int reload_signal;   /* with pid_file; 0: SIGHUP for nginx, SIGUSR1 (graceful) for httpd */
         const char *service; /* WEBAPPLY_SYSTEMD: the unit; NULL: "nginx" / "apache2" */
-        /* The private key changed: the running server cannot load it on a graceful reload (libp11
-         * 0.4.12 caches the slot list and key objects in the nginx master / httpd parent, which makes
-         * no PKCS#11 call on a reload: "object not found"), so a fresh main process is needed:
-         * - WEBAPPLY_SYSTEMD: `systemctl restart <service>` instead of reload;
-         * - WEBAPPLY_DIRECT, nginx, pid_file set: nginx's on-the-fly executable upgrade: SIGUSR2 to
-         *   the master in pid_file, wait (upgrade_timeout_ms) until "<pid_file>.oldbin" exists and
-         *   pid_file names a new live master, then SIGQUIT to the old master (its workers finish
-         *   gracefully; no listening socket is closed). The new master does not come up in time:
-         *   -ETIMEDOUT (or -EBADMSG when it exited), a new master that came up late is stopped, the
-         *   old one keeps serving and the previous file content is put back (rolled_back);
-         * - WEBAPPLY_DIRECT otherwise: reload_argv as given (the caller passes a restart).
-         * The nginx master must have been started with an absolute path (nginx execs its argv[0]). */
-        bool fresh_master;
-        unsigned upgrade_timeout_ms; /* 0: 10 s */
         /* Masked (raw and percent-encoded) in the output reported back; never logged. May be NULL. */
         const char *pin;
         unsigned timeout_ms; /* per command; 0: SUBPROCESS_DEFAULT_TIMEOUT_MS */
@@ -81,7 +67,6 @@ struct webapply_result {
         bool changed;              /* the file was replaced and the new text stays in place */
         bool rolled_back;          /* the new text failed the test and the previous content is back */
         bool reloaded;             /* the graceful reload ran and succeeded */
-        bool restarted;            /* fresh_master: a fresh main process runs the new file */
         enum webapply_step failed; /* WEBAPPLY_STEP_NONE on success */
         int rollback_error;        /* < 0: the rollback failed too, the rejected text may be in place */
         int exit_status;           /* of the failing (else the last) command; -1 if none ran or signalled */
@@ -106,8 +91,7 @@ _must_check_ int webapply_read_file(const char *path, char **ret_text, size_t *r
  *   fsync'ed; the previous content is kept in memory;
  * - the server's config test runs: a non-zero exit, a signal (nginx -t crashes on some bad PINs)
  *   or a timeout restores the previous content the same way (or removes a new file) and fails;
- * - on success the server is reloaded gracefully and 1 is returned; with fresh_master a fresh main
- *   process is started instead (see there).
+ * - on success the server is reloaded gracefully and 1 is returned.
  * A mode/owner difference alone is fixed in place without a test or a reload (returns 0).
  * Returns 0, 1, or a negative errno with ret->failed saying where: -EBADMSG when a command
  * exited non-zero or by a signal, -ETIMEDOUT, -ENOENT when a command or the target's directory

@@ -225,30 +225,3 @@ int nginxconf_ensure_main(const char *text, size_t len, const struct nginxconf_m
                 return nx_fail(text, len, NX_NONE, r, "out of memory", ret_error);
         return nx_edits_apply(text, len, &ed, ret_text, ret_len, ret_error);
 }
-
-int nginxconf_main_pid(const char *text, size_t len, char **ret_path, struct nginxconf_error *ret_error) {
-        _cleanup_(nx_conf_done) struct nx_conf c = {};
-        int r;
-
-        if (!ret_path)
-                return nx_fail(text, len, NX_NONE, -EINVAL, "no output given", ret_error);
-        *ret_path = NULL;
-        text = text ? text : (len == 0 ? "" : NULL);
-        if ((r = nx_check_input(text, len, ret_error)) < 0 || (r = nx_conf_parse(text, len, &c, ret_error)) < 0)
-                return r;
-        /* nginx takes the last one at top level ("is duplicate" for a second: nginx -t refuses it). */
-        for (size_t i = c.nstmts; i-- > 0;) {
-                const struct nx_stmt *s = &c.stmts[i];
-
-                if (s->depth > 0 || s->block || !nx_stmt_is(&c, i, "pid"))
-                        continue;
-                if (s->nwords != 2)
-                        return nx_fail(c.text, c.len, s->start, -EINVAL, "pid takes exactly one argument",
-                                       ret_error);
-                r = nx_word_decode(&c, s->word + 1, ret_path);
-                if (r < 0)
-                        return nx_fail(c.text, c.len, NX_NONE, r, "out of memory", ret_error);
-                return 1;
-        }
-        return 0;
-}

@@ -76,7 +76,3 @@ _must_check_ int nginxconf_ensure_include(const char *text, size_t len,
                                           const struct nginxconf_include_opts *opts, char **ret_text,
                                           size_t *ret_len, struct nginxconf_error *ret_error);
 
-/* The top-level "pid <path>;" of a main nginx.conf (the master's pid file), decoded, newly allocated
- * in *ret_path. Returns 1 when found, 0 when there is none (nginx then uses its compiled-in default,
- * /run/nginx.pid on Debian), or a negative errno with ret_error (may be NULL). */
-_must_check_ int nginxconf_main_pid(const char *text, size_t len, char **ret_path, struct nginxconf_error *ret_error);
