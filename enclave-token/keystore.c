@@ -580,6 +580,23 @@ static const struct etok_key *token_find_key(const struct etok_token *t, uint32_
         return NULL;
 }
 
+/* The newest unexpired retired version of this slot that holds key_id, or NULL. */
+static const struct etok_key *retired_key(const struct etok_keystore *ks, uint32_t slot, uint32_t key_id) {
+        uint64_t now = ks->n_retired ? ks->clock(ks->clock_userdata) : 0;
+
+        for (size_t i = ks->n_retired; i > 0; i--) {
+                const struct etok_token *r = ks->retired[i - 1];
+                const struct etok_key *k;
+
+                if (r->slot != slot || now >= r->retired_until_ns)
+                        continue;
+                k = token_find_key(r, key_id);
+                if (k)
+                        return k;
+        }
+        return NULL;
+}
+
 /* Read lock held: readers sign in parallel; EVP_PKEY is safe for concurrent use. */
 static int crypt_locked(struct etok_keystore *ks, bool decrypt, const struct rpc_crypto_req *req, uint8_t *out,
                         size_t size, size_t *ret_len) {
@@ -591,6 +608,12 @@ static int crypt_locked(struct etok_keystore *ks, bool decrypt, const struct rpc
         if (r < 0)
                 return r;
         k = token_find_key(t, req->key_id);
+        if (!k && r == 0)
+                /* The current ticket with a key id only a retired version has: a worker forked before
+                 * the rotation that logged in only after it (libp11 re-initialises a child lazily, on
+                 * its first handshake) still presents the old certificate: the old key signs for it
+                 * until the grace period ends. Same token, same PIN: the ticket proves the login. */
+                k = retired_key(ks, req->slot, req->key_id);
         if (!k)
                 /* A retired version's ticket with a key id only a newer version has: a process that
                  * re-read the objects but not its login (a reloaded master signing itself). NOT_LOGGED_IN

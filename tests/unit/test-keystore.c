@@ -572,6 +572,32 @@ static void test_rotation_grace(void) {
         ASSERT_EQ(ERR_peek_error(), 0);
 }
 
+/* A worker forked before a rotation (new key under id 2) that logs in only after it holds the
+ * current ticket but still asks for id 1 with the old certificate: the retired version signs for
+ * it until the grace period ends, then NO_SUCH_KEY. */
+static void test_rotation_late_login(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        struct rpc_token_add_req req;
+        uint8_t t[RPC_TICKET_LEN];
+        uint32_t s1, s2;
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_OK(etok_keystore_new(4, &ks));
+        fake_now = 1000 * NSEC;
+        etok_keystore_set_clock(ks, fake_clock, NULL);
+        etok_keystore_set_grace(ks, 10);
+        ASSERT_OK(add1(ks, "web", "1234", false, &k_ec256, &s1));
+        req = add_req("web", "1234", true, &k_other);
+        req.keys[0].id = 2;
+        ASSERT_EQ(etok_keystore_add(ks, &req, &s2), 1);
+        ASSERT_EQ(s2, s1);
+
+        ASSERT_OK(login(ks, s1, "1234", t)); /* the current version's ticket */
+        ASSERT_OK(crypt1(ks, s1, t, &k_ec256)); /* id 1: only the retired version has it */
+        fake_now += 10 * NSEC;
+        ASSERT_ERR(crypt1(ks, s1, t, &k_ec256), ETOK_ERR(NO_SUCH_KEY));
+}
+
 static void test_pin_backoff(void) {
         _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
         uint8_t t[RPC_TICKET_LEN];
@@ -747,6 +773,7 @@ TAP_MAIN(TEST("/keystore/errno-table", test_errno_table), TEST("/keystore/add-re
          TEST("/keystore/key-types", test_key_types), TEST("/keystore/key-cert-checks", test_key_cert_checks),
          TEST("/keystore/limits", test_limits), TEST("/keystore/slot-collisions", test_slot_collisions),
          TEST("/keystore/rotation-grace", test_rotation_grace),
+         TEST("/keystore/rotation-late-login", test_rotation_late_login),
          TEST("/keystore/pin-backoff", test_pin_backoff), TEST("/keystore/pin-compare", test_pin_compare),
          TEST("/keystore/crypt-errors", test_crypt_errors), TEST("/keystore/secret-storage", test_secret_storage),
          TEST("/keystore/cleanup", cleanup_keys))
