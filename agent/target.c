@@ -51,40 +51,6 @@ int target_nginx_stanza(const struct target_key *k, char **ret_text, size_t *ret
                                        ret_text, ret_len);
 }
 
-static int read_text(const char *path, char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = -1;
-        _cleanup_free_ char *buf = NULL;
-        struct stat st;
-        size_t got = 0;
-
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return negative_errno();
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (!S_ISREG(st.st_mode))
-                return -EINVAL;
-        if ((uint64_t) st.st_size > WEBAPPLY_MAX_FILE)
-                return -EFBIG;
-        buf = malloc((size_t) st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        while (got < (size_t) st.st_size) {
-                ssize_t n = read(fd, buf + got, (size_t) st.st_size - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return negative_errno();
-                if (n == 0)
-                        break;
-                got += (size_t) n;
-        }
-        buf[got] = 0;
-        *ret_len = got;
-        *ret = TAKE_PTR(buf);
-        return 0;
-}
-
 /* The server's own commands in direct mode; NULL (webapply's defaults) otherwise. */
 struct server_argv {
         const char *test[6];
@@ -162,7 +128,7 @@ static int apply_httpd(const struct agent_config *cfg, const struct agent_config
         size_t len, out_len;
         int r;
 
-        r = read_text(t->target.path, &text, &len);
+        r = webapply_read_file(t->target.path, &text, &len);
         if (r < 0)
                 return fail(ret_error, r, "cannot read '%s': %s", t->target.path, strerror(-r));
         r = target_key_uri(k, &uri);
@@ -208,7 +174,7 @@ int target_ensure_main(const struct agent_config *cfg, char **ret_error) {
         if (cfg->options.service != AGENT_SERVICE_NGINX || cfg->options.server_control != AGENT_SERVER_CONTROL_DIRECT ||
             !path)
                 return 0;
-        r = read_text(path, &text, &len);
+        r = webapply_read_file(path, &text, &len);
         if (r < 0)
                 return fail(ret_error, r, "cannot read '%s': %s", path, strerror(-r));
         r = nginxconf_ensure_main(text, len, &(struct nginxconf_main_opts){ .env = env }, &out, &out_len, &e);
