@@ -10,22 +10,10 @@
 
 #include "agent/target.h"
 #include "agent/webapply.h"
+#include "common/errmsg.h"
 #include "common/p11-uri.h"
 #include "httpd/httpdconf.h"
 #include "nginx/nginxconf.h"
-
-_printf_(3, 4) static int fail(char **ret_error, int error, const char *fmt, ...) {
-        va_list ap;
-
-        if (ret_error) {
-                free(*ret_error);
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return error > 0 ? -error : error;
-}
 
 int target_key_uri(const struct target_key *k, char **ret) {
         uint8_t id[P11URI_U32_ID_MAX];
@@ -108,15 +96,15 @@ static int apply(const struct agent_config *cfg, const char *path, const char *t
                 return r;
         switch (res.failed) {
         case WEBAPPLY_STEP_TEST:
-                return fail(ret_error, r, "the config test rejected the new '%s'; %s: %s", path,
+                return errmsg_set(ret_error, r, "the config test rejected the new '%s'; %s: %s", path,
                             res.rolled_back ? "the previous content is back in place"
                                             : "the rollback failed too, the rejected file may be in place",
                             res.output ?: strerror(-r));
         case WEBAPPLY_STEP_RELOAD:
-                return fail(ret_error, r, "'%s' was updated but the server's reload failed: %s", path,
+                return errmsg_set(ret_error, r, "'%s' was updated but the server's reload failed: %s", path,
                             res.output ?: strerror(-r));
         default:
-                return fail(ret_error, r, "cannot %s '%s': %s", webapply_step_to_string(res.failed), path,
+                return errmsg_set(ret_error, r, "cannot %s '%s': %s", webapply_step_to_string(res.failed), path,
                             res.output ?: strerror(-r));
         }
 }
@@ -130,14 +118,14 @@ static int apply_httpd(const struct agent_config *cfg, const struct agent_config
 
         r = webapply_read_file(t->target.path, &text, &len);
         if (r < 0)
-                return fail(ret_error, r, "cannot read '%s': %s", t->target.path, strerror(-r));
+                return errmsg_set(ret_error, r, "cannot read '%s': %s", t->target.path, strerror(-r));
         r = target_key_uri(k, &uri);
         if (r < 0)
-                return fail(ret_error, r, "cannot build the key's PKCS#11 URI: %s", strerror(-r));
+                return errmsg_set(ret_error, r, "cannot build the key's PKCS#11 URI: %s", strerror(-r));
         r = httpdconf_set_cert(text, len, &(struct httpdconf_cert_opts){ .cert_path = k->cert_path, .key_uri = uri },
                                &out, &out_len, &e);
         if (r < 0)
-                return fail(ret_error, r, "%s:%u:%u: %s", t->target.path, e.line, e.column,
+                return errmsg_set(ret_error, r, "%s:%u:%u: %s", t->target.path, e.line, e.column,
                             e.message ?: strerror(-r));
         if (r == 0)
                 return 0;
@@ -156,7 +144,7 @@ int target_apply(const struct agent_config *cfg, const struct agent_config_token
                 return apply_httpd(cfg, t, k, ret_error);
         r = target_nginx_stanza(k, &text, &len);
         if (r < 0)
-                return fail(ret_error, r, "cannot render the nginx stanza: %s", strerror(-r));
+                return errmsg_set(ret_error, r, "cannot render the nginx stanza: %s", strerror(-r));
         /* Like ACM: 0440 when an owner is named (the file is for that user), else readable by all
          * (it holds no PIN: the PIN is in the pin-source file). */
         return apply(cfg, t->target.path, text, len, t->target.user || t->target.group ? 0440 : 0644,
@@ -176,10 +164,10 @@ int target_ensure_main(const struct agent_config *cfg, char **ret_error) {
                 return 0;
         r = webapply_read_file(path, &text, &len);
         if (r < 0)
-                return fail(ret_error, r, "cannot read '%s': %s", path, strerror(-r));
+                return errmsg_set(ret_error, r, "cannot read '%s': %s", path, strerror(-r));
         r = nginxconf_ensure_main(text, len, &(struct nginxconf_main_opts){ .env = env }, &out, &out_len, &e);
         if (r < 0)
-                return fail(ret_error, r, "%s:%u:%u: %s", path, e.line, e.column, e.message ?: strerror(-r));
+                return errmsg_set(ret_error, r, "%s:%u:%u: %s", path, e.line, e.column, e.message ?: strerror(-r));
         if (r == 0)
                 return 0;
         return apply(cfg, path, out, out_len, 0, NULL, NULL, ret_error);

@@ -12,6 +12,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "common/errmsg.h"
 #include "common/cleanup-ssl.h"
 #include "common/provision.h"
 #include "common/rpc-codec.h"
@@ -20,21 +21,6 @@ static void sk_X509_pop_free_all(STACK_OF(X509) * sk) {
         sk_X509_pop_free(sk, X509_free);
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(STACK_OF(X509) *, sk_X509_pop_free_all);
-
-/* Sets *ret_error (when asked for) and returns -abs(error). */
-_printf_(3, 4) static int fail(char **ret_error, int error, const char *fmt, ...) {
-        va_list ap;
-
-        if (ret_error) {
-                free(*ret_error);
-                *ret_error = NULL;
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return error > 0 ? -error : error;
-}
 
 int provision_read_file(const char *path, size_t max, const char *what, struct secret_buf **ret,
                         char **ret_error) {
@@ -46,37 +32,37 @@ int provision_read_file(const char *path, size_t max, const char *what, struct s
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
                 r = negative_errno();
-                return fail(ret_error, r, "Cannot open %s file '%s': %s", what, path, strerror(-r));
+                return errmsg_set(ret_error, r, "Cannot open %s file '%s': %s", what, path, strerror(-r));
         }
         if (fstat(fd, &st) < 0) {
                 r = negative_errno();
-                return fail(ret_error, r, "Cannot stat %s file '%s': %s", what, path, strerror(-r));
+                return errmsg_set(ret_error, r, "Cannot stat %s file '%s': %s", what, path, strerror(-r));
         }
         if (!S_ISREG(st.st_mode))
-                return fail(ret_error, EINVAL, "The %s file '%s' is not a regular file", what, path);
+                return errmsg_set(ret_error, EINVAL, "The %s file '%s' is not a regular file", what, path);
         if (st.st_size == 0)
-                return fail(ret_error, ENODATA, "The %s file '%s' is empty", what, path);
+                return errmsg_set(ret_error, ENODATA, "The %s file '%s' is empty", what, path);
         if ((uint64_t) st.st_size > max)
-                return fail(ret_error, EFBIG, "The %s file '%s' is too large (%jd bytes, at most %zu)", what,
+                return errmsg_set(ret_error, EFBIG, "The %s file '%s' is too large (%jd bytes, at most %zu)", what,
                             path, (intmax_t) st.st_size, max);
 
         r = secret_buf_new((size_t) st.st_size + 1, &s);
         if (r < 0)
-                return fail(ret_error, r, "Cannot allocate memory for '%s'", path);
+                return errmsg_set(ret_error, r, "Cannot allocate memory for '%s'", path);
         while (s->len < s->cap) {
                 ssize_t n = read(fd, s->data + s->len, s->cap - s->len);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0) {
                         r = negative_errno();
-                        return fail(ret_error, r, "Cannot read %s file '%s': %s", what, path, strerror(-r));
+                        return errmsg_set(ret_error, r, "Cannot read %s file '%s': %s", what, path, strerror(-r));
                 }
                 if (n == 0)
                         break;
                 s->len += (size_t) n;
         }
         if (s->len == s->cap)
-                return fail(ret_error, EFBIG, "The %s file '%s' grew while it was read", what, path);
+                return errmsg_set(ret_error, EFBIG, "The %s file '%s' grew while it was read", what, path);
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -98,13 +84,13 @@ static int describe_key(EVP_PKEY *pkey, const char *path, struct provision_key_s
         switch (EVP_PKEY_get_base_id(pkey)) {
         case EVP_PKEY_RSA:
                 if (bits < 2048 || bits > 4096)
-                        return fail(ret_error, EOPNOTSUPP,
+                        return errmsg_set(ret_error, EOPNOTSUPP,
                                     "RSA key in '%s' has %d bits; enclave-token takes 2048 to 4096", path, bits);
                 (void) snprintf(sum->type, sizeof(sum->type), "RSA %d", bits);
                 return 0;
         case EVP_PKEY_EC:
                 if (EVP_PKEY_get_utf8_string_param(pkey, "group", group, sizeof(group), &glen) <= 0)
-                        return fail(ret_error, EOPNOTSUPP, "EC key in '%s' has no named curve", path);
+                        return errmsg_set(ret_error, EOPNOTSUPP, "EC key in '%s' has no named curve", path);
                 if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
                         (void) snprintf(sum->type, sizeof(sum->type), "EC P-256");
                 else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
@@ -112,13 +98,13 @@ static int describe_key(EVP_PKEY *pkey, const char *path, struct provision_key_s
                 else if (strcmp(group, "secp521r1") == 0 || strcmp(group, "P-521") == 0)
                         (void) snprintf(sum->type, sizeof(sum->type), "EC P-521");
                 else
-                        return fail(ret_error, EOPNOTSUPP,
+                        return errmsg_set(ret_error, EOPNOTSUPP,
                                     "EC key in '%s' is on curve '%s'; enclave-token takes P-256, P-384 and P-521",
                                     path, group);
                 return 0;
         case EVP_PKEY_ED25519: (void) snprintf(sum->type, sizeof(sum->type), "Ed25519"); return 0;
         default:
-                return fail(ret_error, EOPNOTSUPP,
+                return errmsg_set(ret_error, EOPNOTSUPP,
                             "Key in '%s' is of type '%s'; enclave-token takes RSA, EC and Ed25519", path,
                             OBJ_nid2sn(EVP_PKEY_get_base_id(pkey)));
         }
@@ -136,18 +122,18 @@ static int load_private_key(const char *path, EVP_PKEY **ret_pkey, struct secret
         if (r < 0)
                 return r;
         if (!has_pem(file))
-                return fail(ret_error, EBADMSG,
+                return errmsg_set(ret_error, EBADMSG,
                             "The private key file '%s' contains no PEM data (expected "
                             "'-----BEGIN PRIVATE KEY-----')",
                             path);
         in = BIO_new_mem_buf(file->data, (int) file->len);
         if (!in)
-                return fail(ret_error, ENOMEM, "Out of memory");
+                return errmsg_set(ret_error, ENOMEM, "Out of memory");
         ERR_set_mark();
         pkey = PEM_read_bio_PrivateKey(in, NULL, no_password_cb, NULL);
         ERR_pop_to_mark();
         if (!pkey)
-                return fail(ret_error, EBADMSG,
+                return errmsg_set(ret_error, EBADMSG,
                             "The private key file '%s' holds no usable private key (it must be an unencrypted "
                             "PEM private key: PKCS#8, PKCS#1 or SEC1)",
                             path);
@@ -155,14 +141,14 @@ static int load_private_key(const char *path, EVP_PKEY **ret_pkey, struct secret
         /* Re-encode as PKCS#8 in memory that OpenSSL wipes on free, then into our secret_buf. */
         out = BIO_new(BIO_s_secmem());
         if (!out || PEM_write_bio_PKCS8PrivateKey(out, pkey, NULL, NULL, 0, NULL, NULL) <= 0)
-                return fail(ret_error, ENOMEM, "Cannot re-encode the private key from '%s'", path);
+                return errmsg_set(ret_error, ENOMEM, "Cannot re-encode the private key from '%s'", path);
         n = BIO_get_mem_data(out, &p);
         if (n <= 0 || (size_t) n > RPC_KEY_PEM_MAX)
-                return fail(ret_error, EFBIG, "Private key from '%s' is too large (%ld bytes PEM, at most %d)",
+                return errmsg_set(ret_error, EFBIG, "Private key from '%s' is too large (%ld bytes PEM, at most %d)",
                             path, n, RPC_KEY_PEM_MAX);
         r = secret_buf_dup(p, (size_t) n, &pem);
         if (r < 0)
-                return fail(ret_error, r, "Cannot store the private key from '%s'", path);
+                return errmsg_set(ret_error, r, "Cannot store the private key from '%s'", path);
         *ret_pkey = TAKE_PTR(pkey);
         *ret_pem = TAKE_PTR(pem);
         return 0;
@@ -178,14 +164,14 @@ static int load_chain(const char *path, STACK_OF(X509) * *ret, char **ret_error)
         if (r < 0)
                 return r;
         if (!has_pem(file))
-                return fail(ret_error, EBADMSG,
+                return errmsg_set(ret_error, EBADMSG,
                             "The certificate file '%s' contains no PEM data (expected "
                             "'-----BEGIN CERTIFICATE-----')",
                             path);
         in = BIO_new_mem_buf(file->data, (int) file->len);
         certs = sk_X509_new_null();
         if (!in || !certs)
-                return fail(ret_error, ENOMEM, "Out of memory");
+                return errmsg_set(ret_error, ENOMEM, "Out of memory");
         for (;;) {
                 X509 *x;
 
@@ -197,18 +183,18 @@ static int load_chain(const char *path, STACK_OF(X509) * *ret, char **ret_error)
                         ERR_pop_to_mark();
                         if (at_end)
                                 break;
-                        return fail(ret_error, EBADMSG, "Certificate %d in '%s' cannot be parsed",
+                        return errmsg_set(ret_error, EBADMSG, "Certificate %d in '%s' cannot be parsed",
                                     sk_X509_num(certs) + 1, path);
                 }
                 ERR_pop_to_mark();
                 if (sk_X509_num(certs) >= RPC_MAX_CERTS || sk_X509_push(certs, x) <= 0) {
                         X509_free(x);
-                        return fail(ret_error, E2BIG, "The certificate file '%s' holds more than %d certificates",
+                        return errmsg_set(ret_error, E2BIG, "The certificate file '%s' holds more than %d certificates",
                                     path, RPC_MAX_CERTS);
                 }
         }
         if (sk_X509_num(certs) == 0)
-                return fail(ret_error, EBADMSG, "The certificate file '%s' holds no PEM certificate", path);
+                return errmsg_set(ret_error, EBADMSG, "The certificate file '%s' holds no PEM certificate", path);
         *ret = TAKE_PTR(certs);
         return 0;
 }
@@ -221,24 +207,24 @@ static int encode_chain(STACK_OF(X509) * certs, const char *path, char **ret, si
 
         out = BIO_new(BIO_s_mem());
         if (!out)
-                return fail(ret_error, ENOMEM, "Out of memory");
+                return errmsg_set(ret_error, ENOMEM, "Out of memory");
         for (int i = 0; i < sk_X509_num(certs); i++) {
                 X509 *x = sk_X509_value(certs, i);
                 int der_len = i2d_X509(x, NULL);
                 if (der_len <= 0 || der_len > RPC_CERT_MAX)
-                        return fail(ret_error, EFBIG,
+                        return errmsg_set(ret_error, EFBIG,
                                     "Certificate %d in '%s' is too large (%d bytes DER, at most %d)", i + 1, path,
                                     der_len, RPC_CERT_MAX);
                 if (PEM_write_bio_X509(out, x) <= 0)
-                        return fail(ret_error, ENOMEM, "Cannot re-encode certificate %d from '%s'", i + 1, path);
+                        return errmsg_set(ret_error, ENOMEM, "Cannot re-encode certificate %d from '%s'", i + 1, path);
         }
         n = BIO_get_mem_data(out, &p);
         if (n <= 0 || n > RPC_CHAIN_PEM_MAX)
-                return fail(ret_error, EFBIG, "Certificate chain in '%s' is too large (%ld bytes PEM, at most %d)",
+                return errmsg_set(ret_error, EFBIG, "Certificate chain in '%s' is too large (%ld bytes PEM, at most %d)",
                             path, n, RPC_CHAIN_PEM_MAX);
         copy = malloc((size_t) n + 1);
         if (!copy)
-                return fail(ret_error, ENOMEM, "Out of memory");
+                return errmsg_set(ret_error, ENOMEM, "Out of memory");
         memcpy(copy, p, (size_t) n);
         copy[n] = 0;
         *ret_len = (size_t) n;
@@ -270,7 +256,7 @@ int provision_load_key_and_chain(const char *key_path, const char *chain_path, s
         r = X509_check_private_key(sk_X509_value(certs, 0), pkey);
         ERR_pop_to_mark();
         if (r != 1)
-                return fail(ret_error, EKEYREJECTED,
+                return errmsg_set(ret_error, EKEYREJECTED,
                             "The private key in '%s' does not match the first certificate in '%s' (the leaf "
                             "must come first)",
                             key_path, chain_path);
