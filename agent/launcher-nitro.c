@@ -166,8 +166,9 @@ int launcher_nitro_parse(const char *text, size_t len, struct launcher_nitro_inf
                         info.process_id = v;
                         have_pid = true;
                 } else if (strcmp(key, "EnclaveCID") == 0) {
-                        /* 0-2 are the hypervisor, reserved and the host; 0xffffffff is "any" */
-                        if (read_int(&c, &v) < 0 || v < 3 || v >= UINT32_MAX)
+                        /* 0-2 are the hypervisor, reserved and the host, 3 is the parent instance on
+                         * Nitro; 0xffffffff is "any". Same range as acm.yaml's enclave.cid. */
+                        if (read_int(&c, &v) < 0 || v < 4 || v >= UINT32_MAX)
                                 return -EBADMSG;
                         info.cid = (uint32_t) v;
                         have_cid = true;

@@ -97,6 +97,7 @@ static void test_nitro_parse_bad(void) {
                 "{}",
                 "{\"EnclaveID\": \"x\", \"ProcessID\": 7}",                     /* no CID */
                 "{\"EnclaveID\": \"x\", \"ProcessID\": 7, \"EnclaveCID\": 2}",  /* reserved CID */
+                "{\"EnclaveID\": \"x\", \"ProcessID\": 7, \"EnclaveCID\": 3}",  /* the parent's CID */
                 "{\"EnclaveID\": \"x\", \"ProcessID\": -7, \"EnclaveCID\": 16}",
                 "{\"EnclaveID\": \"\", \"ProcessID\": 7, \"EnclaveCID\": 16}",
                 "{\"EnclaveID\": 5, \"ProcessID\": 7, \"EnclaveCID\": 16}",
