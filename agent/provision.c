@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -60,9 +61,16 @@ static void material_done(struct agent_material *m) {
         *m = (struct agent_material){ .key_id = m->key_id };
 }
 
+static uint64_t wall_now(void) {
+        time_t t = time(NULL);
+
+        return t > 0 ? (uint64_t) t : 0;
+}
+
 static void set_error(struct agent_token *t, const char *msg) {
         free(t->error);
         t->error = msg ? strdup(msg) : NULL;
+        t->failed_at = msg ? wall_now() : 0;
 }
 
 int agent_token_new(const struct agent_config *cfg, const struct agent_config_token *ct, struct agent_token **ret) {
@@ -134,6 +142,7 @@ static int material_load(const struct agent_token *t, struct agent_material *m, 
                                          &m->chain_len, &sum, ret_error);
         if (r < 0)
                 return r;
+        m->not_after = sum.not_after;
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
         if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) <= 0 ||
             EVP_DigestUpdate(ctx, m->key_pem->data, m->key_pem->len) <= 0 ||
@@ -200,6 +209,7 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
                                                                    : "request or answer malformed");
         }
         log_info("Token '%s' provisioned in slot %" PRIu32 " with key id %" PRIu32, t->label, slot, m->key_id);
+        t->provisioned_at = t->refreshed_at = wall_now();
         return 0;
 }
 
@@ -311,6 +321,7 @@ static int step(struct agent_token *t, const struct agent_config *cfg, struct la
                         /* A File source needs no re-attestation: the refresh is a no-op check. */
                         log_debug("Refreshing token '%s': nothing to do for a File source", t->label);
                         t->next_refresh_usec = now + t->cfg->refresh_interval_secs * 1000000u;
+                        t->refreshed_at = wall_now();
                 }
                 return 0;
         }
@@ -334,6 +345,7 @@ static int step(struct agent_token *t, const struct agent_config *cfg, struct la
         material_done(&m);
         if (r >= 0) {
                 succeed(t, cfg, AGENT_TOKEN_READY);
+                t->synced_at = wall_now();
                 if (t->next_refresh_usec == 0)
                         t->next_refresh_usec = now + t->cfg->refresh_interval_secs * 1000000u;
         }

@@ -26,6 +26,7 @@ struct agent_material {
         size_t chain_len;
         uint8_t digest[32]; /* SHA-256 over the key and the chain: a change means rotation */
         uint32_t key_id;
+        uint64_t not_after; /* the leaf certificate's, Unix seconds (0: unknown) */
 };
 
 struct agent_token {
@@ -43,6 +44,11 @@ struct agent_token {
         uint64_t retry_at_usec;
         unsigned failures;
         char *error; /* the last failure, for STATUS= */
+        /* For the state file (`enclave-acm status`): wall-clock Unix seconds, 0 never. */
+        uint64_t provisioned_at; /* last TOKEN_ADD that the enclave accepted */
+        uint64_t synced_at;      /* last time the source was read and the token found up to date */
+        uint64_t refreshed_at;   /* last refresh (re-attestation; a provisioning counts as one) */
+        uint64_t failed_at;      /* when error was set */
 };
 
 /* PIN from the yaml, else the persisted one (generated on first use); the last key id. Logs. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -15,8 +16,11 @@
 #include "agent/launcher.h"
 #include "agent/notify.h"
 #include "agent/provision.h"
+#include "agent/pinstore.h"
 #include "agent/service.h"
+#include "agent/status.h"
 #include "agent/target.h"
+#include "common/agent-state.h"
 #include "common/log.h"
 
 #define TICK_USEC (1000u * 1000u)
@@ -37,6 +41,9 @@ struct service {
         bool ready_sent;
         char *status; /* last STATUS= sent */
         uint64_t watchdog_usec, next_watchdog;
+        uint64_t started;  /* Unix seconds, for the state file */
+        char *state_text;  /* the state file as last written */
+        bool state_warned; /* a failure to write it was logged */
 };
 
 static void notify(const char *what) {
@@ -125,6 +132,45 @@ static bool status_compute(const struct service *s, char **ret) {
         return settled;
 }
 
+/* <runtime_dir>/status for `enclave-acm status`, rewritten when its text changes. */
+static void state_write(struct service *s, bool stopped) {
+        _cleanup_free_ char *text = NULL, *path = NULL;
+        size_t len;
+        int r;
+
+        r = agent_status_render(&(struct agent_status_info){ .config_path = s->config_path,
+                                                             .cfg = s->cfg,
+                                                             .launcher = s->launcher,
+                                                             .tokens = s->tokens,
+                                                             .n_tokens = s->n_tokens,
+                                                             .pid = getpid(),
+                                                             .started = s->started,
+                                                             .enclave_failures = s->enclave_failures,
+                                                             .status = s->status,
+                                                             .stopped = stopped },
+                                &text, &len);
+        if (r >= 0 && s->state_text && strcmp(text, s->state_text) == 0)
+                return;
+        if (r >= 0 && asprintf(&path, "%s/%s", s->cfg->options.runtime_dir, AGENT_STATE_FILE) < 0)
+                r = -ENOMEM;
+        if (r >= 0) {
+                r = pinstore_mkdir_p(s->cfg->options.runtime_dir, 0755);
+                if (r >= 0)
+                        r = pinstore_write_atomic(path, text, len, 0644, (uid_t) -1, (gid_t) -1);
+        }
+        if (r < 0) {
+                if (!s->state_warned)
+                        log_warning_errno(r, "Cannot write the state file in '%s' (enclave-acm status will not "
+                                             "show the agent), ignoring: %m",
+                                          s->cfg->options.runtime_dir);
+                s->state_warned = true;
+                return;
+        }
+        s->state_warned = false;
+        free(s->state_text);
+        s->state_text = TAKE_PTR(text);
+}
+
 static void status_update(struct service *s) {
         _cleanup_free_ char *st = NULL;
         bool settled = status_compute(s, &st);
@@ -140,6 +186,7 @@ static void status_update(struct service *s) {
                 s->ready_sent = true;
                 log_info("Ready: %s", s->status ?: "");
         }
+        state_write(s, false);
 }
 
 static void enclave_step(struct service *s, uint64_t now) {
@@ -359,6 +406,7 @@ int agent_service_run(const char *config_path, struct agent_config **cfg) {
                 return r == -ENOMEM ? log_error_errno(r, "Out of memory") : r;
         }
         s.watchdog_usec = notify_watchdog_usec();
+        s.started = (uint64_t) MAX(time(NULL), (time_t) 0);
         log_info("enclave-acm-agent %s starting: %zu token%s, %s launcher, %s via %s", ENCLAVE_ACM_VERSION,
                  s.n_tokens, s.n_tokens == 1 ? "" : "s", agent_launcher_to_string(s.cfg->enclave.launcher),
                  agent_service_to_string(s.cfg->options.service),
@@ -370,6 +418,10 @@ int agent_service_run(const char *config_path, struct agent_config **cfg) {
         notify("STOPPING=1\nSTATUS=Stopping: terminating the enclave (certificate files are kept)");
         s.client = rpc_client_free(s.client);
         s.launcher = launcher_free(s.launcher); /* terminates the enclave */
+        free(s.status);
+        s.status = strdup("Stopped");
+        state_write(&s, true);
+        free(s.state_text);
         tokens_free(s.tokens, s.n_tokens);
         free(s.status);
         agent_config_free(s.cfg);

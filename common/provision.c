@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -232,6 +233,16 @@ static int encode_chain(STACK_OF(X509) * certs, const char *path, char **ret, si
         return 0;
 }
 
+static uint64_t leaf_not_after(const X509 *leaf) {
+        struct tm tm = {};
+        time_t t;
+
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) != 1)
+                return 0;
+        t = timegm(&tm);
+        return t > 0 ? (uint64_t) t : 0;
+}
+
 int provision_load_key_and_chain(const char *key_path, const char *chain_path, struct secret_buf **ret_key,
                                  char **ret_chain, size_t *ret_chain_len, struct provision_key_summary *ret_summary,
                                  char **ret_error) {
@@ -264,6 +275,7 @@ int provision_load_key_and_chain(const char *key_path, const char *chain_path, s
         if (r < 0)
                 return r;
         sum.n_certs = (size_t) sk_X509_num(certs);
+        sum.not_after = leaf_not_after(sk_X509_value(certs, 0));
 
         *ret_key = TAKE_PTR(key_pem);
         *ret_chain = TAKE_PTR(chain);

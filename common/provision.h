@@ -16,6 +16,7 @@
 struct provision_key_summary {
         char type[32]; /* "RSA 2048", "EC P-256", "Ed25519" */
         size_t n_certs;
+        uint64_t not_after; /* the leaf's notAfter, Unix seconds; 0 if it cannot be read */
 };
 
 /* Library code: nothing here logs. A failure returns a negative errno and, when ret_error is not

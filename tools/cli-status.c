@@ -9,6 +9,8 @@
 #include "common/log.h"
 #include "common/p11-uri.h"
 #include "common/rpc-codec.h"
+#include "common/transport.h"
+#include "tools/cli-agent.h"
 #include "tools/cli.h"
 #include "tools/json-writer.h"
 
@@ -213,39 +215,74 @@ static void format_time(uint64_t t, bool iso, char *buf, size_t size) {
         (void) strftime(buf, size, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
-static void print_human(const struct status *st, const struct cli_ctx *ctx) {
-        printf("Daemon:    %s at %s (protocol %" PRIu32 ")\n", st->server, ctx->control, st->version);
-        printf("Mode:      %s\n", st->dev ? "development (--dev: plaintext keys accepted)" : "production");
-        printf("Tokens:    %" PRIu32 " of at most %" PRIu32 "\n", st->n_tokens_total, st->max_tokens);
+static void print_token(const struct status_token *t, const struct cli_agent *agent) {
+        const struct agent_state_record *at = agent ? cli_agent_token(agent, t->label) : NULL;
 
-        for (size_t i = 0; i < st->n_tokens; i++) {
-                const struct status_token *t = &st->tokens[i];
+        printf("\nToken '%s' (slot %" PRIu32 ", %" PRIu32 " key%s)\n", t->label, t->slot, t->n_keys_total,
+               t->n_keys_total == 1 ? "" : "s");
+        if (at)
+                cli_agent_print_token(at, "  ");
+        for (size_t k = 0; k < t->n_keys; k++) {
+                const struct status_key *key = &t->keys[k];
+                char type[32], when[64];
 
-                printf("\nToken '%s' (slot %" PRIu32 ", %" PRIu32 " key%s)\n", t->label, t->slot,
-                       t->n_keys_total, t->n_keys_total == 1 ? "" : "s");
-                for (size_t k = 0; k < t->n_keys; k++) {
-                        const struct status_key *key = &t->keys[k];
-                        char type[32], when[64];
-
-                        key_type_long(key, type, sizeof(type));
-                        format_time(key->not_after, false, when, sizeof(when));
-                        printf("  Key %" PRIu32 " '%s': %s\n", key->id, key->label, type);
-                        printf("    Subject:   %s\n", key->subject[0] ? key->subject : "(none)");
-                        printf("    Not after: %s\n", when);
-                        printf("    URI:       %s\n", key->uri);
-                }
+                key_type_long(key, type, sizeof(type));
+                format_time(key->not_after, false, when, sizeof(when));
+                printf("  Key %" PRIu32 " '%s': %s\n", key->id, key->label, type);
+                printf("    Subject:   %s\n", key->subject[0] ? key->subject : "(none)");
+                printf("    Not after: %s\n", when);
+                printf("    URI:       %s\n", key->uri);
         }
-        if (st->n_tokens == 0)
-                printf("\nNo tokens are provisioned.\n");
 }
 
-static int print_json(const struct status *st, const struct cli_ctx *ctx) {
+static bool status_has_token(const struct status *st, const char *label) {
+        for (size_t i = 0; i < st->n_tokens; i++)
+                if (strcmp(st->tokens[i].label, label) == 0)
+                        return true;
+        return false;
+}
+
+/* st NULL: the daemon could not be reached; agent NULL: no agent state. */
+static void print_human(const struct status *st, const struct cli_agent *agent, const char *control) {
+        if (agent) {
+                cli_agent_print(agent);
+                printf("\n");
+        }
+        if (!st)
+                printf("Daemon:    not reachable at %s\n", control);
+        else {
+                printf("Daemon:    %s at %s (protocol %" PRIu32 ")\n", st->server, control, st->version);
+                printf("Mode:      %s\n", st->dev ? "development (--dev: plaintext keys accepted)" : "production");
+                printf("Tokens:    %" PRIu32 " of at most %" PRIu32 "\n", st->n_tokens_total, st->max_tokens);
+                for (size_t i = 0; i < st->n_tokens; i++)
+                        print_token(&st->tokens[i], agent);
+                if (st->n_tokens == 0)
+                        printf("\nNo tokens are provisioned.\n");
+        }
+        for (size_t i = 0; agent && i < agent->n_tokens; i++) {
+                const char *label = agent_state_get(&agent->tokens[i], "label");
+
+                if (st && status_has_token(st, label))
+                        continue;
+                printf("\nToken '%s' (%s)\n", label, st ? "not in the enclave" : "enclave not reachable");
+                cli_agent_print_token(&agent->tokens[i], "  ");
+        }
+}
+
+static int print_json(const struct status *st, const struct cli_agent *agent, const char *control) {
         struct json_writer j;
         char gen[32];
 
         json_writer_init(&j, stdout);
         json_begin_object(&j, NULL);
-        json_string(&j, "address", ctx->control);
+        json_string(&j, "address", control);
+        json_bool(&j, "reachable", st != NULL);
+        if (agent)
+                cli_agent_json(agent, &j);
+        if (!st) {
+                json_end_object(&j);
+                return json_writer_finish(&j);
+        }
         json_string(&j, "server", st->server);
         json_uint(&j, "protocol_version", st->version);
         json_bool(&j, "dev_mode", st->dev);
@@ -290,24 +327,49 @@ static int print_json(const struct status *st, const struct cli_ctx *ctx) {
 }
 
 static void help_status(void) {
-        printf("Usage: enclave-acm [--control ADDRESS] status [--json]\n"
+        printf("Usage: enclave-acm [--control ADDRESS] status [--json] [--runtime-dir DIR]\n"
                "\n"
-               "Shows the daemon (server, protocol, development mode, token count and limit) and every\n"
-               "token with its slot, keys (id, label, type, size), leaf certificate subject and notAfter,\n"
-               "and the PKCS#11 URI of each private key.\n"
+               "Shows the agent, when one runs or ran here (from its state file DIR/status: pid, config,\n"
+               "enclave, and per token its state, key id, last provisioning, sync and refresh, certificate\n"
+               "expiry, web-server target and last error), and enclave-token's own view: the daemon\n"
+               "(server, protocol, development mode, token count and limit) and every token with its\n"
+               "slot, keys (id, label, type, size), leaf certificate subject and notAfter, and the PKCS#11\n"
+               "URI of each private key. Without --control the daemon is reached where the agent says.\n"
                "\n"
-               "  --json   machine-readable output\n");
+               "  --json             machine-readable output\n"
+               "  --runtime-dir DIR  the agent's runtime directory (default %s)\n"
+               "\n"
+               "Exit status: 0 when enclave-token answered (and the agent's file, if any, was read), else 1.\n",
+               CLI_DEFAULT_RUNTIME_DIR);
+}
+
+/* The control address: --control / $ENCLAVE_ACM_CONTROL, else the agent's, else the default. */
+static int pick_control(const struct cli_ctx *ctx, const struct cli_agent *agent, struct cli_ctx *ret) {
+        const char *a = agent && !ctx->control_explicit ? cli_agent_control(agent) : NULL;
+
+        *ret = *ctx;
+        if (!a)
+                return 0;
+        ret->control = a;
+        if (transport_addr_parse(a, &ret->addr) < 0)
+                return log_error_errno(EBADMSG, "%s: the agent's control address '%s' is not valid", agent->path, a);
+        return 0;
 }
 
 int cli_verb_status(int argc, char **argv, const struct cli_ctx *ctx) {
+        enum { ARG_RUNTIME_DIR = 0x100 };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "json", no_argument, NULL, 'j' },
+                { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
                 {},
         };
         _cleanup_(rpc_client_freep) struct rpc_client *client = NULL;
         _cleanup_(status_done) struct status st = {};
-        bool json = false;
+        _cleanup_(cli_agent_done) struct cli_agent agent = {};
+        const char *runtime_dir = CLI_DEFAULT_RUNTIME_DIR;
+        struct cli_ctx daemon;
+        bool json = false, have_agent, reachable, ok = true;
         int c, r;
 
         optind = 0;
@@ -315,6 +377,7 @@ int cli_verb_status(int argc, char **argv, const struct cli_ctx *ctx) {
                 switch (c) {
                 case 'h': help_status(); return CLI_EXIT_OK;
                 case 'j': json = true; break;
+                case ARG_RUNTIME_DIR: runtime_dir = optarg; break;
                 default: log_error("Try 'enclave-acm status --help'."); return CLI_EXIT_USAGE;
                 }
         }
@@ -323,17 +386,24 @@ int cli_verb_status(int argc, char **argv, const struct cli_ctx *ctx) {
                 return CLI_EXIT_USAGE;
         }
 
-        if (cli_connect(ctx, &client) < 0 || collect(client, &st) < 0)
+        r = cli_agent_load(runtime_dir, &agent);
+        have_agent = r >= 0;
+        if (r < 0 && r != -ENOENT)
+                ok = false; /* logged; the daemon's view is still worth showing */
+        if (pick_control(ctx, have_agent ? &agent : NULL, &daemon) < 0)
+                return CLI_EXIT_FAILED;
+        reachable = cli_connect(&daemon, &client) >= 0 && collect(client, &st) >= 0;
+        if (!reachable && !have_agent)
                 return CLI_EXIT_FAILED;
         if (json)
-                r = print_json(&st, ctx);
+                r = print_json(reachable ? &st : NULL, have_agent ? &agent : NULL, daemon.control);
         else {
-                print_human(&st, ctx);
+                print_human(reachable ? &st : NULL, have_agent ? &agent : NULL, daemon.control);
                 r = fflush(stdout) == 0 && !ferror(stdout) ? 0 : -EIO;
         }
         if (r < 0) {
                 log_error_errno(r, "Cannot write the status: %m");
                 return CLI_EXIT_FAILED;
         }
-        return CLI_EXIT_OK;
+        return reachable && ok ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 }

@@ -1,6 +1,8 @@
 /* Shared pieces of the enclave-acm CLI: exit codes, connecting to the control channel, error text. */
 #pragma once
 
+#include <stdbool.h>
+
 #include "common/cleanup.h"
 #include "common/rpc-client.h"
 
@@ -14,6 +16,7 @@
 
 struct cli_ctx {
         const char *control; /* the address as given */
+        bool control_explicit; /* --control or $ENCLAVE_ACM_CONTROL, not the default */
         struct transport_addr addr;
 };
 

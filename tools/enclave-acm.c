@@ -103,7 +103,8 @@ int main(int argc, char **argv) {
 
         if (!arg_control)
                 arg_control = secure_getenv("ENCLAVE_ACM_CONTROL");
-        if (!arg_control || !arg_control[0])
+        ctx.control_explicit = arg_control && arg_control[0];
+        if (!ctx.control_explicit)
                 arg_control = CLI_DEFAULT_CONTROL;
         ctx.control = arg_control;
         r = transport_addr_parse(arg_control, &ctx.addr);

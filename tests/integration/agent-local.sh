@@ -6,7 +6,7 @@
 # Plain script: exit 0 pass, 77 skip, anything else fail. Runs nginx's master as root, workers as www-data.
 set -euo pipefail
 
-: "${AGENT:?}" "${ENCLAVE_TOKEN:?}" "${P11_MODULE:?}" "${TEST_DATA:?}"
+: "${AGENT:?}" "${ENCLAVE_TOKEN:?}" "${P11_MODULE:?}" "${TEST_DATA:?}" "${ENCLAVE_ACM:?}"
 SRC_ROOT=$(cd "$TEST_DATA/../.." && pwd)
 ENGINE=$(openssl version -e 2>/dev/null | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so
 
@@ -180,6 +180,29 @@ ok "PIN generated (31 bytes, 0600 in state_dir) and a 0400 pin-source file in ru
 wait_for 10 "WATCHDOG=1" grep -q 'WATCHDOG=1' "$T/notify.log"
 ok "WATCHDOG=1 sent"
 
+# enclave-acm status: the agent's state file plus enclave-token's view, reached where the agent says.
+"$ENCLAVE_ACM" status --runtime-dir "$T/run" >"$T/status.txt" 2>&1 || { cat "$T/status.txt"; fail "status failed"; }
+for want in "Agent:     running (pid $AGENT_PID" "config $T/acm.yaml" "nginx via direct, local launcher; enclave running (launch 1)" \
+        "Daemon:    enclave-token" "Token 'web' (slot" "  Agent:     ready, key id 1, source File" \
+        "certificate expires 2" "  Target:    NginxStanza $T/stanza.conf (applied)" "pkcs11:" \
+        "Token 'later' (not in the enclave)" "  Agent:     not provisionable yet, source S3"; do
+        grep -qF -- "$want" "$T/status.txt" || { cat "$T/status.txt"; fail "status does not show '$want'"; }
+done
+"$ENCLAVE_ACM" status --json --runtime-dir "$T/run" >"$T/status.json" || fail "status --json failed"
+python3 - "$T/status.json" "$AGENT_PID" "$T/stanza.conf" <<'PY' || { cat "$T/status.json"; fail "status --json"; }
+import json, sys
+s = json.load(open(sys.argv[1]))
+a = s["agent"]
+assert s["reachable"] and a["running"] and a["pid"] == int(sys.argv[2]) and a["enclave"] == "running", a
+web = [t for t in a["tokens"] if t["label"] == "web"][0]
+assert web["state"] == "ready" and web["key_id"] == 1 and web["target"] == sys.argv[3], web
+assert web["target_applied"] == "yes" and "provisioned" in web and "synced" in web and "not_after" in web, web
+later = [t for t in a["tokens"] if t["label"] == "later"][0]
+assert later["state"] == "not provisionable yet" and "key_id" not in later, later
+assert [t["label"] for t in s["tokens"]] == ["web"], s["tokens"]
+PY
+ok "enclave-acm status shows the agent (pid, enclave, per token state, key id, times, target) and the enclave"
+
 # enclave-token killed: relaunched, re-provisioned, no nginx restart or reload.
 TOKEN_PID=$(pgrep -P "$AGENT_PID" -x enclave-token || true)
 [[ -n $TOKEN_PID ]] || fail "no enclave-token child of the agent"
@@ -207,7 +230,8 @@ wait_for 30 "the agent reports the rejected config" grep -q 'config test rejecte
 alive "$AGENT_PID" || fail "the agent exited"
 serves "$FP_RSA" || fail "nginx does not serve the previous certificate"
 grep -q 'id=%01' "$T/stanza.conf" || fail "the stanza was not rolled back"
-ok "broken nginx.conf: clear error, stanza rolled back, nginx serves the previous certificate, agent runs"
+wait_for 10 "status shows the target error" bash -c "'$ENCLAVE_ACM' status --runtime-dir '$T/run' | grep -q '  Error:     .*config test rejected'"
+ok "broken nginx.conf: clear error (in the log and in enclave-acm status), stanza rolled back, nginx serves the previous certificate, agent runs"
 
 # Rotation once the config is fixed: one TOKEN_ADD replace with the new key (key id 2, the same slot
 # id; the old version keeps signing for the old workers' ticket during enclave-token's grace
@@ -254,5 +278,9 @@ AGENT_PID=
 grep -q 'STOPPING=1' "$T/notify.log" || fail "no STOPPING=1"
 ls "$T"/run/web.*.crt.pem >/dev/null || fail "certificate files were deleted"
 ok "SIGTERM: exit 0, STOPPING=1, enclave-token stopped, certificate files kept"
+"$ENCLAVE_ACM" status --runtime-dir "$T/run" >"$T/status.txt" 2>&1 && fail "status exits 0 with the enclave gone"
+grep -qF "Agent:     NOT running, last state shown" "$T/status.txt" && grep -qF "Daemon:    not reachable" "$T/status.txt" &&
+        grep -qF "Token 'web' (enclave not reachable)" "$T/status.txt" || { cat "$T/status.txt"; fail "status after stop"; }
+ok "enclave-acm status after the stop: the agent's last state, the enclave not reachable, exit 1"
 
 echo "1..$CHECKS"

@@ -1,0 +1,27 @@
+/* The agent's state file, <runtime_dir>/status: what `enclave-acm status` shows about the agent
+ * (format: common/agent-state.h). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agent/config.h"
+#include "agent/launcher.h"
+#include "agent/provision.h"
+
+struct agent_status_info {
+        const char *config_path;
+        const struct agent_config *cfg;
+        const struct launcher *launcher;
+        struct agent_token *const *tokens;
+        size_t n_tokens;
+        pid_t pid;
+        uint64_t started; /* Unix seconds */
+        unsigned enclave_failures;
+        const char *status; /* the STATUS= line */
+        bool stopped;       /* the agent has stopped (the last write) */
+};
+
+/* The whole file text. Pure. */
+_must_check_ int agent_status_render(const struct agent_status_info *i, char **ret_text, size_t *ret_len);
