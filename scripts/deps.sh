@@ -11,6 +11,8 @@ DEPS=(
         nginx apache2 wrk curl
         # test helpers
         valgrind socat python3 util-linux procps ca-certificates
+        # systemd-analyze verify on packaging/enclave-acm-agent.service (tests/integration/unit-verify.sh)
+        systemd
 )
 
 as_root() {
