@@ -39,6 +39,7 @@ enum {
         OPTIONS_STATE_DIR,
         OPTIONS_SERVER_CONTROL,
         OPTIONS_SERVER_CONFIG,
+        OPTIONS_SERVER_PID_FILE,
         _OPTIONS_SLOT_MAX,
 };
 enum { LOG_SLOT_LEVEL, LOG_SLOT_ENABLE_TIMESTAMP, _LOG_SLOT_MAX };
@@ -148,6 +149,8 @@ static const struct config_field options_fields[] = {
           ENUM(server_control_names) },
         { "server_config", OPTIONS_SERVER_CONFIG, config_parse_string, O(server_config),
           .flags = CONFIG_ABSOLUTE },
+        { "server_pid_file", OPTIONS_SERVER_PID_FILE, config_parse_string, O(server_pid_file),
+          .flags = CONFIG_ABSOLUTE },
 };
 #undef O
 
@@ -214,6 +217,30 @@ static int parse_enclave(struct config_ctx *c, const struct ynode *v) {
         return 0;
 }
 
+/* The server's own files are only read in direct mode. */
+static int check_direct_only(struct config_ctx *c, const struct config_seen *seen) {
+        static const struct {
+                unsigned slot;
+                const char *path;
+        } keys[] = {
+                { OPTIONS_SERVER_CONFIG, "options.server_config" },
+                { OPTIONS_SERVER_PID_FILE, "options.server_pid_file" },
+        };
+        int r;
+
+        if (c->cfg->options.server_control == AGENT_SERVER_CONTROL_DIRECT)
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                if (!seen[keys[i].slot].value)
+                        continue;
+                r = config_warning(c, seen[keys[i].slot].key, keys[i].path,
+                                   "only used with server_control: direct, ignoring");
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int parse_options(struct config_ctx *c, const struct ynode *v) {
         struct agent_config_options *o = &c->cfg->options;
         struct config_seen seen[_OPTIONS_SLOT_MAX] = {};
@@ -230,10 +257,7 @@ static int parse_options(struct config_ctx *c, const struct ynode *v) {
                 if (r < 0)
                         return r;
         }
-        if (seen[OPTIONS_SERVER_CONFIG].value && o->server_control != AGENT_SERVER_CONTROL_DIRECT)
-                return config_warning(c, seen[OPTIONS_SERVER_CONFIG].key, "options.server_config",
-                                      "only used with server_control: direct, ignoring");
-        return 0;
+        return check_direct_only(c, seen);
 }
 
 static int parse_root(struct config_ctx *c, const struct ynode *root) {
@@ -276,6 +300,7 @@ struct agent_config *agent_config_free(struct agent_config *c) {
         free(c->options.runtime_dir);
         free(c->options.state_dir);
         free(c->options.server_config);
+        free(c->options.server_pid_file);
         free(c);
         return NULL;
 }

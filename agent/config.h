@@ -96,6 +96,9 @@ struct agent_config_options {
         char *state_dir;
         enum agent_server_control server_control;
         char *server_config; /* direct mode; NULL: the server's built-in default */
+        /* direct mode: the pid file that tells whether the server runs; NULL: found from server_config
+         * (webapply_pid_file_find()) */
+        char *server_pid_file;
 };
 
 struct agent_config_log {

@@ -244,10 +244,10 @@ static int point_target(struct agent_token *t, const struct agent_config *cfg, c
                 return log_error_errno(r, "Token '%s': target '%s': %s", t->label, t->cfg->target.path,
                                        error ?: "failed");
         }
-        if (r > 0)
-                log_info("Token '%s': %s '%s' now uses key id %" PRIu32 "; %s reloaded gracefully", t->label,
+        if (r > TARGET_UNCHANGED)
+                log_info("Token '%s': %s '%s' now uses key id %" PRIu32 "; %s %s", t->label,
                          agent_target_kind_to_string(t->cfg->target.kind), t->cfg->target.path, m->key_id,
-                         agent_service_to_string(cfg->options.service));
+                         agent_service_to_string(cfg->options.service), target_outcome_to_string(r));
         return 0;
 }
 

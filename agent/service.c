@@ -232,8 +232,9 @@ static void main_step(struct service *s) {
                                 error ?: "failed");
                 return;
         }
-        if (r > 0)
-                log_info("'%s': added ssl_engine and env lines; nginx reloaded", s->cfg->options.server_config);
+        if (r > TARGET_UNCHANGED)
+                log_info("'%s': added ssl_engine and env lines; nginx %s", s->cfg->options.server_config,
+                         target_outcome_to_string(r));
         s->main_done = true;
 }
 

@@ -1,6 +1,7 @@
 /* Pointing a token's web-server target at its key: the nginx stanza or the httpd Conf edit, applied with webapply. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,15 @@ int target_nginx_stanza(const struct target_key *k, char **ret_text, size_t *ret
 struct server_argv {
         const char *test[6];
         const char *reload[7];
+        const char *start[6];
 };
+
+#define ARGV_SET(a, ...)                                                  \
+        do {                                                              \
+                const char *_v[] = { __VA_ARGS__, NULL };                 \
+                _Static_assert(sizeof(_v) <= sizeof(a), "argv too long"); \
+                memcpy((a), _v, sizeof(_v));                              \
+        } while (0)
 
 static void server_argv_fill(const struct agent_config *cfg, struct server_argv *a) {
         const char *conf = cfg->options.server_config;
@@ -52,61 +61,137 @@ static void server_argv_fill(const struct agent_config *cfg, struct server_argv 
         if (cfg->options.service == AGENT_SERVICE_NGINX) {
                 /* "nginx -s reload" signals the master named in the config's pid file. */
                 if (conf) {
-                        memcpy(a->test, (const char *[]){ "nginx", "-t", "-c", conf, NULL }, 5 * sizeof(char *));
-                        memcpy(a->reload, (const char *[]){ "nginx", "-c", conf, "-s", "reload", NULL },
-                               6 * sizeof(char *));
+                        ARGV_SET(a->test, "nginx", "-t", "-c", conf);
+                        ARGV_SET(a->reload, "nginx", "-c", conf, "-s", "reload");
+                        ARGV_SET(a->start, "nginx", "-c", conf);
                 } else {
-                        memcpy(a->test, (const char *[]){ "nginx", "-t", NULL }, 3 * sizeof(char *));
-                        memcpy(a->reload, (const char *[]){ "nginx", "-s", "reload", NULL }, 4 * sizeof(char *));
+                        ARGV_SET(a->test, "nginx", "-t");
+                        ARGV_SET(a->reload, "nginx", "-s", "reload");
+                        ARGV_SET(a->start, "nginx");
                 }
         } else if (conf) {
-                memcpy(a->test, (const char *[]){ "apachectl", "-f", conf, "-t", NULL }, 5 * sizeof(char *));
-                memcpy(a->reload, (const char *[]){ "apachectl", "-f", conf, "-k", "graceful", NULL },
-                       6 * sizeof(char *));
+                ARGV_SET(a->test, "apachectl", "-f", conf, "-t");
+                ARGV_SET(a->reload, "apachectl", "-f", conf, "-k", "graceful");
+                ARGV_SET(a->start, "apachectl", "-f", conf, "-k", "start");
         } else {
-                memcpy(a->test, (const char *[]){ "apachectl", "-t", NULL }, 3 * sizeof(char *));
-                memcpy(a->reload, (const char *[]){ "apachectl", "-k", "graceful", NULL }, 4 * sizeof(char *));
+                ARGV_SET(a->test, "apachectl", "-t");
+                ARGV_SET(a->reload, "apachectl", "-k", "graceful");
+                ARGV_SET(a->start, "apachectl", "-k", "start");
+        }
+}
+
+/* Direct mode: the pid file that tells whether the server runs, as configured or as the server finds it. */
+static int server_pid_file(const struct agent_config *cfg, char **ret, char **ret_error) {
+        bool nginx = cfg->options.service == AGENT_SERVICE_NGINX;
+        int r;
+
+        *ret = NULL;
+        if (cfg->options.server_control != AGENT_SERVER_CONTROL_DIRECT)
+                return 0;
+        if (cfg->options.server_pid_file) {
+                *ret = strdup(cfg->options.server_pid_file);
+                return *ret ? 0 : errmsg_set(ret_error, -ENOMEM, "out of memory");
+        }
+        r = webapply_pid_file_find(nginx ? WEBAPPLY_NGINX : WEBAPPLY_HTTPD, NULL, cfg->options.server_config,
+                                   0, ret);
+        if (r < 0)
+                return errmsg_set(
+                        ret_error, r,
+                        "cannot tell where %s keeps its pid file (%s): %s; set options.server_pid_file",
+                        nginx ? "nginx" : "httpd",
+                        nginx ? "its config's pid directive, nginx -V" : "apachectl -t -D DUMP_RUN_CFG",
+                        strerror(-r));
+        return 0;
+}
+
+/* Why a start failed: the command's output, or that the server did not show up (-ESRCH). */
+static const char *start_failure(const struct webapply_result *res, int r) {
+        return res->output ?: r == -ESRCH ? "it did not come up or stay up" : strerror(-r);
+}
+
+/* What webapply_file() said when it failed, in one line. */
+static int apply_error(const char *path, int r, const struct webapply_result *res, char **ret_error) {
+        const char *out = res->output ?: strerror(-r);
+
+        switch (res->failed) {
+        case WEBAPPLY_STEP_TEST:
+                return errmsg_set(ret_error, r, "the config test rejected the new '%s'; %s: %s", path,
+                                  res->rolled_back
+                                          ? "the previous content is back in place"
+                                          : "the rollback failed too, the rejected file may be in place",
+                                  out);
+        case WEBAPPLY_STEP_RELOAD:
+                return errmsg_set(ret_error, r, "'%s' was updated but the server's reload failed: %s", path,
+                                  out);
+        case WEBAPPLY_STEP_START:
+                return errmsg_set(
+                        ret_error, r,
+                        "the server was not running and did not start with the new '%s'; %s: %s", path,
+                        res->rolled_back ? "the previous content is back in place, the server stays stopped"
+                                         : "the rollback failed too, the new file may be in place",
+                        start_failure(res, r));
+        case WEBAPPLY_STEP_SERVER_DIED:
+                if (!res->rolled_back)
+                        return errmsg_set(
+                                ret_error, r,
+                                "the server stopped after the reload with the new '%s', and putting the "
+                                "previous content back failed (%s): the server is down",
+                                path, strerror(-res->rollback_error));
+                if (res->start_error < 0)
+                        return errmsg_set(
+                                ret_error, r,
+                                "the server stopped after the reload with the new '%s'; the previous "
+                                "content is back in place but starting the server again failed: %s",
+                                path, start_failure(res, res->start_error));
+                return errmsg_set(
+                        ret_error, r,
+                        "the server stopped after the reload with the new '%s' (its config test does not "
+                        "load keys: is the key in the token?); the previous content is back in place "
+                        "and the server was started again",
+                        path);
+        default:
+                return errmsg_set(ret_error, r, "cannot %s '%s': %s", webapply_step_to_string(res->failed),
+                                  path, out);
         }
 }
 
 static int apply(const struct agent_config *cfg, const char *path, const char *text, size_t len, mode_t mode,
                  const char *user, const char *group, char **ret_error) {
         _cleanup_(webapply_result_done) struct webapply_result res = {};
+        _cleanup_free_ char *pid_file = NULL;
         struct server_argv a;
         bool direct = cfg->options.server_control == AGENT_SERVER_CONTROL_DIRECT;
+        bool nginx = cfg->options.service == AGENT_SERVICE_NGINX;
         int r;
 
-        server_argv_fill(cfg, &a);
-        r = webapply_file(&(struct webapply_req){
-                                  .path = path,
-                                  .text = text,
-                                  .text_len = len,
-                                  .mode = mode,
-                                  .user = user,
-                                  .group = group,
-                                  .server = cfg->options.service == AGENT_SERVICE_NGINX ? WEBAPPLY_NGINX
-                                                                                        : WEBAPPLY_HTTPD,
-                                  .control = direct ? WEBAPPLY_DIRECT : WEBAPPLY_SYSTEMD,
-                                  .test_argv = a.test,
-                                  .reload_argv = direct ? a.reload : NULL,
-                                  .service = cfg->options.service == AGENT_SERVICE_NGINX ? "nginx" : NULL,
-                          },
-                          &res);
-        if (r >= 0)
+        r = server_pid_file(cfg, &pid_file, ret_error);
+        if (r < 0)
                 return r;
-        switch (res.failed) {
-        case WEBAPPLY_STEP_TEST:
-                return errmsg_set(ret_error, r, "the config test rejected the new '%s'; %s: %s", path,
-                            res.rolled_back ? "the previous content is back in place"
-                                            : "the rollback failed too, the rejected file may be in place",
-                            res.output ?: strerror(-r));
-        case WEBAPPLY_STEP_RELOAD:
-                return errmsg_set(ret_error, r, "'%s' was updated but the server's reload failed: %s", path,
-                            res.output ?: strerror(-r));
-        default:
-                return errmsg_set(ret_error, r, "cannot %s '%s': %s", webapply_step_to_string(res.failed), path,
-                            res.output ?: strerror(-r));
-        }
+        server_argv_fill(cfg, &a);
+        r = webapply_file(
+                &(struct webapply_req){
+                        .path = path,
+                        .text = text,
+                        .text_len = len,
+                        .mode = mode,
+                        .user = user,
+                        .group = group,
+                        .server = nginx ? WEBAPPLY_NGINX : WEBAPPLY_HTTPD,
+                        .control = direct ? WEBAPPLY_DIRECT : WEBAPPLY_SYSTEMD,
+                        .test_argv = a.test,
+                        .reload_argv = direct ? a.reload : NULL,
+                        .start_argv = direct ? a.start : NULL,
+                        .pid_file = pid_file,
+                        .service = nginx ? "nginx" : NULL,
+                        .reload_wait_ms = (unsigned) MIN(cfg->options.reload_wait_ms, (uint64_t) UINT_MAX),
+                        .no_start = !cfg->options.force_start,
+                },
+                &res);
+        if (r < 0)
+                return apply_error(path, r, &res, ret_error);
+        if (r == 0)
+                return TARGET_UNCHANGED;
+        return res.was_stopped ? (res.started ? TARGET_STARTED : TARGET_NOT_RUNNING) : TARGET_RELOADED;
 }
 
 static int apply_httpd(const struct agent_config *cfg, const struct agent_config_token *t,
@@ -130,6 +215,16 @@ static int apply_httpd(const struct agent_config *cfg, const struct agent_config
         if (r == 0)
                 return 0;
         return apply(cfg, t->target.path, out, out_len, 0, t->target.user, t->target.group, ret_error);
+}
+
+const char *target_outcome_to_string(int outcome) {
+        switch (outcome) {
+        case TARGET_UNCHANGED: return "left as it was";
+        case TARGET_RELOADED: return "reloaded gracefully";
+        case TARGET_NOT_RUNNING: return "was not running and is left stopped (force_start: false)";
+        case TARGET_STARTED: return "was not running and was started";
+        default: return "in an unknown state";
+        }
 }
 
 int target_apply(const struct agent_config *cfg, const struct agent_config_token *t, const struct target_key *k,

@@ -1,4 +1,5 @@
-/* Internals of webapply: the file side (read, atomic replace, remove) and the output masking. */
+/* Internals of webapply: the file side (read, atomic replace, remove), the server side (commands,
+ * whether it runs) and the output masking. */
 #pragma once
 
 #include <stdbool.h>
@@ -6,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "agent/webapply.h"
 #include "common/cleanup.h"
 
 /* ---- webapply-file.c ---- */
@@ -46,6 +48,34 @@ _must_check_ int webapply_replace(const struct webapply_target *t, const char *t
                                   uid_t uid, gid_t gid);
 /* Remove t->path (a missing one is fine) and fsync the directory. */
 _must_check_ int webapply_remove(const struct webapply_target *t);
+
+/* ---- webapply-server.c ---- */
+
+/* Whether the server runs, as seen before the reload. */
+struct webapply_server_state {
+        bool running;
+        pid_t pid; /* WEBAPPLY_DIRECT with a pid file: the master's / parent's pid; else 0 */
+};
+
+/* Run one command (timeout req->timeout_ms); its exit goes to ret, and its output (masked) too when it
+ * fails or when keep. 0 when it exited 0, else -EBADMSG, -ETIMEDOUT, or why it could not run. */
+_must_check_ int webapply_run_command(const struct webapply_req *req, const char *const *argv, bool keep,
+                                      struct webapply_result *ret);
+/* The config test (req->test_argv or the default), its output kept. */
+_must_check_ int webapply_config_test(const struct webapply_req *req, struct webapply_result *ret);
+/* The graceful reload: systemctl reload, reload_argv, a signal to the pid file's pid, or the default. */
+_must_check_ int webapply_reload(const struct webapply_req *req, struct webapply_result *ret);
+/* Whether the server runs now (see req->pid_file). Direct mode without a pid file: assumed to run.
+ * A missing or empty pid file, or one naming a dead process, is a stopped server; one that cannot be
+ * read or parsed is an error. */
+_must_check_ int webapply_server_probe(const struct webapply_req *req, struct webapply_server_state *ret);
+/* Watch the server for req->reload_wait_ms after a reload: 1 when it stayed up (with the same pid),
+ * 0 when it stopped, or a negative errno when that cannot be told. */
+_must_check_ int webapply_server_watch(const struct webapply_req *req,
+                                       const struct webapply_server_state *before);
+/* Start the server, wait (at most the command timeout) until it runs, then watch it. 0 when it runs,
+ * -ESRCH when it did not come up or stay up, or the start command's error. */
+_must_check_ int webapply_server_start(const struct webapply_req *req, struct webapply_result *ret);
 
 /* ---- webapply-mask.c ---- */
 

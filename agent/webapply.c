@@ -1,18 +1,13 @@
-/* Safe replacement of one web server config file: temp + fsync + rename, config test, reload, rollback. */
-#include <fcntl.h>
+/* Safe replacement of one web server config file: temp + fsync + rename, config test, reload, a check
+ * that the server survived, rollback. */
 #include <grp.h>
-#include <limits.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "agent/subprocess.h"
 #include "agent/webapply-internal.h"
 #include "agent/webapply.h"
 
@@ -62,98 +57,6 @@ static int fix_in_place(const struct webapply_current *c, const struct webapply_
         return 0;
 }
 
-static void fill_command(struct webapply_result *ret, const struct subprocess_result *s) {
-        ret->exit_status = s->exit_status;
-        ret->term_signal = s->term_signal;
-        ret->timed_out = s->timed_out;
-}
-
-static int command_verdict(const struct subprocess_result *s) {
-        if (s->timed_out)
-                return -ETIMEDOUT;
-        return subprocess_result_ok(s) ? 0 : -EBADMSG;
-}
-
-/* Run one command; its output (masked) becomes the reported one when it fails or when keep. */
-static int run_command(const struct webapply_req *req, const char *const *argv, bool keep,
-                       struct webapply_result *ret) {
-        _cleanup_(subprocess_result_done) struct subprocess_result s = { .exit_status = -1 };
-        int r;
-
-        r = subprocess_run(argv, req->timeout_ms, &s);
-        if (r < 0)
-                return r;
-        fill_command(ret, &s);
-        r = command_verdict(&s);
-        if (r < 0 || keep) {
-                free(ret->output);
-                ret->output = NULL;
-                if (webapply_output_mask(s.output, s.output_len, req->pin, &ret->output) < 0)
-                        return -ENOMEM;
-        }
-        return r;
-}
-
-static int read_pid_file(const char *path, pid_t *ret) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        char buf[32] = {}, *end;
-        ssize_t n;
-        long pid;
-
-        if (fd < 0)
-                return -errno;
-        n = read(fd, buf, sizeof(buf) - 1);
-        if (n < 0)
-                return -errno;
-        errno = 0;
-        pid = strtol(buf, &end, 10);
-        if (errno != 0 || end == buf || (*end != '\0' && *end != '\n') || pid <= 1 || pid > INT_MAX)
-                return -EBADMSG;
-        *ret = (pid_t) pid;
-        return 0;
-}
-
-static int reload_by_signal(const struct webapply_req *req, struct webapply_result *ret) {
-        int sig = req->reload_signal ? req->reload_signal : req->server == WEBAPPLY_NGINX ? SIGHUP : SIGUSR1;
-        pid_t pid = 0;
-        int r;
-
-        r = read_pid_file(req->pid_file, &pid);
-        if (r < 0)
-                return r;
-        if (kill(pid, sig) < 0)
-                return -errno;
-        ret->exit_status = 0;
-        return 0;
-}
-
-static int reload(const struct webapply_req *req, struct webapply_result *ret) {
-        static const char *const nginx_reload[] = { "nginx", "-s", "reload", NULL };
-        static const char *const httpd_reload[] = { "apachectl", "graceful", NULL };
-        const char *systemctl[] = { "systemctl", "reload", req->service, NULL };
-
-        if (req->control == WEBAPPLY_SYSTEMD) {
-                if (!systemctl[2])
-                        systemctl[2] = req->server == WEBAPPLY_NGINX ? "nginx" : "apache2";
-                return run_command(req, systemctl, false, ret);
-        }
-        if (req->reload_argv)
-                return run_command(req, req->reload_argv, false, ret);
-        if (req->pid_file)
-                return reload_by_signal(req, ret);
-        return run_command(req, req->server == WEBAPPLY_NGINX ? nginx_reload : httpd_reload, false, ret);
-}
-
-static int config_test(const struct webapply_req *req, struct webapply_result *ret) {
-        static const char *const nginx_test[] = { "nginx", "-t", NULL };
-        static const char *const httpd_test[] = { "apachectl", "-t", NULL };
-        const char *const *argv = req->test_argv;
-
-        if (!argv)
-                argv = req->server == WEBAPPLY_NGINX ? nginx_test : httpd_test;
-        return run_command(req, argv, true, ret);
-}
-
 /* Put the previous content back (or remove a file that did not exist). */
 static int rollback(const struct webapply_current *c, const struct webapply_target *t) {
         if (c->fd < 0)
@@ -166,26 +69,78 @@ static int fail(struct webapply_result *ret, enum webapply_step step, int r) {
         return r;
 }
 
+/* Put the previous content back after the new one failed the test or the server. */
+static int restore(const struct webapply_current *c, const struct webapply_target *t,
+                   struct webapply_result *ret) {
+        ret->rollback_error = rollback(c, t);
+        ret->rolled_back = ret->rollback_error >= 0;
+        ret->changed = !ret->rolled_back;
+        return ret->rollback_error;
+}
+
+/* The server was not running: start it with the tested file (force start), or leave it so. */
+static int start_instead(const struct webapply_req *req, const struct webapply_current *c,
+                         const struct webapply_target *t, struct webapply_result *ret) {
+        int r;
+
+        ret->was_stopped = true;
+        if (req->no_start)
+                return 1;
+        r = webapply_server_start(req, ret);
+        if (r < 0) {
+                (void) restore(c, t, ret);
+                return fail(ret, WEBAPPLY_STEP_START, r);
+        }
+        ret->started = true;
+        return 1;
+}
+
+/* The config test passed; httpd's does not load the keys, so the reload may still kill the server. */
+static int reload_and_watch(const struct webapply_req *req, const struct webapply_server_state *before,
+                            const struct webapply_current *c, const struct webapply_target *t,
+                            struct webapply_result *ret) {
+        int r;
+
+        r = webapply_reload(req, ret);
+        if (r < 0)
+                return fail(ret, WEBAPPLY_STEP_RELOAD, r);
+        r = webapply_server_watch(req, before);
+        if (r < 0)
+                return fail(ret, WEBAPPLY_STEP_RELOAD, r);
+        if (r > 0) {
+                ret->reloaded = true;
+                return 1;
+        }
+        /* The test's "syntax ok" would only confuse; a failing start says its own. */
+        free(ret->output);
+        ret->output = NULL;
+        if (restore(c, t, ret) >= 0) {
+                ret->start_error = webapply_server_start(req, ret);
+                ret->started = ret->start_error >= 0;
+        }
+        return fail(ret, WEBAPPLY_STEP_SERVER_DIED, -ESRCH);
+}
+
 static int apply_steps(const struct webapply_req *req, const struct webapply_current *c,
                        const struct webapply_target *t, struct webapply_result *ret) {
+        struct webapply_server_state before = {};
         int r;
 
         r = webapply_replace(t, req->text, req->text_len, t->mode, t->uid, t->gid);
         if (r < 0)
                 return fail(ret, WEBAPPLY_STEP_WRITE, r);
         ret->changed = true;
-        r = config_test(req, ret);
+        r = webapply_config_test(req, ret);
         if (r < 0) {
-                ret->rollback_error = rollback(c, t);
-                ret->rolled_back = ret->rollback_error >= 0;
-                ret->changed = !ret->rolled_back;
+                (void) restore(c, t, ret);
                 return fail(ret, WEBAPPLY_STEP_TEST, r);
         }
-        r = reload(req, ret);
+        r = webapply_server_probe(req, &before);
         if (r < 0)
                 return fail(ret, WEBAPPLY_STEP_RELOAD, r);
-        ret->reloaded = true;
-        return 1;
+        if (!before.running)
+                return start_instead(req, c, t, ret);
+        return reload_and_watch(req, &before, c, t, ret);
 }
 
 static int req_check(const struct webapply_req *req) {
@@ -196,7 +151,8 @@ static int req_check(const struct webapply_req *req) {
         if (req->server < 0 || req->server >= _WEBAPPLY_SERVER_MAX || req->control < 0 ||
             req->control >= _WEBAPPLY_CONTROL_MAX)
                 return -EINVAL;
-        if ((req->test_argv && !req->test_argv[0]) || (req->reload_argv && !req->reload_argv[0]))
+        if ((req->test_argv && !req->test_argv[0]) || (req->reload_argv && !req->reload_argv[0]) ||
+            (req->start_argv && !req->start_argv[0]))
                 return -EINVAL;
         return 0;
 }
@@ -240,9 +196,13 @@ static const char *const control_names[_WEBAPPLY_CONTROL_MAX] = {
 };
 
 static const char *const step_names[_WEBAPPLY_STEP_MAX] = {
-        [WEBAPPLY_STEP_NONE] = "none",     [WEBAPPLY_STEP_READ] = "read",
-        [WEBAPPLY_STEP_WRITE] = "write",   [WEBAPPLY_STEP_TEST] = "config test",
+        [WEBAPPLY_STEP_NONE] = "none",
+        [WEBAPPLY_STEP_READ] = "read",
+        [WEBAPPLY_STEP_WRITE] = "write",
+        [WEBAPPLY_STEP_TEST] = "config test",
         [WEBAPPLY_STEP_RELOAD] = "reload",
+        [WEBAPPLY_STEP_START] = "start",
+        [WEBAPPLY_STEP_SERVER_DIED] = "server died",
 };
 
 static int name_lookup(const char *const *names, int n, const char *s) {

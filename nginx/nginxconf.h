@@ -56,6 +56,12 @@ struct nginxconf_main_opts {
 _must_check_ int nginxconf_ensure_main(const char *text, size_t len, const struct nginxconf_main_opts *opts,
                                        char **ret_text, size_t *ret_len, struct nginxconf_error *ret_error);
 
+/* The argument of the top-level "pid" directive of a main nginx.conf, decoded (quotes and escapes
+ * removed), in *ret_pid: returns 1; 0 with *ret_pid NULL when there is none (nginx then uses its
+ * built-in path). A "pid" in a file included from the top level is not seen (no I/O here). Errors
+ * as for the editors. */
+_must_check_ int nginxconf_get_pid(const char *text, size_t len, char **ret_pid, struct nginxconf_error *ret_error);
+
 struct nginxconf_include_opts {
         const char *stanza_path; /* absolute path of the stanza file, no glob characters */
         unsigned port;           /* server {} listening with ssl on this port; 0: any port */

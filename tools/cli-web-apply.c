@@ -15,13 +15,14 @@
 struct web_commands {
         const char *test[5];
         const char *reload[6];
+        const char *start[6];
 };
 
 static void commands_build(const struct web_args *a, struct web_commands *c) {
         const char *bin = a->binary ? a->binary : a->server == WEBAPPLY_NGINX ? "nginx" : "apachectl";
         const char *conf = a->server == WEBAPPLY_NGINX ? a->main_conf : a->httpd_config;
         const char *flag = a->server == WEBAPPLY_NGINX ? "-c" : "-f";
-        size_t t = 0, r = 0;
+        size_t t = 0, r = 0, s = 0;
 
         *c = (struct web_commands){};
         c->test[t++] = bin;
@@ -30,9 +31,15 @@ static void commands_build(const struct web_args *a, struct web_commands *c) {
         c->reload[r++] = a->server == WEBAPPLY_NGINX ? "-s" : conf ? "-k" : "graceful";
         if (a->server == WEBAPPLY_NGINX || conf)
                 c->reload[r++] = a->server == WEBAPPLY_NGINX ? "reload" : "graceful";
+        /* nginx starts when run without -s; apachectl and apache2 both take -k start. */
+        c->start[s++] = bin;
+        if (a->server == WEBAPPLY_HTTPD) {
+                c->start[s++] = "-k";
+                c->start[s++] = "start";
+        }
         if (conf) {
-                c->test[t++] = c->reload[r++] = flag;
-                c->test[t++] = c->reload[r++] = conf;
+                c->test[t++] = c->reload[r++] = c->start[s++] = flag;
+                c->test[t++] = c->reload[r++] = c->start[s++] = conf;
         }
 }
 
@@ -64,9 +71,53 @@ static char *command_text(const struct webapply_result *r, int err, const char *
         return n < 0 ? NULL : t;
 }
 
+static void report_start_failed(const char *what, const char *path, int r, const struct webapply_result *res,
+                                const char *how) {
+        const char *why = r == -ESRCH ? "it did not come up or stay up" : how ?: "?";
+
+        if (res->rolled_back)
+                log_error(
+                        "%s '%s': the config test passed, but the server was not running and did not start "
+                        "with the new file (%s); the previous file is back in place, the server stays "
+                        "stopped",
+                        what, path, why);
+        else
+                log_error_errno(
+                        res->rollback_error,
+                        "%s '%s': the config test passed, but the server was not running and did not "
+                        "start with the new file (%s), and putting the previous file back failed (%m): "
+                        "the new file is in place!",
+                        what, path, why);
+}
+
+static void report_server_died(const char *what, const char *path, const struct webapply_result *res,
+                               const char *how) {
+        const char *why = res->start_error == -ESRCH ? "it did not come up or stay up" : how ?: "?";
+
+        if (!res->rolled_back)
+                log_error_errno(
+                        res->rollback_error,
+                        "%s '%s': the config test passed, but the server stopped after the reload, and "
+                        "putting the previous file back failed (%m): the server is down and the new "
+                        "file is in place!",
+                        what, path);
+        else if (res->start_error < 0)
+                log_error("%s '%s': the config test passed, but the server stopped after the reload; the "
+                          "previous file is back in place, but starting the server again failed (%s): the "
+                          "server is down!",
+                          what, path, why);
+        else
+                log_error(
+                        "%s '%s': the config test passed, but the server stopped after the reload (a config "
+                        "test does not always load the keys: is the key in the token?); the previous file "
+                        "is back in place and the server was started again",
+                        what, path);
+}
+
 static void report_failure(const char *what, const char *path, int r, const struct webapply_result *res,
                            const char *program) {
-        _cleanup_free_ char *how = command_text(res, r, program);
+        _cleanup_free_ char *how =
+                command_text(res, res->failed == WEBAPPLY_STEP_SERVER_DIED ? res->start_error : r, program);
 
         fflush(stdout); /* after what was said about the files before this one */
         switch (res->failed) {
@@ -86,6 +137,8 @@ static void report_failure(const char *what, const char *path, int r, const stru
                           "file stays and takes effect at the next reload",
                           what, path, how ?: "?");
                 break;
+        case WEBAPPLY_STEP_START: report_start_failed(what, path, r, res, how); break;
+        case WEBAPPLY_STEP_SERVER_DIED: report_server_died(what, path, res, how); break;
         default:
                 log_error_errno(r, "%s '%s': cannot %s it: %m", what, path,
                                 res->failed == WEBAPPLY_STEP_WRITE ? "replace" : "read");
@@ -109,6 +162,18 @@ static int dry_run(const char *what, const char *path, const char *text, size_t 
         return 0;
 }
 
+/* Which program a failure is about, for command_text(); NULL: the reload signal to a pid file. */
+static const char *failed_program(const struct web_args *a, const struct web_commands *cmd,
+                                  enum webapply_step step) {
+        if (step == WEBAPPLY_STEP_TEST)
+                return cmd->test[0];
+        if (a->control == WEBAPPLY_SYSTEMD)
+                return "systemctl";
+        if (step == WEBAPPLY_STEP_START || step == WEBAPPLY_STEP_SERVER_DIED)
+                return cmd->start[0];
+        return a->pid_file ? NULL : cmd->reload[0];
+}
+
 static int apply_file(const struct web_args *a, const char *what, const char *path, const char *text,
                       size_t len, mode_t mode) {
         _cleanup_(webapply_result_done) struct webapply_result res = {};
@@ -128,21 +193,24 @@ static int apply_file(const struct web_args *a, const char *what, const char *pa
                 .control = a->control,
                 .test_argv = cmd.test,
                 .reload_argv = a->pid_file || a->control == WEBAPPLY_SYSTEMD ? NULL : cmd.reload,
-                .pid_file = a->pid_file,
+                .pid_file = a->pid_file ?: a->found_pid_file,
+                .start_argv = a->control == WEBAPPLY_SYSTEMD ? NULL : cmd.start,
                 .service = a->service,
                 .pin = a->pin_mask,
                 .timeout_ms = (unsigned) a->timeout_s * 1000u,
+                .reload_wait_ms = (unsigned) a->reload_wait_ms,
+                .no_start = a->no_start,
         };
         r = webapply_file(&req, &res);
         if (r < 0) {
-                report_failure(what, path, r, &res,
-                               res.failed == WEBAPPLY_STEP_TEST ? cmd.test[0]
-                               : a->control == WEBAPPLY_SYSTEMD ? "systemctl"
-                               : a->pid_file                    ? NULL
-                                                                : cmd.reload[0]);
+                report_failure(what, path, r, &res, failed_program(a, &cmd, res.failed));
                 return r;
         }
-        printf("%s %s: %s\n", what, path, r == 0 ? "unchanged" : "updated; config test passed; reloaded");
+        printf("%s %s: %s\n", what, path,
+               r == 0            ? "unchanged"
+               : res.started     ? "updated; config test passed; the server was not running: started"
+               : res.was_stopped ? "updated; config test passed; the server is not running: left stopped"
+                                 : "updated; config test passed; reloaded");
         print_output(stdout, r > 0 ? res.output : NULL);
         return 0;
 }
@@ -239,8 +307,35 @@ static int apply_nginx(const struct web_args *a) {
         return 0;
 }
 
+/* Direct mode without --pid-file: where the server keeps its pid, so that a server that is not running
+ * or that dies at the reload is noticed. *ret stays NULL when not needed. */
+static int find_pid_file(const struct web_args *a, char **ret) {
+        const char *conf = a->server == WEBAPPLY_NGINX ? a->main_conf : a->httpd_config;
+        int r;
+
+        if (a->dry_run || a->pid_file || a->control != WEBAPPLY_DIRECT)
+                return 0;
+        r = webapply_pid_file_find(a->server, a->binary, conf, (unsigned) a->timeout_s * 1000u, ret);
+        if (r < 0)
+                return log_error_errno(r,
+                                       "web apply: cannot tell where %s keeps its pid file (%s): %m; give "
+                                       "--pid-file FILE",
+                                       webapply_server_to_string(a->server),
+                                       a->server == WEBAPPLY_NGINX ? "pid directive, nginx -V"
+                                                                   : "-t -D DUMP_RUN_CFG");
+        return 0;
+}
+
 int cli_web_apply(const struct web_args *a) {
-        if (a->server == WEBAPPLY_NGINX)
-                return apply_nginx(a);
-        return edit_and_apply(a, "conf", a->conf, edit_httpd);
+        _cleanup_free_ char *pid_file = NULL;
+        struct web_args b = *a;
+        int r;
+
+        r = find_pid_file(a, &pid_file);
+        if (r < 0)
+                return r;
+        b.found_pid_file = pid_file;
+        if (b.server == WEBAPPLY_NGINX)
+                return apply_nginx(&b);
+        return edit_and_apply(&b, "conf", b.conf, edit_httpd);
 }

@@ -20,6 +20,10 @@ static void help(void) {
                "Points the web server at a token's key and certificate chain: each file is written to a\n"
                "temp file, fsync'ed and renamed into place, the server's own config test runs, and the\n"
                "server is reloaded gracefully; a file that fails the test is put back as it was.\n"
+               "After the reload the server is watched (--reload-wait-ms): Apache's config test does not\n"
+               "load keys, so a key the token lacks makes its parent exit at the reload; then the previous\n"
+               "file is put back and the server started again, and the apply fails. A server that was not\n"
+               "running is started with the new file (unless --no-start) instead of reloaded.\n"
                "Files that already say what they should are left alone (no reload).\n"
                "\n"
                "KEY is the token's key, as a PKCS#11 URI built from:\n"
@@ -58,10 +62,22 @@ static void help(void) {
                "                          or apache2 with --httpd-config)\n"
                "  --httpd-config FILE     httpd: run 'PROGRAM -t -f FILE' and 'PROGRAM -k graceful -f "
                "FILE'\n"
-               "  --pid-file FILE         reload by a signal to the pid in FILE (nginx SIGHUP, httpd\n"
-               "                          SIGUSR1) instead of a command\n"
-               "  --service UNIT          with --control systemd, default nginx / apache2\n"
-               "  --timeout SECONDS       for each command, default 30\n"
+               "  --pid-file FILE         the server's pid file: reload by a signal to its pid (nginx\n"
+               "                          SIGHUP, httpd SIGUSR1) instead of a command, and tell from it\n"
+               "                          whether the server runs. Default (direct): found as the server\n"
+               "                          finds it (nginx: the pid directive of --main-conf, else\n"
+               "                          'nginx -V'; httpd: 'PROGRAM -t -D DUMP_RUN_CFG'), used only\n"
+               "                          for that check\n"
+               "  --service UNIT          with --control systemd, default nginx / apache2; whether it runs\n"
+               "                          is 'systemctl is-active UNIT'\n"
+               "  --reload-wait-ms MS     watch the server that long after a reload or a start for\n"
+               "                          staying up (same pid; systemd: active), default 1000;\n"
+               "                          0: look once\n"
+               "  --no-start              a server that is not running is left stopped (the tested file\n"
+               "                          stays); default: start it ('nginx [-c FILE]', 'PROGRAM -k start\n"
+               "                          [-f FILE]', 'systemctl start UNIT') instead of reloading\n"
+               "  --timeout SECONDS       for each command, and for a started server to come up;\n"
+               "                          default 30\n"
                "  --dry-run               only say which files would change\n"
                "\n"
                "Exit status: 0 done (or nothing to do), 1 a file was refused or a command failed, 2 "
@@ -114,6 +130,8 @@ enum {
         ARG_SERVICE,
         ARG_TIMEOUT,
         ARG_DRY_RUN,
+        ARG_RELOAD_WAIT_MS,
+        ARG_NO_START,
 };
 
 static const struct option web_options[] = {
@@ -141,6 +159,8 @@ static const struct option web_options[] = {
         { "service", required_argument, NULL, ARG_SERVICE },
         { "timeout", required_argument, NULL, ARG_TIMEOUT },
         { "dry-run", no_argument, NULL, ARG_DRY_RUN },
+        { "reload-wait-ms", required_argument, NULL, ARG_RELOAD_WAIT_MS },
+        { "no-start", no_argument, NULL, ARG_NO_START },
         {},
 };
 
@@ -167,10 +187,15 @@ static int parse_one(int c, const char *v, struct web_args *a) {
                 return parse_ulong(v, 3600, &a->timeout_s) < 0 || a->timeout_s == 0
                                ? bad_value("--timeout", v, "expected 1-3600 seconds")
                                : 0;
+        case ARG_RELOAD_WAIT_MS:
+                return parse_ulong(v, 3600000, &a->reload_wait_ms) < 0
+                               ? bad_value("--reload-wait-ms", v, "expected 0-3600000 milliseconds")
+                               : 0;
         case ARG_ENV: return list_add(a->env, &a->n_env, v, "--env");
         case ARG_DISABLE_INCLUDE: return list_add(a->disable, &a->n_disable, v, "--disable-include");
         case ARG_NO_CRYPTO_DEVICE: a->no_crypto_device = true; return 0;
         case ARG_DRY_RUN: a->dry_run = true; return 0;
+        case ARG_NO_START: a->no_start = true; return 0;
         }
         return -1;
 }
@@ -238,6 +263,7 @@ static int parse_argv(int argc, char **argv, struct web_args *a) {
                 .server = _WEBAPPLY_SERVER_INVALID,
                 .key_id = 1,
                 .timeout_s = 30,
+                .reload_wait_ms = WEBAPPLY_DEFAULT_RELOAD_WAIT_MS,
                 .env = { "ENCLAVE_ACM_ADDRESS", "OPENSSL_CONF" },
                 .n_env = 2,
         };

@@ -25,12 +25,16 @@ struct web_args {
         enum webapply_control control;
         const char *binary, *httpd_config, *pid_file, *service;
         unsigned long timeout_s;
-        char *pin_mask;  /* the pin-value= of --key-uri, masked in the servers' output */
-        const char *uri; /* the key's, built from the options above */
+        unsigned long reload_wait_ms; /* how long the server is watched after a reload or a start */
+        bool no_start;                /* a server that is not running is left so (not started) */
+        const char *found_pid_file;   /* direct mode without --pid-file: the server's, as found */
+        char *pin_mask;               /* the pin-value= of --key-uri, masked in the servers' output */
+        const char *uri;              /* the key's, built from the options above */
 };
 
 /* Render / edit the files of a->server and apply each one with webapply_file(), saying what changed
- * and the server's verdict; logs its failures. Returns 0 or a negative errno. (cli-web-apply.c) */
+ * and the server's verdict; in direct mode without --pid-file, the server's pid file is found first
+ * (webapply_pid_file_find()). Logs its failures. Returns 0 or a negative errno. (cli-web-apply.c) */
 int cli_web_apply(const struct web_args *a);
 
 /* For strings that may hold a PIN (a pin-value= URI, a stanza, a config file). */

@@ -259,6 +259,7 @@ static void test_defaults(void) {
         ASSERT_STREQ(c->options.state_dir, "/var/lib/enclave-acm");
         ASSERT_EQ(c->options.server_control, AGENT_SERVER_CONTROL_SYSTEMD);
         ASSERT_TRUE(c->options.server_config == NULL);
+        ASSERT_TRUE(c->options.server_pid_file == NULL);
         ASSERT_EQ(c->log.level, LOG_INFO);
         ASSERT_EQ(c->log.enable_timestamp, false);
         ASSERT_EQ(c->tokens[0].refresh_interval_secs, 43200);
@@ -335,6 +336,8 @@ static const struct key_case key_cases[] = {
           AGENT_SERVER_CONTROL_SYSTEMD },
         { ENC TOK "options: {server_control: direct, server_config: /etc/nginx/nginx.conf}\n",
           C(options.server_config), K_STR, 0, "/etc/nginx/nginx.conf" },
+        { ENC TOK "options: {server_control: direct, server_pid_file: /run/nginx.pid}\n",
+          C(options.server_pid_file), K_STR, 0, "/run/nginx.pid" },
         /* log */
         { ENC TOK "log: {level: Error}\n", C(log.level), K_INT, LOG_ERR },
         { ENC TOK "log: {level: Warn}\n", C(log.level), K_INT, LOG_WARNING },
@@ -607,6 +610,8 @@ static const struct error_case error_cases[] = {
           "'manual' is not systemd or direct" },
         { ENC TOK "options: {server_control: direct, server_config: nginx.conf}\n", 3, 50,
           "options.server_config", "must be an absolute path" },
+        { ENC TOK "options: {server_control: direct, server_pid_file: run/nginx.pid}\n", 3, 52,
+          "options.server_pid_file", "must be an absolute path" },
         { ENC TOK "options: {service: \"ng\\tinx\"}\n", 3, 20, "options.service",
           "value contains a control character (byte 3)" },
         /* log */
@@ -820,6 +825,8 @@ static const struct warning_case warning_cases[] = {
           "enclave.token_binary", "only used by the local launcher" },
         { ENC TOK "options: {server_config: /etc/nginx/nginx.conf}\n", 3, 11, "options.server_config",
           "only used with server_control: direct" },
+        { ENC TOK "options: {server_control: systemd, server_pid_file: /run/nginx.pid}\n", 3, 36,
+          "options.server_pid_file", "only used with server_control: direct" },
         { ENC TOK "\"\\e[31mred\": 1\n", 3, 1, "?[31mred", "unknown key" },
 };
 

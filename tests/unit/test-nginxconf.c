@@ -118,6 +118,46 @@ static void expect_text(apply_fn apply, const char *in, int ret, const char *wan
 
 /* ---- stanza (the key URI: test-p11-uri.c) ---- */
 
+static void test_get_pid(void) {
+        static const struct {
+                const char *text;
+                int r;
+                const char *pid;
+        } cases[] = {
+                { "", 0, NULL },
+                { "user www-data;\nworker_processes 2;\nevents {}\n", 0, NULL },
+                { "pid /run/nginx.pid;\n", 1, "/run/nginx.pid" },
+                { "user x;\n  pid   \"/run/a b.pid\" ;\nevents {}\n", 1, "/run/a b.pid" },
+                { "pid 'logs/n\\'x.pid';", 1, "logs/n'x.pid" },
+                { "# pid /nope;\npid /yes;\npid /second;\n", 1, "/yes" },
+                { "http { pid /inside; }\n", 0, NULL },
+                { "pid;\n", -EINVAL, NULL },
+                { "pid /a /b;\n", -EINVAL, NULL },
+                { "pid \"/unterminated;\n", -EINVAL, NULL },
+                { "events {\n", -EINVAL, NULL },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                _cleanup_free_ char *pid = (char *) "untouched";
+                struct nginxconf_error e = {};
+                int r = nginxconf_get_pid(cases[i].text, strlen(cases[i].text), &pid, &e);
+
+                if (r < 0) {
+                        ASSERT_EQ(r, cases[i].r);
+                        ASSERT_TRUE(e.line > 0 || e.message);
+                        ASSERT_STREQ(pid, "untouched");
+                        pid = NULL;
+                        continue;
+                }
+                ASSERT_EQ(r, cases[i].r);
+                if (cases[i].pid)
+                        ASSERT_STREQ(pid, cases[i].pid);
+                else
+                        ASSERT_TRUE(pid == NULL);
+        }
+        ASSERT_ERR(nginxconf_get_pid("pid /x;\0", 8, &(char *){ NULL }, NULL), -EINVAL);
+}
+
 static void test_stanza_render(void) {
         static const uint8_t id[] = { 0x01 };
         const struct p11uri_key k = {
@@ -415,7 +455,8 @@ static void test_mutations(void) {
 }
 
 /* clang-format off */
-TAP_MAIN(TEST("/nginx/stanza/render", test_stanza_render),
+TAP_MAIN(TEST("/nginx/get-pid", test_get_pid),
+         TEST("/nginx/stanza/render", test_stanza_render),
          TEST("/nginx/stanza/quoting", test_stanza_quoting),
          TEST("/nginx/stanza/refuse", test_stanza_refuse),
          TEST("/nginx/main/debian", test_main_debian),

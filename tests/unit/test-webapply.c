@@ -1,5 +1,6 @@
-/* Unit tests for agent/webapply: atomic replace, config test, graceful reload, rollback; with a fake
- * server script (tests/data/webapply/fake-server.sh) standing in for nginx. */
+/* Unit tests for agent/webapply: atomic replace, config test, graceful reload, rollback, whether the
+ * server survived the reload or runs at all, finding its pid file; with a fake server script
+ * (tests/data/webapply/fake-server.sh) standing in for nginx and apachectl, and a fake systemctl. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent/subprocess.h"
@@ -23,8 +25,11 @@ struct fixture {
         char *conf;   /* dir/site.conf */
         char *log;    /* dir/log: what the fake server was asked to do */
         char *seen;   /* dir/log.seen: the file as the config test saw it */
+        char *pid;    /* dir/server.pid: the fake server's (a sleep), killed at the end */
         const char *test_argv[5];
         const char *reload_argv[4];
+        const char *start_argv[5]; /* starts the fake server */
+        const char *kill_argv[5];  /* a reload that kills it */
 };
 
 static char *file_read(const char *path, size_t *ret_len) {
@@ -58,6 +63,14 @@ static bool file_is(const char *path, const char *want) {
 
         got = file_read(path, &len);
         return got && len == strlen(want) && memcmp(got, want, len) == 0;
+}
+
+static bool file_starts(const char *path, const char *want) {
+        _cleanup_free_ char *got = NULL;
+        size_t len = 0;
+
+        got = file_read(path, &len);
+        return got && len >= strlen(want) && memcmp(got, want, strlen(want)) == 0;
 }
 
 static mode_t file_mode(const char *path) {
@@ -97,22 +110,52 @@ static bool fixture_init(struct fixture *f) {
         *f = (struct fixture){};
         if (asprintf(&f->dir, "%s/test-webapply-XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0 || !mkdtemp(f->dir))
                 return false;
-        if (asprintf(&f->server, "%s/fake-server", f->dir) < 0 || asprintf(&f->conf, "%s/site.conf", f->dir) < 0 ||
-            asprintf(&f->log, "%s/log", f->dir) < 0 || asprintf(&f->seen, "%s/log.seen", f->dir) < 0)
+        if (asprintf(&f->server, "%s/fake-server", f->dir) < 0 ||
+            asprintf(&f->conf, "%s/site.conf", f->dir) < 0 || asprintf(&f->log, "%s/log", f->dir) < 0 ||
+            asprintf(&f->seen, "%s/log.seen", f->dir) < 0 || asprintf(&f->pid, "%s/server.pid", f->dir) < 0)
                 return false;
         text = script ? file_read(script, NULL) : NULL;
         if (!text || file_write(f->server, text, 0755) < 0) {
                 printf("# cannot read '%s' (set TEST_DATA to tests/data)\n", script ? script : "?");
                 return false;
         }
-        memcpy(f->test_argv, (const char *[]){ f->server, "test", f->conf, f->log, NULL }, sizeof(f->test_argv));
-        memcpy(f->reload_argv, (const char *[]){ f->server, "reload", f->log, NULL }, sizeof(f->reload_argv));
+        memcpy(f->test_argv, (const char *[]){ f->server, "test", f->conf, f->log, NULL },
+               sizeof(f->test_argv));
+        memcpy(f->reload_argv, (const char *[]){ f->server, "reload", f->log, NULL },
+               sizeof(f->reload_argv));
+        memcpy(f->start_argv, (const char *[]){ f->server, "start", f->pid, f->log, NULL },
+               sizeof(f->start_argv));
+        memcpy(f->kill_argv, (const char *[]){ f->server, "kill", f->pid, f->log, NULL },
+               sizeof(f->kill_argv));
         return true;
 }
 
+/* The pid in the fake server's pid file; 0 when there is none. */
+static pid_t server_pid(const struct fixture *f) {
+        _cleanup_free_ char *text = f->pid ? file_read(f->pid, NULL) : NULL;
+        long pid = text ? strtol(text, NULL, 10) : 0;
+
+        return pid > 1 && pid != getpid() ? (pid_t) pid : 0;
+}
+
+/* Not a zombie either: the fake server's sleep is left to a PID 1 that may not reap it. */
+static bool pid_running(pid_t pid) {
+        _cleanup_free_ char *path = NULL, *stat = NULL;
+        const char *paren;
+
+        if (pid <= 1 || kill(pid, 0) < 0 || asprintf(&path, "/proc/%d/stat", (int) pid) < 0)
+                return false;
+        stat = file_read(path, NULL);
+        paren = stat ? strrchr(stat, ')') : NULL;
+        return !paren || paren[1] != ' ' || paren[2] != 'Z';
+}
+
 static void fixture_done(struct fixture *f) {
+        pid_t pid = server_pid(f);
         DIR *d = f->dir ? opendir(f->dir) : NULL;
 
+        if (pid_running(pid))
+                (void) kill(pid, SIGKILL);
         for (struct dirent *e; d && (e = readdir(d));)
                 (void) unlinkat(dirfd(d), e->d_name, 0);
         if (d)
@@ -124,6 +167,7 @@ static void fixture_done(struct fixture *f) {
         free(f->conf);
         free(f->log);
         free(f->seen);
+        free(f->pid);
 }
 
 static struct webapply_req req_for(const struct fixture *f, const char *text) {
@@ -349,6 +393,320 @@ static void test_reload_pid_file(void) {
         ASSERT_EQ(res.failed, WEBAPPLY_STEP_RELOAD);
 }
 
+/* ---- did the server survive the reload; does it run at all ---- */
+
+/* The fake server runs (a sleep whose pid is in f->pid); the log starts empty. */
+static pid_t server_boot(const struct fixture *f) {
+        _cleanup_(subprocess_result_done) struct subprocess_result r = {};
+
+        if (subprocess_run(f->start_argv, 0, &r) < 0 || !subprocess_result_ok(&r) || unlink(f->log) < 0)
+                return 0;
+        return server_pid(f);
+}
+
+static struct webapply_req req_watched(const struct fixture *f, const char *text) {
+        struct webapply_req req = req_for(f, text);
+
+        req.pid_file = f->pid;
+        req.start_argv = f->start_argv;
+        req.reload_wait_ms = 100;
+        return req;
+}
+
+static void test_server_survives(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_watched(&f, "new\n");
+        pid_t pid = server_boot(&f);
+
+        ASSERT_TRUE(pid > 0 && pid_running(pid));
+        ASSERT_OK(file_write(f.conf, "old\n", 0644));
+        ASSERT_EQ(webapply_file(&req, &res), 1);
+        ASSERT_TRUE(res.reloaded && res.changed && !res.started && !res.was_stopped);
+        ASSERT_TRUE(file_is(f.log, "test\nreload\n"));
+        ASSERT_EQ(server_pid(&f), pid);
+        ASSERT_TRUE(pid_running(pid));
+}
+
+/* httpd's config test passes a key the token lacks; the graceful reload then kills the parent. */
+static void test_server_died(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_watched(&f, "SSLCertificateKeyFile pkcs11:id=%09\n");
+        pid_t pid = server_boot(&f);
+
+        ASSERT_TRUE(pid > 0);
+        ASSERT_OK(file_write(f.conf, "old\r\n\tkept\n", 0640));
+        req.reload_argv = f.kill_argv;
+        req.reload_wait_ms = 300; /* a death ends the watch at once; the restarted server is watched too */
+        ASSERT_ERR(webapply_file(&req, &res), -ESRCH);
+        ASSERT_EQ(res.failed, WEBAPPLY_STEP_SERVER_DIED);
+        ASSERT_TRUE(res.rolled_back && !res.changed && !res.reloaded && res.started);
+        ASSERT_EQ(res.rollback_error, 0);
+        ASSERT_EQ(res.start_error, 0);
+        ASSERT_TRUE(file_is(f.conf, "old\r\n\tkept\n")); /* byte for byte */
+        ASSERT_EQ(file_mode(f.conf), 0640);
+        ASSERT_TRUE(file_is(f.log, "test\nkill\nstart\n"));
+        ASSERT_TRUE(!pid_running(pid));
+        ASSERT_TRUE(server_pid(&f) != pid && pid_running(server_pid(&f))); /* started again */
+        ASSERT_TRUE(res.output == NULL || strstr(res.output, "successful") == NULL);
+        ASSERT_STREQ(webapply_step_to_string(WEBAPPLY_STEP_SERVER_DIED), "server died");
+}
+
+static void test_server_died_start_fails(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_watched(&f, "new\n");
+        const char *const start[] = { f.server, "fail", f.log, NULL };
+
+        ASSERT_TRUE(server_boot(&f) > 0);
+        ASSERT_OK(file_write(f.conf, "old\n", 0644));
+        req.reload_argv = f.kill_argv;
+        req.start_argv = start;
+        ASSERT_ERR(webapply_file(&req, &res), -ESRCH);
+        ASSERT_EQ(res.failed, WEBAPPLY_STEP_SERVER_DIED);
+        ASSERT_TRUE(res.rolled_back && !res.started);
+        ASSERT_EQ(res.start_error, -EBADMSG);
+        ASSERT_EQ(res.exit_status, 3);
+        ASSERT_TRUE(res.output && strstr(res.output, "invalid PID number"));
+        ASSERT_TRUE(file_is(f.conf, "old\n"));
+        ASSERT_TRUE(file_is(f.log, "test\nkill\nfail\n"));
+}
+
+/* A pid file naming a process that is gone: a stopped server, as much as no pid file at all. */
+static void write_dead_pid(const struct fixture *f) {
+        _cleanup_free_ char *text = NULL;
+        pid_t child = fork();
+
+        if (child == 0)
+                _exit(0);
+        (void) waitpid(child, NULL, 0);
+        if (asprintf(&text, "%d\n", (int) child) >= 0)
+                (void) file_write(f->pid, text, 0644);
+}
+
+static void test_force_start(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_watched(&f, "new\n");
+
+        ASSERT_OK(file_write(f.conf, "old\n", 0644));
+        ASSERT_EQ(webapply_file(&req, &res), 1); /* no pid file */
+        ASSERT_TRUE(res.started && res.was_stopped && !res.reloaded && res.changed);
+        ASSERT_EQ(res.failed, WEBAPPLY_STEP_NONE);
+        ASSERT_TRUE(file_is(f.conf, "new\n"));
+        ASSERT_TRUE(file_is(f.log, "test\nstart\n")); /* started, not reloaded */
+        ASSERT_TRUE(pid_running(server_pid(&f)));
+        ASSERT_OK(kill(server_pid(&f), SIGKILL));
+        webapply_result_done(&res);
+        write_dead_pid(&f);
+        ASSERT_OK(unlink(f.log));
+        req.text = "newer\n";
+        req.text_len = strlen(req.text);
+        ASSERT_EQ(webapply_file(&req, &res), 1);
+        ASSERT_TRUE(res.started && res.was_stopped && !res.reloaded);
+        ASSERT_TRUE(file_is(f.log, "test\nstart\n"));
+        /* An empty pid file (`nginx -t` leaves one where there was none): stopped as well. */
+        ASSERT_OK(kill(server_pid(&f), SIGKILL));
+        webapply_result_done(&res);
+        ASSERT_OK(file_write(f.pid, "", 0644));
+        ASSERT_OK(unlink(f.log));
+        req.text = "newest\n";
+        req.text_len = strlen(req.text);
+        ASSERT_EQ(webapply_file(&req, &res), 1);
+        ASSERT_TRUE(res.started && res.was_stopped && !res.reloaded);
+        ASSERT_TRUE(file_is(f.log, "test\nstart\n"));
+}
+
+static void test_no_start(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_watched(&f, "new\n");
+
+        ASSERT_OK(file_write(f.conf, "old\n", 0644));
+        write_dead_pid(&f);
+        req.no_start = true;
+        ASSERT_EQ(webapply_file(&req, &res), 1);
+        ASSERT_TRUE(res.was_stopped && !res.started && !res.reloaded && res.changed);
+        ASSERT_EQ(res.failed, WEBAPPLY_STEP_NONE);
+        ASSERT_TRUE(file_is(f.conf, "new\n")); /* tested, and it stays */
+        ASSERT_TRUE(file_is(f.log, "test\n")); /* nothing started or reloaded */
+        ASSERT_TRUE(!pid_running(server_pid(&f)));
+}
+
+static void test_start_fails(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_watched(&f, "new\n");
+        const char *const fail_start[] = { f.server, "fail", f.log, NULL };
+        const char *const no_server[] = { f.server, "reload", f.log, NULL }; /* exits 0, starts nothing */
+
+        ASSERT_OK(file_write(f.conf, "old\n", 0644));
+        req.start_argv = fail_start;
+        ASSERT_ERR(webapply_file(&req, &res), -EBADMSG);
+        ASSERT_EQ(res.failed, WEBAPPLY_STEP_START);
+        ASSERT_TRUE(res.was_stopped && !res.started && res.rolled_back && !res.changed);
+        ASSERT_TRUE(file_is(f.conf, "old\n"));
+        ASSERT_TRUE(file_is(f.log, "test\nfail\n"));
+        webapply_result_done(&res);
+        req.start_argv = no_server;
+        req.timeout_ms = 300; /* how long a started server may take to show up */
+        ASSERT_ERR(webapply_file(&req, &res), -ESRCH);
+        ASSERT_EQ(res.failed, WEBAPPLY_STEP_START);
+        ASSERT_TRUE(res.rolled_back && file_is(f.conf, "old\n"));
+}
+
+/* ---- systemd: systemctl is-active / start, a fake systemctl first in $PATH ---- */
+
+struct fake_systemctl {
+        char *old_path;
+        char *log;
+        char *active; /* exists: the unit is active */
+        char *kills;  /* exists: a reload stops the unit */
+};
+
+static bool systemctl_install(const struct fixture *f, struct fake_systemctl *s) {
+        _cleanup_free_ char *script = NULL, *path = NULL, *bin = NULL;
+        const char *old = getenv("PATH");
+
+        *s = (struct fake_systemctl){ .old_path = strdup(old ? old : "/usr/bin:/bin") };
+        if (!s->old_path || asprintf(&s->log, "%s/systemctl.log", f->dir) < 0 ||
+            asprintf(&s->active, "%s/active", f->dir) < 0 || asprintf(&s->kills, "%s/kills", f->dir) < 0 ||
+            asprintf(&bin, "%s/bin", f->dir) < 0 || mkdir(bin, 0755) < 0 ||
+            asprintf(&path, "%s/systemctl", bin) < 0)
+                return false;
+        if (asprintf(&script,
+                     "#!/bin/sh\n"
+                     "echo \"$*\" >>'%s'\n"
+                     "case \"$1\" in\n"
+                     "is-active) test -e '%s' ;;\n"
+                     "start) touch '%s' ;;\n"
+                     "reload) if test -e '%s'; then rm -f '%s'; fi ;;\n"
+                     "esac\n",
+                     s->log, s->active, s->active, s->kills, s->active) < 0 ||
+            file_write(path, script, 0755) < 0)
+                return false;
+        free(path);
+        path = NULL;
+        return asprintf(&path, "%s:%s", bin, s->old_path) >= 0 && setenv("PATH", path, 1) == 0;
+}
+
+static void systemctl_remove(struct fake_systemctl *s) {
+        _cleanup_free_ char *bin = NULL;
+
+        if (s->old_path)
+                (void) setenv("PATH", s->old_path, 1);
+        if (s->log && asprintf(&bin, "%.*s/bin", (int) (strrchr(s->log, '/') - s->log), s->log) >= 0) {
+                _cleanup_free_ char *path = NULL;
+
+                if (asprintf(&path, "%s/systemctl", bin) >= 0)
+                        (void) unlink(path);
+                (void) rmdir(bin);
+        }
+        free(s->old_path);
+        free(s->log);
+        free(s->active);
+        free(s->kills);
+}
+
+static void test_systemd_force_start(void) {
+        FIXTURE(f);
+        _cleanup_(systemctl_remove) struct fake_systemctl s = {};
+        struct webapply_req req = req_for(&f, "new\n");
+
+        ASSERT_TRUE(systemctl_install(&f, &s));
+        ASSERT_OK(file_write(f.conf, "old\n", 0644));
+        req.control = WEBAPPLY_SYSTEMD;
+        req.reload_argv = NULL;
+        ASSERT_EQ(webapply_file(&req, &res), 1);
+        ASSERT_TRUE(res.started && res.was_stopped && !res.reloaded);
+        /* Before; start; until it runs; watched (reload_wait_ms 0: once). */
+        ASSERT_TRUE(file_is(s.log, "is-active --quiet nginx\nstart nginx\nis-active --quiet nginx\n"
+                                   "is-active --quiet nginx\n"));
+        webapply_result_done(&res);
+        ASSERT_OK(unlink(s.log));
+        req.text = "newer\n";
+        req.text_len = strlen(req.text);
+        req.service = "nginx-custom";
+        ASSERT_EQ(webapply_file(&req, &res), 1); /* active now: reloaded */
+        ASSERT_TRUE(res.reloaded && !res.started && !res.was_stopped);
+        ASSERT_TRUE(file_is(s.log, "is-active --quiet nginx-custom\nreload nginx-custom\n"
+                                   "is-active --quiet nginx-custom\n"));
+}
+
+static void test_systemd_died(void) {
+        FIXTURE(f);
+        _cleanup_(systemctl_remove) struct fake_systemctl s = {};
+        struct webapply_req req = req_for(&f, "new\n");
+
+        ASSERT_TRUE(systemctl_install(&f, &s));
+        ASSERT_OK(file_write(f.conf, "old\n", 0644));
+        ASSERT_OK(file_write(s.active, "", 0644));
+        ASSERT_OK(file_write(s.kills, "", 0644));
+        req.control = WEBAPPLY_SYSTEMD;
+        req.server = WEBAPPLY_HTTPD;
+        req.reload_wait_ms = 200;
+        ASSERT_ERR(webapply_file(&req, &res), -ESRCH);
+        ASSERT_EQ(res.failed, WEBAPPLY_STEP_SERVER_DIED);
+        ASSERT_TRUE(res.rolled_back && res.started && file_is(f.conf, "old\n"));
+        /* Then watched again after the start, as often as 200 ms allow. */
+        ASSERT_TRUE(file_starts(s.log,
+                                "is-active --quiet apache2\nreload apache2\nis-active --quiet apache2\n"
+                                "start apache2\nis-active --quiet apache2\n"));
+}
+
+/* ---- finding the pid file ---- */
+
+static void test_pid_file_nginx(void) {
+        FIXTURE(f);
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+
+        ASSERT_OK(file_write(f.conf,
+                             "# pid /commented/out.pid;\n"
+                             "worker_processes 2;\n"
+                             "events { pid /in/a/block.pid; }\n"
+                             "http { server { listen 443 ssl; } }\n"
+                             "pid \"/run/my nginx\\\".pid\" ;\n"
+                             "pid /second.pid;\n",
+                             0644));
+        /* An absolute pid directive: nginx -V is not even run. */
+        ASSERT_OK(webapply_pid_file_find(WEBAPPLY_NGINX, "/nonexistent/nginx", f.conf, 0, &a));
+        ASSERT_STREQ(a, "/run/my nginx\".pid");
+        ASSERT_OK(file_write(f.conf, "pid logs/rel.pid;\nevents {}\n", 0644));
+        ASSERT_OK(webapply_pid_file_find(WEBAPPLY_NGINX, f.server, f.conf, 0, &b));
+        ASSERT_STREQ(b, "/opt/fake-nginx/logs/rel.pid"); /* under nginx -V's --prefix */
+        ASSERT_OK(file_write(f.conf, "events { }\nhttp { pid /not/here.pid; }\n", 0644));
+        ASSERT_OK(webapply_pid_file_find(WEBAPPLY_NGINX, f.server, f.conf, 0, &c));
+        ASSERT_STREQ(c, "/opt/fake-nginx/run/fake.pid"); /* nginx -V's --pid-path */
+        ASSERT_OK(webapply_pid_file_find(WEBAPPLY_NGINX, f.server, NULL, 0, &d));
+        ASSERT_STREQ(d, "/opt/fake-nginx/run/fake.pid"); /* its --conf-path does not exist */
+}
+
+static void test_pid_file_httpd(void) {
+        FIXTURE(f);
+        _cleanup_free_ char *a = NULL, *b = NULL, *want = NULL, *none = NULL;
+
+        ASSERT_OK(webapply_pid_file_find(WEBAPPLY_HTTPD, f.server, NULL, 0, &a));
+        ASSERT_STREQ(a, "/var/run/fake apache2/apache2.pid");
+        ASSERT_OK(file_write(f.conf, "ServerRoot /x\n", 0644));
+        ASSERT_OK(webapply_pid_file_find(WEBAPPLY_HTTPD, f.server, f.conf, 0, &b));
+        ASSERT_TRUE(asprintf(&want, "%s.pid", f.conf) >= 0);
+        ASSERT_STREQ(b, want);
+        ASSERT_OK(file_write(f.conf, "NOPID\n", 0644));
+        ASSERT_ERR(webapply_pid_file_find(WEBAPPLY_HTTPD, f.server, f.conf, 0, &none), -EBADMSG);
+        ASSERT_TRUE(none == NULL);
+}
+
+static void test_pid_file_errors(void) {
+        FIXTURE(f);
+        _cleanup_free_ char *p = NULL;
+        const char *const bad[] = { "pid \"/unterminated;\n", "}\npid /x.pid;\n", NULL };
+
+        ASSERT_ERR(webapply_pid_file_find(WEBAPPLY_NGINX, "/nonexistent/nginx", NULL, 0, &p), -ENOENT);
+        ASSERT_ERR(webapply_pid_file_find(WEBAPPLY_HTTPD, "/nonexistent/apachectl", NULL, 0, &p), -ENOENT);
+        ASSERT_ERR(webapply_pid_file_find(_WEBAPPLY_SERVER_MAX, NULL, NULL, 0, &p), -EINVAL);
+        ASSERT_ERR(webapply_pid_file_find(WEBAPPLY_NGINX, "", NULL, 0, &p), -EINVAL);
+        for (size_t i = 0; bad[i]; i++) {
+                ASSERT_OK(file_write(f.conf, bad[i], 0644));
+                ASSERT_ERR(webapply_pid_file_find(WEBAPPLY_NGINX, f.server, f.conf, 0, &p), -EBADMSG);
+        }
+        ASSERT_TRUE(p == NULL);
+}
+
 /* argv goes to the program as is: no shell splits or expands anything. */
 static void test_argv_no_shell(void) {
         FIXTURE(f);
@@ -464,6 +822,17 @@ TAP_MAIN(TEST("/webapply/apply/success", test_apply_success),
          TEST("/webapply/rollback/missing-command", test_rollback_missing_command),
          TEST("/webapply/reload/failure-keeps-file", test_reload_failure_keeps_file),
          TEST("/webapply/reload/pid-file", test_reload_pid_file),
+         TEST("/webapply/server/survives", test_server_survives),
+         TEST("/webapply/server/died", test_server_died),
+         TEST("/webapply/server/died-start-fails", test_server_died_start_fails),
+         TEST("/webapply/server/force-start", test_force_start),
+         TEST("/webapply/server/no-start", test_no_start),
+         TEST("/webapply/server/start-fails", test_start_fails),
+         TEST("/webapply/systemd/force-start", test_systemd_force_start),
+         TEST("/webapply/systemd/died", test_systemd_died),
+         TEST("/webapply/pid-file/nginx", test_pid_file_nginx),
+         TEST("/webapply/pid-file/httpd", test_pid_file_httpd),
+         TEST("/webapply/pid-file/errors", test_pid_file_errors),
          TEST("/webapply/argv/no-shell", test_argv_no_shell),
          TEST("/webapply/report/pin-masked", test_pin_masked),
          TEST("/webapply/report/output-mask", test_output_mask),
