@@ -1,11 +1,17 @@
 #!/bin/bash
 # Signing benchmark: starts a local enclave-token, provisions RSA-2048, P-256 and Ed25519 test keys,
 # runs p11bench (module vs in-process OpenSSL, 1/2/4/8 threads, plus the PING null round trip).
-# usage: bench/run.sh [BUILD_DIR] [SECONDS]
+# Each POLL value (microseconds; default "50 0": the shipped default, then busy polling off) runs the
+# whole table once, with `enclave-token --busy-poll POLL` and ENCLAVE_ACM_BUSY_POLL_USEC=POLL in the
+# module, so both settings are compared side by side in one run.
+# usage: bench/run.sh [BUILD_DIR] [SECONDS] [POLL...]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
 secs=${2:-3}
+shift $(($# < 2 ? $# : 2))
+polls=("$@")
+((${#polls[@]} > 0)) || polls=(50 0)
 export ENCLAVE_ACM_NO_MLOCK=1
 
 for f in "$build/enclave-token/enclave-token" "$build/tools/enclave-acm" "$build/bench/p11bench" \
@@ -18,21 +24,33 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-"$build/enclave-token/enclave-token" --dev --data "unix:path=$tmp/data.sock" \
-        --control "unix:path=$tmp/control.sock" 2>"$tmp/token.log" &
-pid=$!
-for _ in $(seq 100); do [ -S "$tmp/control.sock" ] && break; sleep 0.05; done
+start_token() { # POLL
+        "$build/enclave-token/enclave-token" --dev --busy-poll "$1" --data "unix:path=$tmp/data.sock" \
+                --control "unix:path=$tmp/control.sock" 2>"$tmp/token.log" &
+        pid=$!
+        for _ in $(seq 100); do [ -S "$tmp/control.sock" ] && break; sleep 0.05; done
+}
+stop_token() {
+        kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+        pid=
+}
 
 printf '123456' > "$tmp/pin"
-cases=()
-for k in rsa2048:rsa-pss ec-p256:ecdsa ed25519:eddsa; do
-        name=${k%%:*}
-        "$build/tools/enclave-acm" --control "unix:path=$tmp/control.sock" token add --label "$name" \
-                --pin-file "$tmp/pin" --key "$top/tests/data/$name.key.pem" \
-                --cert "$top/tests/data/$name.crt.pem" --id 1 >/dev/null
-        cases+=("$name:$top/tests/data/$name.key.pem:${k#*:}")
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) CPUs, $(openssl version), enclave-token workers = $(nproc)," \
+        "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for poll in "${polls[@]}"; do
+        start_token "$poll"
+        cases=()
+        for k in rsa2048:rsa-pss ec-p256:ecdsa ed25519:eddsa; do
+                name=${k%%:*}
+                "$build/tools/enclave-acm" --control "unix:path=$tmp/control.sock" token add --label "$name" \
+                        --pin-file "$tmp/pin" --key "$top/tests/data/$name.key.pem" \
+                        --cert "$top/tests/data/$name.crt.pem" --id 1 >/dev/null
+                cases+=("$name:$top/tests/data/$name.key.pem:${k#*:}")
+        done
+        echo
+        echo "## busy poll $poll us (enclave-token --busy-poll $poll, ENCLAVE_ACM_BUSY_POLL_USEC=$poll)"
+        ENCLAVE_ACM_BUSY_POLL_USEC=$poll "$build/bench/p11bench" --module "$build/p11module/enclave-acm-pkcs11.so" \
+                --data "unix:path=$tmp/data.sock" --pin 123456 --seconds "$secs" "${cases[@]}"
+        stop_token
 done
-
-echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) CPUs, $(openssl version), enclave-token workers = $(nproc)"
-"$build/bench/p11bench" --module "$build/p11module/enclave-acm-pkcs11.so" --data "unix:path=$tmp/data.sock" \
-        --pin 123456 --seconds "$secs" "${cases[@]}"

@@ -1,9 +1,11 @@
 /* Blocking request/response client over one connection; no allocation after rpc_client_open(). */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "common/busy-poll.h"
 #include "common/p11-errmap.h"
 #include "common/rpc-client.h"
 #include "common/secret.h"
@@ -24,6 +26,9 @@ struct rpc_client {
         struct rpc_writer w; /* writes after RPC_HEADER_SIZE bytes of headroom in sbuf */
         struct rpc_hello_resp hello;
         char server[RPC_TEXT_MAX + 1];
+        unsigned busy_poll_usec;
+        struct busy_poll bp;
+        uint32_t expect_usec[_RPC_CALL_MAX]; /* recent round trips per call (EWMA), for reply_wait() */
 };
 
 struct rpc_client *rpc_client_free(struct rpc_client *c) {
@@ -61,6 +66,59 @@ static int client_fail(struct rpc_client *c, int r) {
         return r;
 }
 
+void rpc_client_set_busy_poll(struct rpc_client *c, unsigned usec) {
+        if (c)
+                c->busy_poll_usec = usec;
+}
+
+static uint64_t mono_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+/* The default timer slack of a thread: a sleep of t ends up to this much later. */
+#define TIMER_SLACK_USEC 50u
+
+/* Before the blocking read of a reply. A thread that sleeps on the socket pays the wake-up of its
+ * idle vCPU when the reply comes (tens of microseconds on a VM: more than a whole PING). So a short
+ * call polls for up to busy_poll_usec; a long one (an RSA signature) sleeps until shortly before
+ * its reply is due, by the recent round trips of the same call, and polls from there. Misses back
+ * off (common/busy-poll.h), so a busy machine, where replies queue, soon stops polling. */
+static void reply_wait(struct rpc_client *c, enum rpc_call call, uint64_t sent) {
+        struct pollfd p = { .fd = c->fd, .events = POLLIN };
+        uint64_t spin = c->busy_poll_usec, expect = c->expect_usec[call], until;
+
+        if (spin == 0 || !busy_poll_begin(&c->bp))
+                return;
+        if (expect > 2 * spin + TIMER_SLACK_USEC) {
+                uint64_t wake = sent + expect - spin - TIMER_SLACK_USEC, now = mono_usec();
+
+                if (wake > now) {
+                        struct timespec ts = { .tv_sec = (time_t) ((wake - now) / 1000000u),
+                                               .tv_nsec = (long) ((wake - now) % 1000000u) * 1000 };
+                        if (ppoll(&p, 1, &ts, NULL) != 0)
+                                return; /* earlier than expected: neither a hit nor a miss */
+                }
+                until = sent + expect + spin;
+        } else
+                until = sent + spin;
+        do {
+                if (poll(&p, 1, 0) != 0) {
+                        busy_poll_end(&c->bp, true);
+                        return;
+                }
+        } while (mono_usec() < until);
+        busy_poll_end(&c->bp, false);
+}
+
+static void expect_update(struct rpc_client *c, enum rpc_call call, uint64_t sent) {
+        uint64_t rtt = MIN(mono_usec() - sent, (uint64_t) UINT32_MAX), e = c->expect_usec[call];
+
+        c->expect_usec[call] = (uint32_t) (e ? (3 * e + rtt) / 4 : rtt);
+}
+
 static int64_t now_ms(void) {
         struct timespec ts;
 
@@ -83,6 +141,7 @@ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **re
         uint8_t *rb;
         uint32_t id;
         int64_t start;
+        uint64_t sent;
         int r;
 
         if (!c)
@@ -122,6 +181,8 @@ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **re
         if (r < 0)
                 return client_fail(c, r);
 
+        sent = mono_usec();
+        reply_wait(c, call, sent);
         rb = c->rbuf->data;
         r = transport_recv_all(c->fd, rb, RPC_HEADER_SIZE, time_left(c, start));
         if (r < 0)
@@ -136,6 +197,7 @@ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **re
         r = transport_recv_all(c->fd, rb + RPC_HEADER_SIZE, h.body_len, time_left(c, start));
         if (r < 0)
                 return client_fail(c, r);
+        expect_update(c, call, sent);
 
         if (h.status != RPC_STATUS_OK)
                 return errmap_errno_from_status(h.status);

@@ -30,5 +30,9 @@ struct rpc_writer *rpc_client_begin(struct rpc_client *c);
 _must_check_ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **ret_body,
                                  size_t *ret_len);
 
+/* Poll for a reply up to usec before sleeping on it (0, the default: never). A sleeping vCPU takes
+ * tens of microseconds to wake on a VM; see rpc-client.c. For the module's latency-bound calls. */
+void rpc_client_set_busy_poll(struct rpc_client *c, unsigned usec);
+
 /* true once a transport/framing error happened. */
 int rpc_client_is_broken(const struct rpc_client *c);

@@ -23,6 +23,8 @@
 #define ROTATION_GRACE_MAX 86400 /* a day: old workers of a web server never take longer */
 #define SECURE_HEAP_PER_TOKEN 4096 /* one RSA-4096 key needs ~2.3 KiB, EC and Ed25519 64 B */
 #define SECURE_HEAP_MAX_MIB 4096
+#define BUSY_POLL_DEFAULT_USEC 50 /* the next request of a busy client comes within a few µs */
+#define BUSY_POLL_MAX_USEC 10000
 
 static bool arg_dev;
 static const char *arg_data;
@@ -33,6 +35,7 @@ static gid_t arg_socket_gid = (gid_t) -1;
 static size_t arg_max_tokens = ETOK_MAX_TOKENS_DEFAULT;
 static size_t arg_secure_heap_mib; /* 0: from --max-tokens */
 static uint64_t arg_rotation_grace = ETOK_ROTATION_GRACE_DEFAULT_SEC;
+static unsigned arg_busy_poll_usec = BUSY_POLL_DEFAULT_USEC;
 
 static void help(void) {
         printf("Usage: enclave-token [OPTIONS] --data ADDRESS --control ADDRESS\n"
@@ -48,12 +51,15 @@ static void help(void) {
                "  --max-tokens N          token limit (default %d, at most %d)\n"
                "  --rotation-grace SECS   how long a replaced token version still signs for the holders\n"
                "                          of its login ticket (default %d, 0: not at all)\n"
+               "  --busy-poll USEC        after a request, a worker polls this long for the next one\n"
+               "                          before it sleeps (default %d, at most %d; 0: never)\n"
                "  --secure-heap MIB       OpenSSL secure heap for private keys, a power of two\n"
                "                          (default: 8 KiB per token, room for one retired version,\n"
                "                          rounded up)\n"
                "  --log-level LEVEL       error, warning, notice, info, debug\n"
                "  --help, --version\n",
-               ETOK_MAX_TOKENS_DEFAULT, RPC_MAX_TOKENS, ETOK_ROTATION_GRACE_DEFAULT_SEC);
+               ETOK_MAX_TOKENS_DEFAULT, RPC_MAX_TOKENS, ETOK_ROTATION_GRACE_DEFAULT_SEC, BUSY_POLL_DEFAULT_USEC,
+               BUSY_POLL_MAX_USEC);
 }
 
 static int parse_unsigned(const char *s, int base, unsigned long min, unsigned long max, unsigned long *ret) {
@@ -107,6 +113,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_MAX_TOKENS,
                 ARG_SECURE_HEAP,
                 ARG_ROTATION_GRACE,
+                ARG_BUSY_POLL,
                 ARG_LOG_LEVEL,
                 ARG_VERSION,
         };
@@ -122,6 +129,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "max-tokens", required_argument, NULL, ARG_MAX_TOKENS },
                 { "secure-heap", required_argument, NULL, ARG_SECURE_HEAP },
                 { "rotation-grace", required_argument, NULL, ARG_ROTATION_GRACE },
+                { "busy-poll", required_argument, NULL, ARG_BUSY_POLL },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 {}
         };
@@ -177,6 +185,12 @@ static int parse_argv(int argc, char *argv[]) {
                                 return log_error_errno(-EINVAL, "Invalid --rotation-grace '%s' (0..%d seconds)",
                                                        optarg, ROTATION_GRACE_MAX);
                         arg_rotation_grace = v;
+                        break;
+                case ARG_BUSY_POLL:
+                        if (parse_unsigned(optarg, 10, 0, BUSY_POLL_MAX_USEC, &v) < 0)
+                                return log_error_errno(-EINVAL, "Invalid --busy-poll '%s' (0..%d microseconds)",
+                                                       optarg, BUSY_POLL_MAX_USEC);
+                        arg_busy_poll_usec = (unsigned) v;
                         break;
                 case ARG_LOG_LEVEL:
                         r = log_level_from_string(optarg);
@@ -241,6 +255,7 @@ static int run(void) {
         if ((r = resolve(arg_data, "data", &cfg.data)) < 0 || (r = resolve(arg_control, "control", &cfg.control)) < 0)
                 return r;
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg.busy_poll_usec = arg_busy_poll_usec;
         cfg.workers = arg_workers ? arg_workers : (unsigned) MIN(MAX(cpus, 1L), (long) WORKERS_MAX);
 
         r = etok_keystore_new(arg_max_tokens, &ks);

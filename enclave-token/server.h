@@ -16,6 +16,7 @@ struct etok_server_config {
         unsigned workers;   /* worker threads, >= 1 */
         mode_t socket_mode; /* unix sockets; 0 leaves the umask's mode */
         gid_t socket_gid;   /* unix sockets; (gid_t) -1 leaves it */
+        unsigned busy_poll_usec; /* after each request a worker polls this long before it sleeps */
 };
 
 struct etok_server;

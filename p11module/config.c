@@ -33,14 +33,19 @@ int p11_config_parse_timeout(const char *s, int *ret) {
 }
 
 int p11_config_load(struct p11_config *ret) {
-        struct p11_config c = { .timeout_ms = P11_DEFAULT_TIMEOUT_MS };
+        struct p11_config c = { .timeout_ms = P11_DEFAULT_TIMEOUT_MS, .busy_poll_usec = P11_DEFAULT_BUSY_POLL_USEC };
         const char *t;
-        int r;
+        int r, v;
 
         c.debug = p11_debug_parse(secure_getenv("ENCLAVE_ACM_DEBUG"));
         t = secure_getenv("ENCLAVE_ACM_TIMEOUT_MS");
         if (t && p11_config_parse_timeout(t, &c.timeout_ms) < 0)
                 c.timeout_ms = P11_DEFAULT_TIMEOUT_MS; /* a host's typo must not break it */
+        t = secure_getenv("ENCLAVE_ACM_BUSY_POLL_USEC");
+        if (t && strcmp(t, "0") == 0)
+                c.busy_poll_usec = 0;
+        else if (t && p11_config_parse_timeout(t, &v) == 0 && v <= P11_BUSY_POLL_MAX_USEC)
+                c.busy_poll_usec = (unsigned) v; /* anything else: the default, as for the timeout */
         r = strdup_env("ENCLAVE_ACM_ADDRESS", &c.address);
         if (r < 0)
                 return r;

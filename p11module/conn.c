@@ -160,6 +160,7 @@ static int conn_open(const struct p11_config *cfg, struct p11_conn **ret) {
                 free(c);
                 return connect_error(r);
         }
+        rpc_client_set_busy_poll(c->rpc, cfg->busy_poll_usec);
         p11_debug(P11_DEBUG_RPC, "connected");
         *ret = c;
         return 0;

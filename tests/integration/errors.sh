@@ -16,6 +16,18 @@ timeout 20 pkcs11-tool --module "$P11_MODULE" -L >"$T/down.out" 2>&1 || rc=$?
 ! grep -q 'token label' "$T/down.out" || fail "no tokens without a daemon"
 ok "pkcs11-tool -L without a daemon ends (exit $rc) and lists no token"
 
+# Bad enclave-token options: refused up front with the option named, nothing left listening.
+for bad in "--busy-poll 10001" "--busy-poll x" "--busy-poll -1" "--rotation-grace 86401" "--max-tokens 0"; do
+        rc=0
+        # shellcheck disable=SC2086 # option and value split on purpose
+        timeout 20 "$ENCLAVE_TOKEN" --dev $bad --data "unix:path=$T/bad-data.sock" \
+                --control "unix:path=$T/bad-control.sock" >"$T/bad.out" 2>&1 || rc=$?
+        [[ $rc -ne 0 && $rc -ne 124 && $rc -lt 128 ]] || { cat "$T/bad.out" >&2; fail "enclave-token $bad: exit $rc"; }
+        grep -q "Invalid ${bad%% *} '${bad#* }'" "$T/bad.out" || { cat "$T/bad.out" >&2; fail "enclave-token $bad: no message"; }
+        [[ ! -e $T/bad-data.sock ]] || fail "enclave-token $bad left a socket"
+done
+ok "bad enclave-token options (--busy-poll, --rotation-grace, --max-tokens out of range) are refused by name"
+
 start_daemon
 provision rsa rsa2048
 provision ec ec-p256

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/busy-poll.h"
 #include "common/rpc-client.h"
 #include "tests/lib/tap.h"
 
@@ -293,6 +294,53 @@ static void test_open_ping(void) {
         ASSERT_TRUE(s.ids_in_order);
 }
 
+/* The same calls with busy polling on: replies are read the same way, whatever the timing. */
+static void test_busy_poll_calls(void) {
+        struct server s;
+        struct rpc_client *c = NULL;
+        int r;
+
+        ASSERT_OK(server_start(&s, RPC_CHANNEL_DATA, MODE_NORMAL));
+        r = rpc_client_open(&s.addr, RPC_CHANNEL_DATA, 5000, "test-client 0.1", &c);
+        if (r < 0) {
+                server_stop(&s);
+                TAP_FAIL_("open: %d", r);
+        }
+        rpc_client_set_busy_poll(c, 50);
+        for (int i = 0; i < 500; i++)
+                ASSERT_OK(ping(c));
+        rpc_client_set_busy_poll(c, 10000);
+        for (int i = 0; i < 50; i++)
+                ASSERT_OK(ping(c));
+        ASSERT_FALSE(rpc_client_is_broken(c));
+        c = rpc_client_free(c);
+        server_stop(&s);
+        ASSERT_EQ(s.n_requests, 551);
+        rpc_client_set_busy_poll(NULL, 50); /* accepted, nothing happens */
+}
+
+/* Misses back off 1, 2, 4, ... BUSY_POLL_SKIP_MAX calls; a hit polls again on the next call. */
+static void test_busy_poll_backoff(void) {
+        struct busy_poll bp = {};
+        unsigned expect = 1;
+
+        ASSERT_TRUE(busy_poll_begin(&bp));
+        busy_poll_end(&bp, true);
+        ASSERT_TRUE(busy_poll_begin(&bp));
+        for (int round = 0; round < 10; round++) {
+                busy_poll_end(&bp, false);
+                for (unsigned i = 0; i < expect; i++)
+                        ASSERT_FALSE(busy_poll_begin(&bp));
+                ASSERT_TRUE(busy_poll_begin(&bp));
+                expect = expect * 2 > BUSY_POLL_SKIP_MAX ? BUSY_POLL_SKIP_MAX : expect * 2;
+        }
+        ASSERT_EQ(bp.backoff, BUSY_POLL_SKIP_MAX);
+        busy_poll_end(&bp, true);
+        ASSERT_TRUE(busy_poll_begin(&bp));
+        busy_poll_end(&bp, false);
+        ASSERT_EQ(bp.skip, 1);
+}
+
 static void test_calls_and_status(void) {
         struct server s;
         _cleanup_(rpc_client_freep) struct rpc_client *c = NULL;
@@ -524,6 +572,8 @@ static void test_cleanup(void) {
 }
 
 TAP_MAIN(TEST("/rpc/client/open-ping", test_open_ping),
+         TEST("/rpc/client/busy-poll-calls", test_busy_poll_calls),
+         TEST("/rpc/client/busy-poll-backoff", test_busy_poll_backoff),
          TEST("/rpc/client/calls-and-status", test_calls_and_status),
          TEST("/rpc/client/control-large", test_control_large),
          TEST("/rpc/client/broken/garbage", test_garbage),
