@@ -1,9 +1,10 @@
 #!/bin/bash
 # Signing benchmark: starts a local enclave-token, provisions RSA-2048, P-256 and Ed25519 test keys,
 # runs p11bench (module vs in-process OpenSSL, 1/2/4/8 threads, plus the PING null round trip).
-# Each POLL value (microseconds; default "50 0": the shipped default, then busy polling off) runs the
-# whole table once, with `enclave-token --busy-poll POLL` and ENCLAVE_ACM_BUSY_POLL_USEC=POLL in the
-# module, so both settings are compared side by side in one run.
+# Each POLL value (microseconds; default "50 0") runs the whole table once, with
+# `enclave-token --busy-poll POLL` and ENCLAVE_ACM_BUSY_POLL_USEC=POLL in the module, so polling on and
+# off are compared side by side in one run. 50 is the module's default and enclave-token's on vsock (in
+# an enclave, whose vCPUs serve nothing else); on a unix socket enclave-token does not poll by default.
 # usage: bench/run.sh [BUILD_DIR] [SECONDS] [POLL...]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)

@@ -2,7 +2,10 @@
 # TLS handshake benchmark: nginx (2 workers as www-data) doing full TLS 1.3 handshakes (session cache
 # and tickets off, wrk with `Connection: close` on loopback) with an RSA-2048 and a P-256 key held
 #   (a) in a PEM key file,
-#   (b) in enclave-token, through the libp11 engine and enclave-acm-pkcs11.so,
+#   (b) in enclave-token, through the libp11 engine and enclave-acm-pkcs11.so, with enclave-token
+#       polling as it does in an enclave (--busy-poll 50, its vsock default) and the module's default,
+#   (e) the same as (b) with busy polling off on both ends (enclave-token --busy-poll 0,
+#       ENCLAVE_ACM_BUSY_POLL_USEC=0), to show what polling does under load,
 #   (c) in SoftHSM, through the libp11 engine in-process,
 #   (d) in SoftHSM behind `p11-kit server` (the ACM for Nitro Enclaves topology): libp11 engine ->
 #       p11-kit-client.so -> unix socket -> p11-kit server -> SoftHSM.
@@ -11,12 +14,23 @@
 # median of the per-round ratios (cases of one round run back to back, so a slow drift in the load of
 # a shared machine cancels out of the latter). A benchmark, not a test: missing a target does
 # not fail it; a case that cannot run or has failed requests does (exit 1).
-# usage: bench/tls.sh [BUILD_DIR] [SECONDS] [ROUNDS]      (defaults: build, 8, 3; run as root)
+# LAYOUT "shared" (the default) lets every process use every CPU. "split" models a Nitro host, where
+# the enclave's vCPUs are taken from the parent and run nothing else: wrk and nginx are pinned to CPU 0
+# (the parent side), enclave-token and p11-kit server + SoftHSM to CPU 1 (the enclave side), in every
+# case; (a) and (c) have no enclave side and so use CPU 0 only. Compare (b) with (d) in both layouts;
+# compare (b) with (a) in the shared one, where both have the same CPUs.
+# usage: bench/tls.sh [BUILD_DIR] [SECONDS] [ROUNDS] [shared|split]  (defaults: build, 8, 3, shared; as root)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
 secs=${2:-8}
 rounds=${3:-3}
+layout=${4:-shared}
+case $layout in
+shared) parent=() enclave=() ;;
+split) parent=(taskset -c 0) enclave=(taskset -c 1) ;;
+*) echo "bench/tls.sh: LAYOUT must be shared or split, not '$layout'" >&2; exit 2 ;;
+esac
 conns=${WRK_CONNECTIONS:-8}
 data=$top/tests/data
 softhsm_lib=${SOFTHSM_LIB:-/usr/lib/softhsm/libsofthsm2.so}
@@ -25,10 +39,11 @@ engine=$(openssl version -e | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so
 module=$build/p11module/enclave-acm-pkcs11.so
 pin=123456
 keys=(rsa2048 ec-p256)
-cases=(a b c d)
+cases=(a b e c d)
 declare -A case_name=(
         [a]="PEM key file"
         [b]="enclave-token via enclave-acm-pkcs11.so"
+        [e]="(b) with busy polling off"
         [c]="SoftHSM in-process (libp11)"
         [d]="p11-kit client > p11-kit server > SoftHSM"
 )
@@ -49,11 +64,13 @@ for f in "$engine" "$softhsm_lib" "$p11kit_client"; do
         [[ -e $f ]] || die "'$f' is missing (libengine-pkcs11-openssl, softhsm2, p11-kit-modules)"
 done
 [[ $(id -u) == 0 ]] || die "run as root: nginx's workers run as www-data"
+[[ $layout == shared ]] || (($(nproc) >= 2)) || die "the split layout needs 2 CPUs"
 
 # Workers run as www-data: the temp dir must be traversable. A short path for unix sockets.
 tmp=$(mktemp -d /tmp/eacm-bench.XXXXXX)
 chmod 0755 "$tmp"
 token_pid=
+token0_pid=
 p11kit_pid=
 nginx_pid=
 stop_nginx() {
@@ -69,7 +86,7 @@ stop_nginx() {
 }
 cleanup() {
         stop_nginx
-        for p in $p11kit_pid $token_pid; do
+        for p in $p11kit_pid $token_pid $token0_pid; do
                 kill -TERM "$p" 2>/dev/null || true
                 wait "$p" 2>/dev/null || true
         done
@@ -88,16 +105,22 @@ for _ in $(seq 100); do
 done
 [[ -n $port ]] || die "no free loopback port"
 
-# (b) enclave-token with the keys, one token per key.
-"$build/enclave-token/enclave-token" --dev --data "unix:path=$tmp/data.sock" --control "unix:path=$tmp/control.sock" \
-        --socket-mode 0666 >"$tmp/enclave-token.log" 2>&1 &
-token_pid=$!
-for _ in $(seq 100); do [[ -S $tmp/control.sock ]] && break; sleep 0.05; done
+# (b) enclave-token with the keys, one token per key; (e) a second one with busy polling off.
 printf '%s' "$pin" >"$tmp/pin"
-for k in "${keys[@]}"; do
-        "$build/tools/enclave-acm" --control "unix:path=$tmp/control.sock" token add --label "$k" --pin-file "$tmp/pin" \
-                --key "$data/$k.key.pem" --cert "$data/$k.crt.pem" --id 1 >/dev/null
-done
+start_token() { # DIR BUSY_POLL
+        mkdir -p "$tmp/$1"
+        "${enclave[@]}" "$build/enclave-token/enclave-token" --dev --busy-poll "$2" --data "unix:path=$tmp/$1/data.sock" \
+                --control "unix:path=$tmp/$1/control.sock" --socket-mode 0666 >"$tmp/$1/enclave-token.log" 2>&1 &
+        for _ in $(seq 100); do [[ -S $tmp/$1/control.sock ]] && break; sleep 0.05; done
+        for k in "${keys[@]}"; do
+                "$build/tools/enclave-acm" --control "unix:path=$tmp/$1/control.sock" token add --label "$k" \
+                        --pin-file "$tmp/pin" --key "$data/$k.key.pem" --cert "$data/$k.crt.pem" --id 1 >/dev/null
+        done
+}
+start_token b 50
+token_pid=$!
+start_token e 0
+token0_pid=$!
 
 # (c) and (d) SoftHSM with the same keys, same labels and ids. reset_on_fork: nginx workers are forks of
 # the master that logged in, and SoftHSM must start over in them. Token files belong to www-data, which
@@ -114,7 +137,7 @@ chown -R www-data:www-data "$tmp/softhsm"
 
 # (d) p11-kit server exporting both SoftHSM tokens on a unix socket that the master (root) and the
 # workers (www-data) may use. (-u would admit only that user, not the master.)
-p11-kit server -f -n "$tmp/p11kit.sock" --provider "$softhsm_lib" \
+"${enclave[@]}" p11-kit server -f -n "$tmp/p11kit.sock" --provider "$softhsm_lib" \
         "pkcs11:token=${keys[0]}" "pkcs11:token=${keys[1]}" >"$tmp/p11-kit-server.log" 2>&1 &
 p11kit_pid=$!
 for _ in $(seq 100); do [[ -S $tmp/p11kit.sock ]] && break; sleep 0.05; done
@@ -143,6 +166,7 @@ user www-data;
 pid $tmp/nginx.pid;
 error_log $tmp/nginx-error.log warn;
 env ENCLAVE_ACM_ADDRESS;
+env ENCLAVE_ACM_BUSY_POLL_USEC;
 env OPENSSL_CONF;
 env SOFTHSM2_CONF;
 env P11_KIT_SERVER_ADDRESS;
@@ -175,12 +199,14 @@ EOF
 start_nginx() { # CASE KEY
         local env=(env)
         case $1 in
-        b) env+=("OPENSSL_CONF=$tmp/openssl-b.cnf" "ENCLAVE_ACM_ADDRESS=unix:path=$tmp/data.sock") ;;
+        b) env+=("OPENSSL_CONF=$tmp/openssl-b.cnf" "ENCLAVE_ACM_ADDRESS=unix:path=$tmp/b/data.sock") ;;
+        e) env+=("OPENSSL_CONF=$tmp/openssl-b.cnf" "ENCLAVE_ACM_ADDRESS=unix:path=$tmp/e/data.sock"
+                 "ENCLAVE_ACM_BUSY_POLL_USEC=0") ;;
         c) env+=("OPENSSL_CONF=$tmp/openssl-c.cnf") ;;
         d) env+=("OPENSSL_CONF=$tmp/openssl-d.cnf" "P11_KIT_SERVER_ADDRESS=unix:path=$tmp/p11kit.sock") ;;
         esac
         nginx_conf "$1" "$2"
-        "${env[@]}" nginx -p "$tmp/" -c "$tmp/nginx.conf" -e "$tmp/nginx-error.log" >>"$tmp/nginx-error.log" 2>&1 &
+        "${env[@]}" "${parent[@]}" nginx -p "$tmp/" -c "$tmp/nginx.conf" -e "$tmp/nginx-error.log" >>"$tmp/nginx-error.log" 2>&1 &
         nginx_pid=$!
         for _ in $(seq 200); do
                 port_busy "$port" && return 0
@@ -200,7 +226,7 @@ check_handshake() {
 
 # run_wrk SECONDS OUT: full handshakes only (a new connection per request).
 run_wrk() {
-        wrk -t1 -c"$conns" -d"$1"s --latency -H 'Connection: close' "https://127.0.0.1:$port/" >"$2" 2>&1
+        "${parent[@]}" wrk -t1 -c"$conns" -d"$1"s --latency -H 'Connection: close' "https://127.0.0.1:$port/" >"$2" 2>&1
 }
 
 # parse OUT -> "req/s p99_ms errors"
@@ -228,7 +254,7 @@ median() {
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "# bench/tls.sh: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $load_before"
 echo "# $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(openssl version | cut -d' ' -f1-2), softhsm $(softhsm2-util --version)," \
-        "wrk -t1 -c$conns -d${secs}s, $rounds round(s), TLS 1.3 full handshakes (no resumption)"
+        "wrk -t1 -c$conns -d${secs}s, $rounds round(s), TLS 1.3 full handshakes (no resumption), $layout layout"
 for ((r = 1; r <= rounds; r++)); do
         for k in "${keys[@]}"; do
                 for c in "${cases[@]}"; do
@@ -247,6 +273,7 @@ for ((r = 1; r <= rounds; r++)); do
                 done
                 rps[$k.ba]+="$(awk -v b="${last[b]}" -v a="${last[a]}" 'BEGIN { printf "%.3f", b / a }') "
                 rps[$k.bd]+="$(awk -v b="${last[b]}" -v d="${last[d]}" 'BEGIN { printf "%.3f", b / d }') "
+                rps[$k.be]+="$(awk -v b="${last[b]}" -v e="${last[e]}" 'BEGIN { printf "%.3f", b / e }') "
         done
 done
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -272,6 +299,8 @@ for k in "${keys[@]}"; do
         ma=$(awk -v x="$ba" -v y="$pba" 'BEGIN { print (x >= 0.9 && y >= 0.9) ? "met" : (x >= 0.9 || y >= 0.9) ? "borderline" : "MISSED" }')
         md=$(awk -v x="$bd" -v y="$pbd" 'BEGIN { print (x >= 1.5 && y >= 1.5) ? "met" : (x >= 1.5 || y >= 1.5) ? "borderline" : "MISSED" }')
         echo "$k: (b)/(a) = $ba, per-round median $pba (target >= 0.90: $ma); (b)/(d) = $bd, per-round median $pbd (target >= 1.50: $md)"
+        # shellcheck disable=SC2086
+        echo "$k: (b)/(e), busy polling on vs off = $(awk -v b="${med[b]}" -v e="${med[e]}" 'BEGIN { printf "%.2f", b / e }'), per-round median $(median ${rps[$k.be]} | awk '{ printf "%.2f", $1 }')"
         unset med
 done
 ((status == 0)) || echo "bench/tls.sh: some requests failed (errors column): the numbers are not comparable" >&2

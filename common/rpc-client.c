@@ -1,6 +1,8 @@
 /* Blocking request/response client over one connection; no allocation after rpc_client_open(). */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -78,22 +80,21 @@ static uint64_t mono_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
-/* The default timer slack of a thread: a sleep of t ends up to this much later. */
-#define TIMER_SLACK_USEC 50u
+/* How much earlier than busy_poll_usec before the reply a long call's sleep ends: a thread's default
+ * timer slack (50 us: a sleep of t ends up to that much later) plus the wake-up of a halted vCPU
+ * (40-100 us on the VMs measured in bench/README.md). */
+#define WAKE_LEAD_USEC 150u
 
-/* Before the blocking read of a reply. A thread that sleeps on the socket pays the wake-up of its
- * idle vCPU when the reply comes (tens of microseconds on a VM: more than a whole PING). So a short
- * call polls for up to busy_poll_usec; a long one (an RSA signature) sleeps until shortly before
- * its reply is due, by the recent round trips of the same call, and polls from there. Misses back
- * off (common/busy-poll.h), so a busy machine, where replies queue, soon stops polling. */
-static void reply_wait(struct rpc_client *c, enum rpc_call call, uint64_t sent) {
-        struct pollfd p = { .fd = c->fd, .events = POLLIN };
-        uint64_t spin = c->busy_poll_usec, expect = c->expect_usec[call], until;
+/* Threads of this process in reply_wait() now. A child forked while another thread waited inherits a
+ * count that never drops: it then just never polls, as with busy polling off. */
+static unsigned waiting;
 
-        if (spin == 0 || !busy_poll_begin(&c->bp))
-                return;
-        if (expect > 2 * spin + TIMER_SLACK_USEC) {
-                uint64_t wake = sent + expect - spin - TIMER_SLACK_USEC, now = mono_usec();
+static void reply_poll(struct rpc_client *c, int fd, uint64_t expect, uint64_t sent) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        uint64_t spin = c->busy_poll_usec, until;
+
+        if (expect > 2 * spin + WAKE_LEAD_USEC) {
+                uint64_t wake = sent + expect - spin - WAKE_LEAD_USEC, now = mono_usec();
 
                 if (wake > now) {
                         struct timespec ts = { .tv_sec = (time_t) ((wake - now) / 1000000u),
@@ -104,13 +105,49 @@ static void reply_wait(struct rpc_client *c, enum rpc_call call, uint64_t sent) 
                 until = sent + expect + spin;
         } else
                 until = sent + spin;
-        do {
-                if (poll(&p, 1, 0) != 0) {
-                        busy_poll_end(&c->bp, true);
+        /* sched_yield(): a runnable thread on this CPU goes first; on an idle CPU it returns at once. */
+        while (poll(&p, 1, 0) == 0) {
+                if (mono_usec() >= until) {
+                        busy_poll_end(&c->bp, false);
                         return;
                 }
-        } while (mono_usec() < until);
-        busy_poll_end(&c->bp, false);
+                (void) sched_yield();
+        }
+        busy_poll_end(&c->bp, true);
+}
+
+/* Involuntary context switches of the calling thread at its last reply_wait(). */
+static __thread long last_nivcsw;
+
+/* Was this thread preempted (or did its sched_yield() hand the CPU over) since its last call? Then
+ * others want its CPU: polling would take from them what it saves in wake-ups. */
+static bool cpu_contended(void) {
+        struct rusage ru;
+        bool contended;
+
+        if (getrusage(RUSAGE_THREAD, &ru) < 0)
+                return true;
+        contended = ru.ru_nivcsw != last_nivcsw;
+        last_nivcsw = ru.ru_nivcsw;
+        return contended;
+}
+
+/* Before the blocking read of a reply. A thread that sleeps on the socket pays the wake-up of its
+ * idle vCPU when the reply comes (tens of microseconds on a VM: more than a whole PING). So a short
+ * call polls for up to busy_poll_usec; a long one (an RSA signature) sleeps until shortly before
+ * its reply is due, by the recent round trips of the same call, and polls from there. Only where
+ * the CPU would otherwise idle: not while another thread of the process waits too (the process has
+ * parallel work), not after the thread was preempted, and misses back off (common/busy-poll.h). */
+static void reply_wait(struct rpc_client *c, enum rpc_call call, uint64_t sent) {
+        if (c->busy_poll_usec == 0 || !busy_poll_begin(&c->bp))
+                return;
+        if (cpu_contended()) {
+                busy_poll_end(&c->bp, false);
+                return;
+        }
+        if (__atomic_add_fetch(&waiting, 1, __ATOMIC_RELAXED) == 1)
+                reply_poll(c, c->fd, c->expect_usec[call], sent);
+        (void) __atomic_sub_fetch(&waiting, 1, __ATOMIC_RELAXED);
 }
 
 static void expect_update(struct rpc_client *c, enum rpc_call call, uint64_t sent) {

@@ -23,7 +23,9 @@
 #define ROTATION_GRACE_MAX 86400 /* a day: old workers of a web server never take longer */
 #define SECURE_HEAP_PER_TOKEN 4096 /* one RSA-4096 key needs ~2.3 KiB, EC and Ed25519 64 B */
 #define SECURE_HEAP_MAX_MIB 4096
-#define BUSY_POLL_DEFAULT_USEC 50 /* the next request of a busy client comes within a few µs */
+/* On vsock (in an enclave, whose vCPUs serve nothing else) a worker polls this long for the next
+ * request; on a unix socket the token shares the CPUs with its clients and does not poll unless told. */
+#define BUSY_POLL_DEFAULT_USEC 50
 #define BUSY_POLL_MAX_USEC 10000
 
 static bool arg_dev;
@@ -35,7 +37,7 @@ static gid_t arg_socket_gid = (gid_t) -1;
 static size_t arg_max_tokens = ETOK_MAX_TOKENS_DEFAULT;
 static size_t arg_secure_heap_mib; /* 0: from --max-tokens */
 static uint64_t arg_rotation_grace = ETOK_ROTATION_GRACE_DEFAULT_SEC;
-static unsigned arg_busy_poll_usec = BUSY_POLL_DEFAULT_USEC;
+static int arg_busy_poll_usec = -1; /* -1: by the data channel's transport */
 
 static void help(void) {
         printf("Usage: enclave-token [OPTIONS] --data ADDRESS --control ADDRESS\n"
@@ -52,14 +54,15 @@ static void help(void) {
                "  --rotation-grace SECS   how long a replaced token version still signs for the holders\n"
                "                          of its login ticket (default %d, 0: not at all)\n"
                "  --busy-poll USEC        after a request, a worker polls this long for the next one\n"
-               "                          before it sleeps (default %d, at most %d; 0: never)\n"
+               "                          before it sleeps (at most %d; 0: never; default %d on vsock,\n"
+               "                          where the enclave's vCPUs serve nothing else, 0 on a unix socket)\n"
                "  --secure-heap MIB       OpenSSL secure heap for private keys, a power of two\n"
                "                          (default: 8 KiB per token, room for one retired version,\n"
                "                          rounded up)\n"
                "  --log-level LEVEL       error, warning, notice, info, debug\n"
                "  --help, --version\n",
-               ETOK_MAX_TOKENS_DEFAULT, RPC_MAX_TOKENS, ETOK_ROTATION_GRACE_DEFAULT_SEC, BUSY_POLL_DEFAULT_USEC,
-               BUSY_POLL_MAX_USEC);
+               ETOK_MAX_TOKENS_DEFAULT, RPC_MAX_TOKENS, ETOK_ROTATION_GRACE_DEFAULT_SEC, BUSY_POLL_MAX_USEC,
+               BUSY_POLL_DEFAULT_USEC);
 }
 
 static int parse_unsigned(const char *s, int base, unsigned long min, unsigned long max, unsigned long *ret) {
@@ -190,7 +193,7 @@ static int parse_argv(int argc, char *argv[]) {
                         if (parse_unsigned(optarg, 10, 0, BUSY_POLL_MAX_USEC, &v) < 0)
                                 return log_error_errno(-EINVAL, "Invalid --busy-poll '%s' (0..%d microseconds)",
                                                        optarg, BUSY_POLL_MAX_USEC);
-                        arg_busy_poll_usec = (unsigned) v;
+                        arg_busy_poll_usec = (int) v;
                         break;
                 case ARG_LOG_LEVEL:
                         r = log_level_from_string(optarg);
@@ -255,7 +258,9 @@ static int run(void) {
         if ((r = resolve(arg_data, "data", &cfg.data)) < 0 || (r = resolve(arg_control, "control", &cfg.control)) < 0)
                 return r;
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg.busy_poll_usec = arg_busy_poll_usec;
+        cfg.busy_poll_usec = arg_busy_poll_usec >= 0                    ? (unsigned) arg_busy_poll_usec
+                             : cfg.data.family == TRANSPORT_VSOCK ? BUSY_POLL_DEFAULT_USEC
+                                                                   : 0;
         cfg.workers = arg_workers ? arg_workers : (unsigned) MIN(MAX(cpus, 1L), (long) WORKERS_MAX);
 
         r = etok_keystore_new(arg_max_tokens, &ks);
@@ -281,8 +286,8 @@ static int run(void) {
         r = etok_server_start(srv);
         if (r < 0)
                 return r;
-        log_info("enclave-token %s ready: %u workers, up to %zu tokens%s", ENCLAVE_ACM_VERSION, cfg.workers,
-                 arg_max_tokens, arg_dev ? ", DEVELOPMENT MODE" : "");
+        log_info("enclave-token %s ready: %u workers (busy poll %u us), up to %zu tokens%s", ENCLAVE_ACM_VERSION,
+                 cfg.workers, cfg.busy_poll_usec, arg_max_tokens, arg_dev ? ", DEVELOPMENT MODE" : "");
 
         /* Once a second, between signals: wipe retired token versions whose grace period is over. */
         for (;;) {

@@ -5,6 +5,7 @@
  * after accepting. A level-triggered eventfd wakes every worker at shutdown. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -92,6 +93,7 @@ struct etok_server {
         struct worker *workers;
         bool running;
         unsigned busy_poll_usec;
+        unsigned polling; /* a worker is in worker_wait()'s polling loop */
 
         pthread_mutex_t conns_lock;
         struct conn *conns;
@@ -458,19 +460,26 @@ static uint64_t mono_usec(void) {
 
 /* epoll_wait() for one event. Right after a request the next one often follows within microseconds
  * (the same client's next signature): polling for busy_poll_usec before sleeping saves the wake-up of
- * an idle vCPU, tens of microseconds on a VM, on each of those. Misses back off (common/busy-poll.h). */
+ * an idle vCPU, tens of microseconds on a VM, on each of those. One polling worker catches the next
+ * request as well as several would, and the others' CPUs stay free for whatever shares them (the
+ * clients, when the token runs on the parent in dev and tests); misses back off (common/busy-poll.h). */
 static int worker_wait(struct etok_server *s, struct worker *wk, bool just_served, struct epoll_event *ev) {
         if (just_served && s->busy_poll_usec > 0 && busy_poll_begin(&wk->bp)) {
-                uint64_t until = mono_usec() + s->busy_poll_usec;
+                unsigned idle = 0;
 
-                do {
-                        int n = epoll_wait(s->epfd, ev, 1, 0);
-                        if (n != 0) {
-                                busy_poll_end(&wk->bp, n > 0);
+                if (__atomic_compare_exchange_n(&s->polling, &idle, 1u, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+                        uint64_t until = mono_usec() + s->busy_poll_usec;
+                        int n;
+
+                        /* sched_yield(): a runnable thread on this CPU (a client, in dev and tests)
+                         * goes first; on an idle CPU it returns at once. */
+                        while ((n = epoll_wait(s->epfd, ev, 1, 0)) == 0 && mono_usec() < until)
+                                (void) sched_yield();
+                        __atomic_store_n(&s->polling, 0u, __ATOMIC_RELEASE);
+                        busy_poll_end(&wk->bp, n > 0);
+                        if (n != 0)
                                 return n;
-                        }
-                } while (mono_usec() < until);
-                busy_poll_end(&wk->bp, false);
+                }
         }
         return epoll_wait(s->epfd, ev, 1, -1);
 }

@@ -319,7 +319,7 @@ static void test_busy_poll_calls(void) {
         rpc_client_set_busy_poll(NULL, 50); /* accepted, nothing happens */
 }
 
-/* Misses back off 1, 2, 4, ... BUSY_POLL_SKIP_MAX calls; a hit polls again on the next call. */
+/* Misses back off 1, 2, 4, ... BUSY_POLL_SKIP_MAX calls; each hit halves the next skip. */
 static void test_busy_poll_backoff(void) {
         struct busy_poll bp = {};
         unsigned expect = 1;
@@ -335,8 +335,19 @@ static void test_busy_poll_backoff(void) {
                 expect = expect * 2 > BUSY_POLL_SKIP_MAX ? BUSY_POLL_SKIP_MAX : expect * 2;
         }
         ASSERT_EQ(bp.backoff, BUSY_POLL_SKIP_MAX);
+        /* one hit: the next miss skips half as many */
         busy_poll_end(&bp, true);
         ASSERT_TRUE(busy_poll_begin(&bp));
+        busy_poll_end(&bp, false);
+        ASSERT_EQ(bp.skip, BUSY_POLL_SKIP_MAX);
+        for (unsigned i = 0; i < BUSY_POLL_SKIP_MAX; i++)
+                ASSERT_FALSE(busy_poll_begin(&bp));
+        /* a run of hits brings it back to polling on every call, a miss then skips one */
+        for (int i = 0; i < 8; i++) {
+                ASSERT_TRUE(busy_poll_begin(&bp));
+                busy_poll_end(&bp, true);
+        }
+        ASSERT_EQ(bp.backoff, 0);
         busy_poll_end(&bp, false);
         ASSERT_EQ(bp.skip, 1);
 }
