@@ -387,6 +387,23 @@ static int service_loop(struct service *s, int sigfd) {
         }
 }
 
+/* p11-kit consumers (p11tool, GnuTLS, pkcs11-provider through p11-kit-proxy) find the tokens only
+ * through the module file; the package installs it (the libp11 engine loads the module by path). */
+static void check_module_file(void) {
+        static const char *const dirs[] = { "/etc/pkcs11/modules", P11_MODULE_CONFIGS };
+
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                _cleanup_free_ char *p = NULL;
+
+                if (asprintf(&p, "%s/enclave-acm.module", dirs[i]) >= 0 && access(p, F_OK) == 0)
+                        return;
+        }
+        log_notice("No p11-kit module file 'enclave-acm.module' in /etc/pkcs11/modules or %s: p11-kit "
+                   "consumers will not see the tokens (the libp11 engine, which loads the module by path, "
+                   "is not affected); install packaging/enclave-acm.module there",
+                   P11_MODULE_CONFIGS);
+}
+
 int agent_service_run(const char *config_path, struct agent_config **cfg) {
         struct service s = { .config_path = config_path, .cfg = TAKE_PTR(*cfg) };
         _cleanup_close_ int sigfd = -1;
@@ -412,6 +429,7 @@ int agent_service_run(const char *config_path, struct agent_config **cfg) {
                  s.n_tokens, s.n_tokens == 1 ? "" : "s", agent_launcher_to_string(s.cfg->enclave.launcher),
                  agent_service_to_string(s.cfg->options.service),
                  agent_server_control_to_string(s.cfg->options.server_control));
+        check_module_file();
         notify("STATUS=Launching the enclave");
 
         r = service_loop(&s, sigfd);

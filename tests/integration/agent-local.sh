@@ -164,6 +164,14 @@ NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=2000000 "$AGENT" --config "$T/acm.yam
 AGENT_PID=$!
 wait_for 30 "the agent sends READY=1" grep -q 'READY=1' "$T/notify.log"
 ok "READY=1 received"
+MODULE_CONFIGS=$(pkg-config --variable=p11_module_configs p11-kit-1)
+if [[ -e $MODULE_CONFIGS/enclave-acm.module || -e /etc/pkcs11/modules/enclave-acm.module ]]; then
+        ! grep -q "No p11-kit module file" "$T/agent.log" || fail "the agent misses an installed module file"
+else
+        grep -q "No p11-kit module file 'enclave-acm.module' in /etc/pkcs11/modules or $MODULE_CONFIGS" "$T/agent.log" ||
+                fail "the agent does not point out the missing p11-kit module file"
+fi
+ok "the agent checks for the p11-kit module file"
 grep -q "STATUS=.*'later' not provisionable yet" "$T/notify.log" || fail "STATUS= does not name the S3 token"
 ok "STATUS= reports the S3 token as not provisionable yet"
 wait_for 10 "nginx serves the token's certificate" serves "$FP_RSA"
