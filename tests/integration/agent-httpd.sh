@@ -11,6 +11,7 @@
 # user, every process runs as that user.
 # Plain script: exit 0 pass, 77 skip (apache2 is not installed), anything else fail.
 set -euo pipefail
+. "$(dirname "$0")/agent-lib.sh"
 
 : "${AGENT:?}" "${ENCLAVE_TOKEN:?}" "${P11_MODULE:?}" "${TEST_DATA:?}"
 # Under `meson test --setup=valgrind` meson runs this script's bash under valgrind, which reports bash's
@@ -23,9 +24,6 @@ MPM=${1:-event}
 
 APACHE2=$(command -v apache2 || command -v httpd || true)
 [[ -n $APACHE2 ]] || { echo "SKIP: 'apache2' is not installed"; exit 77; }
-CHECKS=0
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $*"; }
 # Everything else the test drives is in scripts/deps.sh: missing, it is a failure, not a skip.
 for t in apachectl openssl python3 curl; do
         command -v "$t" >/dev/null 2>&1 || fail "'$t' is not installed (scripts/deps.sh installs it)"
@@ -43,11 +41,6 @@ T=$(mktemp -d /tmp/eacm-ahttpd.XXXXXX)
 chmod 0755 "$T"
 [[ $T =~ ^[A-Za-z0-9/._-]+$ ]] || fail "temp dir '$T' would need percent-encoding in a PKCS#11 URI"
 
-alive() { # PID: exists and is not a zombie
-        local st
-        st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-        [[ $st != Z* ]]
-}
 # children PID: PID's children that have not exited (an exited child waits a moment to be reaped).
 children() { ps -o pid=,stat= --ppid "$1" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }' | sort -n || true; }
 words() { tr '\n' ' ' | sed 's/ *$//'; }
@@ -89,24 +82,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# wait_for SECONDS DESCRIPTION COMMAND...: poll every 0.1 s.
-wait_for() {
-        local secs=$1 desc=$2 i
-        shift 2
-        for ((i = 0; i < secs * 10; i++)); do
-                "$@" >/dev/null 2>&1 && return 0
-                sleep 0.1
-        done
-        fail "$desc (not within $secs s)"
-}
 
-fp_of() { openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/^.*=//'; }
-# served_fp: the fingerprint of the certificate served now (no verification).
-served_fp() {
-        timeout 10 openssl s_client -connect "127.0.0.1:$PORT" </dev/null >"$T/served.out" 2>&1 || true
-        openssl x509 -in "$T/served.out" -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//'
-}
-serves() { [[ $(served_fp) == "$1" ]]; }
 generations() { grep -c 'resuming normal operations' "$T/httpd-error.log" || true; }
 
 free_port() {
@@ -232,15 +208,7 @@ wait_for 10 "apache2 serves the plain-file certificate" serves "$FP_OLD"
 ok "apache2 ($MPM MPM, parent $PARENT as $(ps -o user= -p "$PARENT")) serves with a plain key file"
 
 # NOTIFY_SOCKET listener: one line per datagram.
-python3 -u -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-while True:
-    print(s.recv(4096).decode().replace("\n", "|"), flush=True)
-' "$T/notify.sock" >"$T/notify.log" 2>&1 &
-NOTIFY_PID=$!
-wait_for 5 "the notify listener is up" test -S "$T/notify.sock"
+start_notify_listener
 
 GEN0=$(generations)
 NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=2000000 "$AGENT" --config "$T/acm.yaml" >"$T/agent.log" 2>&1 &

@@ -5,6 +5,7 @@
 # and no failed handshake, a broken nginx config rejected with the old one kept, SIGTERM.
 # Plain script: exit 0 pass, 77 skip, anything else fail. Runs nginx's master as root, workers as www-data.
 set -euo pipefail
+. "$(dirname "$0")/agent-lib.sh"
 
 : "${AGENT:?}" "${ENCLAVE_TOKEN:?}" "${P11_MODULE:?}" "${TEST_DATA:?}" "${ENCLAVE_ACM:?}"
 SRC_ROOT=$(cd "$TEST_DATA/../.." && pwd)
@@ -17,10 +18,7 @@ done
 [[ $(id -u) == 0 ]] || { echo "SKIP: needs root (nginx master as root, workers as www-data)"; exit 77; }
 id www-data >/dev/null 2>&1 || { echo "SKIP: no www-data user"; exit 77; }
 
-CHECKS=0
 AGENT_PID= NOTIFY_PID=
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $*"; }
 
 T=$(mktemp -d /tmp/eacm-agent.XXXXXX)
 chmod 0755 "$T"
@@ -42,24 +40,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# wait_for SECONDS DESCRIPTION COMMAND...: poll every 0.1 s.
-wait_for() {
-        local secs=$1 desc=$2 i
-        shift 2
-        for ((i = 0; i < secs * 10; i++)); do
-                "$@" >/dev/null 2>&1 && return 0
-                sleep 0.1
-        done
-        fail "$desc (not within $secs s)"
-}
 
-fp_of() { openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/^.*=//'; }
-served_fp() {
-        timeout 10 openssl s_client -connect "127.0.0.1:$PORT" </dev/null 2>/dev/null |
-                openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//'
-}
-serves() { [[ $(served_fp) == "$1" ]]; }
-alive() { kill -0 "$1" 2>/dev/null; }
 master() { cat "$T/nginx.pid"; }
 
 PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
@@ -150,15 +131,7 @@ MASTER=$(master)
 ok "nginx runs (master $MASTER) with a plain key file"
 
 # NOTIFY_SOCKET listener: one line per datagram.
-python3 -u -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-while True:
-    print(s.recv(4096).decode().replace("\n", "|"), flush=True)
-' "$T/notify.sock" >"$T/notify.log" 2>&1 &
-NOTIFY_PID=$!
-wait_for 5 "the notify listener is up" test -S "$T/notify.sock"
+start_notify_listener
 
 NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=2000000 "$AGENT" --config "$T/acm.yaml" >"$T/agent.log" 2>&1 &
 AGENT_PID=$!

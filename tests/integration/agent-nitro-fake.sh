@@ -3,14 +3,12 @@
 # run-enclave, the JSON it prints, READY=1, an enclave that dies (its ProcessID killed) relaunched with
 # the dead one terminated, and terminate-enclave on SIGTERM. Exit 0 pass, 77 skip, anything else fail.
 set -euo pipefail
+. "$(dirname "$0")/agent-lib.sh"
 
 : "${AGENT:?}" "${ENCLAVE_TOKEN:?}" "${TEST_DATA:?}"
 command -v python3 >/dev/null 2>&1 || { echo "SKIP: 'python3' is not installed"; exit 77; }
 
-CHECKS=0
 AGENT_PID= NOTIFY_PID=
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $*"; }
 
 T=$(mktemp -d /tmp/eacm-nitro.XXXXXX)
 cleanup() {
@@ -31,16 +29,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_for() {
-        local secs=$1 desc=$2 i
-        shift 2
-        for ((i = 0; i < secs * 10; i++)); do
-                "$@" >/dev/null 2>&1 && return 0
-                sleep 0.1
-        done
-        fail "$desc (not within $secs s)"
-}
-alive() { kill -0 "$1" 2>/dev/null; }
 
 mkdir -p "$T/bin" "$T/state" "$T/vsock" "$T/run" "$T/agent-state"
 ln -s "$TEST_DATA/fake-nitro-cli" "$T/bin/nitro-cli"
@@ -69,15 +57,7 @@ tokens:
 EOF
 "$AGENT" --config "$T/acm.yaml" --check-config >"$T/check.log" 2>&1 || { cat "$T/check.log"; fail "--check-config"; }
 
-python3 -u -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-while True:
-    print(s.recv(4096).decode().replace("\n", "|"), flush=True)
-' "$T/notify.sock" >"$T/notify.log" 2>&1 &
-NOTIFY_PID=$!
-wait_for 5 "the notify listener is up" test -S "$T/notify.sock"
+start_notify_listener
 
 NOTIFY_SOCKET=$T/notify.sock "$AGENT" --config "$T/acm.yaml" >"$T/agent.log" 2>&1 &
 AGENT_PID=$!

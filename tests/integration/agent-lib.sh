@@ -1,0 +1,46 @@
+# Helpers shared by the agent's integration scripts (agent-local, agent-httpd, agent-nitro-fake).
+# Sourced after the script has set T (its temp dir); each script keeps its own cleanup trap.
+
+CHECKS=0
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $*"; }
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll every 0.1 s, fail with DESCRIPTION at the end.
+wait_for() {
+        local secs=$1 desc=$2 i
+        shift 2
+        for ((i = 0; i < secs * 10; i++)); do
+                "$@" >/dev/null 2>&1 && return 0
+                sleep 0.1
+        done
+        fail "$desc (not within $secs s)"
+}
+
+# alive PID: exists and is not a zombie (an exited child waits a moment to be reaped).
+alive() {
+        local st
+        st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+        [[ $st != Z* ]]
+}
+
+fp_of() { openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/^.*=//'; }
+# served_fp: the fingerprint of the certificate served on 127.0.0.1:$PORT now (no verification).
+served_fp() {
+        timeout 10 openssl s_client -connect "127.0.0.1:$PORT" </dev/null >"$T/served.out" 2>&1 || true
+        openssl x509 -in "$T/served.out" -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//'
+}
+serves() { [[ $(served_fp) == "$1" ]]; }
+
+# start_notify_listener: a NOTIFY_SOCKET at $T/notify.sock logging one line per datagram ('|' for
+# newlines) to $T/notify.log; sets NOTIFY_PID.
+start_notify_listener() {
+        python3 -u -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+while True:
+    print(s.recv(4096).decode().replace("\n", "|"), flush=True)
+' "$T/notify.sock" >"$T/notify.log" 2>&1 &
+        NOTIFY_PID=$!
+        wait_for 5 "the notify listener is up" test -S "$T/notify.sock"
+}
