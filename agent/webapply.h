@@ -37,13 +37,14 @@ enum webapply_step {
         WEBAPPLY_STEP_READ,   /* reading the current file */
         WEBAPPLY_STEP_WRITE,  /* temp file, fsync, rename (the old file is still in place) */
         WEBAPPLY_STEP_TEST,   /* the config test rejected the new file (rolled back unless rollback_error) */
-        WEBAPPLY_STEP_RELOAD, /* the new file passed the test and stays; the reload failed */
+        WEBAPPLY_STEP_RELOAD, /* the new file passed the test and stays; the reload failed, the server runs */
         /* The server was not running and did not start (or stay up) with the new file, which passed the
          * test: the previous content is back (unless rollback_error); the server is left stopped. */
         WEBAPPLY_STEP_START,
-        /* The server stopped after the reload (httpd's parent exits when it cannot load a key that the
-         * config test never loaded): the previous content is back (unless rollback_error) and the
-         * server was started again (unless start_error). */
+        /* The server stopped after the reload, whether the reload command succeeded or not (httpd's
+         * parent exits when it cannot load a key that the config test never loaded): the previous
+         * content is back (unless rollback_error) and the server was started again (unless
+         * start_error). */
         WEBAPPLY_STEP_SERVER_DIED,
         _WEBAPPLY_STEP_MAX,
         _WEBAPPLY_STEP_INVALID = -EINVAL,

@@ -451,6 +451,44 @@ static void test_server_died(void) {
         ASSERT_STREQ(webapply_step_to_string(WEBAPPLY_STEP_SERVER_DIED), "server died");
 }
 
+/* The reload command fails because the server died of the new file (apachectl reports the exit):
+ * the same rollback and restart, and the command's own message is kept. */
+static void test_server_died_reload_fails(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_watched(&f, "new\n");
+        const char *const killfail[] = { f.server, "killfail", f.pid, f.log, NULL };
+        pid_t pid = server_boot(&f);
+
+        ASSERT_TRUE(pid > 0);
+        ASSERT_OK(file_write(f.conf, "old\n", 0644));
+        req.reload_argv = killfail;
+        ASSERT_ERR(webapply_file(&req, &res), -ESRCH);
+        ASSERT_EQ(res.failed, WEBAPPLY_STEP_SERVER_DIED);
+        ASSERT_TRUE(res.rolled_back && res.started && !res.reloaded);
+        ASSERT_TRUE(file_is(f.conf, "old\n"));
+        ASSERT_TRUE(file_is(f.log, "test\nkillfail\nstart\n"));
+        ASSERT_TRUE(res.output && strstr(res.output, "not running"));
+        ASSERT_TRUE(server_pid(&f) != pid && pid_running(server_pid(&f)));
+}
+
+/* A reload command that fails while the server keeps running: the new file stays, STEP_RELOAD. */
+static void test_reload_fails_server_runs(void) {
+        FIXTURE(f);
+        struct webapply_req req = req_watched(&f, "new\n");
+        const char *const failing[] = { f.server, "fail", f.log, NULL };
+        pid_t pid = server_boot(&f);
+
+        ASSERT_TRUE(pid > 0);
+        ASSERT_OK(file_write(f.conf, "old\n", 0644));
+        req.reload_argv = failing;
+        ASSERT_ERR(webapply_file(&req, &res), -EBADMSG);
+        ASSERT_EQ(res.failed, WEBAPPLY_STEP_RELOAD);
+        ASSERT_TRUE(res.changed && !res.rolled_back && !res.started);
+        ASSERT_TRUE(file_is(f.conf, "new\n"));
+        ASSERT_EQ(server_pid(&f), pid);
+        ASSERT_TRUE(pid_running(pid));
+}
+
 static void test_server_died_start_fails(void) {
         FIXTURE(f);
         struct webapply_req req = req_watched(&f, "new\n");
@@ -825,6 +863,8 @@ TAP_MAIN(TEST("/webapply/apply/success", test_apply_success),
          TEST("/webapply/server/survives", test_server_survives),
          TEST("/webapply/server/died", test_server_died),
          TEST("/webapply/server/died-start-fails", test_server_died_start_fails),
+         TEST("/webapply/server/died-reload-fails", test_server_died_reload_fails),
+         TEST("/webapply/server/reload-fails-server-runs", test_reload_fails_server_runs),
          TEST("/webapply/server/force-start", test_force_start),
          TEST("/webapply/server/no-start", test_no_start),
          TEST("/webapply/server/start-fails", test_start_fails),

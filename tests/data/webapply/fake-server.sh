@@ -14,6 +14,8 @@
 #                                   and writes its pid to PID
 #   fake-server.sh kill PID LOG     a reload that kills the server (as httpd's parent exits when it
 #                                   cannot load a key): appends "kill" to LOG, SIGTERM to PID's pid
+#   fake-server.sh killfail PID LOG a reload that kills the server and then fails itself: appends
+#                                   "killfail" to LOG, SIGTERM to PID's pid, an error, exit 1
 #   fake-server.sh -V               nginx -V: configure arguments with --prefix, --conf-path, --pid-path
 #   fake-server.sh -t -D DUMP_RUN_CFG [-f CONF]
 #                                   httpd's run-time config dump: PidFile is CONF.pid (none when CONF
@@ -59,6 +61,12 @@ start)
 kill)
         echo kill >>"$3"
         kill -TERM "$(cat "$2")"
+        ;;
+killfail)
+        echo killfail >>"$3"
+        kill -TERM "$(cat "$2")"
+        echo "httpd (pid $(cat "$2")) not running" >&2
+        exit 1
         ;;
 -V)
         echo "nginx version: nginx/1.22.1" >&2
