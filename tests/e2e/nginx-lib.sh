@@ -153,3 +153,16 @@ nginx_check_stops() {
         rm -f "$NGX_PID_FILE"
         ok "nginx stops gracefully (master and workers gone after SIGQUIT)"
 }
+
+# nginx_web_apply KEY_ID NAME OUT [options...]: `enclave-acm web apply --server nginx` for key KEY_ID of
+# token "web" (provision-keys labels it "web-KEY_ID") with NAME's certificate, pointing the stanza
+# $NGX/enclave-acm-web.conf into $NGX/nginx.conf, with the servers' environment: nginx -t loads the
+# key through the module, so it needs OPENSSL_CONF and ENCLAVE_ACM_ADDRESS as the master has them, and
+# a server the CLI starts inherits them.
+nginx_web_apply() {
+        local id=$1 name=$2 out=$3
+        shift 3
+        "${SERVER_ENV[@]}" "$ENCLAVE_ACM" web apply --server nginx --token web --key-id "$id" --key-label "web-$id" \
+                --pin-file "$T/pin" --cert "$(cert_of "$name")" --stanza "$NGX/enclave-acm-web.conf" \
+                --main-conf "$NGX/nginx.conf" --conf "$NGX/nginx.conf" --port "$PORT" "$@" >"$out" 2>&1
+}

@@ -16,16 +16,8 @@ require_tool openssl
 
 STANZA=$NGX/enclave-acm-web.conf
 
-# web_apply KEY_ID NAME OUT: the CLI with the servers' environment (nginx -t loads the key through the
-# module, so it needs OPENSSL_CONF and ENCLAVE_ACM_ADDRESS as the master has them). provision-keys
-# labels key N of token "web" "web-N".
-web_apply() {
-        local id=$1 name=$2 out=$3
-        shift 3
-        "${SERVER_ENV[@]}" "$ENCLAVE_ACM" web apply --server nginx --token web --key-id "$id" --key-label "web-$id" \
-                --pin-file "$T/pin" --cert "$(cert_of "$name")" --stanza "$STANZA" --main-conf "$NGX/nginx.conf" \
-                --conf "$NGX/nginx.conf" --port "$PORT" --server-name "$(host_of rsa2048)" "$@" >"$out" 2>&1
-}
+# web_apply KEY_ID NAME OUT [options...]: nginx_web_apply (nginx-lib.sh) with this test's options.
+web_apply() { nginx_web_apply "$@" --server-name "$(host_of rsa2048)"; }
 
 start_token
 provision_keys web 1 rsa2048 2 ec-p256
