@@ -157,10 +157,7 @@ static void expect_update(struct rpc_client *c, enum rpc_call call, uint64_t sen
 }
 
 static int64_t now_ms(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return (int64_t) (mono_usec() / 1000u);
 }
 
 /* What is left of the call's time budget; negative timeouts mean none. */

@@ -13,6 +13,7 @@
 #include "common/provision.h"
 #include "common/secret.h"
 #include "tools/cli-agent.h"
+#include "tools/cli.h"
 
 void cli_agent_done(struct cli_agent *a) {
         agent_state_record_done(&a->agent);
@@ -129,13 +130,9 @@ const char *cli_agent_control(const struct cli_agent *a) {
 static const char *time_text(const struct agent_state_record *r, const char *key, bool iso, char *buf,
                              size_t size) {
         uint64_t t;
-        time_t tt;
-        struct tm tm;
 
-        if (agent_state_get_u64(r, key, &t) < 0 || t == 0 || (uint64_t) (tt = (time_t) t) != t ||
-            !gmtime_r(&tt, &tm))
+        if (agent_state_get_u64(r, key, &t) < 0 || !cli_format_time(t, iso, buf, size))
                 return NULL;
-        (void) strftime(buf, size, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S UTC", &tm);
         return buf;
 }
 

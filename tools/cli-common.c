@@ -1,6 +1,8 @@
 /* Shared pieces of the enclave-acm CLI: connecting to the control channel and turning errors into words. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/p11-errmap.h"
@@ -68,4 +70,16 @@ int cli_report_call_error(const struct rpc_client *c, int r, const char *what) {
         else
                 log_error_errno(r, "%s: %m", what);
         return CLI_EXIT_FAILED;
+}
+
+bool cli_format_time(uint64_t t, bool iso, char *buf, size_t size) {
+        time_t tt = (time_t) t;
+        struct tm tm;
+
+        if (t == 0 || (uint64_t) tt != t || !gmtime_r(&tt, &tm)) {
+                (void) snprintf(buf, size, "unknown");
+                return false;
+        }
+        (void) strftime(buf, size, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S UTC", &tm);
+        return true;
 }

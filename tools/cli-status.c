@@ -204,17 +204,6 @@ static void key_type_long(const struct status_key *k, char *buf, size_t size) {
                 (void) snprintf(buf, size, "%s", key_type_name(k->type));
 }
 
-static void format_time(uint64_t t, bool iso, char *buf, size_t size) {
-        time_t tt = (time_t) t;
-        struct tm tm;
-
-        if (t == 0 || (uint64_t) tt != t || !gmtime_r(&tt, &tm)) {
-                (void) snprintf(buf, size, "unknown");
-                return;
-        }
-        (void) strftime(buf, size, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S UTC", &tm);
-}
-
 static void print_token(const struct status_token *t, const struct cli_agent *agent) {
         const struct agent_state_record *at = agent ? cli_agent_token(agent, t->label) : NULL;
 
@@ -227,7 +216,7 @@ static void print_token(const struct status_token *t, const struct cli_agent *ag
                 char type[32], when[64];
 
                 key_type_long(key, type, sizeof(type));
-                format_time(key->not_after, false, when, sizeof(when));
+                (void) cli_format_time(key->not_after, false, when, sizeof(when));
                 printf("  Key %" PRIu32 " '%s': %s\n", key->id, key->label, type);
                 printf("    Subject:   %s\n", key->subject[0] ? key->subject : "(none)");
                 printf("    Not after: %s\n", when);
@@ -306,7 +295,7 @@ static int print_json(const struct status *st, const struct cli_agent *agent, co
                         const struct status_key *key = &t->keys[k];
                         char when[64];
 
-                        format_time(key->not_after, true, when, sizeof(when));
+                        (void) cli_format_time(key->not_after, true, when, sizeof(when));
                         json_begin_object(&j, NULL);
                         json_uint(&j, "id", key->id);
                         json_string(&j, "label", key->label);

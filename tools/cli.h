@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/cleanup.h"
 #include "common/rpc-client.h"
@@ -26,6 +27,10 @@ _must_check_ int cli_connect(const struct cli_ctx *ctx, struct rpc_client **ret)
 /* Logs why a call failed: a lost connection or the daemon's status in words. what names the
  * operation ("Cannot add token 'web'"). Returns CLI_EXIT_FAILED. */
 int cli_report_call_error(const struct rpc_client *c, int r, const char *what);
+
+/* Unix time t as "2026-11-23T04:15:41Z" (iso) or "2026-11-23 04:15:41 UTC"; false, with "unknown" in
+ * buf, for 0 or a time that does not fit. */
+bool cli_format_time(uint64_t t, bool iso, char *buf, size_t size);
 
 int cli_verb_token_add(int argc, char **argv, const struct cli_ctx *ctx);
 int cli_verb_token_remove(int argc, char **argv, const struct cli_ctx *ctx);
