@@ -4,6 +4,7 @@
  * until it re-arms it: no per-connection lock. Listening sockets are one-shot too and re-armed
  * after accepting. A level-triggered eventfd wakes every worker at shutdown. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "common/log.h"
 #include "common/rpc-frame.h"
 #include "common/secret.h"
+#include "common/time-util.h"
 #include "enclave-token/server.h"
 
 #define LISTEN_BACKLOG 512
@@ -80,7 +82,7 @@ struct worker {
         pthread_t thread;
         bool started;
         uint8_t *out; /* header + the largest body: answers are encoded here, then sent */
-        struct busy_poll bp; /* see worker_wait() */
+        struct busy_poll bp; /* see conn_poll() */
 };
 
 struct etok_server {
@@ -93,7 +95,7 @@ struct etok_server {
         struct worker *workers;
         bool running;
         unsigned busy_poll_usec;
-        unsigned polling; /* a worker is in worker_wait()'s polling loop */
+        unsigned polling; /* a worker is in conn_poll() */
 
         pthread_mutex_t conns_lock;
         struct conn *conns;
@@ -406,12 +408,48 @@ static int conn_serve(struct worker *wk, struct conn *c) {
         }
 }
 
+/* After an answer the same client's next request often follows within microseconds (its next
+ * signature). The worker that answered polls the connection for busy_poll_usec before giving it back
+ * to epoll, so that request is served at once: no wake-up of an idle vCPU (tens of microseconds on a
+ * VM) on either side. The connection stays disarmed while it is polled, so its request wakes no
+ * other worker: a worker woken for nothing is placed on the client's CPU and preempts it. One worker
+ * polls at a time (the others' CPUs stay free for whatever shares them: the clients, when the token
+ * runs on the parent in dev and tests), and misses back off (common/busy-poll.h). */
+static bool conn_poll(struct worker *wk, struct conn *c) {
+        struct etok_server *s = wk->server;
+        struct pollfd p = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+        unsigned idle = 0;
+        uint64_t until;
+        int n;
+
+        if (s->busy_poll_usec == 0 || is_control(c) || !busy_poll_begin(&wk->bp))
+                return false;
+        if (!__atomic_compare_exchange_n(&s->polling, &idle, 1u, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+                return false;
+        until = mono_usec() + s->busy_poll_usec;
+        /* sched_yield(): a runnable thread on this CPU (a client, in dev and tests) goes first; on an
+         * idle CPU it returns at once. */
+        while ((n = poll(&p, 1, 0)) == 0 && mono_usec() < until)
+                (void) sched_yield();
+        __atomic_store_n(&s->polling, 0u, __ATOMIC_RELEASE);
+        busy_poll_end(&wk->bp, n > 0);
+        return n > 0;
+}
+
+/* Rounds one worker serves a connection by polling before it goes back to the end of epoll's queue:
+ * with --workers 1, one busy client must not starve the others. */
+#define CONN_POLL_ROUNDS 32
+
 static void conn_event(struct worker *wk, struct conn *c) {
         struct etok_server *s = wk->server;
         struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
         int r, fd = c->fd;
 
-        r = conn_serve(wk, c);
+        for (unsigned round = 0;; round++) {
+                r = conn_serve(wk, c);
+                if (r != 0 || round == CONN_POLL_ROUNDS || !conn_poll(wk, c))
+                        break;
+        }
         if (r < 0) {
                 conn_close(s, c, r);
                 return;
@@ -451,51 +489,17 @@ static void listener_event(struct etok_server *s, struct listener *l) {
                 log_error_errno(errno, "Failed to re-arm the %s listener: %m", rpc_channel_to_string(l->channel));
 }
 
-static uint64_t mono_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
-/* epoll_wait() for one event. Right after a request the next one often follows within microseconds
- * (the same client's next signature): polling for busy_poll_usec before sleeping saves the wake-up of
- * an idle vCPU, tens of microseconds on a VM, on each of those. One polling worker catches the next
- * request as well as several would, and the others' CPUs stay free for whatever shares them (the
- * clients, when the token runs on the parent in dev and tests); misses back off (common/busy-poll.h). */
-static int worker_wait(struct etok_server *s, struct worker *wk, bool just_served, struct epoll_event *ev) {
-        if (just_served && s->busy_poll_usec > 0 && busy_poll_begin(&wk->bp)) {
-                unsigned idle = 0;
-
-                if (__atomic_compare_exchange_n(&s->polling, &idle, 1u, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-                        uint64_t until = mono_usec() + s->busy_poll_usec;
-                        int n;
-
-                        /* sched_yield(): a runnable thread on this CPU (a client, in dev and tests)
-                         * goes first; on an idle CPU it returns at once. */
-                        while ((n = epoll_wait(s->epfd, ev, 1, 0)) == 0 && mono_usec() < until)
-                                (void) sched_yield();
-                        __atomic_store_n(&s->polling, 0u, __ATOMIC_RELEASE);
-                        busy_poll_end(&wk->bp, n > 0);
-                        if (n != 0)
-                                return n;
-                }
-        }
-        return epoll_wait(s->epfd, ev, 1, -1);
-}
 
 static void *worker_main(void *p) {
         struct worker *wk = p;
         struct etok_server *s = wk->server;
-        bool served = false;
 
         for (;;) {
                 struct epoll_event ev;
                 struct source *src;
                 int n;
 
-                n = worker_wait(s, wk, served, &ev);
-                served = false;
+                n = epoll_wait(s->epfd, &ev, 1, -1);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0) {
@@ -510,10 +514,8 @@ static void *worker_main(void *p) {
                 source_acquire(src);
                 if (src->type == SOURCE_LISTENER)
                         listener_event(s, (struct listener *) src);
-                else {
+                else
                         conn_event(wk, (struct conn *) src);
-                        served = true;
-                }
         }
         OPENSSL_thread_stop();
         return NULL;

@@ -197,6 +197,28 @@ static int acquire_new_locked(size_t slot, struct p11_conn **ret) {
         return 0;
 }
 
+/* The connection this thread used last. Only compared with the idle ones, never dereferenced: it
+ * may have been freed since. */
+static __thread const struct p11_conn *thread_conn;
+
+/* A thread gets the connection it used last if that one is idle: its next request then arrives
+ * where enclave-token's worker is still polling for it (enclave-token/server.c, conn_poll()), and
+ * the connection's reply-time estimate (common/rpc-client.c) follows one thread's calls. */
+static struct p11_conn *take_idle_locked(void) {
+        size_t i = pool.n_idle - 1;
+        struct p11_conn *c;
+
+        for (size_t j = 0; j < pool.n_idle; j++)
+                if (pool.idle[j] == thread_conn) {
+                        i = j;
+                        break;
+                }
+        c = pool.idle[i];
+        pool.idle[i] = pool.idle[--pool.n_idle];
+        thread_conn = c;
+        return c;
+}
+
 int p11_conn_acquire(struct p11_conn **ret) {
         struct timespec deadline;
         bool have_deadline = false;
@@ -211,7 +233,7 @@ int p11_conn_acquire(struct p11_conn **ret) {
                         break;
                 }
                 if (pool.n_idle > 0) {
-                        *ret = pool.idle[--pool.n_idle];
+                        *ret = take_idle_locked();
                         break;
                 }
                 slot = free_slot_locked();
