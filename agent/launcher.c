@@ -11,6 +11,7 @@
 #include "agent/notify.h"
 #include "agent/pinstore.h"
 #include "common/log.h"
+#include "common/time-util.h"
 #include "common/transport.h"
 
 static unsigned launch_counter;
@@ -72,12 +73,12 @@ int launcher_connect(const struct launcher *l, struct rpc_client **ret) {
 }
 
 int launcher_wait_boot(struct launcher *l) {
-        uint64_t deadline = notify_now_usec() + l->boot_timeout_ms * 1000u;
+        uint64_t deadline = mono_usec() + l->boot_timeout_ms * 1000u;
         int r = -ETIMEDOUT;
 
         for (;;) {
                 _cleanup_(rpc_client_freep) struct rpc_client *c = NULL;
-                uint64_t now = notify_now_usec();
+                uint64_t now = mono_usec();
                 int left_ms = now >= deadline ? 0 : (int) MIN((deadline - now) / 1000u, 1000u);
 
                 if (left_ms <= 0)

@@ -82,10 +82,3 @@ uint64_t notify_watchdog_usec(void) {
                 return 0;
         return usec;
 }
-
-uint64_t notify_now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}

@@ -13,6 +13,3 @@ _must_check_ _printf_(1, 2) int notify_sendf(const char *fmt, ...);
 
 /* $WATCHDOG_USEC when set and $WATCHDOG_PID (if set) is this process; 0 otherwise. */
 uint64_t notify_watchdog_usec(void);
-
-/* CLOCK_MONOTONIC in microseconds, for MONOTONIC_USEC= with RELOADING=1. */
-uint64_t notify_now_usec(void);

@@ -22,6 +22,7 @@
 #include "agent/target.h"
 #include "common/agent-state.h"
 #include "common/log.h"
+#include "common/time-util.h"
 
 #define TICK_USEC (1000u * 1000u)
 #define ENCLAVE_BACKOFF_MAX_USEC (60u * 1000000u)
@@ -240,7 +241,7 @@ static void main_step(struct service *s) {
 
 /* One pass: enclave, then each due token. Returns when the loop should wake next. */
 static uint64_t service_step(struct service *s) {
-        uint64_t now = notify_now_usec(), next = now + TICK_USEC;
+        uint64_t now = mono_usec(), next = now + TICK_USEC;
 
         enclave_step(s, now);
         if (s->launcher->running) {
@@ -292,7 +293,7 @@ static void service_reload(struct service *s) {
         int r;
 
         if (notify_sendf("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading the configuration",
-                         notify_now_usec()) < 0)
+                         mono_usec()) < 0)
                 log_warning("Cannot send RELOADING=1 to systemd, ignoring");
         log_info("Reloading the configuration '%s'", s->config_path);
         r = agent_config_load(s->config_path, &ncfg, &diag);
@@ -363,7 +364,7 @@ static int service_loop(struct service *s, int sigfd) {
         for (;;) {
                 struct pollfd p = { .fd = sigfd, .events = POLLIN };
                 struct signalfd_siginfo si;
-                uint64_t next = service_step(s), now = notify_now_usec();
+                uint64_t next = service_step(s), now = mono_usec();
                 int timeout;
 
                 if (s->watchdog_usec) {

@@ -13,6 +13,7 @@
 
 #include "agent/subprocess.h"
 #include "common/text-edit.h"
+#include "common/time-util.h"
 
 extern char **environ;
 
@@ -26,13 +27,6 @@ struct capture {
         struct text_buf out;
         bool truncated;
 };
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
 
 void subprocess_result_done(struct subprocess_result *r) {
         if (r->output)
@@ -161,7 +155,7 @@ static int wait_child(struct capture *c, struct subprocess_result *res) {
         int status = 0, r;
 
         for (;;) {
-                uint64_t now = now_ms();
+                uint64_t now = mono_msec();
                 pid_t p;
 
                 if (now >= c->deadline_ms) {
@@ -203,7 +197,7 @@ static int run(const char *const *argv, unsigned timeout_ms, struct capture *c,
         c->fd = fds[0];
         if (r < 0)
                 return r;
-        c->deadline_ms = now_ms() + (timeout_ms ? timeout_ms : SUBPROCESS_DEFAULT_TIMEOUT_MS);
+        c->deadline_ms = mono_msec() + (timeout_ms ? timeout_ms : SUBPROCESS_DEFAULT_TIMEOUT_MS);
         r = wait_child(c, res);
         if (r < 0) {
                 /* Something broke on our side: do not leave the child running or unreaped. */

@@ -12,16 +12,10 @@
 #include "agent/subprocess.h"
 #include "agent/webapply-internal.h"
 #include "agent/webapply.h"
+#include "common/time-util.h"
 
 /* How often a server is looked at while it is watched or awaited. */
 #define WATCH_POLL_MS 50u
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
 
 static void sleep_ms(uint64_t ms) {
         struct timespec ts = { .tv_sec = (time_t) (ms / 1000u), .tv_nsec = (long) (ms % 1000u) * 1000000L };
@@ -153,7 +147,7 @@ static int survived(const struct webapply_req *req, const struct webapply_server
 }
 
 int webapply_server_watch(const struct webapply_req *req, const struct webapply_server_state *before) {
-        uint64_t deadline = now_ms() + req->reload_wait_ms;
+        uint64_t deadline = mono_msec() + req->reload_wait_ms;
 
         for (;;) {
                 uint64_t now;
@@ -161,7 +155,7 @@ int webapply_server_watch(const struct webapply_req *req, const struct webapply_
 
                 if (r <= 0)
                         return r;
-                now = now_ms();
+                now = mono_msec();
                 if (now >= deadline)
                         return 1;
                 sleep_ms(MIN(deadline - now, (uint64_t) WATCH_POLL_MS));
@@ -170,14 +164,14 @@ int webapply_server_watch(const struct webapply_req *req, const struct webapply_
 
 /* After a start command: a daemon writes its pid file some time after the command returned. */
 static int await_running(const struct webapply_req *req, struct webapply_server_state *ret) {
-        uint64_t deadline = now_ms() + timeout_of(req);
+        uint64_t deadline = mono_msec() + timeout_of(req);
 
         for (;;) {
                 int r = webapply_server_probe(req, ret);
 
                 if (r < 0 || ret->running)
                         return r;
-                if (now_ms() >= deadline)
+                if (mono_msec() >= deadline)
                         return -ESRCH;
                 sleep_ms(WATCH_POLL_MS);
         }

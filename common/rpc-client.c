@@ -11,6 +11,7 @@
 #include "common/p11-errmap.h"
 #include "common/rpc-client.h"
 #include "common/secret.h"
+#include "common/time-util.h"
 
 struct rpc_client {
         int fd;
@@ -71,13 +72,6 @@ static int client_fail(struct rpc_client *c, int r) {
 void rpc_client_set_busy_poll(struct rpc_client *c, unsigned usec) {
         if (c)
                 c->busy_poll_usec = usec;
-}
-
-static uint64_t mono_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
 /* How much earlier than busy_poll_usec before the reply a long call's sleep ends: a thread's default
@@ -157,7 +151,7 @@ static void expect_update(struct rpc_client *c, enum rpc_call call, uint64_t sen
 }
 
 static int64_t now_ms(void) {
-        return (int64_t) (mono_usec() / 1000u);
+        return (int64_t) mono_msec();
 }
 
 /* What is left of the call's time budget; negative timeouts mean none. */

@@ -12,6 +12,7 @@
 
 #include <linux/vm_sockets.h>
 
+#include "common/time-util.h"
 #include "common/transport.h"
 
 /* ---- addresses ---- */
@@ -201,10 +202,7 @@ static int family_of(const struct transport_addr *a) {
 }
 
 static int64_t now_ms(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return (int64_t) mono_msec();
 }
 
 /* Milliseconds left before deadline for poll(): -1 means no deadline. */

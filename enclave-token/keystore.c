@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "common/time-util.h"
 #include "enclave-token/errors.h"
 #include "enclave-token/keystore.h"
 
@@ -33,10 +34,7 @@ struct etok_keystore {
 };
 
 static uint64_t clock_monotonic(void *userdata) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * NSEC_PER_SEC + (uint64_t) ts.tv_nsec;
+        return mono_nsec();
 }
 
 static uint8_t *token_ticket(const struct etok_token *t) {

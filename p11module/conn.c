@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/time-util.h"
 #include "p11module/conn.h"
 #include "p11module/debug.h"
 
@@ -25,7 +26,7 @@ static struct {
         struct p11_conn *all[P11_POOL_MAX]; /* open connections, busy or idle */
         struct p11_conn *idle[P11_POOL_MAX];
         size_t n_idle;
-        struct timespec timed_out_at; /* last connect that timed out; zero after a success */
+        uint64_t timed_out_at_ms; /* last connect that timed out; zero after a success */
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Marks an all[] entry whose connection is being opened. */
@@ -72,7 +73,7 @@ void p11_pool_done(void) {
         /* Busy connections stay counted until released; a new epoch makes release free them. */
         for (size_t i = 0; i < P11_POOL_MAX; i++)
                 pool.all[i] = NULL;
-        pool.timed_out_at = (struct timespec) {};
+        pool.timed_out_at_ms = 0;
         pool.epoch++;
         pool.cfg = NULL;
         pthread_cond_broadcast(&pool.cond);
@@ -86,7 +87,7 @@ void p11_pool_forked(void) {
                         conn_free(pool.all[i]);
         memset(pool.all, 0, sizeof(pool.all));
         pool.n_idle = 0;
-        pool.timed_out_at = (struct timespec) {};
+        pool.timed_out_at_ms = 0;
         pool.epoch++;
         pool.cfg = NULL;
         (void) pthread_mutex_init(&pool.lock, NULL);
@@ -109,15 +110,7 @@ static void deadline_after(int ms, struct timespec *ret) {
 #define CONNECT_BACKOFF_MS 1000
 
 static bool connect_backoff_locked(void) {
-        struct timespec now;
-        long ms;
-
-        if (pool.timed_out_at.tv_sec == 0 && pool.timed_out_at.tv_nsec == 0)
-                return false;
-        (void) clock_gettime(CLOCK_MONOTONIC, &now);
-        ms = (now.tv_sec - pool.timed_out_at.tv_sec) * 1000 +
-             (now.tv_nsec - pool.timed_out_at.tv_nsec) / 1000000;
-        return ms >= 0 && ms < CONNECT_BACKOFF_MS;
+        return pool.timed_out_at_ms != 0 && mono_msec() - pool.timed_out_at_ms < CONNECT_BACKOFF_MS;
 }
 
 static size_t free_slot_locked(void) {
@@ -185,11 +178,11 @@ static int acquire_new_locked(size_t slot, struct p11_conn **ret) {
         if (r < 0) {
                 pool.all[slot] = NULL;
                 if (r == -ETIMEDOUT)
-                        (void) clock_gettime(CLOCK_MONOTONIC, &pool.timed_out_at);
+                        pool.timed_out_at_ms = mono_msec();
                 pthread_cond_signal(&pool.cond);
                 return r;
         }
-        pool.timed_out_at = (struct timespec) {};
+        pool.timed_out_at_ms = 0;
         c->epoch = epoch;
         c->slot = slot;
         pool.all[slot] = c;

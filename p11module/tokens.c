@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/time-util.h"
 #include "p11module/debug.h"
 #include "p11module/module.h"
 #include "p11module/remote.h"
@@ -25,7 +26,7 @@ static struct {
         bool loaded;
         uint64_t generation;
         int failed; /* negative errno of the last failed refresh, 0 after a success */
-        struct timespec failed_at;
+        uint64_t failed_at_ms;
         uint32_t *seen; /* every slot id listed since C_Initialize, sorted: see p11_tokens_seen() */
         size_t n_seen;
 } tokens;
@@ -267,14 +268,9 @@ static size_t summaries_normalise(struct p11_token_summary *s, size_t n) {
 
 /* The last failure while it is recent, else 0. */
 static int backoff_active(void) {
-        struct timespec now;
-        long ms;
-
         if (!tokens.failed)
                 return 0;
-        (void) clock_gettime(CLOCK_MONOTONIC, &now);
-        ms = (now.tv_sec - tokens.failed_at.tv_sec) * 1000 + (now.tv_nsec - tokens.failed_at.tv_nsec) / 1000000;
-        return ms >= 0 && ms < REFRESH_BACKOFF_MS ? tokens.failed : 0;
+        return mono_msec() - tokens.failed_at_ms < REFRESH_BACKOFF_MS ? tokens.failed : 0;
 }
 
 static int refresh_apply(int r, struct p11_token_summary *s, size_t n, uint64_t generation) {
@@ -282,7 +278,7 @@ static int refresh_apply(int r, struct p11_token_summary *s, size_t n, uint64_t 
                 return -ENXIO;
         if (r < 0) {
                 tokens.failed = r;
-                (void) clock_gettime(CLOCK_MONOTONIC, &tokens.failed_at);
+                tokens.failed_at_ms = mono_msec();
                 return r;
         }
         tokens.failed = 0;
