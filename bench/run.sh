@@ -5,7 +5,9 @@
 # `enclave-token --busy-poll POLL` and ENCLAVE_ACM_BUSY_POLL_USEC=POLL in the module, so polling on and
 # off are compared side by side in one run. 50 is the module's default and enclave-token's on vsock (in
 # an enclave, whose vCPUs serve nothing else); on a unix socket enclave-token does not poll by default.
-# usage: bench/run.sh [BUILD_DIR] [SECONDS] [POLL...]
+# ROUNDS=N in the environment repeats each row N times, in-process and module alternating, and prints
+# medians (p11bench --rounds).
+# usage: [ROUNDS=N] bench/run.sh [BUILD_DIR] [SECONDS] [POLL...]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
@@ -52,6 +54,6 @@ for poll in "${polls[@]}"; do
         echo
         echo "## busy poll $poll us (enclave-token --busy-poll $poll, ENCLAVE_ACM_BUSY_POLL_USEC=$poll)"
         ENCLAVE_ACM_BUSY_POLL_USEC=$poll "$build/bench/p11bench" --module "$build/p11module/enclave-acm-pkcs11.so" \
-                --data "unix:path=$tmp/data.sock" --pin 123456 --seconds "$secs" "${cases[@]}"
+                --data "unix:path=$tmp/data.sock" --pin 123456 --seconds "$secs" --rounds "${ROUNDS:-1}" "${cases[@]}"
         stop_token
 done

@@ -412,12 +412,14 @@ static int conn_serve(struct worker *wk, struct conn *c) {
  * signature). The worker that answered polls the connection for busy_poll_usec before giving it back
  * to epoll, so that request is served at once: no wake-up of an idle vCPU (tens of microseconds on a
  * VM) on either side. The connection stays disarmed while it is polled, so its request wakes no
- * other worker: a worker woken for nothing is placed on the client's CPU and preempts it. One worker
- * polls at a time (the others' CPUs stay free for whatever shares them: the clients, when the token
- * runs on the parent in dev and tests), and misses back off (common/busy-poll.h). */
+ * other worker: a worker woken for nothing is placed on the client's CPU and preempts it. Polling
+ * stops as soon as another connection has something for epoll (the epoll fd turns readable), so a
+ * polled client never makes others wait. One worker polls at a time (the others' CPUs stay free for
+ * whatever shares them: the clients, when the token runs on the parent in dev and tests), and misses
+ * back off (common/busy-poll.h). */
 static bool conn_poll(struct worker *wk, struct conn *c) {
         struct etok_server *s = wk->server;
-        struct pollfd p = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+        struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN | POLLRDHUP }, { .fd = s->epfd, .events = POLLIN } };
         unsigned idle = 0;
         uint64_t until;
         int n;
@@ -429,27 +431,23 @@ static bool conn_poll(struct worker *wk, struct conn *c) {
         until = mono_usec() + s->busy_poll_usec;
         /* sched_yield(): a runnable thread on this CPU (a client, in dev and tests) goes first; on an
          * idle CPU it returns at once. */
-        while ((n = poll(&p, 1, 0)) == 0 && mono_usec() < until)
+        while ((n = poll(p, 2, 0)) == 0 && mono_usec() < until)
                 (void) sched_yield();
         __atomic_store_n(&s->polling, 0u, __ATOMIC_RELEASE);
+        if (n > 0 && p[1].revents != 0)
+                return false; /* others wait: neither a hit nor a miss, and they go first */
         busy_poll_end(&wk->bp, n > 0);
         return n > 0;
 }
-
-/* Rounds one worker serves a connection by polling before it goes back to the end of epoll's queue:
- * with --workers 1, one busy client must not starve the others. */
-#define CONN_POLL_ROUNDS 32
 
 static void conn_event(struct worker *wk, struct conn *c) {
         struct etok_server *s = wk->server;
         struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
         int r, fd = c->fd;
 
-        for (unsigned round = 0;; round++) {
+        do
                 r = conn_serve(wk, c);
-                if (r != 0 || round == CONN_POLL_ROUNDS || !conn_poll(wk, c))
-                        break;
-        }
+        while (r == 0 && conn_poll(wk, c));
         if (r < 0) {
                 conn_close(s, c, r);
                 return;

@@ -22,8 +22,8 @@ openssl dgst -sha256 -verify "$T/rsa.pub" -signature "$T/rsa.sig" "$T/data" >/de
 ok "the signature made on a polled connection verifies"
 
 # Fairness: the busy client signs without a pause for much longer than the other needs. The worker
-# goes back to epoll after a bounded number of polled rounds, so the other client is served while
-# the busy one is still at it (without the bound it would wait for the whole loop).
+# stops polling the busy connection as soon as another one has a request for epoll, so the other
+# client is served while the busy one is still at it (else it would wait for the whole loop).
 n=20000
 [[ -n $VALGRIND ]] && n=4000
 timeout 300 "$P11_CLIENT" "$P11_MODULE" ec open "login:$PIN" findkey signloop:20:ECDSA-SHA256:"$T/data" \
