@@ -1,10 +1,12 @@
-/* Target: nginxconf_ensure_include() and nginxconf_ensure_main() on arbitrary config text.
+/* Target: nginxconf_ensure_include(), nginxconf_ensure_main() and nginxconf_get_pid() on arbitrary
+ * config text.
  *
  * Input: byte 0 picks the options (bits 0-1: port 0/443/8443/80; bit 2: server_name
  * "www.example.com"; bit 3: disable "snippets/snakeoil.conf"; bit 4: no env lines); the rest is the
  * text. Properties: a failure returns nothing and says why; a result is NUL-terminated and a fixed
  * point (applying again changes nothing); the include edit never changes what ensure_main thinks
- * of the text (it still parses, with the same verdict). */
+ * of the text (it still parses, with the same verdict); get_pid returns a NUL-terminated path no
+ * longer than the text, or nothing, and neither edit changes what it finds. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +61,33 @@ static int run(apply_fn fn, const char *t, size_t n, const void *opts, char **re
         return r;
 }
 
+/* get_pid's contract; returns its result, the path in *ret_pid (or NULL). */
+static int get_pid(const char *t, size_t n, char **ret_pid) {
+        struct nginxconf_error e = {};
+        char *pid = NULL;
+        int r = nginxconf_get_pid(t, n, &pid, &e);
+
+        *ret_pid = pid;
+        if (r < 0) {
+                require(pid == NULL && e.message != NULL, "get_pid: failure without a message, or with a path");
+                return r;
+        }
+        require(r <= 1 && (r == 1) == (pid != NULL), "get_pid: bad result");
+        require(!pid || strlen(pid) <= n, "get_pid: a path longer than the text");
+        return r;
+}
+
+/* The edit at t2 (a result of one of the editors on t1) finds the same pid directive. */
+static void same_pid(const char *t1, size_t n1, const char *t2, size_t n2) {
+        char *p1 = NULL, *p2 = NULL;
+        int r1 = get_pid(t1, n1, &p1), r2 = get_pid(t2, n2, &p2);
+
+        if (r1 >= 0)
+                require(r1 == r2 && (!p1 || strcmp(p1, p2) == 0), "an edit changed the pid directive");
+        free(p1);
+        free(p2);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const unsigned ports[] = { 0, 443, 8443, 80 };
         struct nginxconf_include_opts io;
@@ -86,6 +115,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 require((r1 < 0) == (r2 < 0) && (r1 >= 0 || r1 == r2),
                         "the include edit changed main's verdict");
                 free(m2);
+                same_pid(text, len, inc, inc_len);
+        }
+        if (r1 >= 0)
+                same_pid(text, len, m1, m1_len);
+        else {
+                char *pid = NULL;
+                (void) get_pid(text, len, &pid);
+                free(pid);
         }
         free(inc);
         free(m1);
