@@ -229,6 +229,11 @@ run_wrk() {
         "${parent[@]}" wrk -t1 -c"$conns" -d"$1"s --latency -H 'Connection: close' "https://127.0.0.1:$port/" >"$2" 2>&1
 }
 
+# cpu_ticks -> "BUSY TOTAL": all CPUs' jiffies from /proc/stat (idle and iowait are not busy).
+cpu_ticks() {
+        awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
+}
+
 # parse OUT -> "req/s p99_ms errors"
 parse() {
         awk '
@@ -261,7 +266,9 @@ for ((r = 1; r <= rounds; r++)); do
                         start_nginx "$c" "$k"
                         check_handshake "$c" "$k"
                         run_wrk 1 "$tmp/warmup.out" || true
+                        read -r busy0 total0 < <(cpu_ticks)
                         run_wrk "$secs" "$tmp/wrk.out" || die "wrk failed for ($c) $k: $(cat "$tmp/wrk.out")"
+                        read -r busy1 total1 < <(cpu_ticks)
                         stop_nginx
                         read -r v p e < <(parse "$tmp/wrk.out")
                         [[ $v != 0.0 ]] || die "no requests completed for ($c) $k: $(cat "$tmp/wrk.out")"
@@ -269,7 +276,8 @@ for ((r = 1; r <= rounds; r++)); do
                         p99[$k.$c]+="$p "
                         errs[$k.$c]=$((${errs[$k.$c]:-0} + e))
                         last[$c]=$v
-                        echo "# round $r: $k ($c) $v req/s, p99 $p ms, $e errors"
+                        echo "# round $r: $k ($c) $v req/s, p99 $p ms, $e errors," \
+                                "CPUs $((100 * (busy1 - busy0) / (total1 - total0 > 0 ? total1 - total0 : 1)))% busy"
                 done
                 rps[$k.ba]+="$(awk -v b="${last[b]}" -v a="${last[a]}" 'BEGIN { printf "%.3f", b / a }') "
                 rps[$k.bd]+="$(awk -v b="${last[b]}" -v d="${last[d]}" 'BEGIN { printf "%.3f", b / d }') "
