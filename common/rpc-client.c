@@ -79,9 +79,13 @@ void rpc_client_set_busy_poll(struct rpc_client *c, unsigned usec) {
  * (40-100 us on the VMs measured in bench/README.md). */
 #define WAKE_LEAD_USEC 150u
 
-/* Threads of this process in reply_wait() now. A child forked while another thread waited inherits a
- * count that never drops: it then just never polls, as with busy polling off. */
+/* Threads of this process waiting for a reply now, polling or asleep. A child forked while another
+ * thread waited inherits a count that never drops: it then just never polls, as with busy polling off. */
 static unsigned waiting;
+
+static bool others_wait(void) {
+        return __atomic_load_n(&waiting, __ATOMIC_RELAXED) > 1;
+}
 
 static void reply_poll(struct rpc_client *c, int fd, uint64_t expect, uint64_t sent) {
         struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -105,6 +109,8 @@ static void reply_poll(struct rpc_client *c, int fd, uint64_t expect, uint64_t s
                         busy_poll_end(&c->bp, false);
                         return;
                 }
+                if (others_wait())
+                        return; /* the process has parallel work now: neither a hit nor a miss */
                 (void) sched_yield();
         }
         busy_poll_end(&c->bp, true);
@@ -139,9 +145,8 @@ static void reply_wait(struct rpc_client *c, enum rpc_call call, uint64_t sent) 
                 busy_poll_end(&c->bp, false);
                 return;
         }
-        if (__atomic_add_fetch(&waiting, 1, __ATOMIC_RELAXED) == 1)
+        if (!others_wait())
                 reply_poll(c, c->fd, c->expect_usec[call], sent);
-        (void) __atomic_sub_fetch(&waiting, 1, __ATOMIC_RELAXED);
 }
 
 static void expect_update(struct rpc_client *c, enum rpc_call call, uint64_t sent) {
@@ -210,9 +215,11 @@ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **re
                 return client_fail(c, r);
 
         sent = mono_usec();
+        (void) __atomic_add_fetch(&waiting, 1, __ATOMIC_RELAXED);
         reply_wait(c, call, sent);
         rb = c->rbuf->data;
         r = transport_recv_all(c->fd, rb, RPC_HEADER_SIZE, time_left(c, start));
+        (void) __atomic_sub_fetch(&waiting, 1, __ATOMIC_RELAXED);
         if (r < 0)
                 return client_fail(c, r);
         r = rpc_header_decode(rb, c->channel, &h);
