@@ -487,7 +487,6 @@ static void listener_event(struct etok_server *s, struct listener *l) {
                 log_error_errno(errno, "Failed to re-arm the %s listener: %m", rpc_channel_to_string(l->channel));
 }
 
-
 static void *worker_main(void *p) {
         struct worker *wk = p;
         struct etok_server *s = wk->server;
