@@ -39,6 +39,10 @@ bool subprocess_result_ok(const struct subprocess_result *r) {
         return !r->timed_out && r->term_signal == 0 && r->exit_status == 0;
 }
 
+int subprocess_result_errno(const struct subprocess_result *r) {
+        return r->timed_out ? -ETIMEDOUT : subprocess_result_ok(r) ? 0 : -EBADMSG;
+}
+
 static int spawn_attrs(posix_spawnattr_t *attr, posix_spawn_file_actions_t *fa, int wfd) {
         sigset_t none, all;
         int r;

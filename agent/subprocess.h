@@ -25,6 +25,9 @@ void subprocess_result_done(struct subprocess_result *r);
 /* Exited with status 0: not killed, not timed out. */
 bool subprocess_result_ok(const struct subprocess_result *r);
 
+/* The same as an error: 0 when ok, -ETIMEDOUT when it was killed for time, else -EBADMSG. */
+int subprocess_result_errno(const struct subprocess_result *r);
+
 /* Run argv[0] (looked up in $PATH when it holds no '/', like execvp()) with argv as is, the caller's
  * environment, stdin from /dev/null, stdout and stderr into one pipe, default signal dispositions and an
  * empty signal mask, in a process group of its own. Waits at most timeout_ms (0: the default); then the

@@ -46,10 +46,10 @@ static int nginx_builtin_get(const char *binary, unsigned timeout_ms, struct ngi
         int r;
 
         r = subprocess_run(argv, timeout_ms, &s);
+        if (r >= 0)
+                r = subprocess_result_errno(&s);
         if (r < 0)
                 return r;
-        if (!subprocess_result_ok(&s))
-                return s.timed_out ? -ETIMEDOUT : -EBADMSG;
         if ((r = configure_arg(s.output, "prefix", &b->prefix)) < 0 ||
             (r = configure_arg(s.output, "conf-path", &b->conf)) < 0 ||
             (r = configure_arg(s.output, "pid-path", &b->pid)) < 0)
@@ -121,10 +121,10 @@ static int httpd_pid_file(const char *binary, const char *config, unsigned timeo
         int r;
 
         r = subprocess_run(argv, timeout_ms, &s);
+        if (r >= 0)
+                r = subprocess_result_errno(&s);
         if (r < 0)
                 return r;
-        if (!subprocess_result_ok(&s))
-                return s.timed_out ? -ETIMEDOUT : -EBADMSG;
         for (p = s.output; strncmp(p, key, strlen(key)) != 0; p++) {
                 p = strchr(p, '\n');
                 if (!p)

@@ -43,7 +43,7 @@ int webapply_run_command(const struct webapply_req *req, const char *const *argv
         ret->exit_status = s.exit_status;
         ret->term_signal = s.term_signal;
         ret->timed_out = s.timed_out;
-        r = s.timed_out ? -ETIMEDOUT : subprocess_result_ok(&s) ? 0 : -EBADMSG;
+        r = subprocess_result_errno(&s);
         if (r < 0 || keep) {
                 free(ret->output);
                 ret->output = NULL;

@@ -848,6 +848,29 @@ static void test_subprocess_errors(void) {
         ASSERT_ERR(subprocess_run(NULL, 0, &r), -EINVAL);
 }
 
+/* A run's verdict as an error: status 0, another status, a signal, the time running out. */
+static void test_subprocess_verdict(void) {
+        static const struct {
+                const char *script;
+                unsigned timeout_ms;
+                int want;
+        } cases[] = {
+                { "exit 0", 0, 0 },
+                { "exit 3", 0, -EBADMSG },
+                { "kill -TERM $$", 0, -EBADMSG },
+                { "sleep 5", 200, -ETIMEDOUT },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(subprocess_result_done) struct subprocess_result r = {};
+                const char *const argv[] = { "sh", "-c", cases[i].script, NULL };
+
+                ASSERT_OK(subprocess_run(argv, cases[i].timeout_ms, &r));
+                ASSERT_EQ(subprocess_result_errno(&r), cases[i].want);
+                ASSERT_EQ(subprocess_result_ok(&r), cases[i].want == 0);
+        }
+}
+
 TAP_MAIN(TEST("/webapply/apply/success", test_apply_success),
          TEST("/webapply/apply/idempotent", test_apply_idempotent),
          TEST("/webapply/apply/new-file", test_apply_new_file),
@@ -879,4 +902,5 @@ TAP_MAIN(TEST("/webapply/apply/success", test_apply_success),
          TEST("/webapply/bad-requests", test_bad_requests),
          TEST("/subprocess/cap", test_subprocess_cap),
          TEST("/subprocess/grandchild", test_subprocess_grandchild),
-         TEST("/subprocess/errors", test_subprocess_errors))
+         TEST("/subprocess/errors", test_subprocess_errors),
+         TEST("/subprocess/verdict", test_subprocess_verdict))
