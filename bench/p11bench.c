@@ -16,6 +16,7 @@
 
 #include "common/cleanup-ssl.h"
 #include "common/rpc-client.h"
+#include "p11module/config.h"
 
 #define MAX_THREADS 8
 #define MAX_ROUNDS 15
@@ -285,16 +286,16 @@ static int load_module(const char *path) {
         return 0;
 }
 
+/* ENCLAVE_ACM_BUSY_POLL_USEC as the module reads it (p11module/config.c). */
 static unsigned busy_poll_usec(void) {
-        const char *e = getenv("ENCLAVE_ACM_BUSY_POLL_USEC");
-        char *end;
-        unsigned long v;
+        struct p11_config cfg;
+        unsigned usec;
 
-        if (!e)
-                return 50;
-        errno = 0;
-        v = strtoul(e, &end, 10);
-        return errno == 0 && end != e && *end == '\0' && v <= 10000 ? (unsigned) v : 50;
+        if (p11_config_load(&cfg) < 0)
+                return P11_DEFAULT_BUSY_POLL_USEC;
+        usec = cfg.busy_poll_usec;
+        p11_config_done(&cfg);
+        return usec;
 }
 
 static int bench_ping(const char *address, int count) {
@@ -315,7 +316,7 @@ static int bench_ping(const char *address, int count) {
                 free(lat);
                 return r;
         }
-        /* The module's client, polled as the module polls it (its default is 50 us). */
+        /* The module's client, polled as the module polls it. */
         rpc_client_set_busy_poll(c, busy_poll_usec());
         t0 = now_us();
         for (int i = 0; i < count; i++) {

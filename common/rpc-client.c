@@ -87,8 +87,8 @@ static bool others_wait(void) {
         return __atomic_load_n(&waiting, __ATOMIC_RELAXED) > 1;
 }
 
-static void reply_poll(struct rpc_client *c, int fd, uint64_t expect, uint64_t sent) {
-        struct pollfd p = { .fd = fd, .events = POLLIN };
+static void reply_poll(struct rpc_client *c, uint64_t expect, uint64_t sent) {
+        struct pollfd p = { .fd = c->fd, .events = POLLIN };
         uint64_t spin = c->busy_poll_usec, until;
 
         if (expect > 2 * spin + WAKE_LEAD_USEC) {
@@ -146,7 +146,7 @@ static void reply_wait(struct rpc_client *c, enum rpc_call call, uint64_t sent) 
                 return;
         }
         if (!others_wait())
-                reply_poll(c, c->fd, c->expect_usec[call], sent);
+                reply_poll(c, c->expect_usec[call], sent);
 }
 
 static void expect_update(struct rpc_client *c, enum rpc_call call, uint64_t sent) {
