@@ -36,9 +36,18 @@ static int no_password(char *buf, int size, int rwflag, void *u) {
         return -1;
 }
 
+static void ctx_reset(struct etok_key_ctx *c) {
+        EVP_PKEY_CTX_free(TAKE_PTR(c->pctx));
+        EVP_MD_CTX_free(TAKE_PTR(c->mctx));
+}
+
 struct etok_key *etok_key_free(struct etok_key *k) {
         if (!k)
                 return NULL;
+        if (k->ctxs)
+                for (size_t i = 0; i < ETOK_KEY_CTXS; i++)
+                        ctx_reset(&k->ctxs[i]);
+        free(k->ctxs);
         EVP_PKEY_free(k->pkey);
         OPENSSL_free(k->spki);
         for (size_t i = 0; i < k->n_certs; i++)
@@ -223,6 +232,12 @@ int etok_key_new(const struct rpc_add_key *in, struct etok_key **ret) {
         if ((r = key_load_private(k, &in->key_pem)) < 0 || (r = key_load_chain(k, &in->chain_pem)) < 0 ||
             (r = key_set_spki(k)) < 0 || (r = key_self_test(k, k->certs[0], k->cert_lens[0])) < 0)
                 return r;
+        if (k->type != RPC_KEY_RSA) {
+                k->ctxs = aligned_alloc(_Alignof(struct etok_key_ctx), ETOK_KEY_CTXS * sizeof(*k->ctxs));
+                if (!k->ctxs)
+                        return -ENOMEM;
+                memset(k->ctxs, 0, ETOK_KEY_CTXS * sizeof(*k->ctxs));
+        }
         *ret = TAKE_PTR(k);
         return 0;
 }
@@ -287,9 +302,84 @@ static int sign_rsa_pss(const struct etok_key *k, const struct rpc_crypto_req *r
         return 0;
 }
 
+/* ---- kept signing contexts (EC, Ed25519) ---- */
+
+/* The slot this thread had last comes first, so each worker keeps to its own slot and cache line. */
+static __thread unsigned ctx_hint;
+
+static struct etok_key_ctx *ctx_take(const struct etok_key *k) {
+        for (unsigned n = 0; k->ctxs && n < ETOK_KEY_CTXS; n++) {
+                unsigned i = (ctx_hint + n) % ETOK_KEY_CTXS;
+
+                if (!__atomic_exchange_n(&k->ctxs[i].busy, true, __ATOMIC_ACQUIRE)) {
+                        ctx_hint = i;
+                        return &k->ctxs[i];
+                }
+        }
+        return NULL;
+}
+
+static void ctx_give(struct etok_key_ctx *c) {
+        __atomic_store_n(&c->busy, false, __ATOMIC_RELEASE);
+}
+
+/* Ready to sign: made on first use. An EC context signs again as it is. Ed25519 is re-initialised
+ * without its key, which keeps the fetched method: OpenSSL 3.2 refuses a second one-shot
+ * EVP_DigestSign() on a context. */
+static int ctx_prepare(const struct etok_key *k, struct etok_key_ctx *c) {
+        if (k->type == RPC_KEY_EC) {
+                if (c->pctx)
+                        return 0;
+                c->pctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
+                if (!c->pctx)
+                        return ssl_fail(-ENOMEM);
+                return EVP_PKEY_sign_init(c->pctx) > 0 ? 0 : ssl_fail(-EIO);
+        }
+        if (c->mctx)
+                return EVP_DigestSignInit(c->mctx, NULL, NULL, NULL, NULL) > 0 ? 0 : ssl_fail(-EIO);
+        c->mctx = EVP_MD_CTX_new();
+        if (!c->mctx)
+                return ssl_fail(-ENOMEM);
+        return EVP_DigestSignInit(c->mctx, NULL, NULL, NULL, k->pkey) > 0 ? 0 : ssl_fail(-EIO);
+}
+
+static int ctx_sign(const struct etok_key *k, struct etok_key_ctx *c, const struct rpc_slice *data, uint8_t *out,
+                    size_t *io_len) {
+        int ok = k->type == RPC_KEY_EC ? EVP_PKEY_sign(c->pctx, out, io_len, data->ptr, data->len)
+                                       : EVP_DigestSign(c->mctx, out, io_len, data->ptr, data->len);
+
+        return ok > 0 ? 0 : ssl_fail(ETOK_ERR(DATA_INVALID));
+}
+
+/* Signs with a kept context, or a context of its own when all are taken. A kept context that fails
+ * is dropped and the signature made once more on a new one: an OpenSSL that refuses reuse costs a
+ * retry, never a failed handshake. */
+static int sign_kept(const struct etok_key *k, const struct rpc_slice *data, uint8_t *out, size_t *io_len) {
+        struct etok_key_ctx own = {}, *c = ctx_take(k);
+        size_t cap = *io_len;
+        bool kept;
+        int r;
+
+        if (!c)
+                c = &own;
+        do {
+                kept = c->pctx || c->mctx;
+                *io_len = cap;
+                r = ctx_prepare(k, c);
+                if (r >= 0)
+                        r = ctx_sign(k, c, data, out, io_len);
+                if (r < 0)
+                        ctx_reset(c);
+        } while (r < 0 && kept);
+        if (c == &own)
+                ctx_reset(c);
+        else
+                ctx_give(c);
+        return r;
+}
+
 static int sign_ecdsa(const struct etok_key *k, const struct rpc_crypto_req *req, uint8_t *out,
                       size_t *io_len) {
-        _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL;
         _cleanup_(ECDSA_SIG_freep) ECDSA_SIG *sig = NULL;
         const BIGNUM *sr, *ss;
         uint8_t der[256];
@@ -301,11 +391,10 @@ static int sign_ecdsa(const struct etok_key *k, const struct rpc_crypto_req *req
                 return ETOK_ERR(DATA_LEN);
         if (*io_len < k->sig_len)
                 return -ENOBUFS;
-        if ((r = pkey_ctx_new(k, &ctx)) < 0)
-                return r;
         /* No md: the data is the digest; ECDSA truncates one longer than the order. */
-        if (EVP_PKEY_sign_init(ctx) <= 0 || EVP_PKEY_sign(ctx, der, &der_len, req->data.ptr, req->data.len) <= 0)
-                return ssl_fail(ETOK_ERR(DATA_INVALID));
+        r = sign_kept(k, &req->data, der, &der_len);
+        if (r < 0)
+                return r;
         sig = d2i_ECDSA_SIG(NULL, &p, (long) der_len);
         if (!sig)
                 return ssl_fail(-EIO);
@@ -313,19 +402,6 @@ static int sign_ecdsa(const struct etok_key *k, const struct rpc_crypto_req *req
         if (BN_bn2binpad(sr, out, (int) half) < 0 || BN_bn2binpad(ss, out + half, (int) half) < 0)
                 return ssl_fail(-EIO);
         *io_len = k->sig_len;
-        return 0;
-}
-
-static int sign_eddsa(const struct etok_key *k, const struct rpc_crypto_req *req, uint8_t *out,
-                      size_t *io_len) {
-        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
-
-        ctx = EVP_MD_CTX_new();
-        if (!ctx)
-                return ssl_fail(-ENOMEM);
-        if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, k->pkey) <= 0 ||
-            EVP_DigestSign(ctx, out, io_len, req->data.ptr, req->data.len) <= 0)
-                return ssl_fail(ETOK_ERR(DATA_INVALID));
         return 0;
 }
 
@@ -343,7 +419,7 @@ int etok_key_sign(const struct etok_key *k, const struct rpc_crypto_req *req, ui
         else if (req->mech == RPC_MECH_ECDSA && k->type == RPC_KEY_EC)
                 r = sign_ecdsa(k, req, out, &len);
         else if (req->mech == RPC_MECH_EDDSA && k->type == RPC_KEY_ED25519)
-                r = sign_eddsa(k, req, out, &len);
+                r = sign_kept(k, &req->data, out, &len);
         else
                 r = ETOK_ERR(UNSUPPORTED);
         if (r < 0)

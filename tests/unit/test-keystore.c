@@ -1,4 +1,6 @@
 /* Tests for enclave-token/keystore.c and key.c: provisioning, limits, slot ids, PIN back-off, key checks. */
+#include <pthread.h>
+
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -714,6 +716,84 @@ static void test_crypt_errors(void) {
         ASSERT_EQ(ERR_peek_error(), 0);
 }
 
+/* Signing contexts are kept per key and reused: more threads than slots sign at once, each with its
+ * own messages, and every signature must verify for the message it was made for. */
+#define KEPT_THREADS (ETOK_KEY_CTXS + 4)
+#define KEPT_ROUNDS 12
+
+struct kept_job {
+        struct etok_keystore *ks;
+        uint32_t slot[2];
+        uint8_t ticket[2][RPC_TICKET_LEN];
+        unsigned id;
+        unsigned bad;
+};
+
+static void *kept_thread(void *p) {
+        struct kept_job *j = p;
+        static const uint32_t mech[2] = { RPC_MECH_ECDSA, RPC_MECH_EDDSA };
+        const struct test_key *key[2] = { &k_ec256, &k_ed25519 };
+
+        for (unsigned round = 0; round < KEPT_ROUNDS; round++)
+                for (unsigned t = 0; t < 2; t++) {
+                        uint8_t msg[32] = { (uint8_t) j->id, (uint8_t) round, (uint8_t) t }, out[RPC_SIG_MAX];
+                        struct rpc_crypto_req req = { .slot = j->slot[t], .key_id = 1,
+                                                      .ticket = { j->ticket[t], RPC_TICKET_LEN },
+                                                      .mech = mech[t], .data = { msg, sizeof(msg) } };
+                        size_t n;
+
+                        if (etok_keystore_crypt(j->ks, false, &req, out, sizeof(out), &n) < 0 ||
+                            !test_verify(key[t]->cert, mech[t], NULL, 0, msg, sizeof(msg), out, n))
+                                j->bad++;
+                }
+        return NULL;
+}
+
+static void test_kept_contexts(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        struct kept_job jobs[KEPT_THREADS];
+        pthread_t th[KEPT_THREADS];
+        uint8_t msg[4] = { 1, 2, 3, 4 }, a[RPC_SIG_MAX], b[RPC_SIG_MAX];
+        struct rpc_crypto_req req;
+        uint32_t slot[2];
+        uint8_t ticket[2][RPC_TICKET_LEN];
+        size_t na, nb;
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_OK(etok_keystore_new(16, &ks));
+        ASSERT_OK(add1(ks, "ec", "1234", false, &k_ec256, &slot[0]));
+        ASSERT_OK(add1(ks, "ed", "1234", false, &k_ed25519, &slot[1]));
+        ASSERT_OK(login(ks, slot[0], "1234", ticket[0]));
+        ASSERT_OK(login(ks, slot[1], "1234", ticket[1]));
+
+        /* Ed25519 is deterministic: a reused context gives the same signature for the same message,
+         * and a different one for another message. */
+        req = (struct rpc_crypto_req) { .slot = slot[1], .key_id = 1, .ticket = { ticket[1], RPC_TICKET_LEN },
+                                        .mech = RPC_MECH_EDDSA, .data = { msg, sizeof(msg) } };
+        ASSERT_OK(etok_keystore_crypt(ks, false, &req, a, sizeof(a), &na));
+        ASSERT_OK(etok_keystore_crypt(ks, false, &req, b, sizeof(b), &nb));
+        ASSERT_EQ(na, nb);
+        ASSERT_MEMEQ(a, b, na);
+        req.data.len = 3;
+        ASSERT_OK(etok_keystore_crypt(ks, false, &req, b, sizeof(b), &nb));
+        ASSERT_TRUE(memcmp(a, b, na) != 0);
+        ASSERT_TRUE(test_verify(k_ed25519.cert, RPC_MECH_EDDSA, NULL, 0, msg, 3, b, nb));
+
+        for (unsigned i = 0; i < KEPT_THREADS; i++) {
+                jobs[i] = (struct kept_job) { .ks = ks, .slot = { slot[0], slot[1] }, .id = i };
+                memcpy(jobs[i].ticket, ticket, sizeof(ticket));
+                ASSERT_EQ(pthread_create(&th[i], NULL, kept_thread, &jobs[i]), 0);
+        }
+        for (unsigned i = 0; i < KEPT_THREADS; i++) {
+                ASSERT_EQ(pthread_join(th[i], NULL), 0);
+                ASSERT_EQ(jobs[i].bad, 0u);
+        }
+        /* Removing the tokens frees the kept contexts with their keys (valgrind checks the rest). */
+        ASSERT_OK(remove1(ks, "ec", "1234"));
+        ASSERT_OK(remove1(ks, "ed", "1234"));
+        ASSERT_EQ(ERR_peek_error(), 0);
+}
+
 /* The token's PIN and ticket live in one secret_buf; private keys in OpenSSL's secure heap, which
  * OpenSSL wipes on free: removing the token gives every byte back. */
 static void test_secret_storage(void) {
@@ -775,5 +855,6 @@ TAP_MAIN(TEST("/keystore/errno-table", test_errno_table), TEST("/keystore/add-re
          TEST("/keystore/rotation-grace", test_rotation_grace),
          TEST("/keystore/rotation-late-login", test_rotation_late_login),
          TEST("/keystore/pin-backoff", test_pin_backoff), TEST("/keystore/pin-compare", test_pin_compare),
-         TEST("/keystore/crypt-errors", test_crypt_errors), TEST("/keystore/secret-storage", test_secret_storage),
+         TEST("/keystore/crypt-errors", test_crypt_errors), TEST("/keystore/kept-contexts", test_kept_contexts),
+         TEST("/keystore/secret-storage", test_secret_storage),
          TEST("/keystore/cleanup", cleanup_keys))
