@@ -757,7 +757,9 @@ static void test_kept_contexts(void) {
         struct rpc_crypto_req req;
         uint32_t slot[2];
         uint8_t ticket[2][RPC_TICKET_LEN];
+        const struct etok_key *key;
         size_t na, nb;
+        int r, r2;
 
         ASSERT_TRUE(keys_init());
         ASSERT_OK(etok_keystore_new(16, &ks));
@@ -777,6 +779,17 @@ static void test_kept_contexts(void) {
         req.data.len = 3;
         ASSERT_OK(etok_keystore_crypt(ks, false, &req, b, sizeof(b), &nb));
         ASSERT_TRUE(memcmp(a, b, na) != 0);
+        ASSERT_TRUE(test_verify(k_ed25519.cert, RPC_MECH_EDDSA, NULL, 0, msg, 3, b, nb));
+
+        /* A kept context that fails (no room for the signature: the retry on a new one fails too) is
+         * dropped, and the next signature is made on a new one. */
+        etok_keystore_read_begin(ks);
+        key = etok_keystore_find_locked(ks, slot[1])->keys[0];
+        r = etok_key_sign(key, &req, b, 10, &nb);
+        r2 = etok_key_sign(key, &req, b, sizeof(b), &nb);
+        etok_keystore_read_end(ks);
+        ASSERT_ERR(r, ETOK_ERR(DATA_INVALID));
+        ASSERT_OK(r2);
         ASSERT_TRUE(test_verify(k_ed25519.cert, RPC_MECH_EDDSA, NULL, 0, msg, 3, b, nb));
 
         for (unsigned i = 0; i < KEPT_THREADS; i++) {
