@@ -328,11 +328,12 @@ static void ctx_give(struct etok_key_ctx *c) {
  * EVP_DigestSign() on a context. */
 static int ctx_prepare(const struct etok_key *k, struct etok_key_ctx *c) {
         if (k->type == RPC_KEY_EC) {
+                int r;
+
                 if (c->pctx)
                         return 0;
-                c->pctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
-                if (!c->pctx)
-                        return ssl_fail(-ENOMEM);
+                if ((r = pkey_ctx_new(k, &c->pctx)) < 0)
+                        return r;
                 return EVP_PKEY_sign_init(c->pctx) > 0 ? 0 : ssl_fail(-EIO);
         }
         if (c->mctx)
