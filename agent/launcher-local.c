@@ -49,7 +49,8 @@ int launcher_local_start(struct launcher *l) {
          * plaintext key, which enclave-token only takes in development mode; the local launcher
          * is for development, demos and tests only. */
         const char *argv[] = {
-                l->token_binary, "--dev", "--data", data, "--control", control, "--socket-mode", "0666", NULL,
+                l->token_binary, "--dev",         "--data", data, "--control",
+                control,         "--socket-mode", "0666",   NULL,
         };
         pid = fork();
         if (pid < 0)
@@ -89,8 +90,8 @@ int launcher_local_check(struct launcher *l) {
         if (p < 0)
                 log_error_errno(negative_errno(), "Lost track of enclave-token (pid %d): %m", (int) l->pid);
         else if (WIFSIGNALED(status))
-                log_error("enclave-token (pid %d) was killed by signal %d (%s)", (int) l->pid, WTERMSIG(status),
-                          strsignal(WTERMSIG(status)));
+                log_error("enclave-token (pid %d) was killed by signal %d (%s)", (int) l->pid,
+                          WTERMSIG(status), strsignal(WTERMSIG(status)));
         else
                 log_error("enclave-token (pid %d) exited with status %d", (int) l->pid, WEXITSTATUS(status));
         l->pid = 0;
@@ -112,7 +113,8 @@ void launcher_local_stop(struct launcher *l) {
                 }
                 (void) usleep(50 * 1000);
         }
-        log_warning("enclave-token (pid %d) did not stop within %d ms, killing it", (int) l->pid, STOP_WAIT_MS);
+        log_warning("enclave-token (pid %d) did not stop within %d ms, killing it", (int) l->pid,
+                    STOP_WAIT_MS);
         (void) kill(l->pid, SIGKILL);
         (void) waitpid(l->pid, &status, 0);
         l->pid = 0;

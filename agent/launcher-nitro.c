@@ -115,7 +115,9 @@ static int skip_value(struct jcur *c, unsigned depth) {
         case '"': return read_string(c, NULL, 0);
         case '{': c->p++; return skip_container(c, '}', true, depth);
         case '[': c->p++; return skip_container(c, ']', false, depth);
-        case 't': case 'f': case 'n': {
+        case 't':
+        case 'f':
+        case 'n': {
                 static const char *const words[] = { "true", "false", "null" };
                 for (size_t i = 0; i < ELEMENTSOF(words); i++) {
                         size_t n = strlen(words[i]);
@@ -157,7 +159,8 @@ int launcher_nitro_parse(const char *text, size_t len, struct launcher_nitro_inf
                 if (r < 0 || !take(&c, ':'))
                         return -EBADMSG;
                 if (strcmp(key, "EnclaveID") == 0) {
-                        if (read_string(&c, info.enclave_id, sizeof(info.enclave_id)) < 0 || !info.enclave_id[0])
+                        if (read_string(&c, info.enclave_id, sizeof(info.enclave_id)) < 0 ||
+                            !info.enclave_id[0])
                                 return -EBADMSG;
                         have_id = true;
                 } else if (strcmp(key, "ProcessID") == 0) {
@@ -191,8 +194,9 @@ static int vsock_address(uint32_t cid, uint32_t port, char **ret) {
         const char *dir = secure_getenv("ENCLAVE_ACM_TEST_VSOCK_DIR");
 
         if (dir && *dir)
-                return asprintf(ret, "unix:path=%s/vsock-%" PRIu32 "-%" PRIu32 ".sock", dir, cid, port) < 0 ? -ENOMEM
-                                                                                                        : 0;
+                return asprintf(ret, "unix:path=%s/vsock-%" PRIu32 "-%" PRIu32 ".sock", dir, cid, port) < 0
+                               ? -ENOMEM
+                               : 0;
         return asprintf(ret, "vsock:cid=%" PRIu32 ";port=%" PRIu32, cid, port) < 0 ? -ENOMEM : 0;
 }
 
@@ -204,7 +208,9 @@ static int run_nitro_cli(const char *const *argv, unsigned timeout_ms, struct su
                 return log_error_errno(r, "Cannot run '%s': %m", argv[0]);
         if (!subprocess_result_ok(res))
                 return log_error_errno(EBADMSG, "'%s %s' failed (%s %d): %s", argv[0], argv[1],
-                                       res->timed_out ? "timed out, signal" : res->term_signal ? "signal" : "status",
+                                       res->timed_out     ? "timed out, signal"
+                                       : res->term_signal ? "signal"
+                                                          : "status",
                                        res->term_signal ? res->term_signal : res->exit_status, res->output);
         return 0;
 }
@@ -235,13 +241,15 @@ int launcher_nitro_start(struct launcher *l) {
         argv[n] = NULL;
 
         /* nitro-cli allocates and boots before it prints: bounded, with the boot timeout on top. */
-        r = run_nitro_cli(argv, SUBPROCESS_DEFAULT_TIMEOUT_MS + (unsigned) MIN(l->boot_timeout_ms, 600000u), &res);
+        r = run_nitro_cli(argv, SUBPROCESS_DEFAULT_TIMEOUT_MS + (unsigned) MIN(l->boot_timeout_ms, 600000u),
+                          &res);
         if (r < 0)
                 return r;
         r = launcher_nitro_parse(res.output, res.output_len, &info);
         if (r < 0)
-                return log_error_errno(r, "Cannot find EnclaveID, ProcessID and EnclaveCID in the output of "
-                                          "'nitro-cli run-enclave': %s",
+                return log_error_errno(r,
+                                       "Cannot find EnclaveID, ProcessID and EnclaveCID in the output of "
+                                       "'nitro-cli run-enclave': %s",
                                        res.output);
 
         free(l->enclave_id);
@@ -276,7 +284,7 @@ static bool process_alive(pid_t pid) {
         (void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
         f = fopen(path, "re");
         if (!f || !fgets(buf, sizeof(buf), f))
-                return true; /* no /proc: trust kill() */
+                return true;   /* no /proc: trust kill() */
         p = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold anything */
         return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
 }
@@ -293,11 +301,13 @@ int launcher_nitro_check(struct launcher *l) {
 
 void launcher_nitro_stop(struct launcher *l) {
         _cleanup_(subprocess_result_done) struct subprocess_result res = {};
-        const char *argv[] = { LAUNCHER_NITRO_CLI, "terminate-enclave", "--enclave-id", l->enclave_id, NULL };
+        const char *argv[] = { LAUNCHER_NITRO_CLI, "terminate-enclave", "--enclave-id", l->enclave_id,
+                               NULL };
 
         if (!l->enclave_id)
                 return;
-        if (run_nitro_cli(argv, SUBPROCESS_DEFAULT_TIMEOUT_MS, &res) < 0 && l->pid > 0 && kill(l->pid, 0) >= 0) {
+        if (run_nitro_cli(argv, SUBPROCESS_DEFAULT_TIMEOUT_MS, &res) < 0 && l->pid > 0 &&
+            kill(l->pid, 0) >= 0) {
                 log_warning("Sending SIGTERM to the enclave's process %d instead", (int) l->pid);
                 (void) kill(l->pid, SIGTERM);
         }

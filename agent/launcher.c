@@ -69,7 +69,8 @@ int launcher_connect(const struct launcher *l, struct rpc_client **ret) {
         r = transport_addr_parse(l->control_address, &a);
         if (r < 0)
                 return r;
-        return rpc_client_open(&a, RPC_CHANNEL_CONTROL, LAUNCHER_CONNECT_TIMEOUT_MS, "enclave-acm-agent", ret);
+        return rpc_client_open(&a, RPC_CHANNEL_CONTROL, LAUNCHER_CONNECT_TIMEOUT_MS, "enclave-acm-agent",
+                               ret);
 }
 
 int launcher_wait_boot(struct launcher *l) {
@@ -96,7 +97,8 @@ static int write_address_file(const struct launcher *l) {
         _cleanup_free_ char *path = NULL, *line = NULL;
         int r;
 
-        if (asprintf(&path, "%s/address", l->runtime_dir) < 0 || asprintf(&line, "%s\n", l->data_address) < 0)
+        if (asprintf(&path, "%s/address", l->runtime_dir) < 0 ||
+            asprintf(&line, "%s\n", l->data_address) < 0)
                 return log_error_errno(ENOMEM, "Out of memory");
         /* 0644: every web-server worker reads it. */
         r = pinstore_write_atomic(path, line, strlen(line), 0644, (uid_t) -1, (gid_t) -1);
@@ -122,8 +124,9 @@ int launcher_start(struct launcher *l) {
                 if (r == -ECHILD)
                         log_error("The enclave (%s) ended while booting", agent_launcher_to_string(l->kind));
                 else
-                        log_error_errno(r, "The enclave's control channel '%s' did not answer within %" PRIu64
-                                           " ms (boot_timeout_ms): %m",
+                        log_error_errno(r,
+                                        "The enclave's control channel '%s' did not answer within %" PRIu64
+                                        " ms (boot_timeout_ms): %m",
                                         l->control_address, l->boot_timeout_ms);
                 launcher_stop(l);
                 return r == -ECHILD ? -ECHILD : -ETIMEDOUT;
@@ -135,7 +138,8 @@ int launcher_start(struct launcher *l) {
                 launcher_stop(l);
                 return r;
         }
-        /* Unique over all launchers of this process: tokens compare it to know they must be re-provisioned. */
+        /* Unique over all launchers of this process: tokens compare it to know they must be re-provisioned.
+         */
         l->launches = ++launch_counter;
         log_info("Enclave up (%s launcher, launch %u): data channel %s, control channel %s",
                  agent_launcher_to_string(l->kind), l->launches, l->data_address, l->control_address);

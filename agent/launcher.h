@@ -10,26 +10,26 @@
 #include "common/rpc-client.h"
 
 #define LAUNCHER_DEFAULT_TOKEN_BINARY "/usr/bin/enclave-token"
-#define LAUNCHER_CONNECT_TIMEOUT_MS 5000
-#define LAUNCHER_NITRO_CLI "nitro-cli"
-#define LAUNCHER_NITRO_ID_MAX 128
+#define LAUNCHER_CONNECT_TIMEOUT_MS   5000
+#define LAUNCHER_NITRO_CLI            "nitro-cli"
+#define LAUNCHER_NITRO_ID_MAX         128
 
 struct launcher {
         enum agent_launcher kind;
         /* from the config */
-        char *token_binary;  /* local */
+        char *token_binary; /* local */
         char *runtime_dir;
-        char *image_path;    /* nitro */
+        char *image_path; /* nitro */
         uint64_t cpu_count, memory_mib, boot_timeout_ms;
         uint32_t p11kit_port, rpc_port, want_cid;
         /* while running */
         bool running;
-        pid_t pid;              /* local: our child; nitro: the enclave's ProcessID (not our child) */
-        char *enclave_id;       /* nitro */
-        uint32_t cid;           /* nitro: EnclaveCID */
-        char *data_address;     /* what the module connects to */
-        char *control_address;  /* what the agent provisions through */
-        unsigned launches;      /* number of the current launch, unique in the process; 0: never */
+        pid_t pid;             /* local: our child; nitro: the enclave's ProcessID (not our child) */
+        char *enclave_id;      /* nitro */
+        uint32_t cid;          /* nitro: EnclaveCID */
+        char *data_address;    /* what the module connects to */
+        char *control_address; /* what the agent provisions through */
+        unsigned launches;     /* number of the current launch, unique in the process; 0: never */
 };
 
 /* What `nitro-cli run-enclave` prints (its JSON on stdout). */

@@ -25,7 +25,8 @@ static void help(void) {
                "  --version        print the version\n"
                "\n"
                "Without --check-config it runs in the foreground, as systemd runs it: SIGTERM stops it\n"
-               "(the enclave is terminated, certificate files are kept), SIGHUP re-reads the configuration.\n",
+               "(the enclave is terminated, certificate files are kept), SIGHUP re-reads the "
+               "configuration.\n",
                AGENT_CONFIG_DEFAULT_PATH);
 }
 

@@ -1,4 +1,5 @@
-/* The sd_notify() datagram protocol, without libsystemd: READY=1, STATUS=, RELOADING=1, STOPPING=1, WATCHDOG=1.
+/* The sd_notify() datagram protocol, without libsystemd: READY=1, STATUS=, RELOADING=1, STOPPING=1,
+ * WATCHDOG=1.
  *
  * Why not libsystemd: the protocol is one datagram to a unix socket (chrony does the same), and
  * the agent then needs no library that pulls in half of systemd for a sendto(). */

@@ -1,4 +1,5 @@
-/* The sd_notify() datagram protocol, without libsystemd: READY=1, STATUS=, RELOADING=1, STOPPING=1, WATCHDOG=1. */
+/* The sd_notify() datagram protocol, without libsystemd: READY=1, STATUS=, RELOADING=1, STOPPING=1,
+ * WATCHDOG=1. */
 #pragma once
 
 #include <stdint.h>

@@ -179,7 +179,8 @@ static int fsync_dir_of(const char *path) {
         return 0;
 }
 
-int pinstore_write_atomic(const char *path, const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid) {
+int pinstore_write_atomic(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+                          gid_t gid) {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -1;
         int r;
@@ -256,7 +257,8 @@ static int read_small(const char *path, size_t max, struct secret_buf **ret) {
         return 0;
 }
 
-int pinstore_load_or_create(const char *state_dir, const char *label, struct secret_buf **ret, bool *ret_created) {
+int pinstore_load_or_create(const char *state_dir, const char *label, struct secret_buf **ret,
+                            bool *ret_created) {
         _cleanup_secret_ struct secret_buf *pin = NULL;
         _cleanup_free_ char *path = NULL;
         int r;

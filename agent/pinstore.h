@@ -12,7 +12,7 @@
 
 /* libp11 0.4.12 reads at most 31 bytes from a pin-source file and keeps a trailing newline as part
  * of the PIN: generated PINs are 31 characters of [A-Za-z0-9] (about 184 bits), no newline. */
-#define PINSTORE_GENERATED_LEN 31
+#define PINSTORE_GENERATED_LEN  31
 #define PINSTORE_PIN_SOURCE_MAX 31
 
 /* A file name for a token label: RFC 3986 unreserved bytes kept, everything else (and a leading
@@ -40,14 +40,14 @@ _must_check_ int pinstore_save_key_id(const char *state_dir, const char *label, 
 
 /* runtime_dir/<label>.pin for libp11's "?pin-source=file:": the bare PIN, mode 0440 and the given
  * group when group is not NULL, else 0400; owned by the agent's user. */
-_must_check_ int pinstore_write_runtime(const char *runtime_dir, const char *label, const struct secret_buf *pin,
-                                        const char *group, char **ret_path);
+_must_check_ int pinstore_write_runtime(const char *runtime_dir, const char *label,
+                                        const struct secret_buf *pin, const char *group, char **ret_path);
 
 /* Atomically make path hold data[0..len) with mode and owner (uid/gid (uid_t)-1 / (gid_t)-1: the
  * caller's): temp file in the same directory, fsync, rename, fsync of the directory. Returns 0
  * when the file already held exactly that, 1 when it was written, or a negative errno. */
-_must_check_ int pinstore_write_atomic(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
-                                       gid_t gid);
+_must_check_ int pinstore_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                                       uid_t uid, gid_t gid);
 
 /* mkdir -p with mode for the directories it creates. */
 _must_check_ int pinstore_mkdir_p(const char *path, mode_t mode);

@@ -73,7 +73,8 @@ static void set_error(struct agent_token *t, const char *msg) {
         t->failed_at = msg ? wall_now() : 0;
 }
 
-int agent_token_new(const struct agent_config *cfg, const struct agent_config_token *ct, struct agent_token **ret) {
+int agent_token_new(const struct agent_config *cfg, const struct agent_config_token *ct,
+                    struct agent_token **ret) {
         _cleanup_(agent_token_freep) struct agent_token *t = NULL;
         bool created = false;
         int r;
@@ -89,9 +90,10 @@ int agent_token_new(const struct agent_config *cfg, const struct agent_config_to
         if (ct->source.kind != AGENT_SOURCE_FILE) {
                 t->state = AGENT_TOKEN_UNSUPPORTED;
                 t->settled = true;
-                log_warning("Token '%s': %s sources cannot be provisioned yet (fetching them comes with a later "
-                            "version), skipping it",
-                            t->label, agent_source_kind_to_string(ct->source.kind));
+                log_warning(
+                        "Token '%s': %s sources cannot be provisioned yet (fetching them comes with a later "
+                        "version), skipping it",
+                        t->label, agent_source_kind_to_string(ct->source.kind));
                 *ret = TAKE_PTR(t);
                 return 0;
         }
@@ -100,11 +102,12 @@ int agent_token_new(const struct agent_config *cfg, const struct agent_config_to
         else {
                 r = pinstore_load_or_create(cfg->options.state_dir, t->label, &t->pin, &created);
                 if (r >= 0 && created)
-                        log_info("Token '%s': generated a PIN, kept in '%s/pins/'", t->label, cfg->options.state_dir);
+                        log_info("Token '%s': generated a PIN, kept in '%s/pins/'", t->label,
+                                 cfg->options.state_dir);
         }
         if (r < 0)
-                return log_error_errno(r, "Token '%s': cannot get its PIN (state directory '%s'): %m", t->label,
-                                       cfg->options.state_dir);
+                return log_error_errno(r, "Token '%s': cannot get its PIN (state directory '%s'): %m",
+                                       t->label, cfg->options.state_dir);
         r = pinstore_load_key_id(cfg->options.state_dir, t->label, &t->cur.key_id);
         if (r < 0)
                 log_warning_errno(r, "Token '%s': cannot read its last key id, using 1: %m", t->label);
@@ -112,10 +115,13 @@ int agent_token_new(const struct agent_config *cfg, const struct agent_config_to
                 t->state = AGENT_TOKEN_FAILED;
                 t->settled = true;
                 t->retry_at_usec = UINT64_MAX;
-                set_error(t, "its PIN is longer than 31 bytes, which libp11 cannot read from a pin-source file");
-                log_error("Token '%s': the PIN is %zu bytes; libp11 reads at most %d from a pin-source file. "
-                          "Use a PIN of 4-%d bytes or leave 'pin' out to have one generated",
-                          t->label, t->pin->len, PINSTORE_PIN_SOURCE_MAX, PINSTORE_PIN_SOURCE_MAX);
+                set_error(
+                        t,
+                        "its PIN is longer than 31 bytes, which libp11 cannot read from a pin-source file");
+                log_error(
+                        "Token '%s': the PIN is %zu bytes; libp11 reads at most %d from a pin-source file. "
+                        "Use a PIN of 4-%d bytes or leave 'pin' out to have one generated",
+                        t->label, t->pin->len, PINSTORE_PIN_SOURCE_MAX, PINSTORE_PIN_SOURCE_MAX);
         }
         *ret = TAKE_PTR(t);
         return 0;
@@ -138,8 +144,8 @@ static int material_load(const struct agent_token *t, struct agent_material *m, 
         unsigned len = 0;
         int r;
 
-        r = provision_load_key_and_chain(t->cfg->source.key, t->cfg->source.certificate, &m->key_pem, &m->chain,
-                                         &m->chain_len, &sum, ret_error);
+        r = provision_load_key_and_chain(t->cfg->source.key, t->cfg->source.certificate, &m->key_pem,
+                                         &m->chain, &m->chain_len, &sum, ret_error);
         if (r < 0)
                 return r;
         m->not_after = sum.not_after;
@@ -161,7 +167,8 @@ static int chain_path(const struct agent_config *cfg, const struct agent_token *
         r = pinstore_label_filename(t->label, &name);
         if (r < 0)
                 return r;
-        return asprintf(ret, "%s/%s.%" PRIu32 ".crt.pem", cfg->options.runtime_dir, name, id) < 0 ? -ENOMEM : 0;
+        return asprintf(ret, "%s/%s.%" PRIu32 ".crt.pem", cfg->options.runtime_dir, name, id) < 0 ? -ENOMEM
+                                                                                                  : 0;
 }
 
 /* Does the chain file of id exist and hold another chain? (Then a server pointed at id serves
@@ -195,27 +202,34 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
         int r;
 
         (void) snprintf(label, sizeof(label), "key-%" PRIu32, m->key_id);
-        key = (struct provision_key){ .id = m->key_id, .label = label, .key_pem = m->key_pem, .chain = m->chain,
+        key = (struct provision_key){ .id = m->key_id,
+                                      .label = label,
+                                      .key_pem = m->key_pem,
+                                      .chain = m->chain,
                                       .chain_len = m->chain_len };
         r = client_get(l, client);
         if (r < 0)
-                return log_error_errno(r, "Token '%s': cannot reach the enclave's control channel: %m", t->label);
+                return log_error_errno(r, "Token '%s': cannot reach the enclave's control channel: %m",
+                                       t->label);
         r = provision_token_add(*client, t->label, t->pin, true, &key, 1, &slot, &step);
         if (r < 0) {
                 if (rpc_client_is_broken(*client))
                         *client = rpc_client_free(*client);
                 return log_error_errno(r, "Token '%s': TOKEN_ADD failed (%s): %m", t->label,
-                                       step == PROVISION_STEP_CALL ? "the enclave refused or the connection broke"
-                                                                   : "request or answer malformed");
+                                       step == PROVISION_STEP_CALL
+                                               ? "the enclave refused or the connection broke"
+                                               : "request or answer malformed");
         }
-        log_info("Token '%s' provisioned in slot %" PRIu32 " with key id %" PRIu32, t->label, slot, m->key_id);
+        log_info("Token '%s' provisioned in slot %" PRIu32 " with key id %" PRIu32, t->label, slot,
+                 m->key_id);
         t->provisioned_at = t->refreshed_at = wall_now();
         return 0;
 }
 
-/* Chain file, PIN file, target for material m. *ret_settled: the failure is one retrying will not fix by itself. */
-static int point_target(struct agent_token *t, const struct agent_config *cfg, const struct agent_material *m,
-                        bool *ret_settled) {
+/* Chain file, PIN file, target for material m. *ret_settled: the failure is one retrying will not fix by
+ * itself. */
+static int point_target(struct agent_token *t, const struct agent_config *cfg,
+                        const struct agent_material *m, bool *ret_settled) {
         _cleanup_free_ char *cpath = NULL, *error = NULL;
         int r;
 
@@ -226,16 +240,19 @@ static int point_target(struct agent_token *t, const struct agent_config *cfg, c
         /* Chain files are never deleted: a server may read them at any time (ACM #128). */
         r = pinstore_write_atomic(cpath, m->chain, m->chain_len, 0644, (uid_t) -1, (gid_t) -1);
         if (r < 0)
-                return log_error_errno(r, "Token '%s': cannot write the certificate chain '%s': %m", t->label, cpath);
+                return log_error_errno(r, "Token '%s': cannot write the certificate chain '%s': %m",
+                                       t->label, cpath);
         if (!t->pin_file) {
                 r = pinstore_write_runtime(cfg->options.runtime_dir, t->label, t->pin, t->cfg->target.group,
                                            &t->pin_file);
                 if (r < 0)
-                        return log_error_errno(r, "Token '%s': cannot write its PIN file in '%s': %m", t->label,
-                                               cfg->options.runtime_dir);
+                        return log_error_errno(r, "Token '%s': cannot write its PIN file in '%s': %m",
+                                               t->label, cfg->options.runtime_dir);
         }
         r = target_apply(cfg, t->cfg,
-                         &(struct target_key){ .label = t->label, .key_id = m->key_id, .pin_file = t->pin_file,
+                         &(struct target_key){ .label = t->label,
+                                               .key_id = m->key_id,
+                                               .pin_file = t->pin_file,
                                                .cert_path = cpath },
                          &error);
         if (r < 0) {
@@ -292,8 +309,8 @@ static int rotate(struct agent_token *t, const struct agent_config *cfg, struct 
                   struct rpc_client **client, struct agent_material *m, bool *settled) {
         int r;
 
-        log_info("Token '%s': the key or certificate in its File source changed, rotating from key id %" PRIu32
-                 " to %" PRIu32,
+        log_info("Token '%s': the key or certificate in its File source changed, rotating from key id "
+                 "%" PRIu32 " to %" PRIu32,
                  t->label, t->cur.key_id, agent_rotation_next_id(t->cur.key_id));
         m->key_id = agent_rotation_next_id(t->cur.key_id);
         r = send_key(t, l, client, m);
@@ -330,7 +347,8 @@ static int step(struct agent_token *t, const struct agent_config *cfg, struct la
         if (r < 0) {
                 *settled = true;
                 set_error(t, error);
-                return log_error_errno(r, "Token '%s': %s", t->label, error ?: "cannot load its File source");
+                return log_error_errno(r, "Token '%s': %s", t->label,
+                                       error ?: "cannot load its File source");
         }
         t->next_sync_usec = now + cfg->options.sync_interval_secs * 1000000u;
         if (fresh)
@@ -374,8 +392,9 @@ int agent_token_step(struct agent_token *t, const struct agent_config *cfg, stru
                 if (asprintf(&msg, "provisioning failed: %s", strerror(-r)) >= 0)
                         set_error(t, msg);
         }
-        t->retry_at_usec = now + agent_backoff_usec(t->failures, MIN(BACKOFF_MAX_USEC,
-                                                                     cfg->options.sync_interval_secs * 1000000u));
+        t->retry_at_usec =
+                now + agent_backoff_usec(t->failures,
+                                         MIN(BACKOFF_MAX_USEC, cfg->options.sync_interval_secs * 1000000u));
         log_warning("Token '%s': attempt %u failed, retrying in %" PRIu64 " s", t->label, t->failures,
                     (t->retry_at_usec - now + 999999u) / 1000000u);
         return r;
@@ -404,7 +423,8 @@ int agent_token_remove(struct agent_token *t, struct launcher *l, struct rpc_cli
                 return 0;
         r = client_get(l, client);
         if (r < 0)
-                return log_warning_errno(r, "Token '%s': cannot reach the enclave to remove it: %m", t->label);
+                return log_warning_errno(r, "Token '%s': cannot reach the enclave to remove it: %m",
+                                         t->label);
         w = rpc_client_begin(*client);
         rpc_token_remove_req_encode(w, &(struct rpc_token_remove_req){
                                                .label = { (const uint8_t *) t->label, strlen(t->label) },

@@ -1,5 +1,6 @@
 /* The service loop: launch the enclave, provision the tokens, keep them synced, refreshed and served.
- * One thread; signals arrive on a signalfd; every wait is bounded (the loop ticks at least once a second). */
+ * One thread; signals arrive on a signalfd; every wait is bounded (the loop ticks at least once a second).
+ */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -24,9 +25,9 @@
 #include "common/log.h"
 #include "common/time-util.h"
 
-#define TICK_USEC (1000u * 1000u)
+#define TICK_USEC                (1000u * 1000u)
 #define ENCLAVE_BACKOFF_MAX_USEC (60u * 1000000u)
-#define ENCLAVE_STABLE_USEC (60u * 1000000u)
+#define ENCLAVE_STABLE_USEC      (60u * 1000000u)
 
 struct service {
         const char *config_path;
@@ -38,7 +39,7 @@ struct service {
         uint64_t enclave_retry_at;
         uint64_t enclave_up_since;
         unsigned enclave_failures; /* reset once an enclave stayed up ENCLAVE_STABLE_USEC */
-        bool main_done; /* target_ensure_main() succeeded for this config */
+        bool main_done;            /* target_ensure_main() succeeded for this config */
         bool ready_sent;
         char *status; /* last STATUS= sent */
         uint64_t watchdog_usec, next_watchdog;
@@ -118,8 +119,9 @@ static bool status_compute(const struct service *s, char **ret) {
         }
         if (!s->launcher->running)
                 p = strdup("Waiting for the enclave");
-        else if (asprintf(&p, "%zu of %zu token%s served%s%s%s", ready, s->n_tokens, s->n_tokens == 1 ? "" : "s",
-                          pending ? ", provisioning" : "", problems ? "; " : "", problems ?: "") < 0)
+        else if (asprintf(&p, "%zu of %zu token%s served%s%s%s", ready, s->n_tokens,
+                          s->n_tokens == 1 ? "" : "s", pending ? ", provisioning" : "", problems ? "; " : "",
+                          problems ?: "") < 0)
                 p = NULL;
         if (p) {
                 /* one line, bounded: STATUS= is for systemctl status */
@@ -161,8 +163,9 @@ static void state_write(struct service *s, bool stopped) {
         }
         if (r < 0) {
                 if (!s->state_warned)
-                        log_warning_errno(r, "Cannot write the state file in '%s' (enclave-acm status will not "
-                                             "show the agent), ignoring: %m",
+                        log_warning_errno(r,
+                                          "Cannot write the state file in '%s' (enclave-acm status will not "
+                                          "show the agent), ignoring: %m",
                                           s->cfg->options.runtime_dir);
                 s->state_warned = true;
                 return;
@@ -202,9 +205,10 @@ static void enclave_step(struct service *s, uint64_t now) {
                 /* It died. The module reconnects by itself once the new one answers: no server restart. */
                 s->client = rpc_client_free(s->client);
                 s->enclave_failures++;
-                s->enclave_retry_at = now + (s->enclave_failures > 1 ? agent_backoff_usec(s->enclave_failures - 1,
-                                                                                           ENCLAVE_BACKOFF_MAX_USEC)
-                                                                      : 0);
+                s->enclave_retry_at =
+                        now + (s->enclave_failures > 1 ? agent_backoff_usec(s->enclave_failures - 1,
+                                                                            ENCLAVE_BACKOFF_MAX_USEC)
+                                                       : 0);
                 for (size_t i = 0; i < s->n_tokens; i++)
                         s->tokens[i]->retry_at_usec = 0;
         }
@@ -213,7 +217,8 @@ static void enclave_step(struct service *s, uint64_t now) {
         r = launcher_start(s->launcher);
         if (r < 0) {
                 s->enclave_failures++;
-                s->enclave_retry_at = now + agent_backoff_usec(s->enclave_failures, ENCLAVE_BACKOFF_MAX_USEC);
+                s->enclave_retry_at =
+                        now + agent_backoff_usec(s->enclave_failures, ENCLAVE_BACKOFF_MAX_USEC);
                 log_warning("Launching the enclave failed (attempt %u), retrying in %" PRIu64 " s",
                             s->enclave_failures, (s->enclave_retry_at - now + 999999u) / 1000000u);
                 return;
@@ -229,8 +234,8 @@ static void main_step(struct service *s) {
                 return;
         r = target_ensure_main(s->cfg, &error);
         if (r < 0) {
-                log_error_errno(r, "Cannot prepare '%s' for the token keys: %s", s->cfg->options.server_config,
-                                error ?: "failed");
+                log_error_errno(r, "Cannot prepare '%s' for the token keys: %s",
+                                s->cfg->options.server_config, error ?: "failed");
                 return;
         }
         if (r > TARGET_UNCHANGED)
@@ -262,10 +267,12 @@ static bool token_cfg_equal(const struct agent_config_token *a, const struct age
 #define STREQ_NULL(x, y) ((!(x) && !(y)) || ((x) && (y) && strcmp((x), (y)) == 0))
         if (strcmp(a->label, b->label) != 0 || !!a->pin != !!b->pin)
                 return false;
-        if (a->pin && (a->pin->len != b->pin->len || CRYPTO_memcmp(a->pin->data, b->pin->data, a->pin->len) != 0))
+        if (a->pin &&
+            (a->pin->len != b->pin->len || CRYPTO_memcmp(a->pin->data, b->pin->data, a->pin->len) != 0))
                 return false;
         return a->source.kind == b->source.kind && STREQ_NULL(a->source.key, b->source.key) &&
-               STREQ_NULL(a->source.certificate, b->source.certificate) && STREQ_NULL(a->source.uri, b->source.uri) &&
+               STREQ_NULL(a->source.certificate, b->source.certificate) &&
+               STREQ_NULL(a->source.uri, b->source.uri) &&
                STREQ_NULL(a->source.certificate_arn, b->source.certificate_arn) &&
                STREQ_NULL(a->source.bucket, b->source.bucket) && a->target.present == b->target.present &&
                a->target.kind == b->target.kind && STREQ_NULL(a->target.path, b->target.path) &&
@@ -277,9 +284,9 @@ static bool token_cfg_equal(const struct agent_config_token *a, const struct age
 static bool enclave_cfg_equal(const struct agent_config *a, const struct agent_config *b) {
         const struct agent_config_enclave *x = &a->enclave, *y = &b->enclave;
 
-        return x->launcher == y->launcher && x->cpu_count == y->cpu_count && x->memory_mib == y->memory_mib &&
-               strcmp(x->image_path ?: "", y->image_path ?: "") == 0 && x->p11kit_port == y->p11kit_port &&
-               x->rpc_port == y->rpc_port && x->cid == y->cid &&
+        return x->launcher == y->launcher && x->cpu_count == y->cpu_count &&
+               x->memory_mib == y->memory_mib && strcmp(x->image_path ?: "", y->image_path ?: "") == 0 &&
+               x->p11kit_port == y->p11kit_port && x->rpc_port == y->rpc_port && x->cid == y->cid &&
                strcmp(x->token_binary ?: "", y->token_binary ?: "") == 0 &&
                strcmp(a->options.runtime_dir, b->options.runtime_dir) == 0;
 }
@@ -300,7 +307,8 @@ static void service_reload(struct service *s) {
         for (size_t i = 0; i < diag.n_entries; i++) {
                 _cleanup_free_ char *m = NULL;
                 if (agent_config_diag_format(&diag, &diag.entries[i], &m) >= 0)
-                        log_full(diag.entries[i].severity == AGENT_CONFIG_ERROR ? LOG_ERR : LOG_WARNING, "%s", m);
+                        log_full(diag.entries[i].severity == AGENT_CONFIG_ERROR ? LOG_ERR : LOG_WARNING,
+                                 "%s", m);
         }
         if (r < 0) {
                 log_error_errno(r, "The new configuration is not valid, keeping the running one: %m");
@@ -380,7 +388,9 @@ static int service_loop(struct service *s, int sigfd) {
                 while (read(sigfd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
                         switch (si.ssi_signo) {
                         case SIGTERM:
-                        case SIGINT: log_info("Received %s, stopping", strsignal((int) si.ssi_signo)); return 0;
+                        case SIGINT:
+                                log_info("Received %s, stopping", strsignal((int) si.ssi_signo));
+                                return 0;
                         case SIGHUP: service_reload(s); break;
                         default: break; /* SIGCHLD: the next step reaps */
                         }

@@ -1,4 +1,5 @@
-/* Pointing a token's web-server target at its key: the nginx stanza or the httpd Conf edit, applied with webapply. */
+/* Pointing a token's web-server target at its key: the nginx stanza or the httpd Conf edit, applied with
+ * webapply. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -36,8 +37,8 @@ int target_nginx_stanza(const struct target_key *k, char **ret_text, size_t *ret
         r = target_key_uri(k, &uri);
         if (r < 0)
                 return r;
-        return nginxconf_stanza_render(&(struct nginxconf_stanza){ .cert_path = k->cert_path, .key_uri = uri },
-                                       ret_text, ret_len);
+        return nginxconf_stanza_render(
+                &(struct nginxconf_stanza){ .cert_path = k->cert_path, .key_uri = uri }, ret_text, ret_len);
 }
 
 /* The server's own commands in direct mode; NULL (webapply's defaults) otherwise. */
@@ -207,11 +208,12 @@ static int apply_httpd(const struct agent_config *cfg, const struct agent_config
         r = target_key_uri(k, &uri);
         if (r < 0)
                 return errmsg_set(ret_error, r, "cannot build the key's PKCS#11 URI: %s", strerror(-r));
-        r = httpdconf_set_cert(text, len, &(struct httpdconf_cert_opts){ .cert_path = k->cert_path, .key_uri = uri },
+        r = httpdconf_set_cert(text, len,
+                               &(struct httpdconf_cert_opts){ .cert_path = k->cert_path, .key_uri = uri },
                                &out, &out_len, &e);
         if (r < 0)
                 return errmsg_set(ret_error, r, "%s:%u:%u: %s", t->target.path, e.line, e.column,
-                            e.message ?: strerror(-r));
+                                  e.message ?: strerror(-r));
         if (r == 0)
                 return 0;
         return apply(cfg, t->target.path, out, out_len, 0, t->target.user, t->target.group, ret_error);
@@ -227,8 +229,8 @@ const char *target_outcome_to_string(int outcome) {
         }
 }
 
-int target_apply(const struct agent_config *cfg, const struct agent_config_token *t, const struct target_key *k,
-                 char **ret_error) {
+int target_apply(const struct agent_config *cfg, const struct agent_config_token *t,
+                 const struct target_key *k, char **ret_error) {
         _cleanup_free_ char *text = NULL;
         size_t len;
         int r;
@@ -247,22 +249,25 @@ int target_apply(const struct agent_config *cfg, const struct agent_config_token
 }
 
 int target_ensure_main(const struct agent_config *cfg, char **ret_error) {
-        static const char *const env[] = { "OPENSSL_CONF", "ENCLAVE_ACM_ADDRESS", "ENCLAVE_ACM_ADDRESS_FILE", NULL };
+        static const char *const env[] = { "OPENSSL_CONF", "ENCLAVE_ACM_ADDRESS", "ENCLAVE_ACM_ADDRESS_FILE",
+                                           NULL };
         _cleanup_free_ char *text = NULL, *out = NULL;
         const char *path = cfg->options.server_config;
         struct nginxconf_error e = {};
         size_t len, out_len;
         int r;
 
-        if (cfg->options.service != AGENT_SERVICE_NGINX || cfg->options.server_control != AGENT_SERVER_CONTROL_DIRECT ||
-            !path)
+        if (cfg->options.service != AGENT_SERVICE_NGINX ||
+            cfg->options.server_control != AGENT_SERVER_CONTROL_DIRECT || !path)
                 return 0;
         r = webapply_read_file(path, &text, &len);
         if (r < 0)
                 return errmsg_set(ret_error, r, "cannot read '%s': %s", path, strerror(-r));
-        r = nginxconf_ensure_main(text, len, &(struct nginxconf_main_opts){ .env = env }, &out, &out_len, &e);
+        r = nginxconf_ensure_main(text, len, &(struct nginxconf_main_opts){ .env = env }, &out, &out_len,
+                                  &e);
         if (r < 0)
-                return errmsg_set(ret_error, r, "%s:%u:%u: %s", path, e.line, e.column, e.message ?: strerror(-r));
+                return errmsg_set(ret_error, r, "%s:%u:%u: %s", path, e.line, e.column,
+                                  e.message ?: strerror(-r));
         if (r == 0)
                 return 0;
         return apply(cfg, path, out, out_len, 0, NULL, NULL, ret_error);

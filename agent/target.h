@@ -1,4 +1,5 @@
-/* Pointing a token's web-server target at its key: the nginx stanza or the httpd Conf edit, applied with webapply. */
+/* Pointing a token's web-server target at its key: the nginx stanza or the httpd Conf edit, applied with
+ * webapply. */
 #pragma once
 
 #include <stdint.h>

@@ -37,7 +37,8 @@ enum webapply_step {
         WEBAPPLY_STEP_READ,   /* reading the current file */
         WEBAPPLY_STEP_WRITE,  /* temp file, fsync, rename (the old file is still in place) */
         WEBAPPLY_STEP_TEST,   /* the config test rejected the new file (rolled back unless rollback_error) */
-        WEBAPPLY_STEP_RELOAD, /* the new file passed the test and stays; the reload failed, the server runs */
+        WEBAPPLY_STEP_RELOAD, /* the new file passed the test and stays; the reload failed, the server runs
+                               */
         /* The server was not running and did not start (or stay up) with the new file, which passed the
          * test: the previous content is back (unless rollback_error); the server is left stopped. */
         WEBAPPLY_STEP_START,

@@ -1,4 +1,5 @@
-/* Signing throughput and latency through enclave-acm-pkcs11.so next to in-process OpenSSL, plus the null round trip. */
+/* Signing throughput and latency through enclave-acm-pkcs11.so next to in-process OpenSSL, plus the null
+ * round trip. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
@@ -19,7 +20,7 @@
 #include "p11module/config.h"
 
 #define MAX_THREADS 8
-#define MAX_ROUNDS 15
+#define MAX_ROUNDS  15
 
 enum kind { KIND_RSA_PSS, KIND_ECDSA, KIND_EDDSA };
 
@@ -54,7 +55,7 @@ static double arg_seconds = 2.0;
 static int arg_rounds = 1;
 static atomic_bool stop_flag;
 static pthread_barrier_t start_barrier;
-static const uint8_t digest32[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+static const uint8_t digest32[32] = { 1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                       17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32 };
 
 static double now_us(void) {
@@ -115,8 +116,9 @@ static int p11_session(CK_SLOT_ID slot, CK_SESSION_HANDLE *ret_s, CK_OBJECT_HAND
         rv = p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) arg_pin, strlen(arg_pin));
         if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
                 return -EACCES;
-        if (p11->C_FindObjectsInit(s, tmpl, 1) != CKR_OK || p11->C_FindObjects(s, ret_key, 1, &found) != CKR_OK ||
-            p11->C_FindObjectsFinal(s) != CKR_OK || found != 1)
+        if (p11->C_FindObjectsInit(s, tmpl, 1) != CKR_OK ||
+            p11->C_FindObjects(s, ret_key, 1, &found) != CKR_OK || p11->C_FindObjectsFinal(s) != CKR_OK ||
+            found != 1)
                 return -ENOKEY;
         *ret_s = s;
         return 0;
@@ -156,11 +158,10 @@ static int ossl_sign_once(EVP_PKEY *pkey, enum kind kind) {
                 _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pkey, NULL);
                 if (!ctx || EVP_PKEY_sign_init(ctx) <= 0)
                         return -EIO;
-                if (kind == KIND_RSA_PSS &&
-                    (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
-                     EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) <= 0 ||
-                     EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) <= 0 ||
-                     EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, 32) <= 0))
+                if (kind == KIND_RSA_PSS && (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
+                                             EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) <= 0 ||
+                                             EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) <= 0 ||
+                                             EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, 32) <= 0))
                         return -EIO;
                 ok = EVP_PKEY_sign(ctx, sig, &sig_len, digest32, sizeof(digest32));
         }
@@ -199,9 +200,11 @@ static void summarize(double *all, size_t n, double secs, struct result *res) {
         res->p99_us = n ? all[(size_t) (n * 0.99)] : 0;
 }
 
-static int run(const struct bench_case *bc, CK_SLOT_ID slot, bool in_process, int threads, struct result *res) {
+static int run(const struct bench_case *bc, CK_SLOT_ID slot, bool in_process, int threads,
+               struct result *res) {
         struct worker w[MAX_THREADS] = {};
-        struct timespec pause = { (time_t) arg_seconds, (long) ((arg_seconds - (time_t) arg_seconds) * 1e9) };
+        struct timespec pause = { (time_t) arg_seconds,
+                                  (long) ((arg_seconds - (time_t) arg_seconds) * 1e9) };
         double t0, secs, *all;
         size_t total = 0;
 
@@ -332,8 +335,8 @@ static int bench_ping(const char *address, int count) {
                 lat[i] = now_us() - t;
         }
         summarize(lat, count, (now_us() - t0) / 1e6, &res);
-        printf("%-10s %-12s %7s %10.0f %9.1f %9.1f\n", "ping", "round-trip", "1", res.ops_per_sec, res.p50_us,
-               res.p99_us);
+        printf("%-10s %-12s %7s %10.0f %9.1f %9.1f\n", "ping", "round-trip", "1", res.ops_per_sec,
+               res.p50_us, res.p99_us);
         free(lat);
         return 0;
 }
@@ -367,18 +370,18 @@ static int parse_case(char *spec, struct bench_case *bc) {
 }
 
 static void usage(void) {
-        fprintf(stderr, "usage: p11bench --module SO --data ADDRESS --pin PIN [--seconds S] [--threads 1,2,4,8]\n"
-                        "                [--rounds N] [--pings N]\n"
-                        "                TOKEN:KEY.pem:{rsa-pss|ecdsa|eddsa}...\n");
+        fprintf(stderr,
+                "usage: p11bench --module SO --data ADDRESS --pin PIN [--seconds S] [--threads 1,2,4,8]\n"
+                "                [--rounds N] [--pings N]\n"
+                "                TOKEN:KEY.pem:{rsa-pss|ecdsa|eddsa}...\n");
 }
 
 int main(int argc, char **argv) {
         static const struct option opts[] = {
-                { "module", required_argument, NULL, 'm' }, { "data", required_argument, NULL, 'd' },
-                { "pin", required_argument, NULL, 'p' },    { "seconds", required_argument, NULL, 's' },
+                { "module", required_argument, NULL, 'm' },  { "data", required_argument, NULL, 'd' },
+                { "pin", required_argument, NULL, 'p' },     { "seconds", required_argument, NULL, 's' },
                 { "threads", required_argument, NULL, 't' }, { "pings", required_argument, NULL, 'n' },
-                { "rounds", required_argument, NULL, 'r' },
-                {}
+                { "rounds", required_argument, NULL, 'r' },  {}
         };
         const char *module = NULL, *data = NULL;
         int thread_counts[MAX_THREADS] = { 1, 2, 4, 8 }, n_counts = 4, pings = 20000, c;
@@ -406,13 +409,14 @@ int main(int argc, char **argv) {
                 default: return usage(), 2;
                 }
         }
-        if (!module || !data || !arg_pin || optind >= argc || arg_seconds <= 0 || pings < 1 || arg_rounds < 1 ||
-            arg_rounds > MAX_ROUNDS)
+        if (!module || !data || !arg_pin || optind >= argc || arg_seconds <= 0 || pings < 1 ||
+            arg_rounds < 1 || arg_rounds > MAX_ROUNDS)
                 return usage(), 2;
 
         if (arg_rounds > 1)
                 printf("# each row: the median of %d rounds of %g s, in-process and module alternating;"
-                       " vs in-process: the median of the rounds' ratios\n", arg_rounds, arg_seconds);
+                       " vs in-process: the median of the rounds' ratios\n",
+                       arg_rounds, arg_seconds);
         printf("%-10s %-12s %7s %10s %9s %9s %s\n", "key", "path", "threads", "ops/s", "p50(us)", "p99(us)",
                "vs in-process, vs first row");
         if (bench_ping(data, pings) < 0)
@@ -437,9 +441,8 @@ int main(int argc, char **argv) {
                         if (k == 0)
                                 mod_one = mod.ops_per_sec;
                         printf("%-10s %-12s %7d %10.0f %9.1f %9.1f %.2fx   %.2fx%s\n", bc.token, "module",
-                               thread_counts[k], mod.ops_per_sec, mod.p50_us, mod.p99_us,
-                               ratio, mod_one > 0 ? mod.ops_per_sec / mod_one : 0,
-                               mod.errors ? "  (errors!)" : "");
+                               thread_counts[k], mod.ops_per_sec, mod.p50_us, mod.p99_us, ratio,
+                               mod_one > 0 ? mod.ops_per_sec / mod_one : 0, mod.errors ? "  (errors!)" : "");
                 }
                 EVP_PKEY_free(bc.pkey);
         }

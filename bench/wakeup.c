@@ -14,7 +14,7 @@
 #include "common/time-util.h"
 
 #define ROUNDS 100000
-#define MSG 64
+#define MSG    64
 
 static int pin(int cpu) {
         cpu_set_t set;
@@ -58,7 +58,8 @@ static double ping_pong(int cpu_a, int cpu_b) {
                 return -EINVAL;
         start = mono_nsec();
         for (int i = 0; i < ROUNDS; i++)
-                if (send(sv[0], buf, sizeof(buf), 0) != MSG || recv(sv[0], buf, sizeof(buf), MSG_WAITALL) != MSG)
+                if (send(sv[0], buf, sizeof(buf), 0) != MSG ||
+                    recv(sv[0], buf, sizeof(buf), MSG_WAITALL) != MSG)
                         break;
         end = mono_nsec();
         close(sv[0]);

@@ -30,6 +30,8 @@ static inline void busy_poll_end(struct busy_poll *bp, bool hit) {
                 bp->backoff /= 2;
                 return;
         }
-        bp->backoff = bp->backoff ? (bp->backoff * 2 > BUSY_POLL_SKIP_MAX ? BUSY_POLL_SKIP_MAX : bp->backoff * 2) : 1;
+        bp->backoff = bp->backoff
+                              ? (bp->backoff * 2 > BUSY_POLL_SKIP_MAX ? BUSY_POLL_SKIP_MAX : bp->backoff * 2)
+                              : 1;
         bp->skip = bp->backoff;
 }

@@ -35,8 +35,9 @@ int log_level_from_string(const char *s) {
                 const char *name;
                 int level;
         } table[] = {
-                { "error", LOG_ERR },  { "err", LOG_ERR },     { "warning", LOG_WARNING }, { "warn", LOG_WARNING },
-                { "notice", LOG_NOTICE }, { "info", LOG_INFO }, { "debug", LOG_DEBUG },   { "trace", LOG_DEBUG },
+                { "error", LOG_ERR },    { "err", LOG_ERR },       { "warning", LOG_WARNING },
+                { "warn", LOG_WARNING }, { "notice", LOG_NOTICE }, { "info", LOG_INFO },
+                { "debug", LOG_DEBUG },  { "trace", LOG_DEBUG },
         };
         for (size_t i = 0; s && i < ELEMENTSOF(table); i++)
                 if (strcasecmp(s, table[i].name) == 0)

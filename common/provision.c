@@ -1,4 +1,5 @@
-/* Reading a PEM private key + certificate chain and sending them with TOKEN_ADD: shared by the CLI and the agent. */
+/* Reading a PEM private key + certificate chain and sending them with TOKEN_ADD: shared by the CLI and the
+ * agent. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -44,8 +45,8 @@ int provision_read_file(const char *path, size_t max, const char *what, struct s
         if (st.st_size == 0)
                 return errmsg_set(ret_error, ENODATA, "The %s file '%s' is empty", what, path);
         if ((uint64_t) st.st_size > max)
-                return errmsg_set(ret_error, EFBIG, "The %s file '%s' is too large (%jd bytes, at most %zu)", what,
-                            path, (intmax_t) st.st_size, max);
+                return errmsg_set(ret_error, EFBIG, "The %s file '%s' is too large (%jd bytes, at most %zu)",
+                                  what, path, (intmax_t) st.st_size, max);
 
         r = secret_buf_new((size_t) st.st_size + 1, &s);
         if (r < 0)
@@ -56,7 +57,8 @@ int provision_read_file(const char *path, size_t max, const char *what, struct s
                         continue;
                 if (n < 0) {
                         r = negative_errno();
-                        return errmsg_set(ret_error, r, "Cannot read %s file '%s': %s", what, path, strerror(-r));
+                        return errmsg_set(ret_error, r, "Cannot read %s file '%s': %s", what, path,
+                                          strerror(-r));
                 }
                 if (n == 0)
                         break;
@@ -77,7 +79,8 @@ static int no_password_cb(char *buf, int size, int rwflag, void *u) {
         return -1;
 }
 
-static int describe_key(EVP_PKEY *pkey, const char *path, struct provision_key_summary *sum, char **ret_error) {
+static int describe_key(EVP_PKEY *pkey, const char *path, struct provision_key_summary *sum,
+                        char **ret_error) {
         int bits = EVP_PKEY_get_bits(pkey);
         char group[64] = "";
         size_t glen = 0;
@@ -86,7 +89,8 @@ static int describe_key(EVP_PKEY *pkey, const char *path, struct provision_key_s
         case EVP_PKEY_RSA:
                 if (bits < 2048 || bits > 4096)
                         return errmsg_set(ret_error, EOPNOTSUPP,
-                                    "RSA key in '%s' has %d bits; enclave-token takes 2048 to 4096", path, bits);
+                                          "RSA key in '%s' has %d bits; enclave-token takes 2048 to 4096",
+                                          path, bits);
                 (void) snprintf(sum->type, sizeof(sum->type), "RSA %d", bits);
                 return 0;
         case EVP_PKEY_EC:
@@ -100,18 +104,20 @@ static int describe_key(EVP_PKEY *pkey, const char *path, struct provision_key_s
                         (void) snprintf(sum->type, sizeof(sum->type), "EC P-521");
                 else
                         return errmsg_set(ret_error, EOPNOTSUPP,
-                                    "EC key in '%s' is on curve '%s'; enclave-token takes P-256, P-384 and P-521",
-                                    path, group);
+                                          "EC key in '%s' is on curve '%s'; enclave-token takes P-256, "
+                                          "P-384 and P-521",
+                                          path, group);
                 return 0;
         case EVP_PKEY_ED25519: (void) snprintf(sum->type, sizeof(sum->type), "Ed25519"); return 0;
         default:
                 return errmsg_set(ret_error, EOPNOTSUPP,
-                            "Key in '%s' is of type '%s'; enclave-token takes RSA, EC and Ed25519", path,
-                            OBJ_nid2sn(EVP_PKEY_get_base_id(pkey)));
+                                  "Key in '%s' is of type '%s'; enclave-token takes RSA, EC and Ed25519",
+                                  path, OBJ_nid2sn(EVP_PKEY_get_base_id(pkey)));
         }
 }
 
-static int load_private_key(const char *path, EVP_PKEY **ret_pkey, struct secret_buf **ret_pem, char **ret_error) {
+static int load_private_key(const char *path, EVP_PKEY **ret_pkey, struct secret_buf **ret_pem,
+                            char **ret_error) {
         _cleanup_secret_ struct secret_buf *file = NULL, *pem = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
         _cleanup_(BIO_free_allp) BIO *in = NULL, *out = NULL;
@@ -124,9 +130,9 @@ static int load_private_key(const char *path, EVP_PKEY **ret_pkey, struct secret
                 return r;
         if (!has_pem(file))
                 return errmsg_set(ret_error, EBADMSG,
-                            "The private key file '%s' contains no PEM data (expected "
-                            "'-----BEGIN PRIVATE KEY-----')",
-                            path);
+                                  "The private key file '%s' contains no PEM data (expected "
+                                  "'-----BEGIN PRIVATE KEY-----')",
+                                  path);
         in = BIO_new_mem_buf(file->data, (int) file->len);
         if (!in)
                 return errmsg_set(ret_error, ENOMEM, "Out of memory");
@@ -134,10 +140,11 @@ static int load_private_key(const char *path, EVP_PKEY **ret_pkey, struct secret
         pkey = PEM_read_bio_PrivateKey(in, NULL, no_password_cb, NULL);
         ERR_pop_to_mark();
         if (!pkey)
-                return errmsg_set(ret_error, EBADMSG,
-                            "The private key file '%s' holds no usable private key (it must be an unencrypted "
-                            "PEM private key: PKCS#8, PKCS#1 or SEC1)",
-                            path);
+                return errmsg_set(
+                        ret_error, EBADMSG,
+                        "The private key file '%s' holds no usable private key (it must be an unencrypted "
+                        "PEM private key: PKCS#8, PKCS#1 or SEC1)",
+                        path);
 
         /* Re-encode as PKCS#8 in memory that OpenSSL wipes on free, then into our secret_buf. */
         out = BIO_new(BIO_s_secmem());
@@ -145,8 +152,9 @@ static int load_private_key(const char *path, EVP_PKEY **ret_pkey, struct secret
                 return errmsg_set(ret_error, ENOMEM, "Cannot re-encode the private key from '%s'", path);
         n = BIO_get_mem_data(out, &p);
         if (n <= 0 || (size_t) n > RPC_KEY_PEM_MAX)
-                return errmsg_set(ret_error, EFBIG, "Private key from '%s' is too large (%ld bytes PEM, at most %d)",
-                            path, n, RPC_KEY_PEM_MAX);
+                return errmsg_set(ret_error, EFBIG,
+                                  "Private key from '%s' is too large (%ld bytes PEM, at most %d)", path, n,
+                                  RPC_KEY_PEM_MAX);
         r = secret_buf_dup(p, (size_t) n, &pem);
         if (r < 0)
                 return errmsg_set(ret_error, r, "Cannot store the private key from '%s'", path);
@@ -166,9 +174,9 @@ static int load_chain(const char *path, STACK_OF(X509) * *ret, char **ret_error)
                 return r;
         if (!has_pem(file))
                 return errmsg_set(ret_error, EBADMSG,
-                            "The certificate file '%s' contains no PEM data (expected "
-                            "'-----BEGIN CERTIFICATE-----')",
-                            path);
+                                  "The certificate file '%s' contains no PEM data (expected "
+                                  "'-----BEGIN CERTIFICATE-----')",
+                                  path);
         in = BIO_new_mem_buf(file->data, (int) file->len);
         certs = sk_X509_new_null();
         if (!in || !certs)
@@ -180,27 +188,31 @@ static int load_chain(const char *path, STACK_OF(X509) * *ret, char **ret_error)
                 x = PEM_read_bio_X509(in, NULL, no_password_cb, NULL);
                 if (!x) {
                         unsigned long e = ERR_peek_last_error();
-                        bool at_end = ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
+                        bool at_end =
+                                ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
                         ERR_pop_to_mark();
                         if (at_end)
                                 break;
                         return errmsg_set(ret_error, EBADMSG, "Certificate %d in '%s' cannot be parsed",
-                                    sk_X509_num(certs) + 1, path);
+                                          sk_X509_num(certs) + 1, path);
                 }
                 ERR_pop_to_mark();
                 if (sk_X509_num(certs) >= RPC_MAX_CERTS || sk_X509_push(certs, x) <= 0) {
                         X509_free(x);
-                        return errmsg_set(ret_error, E2BIG, "The certificate file '%s' holds more than %d certificates",
-                                    path, RPC_MAX_CERTS);
+                        return errmsg_set(ret_error, E2BIG,
+                                          "The certificate file '%s' holds more than %d certificates", path,
+                                          RPC_MAX_CERTS);
                 }
         }
         if (sk_X509_num(certs) == 0)
-                return errmsg_set(ret_error, EBADMSG, "The certificate file '%s' holds no PEM certificate", path);
+                return errmsg_set(ret_error, EBADMSG, "The certificate file '%s' holds no PEM certificate",
+                                  path);
         *ret = TAKE_PTR(certs);
         return 0;
 }
 
-static int encode_chain(STACK_OF(X509) * certs, const char *path, char **ret, size_t *ret_len, char **ret_error) {
+static int encode_chain(STACK_OF(X509) * certs, const char *path, char **ret, size_t *ret_len,
+                        char **ret_error) {
         _cleanup_(BIO_free_allp) BIO *out = NULL;
         _cleanup_free_ char *copy = NULL;
         char *p;
@@ -214,15 +226,17 @@ static int encode_chain(STACK_OF(X509) * certs, const char *path, char **ret, si
                 int der_len = i2d_X509(x, NULL);
                 if (der_len <= 0 || der_len > RPC_CERT_MAX)
                         return errmsg_set(ret_error, EFBIG,
-                                    "Certificate %d in '%s' is too large (%d bytes DER, at most %d)", i + 1, path,
-                                    der_len, RPC_CERT_MAX);
+                                          "Certificate %d in '%s' is too large (%d bytes DER, at most %d)",
+                                          i + 1, path, der_len, RPC_CERT_MAX);
                 if (PEM_write_bio_X509(out, x) <= 0)
-                        return errmsg_set(ret_error, ENOMEM, "Cannot re-encode certificate %d from '%s'", i + 1, path);
+                        return errmsg_set(ret_error, ENOMEM, "Cannot re-encode certificate %d from '%s'",
+                                          i + 1, path);
         }
         n = BIO_get_mem_data(out, &p);
         if (n <= 0 || n > RPC_CHAIN_PEM_MAX)
-                return errmsg_set(ret_error, EFBIG, "Certificate chain in '%s' is too large (%ld bytes PEM, at most %d)",
-                            path, n, RPC_CHAIN_PEM_MAX);
+                return errmsg_set(ret_error, EFBIG,
+                                  "Certificate chain in '%s' is too large (%ld bytes PEM, at most %d)", path,
+                                  n, RPC_CHAIN_PEM_MAX);
         copy = malloc((size_t) n + 1);
         if (!copy)
                 return errmsg_set(ret_error, ENOMEM, "Out of memory");
@@ -244,8 +258,8 @@ static uint64_t leaf_not_after(const X509 *leaf) {
 }
 
 int provision_load_key_and_chain(const char *key_path, const char *chain_path, struct secret_buf **ret_key,
-                                 char **ret_chain, size_t *ret_chain_len, struct provision_key_summary *ret_summary,
-                                 char **ret_error) {
+                                 char **ret_chain, size_t *ret_chain_len,
+                                 struct provision_key_summary *ret_summary, char **ret_error) {
         _cleanup_secret_ struct secret_buf *key_pem = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
         _cleanup_(sk_X509_pop_free_allp) STACK_OF(X509) *certs = NULL;
@@ -267,10 +281,11 @@ int provision_load_key_and_chain(const char *key_path, const char *chain_path, s
         r = X509_check_private_key(sk_X509_value(certs, 0), pkey);
         ERR_pop_to_mark();
         if (r != 1)
-                return errmsg_set(ret_error, EKEYREJECTED,
-                            "The private key in '%s' does not match the first certificate in '%s' (the leaf "
-                            "must come first)",
-                            key_path, chain_path);
+                return errmsg_set(
+                        ret_error, EKEYREJECTED,
+                        "The private key in '%s' does not match the first certificate in '%s' (the leaf "
+                        "must come first)",
+                        key_path, chain_path);
         r = encode_chain(certs, chain_path, &chain, &chain_len, ret_error);
         if (r < 0)
                 return r;

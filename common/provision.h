@@ -1,4 +1,5 @@
-/* Reading a PEM private key + certificate chain and sending them with TOKEN_ADD: shared by the CLI and the agent. */
+/* Reading a PEM private key + certificate chain and sending them with TOKEN_ADD: shared by the CLI and the
+ * agent. */
 #pragma once
 
 #include <stddef.h>
@@ -35,13 +36,13 @@ _must_check_ int provision_read_file(const char *path, size_t max, const char *w
  * -EKEYREJECTED (key does not match the leaf), -ENOMEM. */
 _must_check_ int provision_load_key_and_chain(const char *key_path, const char *chain_path,
                                               struct secret_buf **ret_key, char **ret_chain,
-                                              size_t *ret_chain_len, struct provision_key_summary *ret_summary,
-                                              char **ret_error);
+                                              size_t *ret_chain_len,
+                                              struct provision_key_summary *ret_summary, char **ret_error);
 
 /* One key of a TOKEN_ADD. */
 struct provision_key {
         uint32_t id;
-        const char *label;              /* key label (PKCS#11 object=) */
+        const char *label; /* key label (PKCS#11 object=) */
         const struct secret_buf *key_pem;
         const char *chain;
         size_t chain_len;

@@ -84,39 +84,37 @@ static int check_token_remove_req(const uint8_t *b, size_t n) {
         return rpc_token_remove_req_decode(b, n, &m);
 }
 
-#define DATA RPC_CHANNEL_BIT(RPC_CHANNEL_DATA)
+#define DATA    RPC_CHANNEL_BIT(RPC_CHANNEL_DATA)
 #define CONTROL RPC_CHANNEL_BIT(RPC_CHANNEL_CONTROL)
-#define NEW RPC_STATE_BIT(RPC_STATE_NEW)
-#define READY RPC_STATE_BIT(RPC_STATE_READY)
+#define NEW     RPC_STATE_BIT(RPC_STATE_NEW)
+#define READY   RPC_STATE_BIT(RPC_STATE_READY)
 
 static const struct rpc_call_info calls[_RPC_CALL_MAX] = {
-        [RPC_CALL_HELLO] = { RPC_CALL_HELLO, "HELLO", DATA | CONTROL, NEW, false,
-                             check_hello_req, check_hello_resp },
-        [RPC_CALL_PING] = { RPC_CALL_PING, "PING", DATA | CONTROL, READY, false,
-                            check_empty, check_empty },
-        [RPC_CALL_TOKEN_LIST] = { RPC_CALL_TOKEN_LIST, "TOKEN_LIST", DATA, READY, false,
-                                  check_page_req, check_page_resp },
+        [RPC_CALL_HELLO] = { RPC_CALL_HELLO, "HELLO", DATA | CONTROL, NEW, false, check_hello_req,
+                             check_hello_resp },
+        [RPC_CALL_PING] = { RPC_CALL_PING, "PING", DATA | CONTROL, READY, false, check_empty, check_empty },
+        [RPC_CALL_TOKEN_LIST] = { RPC_CALL_TOKEN_LIST, "TOKEN_LIST", DATA, READY, false, check_page_req,
+                                  check_page_resp },
         [RPC_CALL_TOKEN_OBJECTS] = { RPC_CALL_TOKEN_OBJECTS, "TOKEN_OBJECTS", DATA, READY, false,
                                      check_slot_req, check_token_info },
-        [RPC_CALL_LOGIN] = { RPC_CALL_LOGIN, "LOGIN", DATA, READY, true,
-                             check_login_req, check_login_resp },
-        [RPC_CALL_SIGN] = { RPC_CALL_SIGN, "SIGN", DATA, READY, false,
-                            check_crypto_req, check_crypto_resp },
-        [RPC_CALL_DECRYPT] = { RPC_CALL_DECRYPT, "DECRYPT", DATA, READY, false,
-                               check_crypto_req, check_crypto_resp },
-        [RPC_CALL_TOKEN_ADD] = { RPC_CALL_TOKEN_ADD, "TOKEN_ADD", CONTROL, READY, true,
-                                 check_token_add_req, check_token_add_resp },
+        [RPC_CALL_LOGIN] = { RPC_CALL_LOGIN, "LOGIN", DATA, READY, true, check_login_req, check_login_resp },
+        [RPC_CALL_SIGN] = { RPC_CALL_SIGN, "SIGN", DATA, READY, false, check_crypto_req, check_crypto_resp },
+        [RPC_CALL_DECRYPT] = { RPC_CALL_DECRYPT, "DECRYPT", DATA, READY, false, check_crypto_req,
+                               check_crypto_resp },
+        [RPC_CALL_TOKEN_ADD] = { RPC_CALL_TOKEN_ADD, "TOKEN_ADD", CONTROL, READY, true, check_token_add_req,
+                                 check_token_add_resp },
         [RPC_CALL_TOKEN_REMOVE] = { RPC_CALL_TOKEN_REMOVE, "TOKEN_REMOVE", CONTROL, READY, true,
                                     check_token_remove_req, check_empty },
-        [RPC_CALL_DESCRIBE] = { RPC_CALL_DESCRIBE, "DESCRIBE", CONTROL, READY, false,
-                                check_page_req, check_page_resp },
+        [RPC_CALL_DESCRIBE] = { RPC_CALL_DESCRIBE, "DESCRIBE", CONTROL, READY, false, check_page_req,
+                                check_page_resp },
 };
 
 const struct rpc_call_info *rpc_call_lookup(unsigned id) {
         return id < _RPC_CALL_MAX ? &calls[id] : NULL;
 }
 
-int rpc_call_check(unsigned id, enum rpc_channel ch, enum rpc_conn_state state, const struct rpc_call_info **ret) {
+int rpc_call_check(unsigned id, enum rpc_channel ch, enum rpc_conn_state state,
+                   const struct rpc_call_info **ret) {
         const struct rpc_call_info *c;
 
         if (ch < 0 || ch >= _RPC_CHANNEL_MAX || state < 0 || state >= _RPC_STATE_MAX)

@@ -198,7 +198,7 @@ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **re
         c->rlen = 0;
 
         id = c->next_id++;
-        h = (struct rpc_header) {
+        h = (struct rpc_header){
                 .magic = RPC_MAGIC,
                 /* HELLO goes out with the oldest version so any server can read it. */
                 .version = c->version ? c->version : RPC_VERSION_MIN,
@@ -254,7 +254,7 @@ static int client_hello(struct rpc_client *c, const char *client_name) {
         int r;
 
         if (client_name)
-                req.client = (struct rpc_slice) { (const uint8_t *) client_name, strlen(client_name) };
+                req.client = (struct rpc_slice){ (const uint8_t *) client_name, strlen(client_name) };
         rpc_hello_req_encode(rpc_client_begin(c), &req);
         r = rpc_client_call(c, RPC_CALL_HELLO, &body, &len);
         if (r < 0)
@@ -273,8 +273,8 @@ static int client_hello(struct rpc_client *c, const char *client_name) {
         return 0;
 }
 
-int rpc_client_open(const struct transport_addr *a, enum rpc_channel ch, int timeout_ms, const char *client_name,
-                    struct rpc_client **ret) {
+int rpc_client_open(const struct transport_addr *a, enum rpc_channel ch, int timeout_ms,
+                    const char *client_name, struct rpc_client **ret) {
         _cleanup_(rpc_client_freep) struct rpc_client *c = NULL;
         int r;
 

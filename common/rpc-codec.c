@@ -11,7 +11,7 @@
 /* ---- writer: libcbor's cbor_encode_*() into the caller's buffer ---- */
 
 void rpc_writer_init(struct rpc_writer *w, uint8_t *buf, size_t size) {
-        *w = (struct rpc_writer) { .buf = buf, .size = buf ? size : 0 };
+        *w = (struct rpc_writer){ .buf = buf, .size = buf ? size : 0 };
 }
 
 static void writer_advance(struct rpc_writer *w, size_t n) {
@@ -150,16 +150,16 @@ struct item {
 };
 
 static void cb_uint8(void *ctx, uint8_t v) {
-        *(struct item *) ctx = (struct item) { .type = ITEM_UINT, .value = v };
+        *(struct item *) ctx = (struct item){ .type = ITEM_UINT, .value = v };
 }
 static void cb_uint16(void *ctx, uint16_t v) {
-        *(struct item *) ctx = (struct item) { .type = ITEM_UINT, .value = v };
+        *(struct item *) ctx = (struct item){ .type = ITEM_UINT, .value = v };
 }
 static void cb_uint32(void *ctx, uint32_t v) {
-        *(struct item *) ctx = (struct item) { .type = ITEM_UINT, .value = v };
+        *(struct item *) ctx = (struct item){ .type = ITEM_UINT, .value = v };
 }
 static void cb_uint64(void *ctx, uint64_t v) {
-        *(struct item *) ctx = (struct item) { .type = ITEM_UINT, .value = v };
+        *(struct item *) ctx = (struct item){ .type = ITEM_UINT, .value = v };
 }
 static void cb_other8(void *ctx, uint8_t v) {
         ((struct item *) ctx)->type = ITEM_OTHER;
@@ -187,19 +187,19 @@ static void cb_indefinite(void *ctx) {
 }
 /* libcbor 0.8: the definite string callbacks point into the source buffer. */
 static void cb_bytes(void *ctx, cbor_data p, size_t len) {
-        *(struct item *) ctx = (struct item) { .type = ITEM_BYTES, .ptr = p, .len = len };
+        *(struct item *) ctx = (struct item){ .type = ITEM_BYTES, .ptr = p, .len = len };
 }
 static void cb_text(void *ctx, cbor_data p, size_t len) {
-        *(struct item *) ctx = (struct item) { .type = ITEM_TEXT, .ptr = p, .len = len };
+        *(struct item *) ctx = (struct item){ .type = ITEM_TEXT, .ptr = p, .len = len };
 }
 static void cb_array(void *ctx, size_t n) {
-        *(struct item *) ctx = (struct item) { .type = ITEM_ARRAY, .value = n };
+        *(struct item *) ctx = (struct item){ .type = ITEM_ARRAY, .value = n };
 }
 static void cb_map(void *ctx, size_t n) {
-        *(struct item *) ctx = (struct item) { .type = ITEM_MAP, .value = n };
+        *(struct item *) ctx = (struct item){ .type = ITEM_MAP, .value = n };
 }
 static void cb_bool(void *ctx, bool v) {
-        *(struct item *) ctx = (struct item) { .type = ITEM_BOOL, .value = v };
+        *(struct item *) ctx = (struct item){ .type = ITEM_BOOL, .value = v };
 }
 
 static const struct cbor_callbacks item_callbacks = {
@@ -230,7 +230,7 @@ static const struct cbor_callbacks item_callbacks = {
 };
 
 void rpc_reader_init(struct rpc_reader *r, const uint8_t *buf, size_t len) {
-        *r = (struct rpc_reader) { .buf = buf, .len = buf ? len : 0 };
+        *r = (struct rpc_reader){ .buf = buf, .len = buf ? len : 0 };
 }
 
 static int reader_fail(struct rpc_reader *r) {
@@ -317,7 +317,7 @@ int rpc_get_bytes(struct rpc_reader *r, size_t min, size_t max, struct rpc_slice
                 return k;
         if (it.len < min || it.len > max)
                 return reader_fail(r);
-        *ret = (struct rpc_slice) { .ptr = it.ptr, .len = it.len };
+        *ret = (struct rpc_slice){ .ptr = it.ptr, .len = it.len };
         return 0;
 }
 
@@ -373,7 +373,7 @@ int rpc_get_text(struct rpc_reader *r, size_t min, size_t max, struct rpc_slice 
                 return k;
         if (it.len < min || it.len > max || !utf8_valid(it.ptr, it.len))
                 return reader_fail(r);
-        *ret = (struct rpc_slice) { .ptr = it.ptr, .len = it.len };
+        *ret = (struct rpc_slice){ .ptr = it.ptr, .len = it.len };
         return 0;
 }
 
@@ -414,18 +414,28 @@ struct field {
 #define FIELD_OFFSET(st, m, size) \
         (offsetof(st, m) + 0 * sizeof(char[sizeof(((st *) 0)->m) == (size) ? 1 : -1]))
 
-#define F_U32(k, st, m, req, lo, hi) \
-        { .key = k, .type = FIELD_U32, .required = req, .offset = FIELD_OFFSET(st, m, 4), .min = lo, .max = hi }
+#define F_U32(k, st, m, req, lo, hi)                                                                       \
+        {                                                                                                  \
+                .key = k, .type = FIELD_U32, .required = req, .offset = FIELD_OFFSET(st, m, 4), .min = lo, \
+                .max = hi                                                                                  \
+        }
 #define F_U64(k, st, m, req) \
         { .key = k, .type = FIELD_U64, .required = req, .offset = FIELD_OFFSET(st, m, 8), .max = UINT64_MAX }
-#define F_BOOL(k, st, m, req) \
-        { .key = k, .type = FIELD_BOOL, .required = req, .offset = FIELD_OFFSET(st, m, sizeof(bool)), .max = 1 }
-#define F_BYTES(k, st, m, req, lo, hi)                                                            \
-        { .key = k, .type = FIELD_BYTES, .required = req,                                        \
-          .offset = FIELD_OFFSET(st, m, sizeof(struct rpc_slice)), .min = lo, .max = hi }
-#define F_TEXT(k, st, m, req, lo, hi)                                                             \
-        { .key = k, .type = FIELD_TEXT, .required = req,                                         \
-          .offset = FIELD_OFFSET(st, m, sizeof(struct rpc_slice)), .min = lo, .max = hi }
+#define F_BOOL(k, st, m, req)                                                                               \
+        {                                                                                                   \
+                .key = k, .type = FIELD_BOOL, .required = req, .offset = FIELD_OFFSET(st, m, sizeof(bool)), \
+                .max = 1                                                                                    \
+        }
+#define F_BYTES(k, st, m, req, lo, hi)                                                        \
+        {                                                                                     \
+                .key = k, .type = FIELD_BYTES, .required = req,                               \
+                .offset = FIELD_OFFSET(st, m, sizeof(struct rpc_slice)), .min = lo, .max = hi \
+        }
+#define F_TEXT(k, st, m, req, lo, hi)                                                         \
+        {                                                                                     \
+                .key = k, .type = FIELD_TEXT, .required = req,                                \
+                .offset = FIELD_OFFSET(st, m, sizeof(struct rpc_slice)), .min = lo, .max = hi \
+        }
 #define F_CUSTOM(k, req, pres, enc, dec) \
         { .key = k, .type = FIELD_CUSTOM, .required = req, .present = pres, .encode = enc, .decode = dec }
 
@@ -437,17 +447,12 @@ static bool field_present(const struct field *f, const void *msg) {
         if (f->required)
                 return true;
         switch (f->type) {
-        case FIELD_U32:
-                return *(const uint32_t *) p != 0;
-        case FIELD_U64:
-                return *(const uint64_t *) p != 0;
-        case FIELD_BOOL:
-                return *(const bool *) p;
+        case FIELD_U32: return *(const uint32_t *) p != 0;
+        case FIELD_U64: return *(const uint64_t *) p != 0;
+        case FIELD_BOOL: return *(const bool *) p;
         case FIELD_BYTES:
-        case FIELD_TEXT:
-                return ((const struct rpc_slice *) p)->len > 0;
-        default:
-                return f->present(msg);
+        case FIELD_TEXT: return ((const struct rpc_slice *) p)->len > 0;
+        default: return f->present(msg);
         }
 }
 
@@ -465,9 +470,7 @@ static void encode_field(struct rpc_writer *w, const struct field *f, const void
                         goto invalid;
                 rpc_put_uint(w, v);
                 return;
-        case FIELD_BOOL:
-                put_bool(w, *(const bool *) p);
-                return;
+        case FIELD_BOOL: put_bool(w, *(const bool *) p); return;
         case FIELD_BYTES:
         case FIELD_TEXT:
                 if (s->len < f->min || s->len > f->max)
@@ -477,9 +480,7 @@ static void encode_field(struct rpc_writer *w, const struct field *f, const void
                 else
                         rpc_put_bytes(w, s->ptr, s->len);
                 return;
-        default:
-                f->encode(w, msg);
-                return;
+        default: f->encode(w, msg); return;
         }
 invalid:
         /* Out of the schema: the peer would answer MALFORMED. */
@@ -517,14 +518,10 @@ static int decode_field(struct rpc_reader *r, const struct field *f, void *msg) 
                 else
                         *(uint64_t *) p = v;
                 return 0;
-        case FIELD_BOOL:
-                return get_bool(r, (bool *) p);
-        case FIELD_BYTES:
-                return rpc_get_bytes(r, f->min, f->max, (struct rpc_slice *) p);
-        case FIELD_TEXT:
-                return rpc_get_text(r, f->min, f->max, (struct rpc_slice *) p);
-        default:
-                return f->decode(r, msg);
+        case FIELD_BOOL: return get_bool(r, (bool *) p);
+        case FIELD_BYTES: return rpc_get_bytes(r, f->min, f->max, (struct rpc_slice *) p);
+        case FIELD_TEXT: return rpc_get_text(r, f->min, f->max, (struct rpc_slice *) p);
+        default: return f->decode(r, msg);
         }
 }
 
@@ -1089,12 +1086,9 @@ const char *rpc_key_type_to_string(enum rpc_key_type t) {
 
 const char *rpc_mech_to_string(enum rpc_mech m) {
         static const char *const names[_RPC_MECH_MAX] = {
-                [RPC_MECH_NONE] = "none",
-                [RPC_MECH_RSA_PKCS] = "rsa-pkcs",
-                [RPC_MECH_RSA_PSS] = "rsa-pss",
-                [RPC_MECH_ECDSA] = "ecdsa",
-                [RPC_MECH_EDDSA] = "eddsa",
-                [RPC_MECH_RSA_PKCS_DEC] = "rsa-pkcs-dec",
+                [RPC_MECH_NONE] = "none",         [RPC_MECH_RSA_PKCS] = "rsa-pkcs",
+                [RPC_MECH_RSA_PSS] = "rsa-pss",   [RPC_MECH_ECDSA] = "ecdsa",
+                [RPC_MECH_EDDSA] = "eddsa",       [RPC_MECH_RSA_PKCS_DEC] = "rsa-pkcs-dec",
                 [RPC_MECH_RSA_OAEP] = "rsa-oaep",
         };
         return m >= 0 && m < _RPC_MECH_MAX ? names[m] : NULL;

@@ -14,24 +14,24 @@
 #include "common/cleanup.h"
 
 /* Schema limits. */
-#define RPC_LABEL_MAX 32       /* token label, bytes (ACM: 1..32) */
-#define RPC_PIN_MIN 4
-#define RPC_PIN_MAX 64
-#define RPC_KEY_LABEL_MAX 64
-#define RPC_KEY_ID_MAX 0xffff
-#define RPC_MAX_KEYS 16        /* keys per token */
-#define RPC_MAX_CERTS 8        /* certificates per key: leaf + chain */
-#define RPC_CERT_MAX 16384     /* one DER certificate */
-#define RPC_SPKI_MAX 1024
-#define RPC_KEY_PEM_MAX 16384  /* PEM private key (RSA-4096 ~ 3.3 KiB) */
-#define RPC_CHAIN_PEM_MAX 65536
-#define RPC_TICKET_LEN 32
-#define RPC_DATA_MAX 16384     /* sign/decrypt input (EdDSA signs the message itself) */
-#define RPC_SIG_MAX 1024
+#define RPC_LABEL_MAX      32 /* token label, bytes (ACM: 1..32) */
+#define RPC_PIN_MIN        4
+#define RPC_PIN_MAX        64
+#define RPC_KEY_LABEL_MAX  64
+#define RPC_KEY_ID_MAX     0xffff
+#define RPC_MAX_KEYS       16    /* keys per token */
+#define RPC_MAX_CERTS      8     /* certificates per key: leaf + chain */
+#define RPC_CERT_MAX       16384 /* one DER certificate */
+#define RPC_SPKI_MAX       1024
+#define RPC_KEY_PEM_MAX    16384 /* PEM private key (RSA-4096 ~ 3.3 KiB) */
+#define RPC_CHAIN_PEM_MAX  65536
+#define RPC_TICKET_LEN     32
+#define RPC_DATA_MAX       16384 /* sign/decrypt input (EdDSA signs the message itself) */
+#define RPC_SIG_MAX        1024
 #define RPC_OAEP_LABEL_MAX 1024
-#define RPC_TEXT_MAX 256       /* free text: server name, subject */
-#define RPC_MAX_TOKENS 4096    /* the token daemon's hard ceiling (default limit 1024) */
-#define RPC_PAGE_MAX 128       /* tokens per TOKEN_LIST / DESCRIBE page */
+#define RPC_TEXT_MAX       256  /* free text: server name, subject */
+#define RPC_MAX_TOKENS     4096 /* the token daemon's hard ceiling (default limit 1024) */
+#define RPC_PAGE_MAX       128  /* tokens per TOKEN_LIST / DESCRIBE page */
 
 struct rpc_slice {
         const uint8_t *ptr;
@@ -122,10 +122,10 @@ struct rpc_hello_req {
 };
 struct rpc_hello_resp {
         uint32_t version;
-        uint64_t generation; /* bumps on every token add/remove/replace */
+        uint64_t generation;     /* bumps on every token add/remove/replace */
         struct rpc_slice server; /* text */
         uint32_t max_tokens;
-        bool dev;            /* the daemon runs with --dev */
+        bool dev; /* the daemon runs with --dev */
 };
 
 /* PING: empty map both ways (no struct). */
@@ -133,22 +133,22 @@ struct rpc_hello_resp {
 /* One key's public view. Fields a call does not carry are zero / empty. */
 struct rpc_key_info {
         uint32_t id;
-        struct rpc_slice label;  /* text */
-        uint32_t type;           /* enum rpc_key_type */
+        struct rpc_slice label; /* text */
+        uint32_t type;          /* enum rpc_key_type */
         uint32_t bits;
-        struct rpc_slice spki;   /* DER SubjectPublicKeyInfo (TOKEN_OBJECTS) */
+        struct rpc_slice spki; /* DER SubjectPublicKeyInfo (TOKEN_OBJECTS) */
         size_t n_certs;
         struct rpc_slice certs[RPC_MAX_CERTS]; /* DER, leaf first (TOKEN_OBJECTS) */
-        uint64_t not_after;      /* leaf notAfter, Unix time (DESCRIBE) */
-        struct rpc_slice subject; /* leaf subject, one-line text (DESCRIBE) */
+        uint64_t not_after;                    /* leaf notAfter, Unix time (DESCRIBE) */
+        struct rpc_slice subject;              /* leaf subject, one-line text (DESCRIBE) */
 };
 
 struct rpc_token_info {
         uint32_t slot;
-        struct rpc_slice label;  /* text */
-        uint64_t generation;     /* bumps when this token's keys change */
-        uint32_t n_keys_total;   /* number of keys (always sent) */
-        size_t n_keys;           /* keys[] filled (TOKEN_OBJECTS, DESCRIBE) */
+        struct rpc_slice label; /* text */
+        uint64_t generation;    /* bumps when this token's keys change */
+        uint32_t n_keys_total;  /* number of keys (always sent) */
+        size_t n_keys;          /* keys[] filled (TOKEN_OBJECTS, DESCRIBE) */
         struct rpc_key_info keys[RPC_MAX_KEYS];
 };
 
@@ -158,7 +158,7 @@ struct rpc_page_req {
 };
 struct rpc_page_resp {
         uint64_t generation;
-        uint32_t next;      /* 0 = last page */
+        uint32_t next; /* 0 = last page */
         uint32_t n_tokens_total;
         size_t n_tokens;
         struct rpc_token_info *tokens; /* decoder allocates; free with rpc_page_resp_done() */
@@ -185,10 +185,10 @@ struct rpc_crypto_req {
         uint32_t slot;
         uint32_t key_id;
         struct rpc_slice ticket;
-        uint32_t mech;      /* enum rpc_mech */
-        uint32_t hash;      /* enum rpc_hash: PSS/OAEP hash */
-        uint32_t mgf_hash;  /* enum rpc_hash: PSS/OAEP MGF1 hash */
-        uint32_t salt_len;  /* PSS */
+        uint32_t mech;     /* enum rpc_mech */
+        uint32_t hash;     /* enum rpc_hash: PSS/OAEP hash */
+        uint32_t mgf_hash; /* enum rpc_hash: PSS/OAEP MGF1 hash */
+        uint32_t salt_len; /* PSS */
         struct rpc_slice data;
         struct rpc_slice oaep_label;
 };

@@ -4,17 +4,11 @@
 
 const EVP_MD *rpc_hash_md(uint32_t h) {
         switch (h) {
-        case RPC_HASH_SHA1:
-                return EVP_sha1();
-        case RPC_HASH_SHA224:
-                return EVP_sha224();
-        case RPC_HASH_SHA256:
-                return EVP_sha256();
-        case RPC_HASH_SHA384:
-                return EVP_sha384();
-        case RPC_HASH_SHA512:
-                return EVP_sha512();
-        default:
-                return NULL;
+        case RPC_HASH_SHA1: return EVP_sha1();
+        case RPC_HASH_SHA224: return EVP_sha224();
+        case RPC_HASH_SHA256: return EVP_sha256();
+        case RPC_HASH_SHA384: return EVP_sha384();
+        case RPC_HASH_SHA512: return EVP_sha512();
+        default: return NULL;
         }
 }

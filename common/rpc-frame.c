@@ -17,23 +17,17 @@ static uint32_t get_be32(const uint8_t *p) {
 
 size_t rpc_channel_max_body(enum rpc_channel ch) {
         switch (ch) {
-        case RPC_CHANNEL_DATA:
-                return RPC_MAX_BODY_DATA;
-        case RPC_CHANNEL_CONTROL:
-                return RPC_MAX_BODY_CONTROL;
-        default:
-                return 0;
+        case RPC_CHANNEL_DATA: return RPC_MAX_BODY_DATA;
+        case RPC_CHANNEL_CONTROL: return RPC_MAX_BODY_CONTROL;
+        default: return 0;
         }
 }
 
 const char *rpc_channel_to_string(enum rpc_channel ch) {
         switch (ch) {
-        case RPC_CHANNEL_DATA:
-                return "data";
-        case RPC_CHANNEL_CONTROL:
-                return "control";
-        default:
-                return NULL;
+        case RPC_CHANNEL_DATA: return "data";
+        case RPC_CHANNEL_CONTROL: return "control";
+        default: return NULL;
         }
 }
 
@@ -47,7 +41,8 @@ void rpc_header_encode(const struct rpc_header *h, uint8_t out[static RPC_HEADER
         put_be32(out + 12, h->body_len);
 }
 
-int rpc_header_decode(const uint8_t in[static RPC_HEADER_SIZE], enum rpc_channel ch, struct rpc_header *ret) {
+int rpc_header_decode(const uint8_t in[static RPC_HEADER_SIZE], enum rpc_channel ch,
+                      struct rpc_header *ret) {
         struct rpc_header h = {
                 .magic = get_be32(in),
                 .version = in[4],

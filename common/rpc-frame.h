@@ -17,11 +17,11 @@
  *   8  u32 request_id   echoed in the response
  *  12  u32 body_len     checked against the channel's maximum before anything is read
  */
-#define RPC_MAGIC UINT32_C(0x45414331)
-#define RPC_HEADER_SIZE 16
-#define RPC_VERSION_MIN 1
-#define RPC_VERSION_MAX 1
-#define RPC_MAX_BODY_DATA (64u * 1024u)
+#define RPC_MAGIC            UINT32_C(0x45414331)
+#define RPC_HEADER_SIZE      16
+#define RPC_VERSION_MIN      1
+#define RPC_VERSION_MAX      1
+#define RPC_MAX_BODY_DATA    (64u * 1024u)
 #define RPC_MAX_BODY_CONTROL (1024u * 1024u)
 
 enum rpc_channel {
@@ -39,20 +39,20 @@ enum rpc_kind {
 /* The small error vocabulary of the wire. Never free-form strings. */
 enum rpc_status {
         RPC_STATUS_OK = 0,
-        RPC_STATUS_MALFORMED,       /* undecodable body, unknown field, bad state */
-        RPC_STATUS_UNSUPPORTED,     /* mechanism or parameter not supported */
+        RPC_STATUS_MALFORMED,   /* undecodable body, unknown field, bad state */
+        RPC_STATUS_UNSUPPORTED, /* mechanism or parameter not supported */
         RPC_STATUS_NO_SUCH_TOKEN,
         RPC_STATUS_NO_SUCH_KEY,
         RPC_STATUS_PIN_INCORRECT,
-        RPC_STATUS_PIN_LOCKED,      /* too many wrong PINs: back-off in force */
-        RPC_STATUS_NOT_LOGGED_IN,   /* missing or stale login ticket */
-        RPC_STATUS_EXISTS,          /* token label in use */
-        RPC_STATUS_LIMIT,           /* too many tokens / keys */
-        RPC_STATUS_DENIED,          /* refused by policy (plaintext keys without --dev) */
-        RPC_STATUS_DATA_INVALID,    /* input rejected by the operation */
-        RPC_STATUS_DATA_LEN,        /* input length out of range */
-        RPC_STATUS_KEY_INVALID,     /* unparsable key or certificate, key/cert mismatch */
-        RPC_STATUS_BAD_VERSION,     /* no common protocol version */
+        RPC_STATUS_PIN_LOCKED,    /* too many wrong PINs: back-off in force */
+        RPC_STATUS_NOT_LOGGED_IN, /* missing or stale login ticket */
+        RPC_STATUS_EXISTS,        /* token label in use */
+        RPC_STATUS_LIMIT,         /* too many tokens / keys */
+        RPC_STATUS_DENIED,        /* refused by policy (plaintext keys without --dev) */
+        RPC_STATUS_DATA_INVALID,  /* input rejected by the operation */
+        RPC_STATUS_DATA_LEN,      /* input length out of range */
+        RPC_STATUS_KEY_INVALID,   /* unparsable key or certificate, key/cert mismatch */
+        RPC_STATUS_BAD_VERSION,   /* no common protocol version */
         RPC_STATUS_INTERNAL,
         _RPC_STATUS_MAX,
         _RPC_STATUS_INVALID = -EINVAL,

@@ -12,7 +12,7 @@ struct secret_buf {
         size_t len;    /* bytes in use */
         size_t cap;    /* usable capacity requested by the caller */
         size_t map_size;
-        bool locked;   /* mlock() succeeded */
+        bool locked; /* mlock() succeeded */
 };
 
 /* When strict, an mlock() failure makes secret_buf_new() fail (enclave-token);

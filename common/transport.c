@@ -158,8 +158,7 @@ int transport_addr_format(const struct transport_addr *a, char *buf, size_t size
                 if (k < 0)
                         return -EINVAL;
                 return (size_t) k < size ? 0 : -ENOBUFS;
-        default:
-                return -EINVAL;
+        default: return -EINVAL;
         }
 }
 
@@ -190,8 +189,7 @@ static int sockaddr_from(const struct transport_addr *a, union sockaddr_any *ret
                 sa.vm.svm_port = a->port;
                 *ret_len = sizeof(sa.vm);
                 break;
-        default:
-                return -EINVAL;
+        default: return -EINVAL;
         }
         *ret = sa;
         return 0;

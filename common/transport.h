@@ -1,4 +1,5 @@
-/* Unix and vsock stream sockets behind one address syntax (p11-kit's): unix:path=/x, vsock:cid=16;port=9999. */
+/* Unix and vsock stream sockets behind one address syntax (p11-kit's): unix:path=/x, vsock:cid=16;port=9999.
+ */
 #pragma once
 
 #include <stdbool.h>
@@ -21,8 +22,8 @@ enum transport_family {
 struct transport_addr {
         enum transport_family family;
         char path[sizeof(((struct sockaddr_un *) 0)->sun_path)]; /* unix, NUL-terminated */
-        uint32_t cid;   /* vsock */
-        uint32_t port;  /* vsock */
+        uint32_t cid;                                            /* vsock */
+        uint32_t port;                                           /* vsock */
 };
 
 /* "unix:path=/run/x.sock", "vsock:cid=16;port=9999", "vsock:port=9999" (cid any).

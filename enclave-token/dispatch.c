@@ -24,11 +24,11 @@ static const char *label_for_log(const struct rpc_slice *l, char buf[static RPC_
 }
 
 void etok_session_init(struct etok_session *s, enum rpc_channel ch) {
-        *s = (struct etok_session) { .channel = ch, .state = RPC_STATE_NEW };
+        *s = (struct etok_session){ .channel = ch, .state = RPC_STATE_NEW };
 }
 
-static int handle_hello(const struct etok_dispatch *d, struct etok_session *s, const uint8_t *body, size_t len,
-                        struct rpc_writer *w) {
+static int handle_hello(const struct etok_dispatch *d, struct etok_session *s, const uint8_t *body,
+                        size_t len, struct rpc_writer *w) {
         struct rpc_hello_req req;
         uint32_t lo, hi;
         int r;
@@ -40,13 +40,13 @@ static int handle_hello(const struct etok_dispatch *d, struct etok_session *s, c
         hi = MIN(req.max_version, (uint32_t) RPC_VERSION_MAX);
         if (lo > hi)
                 return ETOK_ERR(BAD_VERSION);
-        rpc_hello_resp_encode(w, &(struct rpc_hello_resp) {
-                .version = hi,
-                .generation = etok_keystore_generation(d->keystore),
-                .server = { (const uint8_t *) SERVER_NAME, strlen(SERVER_NAME) },
-                .max_tokens = (uint32_t) etok_keystore_max_tokens(d->keystore),
-                .dev = d->dev,
-        });
+        rpc_hello_resp_encode(w, &(struct rpc_hello_resp){
+                                         .version = hi,
+                                         .generation = etok_keystore_generation(d->keystore),
+                                         .server = { (const uint8_t *) SERVER_NAME, strlen(SERVER_NAME) },
+                                         .max_tokens = (uint32_t) etok_keystore_max_tokens(d->keystore),
+                                         .dev = d->dev,
+                                 });
         r = rpc_writer_finish(w);
         if (r < 0)
                 return r;
@@ -55,8 +55,8 @@ static int handle_hello(const struct etok_dispatch *d, struct etok_session *s, c
         return 0;
 }
 
-static int handle_ping(const struct etok_dispatch *d, struct etok_session *s, const uint8_t *body, size_t len,
-                       struct rpc_writer *w) {
+static int handle_ping(const struct etok_dispatch *d, struct etok_session *s, const uint8_t *body,
+                       size_t len, struct rpc_writer *w) {
         int r;
 
         r = rpc_empty_decode(body, len);
@@ -67,21 +67,21 @@ static int handle_ping(const struct etok_dispatch *d, struct etok_session *s, co
 }
 
 /* Encodes the page, halving it until it fits the frame (DESCRIBE pages can be large). Read lock held. */
-static int encode_page_locked(const struct etok_keystore *ks, size_t start, size_t n, struct rpc_token_info *infos,
-                              struct rpc_writer *w) {
+static int encode_page_locked(const struct etok_keystore *ks, size_t start, size_t n,
+                              struct rpc_token_info *infos, struct rpc_writer *w) {
         size_t total = etok_keystore_count_locked(ks), mark = w->len;
         int r;
 
         for (;;) {
                 const struct etok_token *next = etok_keystore_get_locked(ks, start + n);
 
-                rpc_page_resp_encode(w, &(struct rpc_page_resp) {
-                        .generation = etok_keystore_generation(ks),
-                        .next = next ? next->slot : 0,
-                        .n_tokens_total = (uint32_t) total,
-                        .n_tokens = n,
-                        .tokens = infos,
-                });
+                rpc_page_resp_encode(w, &(struct rpc_page_resp){
+                                                .generation = etok_keystore_generation(ks),
+                                                .next = next ? next->slot : 0,
+                                                .n_tokens_total = (uint32_t) total,
+                                                .n_tokens = n,
+                                                .tokens = infos,
+                                        });
                 r = rpc_writer_finish(w);
                 if (r != -EMSGSIZE || n <= 1)
                         return r;
@@ -110,8 +110,8 @@ static int handle_page(const struct etok_dispatch *d, const uint8_t *body, size_
                 r = -ENOMEM;
         else {
                 for (size_t i = 0; i < n; i++)
-                        etok_token_info(etok_keystore_get_locked(ks, start + i), describe, ETOK_KEY_VIEW_DESCRIBE,
-                                        &infos[i]);
+                        etok_token_info(etok_keystore_get_locked(ks, start + i), describe,
+                                        ETOK_KEY_VIEW_DESCRIBE, &infos[i]);
                 r = encode_page_locked(ks, start, n, infos, w);
         }
         etok_keystore_read_end(ks);
@@ -151,8 +151,8 @@ static int handle_token_objects(const struct etok_dispatch *d, struct etok_sessi
         return r;
 }
 
-static int handle_login(const struct etok_dispatch *d, struct etok_session *s, const uint8_t *body, size_t len,
-                        struct rpc_writer *w) {
+static int handle_login(const struct etok_dispatch *d, struct etok_session *s, const uint8_t *body,
+                        size_t len, struct rpc_writer *w) {
         uint8_t ticket[RPC_TICKET_LEN] = {};
         struct rpc_login_req req;
         int r;
@@ -165,15 +165,15 @@ static int handle_login(const struct etok_dispatch *d, struct etok_session *s, c
                 log_notice("LOGIN on slot %" PRIu32 " refused: %s", req.slot,
                            rpc_status_to_string(errmap_status_from_errno(r)));
         if (r >= 0) {
-                rpc_login_resp_encode(w, &(struct rpc_login_resp) { .ticket = { ticket, sizeof(ticket) } });
+                rpc_login_resp_encode(w, &(struct rpc_login_resp){ .ticket = { ticket, sizeof(ticket) } });
                 r = rpc_writer_finish(w);
         }
         secret_wipe(ticket, sizeof(ticket));
         return r;
 }
 
-static int handle_crypto(const struct etok_dispatch *d, const uint8_t *body, size_t len, struct rpc_writer *w,
-                         bool decrypt) {
+static int handle_crypto(const struct etok_dispatch *d, const uint8_t *body, size_t len,
+                         struct rpc_writer *w, bool decrypt) {
         uint8_t out[RPC_SIG_MAX];
         struct rpc_crypto_req req;
         size_t n = 0;
@@ -184,7 +184,7 @@ static int handle_crypto(const struct etok_dispatch *d, const uint8_t *body, siz
                 return r;
         r = etok_keystore_crypt(d->keystore, decrypt, &req, out, sizeof(out), &n);
         if (r >= 0) {
-                rpc_crypto_resp_encode(w, &(struct rpc_crypto_resp) { .data = { out, n } });
+                rpc_crypto_resp_encode(w, &(struct rpc_crypto_resp){ .data = { out, n } });
                 r = rpc_writer_finish(w);
         }
         if (decrypt)
@@ -192,13 +192,13 @@ static int handle_crypto(const struct etok_dispatch *d, const uint8_t *body, siz
         return r;
 }
 
-static int handle_sign(const struct etok_dispatch *d, struct etok_session *s, const uint8_t *body, size_t len,
-                       struct rpc_writer *w) {
+static int handle_sign(const struct etok_dispatch *d, struct etok_session *s, const uint8_t *body,
+                       size_t len, struct rpc_writer *w) {
         return handle_crypto(d, body, len, w, false);
 }
 
-static int handle_decrypt(const struct etok_dispatch *d, struct etok_session *s, const uint8_t *body, size_t len,
-                          struct rpc_writer *w) {
+static int handle_decrypt(const struct etok_dispatch *d, struct etok_session *s, const uint8_t *body,
+                          size_t len, struct rpc_writer *w) {
         return handle_crypto(d, body, len, w, true);
 }
 
@@ -224,7 +224,7 @@ static int handle_token_add(const struct etok_dispatch *d, struct etok_session *
         }
         log_info("Token '%s' %s in slot %" PRIu32 " with %zu key(s)", label_for_log(&req.label, lbuf),
                  r > 0 ? "replaced" : "provisioned", slot, req.n_keys);
-        rpc_token_add_resp_encode(w, &(struct rpc_token_add_resp) { .slot = slot });
+        rpc_token_add_resp_encode(w, &(struct rpc_token_add_resp){ .slot = slot });
         return rpc_writer_finish(w);
 }
 
@@ -267,12 +267,13 @@ void etok_dispatch_request(const struct etok_dispatch *d, struct etok_session *s
         size_t mark = w->len;
         int r;
 
-        *ret = (struct etok_reply) {};
+        *ret = (struct etok_reply){};
         r = rpc_call_check(call, s->channel, s->state, NULL);
         if (r < 0) {
-                log_debug("%s call %u (%s) on the %s channel refused, closing", s->state == RPC_STATE_NEW ? "Early" : "Bad",
-                          call, rpc_call_to_string(call) ?: "unknown", rpc_channel_to_string(s->channel));
-                *ret = (struct etok_reply) { .status = RPC_STATUS_MALFORMED, .close = true };
+                log_debug("%s call %u (%s) on the %s channel refused, closing",
+                          s->state == RPC_STATE_NEW ? "Early" : "Bad", call,
+                          rpc_call_to_string(call) ?: "unknown", rpc_channel_to_string(s->channel));
+                *ret = (struct etok_reply){ .status = RPC_STATUS_MALFORMED, .close = true };
                 return;
         }
         ret->secret = call == RPC_CALL_LOGIN || call == RPC_CALL_DECRYPT;

@@ -93,8 +93,7 @@ static int key_check_type(struct etok_key *k) {
                 k->bits = 256;
                 k->sig_len = 64;
                 return 0;
-        default:
-                return ETOK_ERR(KEY_INVALID);
+        default: return ETOK_ERR(KEY_INVALID);
         }
 }
 
@@ -344,8 +343,8 @@ static int ctx_prepare(const struct etok_key *k, struct etok_key_ctx *c) {
         return EVP_DigestSignInit(c->mctx, NULL, NULL, NULL, k->pkey) > 0 ? 0 : ssl_fail(-EIO);
 }
 
-static int ctx_sign(const struct etok_key *k, struct etok_key_ctx *c, const struct rpc_slice *data, uint8_t *out,
-                    size_t *io_len) {
+static int ctx_sign(const struct etok_key *k, struct etok_key_ctx *c, const struct rpc_slice *data,
+                    uint8_t *out, size_t *io_len) {
         int ok = k->type == RPC_KEY_EC ? EVP_PKEY_sign(c->pctx, out, io_len, data->ptr, data->len)
                                        : EVP_DigestSign(c->mctx, out, io_len, data->ptr, data->len);
 
@@ -451,7 +450,8 @@ int etok_key_decrypt(const struct etok_key *k, const struct rpc_crypto_req *req,
                         return ssl_fail(-EIO);
         } else {
                 if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
-                    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) <= 0 || EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, mgf) <= 0)
+                    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) <= 0 ||
+                    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, mgf) <= 0)
                         return ssl_fail(ETOK_ERR(UNSUPPORTED));
                 if (req->oaep_label.len > 0) {
                         void *label = OPENSSL_memdup(req->oaep_label.ptr, req->oaep_label.len);
@@ -471,19 +471,19 @@ int etok_key_decrypt(const struct etok_key *k, const struct rpc_crypto_req *req,
 }
 
 void etok_key_info(const struct etok_key *k, enum etok_key_view view, struct rpc_key_info *ret) {
-        *ret = (struct rpc_key_info) {
+        *ret = (struct rpc_key_info){
                 .id = k->id,
                 .label = { (const uint8_t *) k->label, k->label_len },
                 .type = k->type,
                 .bits = k->bits,
         };
         if (view == ETOK_KEY_VIEW_OBJECTS) {
-                ret->spki = (struct rpc_slice) { k->spki, k->spki_len };
+                ret->spki = (struct rpc_slice){ k->spki, k->spki_len };
                 ret->n_certs = k->n_certs;
                 for (size_t i = 0; i < k->n_certs; i++)
-                        ret->certs[i] = (struct rpc_slice) { k->certs[i], k->cert_lens[i] };
+                        ret->certs[i] = (struct rpc_slice){ k->certs[i], k->cert_lens[i] };
         } else {
                 ret->not_after = k->not_after;
-                ret->subject = (struct rpc_slice) { (const uint8_t *) k->subject, k->subject_len };
+                ret->subject = (struct rpc_slice){ (const uint8_t *) k->subject, k->subject_len };
         }
 }

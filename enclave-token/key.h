@@ -13,9 +13,9 @@
 /* A signing context kept for reuse (ECDSA and Ed25519 keys). Making one per signature costs a
  * provider lookup under locks all workers share: about 15 % of a P-256 signature with two workers. */
 struct etok_key_ctx {
-        bool busy; /* taken by a signer; atomic */
-        EVP_PKEY_CTX *pctx; /* EC: sign-initialised */
-        EVP_MD_CTX *mctx;   /* Ed25519: DigestSign-initialised */
+        bool busy;              /* taken by a signer; atomic */
+        EVP_PKEY_CTX *pctx;     /* EC: sign-initialised */
+        EVP_MD_CTX *mctx;       /* Ed25519: DigestSign-initialised */
 } __attribute__((aligned(64))); /* one cache line each: workers use different slots */
 
 #define ETOK_KEY_CTXS 16 /* more signers at once than this make a context each time */
@@ -29,7 +29,8 @@ struct etok_key {
         enum rpc_key_type type;
         uint32_t bits;
         size_t sig_len; /* RSA: modulus bytes; EC: 2 * field bytes; Ed25519: 64 */
-        struct etok_key_ctx *ctxs; /* ETOK_KEY_CTXS slots; NULL for RSA, where a context is 1 % of a signature */
+        struct etok_key_ctx
+                *ctxs; /* ETOK_KEY_CTXS slots; NULL for RSA, where a context is 1 % of a signature */
 
         uint8_t *spki; /* DER SubjectPublicKeyInfo */
         size_t spki_len;
@@ -37,7 +38,7 @@ struct etok_key {
         uint8_t *certs[RPC_MAX_CERTS]; /* DER, leaf first */
         size_t cert_lens[RPC_MAX_CERTS];
 
-        uint64_t not_after; /* leaf notAfter, Unix time */
+        uint64_t not_after;             /* leaf notAfter, Unix time */
         char subject[RPC_TEXT_MAX + 1]; /* leaf subject, RFC 2253, ASCII */
         size_t subject_len;
 };

@@ -1,5 +1,6 @@
 /* The token table: provisioned tokens sorted by slot id behind one reader/writer lock, plus the
- * retired versions of replaced tokens, which still answer SIGN/DECRYPT with their ticket until they expire. */
+ * retired versions of replaced tokens, which still answer SIGN/DECRYPT with their ticket until they expire.
+ */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -14,8 +15,8 @@
 #include "enclave-token/errors.h"
 #include "enclave-token/keystore.h"
 
-#define NSEC_PER_SEC UINT64_C(1000000000)
-#define SLOT_MASK UINT32_C(0x7fffffff)
+#define NSEC_PER_SEC    UINT64_C(1000000000)
+#define SLOT_MASK       UINT32_C(0x7fffffff)
 #define GENERATION_MASK UINT64_C(0x0000ffffffffffff) /* random start, room to count up */
 
 struct etok_keystore {
@@ -185,7 +186,8 @@ const struct etok_token *etok_keystore_find_locked(const struct etok_keystore *k
 }
 
 static bool ticket_matches(const struct etok_token *t, const struct rpc_slice *ticket) {
-        return ticket->len == RPC_TICKET_LEN && CRYPTO_memcmp(ticket->ptr, token_ticket(t), RPC_TICKET_LEN) == 0;
+        return ticket->len == RPC_TICKET_LEN &&
+               CRYPTO_memcmp(ticket->ptr, token_ticket(t), RPC_TICKET_LEN) == 0;
 }
 
 /* The version of this slot id a ticket belongs to: the current one, else an unexpired retired one.
@@ -283,7 +285,8 @@ static ssize_t find_label(const struct etok_keystore *ks, const struct rpc_slice
 
 /* Constant-time PIN check with the back-off of docs/protocol.md. Callers hold the table lock
  * (read or write); the back-off state has its own mutex so LOGIN needs only the read lock. */
-static int token_check_pin(const struct etok_keystore *ks, struct etok_token *t, const struct rpc_slice *pin) {
+static int token_check_pin(const struct etok_keystore *ks, struct etok_token *t,
+                           const struct rpc_slice *pin) {
         uint8_t padded[RPC_PIN_MAX] = {};
         uint64_t now;
         int r, diff;
@@ -292,7 +295,8 @@ static int token_check_pin(const struct etok_keystore *ks, struct etok_token *t,
         now = ks->clock(ks->clock_userdata);
         if (t->failures >= ETOK_PIN_FREE_FAILURES) {
                 unsigned e = t->failures - ETOK_PIN_FREE_FAILURES;
-                uint64_t delay = e >= 6 ? ETOK_PIN_BACKOFF_MAX_SEC : MIN(UINT64_C(1) << e, ETOK_PIN_BACKOFF_MAX_SEC);
+                uint64_t delay =
+                        e >= 6 ? ETOK_PIN_BACKOFF_MAX_SEC : MIN(UINT64_C(1) << e, ETOK_PIN_BACKOFF_MAX_SEC);
 
                 if (now - t->last_failure_ns < delay * NSEC_PER_SEC) {
                         (void) pthread_mutex_unlock(&t->pin_lock);
@@ -317,7 +321,8 @@ static int token_check_pin(const struct etok_keystore *ks, struct etok_token *t,
 }
 
 static int validate_add(const struct rpc_token_add_req *req) {
-        if (req->label.len == 0 || req->label.len > RPC_LABEL_MAX || memchr(req->label.ptr, 0, req->label.len))
+        if (req->label.len == 0 || req->label.len > RPC_LABEL_MAX ||
+            memchr(req->label.ptr, 0, req->label.len))
                 return -EBADMSG;
         if (req->pin.len < RPC_PIN_MIN || req->pin.len > RPC_PIN_MAX)
                 return -EBADMSG;
@@ -333,7 +338,8 @@ static int validate_add(const struct rpc_token_add_req *req) {
 
                         if (a->id == b->id)
                                 return -EBADMSG;
-                        if (a->label.len == b->label.len && memcmp(a->label.ptr, b->label.ptr, a->label.len) == 0)
+                        if (a->label.len == b->label.len &&
+                            memcmp(a->label.ptr, b->label.ptr, a->label.len) == 0)
                                 return -EBADMSG;
                 }
         }
@@ -343,7 +349,7 @@ static int validate_add(const struct rpc_token_add_req *req) {
 void etok_token_info(const struct etok_token *t, bool with_keys, enum etok_key_view view,
                      struct rpc_token_info *ret) {
         ret->slot = t->slot;
-        ret->label = (struct rpc_slice) { (const uint8_t *) t->label, t->label_len };
+        ret->label = (struct rpc_slice){ (const uint8_t *) t->label, t->label_len };
         ret->generation = t->generation;
         ret->n_keys_total = (uint32_t) t->n_keys;
         ret->n_keys = with_keys ? t->n_keys : 0;
@@ -596,8 +602,8 @@ static const struct etok_key *retired_key(const struct etok_keystore *ks, uint32
 }
 
 /* Read lock held: readers sign in parallel; EVP_PKEY is safe for concurrent use. */
-static int crypt_locked(struct etok_keystore *ks, bool decrypt, const struct rpc_crypto_req *req, uint8_t *out,
-                        size_t size, size_t *ret_len) {
+static int crypt_locked(struct etok_keystore *ks, bool decrypt, const struct rpc_crypto_req *req,
+                        uint8_t *out, size_t size, size_t *ret_len) {
         const struct etok_token *t = NULL;
         const struct etok_key *k;
         int r;
@@ -617,11 +623,12 @@ static int crypt_locked(struct etok_keystore *ks, bool decrypt, const struct rpc
                  * re-read the objects but not its login (a reloaded master signing itself). NOT_LOGGED_IN
                  * makes the module log in again (the current version) and retry. */
                 return r > 0 ? ETOK_ERR(NOT_LOGGED_IN) : ETOK_ERR(NO_SUCH_KEY);
-        return decrypt ? etok_key_decrypt(k, req, out, size, ret_len) : etok_key_sign(k, req, out, size, ret_len);
+        return decrypt ? etok_key_decrypt(k, req, out, size, ret_len)
+                       : etok_key_sign(k, req, out, size, ret_len);
 }
 
-int etok_keystore_crypt(struct etok_keystore *ks, bool decrypt, const struct rpc_crypto_req *req, uint8_t *out,
-                        size_t size, size_t *ret_len) {
+int etok_keystore_crypt(struct etok_keystore *ks, bool decrypt, const struct rpc_crypto_req *req,
+                        uint8_t *out, size_t size, size_t *ret_len) {
         int r;
 
         (void) pthread_rwlock_rdlock(&ks->lock);

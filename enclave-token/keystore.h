@@ -1,5 +1,6 @@
 /* The token table: provisioned tokens sorted by slot id behind one reader/writer lock, plus the
- * retired versions of replaced tokens, which still answer SIGN/DECRYPT with their ticket until they expire. */
+ * retired versions of replaced tokens, which still answer SIGN/DECRYPT with their ticket until they expire.
+ */
 #pragma once
 
 #include <pthread.h>
@@ -12,17 +13,17 @@
 #include "common/secret.h"
 #include "enclave-token/key.h"
 
-#define ETOK_MAX_TOKENS_DEFAULT 1024
-#define ETOK_PIN_FREE_FAILURES 5 /* failures before the back-off starts */
-#define ETOK_PIN_BACKOFF_MAX_SEC 60
+#define ETOK_MAX_TOKENS_DEFAULT         1024
+#define ETOK_PIN_FREE_FAILURES          5 /* failures before the back-off starts */
+#define ETOK_PIN_BACKOFF_MAX_SEC        60
 #define ETOK_ROTATION_GRACE_DEFAULT_SEC 300
-#define ETOK_RETIRED_PER_LABEL 4 /* the oldest retired version of a label is wiped early */
+#define ETOK_RETIRED_PER_LABEL          4 /* the oldest retired version of a label is wiped early */
 
 struct etok_token {
         uint32_t slot;
         char label[RPC_LABEL_MAX + 1];
         size_t label_len;
-        uint64_t generation; /* the keystore generation when these keys were provisioned */
+        uint64_t generation;       /* the keystore generation when these keys were provisioned */
         uint64_t retired_until_ns; /* 0: current (listed); else retired, usable until this monotonic time */
 
         /* secret->data: [0, RPC_PIN_MAX) the PIN, zero padded; then the login ticket. */
@@ -79,8 +80,9 @@ _must_check_ int etok_keystore_login(struct etok_keystore *ks, uint32_t slot, co
 /* SIGN / DECRYPT under the read lock. The ticket picks the version: the current one, else an unexpired
  * retired version of the slot id. NO_SUCH_TOKEN (no version at all), NOT_LOGGED_IN (no version with
  * that ticket), NO_SUCH_KEY, then the key's errors. */
-_must_check_ int etok_keystore_crypt(struct etok_keystore *ks, bool decrypt, const struct rpc_crypto_req *req,
-                                     uint8_t *out, size_t size, size_t *ret_len);
+_must_check_ int etok_keystore_crypt(struct etok_keystore *ks, bool decrypt,
+                                     const struct rpc_crypto_req *req, uint8_t *out, size_t size,
+                                     size_t *ret_len);
 
 /* Read access for the listing calls. Tokens and keys stay valid until etok_keystore_read_end(). */
 void etok_keystore_read_begin(struct etok_keystore *ks);

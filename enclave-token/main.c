@@ -1,4 +1,5 @@
-/* enclave-token: the in-enclave daemon holding decrypted private keys, serving the data and control channels. */
+/* enclave-token: the in-enclave daemon holding decrypted private keys, serving the data and control
+ * channels. */
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
@@ -19,14 +20,14 @@
 #include "enclave-token/keystore.h"
 #include "enclave-token/server.h"
 
-#define WORKERS_MAX 256
-#define ROTATION_GRACE_MAX 86400 /* a day: old workers of a web server never take longer */
-#define SECURE_HEAP_PER_TOKEN 4096 /* one RSA-4096 key needs ~2.3 KiB, EC and Ed25519 64 B */
-#define SECURE_HEAP_MAX_MIB 4096
+#define WORKERS_MAX           256
+#define ROTATION_GRACE_MAX    86400 /* a day: old workers of a web server never take longer */
+#define SECURE_HEAP_PER_TOKEN 4096  /* one RSA-4096 key needs ~2.3 KiB, EC and Ed25519 64 B */
+#define SECURE_HEAP_MAX_MIB   4096
 /* On vsock (in an enclave, whose vCPUs serve nothing else) a worker polls this long for the next
  * request; on a unix socket the token shares the CPUs with its clients and does not poll unless told. */
 #define BUSY_POLL_DEFAULT_USEC 50
-#define BUSY_POLL_MAX_USEC 10000
+#define BUSY_POLL_MAX_USEC     10000
 
 static bool arg_dev;
 static const char *arg_data;
@@ -66,7 +67,8 @@ static void help(void) {
                BUSY_POLL_DEFAULT_USEC);
 }
 
-static int parse_unsigned(const char *s, int base, unsigned long min, unsigned long max, unsigned long *ret) {
+static int parse_unsigned(const char *s, int base, unsigned long min, unsigned long max,
+                          unsigned long *ret) {
         unsigned long v;
         char *end;
 
@@ -142,24 +144,15 @@ static int parse_argv(int argc, char *argv[]) {
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("enclave-token %s\n", ENCLAVE_ACM_VERSION);
-                        return 0;
-                case ARG_DEV:
-                        arg_dev = true;
-                        break;
-                case ARG_DATA:
-                        arg_data = optarg;
-                        break;
-                case ARG_CONTROL:
-                        arg_control = optarg;
-                        break;
+                case 'h': help(); return 0;
+                case ARG_VERSION: printf("enclave-token %s\n", ENCLAVE_ACM_VERSION); return 0;
+                case ARG_DEV: arg_dev = true; break;
+                case ARG_DATA: arg_data = optarg; break;
+                case ARG_CONTROL: arg_control = optarg; break;
                 case ARG_WORKERS:
                         if (parse_unsigned(optarg, 10, 1, WORKERS_MAX, &v) < 0)
-                                return log_error_errno(-EINVAL, "Invalid --workers '%s' (1..%d)", optarg, WORKERS_MAX);
+                                return log_error_errno(-EINVAL, "Invalid --workers '%s' (1..%d)", optarg,
+                                                       WORKERS_MAX);
                         arg_workers = (unsigned) v;
                         break;
                 case ARG_SOCKET_MODE:
@@ -180,19 +173,21 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_SECURE_HEAP:
                         if (parse_unsigned(optarg, 10, 1, SECURE_HEAP_MAX_MIB, &v) < 0 || (v & (v - 1)) != 0)
-                                return log_error_errno(-EINVAL, "Invalid --secure-heap '%s' (a power of two, MiB)",
-                                                       optarg);
+                                return log_error_errno(
+                                        -EINVAL, "Invalid --secure-heap '%s' (a power of two, MiB)", optarg);
                         arg_secure_heap_mib = v;
                         break;
                 case ARG_ROTATION_GRACE:
                         if (parse_unsigned(optarg, 10, 0, ROTATION_GRACE_MAX, &v) < 0)
-                                return log_error_errno(-EINVAL, "Invalid --rotation-grace '%s' (0..%d seconds)",
+                                return log_error_errno(-EINVAL,
+                                                       "Invalid --rotation-grace '%s' (0..%d seconds)",
                                                        optarg, ROTATION_GRACE_MAX);
                         arg_rotation_grace = v;
                         break;
                 case ARG_BUSY_POLL:
                         if (parse_unsigned(optarg, 10, 0, BUSY_POLL_MAX_USEC, &v) < 0)
-                                return log_error_errno(-EINVAL, "Invalid --busy-poll '%s' (0..%d microseconds)",
+                                return log_error_errno(-EINVAL,
+                                                       "Invalid --busy-poll '%s' (0..%d microseconds)",
                                                        optarg, BUSY_POLL_MAX_USEC);
                         arg_busy_poll_usec = (int) v;
                         break;
@@ -202,8 +197,7 @@ static int parse_argv(int argc, char *argv[]) {
                                 return log_error_errno(r, "Invalid --log-level '%s'", optarg);
                         log_set_max_level(r);
                         break;
-                default:
-                        return -EINVAL;
+                default: return -EINVAL;
                 }
         if (optind < argc)
                 return log_error_errno(-EINVAL, "Unexpected argument '%s'", argv[optind]);
@@ -235,7 +229,8 @@ static int secure_heap_init(void) {
                             r == 0 ? "unavailable" : "not locked");
                 return 0;
         }
-        return log_error_errno(-ENOMEM, "Failed to set up a locked %zu KiB OpenSSL secure heap (RLIMIT_MEMLOCK?)",
+        return log_error_errno(-ENOMEM,
+                               "Failed to set up a locked %zu KiB OpenSSL secure heap (RLIMIT_MEMLOCK?)",
                                size >> 10);
 }
 
@@ -256,12 +251,13 @@ static int run(void) {
         long cpus;
         int r, sig;
 
-        if ((r = resolve(arg_data, "data", &cfg.data)) < 0 || (r = resolve(arg_control, "control", &cfg.control)) < 0)
+        if ((r = resolve(arg_data, "data", &cfg.data)) < 0 ||
+            (r = resolve(arg_control, "control", &cfg.control)) < 0)
                 return r;
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg.busy_poll_usec = arg_busy_poll_usec >= 0                    ? (unsigned) arg_busy_poll_usec
+        cfg.busy_poll_usec = arg_busy_poll_usec >= 0              ? (unsigned) arg_busy_poll_usec
                              : cfg.data.family == TRANSPORT_VSOCK ? BUSY_POLL_DEFAULT_USEC
-                                                                   : 0;
+                                                                  : 0;
         cfg.workers = arg_workers ? arg_workers : (unsigned) MIN(MAX(cpus, 1L), (long) WORKERS_MAX);
 
         r = etok_keystore_new(arg_max_tokens, &ks);
@@ -287,8 +283,9 @@ static int run(void) {
         r = etok_server_start(srv);
         if (r < 0)
                 return r;
-        log_info("enclave-token %s ready: %u workers (busy poll %u us), up to %zu tokens%s", ENCLAVE_ACM_VERSION,
-                 cfg.workers, cfg.busy_poll_usec, arg_max_tokens, arg_dev ? ", DEVELOPMENT MODE" : "");
+        log_info("enclave-token %s ready: %u workers (busy poll %u us), up to %zu tokens%s",
+                 ENCLAVE_ACM_VERSION, cfg.workers, cfg.busy_poll_usec, arg_max_tokens,
+                 arg_dev ? ", DEVELOPMENT MODE" : "");
 
         /* Once a second, between signals: wipe retired token versions whose grace period is over. */
         for (;;) {

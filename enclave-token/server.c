@@ -81,7 +81,7 @@ struct worker {
         struct etok_server *server;
         pthread_t thread;
         bool started;
-        uint8_t *out; /* header + the largest body: answers are encoded here, then sent */
+        uint8_t *out;        /* header + the largest body: answers are encoded here, then sent */
         struct busy_poll bp; /* see conn_poll() */
 };
 
@@ -141,7 +141,8 @@ static void conn_unlink(struct etok_server *s, struct conn *c) {
 }
 
 static void conn_close(struct etok_server *s, struct conn *c, int reason) {
-        log_debug_errno(reason, "Closing %s connection %d: %m", rpc_channel_to_string(c->session.channel), c->fd);
+        log_debug_errno(reason, "Closing %s connection %d: %m", rpc_channel_to_string(c->session.channel),
+                        c->fd);
         conn_unlink(s, c);
         conn_free(c);
 }
@@ -339,7 +340,8 @@ static int conn_send(struct conn *c, const uint8_t *p, size_t len, bool secret) 
 
 static int conn_flush(struct conn *c) {
         while (c->out_off < c->out_len) {
-                ssize_t k = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                ssize_t k = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
 
                 if (k < 0) {
                         if (errno == EINTR)
@@ -366,15 +368,17 @@ static int conn_process(struct worker *wk, struct conn *c, const uint8_t *body) 
 
         rpc_writer_init(&w, wk->out + RPC_HEADER_SIZE, rpc_channel_max_body(c->session.channel));
         etok_dispatch_request(d, &c->session, c->hdr.call, body, c->hdr.body_len, &w, &rep);
-        rpc_header_encode(&(struct rpc_header) {
-                .magic = RPC_MAGIC,
-                .version = c->session.version ? c->session.version : c->hdr.version,
-                .kind = RPC_KIND_RESPONSE,
-                .call = c->hdr.call,
-                .status = (uint8_t) rep.status,
-                .request_id = c->hdr.request_id,
-                .body_len = (uint32_t) w.len,
-        }, wk->out);
+        rpc_header_encode(
+                &(struct rpc_header){
+                        .magic = RPC_MAGIC,
+                        .version = c->session.version ? c->session.version : c->hdr.version,
+                        .kind = RPC_KIND_RESPONSE,
+                        .call = c->hdr.call,
+                        .status = (uint8_t) rep.status,
+                        .request_id = c->hdr.request_id,
+                        .body_len = (uint32_t) w.len,
+                },
+                wk->out);
         r = conn_send(c, wk->out, RPC_HEADER_SIZE + w.len, rep.secret);
         if (rep.secret)
                 secret_wipe(wk->out + RPC_HEADER_SIZE, w.len);
@@ -419,7 +423,8 @@ static int conn_serve(struct worker *wk, struct conn *c) {
  * back off (common/busy-poll.h). */
 static bool conn_poll(struct worker *wk, struct conn *c) {
         struct etok_server *s = wk->server;
-        struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN | POLLRDHUP }, { .fd = s->epfd, .events = POLLIN } };
+        struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN | POLLRDHUP },
+                               { .fd = s->epfd, .events = POLLIN } };
         unsigned idle = 0;
         uint64_t until;
         int n;
@@ -476,15 +481,17 @@ static void listener_event(struct etok_server *s, struct listener *l) {
                         continue;
                 if (errno == EAGAIN || errno == EWOULDBLOCK)
                         break;
-                log_warning_errno(errno, "Failed to accept a %s connection: %m", rpc_channel_to_string(l->channel));
+                log_warning_errno(errno, "Failed to accept a %s connection: %m",
+                                  rpc_channel_to_string(l->channel));
                 if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                         /* Out of fds or memory: the backlog stays readable, do not spin on it. */
-                        (void) nanosleep(&(struct timespec) { .tv_nsec = 10 * 1000 * 1000 }, NULL);
+                        (void) nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
                 break;
         }
         source_release(&l->src);
         if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, l->fd, &ev) < 0)
-                log_error_errno(errno, "Failed to re-arm the %s listener: %m", rpc_channel_to_string(l->channel));
+                log_error_errno(errno, "Failed to re-arm the %s listener: %m",
+                                rpc_channel_to_string(l->channel));
 }
 
 static void *worker_main(void *p) {
@@ -529,17 +536,19 @@ static int server_listen(struct etok_server *s, enum rpc_channel ch, const struc
                 strcpy(text, "?");
         fd = transport_listen(a, cfg->socket_mode, cfg->socket_gid, LISTEN_BACKLOG);
         if (fd < 0)
-                return log_error_errno(fd, "Failed to listen on %s address '%s': %m", rpc_channel_to_string(ch),
-                                       text);
+                return log_error_errno(fd, "Failed to listen on %s address '%s': %m",
+                                       rpc_channel_to_string(ch), text);
         l->fd = fd;
         l->addr = *a;
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-                return log_error_errno(errno, "Failed to watch the %s listener: %m", rpc_channel_to_string(ch));
+                return log_error_errno(errno, "Failed to watch the %s listener: %m",
+                                       rpc_channel_to_string(ch));
         log_info("Listening on %s channel '%s'", rpc_channel_to_string(ch), text);
         return 0;
 }
 
-int etok_server_new(const struct etok_dispatch *d, const struct etok_server_config *cfg, struct etok_server **ret) {
+int etok_server_new(const struct etok_dispatch *d, const struct etok_server_config *cfg,
+                    struct etok_server **ret) {
         _cleanup_(etok_server_freep) struct etok_server *s = NULL;
         struct epoll_event ev = { .events = EPOLLIN };
         int r;
@@ -552,7 +561,7 @@ int etok_server_new(const struct etok_dispatch *d, const struct etok_server_conf
         s->dispatch = d;
         s->epfd = s->stop_fd = -1;
         for (size_t i = 0; i < ELEMENTSOF(s->listeners); i++)
-                s->listeners[i] = (struct listener) { .src.type = SOURCE_LISTENER, .fd = -1, .channel = i };
+                s->listeners[i] = (struct listener){ .src.type = SOURCE_LISTENER, .fd = -1, .channel = i };
         s->stop_src.type = SOURCE_STOP;
         r = pthread_mutex_init(&s->conns_lock, NULL);
         if (r != 0)

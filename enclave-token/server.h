@@ -13,9 +13,9 @@
 struct etok_server_config {
         struct transport_addr data;
         struct transport_addr control;
-        unsigned workers;   /* worker threads, >= 1 */
-        mode_t socket_mode; /* unix sockets; 0 leaves the umask's mode */
-        gid_t socket_gid;   /* unix sockets; (gid_t) -1 leaves it */
+        unsigned workers;        /* worker threads, >= 1 */
+        mode_t socket_mode;      /* unix sockets; 0 leaves the umask's mode */
+        gid_t socket_gid;        /* unix sockets; (gid_t) -1 leaves it */
         unsigned busy_poll_usec; /* after each request a worker polls this long before it sleeps */
 };
 

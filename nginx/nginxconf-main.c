@@ -233,7 +233,8 @@ int nginxconf_get_pid(const char *text, size_t len, char **ret_pid, struct nginx
         if (!ret_pid)
                 return nx_fail(text, len, NX_NONE, -EINVAL, "no output given", ret_error);
         text = text ? text : (len == 0 ? "" : NULL);
-        if ((r = nx_check_input(text, len, ret_error)) < 0 || (r = nx_conf_parse(text, len, &c, ret_error)) < 0)
+        if ((r = nx_check_input(text, len, ret_error)) < 0 ||
+            (r = nx_conf_parse(text, len, &c, ret_error)) < 0)
                 return r;
         for (size_t i = 0; i < c.nstmts; i++) {
                 const struct nx_stmt *s = &c.stmts[i];
@@ -241,7 +242,8 @@ int nginxconf_get_pid(const char *text, size_t len, char **ret_pid, struct nginx
                 if (s->depth > 0 || s->block || !nx_stmt_is(&c, i, "pid"))
                         continue;
                 if (s->nwords != 2)
-                        return nx_fail(text, len, s->start, -EINVAL, "pid takes exactly one argument", ret_error);
+                        return nx_fail(text, len, s->start, -EINVAL, "pid takes exactly one argument",
+                                       ret_error);
                 r = nx_word_decode(&c, s->word + 1, ret_pid);
                 return r < 0 ? nx_fail(text, len, NX_NONE, r, "out of memory", ret_error) : 1;
         }

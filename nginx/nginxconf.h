@@ -60,7 +60,8 @@ _must_check_ int nginxconf_ensure_main(const char *text, size_t len, const struc
  * removed), in *ret_pid: returns 1; 0 with *ret_pid NULL when there is none (nginx then uses its
  * built-in path). A "pid" in a file included from the top level is not seen (no I/O here). Errors
  * as for the editors. */
-_must_check_ int nginxconf_get_pid(const char *text, size_t len, char **ret_pid, struct nginxconf_error *ret_error);
+_must_check_ int nginxconf_get_pid(const char *text, size_t len, char **ret_pid,
+                                   struct nginxconf_error *ret_error);
 
 struct nginxconf_include_opts {
         const char *stanza_path; /* absolute path of the stanza file, no glob characters */
@@ -81,4 +82,3 @@ struct nginxconf_include_opts {
 _must_check_ int nginxconf_ensure_include(const char *text, size_t len,
                                           const struct nginxconf_include_opts *opts, char **ret_text,
                                           size_t *ret_len, struct nginxconf_error *ret_error);
-

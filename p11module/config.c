@@ -33,7 +33,8 @@ int p11_config_parse_timeout(const char *s, int *ret) {
 }
 
 int p11_config_load(struct p11_config *ret) {
-        struct p11_config c = { .timeout_ms = P11_DEFAULT_TIMEOUT_MS, .busy_poll_usec = P11_DEFAULT_BUSY_POLL_USEC };
+        struct p11_config c = { .timeout_ms = P11_DEFAULT_TIMEOUT_MS,
+                                .busy_poll_usec = P11_DEFAULT_BUSY_POLL_USEC };
         const char *t;
         int r, v;
 
@@ -65,7 +66,7 @@ void p11_config_done(struct p11_config *c) {
                 return;
         free(c->address);
         free(c->address_file);
-        *c = (struct p11_config) {};
+        *c = (struct p11_config){};
 }
 
 int p11_config_first_line(const char *buf, size_t len, char *ret, size_t size) {

@@ -3,19 +3,19 @@
 
 #include "common/transport.h"
 
-#define P11_DEFAULT_ADDRESS "vsock:cid=16;port=9999"
-#define P11_DEFAULT_ADDRESS_FILE "/run/enclave-acm/address"
-#define P11_DEFAULT_TIMEOUT_MS 5000
-#define P11_TIMEOUT_MS_MAX 600000
+#define P11_DEFAULT_ADDRESS        "vsock:cid=16;port=9999"
+#define P11_DEFAULT_ADDRESS_FILE   "/run/enclave-acm/address"
+#define P11_DEFAULT_TIMEOUT_MS     5000
+#define P11_TIMEOUT_MS_MAX         600000
 #define P11_DEFAULT_BUSY_POLL_USEC 50
-#define P11_BUSY_POLL_MAX_USEC 10000
+#define P11_BUSY_POLL_MAX_USEC     10000
 
 struct p11_config {
-        char *address;      /* ENCLAVE_ACM_ADDRESS, or NULL */
-        char *address_file; /* ENCLAVE_ACM_ADDRESS_FILE or the default */
-        int timeout_ms;     /* ENCLAVE_ACM_TIMEOUT_MS */
+        char *address;           /* ENCLAVE_ACM_ADDRESS, or NULL */
+        char *address_file;      /* ENCLAVE_ACM_ADDRESS_FILE or the default */
+        int timeout_ms;          /* ENCLAVE_ACM_TIMEOUT_MS */
         unsigned busy_poll_usec; /* ENCLAVE_ACM_BUSY_POLL_USEC: see rpc_client_set_busy_poll() */
-        unsigned debug;     /* ENCLAVE_ACM_DEBUG */
+        unsigned debug;          /* ENCLAVE_ACM_DEBUG */
 };
 
 _must_check_ int p11_config_load(struct p11_config *ret);

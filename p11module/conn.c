@@ -124,15 +124,12 @@ static size_t free_slot_locked(void) {
 static int connect_error(int r) {
         switch (r) {
         case -ETIMEDOUT:
-        case -ENOMEM:
-                return r;
+        case -ENOMEM: return r;
         case -EPROTO:
         case -EBADMSG:
         case -EPROTONOSUPPORT:
-        case -EMSGSIZE:
-                return -EPROTO;
-        default:
-                return -ECONNREFUSED;
+        case -EMSGSIZE: return -EPROTO;
+        default: return -ECONNREFUSED;
         }
 }
 

@@ -39,7 +39,7 @@ static int key_facts_locked(uint32_t slot, uint32_t key_id, struct key_facts *re
                 *rv = CKR_KEY_HANDLE_INVALID;
                 return -1;
         }
-        *ret = (struct key_facts) { k->id, k->type, k->key_bytes, k->sig_len };
+        *ret = (struct key_facts){ k->id, k->type, k->key_bytes, k->sig_len };
         return 1;
 }
 
@@ -113,11 +113,11 @@ CK_RV p11_op_init(struct p11_session *s, CK_FLAGS op, const CK_MECHANISM *mech, 
         return CKR_OK;
 }
 
-static void request_fill(const struct p11_session *s, const struct p11_op *op, const uint8_t *in, size_t in_len,
-                         struct rpc_crypto_req *req) {
+static void request_fill(const struct p11_session *s, const struct p11_op *op, const uint8_t *in,
+                         size_t in_len, struct rpc_crypto_req *req) {
         enum rpc_mech wire = p11_mech_wire(op->mech, op->op);
 
-        *req = (struct rpc_crypto_req) {
+        *req = (struct rpc_crypto_req){
                 .slot = s->slot,
                 .key_id = op->key_id,
                 .mech = wire,
@@ -127,7 +127,7 @@ static void request_fill(const struct p11_session *s, const struct p11_op *op, c
                 req->hash = op->params.hash;
                 req->mgf_hash = op->params.mgf_hash;
                 req->salt_len = op->params.salt_len;
-                req->oaep_label = (struct rpc_slice) { op->params.label, op->params.label_len };
+                req->oaep_label = (struct rpc_slice){ op->params.label, op->params.label_len };
         }
 }
 
@@ -140,8 +140,8 @@ static CK_RV decrypt_rv(CK_RV rv) {
         return rv;
 }
 
-CK_RV p11_op_call(const struct p11_session *s, const struct p11_op *op, enum rpc_call call, const uint8_t *in,
-                  size_t in_len, uint8_t *out, size_t size, size_t *ret_len) {
+CK_RV p11_op_call(const struct p11_session *s, const struct p11_op *op, enum rpc_call call,
+                  const uint8_t *in, size_t in_len, uint8_t *out, size_t size, size_t *ret_len) {
         uint8_t ticket[RPC_TICKET_LEN];
         struct rpc_crypto_req req;
         uint64_t seq = 0;
@@ -150,7 +150,7 @@ CK_RV p11_op_call(const struct p11_session *s, const struct p11_op *op, enum rpc
         request_fill(s, op, in, in_len, &req);
         r = p11_login_ticket(s->slot, ticket, &seq);
         if (r == 0) {
-                req.ticket = (struct rpc_slice) { ticket, sizeof(ticket) };
+                req.ticket = (struct rpc_slice){ ticket, sizeof(ticket) };
                 r = p11_remote_crypto(call, &req, out, size);
                 if (r == p11_remote_errno(RPC_STATUS_NOT_LOGGED_IN)) {
                         r = p11_login_renew(s->slot, seq, ticket);

@@ -12,9 +12,9 @@ static const struct {
         const char *name;
         unsigned flag;
 } debug_names[] = {
-        { "init", P11_DEBUG_INIT },       { "slot", P11_DEBUG_SLOT }, { "session", P11_DEBUG_SESSION },
-        { "object", P11_DEBUG_OBJECT },   { "sign", P11_DEBUG_SIGN }, { "rpc", P11_DEBUG_RPC },
-        { "all", P11_DEBUG_ALL },         { "1", P11_DEBUG_ALL },     { "yes", P11_DEBUG_ALL },
+        { "init", P11_DEBUG_INIT },     { "slot", P11_DEBUG_SLOT }, { "session", P11_DEBUG_SESSION },
+        { "object", P11_DEBUG_OBJECT }, { "sign", P11_DEBUG_SIGN }, { "rpc", P11_DEBUG_RPC },
+        { "all", P11_DEBUG_ALL },       { "1", P11_DEBUG_ALL },     { "yes", P11_DEBUG_ALL },
 };
 
 static unsigned debug_word(const char *w, size_t n) {

@@ -21,8 +21,8 @@ extern unsigned p11_debug_mask;
 unsigned p11_debug_parse(const char *s);
 void p11_debug_log(const char *func, const char *fmt, ...) _printf_(2, 3);
 
-#define p11_debug(flag, ...)                                                  \
-        do {                                                                  \
-                if (_unlikely_(p11_debug_mask & (flag)))                      \
-                        p11_debug_log(__func__, __VA_ARGS__);                 \
+#define p11_debug(flag, ...)                                  \
+        do {                                                  \
+                if (_unlikely_(p11_debug_mask & (flag)))      \
+                        p11_debug_log(__func__, __VA_ARGS__); \
         } while (0)

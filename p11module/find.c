@@ -30,7 +30,8 @@ static CK_RV template_check(const CK_ATTRIBUTE *tmpl, CK_ULONG n) {
         if (!tmpl && n > 0)
                 return CKR_ARGUMENTS_BAD;
         for (CK_ULONG i = 0; i < n; i++)
-                if (!tmpl[i].pValue && tmpl[i].ulValueLen > 0 && tmpl[i].ulValueLen != CK_UNAVAILABLE_INFORMATION)
+                if (!tmpl[i].pValue && tmpl[i].ulValueLen > 0 &&
+                    tmpl[i].ulValueLen != CK_UNAVAILABLE_INFORMATION)
                         return CKR_ARGUMENTS_BAD;
         return CKR_OK;
 }
@@ -40,7 +41,9 @@ static void find_start(struct p11_session *s, const CK_ATTRIBUTE *tmpl, CK_ULONG
 
         p11_state_lock();
         t = p11_tokens_find(s->slot);
-        s->find_n = t ? p11_objects_find(t->objects, s->slot, t->logged_in, tmpl, n, s->find, P11_MAX_OBJECTS) : 0;
+        s->find_n =
+                t ? p11_objects_find(t->objects, s->slot, t->logged_in, tmpl, n, s->find, P11_MAX_OBJECTS)
+                  : 0;
         p11_state_unlock();
         s->find_pos = 0;
         s->find_active = true;
@@ -104,7 +107,8 @@ CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession) {
 /* Resolves an object of the session's token and calls fn on it with the state lock held. */
 typedef CK_RV (*object_fn)(const struct p11_obj *o, void *userdata);
 
-static CK_RV with_object(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, object_fn fn, void *userdata) {
+static CK_RV with_object(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, object_fn fn,
+                         void *userdata) {
         const struct p11_token *t;
         struct p11_session *s;
         struct p11_obj o;

@@ -5,36 +5,35 @@
 #include "common/cleanup.h"
 #include "p11module/interface.h"
 
-#define LIST_2_40_FUNCTIONS(get_info)                                                                        \
-        .C_Initialize = C_Initialize, .C_Finalize = C_Finalize, .C_GetInfo = get_info,                       \
+#define LIST_2_40_FUNCTIONS(get_info)                                                                       \
+        .C_Initialize = C_Initialize, .C_Finalize = C_Finalize, .C_GetInfo = get_info,                      \
         .C_GetFunctionList = p11_get_function_list, .C_GetSlotList = C_GetSlotList,                         \
-        .C_GetSlotInfo = C_GetSlotInfo, .C_GetTokenInfo = C_GetTokenInfo,                                    \
+        .C_GetSlotInfo = C_GetSlotInfo, .C_GetTokenInfo = C_GetTokenInfo,                                   \
         .C_GetMechanismList = C_GetMechanismList, .C_GetMechanismInfo = C_GetMechanismInfo,                 \
-        .C_InitToken = C_InitToken, .C_InitPIN = C_InitPIN, .C_SetPIN = C_SetPIN,                            \
-        .C_OpenSession = C_OpenSession, .C_CloseSession = C_CloseSession,                                    \
-        .C_CloseAllSessions = C_CloseAllSessions, .C_GetSessionInfo = C_GetSessionInfo,                      \
-        .C_GetOperationState = C_GetOperationState, .C_SetOperationState = C_SetOperationState,              \
-        .C_Login = C_Login, .C_Logout = C_Logout, .C_CreateObject = C_CreateObject,                          \
-        .C_CopyObject = C_CopyObject, .C_DestroyObject = C_DestroyObject,                                    \
-        .C_GetObjectSize = C_GetObjectSize, .C_GetAttributeValue = C_GetAttributeValue,                      \
-        .C_SetAttributeValue = C_SetAttributeValue, .C_FindObjectsInit = C_FindObjectsInit,                  \
-        .C_FindObjects = C_FindObjects, .C_FindObjectsFinal = C_FindObjectsFinal,                            \
-        .C_EncryptInit = C_EncryptInit, .C_Encrypt = C_Encrypt, .C_EncryptUpdate = C_EncryptUpdate,          \
-        .C_EncryptFinal = C_EncryptFinal, .C_DecryptInit = C_DecryptInit, .C_Decrypt = C_Decrypt,            \
-        .C_DecryptUpdate = C_DecryptUpdate, .C_DecryptFinal = C_DecryptFinal,                                \
-        .C_DigestInit = C_DigestInit, .C_Digest = C_Digest, .C_DigestUpdate = C_DigestUpdate,                \
-        .C_DigestKey = C_DigestKey, .C_DigestFinal = C_DigestFinal, .C_SignInit = C_SignInit,                \
-        .C_Sign = C_Sign, .C_SignUpdate = C_SignUpdate, .C_SignFinal = C_SignFinal,                          \
-        .C_SignRecoverInit = C_SignRecoverInit, .C_SignRecover = C_SignRecover,                              \
-        .C_VerifyInit = C_VerifyInit, .C_Verify = C_Verify, .C_VerifyUpdate = C_VerifyUpdate,                \
-        .C_VerifyFinal = C_VerifyFinal, .C_VerifyRecoverInit = C_VerifyRecoverInit,                          \
-        .C_VerifyRecover = C_VerifyRecover, .C_DigestEncryptUpdate = C_DigestEncryptUpdate,                  \
-        .C_DecryptDigestUpdate = C_DecryptDigestUpdate, .C_SignEncryptUpdate = C_SignEncryptUpdate,          \
-        .C_DecryptVerifyUpdate = C_DecryptVerifyUpdate, .C_GenerateKey = C_GenerateKey,                      \
-        .C_GenerateKeyPair = C_GenerateKeyPair, .C_WrapKey = C_WrapKey, .C_UnwrapKey = C_UnwrapKey,          \
-        .C_DeriveKey = C_DeriveKey, .C_SeedRandom = C_SeedRandom, .C_GenerateRandom = C_GenerateRandom,      \
-        .C_GetFunctionStatus = C_GetFunctionStatus, .C_CancelFunction = C_CancelFunction,                    \
-        .C_WaitForSlotEvent = C_WaitForSlotEvent
+        .C_InitToken = C_InitToken, .C_InitPIN = C_InitPIN, .C_SetPIN = C_SetPIN,                           \
+        .C_OpenSession = C_OpenSession, .C_CloseSession = C_CloseSession,                                   \
+        .C_CloseAllSessions = C_CloseAllSessions, .C_GetSessionInfo = C_GetSessionInfo,                     \
+        .C_GetOperationState = C_GetOperationState, .C_SetOperationState = C_SetOperationState,             \
+        .C_Login = C_Login, .C_Logout = C_Logout, .C_CreateObject = C_CreateObject,                         \
+        .C_CopyObject = C_CopyObject, .C_DestroyObject = C_DestroyObject,                                   \
+        .C_GetObjectSize = C_GetObjectSize, .C_GetAttributeValue = C_GetAttributeValue,                     \
+        .C_SetAttributeValue = C_SetAttributeValue, .C_FindObjectsInit = C_FindObjectsInit,                 \
+        .C_FindObjects = C_FindObjects, .C_FindObjectsFinal = C_FindObjectsFinal,                           \
+        .C_EncryptInit = C_EncryptInit, .C_Encrypt = C_Encrypt, .C_EncryptUpdate = C_EncryptUpdate,         \
+        .C_EncryptFinal = C_EncryptFinal, .C_DecryptInit = C_DecryptInit, .C_Decrypt = C_Decrypt,           \
+        .C_DecryptUpdate = C_DecryptUpdate, .C_DecryptFinal = C_DecryptFinal, .C_DigestInit = C_DigestInit, \
+        .C_Digest = C_Digest, .C_DigestUpdate = C_DigestUpdate, .C_DigestKey = C_DigestKey,                 \
+        .C_DigestFinal = C_DigestFinal, .C_SignInit = C_SignInit, .C_Sign = C_Sign,                         \
+        .C_SignUpdate = C_SignUpdate, .C_SignFinal = C_SignFinal, .C_SignRecoverInit = C_SignRecoverInit,   \
+        .C_SignRecover = C_SignRecover, .C_VerifyInit = C_VerifyInit, .C_Verify = C_Verify,                 \
+        .C_VerifyUpdate = C_VerifyUpdate, .C_VerifyFinal = C_VerifyFinal,                                   \
+        .C_VerifyRecoverInit = C_VerifyRecoverInit, .C_VerifyRecover = C_VerifyRecover,                     \
+        .C_DigestEncryptUpdate = C_DigestEncryptUpdate, .C_DecryptDigestUpdate = C_DecryptDigestUpdate,     \
+        .C_SignEncryptUpdate = C_SignEncryptUpdate, .C_DecryptVerifyUpdate = C_DecryptVerifyUpdate,         \
+        .C_GenerateKey = C_GenerateKey, .C_GenerateKeyPair = C_GenerateKeyPair, .C_WrapKey = C_WrapKey,     \
+        .C_UnwrapKey = C_UnwrapKey, .C_DeriveKey = C_DeriveKey, .C_SeedRandom = C_SeedRandom,               \
+        .C_GenerateRandom = C_GenerateRandom, .C_GetFunctionStatus = C_GetFunctionStatus,                   \
+        .C_CancelFunction = C_CancelFunction, .C_WaitForSlotEvent = C_WaitForSlotEvent
 
 static CK_FUNCTION_LIST list_2_40 = {
         .version = { 2, 40 },
@@ -111,8 +110,8 @@ static bool interface_matches(const CK_INTERFACE *i, const CK_UTF8CHAR *name, co
         return (i->flags & flags) == flags;
 }
 
-CK_RV p11_get_interface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion, CK_INTERFACE_PTR_PTR ppInterface,
-                        CK_FLAGS flags) {
+CK_RV p11_get_interface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
+                        CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags) {
         if (!ppInterface)
                 return CKR_ARGUMENTS_BAD;
         for (size_t i = 0; i < ELEMENTSOF(interfaces); i++)

@@ -21,7 +21,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(X509_PUBKEY *, X509_PUBKEY_free);
 
 static void blob_free(struct p11_blob *b) {
         free(b->ptr);
-        *b = (struct p11_blob) {};
+        *b = (struct p11_blob){};
 }
 
 static int blob_dup(const void *p, size_t len, struct p11_blob *ret) {
@@ -114,7 +114,7 @@ static int bn_blob(const ASN1_INTEGER *i, struct p11_blob *ret, uint32_t *ret_bi
 /* RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } */
 static int key_rsa(struct p11_key *k, const unsigned char *pk, int pk_len) {
         const unsigned char *p = pk;
-        STACK_OF(ASN1_TYPE) *seq;
+        STACK_OF(ASN1_TYPE) * seq;
         const ASN1_TYPE *n, *e;
         int r = -EBADMSG;
 
@@ -142,14 +142,10 @@ static int key_rsa(struct p11_key *k, const unsigned char *pk, int pk_len) {
 
 static int curve_bits(int nid) {
         switch (nid) {
-        case NID_X9_62_prime256v1:
-                return 256;
-        case NID_secp384r1:
-                return 384;
-        case NID_secp521r1:
-                return 521;
-        default:
-                return -EBADMSG; /* the enclave signs on P-256, P-384 and P-521 only */
+        case NID_X9_62_prime256v1: return 256;
+        case NID_secp384r1: return 384;
+        case NID_secp521r1: return 521;
+        default: return -EBADMSG; /* the enclave signs on P-256, P-384 and P-521 only */
         }
 }
 
@@ -194,14 +190,10 @@ static int key_ed25519(struct p11_key *k, const unsigned char *pk, int pk_len) {
 
 static enum rpc_key_type spki_type(const ASN1_OBJECT *alg) {
         switch (OBJ_obj2nid(alg)) {
-        case NID_rsaEncryption:
-                return RPC_KEY_RSA;
-        case NID_X9_62_id_ecPublicKey:
-                return RPC_KEY_EC;
-        case NID_ED25519:
-                return RPC_KEY_ED25519;
-        default:
-                return RPC_KEY_NONE;
+        case NID_rsaEncryption: return RPC_KEY_RSA;
+        case NID_X9_62_id_ecPublicKey: return RPC_KEY_EC;
+        case NID_ED25519: return RPC_KEY_ED25519;
+        default: return RPC_KEY_NONE;
         }
 }
 
@@ -228,12 +220,9 @@ static int key_parse_spki(struct p11_key *k, const struct rpc_slice *spki) {
         if (r < 0)
                 return r;
         switch (t) {
-        case RPC_KEY_RSA:
-                return key_rsa(k, pk, pk_len);
-        case RPC_KEY_EC:
-                return key_ec(k, alg, pk, pk_len);
-        default:
-                return key_ed25519(k, pk, pk_len);
+        case RPC_KEY_RSA: return key_rsa(k, pk, pk_len);
+        case RPC_KEY_EC: return key_ec(k, alg, pk, pk_len);
+        default: return key_ed25519(k, pk, pk_len);
         }
 }
 
@@ -281,7 +270,8 @@ static int cert_ids(struct p11_cert *c, const struct p11_key *k, size_t index, c
         return blob_dup(md, md_len, &c->id);
 }
 
-static int cert_parse(struct p11_cert *c, const struct p11_key *k, size_t index, const struct rpc_slice *der) {
+static int cert_parse(struct p11_cert *c, const struct p11_key *k, size_t index,
+                      const struct rpc_slice *der) {
         const unsigned char *p = der->ptr;
         _cleanup_(X509_freep) X509 *x = NULL;
         int r;

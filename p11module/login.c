@@ -122,16 +122,14 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
                 if (!pPin)
                         return CKR_ARGUMENTS_BAD; /* no protected authentication path */
                 return user_login(c.slot, pPin, ulPinLen);
-        case CKU_CONTEXT_SPECIFIC:
-                return context_login(&c, pPin, ulPinLen);
+        case CKU_CONTEXT_SPECIFIC: return context_login(&c, pPin, ulPinLen);
         case CKU_SO:
                 /* There is no security officer: tokens are provisioned over the control channel. */
                 p11_state_lock();
                 ro = p11_sessions_ro_exists(c.slot);
                 p11_state_unlock();
                 return ro ? CKR_SESSION_READ_ONLY_EXISTS : CKR_USER_TYPE_INVALID;
-        default:
-                return CKR_USER_TYPE_INVALID;
+        default: return CKR_USER_TYPE_INVALID;
         }
 }
 

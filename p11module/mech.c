@@ -6,7 +6,7 @@
 #include "p11module/mech.h"
 
 #define SIGN CKF_SIGN
-#define DEC CKF_DECRYPT
+#define DEC  CKF_DECRYPT
 
 static const struct p11_mech mechs[] = {
         { CKM_RSA_PKCS, RPC_KEY_RSA, RPC_MECH_RSA_PKCS, RPC_HASH_NONE, SIGN | DEC },
@@ -47,21 +47,36 @@ static const struct {
         uint8_t prefix[19];
         size_t prefix_len;
 } hashes[_RPC_HASH_MAX] = {
-        [RPC_HASH_SHA1] = { CKM_SHA_1, CKG_MGF1_SHA1, 20,
+        [RPC_HASH_SHA1] = { CKM_SHA_1,
+                            CKG_MGF1_SHA1,
+                            20,
                             { 0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00,
-                              0x04, 0x14 }, 15 },
-        [RPC_HASH_SHA224] = { CKM_SHA224, CKG_MGF1_SHA224, 28,
+                              0x04, 0x14 },
+                            15 },
+        [RPC_HASH_SHA224] = { CKM_SHA224,
+                              CKG_MGF1_SHA224,
+                              28,
                               { 0x30, 0x2d, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
-                                0x02, 0x04, 0x05, 0x00, 0x04, 0x1c }, 19 },
-        [RPC_HASH_SHA256] = { CKM_SHA256, CKG_MGF1_SHA256, 32,
+                                0x02, 0x04, 0x05, 0x00, 0x04, 0x1c },
+                              19 },
+        [RPC_HASH_SHA256] = { CKM_SHA256,
+                              CKG_MGF1_SHA256,
+                              32,
                               { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
-                                0x02, 0x01, 0x05, 0x00, 0x04, 0x20 }, 19 },
-        [RPC_HASH_SHA384] = { CKM_SHA384, CKG_MGF1_SHA384, 48,
+                                0x02, 0x01, 0x05, 0x00, 0x04, 0x20 },
+                              19 },
+        [RPC_HASH_SHA384] = { CKM_SHA384,
+                              CKG_MGF1_SHA384,
+                              48,
                               { 0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
-                                0x02, 0x02, 0x05, 0x00, 0x04, 0x30 }, 19 },
-        [RPC_HASH_SHA512] = { CKM_SHA512, CKG_MGF1_SHA512, 64,
+                                0x02, 0x02, 0x05, 0x00, 0x04, 0x30 },
+                              19 },
+        [RPC_HASH_SHA512] = { CKM_SHA512,
+                              CKG_MGF1_SHA512,
+                              64,
                               { 0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
-                                0x02, 0x03, 0x05, 0x00, 0x04, 0x40 }, 19 },
+                                0x02, 0x03, 0x05, 0x00, 0x04, 0x40 },
+                              19 },
 };
 
 size_t p11_mech_count(void) {
@@ -84,7 +99,7 @@ CK_RV p11_mech_info(CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *ret) {
 
         if (!m)
                 return CKR_MECHANISM_INVALID;
-        *ret = (CK_MECHANISM_INFO) {
+        *ret = (CK_MECHANISM_INFO){
                 .ulMinKeySize = key_sizes[m->key_type].min,
                 .ulMaxKeySize = key_sizes[m->key_type].max,
                 .flags = CKF_HW | m->flags,
@@ -201,8 +216,8 @@ static CK_RV eddsa_params(const CK_MECHANISM *mech) {
         return CKR_OK;
 }
 
-CK_RV p11_mech_params_check(const struct p11_mech *m, const CK_MECHANISM *mech, CK_FLAGS op, size_t key_bytes,
-                            struct p11_mech_params *ret) {
+CK_RV p11_mech_params_check(const struct p11_mech *m, const CK_MECHANISM *mech, CK_FLAGS op,
+                            size_t key_bytes, struct p11_mech_params *ret) {
         if (!m || !mech || !ret)
                 return CKR_ARGUMENTS_BAD;
         ret->hash = m->hash;
@@ -225,13 +240,9 @@ CK_RV p11_mech_check_input(const struct p11_mech *m, const struct p11_mech_param
         switch (m->wire) {
         case RPC_MECH_RSA_PKCS:
                 return key_bytes >= 11 && len <= key_bytes - 11 ? CKR_OK : CKR_DATA_LEN_RANGE;
-        case RPC_MECH_RSA_PSS:
-                return len == p11_hash_len(p->hash) ? CKR_OK : CKR_DATA_LEN_RANGE;
-        case RPC_MECH_ECDSA:
-                return len > 0 && len <= RPC_DATA_MAX ? CKR_OK : CKR_DATA_LEN_RANGE;
-        case RPC_MECH_EDDSA:
-                return len <= RPC_DATA_MAX ? CKR_OK : CKR_DATA_LEN_RANGE;
-        default:
-                return CKR_DATA_LEN_RANGE;
+        case RPC_MECH_RSA_PSS: return len == p11_hash_len(p->hash) ? CKR_OK : CKR_DATA_LEN_RANGE;
+        case RPC_MECH_ECDSA: return len > 0 && len <= RPC_DATA_MAX ? CKR_OK : CKR_DATA_LEN_RANGE;
+        case RPC_MECH_EDDSA: return len <= RPC_DATA_MAX ? CKR_OK : CKR_DATA_LEN_RANGE;
+        default: return CKR_DATA_LEN_RANGE;
         }
 }

@@ -42,8 +42,8 @@ enum rpc_mech p11_mech_wire(const struct p11_mech *m, CK_FLAGS op);
 
 /* Validates pMechanism's parameters against the mechanism, the operation and the key size in bytes.
  * CKR_OK, CKR_MECHANISM_PARAM_INVALID, CKR_ARGUMENTS_BAD. */
-CK_RV p11_mech_params_check(const struct p11_mech *m, const CK_MECHANISM *mech, CK_FLAGS op, size_t key_bytes,
-                            struct p11_mech_params *ret);
+CK_RV p11_mech_params_check(const struct p11_mech *m, const CK_MECHANISM *mech, CK_FLAGS op,
+                            size_t key_bytes, struct p11_mech_params *ret);
 
 /* Length check of what a raw mechanism signs: CKR_OK or CKR_DATA_LEN_RANGE. */
 CK_RV p11_mech_check_input(const struct p11_mech *m, const struct p11_mech_params *p, size_t key_bytes,

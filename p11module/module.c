@@ -158,7 +158,7 @@ static CK_RV get_info(CK_INFO_PTR pInfo, CK_BYTE major, CK_BYTE minor) {
                 return rv;
         if (!pInfo)
                 return CKR_ARGUMENTS_BAD;
-        *pInfo = (CK_INFO) {
+        *pInfo = (CK_INFO){
                 .cryptokiVersion = { major, minor },
                 .flags = 0,
                 .libraryVersion = { P11_LIB_VERSION_MAJOR, P11_LIB_VERSION_MINOR },

@@ -17,8 +17,8 @@
 #endif
 
 CK_OBJECT_HANDLE p11_handle_make(uint32_t slot, uint32_t key_id, enum p11_obj_kind kind, unsigned cert) {
-        CK_OBJECT_HANDLE h = ((CK_OBJECT_HANDLE) (key_id & 0xffff) << 8) | ((CK_OBJECT_HANDLE) kind << 4) |
-                             (cert & 0xf);
+        CK_OBJECT_HANDLE h =
+                ((CK_OBJECT_HANDLE) (key_id & 0xffff) << 8) | ((CK_OBJECT_HANDLE) kind << 4) | (cert & 0xf);
 #if HANDLE_HAS_SLOT
         h |= (CK_OBJECT_HANDLE) (slot & 0x7fffffff) << 24;
 #endif
@@ -28,7 +28,7 @@ CK_OBJECT_HANDLE p11_handle_make(uint32_t slot, uint32_t key_id, enum p11_obj_ki
 int p11_handle_parse(CK_OBJECT_HANDLE h, struct p11_handle *ret) {
         struct p11_handle p = {
                 .key_id = (uint32_t) ((h >> 8) & 0xffff),
-                .kind = (enum p11_obj_kind) ((h >> 4) & 0xf),
+                .kind = (enum p11_obj_kind)((h >> 4) & 0xf),
                 .cert = (unsigned) (h & 0xf),
         };
 
@@ -67,7 +67,7 @@ int p11_obj_resolve(const struct p11_objects *o, uint32_t slot, CK_OBJECT_HANDLE
                 return -ENOENT;
         if (p.kind == P11_OBJ_CERT && p.cert >= k->n_certs)
                 return -ENOENT;
-        *ret = (struct p11_obj) { k, p.kind, p.cert };
+        *ret = (struct p11_obj){ k, p.kind, p.cert };
         return 0;
 }
 
@@ -97,60 +97,48 @@ static int attr_blob(struct p11_attr *a, const struct p11_blob *b) {
 
 static CK_KEY_TYPE ck_key_type(enum rpc_key_type t) {
         switch (t) {
-        case RPC_KEY_RSA:
-                return CKK_RSA;
-        case RPC_KEY_EC:
-                return CKK_EC;
-        default:
-                return CKK_EC_EDWARDS;
+        case RPC_KEY_RSA: return CKK_RSA;
+        case RPC_KEY_EC: return CKK_EC;
+        default: return CKK_EC_EDWARDS;
         }
 }
 
 static CK_OBJECT_CLASS ck_class(enum p11_obj_kind kind) {
-        return kind == P11_OBJ_PRIVATE ? CKO_PRIVATE_KEY : kind == P11_OBJ_PUBLIC ? CKO_PUBLIC_KEY
-                                                                                  : CKO_CERTIFICATE;
+        return kind == P11_OBJ_PRIVATE  ? CKO_PRIVATE_KEY
+               : kind == P11_OBJ_PUBLIC ? CKO_PUBLIC_KEY
+                                        : CKO_CERTIFICATE;
 }
 
 static int common_attr(const struct p11_obj *o, CK_ATTRIBUTE_TYPE t, struct p11_attr *a) {
         const struct p11_key *k = o->key;
 
         switch (t) {
-        case CKA_CLASS:
-                return attr_ul(a, ck_class(o->kind));
-        case CKA_TOKEN:
-                return attr_bool(a, true);
-        case CKA_PRIVATE:
-                return attr_bool(a, o->kind == P11_OBJ_PRIVATE);
+        case CKA_CLASS: return attr_ul(a, ck_class(o->kind));
+        case CKA_TOKEN: return attr_bool(a, true);
+        case CKA_PRIVATE: return attr_bool(a, o->kind == P11_OBJ_PRIVATE);
         case CKA_MODIFIABLE:
         case CKA_COPYABLE:
-        case CKA_DESTROYABLE:
-                return attr_bool(a, false);
+        case CKA_DESTROYABLE: return attr_bool(a, false);
         case CKA_LABEL:
                 if (o->kind == P11_OBJ_CERT)
                         return attr_bytes(a, k->certs[o->cert].label, k->certs[o->cert].label_len);
                 return attr_bytes(a, k->label, k->label_len);
-        default:
-                return -ENOENT;
+        default: return -ENOENT;
         }
 }
 
 static int key_public_attr(const struct p11_key *k, CK_ATTRIBUTE_TYPE t, struct p11_attr *a) {
         if (k->type == RPC_KEY_RSA) {
                 switch (t) {
-                case CKA_MODULUS:
-                        return attr_blob(a, &k->modulus);
-                case CKA_PUBLIC_EXPONENT:
-                        return attr_blob(a, &k->exponent);
-                case CKA_MODULUS_BITS:
-                        return attr_ul(a, k->bits);
+                case CKA_MODULUS: return attr_blob(a, &k->modulus);
+                case CKA_PUBLIC_EXPONENT: return attr_blob(a, &k->exponent);
+                case CKA_MODULUS_BITS: return attr_ul(a, k->bits);
                 }
                 return -ENOENT;
         }
         switch (t) {
-        case CKA_EC_PARAMS:
-                return attr_blob(a, &k->ec_params);
-        case CKA_EC_POINT:
-                return attr_blob(a, &k->ec_point);
+        case CKA_EC_PARAMS: return attr_blob(a, &k->ec_params);
+        case CKA_EC_POINT: return attr_blob(a, &k->ec_point);
         }
         return -ENOENT;
 }
@@ -160,18 +148,13 @@ static int key_attr(const struct p11_obj *o, CK_ATTRIBUTE_TYPE t, struct p11_att
         const CK_FLAGS op = CKF_SIGN | CKF_DECRYPT;
 
         switch (t) {
-        case CKA_KEY_TYPE:
-                return attr_ul(a, ck_key_type(k->type));
-        case CKA_ID:
-                return attr_bytes(a, k->ckid, k->ckid_len);
+        case CKA_KEY_TYPE: return attr_ul(a, ck_key_type(k->type));
+        case CKA_ID: return attr_bytes(a, k->ckid, k->ckid_len);
         case CKA_START_DATE:
-        case CKA_END_DATE:
-                return attr_bytes(a, "", 0);
+        case CKA_END_DATE: return attr_bytes(a, "", 0);
         case CKA_DERIVE:
-        case CKA_LOCAL:
-                return attr_bool(a, false);
-        case CKA_KEY_GEN_MECHANISM:
-                return attr_ul(a, CK_UNAVAILABLE_INFORMATION);
+        case CKA_LOCAL: return attr_bool(a, false);
+        case CKA_KEY_GEN_MECHANISM: return attr_ul(a, CK_UNAVAILABLE_INFORMATION);
         case CKA_ALLOWED_MECHANISMS:
                 return attr_bytes(a, a->mechs,
                                   p11_mech_for_key(k->type, op, a->mechs, ELEMENTSOF(a->mechs)) *
@@ -180,8 +163,7 @@ static int key_attr(const struct p11_obj *o, CK_ATTRIBUTE_TYPE t, struct p11_att
                 if (k->n_certs == 0)
                         return attr_bytes(a, "", 0);
                 return attr_blob(a, &k->certs[0].subject);
-        case CKA_PUBLIC_KEY_INFO:
-                return attr_blob(a, &k->spki);
+        case CKA_PUBLIC_KEY_INFO: return attr_blob(a, &k->spki);
         }
         return key_public_attr(k, t, a);
 }
@@ -191,39 +173,31 @@ static int private_attr(const struct p11_key *k, CK_ATTRIBUTE_TYPE t, struct p11
         case CKA_SENSITIVE:
         case CKA_SIGN:
         case CKA_ALWAYS_SENSITIVE:
-        case CKA_NEVER_EXTRACTABLE:
-                return attr_bool(a, true);
-        case CKA_DECRYPT:
-                return attr_bool(a, k->type == RPC_KEY_RSA);
+        case CKA_NEVER_EXTRACTABLE: return attr_bool(a, true);
+        case CKA_DECRYPT: return attr_bool(a, k->type == RPC_KEY_RSA);
         case CKA_SIGN_RECOVER:
         case CKA_UNWRAP:
         case CKA_EXTRACTABLE:
         case CKA_WRAP_WITH_TRUSTED:
-        case CKA_ALWAYS_AUTHENTICATE:
-                return attr_bool(a, false);
+        case CKA_ALWAYS_AUTHENTICATE: return attr_bool(a, false);
         case CKA_PRIVATE_EXPONENT:
         case CKA_PRIME_1:
         case CKA_PRIME_2:
         case CKA_EXPONENT_1:
         case CKA_EXPONENT_2:
-        case CKA_COEFFICIENT:
-                return k->type == RPC_KEY_RSA ? -EPERM : -ENOENT;
-        case CKA_VALUE:
-                return k->type != RPC_KEY_RSA ? -EPERM : -ENOENT;
+        case CKA_COEFFICIENT: return k->type == RPC_KEY_RSA ? -EPERM : -ENOENT;
+        case CKA_VALUE: return k->type != RPC_KEY_RSA ? -EPERM : -ENOENT;
         }
         return -ENOENT;
 }
 
 static int public_attr(const struct p11_key *k, CK_ATTRIBUTE_TYPE t, struct p11_attr *a) {
         switch (t) {
-        case CKA_ENCRYPT:
-                return attr_bool(a, k->type == RPC_KEY_RSA);
-        case CKA_VERIFY:
-                return attr_bool(a, true);
+        case CKA_ENCRYPT: return attr_bool(a, k->type == RPC_KEY_RSA);
+        case CKA_VERIFY: return attr_bool(a, true);
         case CKA_VERIFY_RECOVER:
         case CKA_WRAP:
-        case CKA_TRUSTED:
-                return attr_bool(a, false);
+        case CKA_TRUSTED: return attr_bool(a, false);
         }
         return -ENOENT;
 }
@@ -232,36 +206,24 @@ static int cert_attr(const struct p11_obj *o, CK_ATTRIBUTE_TYPE t, struct p11_at
         const struct p11_cert *c = &o->key->certs[o->cert];
 
         switch (t) {
-        case CKA_CERTIFICATE_TYPE:
-                return attr_ul(a, CKC_X_509);
-        case CKA_TRUSTED:
-                return attr_bool(a, false);
+        case CKA_CERTIFICATE_TYPE: return attr_ul(a, CKC_X_509);
+        case CKA_TRUSTED: return attr_bool(a, false);
         case CKA_CERTIFICATE_CATEGORY:
                 return attr_ul(a, o->cert == 0 ? 1 /* token user */ : 2 /* authority */);
-        case CKA_CHECK_VALUE:
-                return attr_bytes(a, c->check_value, sizeof(c->check_value));
+        case CKA_CHECK_VALUE: return attr_bytes(a, c->check_value, sizeof(c->check_value));
         case CKA_START_DATE:
         case CKA_END_DATE:
         case CKA_URL:
         case CKA_HASH_OF_SUBJECT_PUBLIC_KEY:
-        case CKA_HASH_OF_ISSUER_PUBLIC_KEY:
-                return attr_bytes(a, "", 0);
-        case CKA_SUBJECT:
-                return attr_blob(a, &c->subject);
-        case CKA_ID:
-                return attr_blob(a, &c->id);
-        case CKA_ISSUER:
-                return attr_blob(a, &c->issuer);
-        case CKA_SERIAL_NUMBER:
-                return attr_blob(a, &c->serial);
-        case CKA_VALUE:
-                return attr_blob(a, &c->der);
-        case CKA_PUBLIC_KEY_INFO:
-                return attr_blob(a, &c->spki);
-        case CKA_JAVA_MIDP_SECURITY_DOMAIN:
-                return attr_ul(a, 0);
-        case CKA_NAME_HASH_ALGORITHM:
-                return attr_ul(a, CKM_SHA_1);
+        case CKA_HASH_OF_ISSUER_PUBLIC_KEY: return attr_bytes(a, "", 0);
+        case CKA_SUBJECT: return attr_blob(a, &c->subject);
+        case CKA_ID: return attr_blob(a, &c->id);
+        case CKA_ISSUER: return attr_blob(a, &c->issuer);
+        case CKA_SERIAL_NUMBER: return attr_blob(a, &c->serial);
+        case CKA_VALUE: return attr_blob(a, &c->der);
+        case CKA_PUBLIC_KEY_INFO: return attr_blob(a, &c->spki);
+        case CKA_JAVA_MIDP_SECURITY_DOMAIN: return attr_ul(a, 0);
+        case CKA_NAME_HASH_ALGORITHM: return attr_ul(a, CKM_SHA_1);
         }
         return -ENOENT;
 }
@@ -344,10 +306,11 @@ size_t p11_objects_find(const struct p11_objects *o, uint32_t slot, bool logged_
                 const struct p11_key *k = &o->keys[i];
 
                 if (logged_in)
-                        find_add(&(struct p11_obj) { k, P11_OBJ_PRIVATE, 0 }, slot, tmpl, n, out, max, &count);
-                find_add(&(struct p11_obj) { k, P11_OBJ_PUBLIC, 0 }, slot, tmpl, n, out, max, &count);
+                        find_add(&(struct p11_obj){ k, P11_OBJ_PRIVATE, 0 }, slot, tmpl, n, out, max,
+                                 &count);
+                find_add(&(struct p11_obj){ k, P11_OBJ_PUBLIC, 0 }, slot, tmpl, n, out, max, &count);
                 for (unsigned c = 0; c < k->n_certs; c++)
-                        find_add(&(struct p11_obj) { k, P11_OBJ_CERT, c }, slot, tmpl, n, out, max, &count);
+                        find_add(&(struct p11_obj){ k, P11_OBJ_CERT, c }, slot, tmpl, n, out, max, &count);
         }
         return count;
 }

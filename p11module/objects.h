@@ -35,8 +35,8 @@ _must_check_ int p11_handle_parse(CK_OBJECT_HANDLE h, struct p11_handle *ret);
 bool p11_handle_in_slot(const struct p11_handle *p, uint32_t slot);
 
 /* The object behind a handle in one token: -ENOENT when absent or hidden (private keys before login). */
-_must_check_ int p11_obj_resolve(const struct p11_objects *o, uint32_t slot, CK_OBJECT_HANDLE h, bool logged_in,
-                                 struct p11_obj *ret);
+_must_check_ int p11_obj_resolve(const struct p11_objects *o, uint32_t slot, CK_OBJECT_HANDLE h,
+                                 bool logged_in, struct p11_obj *ret);
 
 struct p11_attr {
         const void *ptr;

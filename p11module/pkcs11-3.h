@@ -43,8 +43,8 @@ typedef struct CK_EDDSA_PARAMS {
 
 /* ---- 3.0 functions ---- */
 
-#define EA_P11_FN(name, args)                  \
-        typedef CK_RV (*CK_##name) args;       \
+#define EA_P11_FN(name, args)           \
+        typedef CK_RV(*CK_##name) args; \
         CK_RV name args
 
 EA_P11_FN(C_GetInterfaceList, (CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount));
@@ -53,55 +53,54 @@ EA_P11_FN(C_GetInterface, (CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersi
 EA_P11_FN(C_LoginUser, (CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
                         CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pUsername, CK_ULONG ulUsernameLen));
 EA_P11_FN(C_SessionCancel, (CK_SESSION_HANDLE hSession, CK_FLAGS flags));
-EA_P11_FN(C_MessageEncryptInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-                                 CK_OBJECT_HANDLE hKey));
-EA_P11_FN(C_EncryptMessage, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
-                             CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen,
-                             CK_BYTE_PTR pPlaintext, CK_ULONG ulPlaintextLen, CK_BYTE_PTR pCiphertext,
-                             CK_ULONG_PTR pulCiphertextLen));
-EA_P11_FN(C_EncryptMessageBegin, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
-                                  CK_ULONG ulParameterLen, CK_BYTE_PTR pAssociatedData,
-                                  CK_ULONG ulAssociatedDataLen));
-EA_P11_FN(C_EncryptMessageNext, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
-                                 CK_ULONG ulParameterLen, CK_BYTE_PTR pPlaintextPart,
-                                 CK_ULONG ulPlaintextPartLen, CK_BYTE_PTR pCiphertextPart,
-                                 CK_ULONG_PTR pulCiphertextPartLen, CK_FLAGS flags));
+EA_P11_FN(C_MessageEncryptInit,
+          (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey));
+EA_P11_FN(C_EncryptMessage,
+          (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+           CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pPlaintext,
+           CK_ULONG ulPlaintextLen, CK_BYTE_PTR pCiphertext, CK_ULONG_PTR pulCiphertextLen));
+EA_P11_FN(C_EncryptMessageBegin,
+          (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+           CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen));
+EA_P11_FN(C_EncryptMessageNext,
+          (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+           CK_BYTE_PTR pPlaintextPart, CK_ULONG ulPlaintextPartLen, CK_BYTE_PTR pCiphertextPart,
+           CK_ULONG_PTR pulCiphertextPartLen, CK_FLAGS flags));
 EA_P11_FN(C_MessageEncryptFinal, (CK_SESSION_HANDLE hSession));
-EA_P11_FN(C_MessageDecryptInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-                                 CK_OBJECT_HANDLE hKey));
-EA_P11_FN(C_DecryptMessage, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
-                             CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen,
-                             CK_BYTE_PTR pCiphertext, CK_ULONG ulCiphertextLen, CK_BYTE_PTR pPlaintext,
-                             CK_ULONG_PTR pulPlaintextLen));
-EA_P11_FN(C_DecryptMessageBegin, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
-                                  CK_ULONG ulParameterLen, CK_BYTE_PTR pAssociatedData,
-                                  CK_ULONG ulAssociatedDataLen));
-EA_P11_FN(C_DecryptMessageNext, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
-                                 CK_ULONG ulParameterLen, CK_BYTE_PTR pCiphertextPart,
-                                 CK_ULONG ulCiphertextPartLen, CK_BYTE_PTR pPlaintextPart,
-                                 CK_ULONG_PTR pulPlaintextPartLen, CK_FLAGS flags));
+EA_P11_FN(C_MessageDecryptInit,
+          (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey));
+EA_P11_FN(C_DecryptMessage,
+          (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+           CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pCiphertext,
+           CK_ULONG ulCiphertextLen, CK_BYTE_PTR pPlaintext, CK_ULONG_PTR pulPlaintextLen));
+EA_P11_FN(C_DecryptMessageBegin,
+          (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+           CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen));
+EA_P11_FN(C_DecryptMessageNext,
+          (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+           CK_BYTE_PTR pCiphertextPart, CK_ULONG ulCiphertextPartLen, CK_BYTE_PTR pPlaintextPart,
+           CK_ULONG_PTR pulPlaintextPartLen, CK_FLAGS flags));
 EA_P11_FN(C_MessageDecryptFinal, (CK_SESSION_HANDLE hSession));
-EA_P11_FN(C_MessageSignInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-                              CK_OBJECT_HANDLE hKey));
-EA_P11_FN(C_SignMessage, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
-                          CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
-                          CK_ULONG_PTR pulSignatureLen));
-EA_P11_FN(C_SignMessageBegin, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
-                               CK_ULONG ulParameterLen));
-EA_P11_FN(C_SignMessageNext, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
-                              CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
-                              CK_ULONG_PTR pulSignatureLen));
+EA_P11_FN(C_MessageSignInit,
+          (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey));
+EA_P11_FN(C_SignMessage,
+          (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, CK_BYTE_PTR pData,
+           CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen));
+EA_P11_FN(C_SignMessageBegin, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen));
+EA_P11_FN(C_SignMessageNext,
+          (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, CK_BYTE_PTR pData,
+           CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen));
 EA_P11_FN(C_MessageSignFinal, (CK_SESSION_HANDLE hSession));
-EA_P11_FN(C_MessageVerifyInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-                                CK_OBJECT_HANDLE hKey));
-EA_P11_FN(C_VerifyMessage, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
-                            CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
-                            CK_ULONG ulSignatureLen));
-EA_P11_FN(C_VerifyMessageBegin, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
-                                 CK_ULONG ulParameterLen));
-EA_P11_FN(C_VerifyMessageNext, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,
-                                CK_ULONG ulParameterLen, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
-                                CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen));
+EA_P11_FN(C_MessageVerifyInit,
+          (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey));
+EA_P11_FN(C_VerifyMessage,
+          (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, CK_BYTE_PTR pData,
+           CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen));
+EA_P11_FN(C_VerifyMessageBegin,
+          (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen));
+EA_P11_FN(C_VerifyMessageNext,
+          (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, CK_BYTE_PTR pData,
+           CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen));
 EA_P11_FN(C_MessageVerifyFinal, (CK_SESSION_HANDLE hSession));
 
 #undef EA_P11_FN

@@ -12,8 +12,8 @@
 typedef void (*encode_fn)(struct rpc_writer *w, const void *req);
 typedef int (*decode_fn)(const uint8_t *body, size_t len, void *userdata);
 
-static int exchange_once(struct p11_conn *c, enum rpc_call call, encode_fn enc, const void *req, decode_fn dec,
-                         void *userdata) {
+static int exchange_once(struct p11_conn *c, enum rpc_call call, encode_fn enc, const void *req,
+                         decode_fn dec, void *userdata) {
         struct rpc_client *rpc = p11_conn_rpc(c);
         const uint8_t *body;
         size_t len;
@@ -95,8 +95,10 @@ static int list_append(struct list_state *s, const struct rpc_page_resp *p) {
 
                 if (t->label.len > RPC_LABEL_MAX)
                         return -EPROTO;
-                *d = (struct p11_token_summary) { .slot = t->slot, .generation = t->generation,
-                                                  .n_keys = t->n_keys_total, .label_len = t->label.len };
+                *d = (struct p11_token_summary){ .slot = t->slot,
+                                                 .generation = t->generation,
+                                                 .n_keys = t->n_keys_total,
+                                                 .label_len = t->label.len };
                 memcpy(d->label, t->label.ptr, t->label.len);
         }
         return 0;
@@ -212,7 +214,8 @@ static int login_decode(const uint8_t *body, size_t len, void *userdata) {
         return 0;
 }
 
-int p11_remote_login(uint32_t slot, const uint8_t *pin, size_t pin_len, uint8_t ret_ticket[static RPC_TICKET_LEN]) {
+int p11_remote_login(uint32_t slot, const uint8_t *pin, size_t pin_len,
+                     uint8_t ret_ticket[static RPC_TICKET_LEN]) {
         struct rpc_login_req req = { .slot = slot, .pin = { pin, pin_len } };
         uint8_t ticket[RPC_TICKET_LEN];
         int r;

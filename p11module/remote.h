@@ -18,7 +18,8 @@ struct p11_token_summary {
 };
 
 /* All pages of TOKEN_LIST; *ret is malloc()ed (NULL when there are no tokens). */
-_must_check_ int p11_remote_token_list(struct p11_token_summary **ret, size_t *ret_n, uint64_t *ret_generation);
+_must_check_ int p11_remote_token_list(struct p11_token_summary **ret, size_t *ret_n,
+                                       uint64_t *ret_generation);
 _must_check_ int p11_remote_token_objects(uint32_t slot, struct p11_objects **ret);
 _must_check_ int p11_remote_login(uint32_t slot, const uint8_t *pin, size_t pin_len,
                                   uint8_t ret_ticket[static RPC_TICKET_LEN]);

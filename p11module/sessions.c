@@ -94,8 +94,9 @@ static CK_RV session_new(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *ret
         if (r < 0) {
                 p11_state_unlock();
                 session_free(s, false);
-                return r == -ENOSPC ? CKR_SESSION_COUNT : r == -ENXIO ? CKR_CRYPTOKI_NOT_INITIALIZED
-                                                                       : CKR_HOST_MEMORY;
+                return r == -ENOSPC  ? CKR_SESSION_COUNT
+                       : r == -ENXIO ? CKR_CRYPTOKI_NOT_INITIALIZED
+                                     : CKR_HOST_MEMORY;
         }
         s->handle = sessions.next++;
         if (sessions.next == CK_INVALID_HANDLE)
@@ -122,8 +123,8 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
          * reason: a daemon we cannot reach, or a token removed since this process listed its slot,
          * is reported by the calls that need the token (login, sign). Only a slot id this process
          * has never seen, and the daemon does not know, is refused. */
-        if (slotID > UINT32_MAX || (!p11_tokens_seen(slotID) &&
-                                    p11_tokens_check_slot(slotID) == CKR_SLOT_ID_INVALID))
+        if (slotID > UINT32_MAX ||
+            (!p11_tokens_seen(slotID) && p11_tokens_check_slot(slotID) == CKR_SLOT_ID_INVALID))
                 return CKR_SLOT_ID_INVALID;
         return session_new(slotID, flags & (CKF_SERIAL_SESSION | CKF_RW_SESSION), phSession);
 }
@@ -210,7 +211,7 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo) {
         if (i >= 0) {
                 const struct p11_session *s = sessions.v[i];
 
-                *pInfo = (CK_SESSION_INFO) {
+                *pInfo = (CK_SESSION_INFO){
                         .slotID = s->slot,
                         .state = session_state(s),
                         .flags = s->flags,
@@ -269,7 +270,7 @@ void p11_session_release(struct p11_session *s) {
 
 void p11_op_end(struct p11_op *op) {
         secret_wipe(op->params.label, op->params.label_len);
-        *op = (struct p11_op) {};
+        *op = (struct p11_op){};
 }
 
 void p11_sessions_count(uint32_t slot, CK_ULONG *ret_all, CK_ULONG *ret_rw) {

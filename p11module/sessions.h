@@ -18,10 +18,10 @@ struct p11_op {
         CK_FLAGS op;                 /* CKF_SIGN or CKF_DECRYPT */
         uint32_t key_id;
         size_t key_bytes;
-        size_t out_len;              /* exact signature length; largest plaintext for decrypt */
+        size_t out_len; /* exact signature length; largest plaintext for decrypt */
         struct p11_mech_params params;
-        bool multipart;              /* C_SignUpdate seen */
-        size_t buf_len;              /* raw mechanisms: bytes collected by C_SignUpdate */
+        bool multipart; /* C_SignUpdate seen */
+        size_t buf_len; /* raw mechanisms: bytes collected by C_SignUpdate */
 };
 
 struct p11_session {
@@ -32,7 +32,7 @@ struct p11_session {
         pthread_mutex_t lock; /* everything below */
         struct p11_op sign;
         struct p11_op decrypt;
-        EVP_MD_CTX *md;       /* hashed mechanisms; allocated once, reused */
+        EVP_MD_CTX *md; /* hashed mechanisms; allocated once, reused */
         bool find_active;
         size_t find_n;
         size_t find_pos;

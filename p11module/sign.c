@@ -191,7 +191,7 @@ CK_RV C_SignRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
         return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
-CK_RV C_SignRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
-                    CK_ULONG_PTR pulSignatureLen) {
+CK_RV C_SignRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
+                    CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen) {
         return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }

@@ -61,7 +61,7 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo) {
 
         if (rv != CKR_OK)
                 return rv;
-        *pInfo = (CK_SLOT_INFO) {
+        *pInfo = (CK_SLOT_INFO){
                 .flags = CKF_TOKEN_PRESENT | CKF_HW_SLOT,
                 .hardwareVersion = { 1, 0 },
                 .firmwareVersion = { RPC_VERSION_MAX, 0 },
@@ -75,7 +75,7 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo) {
 static void token_info_fill(const struct p11_token *t, CK_TOKEN_INFO *info) {
         char serial[17];
 
-        *info = (CK_TOKEN_INFO) {
+        *info = (CK_TOKEN_INFO){
                 /* Never CKF_WRITE_PROTECTED: test suites open RW sessions, which that flag forbids.
                  * Writes are refused per call instead. */
                 .flags = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED,
@@ -147,7 +147,7 @@ CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPin
         return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 
-CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin,
-               CK_ULONG ulNewLen) {
+CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
+               CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen) {
         return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }

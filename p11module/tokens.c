@@ -163,7 +163,8 @@ void p11_tokens_forked(void) {
 }
 
 static int summary_cmp(const void *a, const void *b) {
-        uint32_t x = ((const struct p11_token_summary *) a)->slot, y = ((const struct p11_token_summary *) b)->slot;
+        uint32_t x = ((const struct p11_token_summary *) a)->slot,
+                 y = ((const struct p11_token_summary *) b)->slot;
 
         return x < y ? -1 : x > y;
 }
@@ -232,8 +233,8 @@ static int tokens_merge(const struct p11_token_summary *s, size_t n) {
                  * answers for: keep it until they close or the daemon says NO_SUCH_TOKEN. */
                 p11_sessions_count(t->slot, &all, &rw);
                 if (all > 0) {
-                        p11_debug(P11_DEBUG_SLOT, "slot %u: no longer listed, kept for %lu open session(s)", t->slot,
-                                  (unsigned long) all);
+                        p11_debug(P11_DEBUG_SLOT, "slot %u: no longer listed, kept for %lu open session(s)",
+                                  t->slot, (unsigned long) all);
                         gone[n_gone++] = t;
                         continue;
                 }
@@ -289,7 +290,8 @@ static int refresh_apply(int r, struct p11_token_summary *s, size_t n, uint64_t 
                 return r;
         tokens.loaded = true;
         tokens.generation = generation;
-        p11_debug(P11_DEBUG_SLOT, "%zu token(s), generation %llu", tokens.n, (unsigned long long) generation);
+        p11_debug(P11_DEBUG_SLOT, "%zu token(s), generation %llu", tokens.n,
+                  (unsigned long long) generation);
         return 0;
 }
 
@@ -391,7 +393,8 @@ static int tokens_adopt(uint32_t slot) {
                         t->generation = o->generation;
                         t->objects = TAKE_PTR(o);
                         tokens.gone[tokens.n_gone++] = t;
-                        p11_debug(P11_DEBUG_SLOT, "slot %u: not listed but answered (a retired version), kept", slot);
+                        p11_debug(P11_DEBUG_SLOT,
+                                  "slot %u: not listed but answered (a retired version), kept", slot);
                 }
         }
         p11_state_unlock();

@@ -65,12 +65,14 @@ int cli_pin_from_file(const char *path, struct secret_buf **ret) {
 }
 
 int cli_load_key_and_chain(const char *key_path, const char *chain_path, struct secret_buf **ret_key,
-                           char **ret_chain, size_t *ret_chain_len, struct provision_key_summary *ret_summary) {
+                           char **ret_chain, size_t *ret_chain_len,
+                           struct provision_key_summary *ret_summary) {
         _cleanup_free_ char *error = NULL;
         struct provision_key_summary sum = {};
         int r;
 
-        r = provision_load_key_and_chain(key_path, chain_path, ret_key, ret_chain, ret_chain_len, &sum, &error);
+        r = provision_load_key_and_chain(key_path, chain_path, ret_key, ret_chain, ret_chain_len, &sum,
+                                         &error);
         if (r < 0)
                 return log_error_errno(r, "%s", error ?: "Out of memory");
         *ret_summary = sum;

@@ -7,7 +7,6 @@
 #include "common/provision.h"
 #include "common/secret.h"
 
-
 /* Each function logs its own failure (naming the file and what is wrong) and returns a
  * negative errno. */
 

@@ -72,7 +72,7 @@ static int copy_key(const char *token_label, const struct rpc_key_info *ki, stru
         struct p11uri_key uri = { .token = token_label, .id = id };
         size_t uri_len;
 
-        *k = (struct status_key) {
+        *k = (struct status_key){
                 .id = ki->id,
                 .type = ki->type,
                 .bits = ki->bits,
@@ -241,8 +241,10 @@ static void print_human(const struct status *st, const struct cli_agent *agent, 
                 printf("Daemon:    not reachable at %s\n", control);
         else {
                 printf("Daemon:    %s at %s (protocol %" PRIu32 ")\n", st->server, control, st->version);
-                printf("Mode:      %s\n", st->dev ? "development (--dev: plaintext keys accepted)" : "production");
-                printf("Tokens:    %" PRIu32 " of at most %" PRIu32 "\n", st->n_tokens_total, st->max_tokens);
+                printf("Mode:      %s\n",
+                       st->dev ? "development (--dev: plaintext keys accepted)" : "production");
+                printf("Tokens:    %" PRIu32 " of at most %" PRIu32 "\n", st->n_tokens_total,
+                       st->max_tokens);
                 for (size_t i = 0; i < st->n_tokens; i++)
                         print_token(&st->tokens[i], agent);
                 if (st->n_tokens == 0)
@@ -328,7 +330,8 @@ static void help_status(void) {
                "  --json             machine-readable output\n"
                "  --runtime-dir DIR  the agent's runtime directory (default %s)\n"
                "\n"
-               "Exit status: 0 when enclave-token answered (and the agent's file, if any, was read), else 1.\n",
+               "Exit status: 0 when enclave-token answered (and the agent's file, if any, was read), else "
+               "1.\n",
                CLI_DEFAULT_RUNTIME_DIR);
 }
 
@@ -341,7 +344,8 @@ static int pick_control(const struct cli_ctx *ctx, const struct cli_agent *agent
                 return 0;
         ret->control = a;
         if (transport_addr_parse(a, &ret->addr) < 0)
-                return log_error_errno(EBADMSG, "%s: the agent's control address '%s' is not valid", agent->path, a);
+                return log_error_errno(EBADMSG, "%s: the agent's control address '%s' is not valid",
+                                       agent->path, a);
         return 0;
 }
 

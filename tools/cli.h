@@ -16,7 +16,7 @@
 #define CLI_DEFAULT_CONTROL "unix:path=/run/enclave-acm/control.sock"
 
 struct cli_ctx {
-        const char *control; /* the address as given */
+        const char *control;   /* the address as given */
         bool control_explicit; /* --control or $ENCLAVE_ACM_CONTROL, not the default */
         struct transport_addr addr;
 };

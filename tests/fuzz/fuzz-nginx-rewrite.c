@@ -69,7 +69,8 @@ static int get_pid(const char *t, size_t n, char **ret_pid) {
 
         *ret_pid = pid;
         if (r < 0) {
-                require(pid == NULL && e.message != NULL, "get_pid: failure without a message, or with a path");
+                require(pid == NULL && e.message != NULL,
+                        "get_pid: failure without a message, or with a path");
                 return r;
         }
         require(r <= 1 && (r == 1) == (pid != NULL), "get_pid: bad result");

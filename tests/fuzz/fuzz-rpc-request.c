@@ -17,99 +17,93 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char PEM_ED_KEY[] =
-        "-----BEGIN PRIVATE KEY-----\n"
-        "MC4CAQAwBQYDK2VwBCIEIBJLRvibItAXCoOkusj8vuKfLP8I2eTDuKFKKMfTcmQK\n"
-        "-----END PRIVATE KEY-----\n";
+static const char PEM_ED_KEY[] = "-----BEGIN PRIVATE KEY-----\n"
+                                 "MC4CAQAwBQYDK2VwBCIEIBJLRvibItAXCoOkusj8vuKfLP8I2eTDuKFKKMfTcmQK\n"
+                                 "-----END PRIVATE KEY-----\n";
 
-static const char PEM_ED_CERT[] =
-        "-----BEGIN CERTIFICATE-----\n"
-        "MIIBiTCCATugAwIBAgIUCXPryyDdX64vgMI3aDTXw/3GXbEwBQYDK2VwMDoxGTAX\n"
-        "BgNVBAoMEGVuY2xhdmUtYWNtIGZ1enoxHTAbBgNVBAMMFGVkMjU1MTkuZnV6ei5l\n"
-        "eGFtcGxlMB4XDTI2MTEyMzAxNTU0MFoXDTM2MTEyMDAxNTU0MFowOjEZMBcGA1UE\n"
-        "CgwQZW5jbGF2ZS1hY20gZnV6ejEdMBsGA1UEAwwUZWQyNTUxOS5mdXp6LmV4YW1w\n"
-        "bGUwKjAFBgMrZXADIQAJ1HHOGysdQsOM9TiPj2AqxKLocrjaCjBMw+fYGxNxzaNT\n"
-        "MFEwHQYDVR0OBBYEFGjwDv2j3yGcppKx1TAGQBWuYNztMB8GA1UdIwQYMBaAFGjw\n"
-        "Dv2j3yGcppKx1TAGQBWuYNztMA8GA1UdEwEB/wQFMAMBAf8wBQYDK2VwA0EA+sv3\n"
-        "fSTSw/cyZlrLLi0VZuw01EeKiezqZgikWScvco4qyQ7IbvZxaQkZP8IXRblXg6zB\n"
-        "Edr/Lz7kDbBazXm/AQ==\n"
-        "-----END CERTIFICATE-----\n";
+static const char PEM_ED_CERT[] = "-----BEGIN CERTIFICATE-----\n"
+                                  "MIIBiTCCATugAwIBAgIUCXPryyDdX64vgMI3aDTXw/3GXbEwBQYDK2VwMDoxGTAX\n"
+                                  "BgNVBAoMEGVuY2xhdmUtYWNtIGZ1enoxHTAbBgNVBAMMFGVkMjU1MTkuZnV6ei5l\n"
+                                  "eGFtcGxlMB4XDTI2MTEyMzAxNTU0MFoXDTM2MTEyMDAxNTU0MFowOjEZMBcGA1UE\n"
+                                  "CgwQZW5jbGF2ZS1hY20gZnV6ejEdMBsGA1UEAwwUZWQyNTUxOS5mdXp6LmV4YW1w\n"
+                                  "bGUwKjAFBgMrZXADIQAJ1HHOGysdQsOM9TiPj2AqxKLocrjaCjBMw+fYGxNxzaNT\n"
+                                  "MFEwHQYDVR0OBBYEFGjwDv2j3yGcppKx1TAGQBWuYNztMB8GA1UdIwQYMBaAFGjw\n"
+                                  "Dv2j3yGcppKx1TAGQBWuYNztMA8GA1UdEwEB/wQFMAMBAf8wBQYDK2VwA0EA+sv3\n"
+                                  "fSTSw/cyZlrLLi0VZuw01EeKiezqZgikWScvco4qyQ7IbvZxaQkZP8IXRblXg6zB\n"
+                                  "Edr/Lz7kDbBazXm/AQ==\n"
+                                  "-----END CERTIFICATE-----\n";
 
-static const char PEM_EC_KEY[] =
-        "-----BEGIN PRIVATE KEY-----\n"
-        "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgjwbaCUpdD6yoySux\n"
-        "YICEN56WLkKiZ6FEJP0CtIgkTR6hRANCAARFvykc9PX0EaRmRbVT8bK/0zJDxpvD\n"
-        "sE/MuTGAl8QV4VsMutgLunhUqxw+4klpnHSiNIeg7kO+wOjzUo+toEQn\n"
-        "-----END PRIVATE KEY-----\n";
+static const char PEM_EC_KEY[] = "-----BEGIN PRIVATE KEY-----\n"
+                                 "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgjwbaCUpdD6yoySux\n"
+                                 "YICEN56WLkKiZ6FEJP0CtIgkTR6hRANCAARFvykc9PX0EaRmRbVT8bK/0zJDxpvD\n"
+                                 "sE/MuTGAl8QV4VsMutgLunhUqxw+4klpnHSiNIeg7kO+wOjzUo+toEQn\n"
+                                 "-----END PRIVATE KEY-----\n";
 
-static const char PEM_EC_CERT[] =
-        "-----BEGIN CERTIFICATE-----\n"
-        "MIIBwDCCAWWgAwIBAgIUNBYFBy2omm1gy8mUvtsQpWOtXw0wCgYIKoZIzj0EAwIw\n"
-        "NTEZMBcGA1UECgwQZW5jbGF2ZS1hY20gZnV6ejEYMBYGA1UEAwwPZWMuZnV6ei5l\n"
-        "eGFtcGxlMB4XDTI2MTEyMzAxNTU0MFoXDTM2MTEyMDAxNTU0MFowNTEZMBcGA1UE\n"
-        "CgwQZW5jbGF2ZS1hY20gZnV6ejEYMBYGA1UEAwwPZWMuZnV6ei5leGFtcGxlMFkw\n"
-        "EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAERb8pHPT19BGkZkW1U/Gyv9MyQ8abw7BP\n"
-        "zLkxgJfEFeFbDLrYC7p4VKscPuJJaZx0ojSHoO5DvsDo81KPraBEJ6NTMFEwHQYD\n"
-        "VR0OBBYEFCpKyKsIsYn2IpVYiBW5l4n++c68MB8GA1UdIwQYMBaAFCpKyKsIsYn2\n"
-        "IpVYiBW5l4n++c68MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSQAwRgIh\n"
-        "AJaXuBL1UlU37zbZev0SO++oOKegiDA/gqahxCBbfnqpAiEAsOCMpBOxCU/3hF4r\n"
-        "6vmJOxnxYznz0ASTqgsuiE2gB/4=\n"
-        "-----END CERTIFICATE-----\n";
+static const char PEM_EC_CERT[] = "-----BEGIN CERTIFICATE-----\n"
+                                  "MIIBwDCCAWWgAwIBAgIUNBYFBy2omm1gy8mUvtsQpWOtXw0wCgYIKoZIzj0EAwIw\n"
+                                  "NTEZMBcGA1UECgwQZW5jbGF2ZS1hY20gZnV6ejEYMBYGA1UEAwwPZWMuZnV6ei5l\n"
+                                  "eGFtcGxlMB4XDTI2MTEyMzAxNTU0MFoXDTM2MTEyMDAxNTU0MFowNTEZMBcGA1UE\n"
+                                  "CgwQZW5jbGF2ZS1hY20gZnV6ejEYMBYGA1UEAwwPZWMuZnV6ei5leGFtcGxlMFkw\n"
+                                  "EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAERb8pHPT19BGkZkW1U/Gyv9MyQ8abw7BP\n"
+                                  "zLkxgJfEFeFbDLrYC7p4VKscPuJJaZx0ojSHoO5DvsDo81KPraBEJ6NTMFEwHQYD\n"
+                                  "VR0OBBYEFCpKyKsIsYn2IpVYiBW5l4n++c68MB8GA1UdIwQYMBaAFCpKyKsIsYn2\n"
+                                  "IpVYiBW5l4n++c68MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSQAwRgIh\n"
+                                  "AJaXuBL1UlU37zbZev0SO++oOKegiDA/gqahxCBbfnqpAiEAsOCMpBOxCU/3hF4r\n"
+                                  "6vmJOxnxYznz0ASTqgsuiE2gB/4=\n"
+                                  "-----END CERTIFICATE-----\n";
 
-static const char PEM_RSA_KEY[] =
-        "-----BEGIN PRIVATE KEY-----\n"
-        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC6ye1zqeyp9u4Z\n"
-        "1B9QzNAftjbjfDFfOnxjO4ZnSlZOeDol+VruIAKzl010LUVVnMDyJXnUS46eHjGa\n"
-        "GFgHc1kefmrAnrW22KnWFGpZ0xPLNvNVY7v5wa6Yn+vfAdl5c9ingpfsYh48tqS/\n"
-        "FG/Ley+06Jp48uN8W9FjFCF8ea9eBahxZ4LI/rOfo9y0DSMBH1jEXXdcdKb50LQV\n"
-        "DkMO2SVDunQWKMXvlA+AR04sn8m0fniz418bt3JkYDqo3mprIDVx2tPTtI1Rr2c5\n"
-        "VZpd6o4CRRnUEOVYkwvZttZDmKpkJArmbfnpRU2KtMs1vbxrgnEt6da0u4FXXlcF\n"
-        "xSpYZGa9AgMBAAECggEAT+nNR7NW196XvoAkx7Zggni8IfZDzzif9/qDBZTluNuy\n"
-        "EQYOM5uJXFlqnz4xEDAo0lBbP4r14MsNMJ6ipslgQu4V8QPVvX0TqE4CtBxctw/y\n"
-        "6kDprrCA6LZevQG3D8GS2xPBuLW/tvzzHfb532X8IptzXzSXQ+CqhAecTftnnkLz\n"
-        "jv62JkuE3Z56QzwF8GbTg+UyU4mLg6/ei+HX5SChPB/Pd8Jh6QH3H5zI2GbOu89X\n"
-        "nYufOFl07Ei/QrkJ8jDs0KVjVf4Vh2xKReJv1nzpkzup/nE+uhLfgmVZsZG6lGF3\n"
-        "fNN4xdcfscUy0UIWmNPb+Oog5Pa5iqQ+oXjYoKOEhwKBgQD6zZ5ujDGAmpH4+8DU\n"
-        "NLP/id7tQFBlXTKsgT/kM+/rCsPg1XayI+zaQR646DN0duLhPO/oHPnjPecVnte/\n"
-        "4jrGOIpMXMWZ0VxaLc4zs7YwiabMbAm/WvYnmtsM2gUgZaUiU1gt6CroenXFgD+j\n"
-        "eipvG6nWZvMvuKrsP9yKXDs7DwKBgQC+qL7NNCT9gX6Yk1mFt8z5nlY30ijy5IwB\n"
-        "FoaTkItkWhsTywVk9K5qSK/UpMFvbzZHJqXZqqFocK7KFCvwZvzKK5EpqTN10D5d\n"
-        "TamPXlIAYusDWqQGEqJsfXKzYuObGnKezI04aP0XO7BrfB5c6yrjUWPDAuKyO8Mk\n"
-        "PCV1kNUxcwKBgQD5TZUT/EVkucEqR04JYo4eEHVJTqnb6IVrllrlQ39UG3JUNrxz\n"
-        "HWTeGucoFKC5P0gNbt5m0w7OhQUEp818jquvyBopB/rgCI2NkoSrPhN3Mg1cnHQg\n"
-        "A5I2Eid2Ie4Aoyk/8qrvjx2/06Ln/LDFlrVBlrT/S3ymziERD/XwjvfNnwKBgHWq\n"
-        "8W718qpeREJoFkUXpbKdDPsQgmM9uEZnn5DtEYpSrgluMBsZg5dm2tWzBQsAKRCK\n"
-        "gqsuysUJXmarQl7xQKyJbOK4YWEhr4uoBbDM9nD0m7SLOVXiJEouth6ONoigLwNg\n"
-        "nPummCTBmuULSjXwkZyPu7E8U6rKhWoUkM3ZICqPAoGAUZHL2U4rJX0eeC/2bCrM\n"
-        "ltbAPhgpGMwr6MRmPQJQ6Sle4dUelYzuybErSTaqBEEiaaVQMKWRd7xAS2mq6mMb\n"
-        "tl+9ho2lvO4nchmQF6oTRoyd7/fFJ8Pq08LMZY2chOrK5EJRBbV66OpxbuKVAqFB\n"
-        "5IpRzbkaCEbQW/YTGrsTL5Y=\n"
-        "-----END PRIVATE KEY-----\n";
+static const char PEM_RSA_KEY[] = "-----BEGIN PRIVATE KEY-----\n"
+                                  "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC6ye1zqeyp9u4Z\n"
+                                  "1B9QzNAftjbjfDFfOnxjO4ZnSlZOeDol+VruIAKzl010LUVVnMDyJXnUS46eHjGa\n"
+                                  "GFgHc1kefmrAnrW22KnWFGpZ0xPLNvNVY7v5wa6Yn+vfAdl5c9ingpfsYh48tqS/\n"
+                                  "FG/Ley+06Jp48uN8W9FjFCF8ea9eBahxZ4LI/rOfo9y0DSMBH1jEXXdcdKb50LQV\n"
+                                  "DkMO2SVDunQWKMXvlA+AR04sn8m0fniz418bt3JkYDqo3mprIDVx2tPTtI1Rr2c5\n"
+                                  "VZpd6o4CRRnUEOVYkwvZttZDmKpkJArmbfnpRU2KtMs1vbxrgnEt6da0u4FXXlcF\n"
+                                  "xSpYZGa9AgMBAAECggEAT+nNR7NW196XvoAkx7Zggni8IfZDzzif9/qDBZTluNuy\n"
+                                  "EQYOM5uJXFlqnz4xEDAo0lBbP4r14MsNMJ6ipslgQu4V8QPVvX0TqE4CtBxctw/y\n"
+                                  "6kDprrCA6LZevQG3D8GS2xPBuLW/tvzzHfb532X8IptzXzSXQ+CqhAecTftnnkLz\n"
+                                  "jv62JkuE3Z56QzwF8GbTg+UyU4mLg6/ei+HX5SChPB/Pd8Jh6QH3H5zI2GbOu89X\n"
+                                  "nYufOFl07Ei/QrkJ8jDs0KVjVf4Vh2xKReJv1nzpkzup/nE+uhLfgmVZsZG6lGF3\n"
+                                  "fNN4xdcfscUy0UIWmNPb+Oog5Pa5iqQ+oXjYoKOEhwKBgQD6zZ5ujDGAmpH4+8DU\n"
+                                  "NLP/id7tQFBlXTKsgT/kM+/rCsPg1XayI+zaQR646DN0duLhPO/oHPnjPecVnte/\n"
+                                  "4jrGOIpMXMWZ0VxaLc4zs7YwiabMbAm/WvYnmtsM2gUgZaUiU1gt6CroenXFgD+j\n"
+                                  "eipvG6nWZvMvuKrsP9yKXDs7DwKBgQC+qL7NNCT9gX6Yk1mFt8z5nlY30ijy5IwB\n"
+                                  "FoaTkItkWhsTywVk9K5qSK/UpMFvbzZHJqXZqqFocK7KFCvwZvzKK5EpqTN10D5d\n"
+                                  "TamPXlIAYusDWqQGEqJsfXKzYuObGnKezI04aP0XO7BrfB5c6yrjUWPDAuKyO8Mk\n"
+                                  "PCV1kNUxcwKBgQD5TZUT/EVkucEqR04JYo4eEHVJTqnb6IVrllrlQ39UG3JUNrxz\n"
+                                  "HWTeGucoFKC5P0gNbt5m0w7OhQUEp818jquvyBopB/rgCI2NkoSrPhN3Mg1cnHQg\n"
+                                  "A5I2Eid2Ie4Aoyk/8qrvjx2/06Ln/LDFlrVBlrT/S3ymziERD/XwjvfNnwKBgHWq\n"
+                                  "8W718qpeREJoFkUXpbKdDPsQgmM9uEZnn5DtEYpSrgluMBsZg5dm2tWzBQsAKRCK\n"
+                                  "gqsuysUJXmarQl7xQKyJbOK4YWEhr4uoBbDM9nD0m7SLOVXiJEouth6ONoigLwNg\n"
+                                  "nPummCTBmuULSjXwkZyPu7E8U6rKhWoUkM3ZICqPAoGAUZHL2U4rJX0eeC/2bCrM\n"
+                                  "ltbAPhgpGMwr6MRmPQJQ6Sle4dUelYzuybErSTaqBEEiaaVQMKWRd7xAS2mq6mMb\n"
+                                  "tl+9ho2lvO4nchmQF6oTRoyd7/fFJ8Pq08LMZY2chOrK5EJRBbV66OpxbuKVAqFB\n"
+                                  "5IpRzbkaCEbQW/YTGrsTL5Y=\n"
+                                  "-----END PRIVATE KEY-----\n";
 
-static const char PEM_RSA_CERT[] =
-        "-----BEGIN CERTIFICATE-----\n"
-        "MIIDTTCCAjWgAwIBAgIUIn7H9lrJiJHF+rldQ6y4rGjFaK0wDQYJKoZIhvcNAQEL\n"
-        "BQAwNjEZMBcGA1UECgwQZW5jbGF2ZS1hY20gZnV6ejEZMBcGA1UEAwwQcnNhLmZ1\n"
-        "enouZXhhbXBsZTAeFw0yNjExMjMwMTU1NDBaFw0zNjExMjAwMTU1NDBaMDYxGTAX\n"
-        "BgNVBAoMEGVuY2xhdmUtYWNtIGZ1enoxGTAXBgNVBAMMEHJzYS5mdXp6LmV4YW1w\n"
-        "bGUwggEiMA0GCSqGSIb3DQEBAQUAA4IBDwAwggEKAoIBAQC6ye1zqeyp9u4Z1B9Q\n"
-        "zNAftjbjfDFfOnxjO4ZnSlZOeDol+VruIAKzl010LUVVnMDyJXnUS46eHjGaGFgH\n"
-        "c1kefmrAnrW22KnWFGpZ0xPLNvNVY7v5wa6Yn+vfAdl5c9ingpfsYh48tqS/FG/L\n"
-        "ey+06Jp48uN8W9FjFCF8ea9eBahxZ4LI/rOfo9y0DSMBH1jEXXdcdKb50LQVDkMO\n"
-        "2SVDunQWKMXvlA+AR04sn8m0fniz418bt3JkYDqo3mprIDVx2tPTtI1Rr2c5VZpd\n"
-        "6o4CRRnUEOVYkwvZttZDmKpkJArmbfnpRU2KtMs1vbxrgnEt6da0u4FXXlcFxSpY\n"
-        "ZGa9AgMBAAGjUzBRMB0GA1UdDgQWBBRn040WWsLrVkyaF5BbNzM+R1XqGDAfBgNV\n"
-        "HSMEGDAWgBRn040WWsLrVkyaF5BbNzM+R1XqGDAPBgNVHRMBAf8EBTADAQH/MA0G\n"
-        "CSqGSIb3DQEBCwUAA4IBAQBwbtT5fjpP6M7WWHrOzyOhKINy929pf/sMZZCoCiLA\n"
-        "bqPP5NSlxEeZ9cLK7INOoeAY0yh43mJqN082bu2CDapGdf7TF5SkKBMbS+SapBfz\n"
-        "WF0HE1Sl6i64qsQkhJ4IWTuZutPtdkm8Yegxd0tSLBcoXlp6iRYw0gG6/A/TLk+o\n"
-        "eZe+4khGA4+tLZT4i9t3QZi9t5Lv3AWFhJptOQBMkLe3Y63apMwKDTuNNATjd5Lx\n"
-        "Lud/9HEO4FxT94zXB+f/JBPT8TPlcMTN5/NJtShzJs9EGMr55gCAUE+s+bnDstJE\n"
-        "uGc0ALKx7PoMtp5c7z9bm4LcI4CQYpxzEgqST9twFX5O\n"
-        "-----END CERTIFICATE-----\n";
+static const char PEM_RSA_CERT[] = "-----BEGIN CERTIFICATE-----\n"
+                                   "MIIDTTCCAjWgAwIBAgIUIn7H9lrJiJHF+rldQ6y4rGjFaK0wDQYJKoZIhvcNAQEL\n"
+                                   "BQAwNjEZMBcGA1UECgwQZW5jbGF2ZS1hY20gZnV6ejEZMBcGA1UEAwwQcnNhLmZ1\n"
+                                   "enouZXhhbXBsZTAeFw0yNjExMjMwMTU1NDBaFw0zNjExMjAwMTU1NDBaMDYxGTAX\n"
+                                   "BgNVBAoMEGVuY2xhdmUtYWNtIGZ1enoxGTAXBgNVBAMMEHJzYS5mdXp6LmV4YW1w\n"
+                                   "bGUwggEiMA0GCSqGSIb3DQEBAQUAA4IBDwAwggEKAoIBAQC6ye1zqeyp9u4Z1B9Q\n"
+                                   "zNAftjbjfDFfOnxjO4ZnSlZOeDol+VruIAKzl010LUVVnMDyJXnUS46eHjGaGFgH\n"
+                                   "c1kefmrAnrW22KnWFGpZ0xPLNvNVY7v5wa6Yn+vfAdl5c9ingpfsYh48tqS/FG/L\n"
+                                   "ey+06Jp48uN8W9FjFCF8ea9eBahxZ4LI/rOfo9y0DSMBH1jEXXdcdKb50LQVDkMO\n"
+                                   "2SVDunQWKMXvlA+AR04sn8m0fniz418bt3JkYDqo3mprIDVx2tPTtI1Rr2c5VZpd\n"
+                                   "6o4CRRnUEOVYkwvZttZDmKpkJArmbfnpRU2KtMs1vbxrgnEt6da0u4FXXlcFxSpY\n"
+                                   "ZGa9AgMBAAGjUzBRMB0GA1UdDgQWBBRn040WWsLrVkyaF5BbNzM+R1XqGDAfBgNV\n"
+                                   "HSMEGDAWgBRn040WWsLrVkyaF5BbNzM+R1XqGDAPBgNVHRMBAf8EBTADAQH/MA0G\n"
+                                   "CSqGSIb3DQEBCwUAA4IBAQBwbtT5fjpP6M7WWHrOzyOhKINy929pf/sMZZCoCiLA\n"
+                                   "bqPP5NSlxEeZ9cLK7INOoeAY0yh43mJqN082bu2CDapGdf7TF5SkKBMbS+SapBfz\n"
+                                   "WF0HE1Sl6i64qsQkhJ4IWTuZutPtdkm8Yegxd0tSLBcoXlp6iRYw0gG6/A/TLk+o\n"
+                                   "eZe+4khGA4+tLZT4i9t3QZi9t5Lv3AWFhJptOQBMkLe3Y63apMwKDTuNNATjd5Lx\n"
+                                   "Lud/9HEO4FxT94zXB+f/JBPT8TPlcMTN5/NJtShzJs9EGMr55gCAUE+s+bnDstJE\n"
+                                   "uGc0ALKx7PoMtp5c7z9bm4LcI4CQYpxzEgqST9twFX5O\n"
+                                   "-----END CERTIFICATE-----\n";
 
 #define TICKET_MARK 0x5a
-#define N_TOKENS 3
+#define N_TOKENS    3
 
 static const struct {
         const char *label;
@@ -133,7 +127,7 @@ static uint64_t fuzz_clock(void *userdata) {
 }
 
 static struct rpc_slice text(const char *s) {
-        return (struct rpc_slice) { (const uint8_t *) s, strlen(s) };
+        return (struct rpc_slice){ (const uint8_t *) s, strlen(s) };
 }
 
 static int fixture_setup(void) {
@@ -142,13 +136,18 @@ static int fixture_setup(void) {
                 return -1;
         etok_keystore_set_clock(ks, fuzz_clock, NULL);
         for (size_t i = 0; i < N_TOKENS; i++) {
-                struct rpc_token_add_req req = { .label = text(fixture[i].label), .pin = text("1234"), .n_keys = 1 };
+                struct rpc_token_add_req req = { .label = text(fixture[i].label),
+                                                 .pin = text("1234"),
+                                                 .n_keys = 1 };
                 struct rpc_slice pin = text("1234");
                 uint32_t slot;
 
-                req.keys[0] = (struct rpc_add_key) { .id = fixture[i].key_id, .label = text("key"),
-                                                     .key_pem = text(fixture[i].key), .chain_pem = text(fixture[i].cert) };
-                if (etok_keystore_add(ks, &req, &slot) < 0 || etok_keystore_login(ks, slot, &pin, tickets[i]) < 0)
+                req.keys[0] = (struct rpc_add_key){ .id = fixture[i].key_id,
+                                                    .label = text("key"),
+                                                    .key_pem = text(fixture[i].key),
+                                                    .chain_pem = text(fixture[i].cert) };
+                if (etok_keystore_add(ks, &req, &slot) < 0 ||
+                    etok_keystore_login(ks, slot, &pin, tickets[i]) < 0)
                         return -1;
         }
         ks_generation = etok_keystore_generation(ks);
@@ -191,7 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
         }
 
-        d = (struct etok_dispatch) { .keystore = ks, .dev = data[0] & 4 };
+        d = (struct etok_dispatch){ .keystore = ks, .dev = data[0] & 4 };
         etok_session_init(&s, data[0] & 1 ? RPC_CHANNEL_CONTROL : RPC_CHANNEL_DATA);
         if (data[0] & 2) {
                 s.state = RPC_STATE_READY;

@@ -11,8 +11,8 @@
 
 static uint8_t body[RPC_MAX_BODY_DATA];
 
-static int write_seed(const char *dir, const char *target, const char *name, const uint8_t *pre, size_t pre_len,
-                      const uint8_t *b, size_t n) {
+static int write_seed(const char *dir, const char *target, const char *name, const uint8_t *pre,
+                      size_t pre_len, const uint8_t *b, size_t n) {
         char path[4096];
         FILE *f;
 
@@ -30,7 +30,8 @@ static int write_seed(const char *dir, const char *target, const char *name, con
         return fclose(f) == 0 ? 0 : -errno;
 }
 
-static int frame_seed(const char *dir, const char *name, const struct rpc_sample *s, const uint8_t *b, size_t n) {
+static int frame_seed(const char *dir, const char *name, const struct rpc_sample *s, const uint8_t *b,
+                      size_t n) {
         const struct rpc_call_info *c = rpc_call_lookup(s->call);
         uint8_t pre[1 + RPC_HEADER_SIZE];
         struct rpc_header h = {
@@ -81,21 +82,32 @@ int main(int argc, char *argv[]) {
         }
         /* A few refusals, so the replay covers the error paths too. */
         {
-                static const uint8_t bad_magic[] = { 0, 'E', 'A', 'C', '2', 1, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0xa0 };
-                static const uint8_t too_long[] = { 0, 'E', 'A', 'C', '1', 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 0, 1 };
-                static const uint8_t bad_version[] = { 2, 'E', 'A', 'C', '1', 9, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0xa0 };
-                static const uint8_t wrong_channel[] = { 2, 'E', 'A', 'C', '1', 1, 0, RPC_CALL_TOKEN_ADD, 0, 0, 0, 0, 1,
-                                                         0, 0, 0, 1, 0xa0 };
+                static const uint8_t bad_magic[] = { 0, 'E', 'A', 'C', '2', 1, 0, 1, 0,
+                                                     0, 0,   0,   1,   0,   0, 0, 1, 0xa0 };
+                static const uint8_t too_long[] = {
+                        0, 'E', 'A', 'C', '1', 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 0, 1
+                };
+                static const uint8_t bad_version[] = { 2, 'E', 'A', 'C', '1', 9, 0, 1, 0,
+                                                       0, 0,   0,   1,   0,   0, 0, 1, 0xa0 };
+                static const uint8_t wrong_channel[] = { 2, 'E', 'A', 'C', '1', 1, 0, RPC_CALL_TOKEN_ADD,
+                                                         0, 0,   0,   0,   1,   0, 0, 0,
+                                                         1, 0xa0 };
                 static const uint8_t indefinite[] = { 0x06, 0xbf, 0x01, 0x58, 0x20, 0xff };
-                static const uint8_t huge_page[] = { 0x02, 0xa2, 0x01, 0x00, 0x04, 0x9b, 0x7f, 0xff, 0xff, 0xff,
-                                                     0xff, 0xff, 0xff, 0xff };
+                static const uint8_t huge_page[] = { 0x02, 0xa2, 0x01, 0x00, 0x04, 0x9b, 0x7f,
+                                                     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 
-                if ((r = write_seed(argv[1], "fuzz-frame", "90-bad-magic", bad_magic, sizeof(bad_magic), NULL, 0)) < 0 ||
-                    (r = write_seed(argv[1], "fuzz-frame", "91-too-long", too_long, sizeof(too_long), NULL, 0)) < 0 ||
-                    (r = write_seed(argv[1], "fuzz-frame", "92-bad-version", bad_version, sizeof(bad_version), NULL, 0)) < 0 ||
-                    (r = write_seed(argv[1], "fuzz-frame", "93-wrong-channel", wrong_channel, sizeof(wrong_channel), NULL, 0)) < 0 ||
-                    (r = write_seed(argv[1], "fuzz-rpc-response", "90-indefinite", indefinite, sizeof(indefinite), NULL, 0)) < 0 ||
-                    (r = write_seed(argv[1], "fuzz-rpc-response", "91-huge-page", huge_page, sizeof(huge_page), NULL, 0)) < 0) {
+                if ((r = write_seed(argv[1], "fuzz-frame", "90-bad-magic", bad_magic, sizeof(bad_magic),
+                                    NULL, 0)) < 0 ||
+                    (r = write_seed(argv[1], "fuzz-frame", "91-too-long", too_long, sizeof(too_long), NULL,
+                                    0)) < 0 ||
+                    (r = write_seed(argv[1], "fuzz-frame", "92-bad-version", bad_version,
+                                    sizeof(bad_version), NULL, 0)) < 0 ||
+                    (r = write_seed(argv[1], "fuzz-frame", "93-wrong-channel", wrong_channel,
+                                    sizeof(wrong_channel), NULL, 0)) < 0 ||
+                    (r = write_seed(argv[1], "fuzz-rpc-response", "90-indefinite", indefinite,
+                                    sizeof(indefinite), NULL, 0)) < 0 ||
+                    (r = write_seed(argv[1], "fuzz-rpc-response", "91-huge-page", huge_page,
+                                    sizeof(huge_page), NULL, 0)) < 0) {
                         fprintf(stderr, "%s\n", strerror(-r));
                         return EXIT_FAILURE;
                 }

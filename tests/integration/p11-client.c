@@ -579,7 +579,8 @@ static CK_RV step_slots(char *arg) {
 
                 if (p11->C_GetTokenInfo(slots[i], &ti) == CKR_OK && memcmp(ti.label, padded, 32) == 0)
                         labelled++;
-                printf("# slot %lu%s\n", (unsigned long) slots[i], slots[i] == slot ? " (this session's)" : "");
+                printf("# slot %lu%s\n", (unsigned long) slots[i],
+                       slots[i] == slot ? " (this session's)" : "");
         }
         if (n != want || labelled > 1) {
                 printf("# %lu slot(s), %lu labelled '%s'; expected %lu\n", (unsigned long) n,

@@ -63,8 +63,7 @@ static inline int rpc_sample_reencode_request(enum rpc_call call, const uint8_t 
                         rpc_token_remove_req_encode(w, &m);
                 return r;
         }
-        default:
-                return -EINVAL;
+        default: return -EINVAL;
         }
 }
 
@@ -120,7 +119,6 @@ static inline int rpc_sample_reencode_response(enum rpc_call call, const uint8_t
                         rpc_token_add_resp_encode(w, &m);
                 return r;
         }
-        default:
-                return -EINVAL;
+        default: return -EINVAL;
         }
 }

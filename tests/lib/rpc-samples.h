@@ -20,15 +20,17 @@ static const uint8_t rpc_sample_ticket[RPC_TICKET_LEN] = {
         0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x20,
 };
 /* Not real DER: the codec does not look inside. */
-static const uint8_t rpc_sample_cert1[] = { 0x30, 0x82, 0x01, 0x0a, 0x02, 0x01, 0x01, 0x04, 0x03, 'a', 'b', 'c' };
+static const uint8_t rpc_sample_cert1[] = { 0x30, 0x82, 0x01, 0x0a, 0x02, 0x01,
+                                            0x01, 0x04, 0x03, 'a',  'b',  'c' };
 static const uint8_t rpc_sample_cert2[] = { 0x30, 0x03, 0x02, 0x01, 0x02 };
-static const uint8_t rpc_sample_spki[] = { 0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01 };
+static const uint8_t rpc_sample_spki[] = { 0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a,
+                                           0x86, 0x48, 0xce, 0x3d, 0x02, 0x01 };
 
-#define RPC_SLICE_STR(s) ((struct rpc_slice) { (const uint8_t *) (s), sizeof(s) - 1 })
-#define RPC_SLICE_ARR(a) ((struct rpc_slice) { (const uint8_t *) (a), sizeof(a) })
+#define RPC_SLICE_STR(s) ((struct rpc_slice){ (const uint8_t *) (s), sizeof(s) - 1 })
+#define RPC_SLICE_ARR(a) ((struct rpc_slice){ (const uint8_t *) (a), sizeof(a) })
 
 static inline void rpc_sample_key_info(struct rpc_key_info *k, bool full) {
-        *k = (struct rpc_key_info) {
+        *k = (struct rpc_key_info){
                 .id = 1,
                 .label = RPC_SLICE_STR("tls-key"),
                 .type = RPC_KEY_EC,
@@ -44,7 +46,7 @@ static inline void rpc_sample_key_info(struct rpc_key_info *k, bool full) {
 }
 
 static inline void rpc_sample_token_info(struct rpc_token_info *t, bool full) {
-        *t = (struct rpc_token_info) {
+        *t = (struct rpc_token_info){
                 .slot = 0x2345678,
                 .label = RPC_SLICE_STR("T\xc3\xb6k\xc3\xa9n \xe2\x82\xac\xf0\x9d\x84\x9e"),
                 .generation = UINT64_C(0x1122334455667788),
@@ -66,16 +68,16 @@ static inline int rpc_sample_encode(size_t i, struct rpc_writer *w, struct rpc_s
 
         switch (i) {
         case 0:
-                s = (struct rpc_sample) { "hello-req", RPC_CALL_HELLO, true };
-                rpc_hello_req_encode(w, &(struct rpc_hello_req) { 1, 1, RPC_SLICE_STR("test-client 0.1.0") });
+                s = (struct rpc_sample){ "hello-req", RPC_CALL_HELLO, true };
+                rpc_hello_req_encode(w, &(struct rpc_hello_req){ 1, 1, RPC_SLICE_STR("test-client 0.1.0") });
                 break;
         case 1:
-                s = (struct rpc_sample) { "hello-req-min", RPC_CALL_HELLO, true };
-                rpc_hello_req_encode(w, &(struct rpc_hello_req) { .min_version = 1, .max_version = 3 });
+                s = (struct rpc_sample){ "hello-req-min", RPC_CALL_HELLO, true };
+                rpc_hello_req_encode(w, &(struct rpc_hello_req){ .min_version = 1, .max_version = 3 });
                 break;
         case 2:
-                s = (struct rpc_sample) { "hello-resp", RPC_CALL_HELLO, false };
-                rpc_hello_resp_encode(w, &(struct rpc_hello_resp) {
+                s = (struct rpc_sample){ "hello-resp", RPC_CALL_HELLO, false };
+                rpc_hello_resp_encode(w, &(struct rpc_hello_resp){
                                                  .version = 1,
                                                  .generation = UINT64_C(0xfedcba9876543210),
                                                  .server = RPC_SLICE_STR("enclave-token 0.1.0"),
@@ -84,27 +86,28 @@ static inline int rpc_sample_encode(size_t i, struct rpc_writer *w, struct rpc_s
                                          });
                 break;
         case 3:
-                s = (struct rpc_sample) { "ping-req", RPC_CALL_PING, true };
+                s = (struct rpc_sample){ "ping-req", RPC_CALL_PING, true };
                 rpc_empty_encode(w);
                 break;
         case 4:
-                s = (struct rpc_sample) { "ping-resp", RPC_CALL_PING, false };
+                s = (struct rpc_sample){ "ping-resp", RPC_CALL_PING, false };
                 rpc_empty_encode(w);
                 break;
         case 5:
-                s = (struct rpc_sample) { "token-list-req", RPC_CALL_TOKEN_LIST, true };
-                rpc_page_req_encode(w, &(struct rpc_page_req) { .cursor = 0 });
+                s = (struct rpc_sample){ "token-list-req", RPC_CALL_TOKEN_LIST, true };
+                rpc_page_req_encode(w, &(struct rpc_page_req){ .cursor = 0 });
                 break;
         case 6:
-                s = (struct rpc_sample) { "describe-req", RPC_CALL_DESCRIBE, true };
-                rpc_page_req_encode(w, &(struct rpc_page_req) { .cursor = 7 });
+                s = (struct rpc_sample){ "describe-req", RPC_CALL_DESCRIBE, true };
+                rpc_page_req_encode(w, &(struct rpc_page_req){ .cursor = 7 });
                 break;
         case 7:
-                s = (struct rpc_sample) { "token-list-resp", RPC_CALL_TOKEN_LIST, false };
+                s = (struct rpc_sample){ "token-list-resp", RPC_CALL_TOKEN_LIST, false };
                 rpc_sample_token_info(&tokens[0], false);
                 tokens[0].n_keys = 0;
-                tokens[1] = (struct rpc_token_info) { .slot = 1, .label = RPC_SLICE_STR("b"), .n_keys_total = 1 };
-                rpc_page_resp_encode(w, &(struct rpc_page_resp) {
+                tokens[1] =
+                        (struct rpc_token_info){ .slot = 1, .label = RPC_SLICE_STR("b"), .n_keys_total = 1 };
+                rpc_page_resp_encode(w, &(struct rpc_page_resp){
                                                 .generation = 99,
                                                 .next = 2,
                                                 .n_tokens_total = 5,
@@ -113,11 +116,11 @@ static inline int rpc_sample_encode(size_t i, struct rpc_writer *w, struct rpc_s
                                         });
                 break;
         case 8:
-                s = (struct rpc_sample) { "describe-resp", RPC_CALL_DESCRIBE, false };
+                s = (struct rpc_sample){ "describe-resp", RPC_CALL_DESCRIBE, false };
                 rpc_sample_token_info(&tokens[0], true);
-                tokens[0].keys[0].spki = (struct rpc_slice) {};
+                tokens[0].keys[0].spki = (struct rpc_slice){};
                 tokens[0].keys[0].n_certs = 0;
-                rpc_page_resp_encode(w, &(struct rpc_page_resp) {
+                rpc_page_resp_encode(w, &(struct rpc_page_resp){
                                                 .generation = 100,
                                                 .n_tokens_total = 1,
                                                 .n_tokens = 1,
@@ -125,29 +128,31 @@ static inline int rpc_sample_encode(size_t i, struct rpc_writer *w, struct rpc_s
                                         });
                 break;
         case 9:
-                s = (struct rpc_sample) { "describe-resp-empty", RPC_CALL_DESCRIBE, false };
-                rpc_page_resp_encode(w, &(struct rpc_page_resp) { .generation = 1 });
+                s = (struct rpc_sample){ "describe-resp-empty", RPC_CALL_DESCRIBE, false };
+                rpc_page_resp_encode(w, &(struct rpc_page_resp){ .generation = 1 });
                 break;
         case 10:
-                s = (struct rpc_sample) { "token-objects-req", RPC_CALL_TOKEN_OBJECTS, true };
-                rpc_slot_req_encode(w, &(struct rpc_slot_req) { .slot = 0x7fffffff });
+                s = (struct rpc_sample){ "token-objects-req", RPC_CALL_TOKEN_OBJECTS, true };
+                rpc_slot_req_encode(w, &(struct rpc_slot_req){ .slot = 0x7fffffff });
                 break;
         case 11:
-                s = (struct rpc_sample) { "token-objects-resp", RPC_CALL_TOKEN_OBJECTS, false };
+                s = (struct rpc_sample){ "token-objects-resp", RPC_CALL_TOKEN_OBJECTS, false };
                 rpc_sample_token_info(&tokens[0], false);
                 rpc_token_info_encode(w, &tokens[0]);
                 break;
         case 12:
-                s = (struct rpc_sample) { "login-req", RPC_CALL_LOGIN, true };
-                rpc_login_req_encode(w, &(struct rpc_login_req) { .slot = 3, .pin = RPC_SLICE_STR("123456") });
+                s = (struct rpc_sample){ "login-req", RPC_CALL_LOGIN, true };
+                rpc_login_req_encode(w,
+                                     &(struct rpc_login_req){ .slot = 3, .pin = RPC_SLICE_STR("123456") });
                 break;
         case 13:
-                s = (struct rpc_sample) { "login-resp", RPC_CALL_LOGIN, false };
-                rpc_login_resp_encode(w, &(struct rpc_login_resp) { .ticket = RPC_SLICE_ARR(rpc_sample_ticket) });
+                s = (struct rpc_sample){ "login-resp", RPC_CALL_LOGIN, false };
+                rpc_login_resp_encode(
+                        w, &(struct rpc_login_resp){ .ticket = RPC_SLICE_ARR(rpc_sample_ticket) });
                 break;
         case 14:
-                s = (struct rpc_sample) { "sign-req-ecdsa", RPC_CALL_SIGN, true };
-                rpc_crypto_req_encode(w, &(struct rpc_crypto_req) {
+                s = (struct rpc_sample){ "sign-req-ecdsa", RPC_CALL_SIGN, true };
+                rpc_crypto_req_encode(w, &(struct rpc_crypto_req){
                                                  .slot = 3,
                                                  .key_id = 1,
                                                  .ticket = RPC_SLICE_ARR(rpc_sample_ticket),
@@ -156,8 +161,8 @@ static inline int rpc_sample_encode(size_t i, struct rpc_writer *w, struct rpc_s
                                          });
                 break;
         case 15:
-                s = (struct rpc_sample) { "sign-req-pss", RPC_CALL_SIGN, true };
-                rpc_crypto_req_encode(w, &(struct rpc_crypto_req) {
+                s = (struct rpc_sample){ "sign-req-pss", RPC_CALL_SIGN, true };
+                rpc_crypto_req_encode(w, &(struct rpc_crypto_req){
                                                  .slot = 3,
                                                  .key_id = 2,
                                                  .ticket = RPC_SLICE_ARR(rpc_sample_ticket),
@@ -169,16 +174,17 @@ static inline int rpc_sample_encode(size_t i, struct rpc_writer *w, struct rpc_s
                                          });
                 break;
         case 16:
-                s = (struct rpc_sample) { "sign-req-eddsa-empty", RPC_CALL_SIGN, true };
-                rpc_crypto_req_encode(w, &(struct rpc_crypto_req) { .mech = RPC_MECH_EDDSA });
+                s = (struct rpc_sample){ "sign-req-eddsa-empty", RPC_CALL_SIGN, true };
+                rpc_crypto_req_encode(w, &(struct rpc_crypto_req){ .mech = RPC_MECH_EDDSA });
                 break;
         case 17:
-                s = (struct rpc_sample) { "sign-resp", RPC_CALL_SIGN, false };
-                rpc_crypto_resp_encode(w, &(struct rpc_crypto_resp) { .data = RPC_SLICE_ARR(rpc_sample_cert1) });
+                s = (struct rpc_sample){ "sign-resp", RPC_CALL_SIGN, false };
+                rpc_crypto_resp_encode(w,
+                                       &(struct rpc_crypto_resp){ .data = RPC_SLICE_ARR(rpc_sample_cert1) });
                 break;
         case 18:
-                s = (struct rpc_sample) { "decrypt-req-oaep", RPC_CALL_DECRYPT, true };
-                rpc_crypto_req_encode(w, &(struct rpc_crypto_req) {
+                s = (struct rpc_sample){ "decrypt-req-oaep", RPC_CALL_DECRYPT, true };
+                rpc_crypto_req_encode(w, &(struct rpc_crypto_req){
                                                  .slot = 9,
                                                  .key_id = 4,
                                                  .ticket = RPC_SLICE_ARR(rpc_sample_ticket),
@@ -190,8 +196,8 @@ static inline int rpc_sample_encode(size_t i, struct rpc_writer *w, struct rpc_s
                                          });
                 break;
         case 19:
-                s = (struct rpc_sample) { "decrypt-resp", RPC_CALL_DECRYPT, false };
-                rpc_crypto_resp_encode(w, &(struct rpc_crypto_resp) { .data = RPC_SLICE_STR("plain") });
+                s = (struct rpc_sample){ "decrypt-resp", RPC_CALL_DECRYPT, false };
+                rpc_crypto_resp_encode(w, &(struct rpc_crypto_resp){ .data = RPC_SLICE_STR("plain") });
                 break;
         case 20: {
                 struct rpc_token_add_req m = {
@@ -205,27 +211,26 @@ static inline int rpc_sample_encode(size_t i, struct rpc_writer *w, struct rpc_s
                                 { 65535, RPC_SLICE_STR("k\xc3\xa9"), RPC_SLICE_STR("K"), RPC_SLICE_STR("C") },
                         },
                 };
-                s = (struct rpc_sample) { "token-add-req", RPC_CALL_TOKEN_ADD, true };
+                s = (struct rpc_sample){ "token-add-req", RPC_CALL_TOKEN_ADD, true };
                 rpc_token_add_req_encode(w, &m);
                 break;
         }
         case 21:
-                s = (struct rpc_sample) { "token-add-resp", RPC_CALL_TOKEN_ADD, false };
-                rpc_token_add_resp_encode(w, &(struct rpc_token_add_resp) { .slot = 0x12345 });
+                s = (struct rpc_sample){ "token-add-resp", RPC_CALL_TOKEN_ADD, false };
+                rpc_token_add_resp_encode(w, &(struct rpc_token_add_resp){ .slot = 0x12345 });
                 break;
         case 22:
-                s = (struct rpc_sample) { "token-remove-req", RPC_CALL_TOKEN_REMOVE, true };
-                rpc_token_remove_req_encode(w, &(struct rpc_token_remove_req) {
+                s = (struct rpc_sample){ "token-remove-req", RPC_CALL_TOKEN_REMOVE, true };
+                rpc_token_remove_req_encode(w, &(struct rpc_token_remove_req){
                                                        .label = RPC_SLICE_STR("web"),
                                                        .pin = RPC_SLICE_STR("0000"),
                                                });
                 break;
         case 23:
-                s = (struct rpc_sample) { "token-remove-resp", RPC_CALL_TOKEN_REMOVE, false };
+                s = (struct rpc_sample){ "token-remove-resp", RPC_CALL_TOKEN_REMOVE, false };
                 rpc_empty_encode(w);
                 break;
-        default:
-                return -ENOENT;
+        default: return -ENOENT;
         }
         *ret = s;
         return 0;

@@ -16,68 +16,69 @@ struct tap_test {
 
 extern bool tap_failed_current;
 
-#define TAP_FAIL_(fmt, ...)                                                                  \
-        do {                                                                                 \
-                printf("# %s:%d: " fmt "\n", __FILE__, __LINE__, __VA_ARGS__);               \
-                tap_failed_current = true;                                                   \
-                return;                                                                      \
+#define TAP_FAIL_(fmt, ...)                                                    \
+        do {                                                                   \
+                printf("# %s:%d: " fmt "\n", __FILE__, __LINE__, __VA_ARGS__); \
+                tap_failed_current = true;                                     \
+                return;                                                        \
         } while (0)
 
-#define ASSERT_TRUE(x)                                                                       \
-        do {                                                                                 \
-                if (!(x))                                                                    \
-                        TAP_FAIL_("assertion failed: %s", #x);                               \
+#define ASSERT_TRUE(x)                                         \
+        do {                                                   \
+                if (!(x))                                      \
+                        TAP_FAIL_("assertion failed: %s", #x); \
         } while (0)
 #define ASSERT_FALSE(x) ASSERT_TRUE(!(x))
-#define ASSERT_EQ(a, b)                                                                      \
-        do {                                                                                 \
-                long long _a = (long long) (a), _b = (long long) (b);                        \
-                if (_a != _b)                                                                \
-                        TAP_FAIL_("%s == %s: %lld != %lld", #a, #b, _a, _b);                 \
+#define ASSERT_EQ(a, b)                                                      \
+        do {                                                                 \
+                long long _a = (long long) (a), _b = (long long) (b);        \
+                if (_a != _b)                                                \
+                        TAP_FAIL_("%s == %s: %lld != %lld", #a, #b, _a, _b); \
         } while (0)
-#define ASSERT_NE(a, b)                                                                      \
-        do {                                                                                 \
-                long long _a = (long long) (a), _b = (long long) (b);                        \
-                if (_a == _b)                                                                \
-                        TAP_FAIL_("%s != %s: both %lld", #a, #b, _a);                        \
+#define ASSERT_NE(a, b)                                               \
+        do {                                                          \
+                long long _a = (long long) (a), _b = (long long) (b); \
+                if (_a == _b)                                         \
+                        TAP_FAIL_("%s != %s: both %lld", #a, #b, _a); \
         } while (0)
-#define ASSERT_OK(r)                                                                         \
-        do {                                                                                 \
-                long long _r = (long long) (r);                                              \
-                if (_r < 0)                                                                  \
-                        TAP_FAIL_("%s failed: %lld (%s)", #r, _r, strerror((int) -_r));      \
+#define ASSERT_OK(r)                                                                    \
+        do {                                                                            \
+                long long _r = (long long) (r);                                         \
+                if (_r < 0)                                                             \
+                        TAP_FAIL_("%s failed: %lld (%s)", #r, _r, strerror((int) -_r)); \
         } while (0)
-#define ASSERT_ERR(r, e)                                                                     \
-        do {                                                                                 \
-                long long _r = (long long) (r);                                              \
-                if (_r != (long long) (e))                                                   \
+#define ASSERT_ERR(r, e)                                                                            \
+        do {                                                                                        \
+                long long _r = (long long) (r);                                                     \
+                if (_r != (long long) (e))                                                          \
                         TAP_FAIL_("%s: got %lld, expected %s (%lld)", #r, _r, #e, (long long) (e)); \
         } while (0)
-#define ASSERT_FAIL(r)                                                                       \
-        do {                                                                                 \
-                long long _r = (long long) (r);                                              \
-                if (_r >= 0)                                                                 \
-                        TAP_FAIL_("%s succeeded (%lld), expected failure", #r, _r);          \
+#define ASSERT_FAIL(r)                                                              \
+        do {                                                                        \
+                long long _r = (long long) (r);                                     \
+                if (_r >= 0)                                                        \
+                        TAP_FAIL_("%s succeeded (%lld), expected failure", #r, _r); \
         } while (0)
-#define ASSERT_STREQ(a, b)                                                                   \
-        do {                                                                                 \
-                const char *_a = (a), *_b = (b);                                             \
-                if (!_a || !_b || strcmp(_a, _b) != 0)                                       \
-                        TAP_FAIL_("%s == %s: \"%s\" != \"%s\"", #a, #b, _a ? _a : "(null)",  \
-                                  _b ? _b : "(null)");                                       \
+#define ASSERT_STREQ(a, b)                                                                  \
+        do {                                                                                \
+                const char *_a = (a), *_b = (b);                                            \
+                if (!_a || !_b || strcmp(_a, _b) != 0)                                      \
+                        TAP_FAIL_("%s == %s: \"%s\" != \"%s\"", #a, #b, _a ? _a : "(null)", \
+                                  _b ? _b : "(null)");                                      \
         } while (0)
-#define ASSERT_MEMEQ(a, b, n)                                                                \
-        do {                                                                                 \
-                if (memcmp((a), (b), (n)) != 0)                                              \
+#define ASSERT_MEMEQ(a, b, n)                                                                         \
+        do {                                                                                          \
+                if (memcmp((a), (b), (n)) != 0)                                                       \
                         TAP_FAIL_("%s and %s differ in their first %zu bytes", #a, #b, (size_t) (n)); \
         } while (0)
 
 /* Run a list of tests; prints TAP and returns the exit code. */
 int tap_run(const struct tap_test *tests, size_t n);
 
-#define TAP_MAIN(...)                                                                        \
-        int main(void) {                                                                     \
-                static const struct tap_test tests_[] = { __VA_ARGS__ };                     \
-                return tap_run(tests_, sizeof(tests_) / sizeof(tests_[0]));                  \
+#define TAP_MAIN(...)                                                       \
+        int main(void) {                                                    \
+                static const struct tap_test tests_[] = { __VA_ARGS__ };    \
+                return tap_run(tests_, sizeof(tests_) / sizeof(tests_[0])); \
         }
-#define TEST(path, fn) { path, fn }
+#define TEST(path, fn) \
+        { path, fn }

@@ -46,10 +46,13 @@ static inline X509 *test_cert_make(EVP_PKEY *pkey, EVP_PKEY *signer, const char 
         if (X509_set_version(x, 2) != 1 || ASN1_INTEGER_set(X509_get_serialNumber(x), 1) != 1 ||
             ASN1_TIME_set_string(X509_getm_notBefore(x), "20240101000000Z") != 1 ||
             ASN1_TIME_set_string(X509_getm_notAfter(x), "20340101000000Z") != 1 ||
-            X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *) "enclave-acm tests", -1, -1, 0) != 1 ||
-            X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *) cn, -1, -1, 0) != 1 ||
+            X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *) "enclave-acm tests",
+                                       -1, -1, 0) != 1 ||
+            X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *) cn, -1, -1, 0) !=
+                    1 ||
             X509_set_issuer_name(x, name) != 1 || X509_set_pubkey(x, pkey) != 1 ||
-            X509_sign(x, signer, EVP_PKEY_get_base_id(signer) == EVP_PKEY_ED25519 ? NULL : EVP_sha256()) <= 0) {
+            X509_sign(x, signer, EVP_PKEY_get_base_id(signer) == EVP_PKEY_ED25519 ? NULL : EVP_sha256()) <=
+                    0) {
                 X509_free(x);
                 return NULL;
         }
@@ -120,8 +123,8 @@ static inline bool test_key_append_cert(struct test_key *k, X509 *extra) {
         size_t n;
         bool ok = false;
 
-        if (b && BIO_write(b, k->chain_pem, (int) k->chain_pem_len) > 0 && PEM_write_bio_X509(b, extra) == 1 &&
-            (s = test_bio_to_string(b, &n))) {
+        if (b && BIO_write(b, k->chain_pem, (int) k->chain_pem_len) > 0 &&
+            PEM_write_bio_X509(b, extra) == 1 && (s = test_bio_to_string(b, &n))) {
                 free(k->chain_pem);
                 k->chain_pem = s;
                 k->chain_pem_len = n;
@@ -142,7 +145,7 @@ static inline bool test_spki_digest(const struct test_key *k, uint8_t out[32]) {
 }
 
 static inline struct rpc_add_key test_add_key(const struct test_key *k, uint32_t id, const char *label) {
-        return (struct rpc_add_key) {
+        return (struct rpc_add_key){
                 .id = id,
                 .label = { (const uint8_t *) label, strlen(label) },
                 .key_pem = { (const uint8_t *) k->key_pem, k->key_pem_len },
@@ -175,7 +178,8 @@ static inline bool test_verify(X509 *cert, uint32_t mech, const EVP_MD *md, uint
                 goto out;
         if (mech == RPC_MECH_ECDSA) {
                 ECDSA_SIG *es = ECDSA_SIG_new();
-                BIGNUM *r = BN_bin2bn(sig, (int) sig_len / 2, NULL), *s = BN_bin2bn(sig + sig_len / 2, (int) sig_len / 2, NULL);
+                BIGNUM *r = BN_bin2bn(sig, (int) sig_len / 2, NULL),
+                       *s = BN_bin2bn(sig + sig_len / 2, (int) sig_len / 2, NULL);
 
                 if (!es || !r || !s || ECDSA_SIG_set0(es, r, s) != 1) {
                         ECDSA_SIG_free(es);
@@ -193,7 +197,8 @@ static inline bool test_verify(X509 *cert, uint32_t mech, const EVP_MD *md, uint
                      EVP_PKEY_verify(ctx, sig, sig_len, data, data_len) == 1;
         } else if (mech == RPC_MECH_RSA_PSS) {
                 ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) == 1 &&
-                     EVP_PKEY_CTX_set_signature_md(ctx, md) == 1 && EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) == 1 &&
+                     EVP_PKEY_CTX_set_signature_md(ctx, md) == 1 &&
+                     EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) == 1 &&
                      EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, (int) salt_len) == 1 &&
                      EVP_PKEY_verify(ctx, sig, sig_len, data, data_len) == 1;
         }
@@ -214,9 +219,11 @@ static inline bool test_encrypt(X509 *cert, const EVP_MD *md, const uint8_t *lab
                 ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1;
         else if (ok) {
                 ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) == 1 &&
-                     EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) == 1 && EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) == 1;
+                     EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) == 1 &&
+                     EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) == 1;
                 if (ok && label_len > 0)
-                        ok = EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, OPENSSL_memdup(label, label_len), (int) label_len) == 1;
+                        ok = EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, OPENSSL_memdup(label, label_len),
+                                                              (int) label_len) == 1;
         }
         ok = ok && EVP_PKEY_encrypt(ctx, out, io_len, msg, msg_len) == 1;
         EVP_PKEY_CTX_free(ctx);

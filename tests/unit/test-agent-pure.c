@@ -17,7 +17,8 @@ static void test_pin_from_random(void) {
         n = pinstore_pin_from_random(rnd, sizeof(rnd), buf, PINSTORE_GENERATED_LEN);
         ASSERT_EQ(n, (size_t) PINSTORE_GENERATED_LEN);
         for (size_t i = 0; i < n; i++)
-                ASSERT_TRUE(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", buf[i]) != NULL);
+                ASSERT_TRUE(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+                                   buf[i]) != NULL);
         memset(rnd, 0xff, sizeof(rnd));
         ASSERT_EQ(pinstore_pin_from_random(rnd, sizeof(rnd), buf, 10), (size_t) 0);
         rnd[3] = 0;
@@ -42,7 +43,9 @@ static void test_pin_source_ok(void) {
         ASSERT_FALSE(pinstore_pin_source_ok((const uint8_t *) "12345678901234567890123456789012", 32));
         ASSERT_FALSE(pinstore_pin_source_ok((const uint8_t *) "12\n4", 4));
         ASSERT_FALSE(pinstore_pin_source_ok((const uint8_t *) "12\r4", 4));
-        ASSERT_FALSE(pinstore_pin_source_ok((const uint8_t *) "12\0" "4", 4));
+        ASSERT_FALSE(pinstore_pin_source_ok((const uint8_t *) "12\0"
+                                                              "4",
+                                            4));
         ASSERT_FALSE(pinstore_pin_source_ok((const uint8_t *) "", 0));
 }
 
@@ -66,20 +69,19 @@ static void test_label_filename(void) {
         ASSERT_ERR(pinstore_label_filename("", &s), -EINVAL);
 }
 
-static const char real_output[] =
-        "Start allocating memory...\n"
-        "Started enclave with enclave-cid: 16, memory: 2048 MiB, cpu-ids: [1, 3]\n"
-        "{\n"
-        "  \"EnclaveName\": \"enclave-acm\",\n"
-        "  \"EnclaveID\": \"i-05f6ed443aEXAMPLE-enc173dfe3eEXAMPLE\",\n"
-        "  \"ProcessID\": 7077,\n"
-        "  \"EnclaveCID\": 16,\n"
-        "  \"NumberOfCPUs\": 2,\n"
-        "  \"CPUIDs\": [\n    1,\n    3\n  ],\n"
-        "  \"MemoryMiB\": 2048,\n"
-        "  \"Flags\": \"NONE\",\n"
-        "  \"Nested\": {\"a\": [true, false, null, {\"b\": \"c\\\"d\"}]}\n"
-        "}\n";
+static const char real_output[] = "Start allocating memory...\n"
+                                  "Started enclave with enclave-cid: 16, memory: 2048 MiB, cpu-ids: [1, 3]\n"
+                                  "{\n"
+                                  "  \"EnclaveName\": \"enclave-acm\",\n"
+                                  "  \"EnclaveID\": \"i-05f6ed443aEXAMPLE-enc173dfe3eEXAMPLE\",\n"
+                                  "  \"ProcessID\": 7077,\n"
+                                  "  \"EnclaveCID\": 16,\n"
+                                  "  \"NumberOfCPUs\": 2,\n"
+                                  "  \"CPUIDs\": [\n    1,\n    3\n  ],\n"
+                                  "  \"MemoryMiB\": 2048,\n"
+                                  "  \"Flags\": \"NONE\",\n"
+                                  "  \"Nested\": {\"a\": [true, false, null, {\"b\": \"c\\\"d\"}]}\n"
+                                  "}\n";
 
 static void test_nitro_parse(void) {
         struct launcher_nitro_info info;
@@ -95,17 +97,18 @@ static void test_nitro_parse_bad(void) {
                 "",
                 "no json here",
                 "{}",
-                "{\"EnclaveID\": \"x\", \"ProcessID\": 7}",                     /* no CID */
-                "{\"EnclaveID\": \"x\", \"ProcessID\": 7, \"EnclaveCID\": 2}",  /* reserved CID */
-                "{\"EnclaveID\": \"x\", \"ProcessID\": 7, \"EnclaveCID\": 3}",  /* the parent's CID */
+                "{\"EnclaveID\": \"x\", \"ProcessID\": 7}",                    /* no CID */
+                "{\"EnclaveID\": \"x\", \"ProcessID\": 7, \"EnclaveCID\": 2}", /* reserved CID */
+                "{\"EnclaveID\": \"x\", \"ProcessID\": 7, \"EnclaveCID\": 3}", /* the parent's CID */
                 "{\"EnclaveID\": \"x\", \"ProcessID\": -7, \"EnclaveCID\": 16}",
                 "{\"EnclaveID\": \"\", \"ProcessID\": 7, \"EnclaveCID\": 16}",
                 "{\"EnclaveID\": 5, \"ProcessID\": 7, \"EnclaveCID\": 16}",
                 "{\"EnclaveID\": \"x\", \"ProcessID\": 7.5, \"EnclaveCID\": 16}",
                 "{\"EnclaveID\": \"x\", \"ProcessID\": 99999999999999999999, \"EnclaveCID\": 16}",
-                "{\"EnclaveID\": \"x\", \"ProcessID\": 7, \"EnclaveCID\": 16",   /* unterminated */
-                "{\"EnclaveID\": \"x\" \"ProcessID\": 7, \"EnclaveCID\": 16}",   /* no comma */
-                "{\"A\": [[[[[[[[[[[[1]]]]]]]]]]]], \"EnclaveID\": \"x\", \"ProcessID\": 7, \"EnclaveCID\": 16}",
+                "{\"EnclaveID\": \"x\", \"ProcessID\": 7, \"EnclaveCID\": 16", /* unterminated */
+                "{\"EnclaveID\": \"x\" \"ProcessID\": 7, \"EnclaveCID\": 16}", /* no comma */
+                "{\"A\": [[[[[[[[[[[[1]]]]]]]]]]]], \"EnclaveID\": \"x\", \"ProcessID\": 7, \"EnclaveCID\": "
+                "16}",
         };
         struct launcher_nitro_info info;
 
@@ -146,11 +149,14 @@ static void test_rotation(void) {
 static void test_target_uri(void) {
         char *uri = NULL, *text = NULL;
         size_t len;
-        const struct target_key k = { .label = "web", .key_id = 2, .pin_file = "/run/enclave-acm/web.pin",
+        const struct target_key k = { .label = "web",
+                                      .key_id = 2,
+                                      .pin_file = "/run/enclave-acm/web.pin",
                                       .cert_path = "/run/enclave-acm/web.2.crt.pem" };
 
         ASSERT_OK(target_key_uri(&k, &uri));
-        ASSERT_TRUE(strstr(uri, "token=web;id=%02;type=private?pin-source=file:/run/enclave-acm/web.pin") != NULL);
+        ASSERT_TRUE(strstr(uri, "token=web;id=%02;type=private?pin-source=file:/run/enclave-acm/web.pin") !=
+                    NULL);
         ASSERT_OK(target_nginx_stanza(&k, &text, &len));
         ASSERT_TRUE(strstr(text, "ssl_certificate /run/enclave-acm/web.2.crt.pem;") != NULL);
         ASSERT_TRUE(strstr(text, "\"engine:pkcs11:pkcs11:") != NULL);
@@ -158,8 +164,10 @@ static void test_target_uri(void) {
         free(text);
 }
 
-TAP_MAIN(TEST("/agent/pin/from-random", test_pin_from_random), TEST("/agent/pin/generate", test_pin_generate),
-         TEST("/agent/pin/source-ok", test_pin_source_ok), TEST("/agent/pin/label-filename", test_label_filename),
+TAP_MAIN(TEST("/agent/pin/from-random", test_pin_from_random),
+         TEST("/agent/pin/generate", test_pin_generate), TEST("/agent/pin/source-ok", test_pin_source_ok),
+         TEST("/agent/pin/label-filename", test_label_filename),
          TEST("/agent/nitro/parse", test_nitro_parse), TEST("/agent/nitro/parse-bad", test_nitro_parse_bad),
          TEST("/agent/nitro/parse-truncated", test_nitro_parse_truncated),
-         TEST("/agent/rotation/ids-backoff", test_rotation), TEST("/agent/target/uri-stanza", test_target_uri))
+         TEST("/agent/rotation/ids-backoff", test_rotation),
+         TEST("/agent/target/uri-stanza", test_target_uri))

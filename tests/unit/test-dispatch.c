@@ -1,4 +1,5 @@
-/* Tests for enclave-token/dispatch.c: every call through the dispatcher, every status, and mutated requests. */
+/* Tests for enclave-token/dispatch.c: every call through the dispatcher, every status, and mutated requests.
+ */
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -24,7 +25,7 @@ static bool keys_init(void) {
 }
 
 static struct rpc_slice S(const char *s) {
-        return (struct rpc_slice) { (const uint8_t *) s, strlen(s) };
+        return (struct rpc_slice){ (const uint8_t *) s, strlen(s) };
 }
 
 /* ---- a fixture: a keystore provisioned through the dispatcher, and request/response buffers ---- */
@@ -65,12 +66,12 @@ static enum rpc_status run(struct etok_session *s, unsigned call) {
         return run_body(s, call, req_buf, req_len);
 }
 
-#define ENC(expr)                                   \
-        do {                                        \
-                struct rpc_writer *w_ = begin();    \
-                expr;                               \
-                ASSERT_OK(rpc_writer_finish(w_));   \
-                req_len = w_->len;                  \
+#define ENC(expr)                                 \
+        do {                                      \
+                struct rpc_writer *w_ = begin();  \
+                expr;                             \
+                ASSERT_OK(rpc_writer_finish(w_)); \
+                req_len = w_->len;                \
         } while (0)
 #define W w_
 
@@ -78,7 +79,8 @@ static enum rpc_status hello(struct etok_session *s, uint32_t lo, uint32_t hi) {
         struct rpc_writer w;
 
         rpc_writer_init(&w, req_buf, sizeof(req_buf));
-        rpc_hello_req_encode(&w, &(struct rpc_hello_req) { .min_version = lo, .max_version = hi, .client = S("test") });
+        rpc_hello_req_encode(
+                &w, &(struct rpc_hello_req){ .min_version = lo, .max_version = hi, .client = S("test") });
         if (rpc_writer_finish(&w) < 0)
                 return _RPC_STATUS_MAX;
         req_len = w.len;
@@ -114,11 +116,12 @@ static enum rpc_status do_login(uint32_t slot, const char *pin, uint8_t ticket[R
         enum rpc_status st;
 
         rpc_writer_init(&w, req_buf, sizeof(req_buf));
-        rpc_login_req_encode(&w, &(struct rpc_login_req) { .slot = slot, .pin = S(pin) });
+        rpc_login_req_encode(&w, &(struct rpc_login_req){ .slot = slot, .pin = S(pin) });
         req_len = w.len;
         st = run_body(&data_s, RPC_CALL_LOGIN, req_buf, req_len);
         if (st == RPC_STATUS_OK) {
-                if (rpc_login_resp_decode(resp_buf, resp_len, &resp) < 0 || resp.ticket.len != RPC_TICKET_LEN)
+                if (rpc_login_resp_decode(resp_buf, resp_len, &resp) < 0 ||
+                    resp.ticket.len != RPC_TICKET_LEN)
                         return _RPC_STATUS_MAX;
                 memcpy(ticket, resp.ticket.ptr, RPC_TICKET_LEN);
         }
@@ -145,7 +148,7 @@ static bool fixture_init(bool dev) {
         fixture_done();
         if (!keys_init() || etok_keystore_new(ETOK_MAX_TOKENS_DEFAULT, &ks) < 0)
                 return false;
-        disp = (struct etok_dispatch) { .keystore = ks, .dev = true };
+        disp = (struct etok_dispatch){ .keystore = ks, .dev = true };
         etok_session_init(&data_s, RPC_CHANNEL_DATA);
         etok_session_init(&ctl_s, RPC_CHANNEL_CONTROL);
         if (hello(&data_s, 1, 1) != RPC_STATUS_OK || hello(&ctl_s, 1, 1) != RPC_STATUS_OK)
@@ -220,7 +223,8 @@ static void test_states_channels(void) {
         ASSERT_TRUE(fixture_init(true));
         /* Anything before HELLO: MALFORMED and close. */
         for (unsigned c = RPC_CALL_PING; c < _RPC_CALL_MAX; c++) {
-                etok_session_init(&s, c == RPC_CALL_TOKEN_ADD || c == RPC_CALL_TOKEN_REMOVE || c == RPC_CALL_DESCRIBE
+                etok_session_init(&s, c == RPC_CALL_TOKEN_ADD || c == RPC_CALL_TOKEN_REMOVE ||
+                                                      c == RPC_CALL_DESCRIBE
                                               ? RPC_CHANNEL_CONTROL
                                               : RPC_CHANNEL_DATA);
                 ASSERT_EQ(run_body(&s, c, (const uint8_t *) "\xa0", 1), RPC_STATUS_MALFORMED);
@@ -228,11 +232,13 @@ static void test_states_channels(void) {
         }
         /* Control calls on the data channel and the other way round. */
         for (size_t i = 0; i < ELEMENTSOF(ctl_calls); i++) {
-                ASSERT_EQ(run_body(&data_s, ctl_calls[i], (const uint8_t *) "\xa0", 1), RPC_STATUS_MALFORMED);
+                ASSERT_EQ(run_body(&data_s, ctl_calls[i], (const uint8_t *) "\xa0", 1),
+                          RPC_STATUS_MALFORMED);
                 ASSERT_TRUE(reply.close);
         }
         for (size_t i = 0; i < ELEMENTSOF(data_calls); i++) {
-                ASSERT_EQ(run_body(&ctl_s, data_calls[i], (const uint8_t *) "\xa0", 1), RPC_STATUS_MALFORMED);
+                ASSERT_EQ(run_body(&ctl_s, data_calls[i], (const uint8_t *) "\xa0", 1),
+                          RPC_STATUS_MALFORMED);
                 ASSERT_TRUE(reply.close);
         }
         /* Unknown call ids. */
@@ -253,7 +259,8 @@ static void test_ping(void) {
         ASSERT_EQ(resp_buf[0], 0xa0);
         ASSERT_EQ(run_body(&ctl_s, RPC_CALL_PING, (const uint8_t *) "\xa0", 1), RPC_STATUS_OK);
         /* A bad body is MALFORMED but keeps the connection: the framing is intact. */
-        ASSERT_EQ(run_body(&data_s, RPC_CALL_PING, (const uint8_t *) "\xa1\x01\x01", 3), RPC_STATUS_MALFORMED);
+        ASSERT_EQ(run_body(&data_s, RPC_CALL_PING, (const uint8_t *) "\xa1\x01\x01", 3),
+                  RPC_STATUS_MALFORMED);
         ASSERT_FALSE(reply.close);
         ASSERT_EQ(run_body(&data_s, RPC_CALL_PING, (const uint8_t *) "\xa0\x00", 2), RPC_STATUS_MALFORMED);
         ASSERT_EQ(run_body(&data_s, RPC_CALL_PING, NULL, 0), RPC_STATUS_MALFORMED);
@@ -269,7 +276,7 @@ static void test_list_objects(void) {
 
         ASSERT_TRUE(info);
         ASSERT_TRUE(fixture_init(false));
-        ENC(rpc_page_req_encode(W, &(struct rpc_page_req) { 0 }));
+        ENC(rpc_page_req_encode(W, &(struct rpc_page_req){ 0 }));
         ASSERT_EQ(run(&data_s, RPC_CALL_TOKEN_LIST), RPC_STATUS_OK);
         ASSERT_OK(rpc_page_resp_decode(resp_buf, resp_len, &page));
         ASSERT_EQ(page.n_tokens, 3);
@@ -291,7 +298,7 @@ static void test_list_objects(void) {
         }
         rpc_page_resp_done(&page);
 
-        ENC(rpc_slot_req_encode(W, &(struct rpc_slot_req) { .slot = slot_ec }));
+        ENC(rpc_slot_req_encode(W, &(struct rpc_slot_req){ .slot = slot_ec }));
         ASSERT_EQ(run(&data_s, RPC_CALL_TOKEN_OBJECTS), RPC_STATUS_OK);
         ASSERT_OK(rpc_token_info_decode(resp_buf, resp_len, info));
         ASSERT_EQ(info->slot, slot_ec);
@@ -313,9 +320,10 @@ static void test_list_objects(void) {
         OPENSSL_free(der);
         ASSERT_EQ(info->keys[0].not_after, 0); /* DESCRIBE fields are not sent here */
 
-        ENC(rpc_slot_req_encode(W, &(struct rpc_slot_req) { .slot = slot_ec ^ 0x40000000 }));
+        ENC(rpc_slot_req_encode(W, &(struct rpc_slot_req){ .slot = slot_ec ^ 0x40000000 }));
         ASSERT_EQ(run(&data_s, RPC_CALL_TOKEN_OBJECTS), RPC_STATUS_NO_SUCH_TOKEN);
-        ASSERT_EQ(run_body(&data_s, RPC_CALL_TOKEN_OBJECTS, (const uint8_t *) "\xa0", 1), RPC_STATUS_MALFORMED);
+        ASSERT_EQ(run_body(&data_s, RPC_CALL_TOKEN_OBJECTS, (const uint8_t *) "\xa0", 1),
+                  RPC_STATUS_MALFORMED);
         ASSERT_EQ(run_body(&data_s, RPC_CALL_TOKEN_LIST, (const uint8_t *) "\x80", 1), RPC_STATUS_MALFORMED);
 }
 
@@ -333,7 +341,8 @@ static void test_paging(void) {
                 snprintf(label, sizeof(label), "page-%03d", i);
                 ASSERT_EQ(token_add(label, "1234", false, 1, &key, NULL), RPC_STATUS_OK);
         }
-        for (unsigned call = RPC_CALL_TOKEN_LIST; call <= RPC_CALL_DESCRIBE; call += RPC_CALL_DESCRIBE - RPC_CALL_TOKEN_LIST) {
+        for (unsigned call = RPC_CALL_TOKEN_LIST; call <= RPC_CALL_DESCRIBE;
+             call += RPC_CALL_DESCRIBE - RPC_CALL_TOKEN_LIST) {
                 struct etok_session *s = call == RPC_CALL_TOKEN_LIST ? &data_s : &ctl_s;
                 uint32_t cursor = 0;
                 size_t pages = 0;
@@ -343,7 +352,7 @@ static void test_paging(void) {
                 do {
                         struct rpc_page_resp page = {};
 
-                        ENC(rpc_page_req_encode(W, &(struct rpc_page_req) { .cursor = cursor }));
+                        ENC(rpc_page_req_encode(W, &(struct rpc_page_req){ .cursor = cursor }));
                         ASSERT_EQ(run(s, call), RPC_STATUS_OK);
                         ASSERT_OK(rpc_page_resp_decode(resp_buf, resp_len, &page));
                         ASSERT_EQ(page.n_tokens_total, 300);
@@ -376,7 +385,7 @@ static void test_paging(void) {
         {
                 struct rpc_page_resp page = {};
 
-                ENC(rpc_page_req_encode(W, &(struct rpc_page_req) { .cursor = UINT32_MAX }));
+                ENC(rpc_page_req_encode(W, &(struct rpc_page_req){ .cursor = UINT32_MAX }));
                 ASSERT_EQ(run(&data_s, RPC_CALL_TOKEN_LIST), RPC_STATUS_OK);
                 ASSERT_OK(rpc_page_resp_decode(resp_buf, resp_len, &page));
                 ASSERT_EQ(page.n_tokens, 0);
@@ -433,13 +442,16 @@ static enum rpc_status do_crypt(unsigned call, const struct rpc_crypto_req *req)
 
 static struct rpc_crypto_req creq(uint32_t slot, uint32_t key, const uint8_t *ticket, uint32_t mech,
                                   const void *data, size_t len) {
-        return (struct rpc_crypto_req) { .slot = slot, .key_id = key, .ticket = { ticket, RPC_TICKET_LEN },
-                                         .mech = mech, .data = { data, len } };
+        return (struct rpc_crypto_req){ .slot = slot,
+                                        .key_id = key,
+                                        .ticket = { ticket, RPC_TICKET_LEN },
+                                        .mech = mech,
+                                        .data = { data, len } };
 }
 
 static void test_sign_rsa(void) {
         static const uint8_t sha256_prefix[] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-                                                  0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 };
+                                                 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 };
         uint8_t di[sizeof(sha256_prefix) + 32], dg384[48], big[246];
         const char *msg = "the quick brown fox";
         struct rpc_crypto_req req;
@@ -455,7 +467,8 @@ static void test_sign_rsa(void) {
         ASSERT_FALSE(reply.secret);
         ASSERT_EQ(sig_len, 256);
         m = EVP_MD_CTX_new();
-        ASSERT_TRUE(m && EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, X509_get0_pubkey(k_rsa.cert)) == 1);
+        ASSERT_TRUE(m &&
+                    EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, X509_get0_pubkey(k_rsa.cert)) == 1);
         ASSERT_EQ(EVP_DigestVerify(m, sig, sig_len, (const uint8_t *) msg, strlen(msg)), 1);
         EVP_MD_CTX_free(m);
         ASSERT_TRUE(test_verify(k_rsa.cert, RPC_MECH_RSA_PKCS, NULL, 0, di, sizeof(di), sig, sig_len));
@@ -475,13 +488,16 @@ static void test_sign_rsa(void) {
         req.salt_len = 32;
         ASSERT_EQ(do_crypt(RPC_CALL_SIGN, &req), RPC_STATUS_OK);
         ASSERT_EQ(sig_len, 256);
-        ASSERT_TRUE(test_verify(k_rsa.cert, RPC_MECH_RSA_PSS, EVP_sha256(), 32, req.data.ptr, 32, sig, sig_len));
-        ASSERT_FALSE(test_verify(k_rsa.cert, RPC_MECH_RSA_PSS, EVP_sha256(), 20, req.data.ptr, 32, sig, sig_len));
+        ASSERT_TRUE(
+                test_verify(k_rsa.cert, RPC_MECH_RSA_PSS, EVP_sha256(), 32, req.data.ptr, 32, sig, sig_len));
+        ASSERT_FALSE(
+                test_verify(k_rsa.cert, RPC_MECH_RSA_PSS, EVP_sha256(), 20, req.data.ptr, 32, sig, sig_len));
         SHA384((const uint8_t *) msg, strlen(msg), dg384);
         req = creq(slot_rsa, 1, ticket_rsa, RPC_MECH_RSA_PSS, dg384, sizeof(dg384));
         req.hash = RPC_HASH_SHA384;
         ASSERT_EQ(do_crypt(RPC_CALL_SIGN, &req), RPC_STATUS_OK);
-        ASSERT_TRUE(test_verify(k_rsa.cert, RPC_MECH_RSA_PSS, EVP_sha384(), 0, dg384, sizeof(dg384), sig, sig_len));
+        ASSERT_TRUE(test_verify(k_rsa.cert, RPC_MECH_RSA_PSS, EVP_sha384(), 0, dg384, sizeof(dg384), sig,
+                                sig_len));
         /* Wrong digest length, no hash, an unknown hash, a salt too long for the modulus. */
         req.data.len = 32;
         ASSERT_EQ(do_crypt(RPC_CALL_SIGN, &req), RPC_STATUS_DATA_LEN);
@@ -498,7 +514,8 @@ static void test_sign_rsa(void) {
         ASSERT_EQ(do_crypt(RPC_CALL_SIGN, &req), RPC_STATUS_UNSUPPORTED);
         req.salt_len = 256 - 48 - 2;
         ASSERT_EQ(do_crypt(RPC_CALL_SIGN, &req), RPC_STATUS_OK);
-        ASSERT_TRUE(test_verify(k_rsa.cert, RPC_MECH_RSA_PSS, EVP_sha384(), 206, dg384, sizeof(dg384), sig, sig_len));
+        ASSERT_TRUE(test_verify(k_rsa.cert, RPC_MECH_RSA_PSS, EVP_sha384(), 206, dg384, sizeof(dg384), sig,
+                                sig_len));
 
         /* Mechanisms that are not RSA signatures. */
         req = creq(slot_rsa, 1, ticket_rsa, RPC_MECH_ECDSA, di, 32);
@@ -561,7 +578,8 @@ static void test_sign_ec_ed(void) {
                         req = creq(slot_ed, 5, ticket_ed, RPC_MECH_EDDSA, m, len);
                         ASSERT_EQ(do_crypt(RPC_CALL_SIGN, &req), RPC_STATUS_OK);
                         ASSERT_EQ(sig_len, 64);
-                        ASSERT_TRUE(test_verify(k_ed25519.cert, RPC_MECH_EDDSA, NULL, 0, m, len, sig, sig_len));
+                        ASSERT_TRUE(
+                                test_verify(k_ed25519.cert, RPC_MECH_EDDSA, NULL, 0, m, len, sig, sig_len));
                 }
                 req = creq(slot_ed, 5, ticket_ed, RPC_MECH_ECDSA, m, 32);
                 ASSERT_EQ(do_crypt(RPC_CALL_SIGN, &req), RPC_STATUS_UNSUPPORTED);
@@ -575,10 +593,8 @@ static void test_decrypt(void) {
                 const EVP_MD *(*md)(void);
                 const char *label;
         } cases[] = {
-                { RPC_MECH_RSA_PKCS_DEC, NULL, NULL },
-                { RPC_MECH_RSA_OAEP, EVP_sha1, NULL },
-                { RPC_MECH_RSA_OAEP, EVP_sha256, NULL },
-                { RPC_MECH_RSA_OAEP, EVP_sha256, "a label" },
+                { RPC_MECH_RSA_PKCS_DEC, NULL, NULL },   { RPC_MECH_RSA_OAEP, EVP_sha1, NULL },
+                { RPC_MECH_RSA_OAEP, EVP_sha256, NULL }, { RPC_MECH_RSA_OAEP, EVP_sha256, "a label" },
                 { RPC_MECH_RSA_OAEP, EVP_sha512, "" },
         };
         const uint8_t secret[] = "a 32-byte TLS premaster secret!!";
@@ -591,11 +607,14 @@ static void test_decrypt(void) {
                 const char *label = cases[i].label ? cases[i].label : "";
                 size_t ct_len = sizeof(ct);
 
-                ASSERT_TRUE(test_encrypt(k_rsa.cert, md, (const uint8_t *) label, strlen(label), secret, 32, ct,
-                                         &ct_len));
+                ASSERT_TRUE(test_encrypt(k_rsa.cert, md, (const uint8_t *) label, strlen(label), secret, 32,
+                                         ct, &ct_len));
                 ASSERT_EQ(ct_len, 256);
                 req = creq(slot_rsa, 1, ticket_rsa, cases[i].mech, ct, ct_len);
-                req.hash = !md ? 0 : md == EVP_sha1() ? RPC_HASH_SHA1 : md == EVP_sha256() ? RPC_HASH_SHA256 : RPC_HASH_SHA512;
+                req.hash = !md                  ? 0
+                           : md == EVP_sha1()   ? RPC_HASH_SHA1
+                           : md == EVP_sha256() ? RPC_HASH_SHA256
+                                                : RPC_HASH_SHA512;
                 req.oaep_label = S(label);
                 ASSERT_EQ(do_crypt(RPC_CALL_DECRYPT, &req), RPC_STATUS_OK);
                 ASSERT_TRUE(reply.secret);
@@ -640,7 +659,7 @@ static void test_crypto_access(void) {
         bad[0] ^= 0x80;
         req = creq(slot_ec, 2, bad, RPC_MECH_ECDSA, dg, 32);
         ASSERT_EQ(do_crypt(RPC_CALL_SIGN, &req), RPC_STATUS_NOT_LOGGED_IN);
-        req.ticket = (struct rpc_slice) {}; /* no ticket at all */
+        req.ticket = (struct rpc_slice){}; /* no ticket at all */
         ASSERT_EQ(do_crypt(RPC_CALL_SIGN, &req), RPC_STATUS_NOT_LOGGED_IN);
         req = creq(slot_ec, 2, ticket_rsa, RPC_MECH_ECDSA, dg, 32); /* another token's ticket */
         ASSERT_EQ(do_crypt(RPC_CALL_SIGN, &req), RPC_STATUS_NOT_LOGGED_IN);
@@ -692,15 +711,17 @@ static void test_token_add(void) {
                 ASSERT_TRUE(info != NULL);
                 ASSERT_EQ((req = creq(slot, 1, t, RPC_MECH_ECDSA, dg, 32), do_crypt(RPC_CALL_SIGN, &req)),
                           RPC_STATUS_OK);
-                ASSERT_TRUE(test_verify(k_ec256.cert, RPC_MECH_ECDSA, NULL, 0, dg, sizeof(dg), sig, sig_len));
+                ASSERT_TRUE(
+                        test_verify(k_ec256.cert, RPC_MECH_ECDSA, NULL, 0, dg, sizeof(dg), sig, sig_len));
                 ASSERT_EQ(do_login(slot, "1234", t2), RPC_STATUS_OK);
                 ASSERT_TRUE(memcmp(t, t2, RPC_TICKET_LEN) != 0);
                 ASSERT_EQ((req = creq(slot, 1, t2, RPC_MECH_ECDSA, dg, 32), do_crypt(RPC_CALL_SIGN, &req)),
                           RPC_STATUS_OK);
-                ASSERT_TRUE(test_verify(k_ec384.cert, RPC_MECH_ECDSA, NULL, 0, dg, sizeof(dg), sig, sig_len));
+                ASSERT_TRUE(
+                        test_verify(k_ec384.cert, RPC_MECH_ECDSA, NULL, 0, dg, sizeof(dg), sig, sig_len));
                 ASSERT_EQ((req = creq(slot, 1, bad, RPC_MECH_ECDSA, dg, 32), do_crypt(RPC_CALL_SIGN, &req)),
                           RPC_STATUS_NOT_LOGGED_IN);
-                ENC(rpc_slot_req_encode(W, &(struct rpc_slot_req) { .slot = slot }));
+                ENC(rpc_slot_req_encode(W, &(struct rpc_slot_req){ .slot = slot }));
                 ASSERT_EQ(run(&data_s, RPC_CALL_TOKEN_OBJECTS), RPC_STATUS_OK);
                 ASSERT_OK(rpc_token_info_decode(resp_buf, resp_len, info));
                 ASSERT_EQ(info->n_keys, 1);
@@ -738,18 +759,23 @@ static void test_token_add(void) {
 
         /* TOKEN_REMOVE: PIN checked, keys gone, tickets dead. */
         ASSERT_EQ(do_login(slot, "1234", t), RPC_STATUS_OK);
-        ENC(rpc_token_remove_req_encode(W, &(struct rpc_token_remove_req) { .label = S("new"), .pin = S("12345") }));
+        ENC(rpc_token_remove_req_encode(
+                W, &(struct rpc_token_remove_req){ .label = S("new"), .pin = S("12345") }));
         ASSERT_EQ(run(&ctl_s, RPC_CALL_TOKEN_REMOVE), RPC_STATUS_PIN_INCORRECT);
-        ENC(rpc_token_remove_req_encode(W, &(struct rpc_token_remove_req) { .label = S("old"), .pin = S("1234") }));
+        ENC(rpc_token_remove_req_encode(
+                W, &(struct rpc_token_remove_req){ .label = S("old"), .pin = S("1234") }));
         ASSERT_EQ(run(&ctl_s, RPC_CALL_TOKEN_REMOVE), RPC_STATUS_NO_SUCH_TOKEN);
-        ENC(rpc_token_remove_req_encode(W, &(struct rpc_token_remove_req) { .label = S("new"), .pin = S("1234") }));
+        ENC(rpc_token_remove_req_encode(
+                W, &(struct rpc_token_remove_req){ .label = S("new"), .pin = S("1234") }));
         ASSERT_EQ(run(&ctl_s, RPC_CALL_TOKEN_REMOVE), RPC_STATUS_OK);
         ASSERT_EQ(resp_len, 1);
         ASSERT_EQ(resp_buf[0], 0xa0);
         ASSERT_EQ(etok_keystore_generation(ks), gen + 4);
         ASSERT_EQ(do_login(slot, "1234", t), RPC_STATUS_NO_SUCH_TOKEN);
-        ASSERT_EQ(run_body(&ctl_s, RPC_CALL_TOKEN_REMOVE, (const uint8_t *) "\xa0", 1), RPC_STATUS_MALFORMED);
-        ASSERT_EQ(run_body(&ctl_s, RPC_CALL_DESCRIBE, (const uint8_t *) "\xa1\x09\x00", 3), RPC_STATUS_MALFORMED);
+        ASSERT_EQ(run_body(&ctl_s, RPC_CALL_TOKEN_REMOVE, (const uint8_t *) "\xa0", 1),
+                  RPC_STATUS_MALFORMED);
+        ASSERT_EQ(run_body(&ctl_s, RPC_CALL_DESCRIBE, (const uint8_t *) "\xa1\x09\x00", 3),
+                  RPC_STATUS_MALFORMED);
 }
 
 /* ---- mutations: every bit flip, 0x00/0xff byte and truncation of valid requests ---- */
@@ -815,7 +841,9 @@ static void add_sample(struct sample *list, size_t *n, struct etok_session *s, u
         enc(&w, m);
         if (rpc_writer_finish(&w) < 0)
                 return;
-        list[*n] = (struct sample) { .session = s, .call = call, .body = malloc(w.len), .len = w.len, .stride = stride };
+        list[*n] = (struct sample){
+                .session = s, .call = call, .body = malloc(w.len), .len = w.len, .stride = stride
+        };
         if (list[*n].body) {
                 memcpy(list[*n].body, req_buf, w.len);
                 (*n)++;
@@ -844,13 +872,14 @@ static void test_mutations(void) {
         etok_session_init(&fresh, RPC_CHANNEL_DATA);
 
         SAMPLE(&fresh, RPC_CALL_HELLO, rpc_hello_req_encode,
-               &((struct rpc_hello_req) { .min_version = 1, .max_version = 3, .client = S("mutant") }));
+               &((struct rpc_hello_req){ .min_version = 1, .max_version = 3, .client = S("mutant") }));
         SAMPLE(&data_s, RPC_CALL_PING, enc_empty, NULL);
-        SAMPLE(&data_s, RPC_CALL_TOKEN_LIST, rpc_page_req_encode, &((struct rpc_page_req) { .cursor = 5 }));
-        SAMPLE(&ctl_s, RPC_CALL_DESCRIBE, rpc_page_req_encode, &((struct rpc_page_req) { .cursor = 0 }));
-        SAMPLE(&data_s, RPC_CALL_TOKEN_OBJECTS, rpc_slot_req_encode, &((struct rpc_slot_req) { .slot = slot_ec }));
+        SAMPLE(&data_s, RPC_CALL_TOKEN_LIST, rpc_page_req_encode, &((struct rpc_page_req){ .cursor = 5 }));
+        SAMPLE(&ctl_s, RPC_CALL_DESCRIBE, rpc_page_req_encode, &((struct rpc_page_req){ .cursor = 0 }));
+        SAMPLE(&data_s, RPC_CALL_TOKEN_OBJECTS, rpc_slot_req_encode,
+               &((struct rpc_slot_req){ .slot = slot_ec }));
         SAMPLE(&data_s, RPC_CALL_LOGIN, rpc_login_req_encode,
-               &((struct rpc_login_req) { .slot = slot_rsa, .pin = S("rsa-pin") }));
+               &((struct rpc_login_req){ .slot = slot_rsa, .pin = S("rsa-pin") }));
         {
                 struct rpc_crypto_req pss = creq(slot_rsa, 1, ticket_rsa, RPC_MECH_RSA_PSS, dg, 32);
                 struct rpc_crypto_req ecdsa = creq(slot_ec, 2, ticket_ec, RPC_MECH_ECDSA, dg, 32);
@@ -866,7 +895,7 @@ static void test_mutations(void) {
         }
         SAMPLE_STRIDE(&ctl_s, RPC_CALL_TOKEN_ADD, 61, rpc_token_add_req_encode, &add);
         SAMPLE(&ctl_s, RPC_CALL_TOKEN_REMOVE, rpc_token_remove_req_encode,
-               &((struct rpc_token_remove_req) { .label = S("mut"), .pin = S("1234") }));
+               &((struct rpc_token_remove_req){ .label = S("mut"), .pin = S("1234") }));
         ASSERT_EQ(n, 11);
 
         scratch = malloc(RPC_MAX_BODY_CONTROL);

@@ -81,8 +81,6 @@ static void test_strings(void) {
         ASSERT_TRUE(rpc_status_to_string(_RPC_STATUS_INVALID) == NULL);
 }
 
-TAP_MAIN(TEST("/errmap/rows", test_rows),
-         TEST("/errmap/status-roundtrip", test_status_roundtrip),
-         TEST("/errmap/local-only", test_local_only),
-         TEST("/errmap/unknown", test_unknown),
+TAP_MAIN(TEST("/errmap/rows", test_rows), TEST("/errmap/status-roundtrip", test_status_roundtrip),
+         TEST("/errmap/local-only", test_local_only), TEST("/errmap/unknown", test_unknown),
          TEST("/errmap/strings", test_strings))

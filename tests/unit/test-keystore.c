@@ -29,10 +29,11 @@ static bool keys_init(void) {
 }
 
 static struct rpc_slice S(const char *s) {
-        return (struct rpc_slice) { (const uint8_t *) s, strlen(s) };
+        return (struct rpc_slice){ (const uint8_t *) s, strlen(s) };
 }
 
-static struct rpc_token_add_req add_req(const char *label, const char *pin, bool replace, const struct test_key *k) {
+static struct rpc_token_add_req
+add_req(const char *label, const char *pin, bool replace, const struct test_key *k) {
         struct rpc_token_add_req req = { .label = S(label), .pin = S(pin), .replace = replace, .n_keys = 1 };
 
         req.keys[0] = test_add_key(k, 1, "key1");
@@ -48,7 +49,7 @@ static int add1(struct etok_keystore *ks, const char *label, const char *pin, bo
 }
 
 static int remove1(struct etok_keystore *ks, const char *label, const char *pin) {
-        return etok_keystore_remove(ks, &(struct rpc_token_remove_req) { .label = S(label), .pin = S(pin) });
+        return etok_keystore_remove(ks, &(struct rpc_token_remove_req){ .label = S(label), .pin = S(pin) });
 }
 
 static int login(struct etok_keystore *ks, uint32_t slot, const char *pin, uint8_t ticket[RPC_TICKET_LEN]) {
@@ -74,15 +75,19 @@ static uint32_t slot_of(const char *label) {
 static int crypt1(struct etok_keystore *ks, uint32_t slot, const uint8_t ticket[RPC_TICKET_LEN],
                   const struct test_key *verify_with) {
         uint8_t dg[32] = { 7 }, out[RPC_SIG_MAX];
-        struct rpc_crypto_req req = { .slot = slot, .key_id = 1, .ticket = { ticket, RPC_TICKET_LEN },
-                                      .mech = RPC_MECH_ECDSA, .data = { dg, sizeof(dg) } };
+        struct rpc_crypto_req req = { .slot = slot,
+                                      .key_id = 1,
+                                      .ticket = { ticket, RPC_TICKET_LEN },
+                                      .mech = RPC_MECH_ECDSA,
+                                      .data = { dg, sizeof(dg) } };
         size_t n;
         int r;
 
         r = etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n);
         if (r < 0)
                 return r;
-        return test_verify(verify_with->cert, RPC_MECH_ECDSA, NULL, 0, dg, sizeof(dg), out, n) ? 0 : -EBADMSG;
+        return test_verify(verify_with->cert, RPC_MECH_ECDSA, NULL, 0, dg, sizeof(dg), out, n) ? 0
+                                                                                               : -EBADMSG;
 }
 
 static uint64_t fake_now;
@@ -93,9 +98,10 @@ static uint64_t fake_clock(void *userdata) {
 static void test_errno_table(void) {
         /* Each status the keystore returns round-trips through the one errmap table. */
         static const enum rpc_status all[] = {
-                RPC_STATUS_UNSUPPORTED,   RPC_STATUS_NO_SUCH_TOKEN, RPC_STATUS_NO_SUCH_KEY,  RPC_STATUS_PIN_INCORRECT,
-                RPC_STATUS_PIN_LOCKED,    RPC_STATUS_NOT_LOGGED_IN, RPC_STATUS_EXISTS,       RPC_STATUS_LIMIT,
-                RPC_STATUS_DENIED,        RPC_STATUS_DATA_INVALID,  RPC_STATUS_DATA_LEN,     RPC_STATUS_KEY_INVALID,
+                RPC_STATUS_UNSUPPORTED,   RPC_STATUS_NO_SUCH_TOKEN, RPC_STATUS_NO_SUCH_KEY,
+                RPC_STATUS_PIN_INCORRECT, RPC_STATUS_PIN_LOCKED,    RPC_STATUS_NOT_LOGGED_IN,
+                RPC_STATUS_EXISTS,        RPC_STATUS_LIMIT,         RPC_STATUS_DENIED,
+                RPC_STATUS_DATA_INVALID,  RPC_STATUS_DATA_LEN,      RPC_STATUS_KEY_INVALID,
                 RPC_STATUS_BAD_VERSION,
         };
         for (size_t i = 0; i < ELEMENTSOF(all); i++) {
@@ -190,11 +196,15 @@ static void test_exists_replace(void) {
         ASSERT_TRUE(memcmp(t1, t2, RPC_TICKET_LEN) != 0);
         {
                 uint8_t dg[48] = { 1 }, out[RPC_SIG_MAX];
-                struct rpc_crypto_req req = { .slot = slot, .key_id = 1, .ticket = { t1, RPC_TICKET_LEN },
-                                              .mech = RPC_MECH_ECDSA, .data = { dg, sizeof(dg) } };
+                struct rpc_crypto_req req = { .slot = slot,
+                                              .key_id = 1,
+                                              .ticket = { t1, RPC_TICKET_LEN },
+                                              .mech = RPC_MECH_ECDSA,
+                                              .data = { dg, sizeof(dg) } };
                 size_t n;
 
-                ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n), ETOK_ERR(NOT_LOGGED_IN));
+                ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n),
+                           ETOK_ERR(NOT_LOGGED_IN));
                 req.ticket.ptr = t2;
                 ASSERT_OK(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n));
                 ASSERT_EQ(n, 96);
@@ -248,7 +258,9 @@ static int add_pem(struct etok_keystore *ks, const char *key_pem, const char *ch
         struct rpc_token_add_req req = { .label = S("pem"), .pin = S("1234"), .n_keys = 1 };
         uint32_t slot;
 
-        req.keys[0] = (struct rpc_add_key) { .id = 7, .label = S("k"), .key_pem = S(key_pem), .chain_pem = S(chain_pem) };
+        req.keys[0] = (struct rpc_add_key){
+                .id = 7, .label = S("k"), .key_pem = S(key_pem), .chain_pem = S(chain_pem)
+        };
         return etok_keystore_add(ks, &req, &slot);
 }
 
@@ -259,10 +271,10 @@ static void test_key_types(void) {
                 enum rpc_key_type kt;
                 uint32_t bits;
         } cases[] = {
-                { "ec256", true, RPC_KEY_EC, 256 },      { "ec384", true, RPC_KEY_EC, 384 },
-                { "ec521", true, RPC_KEY_EC, 521 },      { "ed25519", true, RPC_KEY_ED25519, 256 },
-                { "rsa2048", true, RPC_KEY_RSA, 2048 },  { "rsa1024", false, 0, 0 },
-                { "secp256k1", false, 0, 0 },            { "x25519", false, 0, 0 },
+                { "ec256", true, RPC_KEY_EC, 256 },     { "ec384", true, RPC_KEY_EC, 384 },
+                { "ec521", true, RPC_KEY_EC, 521 },     { "ed25519", true, RPC_KEY_ED25519, 256 },
+                { "rsa2048", true, RPC_KEY_RSA, 2048 }, { "rsa1024", false, 0, 0 },
+                { "secp256k1", false, 0, 0 },           { "x25519", false, 0, 0 },
         };
         _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
 
@@ -308,7 +320,8 @@ static void test_key_cert_checks(void) {
         ASSERT_ERR(add_pem(ks, k_ec256.key_pem, k_other.chain_pem), ETOK_ERR(KEY_INVALID));
         ASSERT_ERR(add_pem(ks, k_rsa.key_pem, k_ec256.chain_pem), ETOK_ERR(KEY_INVALID));
         /* Garbage and empty PEMs. */
-        ASSERT_ERR(add_pem(ks, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", k_ec256.chain_pem),
+        ASSERT_ERR(add_pem(ks, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                           k_ec256.chain_pem),
                    ETOK_ERR(KEY_INVALID));
         ASSERT_ERR(add_pem(ks, "not a key", k_ec256.chain_pem), ETOK_ERR(KEY_INVALID));
         ASSERT_ERR(add_pem(ks, k_ec256.key_pem, "not a certificate"), ETOK_ERR(KEY_INVALID));
@@ -321,8 +334,8 @@ static void test_key_cert_checks(void) {
                 BIO *b = BIO_new(BIO_s_mem());
 
                 ASSERT_TRUE(b);
-                ASSERT_TRUE(PEM_write_bio_PKCS8PrivateKey(b, k_ec256.pkey, EVP_aes_128_cbc(), "passphrase", 10, NULL,
-                                                          NULL) == 1);
+                ASSERT_TRUE(PEM_write_bio_PKCS8PrivateKey(b, k_ec256.pkey, EVP_aes_128_cbc(), "passphrase",
+                                                          10, NULL, NULL) == 1);
                 enc = test_bio_to_string(b, &n);
                 BIO_free(b);
                 ASSERT_TRUE(enc);
@@ -354,25 +367,29 @@ static void test_key_cert_checks(void) {
         ASSERT_OK(remove1(ks, "pem", "1234"));
 
         /* More than RPC_MAX_CERTS certificates. */
-        ASSERT_TRUE(asprintf(&nine, "%s%s%s%s%s%s%s%s%s", k_ec256.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem,
-                             k_rsa.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem,
-                             k_rsa.chain_pem) > 0);
+        ASSERT_TRUE(asprintf(&nine, "%s%s%s%s%s%s%s%s%s", k_ec256.chain_pem, k_rsa.chain_pem,
+                             k_rsa.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem,
+                             k_rsa.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem) > 0);
         ASSERT_ERR(add_pem(ks, k_ec256.key_pem, nine), ETOK_ERR(LIMIT));
         ASSERT_EQ(count(ks), 0);
 
         /* 16 keys with 8 RSA certificates each: the TOKEN_OBJECTS answer would not fit a data frame. */
         {
-                struct rpc_token_add_req req = { .label = S("big"), .pin = S("1234"), .n_keys = RPC_MAX_KEYS };
+                struct rpc_token_add_req req = { .label = S("big"),
+                                                 .pin = S("1234"),
+                                                 .n_keys = RPC_MAX_KEYS };
                 char labels[RPC_MAX_KEYS][8];
                 uint32_t slot;
 
-                ASSERT_TRUE(asprintf(&rsa_chain, "%s%s%s%s%s%s%s%s", k_rsa.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem,
+                ASSERT_TRUE(asprintf(&rsa_chain, "%s%s%s%s%s%s%s%s", k_rsa.chain_pem, k_rsa.chain_pem,
                                      k_rsa.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem, k_rsa.chain_pem,
-                                     k_rsa.chain_pem) > 0);
+                                     k_rsa.chain_pem, k_rsa.chain_pem) > 0);
                 for (size_t i = 0; i < RPC_MAX_KEYS; i++) {
                         snprintf(labels[i], sizeof(labels[i]), "k%zu", i);
-                        req.keys[i] = (struct rpc_add_key) { .id = (uint32_t) i, .label = S(labels[i]),
-                                                             .key_pem = S(k_rsa.key_pem), .chain_pem = S(rsa_chain) };
+                        req.keys[i] = (struct rpc_add_key){ .id = (uint32_t) i,
+                                                            .label = S(labels[i]),
+                                                            .key_pem = S(k_rsa.key_pem),
+                                                            .chain_pem = S(rsa_chain) };
                 }
                 ASSERT_ERR(etok_keystore_add(ks, &req, &slot), ETOK_ERR(LIMIT));
                 req.n_keys = 8; /* about half fits */
@@ -505,13 +522,18 @@ static void test_rotation_grace(void) {
                 /* A key id the ticket's (retired) version lacks: NOT_LOGGED_IN, so the module logs in
                  * again and retries on the current version; there it is NO_SUCH_KEY. */
                 uint8_t dg[32] = { 7 }, out[RPC_SIG_MAX];
-                struct rpc_crypto_req req = { .slot = s1, .key_id = 2, .ticket = { t1, RPC_TICKET_LEN },
-                                              .mech = RPC_MECH_ECDSA, .data = { dg, sizeof(dg) } };
+                struct rpc_crypto_req req = { .slot = s1,
+                                              .key_id = 2,
+                                              .ticket = { t1, RPC_TICKET_LEN },
+                                              .mech = RPC_MECH_ECDSA,
+                                              .data = { dg, sizeof(dg) } };
                 size_t n;
 
-                ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n), ETOK_ERR(NOT_LOGGED_IN));
+                ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n),
+                           ETOK_ERR(NOT_LOGGED_IN));
                 req.ticket.ptr = t2;
-                ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n), ETOK_ERR(NO_SUCH_KEY));
+                ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n),
+                           ETOK_ERR(NO_SUCH_KEY));
         }
 
         /* A second rotation inside the grace period: both older tickets still sign with their keys. */
@@ -594,7 +616,7 @@ static void test_rotation_late_login(void) {
         ASSERT_EQ(etok_keystore_add(ks, &req, &s2), 1);
         ASSERT_EQ(s2, s1);
 
-        ASSERT_OK(login(ks, s1, "1234", t)); /* the current version's ticket */
+        ASSERT_OK(login(ks, s1, "1234", t));    /* the current version's ticket */
         ASSERT_OK(crypt1(ks, s1, t, &k_ec256)); /* id 1: only the retired version has it */
         fake_now += 10 * NSEC;
         ASSERT_ERR(crypt1(ks, s1, t, &k_ec256), ETOK_ERR(NO_SUCH_KEY));
@@ -661,9 +683,9 @@ static void test_pin_compare(void) {
         ASSERT_ERR(login(ks, slot, "12345", t1), ETOK_ERR(PIN_INCORRECT)); /* longer, same prefix */
         ASSERT_ERR(login(ks, slot, "1235", t1), ETOK_ERR(PIN_INCORRECT));
         /* A PIN with a NUL byte is not the zero-padded stored PIN. */
-        pin = (struct rpc_slice) { (const uint8_t *) "1234\0", 5 };
+        pin = (struct rpc_slice){ (const uint8_t *) "1234\0", 5 };
         ASSERT_ERR(etok_keystore_login(ks, slot, &pin, t1), ETOK_ERR(PIN_INCORRECT));
-        pin = (struct rpc_slice) { (const uint8_t *) "1234", 0 };
+        pin = (struct rpc_slice){ (const uint8_t *) "1234", 0 };
         ASSERT_ERR(etok_keystore_login(ks, slot, &pin, t1), ETOK_ERR(PIN_INCORRECT));
         fake_now += 3600 * NSEC;
         ASSERT_OK(login(ks, slot, "1234", t1));
@@ -686,8 +708,11 @@ static void test_crypt_errors(void) {
         memcpy(bad, ticket, sizeof(bad));
         bad[31] ^= 1;
 
-        req = (struct rpc_crypto_req) { .slot = slot, .key_id = 1, .ticket = { ticket, sizeof(ticket) },
-                                        .mech = RPC_MECH_ECDSA, .data = { dg, sizeof(dg) } };
+        req = (struct rpc_crypto_req){ .slot = slot,
+                                       .key_id = 1,
+                                       .ticket = { ticket, sizeof(ticket) },
+                                       .mech = RPC_MECH_ECDSA,
+                                       .data = { dg, sizeof(dg) } };
         ASSERT_OK(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n));
         ASSERT_TRUE(test_verify(k_ec256.cert, RPC_MECH_ECDSA, NULL, 0, dg, sizeof(dg), out, n));
         req.slot = slot ^ 1;
@@ -695,11 +720,11 @@ static void test_crypt_errors(void) {
         req.slot = slot;
         req.ticket.ptr = bad;
         ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n), ETOK_ERR(NOT_LOGGED_IN));
-        req.ticket = (struct rpc_slice) {};
+        req.ticket = (struct rpc_slice){};
         ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n), ETOK_ERR(NOT_LOGGED_IN));
-        req.ticket = (struct rpc_slice) { ticket, 16 };
+        req.ticket = (struct rpc_slice){ ticket, 16 };
         ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n), ETOK_ERR(NOT_LOGGED_IN));
-        req.ticket = (struct rpc_slice) { ticket, sizeof(ticket) };
+        req.ticket = (struct rpc_slice){ ticket, sizeof(ticket) };
         req.key_id = 2;
         ASSERT_ERR(etok_keystore_crypt(ks, false, &req, out, sizeof(out), &n), ETOK_ERR(NO_SUCH_KEY));
         req.key_id = 1;
@@ -719,7 +744,7 @@ static void test_crypt_errors(void) {
 /* Signing contexts are kept per key and reused: more threads than slots sign at once, each with its
  * own messages, and every signature must verify for the message it was made for. */
 #define KEPT_THREADS (ETOK_KEY_CTXS + 4)
-#define KEPT_ROUNDS 12
+#define KEPT_ROUNDS  12
 
 struct kept_job {
         struct etok_keystore *ks;
@@ -736,10 +761,13 @@ static void *kept_thread(void *p) {
 
         for (unsigned round = 0; round < KEPT_ROUNDS; round++)
                 for (unsigned t = 0; t < 2; t++) {
-                        uint8_t msg[32] = { (uint8_t) j->id, (uint8_t) round, (uint8_t) t }, out[RPC_SIG_MAX];
-                        struct rpc_crypto_req req = { .slot = j->slot[t], .key_id = 1,
+                        uint8_t msg[32] = { (uint8_t) j->id, (uint8_t) round, (uint8_t) t },
+                                out[RPC_SIG_MAX];
+                        struct rpc_crypto_req req = { .slot = j->slot[t],
+                                                      .key_id = 1,
                                                       .ticket = { j->ticket[t], RPC_TICKET_LEN },
-                                                      .mech = mech[t], .data = { msg, sizeof(msg) } };
+                                                      .mech = mech[t],
+                                                      .data = { msg, sizeof(msg) } };
                         size_t n;
 
                         if (etok_keystore_crypt(j->ks, false, &req, out, sizeof(out), &n) < 0 ||
@@ -770,8 +798,11 @@ static void test_kept_contexts(void) {
 
         /* Ed25519 is deterministic: a reused context gives the same signature for the same message,
          * and a different one for another message. */
-        req = (struct rpc_crypto_req) { .slot = slot[1], .key_id = 1, .ticket = { ticket[1], RPC_TICKET_LEN },
-                                        .mech = RPC_MECH_EDDSA, .data = { msg, sizeof(msg) } };
+        req = (struct rpc_crypto_req){ .slot = slot[1],
+                                       .key_id = 1,
+                                       .ticket = { ticket[1], RPC_TICKET_LEN },
+                                       .mech = RPC_MECH_EDDSA,
+                                       .data = { msg, sizeof(msg) } };
         ASSERT_OK(etok_keystore_crypt(ks, false, &req, a, sizeof(a), &na));
         ASSERT_OK(etok_keystore_crypt(ks, false, &req, b, sizeof(b), &nb));
         ASSERT_EQ(na, nb);
@@ -793,7 +824,7 @@ static void test_kept_contexts(void) {
         ASSERT_TRUE(test_verify(k_ed25519.cert, RPC_MECH_EDDSA, NULL, 0, msg, 3, b, nb));
 
         for (unsigned i = 0; i < KEPT_THREADS; i++) {
-                jobs[i] = (struct kept_job) { .ks = ks, .slot = { slot[0], slot[1] }, .id = i };
+                jobs[i] = (struct kept_job){ .ks = ks, .slot = { slot[0], slot[1] }, .id = i };
                 memcpy(jobs[i].ticket, ticket, sizeof(ticket));
                 ASSERT_EQ(pthread_create(&th[i], NULL, kept_thread, &jobs[i]), 0);
         }
@@ -862,12 +893,13 @@ static void cleanup_keys(void) {
 }
 
 TAP_MAIN(TEST("/keystore/errno-table", test_errno_table), TEST("/keystore/add-remove", test_add_remove),
-         TEST("/keystore/exists-replace", test_exists_replace), TEST("/keystore/validation", test_validation),
-         TEST("/keystore/key-types", test_key_types), TEST("/keystore/key-cert-checks", test_key_cert_checks),
-         TEST("/keystore/limits", test_limits), TEST("/keystore/slot-collisions", test_slot_collisions),
+         TEST("/keystore/exists-replace", test_exists_replace),
+         TEST("/keystore/validation", test_validation), TEST("/keystore/key-types", test_key_types),
+         TEST("/keystore/key-cert-checks", test_key_cert_checks), TEST("/keystore/limits", test_limits),
+         TEST("/keystore/slot-collisions", test_slot_collisions),
          TEST("/keystore/rotation-grace", test_rotation_grace),
          TEST("/keystore/rotation-late-login", test_rotation_late_login),
          TEST("/keystore/pin-backoff", test_pin_backoff), TEST("/keystore/pin-compare", test_pin_compare),
-         TEST("/keystore/crypt-errors", test_crypt_errors), TEST("/keystore/kept-contexts", test_kept_contexts),
-         TEST("/keystore/secret-storage", test_secret_storage),
-         TEST("/keystore/cleanup", cleanup_keys))
+         TEST("/keystore/crypt-errors", test_crypt_errors),
+         TEST("/keystore/kept-contexts", test_kept_contexts),
+         TEST("/keystore/secret-storage", test_secret_storage), TEST("/keystore/cleanup", cleanup_keys))

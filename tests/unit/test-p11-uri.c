@@ -174,12 +174,9 @@ static void test_unreserved(void) {
                      p11uri_is_unreserved(' ') || p11uri_is_unreserved(0xc3));
 }
 
-TAP_MAIN(TEST("/p11-uri/default", test_uri_default),
-         TEST("/p11-uri/encoding", test_uri_encoding),
-         TEST("/p11-uri/pin-file-wins", test_uri_pin_file_wins),
-         TEST("/p11-uri/limits", test_uri_limits),
+TAP_MAIN(TEST("/p11-uri/default", test_uri_default), TEST("/p11-uri/encoding", test_uri_encoding),
+         TEST("/p11-uri/pin-file-wins", test_uri_pin_file_wins), TEST("/p11-uri/limits", test_uri_limits),
          TEST("/p11-uri/too-long", test_uri_too_long),
          TEST("/p11-uri/serial-no-pin", test_uri_serial_no_pin),
-         TEST("/p11-uri/cli-form", test_uri_cli_form),
-         TEST("/p11-uri/id-from-u32", test_id_from_u32),
+         TEST("/p11-uri/cli-form", test_uri_cli_form), TEST("/p11-uri/id-from-u32", test_id_from_u32),
          TEST("/p11-uri/unreserved", test_unreserved))

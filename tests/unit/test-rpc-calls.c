@@ -6,8 +6,8 @@
 
 static void test_table(void) {
         static const char *const names[] = {
-                "HELLO", "PING", "TOKEN_LIST", "TOKEN_OBJECTS", "LOGIN",
-                "SIGN", "DECRYPT", "TOKEN_ADD", "TOKEN_REMOVE", "DESCRIBE",
+                "HELLO", "PING",    "TOKEN_LIST", "TOKEN_OBJECTS", "LOGIN",
+                "SIGN",  "DECRYPT", "TOKEN_ADD",  "TOKEN_REMOVE",  "DESCRIBE",
         };
 
         ASSERT_EQ(ELEMENTSOF(names), _RPC_CALL_MAX);
@@ -21,7 +21,8 @@ static void test_table(void) {
                 ASSERT_TRUE(c->check_request != NULL);
                 ASSERT_TRUE(c->check_response != NULL);
                 ASSERT_TRUE(c->channels != 0);
-                ASSERT_EQ(c->states, i == RPC_CALL_HELLO ? RPC_STATE_BIT(RPC_STATE_NEW) : RPC_STATE_BIT(RPC_STATE_READY));
+                ASSERT_EQ(c->states, i == RPC_CALL_HELLO ? RPC_STATE_BIT(RPC_STATE_NEW)
+                                                         : RPC_STATE_BIT(RPC_STATE_READY));
                 ASSERT_EQ(c->secret_request,
                           i == RPC_CALL_LOGIN || i == RPC_CALL_TOKEN_ADD || i == RPC_CALL_TOKEN_REMOVE);
         }
@@ -33,10 +34,11 @@ static void test_table(void) {
 
 static void test_channels(void) {
         /* docs/protocol.md, "Channels" */
-        static const unsigned data[] = { RPC_CALL_HELLO, RPC_CALL_PING, RPC_CALL_TOKEN_LIST, RPC_CALL_TOKEN_OBJECTS,
-                                         RPC_CALL_LOGIN, RPC_CALL_SIGN, RPC_CALL_DECRYPT };
-        static const unsigned control[] = { RPC_CALL_HELLO, RPC_CALL_PING, RPC_CALL_TOKEN_ADD, RPC_CALL_TOKEN_REMOVE,
-                                            RPC_CALL_DESCRIBE };
+        static const unsigned data[] = { RPC_CALL_HELLO,         RPC_CALL_PING,  RPC_CALL_TOKEN_LIST,
+                                         RPC_CALL_TOKEN_OBJECTS, RPC_CALL_LOGIN, RPC_CALL_SIGN,
+                                         RPC_CALL_DECRYPT };
+        static const unsigned control[] = { RPC_CALL_HELLO, RPC_CALL_PING, RPC_CALL_TOKEN_ADD,
+                                            RPC_CALL_TOKEN_REMOVE, RPC_CALL_DESCRIBE };
 
         for (unsigned i = 0; i < _RPC_CALL_MAX; i++) {
                 bool on_data = false, on_control = false;
@@ -62,9 +64,11 @@ static void test_states(void) {
         ASSERT_ERR(rpc_call_check(RPC_CALL_HELLO, RPC_CHANNEL_CONTROL, RPC_STATE_READY, NULL), -EPROTO);
         for (unsigned i = RPC_CALL_PING; i < _RPC_CALL_MAX; i++) {
                 ASSERT_ERR(rpc_call_check(i, RPC_CHANNEL_DATA, RPC_STATE_NEW, NULL),
-                           (rpc_call_lookup(i)->channels & RPC_CHANNEL_BIT(RPC_CHANNEL_DATA)) ? -EPROTO : -EPERM);
+                           (rpc_call_lookup(i)->channels & RPC_CHANNEL_BIT(RPC_CHANNEL_DATA)) ? -EPROTO
+                                                                                              : -EPERM);
                 ASSERT_ERR(rpc_call_check(i, RPC_CHANNEL_CONTROL, RPC_STATE_NEW, NULL),
-                           (rpc_call_lookup(i)->channels & RPC_CHANNEL_BIT(RPC_CHANNEL_CONTROL)) ? -EPROTO : -EPERM);
+                           (rpc_call_lookup(i)->channels & RPC_CHANNEL_BIT(RPC_CHANNEL_CONTROL)) ? -EPROTO
+                                                                                                 : -EPERM);
         }
 }
 
@@ -93,8 +97,7 @@ static void test_checkers_reject_garbage(void) {
         }
 }
 
-TAP_MAIN(TEST("/rpc/calls/table", test_table),
-         TEST("/rpc/calls/channels", test_channels),
+TAP_MAIN(TEST("/rpc/calls/table", test_table), TEST("/rpc/calls/channels", test_channels),
          TEST("/rpc/calls/states", test_states),
          TEST("/rpc/calls/unknown-invalid", test_unknown_and_invalid),
          TEST("/rpc/calls/checkers-reject-garbage", test_checkers_reject_garbage))

@@ -13,12 +13,12 @@
 
 enum mode {
         MODE_NORMAL,
-        MODE_GARBAGE,      /* answers PING with 16 bytes of garbage */
+        MODE_GARBAGE, /* answers PING with 16 bytes of garbage */
         MODE_WRONG_ID,
         MODE_WRONG_CALL,
         MODE_WRONG_KIND,
         MODE_WRONG_VERSION,
-        MODE_OVERSIZE,     /* body_len over the channel maximum */
+        MODE_OVERSIZE, /* body_len over the channel maximum */
         MODE_UNKNOWN_STATUS,
         MODE_CLOSE,        /* closes instead of answering PING */
         MODE_SILENT,       /* never answers PING */
@@ -92,7 +92,7 @@ static int serve_one(struct server *s, int fd, const struct rpc_header *h, const
                         return reply(fd, h, RPC_STATUS_BAD_VERSION, NULL, 0);
                 if (s->mode == MODE_BAD_HELLO)
                         return reply(fd, h, RPC_STATUS_OK, (const uint8_t *) "\xa1\x01", 2);
-                rpc_hello_resp_encode(&w, &(struct rpc_hello_resp) {
+                rpc_hello_resp_encode(&w, &(struct rpc_hello_resp){
                                                   .version = s->mode == MODE_FUTURE_HELLO ? 2 : 1,
                                                   .generation = 42,
                                                   .server = { (const uint8_t *) "test-server 1.0", 15 },
@@ -105,33 +105,21 @@ static int serve_one(struct server *s, int fd, const struct rpc_header *h, const
 
                 bad.kind = RPC_KIND_RESPONSE;
                 switch (s->mode) {
-                case MODE_GARBAGE:
-                        return transport_send_all(fd, "garbage garbage!", 16, 5000);
-                case MODE_WRONG_ID:
-                        bad.request_id++;
-                        return reply_header(fd, bad);
-                case MODE_WRONG_CALL:
-                        bad.call = RPC_CALL_SIGN;
-                        return reply_header(fd, bad);
-                case MODE_WRONG_KIND:
-                        bad.kind = RPC_KIND_REQUEST;
-                        return reply_header(fd, bad);
-                case MODE_WRONG_VERSION:
-                        bad.version = 2;
-                        return reply_header(fd, bad);
+                case MODE_GARBAGE: return transport_send_all(fd, "garbage garbage!", 16, 5000);
+                case MODE_WRONG_ID: bad.request_id++; return reply_header(fd, bad);
+                case MODE_WRONG_CALL: bad.call = RPC_CALL_SIGN; return reply_header(fd, bad);
+                case MODE_WRONG_KIND: bad.kind = RPC_KIND_REQUEST; return reply_header(fd, bad);
+                case MODE_WRONG_VERSION: bad.version = 2; return reply_header(fd, bad);
                 case MODE_OVERSIZE:
                         bad.body_len = (uint32_t) rpc_channel_max_body(s->ch) + 1;
                         return reply_header(fd, bad);
-                case MODE_UNKNOWN_STATUS:
-                        bad.status = _RPC_STATUS_MAX;
-                        return reply_header(fd, bad);
-                case MODE_CLOSE:
-                        return -ECONNRESET;
-                case MODE_SILENT:
-                        return 0;
+                case MODE_UNKNOWN_STATUS: bad.status = _RPC_STATUS_MAX; return reply_header(fd, bad);
+                case MODE_CLOSE: return -ECONNRESET;
+                case MODE_SILENT: return 0;
                 case MODE_SHORT_BODY:
                         bad.body_len = 10;
-                        if (reply_header(fd, bad) >= 0 && transport_send_all(fd, "\xa0\xa0\xa0", 3, 5000) >= 0)
+                        if (reply_header(fd, bad) >= 0 &&
+                            transport_send_all(fd, "\xa0\xa0\xa0", 3, 5000) >= 0)
                                 return -ECONNRESET; /* and close */
                         return -EIO;
                 default:
@@ -150,7 +138,7 @@ static int serve_one(struct server *s, int fd, const struct rpc_header *h, const
                         return reply(fd, h, RPC_STATUS_MALFORMED, NULL, 0);
                 if (req.pin.len != 4 || memcmp(req.pin.ptr, "1234", 4) != 0)
                         return reply(fd, h, RPC_STATUS_PIN_INCORRECT, (const uint8_t *) "\xa0", 1);
-                rpc_login_resp_encode(&w, &(struct rpc_login_resp) { .ticket = { ticket, sizeof(ticket) } });
+                rpc_login_resp_encode(&w, &(struct rpc_login_resp){ .ticket = { ticket, sizeof(ticket) } });
                 break;
         }
         case RPC_CALL_SIGN: {
@@ -160,15 +148,17 @@ static int serve_one(struct server *s, int fd, const struct rpc_header *h, const
                         return reply(fd, h, RPC_STATUS_MALFORMED, NULL, 0);
                 if (req.key_id != 1)
                         return reply(fd, h, RPC_STATUS_NO_SUCH_KEY, NULL, 0);
-                rpc_crypto_resp_encode(&w, &(struct rpc_crypto_resp) { .data = req.data });
+                rpc_crypto_resp_encode(&w, &(struct rpc_crypto_resp){ .data = req.data });
                 break;
         }
         case RPC_CALL_TOKEN_LIST: {
                 static struct rpc_token_info tokens[3];
 
                 for (uint32_t i = 0; i < 3; i++)
-                        tokens[i] = (struct rpc_token_info) { .slot = 100 + i, .label = { (const uint8_t *) "tok", 3 } };
-                rpc_page_resp_encode(&w, &(struct rpc_page_resp) { .generation = 42, .n_tokens = 3, .tokens = tokens });
+                        tokens[i] = (struct rpc_token_info){ .slot = 100 + i,
+                                                             .label = { (const uint8_t *) "tok", 3 } };
+                rpc_page_resp_encode(
+                        &w, &(struct rpc_page_resp){ .generation = 42, .n_tokens = 3, .tokens = tokens });
                 break;
         }
         case RPC_CALL_TOKEN_ADD: {
@@ -176,11 +166,10 @@ static int serve_one(struct server *s, int fd, const struct rpc_header *h, const
 
                 if (rpc_token_add_req_decode(body, h->body_len, &req) < 0)
                         return reply(fd, h, RPC_STATUS_MALFORMED, NULL, 0);
-                rpc_token_add_resp_encode(&w, &(struct rpc_token_add_resp) { .slot = (uint32_t) req.n_keys });
+                rpc_token_add_resp_encode(&w, &(struct rpc_token_add_resp){ .slot = (uint32_t) req.n_keys });
                 break;
         }
-        default:
-                return reply(fd, h, RPC_STATUS_MALFORMED, NULL, 0);
+        default: return reply(fd, h, RPC_STATUS_MALFORMED, NULL, 0);
         }
         if (rpc_writer_finish(&w) < 0)
                 return reply(fd, h, RPC_STATUS_INTERNAL, NULL, 0);
@@ -227,7 +216,7 @@ static int server_start(struct server *s, enum rpc_channel ch, enum mode mode) {
                 if (!mkdtemp(tmpdir))
                         return -errno;
         }
-        *s = (struct server) { .ch = ch, .mode = mode, .ids_in_order = true, .addr.family = TRANSPORT_UNIX };
+        *s = (struct server){ .ch = ch, .mode = mode, .ids_in_order = true, .addr.family = TRANSPORT_UNIX };
         (void) snprintf(s->addr.path, sizeof(s->addr.path), "%s/s%u.sock", tmpdir, n_servers++);
         s->lfd = transport_listen(&s->addr, 0600, (gid_t) -1, 4);
         if (s->lfd < 0)
@@ -365,12 +354,14 @@ static void test_calls_and_status(void) {
         ASSERT_EQ(s.client[0], '\0');
 
         /* a status error maps to its errno and leaves the connection usable */
-        rpc_login_req_encode(rpc_client_begin(c), &(struct rpc_login_req) { .slot = 1, .pin = { (const uint8_t *) "9999", 4 } });
+        rpc_login_req_encode(rpc_client_begin(c),
+                             &(struct rpc_login_req){ .slot = 1, .pin = { (const uint8_t *) "9999", 4 } });
         ASSERT_ERR(rpc_client_call(c, RPC_CALL_LOGIN, &body, &len), -EACCES);
         ASSERT_FALSE(rpc_client_is_broken(c));
         ASSERT_OK(ping(c));
 
-        rpc_login_req_encode(rpc_client_begin(c), &(struct rpc_login_req) { .slot = 1, .pin = { (const uint8_t *) "1234", 4 } });
+        rpc_login_req_encode(rpc_client_begin(c),
+                             &(struct rpc_login_req){ .slot = 1, .pin = { (const uint8_t *) "1234", 4 } });
         ASSERT_OK(rpc_client_call(c, RPC_CALL_LOGIN, &body, &len));
         {
                 struct rpc_login_resp lr;
@@ -381,12 +372,12 @@ static void test_calls_and_status(void) {
 
         for (size_t i = 0; i < sizeof(data); i++)
                 data[i] = (uint8_t) i;
-        rpc_crypto_req_encode(rpc_client_begin(c), &(struct rpc_crypto_req) {
-                                                            .slot = 1,
-                                                            .key_id = 1,
-                                                            .mech = RPC_MECH_ECDSA,
-                                                            .data = { data, sizeof(data) },
-                                                    });
+        rpc_crypto_req_encode(rpc_client_begin(c), &(struct rpc_crypto_req){
+                                                           .slot = 1,
+                                                           .key_id = 1,
+                                                           .mech = RPC_MECH_ECDSA,
+                                                           .data = { data, sizeof(data) },
+                                                   });
         ASSERT_OK(rpc_client_call(c, RPC_CALL_SIGN, &body, &len));
         {
                 struct rpc_crypto_resp cr;
@@ -394,10 +385,11 @@ static void test_calls_and_status(void) {
                 ASSERT_EQ(cr.data.len, sizeof(data));
                 ASSERT_MEMEQ(cr.data.ptr, data, sizeof(data));
         }
-        rpc_crypto_req_encode(rpc_client_begin(c), &(struct rpc_crypto_req) { .slot = 1, .key_id = 2, .mech = 1 });
+        rpc_crypto_req_encode(rpc_client_begin(c),
+                              &(struct rpc_crypto_req){ .slot = 1, .key_id = 2, .mech = 1 });
         ASSERT_ERR(rpc_client_call(c, RPC_CALL_SIGN, &body, &len), -ENOKEY);
 
-        rpc_page_req_encode(rpc_client_begin(c), &(struct rpc_page_req) {});
+        rpc_page_req_encode(rpc_client_begin(c), &(struct rpc_page_req){});
         ASSERT_OK(rpc_client_call(c, RPC_CALL_TOKEN_LIST, &body, &len));
         {
                 struct rpc_page_resp pr = {};
@@ -408,7 +400,7 @@ static void test_calls_and_status(void) {
         }
 
         /* the server answers MALFORMED to what it does not know */
-        rpc_slot_req_encode(rpc_client_begin(c), &(struct rpc_slot_req) { 1 });
+        rpc_slot_req_encode(rpc_client_begin(c), &(struct rpc_slot_req){ 1 });
         ASSERT_ERR(rpc_client_call(c, RPC_CALL_TOKEN_OBJECTS, &body, &len), -EBADMSG);
         ASSERT_FALSE(rpc_client_is_broken(c));
 
@@ -452,12 +444,15 @@ static void test_control_large(void) {
         size_t len;
 
         memset(chain, 'C', sizeof(chain));
-        req = (struct rpc_token_add_req) { .label = { (const uint8_t *) "big", 3 }, .pin = { (const uint8_t *) "1234", 4 } };
+        req = (struct rpc_token_add_req){ .label = { (const uint8_t *) "big", 3 },
+                                          .pin = { (const uint8_t *) "1234", 4 } };
         /* 12 keys with a 64 KiB chain each: ~786 KiB, fine on control, too big for data */
         req.n_keys = 12;
         for (size_t i = 0; i < req.n_keys; i++)
-                req.keys[i] = (struct rpc_add_key) { (uint32_t) i, { (const uint8_t *) "k", 1 },
-                                                     { (const uint8_t *) "K", 1 }, { chain, sizeof(chain) } };
+                req.keys[i] = (struct rpc_add_key){ (uint32_t) i,
+                                                    { (const uint8_t *) "k", 1 },
+                                                    { (const uint8_t *) "K", 1 },
+                                                    { chain, sizeof(chain) } };
 
         ASSERT_OK(server_start(&s, RPC_CHANNEL_CONTROL, MODE_NORMAL));
         ASSERT_OK(rpc_client_open(&s.addr, RPC_CHANNEL_CONTROL, 5000, "agent", &c));
@@ -470,7 +465,7 @@ static void test_control_large(void) {
                 ASSERT_EQ(ar.slot, 12);
         }
         /* data-channel calls are refused on control */
-        rpc_crypto_req_encode(rpc_client_begin(c), &(struct rpc_crypto_req) { .mech = 1 });
+        rpc_crypto_req_encode(rpc_client_begin(c), &(struct rpc_crypto_req){ .mech = 1 });
         ASSERT_ERR(rpc_client_call(c, RPC_CALL_SIGN, &body, &len), -EINVAL);
         c = rpc_client_free(c);
         server_stop(&s);
@@ -597,6 +592,5 @@ TAP_MAIN(TEST("/rpc/client/open-ping", test_open_ping),
          TEST("/rpc/client/broken/close", test_close),
          TEST("/rpc/client/broken/short-body", test_short_body),
          TEST("/rpc/client/broken/timeout", test_timeout),
-         TEST("/rpc/client/open-failures", test_open_failures),
-         TEST("/rpc/client/null", test_null),
+         TEST("/rpc/client/open-failures", test_open_failures), TEST("/rpc/client/null", test_null),
          TEST("/rpc/client/cleanup", test_cleanup))

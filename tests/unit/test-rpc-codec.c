@@ -1,4 +1,5 @@
-/* CBOR codec: writer and reader primitives, every message both ways, and everything a decoder must refuse. */
+/* CBOR codec: writer and reader primitives, every message both ways, and everything a decoder must refuse.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +45,8 @@ static int check(const struct rpc_sample *s, const uint8_t *b, size_t n) {
 static void test_writer_basic(void) {
         uint8_t buf[64];
         struct rpc_writer w;
-        static const uint8_t want[] = { 0xa3, 0x01, 0x18, 0x64, 0x02, 0x43, 'a', 'b', 'c',
-                                        0x03, 0x62, 'h', 'i' };
+        static const uint8_t want[] = { 0xa3, 0x01, 0x18, 0x64, 0x02, 0x43, 'a',
+                                        'b',  'c',  0x03, 0x62, 'h',  'i' };
 
         rpc_writer_init(&w, buf, sizeof(buf));
         rpc_put_map(&w, 3);
@@ -106,7 +107,7 @@ static void test_writer_invalid(void) {
 
         /* Out of the schema: the encoder refuses instead of sending what the peer rejects. */
         rpc_writer_init(&w, buf, sizeof(buf));
-        rpc_login_req_encode(&w, &(struct rpc_login_req) { .slot = 1, .pin = RPC_SLICE_STR("123") });
+        rpc_login_req_encode(&w, &(struct rpc_login_req){ .slot = 1, .pin = RPC_SLICE_STR("123") });
         ASSERT_ERR(rpc_writer_finish(&w), -EINVAL);
 
         rpc_writer_init(&w, buf, sizeof(buf));
@@ -114,15 +115,15 @@ static void test_writer_invalid(void) {
         ASSERT_ERR(rpc_writer_finish(&w), -EINVAL);
 
         rpc_writer_init(&w, buf, sizeof(buf));
-        rpc_crypto_req_encode(&w, &(struct rpc_crypto_req) { .key_id = RPC_KEY_ID_MAX + 1 });
+        rpc_crypto_req_encode(&w, &(struct rpc_crypto_req){ .key_id = RPC_KEY_ID_MAX + 1 });
         ASSERT_ERR(rpc_writer_finish(&w), -EINVAL);
 
         rpc_writer_init(&w, buf, sizeof(buf));
-        rpc_page_resp_encode(&w, &(struct rpc_page_resp) { .n_tokens = 1 }); /* tokens NULL */
+        rpc_page_resp_encode(&w, &(struct rpc_page_resp){ .n_tokens = 1 }); /* tokens NULL */
         ASSERT_ERR(rpc_writer_finish(&w), -EINVAL);
 
         rpc_writer_init(&w, buf, sizeof(buf));
-        rpc_slot_req_encode(&w, &(struct rpc_slot_req) { 1 });
+        rpc_slot_req_encode(&w, &(struct rpc_slot_req){ 1 });
         w.err = -EMSGSIZE; /* sticky: nothing more is written */
         rpc_put_uint(&w, 1);
         ASSERT_EQ(w.len, 3);
@@ -222,14 +223,14 @@ static void test_reader_types(void) {
                 { 0xf9, 0x3c, 0x00 }, /* 1.0 half */
                 { 0xfa, 0x3f, 0x80, 0, 0 },
                 { 0xfb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0 },
-                { 0xff },             /* stray break */
-                { 0x1c },             /* reserved */
-                { 0xe0 },             /* unassigned simple */
-                { 0xf8, 0x20 },       /* 1-byte simple */
-                { 0x9f },             /* indefinite array */
-                { 0xbf },             /* indefinite map */
-                { 0x5f },             /* indefinite bytes */
-                { 0x7f },             /* indefinite text */
+                { 0xff },       /* stray break */
+                { 0x1c },       /* reserved */
+                { 0xe0 },       /* unassigned simple */
+                { 0xf8, 0x20 }, /* 1-byte simple */
+                { 0x9f },       /* indefinite array */
+                { 0xbf },       /* indefinite map */
+                { 0x5f },       /* indefinite bytes */
+                { 0x7f },       /* indefinite text */
         };
         static const size_t lens[] = { 1, 2, 1, 1, 1, 1, 2, 1, 1, 1, 3, 5, 9, 1, 1, 1, 2, 1, 1, 1, 1 };
 
@@ -267,12 +268,12 @@ static void test_reader_utf8(void) {
                 { "\xc3\xa9", 2, true },
                 { "\xe2\x82\xac", 3, true },
                 { "\xf0\x9d\x84\x9e", 4, true },
-                { "\xf4\x8f\xbf\xbf", 4, true },  /* U+10FFFF */
-                { "\xed\x9f\xbf", 3, true },      /* U+D7FF */
-                { "\xee\x80\x80", 3, true },      /* U+E000 */
-                { "a\0b", 3, false },             /* NUL */
-                { "\x80", 1, false },             /* stray continuation */
-                { "\xc3", 1, false },             /* truncated */
+                { "\xf4\x8f\xbf\xbf", 4, true }, /* U+10FFFF */
+                { "\xed\x9f\xbf", 3, true },     /* U+D7FF */
+                { "\xee\x80\x80", 3, true },     /* U+E000 */
+                { "a\0b", 3, false },            /* NUL */
+                { "\x80", 1, false },            /* stray continuation */
+                { "\xc3", 1, false },            /* truncated */
                 { "\xe2\x82", 2, false },
                 { "\xf0\x9d\x84", 3, false },
                 { "\xc0\x80", 2, false },         /* overlong NUL */
@@ -284,7 +285,7 @@ static void test_reader_utf8(void) {
                 { "\xf4\x90\x80\x80", 4, false }, /* above U+10FFFF */
                 { "\xf5\x80\x80\x80", 4, false },
                 { "\xff", 1, false },
-                { "\xc3\x28", 2, false },         /* bad continuation */
+                { "\xc3\x28", 2, false }, /* bad continuation */
                 { "\xe2\x28\xa1", 3, false },
                 { "\xe2\x82\x28", 3, false },
                 { "\xf0\x9d\x84\x28", 4, false },
@@ -459,12 +460,8 @@ static size_t build_map(uint8_t *buf, size_t size, const struct kv *kvs, size_t 
         for (size_t i = 0; i < n; i++) {
                 rpc_put_uint(&w, kvs[i].key);
                 switch (kvs[i].kind) {
-                case V_UINT:
-                        rpc_put_uint(&w, kvs[i].u);
-                        break;
-                case V_BYTES:
-                        rpc_put_bytes(&w, kvs[i].p, kvs[i].len);
-                        break;
+                case V_UINT: rpc_put_uint(&w, kvs[i].u); break;
+                case V_BYTES: rpc_put_bytes(&w, kvs[i].p, kvs[i].len); break;
                 case V_TEXT:
                         /* bypass the writer's UTF-8 check: raw header + bytes */
                         if (w.len + 2 + kvs[i].len <= w.size && kvs[i].len < 24) {
@@ -483,10 +480,14 @@ static size_t build_map(uint8_t *buf, size_t size, const struct kv *kvs, size_t 
         return rpc_writer_finish(&w) < 0 ? 0 : w.len;
 }
 
-#define KV_U(k, v) { k, V_UINT, v, NULL, 0 }
-#define KV_B(k, s, n) { k, V_BYTES, 0, s, n }
-#define KV_T(k, s) { k, V_TEXT, 0, s, sizeof(s) - 1 }
-#define KV_R(k, s) { k, V_RAW, 0, s, sizeof(s) - 1 }
+#define KV_U(k, v) \
+        { k, V_UINT, v, NULL, 0 }
+#define KV_B(k, s, n) \
+        { k, V_BYTES, 0, s, n }
+#define KV_T(k, s) \
+        { k, V_TEXT, 0, s, sizeof(s) - 1 }
+#define KV_R(k, s) \
+        { k, V_RAW, 0, s, sizeof(s) - 1 }
 
 static void test_login_negative(void) {
         static const char pin65[66] = "0123456789012345678901234567890123456789012345678901234567890123X";
@@ -519,7 +520,12 @@ static void test_login_negative(void) {
                 { "slot as null", { KV_R(1, "\xf6"), KV_B(2, "1234", 4) }, 2, -EBADMSG },
                 { "slot tagged", { KV_R(1, "\xc1\x01"), KV_B(2, "1234", 4) }, 2, -EBADMSG },
                 { "slot float", { KV_R(1, "\xf9\x3c\x00"), KV_B(2, "1234", 4) }, 2, -EBADMSG },
-                { "pin indefinite", { KV_U(1, 1), KV_R(2, "\x5f\x44" "1234" "\xff") }, 2, -EBADMSG },
+                { "pin indefinite",
+                  { KV_U(1, 1), KV_R(2, "\x5f\x44"
+                                        "1234"
+                                        "\xff") },
+                  2,
+                  -EBADMSG },
                 { "pin nested map", { KV_U(1, 1), KV_R(2, "\xa0") }, 2, -EBADMSG },
         };
 
@@ -551,21 +557,23 @@ static void test_structure_negative(void) {
         static const uint8_t hello_v256[] = { 0xa2, 0x01, 0x01, 0x02, 0x19, 0x01, 0x00 };
         static const uint8_t hello_text_key[] = { 0xa2, 0x61, '1', 0x01, 0x02, 0x01 };
         static const uint8_t hello_client_nul[] = { 0xa3, 0x01, 0x01, 0x02, 0x01, 0x03, 0x62, 'a', 0x00 };
-        static const uint8_t hello_client_indef[] = { 0xa3, 0x01, 0x01, 0x02, 0x01, 0x03, 0x7f, 0x61, 'a', 0xff };
+        static const uint8_t hello_client_indef[] = { 0xa3, 0x01, 0x01, 0x02, 0x01,
+                                                      0x03, 0x7f, 0x61, 'a',  0xff };
         static const uint8_t hello_ok_noncanonical[] = { 0xa2, 0x18, 0x01, 0x01, 0x02, 0x1a, 0, 0, 0, 0x01 };
         static const uint8_t hresp_dev_uint[] = { 0xa3, 0x01, 0x01, 0x02, 0x00, 0x05, 0x01 };
         static const uint8_t hresp_dev_true[] = { 0xa3, 0x01, 0x01, 0x02, 0x00, 0x05, 0xf5 };
         static const uint8_t ticket31[] = { 0xa1, 0x01, 0x58, 31 };
-        static const uint8_t add_no_keys[] = { 0xa3, 0x01, 0x61, 'x', 0x02, 0x44, '1', '2', '3', '4', 0x04, 0x80 };
+        static const uint8_t add_no_keys[] = { 0xa3, 0x01, 0x61, 'x', 0x02, 0x44,
+                                               '1',  '2',  '3',  '4', 0x04, 0x80 };
         static const uint8_t token_label_empty[] = { 0xa2, 0x01, 0x00, 0x02, 0x60 };
-        static const uint8_t page_tokens_huge[] = { 0xa2, 0x01, 0x00, 0x04, 0x9b, 0x7f, 0xff, 0xff, 0xff,
-                                                    0xff, 0xff, 0xff, 0xff };
+        static const uint8_t page_tokens_huge[] = { 0xa2, 0x01, 0x00, 0x04, 0x9b, 0x7f, 0xff,
+                                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
         static const uint8_t page_tokens_129[] = { 0xa2, 0x01, 0x00, 0x04, 0x98, 129 };
-        static const uint8_t page_tokens_short[] = { 0xa2, 0x01, 0x00, 0x04, 0x82, 0xa2, 0x01, 0x00, 0x02,
-                                                     0x61, 'a' };
+        static const uint8_t page_tokens_short[] = { 0xa2, 0x01, 0x00, 0x04, 0x82, 0xa2,
+                                                     0x01, 0x00, 0x02, 0x61, 'a' };
         static const uint8_t page_tokens_indef[] = { 0xa2, 0x01, 0x00, 0x04, 0x9f, 0xff };
-        static const uint8_t page_token_bad[] = { 0xa2, 0x01, 0x00, 0x04, 0x82, 0xa2, 0x01, 0x00, 0x02, 0x61,
-                                                  'a', 0xa2, 0x01, 0x00, 0x02, 0x61, 0xff };
+        static const uint8_t page_token_bad[] = { 0xa2, 0x01, 0x00, 0x04, 0x82, 0xa2, 0x01, 0x00, 0x02,
+                                                  0x61, 'a',  0xa2, 0x01, 0x00, 0x02, 0x61, 0xff };
         struct rpc_hello_req hq;
         struct rpc_hello_resp hr;
         struct rpc_login_resp lr;
@@ -625,11 +633,12 @@ static void test_counts_over_limit(void) {
 
         ASSERT_TRUE(ti);
         for (size_t i = 0; i < ELEMENTSOF(tokens); i++)
-                tokens[i] = (struct rpc_token_info) { .slot = (uint32_t) i, .label = RPC_SLICE_STR("t") };
+                tokens[i] = (struct rpc_token_info){ .slot = (uint32_t) i, .label = RPC_SLICE_STR("t") };
 
         /* exactly RPC_PAGE_MAX: fine */
         rpc_writer_init(&w, buf, sizeof(buf));
-        rpc_page_resp_encode(&w, &(struct rpc_page_resp) { .generation = 1, .n_tokens = RPC_PAGE_MAX, .tokens = tokens });
+        rpc_page_resp_encode(
+                &w, &(struct rpc_page_resp){ .generation = 1, .n_tokens = RPC_PAGE_MAX, .tokens = tokens });
         ASSERT_OK(rpc_writer_finish(&w));
         ASSERT_OK(rpc_page_resp_decode(buf, w.len, &pr));
         ASSERT_EQ(pr.n_tokens, RPC_PAGE_MAX);
@@ -652,7 +661,8 @@ static void test_counts_over_limit(void) {
 
         /* the encoder refuses it too */
         rpc_writer_init(&w, buf, sizeof(buf));
-        rpc_page_resp_encode(&w, &(struct rpc_page_resp) { .generation = 1, .n_tokens = RPC_PAGE_MAX + 1, .tokens = tokens });
+        rpc_page_resp_encode(&w, &(struct rpc_page_resp){
+                                         .generation = 1, .n_tokens = RPC_PAGE_MAX + 1, .tokens = tokens });
         ASSERT_ERR(rpc_writer_finish(&w), -EINVAL);
 
         /* RPC_MAX_KEYS + 1 keys in a token */
@@ -731,18 +741,18 @@ static void test_lengths_over_limit(void) {
 
         memset(big, 'a', sizeof(big));
 
-#define CRYPTO_WITH(k_, l_, e_)                                                       \
-        do {                                                                                \
-                rpc_writer_init(&w, buf, sizeof(buf));                                      \
-                rpc_put_map(&w, (k_) == 8 ? 4 : 5);                                          \
-                rpc_put_kv_uint(&w, 1, 1);                                                  \
-                rpc_put_kv_uint(&w, 2, 1);                                                  \
-                rpc_put_kv_uint(&w, 4, 1);                                                  \
-                if ((k_) != 8)                                                               \
-                        rpc_put_kv_bytes(&w, 8, "d", 1);                                    \
-                rpc_put_kv_bytes(&w, k_, big, l_);                                        \
-                ASSERT_OK(rpc_writer_finish(&w));                                           \
-                ASSERT_ERR(rpc_crypto_req_decode(buf, w.len, &cq), e_);                 \
+#define CRYPTO_WITH(k_, l_, e_)                                         \
+        do {                                                            \
+                rpc_writer_init(&w, buf, sizeof(buf));                  \
+                rpc_put_map(&w, (k_) == 8 ? 4 : 5);                     \
+                rpc_put_kv_uint(&w, 1, 1);                              \
+                rpc_put_kv_uint(&w, 2, 1);                              \
+                rpc_put_kv_uint(&w, 4, 1);                              \
+                if ((k_) != 8)                                          \
+                        rpc_put_kv_bytes(&w, 8, "d", 1);                \
+                rpc_put_kv_bytes(&w, k_, big, l_);                      \
+                ASSERT_OK(rpc_writer_finish(&w));                       \
+                ASSERT_ERR(rpc_crypto_req_decode(buf, w.len, &cq), e_); \
         } while (0)
 
         CRYPTO_WITH(8, RPC_DATA_MAX, 0);
@@ -768,21 +778,21 @@ static void test_lengths_over_limit(void) {
         ASSERT_OK(rpc_writer_finish(&w));
         ASSERT_ERR(rpc_hello_resp_decode(buf, w.len, &hr), -EBADMSG);
 
-#define ADD_WITH(ll_, pl_, cl_, e_)                                     \
-        do {                                                                                \
-                rpc_writer_init(&w, buf, sizeof(buf));                                      \
-                rpc_put_map(&w, 3);                                                         \
-                rpc_put_kv_text(&w, 1, (const char *) big, ll_);                      \
-                rpc_put_kv_bytes(&w, 2, "1234", 4);                                         \
-                rpc_put_uint(&w, 4);                                                        \
-                rpc_put_array(&w, 1);                                                       \
-                rpc_put_map(&w, 4);                                                         \
-                rpc_put_kv_uint(&w, 1, 1);                                                  \
-                rpc_put_kv_text(&w, 2, "k", 1);                                             \
-                rpc_put_kv_bytes(&w, 3, big, pl_);                                      \
-                rpc_put_kv_bytes(&w, 4, big, cl_);                                    \
-                ASSERT_OK(rpc_writer_finish(&w));                                           \
-                ASSERT_ERR(rpc_token_add_req_decode(buf, w.len, &ar), e_);              \
+#define ADD_WITH(ll_, pl_, cl_, e_)                                        \
+        do {                                                               \
+                rpc_writer_init(&w, buf, sizeof(buf));                     \
+                rpc_put_map(&w, 3);                                        \
+                rpc_put_kv_text(&w, 1, (const char *) big, ll_);           \
+                rpc_put_kv_bytes(&w, 2, "1234", 4);                        \
+                rpc_put_uint(&w, 4);                                       \
+                rpc_put_array(&w, 1);                                      \
+                rpc_put_map(&w, 4);                                        \
+                rpc_put_kv_uint(&w, 1, 1);                                 \
+                rpc_put_kv_text(&w, 2, "k", 1);                            \
+                rpc_put_kv_bytes(&w, 3, big, pl_);                         \
+                rpc_put_kv_bytes(&w, 4, big, cl_);                         \
+                ASSERT_OK(rpc_writer_finish(&w));                          \
+                ASSERT_ERR(rpc_token_add_req_decode(buf, w.len, &ar), e_); \
         } while (0)
 
         ADD_WITH(RPC_LABEL_MAX, RPC_KEY_PEM_MAX, RPC_CHAIN_PEM_MAX - 200, 0);
@@ -918,6 +928,5 @@ TAP_MAIN(TEST("/rpc/codec/writer/basic", test_writer_basic),
          TEST("/rpc/codec/negative/lengths", test_lengths_over_limit),
          TEST("/rpc/codec/negative/truncated-trailing", test_truncated_and_trailing),
          TEST("/rpc/codec/negative/ret-untouched", test_decoder_ret_untouched),
-         TEST("/rpc/codec/mutations", test_mutations),
-         TEST("/rpc/codec/cross-decode", test_cross_decode),
+         TEST("/rpc/codec/mutations", test_mutations), TEST("/rpc/codec/cross-decode", test_cross_decode),
          TEST("/rpc/codec/names", test_names))

@@ -110,7 +110,8 @@ static void test_decode_bitflips(void) {
                 b[i / 8] ^= (uint8_t) (1u << (i % 8));
                 r = rpc_header_decode(b, RPC_CHANNEL_DATA, &h);
                 if (i / 8 < 6 || i / 8 == 12 || (i / 8 == 13 && i % 8 != 0)) {
-                        /* magic, version, kind and high length bits: always refused (0x00010000 -> 0 is fine) */
+                        /* magic, version, kind and high length bits: always refused (0x00010000 -> 0 is
+                         * fine) */
                         if (r != -EBADMSG && r != -EPROTONOSUPPORT && r != -EMSGSIZE)
                                 TAP_FAIL_("bit %zu: %d", i, r);
                 } else if (r != 0 && r != -EBADMSG && r != -EMSGSIZE)

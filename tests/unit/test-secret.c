@@ -80,8 +80,6 @@ static void test_wipe(void) {
         secret_wipe(buf, 0);
 }
 
-TAP_MAIN(TEST("/secret/new-free", test_new_free),
-         TEST("/secret/invalid", test_invalid),
-         TEST("/secret/set-clear", test_set_clear),
-         TEST("/secret/dup", test_dup),
+TAP_MAIN(TEST("/secret/new-free", test_new_free), TEST("/secret/invalid", test_invalid),
+         TEST("/secret/set-clear", test_set_clear), TEST("/secret/dup", test_dup),
          TEST("/secret/wipe", test_wipe))

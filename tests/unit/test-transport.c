@@ -25,7 +25,8 @@ static void test_parse_good(void) {
                 uint32_t cid, port;
                 const char *canonical;
         } cases[] = {
-                { "unix:path=/run/enclave-acm/data.sock", TRANSPORT_UNIX, "/run/enclave-acm/data.sock", 0, 0, NULL },
+                { "unix:path=/run/enclave-acm/data.sock", TRANSPORT_UNIX, "/run/enclave-acm/data.sock", 0, 0,
+                  NULL },
                 { "unix:path=/", TRANSPORT_UNIX, "/", 0, 0, NULL },
                 { "unix:path=/tmp/a%20b%3Bc", TRANSPORT_UNIX, "/tmp/a b;c", 0, 0, NULL },
                 { "unix:path=/tmp/%41", TRANSPORT_UNIX, "/tmp/A", 0, 0, "unix:path=/tmp/A" },
@@ -33,8 +34,10 @@ static void test_parse_good(void) {
                 { "vsock:port=9999;cid=16", TRANSPORT_VSOCK, NULL, 16, 9999, "vsock:cid=16;port=9999" },
                 { "vsock:port=10000", TRANSPORT_VSOCK, NULL, TRANSPORT_VSOCK_CID_ANY, 10000, NULL },
                 { "vsock:cid=0;port=0", TRANSPORT_VSOCK, NULL, 0, 0, NULL },
-                { "vsock:cid=4294967294;port=4294967295", TRANSPORT_VSOCK, NULL, 4294967294u, 4294967295u, NULL },
-                { "vsock:cid=4294967295;port=1", TRANSPORT_VSOCK, NULL, TRANSPORT_VSOCK_CID_ANY, 1, "vsock:port=1" },
+                { "vsock:cid=4294967294;port=4294967295", TRANSPORT_VSOCK, NULL, 4294967294u, 4294967295u,
+                  NULL },
+                { "vsock:cid=4294967295;port=1", TRANSPORT_VSOCK, NULL, TRANSPORT_VSOCK_CID_ANY, 1,
+                  "vsock:port=1" },
                 { "vsock:cid=007;port=08", TRANSPORT_VSOCK, NULL, 7, 8, "vsock:cid=7;port=8" },
         };
 
@@ -145,7 +148,7 @@ static void make_tmpdir(void) {
 }
 
 static void unix_addr(struct transport_addr *a, const char *name) {
-        *a = (struct transport_addr) { .family = TRANSPORT_UNIX };
+        *a = (struct transport_addr){ .family = TRANSPORT_UNIX };
         (void) snprintf(a->path, sizeof(a->path), "%s/%s", tmpdir, name);
 }
 
@@ -223,7 +226,7 @@ static void test_unix_errors(void) {
 
         ASSERT_ERR(transport_connect(NULL, 1000), -EINVAL);
         ASSERT_ERR(transport_listen(NULL, 0, (gid_t) -1, 8), -EINVAL);
-        a = (struct transport_addr) { .family = TRANSPORT_UNIX }; /* empty path */
+        a = (struct transport_addr){ .family = TRANSPORT_UNIX }; /* empty path */
         ASSERT_ERR(transport_connect(&a, 1000), -EINVAL);
         a.family = _TRANSPORT_MAX;
         ASSERT_ERR(transport_connect(&a, 1000), -EINVAL);
@@ -382,13 +385,11 @@ TAP_MAIN(TEST("/transport/addr/parse-good", test_parse_good),
          TEST("/transport/addr/parse-bad", test_parse_bad),
          TEST("/transport/addr/format-small", test_format_small),
          TEST("/transport/unix/listen-connect", test_unix_listen_connect),
-         TEST("/transport/unix/errors", test_unix_errors),
-         TEST("/transport/io/invalid", test_io_invalid),
+         TEST("/transport/unix/errors", test_unix_errors), TEST("/transport/io/invalid", test_io_invalid),
          TEST("/transport/io/recv-timeout", test_recv_timeout),
          TEST("/transport/io/recv-eof", test_recv_eof),
          TEST("/transport/io/send-closed-peer", test_send_closed_peer),
          TEST("/transport/io/send-timeout", test_send_timeout),
          TEST("/transport/io/large-transfer", test_large_transfer),
          TEST("/transport/vsock/connect-fails", test_vsock_connect_fails),
-         TEST("/transport/vsock/listen", test_vsock_listen),
-         TEST("/transport/cleanup", test_cleanup_tmpdir))
+         TEST("/transport/vsock/listen", test_vsock_listen), TEST("/transport/cleanup", test_cleanup_tmpdir))

@@ -182,9 +182,9 @@ static struct webapply_req req_for(const struct fixture *f, const char *text) {
         };
 }
 
-#define FIXTURE(f)                                                                                          \
-        _cleanup_(fixture_done) struct fixture f;                                                           \
-        _cleanup_(webapply_result_done) struct webapply_result res = {};                                   \
+#define FIXTURE(f)                                                       \
+        _cleanup_(fixture_done) struct fixture f;                        \
+        _cleanup_(webapply_result_done) struct webapply_result res = {}; \
         ASSERT_TRUE(fixture_init(&f))
 
 /* ---- the happy path ---- */
@@ -374,7 +374,8 @@ static void test_reload_pid_file(void) {
         struct webapply_req req = req_for(&f, "new\n");
         struct sigaction sa = { .sa_handler = on_signal }, old;
 
-        ASSERT_TRUE(asprintf(&pid_file, "%s/nginx.pid", f.dir) >= 0 && asprintf(&pid, "%d\n", getpid()) >= 0);
+        ASSERT_TRUE(asprintf(&pid_file, "%s/nginx.pid", f.dir) >= 0 &&
+                    asprintf(&pid, "%d\n", getpid()) >= 0);
         ASSERT_OK(file_write(pid_file, pid, 0644));
         ASSERT_OK(sigaction(SIGUSR2, &sa, &old));
         req.reload_argv = NULL;
@@ -753,7 +754,9 @@ static void test_argv_no_shell(void) {
 
         ASSERT_TRUE(asprintf(&pwned, "%s/pwned", f.dir) >= 0);
         ASSERT_TRUE(asprintf(&evil, "a  b; touch %s", pwned) >= 0);
-        const char *const reload[] = { f.server, "reload", f.log, evil, "$(touch x)", "`id`|&>'\"", "", NULL };
+        const char *const reload[] = {
+                f.server, "reload", f.log, evil, "$(touch x)", "`id`|&>'\"", "", NULL
+        };
         ASSERT_TRUE(asprintf(&want, "test\nreload\n%s\n$(touch x)\n`id`|&>'\"\n\n", evil) >= 0);
         req.reload_argv = reload;
         ASSERT_EQ(webapply_file(&req, &res), 1);
@@ -766,7 +769,7 @@ static void test_argv_no_shell(void) {
 static void test_pin_masked(void) {
         FIXTURE(f);
         struct webapply_req req = req_for(&f, "BROKEN key \"engine:pkcs11:pkcs11:token=t;type=private"
-                                               "?pin-value=12%3B34\" raw 12;34\n");
+                                              "?pin-value=12%3B34\" raw 12;34\n");
 
         ASSERT_OK(file_write(f.conf, "old\n", 0644));
         req.pin = "12;34";
@@ -899,8 +902,7 @@ TAP_MAIN(TEST("/webapply/apply/success", test_apply_success),
          TEST("/webapply/argv/no-shell", test_argv_no_shell),
          TEST("/webapply/report/pin-masked", test_pin_masked),
          TEST("/webapply/report/output-mask", test_output_mask),
-         TEST("/webapply/bad-requests", test_bad_requests),
-         TEST("/subprocess/cap", test_subprocess_cap),
+         TEST("/webapply/bad-requests", test_bad_requests), TEST("/subprocess/cap", test_subprocess_cap),
          TEST("/subprocess/grandchild", test_subprocess_grandchild),
          TEST("/subprocess/errors", test_subprocess_errors),
          TEST("/subprocess/verdict", test_subprocess_verdict))
