@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <sys/prctl.h>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
 #include "agent/service.h"
 #include "common/log.h"
 

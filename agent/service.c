@@ -14,14 +14,14 @@
 
 #include <openssl/crypto.h>
 
-#include "agent/launcher.h"
+#include "agent/launcher/launcher.h"
 #include "agent/notify.h"
-#include "agent/provision.h"
+#include "agent/token.h"
 #include "agent/pinstore.h"
 #include "agent/service.h"
 #include "agent/status.h"
 #include "agent/target.h"
-#include "common/agent-state.h"
+#include "parent/agent-state.h"
 #include "common/log.h"
 #include "common/time-util.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "agent/status.h"
-#include "common/agent-state.h"
+#include "parent/agent-state.h"
 
 static void put_time(FILE *f, const char *key, uint64_t t) {
         if (t > 0)

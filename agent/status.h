@@ -1,14 +1,14 @@
 /* The agent's state file, <runtime_dir>/status: what `enclave-acm status` shows about the agent
- * (format: common/agent-state.h). */
+ * (format: parent/agent-state.h). */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "agent/config.h"
-#include "agent/launcher.h"
-#include "agent/provision.h"
+#include "agent/config/config.h"
+#include "agent/launcher/launcher.h"
+#include "agent/token.h"
 
 struct agent_status_info {
         const char *config_path;

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "agent/target.h"
-#include "agent/webapply.h"
+#include "parent/webapply.h"
 #include "common/errmsg.h"
 #include "common/p11-uri.h"
 #include "httpd/httpdconf.h"

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
 
 /* The key a target is pointed at. */
 struct target_key {
@@ -35,7 +35,7 @@ const char *target_outcome_to_string(int outcome);
 
 /* Make t's target (when present) use k: render, then webapply (config test, graceful reload or a
  * start, a check that the server survived for options.reload_wait_ms, rollback). Returns an
- * enum target_outcome (> 0: the file was replaced; a new key too: see agent/provision.c), or a
+ * enum target_outcome (> 0: the file was replaced; a new key too: see agent/token.c), or a
  * negative errno; *ret_error (may be NULL) then gets a one-line explanation with the server's own
  * message (-ESRCH: the server died after the reload; the previous file is back and the server was
  * started again, as the message says). In direct mode the server's pid file is options.server_pid_file

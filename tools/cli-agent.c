@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "common/provision.h"
+#include "parent/provision.h"
 #include "common/secret.h"
 #include "tools/cli-agent.h"
 #include "tools/cli.h"

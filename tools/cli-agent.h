@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "common/agent-state.h"
+#include "parent/agent-state.h"
 #include "tools/json-writer.h"
 
 #define CLI_DEFAULT_RUNTIME_DIR "/run/enclave-acm"

@@ -5,11 +5,11 @@
 #include <sys/stat.h>
 
 #include "common/log.h"
-#include "common/provision.h"
+#include "parent/provision.h"
 #include "common/rpc-codec.h"
 #include "tools/cli-input.h"
 
-/* The checks live in common/provision.c (shared with the agent); here its message is logged. */
+/* The checks live in parent/provision.c (shared with the agent); here its message is logged. */
 static int read_file(const char *path, size_t max, const char *what, struct secret_buf **ret) {
         _cleanup_free_ char *error = NULL;
         int r;

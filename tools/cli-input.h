@@ -4,7 +4,7 @@
 #include <stddef.h>
 
 #include "common/cleanup.h"
-#include "common/provision.h"
+#include "parent/provision.h"
 #include "common/secret.h"
 
 /* Each function logs its own failure (naming the file and what is wrong) and returns a

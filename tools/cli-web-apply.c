@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/webapply.h"
+#include "parent/webapply.h"
 #include "common/log.h"
 #include "httpd/httpdconf.h"
 #include "nginx/nginxconf.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/webapply.h"
+#include "parent/webapply.h"
 #include "common/cleanup.h"
 
 #define WEB_MAX_LIST 16 /* entries of --env (the two defaults included), --disable-include */

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/agent-state.h"
+#include "parent/agent-state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

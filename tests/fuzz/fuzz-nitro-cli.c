@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/launcher.h"
+#include "agent/launcher/launcher.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

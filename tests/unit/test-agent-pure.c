@@ -1,9 +1,9 @@
 /* Pure parts of the agent: PIN generation and file names, nitro-cli JSON, rotation ids, back-off. */
 #include <string.h>
 
-#include "agent/launcher.h"
+#include "agent/launcher/launcher.h"
 #include "agent/pinstore.h"
-#include "agent/provision.h"
+#include "agent/token.h"
 #include "agent/target.h"
 #include "tests/lib/tap.h"
 

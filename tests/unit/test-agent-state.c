@@ -1,10 +1,10 @@
-/* Unit tests for common/agent-state: the agent's state file records, written and read back. */
+/* Unit tests for parent/agent-state: the agent's state file records, written and read back. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/agent-state.h"
+#include "parent/agent-state.h"
 #include "common/cleanup.h"
 #include "tests/lib/tap.h"
 

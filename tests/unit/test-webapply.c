@@ -1,4 +1,4 @@
-/* Unit tests for agent/webapply: atomic replace, config test, graceful reload, rollback, whether the
+/* Unit tests for parent/webapply: atomic replace, config test, graceful reload, rollback, whether the
  * server survived the reload or runs at all, finding its pid file; with a fake server script
  * (tests/data/webapply/fake-server.sh) standing in for nginx and apachectl, and a fake systemctl. */
 #include <dirent.h>
@@ -13,9 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agent/subprocess.h"
-#include "agent/webapply-internal.h"
-#include "agent/webapply.h"
+#include "parent/subprocess.h"
+#include "parent/webapply-internal.h"
+#include "parent/webapply.h"
 #include "common/cleanup.h"
 #include "tests/lib/tap.h"
 

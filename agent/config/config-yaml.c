@@ -5,7 +5,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "agent/config-internal.h"
+#include "agent/config/config-internal.h"
 #include "common/secret.h"
 
 #define TAG_STR "tag:yaml.org,2002:str"

@@ -16,7 +16,7 @@
 
 #include "common/errmsg.h"
 #include "common/cleanup-ssl.h"
-#include "common/provision.h"
+#include "parent/provision.h"
 #include "common/rpc-codec.h"
 
 static void sk_X509_pop_free_all(STACK_OF(X509) * sk) {

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/webapply-internal.h"
+#include "parent/webapply-internal.h"
 #include "common/p11-uri.h"
 #include "common/text-edit.h"
 

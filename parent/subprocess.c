@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "agent/subprocess.h"
+#include "parent/subprocess.h"
 #include "common/text-edit.h"
 #include "common/time-util.h"
 

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "agent/webapply-internal.h"
-#include "agent/webapply.h"
+#include "parent/webapply-internal.h"
+#include "parent/webapply.h"
 
 void webapply_current_done(struct webapply_current *c) {
         c->fd = safe_close(c->fd);

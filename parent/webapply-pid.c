@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/subprocess.h"
-#include "agent/webapply.h"
+#include "parent/subprocess.h"
+#include "parent/webapply.h"
 #include "nginx/nginxconf.h"
 
 /* nginx's compiled-in defaults when `nginx -V` names none (nginx's auto/options). */

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
 #include "common/rpc-client.h"
 
 #define LAUNCHER_DEFAULT_TOKEN_BINARY "/usr/bin/enclave-token"

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/launcher.h"
-#include "agent/subprocess.h"
+#include "agent/launcher/launcher.h"
+#include "parent/subprocess.h"
 #include "common/log.h"
 
 #define JSON_MAX_DEPTH 8

@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agent/launcher.h"
+#include "agent/launcher/launcher.h"
 #include "common/log.h"
 
 #define STOP_WAIT_MS 5000

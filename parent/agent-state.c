@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/agent-state.h"
+#include "parent/agent-state.h"
 
 static bool needs_escape(unsigned char c) {
         return c <= 0x20 || c == 0x7f || c == '%';

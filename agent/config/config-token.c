@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/config-internal.h"
+#include "agent/config/config-internal.h"
 #include "common/secret.h"
 
 enum {

@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/webapply-internal.h"
-#include "agent/webapply.h"
+#include "parent/webapply-internal.h"
+#include "parent/webapply.h"
 
 /* getpwnam(3): "not found" is NULL with errno 0, ENOENT, ESRCH, EBADF or EPERM, by NSS module. */
 static int lookup_error(void) {

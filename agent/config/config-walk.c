@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/config-internal.h"
+#include "agent/config/config-internal.h"
 
 #define SUGGEST_MAX_LEN 64
 

@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
 #include "common/cleanup.h"
 
 /* Append an entry (kept up to AGENT_CONFIG_MAX_DIAGS, always counted). key may be NULL.

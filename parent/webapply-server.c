@@ -9,9 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/subprocess.h"
-#include "agent/webapply-internal.h"
-#include "agent/webapply.h"
+#include "parent/subprocess.h"
+#include "parent/webapply-internal.h"
+#include "parent/webapply.h"
 #include "common/time-util.h"
 
 /* How often a server is looked at while it is watched or awaited. */

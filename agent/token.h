@@ -5,8 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "agent/config.h"
-#include "agent/launcher.h"
+#include "agent/config/config.h"
+#include "agent/launcher/launcher.h"
 #include "common/rpc-client.h"
 #include "common/secret.h"
 

@@ -9,7 +9,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "agent/config-internal.h"
+#include "agent/config/config-internal.h"
 #include "common/log.h"
 #include "common/secret.h"
 

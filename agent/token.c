@@ -24,11 +24,11 @@
 #include <openssl/evp.h>
 
 #include "agent/pinstore.h"
-#include "agent/provision.h"
+#include "agent/token.h"
 #include "agent/target.h"
 #include "common/log.h"
 #include "common/cleanup-ssl.h"
-#include "common/provision.h"
+#include "parent/provision.h"
 
 #define BACKOFF_MAX_USEC (300u * 1000000u)
 

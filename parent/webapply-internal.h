@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "agent/webapply.h"
+#include "parent/webapply.h"
 #include "common/cleanup.h"
 
 /* ---- webapply-file.c ---- */

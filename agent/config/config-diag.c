@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/config-internal.h"
+#include "agent/config/config-internal.h"
 
 static const char *const severity_names[_AGENT_CONFIG_SEVERITY_MAX] = {
         [AGENT_CONFIG_WARNING] = "warning",

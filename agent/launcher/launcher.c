@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/launcher.h"
+#include "agent/launcher/launcher.h"
 #include "agent/notify.h"
 #include "agent/pinstore.h"
 #include "common/log.h"
