@@ -12,12 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "agent/launcher/launcher.h"
 #include "agent/notify.h"
 #include "agent/token.h"
 #include "agent/pinstore.h"
+#include "agent/reload.h"
 #include "agent/service.h"
 #include "agent/status.h"
 #include "agent/target.h"
@@ -54,27 +53,37 @@ static void notify(const char *what) {
                 log_warning_errno(r, "Cannot notify systemd (%s), ignoring: %m", what);
 }
 
-static void tokens_free(struct agent_token **tokens, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                agent_token_free(tokens[i]);
-        free(tokens);
-}
-
-static int tokens_build(const struct agent_config *cfg, struct agent_token ***ret, size_t *ret_n) {
-        struct agent_token **tokens = calloc(cfg->n_tokens ?: 1, sizeof(*tokens));
+/* Build the token set of next beside the running one of cur (NULL at the start). Logs its failure in
+ * one line naming the token and the cause. */
+static int tokens_prepare(const struct agent_config *cur, const struct agent_config *next,
+                          struct agent_reload *ret) {
+        const char *pre = cur ? "Reload failed: " : "",
+                   *post = cur ? ". Keeping the running configuration." : "";
+        _cleanup_free_ char *error = NULL;
+        size_t failed;
         int r;
 
-        if (!tokens)
-                return log_error_errno(ENOMEM, "Out of memory");
-        for (size_t i = 0; i < cfg->n_tokens; i++) {
-                r = agent_token_new(cfg, &cfg->tokens[i], &tokens[i]);
-                if (r < 0) {
-                        tokens_free(tokens, i);
-                        return r;
-                }
-        }
-        *ret = tokens;
-        *ret_n = cfg->n_tokens;
+        r = agent_reload_prepare(cur, next, ret, &failed, &error);
+        if (r >= 0)
+                return 0;
+        if (failed == SIZE_MAX)
+                return log_error_errno(r, "%s%m%s", pre, post);
+        if (r == -ENOTUNIQ)
+                return log_error_errno(r, "%s%s '%s' is listed twice%s", pre, cur ? "token" : "Token",
+                                       next->tokens[failed].label, post);
+        return log_error_errno(r, "%s%s '%s': %s%s", pre, cur ? "token" : "Token",
+                               next->tokens[failed].label, error ?: strerror(-r), post);
+}
+
+/* The first token set: every token of the config is new. */
+static int tokens_start(struct service *s) {
+        _cleanup_(agent_reload_done) struct agent_reload rl = {};
+        int r;
+
+        r = tokens_prepare(NULL, s->cfg, &rl);
+        if (r < 0)
+                return r;
+        agent_reload_commit(&rl, s->cfg, &s->tokens, &s->n_tokens);
         return 0;
 }
 
@@ -263,24 +272,6 @@ static uint64_t service_step(struct service *s) {
         return MAX(next, now + 10000u);
 }
 
-static bool token_cfg_equal(const struct agent_config_token *a, const struct agent_config_token *b) {
-#define STREQ_NULL(x, y) ((!(x) && !(y)) || ((x) && (y) && strcmp((x), (y)) == 0))
-        if (strcmp(a->label, b->label) != 0 || !!a->pin != !!b->pin)
-                return false;
-        if (a->pin &&
-            (a->pin->len != b->pin->len || CRYPTO_memcmp(a->pin->data, b->pin->data, a->pin->len) != 0))
-                return false;
-        return a->source.kind == b->source.kind && STREQ_NULL(a->source.key, b->source.key) &&
-               STREQ_NULL(a->source.certificate, b->source.certificate) &&
-               STREQ_NULL(a->source.uri, b->source.uri) &&
-               STREQ_NULL(a->source.certificate_arn, b->source.certificate_arn) &&
-               STREQ_NULL(a->source.bucket, b->source.bucket) && a->target.present == b->target.present &&
-               a->target.kind == b->target.kind && STREQ_NULL(a->target.path, b->target.path) &&
-               STREQ_NULL(a->target.user, b->target.user) && STREQ_NULL(a->target.group, b->target.group) &&
-               a->refresh_interval_secs == b->refresh_interval_secs;
-#undef STREQ_NULL
-}
-
 static bool enclave_cfg_equal(const struct agent_config *a, const struct agent_config *b) {
         const struct agent_config_enclave *x = &a->enclave, *y = &b->enclave;
 
@@ -291,12 +282,41 @@ static bool enclave_cfg_equal(const struct agent_config *a, const struct agent_c
                strcmp(a->options.runtime_dir, b->options.runtime_dir) == 0;
 }
 
-/* SIGHUP: re-read the config, keep unchanged tokens as they are, remove dropped ones from the
- * enclave, provision new and changed ones. A bad file keeps the running config. */
+/* The prepared set, and the launcher when the enclave settings changed, replace the running ones;
+ * what left the set is removed from the enclave. Cannot fail. */
+static void service_swap(struct service *s, struct agent_config **ncfg, struct agent_reload *rl,
+                         struct launcher **nl) {
+        agent_reload_commit(rl, *ncfg, &s->tokens, &s->n_tokens);
+        for (size_t i = 0; i < rl->plan.n_entries; i++)
+                if (rl->plan.entries[i].action != AGENT_RECONCILE_KEEP)
+                        log_info("Token '%s' is %s: provisioning it", s->tokens[i]->label,
+                                 rl->plan.entries[i].action == AGENT_RECONCILE_ADD ? "new" : "changed");
+        if (*nl) {
+                log_info("The enclave settings changed: relaunching it");
+                s->client = rpc_client_free(s->client);
+                launcher_free(s->launcher); /* terminates the enclave and with it every token */
+                s->launcher = TAKE_PTR(*nl);
+                s->enclave_retry_at = 0;
+        }
+        for (size_t i = 0; i < rl->n_removed; i++) {
+                log_info("Token '%s' was removed or changed", rl->removed[i]->label);
+                (void) agent_token_remove(rl->removed[i], s->launcher, &s->client);
+        }
+        log_set_max_level((*ncfg)->log.level);
+        log_set_timestamp((*ncfg)->log.enable_timestamp);
+        agent_config_free(s->cfg);
+        s->cfg = TAKE_PTR(*ncfg);
+        s->main_done = false;
+}
+
+/* SIGHUP: load and check the new config, build its whole token set (new tokens created, unchanged ones
+ * carried over, changed ones rebuilt) and a launcher when the enclave settings changed; only when all
+ * of it succeeded swap it in. On any failure the running config, tokens and enclave stay as they are. */
 static void service_reload(struct service *s) {
         _cleanup_(agent_config_diag_done) struct agent_config_diag diag = {};
         _cleanup_(agent_config_freep) struct agent_config *ncfg = NULL;
-        struct agent_token **ntokens = NULL;
+        _cleanup_(agent_reload_done) struct agent_reload rl = {};
+        _cleanup_(launcher_freep) struct launcher *nl = NULL;
         int r;
 
         if (notify_sendf("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading the configuration",
@@ -310,59 +330,18 @@ static void service_reload(struct service *s) {
                         log_full(diag.entries[i].severity == AGENT_CONFIG_ERROR ? LOG_ERR : LOG_WARNING,
                                  "%s", m);
         }
-        if (r < 0) {
+        if (r < 0)
                 log_error_errno(r, "The new configuration is not valid, keeping the running one: %m");
-                goto done;
+        else
+                r = tokens_prepare(s->cfg, ncfg, &rl);
+        if (r >= 0 && !enclave_cfg_equal(s->cfg, ncfg)) {
+                r = launcher_new(ncfg, &nl);
+                if (r < 0)
+                        log_error_errno(r, "Reload failed: cannot set up the new enclave settings: %m. "
+                                           "Keeping the running configuration.");
         }
-        ntokens = calloc(ncfg->n_tokens ?: 1, sizeof(*ntokens));
-        if (!ntokens) {
-                log_error_errno(ENOMEM, "Out of memory, keeping the running configuration");
-                goto done;
-        }
-        /* Keep unchanged tokens (moved over), drop removed and changed ones. */
-        for (size_t i = 0; i < ncfg->n_tokens; i++)
-                for (size_t j = 0; j < s->n_tokens; j++)
-                        if (s->tokens[j] && token_cfg_equal(&ncfg->tokens[i], s->tokens[j]->cfg)) {
-                                ntokens[i] = TAKE_PTR(s->tokens[j]);
-                                ntokens[i]->cfg = &ncfg->tokens[i];
-                                break;
-                        }
-        for (size_t j = 0; j < s->n_tokens; j++)
-                if (s->tokens[j]) {
-                        log_info("Token '%s' was removed or changed", s->tokens[j]->label);
-                        (void) agent_token_remove(s->tokens[j], s->launcher, &s->client);
-                }
-        for (size_t i = 0; i < ncfg->n_tokens; i++)
-                if (!ntokens[i]) {
-                        if (agent_token_new(ncfg, &ncfg->tokens[i], &ntokens[i]) < 0) {
-                                tokens_free(ntokens, ncfg->n_tokens);
-                                log_error("Keeping the running configuration");
-                                goto done;
-                        }
-                        log_info("Token '%s' is new or changed: provisioning it", ntokens[i]->label);
-                }
-        tokens_free(s->tokens, s->n_tokens);
-        s->tokens = ntokens;
-        s->n_tokens = ncfg->n_tokens;
-        if (!enclave_cfg_equal(s->cfg, ncfg)) {
-                log_info("The enclave settings changed: relaunching it");
-                struct launcher *nl = NULL;
-
-                if (launcher_new(ncfg, &nl) < 0)
-                        log_error("Out of memory: keeping the running enclave");
-                else {
-                        s->client = rpc_client_free(s->client);
-                        launcher_free(s->launcher);
-                        s->launcher = nl;
-                        s->enclave_retry_at = 0;
-                }
-        }
-        log_set_max_level(ncfg->log.level);
-        log_set_timestamp(ncfg->log.enable_timestamp);
-        agent_config_free(s->cfg);
-        s->cfg = TAKE_PTR(ncfg);
-        s->main_done = false;
-done:
+        if (r >= 0)
+                service_swap(s, &ncfg, &rl, &nl);
         free(s->status);
         s->status = NULL;
         s->ready_sent = false; /* READY=1 again once the new state settled: ends the reload for systemd */
@@ -427,12 +406,14 @@ int agent_service_run(const char *config_path, struct agent_config **cfg) {
                 return r;
         }
         r = launcher_new(s.cfg, &s.launcher);
-        if (r >= 0)
-                r = tokens_build(s.cfg, &s.tokens, &s.n_tokens);
+        if (r < 0)
+                r = log_error_errno(r, "Out of memory");
+        else
+                r = tokens_start(&s);
         if (r < 0) {
                 launcher_free(s.launcher);
                 agent_config_free(s.cfg);
-                return r == -ENOMEM ? log_error_errno(r, "Out of memory") : r;
+                return r;
         }
         s.watchdog_usec = notify_watchdog_usec();
         s.started = (uint64_t) MAX(time(NULL), (time_t) 0);
@@ -452,7 +433,7 @@ int agent_service_run(const char *config_path, struct agent_config **cfg) {
         s.status = strdup("Stopped");
         state_write(&s, true);
         free(s.state_text);
-        tokens_free(s.tokens, s.n_tokens);
+        agent_token_set_free(s.tokens, s.n_tokens);
         free(s.status);
         agent_config_free(s.cfg);
         log_info("Stopped");

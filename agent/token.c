@@ -26,6 +26,7 @@
 #include "agent/pinstore.h"
 #include "agent/token.h"
 #include "agent/target.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 #include "common/cleanup-ssl.h"
 #include "parent/provision.h"
@@ -74,18 +75,18 @@ static void set_error(struct agent_token *t, const char *msg) {
 }
 
 int agent_token_new(const struct agent_config *cfg, const struct agent_config_token *ct,
-                    struct agent_token **ret) {
+                    struct agent_token **ret, char **ret_error) {
         _cleanup_(agent_token_freep) struct agent_token *t = NULL;
         bool created = false;
         int r;
 
         t = calloc(1, sizeof(*t));
         if (!t)
-                return log_error_errno(ENOMEM, "Out of memory");
+                return -ENOMEM;
         t->cfg = ct;
         t->label = strdup(ct->label);
         if (!t->label)
-                return log_error_errno(ENOMEM, "Out of memory");
+                return -ENOMEM;
         t->cur.key_id = 1;
         if (ct->source.kind != AGENT_SOURCE_FILE) {
                 t->state = AGENT_TOKEN_UNSUPPORTED;
@@ -105,9 +106,13 @@ int agent_token_new(const struct agent_config *cfg, const struct agent_config_to
                         log_info("Token '%s': generated a PIN, kept in '%s/pins/'", t->label,
                                  cfg->options.state_dir);
         }
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 && ct->pin)
+                return errmsg_set(ret_error, r, "cannot hold its PIN: %s", strerror(-r));
         if (r < 0)
-                return log_error_errno(r, "Token '%s': cannot get its PIN (state directory '%s'): %m",
-                                       t->label, cfg->options.state_dir);
+                return errmsg_set(ret_error, r, "cannot read or create its PIN in '%s/pins': %s",
+                                  cfg->options.state_dir, strerror(-r));
         r = pinstore_load_key_id(cfg->options.state_dir, t->label, &t->cur.key_id);
         if (r < 0)
                 log_warning_errno(r, "Token '%s': cannot read its last key id, using 1: %m", t->label);

@@ -51,9 +51,11 @@ struct agent_token {
         uint64_t failed_at;      /* when error was set */
 };
 
-/* PIN from the yaml, else the persisted one (generated on first use); the last key id. Logs. */
+/* PIN from the yaml, else the persisted one (generated on first use); the last key id. Logs what it
+ * notices but not its failure: returns it, with *ret_error (NULL on entry) saying what failed when
+ * errno alone does not (left NULL for -ENOMEM). */
 _must_check_ int agent_token_new(const struct agent_config *cfg, const struct agent_config_token *t,
-                                 struct agent_token **ret);
+                                 struct agent_token **ret, char **ret_error);
 struct agent_token *agent_token_free(struct agent_token *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_token *, agent_token_free);
 
