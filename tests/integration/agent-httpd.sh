@@ -342,12 +342,7 @@ ok "the new chain (leaf + intermediate) is served"
 
 # SIGTERM: clean stop, enclave-token gone, certificate files and the vhost file kept.
 TOKEN_PID=$(pgrep -P "$AGENT_PID" -x enclave-token || true)
-kill -TERM "$AGENT_PID"
-for ((i = 0; i < 100; i++)); do alive "$AGENT_PID" || break; sleep 0.1; done
-alive "$AGENT_PID" && fail "the agent did not stop within 10 s"
-wait "$AGENT_PID" && rc=0 || rc=$?
-AGENT_PID=
-[[ $rc == 0 ]] || fail "the agent exited with status $rc"
+stop_agent
 [[ -z $TOKEN_PID ]] || ! alive "$TOKEN_PID" || fail "enclave-token still runs"
 grep -q 'STOPPING=1' "$T/notify.log" || fail "no STOPPING=1"
 [[ -e $T/run/web.1.crt.pem && -e $T/run/web.2.crt.pem ]] || fail "certificate files were deleted"

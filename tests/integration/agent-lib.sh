@@ -44,3 +44,28 @@ while True:
         NOTIFY_PID=$!
         wait_for 5 "the notify listener is up" test -S "$T/notify.sock"
 }
+
+# stop_agent: SIGTERM; the agent must exit with status 0 within 10 s. Clears AGENT_PID.
+stop_agent() {
+        local i rc
+        kill -TERM "$AGENT_PID"
+        for ((i = 0; i < 100; i++)); do alive "$AGENT_PID" || break; sleep 0.1; done
+        alive "$AGENT_PID" && fail "the agent did not stop within 10 s"
+        wait "$AGENT_PID" && rc=0 || rc=$?
+        AGENT_PID=
+        [[ $rc == 0 ]] || fail "the agent exited with status $rc"
+}
+
+# cleanup_agent RC FILE...: for an EXIT trap: the agent (SIGTERM, then SIGKILL) and the notify listener
+# stopped; after a failure (RC neither 0 nor 77) the last 40 lines of each FILE shown.
+cleanup_agent() {
+        local rc=$1 f
+        shift
+        [[ -n ${AGENT_PID:-} ]] && kill -TERM "$AGENT_PID" 2>/dev/null && sleep 1 || true
+        [[ -n ${AGENT_PID:-} ]] && kill -KILL "$AGENT_PID" 2>/dev/null || true
+        [[ -n ${NOTIFY_PID:-} ]] && kill "$NOTIFY_PID" 2>/dev/null || true
+        [[ $rc -ne 0 && $rc -ne 77 ]] || return 0
+        for f in "$@"; do
+                [[ -s $f ]] && { echo "--- $f (last 40 lines) ---" >&2; tail -n 40 "$f" >&2; } || true
+        done
+}

@@ -249,12 +249,7 @@ ok "200 handshakes across the rotation, 0 failed"
 
 # SIGTERM: clean stop, enclave-token gone, certificate files kept.
 TOKEN_PID=$(pgrep -P "$AGENT_PID" -x enclave-token || true)
-kill -TERM "$AGENT_PID"
-for ((i = 0; i < 100; i++)); do alive "$AGENT_PID" || break; sleep 0.1; done
-alive "$AGENT_PID" && fail "the agent did not stop within 10 s"
-wait "$AGENT_PID" && rc=0 || rc=$?
-AGENT_PID=
-[[ $rc == 0 ]] || fail "the agent exited with status $rc"
+stop_agent
 [[ -z $TOKEN_PID ]] || ! alive "$TOKEN_PID" || fail "enclave-token still runs"
 grep -q 'STOPPING=1' "$T/notify.log" || fail "no STOPPING=1"
 ls "$T"/run/web.*.crt.pem >/dev/null || fail "certificate files were deleted"

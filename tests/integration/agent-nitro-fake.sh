@@ -86,12 +86,7 @@ ok "enclave death detected (ProcessID gone): terminate-enclave, then relaunched"
 # SIGTERM: terminate-enclave for the running one, exit 0.
 ID2=i-0123456789abcdef0-enc00000000000002
 PID2=$(cat "$T/state/$ID2")
-kill -TERM "$AGENT_PID"
-for ((i = 0; i < 100; i++)); do alive "$AGENT_PID" || break; sleep 0.1; done
-alive "$AGENT_PID" && fail "the agent did not stop within 10 s"
-wait "$AGENT_PID" && rc=0 || rc=$?
-AGENT_PID=
-[[ $rc == 0 ]] || fail "the agent exited with status $rc"
+stop_agent
 grep -q "^terminate-enclave --enclave-id $ID2\$" "$T/nitro-cli.log" || fail "no terminate-enclave on SIGTERM"
 wait_for 5 "the enclave process ends" bash -c "! kill -0 $PID2 2>/dev/null || grep -q '^[^ ]* ([^)]*) Z' /proc/$PID2/stat"
 ok "SIGTERM: terminate-enclave --enclave-id $ID2, exit 0"
