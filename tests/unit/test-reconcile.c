@@ -360,7 +360,7 @@ static int write_file(const char *dir, const char *name) {
 static void test_prepare_fails(void) {
         _cleanup_(state_dir_free) char *dir = state_dir_new();
         _cleanup_(running_done) struct running s = {};
-        _cleanup_(agent_config_freep) struct agent_config *next = NULL, *next2 = NULL;
+        _cleanup_(agent_config_freep) struct agent_config *next = NULL, *next2 = NULL, *next3 = NULL;
         _cleanup_free_ char *pins = NULL, *error = NULL;
         struct agent_reload rl = {};
         struct agent_token *was[2];
@@ -389,6 +389,14 @@ static void test_prepare_fails(void) {
         ASSERT_TRUE((next2 = config_in(dir, A "  - {label: d, pin: '9999', " FILE_A "}\n" C B)));
         ASSERT_ERR(agent_reload_prepare(s.cfg, next2, &rl, &failed, &error), -ENOTDIR);
         ASSERT_EQ(failed, 2);
+        ASSERT_TRUE(running_same(&s, tokens, was, 2));
+
+        /* A changed token that fails to build leaves the running one as it was. */
+        free(error);
+        error = NULL;
+        ASSERT_TRUE((next3 = config_in(dir, B "  - {label: a, " FILE_A "}\n")));
+        ASSERT_ERR(agent_reload_prepare(s.cfg, next3, &rl, &failed, &error), -ENOTDIR);
+        ASSERT_EQ(failed, 1);
         ASSERT_TRUE(running_same(&s, tokens, was, 2));
 }
 
