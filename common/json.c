@@ -13,11 +13,11 @@
 #define JSON_DUP_MEMBERS_MAX 1024u
 
 struct json_keyset {
-        size_t n;
-        struct {
+        size_t n, cap;
+        struct json_key_seen {
                 uint64_t hash;
                 size_t quote; /* offset of the key's opening quote */
-        } v[JSON_DUP_MEMBERS_MAX];
+        } * v;
 };
 
 size_t json_utf8_char(const uint8_t *p, size_t n, uint32_t *ret_cp) {
@@ -124,11 +124,16 @@ int json_reader_init(struct json_reader *r, const void *data, size_t len, const 
         return 0;
 }
 
+static void keyset_free(struct json_frame *f) {
+        if (f->keys)
+                free(f->keys->v);
+        free(f->keys);
+        f->keys = NULL;
+}
+
 void json_reader_done(struct json_reader *r) {
-        for (size_t d = 0; d < ELEMENTSOF(r->stack); d++) {
-                free(r->stack[d].keys);
-                r->stack[d].keys = NULL;
-        }
+        for (size_t d = 0; d < ELEMENTSOF(r->stack); d++)
+                keyset_free(&r->stack[d]);
 }
 
 static void skip_ws(struct json_reader *r) {
@@ -207,8 +212,7 @@ static int push(struct json_reader *r, bool array) {
 }
 
 static void pop(struct json_reader *r) {
-        free(r->stack[r->depth].keys);
-        r->stack[r->depth].keys = NULL;
+        keyset_free(&r->stack[r->depth]);
         r->depth--;
         r->pos++;
 }
@@ -371,6 +375,15 @@ static int key_check_unique(struct json_reader *r, struct json_frame *f, size_t 
         }
         if (f->keys->n >= JSON_DUP_MEMBERS_MAX)
                 return fail(r, -E2BIG, quote, "too many members to check for duplicate keys");
+        if (f->keys->n == f->keys->cap) {
+                size_t cap = MAX(f->keys->cap * 2, 8u);
+                struct json_key_seen *v = reallocarray(f->keys->v, cap, sizeof(*v));
+
+                if (!v)
+                        return fail(r, -ENOMEM, quote, "out of memory");
+                f->keys->v = v;
+                f->keys->cap = cap;
+        }
         f->keys->v[f->keys->n].hash = h;
         f->keys->v[f->keys->n++].quote = quote;
         return 0;
@@ -557,11 +570,12 @@ static int number_span(struct json_reader *r, size_t *ret_end, bool *ret_int) {
         return 0;
 }
 
-/* An integer as sign and magnitude; -ERANGE past 2^64-1. */
-static int read_integer(struct json_reader *r, bool *ret_neg, uint64_t *ret_mag, size_t *ret_start) {
+/* An integer as sign and magnitude, at most max_pos above zero or max_neg below; -ERANGE past that. */
+static int read_integer(struct json_reader *r, uint64_t max_pos, uint64_t max_neg, bool *ret_neg,
+                        uint64_t *ret_mag) {
         uint64_t v = 0;
         size_t end, i;
-        bool integer;
+        bool integer, neg;
         int k;
 
         k = value_begin(r, JSON_TYPE_NUMBER, "expected a number");
@@ -572,15 +586,19 @@ static int read_integer(struct json_reader *r, bool *ret_neg, uint64_t *ret_mag,
                 return k;
         if (!integer)
                 return fail(r, -EBADMSG, r->pos, "expected an integer");
-        *ret_neg = r->data[r->pos] == '-';
-        for (i = r->pos + *ret_neg; i < end; i++) {
+        neg = r->data[r->pos] == '-';
+        for (i = r->pos + neg; i < end; i++) {
                 unsigned d = r->data[i] - '0';
 
                 if (v > (UINT64_MAX - d) / 10)
                         return fail(r, -ERANGE, r->pos, "integer out of range");
                 v = v * 10 + d;
         }
-        *ret_start = r->pos;
+        if (v > (neg ? max_neg : max_pos))
+                return fail(r, -ERANGE, r->pos,
+                            neg && max_neg == 0 ? "negative integer where none may be"
+                                                : "integer out of range");
+        *ret_neg = neg;
         *ret_mag = v;
         r->pos = end;
         return 0;
@@ -588,32 +606,20 @@ static int read_integer(struct json_reader *r, bool *ret_neg, uint64_t *ret_mag,
 
 int json_read_int64(struct json_reader *r, int64_t *ret) {
         uint64_t mag;
-        size_t start;
         bool neg;
         int k;
 
-        k = read_integer(r, &neg, &mag, &start);
+        k = read_integer(r, INT64_MAX, (uint64_t) INT64_MAX + 1, &neg, &mag);
         if (k < 0)
                 return k;
-        if (mag > (uint64_t) INT64_MAX + neg)
-                return fail(r, -ERANGE, start, "integer out of range");
         *ret = neg ? (int64_t) (0 - mag) : (int64_t) mag;
         return 0;
 }
 
 int json_read_uint64(struct json_reader *r, uint64_t *ret) {
-        uint64_t mag;
-        size_t start;
         bool neg;
-        int k;
 
-        k = read_integer(r, &neg, &mag, &start);
-        if (k < 0)
-                return k;
-        if (neg && mag != 0)
-                return fail(r, -ERANGE, start, "negative integer where none may be");
-        *ret = mag;
-        return 0;
+        return read_integer(r, UINT64_MAX, 0, &neg, ret);
 }
 
 static bool literal(struct json_reader *r, const char *word) {
