@@ -82,9 +82,15 @@ static void format_path(const struct json_reader *r, char *buf, size_t size) {
 
                 if (f->array && f->count > 0)
                         append_path(buf, size, &n, "[%zu]", -1, NULL, f->count - 1);
-                else if (!f->array && f->key_off > 0)
-                        append_path(buf, size, &n, ".%.*s", (int) MIN(f->key_len, 64u),
-                                    (const char *) r->data + f->key_off, 0);
+                else if (!f->array && f->key_off > 0) {
+                        size_t len = MIN(f->key_len, 64u);
+
+                        /* cut a long key where a character starts, so the path stays UTF-8 */
+                        while (len < f->key_len && len > 0 && (r->data[f->key_off + len] & 0xc0) == 0x80)
+                                len--;
+                        append_path(buf, size, &n, ".%.*s", (int) len, (const char *) r->data + f->key_off,
+                                    0);
+                }
         }
 }
 

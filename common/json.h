@@ -36,7 +36,10 @@ struct json_limits {
                 max_depth; /* open objects and arrays at once; 0: the default; > JSON_DEPTH_LIMIT: -EINVAL */
         size_t max_string; /* decoded bytes of one string (keys included); 0: the default */
         size_t max_input;  /* bytes of the whole document; 0: the default */
-        bool reject_duplicates; /* in objects the caller iterates with json_object_next() */
+        /* -ENOTUNIQ for a key seen before in the same object, compared decoded ("a" == "\u0061"), in
+         * objects the caller iterates with json_object_next() (values skipped are not checked);
+         * such an object may hold at most 1024 members (-E2BIG past that). */
+        bool reject_duplicates;
 };
 
 struct json_error {
@@ -79,7 +82,9 @@ struct json_reader {
         struct json_frame stack[JSON_DEPTH_LIMIT + 1];
 };
 
-/* Limits may be NULL (all defaults); err may be NULL. -E2BIG if len is over max_input. */
+/* Limits may be NULL (all defaults); err may be NULL. -E2BIG if len is over max_input. The reader
+ * keeps pointing into data and never copies or wipes it: a caller reading secrets keeps the
+ * document itself in a secret_buf. Call json_reader_done() before reusing r. */
 _must_check_ int json_reader_init(struct json_reader *r, const void *data, size_t len,
                                   const struct json_limits *lim, struct json_error *err);
 /* Frees the duplicate-key sets; safe on a zeroed or half-read reader. */

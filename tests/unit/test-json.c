@@ -430,6 +430,24 @@ static void test_error_position(void) {
         }
 }
 
+/* A long key in the error path is cut to 64 bytes at a character boundary, not inside one. */
+static void test_error_path_long_key(void) {
+        char doc[256], want[128];
+        struct json_error err;
+        size_t n = 0;
+
+        doc[n++] = '{';
+        doc[n++] = '"';
+        memset(doc + n, 'k', 63);
+        n += 63;
+        memcpy(doc + n, "\xc3\xa9\xc3\xa9\": [x]}", 10);
+        n += 10;
+        (void) snprintf(want, sizeof(want), "$.%.*s[0]", 63, doc + 2);
+        ASSERT_ERR(json_validate(doc, n, NULL, &err), -EBADMSG);
+        ASSERT_STREQ(err.path, want);
+        ASSERT_EQ(err.offset, 2 + 63 + 4 + 4);
+}
+
 static char *nested(unsigned depth) {
         char *s = malloc(2 * depth + 2);
 
@@ -985,11 +1003,12 @@ TAP_MAIN({ "/json/read/escapes", test_escapes }, { "/json/read/nul", test_nul },
          { "/json/read/control-chars", test_control_chars }, { "/json/read/grammar", test_grammar },
          { "/json/read/integers", test_integers }, { "/json/read/nested", test_nested },
          { "/json/read/misuse", test_misuse }, { "/json/read/sticky-error", test_sticky },
-         { "/json/read/error-position", test_error_position }, { "/json/read/cap-depth", test_cap_depth },
-         { "/json/read/cap-string", test_cap_string }, { "/json/read/cap-input", test_cap_input },
-         { "/json/read/cap-key", test_cap_key }, { "/json/read/duplicates", test_duplicates },
-         { "/json/read/imds", test_imds }, { "/json/read/imds-bad", test_imds_bad },
-         { "/json/read/acm-s3", test_acm_s3 }, { "/json/read/truncation", test_truncation },
-         { "/json/read/mutations", test_mutations }, { "/json/write/pretty", test_writer_pretty },
-         { "/json/write/compact", test_writer_compact }, { "/json/write/escapes", test_writer_escapes },
-         { "/json/write/nesting", test_writer_nesting }, )
+         { "/json/read/error-position", test_error_position },
+         { "/json/read/error-path-long-key", test_error_path_long_key },
+         { "/json/read/cap-depth", test_cap_depth }, { "/json/read/cap-string", test_cap_string },
+         { "/json/read/cap-input", test_cap_input }, { "/json/read/cap-key", test_cap_key },
+         { "/json/read/duplicates", test_duplicates }, { "/json/read/imds", test_imds },
+         { "/json/read/imds-bad", test_imds_bad }, { "/json/read/acm-s3", test_acm_s3 },
+         { "/json/read/truncation", test_truncation }, { "/json/read/mutations", test_mutations },
+         { "/json/write/pretty", test_writer_pretty }, { "/json/write/compact", test_writer_compact },
+         { "/json/write/escapes", test_writer_escapes }, { "/json/write/nesting", test_writer_nesting }, )
