@@ -107,6 +107,12 @@ static int fail(struct json_reader *r, int e, size_t off, const char *what) {
         return e;
 }
 
+const char *json_error_string(const struct json_error *err, char *buf, size_t size) {
+        (void) snprintf(buf, size, "%s at byte %zu of the JSON (%s)", err->what ? err->what : "error",
+                        err->offset, err->path);
+        return buf;
+}
+
 int json_reader_init(struct json_reader *r, const void *data, size_t len, const struct json_limits *lim,
                      struct json_error *err) {
         *r = (struct json_reader){

@@ -90,6 +90,9 @@ _must_check_ int json_reader_init(struct json_reader *r, const void *data, size_
 /* Frees the duplicate-key sets; safe on a zeroed or half-read reader. */
 void json_reader_done(struct json_reader *r);
 
+/* "control character in string at byte 29 of the JSON ($.Credentials.Token)" into buf, for a log line. */
+const char *json_error_string(const struct json_error *err, char *buf, size_t size);
+
 /* The type of the next value, without consuming it. */
 _must_check_ int json_peek(struct json_reader *r);
 

@@ -428,6 +428,14 @@ static void test_error_position(void) {
                 ASSERT_STREQ(err.path, cases[i].path);
                 ASSERT_EQ(err.offset, cases[i].offset);
         }
+        {
+                struct json_error err;
+                char buf[200];
+
+                ASSERT_ERR(json_validate(cases[0].doc, strlen(cases[0].doc), NULL, &err), -EBADMSG);
+                ASSERT_STREQ(json_error_string(&err, buf, sizeof(buf)),
+                             "control character in string at byte 29 of the JSON ($.Credentials.Token)");
+        }
 }
 
 /* A long key in the error path is cut to 64 bytes at a character boundary, not inside one. */
