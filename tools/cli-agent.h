@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "parent/agent-state.h"
-#include "tools/json-writer.h"
+#include "common/json.h"
 
 #define CLI_DEFAULT_RUNTIME_DIR "/run/enclave-acm"
 

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "common/p11-errmap.h"
 #include "tools/cli.h"
@@ -82,4 +83,17 @@ bool cli_format_time(uint64_t t, bool iso, char *buf, size_t size) {
         }
         (void) strftime(buf, size, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S UTC", &tm);
         return true;
+}
+
+int cli_json_print(struct json_writer *j) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r;
+
+        r = json_writer_finish(j, &text, &len);
+        if (r < 0)
+                return r;
+        if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0)
+                return -EIO;
+        return 0;
 }

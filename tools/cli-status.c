@@ -12,7 +12,6 @@
 #include "common/transport.h"
 #include "tools/cli-agent.h"
 #include "tools/cli.h"
-#include "tools/json-writer.h"
 
 #define DESCRIBE_RESTARTS_MAX 10
 
@@ -261,10 +260,10 @@ static void print_human(const struct status *st, const struct cli_agent *agent, 
 }
 
 static int print_json(const struct status *st, const struct cli_agent *agent, const char *control) {
-        struct json_writer j;
+        _cleanup_(json_writer_done) struct json_writer j;
         char gen[32];
 
-        json_writer_init(&j, stdout);
+        json_writer_init(&j, false);
         json_begin_object(&j, NULL);
         json_string(&j, "address", control);
         json_bool(&j, "reachable", st != NULL);
@@ -272,7 +271,7 @@ static int print_json(const struct status *st, const struct cli_agent *agent, co
                 cli_agent_json(agent, &j);
         if (!st) {
                 json_end_object(&j);
-                return json_writer_finish(&j);
+                return cli_json_print(&j);
         }
         json_string(&j, "server", st->server);
         json_uint(&j, "protocol_version", st->version);
@@ -314,7 +313,7 @@ static int print_json(const struct status *st, const struct cli_agent *agent, co
         }
         json_end_array(&j);
         json_end_object(&j);
-        return json_writer_finish(&j);
+        return cli_json_print(&j);
 }
 
 static void help_status(void) {

@@ -32,6 +32,10 @@ int cli_report_call_error(const struct rpc_client *c, int r, const char *what);
  * buf, for 0 or a time that does not fit. */
 bool cli_format_time(uint64_t t, bool iso, char *buf, size_t size);
 
+struct json_writer;
+/* Finishes the document and writes it to stdout: -EIO if that fails, -EINVAL if it nests badly. */
+_must_check_ int cli_json_print(struct json_writer *j);
+
 int cli_verb_token_add(int argc, char **argv, const struct cli_ctx *ctx);
 int cli_verb_token_remove(int argc, char **argv, const struct cli_ctx *ctx);
 int cli_verb_status(int argc, char **argv, const struct cli_ctx *ctx);

@@ -8,181 +8,61 @@
 #include <unistd.h>
 
 #include "agent/launcher/launcher.h"
+#include "common/json.h"
 #include "parent/subprocess.h"
 #include "common/log.h"
 
-#define JSON_MAX_DEPTH 8
+/* The top-level object plus the eight levels of nesting nitro-cli's output was always allowed. */
+#define NITRO_JSON_MAX_DEPTH 9
 
-/* A bounded cursor over nitro-cli's JSON. Only what run-enclave prints is needed: an object of
- * strings, integers, arrays of integers and (in newer versions) nested objects, which are skipped. */
-struct jcur {
-        const char *p, *end;
-};
-
-static void skip_ws(struct jcur *c) {
-        while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-                c->p++;
-}
-
-static bool take(struct jcur *c, char ch) {
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ch) {
-                c->p++;
-                return true;
-        }
-        return false;
-}
-
-/* A string without escapes into buf (escapes are accepted and kept verbatim minus the backslash;
- * nitro-cli's strings are identifiers). -EBADMSG when unterminated, -E2BIG when too long. */
-static int read_string(struct jcur *c, char *buf, size_t size) {
-        size_t n = 0;
-
-        if (!take(c, '"'))
-                return -EBADMSG;
-        while (c->p < c->end && *c->p != '"') {
-                if (*c->p == '\\' && ++c->p >= c->end)
-                        return -EBADMSG;
-                if ((unsigned char) *c->p < 0x20)
-                        return -EBADMSG;
-                if (buf && n + 1 >= size)
-                        return -E2BIG;
-                if (buf)
-                        buf[n++] = *c->p;
-                c->p++;
-        }
-        if (c->p >= c->end)
-                return -EBADMSG;
-        c->p++;
-        if (buf)
-                buf[n] = 0;
-        return 0;
-}
-
-static int read_int(struct jcur *c, int64_t *ret) {
-        int64_t v = 0;
-        bool neg = false, any = false;
-
-        skip_ws(c);
-        if (c->p < c->end && *c->p == '-') {
-                neg = true;
-                c->p++;
-        }
-        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-                if (v > (INT64_MAX - 9) / 10)
-                        return -ERANGE;
-                v = v * 10 + (*c->p++ - '0');
-                any = true;
-        }
-        if (!any)
-                return -EBADMSG;
-        /* fractions and exponents are not expected from nitro-cli: refuse them */
-        if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E'))
-                return -EBADMSG;
-        *ret = neg ? -v : v;
-        return 0;
-}
-
-static int skip_value(struct jcur *c, unsigned depth);
-
-static int skip_container(struct jcur *c, char close, bool keyed, unsigned depth) {
-        if (depth > JSON_MAX_DEPTH)
-                return -EBADMSG;
-        if (take(c, close))
-                return 0;
-        for (;;) {
-                int r;
-
-                if (keyed && ((r = read_string(c, NULL, 0)) < 0 || !take(c, ':')))
-                        return -EBADMSG;
-                r = skip_value(c, depth + 1);
-                if (r < 0)
-                        return r;
-                if (take(c, close))
-                        return 0;
-                if (!take(c, ','))
-                        return -EBADMSG;
-        }
-}
-
-static int skip_value(struct jcur *c, unsigned depth) {
+static int read_member(struct json_reader *j, const char *key, struct launcher_nitro_info *info,
+                       unsigned *have) {
         int64_t v;
+        int r;
 
-        skip_ws(c);
-        if (c->p >= c->end)
-                return -EBADMSG;
-        switch (*c->p) {
-        case '"': return read_string(c, NULL, 0);
-        case '{': c->p++; return skip_container(c, '}', true, depth);
-        case '[': c->p++; return skip_container(c, ']', false, depth);
-        case 't':
-        case 'f':
-        case 'n': {
-                static const char *const words[] = { "true", "false", "null" };
-                for (size_t i = 0; i < ELEMENTSOF(words); i++) {
-                        size_t n = strlen(words[i]);
-                        if ((size_t) (c->end - c->p) >= n && memcmp(c->p, words[i], n) == 0) {
-                                c->p += n;
-                                return 0;
-                        }
-                }
-                return -EBADMSG;
+        if (strcmp(key, "EnclaveID") == 0) {
+                r = json_read_string_buf(j, info->enclave_id, sizeof(info->enclave_id));
+                if (r < 0 || !info->enclave_id[0])
+                        return -EBADMSG;
+                *have |= 1u << 0;
+        } else if (strcmp(key, "ProcessID") == 0) {
+                if (json_read_int64(j, &v) < 0 || v <= 1 || v > INT32_MAX)
+                        return -EBADMSG;
+                info->process_id = v;
+                *have |= 1u << 1;
+        } else if (strcmp(key, "EnclaveCID") == 0) {
+                /* 0-2 are the hypervisor, reserved and the host, 3 is the parent instance on
+                 * Nitro; 0xffffffff is "any". Same range as acm.yaml's enclave.cid. */
+                if (json_read_int64(j, &v) < 0 || v < 4 || v >= UINT32_MAX)
+                        return -EBADMSG;
+                info->cid = (uint32_t) v;
+                *have |= 1u << 2;
         }
-        default: return read_int(c, &v);
-        }
+        return 0; /* anything else is skipped by the next json_object_next() */
 }
 
 int launcher_nitro_parse(const char *text, size_t len, struct launcher_nitro_info *ret) {
+        static const struct json_limits limits = { .max_depth = NITRO_JSON_MAX_DEPTH };
         struct launcher_nitro_info info = { .process_id = -1 };
-        bool have_id = false, have_pid = false, have_cid = false;
-        const char *start = NULL;
-        struct jcur c;
+        _cleanup_(json_reader_done) struct json_reader j = {};
+        const char *start = NULL, *key;
+        unsigned have = 0;
+        int r;
 
         /* nitro-cli may print progress lines first ("Start allocating memory..."): the object starts
-         * with the first '{' at the beginning of a line. */
+         * with the first '{' at the beginning of a line. What follows the object is not looked at. */
         for (size_t i = 0; i < len && !start; i++)
                 if (text[i] == '{' && (i == 0 || text[i - 1] == '\n'))
                         start = text + i;
         if (!start)
                 return -EBADMSG;
-        c = (struct jcur){ start + 1, text + len };
-        if (take(&c, '}'))
+        if (json_reader_init(&j, start, len - (size_t) (start - text), &limits, NULL) < 0 ||
+            json_object_begin(&j) < 0)
                 return -EBADMSG;
-        for (;;) {
-                char key[64];
-                int64_t v;
-                int r;
-
-                r = read_string(&c, key, sizeof(key));
-                if (r == -E2BIG)
-                        r = -EBADMSG;
-                if (r < 0 || !take(&c, ':'))
+        while ((r = json_object_next(&j, &key)) > 0)
+                if (read_member(&j, key, &info, &have) < 0)
                         return -EBADMSG;
-                if (strcmp(key, "EnclaveID") == 0) {
-                        if (read_string(&c, info.enclave_id, sizeof(info.enclave_id)) < 0 ||
-                            !info.enclave_id[0])
-                                return -EBADMSG;
-                        have_id = true;
-                } else if (strcmp(key, "ProcessID") == 0) {
-                        if (read_int(&c, &v) < 0 || v <= 1 || v > INT32_MAX)
-                                return -EBADMSG;
-                        info.process_id = v;
-                        have_pid = true;
-                } else if (strcmp(key, "EnclaveCID") == 0) {
-                        /* 0-2 are the hypervisor, reserved and the host, 3 is the parent instance on
-                         * Nitro; 0xffffffff is "any". Same range as acm.yaml's enclave.cid. */
-                        if (read_int(&c, &v) < 0 || v < 4 || v >= UINT32_MAX)
-                                return -EBADMSG;
-                        info.cid = (uint32_t) v;
-                        have_cid = true;
-                } else if ((r = skip_value(&c, 1)) < 0)
-                        return -EBADMSG;
-                if (take(&c, '}'))
-                        break;
-                if (!take(&c, ','))
-                        return -EBADMSG;
-        }
-        if (!have_id || !have_pid || !have_cid)
+        if (r < 0 || have != 7u)
                 return -EBADMSG;
         *ret = info;
         return 0;
