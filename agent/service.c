@@ -65,7 +65,7 @@ static int tokens_build(const struct agent_config *cfg, struct agent_token ***re
         int r;
 
         if (!tokens)
-                return log_error_errno(ENOMEM, "Out of memory");
+                return log_error_errno(-ENOMEM, "Out of memory");
         for (size_t i = 0; i < cfg->n_tokens; i++) {
                 r = agent_token_new(cfg, &cfg->tokens[i], &tokens[i]);
                 if (r < 0) {
@@ -316,7 +316,7 @@ static void service_reload(struct service *s) {
         }
         ntokens = calloc(ncfg->n_tokens ?: 1, sizeof(*ntokens));
         if (!ntokens) {
-                log_error_errno(ENOMEM, "Out of memory, keeping the running configuration");
+                log_error_errno(-ENOMEM, "Out of memory, keeping the running configuration");
                 goto done;
         }
         /* Keep unchanged tokens (moved over), drop removed and changed ones. */

@@ -81,11 +81,11 @@ int agent_token_new(const struct agent_config *cfg, const struct agent_config_to
 
         t = calloc(1, sizeof(*t));
         if (!t)
-                return log_error_errno(ENOMEM, "Out of memory");
+                return log_error_errno(-ENOMEM, "Out of memory");
         t->cfg = ct;
         t->label = strdup(ct->label);
         if (!t->label)
-                return log_error_errno(ENOMEM, "Out of memory");
+                return log_error_errno(-ENOMEM, "Out of memory");
         t->cur.key_id = 1;
         if (ct->source.kind != AGENT_SOURCE_FILE) {
                 t->state = AGENT_TOKEN_UNSUPPORTED;

@@ -16,7 +16,12 @@ void log_set_timestamp(bool on);
 /* Force or suppress the <N> prefix; by default it is used unless stderr is a tty. */
 void log_set_prefix(bool on);
 
-/* Logs, sets errno from -error so %m works, and returns -abs(error) (or 0 when error == 0). */
+/* The log_*_errno() calls take a negative errno, as every function here returns it: pass r as it came
+ * back, -errno after a libc call that sets errno (or negative_errno()), -r after one that returns a
+ * positive code (pthread_*(), getgrnam_r()), and -EINVAL, -ENOMEM for our own. They log, set errno to
+ * -error so %m prints its text, and return error, so `return log_error_errno(r, ...);` passes it on.
+ * 0 logs without touching errno and returns 0. A positive error is a bug at the call site: it is
+ * treated as its negative, and the line says so (naming the call site) instead of hiding it. */
 int log_internal(int level, int error, const char *file, int line, const char *fmt, ...) _printf_(5, 6);
 
 #define log_full_errno(level, error, ...) log_internal(level, error, __FILE__, __LINE__, __VA_ARGS__)

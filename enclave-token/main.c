@@ -274,7 +274,7 @@ static int run(void) {
         (void) sigaddset(&mask, SIGHUP);
         r = pthread_sigmask(SIG_BLOCK, &mask, NULL);
         if (r != 0)
-                return log_error_errno(r, "Failed to block signals: %m");
+                return log_error_errno(-r, "Failed to block signals: %m");
         (void) signal(SIGPIPE, SIG_IGN);
 
         r = etok_server_new(&d, &cfg, &srv);
@@ -291,7 +291,7 @@ static int run(void) {
         for (;;) {
                 sig = sigtimedwait(&mask, NULL, &(struct timespec){ .tv_sec = 1 });
                 if (sig < 0 && errno != EAGAIN && errno != EINTR)
-                        return log_error_errno(errno, "sigtimedwait() failed: %m");
+                        return log_error_errno(negative_errno(), "sigtimedwait() failed: %m");
                 if (sig < 0)
                         etok_keystore_expire(ks);
                 else if (sig == SIGHUP)
@@ -312,7 +312,7 @@ int main(int argc, char *argv[]) {
 
         /* Before anything else holds a secret: no core dumps, no ptrace by other users. */
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
-                log_error_errno(errno, "Failed to make the process non-dumpable: %m");
+                log_error_errno(negative_errno(), "Failed to make the process non-dumpable: %m");
                 return EXIT_FAILURE;
         }
         r = parse_argv(argc, argv);

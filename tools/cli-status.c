@@ -157,7 +157,7 @@ static int collect(struct rpc_client *c, struct status *st) {
 
         st->server = slice_strdup(&h->server);
         if (!st->server)
-                return log_error_errno(ENOMEM, "Out of memory");
+                return log_error_errno(-ENOMEM, "Out of memory");
         st->version = h->version;
         st->max_tokens = h->max_tokens;
         st->dev = h->dev;
@@ -178,12 +178,12 @@ static int collect(struct rpc_client *c, struct status *st) {
                         if (cursor == 0)
                                 break;
                         if (page > RPC_MAX_TOKENS)
-                                return log_error_errno(EPROTO, "The daemon's DESCRIBE pages do not end");
+                                return log_error_errno(-EPROTO, "The daemon's DESCRIBE pages do not end");
                 }
                 if (!changed)
                         return 0;
         }
-        return log_error_errno(EAGAIN, "The tokens kept changing while they were listed; try again");
+        return log_error_errno(-EAGAIN, "The tokens kept changing while they were listed; try again");
 }
 
 static const char *key_type_name(uint32_t type) {
@@ -344,7 +344,7 @@ static int pick_control(const struct cli_ctx *ctx, const struct cli_agent *agent
                 return 0;
         ret->control = a;
         if (transport_addr_parse(a, &ret->addr) < 0)
-                return log_error_errno(EBADMSG, "%s: the agent's control address '%s' is not valid",
+                return log_error_errno(-EBADMSG, "%s: the agent's control address '%s' is not valid",
                                        agent->path, a);
         return 0;
 }

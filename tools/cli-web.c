@@ -304,7 +304,7 @@ static int build_uri(const struct web_args *a, char **ret) {
 
         if (a->key_uri) {
                 *ret = strdup(a->key_uri);
-                return *ret ? 0 : log_error_errno(ENOMEM, "Out of memory");
+                return *ret ? 0 : log_error_errno(-ENOMEM, "Out of memory");
         }
         r = p11uri_build(&k, ret, &len);
         if (r == -EINVAL)
@@ -369,7 +369,7 @@ int cli_verb_web(int argc, char **argv, const struct cli_ctx *ctx) {
         if (build_uri(&a, &uri) < 0)
                 return CLI_EXIT_FAILED;
         if (uri_pin_value(a.key_uri, &pin) < 0) {
-                log_error_errno(ENOMEM, "Out of memory");
+                log_error_errno(-ENOMEM, "Out of memory");
                 return CLI_EXIT_FAILED;
         }
         a.pin_mask = pin;

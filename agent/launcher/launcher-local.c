@@ -38,7 +38,7 @@ int launcher_local_start(struct launcher *l) {
         if (asprintf(&data, "unix:path=%s/data.sock", l->runtime_dir) < 0 ||
             asprintf(&control, "unix:path=%s/control.sock", l->runtime_dir) < 0 ||
             asprintf(&control_path, "%s/control.sock", l->runtime_dir) < 0)
-                return log_error_errno(ENOMEM, "Out of memory");
+                return log_error_errno(-ENOMEM, "Out of memory");
         if (access(l->token_binary, X_OK) < 0)
                 return log_error_errno(negative_errno(), "Cannot run the token binary '%s': %m",
                                        l->token_binary);

@@ -207,7 +207,7 @@ static int run_nitro_cli(const char *const *argv, unsigned timeout_ms, struct su
         if (r < 0)
                 return log_error_errno(r, "Cannot run '%s': %m", argv[0]);
         if (!subprocess_result_ok(res))
-                return log_error_errno(EBADMSG, "'%s %s' failed (%s %d): %s", argv[0], argv[1],
+                return log_error_errno(-EBADMSG, "'%s %s' failed (%s %d): %s", argv[0], argv[1],
                                        res->timed_out     ? "timed out, signal"
                                        : res->term_signal ? "signal"
                                                           : "status",
@@ -263,7 +263,7 @@ int launcher_nitro_start(struct launcher *l) {
                 l->running = true;
                 launcher_nitro_stop(l);
                 l->running = false;
-                return log_error_errno(ENOMEM, "Out of memory");
+                return log_error_errno(-ENOMEM, "Out of memory");
         }
         l->pid = (pid_t) info.process_id;
         l->cid = info.cid;

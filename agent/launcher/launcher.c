@@ -99,7 +99,7 @@ static int write_address_file(const struct launcher *l) {
 
         if (asprintf(&path, "%s/address", l->runtime_dir) < 0 ||
             asprintf(&line, "%s\n", l->data_address) < 0)
-                return log_error_errno(ENOMEM, "Out of memory");
+                return log_error_errno(-ENOMEM, "Out of memory");
         /* 0644: every web-server worker reads it. */
         r = pinstore_write_atomic(path, line, strlen(line), 0644, (uid_t) -1, (gid_t) -1);
         if (r < 0)

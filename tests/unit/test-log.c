@@ -1,0 +1,142 @@
+/* The daemons' logger: the negative-errno convention of log_*_errno() and what %m prints. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "tests/lib/tap.h"
+
+/* stderr goes to a temporary file while a test runs; captured() reads back what was written. */
+static FILE *capture;
+static int saved_stderr = -1;
+static char out[4096];
+
+static void capture_start(void) {
+        fflush(stderr);
+        capture = tmpfile();
+        saved_stderr = dup(STDERR_FILENO);
+        if (capture && saved_stderr >= 0)
+                (void) dup2(fileno(capture), STDERR_FILENO);
+        log_set_prefix(false);
+        log_set_timestamp(false);
+        log_set_max_level(LOG_INFO);
+}
+
+static const char *captured(void) {
+        size_t n = 0;
+
+        fflush(stderr);
+        if (saved_stderr >= 0) {
+                (void) dup2(saved_stderr, STDERR_FILENO);
+                (void) close(saved_stderr);
+                saved_stderr = -1;
+        }
+        if (capture) {
+                rewind(capture);
+                n = fread(out, 1, sizeof(out) - 1, capture);
+                (void) fclose(capture);
+                capture = NULL;
+        }
+        out[n] = '\0';
+        return out;
+}
+
+static void test_negative(void) {
+        char want[256];
+        int r, e;
+
+        capture_start();
+        r = log_error_errno(-ENOENT, "Cannot open '%s': %m", "x.pem");
+        e = errno;
+        (void) snprintf(want, sizeof(want), "Cannot open 'x.pem': %s\n", strerror(ENOENT));
+        ASSERT_STREQ(captured(), want);
+        ASSERT_EQ(r, -ENOENT);
+        ASSERT_EQ(e, ENOENT);
+}
+
+static void test_return_passes_on(void) {
+        int r;
+
+        capture_start();
+        r = log_warning_errno(-EPROTO, "w");
+        (void) captured();
+        ASSERT_EQ(r, -EPROTO);
+        capture_start();
+        r = log_info_errno(-EACCES, "i: %m");
+        ASSERT_EQ(r, -EACCES);
+        ASSERT_TRUE(strstr(captured(), strerror(EACCES)) != NULL);
+}
+
+/* A level that is filtered out prints nothing, leaves errno alone and still returns the code. */
+static void test_filtered(void) {
+        int r, e;
+
+        capture_start();
+        errno = EINTR;
+        r = log_debug_errno(-ENOMEM, "d: %m");
+        e = errno;
+        ASSERT_STREQ(captured(), "");
+        ASSERT_EQ(r, -ENOMEM);
+        ASSERT_EQ(e, EINTR);
+}
+
+static void test_zero(void) {
+        int r, e;
+
+        capture_start();
+        errno = EAGAIN;
+        r = log_error_errno(0, "z");
+        e = errno;
+        ASSERT_STREQ(captured(), "z\n");
+        ASSERT_EQ(r, 0);
+        ASSERT_EQ(e, EAGAIN);
+}
+
+/* A positive code is a bug at the call site: the line still says the right thing, the code comes back
+ * negative, and a BUG line names the call site, even when the level is filtered out. */
+static void test_positive_is_reported(void) {
+        const char *o;
+        char want[256];
+        int r, line;
+
+        capture_start();
+        line = __LINE__ + 1;
+        r = log_error_errno(EBADMSG, "bad: %m");
+        o = captured();
+        ASSERT_EQ(r, -EBADMSG);
+        (void) snprintf(want, sizeof(want), "bad: %s\n", strerror(EBADMSG));
+        ASSERT_TRUE(strstr(o, want) != NULL);
+        (void) snprintf(want, sizeof(want), "BUG: %s:%d passed the positive errno %d", __FILE__, line,
+                        EBADMSG);
+        ASSERT_TRUE(strstr(o, want) != NULL);
+
+        capture_start();
+        r = log_debug_errno(ENOMEM, "filtered");
+        o = captured();
+        ASSERT_EQ(r, -ENOMEM);
+        ASSERT_TRUE(strstr(o, "BUG: ") != NULL);
+        ASSERT_TRUE(strstr(o, "filtered") == NULL);
+}
+
+static void test_prefix(void) {
+        capture_start();
+        log_set_prefix(true);
+        (void) log_error_errno(-EIO, "p");
+        log_warning("w");
+        ASSERT_STREQ(captured(), "<3>p\n<4>w\n");
+        log_set_prefix(false);
+}
+
+static void test_level_names(void) {
+        ASSERT_EQ(log_level_from_string("error"), LOG_ERR);
+        ASSERT_EQ(log_level_from_string("WARN"), LOG_WARNING);
+        ASSERT_EQ(log_level_from_string("trace"), LOG_DEBUG);
+        ASSERT_EQ(log_level_from_string("loud"), -EINVAL);
+        ASSERT_EQ(log_level_from_string(NULL), -EINVAL);
+}
+
+TAP_MAIN(TEST("/log/errno/negative", test_negative), TEST("/log/errno/return", test_return_passes_on),
+         TEST("/log/errno/filtered", test_filtered), TEST("/log/errno/zero", test_zero),
+         TEST("/log/errno/positive-is-reported", test_positive_is_reported),
+         TEST("/log/prefix", test_prefix), TEST("/log/level-names", test_level_names))
