@@ -197,7 +197,7 @@ static int parse_argv(int argc, char *argv[]) {
                                 return log_error_errno(r, "Invalid --log-level '%s'", optarg);
                         log_set_max_level(r);
                         break;
-                default: return -EINVAL;
+                default: return log_error_errno(-EINVAL, "Try 'enclave-token --help'.");
                 }
         if (optind < argc)
                 return log_error_errno(-EINVAL, "Unexpected argument '%s'", argv[optind]);
