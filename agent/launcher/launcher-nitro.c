@@ -289,14 +289,14 @@ static bool process_alive(pid_t pid) {
         return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
 }
 
-int launcher_nitro_check(struct launcher *l) {
+bool launcher_nitro_check(struct launcher *l) {
         if (process_alive(l->pid))
-                return 1;
+                return true;
         log_error("Enclave '%s' died (its process %d is gone)", l->enclave_id ?: "?", (int) l->pid);
         /* Let nitro-cli release what is left (its CPUs and memory go back to the pool). */
         launcher_nitro_stop(l);
         l->running = false;
-        return 0;
+        return false;
 }
 
 void launcher_nitro_stop(struct launcher *l) {

@@ -87,7 +87,7 @@ int launcher_wait_boot(struct launcher *l) {
                 r = launcher_connect(l, &c);
                 if (r >= 0)
                         return 0;
-                if (launcher_check(l) == 0)
+                if (!launcher_check(l))
                         return -ECHILD;
                 (void) usleep(100 * 1000); /* ACM polls every 100 ms too */
         }
@@ -146,9 +146,9 @@ int launcher_start(struct launcher *l) {
         return 0;
 }
 
-int launcher_check(struct launcher *l) {
+bool launcher_check(struct launcher *l) {
         if (!l->running)
-                return 0;
+                return false;
         return l->kind == AGENT_LAUNCHER_LOCAL ? launcher_local_check(l) : launcher_nitro_check(l);
 }
 
