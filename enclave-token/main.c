@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 
 #include "common/log.h"
+#include "common/parse-util.h"
 #include "common/secret.h"
 #include "common/transport.h"
 #include "enclave-token/dispatch.h"
@@ -65,21 +66,6 @@ static void help(void) {
                "  --help, --version\n",
                ETOK_MAX_TOKENS_DEFAULT, RPC_MAX_TOKENS, ETOK_ROTATION_GRACE_DEFAULT_SEC, BUSY_POLL_MAX_USEC,
                BUSY_POLL_DEFAULT_USEC);
-}
-
-static int parse_unsigned(const char *s, int base, unsigned long min, unsigned long max,
-                          unsigned long *ret) {
-        unsigned long v;
-        char *end;
-
-        if (!s || !*s || *s == '-' || *s == '+')
-                return -EINVAL;
-        errno = 0;
-        v = strtoul(s, &end, base);
-        if (errno != 0 || *end != '\0' || v < min || v > max)
-                return -ERANGE;
-        *ret = v;
-        return 0;
 }
 
 static int parse_group(const char *s, gid_t *ret) {

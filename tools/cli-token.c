@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/p11-uri.h"
+#include "common/parse-util.h"
 #include "common/rpc-codec.h"
 #include "common/secret.h"
 #include "tools/cli-input.h"
@@ -69,14 +70,11 @@ static bool label_ok(const char *s, size_t max) {
 
 static int parse_key_id(const char *s, uint32_t *ret) {
         unsigned long v;
-        char *end;
+        int r;
 
-        if (!s[0] || s[0] == '-' || s[0] == '+')
-                return -EINVAL;
-        errno = 0;
-        v = strtoul(s, &end, 0);
-        if (errno != 0 || *end != '\0' || v > RPC_KEY_ID_MAX)
-                return -ERANGE;
+        r = parse_unsigned(s, 0, 0, RPC_KEY_ID_MAX, &v);
+        if (r < 0)
+                return r;
         *ret = (uint32_t) v;
         return 0;
 }

@@ -8,6 +8,7 @@
 #include "parent/webapply.h"
 #include "common/log.h"
 #include "common/p11-uri.h"
+#include "common/parse-util.h"
 #include "common/rpc-codec.h"
 #include "tools/cli-web.h"
 #include "tools/cli.h"
@@ -82,16 +83,6 @@ static void help(void) {
                "\n"
                "Exit status: 0 done (or nothing to do), 1 a file was refused or a command failed, 2 "
                "usage.\n");
-}
-
-static int parse_ulong(const char *s, unsigned long max, unsigned long *ret) {
-        char *end;
-
-        if (!s[0] || s[0] == '-' || s[0] == '+')
-                return -EINVAL;
-        errno = 0;
-        *ret = strtoul(s, &end, 10);
-        return errno != 0 || *end != '\0' || *ret > max ? -ERANGE : 0;
 }
 
 static int list_add(const char **list, size_t *n, const char *v, const char *opt) {
@@ -176,16 +167,18 @@ static int parse_one(int c, const char *v, struct web_args *a) {
                 a->control = webapply_control_from_string(v);
                 return a->control < 0 ? bad_value("--control", v, "expected direct or systemd") : 0;
         case ARG_KEY_ID:
-                return parse_ulong(v, RPC_KEY_ID_MAX, &a->key_id) < 0
+                return parse_unsigned(v, 10, 0, RPC_KEY_ID_MAX, &a->key_id) < 0
                                ? bad_value("--key-id", v, "not a key id")
                                : 0;
-        case ARG_PORT: return parse_ulong(v, 65535, &a->port) < 0 ? bad_value("--port", v, "not a port") : 0;
+        case ARG_PORT:
+                return parse_unsigned(v, 10, 0, 65535, &a->port) < 0 ? bad_value("--port", v, "not a port")
+                                                                     : 0;
         case ARG_TIMEOUT:
-                return parse_ulong(v, 3600, &a->timeout_s) < 0 || a->timeout_s == 0
+                return parse_unsigned(v, 10, 1, 3600, &a->timeout_s) < 0
                                ? bad_value("--timeout", v, "expected 1-3600 seconds")
                                : 0;
         case ARG_RELOAD_WAIT_MS:
-                return parse_ulong(v, 3600000, &a->reload_wait_ms) < 0
+                return parse_unsigned(v, 10, 0, 3600000, &a->reload_wait_ms) < 0
                                ? bad_value("--reload-wait-ms", v, "expected 0-3600000 milliseconds")
                                : 0;
         case ARG_ENV: return list_add(a->env, &a->n_env, v, "--env");
