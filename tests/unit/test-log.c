@@ -2,44 +2,16 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/log.h"
+#include "tests/lib/capture.h"
 #include "tests/lib/tap.h"
 
-/* stderr goes to a temporary file while a test runs; captured() reads back what was written. */
-static FILE *capture;
-static int saved_stderr = -1;
-static char out[4096];
-
 static void capture_start(void) {
-        fflush(stderr);
-        capture = tmpfile();
-        saved_stderr = dup(STDERR_FILENO);
-        if (capture && saved_stderr >= 0)
-                (void) dup2(fileno(capture), STDERR_FILENO);
+        capture_stderr_begin();
         log_set_prefix(false);
         log_set_timestamp(false);
         log_set_max_level(LOG_INFO);
-}
-
-static const char *captured(void) {
-        size_t n = 0;
-
-        fflush(stderr);
-        if (saved_stderr >= 0) {
-                (void) dup2(saved_stderr, STDERR_FILENO);
-                (void) close(saved_stderr);
-                saved_stderr = -1;
-        }
-        if (capture) {
-                rewind(capture);
-                n = fread(out, 1, sizeof(out) - 1, capture);
-                (void) fclose(capture);
-                capture = NULL;
-        }
-        out[n] = '\0';
-        return out;
 }
 
 static void test_negative(void) {
@@ -50,7 +22,7 @@ static void test_negative(void) {
         r = log_error_errno(-ENOENT, "Cannot open '%s': %m", "x.pem");
         e = errno;
         (void) snprintf(want, sizeof(want), "Cannot open 'x.pem': %s\n", strerror(ENOENT));
-        ASSERT_STREQ(captured(), want);
+        ASSERT_STREQ(capture_stderr_end(), want);
         ASSERT_EQ(r, -ENOENT);
         ASSERT_EQ(e, ENOENT);
 }
@@ -60,12 +32,12 @@ static void test_return_passes_on(void) {
 
         capture_start();
         r = log_warning_errno(-EPROTO, "w");
-        (void) captured();
+        (void) capture_stderr_end();
         ASSERT_EQ(r, -EPROTO);
         capture_start();
         r = log_info_errno(-EACCES, "i: %m");
         ASSERT_EQ(r, -EACCES);
-        ASSERT_TRUE(strstr(captured(), strerror(EACCES)) != NULL);
+        ASSERT_TRUE(strstr(capture_stderr_end(), strerror(EACCES)) != NULL);
 }
 
 /* A level that is filtered out prints nothing, leaves errno alone and still returns the code. */
@@ -76,7 +48,7 @@ static void test_filtered(void) {
         errno = EINTR;
         r = log_debug_errno(-ENOMEM, "d: %m");
         e = errno;
-        ASSERT_STREQ(captured(), "");
+        ASSERT_STREQ(capture_stderr_end(), "");
         ASSERT_EQ(r, -ENOMEM);
         ASSERT_EQ(e, EINTR);
 }
@@ -88,7 +60,7 @@ static void test_zero(void) {
         errno = EAGAIN;
         r = log_error_errno(0, "z");
         e = errno;
-        ASSERT_STREQ(captured(), "z\n");
+        ASSERT_STREQ(capture_stderr_end(), "z\n");
         ASSERT_EQ(r, 0);
         ASSERT_EQ(e, EAGAIN);
 }
@@ -103,7 +75,7 @@ static void test_positive_is_reported(void) {
         capture_start();
         line = __LINE__ + 1;
         r = log_error_errno(EBADMSG, "bad: %m");
-        o = captured();
+        o = capture_stderr_end();
         ASSERT_EQ(r, -EBADMSG);
         (void) snprintf(want, sizeof(want), "bad: %s\n", strerror(EBADMSG));
         ASSERT_TRUE(strstr(o, want) != NULL);
@@ -113,7 +85,7 @@ static void test_positive_is_reported(void) {
 
         capture_start();
         r = log_debug_errno(ENOMEM, "filtered");
-        o = captured();
+        o = capture_stderr_end();
         ASSERT_EQ(r, -ENOMEM);
         ASSERT_TRUE(strstr(o, "BUG: ") != NULL);
         ASSERT_TRUE(strstr(o, "filtered") == NULL);
@@ -124,7 +96,7 @@ static void test_prefix(void) {
         log_set_prefix(true);
         (void) log_error_errno(-EIO, "p");
         log_warning("w");
-        ASSERT_STREQ(captured(), "<3>p\n<4>w\n");
+        ASSERT_STREQ(capture_stderr_end(), "<3>p\n<4>w\n");
         log_set_prefix(false);
 }
 
