@@ -40,13 +40,22 @@ static int load(struct p11_config *c, const char **ret_trace) {
         return r;
 }
 
+/* Only var=value set (none when var is NULL), and ENCLAVE_ACM_DEBUG=debug unless it is NULL; then load(). */
+static int load_with(const char *var, const char *value, const char *debug, struct p11_config *c,
+                     const char **ret_trace) {
+        env_clear();
+        if (var)
+                (void) setenv(var, value, 1);
+        if (debug)
+                (void) setenv("ENCLAVE_ACM_DEBUG", debug, 1);
+        return load(c, ret_trace);
+}
+
 static void test_defaults(void) {
         struct p11_config c = {};
         const char *trace;
 
-        env_clear();
-        (void) setenv("ENCLAVE_ACM_DEBUG", "all", 1);
-        ASSERT_OK(load(&c, &trace));
+        ASSERT_OK(load_with(NULL, NULL, "all", &c, &trace));
         ASSERT_EQ(c.timeout_ms, DOC_TIMEOUT_MS);
         ASSERT_EQ(c.busy_poll_usec, DOC_BUSY_POLL_USEC);
         ASSERT_TRUE(c.address == NULL);
@@ -117,10 +126,7 @@ static void test_numbers(void) {
                 unsigned long got;
 
                 printf("# %s='%s'\n", numbers[i].var, numbers[i].value);
-                env_clear();
-                (void) setenv(numbers[i].var, numbers[i].value, 1);
-                (void) setenv("ENCLAVE_ACM_DEBUG", "init", 1);
-                ASSERT_OK(load(&c, &trace));
+                ASSERT_OK(load_with(numbers[i].var, numbers[i].value, "init", &c, &trace));
                 got = number_of(&c, numbers[i].var);
                 p11_config_done(&c);
                 ASSERT_EQ(got, numbers[i].want);
@@ -186,10 +192,7 @@ static void test_address_file_name(void) {
         struct p11_config c = {};
         const char *trace;
 
-        env_clear();
-        (void) setenv("ENCLAVE_ACM_ADDRESS_FILE", "", 1);
-        (void) setenv("ENCLAVE_ACM_DEBUG", "init", 1);
-        ASSERT_OK(load(&c, &trace));
+        ASSERT_OK(load_with("ENCLAVE_ACM_ADDRESS_FILE", "", "init", &c, &trace));
         ASSERT_STREQ(c.address_file, DOC_ADDRESS_FILE);
         p11_config_done(&c);
         ASSERT_TRUE(strstr(trace, "ENCLAVE_ACM_ADDRESS_FILE='' is not a file name, using the default "
@@ -246,34 +249,37 @@ static void test_address_file_content(void) {
 }
 
 static void test_debug_words(void) {
-        struct p11_config c = {};
-        const char *trace;
+        static const struct {
+                const char *value;
+                unsigned mask;
+                const char *line; /* NULL: nothing printed */
+        } rows[] = {
+                { "rpc,sesion", P11_DEBUG_RPC,
+                  "ENCLAVE_ACM_DEBUG='rpc,sesion': 'sesion' is not one of init, slot, session, object, "
+                  "sign, "
+                  "rpc, all, ignored" },
+                { "session:sign rpc", P11_DEBUG_SESSION | P11_DEBUG_SIGN | P11_DEBUG_RPC, NULL },
+                { "yes", P11_DEBUG_ALL, NULL },
+                /* nothing known: the trace is off, and says nothing */
+                { "sesion", 0, NULL },
+                { "0", 0, NULL },
+                { "", 0, NULL },
+        };
 
-        env_clear();
-        (void) setenv("ENCLAVE_ACM_DEBUG", "rpc,sesion", 1);
-        ASSERT_OK(load(&c, &trace));
-        ASSERT_EQ(c.debug, P11_DEBUG_RPC);
-        p11_config_done(&c);
-        ASSERT_TRUE(strstr(trace,
-                           "ENCLAVE_ACM_DEBUG='rpc,sesion': 'sesion' is not one of init, slot, session, "
-                           "object, sign, rpc, all, ignored") != NULL);
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+                struct p11_config c = {};
+                const char *trace;
+                unsigned mask;
 
-        /* nothing known: the trace is off, and says nothing */
-        (void) setenv("ENCLAVE_ACM_DEBUG", "sesion", 1);
-        ASSERT_OK(load(&c, &trace));
-        ASSERT_EQ(c.debug, 0);
-        p11_config_done(&c);
-        ASSERT_STREQ(trace, "");
-        (void) setenv("ENCLAVE_ACM_DEBUG", "0", 1);
-        ASSERT_OK(load(&c, &trace));
-        ASSERT_EQ(c.debug, 0);
-        p11_config_done(&c);
-        ASSERT_STREQ(trace, "");
-        (void) setenv("ENCLAVE_ACM_DEBUG", "session:sign rpc", 1);
-        ASSERT_OK(load(&c, &trace));
-        ASSERT_EQ(c.debug, P11_DEBUG_SESSION | P11_DEBUG_SIGN | P11_DEBUG_RPC);
-        p11_config_done(&c);
-        ASSERT_STREQ(trace, "");
+                ASSERT_OK(load_with("ENCLAVE_ACM_DEBUG", rows[i].value, NULL, &c, &trace));
+                mask = c.debug;
+                p11_config_done(&c);
+                ASSERT_EQ(mask, rows[i].mask);
+                if (rows[i].line)
+                        ASSERT_TRUE(strstr(trace, rows[i].line) != NULL);
+                else
+                        ASSERT_STREQ(trace, "");
+        }
 }
 
 static void test_no_mlock(void) {
@@ -282,10 +288,8 @@ static void test_no_mlock(void) {
         struct p11_config c = {};
         const char *trace;
 
-        env_clear();
-        (void) setenv("ENCLAVE_ACM_DEBUG", "init", 1);
         (void) setenv("ENCLAVE_ACM_NO_MLOCK", "yes", 1);
-        ASSERT_OK(load(&c, &trace));
+        ASSERT_OK(load_with(NULL, NULL, "init", &c, &trace));
         p11_config_done(&c);
         if (keep)
                 (void) setenv("ENCLAVE_ACM_NO_MLOCK", keep, 1);

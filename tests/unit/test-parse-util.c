@@ -7,22 +7,22 @@
 #include "tests/lib/tap.h"
 
 static void test_accepts(void) {
-        unsigned long v = 0;
+        static const struct {
+                const char *s;
+                int base;
+                unsigned long min, max, want;
+        } rows[] = {
+                { "0", 10, 0, 10, 0 },        { "10", 10, 0, 10, 10 },       { "007", 10, 0, 10, 7 },
+                { "0777", 8, 0, 0777, 0777 }, { "0x1f", 0, 0, 65535, 0x1f }, { "010", 0, 0, 65535, 8 },
+                { "5", 10, 5, 5, 5 },
+        };
 
-        ASSERT_OK(parse_unsigned("0", 10, 0, 10, &v));
-        ASSERT_EQ(v, 0);
-        ASSERT_OK(parse_unsigned("10", 10, 0, 10, &v));
-        ASSERT_EQ(v, 10);
-        ASSERT_OK(parse_unsigned("007", 10, 0, 10, &v));
-        ASSERT_EQ(v, 7);
-        ASSERT_OK(parse_unsigned("0777", 8, 0, 0777, &v));
-        ASSERT_EQ(v, 0777);
-        ASSERT_OK(parse_unsigned("0x1f", 0, 0, 65535, &v));
-        ASSERT_EQ(v, 0x1f);
-        ASSERT_OK(parse_unsigned("010", 0, 0, 65535, &v));
-        ASSERT_EQ(v, 8);
-        ASSERT_OK(parse_unsigned("5", 10, 5, 5, &v));
-        ASSERT_EQ(v, 5);
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+                unsigned long v = 0;
+
+                ASSERT_OK(parse_unsigned(rows[i].s, rows[i].base, rows[i].min, rows[i].max, &v));
+                ASSERT_EQ(v, rows[i].want);
+        }
 }
 
 static void test_not_a_number(void) {
