@@ -122,7 +122,7 @@ int p11_config_first_line(const char *buf, size_t len, char *ret, size_t size) {
 static int read_address_file(const char *path, char *ret, size_t size) {
         char buf[512];
         ssize_t n;
-        int fd;
+        int fd, e;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
@@ -133,10 +133,11 @@ static int read_address_file(const char *path, char *ret, size_t size) {
         do
                 n = read(fd, buf, sizeof(buf));
         while (n < 0 && errno == EINTR);
+        e = errno; /* before close() */
         (void) close(fd);
         if (n < 0 || p11_config_first_line(buf, (size_t) n, ret, size) < 0) {
                 p11_debug(P11_DEBUG_RPC, "address file '%s': %s, using the default %s", path,
-                          n < 0 ? strerror(errno) : "no address on its first line", P11_DEFAULT_ADDRESS);
+                          n < 0 ? strerror(e) : "no address on its first line", P11_DEFAULT_ADDRESS);
                 return -ENOENT;
         }
         return 0;
