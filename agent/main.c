@@ -121,7 +121,7 @@ int main(int argc, char *argv[]) {
 
         /* acm.yaml may hold PINs: no core dumps, no ptrace by other users. */
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
-                log_error_errno(errno, "Failed to make the process non-dumpable: %m");
+                log_error_errno(negative_errno(), "Failed to make the process non-dumpable: %m");
                 return EXIT_FAILURE;
         }
         r = parse_argv(argc, argv);

@@ -206,7 +206,7 @@ static void enclave_step(struct service *s, uint64_t now) {
         int r;
 
         if (s->launcher->running) {
-                if (launcher_check(s->launcher) > 0) {
+                if (launcher_check(s->launcher)) {
                         if (s->enclave_failures > 0 && now - s->enclave_up_since >= ENCLAVE_STABLE_USEC)
                                 s->enclave_failures = 0;
                         return;

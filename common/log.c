@@ -1,5 +1,6 @@
 /* The daemons' logger: stderr with <N> syslog priority prefixes (dropped on a terminal). */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,17 +46,9 @@ int log_level_from_string(const char *s) {
         return -EINVAL;
 }
 
-int log_internal(int level, int error, const char *file, int line, const char *fmt, ...) {
-        int saved = errno;
-        char msg[2048], ts[40] = "";
-        va_list ap;
+static void log_write(int level, const char *msg) {
+        char ts[40] = "";
 
-        if (error < 0)
-                error = -error;
-        if (level > max_level) {
-                errno = saved;
-                return -error;
-        }
         if (prefix_mode < 0)
                 prefix_mode = !isatty(STDERR_FILENO);
         if (with_timestamp) {
@@ -65,16 +58,36 @@ int log_internal(int level, int error, const char *file, int line, const char *f
                 (void) gmtime_r(&now.tv_sec, &tm);
                 (void) strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ ", &tm);
         }
-        errno = error;
-        va_start(ap, fmt);
-        (void) vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
         if (prefix_mode)
                 (void) fprintf(stderr, "<%d>%s%s\n", level, ts, msg);
         else
                 (void) fprintf(stderr, "%s%s\n", ts, msg);
-        (void) file;
-        (void) line;
-        errno = error ? error : saved;
-        return -error;
+}
+
+int log_internal(int level, int error, const char *file, int line, const char *fmt, ...) {
+        int saved = errno;
+        char msg[2048];
+        va_list ap;
+
+        if (error > 0) {
+                /* Not filtered by level: a wrong sign is a bug to fix, wherever it is. */
+                (void) snprintf(msg, sizeof(msg),
+                                "BUG: %s:%d passed the positive errno %d to log_*_errno(), treated as %d",
+                                file, line, error, -error);
+                log_write(LOG_ERR, msg);
+                error = -error;
+        }
+        if (error == INT_MIN)
+                error = -ERANGE; /* has no positive counterpart */
+        if (level > max_level) {
+                errno = saved;
+                return error;
+        }
+        errno = -error;
+        va_start(ap, fmt);
+        (void) vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        log_write(level, msg);
+        errno = error ? -error : saved;
+        return error;
 }

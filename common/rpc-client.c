@@ -48,7 +48,7 @@ const struct rpc_hello_resp *rpc_client_hello(const struct rpc_client *c) {
         return c && c->version ? &c->hello : NULL;
 }
 
-int rpc_client_is_broken(const struct rpc_client *c) {
+bool rpc_client_is_broken(const struct rpc_client *c) {
         return !c || c->broken;
 }
 

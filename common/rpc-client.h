@@ -35,4 +35,4 @@ _must_check_ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const
 void rpc_client_set_busy_poll(struct rpc_client *c, unsigned usec);
 
 /* true once a transport/framing error happened. */
-int rpc_client_is_broken(const struct rpc_client *c);
+bool rpc_client_is_broken(const struct rpc_client *c);

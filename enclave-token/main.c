@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 
 #include "common/log.h"
+#include "common/parse-util.h"
 #include "common/secret.h"
 #include "common/transport.h"
 #include "enclave-token/dispatch.h"
@@ -65,21 +66,6 @@ static void help(void) {
                "  --help, --version\n",
                ETOK_MAX_TOKENS_DEFAULT, RPC_MAX_TOKENS, ETOK_ROTATION_GRACE_DEFAULT_SEC, BUSY_POLL_MAX_USEC,
                BUSY_POLL_DEFAULT_USEC);
-}
-
-static int parse_unsigned(const char *s, int base, unsigned long min, unsigned long max,
-                          unsigned long *ret) {
-        unsigned long v;
-        char *end;
-
-        if (!s || !*s || *s == '-' || *s == '+')
-                return -EINVAL;
-        errno = 0;
-        v = strtoul(s, &end, base);
-        if (errno != 0 || *end != '\0' || v < min || v > max)
-                return -ERANGE;
-        *ret = v;
-        return 0;
 }
 
 static int parse_group(const char *s, gid_t *ret) {
@@ -197,7 +183,7 @@ static int parse_argv(int argc, char *argv[]) {
                                 return log_error_errno(r, "Invalid --log-level '%s'", optarg);
                         log_set_max_level(r);
                         break;
-                default: return -EINVAL;
+                default: return log_error_errno(-EINVAL, "Try 'enclave-token --help'.");
                 }
         if (optind < argc)
                 return log_error_errno(-EINVAL, "Unexpected argument '%s'", argv[optind]);
@@ -274,7 +260,7 @@ static int run(void) {
         (void) sigaddset(&mask, SIGHUP);
         r = pthread_sigmask(SIG_BLOCK, &mask, NULL);
         if (r != 0)
-                return log_error_errno(r, "Failed to block signals: %m");
+                return log_error_errno(-r, "Failed to block signals: %m");
         (void) signal(SIGPIPE, SIG_IGN);
 
         r = etok_server_new(&d, &cfg, &srv);
@@ -291,7 +277,7 @@ static int run(void) {
         for (;;) {
                 sig = sigtimedwait(&mask, NULL, &(struct timespec){ .tv_sec = 1 });
                 if (sig < 0 && errno != EAGAIN && errno != EINTR)
-                        return log_error_errno(errno, "sigtimedwait() failed: %m");
+                        return log_error_errno(negative_errno(), "sigtimedwait() failed: %m");
                 if (sig < 0)
                         etok_keystore_expire(ks);
                 else if (sig == SIGHUP)
@@ -312,7 +298,7 @@ int main(int argc, char *argv[]) {
 
         /* Before anything else holds a secret: no core dumps, no ptrace by other users. */
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
-                log_error_errno(errno, "Failed to make the process non-dumpable: %m");
+                log_error_errno(negative_errno(), "Failed to make the process non-dumpable: %m");
                 return EXIT_FAILURE;
         }
         r = parse_argv(argc, argv);

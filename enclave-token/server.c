@@ -202,7 +202,7 @@ static void conn_add(struct etok_server *s, enum rpc_channel ch, int fd) {
         ev.data.ptr = c;
         source_release(&c->src);
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-                conn_close(s, c, log_error_errno(errno, "Failed to watch a connection: %m"));
+                conn_close(s, c, log_error_errno(negative_errno(), "Failed to watch a connection: %m"));
 }
 
 /* >0 bytes read; 0 nothing to read now (*drained set); <0 close. */
@@ -462,7 +462,7 @@ static void conn_event(struct worker *wk, struct conn *c) {
         ev.events |= r > 0 ? EPOLLOUT : EPOLLIN;
         source_release(&c->src);
         if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
-                conn_close(s, c, log_error_errno(errno, "Failed to re-arm a connection: %m"));
+                conn_close(s, c, log_error_errno(negative_errno(), "Failed to re-arm a connection: %m"));
 }
 
 /* ---- listeners and workers ---- */
@@ -481,7 +481,7 @@ static void listener_event(struct etok_server *s, struct listener *l) {
                         continue;
                 if (errno == EAGAIN || errno == EWOULDBLOCK)
                         break;
-                log_warning_errno(errno, "Failed to accept a %s connection: %m",
+                log_warning_errno(negative_errno(), "Failed to accept a %s connection: %m",
                                   rpc_channel_to_string(l->channel));
                 if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                         /* Out of fds or memory: the backlog stays readable, do not spin on it. */
@@ -490,7 +490,7 @@ static void listener_event(struct etok_server *s, struct listener *l) {
         }
         source_release(&l->src);
         if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, l->fd, &ev) < 0)
-                log_error_errno(errno, "Failed to re-arm the %s listener: %m",
+                log_error_errno(negative_errno(), "Failed to re-arm the %s listener: %m",
                                 rpc_channel_to_string(l->channel));
 }
 
@@ -507,7 +507,7 @@ static void *worker_main(void *p) {
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0) {
-                        log_error_errno(errno, "epoll_wait() failed: %m");
+                        log_error_errno(negative_errno(), "epoll_wait() failed: %m");
                         break;
                 }
                 if (n == 0)
@@ -541,7 +541,7 @@ static int server_listen(struct etok_server *s, enum rpc_channel ch, const struc
         l->fd = fd;
         l->addr = *a;
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-                return log_error_errno(errno, "Failed to watch the %s listener: %m",
+                return log_error_errno(negative_errno(), "Failed to watch the %s listener: %m",
                                        rpc_channel_to_string(ch));
         log_info("Listening on %s channel '%s'", rpc_channel_to_string(ch), text);
         return 0;
@@ -574,13 +574,13 @@ int etok_server_new(const struct etok_dispatch *d, const struct etok_server_conf
 
         s->epfd = epoll_create1(EPOLL_CLOEXEC);
         if (s->epfd < 0)
-                return log_error_errno(errno, "Failed to create the epoll set: %m");
+                return log_error_errno(negative_errno(), "Failed to create the epoll set: %m");
         s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (s->stop_fd < 0)
-                return log_error_errno(errno, "Failed to create the stop eventfd: %m");
+                return log_error_errno(negative_errno(), "Failed to create the stop eventfd: %m");
         ev.data.ptr = &s->stop_src; /* level-triggered: wakes every worker */
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->stop_fd, &ev) < 0)
-                return log_error_errno(errno, "Failed to watch the stop eventfd: %m");
+                return log_error_errno(negative_errno(), "Failed to watch the stop eventfd: %m");
 
         r = server_listen(s, RPC_CHANNEL_DATA, &cfg->data, cfg);
         if (r < 0)
@@ -603,7 +603,7 @@ int etok_server_start(struct etok_server *s) {
                         return log_error_errno(-ENOMEM, "Failed to allocate a worker buffer: %m");
                 r = pthread_create(&wk->thread, NULL, worker_main, wk);
                 if (r != 0)
-                        return log_error_errno(r, "Failed to start worker %u: %m", i);
+                        return log_error_errno(-r, "Failed to start worker %u: %m", i);
                 wk->started = true;
                 s->running = true;
         }
@@ -614,7 +614,7 @@ void etok_server_stop(struct etok_server *s) {
         if (!s || !s->running)
                 return;
         if (eventfd_write(s->stop_fd, 1) < 0)
-                log_error_errno(errno, "Failed to signal the workers: %m");
+                log_error_errno(negative_errno(), "Failed to signal the workers: %m");
         for (unsigned i = 0; i < s->n_workers; i++)
                 if (s->workers[i].started) {
                         (void) pthread_join(s->workers[i].thread, NULL);
@@ -642,7 +642,8 @@ struct etok_server *etok_server_free(struct etok_server *s) {
                 safe_close(l->fd);
                 if (l->addr.family == TRANSPORT_UNIX && l->addr.path[0] && unlink(l->addr.path) < 0 &&
                     errno != ENOENT)
-                        log_warning_errno(errno, "Failed to remove socket '%s', ignoring: %m", l->addr.path);
+                        log_warning_errno(negative_errno(), "Failed to remove socket '%s', ignoring: %m",
+                                          l->addr.path);
         }
         safe_close(s->epfd);
         safe_close(s->stop_fd);

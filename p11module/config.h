@@ -18,14 +18,15 @@ struct p11_config {
         unsigned debug;          /* ENCLAVE_ACM_DEBUG */
 };
 
+/* Reads the environment once. A value it cannot use (not a number, out of range, empty, not an
+ * address) is named in the debug trace, when ENCLAVE_ACM_DEBUG turns it on, with the documented default
+ * that is used instead. -ENOMEM is the only failure. */
 _must_check_ int p11_config_load(struct p11_config *ret);
 void p11_config_done(struct p11_config *c);
 
-/* 1..P11_TIMEOUT_MS_MAX, or -EINVAL. */
-_must_check_ int p11_config_parse_timeout(const char *s, int *ret);
-
 /* The data channel address: the environment, else the first line of the address file (re-read on
- * every call so a relaunched enclave is found), else the default. -EINVAL for an unparsable address. */
+ * every call so a relaunched enclave is found), else the default. A file that holds no address is
+ * named in the trace (rpc) and the default is used. */
 _must_check_ int p11_config_address(const struct p11_config *c, struct transport_addr *ret);
 
 /* The first line of text (without trailing blanks) of a small buffer; 0 or -EINVAL when empty. */

@@ -24,16 +24,32 @@ static unsigned debug_word(const char *w, size_t n) {
         return 0;
 }
 
+/* The next word of a list separated by ',', ':' or ' '; false at the end. */
+static bool next_word(const char **p, const char **ret_word, size_t *ret_len) {
+        const char *w = *p + strspn(*p, ",: ");
+
+        if (!*w)
+                return false;
+        *ret_word = w;
+        *ret_len = strcspn(w, ",: ");
+        *p = w + *ret_len;
+        return true;
+}
+
 unsigned p11_debug_parse(const char *s) {
+        const char *p = s ?: "", *w;
         unsigned mask = 0;
+        size_t n;
 
-        while (s && *s) {
-                size_t n = strcspn(s, ",: ");
-
-                mask |= debug_word(s, n);
-                s += n;
-                s += strspn(s, ",: ");
-        }
+        while (next_word(&p, &w, &n))
+                mask |= debug_word(w, n);
+        /* Only a trace that is on can say which words it did not know. */
+        for (p = s ?: ""; mask && next_word(&p, &w, &n);)
+                if (!debug_word(w, n))
+                        p11_debug_log("config",
+                                      "ENCLAVE_ACM_DEBUG='%s': '%.*s' is not one of init, slot, session, "
+                                      "object, sign, rpc, all, ignored",
+                                      s, (int) n, w);
         return mask;
 }
 

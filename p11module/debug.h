@@ -17,7 +17,9 @@ enum p11_debug_flag {
 
 extern unsigned p11_debug_mask;
 
-/* "1", "all", "yes" or a comma list of init,slot,session,object,sign,rpc. NULL/"" or "0": off. */
+/* "1", "all", "yes" or a comma list of init,slot,session,object,sign,rpc. NULL/"" or "0": off.
+ * When the trace is on, its unknown words are named in it. Any switch also turns on the lines of
+ * p11_config_load() that name a setting it cannot use. */
 unsigned p11_debug_parse(const char *s);
 void p11_debug_log(const char *func, const char *fmt, ...) _printf_(2, 3);
 

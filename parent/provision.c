@@ -41,12 +41,13 @@ int provision_read_file(const char *path, size_t max, const char *what, struct s
                 return errmsg_set(ret_error, r, "Cannot stat %s file '%s': %s", what, path, strerror(-r));
         }
         if (!S_ISREG(st.st_mode))
-                return errmsg_set(ret_error, EINVAL, "The %s file '%s' is not a regular file", what, path);
+                return errmsg_set(ret_error, -EINVAL, "The %s file '%s' is not a regular file", what, path);
         if (st.st_size == 0)
-                return errmsg_set(ret_error, ENODATA, "The %s file '%s' is empty", what, path);
+                return errmsg_set(ret_error, -ENODATA, "The %s file '%s' is empty", what, path);
         if ((uint64_t) st.st_size > max)
-                return errmsg_set(ret_error, EFBIG, "The %s file '%s' is too large (%jd bytes, at most %zu)",
-                                  what, path, (intmax_t) st.st_size, max);
+                return errmsg_set(ret_error, -EFBIG,
+                                  "The %s file '%s' is too large (%jd bytes, at most %zu)", what, path,
+                                  (intmax_t) st.st_size, max);
 
         r = secret_buf_new((size_t) st.st_size + 1, &s);
         if (r < 0)
@@ -65,7 +66,7 @@ int provision_read_file(const char *path, size_t max, const char *what, struct s
                 s->len += (size_t) n;
         }
         if (s->len == s->cap)
-                return errmsg_set(ret_error, EFBIG, "The %s file '%s' grew while it was read", what, path);
+                return errmsg_set(ret_error, -EFBIG, "The %s file '%s' grew while it was read", what, path);
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -88,14 +89,14 @@ static int describe_key(EVP_PKEY *pkey, const char *path, struct provision_key_s
         switch (EVP_PKEY_get_base_id(pkey)) {
         case EVP_PKEY_RSA:
                 if (bits < 2048 || bits > 4096)
-                        return errmsg_set(ret_error, EOPNOTSUPP,
+                        return errmsg_set(ret_error, -EOPNOTSUPP,
                                           "RSA key in '%s' has %d bits; enclave-token takes 2048 to 4096",
                                           path, bits);
                 (void) snprintf(sum->type, sizeof(sum->type), "RSA %d", bits);
                 return 0;
         case EVP_PKEY_EC:
                 if (EVP_PKEY_get_utf8_string_param(pkey, "group", group, sizeof(group), &glen) <= 0)
-                        return errmsg_set(ret_error, EOPNOTSUPP, "EC key in '%s' has no named curve", path);
+                        return errmsg_set(ret_error, -EOPNOTSUPP, "EC key in '%s' has no named curve", path);
                 if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
                         (void) snprintf(sum->type, sizeof(sum->type), "EC P-256");
                 else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
@@ -103,14 +104,14 @@ static int describe_key(EVP_PKEY *pkey, const char *path, struct provision_key_s
                 else if (strcmp(group, "secp521r1") == 0 || strcmp(group, "P-521") == 0)
                         (void) snprintf(sum->type, sizeof(sum->type), "EC P-521");
                 else
-                        return errmsg_set(ret_error, EOPNOTSUPP,
+                        return errmsg_set(ret_error, -EOPNOTSUPP,
                                           "EC key in '%s' is on curve '%s'; enclave-token takes P-256, "
                                           "P-384 and P-521",
                                           path, group);
                 return 0;
         case EVP_PKEY_ED25519: (void) snprintf(sum->type, sizeof(sum->type), "Ed25519"); return 0;
         default:
-                return errmsg_set(ret_error, EOPNOTSUPP,
+                return errmsg_set(ret_error, -EOPNOTSUPP,
                                   "Key in '%s' is of type '%s'; enclave-token takes RSA, EC and Ed25519",
                                   path, OBJ_nid2sn(EVP_PKEY_get_base_id(pkey)));
         }
@@ -129,19 +130,19 @@ static int load_private_key(const char *path, EVP_PKEY **ret_pkey, struct secret
         if (r < 0)
                 return r;
         if (!has_pem(file))
-                return errmsg_set(ret_error, EBADMSG,
+                return errmsg_set(ret_error, -EBADMSG,
                                   "The private key file '%s' contains no PEM data (expected "
                                   "'-----BEGIN PRIVATE KEY-----')",
                                   path);
         in = BIO_new_mem_buf(file->data, (int) file->len);
         if (!in)
-                return errmsg_set(ret_error, ENOMEM, "Out of memory");
+                return errmsg_set(ret_error, -ENOMEM, "Out of memory");
         ERR_set_mark();
         pkey = PEM_read_bio_PrivateKey(in, NULL, no_password_cb, NULL);
         ERR_pop_to_mark();
         if (!pkey)
                 return errmsg_set(
-                        ret_error, EBADMSG,
+                        ret_error, -EBADMSG,
                         "The private key file '%s' holds no usable private key (it must be an unencrypted "
                         "PEM private key: PKCS#8, PKCS#1 or SEC1)",
                         path);
@@ -149,10 +150,10 @@ static int load_private_key(const char *path, EVP_PKEY **ret_pkey, struct secret
         /* Re-encode as PKCS#8 in memory that OpenSSL wipes on free, then into our secret_buf. */
         out = BIO_new(BIO_s_secmem());
         if (!out || PEM_write_bio_PKCS8PrivateKey(out, pkey, NULL, NULL, 0, NULL, NULL) <= 0)
-                return errmsg_set(ret_error, ENOMEM, "Cannot re-encode the private key from '%s'", path);
+                return errmsg_set(ret_error, -ENOMEM, "Cannot re-encode the private key from '%s'", path);
         n = BIO_get_mem_data(out, &p);
         if (n <= 0 || (size_t) n > RPC_KEY_PEM_MAX)
-                return errmsg_set(ret_error, EFBIG,
+                return errmsg_set(ret_error, -EFBIG,
                                   "Private key from '%s' is too large (%ld bytes PEM, at most %d)", path, n,
                                   RPC_KEY_PEM_MAX);
         r = secret_buf_dup(p, (size_t) n, &pem);
@@ -173,14 +174,14 @@ static int load_chain(const char *path, STACK_OF(X509) * *ret, char **ret_error)
         if (r < 0)
                 return r;
         if (!has_pem(file))
-                return errmsg_set(ret_error, EBADMSG,
+                return errmsg_set(ret_error, -EBADMSG,
                                   "The certificate file '%s' contains no PEM data (expected "
                                   "'-----BEGIN CERTIFICATE-----')",
                                   path);
         in = BIO_new_mem_buf(file->data, (int) file->len);
         certs = sk_X509_new_null();
         if (!in || !certs)
-                return errmsg_set(ret_error, ENOMEM, "Out of memory");
+                return errmsg_set(ret_error, -ENOMEM, "Out of memory");
         for (;;) {
                 X509 *x;
 
@@ -193,19 +194,19 @@ static int load_chain(const char *path, STACK_OF(X509) * *ret, char **ret_error)
                         ERR_pop_to_mark();
                         if (at_end)
                                 break;
-                        return errmsg_set(ret_error, EBADMSG, "Certificate %d in '%s' cannot be parsed",
+                        return errmsg_set(ret_error, -EBADMSG, "Certificate %d in '%s' cannot be parsed",
                                           sk_X509_num(certs) + 1, path);
                 }
                 ERR_pop_to_mark();
                 if (sk_X509_num(certs) >= RPC_MAX_CERTS || sk_X509_push(certs, x) <= 0) {
                         X509_free(x);
-                        return errmsg_set(ret_error, E2BIG,
+                        return errmsg_set(ret_error, -E2BIG,
                                           "The certificate file '%s' holds more than %d certificates", path,
                                           RPC_MAX_CERTS);
                 }
         }
         if (sk_X509_num(certs) == 0)
-                return errmsg_set(ret_error, EBADMSG, "The certificate file '%s' holds no PEM certificate",
+                return errmsg_set(ret_error, -EBADMSG, "The certificate file '%s' holds no PEM certificate",
                                   path);
         *ret = TAKE_PTR(certs);
         return 0;
@@ -220,26 +221,26 @@ static int encode_chain(STACK_OF(X509) * certs, const char *path, char **ret, si
 
         out = BIO_new(BIO_s_mem());
         if (!out)
-                return errmsg_set(ret_error, ENOMEM, "Out of memory");
+                return errmsg_set(ret_error, -ENOMEM, "Out of memory");
         for (int i = 0; i < sk_X509_num(certs); i++) {
                 X509 *x = sk_X509_value(certs, i);
                 int der_len = i2d_X509(x, NULL);
                 if (der_len <= 0 || der_len > RPC_CERT_MAX)
-                        return errmsg_set(ret_error, EFBIG,
+                        return errmsg_set(ret_error, -EFBIG,
                                           "Certificate %d in '%s' is too large (%d bytes DER, at most %d)",
                                           i + 1, path, der_len, RPC_CERT_MAX);
                 if (PEM_write_bio_X509(out, x) <= 0)
-                        return errmsg_set(ret_error, ENOMEM, "Cannot re-encode certificate %d from '%s'",
+                        return errmsg_set(ret_error, -ENOMEM, "Cannot re-encode certificate %d from '%s'",
                                           i + 1, path);
         }
         n = BIO_get_mem_data(out, &p);
         if (n <= 0 || n > RPC_CHAIN_PEM_MAX)
-                return errmsg_set(ret_error, EFBIG,
+                return errmsg_set(ret_error, -EFBIG,
                                   "Certificate chain in '%s' is too large (%ld bytes PEM, at most %d)", path,
                                   n, RPC_CHAIN_PEM_MAX);
         copy = malloc((size_t) n + 1);
         if (!copy)
-                return errmsg_set(ret_error, ENOMEM, "Out of memory");
+                return errmsg_set(ret_error, -ENOMEM, "Out of memory");
         memcpy(copy, p, (size_t) n);
         copy[n] = 0;
         *ret_len = (size_t) n;
@@ -282,7 +283,7 @@ int provision_load_key_and_chain(const char *key_path, const char *chain_path, s
         ERR_pop_to_mark();
         if (r != 1)
                 return errmsg_set(
-                        ret_error, EKEYREJECTED,
+                        ret_error, -EKEYREJECTED,
                         "The private key in '%s' does not match the first certificate in '%s' (the leaf "
                         "must come first)",
                         key_path, chain_path);

@@ -86,7 +86,7 @@ static int parse_file(struct cli_agent *a, const char *text, size_t len) {
                 p += n + (nl != NULL);
         }
         if (!a->agent.kind)
-                return log_error_errno(EBADMSG, "%s: no agent record", a->path);
+                return log_error_errno(-EBADMSG, "%s: no agent record", a->path);
         return 0;
 }
 
@@ -97,7 +97,7 @@ int cli_agent_load(const char *runtime_dir, struct cli_agent *ret) {
         int r;
 
         if (asprintf(&a.path, "%s/%s", runtime_dir, AGENT_STATE_FILE) < 0)
-                return log_error_errno(ENOMEM, "Out of memory");
+                return log_error_errno(-ENOMEM, "Out of memory");
         r = provision_read_file(a.path, AGENT_STATE_MAX_FILE, "agent state", &text, &error);
         if (r == -ENOENT)
                 return r;

@@ -22,10 +22,10 @@ static int read_file(const char *path, size_t max, const char *what, struct secr
 
 static int check_pin(const struct secret_buf *pin, const char *origin) {
         if (pin->len < RPC_PIN_MIN || pin->len > RPC_PIN_MAX)
-                return log_error_errno(EINVAL, "PIN from %s must be %d to %d bytes long (got %zu)", origin,
+                return log_error_errno(-EINVAL, "PIN from %s must be %d to %d bytes long (got %zu)", origin,
                                        RPC_PIN_MIN, RPC_PIN_MAX, pin->len);
         if (memchr(pin->data, '\0', pin->len))
-                return log_error_errno(EINVAL, "PIN from %s contains a NUL byte", origin);
+                return log_error_errno(-EINVAL, "PIN from %s contains a NUL byte", origin);
         return 0;
 }
 
@@ -56,7 +56,7 @@ int cli_pin_from_file(const char *path, struct secret_buf **ret) {
         while (pin->len > 0 && (pin->data[pin->len - 1] == '\n' || pin->data[pin->len - 1] == '\r'))
                 pin->data[--pin->len] = 0;
         if (asprintf(&origin, "PIN file '%s'", path) < 0)
-                return log_error_errno(ENOMEM, "Out of memory");
+                return log_error_errno(-ENOMEM, "Out of memory");
         r = check_pin(pin, origin);
         if (r < 0)
                 return r;

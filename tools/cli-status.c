@@ -156,7 +156,7 @@ static int collect(struct rpc_client *c, struct status *st) {
 
         st->server = slice_strdup(&h->server);
         if (!st->server)
-                return log_error_errno(ENOMEM, "Out of memory");
+                return log_error_errno(-ENOMEM, "Out of memory");
         st->version = h->version;
         st->max_tokens = h->max_tokens;
         st->dev = h->dev;
@@ -177,12 +177,12 @@ static int collect(struct rpc_client *c, struct status *st) {
                         if (cursor == 0)
                                 break;
                         if (page > RPC_MAX_TOKENS)
-                                return log_error_errno(EPROTO, "The daemon's DESCRIBE pages do not end");
+                                return log_error_errno(-EPROTO, "The daemon's DESCRIBE pages do not end");
                 }
                 if (!changed)
                         return 0;
         }
-        return log_error_errno(EAGAIN, "The tokens kept changing while they were listed; try again");
+        return log_error_errno(-EAGAIN, "The tokens kept changing while they were listed; try again");
 }
 
 static const char *key_type_name(uint32_t type) {
@@ -343,12 +343,18 @@ static int pick_control(const struct cli_ctx *ctx, const struct cli_agent *agent
                 return 0;
         ret->control = a;
         if (transport_addr_parse(a, &ret->addr) < 0)
-                return log_error_errno(EBADMSG, "%s: the agent's control address '%s' is not valid",
+                return log_error_errno(-EBADMSG, "%s: the agent's control address '%s' is not valid",
                                        agent->path, a);
         return 0;
 }
 
-int cli_verb_status(int argc, char **argv, const struct cli_ctx *ctx) {
+struct status_args {
+        bool json;
+        const char *runtime_dir;
+};
+
+/* 1 to go on, 0 after --help, -EINVAL on a bad command line (logged). */
+static int parse_status(int argc, char **argv, struct status_args *a) {
         enum { ARG_RUNTIME_DIR = 0x100 };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -356,29 +362,37 @@ int cli_verb_status(int argc, char **argv, const struct cli_ctx *ctx) {
                 { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
                 {},
         };
-        _cleanup_(rpc_client_freep) struct rpc_client *client = NULL;
-        _cleanup_(status_done) struct status st = {};
-        _cleanup_(cli_agent_done) struct cli_agent agent = {};
-        const char *runtime_dir = CLI_DEFAULT_RUNTIME_DIR;
-        struct cli_ctx daemon;
-        bool json = false, have_agent, reachable, ok = true;
-        int c, r;
+        int c;
 
+        *a = (struct status_args){ .runtime_dir = CLI_DEFAULT_RUNTIME_DIR };
         optind = 0;
         while ((c = getopt_long(argc, argv, "hj", options, NULL)) >= 0) {
                 switch (c) {
-                case 'h': help_status(); return CLI_EXIT_OK;
-                case 'j': json = true; break;
-                case ARG_RUNTIME_DIR: runtime_dir = optarg; break;
-                default: log_error("Try 'enclave-acm status --help'."); return CLI_EXIT_USAGE;
+                case 'h': help_status(); return 0;
+                case 'j': a->json = true; break;
+                case ARG_RUNTIME_DIR: a->runtime_dir = optarg; break;
+                default: return log_error_errno(-EINVAL, "Try 'enclave-acm status --help'.");
                 }
         }
-        if (optind < argc) {
-                log_error("status: unexpected argument '%s'", argv[optind]);
-                return CLI_EXIT_USAGE;
-        }
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "status: unexpected argument '%s'", argv[optind]);
+        return 1;
+}
 
-        r = cli_agent_load(runtime_dir, &agent);
+int cli_verb_status(int argc, char **argv, const struct cli_ctx *ctx) {
+        _cleanup_(rpc_client_freep) struct rpc_client *client = NULL;
+        _cleanup_(status_done) struct status st = {};
+        _cleanup_(cli_agent_done) struct cli_agent agent = {};
+        struct status_args args;
+        struct cli_ctx daemon;
+        bool have_agent, reachable, ok = true;
+        int r;
+
+        r = parse_status(argc, argv, &args);
+        if (r <= 0)
+                return r < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+
+        r = cli_agent_load(args.runtime_dir, &agent);
         have_agent = r >= 0;
         if (r < 0 && r != -ENOENT)
                 ok = false; /* logged; the daemon's view is still worth showing */
@@ -387,7 +401,7 @@ int cli_verb_status(int argc, char **argv, const struct cli_ctx *ctx) {
         reachable = cli_connect(&daemon, &client) >= 0 && collect(client, &st) >= 0;
         if (!reachable && !have_agent)
                 return CLI_EXIT_FAILED;
-        if (json)
+        if (args.json)
                 r = print_json(reachable ? &st : NULL, have_agent ? &agent : NULL, daemon.control);
         else {
                 print_human(reachable ? &st : NULL, have_agent ? &agent : NULL, daemon.control);

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/p11-uri.h"
+#include "common/parse-util.h"
 #include "common/rpc-codec.h"
 #include "common/secret.h"
 #include "tools/cli-input.h"
@@ -69,14 +70,11 @@ static bool label_ok(const char *s, size_t max) {
 
 static int parse_key_id(const char *s, uint32_t *ret) {
         unsigned long v;
-        char *end;
+        int r;
 
-        if (!s[0] || s[0] == '-' || s[0] == '+')
-                return -EINVAL;
-        errno = 0;
-        v = strtoul(s, &end, 0);
-        if (errno != 0 || *end != '\0' || v > RPC_KEY_ID_MAX)
-                return -ERANGE;
+        r = parse_unsigned(s, 0, 0, RPC_KEY_ID_MAX, &v);
+        if (r < 0)
+                return r;
         *ret = (uint32_t) v;
         return 0;
 }
@@ -92,30 +90,24 @@ static int pin_load(struct pin_args *a, struct secret_buf **ret) {
         return cli_pin_from_arg(a->pin, ret);
 }
 
-/* Returns 0 to go on, or an exit code. */
+/* 0, or -EINVAL after logging what is wrong. */
 static int check_pin_args(const struct pin_args *a, const char *verb) {
-        if (!a->pin && !a->pin_file) {
-                log_error("token %s: --pin-file FILE (or --pin PIN) is required", verb);
-                return CLI_EXIT_USAGE;
-        }
-        if (a->pin && a->pin_file) {
-                log_error("token %s: give either --pin or --pin-file, not both", verb);
-                return CLI_EXIT_USAGE;
-        }
+        if (!a->pin && !a->pin_file)
+                return log_error_errno(-EINVAL, "token %s: --pin-file FILE (or --pin PIN) is required",
+                                       verb);
+        if (a->pin && a->pin_file)
+                return log_error_errno(-EINVAL, "token %s: give either --pin or --pin-file, not both", verb);
         return 0;
 }
 
 static int check_label_arg(const char *label, const char *verb) {
-        if (!label) {
-                log_error("token %s: --label LABEL is required", verb);
-                return CLI_EXIT_USAGE;
-        }
-        if (!label_ok(label, RPC_LABEL_MAX)) {
-                log_error("token %s: label '%s' is not 1-%d bytes of printable UTF-8 without leading or "
-                          "trailing blanks",
-                          verb, label, RPC_LABEL_MAX);
-                return CLI_EXIT_USAGE;
-        }
+        if (!label)
+                return log_error_errno(-EINVAL, "token %s: --label LABEL is required", verb);
+        if (!label_ok(label, RPC_LABEL_MAX))
+                return log_error_errno(-EINVAL,
+                                       "token %s: label '%s' is not 1-%d bytes of printable UTF-8 without "
+                                       "leading or trailing blanks",
+                                       verb, label, RPC_LABEL_MAX);
         return 0;
 }
 
@@ -126,7 +118,7 @@ struct add_args {
         bool replace;
 };
 
-/* Returns 0 to go on, -1 after --help, or an exit code. */
+/* 1 to go on, 0 after --help, -EINVAL on a bad command line (logged). */
 static int parse_add(int argc, char **argv, struct add_args *a) {
         enum { ARG_PIN_FILE = 0x100, ARG_KEY_LABEL, ARG_REPLACE, ARG_ID };
         static const struct option options[] = {
@@ -147,44 +139,39 @@ static int parse_add(int argc, char **argv, struct add_args *a) {
         optind = 0;
         while ((c = getopt_long(argc, argv, "hl:p:k:c:", options, NULL)) >= 0) {
                 switch (c) {
-                case 'h': help_add(); return -1;
+                case 'h': help_add(); return 0;
                 case 'l': a->label = optarg; break;
                 case 'p': a->pin.pin = optarg; break;
                 case ARG_PIN_FILE: a->pin.pin_file = optarg; break;
                 case 'k': a->key_path = optarg; break;
                 case 'c': a->cert_path = optarg; break;
                 case ARG_ID:
-                        if (parse_key_id(optarg, &a->id) < 0) {
-                                log_error("token add: --id '%s' is not a number from 0 to %d", optarg,
-                                          RPC_KEY_ID_MAX);
-                                return CLI_EXIT_USAGE;
-                        }
+                        if (parse_key_id(optarg, &a->id) < 0)
+                                return log_error_errno(-EINVAL,
+                                                       "token add: --id '%s' is not a number from 0 to %d",
+                                                       optarg, RPC_KEY_ID_MAX);
                         break;
                 case ARG_KEY_LABEL: a->key_label = optarg; break;
                 case ARG_REPLACE: a->replace = true; break;
-                default: log_error("Try 'enclave-acm token add --help'."); return CLI_EXIT_USAGE;
+                default: return log_error_errno(-EINVAL, "Try 'enclave-acm token add --help'.");
                 }
         }
-        if (optind < argc) {
-                log_error("token add: unexpected argument '%s'", argv[optind]);
-                return CLI_EXIT_USAGE;
-        }
-        if ((r = check_label_arg(a->label, "add")) != 0 || (r = check_pin_args(&a->pin, "add")) != 0)
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "token add: unexpected argument '%s'", argv[optind]);
+        if ((r = check_label_arg(a->label, "add")) < 0 || (r = check_pin_args(&a->pin, "add")) < 0)
                 return r;
-        if (!a->key_path || !a->cert_path) {
-                log_error("token add: --key KEY.pem and --cert CHAIN.pem are required");
-                return CLI_EXIT_USAGE;
-        }
+        if (!a->key_path || !a->cert_path)
+                return log_error_errno(-EINVAL,
+                                       "token add: --key KEY.pem and --cert CHAIN.pem are required");
         if (!a->key_label)
                 a->key_label = a->label;
-        if (!label_ok(a->key_label, RPC_KEY_LABEL_MAX)) {
-                log_error(
-                        "token add: key label '%s' is not 1-%d bytes of printable UTF-8 without leading or "
-                        "trailing blanks",
+        if (!label_ok(a->key_label, RPC_KEY_LABEL_MAX))
+                return log_error_errno(
+                        -EINVAL,
+                        "token add: key label '%s' is not 1-%d bytes of printable UTF-8 without "
+                        "leading or trailing blanks",
                         a->key_label, RPC_KEY_LABEL_MAX);
-                return CLI_EXIT_USAGE;
-        }
-        return 0;
+        return 1;
 }
 
 /* Logs its own failures. */
@@ -257,8 +244,8 @@ int cli_verb_token_add(int argc, char **argv, const struct cli_ctx *ctx) {
         int r;
 
         r = parse_add(argc, argv, &a);
-        if (r != 0)
-                return r < 0 ? CLI_EXIT_OK : r;
+        if (r <= 0)
+                return r < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
         if (pin_load(&a.pin, &pin) < 0 ||
             cli_load_key_and_chain(a.key_path, a.cert_path, &key_pem, &chain, &chain_len, &sum) < 0)
                 return CLI_EXIT_FAILED;
@@ -276,6 +263,7 @@ int cli_verb_token_add(int argc, char **argv, const struct cli_ctx *ctx) {
         return CLI_EXIT_OK;
 }
 
+/* 1 to go on, 0 after --help, -EINVAL on a bad command line (logged). */
 static int parse_remove(int argc, char **argv, const char **ret_label, struct pin_args *pin) {
         enum { ARG_PIN_FILE = 0x100 };
         static const struct option options[] = {
@@ -291,21 +279,19 @@ static int parse_remove(int argc, char **argv, const char **ret_label, struct pi
         optind = 0;
         while ((c = getopt_long(argc, argv, "hl:p:", options, NULL)) >= 0) {
                 switch (c) {
-                case 'h': help_remove(); return -1;
+                case 'h': help_remove(); return 0;
                 case 'l': label = optarg; break;
                 case 'p': pin->pin = optarg; break;
                 case ARG_PIN_FILE: pin->pin_file = optarg; break;
-                default: log_error("Try 'enclave-acm token remove --help'."); return CLI_EXIT_USAGE;
+                default: return log_error_errno(-EINVAL, "Try 'enclave-acm token remove --help'.");
                 }
         }
-        if (optind < argc) {
-                log_error("token remove: unexpected argument '%s'", argv[optind]);
-                return CLI_EXIT_USAGE;
-        }
-        if ((r = check_label_arg(label, "remove")) != 0 || (r = check_pin_args(pin, "remove")) != 0)
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "token remove: unexpected argument '%s'", argv[optind]);
+        if ((r = check_label_arg(label, "remove")) < 0 || (r = check_pin_args(pin, "remove")) < 0)
                 return r;
         *ret_label = label;
-        return 0;
+        return 1;
 }
 
 int cli_verb_token_remove(int argc, char **argv, const struct cli_ctx *ctx) {
@@ -320,8 +306,8 @@ int cli_verb_token_remove(int argc, char **argv, const struct cli_ctx *ctx) {
         int r;
 
         r = parse_remove(argc, argv, &label, &pa);
-        if (r != 0)
-                return r < 0 ? CLI_EXIT_OK : r;
+        if (r <= 0)
+                return r < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
         if (pin_load(&pa, &pin) < 0)
                 return CLI_EXIT_FAILED;
         if (cli_connect(ctx, &client) < 0)

@@ -8,6 +8,7 @@
 #include "parent/webapply.h"
 #include "common/log.h"
 #include "common/p11-uri.h"
+#include "common/parse-util.h"
 #include "common/rpc-codec.h"
 #include "tools/cli-web.h"
 #include "tools/cli.h"
@@ -84,24 +85,12 @@ static void help(void) {
                "usage.\n");
 }
 
-static int parse_ulong(const char *s, unsigned long max, unsigned long *ret) {
-        char *end;
-
-        if (!s[0] || s[0] == '-' || s[0] == '+')
-                return -EINVAL;
-        errno = 0;
-        *ret = strtoul(s, &end, 10);
-        return errno != 0 || *end != '\0' || *ret > max ? -ERANGE : 0;
-}
-
 static int list_add(const char **list, size_t *n, const char *v, const char *opt) {
         for (size_t i = 0; i < *n; i++)
                 if (strcmp(list[i], v) == 0)
                         return 0;
-        if (*n >= WEB_MAX_LIST) {
-                log_error("web apply: at most %d %s options", WEB_MAX_LIST, opt);
-                return CLI_EXIT_USAGE;
-        }
+        if (*n >= WEB_MAX_LIST)
+                return log_error_errno(-EINVAL, "web apply: at most %d %s options", WEB_MAX_LIST, opt);
         list[(*n)++] = v;
         return 0;
 }
@@ -165,11 +154,10 @@ static const struct option web_options[] = {
 };
 
 static int bad_value(const char *opt, const char *v, const char *want) {
-        log_error("web apply: %s '%s': %s", opt, v, want);
-        return CLI_EXIT_USAGE;
+        return log_error_errno(-EINVAL, "web apply: %s '%s': %s", opt, v, want);
 }
 
-/* One option; returns 0 or an exit code. */
+/* One option; returns 0, or -EINVAL after logging what is wrong with it. */
 static int parse_one(int c, const char *v, struct web_args *a) {
         switch (c) {
         case ARG_SERVER:
@@ -179,16 +167,18 @@ static int parse_one(int c, const char *v, struct web_args *a) {
                 a->control = webapply_control_from_string(v);
                 return a->control < 0 ? bad_value("--control", v, "expected direct or systemd") : 0;
         case ARG_KEY_ID:
-                return parse_ulong(v, RPC_KEY_ID_MAX, &a->key_id) < 0
+                return parse_unsigned(v, 10, 0, RPC_KEY_ID_MAX, &a->key_id) < 0
                                ? bad_value("--key-id", v, "not a key id")
                                : 0;
-        case ARG_PORT: return parse_ulong(v, 65535, &a->port) < 0 ? bad_value("--port", v, "not a port") : 0;
+        case ARG_PORT:
+                return parse_unsigned(v, 10, 0, 65535, &a->port) < 0 ? bad_value("--port", v, "not a port")
+                                                                     : 0;
         case ARG_TIMEOUT:
-                return parse_ulong(v, 3600, &a->timeout_s) < 0 || a->timeout_s == 0
+                return parse_unsigned(v, 10, 1, 3600, &a->timeout_s) < 0
                                ? bad_value("--timeout", v, "expected 1-3600 seconds")
                                : 0;
         case ARG_RELOAD_WAIT_MS:
-                return parse_ulong(v, 3600000, &a->reload_wait_ms) < 0
+                return parse_unsigned(v, 10, 0, 3600000, &a->reload_wait_ms) < 0
                                ? bad_value("--reload-wait-ms", v, "expected 0-3600000 milliseconds")
                                : 0;
         case ARG_ENV: return list_add(a->env, &a->n_env, v, "--env");
@@ -197,7 +187,7 @@ static int parse_one(int c, const char *v, struct web_args *a) {
         case ARG_DRY_RUN: a->dry_run = true; return 0;
         case ARG_NO_START: a->no_start = true; return 0;
         }
-        return -1;
+        return log_error_errno(-EINVAL, "Try 'enclave-acm web apply --help'.");
 }
 
 /* Options that only store their string. */
@@ -227,7 +217,7 @@ static bool absolute(const char *path) {
         return !path || path[0] == '/';
 }
 
-/* Returns 0 or an exit code. */
+/* Returns 0, or -EINVAL after logging what is missing or wrong. */
 static int check_args(struct web_args *a) {
         const char *missing = a->server < 0              ? "--server nginx|httpd"
                               : !a->cert                 ? "--cert CHAIN.pem"
@@ -236,26 +226,22 @@ static int check_args(struct web_args *a) {
                               : a->server == WEBAPPLY_HTTPD && !a->conf   ? "--conf FILE"
                                                                           : NULL;
 
-        if (missing) {
-                log_error("web apply: %s is required. Try 'enclave-acm web apply --help'.", missing);
-                return CLI_EXIT_USAGE;
-        }
-        if (!absolute(a->cert) || !absolute(a->stanza) || !absolute(a->pin_file)) {
-                log_error("web apply: --cert, --stanza and --pin-file take absolute paths (the server "
-                          "reads them from its own working directory)");
-                return CLI_EXIT_USAGE;
-        }
-        if (a->token && a->key_uri) {
-                log_error("web apply: give either --token (and --key-id, --key-label, --pin-file) or "
-                          "--key-uri, not both");
-                return CLI_EXIT_USAGE;
-        }
+        if (missing)
+                return log_error_errno(
+                        -EINVAL, "web apply: %s is required. Try 'enclave-acm web apply --help'.", missing);
+        if (!absolute(a->cert) || !absolute(a->stanza) || !absolute(a->pin_file))
+                return log_error_errno(-EINVAL,
+                                       "web apply: --cert, --stanza and --pin-file take absolute paths (the "
+                                       "server reads them from its own working directory)");
+        if (a->token && a->key_uri)
+                return log_error_errno(-EINVAL, "web apply: give either --token (and --key-id, --key-label, "
+                                                "--pin-file) or --key-uri, not both");
         if (!a->key_label)
                 a->key_label = a->token;
         return 0;
 }
 
-/* Returns 0 to go on, -1 after --help, or an exit code. */
+/* 1 to go on, 0 after --help, -EINVAL on a bad command line (logged). */
 static int parse_argv(int argc, char **argv, struct web_args *a) {
         int c, r;
 
@@ -271,23 +257,20 @@ static int parse_argv(int argc, char **argv, struct web_args *a) {
         while ((c = getopt_long(argc, argv, "h", web_options, NULL)) >= 0) {
                 if (c == 'h') {
                         help();
-                        return -1;
+                        return 0;
                 }
                 if (parse_string(c, optarg, a))
                         continue;
                 r = parse_one(c, optarg, a);
-                if (r < 0) {
-                        log_error("Try 'enclave-acm web apply --help'.");
-                        return CLI_EXIT_USAGE;
-                }
-                if (r > 0)
+                if (r < 0)
                         return r;
         }
-        if (optind < argc) {
-                log_error("web apply: unexpected argument '%s'", argv[optind]);
-                return CLI_EXIT_USAGE;
-        }
-        return check_args(a);
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "web apply: unexpected argument '%s'", argv[optind]);
+        r = check_args(a);
+        if (r < 0)
+                return r;
+        return 1;
 }
 
 static int build_uri(const struct web_args *a, char **ret) {
@@ -304,7 +287,7 @@ static int build_uri(const struct web_args *a, char **ret) {
 
         if (a->key_uri) {
                 *ret = strdup(a->key_uri);
-                return *ret ? 0 : log_error_errno(ENOMEM, "Out of memory");
+                return *ret ? 0 : log_error_errno(-ENOMEM, "Out of memory");
         }
         r = p11uri_build(&k, ret, &len);
         if (r == -EINVAL)
@@ -364,12 +347,12 @@ int cli_verb_web(int argc, char **argv, const struct cli_ctx *ctx) {
                 return CLI_EXIT_USAGE;
         }
         r = parse_argv(argc - 1, argv + 1, &a);
-        if (r != 0)
-                return r < 0 ? CLI_EXIT_OK : r;
+        if (r <= 0)
+                return r < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
         if (build_uri(&a, &uri) < 0)
                 return CLI_EXIT_FAILED;
         if (uri_pin_value(a.key_uri, &pin) < 0) {
-                log_error_errno(ENOMEM, "Out of memory");
+                log_error_errno(-ENOMEM, "Out of memory");
                 return CLI_EXIT_FAILED;
         }
         a.pin_mask = pin;

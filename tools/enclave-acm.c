@@ -38,7 +38,8 @@ static void help(void) {
                CLI_DEFAULT_CONTROL);
 }
 
-/* Returns 0 to go on, -1 after --help/--version, or an exit code. */
+/* 1 to go on with the command at argv[optind], 0 after --help/--version, -EINVAL on a bad command line
+ * (logged). */
 static int parse_argv(int argc, char **argv) {
         enum { ARG_VERSION = 0x100, ARG_CONTROL };
         static const struct option options[] = {
@@ -52,13 +53,15 @@ static int parse_argv(int argc, char **argv) {
         /* "+": stop at the command; its options are parsed by the command. */
         while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0) {
                 switch (c) {
-                case 'h': help(); return -1;
-                case ARG_VERSION: printf("enclave-acm %s\n", ENCLAVE_ACM_VERSION); return -1;
+                case 'h': help(); return 0;
+                case ARG_VERSION: printf("enclave-acm %s\n", ENCLAVE_ACM_VERSION); return 0;
                 case ARG_CONTROL: arg_control = optarg; break;
-                default: log_error("Try 'enclave-acm --help'."); return CLI_EXIT_USAGE;
+                default: return log_error_errno(-EINVAL, "Try 'enclave-acm --help'.");
                 }
         }
-        return 0;
+        if (optind >= argc)
+                return log_error_errno(-EINVAL, "Missing command. Try 'enclave-acm --help'.");
+        return 1;
 }
 
 static int dispatch(int argc, char **argv, const struct cli_ctx *ctx) {
@@ -94,12 +97,8 @@ int main(int argc, char **argv) {
 
         log_set_prefix(false);
         r = parse_argv(argc, argv);
-        if (r != 0)
-                return r < 0 ? CLI_EXIT_OK : r;
-        if (optind >= argc) {
-                log_error("Missing command. Try 'enclave-acm --help'.");
-                return CLI_EXIT_USAGE;
-        }
+        if (r <= 0)
+                return r < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 
         if (!arg_control)
                 arg_control = secure_getenv("ENCLAVE_ACM_CONTROL");

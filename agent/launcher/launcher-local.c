@@ -38,7 +38,7 @@ int launcher_local_start(struct launcher *l) {
         if (asprintf(&data, "unix:path=%s/data.sock", l->runtime_dir) < 0 ||
             asprintf(&control, "unix:path=%s/control.sock", l->runtime_dir) < 0 ||
             asprintf(&control_path, "%s/control.sock", l->runtime_dir) < 0)
-                return log_error_errno(ENOMEM, "Out of memory");
+                return log_error_errno(-ENOMEM, "Out of memory");
         if (access(l->token_binary, X_OK) < 0)
                 return log_error_errno(negative_errno(), "Cannot run the token binary '%s': %m",
                                        l->token_binary);
@@ -78,7 +78,7 @@ int launcher_local_narrow_control(const struct launcher *l) {
         return 0;
 }
 
-int launcher_local_check(struct launcher *l) {
+bool launcher_local_check(struct launcher *l) {
         int status = 0;
         pid_t p;
 
@@ -86,7 +86,7 @@ int launcher_local_check(struct launcher *l) {
                 p = waitpid(l->pid, &status, WNOHANG);
         while (p < 0 && errno == EINTR);
         if (p == 0)
-                return 1;
+                return true;
         if (p < 0)
                 log_error_errno(negative_errno(), "Lost track of enclave-token (pid %d): %m", (int) l->pid);
         else if (WIFSIGNALED(status))
@@ -96,7 +96,7 @@ int launcher_local_check(struct launcher *l) {
                 log_error("enclave-token (pid %d) exited with status %d", (int) l->pid, WEXITSTATUS(status));
         l->pid = 0;
         l->running = false;
-        return 0;
+        return false;
 }
 
 void launcher_local_stop(struct launcher *l) {

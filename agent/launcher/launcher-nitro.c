@@ -87,7 +87,7 @@ static int run_nitro_cli(const char *const *argv, unsigned timeout_ms, struct su
         if (r < 0)
                 return log_error_errno(r, "Cannot run '%s': %m", argv[0]);
         if (!subprocess_result_ok(res))
-                return log_error_errno(EBADMSG, "'%s %s' failed (%s %d): %s", argv[0], argv[1],
+                return log_error_errno(-EBADMSG, "'%s %s' failed (%s %d): %s", argv[0], argv[1],
                                        res->timed_out     ? "timed out, signal"
                                        : res->term_signal ? "signal"
                                                           : "status",
@@ -143,7 +143,7 @@ int launcher_nitro_start(struct launcher *l) {
                 l->running = true;
                 launcher_nitro_stop(l);
                 l->running = false;
-                return log_error_errno(ENOMEM, "Out of memory");
+                return log_error_errno(-ENOMEM, "Out of memory");
         }
         l->pid = (pid_t) info.process_id;
         l->cid = info.cid;
@@ -169,14 +169,14 @@ static bool process_alive(pid_t pid) {
         return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
 }
 
-int launcher_nitro_check(struct launcher *l) {
+bool launcher_nitro_check(struct launcher *l) {
         if (process_alive(l->pid))
-                return 1;
+                return true;
         log_error("Enclave '%s' died (its process %d is gone)", l->enclave_id ?: "?", (int) l->pid);
         /* Let nitro-cli release what is left (its CPUs and memory go back to the pool). */
         launcher_nitro_stop(l);
         l->running = false;
-        return 0;
+        return false;
 }
 
 void launcher_nitro_stop(struct launcher *l) {

@@ -87,7 +87,7 @@ int launcher_wait_boot(struct launcher *l) {
                 r = launcher_connect(l, &c);
                 if (r >= 0)
                         return 0;
-                if (launcher_check(l) == 0)
+                if (!launcher_check(l))
                         return -ECHILD;
                 (void) usleep(100 * 1000); /* ACM polls every 100 ms too */
         }
@@ -99,7 +99,7 @@ static int write_address_file(const struct launcher *l) {
 
         if (asprintf(&path, "%s/address", l->runtime_dir) < 0 ||
             asprintf(&line, "%s\n", l->data_address) < 0)
-                return log_error_errno(ENOMEM, "Out of memory");
+                return log_error_errno(-ENOMEM, "Out of memory");
         /* 0644: every web-server worker reads it. */
         r = pinstore_write_atomic(path, line, strlen(line), 0644, (uid_t) -1, (gid_t) -1);
         if (r < 0)
@@ -146,9 +146,9 @@ int launcher_start(struct launcher *l) {
         return 0;
 }
 
-int launcher_check(struct launcher *l) {
+bool launcher_check(struct launcher *l) {
         if (!l->running)
-                return 0;
+                return false;
         return l->kind == AGENT_LAUNCHER_LOCAL ? launcher_local_check(l) : launcher_nitro_check(l);
 }
 

@@ -47,9 +47,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct launcher *, launcher_free);
 /* Launch and wait (bounded by boot_timeout_ms) until the control channel answers HELLO, then write
  * <runtime_dir>/address. Logs its failures; on failure nothing is left running. */
 _must_check_ int launcher_start(struct launcher *l);
-/* Is it still alive? 1 yes, 0 it died (logged; the launcher is then stopped and can be started
+/* Is it still alive? true yes, false it died (logged; the launcher is then stopped and can be started
  * again). Cheap: call it on every loop tick. */
-int launcher_check(struct launcher *l);
+bool launcher_check(struct launcher *l);
 /* Terminate the enclave (SIGTERM, then SIGKILL after a bounded wait / nitro-cli terminate-enclave). */
 void launcher_stop(struct launcher *l);
 
@@ -62,12 +62,12 @@ _must_check_ int launcher_nitro_parse(const char *text, size_t len, struct launc
 
 /* Internal: the two launchers. */
 _must_check_ int launcher_local_start(struct launcher *l);
-int launcher_local_check(struct launcher *l);
+bool launcher_local_check(struct launcher *l);
 void launcher_local_stop(struct launcher *l);
 /* Once HELLO answered: the control socket back to 0600, only the agent provisions. */
 _must_check_ int launcher_local_narrow_control(const struct launcher *l);
 _must_check_ int launcher_nitro_start(struct launcher *l);
-int launcher_nitro_check(struct launcher *l);
+bool launcher_nitro_check(struct launcher *l);
 void launcher_nitro_stop(struct launcher *l);
 /* Wait until HELLO answers on the control address or the time is up (or the process is gone). */
 _must_check_ int launcher_wait_boot(struct launcher *l);

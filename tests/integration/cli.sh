@@ -28,6 +28,12 @@ refused() {
 check_output "--version" '^enclave-acm [0-9]+\.[0-9]+' "$E" --version
 check_output "--help lists the commands" 'token add' "$E" --help
 check_output "token add --help" '--pin-file' "$E" token add --help
+# parse_argv everywhere: 1 go on, 0 exit 0 after --help/--version, < 0 a usage error (exit 2 here).
+check_output "token remove --help" 'token remove --label' "$E" token remove --help
+check_output "status --help" '--runtime-dir' "$E" status --help
+check_output "web apply --help" '--stanza FILE' "$E" web apply --help
+check_output "enclave-token --version" '^enclave-token [0-9]+\.[0-9]+' "$ENCLAVE_TOKEN" --version
+[[ ! -x $AGENT ]] || check_output "enclave-acm-agent --help" '--check-config' "$AGENT" --help
 usage_error "no command" 'Missing command' 
 usage_error "unknown command" "Unknown command 'frobnicate'" frobnicate
 usage_error "unknown option" 'Try' token add --frob
@@ -41,6 +47,10 @@ usage_error "id out of range" "--id '65536'" token add --label a --id 65536 --pi
 usage_error "id not a number" "--id '1x'" token add --label a --id 1x --pin-file "$T/pin" --key "$D/rsa2048.key.pem" --cert "$D/rsa2048.crt.pem"
 usage_error "token without sub-command" 'missing sub-command' token
 usage_error "status with an argument" "unexpected argument 'extra'" status extra
+usage_error "status with an unknown option" "Try 'enclave-acm status --help'" status --frob
+usage_error "web apply without options" '--server nginx\|httpd is required' web apply
+usage_error "web apply with a bad port" "--port 'x': not a port" web apply --port x
+usage_error "web apply with an unknown option" "Try 'enclave-acm web apply --help'" web apply --frob
 
 refused "daemon not running" "Cannot connect to enclave-token at '$CONTROL_ADDR'" status
 

@@ -16,6 +16,19 @@ timeout 20 pkcs11-tool --module "$P11_MODULE" -L >"$T/down.out" 2>&1 || rc=$?
 ! grep -q 'token label' "$T/down.out" || fail "no tokens without a daemon"
 ok "pkcs11-tool -L without a daemon ends (exit $rc) and lists no token"
 
+# Settings the module cannot use: the defaults are used; not a byte on the host's stderr without
+# ENCLAVE_ACM_DEBUG, each one named in the trace with it.
+bad_env=(ENCLAVE_ACM_TIMEOUT_MS=abc ENCLAVE_ACM_BUSY_POLL_USEC=-1 ENCLAVE_ACM_ADDRESS_FILE=)
+env -u ENCLAVE_ACM_DEBUG "${bad_env[@]}" timeout 20 pkcs11-tool --module "$P11_MODULE" -L >/dev/null 2>"$T/quiet.err" || true
+! grep -q 'enclave-acm-pkcs11' "$T/quiet.err" || { cat "$T/quiet.err" >&2; fail "the module printed without ENCLAVE_ACM_DEBUG"; }
+env ENCLAVE_ACM_DEBUG=init "${bad_env[@]}" timeout 20 pkcs11-tool --module "$P11_MODULE" -L >/dev/null 2>"$T/trace.err" || true
+for want in "ENCLAVE_ACM_TIMEOUT_MS='abc' is not a number of milliseconds, using the default 5000" \
+        "ENCLAVE_ACM_BUSY_POLL_USEC='-1' is not a number of microseconds, using the default 50" \
+        "ENCLAVE_ACM_ADDRESS_FILE='' is not a file name, using the default /run/enclave-acm/address"; do
+        grep -qF -- "$want" "$T/trace.err" || { cat "$T/trace.err" >&2; fail "trace lacks: $want"; }
+done
+ok "unusable module settings: silent by default, named in the ENCLAVE_ACM_DEBUG trace with the default used"
+
 # Bad enclave-token options: refused up front with the option named, nothing left listening.
 for bad in "--busy-poll 10001" "--busy-poll x" "--busy-poll -1" "--rotation-grace 86401" "--max-tokens 0"; do
         rc=0
