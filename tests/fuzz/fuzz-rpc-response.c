@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         /* every call's checker sees every input */
         for (unsigned c = 0; c < _RPC_CALL_MAX; c++) {
-                r = rpc_call_lookup(c)->check_response(data, size);
+                r = rpc_msg_check(rpc_call_lookup(c)->response, data, size);
                 if (r != 0 && r != -EBADMSG && r != -ENOMEM)
                         abort();
         }
