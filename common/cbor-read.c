@@ -142,6 +142,13 @@ static int peek_item(struct rpc_reader *r, struct item *ret, size_t *ret_size) {
                 return r->err;
         if (reader_left(r) == 0)
                 return reader_fail(r);
+        /* libcbor 0.8 answers CBOR_DECODER_ERROR for the one-byte tag heads 0xc6..0xd4 (tags 6..20,
+         * "unassigned" in RFC 7049), among them 0xd2, tag 18: COSE_Sign1. They are plain heads. */
+        if (r->buf[r->pos] >= 0xc6 && r->buf[r->pos] <= 0xd4) {
+                *ret = (struct item){ .type = RPC_ITEM_TAG, .value = r->buf[r->pos] - 0xc0u };
+                *ret_size = 1;
+                return 0;
+        }
         res = cbor_stream_decode(r->buf + r->pos, reader_left(r), &item_callbacks, &it);
         if (res.status != CBOR_DECODER_FINISHED || res.read == 0 || res.read > reader_left(r) || it.type < 0)
                 return reader_fail(r);
@@ -431,9 +438,11 @@ struct skip_level {
         bool map;
 };
 
-/* Iterative, so that the depth is a checked number rather than the C stack. */
+/* Iterative, so that the depth is a checked number rather than the C stack. A tag is a prefix of the
+ * item it wraps, not a level: a chain of tags costs a byte each and no stack. */
 int rpc_skip(struct rpc_reader *r) {
         struct skip_level st[RPC_READER_DEPTH_MAX];
+        bool tagged = false;
         unsigned d = 0;
 
         for (;;) {
@@ -448,16 +457,20 @@ int rpc_skip(struct rpc_reader *r) {
                 r->pos += size;
                 if (it.type == RPC_ITEM_BREAK) {
                         /* Only an indefinite container ends so, and a map only after a whole pair. */
-                        if (d == 0 || !st[d - 1].indefinite || (st[d - 1].map && st[d - 1].seen % 2 != 0))
+                        if (tagged || d == 0 || !st[d - 1].indefinite ||
+                            (st[d - 1].map && st[d - 1].seen % 2 != 0))
                                 return reader_fail(r);
                         d--;
                 } else {
-                        if (d > 0 && st[d - 1].indefinite) {
-                                st[d - 1].seen++;
-                                if (st[d - 1].seen > (st[d - 1].map ? 2 * r->lim.count : r->lim.count))
-                                        return reader_fail(r);
-                        }
+                        if (!tagged && d > 0 && st[d - 1].indefinite &&
+                            ++st[d - 1].seen > (st[d - 1].map ? 2 * r->lim.count : r->lim.count))
+                                return reader_fail(r);
+                        tagged = false;
                         switch (it.type) {
+                        case RPC_ITEM_TAG:
+                                tagged = true;
+                                done = false;
+                                break;
                         case RPC_ITEM_BYTES:
                         case RPC_ITEM_TEXT:
                                 if (it.indefinite) {
@@ -469,8 +482,7 @@ int rpc_skip(struct rpc_reader *r) {
                                 break;
                         case RPC_ITEM_ARRAY:
                         case RPC_ITEM_MAP:
-                        case RPC_ITEM_TAG:
-                                if (!it.indefinite && it.type != RPC_ITEM_TAG) {
+                                if (!it.indefinite) {
                                         k = check_count(r, it.value, SIZE_MAX,
                                                         it.type == RPC_ITEM_MAP ? 2 : 1);
                                         if (k < 0)
@@ -481,9 +493,7 @@ int rpc_skip(struct rpc_reader *r) {
                                 if (r->depth + d >= r->lim.depth)
                                         return reader_fail(r);
                                 st[d++] = (struct skip_level){
-                                        .left = it.type == RPC_ITEM_TAG   ? 1
-                                                : it.type == RPC_ITEM_MAP ? 2 * it.value
-                                                                          : it.value,
+                                        .left = it.type == RPC_ITEM_MAP ? 2 * it.value : it.value,
                                         .indefinite = it.indefinite,
                                         .map = it.type == RPC_ITEM_MAP,
                                 };
