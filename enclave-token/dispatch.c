@@ -193,6 +193,11 @@ static int handle_token_add(const struct etok_dispatch *d, struct etok_session *
         uint32_t slot;
         int r;
 
+        /* Plaintext private keys only with --dev. */
+        if (!d->dev) {
+                log_warning("TOKEN_ADD with a plaintext key refused: not running with --dev");
+                return ETOK_ERR(DENIED);
+        }
         r = etok_keystore_add(d->keystore, req, &slot);
         if (r < 0) {
                 log_warning("Failed to provision token '%s': %s", label_for_log(&req->label, lbuf),
@@ -238,11 +243,6 @@ static int run_handler(const struct etok_dispatch *d, struct etok_session *s, co
                        const uint8_t *body, size_t len, void *req, struct rpc_writer *w) {
         int r;
 
-        /* Plaintext private keys only with --dev: refused before the body is even looked at. */
-        if (c->id == RPC_CALL_TOKEN_ADD && !d->dev) {
-                log_warning("TOKEN_ADD with a plaintext key refused: not running with --dev");
-                return ETOK_ERR(DENIED);
-        }
         if (c->request->size > REQUEST_MAX)
                 return -EINVAL;
         r = rpc_msg_decode(c->request, body, len, req);

@@ -1,7 +1,7 @@
 /* Target: the CBOR reader's document mode (rpc_reader_init_doc()), as attestation documents use it.
  *
  * Input: one CBOR item, e.g. a COSE_Sign1 Nitro attestation document (the real ones are seeds).
- * rpc_skip() and a walk through the typed calls (tests/lib/cbor-walk.h) must agree: the walk never
+ * rpc_skip() and a walk through the typed calls (tests/lib/doc-walk.h) must agree: the walk never
  * succeeds where the skip fails, and both stop at the same byte; whatever the strict mode accepts
  * the document mode accepts too. A COSE-shaped input has its payload walked as well. */
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/cbor-read.h"
-#include "tests/lib/cbor-walk.h"
+#include "tests/lib/doc-walk.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,14 +27,14 @@ static void check(int k) {
 
 /* One item both ways; returns the skip's result. */
 static int both_ways(const uint8_t *p, size_t n) {
-        struct cbor_walk_stats st = {};
+        struct doc_walk_stats st = {};
         struct rpc_reader a, b, c, d;
         int ks, kw, kc, kd;
 
         rpc_reader_init_doc(&a, p, n, &lim);
         ks = rpc_skip(&a);
         rpc_reader_init_doc(&b, p, n, &lim);
-        kw = cbor_walk(&b, buf, &st);
+        kw = doc_walk(&b, buf, &st);
         rpc_reader_init(&c, p, n);
         kc = rpc_skip(&c);
         rpc_reader_init_doc(&d, p, n, &strict_lim);

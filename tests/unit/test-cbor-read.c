@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/cbor-read.h"
-#include "tests/lib/cbor-walk.h"
+#include "tests/lib/doc-walk.h"
 #include "tests/lib/data.h"
 #include "tests/lib/tap.h"
 
@@ -194,7 +194,7 @@ static void check_att(const struct att *a) {
 static void test_nitro_documents(void) {
         for (size_t i = 0; i < ELEMENTSOF(nitro_docs); i++) {
                 _cleanup_free_ uint8_t *doc = NULL;
-                struct cbor_walk_stats st = {};
+                struct doc_walk_stats st = {};
                 struct rpc_slice payload;
                 struct rpc_reader r;
                 struct att a = {};
@@ -212,7 +212,7 @@ static void test_nitro_documents(void) {
                 /* every item through the typed calls, then skipped whole, in both modes (real
                  * documents up to now are definite throughout) */
                 rpc_reader_init_doc(&r, doc, n, &doc_limits);
-                ASSERT_OK(cbor_walk(&r, walk_buf, &st));
+                ASSERT_OK(doc_walk(&r, walk_buf, &st));
                 ASSERT_OK(rpc_reader_end(&r));
                 ASSERT_EQ(st.items, 1 + 4); /* the array and its 4 elements... */
                 ASSERT_EQ(st.strings, 3);   /* ...3 of them bytes */
@@ -224,9 +224,9 @@ static void test_nitro_documents(void) {
                 ASSERT_OK(rpc_reader_end(&r));
 
                 /* the payload walked item by item: 9 keys, 16 PCRs, 4 CA certificates */
-                st = (struct cbor_walk_stats){};
+                st = (struct doc_walk_stats){};
                 rpc_reader_init_doc(&r, payload.ptr, payload.len, &doc_limits);
-                ASSERT_OK(cbor_walk(&r, walk_buf, &st));
+                ASSERT_OK(doc_walk(&r, walk_buf, &st));
                 ASSERT_OK(rpc_reader_end(&r));
                 ASSERT_EQ(st.items, 1 + 9 + 3 + 1 + 2 * 16 + 1 + 1 + 4 + 3);
 

@@ -7,7 +7,7 @@
 
 #include "common/cbor-read.h"
 
-struct cbor_walk_stats {
+struct doc_walk_stats {
         size_t items; /* every item, container or not, tags excluded */
         size_t tags;
         size_t strings; /* bytes and text */
@@ -15,7 +15,7 @@ struct cbor_walk_stats {
 };
 
 /* buf holds the longest string allowed (r->lim.len bytes). */
-static inline int cbor_walk(struct rpc_reader *r, uint8_t *buf, struct cbor_walk_stats *st) {
+static inline int doc_walk(struct rpc_reader *r, uint8_t *buf, struct doc_walk_stats *st) {
         struct rpc_container c;
         enum rpc_item_type t;
         uint64_t u;
@@ -53,9 +53,9 @@ static inline int cbor_walk(struct rpc_reader *r, uint8_t *buf, struct cbor_walk
                 k = t == RPC_ITEM_MAP ? rpc_get_map_begin(r, SIZE_MAX, &c)
                                       : rpc_get_array_begin(r, SIZE_MAX, &c);
                 while (k >= 0 && (k = rpc_container_next(r, &c)) > 0) {
-                        k = cbor_walk(r, buf, st);
+                        k = doc_walk(r, buf, st);
                         if (k >= 0 && t == RPC_ITEM_MAP)
-                                k = cbor_walk(r, buf, st);
+                                k = doc_walk(r, buf, st);
                 }
                 return k;
         case RPC_ITEM_BOOL: return rpc_get_bool(r, &b);
