@@ -180,13 +180,11 @@ static int read_item(struct rpc_reader *r, enum rpc_item_type want, struct item 
 int rpc_peek(struct rpc_reader *r, enum rpc_item_type *ret) {
         struct item it = {};
         size_t size;
-        int k;
+        int k = peek_item(r, &it, &size);
 
-        k = peek_item(r, &it, &size);
-        if (k < 0)
-                return k;
-        *ret = (enum rpc_item_type) it.type;
-        return 0;
+        if (k >= 0)
+                *ret = (enum rpc_item_type) it.type;
+        return k;
 }
 
 /* A declared count: within max and the limits, and each element takes at least elem_min bytes. */

@@ -66,25 +66,29 @@ static int opt_bytes(struct rpc_reader *r, int *ret) {
         return k;
 }
 
+/* Text into a NUL-terminated buffer of size bytes. */
+static int text_value(struct rpc_reader *r, char *buf, size_t size) {
+        size_t n = 0;
+        int k;
+
+        k = rpc_get_text_copy(r, 1, size - 1, buf, &n);
+        if (k >= 0)
+                buf[n] = '\0';
+        return k;
+}
+
 static int att_value(struct rpc_reader *r, const struct rpc_slice *key, struct att *a) {
         struct rpc_container c;
         struct rpc_slice s;
-        size_t n;
         int k;
 
         if (rpc_slice_eq_str(key, "module_id")) {
                 a->seen |= 1;
-                k = rpc_get_text_copy(r, 1, sizeof(a->module_id) - 1, a->module_id, &n);
-                if (k >= 0)
-                        a->module_id[n] = '\0';
-                return k;
+                return text_value(r, a->module_id, sizeof(a->module_id));
         }
         if (rpc_slice_eq_str(key, "digest")) {
                 a->seen |= 2;
-                k = rpc_get_text_copy(r, 1, sizeof(a->digest) - 1, a->digest, &n);
-                if (k >= 0)
-                        a->digest[n] = '\0';
-                return k;
+                return text_value(r, a->digest, sizeof(a->digest));
         }
         if (rpc_slice_eq_str(key, "timestamp")) {
                 a->seen |= 4;
