@@ -428,85 +428,86 @@ int rpc_container_next(struct rpc_reader *r, struct rpc_container *c) {
         return 1;
 }
 
-/* One open container of rpc_skip(): elements (map keys and values counted apart) still expected. */
-struct skip_level {
-        uint64_t left; /* definite */
-        uint64_t seen; /* indefinite */
-        bool indefinite;
-        bool map;
+/* What rpc_skip() has open: a stack of containers, each with the elements (map keys and values
+ * counted apart) still expected, or seen so far when indefinite. */
+struct skip_state {
+        struct {
+                uint64_t left;
+                uint64_t seen;
+                bool indefinite;
+                bool map;
+        } st[RPC_READER_DEPTH_MAX];
+        unsigned d;
+        bool tagged; /* the next item is wrapped in a tag */
 };
+
+/* A break: closes the innermost indefinite container, a map only after a whole pair. */
+static int skip_break(struct rpc_reader *r, struct skip_state *s) {
+        if (s->tagged || s->d == 0 || !s->st[s->d - 1].indefinite ||
+            (s->st[s->d - 1].map && s->st[s->d - 1].seen % 2 != 0))
+                return reader_fail(r);
+        s->d--;
+        return 1;
+}
+
+/* Any other head, consumed: 1 if the item is complete, 0 if it opened a container or is a tag. */
+static int skip_head(struct rpc_reader *r, struct skip_state *s, const struct item *it) {
+        size_t n;
+        int k;
+
+        if (!s->tagged && s->d > 0 && s->st[s->d - 1].indefinite &&
+            ++s->st[s->d - 1].seen > (s->st[s->d - 1].map ? 2 * r->lim.count : r->lim.count))
+                return reader_fail(r);
+        s->tagged = it->type == RPC_ITEM_TAG;
+        if (s->tagged)
+                return 0;
+        if ((it->type == RPC_ITEM_BYTES || it->type == RPC_ITEM_TEXT) && it->indefinite) {
+                k = read_chunks(r, (enum rpc_item_type) it->type, r->lim.len, NULL, &n);
+                return k < 0 ? k : 1;
+        }
+        if (it->type != RPC_ITEM_ARRAY && it->type != RPC_ITEM_MAP)
+                return 1;
+        if (!it->indefinite) {
+                k = check_count(r, it->value, SIZE_MAX, it->type == RPC_ITEM_MAP ? 2 : 1);
+                if (k < 0)
+                        return k;
+                if (it->value == 0)
+                        return 1;
+        }
+        if (r->depth + s->d >= r->lim.depth)
+                return reader_fail(r);
+        s->st[s->d].left = it->type == RPC_ITEM_MAP ? 2 * it->value : it->value;
+        s->st[s->d].seen = 0;
+        s->st[s->d].indefinite = it->indefinite;
+        s->st[s->d].map = it->type == RPC_ITEM_MAP;
+        s->d++;
+        return 0;
+}
 
 /* Iterative, so that the depth is a checked number rather than the C stack. A tag is a prefix of the
  * item it wraps, not a level: a chain of tags costs a byte each and no stack. */
 int rpc_skip(struct rpc_reader *r) {
-        struct skip_level st[RPC_READER_DEPTH_MAX];
-        bool tagged = false;
-        unsigned d = 0;
+        struct skip_state s = {};
 
         for (;;) {
                 struct item it = {};
-                size_t size, n;
-                bool done = true;
+                size_t size;
                 int k;
 
                 k = peek_item(r, &it, &size);
                 if (k < 0)
                         return k;
                 r->pos += size;
-                if (it.type == RPC_ITEM_BREAK) {
-                        /* Only an indefinite container ends so, and a map only after a whole pair. */
-                        if (tagged || d == 0 || !st[d - 1].indefinite ||
-                            (st[d - 1].map && st[d - 1].seen % 2 != 0))
-                                return reader_fail(r);
-                        d--;
-                } else {
-                        if (!tagged && d > 0 && st[d - 1].indefinite &&
-                            ++st[d - 1].seen > (st[d - 1].map ? 2 * r->lim.count : r->lim.count))
-                                return reader_fail(r);
-                        tagged = false;
-                        switch (it.type) {
-                        case RPC_ITEM_TAG:
-                                tagged = true;
-                                done = false;
-                                break;
-                        case RPC_ITEM_BYTES:
-                        case RPC_ITEM_TEXT:
-                                if (it.indefinite) {
-                                        k = read_chunks(r, (enum rpc_item_type) it.type, r->lim.len, NULL,
-                                                        &n);
-                                        if (k < 0)
-                                                return k;
-                                }
-                                break;
-                        case RPC_ITEM_ARRAY:
-                        case RPC_ITEM_MAP:
-                                if (!it.indefinite) {
-                                        k = check_count(r, it.value, SIZE_MAX,
-                                                        it.type == RPC_ITEM_MAP ? 2 : 1);
-                                        if (k < 0)
-                                                return k;
-                                        if (it.value == 0)
-                                                break;
-                                }
-                                if (r->depth + d >= r->lim.depth)
-                                        return reader_fail(r);
-                                st[d++] = (struct skip_level){
-                                        .left = it.type == RPC_ITEM_MAP ? 2 * it.value : it.value,
-                                        .indefinite = it.indefinite,
-                                        .map = it.type == RPC_ITEM_MAP,
-                                };
-                                done = false;
-                                break;
-                        default: break;
-                        }
-                }
+                k = it.type == RPC_ITEM_BREAK ? skip_break(r, &s) : skip_head(r, &s, &it);
+                if (k < 0)
+                        return k;
                 /* A finished item may finish the definite containers around it. */
-                while (done) {
-                        if (d == 0)
+                while (k > 0) {
+                        if (s.d == 0)
                                 return 0;
-                        if (st[d - 1].indefinite || --st[d - 1].left > 0)
+                        if (s.st[s.d - 1].indefinite || --s.st[s.d - 1].left > 0)
                                 break;
-                        d--;
+                        s.d--;
                 }
         }
 }
