@@ -419,9 +419,6 @@ uint64_t agent_token_next_usec(const struct agent_token *t, const struct launche
 }
 
 int agent_token_remove(struct agent_token *t, struct launcher *l, struct rpc_client **client) {
-        struct rpc_writer *w;
-        const uint8_t *body;
-        size_t len;
         int r;
 
         if (!t->pin || !l->running || t->provisioned_in != l->launches)
@@ -430,14 +427,12 @@ int agent_token_remove(struct agent_token *t, struct launcher *l, struct rpc_cli
         if (r < 0)
                 return log_warning_errno(r, "Token '%s': cannot reach the enclave to remove it: %m",
                                          t->label);
-        w = rpc_client_begin(*client);
-        rpc_token_remove_req_encode(w, &(struct rpc_token_remove_req){
-                                               .label = { (const uint8_t *) t->label, strlen(t->label) },
-                                               .pin = { t->pin->data, t->pin->len },
-                                       });
-        r = rpc_writer_finish(w);
-        if (r >= 0)
-                r = rpc_client_call(*client, RPC_CALL_TOKEN_REMOVE, &body, &len);
+        r = rpc_client_call_msg(*client, RPC_CALL_TOKEN_REMOVE,
+                                &(struct rpc_token_remove_req){
+                                        .label = { (const uint8_t *) t->label, strlen(t->label) },
+                                        .pin = { t->pin->data, t->pin->len },
+                                },
+                                NULL);
         if (r < 0)
                 return log_warning_errno(r, "Token '%s': TOKEN_REMOVE failed: %m", t->label);
         log_info("Token '%s' removed from the enclave", t->label);

@@ -323,11 +323,8 @@ static int bench_ping(const char *address, int count) {
         rpc_client_set_busy_poll(c, busy_poll_usec());
         t0 = now_us();
         for (int i = 0; i < count; i++) {
-                const uint8_t *body;
-                size_t len;
                 double t = now_us();
-                rpc_empty_encode(rpc_client_begin(c));
-                r = rpc_client_call(c, RPC_CALL_PING, &body, &len);
+                r = rpc_client_call_msg(c, RPC_CALL_PING, NULL, NULL);
                 if (r < 0) {
                         free(lat);
                         return r;

@@ -1,4 +1,6 @@
-/* The call table: every call's id, name, channel, states and codec, shared by client and dispatcher. */
+/* The call table: every call's id, name, channels, states and message schemas, shared by the client
+ * and the dispatcher. Adding a call is one row in rpc-calls.c (and its messages in rpc-messages.c)
+ * plus its handler in enclave-token/dispatch.c: see docs/protocol.md. */
 #pragma once
 
 #include <stdbool.h>
@@ -6,6 +8,7 @@
 #include <stdint.h>
 
 #include "common/rpc-frame.h"
+#include "common/rpc-schema.h"
 
 enum rpc_call {
         RPC_CALL_HELLO,         /* both: version negotiation; must come first */
@@ -36,13 +39,20 @@ enum rpc_conn_state {
 struct rpc_call_info {
         enum rpc_call id;
         const char *name;
-        unsigned channels;   /* RPC_CHANNEL_BIT() mask */
-        unsigned states;     /* RPC_STATE_BIT() mask */
-        bool secret_request; /* request body carries a PIN or key: frame lives in a secret_buf */
-        /* Decode-and-discard validators (fuzzing, mutation tests): 0 or negative errno. */
-        int (*check_request)(const uint8_t *body, size_t len);
-        int (*check_response)(const uint8_t *body, size_t len);
+        unsigned channels; /* RPC_CHANNEL_BIT() mask */
+        unsigned states;   /* RPC_STATE_BIT() mask */
+        const struct rpc_schema *request;
+        const struct rpc_schema *response;
 };
+
+/* The body carries a PIN, key, ticket or plaintext (a field marked secret in its schema): both ends
+ * keep such frames in wiped memory and wipe them once used. */
+static inline bool rpc_call_secret_request(const struct rpc_call_info *c) {
+        return c->request->secret;
+}
+static inline bool rpc_call_secret_response(const struct rpc_call_info *c) {
+        return c->response->secret;
+}
 
 /* NULL for an unknown id. */
 const struct rpc_call_info *rpc_call_lookup(unsigned id);

@@ -21,11 +21,12 @@ struct rpc_client {
         uint8_t version; /* negotiated; 0 until HELLO succeeded */
         bool broken;
         size_t max_body;
-        /* Both frames are secret_bufs: requests carry PINs and keys, LOGIN answers a ticket.
-         * The request is wiped right after sending, the response at the start of the next call. */
+        /* Both frames are secret_bufs, as any call may carry a secret. A request the call table marks
+         * secret is wiped right after sending, a secret response at the start of the next call. */
         struct secret_buf *sbuf;
         struct secret_buf *rbuf;
         size_t rlen;
+        bool rsecret;        /* the response in rbuf is secret */
         struct rpc_writer w; /* writes after RPC_HEADER_SIZE bytes of headroom in sbuf */
         struct rpc_hello_resp hello;
         char server[RPC_TEXT_MAX + 1];
@@ -52,9 +53,15 @@ bool rpc_client_is_broken(const struct rpc_client *c) {
         return !c || c->broken;
 }
 
-static void wipe_request(struct rpc_client *c) {
-        secret_wipe(c->sbuf->data, RPC_HEADER_SIZE + c->w.len);
+/* Resets the request writer; wipes what was written unless the call is known to carry no secret. */
+static void reset_request(struct rpc_client *c, bool wipe) {
+        if (wipe)
+                secret_wipe(c->sbuf->data, RPC_HEADER_SIZE + c->w.len);
         rpc_writer_init(&c->w, c->sbuf->data + RPC_HEADER_SIZE, c->max_body);
+}
+
+static void wipe_request(struct rpc_client *c) {
+        reset_request(c, true);
 }
 
 struct rpc_writer *rpc_client_begin(struct rpc_client *c) {
@@ -170,6 +177,7 @@ static int time_left(const struct rpc_client *c, int64_t start) {
 }
 
 int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **ret_body, size_t *ret_len) {
+        const struct rpc_call_info *info;
         struct rpc_header h;
         uint8_t *rb;
         uint32_t id;
@@ -183,7 +191,7 @@ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **re
                 wipe_request(c);
                 return -ECONNRESET;
         }
-        r = rpc_call_check((unsigned) call, c->channel, c->version ? RPC_STATE_READY : RPC_STATE_NEW, NULL);
+        r = rpc_call_check((unsigned) call, c->channel, c->version ? RPC_STATE_READY : RPC_STATE_NEW, &info);
         if (r < 0) {
                 wipe_request(c);
                 return -EINVAL;
@@ -194,8 +202,10 @@ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **re
                 return r;
         }
 
-        secret_wipe(c->rbuf->data, c->rlen);
+        if (c->rsecret)
+                secret_wipe(c->rbuf->data, c->rlen);
         c->rlen = 0;
+        c->rsecret = rpc_call_secret_response(info);
 
         id = c->next_id++;
         h = (struct rpc_header){
@@ -210,7 +220,7 @@ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **re
         rpc_header_encode(&h, c->sbuf->data);
         start = now_ms();
         r = transport_send_all(c->fd, c->sbuf->data, RPC_HEADER_SIZE + c->w.len, c->timeout_ms);
-        wipe_request(c);
+        reset_request(c, rpc_call_secret_request(info));
         if (r < 0)
                 return client_fail(c, r);
 
@@ -243,25 +253,35 @@ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **re
         return 0;
 }
 
+int rpc_client_call_msg(struct rpc_client *c, enum rpc_call call, const void *req, void *ret_resp) {
+        const struct rpc_call_info *info = rpc_call_lookup((unsigned) call);
+        const uint8_t *body;
+        size_t len;
+        int r;
+
+        if (!c || !info || (!req && info->request->size > 0) || (!ret_resp && info->response->size > 0))
+                return -EINVAL;
+        rpc_msg_write(info->request, rpc_client_begin(c), req);
+        r = rpc_client_call(c, call, &body, &len);
+        if (r < 0)
+                return r;
+        r = rpc_msg_decode(info->response, body, len, ret_resp);
+        return r == -EBADMSG ? -EPROTO : r;
+}
+
 static int client_hello(struct rpc_client *c, const char *client_name) {
         struct rpc_hello_req req = {
                 .min_version = RPC_VERSION_MIN,
                 .max_version = RPC_VERSION_MAX,
         };
         struct rpc_hello_resp resp;
-        const uint8_t *body;
-        size_t len;
         int r;
 
         if (client_name)
                 req.client = (struct rpc_slice){ (const uint8_t *) client_name, strlen(client_name) };
-        rpc_hello_req_encode(rpc_client_begin(c), &req);
-        r = rpc_client_call(c, RPC_CALL_HELLO, &body, &len);
+        r = rpc_client_call_msg(c, RPC_CALL_HELLO, &req, &resp);
         if (r < 0)
                 return r;
-        r = rpc_hello_resp_decode(body, len, &resp);
-        if (r < 0)
-                return -EPROTO;
         if (resp.version < RPC_VERSION_MIN || resp.version > RPC_VERSION_MAX)
                 return -EPROTONOSUPPORT;
 

@@ -18,8 +18,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct rpc_client *, rpc_client_free);
 
 const struct rpc_hello_resp *rpc_client_hello(const struct rpc_client *c);
 
-/* The writer for the next request body (reset on each call). For calls whose request is
- * secret the buffer is a secret_buf and is wiped after sending. */
+/* The low-level path (tests, the junk client): the writer for the next request body, reset on each
+ * call. The buffer is a secret_buf; a request the call table marks secret is wiped after sending. */
 struct rpc_writer *rpc_client_begin(struct rpc_client *c);
 
 /* Frames the body written since rpc_client_begin(), sends it, reads the response.
@@ -29,6 +29,19 @@ struct rpc_writer *rpc_client_begin(struct rpc_client *c);
  * framing error the client is dead: free it and open a new one. */
 _must_check_ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **ret_body,
                                  size_t *ret_len);
+
+/* One whole call through the call table: encodes *req with the call's request schema, sends it,
+ * and decodes the answer into *ret_resp with its response schema (either may be NULL for an empty
+ * message). Returns 0; -EINVAL or -EMSGSIZE for a request outside its schema or too large for a
+ * frame (nothing was sent; no wire status maps to these); -EPROTO with the client not broken for
+ * an answer that does not decode; else what rpc_client_call() returns.
+ *
+ * Lifetime: slices in *ret_resp point into the client's reply buffer and stay valid until the next
+ * call on this client or rpc_client_free(); copy what must live longer. Responses that allocate
+ * (the TOKEN_LIST / DESCRIBE page) are freed with rpc_msg_done() (rpc_page_resp_done()), also
+ * after a failure, which leaves *ret_resp zeroed. A secret response is wiped at the next call. */
+_must_check_ int rpc_client_call_msg(struct rpc_client *c, enum rpc_call call, const void *req,
+                                     void *ret_resp);
 
 /* Poll for a reply up to usec before sleeping on it (0, the default: never). A sleeping vCPU takes
  * tens of microseconds to wake on a VM; see rpc-client.c. For the module's latency-bound calls. */

@@ -9,21 +9,20 @@
 #include "p11module/debug.h"
 #include "p11module/remote.h"
 
-typedef void (*encode_fn)(struct rpc_writer *w, const void *req);
-typedef int (*decode_fn)(const uint8_t *body, size_t len, void *userdata);
+/* Takes what it needs from a decoded answer while the connection, and so the reply buffer the answer's
+ * slices point into, is still held. */
+typedef int (*consume_fn)(const void *resp, void *userdata);
 
-static int exchange_once(struct p11_conn *c, enum rpc_call call, encode_fn enc, const void *req,
-                         decode_fn dec, void *userdata) {
-        struct rpc_client *rpc = p11_conn_rpc(c);
-        const uint8_t *body;
-        size_t len;
+static int exchange_once(struct p11_conn *c, enum rpc_call call, const void *req, void *resp,
+                         consume_fn consume, void *userdata) {
         int r;
 
-        enc(rpc_client_begin(rpc), req);
-        r = rpc_client_call(rpc, call, &body, &len);
+        r = rpc_client_call_msg(p11_conn_rpc(c), call, req, resp);
         if (r < 0)
-                return r;
-        return dec(body, len, userdata);
+                return r; /* resp untouched */
+        r = consume(resp, userdata);
+        rpc_msg_done(rpc_call_lookup(call)->response, resp);
+        return r;
 }
 
 /* The wire status for an answer, the errno text for a local or transport failure. */
@@ -38,7 +37,7 @@ static const char *result_string(int r, bool broken) {
 
 /* A connection that broke mid-call (daemon restarted, idle link dropped) is replaced and the call
  * repeated once: every data-channel call is idempotent. A timeout is not repeated: the budget is spent. */
-static int exchange(enum rpc_call call, encode_fn enc, const void *req, decode_fn dec, void *userdata) {
+static int exchange(enum rpc_call call, const void *req, void *resp, consume_fn consume, void *userdata) {
         int r = -ECONNRESET;
 
         for (int attempt = 0; attempt < 2; attempt++) {
@@ -48,7 +47,7 @@ static int exchange(enum rpc_call call, encode_fn enc, const void *req, decode_f
                 r = p11_conn_acquire(&c);
                 if (r < 0)
                         return r;
-                r = exchange_once(c, call, enc, req, dec, userdata);
+                r = exchange_once(c, call, req, resp, consume, userdata);
                 broken = rpc_client_is_broken(p11_conn_rpc(c));
                 p11_conn_release(c);
                 p11_debug(P11_DEBUG_RPC, "%s: %s%s", rpc_call_to_string(call), result_string(r, broken),
@@ -73,10 +72,6 @@ struct list_state {
         struct p11_token_summary *v;
         size_t n;
 };
-
-static void page_req_encode(struct rpc_writer *w, const void *req) {
-        rpc_page_req_encode(w, req);
-}
 
 static int list_append(struct list_state *s, const struct rpc_page_resp *p) {
         struct p11_token_summary *v;
@@ -104,25 +99,18 @@ static int list_append(struct list_state *s, const struct rpc_page_resp *p) {
         return 0;
 }
 
-static int page_decode(const uint8_t *body, size_t len, void *userdata) {
+static int page_consume(const void *resp, void *userdata) {
+        const struct rpc_page_resp *p = resp;
         struct list_state *s = userdata;
-        struct rpc_page_resp p = {};
-        int r;
 
-        r = rpc_page_resp_decode(body, len, &p);
-        if (r < 0)
-                return -EPROTO;
-        if (s->have_generation && p.generation != s->generation) {
+        if (s->have_generation && p->generation != s->generation) {
                 s->restart = true; /* the list changed between pages */
-                rpc_page_resp_done(&p);
                 return 0;
         }
         s->have_generation = true;
-        s->generation = p.generation;
-        s->next = p.next;
-        r = list_append(s, &p);
-        rpc_page_resp_done(&p);
-        return r;
+        s->generation = p->generation;
+        s->next = p->next;
+        return list_append(s, p);
 }
 
 static int list_pages(struct list_state *s) {
@@ -132,8 +120,9 @@ static int list_pages(struct list_state *s) {
         /* Every page but the last holds at least one token. */
         for (unsigned pages = 0; pages <= RPC_MAX_TOKENS; pages++) {
                 struct rpc_page_req req = { .cursor = cursor };
+                struct rpc_page_resp resp;
 
-                r = exchange(RPC_CALL_TOKEN_LIST, page_req_encode, &req, page_decode, s);
+                r = exchange(RPC_CALL_TOKEN_LIST, &req, &resp, page_consume, s);
                 if (r < 0 || s->restart)
                         return r;
                 if (s->next == 0)
@@ -165,32 +154,24 @@ int p11_remote_token_list(struct p11_token_summary **ret, size_t *ret_n, uint64_
 
 /* ---- TOKEN_OBJECTS ---- */
 
-static void slot_req_encode(struct rpc_writer *w, const void *req) {
-        rpc_slot_req_encode(w, req);
-}
-
-static int objects_decode(const uint8_t *body, size_t len, void *userdata) {
-        struct p11_objects **ret = userdata;
-        _cleanup_free_ struct rpc_token_info *ti = NULL;
+static int objects_consume(const void *resp, void *userdata) {
         int r;
 
-        ti = calloc(1, sizeof(*ti));
-        if (!ti)
-                return -ENOMEM;
-        r = rpc_token_info_decode(body, len, ti);
-        if (r < 0)
-                return -EPROTO;
         /* Parsed here, while the body the slices point into is still valid. */
-        r = p11_objects_build(ti, ret);
+        r = p11_objects_build(resp, userdata);
         return r == -EBADMSG ? -EPROTO : r;
 }
 
 int p11_remote_token_objects(uint32_t slot, struct p11_objects **ret) {
+        _cleanup_free_ struct rpc_token_info *ti = NULL; /* ~3.5 KiB: not on a host thread's stack */
         struct rpc_slot_req req = { .slot = slot };
         struct p11_objects *o = NULL;
         int r;
 
-        r = exchange(RPC_CALL_TOKEN_OBJECTS, slot_req_encode, &req, objects_decode, &o);
+        ti = malloc(sizeof(*ti));
+        if (!ti)
+                return -ENOMEM;
+        r = exchange(RPC_CALL_TOKEN_OBJECTS, &req, ti, objects_consume, &o);
         if (r < 0)
                 return r;
         *ret = o;
@@ -199,28 +180,23 @@ int p11_remote_token_objects(uint32_t slot, struct p11_objects **ret) {
 
 /* ---- LOGIN ---- */
 
-static void login_req_encode(struct rpc_writer *w, const void *req) {
-        rpc_login_req_encode(w, req);
-}
+static int login_consume(const void *resp, void *userdata) {
+        const struct rpc_login_resp *l = resp;
 
-static int login_decode(const uint8_t *body, size_t len, void *userdata) {
-        struct rpc_login_resp resp;
-        int r;
-
-        r = rpc_login_resp_decode(body, len, &resp);
-        if (r < 0 || resp.ticket.len != RPC_TICKET_LEN)
+        if (l->ticket.len != RPC_TICKET_LEN)
                 return -EPROTO;
-        memcpy(userdata, resp.ticket.ptr, RPC_TICKET_LEN);
+        memcpy(userdata, l->ticket.ptr, RPC_TICKET_LEN);
         return 0;
 }
 
 int p11_remote_login(uint32_t slot, const uint8_t *pin, size_t pin_len,
                      uint8_t ret_ticket[static RPC_TICKET_LEN]) {
         struct rpc_login_req req = { .slot = slot, .pin = { pin, pin_len } };
+        struct rpc_login_resp resp;
         uint8_t ticket[RPC_TICKET_LEN];
         int r;
 
-        r = exchange(RPC_CALL_LOGIN, login_req_encode, &req, login_decode, ticket);
+        r = exchange(RPC_CALL_LOGIN, &req, &resp, login_consume, ticket);
         if (r >= 0)
                 memcpy(ret_ticket, ticket, sizeof(ticket));
         secret_wipe(ticket, sizeof(ticket));
@@ -235,31 +211,24 @@ struct crypto_out {
         size_t len;
 };
 
-static void crypto_req_encode(struct rpc_writer *w, const void *req) {
-        rpc_crypto_req_encode(w, req);
-}
-
-static int crypto_decode(const uint8_t *body, size_t len, void *userdata) {
+static int crypto_consume(const void *resp, void *userdata) {
+        const struct rpc_crypto_resp *c = resp;
         struct crypto_out *out = userdata;
-        struct rpc_crypto_resp resp;
-        int r;
 
-        r = rpc_crypto_resp_decode(body, len, &resp);
-        if (r < 0)
-                return -EPROTO;
-        if (resp.data.len > out->size)
+        if (c->data.len > out->size)
                 return -ENOBUFS;
-        if (resp.data.len)
-                memcpy(out->buf, resp.data.ptr, resp.data.len);
-        out->len = resp.data.len;
+        if (c->data.len)
+                memcpy(out->buf, c->data.ptr, c->data.len);
+        out->len = c->data.len;
         return 0;
 }
 
 int p11_remote_crypto(enum rpc_call call, const struct rpc_crypto_req *req, uint8_t *out, size_t size) {
         struct crypto_out o = { out, size, 0 };
+        struct rpc_crypto_resp resp;
         int r;
 
-        r = exchange(call, crypto_req_encode, req, crypto_decode, &o);
+        r = exchange(call, req, &resp, crypto_consume, &o);
         if (r < 0)
                 return r;
         return (int) o.len;

@@ -300,28 +300,25 @@ int provision_load_key_and_chain(const char *key_path, const char *chain_path, s
         return 0;
 }
 
+/* Which step an error of rpc_client_call_msg() comes from (see its return values). */
+static enum provision_step call_step(struct rpc_client *c, int r) {
+        if (r == -EINVAL || r == -EMSGSIZE)
+                return PROVISION_STEP_ENCODE;
+        if (r == -EPROTO && !rpc_client_is_broken(c))
+                return PROVISION_STEP_DECODE;
+        return PROVISION_STEP_CALL;
+}
+
 static int token_add(struct rpc_client *c, const struct rpc_token_add_req *req, uint32_t *ret_slot,
                      enum provision_step *step) {
-        struct rpc_token_add_resp resp = {};
-        struct rpc_writer *w;
-        const uint8_t *body;
-        size_t len;
+        struct rpc_token_add_resp resp;
         int r;
 
-        *step = PROVISION_STEP_ENCODE;
-        w = rpc_client_begin(c);
-        rpc_token_add_req_encode(w, req);
-        r = rpc_writer_finish(w);
-        if (r < 0)
+        r = rpc_client_call_msg(c, RPC_CALL_TOKEN_ADD, req, &resp);
+        if (r < 0) {
+                *step = call_step(c, r);
                 return r;
-        *step = PROVISION_STEP_CALL;
-        r = rpc_client_call(c, RPC_CALL_TOKEN_ADD, &body, &len);
-        if (r < 0)
-                return r;
-        *step = PROVISION_STEP_DECODE;
-        r = rpc_token_add_resp_decode(body, len, &resp);
-        if (r < 0)
-                return r;
+        }
         *ret_slot = resp.slot;
         return 0;
 }

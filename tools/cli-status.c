@@ -121,24 +121,15 @@ static int copy_page(struct status *st, const struct rpc_page_resp *p) {
 /* One DESCRIBE round trip. Returns 1 if the token set changed under us (start over). */
 static int describe_page(struct rpc_client *c, uint32_t *cursor, bool first, struct status *st) {
         _cleanup_(rpc_page_resp_done) struct rpc_page_resp p = {};
-        struct rpc_writer *w;
-        const uint8_t *body;
-        size_t len;
         int r;
 
-        w = rpc_client_begin(c);
-        rpc_page_req_encode(w, &(struct rpc_page_req){ .cursor = *cursor });
-        r = rpc_writer_finish(w);
-        if (r < 0)
-                return log_error_errno(r, "Cannot encode the DESCRIBE request: %m");
-        r = rpc_client_call(c, RPC_CALL_DESCRIBE, &body, &len);
+        r = rpc_client_call_msg(c, RPC_CALL_DESCRIBE, &(struct rpc_page_req){ .cursor = *cursor }, &p);
+        if (r == -EPROTO && !rpc_client_is_broken(c))
+                return log_error_errno(r, "The daemon's answer to DESCRIBE cannot be decoded: %m");
         if (r < 0) {
                 (void) cli_report_call_error(c, r, "Cannot list the tokens");
                 return r;
         }
-        r = rpc_page_resp_decode(body, len, &p);
-        if (r < 0)
-                return log_error_errno(r, "The daemon's answer to DESCRIBE cannot be decoded: %m");
         if (first) {
                 st->generation = p.generation;
                 st->n_tokens_total = p.n_tokens_total;

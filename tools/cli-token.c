@@ -191,27 +191,20 @@ static int send_add(struct rpc_client *client, const struct add_args *a, const s
                         .chain_pem = { (const uint8_t *) chain, chain_len },
                 },
         };
-        struct rpc_token_add_resp resp = {};
-        struct rpc_writer *w;
-        const uint8_t *body;
-        size_t len;
+        struct rpc_token_add_resp resp;
         int r;
 
-        w = rpc_client_begin(client);
-        rpc_token_add_req_encode(w, &req);
-        r = rpc_writer_finish(w);
-        if (r < 0)
+        r = rpc_client_call_msg(client, RPC_CALL_TOKEN_ADD, &req, &resp);
+        if (r == -EINVAL || r == -EMSGSIZE)
                 return log_error_errno(r, "Cannot encode the request: %m (key and chain too large?)");
-        r = rpc_client_call(client, RPC_CALL_TOKEN_ADD, &body, &len);
+        if (r == -EPROTO && !rpc_client_is_broken(client))
+                return log_error_errno(r, "The daemon's answer to TOKEN_ADD cannot be decoded: %m");
         if (r < 0) {
                 (void) snprintf(what, sizeof(what), "Cannot %s token '%s'", a->replace ? "replace" : "add",
                                 a->label);
                 (void) cli_report_call_error(client, r, what);
                 return r;
         }
-        r = rpc_token_add_resp_decode(body, len, &resp);
-        if (r < 0)
-                return log_error_errno(r, "The daemon's answer to TOKEN_ADD cannot be decoded: %m");
         *ret_slot = resp.slot;
         return 0;
 }
@@ -300,9 +293,6 @@ int cli_verb_token_remove(int argc, char **argv, const struct cli_ctx *ctx) {
         struct pin_args pa = {};
         char what[128];
         const char *label = NULL;
-        struct rpc_writer *w;
-        const uint8_t *body;
-        size_t len;
         int r;
 
         r = parse_remove(argc, argv, &label, &pa);
@@ -313,19 +303,20 @@ int cli_verb_token_remove(int argc, char **argv, const struct cli_ctx *ctx) {
         if (cli_connect(ctx, &client) < 0)
                 return CLI_EXIT_FAILED;
 
-        w = rpc_client_begin(client);
-        rpc_token_remove_req_encode(w, &(struct rpc_token_remove_req){
-                                               .label = { (const uint8_t *) label, strlen(label) },
-                                               .pin = { pin->data, pin->len },
-                                       });
-        r = rpc_writer_finish(w);
-        if (r < 0) {
+        r = rpc_client_call_msg(client, RPC_CALL_TOKEN_REMOVE,
+                                &(struct rpc_token_remove_req){
+                                        .label = { (const uint8_t *) label, strlen(label) },
+                                        .pin = { pin->data, pin->len },
+                                },
+                                NULL);
+        if (r == -EINVAL) {
                 log_error_errno(r, "Cannot encode the request: %m");
                 return CLI_EXIT_FAILED;
         }
-        r = rpc_client_call(client, RPC_CALL_TOKEN_REMOVE, &body, &len);
-        if (r >= 0 && rpc_empty_decode(body, len) < 0)
+        if (r == -EPROTO && !rpc_client_is_broken(client)) {
                 log_warning("The daemon's answer to TOKEN_REMOVE is not empty, ignoring");
+                r = 0;
+        }
         if (r < 0) {
                 (void) snprintf(what, sizeof(what), "Cannot remove token '%s'", label);
                 return cli_report_call_error(client, r, what);

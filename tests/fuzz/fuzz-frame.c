@@ -38,8 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         body_len = size - 1 - RPC_HEADER_SIZE;
         if (body_len > h.body_len)
                 body_len = h.body_len; /* a short body is what a reader would not get past */
-        r = h.kind == RPC_KIND_REQUEST ? info->check_request(data + 1 + RPC_HEADER_SIZE, body_len)
-                                       : info->check_response(data + 1 + RPC_HEADER_SIZE, body_len);
+        r = h.kind == RPC_KIND_REQUEST ? rpc_msg_check(info->request, data + 1 + RPC_HEADER_SIZE, body_len)
+                                       : rpc_msg_check(info->response, data + 1 + RPC_HEADER_SIZE, body_len);
         if (r > 0)
                 abort();
         return 0;

@@ -204,7 +204,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (reply.status == RPC_STATUS_OK) {
                 const struct rpc_call_info *info = rpc_call_lookup(data[1]);
 
-                if (!info || info->check_response(resp, w.len) < 0)
+                if (!info || rpc_msg_check(info->response, resp, w.len) < 0)
                         abort();
         }
         if (ERR_peek_error() != 0)

@@ -1,5 +1,5 @@
-/* Target: every response decoder the client side uses (rpc_*_resp_decode, rpc_token_info_decode,
- * rpc_empty_decode) and every call's check_response.
+/* Target: every response schema the client side decodes with (rpc_msg_decode() through the call
+ * table, as rpc_client_call_msg() does) and every call's rpc_msg_check() of its response.
  *
  * Input: byte 0 is a call id (modulo the number of calls) whose response decoder runs on the rest.
  * What decodes must re-encode, and the re-encoding must decode to the same bytes again. */
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         /* every call's checker sees every input */
         for (unsigned c = 0; c < _RPC_CALL_MAX; c++) {
-                r = rpc_call_lookup(c)->check_response(data, size);
+                r = rpc_msg_check(rpc_call_lookup(c)->response, data, size);
                 if (r != 0 && r != -EBADMSG && r != -ENOMEM)
                         abort();
         }

@@ -1,6 +1,6 @@
 /* Decode one message body and encode it again, for any call in either direction: the codec's round trips
  * and fuzz-rpc-response. Each returns the decoder's result (w is not finished), -ENOMEM, or -EINVAL
- * for a call it has no decoder for. */
+ * for a call it has no schema for. Driven by the call table's schemas only. */
 #pragma once
 
 #include <errno.h>
@@ -10,115 +10,33 @@
 #include "common/rpc-calls.h"
 #include "common/rpc-codec.h"
 
-static inline int rpc_sample_reencode_request(enum rpc_call call, const uint8_t *b, size_t n,
-                                              struct rpc_writer *w) {
+static inline int rpc_sample_reencode(const struct rpc_schema *s, const uint8_t *b, size_t n,
+                                      struct rpc_writer *w) {
+        void *m;
         int r;
 
-        switch (call) {
-        case RPC_CALL_HELLO: {
-                struct rpc_hello_req m;
-                if ((r = rpc_hello_req_decode(b, n, &m)) >= 0)
-                        rpc_hello_req_encode(w, &m);
-                return r;
+        m = malloc(s->size > 0 ? s->size : 1);
+        if (!m)
+                return -ENOMEM;
+        r = rpc_msg_decode(s, b, n, m);
+        if (r >= 0) {
+                rpc_msg_write(s, w, m);
+                rpc_msg_done(s, m);
         }
-        case RPC_CALL_PING:
-                if ((r = rpc_empty_decode(b, n)) >= 0)
-                        rpc_empty_encode(w);
-                return r;
-        case RPC_CALL_TOKEN_LIST:
-        case RPC_CALL_DESCRIBE: {
-                struct rpc_page_req m;
-                if ((r = rpc_page_req_decode(b, n, &m)) >= 0)
-                        rpc_page_req_encode(w, &m);
-                return r;
-        }
-        case RPC_CALL_TOKEN_OBJECTS: {
-                struct rpc_slot_req m;
-                if ((r = rpc_slot_req_decode(b, n, &m)) >= 0)
-                        rpc_slot_req_encode(w, &m);
-                return r;
-        }
-        case RPC_CALL_LOGIN: {
-                struct rpc_login_req m;
-                if ((r = rpc_login_req_decode(b, n, &m)) >= 0)
-                        rpc_login_req_encode(w, &m);
-                return r;
-        }
-        case RPC_CALL_SIGN:
-        case RPC_CALL_DECRYPT: {
-                struct rpc_crypto_req m;
-                if ((r = rpc_crypto_req_decode(b, n, &m)) >= 0)
-                        rpc_crypto_req_encode(w, &m);
-                return r;
-        }
-        case RPC_CALL_TOKEN_ADD: {
-                struct rpc_token_add_req m;
-                if ((r = rpc_token_add_req_decode(b, n, &m)) >= 0)
-                        rpc_token_add_req_encode(w, &m);
-                return r;
-        }
-        case RPC_CALL_TOKEN_REMOVE: {
-                struct rpc_token_remove_req m;
-                if ((r = rpc_token_remove_req_decode(b, n, &m)) >= 0)
-                        rpc_token_remove_req_encode(w, &m);
-                return r;
-        }
-        default: return -EINVAL;
-        }
+        free(m);
+        return r;
+}
+
+static inline int rpc_sample_reencode_request(enum rpc_call call, const uint8_t *b, size_t n,
+                                              struct rpc_writer *w) {
+        const struct rpc_call_info *c = rpc_call_lookup(call);
+
+        return c ? rpc_sample_reencode(c->request, b, n, w) : -EINVAL;
 }
 
 static inline int rpc_sample_reencode_response(enum rpc_call call, const uint8_t *b, size_t n,
                                                struct rpc_writer *w) {
-        int r;
+        const struct rpc_call_info *c = rpc_call_lookup(call);
 
-        switch (call) {
-        case RPC_CALL_HELLO: {
-                struct rpc_hello_resp m;
-                if ((r = rpc_hello_resp_decode(b, n, &m)) >= 0)
-                        rpc_hello_resp_encode(w, &m);
-                return r;
-        }
-        case RPC_CALL_PING:
-        case RPC_CALL_TOKEN_REMOVE:
-                if ((r = rpc_empty_decode(b, n)) >= 0)
-                        rpc_empty_encode(w);
-                return r;
-        case RPC_CALL_TOKEN_LIST:
-        case RPC_CALL_DESCRIBE: {
-                struct rpc_page_resp m = {};
-                if ((r = rpc_page_resp_decode(b, n, &m)) >= 0)
-                        rpc_page_resp_encode(w, &m);
-                rpc_page_resp_done(&m);
-                return r;
-        }
-        case RPC_CALL_TOKEN_OBJECTS: {
-                struct rpc_token_info *m = malloc(sizeof(*m));
-                if (!m)
-                        return -ENOMEM;
-                if ((r = rpc_token_info_decode(b, n, m)) >= 0)
-                        rpc_token_info_encode(w, m);
-                free(m);
-                return r;
-        }
-        case RPC_CALL_LOGIN: {
-                struct rpc_login_resp m;
-                if ((r = rpc_login_resp_decode(b, n, &m)) >= 0)
-                        rpc_login_resp_encode(w, &m);
-                return r;
-        }
-        case RPC_CALL_SIGN:
-        case RPC_CALL_DECRYPT: {
-                struct rpc_crypto_resp m;
-                if ((r = rpc_crypto_resp_decode(b, n, &m)) >= 0)
-                        rpc_crypto_resp_encode(w, &m);
-                return r;
-        }
-        case RPC_CALL_TOKEN_ADD: {
-                struct rpc_token_add_resp m;
-                if ((r = rpc_token_add_resp_decode(b, n, &m)) >= 0)
-                        rpc_token_add_resp_encode(w, &m);
-                return r;
-        }
-        default: return -EINVAL;
-        }
+        return c ? rpc_sample_reencode(c->response, b, n, w) : -EINVAL;
 }

@@ -1,7 +1,10 @@
 /* The call table: names, channels, states, secret flags, and rpc_call_check() refusing the rest. */
 #include <errno.h>
 
+#include <string.h>
+
 #include "common/rpc-calls.h"
+#include "common/rpc-messages.h"
 #include "tests/lib/tap.h"
 
 static void test_table(void) {
@@ -18,13 +21,17 @@ static void test_table(void) {
                 ASSERT_EQ(c->id, i);
                 ASSERT_STREQ(c->name, names[i]);
                 ASSERT_STREQ(rpc_call_to_string(i), names[i]);
-                ASSERT_TRUE(c->check_request != NULL);
-                ASSERT_TRUE(c->check_response != NULL);
+                ASSERT_TRUE(c->request != NULL);
+                ASSERT_TRUE(c->response != NULL);
                 ASSERT_TRUE(c->channels != 0);
                 ASSERT_EQ(c->states, i == RPC_CALL_HELLO ? RPC_STATE_BIT(RPC_STATE_NEW)
                                                          : RPC_STATE_BIT(RPC_STATE_READY));
-                ASSERT_EQ(c->secret_request,
-                          i == RPC_CALL_LOGIN || i == RPC_CALL_TOKEN_ADD || i == RPC_CALL_TOKEN_REMOVE);
+                /* PINs (LOGIN, TOKEN_ADD, TOKEN_REMOVE), keys (TOKEN_ADD), tickets (SIGN, DECRYPT) */
+                ASSERT_EQ(rpc_call_secret_request(c), i == RPC_CALL_LOGIN || i == RPC_CALL_TOKEN_ADD ||
+                                                              i == RPC_CALL_TOKEN_REMOVE ||
+                                                              i == RPC_CALL_SIGN || i == RPC_CALL_DECRYPT);
+                /* the ticket (LOGIN), plaintext (DECRYPT); a signature is public */
+                ASSERT_EQ(rpc_call_secret_response(c), i == RPC_CALL_LOGIN || i == RPC_CALL_DECRYPT);
         }
         ASSERT_TRUE(rpc_call_lookup(_RPC_CALL_MAX) == NULL);
         ASSERT_TRUE(rpc_call_lookup(255) == NULL);
@@ -90,14 +97,98 @@ static void test_checkers_reject_garbage(void) {
 
         for (unsigned i = 0; i < _RPC_CALL_MAX; i++) {
                 const struct rpc_call_info *c = rpc_call_lookup(i);
-                ASSERT_ERR(c->check_request(garbage, sizeof(garbage)), -EBADMSG);
-                ASSERT_ERR(c->check_response(garbage, sizeof(garbage)), -EBADMSG);
-                ASSERT_ERR(c->check_request(NULL, 0), -EBADMSG);
-                ASSERT_ERR(c->check_response(NULL, 0), -EBADMSG);
+                ASSERT_ERR(rpc_msg_check(c->request, garbage, sizeof(garbage)), -EBADMSG);
+                ASSERT_ERR(rpc_msg_check(c->response, garbage, sizeof(garbage)), -EBADMSG);
+                ASSERT_ERR(rpc_msg_check(c->request, NULL, 0), -EBADMSG);
+                ASSERT_ERR(rpc_msg_check(c->response, NULL, 0), -EBADMSG);
         }
 }
 
-TAP_MAIN(TEST("/rpc/calls/table", test_table), TEST("/rpc/calls/channels", test_channels),
+/* The members that hold a PIN, a private key, a login ticket or a plaintext, by schema name (nested
+ * schemas such as add_key are not exported). */
+static bool member_is_secret(const struct rpc_schema *s, size_t offset) {
+        static const struct {
+                const char *schema;
+                size_t offset;
+        } secrets[] = {
+                { "login_req", offsetof(struct rpc_login_req, pin) },
+                { "login_resp", offsetof(struct rpc_login_resp, ticket) },
+                { "crypto_req", offsetof(struct rpc_crypto_req, ticket) },
+                { "decrypt_resp", offsetof(struct rpc_crypto_resp, data) },
+                { "token_add_req", offsetof(struct rpc_token_add_req, pin) },
+                { "add_key", offsetof(struct rpc_add_key, key_pem) },
+                { "token_remove_req", offsetof(struct rpc_token_remove_req, pin) },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(secrets); i++)
+                if (strcmp(secrets[i].schema, s->name) == 0 && secrets[i].offset == offset)
+                        return true;
+        return false;
+}
+
+/* One schema and the ones nested in it: keys unique and in range, sizes sane, the secret flags exactly
+ * on the PIN / key / ticket / plaintext members, and the schema's own flag equal to its fields'. */
+static void check_schema(const struct rpc_schema *s, unsigned depth) {
+        uint64_t keys = 0;
+        bool any_secret = false;
+
+        ASSERT_TRUE(depth < 4);
+        ASSERT_TRUE(s->name != NULL);
+        ASSERT_TRUE(s->size <= RPC_MSG_SIZE_MAX);
+        ASSERT_TRUE(s->n_fields == 0 || s->fields != NULL);
+        for (size_t i = 0; i < s->n_fields; i++) {
+                const struct rpc_field *f = &s->fields[i];
+
+                ASSERT_TRUE(f->key >= 1 && f->key <= RPC_FIELD_KEY_MAX);
+                ASSERT_FALSE(keys & (UINT64_C(1) << f->key));
+                keys |= UINT64_C(1) << f->key;
+                ASSERT_TRUE(i == 0 || f->key > s->fields[i - 1].key); /* written in key order */
+                ASSERT_TRUE(f->type < _RPC_FIELD_TYPE_MAX);
+                ASSERT_TRUE(f->offset + f->size <= s->size);
+                ASSERT_TRUE(f->min <= f->max);
+                ASSERT_EQ(f->secret, member_is_secret(s, f->offset));
+                /* secrets are opaque bytes: never text (a label), never a number */
+                if (f->secret)
+                        ASSERT_EQ(f->type, RPC_FIELD_BYTES);
+                any_secret |= f->secret;
+                if (f->type == RPC_FIELD_ARRAY) {
+                        ASSERT_TRUE(f->elem != NULL);
+                        ASSERT_TRUE(f->elem_min_bytes >= 1);
+                        ASSERT_TRUE(f->alloc || f->elem_size * f->max == f->size);
+                        ASSERT_TRUE(f->count_offset + sizeof(size_t) <= s->size);
+                        if (f->elem->type == RPC_FIELD_MAP) {
+                                check_schema(f->elem->schema, depth + 1);
+                                ASSERT_EQ(f->elem->schema->size, f->elem_size);
+                                any_secret |= f->elem->schema->secret;
+                        } else
+                                ASSERT_FALSE(f->elem->secret);
+                }
+        }
+        ASSERT_EQ(s->secret, any_secret);
+        ASSERT_EQ(s->secret, rpc_schema_has_secret(s));
+}
+
+static void test_schemas(void) {
+        for (unsigned i = 0; i < _RPC_CALL_MAX; i++) {
+                const struct rpc_call_info *c = rpc_call_lookup(i);
+
+                check_schema(c->request, 0);
+                check_schema(c->response, 0);
+        }
+        /* SIGN and DECRYPT share the wire form; only DECRYPT's answer (a plaintext) is secret. */
+        ASSERT_EQ(rpc_call_lookup(RPC_CALL_SIGN)->response->size,
+                  rpc_call_lookup(RPC_CALL_DECRYPT)->response->size);
+        ASSERT_TRUE(rpc_call_lookup(RPC_CALL_SIGN)->request == rpc_call_lookup(RPC_CALL_DECRYPT)->request);
+}
+
+static void test_names_unique(void) {
+        for (unsigned i = 0; i < _RPC_CALL_MAX; i++)
+                for (unsigned j = i + 1; j < _RPC_CALL_MAX; j++)
+                        ASSERT_TRUE(strcmp(rpc_call_lookup(i)->name, rpc_call_lookup(j)->name) != 0);
+}
+
+TAP_MAIN(TEST("/rpc/calls/table", test_table), TEST("/rpc/calls/schemas", test_schemas),
+         TEST("/rpc/calls/names-unique", test_names_unique), TEST("/rpc/calls/channels", test_channels),
          TEST("/rpc/calls/states", test_states),
          TEST("/rpc/calls/unknown-invalid", test_unknown_and_invalid),
          TEST("/rpc/calls/checkers-reject-garbage", test_checkers_reject_garbage))

@@ -37,7 +37,7 @@ static int reencode(const struct rpc_sample *s, const uint8_t *b, size_t n, stru
 
 static int check(const struct rpc_sample *s, const uint8_t *b, size_t n) {
         const struct rpc_call_info *c = rpc_call_lookup(s->call);
-        return s->request ? c->check_request(b, n) : c->check_response(b, n);
+        return s->request ? rpc_msg_check(c->request, b, n) : rpc_msg_check(c->response, b, n);
 }
 
 /* ---- writer and reader ---- */
@@ -895,7 +895,8 @@ static void test_cross_decode(void) {
         for (size_t i = 0; (n = sample(i, buf, sizeof(buf), &s)) > 0; i++)
                 for (unsigned c = 0; c < _RPC_CALL_MAX; c++) {
                         const struct rpc_call_info *info = rpc_call_lookup(c);
-                        int a = info->check_request(buf, n), b = info->check_response(buf, n);
+                        int a = rpc_msg_check(info->request, buf, n),
+                            b = rpc_msg_check(info->response, buf, n);
                         ASSERT_TRUE(a == 0 || a == -EBADMSG);
                         ASSERT_TRUE(b == 0 || b == -EBADMSG);
                 }

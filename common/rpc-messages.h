@@ -1,0 +1,243 @@
+/* The messages of the wire protocol: limits, structs and one schema each (common/rpc-messages.c).
+ *
+ * The call table (common/rpc-calls.c) names each call's request and response schema; the schema
+ * engine (common/rpc-schema.h) encodes and decodes any of them. Fields marked secret in the schemas
+ * are listed next to the members here. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/cleanup.h"
+#include "common/rpc-schema.h"
+
+/* Schema limits. */
+#define RPC_LABEL_MAX      32 /* token label, bytes (ACM: 1..32) */
+#define RPC_PIN_MIN        4
+#define RPC_PIN_MAX        64
+#define RPC_KEY_LABEL_MAX  64
+#define RPC_KEY_ID_MAX     0xffff
+#define RPC_MAX_KEYS       16    /* keys per token */
+#define RPC_MAX_CERTS      8     /* certificates per key: leaf + chain */
+#define RPC_CERT_MAX       16384 /* one DER certificate */
+#define RPC_SPKI_MAX       1024
+#define RPC_KEY_PEM_MAX    16384 /* PEM private key (RSA-4096 ~ 3.3 KiB) */
+#define RPC_CHAIN_PEM_MAX  65536
+#define RPC_TICKET_LEN     32
+#define RPC_DATA_MAX       16384 /* sign/decrypt input (EdDSA signs the message itself) */
+#define RPC_SIG_MAX        1024
+#define RPC_OAEP_LABEL_MAX 1024
+#define RPC_TEXT_MAX       256  /* free text: server name, subject */
+#define RPC_MAX_TOKENS     4096 /* the token daemon's hard ceiling (default limit 1024) */
+#define RPC_PAGE_MAX       128  /* tokens per TOKEN_LIST / DESCRIBE page */
+
+enum rpc_key_type {
+        RPC_KEY_NONE,
+        RPC_KEY_RSA,
+        RPC_KEY_EC,
+        RPC_KEY_ED25519,
+        _RPC_KEY_MAX,
+        _RPC_KEY_INVALID = -EINVAL,
+};
+
+/* Wire mechanisms: what the enclave does. Hashed PKCS#11 mechanisms are hashed in the module. */
+enum rpc_mech {
+        RPC_MECH_NONE,
+        RPC_MECH_RSA_PKCS,     /* sign: PKCS#1 v1.5 type 1 padding over data (a DigestInfo) */
+        RPC_MECH_RSA_PSS,      /* sign: data is the digest; hash, mgf, salt_len */
+        RPC_MECH_ECDSA,        /* sign: data is the digest; result is r || s */
+        RPC_MECH_EDDSA,        /* sign: data is the message (Ed25519, pure) */
+        RPC_MECH_RSA_PKCS_DEC, /* decrypt: PKCS#1 v1.5 type 2 */
+        RPC_MECH_RSA_OAEP,     /* decrypt: hash, mgf, label */
+        _RPC_MECH_MAX,
+        _RPC_MECH_INVALID = -EINVAL,
+};
+
+enum rpc_hash {
+        RPC_HASH_NONE,
+        RPC_HASH_SHA1,
+        RPC_HASH_SHA224,
+        RPC_HASH_SHA256,
+        RPC_HASH_SHA384,
+        RPC_HASH_SHA512,
+        _RPC_HASH_MAX,
+        _RPC_HASH_INVALID = -EINVAL,
+};
+
+/* ---- messages ---- */
+
+/* HELLO */
+struct rpc_hello_req {
+        uint32_t min_version;
+        uint32_t max_version;
+        struct rpc_slice client; /* text, e.g. "enclave-acm-pkcs11 0.1.0"; optional */
+};
+struct rpc_hello_resp {
+        uint32_t version;
+        uint64_t generation;     /* bumps on every token add/remove/replace */
+        struct rpc_slice server; /* text */
+        uint32_t max_tokens;
+        bool dev; /* the daemon runs with --dev */
+};
+
+/* PING: empty map both ways (no struct). */
+
+/* One key's public view. Fields a call does not carry are zero / empty. */
+struct rpc_key_info {
+        uint32_t id;
+        struct rpc_slice label; /* text */
+        uint32_t type;          /* enum rpc_key_type */
+        uint32_t bits;
+        struct rpc_slice spki; /* DER SubjectPublicKeyInfo (TOKEN_OBJECTS) */
+        size_t n_certs;
+        struct rpc_slice certs[RPC_MAX_CERTS]; /* DER, leaf first (TOKEN_OBJECTS) */
+        uint64_t not_after;                    /* leaf notAfter, Unix time (DESCRIBE) */
+        struct rpc_slice subject;              /* leaf subject, one-line text (DESCRIBE) */
+};
+
+struct rpc_token_info {
+        uint32_t slot;
+        struct rpc_slice label; /* text */
+        uint64_t generation;    /* bumps when this token's keys change */
+        uint32_t n_keys_total;  /* number of keys (always sent) */
+        size_t n_keys;          /* keys[] filled (TOKEN_OBJECTS, DESCRIBE) */
+        struct rpc_key_info keys[RPC_MAX_KEYS];
+};
+
+/* TOKEN_LIST and DESCRIBE */
+struct rpc_page_req {
+        uint32_t cursor; /* 0 = from the start */
+};
+struct rpc_page_resp {
+        uint64_t generation;
+        uint32_t next; /* 0 = last page */
+        uint32_t n_tokens_total;
+        size_t n_tokens;
+        struct rpc_token_info *tokens; /* decoder allocates; free with rpc_page_resp_done() */
+};
+
+/* TOKEN_OBJECTS */
+struct rpc_slot_req {
+        uint32_t slot;
+};
+/* response: struct rpc_token_info */
+
+/* LOGIN */
+struct rpc_login_req {
+        uint32_t slot;
+        struct rpc_slice pin; /* secret */
+};
+struct rpc_login_resp {
+        struct rpc_slice ticket; /* secret: RPC_TICKET_LEN bytes; sent with every SIGN/DECRYPT */
+};
+
+/* SIGN and DECRYPT */
+struct rpc_crypto_req {
+        uint32_t slot;
+        uint32_t key_id;
+        struct rpc_slice ticket; /* secret */
+        uint32_t mech;           /* enum rpc_mech */
+        uint32_t hash;           /* enum rpc_hash: PSS/OAEP hash */
+        uint32_t mgf_hash;       /* enum rpc_hash: PSS/OAEP MGF1 hash */
+        uint32_t salt_len;       /* PSS */
+        struct rpc_slice data;
+        struct rpc_slice oaep_label;
+};
+struct rpc_crypto_resp {
+        struct rpc_slice data; /* signature, or plaintext (secret: the DECRYPT schema says so) */
+};
+
+/* TOKEN_ADD */
+struct rpc_add_key {
+        uint32_t id;
+        struct rpc_slice label;     /* text */
+        struct rpc_slice key_pem;   /* secret */
+        struct rpc_slice chain_pem; /* leaf first */
+};
+struct rpc_token_add_req {
+        struct rpc_slice label;
+        struct rpc_slice pin; /* secret */
+        bool replace;         /* replace an existing token with this label (PIN must match) */
+        size_t n_keys;
+        struct rpc_add_key keys[RPC_MAX_KEYS];
+};
+struct rpc_token_add_resp {
+        uint32_t slot;
+};
+
+/* TOKEN_REMOVE */
+struct rpc_token_remove_req {
+        struct rpc_slice label;
+        struct rpc_slice pin; /* secret */
+};
+/* response: empty map */
+
+/* ---- schemas ---- */
+
+extern const struct rpc_schema rpc_empty_schema; /* PING both ways, TOKEN_REMOVE response */
+extern const struct rpc_schema rpc_hello_req_schema;
+extern const struct rpc_schema rpc_hello_resp_schema;
+extern const struct rpc_schema rpc_page_req_schema;
+extern const struct rpc_schema rpc_page_resp_schema;
+extern const struct rpc_schema rpc_slot_req_schema;
+extern const struct rpc_schema rpc_token_info_schema;
+extern const struct rpc_schema rpc_login_req_schema;
+extern const struct rpc_schema rpc_login_resp_schema;
+extern const struct rpc_schema rpc_crypto_req_schema;
+extern const struct rpc_schema rpc_sign_resp_schema;    /* struct rpc_crypto_resp */
+extern const struct rpc_schema rpc_decrypt_resp_schema; /* the same wire, data marked secret */
+extern const struct rpc_schema rpc_token_add_req_schema;
+extern const struct rpc_schema rpc_token_add_resp_schema;
+extern const struct rpc_schema rpc_token_remove_req_schema;
+
+/* Typed fronts of the schema engine: the compiler checks the struct against the schema's message.
+ * Each encoder writes the whole body (check rpc_writer_finish(w)); each decoder parses the whole
+ * body: 0 or -EBADMSG / -ENOMEM, see rpc_msg_decode(). */
+#define RPC_MSG_CODEC(name, type)                                                                   \
+        static inline void rpc_##name##_encode(struct rpc_writer *w, const type *m) {               \
+                rpc_msg_write(&rpc_##name##_schema, w, m);                                          \
+        }                                                                                           \
+        _must_check_ static inline int rpc_##name##_decode(const uint8_t *b, size_t n, type *ret) { \
+                return rpc_msg_decode(&rpc_##name##_schema, b, n, ret);                             \
+        }
+
+RPC_MSG_CODEC(hello_req, struct rpc_hello_req)
+RPC_MSG_CODEC(hello_resp, struct rpc_hello_resp)
+RPC_MSG_CODEC(page_req, struct rpc_page_req)
+RPC_MSG_CODEC(page_resp, struct rpc_page_resp)
+RPC_MSG_CODEC(slot_req, struct rpc_slot_req)
+/* ret is large (keys[]): callers keep it on the heap. */
+RPC_MSG_CODEC(token_info, struct rpc_token_info)
+RPC_MSG_CODEC(login_req, struct rpc_login_req)
+RPC_MSG_CODEC(login_resp, struct rpc_login_resp)
+RPC_MSG_CODEC(crypto_req, struct rpc_crypto_req)
+RPC_MSG_CODEC(sign_resp, struct rpc_crypto_resp)
+RPC_MSG_CODEC(decrypt_resp, struct rpc_crypto_resp)
+RPC_MSG_CODEC(token_add_req, struct rpc_token_add_req)
+RPC_MSG_CODEC(token_add_resp, struct rpc_token_add_resp)
+RPC_MSG_CODEC(token_remove_req, struct rpc_token_remove_req)
+
+/* SIGN and DECRYPT answers share one wire form. */
+static inline void rpc_crypto_resp_encode(struct rpc_writer *w, const struct rpc_crypto_resp *m) {
+        rpc_sign_resp_encode(w, m);
+}
+_must_check_ static inline int rpc_crypto_resp_decode(const uint8_t *b, size_t n,
+                                                      struct rpc_crypto_resp *ret) {
+        return rpc_sign_resp_decode(b, n, ret);
+}
+
+static inline void rpc_empty_encode(struct rpc_writer *w) {
+        rpc_msg_write(&rpc_empty_schema, w, NULL);
+}
+_must_check_ static inline int rpc_empty_decode(const uint8_t *b, size_t n) {
+        return rpc_msg_decode(&rpc_empty_schema, b, n, NULL);
+}
+
+/* Frees the tokens a decoded page holds; the struct may be reused. NULL is fine. */
+static inline void rpc_page_resp_done(struct rpc_page_resp *p) {
+        rpc_msg_done(&rpc_page_resp_schema, p);
+}
+
+const char *rpc_key_type_to_string(enum rpc_key_type t);
+const char *rpc_mech_to_string(enum rpc_mech m);
