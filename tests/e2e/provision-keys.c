@@ -60,26 +60,15 @@ static int load_keys(char **argv, size_t n, struct rpc_token_add_req *req, struc
 static int send_add(const struct cli_ctx *ctx, const struct rpc_token_add_req *req) {
         _cleanup_(rpc_client_freep) struct rpc_client *client = NULL;
         struct rpc_token_add_resp resp = {};
-        struct rpc_writer *w;
-        const uint8_t *body;
-        size_t len;
         int r;
 
         if (cli_connect(ctx, &client) < 0)
                 return -EIO;
-        w = rpc_client_begin(client);
-        rpc_token_add_req_encode(w, req);
-        r = rpc_writer_finish(w);
-        if (r < 0)
-                return log_error_errno(r, "Cannot encode the request: %m");
-        r = rpc_client_call(client, RPC_CALL_TOKEN_ADD, &body, &len);
+        r = rpc_client_call_msg(client, RPC_CALL_TOKEN_ADD, req, &resp);
         if (r < 0) {
                 (void) cli_report_call_error(client, r, "Cannot add the token");
                 return r;
         }
-        r = rpc_token_add_resp_decode(body, len, &resp);
-        if (r < 0)
-                return log_error_errno(r, "Cannot decode the answer: %m");
         printf("Token '%.*s' in slot %u holds %zu key(s).\n", (int) req->label.len,
                (const char *) req->label.ptr, (unsigned) resp.slot, req->n_keys);
         return 0;
