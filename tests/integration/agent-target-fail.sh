@@ -28,6 +28,7 @@ cleanup() {
         local rc=$?
         trap - EXIT
         cleanup_agent "$rc" "$T/agent.log" "$T/sign.out" "$T/scan.out"
+        while mountpoint -q "$T/conf" 2>/dev/null; do umount -l "$T/conf" || break; done
         rm -rf "$T"
         exit "$rc"
 }
@@ -150,6 +151,46 @@ sleep $((GRACE + 1))
         fail "the token does not hold key id 2 alone"
 signs 01 rsa2048 && fail "key id 1 still signs after the server moved and the grace is over"
 ok "after the move and the grace period key id 1 is retired"
+
+# As root: the same with the target's directory on a read-only bind mount (EROFS), then on a full
+# tmpfs (ENOSPC), rotating back to the first key (key id 1).
+if [[ $(id -u) != 0 ]] || ! mount --bind "$T/conf" "$T/conf" 2>/dev/null; then
+        echo "# SKIP read-only and full file systems: needs root and mount"
+else
+        mount -o remount,bind,ro "$T/conf" || fail "cannot make the bind mount read-only"
+        GEN0=$(generation) N0=$(replaces) A0=$(attempts)
+        cp "$TEST_DATA/rsa2048.key.pem" "$T/src/key.pem.new"
+        cp "$TEST_DATA/rsa2048.crt.pem" "$T/src/chain.pem.new"
+        mv "$T/src/chain.pem.new" "$T/src/chain.pem"
+        mv "$T/src/key.pem.new" "$T/src/key.pem"
+        wait_for 20 "the agent reports the read-only target twice" attempts_at_least $((A0 + 2))
+        grep -q "cannot write a file next to '$T/conf/stanza.conf': Read-only file system" "$T/agent.log" ||
+                fail "the error does not say the target is read-only"
+        [[ $(generation) == "$GEN0" && $(replaces) == "$N0" ]] || fail "a replace was sent while the target was read-only"
+        stanza_is 02 || fail "the stanza changed"
+        signs 02 rsa3072 || fail "key id 2, the one the server uses, no longer signs"
+        ok "read-only target: $(($(attempts) - A0)) attempts, no replace, key id 2 still current and signing"
+
+        umount "$T/conf"
+        cp "$T/conf/stanza.conf" "$T/stanza.keep"
+        mount -t tmpfs -o size=64k,mode=0755 tmpfs "$T/conf" || fail "cannot mount a tmpfs"
+        cp "$T/stanza.keep" "$T/conf/stanza.conf"
+        dd if=/dev/zero of="$T/conf/fill" bs=4k >/dev/null 2>&1 || true
+        A0=$(attempts)
+        wait_for 20 "the agent reports the full target twice" attempts_at_least $((A0 + 2))
+        grep -q "cannot write a file next to '$T/conf/stanza.conf': No space left on device" "$T/agent.log" ||
+                fail "the error does not say the target's file system is full"
+        [[ $(generation) == "$GEN0" && $(replaces) == "$N0" ]] || fail "a replace was sent while the target was full"
+        stanza_is 02 || fail "the stanza changed"
+        ok "full target: $(($(attempts) - A0)) attempts, no replace, the stanza intact"
+
+        rm "$T/conf/fill"
+        wait_for 20 "the stanza moves to key id 1" stanza_is 01
+        [[ $(replaces) == $((N0 + 1)) ]] || fail "expected exactly one replace, the log shows $(($(replaces) - N0))"
+        [[ $(generation) == $((GEN0 + 1)) ]] || fail "the enclave's generation moved by $(($(generation) - GEN0)), expected 1"
+        signs 01 rsa2048 || fail "key id 1 does not sign"
+        ok "space freed: exactly one replace, the stanza uses key id 1, which signs"
+fi
 
 # The agent's memory holds no copy of either private key.
 if [[ $(id -u) != 0 ]]; then
