@@ -68,9 +68,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_token *, agent_token_free);
 /* Whatever the token needs now: first provisioning, re-provisioning after an enclave restart, a
  * sync (source re-read, rotation when it changed: the chain file written and the target checked for
  * being writable, then one TOKEN_ADD replace, then the target; a failed target is retried without
- * another replace). *client
- * is opened on demand and freed when it broke. Logs. Returns 0 or a negative errno (then retried
- * with back-off: see retry_at_usec). */
+ * another replace). *client is opened on demand and freed when it broke. Logs. Returns 0 or a
+ * negative errno (then retried with back-off: see retry_at_usec). */
 int agent_token_step(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
                      struct rpc_client **client, uint64_t now);
 
