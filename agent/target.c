@@ -195,13 +195,20 @@ static int apply(const struct agent_config *cfg, const char *path, const char *t
         return res.was_stopped ? (res.started ? TARGET_STARTED : TARGET_NOT_RUNNING) : TARGET_RELOADED;
 }
 
-static int apply_httpd(const struct agent_config *cfg, const struct agent_config_token *t,
-                       const struct target_key *k, char **ret_error) {
-        _cleanup_free_ char *uri = NULL, *text = NULL, *out = NULL;
+/* The text t's target file gets for k: 0 when the file already says so (httpd), 1 and the text. */
+static int render(const struct agent_config_token *t, enum agent_service service, const struct target_key *k,
+                  char **ret_text, size_t *ret_len, char **ret_error) {
+        _cleanup_free_ char *uri = NULL, *text = NULL;
         struct httpdconf_error e = {};
-        size_t len, out_len;
+        size_t len;
         int r;
 
+        if (service != AGENT_SERVICE_HTTPD) {
+                r = target_nginx_stanza(k, ret_text, ret_len);
+                if (r < 0)
+                        return errmsg_set(ret_error, r, "cannot render the nginx stanza: %s", strerror(-r));
+                return 1;
+        }
         r = webapply_read_file(t->target.path, &text, &len);
         if (r < 0)
                 return errmsg_set(ret_error, r, "cannot read '%s': %s", t->target.path, strerror(-r));
@@ -210,13 +217,11 @@ static int apply_httpd(const struct agent_config *cfg, const struct agent_config
                 return errmsg_set(ret_error, r, "cannot build the key's PKCS#11 URI: %s", strerror(-r));
         r = httpdconf_set_cert(text, len,
                                &(struct httpdconf_cert_opts){ .cert_path = k->cert_path, .key_uri = uri },
-                               &out, &out_len, &e);
+                               ret_text, ret_len, &e);
         if (r < 0)
                 return errmsg_set(ret_error, r, "%s:%u:%u: %s", t->target.path, e.line, e.column,
                                   e.message ?: strerror(-r));
-        if (r == 0)
-                return 0;
-        return apply(cfg, t->target.path, out, out_len, 0, t->target.user, t->target.group, ret_error);
+        return r > 0 ? 1 : 0;
 }
 
 const char *target_outcome_to_string(int outcome) {
@@ -237,15 +242,31 @@ int target_apply(const struct agent_config *cfg, const struct agent_config_token
 
         if (!t->target.present)
                 return 0;
-        if (cfg->options.service == AGENT_SERVICE_HTTPD)
-                return apply_httpd(cfg, t, k, ret_error);
-        r = target_nginx_stanza(k, &text, &len);
-        if (r < 0)
-                return errmsg_set(ret_error, r, "cannot render the nginx stanza: %s", strerror(-r));
-        /* Like ACM: 0440 when an owner is named (the file is for that user), else readable by all
-         * (it holds no PIN: the PIN is in the pin-source file). */
-        return apply(cfg, t->target.path, text, len, t->target.user || t->target.group ? 0440 : 0644,
+        r = render(t, cfg->options.service, k, &text, &len, ret_error);
+        if (r <= 0)
+                return r;
+        /* Like ACM for a stanza: 0440 when an owner is named (the file is for that user), else readable
+         * by all (it holds no PIN: the PIN is in the pin-source file). httpd: the current file's mode. */
+        return apply(cfg, t->target.path, text, len,
+                     cfg->options.service == AGENT_SERVICE_HTTPD ? 0
+                     : t->target.user || t->target.group         ? 0440
+                                                                 : 0644,
                      t->target.user, t->target.group, ret_error);
+}
+
+int target_check_writable(const struct agent_config *cfg, const struct agent_config_token *t,
+                          const struct target_key *k, char **ret_error) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r;
+
+        if (!t->target.present)
+                return 0;
+        r = render(t, cfg->options.service, k, &text, &len, ret_error);
+        if (r > 0 && (r = webapply_probe_write(t->target.path, text, len)) < 0)
+                return errmsg_set(ret_error, r, "cannot write a file next to '%s': %s", t->target.path,
+                                  strerror(-r));
+        return MIN(r, 0);
 }
 
 int target_ensure_main(const struct agent_config *cfg, char **ret_error) {

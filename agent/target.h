@@ -43,6 +43,12 @@ const char *target_outcome_to_string(int outcome);
 _must_check_ int target_apply(const struct agent_config *cfg, const struct agent_config_token *t,
                               const struct target_key *k, char **ret_error);
 
+/* Can t's target file be replaced by one pointing at k? The text is rendered and written to a temp
+ * file next to it (then removed), as target_apply() would: a read-only or full file system, or a
+ * directory that is not one, fails here. 0, or a negative errno with *ret_error. Logs nothing. */
+_must_check_ int target_check_writable(const struct agent_config *cfg, const struct agent_config_token *t,
+                                       const struct target_key *k, char **ret_error);
+
 /* nginx in direct mode with options.server_config: make sure the main file has "ssl_engine pkcs11;"
  * and "env" lines for OPENSSL_CONF and the module's address variables. An enum target_outcome, or a
  * negative errno with *ret_error. Does nothing (0) in other setups. */

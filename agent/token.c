@@ -1,18 +1,24 @@
 /* One token's life in the agent: PIN, key material, key id, provisioning and key rotation.
  *
- * Key rotation without failed handshakes is ONE step: TOKEN_ADD with replace=true and the new key
- * only, then the chain file, the target and a graceful reload (nginx HUP, httpd graceful), whether
- * the private key changed or only the certificate. enclave-token keeps the token's slot id (it
- * hashes the label only) and keeps the previous version for --rotation-grace seconds, unlisted,
- * under the same slot id, answering SIGN/DECRYPT for holders of its login ticket. That is what
- * libp11 0.4.12 needs: it lists slots once per process, so the nginx master / httpd parent must
- * find the new key in the slot it already knows (it searches objects again on reload, and the
- * PKCS#11 module re-reads the token's objects then), while the old workers, still signing with the
- * old certificate and the old ticket until they exit, keep signing with the old key. New workers
- * log in afresh and get the new version. The key id alternates 1 <-> 2: a reloaded master looks
- * for the other id, and each generation keeps its own chain file (the old generation's file stays
- * as it was until nobody can read it any more). A retry after a failed target sends the same keys
- * again, which enclave-token replaces in place (same slot id, nothing more retired). */
+ * Key rotation without failed handshakes: TOKEN_ADD with replace=true and the new key only, then the
+ * chain file, the target and a graceful reload (nginx HUP, httpd graceful), whether the private key
+ * changed or only the certificate. enclave-token keeps the token's slot id (it hashes the label only)
+ * and keeps the previous version for --rotation-grace seconds, unlisted, under the same slot id,
+ * answering SIGN/DECRYPT for holders of its login ticket. That is what libp11 0.4.12 needs: it lists
+ * slots once per process, so the nginx master / httpd parent must find the new key in the slot it
+ * already knows (it searches objects again on reload, and the PKCS#11 module re-reads the token's
+ * objects then), while the old workers, still signing with the old certificate and the old ticket
+ * until they exit, keep signing with the old key. New workers log in afresh and get the new version.
+ * The key id alternates 1 <-> 2: a reloaded master looks for the other id, and each generation keeps
+ * its own chain file (the old generation's file stays as it was until nobody can read it any more).
+ *
+ * The replace retires the version the server still uses: the server must move before the grace period
+ * ends. So before the replace the new chain file is written and the target is checked for being
+ * writable (a temp file in its directory): a read-only, full or missing target directory fails there,
+ * nothing is replaced and the old version stays current for as long as it takes. Once the replace is
+ * sent, the token remembers what the enclave holds (sent_key_id, sent_digest): a retry after a failed
+ * target applies the target only. The agent cannot send the old key again instead: it keeps no private
+ * key after sending it, and a File source's file already holds the new one. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -57,7 +63,6 @@ uint64_t agent_backoff_usec(unsigned failures, uint64_t max_usec) {
 }
 
 static void material_done(struct agent_material *m) {
-        m->key_pem = secret_buf_free(m->key_pem);
         free(m->chain);
         *m = (struct agent_material){ .key_id = m->key_id };
 }
@@ -144,24 +149,30 @@ struct agent_token *agent_token_free(struct agent_token *t) {
         return NULL;
 }
 
-static int material_load(const struct agent_token *t, struct agent_material *m, char **ret_error) {
+/* Reads the source: the key (in *ret_key, a secret_buf the caller wipes as soon as it is sent) and
+ * the chain, and their digest. */
+static int material_load(const struct agent_token *t, struct agent_material *m, struct secret_buf **ret_key,
+                         char **ret_error) {
+        _cleanup_secret_ struct secret_buf *key = NULL;
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
         struct provision_key_summary sum;
         unsigned len = 0;
         int r;
 
-        r = provision_load_key_and_chain(t->cfg->source.key, t->cfg->source.certificate, &m->key_pem,
-                                         &m->chain, &m->chain_len, &sum, ret_error);
+        r = provision_load_key_and_chain(t->cfg->source.key, t->cfg->source.certificate, &key, &m->chain,
+                                         &m->chain_len, &sum, ret_error);
         if (r < 0)
                 return r;
         m->not_after = sum.not_after;
-        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        ctx = EVP_MD_CTX_new();
         if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) <= 0 ||
-            EVP_DigestUpdate(ctx, m->key_pem->data, m->key_pem->len) <= 0 ||
-            EVP_DigestUpdate(ctx, "", 1) <= 0 || EVP_DigestUpdate(ctx, m->chain, m->chain_len) <= 0 ||
+            EVP_DigestUpdate(ctx, key->data, key->len) <= 0 || EVP_DigestUpdate(ctx, "", 1) <= 0 ||
+            EVP_DigestUpdate(ctx, m->chain, m->chain_len) <= 0 ||
             EVP_DigestFinal_ex(ctx, m->digest, &len) <= 0) {
                 material_done(m);
                 return -ENOMEM;
         }
+        *ret_key = TAKE_PTR(key);
         return 0;
 }
 
@@ -197,26 +208,26 @@ static int client_get(struct launcher *l, struct rpc_client **client) {
         return launcher_connect(l, client);
 }
 
-/* TOKEN_ADD replace with the one key of m. */
+/* TOKEN_ADD replace with the one key of m, then the key is wiped: what the enclave holds is
+ * remembered by its digest only. */
 static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client **client,
-                    const struct agent_material *m) {
-        struct provision_key key;
+                    const struct agent_material *m, struct secret_buf **key) {
+        _cleanup_secret_ struct secret_buf *k = TAKE_PTR(*key);
+        struct provision_key pk;
         char label[16];
         enum provision_step step;
         uint32_t slot = 0;
         int r;
 
         (void) snprintf(label, sizeof(label), "key-%" PRIu32, m->key_id);
-        key = (struct provision_key){ .id = m->key_id,
-                                      .label = label,
-                                      .key_pem = m->key_pem,
-                                      .chain = m->chain,
-                                      .chain_len = m->chain_len };
+        pk = (struct provision_key){
+                .id = m->key_id, .label = label, .key_pem = k, .chain = m->chain, .chain_len = m->chain_len
+        };
         r = client_get(l, client);
         if (r < 0)
                 return log_error_errno(r, "Token '%s': cannot reach the enclave's control channel: %m",
                                        t->label);
-        r = provision_token_add(*client, t->label, t->pin, true, &key, 1, &slot, &step);
+        r = provision_token_add(*client, t->label, t->pin, true, &pk, 1, &slot, &step);
         if (r < 0) {
                 if (rpc_client_is_broken(*client))
                         *client = rpc_client_free(*client);
@@ -227,18 +238,19 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
         }
         log_info("Token '%s' provisioned in slot %" PRIu32 " with key id %" PRIu32, t->label, slot,
                  m->key_id);
+        t->provisioned_in = l->launches;
+        t->sent_key_id = m->key_id;
+        memcpy(t->sent_digest, m->digest, sizeof(t->sent_digest));
         t->provisioned_at = t->refreshed_at = wall_now();
         return 0;
 }
 
-/* Chain file, PIN file, target for material m. *ret_settled: the failure is one retrying will not fix by
- * itself. */
-static int point_target(struct agent_token *t, const struct agent_config *cfg,
-                        const struct agent_material *m, bool *ret_settled) {
-        _cleanup_free_ char *cpath = NULL, *error = NULL;
+/* The chain file of m's key id and the PIN file: what the target will point at. */
+static int write_files(struct agent_token *t, const struct agent_config *cfg, const struct agent_material *m,
+                       char **ret_cpath) {
+        _cleanup_free_ char *cpath = NULL;
         int r;
 
-        *ret_settled = false;
         r = chain_path(cfg, t, m->key_id, &cpath);
         if (r < 0)
                 return log_error_errno(r, "Out of memory");
@@ -254,15 +266,39 @@ static int point_target(struct agent_token *t, const struct agent_config *cfg,
                         return log_error_errno(r, "Token '%s': cannot write its PIN file in '%s': %m",
                                                t->label, cfg->options.runtime_dir);
         }
-        r = target_apply(cfg, t->cfg,
-                         &(struct target_key){ .label = t->label,
-                                               .key_id = m->key_id,
-                                               .pin_file = t->pin_file,
-                                               .cert_path = cpath },
-                         &error);
+        *ret_cpath = TAKE_PTR(cpath);
+        return 0;
+}
+
+/* Chain file, PIN file, target for material m. check_only: before a replace that retires the version
+ * the server uses, only check that the target can be written (failing then leaves the enclave as it
+ * is). *ret_settled: the failure is one retrying will not fix by itself. */
+static int point_target(struct agent_token *t, const struct agent_config *cfg,
+                        const struct agent_material *m, bool check_only, bool *ret_settled) {
+        _cleanup_free_ char *cpath = NULL, *error = NULL;
+        struct target_key k;
+        int r;
+
+        *ret_settled = false;
+        r = write_files(t, cfg, m, &cpath);
+        if (r < 0)
+                return r;
+        k = (struct target_key){
+                .label = t->label, .key_id = m->key_id, .pin_file = t->pin_file, .cert_path = cpath
+        };
+        r = check_only ? target_check_writable(cfg, t->cfg, &k, &error)
+                       : target_apply(cfg, t->cfg, &k, &error);
         if (r < 0) {
                 *ret_settled = true;
                 set_error(t, error);
+                if (check_only)
+                        return log_error_errno(
+                                r, "Token '%s': target '%s': %s; the key is not rotated%s", t->label,
+                                t->cfg->target.path, error ?: "cannot be written",
+                                t->sent_key_id == t->cur.key_id
+                                        ? " (the server keeps its key id, which stays current "
+                                          "in the enclave)"
+                                        : "");
                 return log_error_errno(r, "Token '%s': target '%s': %s", t->label, t->cfg->target.path,
                                        error ?: "failed");
         }
@@ -286,52 +322,63 @@ static void succeed(struct agent_token *t, const struct agent_config *cfg, enum 
                             t->cur.key_id, cfg->options.state_dir);
 }
 
-/* (Re)provision into a fresh enclave, or first provisioning. */
-static int provision_fresh(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
-                           struct rpc_client **client, struct agent_material *m, bool *settled) {
-        int r;
+/* The key id m goes under: the target's while m is what it points at, else the other one (the server
+ * reloads, and each id keeps its own chain file). Without a digest from this process (the agent
+ * restarted), the chain file of the target's id tells whether the source changed meanwhile. */
+static uint32_t wanted_key_id(const struct agent_token *t, const struct agent_config *cfg,
+                              const struct agent_material *m) {
+        bool changed = t->cur_known ? CRYPTO_memcmp(t->cur.digest, m->digest, sizeof(m->digest)) != 0
+                                    : t->cfg->target.present && chain_file_differs(cfg, t, t->cur.key_id, m);
 
-        /* The target still points at cur.key_id. If that id's chain file holds another certificate
-         * (the source changed while we were not running), use the other id so the server reloads. */
-        m->key_id = t->cur.key_id;
-        if (t->cur.key_pem ? CRYPTO_memcmp(t->cur.digest, m->digest, sizeof(m->digest)) != 0
-                           : t->cfg->target.present && chain_file_differs(cfg, t, m->key_id, m))
-                m->key_id = agent_rotation_next_id(t->cur.key_id);
-        r = send_key(t, l, client, m);
-        if (r < 0)
-                return r;
-        t->provisioned_in = l->launches;
-        r = point_target(t, cfg, m, settled);
-        material_done(&t->cur);
-        t->cur = *m; /* the token holds m now, whatever the target says */
-        *m = (struct agent_material){};
-        return r;
+        return changed ? agent_rotation_next_id(t->cur.key_id) : t->cur.key_id;
 }
 
-/* One TOKEN_ADD replace with the new key (the same slot id; the old version stays usable with its
- * ticket for the daemon's grace period), then the target and a graceful reload. See the top of this file. */
-static int rotate(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
-                  struct rpc_client **client, struct agent_material *m, bool *settled) {
+/* m is what the source holds now, its key in *key. Sends it when the enclave's current version holds
+ * something else (or nothing: a fresh enclave), then points the target at it when the target points
+ * elsewhere or was not applied. */
+static int sync_material(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
+                         struct rpc_client **client, struct agent_material *m, struct secret_buf **key,
+                         bool *settled) {
+        bool fresh = t->provisioned_in != l->launches;
         int r;
 
-        log_info("Token '%s': the key or certificate in its File source changed, rotating from key id "
-                 "%" PRIu32 " to %" PRIu32,
-                 t->label, t->cur.key_id, agent_rotation_next_id(t->cur.key_id));
-        m->key_id = agent_rotation_next_id(t->cur.key_id);
-        r = send_key(t, l, client, m);
-        if (r < 0)
+        m->key_id = wanted_key_id(t, cfg, m);
+        if (fresh || t->sent_key_id != m->key_id ||
+            CRYPTO_memcmp(t->sent_digest, m->digest, sizeof(m->digest)) != 0) {
+                if (!fresh && m->key_id != t->cur.key_id) {
+                        log_info("Token '%s': the key or certificate in its File source changed, rotating "
+                                 "from key id %" PRIu32 " to %" PRIu32,
+                                 t->label, t->cur.key_id, m->key_id);
+                        /* The replace retires the version the server uses: only when it can move. */
+                        r = point_target(t, cfg, m, true, settled);
+                        if (r < 0)
+                                return r;
+                }
+                r = send_key(t, l, client, m, key);
+                if (r < 0)
+                        return r;
+        }
+        *key = secret_buf_free(*key);
+        if (!fresh && t->target_done && m->key_id == t->cur.key_id)
+                return 0;
+        r = point_target(t, cfg, m, false, settled);
+        if (r < 0) {
+                if (m->key_id != t->cur.key_id)
+                        log_warning("Token '%s': the enclave holds key id %" PRIu32 " but the server still "
+                                    "uses key id %" PRIu32 "; retrying the target only",
+                                    t->label, m->key_id, t->cur.key_id);
                 return r;
-        r = point_target(t, cfg, m, settled);
-        if (r < 0)
-                return r; /* the server still uses the old version (retired, in its grace period); retried */
+        }
         material_done(&t->cur);
         t->cur = *m;
+        t->cur_known = true;
         *m = (struct agent_material){};
         return 0;
 }
 
 static int step(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
                 struct rpc_client **client, uint64_t now, bool *settled) {
+        _cleanup_secret_ struct secret_buf *key = NULL;
         struct agent_material m = {};
         _cleanup_free_ char *error = NULL;
         bool fresh = t->provisioned_in != l->launches;
@@ -348,7 +395,7 @@ static int step(struct agent_token *t, const struct agent_config *cfg, struct la
                 return 0;
         }
         log_debug("Syncing token '%s'", t->label);
-        r = material_load(t, &m, &error);
+        r = material_load(t, &m, &key, &error);
         if (r < 0) {
                 *settled = true;
                 set_error(t, error);
@@ -356,15 +403,7 @@ static int step(struct agent_token *t, const struct agent_config *cfg, struct la
                                        error ?: "cannot load its File source");
         }
         t->next_sync_usec = now + cfg->options.sync_interval_secs * 1000000u;
-        if (fresh)
-                r = provision_fresh(t, cfg, l, client, &m, settled);
-        else if (CRYPTO_memcmp(t->cur.digest, m.digest, sizeof(m.digest)) != 0)
-                r = rotate(t, cfg, l, client, &m, settled);
-        else if (!t->target_done) {
-                material_done(&m);
-                r = point_target(t, cfg, &t->cur, settled);
-        } else
-                r = 0;
+        r = sync_material(t, cfg, l, client, &m, &key, settled);
         material_done(&m);
         if (r >= 0) {
                 succeed(t, cfg, AGENT_TOKEN_READY);

@@ -19,9 +19,9 @@ enum agent_token_state {
         _AGENT_TOKEN_STATE_INVALID = -EINVAL,
 };
 
-/* The key material of one key id. */
+/* The key material of one key id. The private key is not kept: it is read from the source when it is
+ * sent and wiped right after (the digest tells a change). */
 struct agent_material {
-        struct secret_buf *key_pem; /* PKCS#8 PEM */
         char *chain;
         size_t chain_len;
         uint8_t digest[32]; /* SHA-256 over the key and the chain: a change means rotation */
@@ -38,7 +38,13 @@ struct agent_token {
         bool settled;              /* succeeded once, or failed for a reason that retrying will not fix */
         unsigned provisioned_in;   /* the launcher's launch number it was provisioned in (0: never) */
         bool target_done;          /* target applied for cur */
+        bool cur_known;            /* cur.digest is valid (cur was provisioned by this process) */
         struct agent_material cur; /* what the target points at */
+        /* What the current version in the enclave holds (valid when provisioned_in is the current
+         * launch): after a rotation whose target failed, the new key while cur is still the old one.
+         * A retry then applies the target only, it does not send the replace again. */
+        uint32_t sent_key_id;
+        uint8_t sent_digest[32];
         uint64_t next_sync_usec;
         uint64_t next_refresh_usec;
         uint64_t retry_at_usec;
@@ -60,9 +66,10 @@ struct agent_token *agent_token_free(struct agent_token *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_token *, agent_token_free);
 
 /* Whatever the token needs now: first provisioning, re-provisioning after an enclave restart, a
- * sync (source re-read, rotation when it changed: one TOKEN_ADD replace, then the target). *client
- * is opened on demand and freed when it broke. Logs. Returns 0 or a negative errno (then retried
- * with back-off: see retry_at_usec). */
+ * sync (source re-read, rotation when it changed: the chain file written and the target checked for
+ * being writable, then one TOKEN_ADD replace, then the target; a failed target is retried without
+ * another replace). *client is opened on demand and freed when it broke. Logs. Returns 0 or a
+ * negative errno (then retried with back-off: see retry_at_usec). */
 int agent_token_step(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
                      struct rpc_client **client, uint64_t now);
 

@@ -196,6 +196,28 @@ int webapply_replace(const struct webapply_target *t, const char *text, size_t l
         return fsync_dir(t->dir);
 }
 
+int webapply_probe_write(const char *path, const char *text, size_t len) {
+        _cleanup_(webapply_target_done) struct webapply_target t = {};
+        _cleanup_free_ char *tmp = NULL;
+        int fd, r;
+
+        r = webapply_target_resolve(path, &t);
+        if (r < 0)
+                return r;
+        if (asprintf(&tmp, "%s/.%s.enclave-acm.XXXXXX", t.dir, t.base) < 0)
+                return -ENOMEM;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = write_all(fd, text, len);
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (close(fd) < 0 && r >= 0)
+                r = -errno;
+        (void) unlink(tmp);
+        return r;
+}
+
 int webapply_remove(const struct webapply_target *t) {
         if (unlink(t->path) < 0 && errno != ENOENT)
                 return -errno;

@@ -135,6 +135,10 @@ _must_check_ int webapply_read_file(const char *path, char **ret_text, size_t *r
  * *ret is always filled (webapply_result_done() it). Logs nothing. */
 _must_check_ int webapply_file(const struct webapply_req *req, struct webapply_result *ret);
 
+/* Would webapply_file() be able to write text next to path? The same temp file, fsync'ed, then
+ * removed; nothing else is touched. 0 or the errno: -EROFS, -ENOSPC, -ENOTDIR, -EACCES, … */
+_must_check_ int webapply_probe_write(const char *path, const char *text, size_t len);
+
 /* The server's pid file, found as the server itself finds it, for req->pid_file:
  * - nginx: the top-level "pid" directive of config (NULL: nginx's built-in --conf-path), else the
  *   built-in --pid-path, a relative path taken under the built-in --prefix (from `BINARY -V`, which

@@ -227,6 +227,20 @@ static void test_apply_new_file(void) {
         ASSERT_EQ(file_mode(f.conf), 0644);
 }
 
+static void test_probe_write(void) {
+        FIXTURE(f);
+        _cleanup_free_ char *below = NULL;
+        size_t before;
+
+        ASSERT_OK(file_write(f.conf, "old\n", 0640));
+        before = dir_count(f.dir);
+        ASSERT_OK(webapply_probe_write(f.conf, "new\n", 4));
+        ASSERT_TRUE(file_is(f.conf, "old\n")); /* nothing touched, no temp file left */
+        ASSERT_EQ(dir_count(f.dir), before);
+        ASSERT_TRUE(asprintf(&below, "%s/stanza.conf", f.conf) >= 0); /* its directory is a file */
+        ASSERT_ERR(webapply_probe_write(below, "new\n", 4), -ENOTDIR);
+}
+
 static void test_apply_mode_owner(void) {
         FIXTURE(f);
         struct webapply_req req = req_for(&f, "text\n");
@@ -877,6 +891,7 @@ static void test_subprocess_verdict(void) {
 TAP_MAIN(TEST("/webapply/apply/success", test_apply_success),
          TEST("/webapply/apply/idempotent", test_apply_idempotent),
          TEST("/webapply/apply/new-file", test_apply_new_file),
+         TEST("/webapply/probe-write", test_probe_write),
          TEST("/webapply/apply/mode-owner", test_apply_mode_owner),
          TEST("/webapply/apply/symlink", test_apply_symlink),
          TEST("/webapply/rollback/failed-test", test_rollback_failed_test),
