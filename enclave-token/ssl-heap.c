@@ -30,9 +30,9 @@
 #define CLASS_LARGE UINT32_MAX
 
 struct hdr {
-        uint32_t cls; /* size class, or CLASS_LARGE */
-        uint32_t unused;
-        size_t map_len; /* large blocks: the whole mapping */
+        uint32_t cls;      /* size class, or CLASS_LARGE */
+        uint32_t unlocked; /* large blocks: mlock() was refused or skipped */
+        size_t map_len;    /* large blocks: the whole mapping */
 };
 
 struct blk {
@@ -72,8 +72,8 @@ static unsigned class_of(size_t size) {
         return 4 + (b - 6) * 4 + (unsigned) ((size - 1 - ((size_t) 1 << b)) >> (b - 2));
 }
 
-/* A fresh mapping, excluded from dumps and locked. Caller holds heap_lock or needs no stats. */
-static void *map_protected(size_t len) {
+/* A fresh mapping, excluded from dumps and locked (else *ret_unlocked). */
+static void *map_protected(size_t len, bool *ret_unlocked) {
         void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         int r;
 
@@ -87,6 +87,7 @@ static void *map_protected(size_t len) {
         __atomic_add_fetch(&stats.mapped, len, __ATOMIC_RELAXED);
         if (r == 0)
                 __atomic_add_fetch(&stats.unlocked, len, __ATOMIC_RELAXED);
+        *ret_unlocked = r == 0;
         return p;
 }
 
@@ -110,7 +111,8 @@ static struct blk *take_shared_locked(unsigned c, unsigned n, unsigned *ret_n) {
 
                 if ((size_t) (carve_end - carve_pos) < stride) {
                         /* The chunk's tail (less than one block) is left unused. */
-                        uint8_t *p = map_protected(CHUNK);
+                        bool unlocked;
+                        uint8_t *p = map_protected(CHUNK, &unlocked);
 
                         if (!p)
                                 break;
@@ -180,14 +182,15 @@ static void *small_alloc(size_t size) {
 static void *large_alloc(size_t size) {
         long page = sysconf(_SC_PAGESIZE);
         size_t len = (HDR + size + (size_t) page - 1) & ~((size_t) page - 1);
+        bool unlocked;
         struct hdr *h;
 
         if (size > SIZE_MAX / 2)
                 return NULL;
-        h = map_protected(len);
+        h = map_protected(len, &unlocked);
         if (!h)
                 return NULL;
-        *h = (struct hdr){ .cls = CLASS_LARGE, .map_len = len };
+        *h = (struct hdr){ .cls = CLASS_LARGE, .unlocked = unlocked, .map_len = len };
         __atomic_add_fetch(&stats.large, 1, __ATOMIC_RELAXED);
         return (uint8_t *) h + HDR;
 }
@@ -218,6 +221,8 @@ static void heap_free(void *p, const char *file, int line) {
         if (h->cls == CLASS_LARGE) {
                 size_t len = h->map_len;
 
+                if (h->unlocked)
+                        __atomic_sub_fetch(&stats.unlocked, len, __ATOMIC_RELAXED);
                 secret_wipe(h, len);
                 (void) munmap(h, len); /* unmapping unlocks */
                 __atomic_sub_fetch(&stats.large, 1, __ATOMIC_RELAXED);
