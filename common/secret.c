@@ -23,10 +23,20 @@ static bool mlock_disabled(void) {
         return e && strcmp(e, "1") == 0;
 }
 
+int secret_pages_protect(void *p, size_t len) {
+        (void) madvise(p, len, MADV_DONTDUMP);
+        if (mlock_disabled())
+                return 0;
+        if (mlock(p, len) == 0)
+                return 1;
+        return strict_mlock ? negative_errno() : 0;
+}
+
 int secret_buf_new(size_t cap, struct secret_buf **ret) {
         long page = sysconf(_SC_PAGESIZE);
         struct secret_buf *s;
         size_t map_size;
+        int r;
 
         if (!ret || cap == 0 || cap > (1u << 28))
                 return -EINVAL;
@@ -44,18 +54,14 @@ int secret_buf_new(size_t cap, struct secret_buf **ret) {
         }
         s->map_size = map_size;
         s->cap = cap;
-        (void) madvise(s->data, map_size, MADV_DONTDUMP);
         (void) madvise(s->data, map_size, MADV_WIPEONFORK);
-        if (!mlock_disabled()) {
-                if (mlock(s->data, map_size) == 0)
-                        s->locked = true;
-                else if (strict_mlock) {
-                        int r = negative_errno();
-                        (void) munmap(s->data, map_size);
-                        free(s);
-                        return r;
-                }
+        r = secret_pages_protect(s->data, map_size);
+        if (r < 0) {
+                (void) munmap(s->data, map_size);
+                free(s);
+                return r;
         }
+        s->locked = r > 0;
         *ret = s;
         return 0;
 }

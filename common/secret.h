@@ -19,6 +19,10 @@ struct secret_buf {
  * otherwise it is tolerated. ENCLAVE_ACM_NO_MLOCK=1 disables mlock() entirely (tests, CI). */
 void secret_set_strict(bool strict);
 
+/* Excludes the page-aligned range from core dumps and mlock()s it by the same rules as a secret_buf:
+ * 1 locked, 0 not locked (tolerated, or ENCLAVE_ACM_NO_MLOCK=1), negative errno when strict. */
+_must_check_ int secret_pages_protect(void *p, size_t len);
+
 _must_check_ int secret_buf_new(size_t cap, struct secret_buf **ret);
 /* Wipes and unmaps; accepts NULL; returns NULL. */
 struct secret_buf *secret_buf_free(struct secret_buf *s);

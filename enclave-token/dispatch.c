@@ -152,7 +152,7 @@ static int handle_login(const struct etok_dispatch *d, struct etok_session *s, c
         uint8_t ticket[RPC_TICKET_LEN] = {};
         int r;
 
-        r = etok_keystore_login(d->keystore, req->slot, &req->pin, ticket);
+        r = etok_keystore_login_conn(d->keystore, &s->pin_guard, req->slot, &req->pin, ticket);
         if (r == ETOK_ERR(PIN_INCORRECT) || r == ETOK_ERR(PIN_LOCKED))
                 log_notice("LOGIN on slot %" PRIu32 " refused: %s", req->slot,
                            rpc_status_to_string(errmap_status_from_errno(r)));

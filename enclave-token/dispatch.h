@@ -19,7 +19,8 @@ struct etok_dispatch {
 struct etok_session {
         enum rpc_channel channel;
         enum rpc_conn_state state;
-        uint8_t version; /* negotiated by HELLO; 0 before */
+        uint8_t version;                 /* negotiated by HELLO; 0 before */
+        struct etok_pin_guard pin_guard; /* this connection's wrong PINs */
 };
 
 struct etok_reply {

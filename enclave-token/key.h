@@ -25,7 +25,7 @@ struct etok_key {
         char label[RPC_KEY_LABEL_MAX + 1];
         size_t label_len;
 
-        EVP_PKEY *pkey; /* private components live in OpenSSL's secure heap */
+        EVP_PKEY *pkey; /* private numbers in OpenSSL's secure heap, the rest in ssl-heap.c's arena */
         enum rpc_key_type type;
         uint32_t bits;
         size_t sig_len; /* RSA: modulus bytes; EC: 2 * field bytes; Ed25519: 64 */

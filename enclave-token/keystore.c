@@ -283,37 +283,59 @@ static ssize_t find_label(const struct etok_keystore *ks, const struct rpc_slice
         return -ENOENT;
 }
 
-/* Constant-time PIN check with the back-off of docs/protocol.md. Callers hold the table lock
- * (read or write); the back-off state has its own mutex so LOGIN needs only the read lock. */
+/* The connection's own back-off: after ETOK_PIN_FREE_FAILURES, min(2^(n-5), 60) s after its last. */
+static bool guard_backing_off(const struct etok_pin_guard *g, uint64_t now) {
+        unsigned e;
+        uint64_t delay;
+
+        if (!g || g->failures < ETOK_PIN_FREE_FAILURES)
+                return false;
+        e = g->failures - ETOK_PIN_FREE_FAILURES;
+        delay = e >= 6 ? ETOK_PIN_BACKOFF_MAX_SEC : MIN(UINT64_C(1) << e, ETOK_PIN_BACKOFF_MAX_SEC);
+        return now - g->last_failure_ns < delay * NSEC_PER_SEC;
+}
+
+/* The token's wrong-PIN budget (a GCRA): room for one more wrong PIN right now? */
+static bool token_guess_allowed(const struct etok_token *t, uint64_t now) {
+        const uint64_t tolerance = (ETOK_PIN_GUESS_BURST - 1) * ETOK_PIN_GUESS_INTERVAL_NSEC;
+
+        return t->guess_tat_ns <= now || t->guess_tat_ns - now <= tolerance;
+}
+
+static void token_guess_charge(struct etok_token *t, uint64_t now) {
+        t->guess_tat_ns = MAX(t->guess_tat_ns, now) + ETOK_PIN_GUESS_INTERVAL_NSEC;
+}
+
+/* Constant-time PIN check with the limits of keystore.h and SECURITY.md. Attempts over a limit are
+ * refused before the comparison, so they tell a guesser nothing. Callers hold the table lock (read or
+ * write); the token's budget has its own mutex so LOGIN needs only the read lock. */
 static int token_check_pin(const struct etok_keystore *ks, struct etok_token *t,
-                           const struct rpc_slice *pin) {
+                           struct etok_pin_guard *guard, const struct rpc_slice *pin) {
         uint8_t padded[RPC_PIN_MAX] = {};
         uint64_t now;
         int r, diff;
 
         (void) pthread_mutex_lock(&t->pin_lock);
         now = ks->clock(ks->clock_userdata);
-        if (t->failures >= ETOK_PIN_FREE_FAILURES) {
-                unsigned e = t->failures - ETOK_PIN_FREE_FAILURES;
-                uint64_t delay =
-                        e >= 6 ? ETOK_PIN_BACKOFF_MAX_SEC : MIN(UINT64_C(1) << e, ETOK_PIN_BACKOFF_MAX_SEC);
-
-                if (now - t->last_failure_ns < delay * NSEC_PER_SEC) {
-                        (void) pthread_mutex_unlock(&t->pin_lock);
-                        return ETOK_ERR(PIN_LOCKED);
-                }
+        if (guard_backing_off(guard, now) || !token_guess_allowed(t, now)) {
+                (void) pthread_mutex_unlock(&t->pin_lock);
+                return ETOK_ERR(PIN_LOCKED);
         }
         if (pin->len <= RPC_PIN_MAX)
                 memcpy(padded, pin->ptr, pin->len);
         diff = CRYPTO_memcmp(padded, t->secret->data, RPC_PIN_MAX) | (pin->len != t->pin_len);
         secret_wipe(padded, sizeof(padded));
         if (diff) {
-                if (t->failures < UINT_MAX)
-                        t->failures++;
-                t->last_failure_ns = now;
+                token_guess_charge(t, now);
+                if (guard) {
+                        if (guard->failures < UINT_MAX)
+                                guard->failures++;
+                        guard->last_failure_ns = now;
+                }
                 r = ETOK_ERR(PIN_INCORRECT);
         } else {
-                t->failures = 0;
+                if (guard)
+                        guard->failures = 0;
                 r = 0;
         }
         (void) pthread_mutex_unlock(&t->pin_lock);
@@ -488,7 +510,7 @@ static int add_locked(struct etok_keystore *ks, const struct rpc_token_add_req *
 
                 if (!req->replace)
                         return ETOK_ERR(EXISTS);
-                r = token_check_pin(ks, old, &req->pin);
+                r = token_check_pin(ks, old, NULL, &req->pin);
                 if (r < 0)
                         return r;
                 t->generation = generation_bump(ks);
@@ -549,7 +571,7 @@ int etok_keystore_remove(struct etok_keystore *ks, const struct rpc_token_remove
         if (i < 0)
                 r = ETOK_ERR(NO_SUCH_TOKEN);
         else
-                r = token_check_pin(ks, ks->tokens[i], &req->pin);
+                r = token_check_pin(ks, ks->tokens[i], NULL, &req->pin);
         if (r >= 0) {
                 /* Only the current version: retired ones run out their grace period (docs/protocol.md). */
                 old = ks->tokens[i];
@@ -562,6 +584,11 @@ int etok_keystore_remove(struct etok_keystore *ks, const struct rpc_token_remove
 
 int etok_keystore_login(struct etok_keystore *ks, uint32_t slot, const struct rpc_slice *pin,
                         uint8_t ret_ticket[static RPC_TICKET_LEN]) {
+        return etok_keystore_login_conn(ks, NULL, slot, pin, ret_ticket);
+}
+
+int etok_keystore_login_conn(struct etok_keystore *ks, struct etok_pin_guard *guard, uint32_t slot,
+                             const struct rpc_slice *pin, uint8_t ret_ticket[static RPC_TICKET_LEN]) {
         struct etok_token *t;
         int r;
 
@@ -570,7 +597,7 @@ int etok_keystore_login(struct etok_keystore *ks, uint32_t slot, const struct rp
         if (!t)
                 r = ETOK_ERR(NO_SUCH_TOKEN);
         else
-                r = token_check_pin(ks, t, pin);
+                r = token_check_pin(ks, t, guard, pin);
         if (r >= 0)
                 memcpy(ret_ticket, token_ticket(t), RPC_TICKET_LEN);
         (void) pthread_rwlock_unlock(&ks->lock);

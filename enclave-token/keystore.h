@@ -13,9 +13,17 @@
 #include "common/secret.h"
 #include "enclave-token/key.h"
 
-#define ETOK_MAX_TOKENS_DEFAULT         1024
-#define ETOK_PIN_FREE_FAILURES          5 /* failures before the back-off starts */
+#define ETOK_MAX_TOKENS_DEFAULT 1024
+/* PIN guessing (SECURITY.md): each connection has ETOK_PIN_FREE_FAILURES wrong PINs, then waits
+ * min(2^(n-5), 60) s after its n-th; every token takes at most ETOK_PIN_GUESS_BURST wrong PINs at once
+ * and one more per ETOK_PIN_GUESS_INTERVAL_NSEC from all connections together. An attempt over either
+ * limit is refused (PIN_LOCKED) without a comparison. The token-wide refusal ends at most
+ * ETOK_PIN_GUESS_INTERVAL_NSEC after the last wrong PIN, so a guesser delays the right PIN that long,
+ * and only by keeping up a wrong PIN per interval can it delay it longer. */
+#define ETOK_PIN_FREE_FAILURES          5 /* per connection, before its back-off starts */
 #define ETOK_PIN_BACKOFF_MAX_SEC        60
+#define ETOK_PIN_GUESS_BURST            10
+#define ETOK_PIN_GUESS_INTERVAL_NSEC    UINT64_C(1000000000)
 #define ETOK_ROTATION_GRACE_DEFAULT_SEC 300
 #define ETOK_RETIRED_PER_LABEL          4 /* the oldest retired version of a label is wiped early */
 
@@ -30,15 +38,21 @@ struct etok_token {
         struct secret_buf *secret;
         size_t pin_len;
 
-        pthread_mutex_t pin_lock; /* guards the back-off state; readers of the table take it */
-        unsigned failures;
-        uint64_t last_failure_ns;
+        pthread_mutex_t pin_lock; /* guards guess_tat_ns; readers of the table take it */
+        uint64_t guess_tat_ns;    /* GCRA: when the wrong-PIN budget is whole again (0: whole) */
 
         size_t n_keys;
         struct etok_key *keys[RPC_MAX_KEYS];
 };
 
 struct etok_keystore;
+
+/* One connection's wrong PINs, for its own back-off: other connections are not slowed by them.
+ * Zero-initialised; used by one request at a time. */
+struct etok_pin_guard {
+        unsigned failures; /* consecutive, on any token */
+        uint64_t last_failure_ns;
+};
 
 /* Monotonic nanoseconds; replaceable so tests can drive the PIN back-off without sleeping. */
 typedef uint64_t (*etok_clock_fn)(void *userdata);
@@ -74,7 +88,11 @@ _must_check_ int etok_keystore_add(struct etok_keystore *ks, const struct rpc_to
 /* TOKEN_REMOVE: wipes the current version; retired ones run out their grace period.
  * NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
 _must_check_ int etok_keystore_remove(struct etok_keystore *ks, const struct rpc_token_remove_req *req);
-/* LOGIN: copies the current version's ticket to ret_ticket. NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
+/* LOGIN on a connection: copies the current version's ticket to ret_ticket. The connection's own
+ * back-off lives in guard (NULL: the token's limit only). NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
+_must_check_ int etok_keystore_login_conn(struct etok_keystore *ks, struct etok_pin_guard *guard,
+                                          uint32_t slot, const struct rpc_slice *pin,
+                                          uint8_t ret_ticket[static RPC_TICKET_LEN]);
 _must_check_ int etok_keystore_login(struct etok_keystore *ks, uint32_t slot, const struct rpc_slice *pin,
                                      uint8_t ret_ticket[static RPC_TICKET_LEN]);
 /* SIGN / DECRYPT under the read lock. The ticket picks the version: the current one, else an unexpired

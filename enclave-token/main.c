@@ -20,6 +20,7 @@
 #include "enclave-token/dispatch.h"
 #include "enclave-token/keystore.h"
 #include "enclave-token/server.h"
+#include "enclave-token/ssl-heap.h"
 
 #define WORKERS_MAX           256
 #define ROTATION_GRACE_MAX    86400 /* a day: old workers of a web server never take longer */
@@ -299,6 +300,13 @@ int main(int argc, char *argv[]) {
         /* Before anything else holds a secret: no core dumps, no ptrace by other users. */
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
                 log_error_errno(negative_errno(), "Failed to make the process non-dumpable: %m");
+                return EXIT_FAILURE;
+        }
+        /* Before OpenSSL allocates anything: all of it, key copies in its caches included, in locked,
+         * non-dumpable memory wiped on free. */
+        r = etok_ssl_heap_install();
+        if (r < 0) {
+                log_error_errno(r, "Failed to route OpenSSL's allocations to locked memory: %m");
                 return EXIT_FAILURE;
         }
         r = parse_argv(argc, argv);

@@ -398,6 +398,7 @@ static void test_paging(void) {
 
 static void test_login(void) {
         uint8_t t[RPC_TICKET_LEN];
+        struct rpc_writer w;
         uint32_t slot;
 
         ASSERT_TRUE(fixture_init(false));
@@ -408,12 +409,22 @@ static void test_login(void) {
         ASSERT_EQ(do_login(slot_ec + 1, "ec-pin", t), RPC_STATUS_NO_SUCH_TOKEN);
         ASSERT_EQ(run_body(&data_s, RPC_CALL_LOGIN, (const uint8_t *) "\xa0", 1), RPC_STATUS_MALFORMED);
 
-        /* Back-off: five failures, then PIN_LOCKED for a while even with the right PIN. */
+        /* Back-off: five failures on this connection (one above), then PIN_LOCKED for a while on it,
+         * even with the right PIN... */
         slot = slot_ed;
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < 4; i++)
                 ASSERT_EQ(do_login(slot, "nope", t), RPC_STATUS_PIN_INCORRECT);
         ASSERT_EQ(do_login(slot, "ed-pin", t), RPC_STATUS_PIN_LOCKED);
         ASSERT_FALSE(reply.close);
+        /* ...but not on another connection. */
+        {
+                struct etok_session other = data_s;
+
+                other.pin_guard = (struct etok_pin_guard){};
+                rpc_writer_init(&w, req_buf, sizeof(req_buf));
+                rpc_login_req_encode(&w, &(struct rpc_login_req){ .slot = slot, .pin = S("ed-pin") });
+                ASSERT_EQ(run_body(&other, RPC_CALL_LOGIN, req_buf, w.len), RPC_STATUS_OK);
+        }
 }
 
 static uint8_t sig[RPC_SIG_MAX];

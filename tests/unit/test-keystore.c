@@ -622,50 +622,72 @@ static void test_rotation_late_login(void) {
         ASSERT_ERR(crypt1(ks, s1, t, &k_ec256), ETOK_ERR(NO_SUCH_KEY));
 }
 
+static int login_on(struct etok_keystore *ks, struct etok_pin_guard *g, uint32_t slot, const char *pin,
+                    uint8_t ticket[RPC_TICKET_LEN]) {
+        struct rpc_slice p = S(pin);
+
+        return etok_keystore_login_conn(ks, g, slot, &p, ticket);
+}
+
+/* A keystore on the fake clock with one token "tok", PIN "good-pin". */
+static int pin_token_new(struct etok_keystore **ret_ks, uint32_t *ret_slot) {
+        int r;
+
+        if (!keys_init())
+                return -ENOKEY;
+        r = etok_keystore_new(16, ret_ks);
+        if (r < 0)
+                return r;
+        fake_now = 1000 * NSEC;
+        etok_keystore_set_clock(*ret_ks, fake_clock, NULL);
+        return add1(*ret_ks, "tok", "good-pin", false, &k_ec256, ret_slot);
+}
+
+/* Each connection backs off on its own wrong PINs; others are not slowed by them. */
 static void test_pin_backoff(void) {
         _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        struct etok_pin_guard g = {}, other = {};
         uint8_t t[RPC_TICKET_LEN];
         uint32_t slot;
 
-        ASSERT_TRUE(keys_init());
-        ASSERT_OK(etok_keystore_new(16, &ks));
-        fake_now = 1000 * NSEC;
-        etok_keystore_set_clock(ks, fake_clock, NULL);
-        ASSERT_OK(add1(ks, "tok", "good-pin", false, &k_ec256, &slot));
+        ASSERT_OK(pin_token_new(&ks, &slot));
 
         ASSERT_ERR(login(ks, slot + 1, "good-pin", t), ETOK_ERR(NO_SUCH_TOKEN));
         /* Five free failures. */
         for (int i = 0; i < 5; i++)
-                ASSERT_ERR(login(ks, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT));
-        /* Now 2^0 = 1 s, without even comparing (the right PIN is refused too). */
-        ASSERT_ERR(login(ks, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
+                ASSERT_ERR(login_on(ks, &g, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT));
+        /* Now 2^0 = 1 s on this connection, without even comparing (the right PIN too)... */
+        ASSERT_ERR(login_on(ks, &g, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        /* ...while another connection logs in at once. */
+        ASSERT_OK(login_on(ks, &other, slot, "good-pin", t));
         fake_now += NSEC - 1;
-        ASSERT_ERR(login(ks, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        ASSERT_ERR(login_on(ks, &g, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
         fake_now += 1;
-        ASSERT_OK(login(ks, slot, "good-pin", t)); /* success resets the count */
+        ASSERT_OK(login_on(ks, &g, slot, "good-pin", t)); /* success resets the connection's count */
+        fake_now += 10 * NSEC;                            /* the token's budget refills */
         for (int i = 0; i < 5; i++)
-                ASSERT_ERR(login(ks, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT));
+                ASSERT_ERR(login_on(ks, &g, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT));
         fake_now += NSEC;
-        ASSERT_ERR(login(ks, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT)); /* n = 6: 2 s */
+        ASSERT_ERR(login_on(ks, &g, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT)); /* n = 6: 2 s */
         fake_now += 2 * NSEC - 1;
-        ASSERT_ERR(login(ks, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        ASSERT_ERR(login_on(ks, &g, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
         fake_now += 1;
-        ASSERT_ERR(login(ks, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT)); /* n = 7: 4 s */
+        ASSERT_ERR(login_on(ks, &g, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT)); /* n = 7: 4 s */
         fake_now += 3 * NSEC;
-        ASSERT_ERR(login(ks, slot, "bad-pin", t), ETOK_ERR(PIN_LOCKED));
-        /* The back-off also guards replace and remove. */
-        ASSERT_ERR(remove1(ks, "tok", "good-pin"), ETOK_ERR(PIN_LOCKED));
-        ASSERT_ERR(add1(ks, "tok", "good-pin", true, &k_ec256, NULL), ETOK_ERR(PIN_LOCKED));
+        ASSERT_ERR(login_on(ks, &g, slot, "bad-pin", t), ETOK_ERR(PIN_LOCKED));
+        /* Replace and remove (control channel) count against the token's budget only. */
+        ASSERT_OK(login_on(ks, &other, slot, "good-pin", t));
         /* Capped at 60 s however many failures. */
         for (int i = 0; i < 40; i++) {
                 fake_now += 100 * NSEC;
-                ASSERT_ERR(login(ks, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT));
+                ASSERT_ERR(login_on(ks, &g, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT));
         }
         fake_now += 60 * NSEC - 1;
-        ASSERT_ERR(login(ks, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        ASSERT_ERR(login_on(ks, &g, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        ASSERT_OK(login_on(ks, &other, slot, "good-pin", t));
         fake_now += 1;
-        ASSERT_OK(login(ks, slot, "good-pin", t));
-        ASSERT_OK(login(ks, slot, "good-pin", t));
+        ASSERT_OK(login_on(ks, &g, slot, "good-pin", t));
+        ASSERT_OK(login_on(ks, &g, slot, "good-pin", t));
         ASSERT_OK(remove1(ks, "tok", "good-pin"));
 }
 
@@ -892,6 +914,110 @@ static void cleanup_keys(void) {
         keys_ready = false;
 }
 
+/* Wrong PINs from any number of connections: ETOK_PIN_GUESS_BURST at once, then one per
+ * ETOK_PIN_GUESS_INTERVAL_NSEC; the right PIN is refused at most that long after the last wrong one. */
+static void test_pin_guess_cap(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        uint8_t t[RPC_TICKET_LEN];
+        unsigned wrong = 0;
+        uint64_t end;
+        uint32_t slot;
+
+        ASSERT_OK(pin_token_new(&ks, &slot));
+
+        /* A new connection for every guess: the connections' own back-off never starts. */
+        for (int i = 0; i < ETOK_PIN_GUESS_BURST; i++)
+                ASSERT_ERR(login_on(ks, &(struct etok_pin_guard){}, slot, "bad-pin", t),
+                           ETOK_ERR(PIN_INCORRECT));
+        ASSERT_ERR(login_on(ks, &(struct etok_pin_guard){}, slot, "bad-pin", t), ETOK_ERR(PIN_LOCKED));
+        ASSERT_ERR(login_on(ks, &(struct etok_pin_guard){}, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        ASSERT_ERR(remove1(ks, "tok", "good-pin"), ETOK_ERR(PIN_LOCKED));
+        ASSERT_ERR(add1(ks, "tok", "good-pin", true, &k_ec256, NULL), ETOK_ERR(PIN_LOCKED));
+        fake_now += ETOK_PIN_GUESS_INTERVAL_NSEC - 1;
+        ASSERT_ERR(login_on(ks, &(struct etok_pin_guard){}, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        fake_now += 1;
+        ASSERT_OK(login_on(ks, &(struct etok_pin_guard){}, slot, "good-pin", t));
+
+        /* Sustained: a guess every 10 ms for 100 s on fresh connections gets one wrong PIN a second
+         * compared (plus what the budget regained above), the rest refused unseen. */
+        end = fake_now + 100 * NSEC;
+        for (; fake_now < end; fake_now += 10 * 1000 * 1000) {
+                int r = login_on(ks, &(struct etok_pin_guard){}, slot, "bad-pin", t);
+
+                ASSERT_TRUE(r == ETOK_ERR(PIN_INCORRECT) || r == ETOK_ERR(PIN_LOCKED));
+                wrong += r == ETOK_ERR(PIN_INCORRECT);
+        }
+        printf("# %u wrong PINs compared in 100 s of 10000 tries\n", wrong);
+        ASSERT_TRUE(wrong >= 100 && wrong <= 101);
+        /* The control channel's replace and remove take from the same budget. */
+        fake_now += ETOK_PIN_GUESS_BURST * ETOK_PIN_GUESS_INTERVAL_NSEC;
+        for (int i = 0; i < ETOK_PIN_GUESS_BURST; i++)
+                ASSERT_ERR(remove1(ks, "tok", "bad-pin"), ETOK_ERR(PIN_INCORRECT));
+        ASSERT_ERR(login_on(ks, &(struct etok_pin_guard){}, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        fake_now += ETOK_PIN_GUESS_INTERVAL_NSEC;
+        ASSERT_OK(remove1(ks, "tok", "good-pin"));
+}
+
+/* The attack of issue 12: a guesser keeps trying on its connection (and reconnects as often as it
+ * likes); new connections with the right PIN are refused only within ETOK_PIN_GUESS_INTERVAL_NSEC of
+ * a wrong PIN that was compared, and a guesser on one connection refuses them almost never. */
+static void check_right_pin_bound(bool reconnect, unsigned *ret_refused, unsigned *ret_wrong) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        struct etok_pin_guard attacker = {};
+        uint64_t last_wrong = 0, end;
+        uint8_t t[RPC_TICKET_LEN];
+        unsigned refused = 0, wrong = 0;
+        uint32_t slot;
+
+        *ret_refused = *ret_wrong = UINT_MAX;
+        ASSERT_OK(pin_token_new(&ks, &slot));
+
+        end = fake_now + 600 * NSEC;
+        for (; fake_now < end; fake_now += 10 * 1000 * 1000) {
+                int r;
+
+                if (reconnect && attacker.failures >= ETOK_PIN_FREE_FAILURES)
+                        attacker = (struct etok_pin_guard){};
+                r = login_on(ks, &attacker, slot, "bad-pin", t);
+                if (r == ETOK_ERR(PIN_INCORRECT)) {
+                        last_wrong = fake_now;
+                        wrong++;
+                } else
+                        ASSERT_ERR(r, ETOK_ERR(PIN_LOCKED));
+                /* A new web-server worker, 5 ms later. */
+                fake_now += 5 * 1000 * 1000;
+                r = login_on(ks, &(struct etok_pin_guard){}, slot, "good-pin", t);
+                if (r < 0) {
+                        ASSERT_ERR(r, ETOK_ERR(PIN_LOCKED));
+                        ASSERT_TRUE(last_wrong > 0 && fake_now - last_wrong < ETOK_PIN_GUESS_INTERVAL_NSEC);
+                        refused++;
+                }
+                fake_now -= 5 * 1000 * 1000;
+        }
+        *ret_refused = refused;
+        *ret_wrong = wrong;
+}
+
+static void test_pin_right_pin_bound(void) {
+        unsigned refused, wrong;
+
+        /* One connection: 5 free guesses, then its own back-off (1, 2, 4 ... 60 s) alone. */
+        check_right_pin_bound(false, &refused, &wrong);
+        printf("# one guessing connection, 600 s: %u wrong PINs compared, right PIN refused %u of 60000 "
+               "times\n",
+               wrong, refused);
+        /* 5 free; 6 as its back-off doubles from 1 to 32 s (63 s in all); then one a minute: 8 more. */
+        ASSERT_EQ(wrong, 5 + 6 + 8);
+        ASSERT_EQ(refused, 0);
+        /* Reconnecting after every 5 wrong PINs: held to one a second; the right PIN is refused while
+         * that lasts, each time within the interval after a wrong one (SECURITY.md). */
+        check_right_pin_bound(true, &refused, &wrong);
+        printf("# reconnecting guesser, 600 s: %u wrong PINs compared, right PIN refused %u of 60000 "
+               "times\n",
+               wrong, refused);
+        ASSERT_TRUE(wrong <= ETOK_PIN_GUESS_BURST + 600);
+}
+
 TAP_MAIN(TEST("/keystore/errno-table", test_errno_table), TEST("/keystore/add-remove", test_add_remove),
          TEST("/keystore/exists-replace", test_exists_replace),
          TEST("/keystore/validation", test_validation), TEST("/keystore/key-types", test_key_types),
@@ -902,4 +1028,7 @@ TAP_MAIN(TEST("/keystore/errno-table", test_errno_table), TEST("/keystore/add-re
          TEST("/keystore/pin-backoff", test_pin_backoff), TEST("/keystore/pin-compare", test_pin_compare),
          TEST("/keystore/crypt-errors", test_crypt_errors),
          TEST("/keystore/kept-contexts", test_kept_contexts),
-         TEST("/keystore/secret-storage", test_secret_storage), TEST("/keystore/cleanup", cleanup_keys))
+         TEST("/keystore/secret-storage", test_secret_storage),
+         TEST("/keystore/pin-guess-cap", test_pin_guess_cap),
+         TEST("/keystore/pin-right-pin-bound", test_pin_right_pin_bound),
+         TEST("/keystore/cleanup", cleanup_keys))
