@@ -42,6 +42,7 @@ struct server {
         uint8_t cur_key[64]; /* the start of the current version's key PEM: "same keys" */
         unsigned held;       /* versions replaced with hold and not released */
         unsigned n_releases;
+        unsigned refuse_releases; /* answer that many TOKEN_RELEASEs PIN_LOCKED (a PIN back-off) */
 };
 
 static int reply(int fd, const struct rpc_header *req, uint8_t status, const uint8_t *body, size_t len) {
@@ -96,6 +97,11 @@ static int serve_one(struct server *s, int fd, const struct rpc_header *h, const
                 if (rpc_token_release_req_decode(body, h->body_len, &req) < 0)
                         return reply(fd, h, RPC_STATUS_MALFORMED, NULL, 0);
                 (void) pthread_mutex_lock(&s->lock);
+                if (s->refuse_releases > 0) {
+                        s->refuse_releases--;
+                        (void) pthread_mutex_unlock(&s->lock);
+                        return reply(fd, h, RPC_STATUS_PIN_LOCKED, NULL, 0);
+                }
                 s->n_releases++;
                 rpc_token_release_resp_encode(&w, &(struct rpc_token_release_resp){ .released = s->held });
                 s->held = 0;
@@ -532,6 +538,31 @@ static void test_restart_held(void) {
         ASSERT_EQ(stanza_id(), 1u);
 }
 
+/* A TOKEN_RELEASE the enclave refuses (here: its PIN back-off) changes nothing for the server: the
+ * token is ready, and the release goes out again at the next sync. */
+static void test_release_retried(void) {
+        _cleanup_(fixture_done) struct fixture f = { .srv.lfd = -1 };
+
+        ASSERT_TRUE(fixture_init(&f));
+        ASSERT_OK(step(&f));
+        ASSERT_TRUE(source_set("rsa3072"));
+        (void) pthread_mutex_lock(&f.srv.lock);
+        f.srv.refuse_releases = 1;
+        (void) pthread_mutex_unlock(&f.srv.lock);
+        ASSERT_OK(step(&f));
+        ASSERT_EQ(stanza_id(), 2u);
+        ASSERT_EQ(f.t->state, AGENT_TOKEN_READY);
+        ASSERT_EQ(releases(&f.srv), 0u);
+        ASSERT_EQ(held(&f.srv), 1u);
+        ASSERT_OK(step(&f));
+        ASSERT_EQ(releases(&f.srv), 1u);
+        ASSERT_EQ(held(&f.srv), 0u);
+        ASSERT_OK(step(&f));
+        ASSERT_EQ(releases(&f.srv), 1u);
+        ASSERT_EQ(adds(&f.srv), 2u);
+}
+
 TAP_MAIN(TEST("/agent/rotate/target-fails", test_target_fails),
+         TEST("/agent/rotate/release-retried", test_release_retried),
          TEST("/agent/rotate/reload-fails", test_reload_fails),
          TEST("/agent/rotate/restart-held", test_restart_held))
