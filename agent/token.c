@@ -225,7 +225,9 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
         struct provision_key pk;
         char label[16];
         enum provision_step step;
+        static bool warned_no_hold = false;
         uint32_t slot = 0, held = 0;
+        bool hold;
         int r;
 
         (void) snprintf(label, sizeof(label), "key-%" PRIu32, m->key_id);
@@ -236,7 +238,16 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
         if (r < 0)
                 return log_error_errno(r, "Token '%s': cannot reach the enclave's control channel: %m",
                                        t->label);
-        r = provision_token_add(*client, t->label, t->pin, true, true, &pk, 1, &slot, &held, &step);
+        hold = rpc_client_hello(*client)->version >= RPC_VERSION_HOLD;
+        if (!hold && !warned_no_hold) {
+                log_warning("enclave-token speaks protocol version %" PRIu32
+                            ", which cannot hold a replaced "
+                            "key version: a rotation whose target fails ends when the rotation grace does. "
+                            "Update the enclave image",
+                            rpc_client_hello(*client)->version);
+                warned_no_hold = true;
+        }
+        r = provision_token_add(*client, t->label, t->pin, true, hold, &pk, 1, &slot, &held, &step);
         if (r < 0) {
                 if (rpc_client_is_broken(*client))
                         *client = rpc_client_free(*client);

@@ -148,6 +148,10 @@ struct rpc_crypto_resp {
         struct rpc_slice data; /* signature, or plaintext (secret: the DECRYPT schema says so) */
 };
 
+/* The protocol version that brought TOKEN_ADD hold / held and TOKEN_RELEASE: a client sends them only
+ * to a daemon that negotiated it (an older one answers MALFORMED to the unknown key). */
+#define RPC_VERSION_HOLD 2
+
 /* TOKEN_ADD */
 struct rpc_add_key {
         uint32_t id;

@@ -43,6 +43,7 @@ struct server {
         unsigned held;       /* versions replaced with hold and not released */
         unsigned n_releases;
         unsigned refuse_releases; /* answer that many TOKEN_RELEASEs PIN_LOCKED (a PIN back-off) */
+        uint32_t version;         /* HELLO answers it (0: RPC_VERSION_MAX) */
 };
 
 static int reply(int fd, const struct rpc_header *req, uint8_t status, const uint8_t *body, size_t len) {
@@ -67,7 +68,7 @@ static int serve_one(struct server *s, int fd, const struct rpc_header *h, const
         rpc_writer_init(&w, out, sizeof(out));
         if (h->call == RPC_CALL_HELLO)
                 rpc_hello_resp_encode(&w,
-                                      &(struct rpc_hello_resp){ .version = 1,
+                                      &(struct rpc_hello_resp){ .version = s->version ?: RPC_VERSION_MAX,
                                                                 .generation = 1,
                                                                 .server = { (const uint8_t *) "fake", 4 },
                                                                 .max_tokens = 16 });
@@ -75,8 +76,8 @@ static int serve_one(struct server *s, int fd, const struct rpc_header *h, const
                 static struct rpc_token_add_req req;
                 uint8_t key[sizeof(s->cur_key)] = {};
 
-                if (rpc_token_add_req_decode(body, h->body_len, &req) < 0)
-                        return reply(fd, h, RPC_STATUS_MALFORMED, NULL, 0);
+                if (rpc_token_add_req_decode(body, h->body_len, &req) < 0 || (s->version == 1 && req.hold))
+                        return reply(fd, h, RPC_STATUS_MALFORMED, NULL, 0); /* version 1: unknown key */
                 /* PKCS#8 PEMs of different keys differ early: 64 bytes tell them apart. */
                 memcpy(key, req.keys[0].key_pem.ptr, MIN(req.keys[0].key_pem.len, sizeof(key)));
                 (void) pthread_mutex_lock(&s->lock);
@@ -562,7 +563,26 @@ static void test_release_retried(void) {
         ASSERT_EQ(adds(&f.srv), 2u);
 }
 
+/* An enclave-token of protocol version 1 answers MALFORMED to a TOKEN_ADD with hold: the agent sends
+ * none to it (the rotation then works as before holds existed) and no TOKEN_RELEASE. */
+static void test_old_enclave(void) {
+        _cleanup_(fixture_done) struct fixture f = { .srv.lfd = -1 };
+
+        ASSERT_TRUE(fixture_init(&f));
+        f.srv.version = 1;
+        ASSERT_OK(step(&f));
+        ASSERT_FALSE(f.srv.last_hold);
+        ASSERT_TRUE(source_set("rsa3072"));
+        ASSERT_OK(step(&f));
+        ASSERT_EQ(adds(&f.srv), 2u);
+        ASSERT_TRUE(f.srv.last_replace);
+        ASSERT_FALSE(f.srv.last_hold);
+        ASSERT_EQ(stanza_id(), 2u);
+        ASSERT_EQ(releases(&f.srv), 0u);
+}
+
 TAP_MAIN(TEST("/agent/rotate/target-fails", test_target_fails),
+         TEST("/agent/rotate/old-enclave", test_old_enclave),
          TEST("/agent/rotate/release-retried", test_release_retried),
          TEST("/agent/rotate/reload-fails", test_reload_fails),
          TEST("/agent/rotate/restart-held", test_restart_held))

@@ -182,7 +182,7 @@ static void test_hello(void) {
         etok_session_init(&s, RPC_CHANNEL_DATA);
         ASSERT_EQ(s.state, RPC_STATE_NEW);
         /* No common version: BAD_VERSION, the session stays new and open. */
-        ASSERT_EQ(hello(&s, 2, 7), RPC_STATUS_BAD_VERSION);
+        ASSERT_EQ(hello(&s, RPC_VERSION_MAX + 1, 7), RPC_STATUS_BAD_VERSION);
         ASSERT_FALSE(reply.close);
         ASSERT_EQ(hello(&s, 3, 2), RPC_STATUS_BAD_VERSION);
         ASSERT_EQ(hello(&s, 255, 255), RPC_STATUS_BAD_VERSION);
@@ -195,9 +195,9 @@ static void test_hello(void) {
         ASSERT_EQ(hello(&s, 1, 9), RPC_STATUS_OK);
         ASSERT_FALSE(reply.close);
         ASSERT_EQ(s.state, RPC_STATE_READY);
-        ASSERT_EQ(s.version, 1);
+        ASSERT_EQ(s.version, RPC_VERSION_MAX); /* the highest common one */
         ASSERT_OK(rpc_hello_resp_decode(resp_buf, resp_len, &resp));
-        ASSERT_EQ(resp.version, 1);
+        ASSERT_EQ(resp.version, RPC_VERSION_MAX);
         ASSERT_EQ(resp.generation, etok_keystore_generation(ks));
         ASSERT_EQ(resp.max_tokens, ETOK_MAX_TOKENS_DEFAULT);
         ASSERT_FALSE(resp.dev);
