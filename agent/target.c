@@ -157,7 +157,7 @@ static int apply_error(const char *path, int r, const struct webapply_result *re
 }
 
 static int apply(const struct agent_config *cfg, const char *path, const char *text, size_t len, mode_t mode,
-                 const char *user, const char *group, char **ret_error) {
+                 const char *user, const char *group, bool force, char **ret_error) {
         _cleanup_(webapply_result_done) struct webapply_result res = {};
         _cleanup_free_ char *pid_file = NULL;
         struct server_argv a;
@@ -186,6 +186,7 @@ static int apply(const struct agent_config *cfg, const char *path, const char *t
                         .service = nginx ? "nginx" : NULL,
                         .reload_wait_ms = (unsigned) MIN(cfg->options.reload_wait_ms, (uint64_t) UINT_MAX),
                         .no_start = !cfg->options.force_start,
+                        .force = force,
                 },
                 &res);
         if (r < 0)
@@ -195,7 +196,8 @@ static int apply(const struct agent_config *cfg, const char *path, const char *t
         return res.was_stopped ? (res.started ? TARGET_STARTED : TARGET_NOT_RUNNING) : TARGET_RELOADED;
 }
 
-/* The text t's target file gets for k: 0 when the file already says so (httpd), 1 and the text. */
+/* The text t's target file gets for k and 1, or 0 and the current text when the file already says so
+ * (httpd). */
 static int render(const struct agent_config_token *t, enum agent_service service, const struct target_key *k,
                   char **ret_text, size_t *ret_len, char **ret_error) {
         _cleanup_free_ char *uri = NULL, *text = NULL;
@@ -235,7 +237,7 @@ const char *target_outcome_to_string(int outcome) {
 }
 
 int target_apply(const struct agent_config *cfg, const struct agent_config_token *t,
-                 const struct target_key *k, char **ret_error) {
+                 const struct target_key *k, bool force, char **ret_error) {
         _cleanup_free_ char *text = NULL;
         size_t len;
         int r;
@@ -243,7 +245,7 @@ int target_apply(const struct agent_config *cfg, const struct agent_config_token
         if (!t->target.present)
                 return 0;
         r = render(t, cfg->options.service, k, &text, &len, ret_error);
-        if (r <= 0)
+        if (r < 0 || (r == 0 && !force))
                 return r;
         /* Like ACM for a stanza: 0440 when an owner is named (the file is for that user), else readable
          * by all (it holds no PIN: the PIN is in the pin-source file). httpd: the current file's mode. */
@@ -251,7 +253,7 @@ int target_apply(const struct agent_config *cfg, const struct agent_config_token
                      cfg->options.service == AGENT_SERVICE_HTTPD ? 0
                      : t->target.user || t->target.group         ? 0440
                                                                  : 0644,
-                     t->target.user, t->target.group, ret_error);
+                     t->target.user, t->target.group, force, ret_error);
 }
 
 int target_check_writable(const struct agent_config *cfg, const struct agent_config_token *t,
@@ -291,5 +293,5 @@ int target_ensure_main(const struct agent_config *cfg, char **ret_error) {
                                   e.message ?: strerror(-r));
         if (r == 0)
                 return 0;
-        return apply(cfg, path, out, out_len, 0, NULL, NULL, ret_error);
+        return apply(cfg, path, out, out_len, 0, NULL, NULL, false, ret_error);
 }

@@ -2,6 +2,7 @@
  * webapply. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "agent/config/config.h"
@@ -39,9 +40,11 @@ const char *target_outcome_to_string(int outcome);
  * negative errno; *ret_error (may be NULL) then gets a one-line explanation with the server's own
  * message (-ESRCH: the server died after the reload; the previous file is back and the server was
  * started again, as the message says). In direct mode the server's pid file is options.server_pid_file
- * or found with webapply_pid_file_find(). Logs nothing. */
+ * or found with webapply_pid_file_find(). force: test and reload even when the file already says so
+ * (the server may never have loaded it: a reload failed earlier, or the agent died before it).
+ * Logs nothing. */
 _must_check_ int target_apply(const struct agent_config *cfg, const struct agent_config_token *t,
-                              const struct target_key *k, char **ret_error);
+                              const struct target_key *k, bool force, char **ret_error);
 
 /* Can t's target file be replaced by one pointing at k? The text is rendered and written to a temp
  * file next to it (then removed), as target_apply() would: a read-only or full file system, or a

@@ -18,7 +18,16 @@
  * nothing is replaced and the old version stays current for as long as it takes. Once the replace is
  * sent, the token remembers what the enclave holds (sent_key_id, sent_digest): a retry after a failed
  * target applies the target only. The agent cannot send the old key again instead: it keeps no private
- * key after sending it, and a File source's file already holds the new one. */
+ * key after sending it, and a File source's file already holds the new one.
+ *
+ * And the target can still fail after the replace (the config test rejects the new stanza, the reload
+ * fails, the server is down): so the replace asks the enclave to hold the replaced version (no expiry)
+ * and TOKEN_RELEASE starts its grace period only once the target is applied: config test passed and
+ * graceful reload done (or the server was not running and starts with the new file). The TOKEN_ADD
+ * answer says whether the enclave holds versions of the token, also after an agent restart or a reload
+ * (the first TOKEN_ADD of a token object, fresh, replaces in place): then the next apply tests and
+ * reloads even when the file already says so (the previous agent may have died before the reload, or
+ * the reload failed), and releases after it. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -216,7 +225,9 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
         struct provision_key pk;
         char label[16];
         enum provision_step step;
-        uint32_t slot = 0;
+        static bool warned_no_hold = false;
+        uint32_t slot = 0, held = 0;
+        bool hold;
         int r;
 
         (void) snprintf(label, sizeof(label), "key-%" PRIu32, m->key_id);
@@ -227,7 +238,16 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
         if (r < 0)
                 return log_error_errno(r, "Token '%s': cannot reach the enclave's control channel: %m",
                                        t->label);
-        r = provision_token_add(*client, t->label, t->pin, true, &pk, 1, &slot, &step);
+        hold = rpc_client_hello(*client)->version >= RPC_VERSION_HOLD;
+        if (!hold && !warned_no_hold) {
+                log_warning("enclave-token speaks protocol version %" PRIu32
+                            ", which cannot hold a replaced "
+                            "key version: a rotation whose target fails ends when the rotation grace does. "
+                            "Update the enclave image",
+                            rpc_client_hello(*client)->version);
+                warned_no_hold = true;
+        }
+        r = provision_token_add(*client, t->label, t->pin, true, hold, &pk, 1, &slot, &held, &step);
         if (r < 0) {
                 if (rpc_client_is_broken(*client))
                         *client = rpc_client_free(*client);
@@ -236,8 +256,11 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
                                                ? "the enclave refused or the connection broke"
                                                : "request or answer malformed");
         }
-        log_info("Token '%s' provisioned in slot %" PRIu32 " with key id %" PRIu32, t->label, slot,
-                 m->key_id);
+        log_info("Token '%s' provisioned in slot %" PRIu32 " with key id %" PRIu32 "%s", t->label, slot,
+                 m->key_id,
+                 held > 0 ? "; the enclave holds the version(s) it replaced until the server has moved"
+                          : "");
+        t->release_due = held > 0;
         t->provisioned_in = l->launches;
         t->sent_key_id = m->key_id;
         memcpy(t->sent_digest, m->digest, sizeof(t->sent_digest));
@@ -287,7 +310,7 @@ static int point_target(struct agent_token *t, const struct agent_config *cfg,
                 .label = t->label, .key_id = m->key_id, .pin_file = t->pin_file, .cert_path = cpath
         };
         r = check_only ? target_check_writable(cfg, t->cfg, &k, &error)
-                       : target_apply(cfg, t->cfg, &k, &error);
+                       : target_apply(cfg, t->cfg, &k, t->release_due, &error);
         if (r < 0) {
                 *ret_settled = true;
                 set_error(t, error);
@@ -333,6 +356,36 @@ static uint32_t wanted_key_id(const struct agent_token *t, const struct agent_co
         return changed ? agent_rotation_next_id(t->cur.key_id) : t->cur.key_id;
 }
 
+/* TOKEN_RELEASE: the server uses the enclave's current version, the held ones run out the grace period
+ * from now. A failure changes nothing for the server (held versions keep signing): logged, and retried
+ * at the next sync. */
+static void release_held(struct agent_token *t, struct launcher *l, struct rpc_client **client) {
+        struct rpc_token_release_resp resp = {};
+        int r;
+
+        if (!t->release_due)
+                return;
+        r = client_get(l, client);
+        if (r >= 0)
+                r = rpc_client_call_msg(*client, RPC_CALL_TOKEN_RELEASE,
+                                        &(struct rpc_token_release_req){
+                                                .label = { (const uint8_t *) t->label, strlen(t->label) },
+                                                .pin = { t->pin->data, t->pin->len },
+                                        },
+                                        &resp);
+        if (r < 0) {
+                if (*client && rpc_client_is_broken(*client))
+                        *client = rpc_client_free(*client);
+                log_warning_errno(r, "Token '%s': TOKEN_RELEASE failed, retrying at the next sync: %m",
+                                  t->label);
+                return;
+        }
+        t->release_due = false;
+        log_info("Token '%s': the server uses key id %" PRIu32 "; %" PRIu32
+                 " held version(s) released to the enclave's rotation grace period",
+                 t->label, t->cur.key_id, resp.released);
+}
+
 /* m is what the source holds now, its key in *key. Sends it when the enclave's current version holds
  * something else (or nothing: a fresh enclave), then points the target at it when the target points
  * elsewhere or was not applied. */
@@ -342,6 +395,8 @@ static int sync_material(struct agent_token *t, const struct agent_config *cfg, 
         bool fresh = t->provisioned_in != l->launches;
         int r;
 
+        if (!fresh && t->target_done)
+                release_held(t, l, client); /* a release that failed after the last apply */
         m->key_id = wanted_key_id(t, cfg, m);
         if (fresh || t->sent_key_id != m->key_id ||
             CRYPTO_memcmp(t->sent_digest, m->digest, sizeof(m->digest)) != 0) {
@@ -373,6 +428,7 @@ static int sync_material(struct agent_token *t, const struct agent_config *cfg, 
         t->cur = *m;
         t->cur_known = true;
         *m = (struct agent_material){};
+        release_held(t, l, client);
         return 0;
 }
 

@@ -45,6 +45,9 @@ struct agent_token {
          * A retry then applies the target only, it does not send the replace again. */
         uint32_t sent_key_id;
         uint8_t sent_digest[32];
+        /* The enclave holds replaced versions of this token (the TOKEN_ADD answer said so): TOKEN_RELEASE
+         * is due once the target is applied with a reload, never before (the server may still use one). */
+        bool release_due;
         uint64_t next_sync_usec;
         uint64_t next_refresh_usec;
         uint64_t retry_at_usec;
@@ -67,9 +70,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_token *, agent_token_free);
 
 /* Whatever the token needs now: first provisioning, re-provisioning after an enclave restart, a
  * sync (source re-read, rotation when it changed: the chain file written and the target checked for
- * being writable, then one TOKEN_ADD replace, then the target; a failed target is retried without
- * another replace). *client is opened on demand and freed when it broke. Logs. Returns 0 or a
- * negative errno (then retried with back-off: see retry_at_usec). */
+ * being writable, then one TOKEN_ADD replace that holds the replaced version, then the target, then
+ * TOKEN_RELEASE; a failed target is retried without another replace, and the hold stays). *client is opened
+ * on demand and freed when it broke. Logs. Returns 0 or a negative errno (then retried with back-off: see
+ * retry_at_usec). */
 int agent_token_step(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
                      struct rpc_client **client, uint64_t now);
 

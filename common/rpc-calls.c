@@ -24,6 +24,7 @@ static const struct rpc_call_info calls[_RPC_CALL_MAX] = {
         CALL(TOKEN_ADD, CONTROL, READY, token_add_req, token_add_resp),
         CALL(TOKEN_REMOVE, CONTROL, READY, token_remove_req, empty),
         CALL(DESCRIBE, CONTROL, READY, page_req, page_resp),
+        CALL(TOKEN_RELEASE, CONTROL, READY, token_release_req, token_release_resp),
 };
 
 const struct rpc_call_info *rpc_call_lookup(unsigned id) {

@@ -21,6 +21,7 @@ enum rpc_call {
         RPC_CALL_TOKEN_ADD,     /* control: provision a token (plaintext keys only with --dev) */
         RPC_CALL_TOKEN_REMOVE,  /* control */
         RPC_CALL_DESCRIBE,      /* control: device info and a page of tokens with key details */
+        RPC_CALL_TOKEN_RELEASE, /* control: held retired versions run out the grace period from now */
         _RPC_CALL_MAX,
         _RPC_CALL_INVALID = -EINVAL,
 };

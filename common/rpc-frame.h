@@ -20,7 +20,7 @@
 #define RPC_MAGIC            UINT32_C(0x45414331)
 #define RPC_HEADER_SIZE      16
 #define RPC_VERSION_MIN      1
-#define RPC_VERSION_MAX      1
+#define RPC_VERSION_MAX      2 /* 2: TOKEN_ADD hold and held, TOKEN_RELEASE (RPC_VERSION_HOLD) */
 #define RPC_MAX_BODY_DATA    (64u * 1024u)
 #define RPC_MAX_BODY_CONTROL (1024u * 1024u)
 

@@ -149,12 +149,14 @@ static const struct rpc_field token_add_req_fields[] = {
         RPC_F_BOOL(3, struct rpc_token_add_req, replace, false),
         RPC_F_ARRAY(4, struct rpc_token_add_req, keys, n_keys, true, 1, RPC_MAX_KEYS, add_key_elem, 13,
                     false),
+        RPC_F_BOOL(5, struct rpc_token_add_req, hold, false),
 };
 const struct rpc_schema rpc_token_add_req_schema =
         RPC_SCHEMA("token_add_req", struct rpc_token_add_req, token_add_req_fields, true);
 
 static const struct rpc_field token_add_resp_fields[] = {
         RPC_F_U32(1, struct rpc_token_add_resp, slot, true, 0, UINT32_MAX),
+        RPC_F_U32(2, struct rpc_token_add_resp, held, false, 0, UINT32_MAX),
 };
 const struct rpc_schema rpc_token_add_resp_schema =
         RPC_SCHEMA("token_add_resp", struct rpc_token_add_resp, token_add_resp_fields, false);
@@ -167,6 +169,21 @@ static const struct rpc_field token_remove_req_fields[] = {
 };
 const struct rpc_schema rpc_token_remove_req_schema =
         RPC_SCHEMA("token_remove_req", struct rpc_token_remove_req, token_remove_req_fields, true);
+
+/* ---- TOKEN_RELEASE ---- */
+
+static const struct rpc_field token_release_req_fields[] = {
+        RPC_F_TEXT(1, struct rpc_token_release_req, label, true, 1, RPC_LABEL_MAX),
+        RPC_F_SECRET(2, struct rpc_token_release_req, pin, true, RPC_PIN_MIN, RPC_PIN_MAX),
+};
+const struct rpc_schema rpc_token_release_req_schema =
+        RPC_SCHEMA("token_release_req", struct rpc_token_release_req, token_release_req_fields, true);
+
+static const struct rpc_field token_release_resp_fields[] = {
+        RPC_F_U32(1, struct rpc_token_release_resp, released, false, 0, UINT32_MAX),
+};
+const struct rpc_schema rpc_token_release_resp_schema =
+        RPC_SCHEMA("token_release_resp", struct rpc_token_release_resp, token_release_resp_fields, false);
 
 /* ---- names ---- */
 

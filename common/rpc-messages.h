@@ -148,6 +148,10 @@ struct rpc_crypto_resp {
         struct rpc_slice data; /* signature, or plaintext (secret: the DECRYPT schema says so) */
 };
 
+/* The protocol version that brought TOKEN_ADD hold / held and TOKEN_RELEASE: a client sends them only
+ * to a daemon that negotiated it (an older one answers MALFORMED to the unknown key). */
+#define RPC_VERSION_HOLD 2
+
 /* TOKEN_ADD */
 struct rpc_add_key {
         uint32_t id;
@@ -161,9 +165,13 @@ struct rpc_token_add_req {
         bool replace;         /* replace an existing token with this label (PIN must match) */
         size_t n_keys;
         struct rpc_add_key keys[RPC_MAX_KEYS];
+        /* With replace: a replaced version is held (signs with its ticket, no expiry) until a
+         * TOKEN_RELEASE starts its grace period: a web server may still use it. */
+        bool hold;
 };
 struct rpc_token_add_resp {
         uint32_t slot;
+        uint32_t held; /* versions of this label held after the call (sent when not 0) */
 };
 
 /* TOKEN_REMOVE */
@@ -172,6 +180,15 @@ struct rpc_token_remove_req {
         struct rpc_slice pin; /* secret */
 };
 /* response: empty map */
+
+/* TOKEN_RELEASE: the held versions of the label run out the grace period from now. */
+struct rpc_token_release_req {
+        struct rpc_slice label;
+        struct rpc_slice pin; /* secret: the current version's */
+};
+struct rpc_token_release_resp {
+        uint32_t released; /* versions released (0: none was held) */
+};
 
 /* ---- schemas ---- */
 
@@ -190,6 +207,8 @@ extern const struct rpc_schema rpc_decrypt_resp_schema; /* the same wire, data m
 extern const struct rpc_schema rpc_token_add_req_schema;
 extern const struct rpc_schema rpc_token_add_resp_schema;
 extern const struct rpc_schema rpc_token_remove_req_schema;
+extern const struct rpc_schema rpc_token_release_req_schema;
+extern const struct rpc_schema rpc_token_release_resp_schema;
 
 /* Typed fronts of the schema engine: the compiler checks the struct against the schema's message.
  * Each encoder writes the whole body (check rpc_writer_finish(w)); each decoder parses the whole
@@ -217,6 +236,8 @@ RPC_MSG_CODEC(decrypt_resp, struct rpc_crypto_resp)
 RPC_MSG_CODEC(token_add_req, struct rpc_token_add_req)
 RPC_MSG_CODEC(token_add_resp, struct rpc_token_add_resp)
 RPC_MSG_CODEC(token_remove_req, struct rpc_token_remove_req)
+RPC_MSG_CODEC(token_release_req, struct rpc_token_release_req)
+RPC_MSG_CODEC(token_release_resp, struct rpc_token_release_resp)
 
 /* SIGN and DECRYPT answers share one wire form. */
 static inline void rpc_crypto_resp_encode(struct rpc_writer *w, const struct rpc_crypto_resp *m) {

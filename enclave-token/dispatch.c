@@ -204,9 +204,15 @@ static int handle_token_add(const struct etok_dispatch *d, struct etok_session *
                             rpc_status_to_string(errmap_status_from_errno(r)));
                 return r;
         }
-        log_info("Token '%s' %s in slot %" PRIu32 " with %zu key(s)", label_for_log(&req->label, lbuf),
-                 r > 0 ? "replaced" : "provisioned", slot, req->n_keys);
-        return reply(w, c, &(struct rpc_token_add_resp){ .slot = slot });
+        log_info("Token '%s' %s in slot %" PRIu32 " with %zu key(s)%s", label_for_log(&req->label, lbuf),
+                 r > 0 ? "replaced" : "provisioned", slot, req->n_keys,
+                 r > 0 && req->hold ? ", the replaced version held" : "");
+        return reply(w, c,
+                     &(struct rpc_token_add_resp){
+                             .slot = slot,
+                             .held = (uint32_t) MIN(etok_keystore_held_count(d->keystore, &req->label),
+                                                    (size_t) UINT32_MAX),
+                     });
 }
 
 static int handle_token_remove(const struct etok_dispatch *d, struct etok_session *s,
@@ -225,6 +231,25 @@ static int handle_token_remove(const struct etok_dispatch *d, struct etok_sessio
         return reply(w, c, NULL);
 }
 
+static int handle_token_release(const struct etok_dispatch *d, struct etok_session *s,
+                                const struct rpc_call_info *c, const void *request, struct rpc_writer *w) {
+        const struct rpc_token_release_req *req = request;
+        char lbuf[RPC_LABEL_MAX + 1];
+        int r;
+
+        r = etok_keystore_release(d->keystore, req);
+        if (r < 0) {
+                log_warning("Failed to release the held versions of token '%s': %s",
+                            label_for_log(&req->label, lbuf),
+                            rpc_status_to_string(errmap_status_from_errno(r)));
+                return r;
+        }
+        if (r > 0)
+                log_info("Token '%s': %d held version(s) released to the rotation grace period",
+                         label_for_log(&req->label, lbuf), r);
+        return reply(w, c, &(struct rpc_token_release_resp){ .released = (uint32_t) r });
+}
+
 static const handler_fn handlers[_RPC_CALL_MAX] = {
         [RPC_CALL_HELLO] = handle_hello,
         [RPC_CALL_PING] = handle_ping,
@@ -236,6 +261,7 @@ static const handler_fn handlers[_RPC_CALL_MAX] = {
         [RPC_CALL_TOKEN_ADD] = handle_token_add,
         [RPC_CALL_TOKEN_REMOVE] = handle_token_remove,
         [RPC_CALL_DESCRIBE] = handle_describe,
+        [RPC_CALL_TOKEN_RELEASE] = handle_token_release,
 };
 
 /* Decodes the request with the call's schema (into req, REQUEST_MAX bytes) and runs the handler. */

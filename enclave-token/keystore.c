@@ -456,29 +456,81 @@ static uint32_t pick_slot(struct etok_keystore *ks, const struct etok_token *t) 
         return slot;
 }
 
-/* Write lock held: moves a replaced version to the retired list for the grace period, making room
- * under the caps by wiping the oldest. Returns old when there is no grace period (the caller frees it). */
-static struct etok_token *retire(struct etok_keystore *ks, struct etok_token *old) {
-        size_t same = 0, oldest = SIZE_MAX;
+/* When a version retired now stops answering: after the grace period, never ETOK_HELD. */
+static uint64_t grace_end(const struct etok_keystore *ks) {
+        uint64_t now = ks->clock(ks->clock_userdata);
+        uint64_t end = now > ETOK_HELD - 1 - ks->grace_ns ? ETOK_HELD - 1 : now + ks->grace_ns;
 
-        if (ks->grace_ns == 0)
-                return old;
+        return end ?: 1;
+}
+
+static bool same_label(const struct etok_token *a, const struct etok_token *b) {
+        return a->label_len == b->label_len && memcmp(a->label, b->label, a->label_len) == 0;
+}
+
+static bool is_held(const struct etok_token *t) {
+        return t->retired_until_ns == ETOK_HELD;
+}
+
+/* The nth (from 0, oldest first) retired version that is held (or not), of like's label (like NULL:
+ * of any label): its index, SIZE_MAX when there is none; *ret_count: how many there are. */
+static size_t retired_nth(const struct etok_keystore *ks, const struct etok_token *like, bool held,
+                          size_t nth, size_t *ret_count) {
+        size_t n = 0, found = SIZE_MAX;
+
         for (size_t i = 0; i < ks->n_retired; i++) {
                 const struct etok_token *r = ks->retired[i];
 
-                if (r->label_len == old->label_len && memcmp(r->label, old->label, old->label_len) == 0) {
-                        if (oldest == SIZE_MAX)
-                                oldest = i;
-                        same++;
-                }
+                if (is_held(r) != held || (like && !same_label(r, like)))
+                        continue;
+                if (n++ == nth)
+                        found = i;
         }
-        if (same >= ETOK_RETIRED_PER_LABEL)
-                token_free(retired_take(ks, oldest));
-        else if (ks->n_retired >= ks->max_tokens)
-                token_free(retired_take(ks, 0));
-        old->retired_until_ns = ks->clock(ks->clock_userdata) + ks->grace_ns;
-        if (old->retired_until_ns == 0)
-                old->retired_until_ns = 1;
+        *ret_count = n;
+        return found;
+}
+
+/* Can one more version be retired (for a replace with other keys)? The versions in the grace period
+ * make room for it; held ones never do. */
+static bool retired_has_room(const struct etok_keystore *ks) {
+        size_t n;
+
+        return ks->n_retired < ks->max_tokens || retired_nth(ks, NULL, false, 0, &n) != SIZE_MAX;
+}
+
+/* Write lock held: makes room for one more retired version of old's label; retired_has_room() said
+ * there is. Held versions are never wiped here. At ETOK_RETIRED_PER_LABEL held versions of the label,
+ * a new hold releases the second oldest to the grace period: the oldest is the one the web server
+ * still uses (a holder releases everything once its server moved, so the versions held after it were
+ * replaced before the server ever used them). The versions in the grace period are capped as before:
+ * ETOK_RETIRED_PER_LABEL per label and max_tokens retired in all, the oldest wiped early (never the
+ * one released here). */
+static void retired_make_room(struct etok_keystore *ks, const struct etok_token *old, bool hold) {
+        struct etok_token *released = NULL;
+        size_t n, i;
+
+        if (hold) {
+                i = retired_nth(ks, old, true, 1, &n);
+                if (n >= ETOK_RETIRED_PER_LABEL)
+                        released = ks->retired[i];
+        }
+        /* Chosen while the released version still counts as held. */
+        i = retired_nth(ks, old, false, 0, &n);
+        if (n < ETOK_RETIRED_PER_LABEL || (hold && !released))
+                i = ks->n_retired >= ks->max_tokens ? retired_nth(ks, NULL, false, 0, &n) : SIZE_MAX;
+        if (released)
+                released->retired_until_ns = grace_end(ks);
+        if (i != SIZE_MAX)
+                token_free(retired_take(ks, i));
+}
+
+/* Write lock held: moves a replaced version to the retired list, held or for the grace period, making
+ * room under the caps (retired_make_room()). Returns old when it is not kept (the caller frees it). */
+static struct etok_token *retire(struct etok_keystore *ks, struct etok_token *old, bool hold) {
+        if (ks->grace_ns == 0 && !hold)
+                return old;
+        retired_make_room(ks, old, hold);
+        old->retired_until_ns = hold ? ETOK_HELD : grace_end(ks);
         ks->retired[ks->n_retired++] = old;
         return NULL;
 }
@@ -513,6 +565,8 @@ static int add_locked(struct etok_keystore *ks, const struct rpc_token_add_req *
                 r = token_check_pin(ks, old, NULL, &req->pin);
                 if (r < 0)
                         return r;
+                if ((req->hold || ks->grace_ns > 0) && !token_same_keys(old, t) && !retired_has_room(ks))
+                        return ETOK_ERR(LIMIT); /* every retired version is held */
                 t->generation = generation_bump(ks);
                 /* The slot id stays: a process that lists slots once (libp11 0.4.12) finds the new
                  * keys there when it searches objects again (a graceful reload). */
@@ -525,7 +579,7 @@ static int add_locked(struct etok_keystore *ks, const struct rpc_token_add_req *
                 }
                 /* Other keys: the old version stays for the grace period under the same slot id,
                  * for the holders of its ticket (old workers still signing with the old keys). */
-                *ret_old = retire(ks, old);
+                *ret_old = retire(ks, old, req->hold);
                 return 1;
         }
         if (ks->n_tokens >= ks->max_tokens)
@@ -560,6 +614,53 @@ int etok_keystore_add(struct etok_keystore *ks, const struct rpc_token_add_req *
         return r; /* a replaced token is wiped and freed here, outside the lock */
 }
 
+/* Write lock held: the held versions of t's label start their grace period now. Returns how many. */
+static size_t release_locked(struct etok_keystore *ks, const struct etok_token *t) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < ks->n_retired; i++)
+                if (is_held(ks->retired[i]) && same_label(ks->retired[i], t)) {
+                        ks->retired[i]->retired_until_ns = grace_end(ks);
+                        n++;
+                }
+        return n;
+}
+
+int etok_keystore_release(struct etok_keystore *ks, const struct rpc_token_release_req *req) {
+        size_t n = 0;
+        ssize_t i;
+        int r;
+
+        (void) pthread_rwlock_wrlock(&ks->lock);
+        expire_locked(ks);
+        i = find_label(ks, &req->label);
+        if (i < 0)
+                r = ETOK_ERR(NO_SUCH_TOKEN);
+        else
+                r = token_check_pin(ks, ks->tokens[i], NULL, &req->pin);
+        if (r >= 0) {
+                n = release_locked(ks, ks->tokens[i]);
+                expire_locked(ks); /* no grace period: wiped now */
+        }
+        (void) pthread_rwlock_unlock(&ks->lock);
+        return r < 0 ? r : (int) MIN(n, (size_t) INT_MAX);
+}
+
+size_t etok_keystore_held_count(struct etok_keystore *ks, const struct rpc_slice *label) {
+        size_t n = 0;
+
+        (void) pthread_rwlock_rdlock(&ks->lock);
+        for (size_t i = 0; i < ks->n_retired; i++) {
+                const struct etok_token *r = ks->retired[i];
+
+                if (is_held(r) && (!label || (r->label_len == label->len &&
+                                              memcmp(r->label, label->ptr, label->len) == 0)))
+                        n++;
+        }
+        (void) pthread_rwlock_unlock(&ks->lock);
+        return n;
+}
+
 int etok_keystore_remove(struct etok_keystore *ks, const struct rpc_token_remove_req *req) {
         _cleanup_(token_freep) struct etok_token *old = NULL;
         ssize_t i;
@@ -573,8 +674,10 @@ int etok_keystore_remove(struct etok_keystore *ks, const struct rpc_token_remove
         else
                 r = token_check_pin(ks, ks->tokens[i], NULL, &req->pin);
         if (r >= 0) {
-                /* Only the current version: retired ones run out their grace period (docs/protocol.md). */
+                /* Only the current version: retired ones run out their grace period (docs/protocol.md),
+                 * held ones from now on (no TOKEN_RELEASE could name them any more). */
                 old = ks->tokens[i];
+                (void) release_locked(ks, old);
                 remove_at(ks, (size_t) i);
                 (void) generation_bump(ks);
         }

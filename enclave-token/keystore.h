@@ -26,13 +26,18 @@
 #define ETOK_PIN_GUESS_INTERVAL_NSEC    UINT64_C(1000000000)
 #define ETOK_ROTATION_GRACE_DEFAULT_SEC 300
 #define ETOK_RETIRED_PER_LABEL          4 /* the oldest retired version of a label is wiped early */
+/* retired_until_ns of a held version: replaced with TOKEN_ADD hold, it answers until TOKEN_RELEASE
+ * (then for the grace period). At most ETOK_RETIRED_PER_LABEL per label, besides those in the grace
+ * period: see retired_make_room() in keystore.c. */
+#define ETOK_HELD UINT64_MAX
 
 struct etok_token {
         uint32_t slot;
         char label[RPC_LABEL_MAX + 1];
         size_t label_len;
         uint64_t generation;       /* the keystore generation when these keys were provisioned */
-        uint64_t retired_until_ns; /* 0: current (listed); else retired, usable until this monotonic time */
+        uint64_t retired_until_ns; /* 0: current (listed); else retired, usable until this monotonic time
+                                    * (ETOK_HELD: until released) */
 
         /* secret->data: [0, RPC_PIN_MAX) the PIN, zero padded; then the login ticket. */
         struct secret_buf *secret;
@@ -81,11 +86,11 @@ size_t etok_keystore_retired_count(struct etok_keystore *ks);
 
 /* TOKEN_ADD: validates, parses the keys outside the lock, then inserts (0) or replaces (1). A
  * replacement keeps the slot id; with other keys the previous version is retired for the grace period
- * under the same slot id, reachable with its ticket only.
+ * (req->hold: held until TOKEN_RELEASE) under the same slot id, reachable with its ticket only.
  * Errors: -EBADMSG (schema), KEY_INVALID, EXISTS, PIN_INCORRECT, PIN_LOCKED, LIMIT. */
 _must_check_ int etok_keystore_add(struct etok_keystore *ks, const struct rpc_token_add_req *req,
                                    uint32_t *ret_slot);
-/* TOKEN_REMOVE: wipes the current version; retired ones run out their grace period.
+/* TOKEN_REMOVE: wipes the current version; retired ones run out their grace period (held ones from now).
  * NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
 _must_check_ int etok_keystore_remove(struct etok_keystore *ks, const struct rpc_token_remove_req *req);
 /* LOGIN on a connection: copies the current version's ticket to ret_ticket. The connection's own
@@ -93,6 +98,13 @@ _must_check_ int etok_keystore_remove(struct etok_keystore *ks, const struct rpc
 _must_check_ int etok_keystore_login_conn(struct etok_keystore *ks, struct etok_pin_guard *guard,
                                           uint32_t slot, const struct rpc_slice *pin,
                                           uint8_t ret_ticket[static RPC_TICKET_LEN]);
+/* TOKEN_RELEASE: the label's held versions start their grace period now (no grace period: wiped now);
+ * authenticated with the current version's PIN. Returns how many were released (0: none was held).
+ * NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
+_must_check_ int etok_keystore_release(struct etok_keystore *ks, const struct rpc_token_release_req *req);
+/* Held versions of the label (NULL: of all labels). */
+size_t etok_keystore_held_count(struct etok_keystore *ks, const struct rpc_slice *label);
+/* LOGIN: copies the current version's ticket to ret_ticket. NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
 _must_check_ int etok_keystore_login(struct etok_keystore *ks, uint32_t slot, const struct rpc_slice *pin,
                                      uint8_t ret_ticket[static RPC_TICKET_LEN]);
 /* SIGN / DECRYPT under the read lock. The ticket picks the version: the current one, else an unexpired

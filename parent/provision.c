@@ -310,8 +310,8 @@ static enum provision_step call_step(struct rpc_client *c, int r) {
 }
 
 static int token_add(struct rpc_client *c, const struct rpc_token_add_req *req, uint32_t *ret_slot,
-                     enum provision_step *step) {
-        struct rpc_token_add_resp resp;
+                     uint32_t *ret_held, enum provision_step *step) {
+        struct rpc_token_add_resp resp = {};
         int r;
 
         r = rpc_client_call_msg(c, RPC_CALL_TOKEN_ADD, req, &resp);
@@ -320,17 +320,20 @@ static int token_add(struct rpc_client *c, const struct rpc_token_add_req *req, 
                 return r;
         }
         *ret_slot = resp.slot;
+        if (ret_held)
+                *ret_held = resp.held;
         return 0;
 }
 
 int provision_token_add(struct rpc_client *c, const char *label, const struct secret_buf *pin, bool replace,
-                        const struct provision_key *keys, size_t n_keys, uint32_t *ret_slot,
-                        enum provision_step *ret_step) {
+                        bool hold, const struct provision_key *keys, size_t n_keys, uint32_t *ret_slot,
+                        uint32_t *ret_held, enum provision_step *ret_step) {
         struct rpc_token_add_req req = {
                 .label = { (const uint8_t *) label, strlen(label) },
                 .pin = { pin->data, pin->len },
                 .replace = replace,
                 .n_keys = n_keys,
+                .hold = hold,
         };
         enum provision_step step = PROVISION_STEP_ENCODE;
         int r;
@@ -345,7 +348,7 @@ int provision_token_add(struct rpc_client *c, const char *label, const struct se
                                 .key_pem = { keys[i].key_pem->data, keys[i].key_pem->len },
                                 .chain_pem = { (const uint8_t *) keys[i].chain, keys[i].chain_len },
                         };
-                r = token_add(c, &req, ret_slot, &step);
+                r = token_add(c, &req, ret_slot, ret_held, &step);
         }
         if (r < 0 && ret_step)
                 *ret_step = step;

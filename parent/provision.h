@@ -57,8 +57,10 @@ enum provision_step {
 };
 
 /* TOKEN_ADD label/pin with keys[0..n_keys) (1..RPC_MAX_KEYS); replace: replace the token with this
- * label in its slot (the PIN must match). 0 and *ret_slot, or a negative errno with *ret_step
- * (may be NULL) saying which step failed. */
+ * label in its slot (the PIN must match); hold: keep the replaced version until TOKEN_RELEASE. 0,
+ * *ret_slot and *ret_held (may be NULL: the versions of the label the enclave holds), or a negative
+ * errno with *ret_step (may be NULL) saying which step failed. */
 _must_check_ int provision_token_add(struct rpc_client *c, const char *label, const struct secret_buf *pin,
-                                     bool replace, const struct provision_key *keys, size_t n_keys,
-                                     uint32_t *ret_slot, enum provision_step *ret_step);
+                                     bool replace, bool hold, const struct provision_key *keys,
+                                     size_t n_keys, uint32_t *ret_slot, uint32_t *ret_held,
+                                     enum provision_step *ret_step);

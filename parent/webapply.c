@@ -178,7 +178,7 @@ int webapply_file(const struct webapply_req *req, struct webapply_result *ret) {
         if ((r = webapply_target_resolve(req->path, &t)) < 0 ||
             (r = webapply_current_read(t.path, &c)) < 0 || (r = target_owner(req, &c, &t)) < 0)
                 return fail(ret, WEBAPPLY_STEP_READ, r);
-        if (same_text(&c, req)) {
+        if (same_text(&c, req) && !req->force) {
                 r = fix_in_place(&c, &t);
                 return r < 0 ? fail(ret, WEBAPPLY_STEP_WRITE, r) : 0;
         }

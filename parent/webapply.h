@@ -84,6 +84,10 @@ struct webapply_req {
         /* The server is not running: leave the tested file in place and the server stopped
          * (result.was_stopped) instead of starting it (ACM's force_start: false). */
         bool no_start;
+        /* Test and reload even when the file already holds the text: the server may not have loaded it
+         * (an earlier reload failed and left the tested file in place, or the caller died before the
+         * reload). The file is written again; a failure restores the same text. */
+        bool force;
         /* Masked (raw and percent-encoded) in the output reported back; never logged. May be NULL. */
         const char *pin;
         unsigned timeout_ms; /* per command; 0: SUBPROCESS_DEFAULT_TIMEOUT_MS */
@@ -115,7 +119,8 @@ void webapply_result_done(struct webapply_result *r);
 _must_check_ int webapply_read_file(const char *path, char **ret_text, size_t *ret_len);
 
 /* Make req->path hold req->text, safely:
- * - the same text already there (and mode/owner as requested): nothing is done, returns 0;
+ * - the same text already there (and mode/owner as requested): nothing is done, returns 0 (unless
+ *   req->force: then as for a new text);
  * - else the text goes to a temp file in the same directory (O_EXCL, the mode and owner of the
  *   current file or as requested), is fsync'ed and renamed over the target, the directory is
  *   fsync'ed; the previous content is kept in memory;

@@ -5,9 +5,13 @@
 # and the agent's debug log agree), key id 1 stays current and still signs well after enclave-token's
 # rotation grace (2 s here), the previous stanza is intact. Once the directory is back the rotation goes
 # through with exactly one replace, the stanza moves to key id 2 and the new key signs; only then is key
-# id 1 retired (gone once the grace is over). Then, as root, the agent's memory (/proc/PID/mem) must hold
-# neither key's DER, a 32-byte slice of it, nor a line of its PEM: the key is wiped once it is sent.
-# Local launcher; a stand-in `nginx` (its config test passes; no pid file: the server counts as stopped).
+# id 1 retired (gone once the grace is over). Then the stanza can be written but the server's config
+# test fails after the replace: the replaced version (the one the server uses) is held, signs well after
+# the grace, and no TOKEN_RELEASE is sent; once the test passes the stanza moves, the release is sent
+# once, and the old key id stops signing after the grace. Then, as root, the agent's memory
+# (/proc/PID/mem) must hold neither key's DER, a 32-byte slice of it, nor a line of its PEM: the key is
+# wiped once it is sent. Local launcher; a stand-in `nginx` (its config test passes unless
+# $T/nginx-fail exists; no pid file: the server counts as stopped).
 # Plain script: exit 0 pass, 77 skip, anything else fail.
 set -euo pipefail
 . "$(dirname "$0")/agent-lib.sh"
@@ -48,9 +52,13 @@ cat >"$T/bin/enclave-token" <<EOF
 #!/bin/sh
 exec "$ENCLAVE_TOKEN" --rotation-grace $GRACE "\$@"
 EOF
-# The web server's config test passes; there is no pid file, so the server counts as stopped and is
-# left so (force_start: false): only the stanza file matters here.
-printf '#!/bin/sh\nexit 0\n' >"$T/bin/nginx"
+# The web server's config test passes unless $T/nginx-fail exists; there is no pid file, so the server
+# counts as stopped and is left so (force_start: false): only the stanza file matters here.
+cat >"$T/bin/nginx" <<EOF
+#!/bin/sh
+if [ -e "$T/nginx-fail" ]; then echo 'nginx: [emerg] stand-in config test failure' >&2; exit 1; fi
+exit 0
+EOF
 chmod 0755 "$T/bin/enclave-token" "$T/bin/nginx"
 export PATH=$T/bin:$PATH
 
@@ -98,6 +106,10 @@ stanza_id() { sed -n 's/.*;id=%\([0-9a-f]*\);.*/\1/p' "$T/conf/stanza.conf"; }
 stanza_is() { [[ $(stanza_id) == "$1" ]]; }
 attempts() { grep -c "^<3>Token 'web': target '$T/conf/stanza.conf': " "$T/agent.log" || true; }
 attempts_at_least() { (($(attempts) >= $1)); }
+# releases: the TOKEN_RELEASEs the agent logged.
+releases() { grep -c "^<6>Token 'web': the server uses key id [0-9]*; [0-9]* held version(s) released" "$T/agent.log" || true; }
+rejected() { grep -c "^<3>Token 'web': target '$T/conf/stanza.conf': the config test rejected" "$T/agent.log" || true; }
+rejected_at_least() { (($(rejected) >= $1)); }
 
 "$AGENT" --config "$T/acm.yaml" --check-config >"$T/check.log" 2>&1 || { cat "$T/check.log"; fail "--check-config"; }
 start_notify_listener
@@ -191,6 +203,56 @@ else
         signs 01 rsa2048 || fail "key id 1 does not sign"
         ok "space freed: exactly one replace, the stanza uses key id 1, which signs"
 fi
+
+# The stanza can be written but the server's config test fails after the replace: the version the
+# server uses (its key id OLD) is held, so an old worker (logged in before the rotation, as nginx's
+# workers are) signs with it well after the grace; no release is sent until the server has moved.
+OLD=$(stanza_id)
+if [[ $OLD == 01 ]]; then NEW=02 NEWKEY=rsa3072 OLDKEY=rsa2048; else NEW=01 NEWKEY=rsa2048 OLDKEY=rsa3072; fi
+S=SHA256-RSA-PKCS
+"$P11_CLIENT" "$P11_MODULE" web open "login:$PIN" "findkey:$OLD" "sign:$S:$T/data:$T/w0.sig" "touch:$T/w.ready" \
+        "wait:$T/w.go1" "sign:$S:$T/data:$T/w1.sig" "touch:$T/w.done1" \
+        "wait:$T/w.go2" expect:CKR_KEY_HANDLE_INVALID\|CKR_USER_NOT_LOGGED_IN "sign:$S:$T/data:$T/w2.sig" \
+        >"$T/worker.out" 2>&1 &
+WORKER_PID=$!
+worker_signed() { openssl dgst -sha256 -verify "$TEST_DATA/$OLDKEY.pub.pem" -signature "$1" "$T/data" >/dev/null 2>&1; }
+wait_for 20 "the old worker signs before the rotation" test -e "$T/w.ready"
+worker_signed "$T/w0.sig" || { cat "$T/worker.out"; fail "the old worker's signature does not verify"; }
+GEN0=$(generation) N0=$(replaces) R0=$(releases) J0=$(rejected)
+: >"$T/nginx-fail"
+cp "$TEST_DATA/$NEWKEY.key.pem" "$T/src/key.pem.new"
+cp "$TEST_DATA/$NEWKEY.crt.pem" "$T/src/chain.pem.new"
+mv "$T/src/chain.pem.new" "$T/src/chain.pem"
+mv "$T/src/key.pem.new" "$T/src/key.pem"
+wait_for 20 "the config test rejects the new stanza" rejected_at_least $((J0 + 1))
+[[ $(replaces) == $((N0 + 1)) ]] || fail "expected one replace, the log shows $(($(replaces) - N0))"
+grep -q "^<6>Token 'web' provisioned in slot [0-9]* with key id [0-9]*; the enclave holds the version(s) it replaced" "$T/agent.log" ||
+        fail "the replace did not hold the replaced version"
+sleep $((2 * GRACE + 1))
+wait_for 20 "the config test rejects it again" rejected_at_least $((J0 + 2))
+[[ $(replaces) == $((N0 + 1)) && $(generation) == $((GEN0 + 1)) ]] || fail "the replace was sent again"
+[[ $(releases) == "$R0" ]] || fail "TOKEN_RELEASE was sent while the server had not moved"
+stanza_is "$OLD" || fail "the stanza changed although the config test failed"
+: >"$T/w.go1"
+wait_for 20 "the old worker signs again" test -e "$T/w.done1"
+worker_signed "$T/w1.sig" ||
+        { cat "$T/worker.out"; fail "key id $OLD, the one the server uses, no longer signs after twice the grace"; }
+signs "$NEW" "$NEWKEY" || fail "key id $NEW, the current version, does not sign"
+ok "config test failing after the replace: $(($(rejected) - J0)) attempts, one replace, no release; key id $OLD still signs after twice the grace"
+
+# The config test passes again: the stanza moves, one TOKEN_RELEASE, and key id OLD goes after the grace.
+rm "$T/nginx-fail"
+wait_for 20 "the stanza moves to key id $NEW" stanza_is "$NEW"
+wait_for 10 "TOKEN_RELEASE is sent" eval '(($(releases) > R0))'
+[[ $(releases) == $((R0 + 1)) ]] || fail "expected one TOKEN_RELEASE, the log shows $(($(releases) - R0))"
+[[ $(replaces) == $((N0 + 1)) ]] || fail "the replace was sent again"
+signs "$NEW" "$NEWKEY" || fail "key id $NEW does not sign"
+sleep $((GRACE + 1))
+: >"$T/w.go2"
+wait "$WORKER_PID" || { cat "$T/worker.out"; fail "key id $OLD still signs for the old worker after the release and the grace"; }
+"$P11_CLIENT" "$P11_MODULE" web open "login:$PIN" countkeys:1 "findkey:$NEW" >"$T/sign.out" 2>&1 ||
+        fail "the token does not hold key id $NEW alone"
+ok "config test fixed: the stanza uses key id $NEW, one TOKEN_RELEASE, key id $OLD gone for the old worker after the grace"
 
 # The agent's memory holds no copy of either private key.
 if [[ $(id -u) != 0 ]]; then

@@ -230,6 +230,17 @@ static inline int rpc_sample_encode(size_t i, struct rpc_writer *w, struct rpc_s
                 s = (struct rpc_sample){ "token-remove-resp", RPC_CALL_TOKEN_REMOVE, false };
                 rpc_empty_encode(w);
                 break;
+        case 24:
+                s = (struct rpc_sample){ "token-release-req", RPC_CALL_TOKEN_RELEASE, true };
+                rpc_token_release_req_encode(w, &(struct rpc_token_release_req){
+                                                        .label = RPC_SLICE_STR("web"),
+                                                        .pin = RPC_SLICE_STR("0000"),
+                                                });
+                break;
+        case 25:
+                s = (struct rpc_sample){ "token-release-resp", RPC_CALL_TOKEN_RELEASE, false };
+                rpc_token_release_resp_encode(w, &(struct rpc_token_release_resp){ .released = 2 });
+                break;
         default: return -ENOENT;
         }
         *ret = s;

@@ -1,8 +1,10 @@
 /* agent_token_step() rotating a File source's key while its nginx stanza target fails: a target that
  * cannot be written stops the rotation before the TOKEN_ADD replace (the version the server uses stays
- * current), and a target that fails after the replace is retried without sending the replace again.
- * Against an in-test control server thread (HELLO, TOKEN_ADD) and a stand-in `nginx` whose config test
- * fails while a flag file exists. */
+ * current), and a target that fails after the replace is retried without sending the replace again;
+ * the replace holds the replaced version and TOKEN_RELEASE comes only after an apply that passed the
+ * config test and reloaded, also from an agent that restarted meanwhile. Against an in-test control
+ * server thread (HELLO, TOKEN_ADD, TOKEN_RELEASE, keeping a held count as enclave-token does) and a
+ * stand-in `nginx` whose config test or reload fails while a flag file exists. */
 #include <errno.h>
 #include <ftw.h>
 #include <poll.h>
@@ -36,6 +38,12 @@ struct server {
         size_t last_n_keys;
         uint32_t last_ids[RPC_MAX_KEYS];
         bool last_replace;
+        bool last_hold;
+        uint8_t cur_key[64]; /* the start of the current version's key PEM: "same keys" */
+        unsigned held;       /* versions replaced with hold and not released */
+        unsigned n_releases;
+        unsigned refuse_releases; /* answer that many TOKEN_RELEASEs PIN_LOCKED (a PIN back-off) */
+        uint32_t version;         /* HELLO answers it (0: RPC_VERSION_MAX) */
 };
 
 static int reply(int fd, const struct rpc_header *req, uint8_t status, const uint8_t *body, size_t len) {
@@ -60,23 +68,45 @@ static int serve_one(struct server *s, int fd, const struct rpc_header *h, const
         rpc_writer_init(&w, out, sizeof(out));
         if (h->call == RPC_CALL_HELLO)
                 rpc_hello_resp_encode(&w,
-                                      &(struct rpc_hello_resp){ .version = 1,
+                                      &(struct rpc_hello_resp){ .version = s->version ?: RPC_VERSION_MAX,
                                                                 .generation = 1,
                                                                 .server = { (const uint8_t *) "fake", 4 },
                                                                 .max_tokens = 16 });
         else if (h->call == RPC_CALL_TOKEN_ADD) {
                 static struct rpc_token_add_req req;
+                uint8_t key[sizeof(s->cur_key)] = {};
 
-                if (rpc_token_add_req_decode(body, h->body_len, &req) < 0)
-                        return reply(fd, h, RPC_STATUS_MALFORMED, NULL, 0);
+                if (rpc_token_add_req_decode(body, h->body_len, &req) < 0 || (s->version == 1 && req.hold))
+                        return reply(fd, h, RPC_STATUS_MALFORMED, NULL, 0); /* version 1: unknown key */
+                /* PKCS#8 PEMs of different keys differ early: 64 bytes tell them apart. */
+                memcpy(key, req.keys[0].key_pem.ptr, MIN(req.keys[0].key_pem.len, sizeof(key)));
                 (void) pthread_mutex_lock(&s->lock);
                 s->n_adds++;
                 s->last_n_keys = req.n_keys;
                 s->last_replace = req.replace;
+                s->last_hold = req.hold;
                 for (size_t i = 0; i < req.n_keys; i++)
                         s->last_ids[i] = req.keys[i].id;
+                if (req.replace && req.hold && s->cur_key[0] && memcmp(key, s->cur_key, sizeof(key)) != 0)
+                        s->held++;
+                memcpy(s->cur_key, key, sizeof(key));
+                rpc_token_add_resp_encode(&w, &(struct rpc_token_add_resp){ .slot = 7, .held = s->held });
                 (void) pthread_mutex_unlock(&s->lock);
-                rpc_token_add_resp_encode(&w, &(struct rpc_token_add_resp){ .slot = 7 });
+        } else if (h->call == RPC_CALL_TOKEN_RELEASE) {
+                struct rpc_token_release_req req;
+
+                if (rpc_token_release_req_decode(body, h->body_len, &req) < 0)
+                        return reply(fd, h, RPC_STATUS_MALFORMED, NULL, 0);
+                (void) pthread_mutex_lock(&s->lock);
+                if (s->refuse_releases > 0) {
+                        s->refuse_releases--;
+                        (void) pthread_mutex_unlock(&s->lock);
+                        return reply(fd, h, RPC_STATUS_PIN_LOCKED, NULL, 0);
+                }
+                s->n_releases++;
+                rpc_token_release_resp_encode(&w, &(struct rpc_token_release_resp){ .released = s->held });
+                s->held = 0;
+                (void) pthread_mutex_unlock(&s->lock);
         } else
                 return reply(fd, h, RPC_STATUS_MALFORMED, NULL, 0);
         if (rpc_writer_finish(&w) < 0)
@@ -123,6 +153,24 @@ static unsigned adds(struct server *s) {
 
         (void) pthread_mutex_lock(&s->lock);
         n = s->n_adds;
+        (void) pthread_mutex_unlock(&s->lock);
+        return n;
+}
+
+static unsigned releases(struct server *s) {
+        unsigned n;
+
+        (void) pthread_mutex_lock(&s->lock);
+        n = s->n_releases;
+        (void) pthread_mutex_unlock(&s->lock);
+        return n;
+}
+
+static unsigned held(struct server *s) {
+        unsigned n;
+
+        (void) pthread_mutex_lock(&s->lock);
+        n = s->held;
         (void) pthread_mutex_unlock(&s->lock);
         return n;
 }
@@ -187,6 +235,22 @@ static unsigned stanza_id(void) {
         return v;
 }
 
+/* Reloads the stand-in nginx did. */
+static unsigned reloads(void) {
+        char *p = path_of("reloads"), *line = NULL;
+        size_t len = 0;
+        unsigned n = 0;
+        FILE *f = p ? fopen(p, "re") : NULL;
+
+        free(p);
+        while (f && getline(&line, &len, f) > 0)
+                n++;
+        if (f)
+                fclose(f);
+        free(line);
+        return n;
+}
+
 static bool source_set(const char *name) {
         char key[64], crt[64];
 
@@ -237,10 +301,14 @@ static bool fixture_init(struct fixture *f) {
                 if (!ok)
                         return false;
         }
-        /* The stand-in nginx: its config test fails while dir/fail exists. */
+        /* The stand-in nginx: its config test fails while dir/fail exists, its reload ("-s reload")
+         * while dir/reload-fail does; each reload is logged in dir/reloads. */
         if (asprintf(&yaml,
-                     "#!/bin/sh\nif [ -e '%s/fail' ]; then echo 'config test failed' >&2; exit 1; fi\n",
-                     dir) < 0 ||
+                     "#!/bin/sh\nif [ \"$1\" = -s ]; then\n"
+                     "  if [ -e '%s/reload-fail' ]; then echo 'reload failed' >&2; exit 1; fi\n"
+                     "  echo reload >>'%s/reloads'; exit 0\nfi\n"
+                     "if [ -e '%s/fail' ]; then echo 'config test failed' >&2; exit 1; fi\n",
+                     dir, dir, dir) < 0 ||
             !write_text("bin/nginx", yaml, 0755))
                 return false;
         free(yaml);
@@ -256,7 +324,8 @@ static bool fixture_init(struct fixture *f) {
                     &yaml,
                     "enclave:\n  launcher: local\n"
                     "options:\n  service: nginx\n  server_control: direct\n  server_pid_file: %s/nginx.pid\n"
-                    "  force_start: false\n  runtime_dir: %s/run\n  state_dir: %s/state\n  "
+                    "  force_start: false\n  reload_wait_ms: 0\n  runtime_dir: %s/run\n  state_dir: "
+                    "%s/state\n  "
                     "sync_interval_secs: 1\n"
                     "tokens:\n  - label: web\n    pin: 'unit-pin-1'\n    source:\n      File:\n"
                     "        key: %s/src/key.pem\n        certificate: %s/src/chain.pem\n"
@@ -321,10 +390,14 @@ static void test_target_fails(void) {
         ASSERT_EQ(f.srv.last_n_keys, (size_t) 1);
         ASSERT_EQ(f.srv.last_ids[0], 2u);
         ASSERT_TRUE(f.srv.last_replace);
+        ASSERT_TRUE(f.srv.last_hold); /* key id 1, which the server uses, is held */
+        ASSERT_EQ(held(&f.srv), 1u);
+        ASSERT_EQ(releases(&f.srv), 0u);
         ASSERT_EQ(stanza_id(), 1u); /* rolled back */
         for (int i = 0; i < 3; i++) {
                 ASSERT_FAIL(step(&f));
                 ASSERT_EQ(adds(&f.srv), 2u);
+                ASSERT_EQ(releases(&f.srv), 0u);
                 ASSERT_EQ(stanza_id(), 1u);
         }
         ASSERT_TRUE(rename_in("fail", "fail.off"));
@@ -332,8 +405,11 @@ static void test_target_fails(void) {
         ASSERT_EQ(adds(&f.srv), 2u);
         ASSERT_EQ(stanza_id(), 2u);
         ASSERT_EQ(f.t->cur.key_id, 2u);
+        ASSERT_EQ(releases(&f.srv), 1u); /* once the server moved */
+        ASSERT_EQ(held(&f.srv), 0u);
         ASSERT_OK(step(&f)); /* nothing changed: nothing sent */
         ASSERT_EQ(adds(&f.srv), 2u);
+        ASSERT_EQ(releases(&f.srv), 1u);
 
         /* The target's directory is a file: the rotation stops before the replace, for as long as it
          * takes; the enclave keeps key id 2 (the server's) current. */
@@ -363,4 +439,150 @@ static void test_target_fails(void) {
         ASSERT_EQ(stanza_id(), 1u);
 }
 
-TAP_MAIN(TEST("/agent/rotate/target-fails", test_target_fails))
+/* The reload fails after the replace: webapply leaves the tested stanza in place, so the retry finds
+ * the file as wanted. That is no proof that the server loaded it: with a held version to release the
+ * retry tests and reloads again, and releases only once a reload succeeded. */
+static void test_reload_fails(void) {
+        _cleanup_(fixture_done) struct fixture f = { .srv.lfd = -1 };
+        char pid[32];
+
+        ASSERT_TRUE(fixture_init(&f));
+        /* The server runs: its pid file names a live process (this one), which survives the reloads. */
+        (void) snprintf(pid, sizeof(pid), "%d\n", (int) getpid());
+        ASSERT_TRUE(write_text("nginx.pid", pid, 0644));
+        ASSERT_OK(step(&f));
+        ASSERT_EQ(stanza_id(), 1u);
+        ASSERT_EQ(reloads(), 1u);
+        ASSERT_EQ(releases(&f.srv), 0u); /* nothing held: nothing to release */
+
+        ASSERT_TRUE(source_set("rsa3072"));
+        ASSERT_TRUE(write_text("reload-fail", "", 0644));
+        ASSERT_FAIL(step(&f));
+        ASSERT_EQ(adds(&f.srv), 2u);
+        ASSERT_TRUE(f.srv.last_hold);
+        ASSERT_EQ(stanza_id(), 2u); /* passed the test and stays, but the server did not reload */
+        for (int i = 0; i < 2; i++) {
+                ASSERT_FAIL(step(&f));
+                ASSERT_EQ(adds(&f.srv), 2u);
+                ASSERT_EQ(releases(&f.srv), 0u);
+                ASSERT_EQ(held(&f.srv), 1u);
+        }
+        ASSERT_EQ(reloads(), 1u);
+        ASSERT_TRUE(rename_in("reload-fail", "reload-fail.off"));
+        ASSERT_OK(step(&f));
+        ASSERT_EQ(reloads(), 2u);
+        ASSERT_EQ(releases(&f.srv), 1u);
+        ASSERT_EQ(f.t->cur.key_id, 2u);
+        ASSERT_OK(step(&f)); /* steady: no reload, no release */
+        ASSERT_EQ(reloads(), 2u);
+        ASSERT_EQ(releases(&f.srv), 1u);
+}
+
+/* The agent restarts (a new token object, as after a crash or a reload that rebuilt the token) while
+ * the enclave holds the version the server uses: its first TOKEN_ADD learns of it, the hold stays while
+ * the config test fails, and the first successful apply releases it. A restart with nothing held sends
+ * no release and does not reload the server. */
+static void test_restart_held(void) {
+        _cleanup_(fixture_done) struct fixture f = { .srv.lfd = -1 };
+        char *error = NULL;
+        char pid[32];
+
+        ASSERT_TRUE(fixture_init(&f));
+        (void) snprintf(pid, sizeof(pid), "%d\n", (int) getpid());
+        ASSERT_TRUE(write_text("nginx.pid", pid, 0644));
+        ASSERT_OK(step(&f));
+        ASSERT_TRUE(source_set("rsa3072"));
+        ASSERT_TRUE(write_text("fail", "", 0644));
+        ASSERT_FAIL(step(&f));
+        ASSERT_EQ(held(&f.srv), 1u);
+        ASSERT_EQ(stanza_id(), 1u);
+
+        /* The agent dies between the replace and the release; a new one starts. */
+        f.t = agent_token_free(f.t);
+        f.client = rpc_client_free(f.client);
+        ASSERT_OK(agent_token_new(f.cfg, &f.cfg->tokens[0], &f.t, &error));
+        ASSERT_FAIL(step(&f));
+        ASSERT_EQ(adds(&f.srv), 3u); /* the same key again: replaced in place, nothing more held */
+        ASSERT_EQ(f.srv.last_ids[0], 2u);
+        ASSERT_EQ(held(&f.srv), 1u);
+        ASSERT_EQ(releases(&f.srv), 0u);
+        ASSERT_TRUE(rename_in("fail", "fail.off"));
+        ASSERT_OK(step(&f));
+        ASSERT_EQ(stanza_id(), 2u);
+        ASSERT_EQ(releases(&f.srv), 1u);
+        ASSERT_EQ(held(&f.srv), 0u);
+
+        /* Dies after the apply, before the release: the next one finds the file as wanted, reloads
+         * anyway (it cannot know the server did) and releases. */
+        ASSERT_TRUE(source_set("rsa2048"));
+        ASSERT_TRUE(write_text("reload-fail", "", 0644));
+        ASSERT_FAIL(step(&f));
+        ASSERT_EQ(stanza_id(), 1u);
+        ASSERT_EQ(held(&f.srv), 1u);
+        ASSERT_TRUE(rename_in("reload-fail", "reload-fail.off"));
+        f.t = agent_token_free(f.t);
+        f.client = rpc_client_free(f.client);
+        ASSERT_OK(agent_token_new(f.cfg, &f.cfg->tokens[0], &f.t, &error));
+        ASSERT_EQ(reloads(), 2u);
+        ASSERT_OK(step(&f));
+        ASSERT_EQ(reloads(), 3u);
+        ASSERT_EQ(releases(&f.srv), 2u);
+        ASSERT_EQ(held(&f.srv), 0u);
+
+        /* Nothing held: a restart neither releases nor reloads. */
+        f.t = agent_token_free(f.t);
+        f.client = rpc_client_free(f.client);
+        ASSERT_OK(agent_token_new(f.cfg, &f.cfg->tokens[0], &f.t, &error));
+        ASSERT_OK(step(&f));
+        ASSERT_EQ(reloads(), 3u);
+        ASSERT_EQ(releases(&f.srv), 2u);
+        ASSERT_EQ(stanza_id(), 1u);
+}
+
+/* A TOKEN_RELEASE the enclave refuses (here: its PIN back-off) changes nothing for the server: the
+ * token is ready, and the release goes out again at the next sync. */
+static void test_release_retried(void) {
+        _cleanup_(fixture_done) struct fixture f = { .srv.lfd = -1 };
+
+        ASSERT_TRUE(fixture_init(&f));
+        ASSERT_OK(step(&f));
+        ASSERT_TRUE(source_set("rsa3072"));
+        (void) pthread_mutex_lock(&f.srv.lock);
+        f.srv.refuse_releases = 1;
+        (void) pthread_mutex_unlock(&f.srv.lock);
+        ASSERT_OK(step(&f));
+        ASSERT_EQ(stanza_id(), 2u);
+        ASSERT_EQ(f.t->state, AGENT_TOKEN_READY);
+        ASSERT_EQ(releases(&f.srv), 0u);
+        ASSERT_EQ(held(&f.srv), 1u);
+        ASSERT_OK(step(&f));
+        ASSERT_EQ(releases(&f.srv), 1u);
+        ASSERT_EQ(held(&f.srv), 0u);
+        ASSERT_OK(step(&f));
+        ASSERT_EQ(releases(&f.srv), 1u);
+        ASSERT_EQ(adds(&f.srv), 2u);
+}
+
+/* An enclave-token of protocol version 1 answers MALFORMED to a TOKEN_ADD with hold: the agent sends
+ * none to it (the rotation then works as before holds existed) and no TOKEN_RELEASE. */
+static void test_old_enclave(void) {
+        _cleanup_(fixture_done) struct fixture f = { .srv.lfd = -1 };
+
+        ASSERT_TRUE(fixture_init(&f));
+        f.srv.version = 1;
+        ASSERT_OK(step(&f));
+        ASSERT_FALSE(f.srv.last_hold);
+        ASSERT_TRUE(source_set("rsa3072"));
+        ASSERT_OK(step(&f));
+        ASSERT_EQ(adds(&f.srv), 2u);
+        ASSERT_TRUE(f.srv.last_replace);
+        ASSERT_FALSE(f.srv.last_hold);
+        ASSERT_EQ(stanza_id(), 2u);
+        ASSERT_EQ(releases(&f.srv), 0u);
+}
+
+TAP_MAIN(TEST("/agent/rotate/target-fails", test_target_fails),
+         TEST("/agent/rotate/old-enclave", test_old_enclave),
+         TEST("/agent/rotate/release-retried", test_release_retried),
+         TEST("/agent/rotate/reload-fails", test_reload_fails),
+         TEST("/agent/rotate/restart-held", test_restart_held))

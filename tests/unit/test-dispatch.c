@@ -182,7 +182,7 @@ static void test_hello(void) {
         etok_session_init(&s, RPC_CHANNEL_DATA);
         ASSERT_EQ(s.state, RPC_STATE_NEW);
         /* No common version: BAD_VERSION, the session stays new and open. */
-        ASSERT_EQ(hello(&s, 2, 7), RPC_STATUS_BAD_VERSION);
+        ASSERT_EQ(hello(&s, RPC_VERSION_MAX + 1, 7), RPC_STATUS_BAD_VERSION);
         ASSERT_FALSE(reply.close);
         ASSERT_EQ(hello(&s, 3, 2), RPC_STATUS_BAD_VERSION);
         ASSERT_EQ(hello(&s, 255, 255), RPC_STATUS_BAD_VERSION);
@@ -195,9 +195,9 @@ static void test_hello(void) {
         ASSERT_EQ(hello(&s, 1, 9), RPC_STATUS_OK);
         ASSERT_FALSE(reply.close);
         ASSERT_EQ(s.state, RPC_STATE_READY);
-        ASSERT_EQ(s.version, 1);
+        ASSERT_EQ(s.version, RPC_VERSION_MAX); /* the highest common one */
         ASSERT_OK(rpc_hello_resp_decode(resp_buf, resp_len, &resp));
-        ASSERT_EQ(resp.version, 1);
+        ASSERT_EQ(resp.version, RPC_VERSION_MAX);
         ASSERT_EQ(resp.generation, etok_keystore_generation(ks));
         ASSERT_EQ(resp.max_tokens, ETOK_MAX_TOKENS_DEFAULT);
         ASSERT_FALSE(resp.dev);
@@ -927,6 +927,106 @@ static void test_mutations(void) {
         ASSERT_FALSE(tap_failed_current);
 }
 
+/* TOKEN_ADD hold and TOKEN_RELEASE through the dispatcher: the answer says how many versions are held,
+ * the release is authenticated like TOKEN_REMOVE and control-only, and says how many it released. */
+static enum rpc_status token_release(const char *label, const char *pin, uint32_t *ret_released) {
+        struct rpc_token_release_resp resp = {};
+        enum rpc_status st;
+        struct rpc_writer w;
+
+        rpc_writer_init(&w, req_buf, sizeof(req_buf));
+        rpc_token_release_req_encode(&w,
+                                     &(struct rpc_token_release_req){ .label = S(label), .pin = S(pin) });
+        if (rpc_writer_finish(&w) < 0)
+                return _RPC_STATUS_MAX;
+        req_len = w.len;
+        st = run_body(&ctl_s, RPC_CALL_TOKEN_RELEASE, req_buf, req_len);
+        if (st == RPC_STATUS_OK && rpc_token_release_resp_decode(resp_buf, resp_len, &resp) < 0)
+                return _RPC_STATUS_MAX;
+        *ret_released = resp.released;
+        return st;
+}
+
+static void test_token_release(void) {
+        struct rpc_token_add_req req = {
+                .label = S("held"), .pin = S("1234"), .replace = true, .n_keys = 1
+        };
+        struct rpc_token_add_resp resp = {};
+        uint8_t t1[RPC_TICKET_LEN], dg[32] = { 9 }, out[RPC_SIG_MAX];
+        struct sample smp = { .session = &ctl_s, .call = RPC_CALL_TOKEN_RELEASE, .stride = 1 };
+        struct etok_session fresh;
+        uint32_t slot, released = 99;
+        size_t n;
+
+        ASSERT_TRUE(fixture_init(true));
+        req.keys[0] = test_add_key(&k_ec256, 1, "k");
+        ASSERT_EQ(token_add("held", "1234", false, 1, req.keys, &slot), RPC_STATUS_OK);
+        ASSERT_EQ(token_release("held", "1234", &released), RPC_STATUS_OK); /* nothing held */
+        ASSERT_EQ(released, 0u);
+        ASSERT_EQ(resp_len, 1);
+        ASSERT_EQ(resp_buf[0], 0xa0);
+        ASSERT_EQ(do_login(slot, "1234", t1), RPC_STATUS_OK);
+
+        /* The replace with hold: answered with the count of held versions. */
+        req.keys[0] = test_add_key(&k_ec384, 2, "k2");
+        req.hold = true;
+        ENC(rpc_token_add_req_encode(W, &req));
+        ASSERT_EQ(run(&ctl_s, RPC_CALL_TOKEN_ADD), RPC_STATUS_OK);
+        ASSERT_OK(rpc_token_add_resp_decode(resp_buf, resp_len, &resp));
+        ASSERT_EQ(resp.slot, slot);
+        ASSERT_EQ(resp.held, 1u);
+        /* Without hold (a manual replace): the byte-identical request of before, nothing more held. */
+        req.hold = false;
+        req.keys[0] = test_add_key(&k_ec521, 1, "k");
+        ENC(rpc_token_add_req_encode(W, &req));
+        ASSERT_TRUE(memmem(req_buf, req_len, "\x05\xf5", 2) == NULL);
+        ASSERT_EQ(run(&ctl_s, RPC_CALL_TOKEN_ADD), RPC_STATUS_OK);
+        ASSERT_OK(rpc_token_add_resp_decode(resp_buf, resp_len, &resp));
+        ASSERT_EQ(resp.held, 1u);
+        ASSERT_EQ(etok_keystore_retired_count(ks), 2);
+        ASSERT_EQ(etok_keystore_held_count(ks, NULL), 1);
+        ASSERT_EQ(etok_keystore_crypt(ks, false,
+                                      &(struct rpc_crypto_req){ .slot = slot,
+                                                                .key_id = 1,
+                                                                .ticket = { t1, RPC_TICKET_LEN },
+                                                                .mech = RPC_MECH_ECDSA,
+                                                                .data = { dg, sizeof(dg) } },
+                                      out, sizeof(out), &n),
+                  0);
+
+        /* Wrong PIN, unknown label, the data channel: refused, still held. */
+        ASSERT_EQ(token_release("held", "4321", &released), RPC_STATUS_PIN_INCORRECT);
+        ASSERT_EQ(token_release("nope", "1234", &released), RPC_STATUS_NO_SUCH_TOKEN);
+        etok_session_init(&fresh, RPC_CHANNEL_DATA);
+        ASSERT_EQ(hello(&fresh, 1, 1), RPC_STATUS_OK);
+        ASSERT_EQ(run_body(&fresh, RPC_CALL_TOKEN_RELEASE, req_buf, req_len), RPC_STATUS_MALFORMED);
+        ASSERT_TRUE(reply.close);
+        ASSERT_EQ(etok_keystore_held_count(ks, NULL), 1);
+
+        ASSERT_EQ(token_release("held", "1234", &released), RPC_STATUS_OK);
+        ASSERT_EQ(released, 1u);
+        ASSERT_FALSE(reply.secret);
+        ASSERT_EQ(etok_keystore_held_count(ks, NULL), 0);
+        ASSERT_EQ(token_release("held", "1234", &released), RPC_STATUS_OK);
+        ASSERT_EQ(released, 0u);
+
+        /* Mutated release requests fail cleanly or succeed, never answer a body with an error. */
+        ASSERT_EQ(token_release("held", "1234", &released), RPC_STATUS_OK);
+        smp.body = malloc(req_len);
+        ASSERT_TRUE(smp.body);
+        memcpy(smp.body, req_buf, req_len);
+        smp.len = req_len;
+        {
+                uint8_t *scratch = malloc(RPC_MAX_BODY_CONTROL);
+
+                ASSERT_TRUE(scratch);
+                printf("# %zu mutated TOKEN_RELEASE requests\n", mutate_all(&smp, scratch));
+                free(scratch);
+        }
+        free(smp.body);
+        ASSERT_FALSE(tap_failed_current);
+}
+
 static void test_cleanup(void) {
         fixture_done();
         test_key_done(&k_rsa);
@@ -943,4 +1043,4 @@ TAP_MAIN(TEST("/dispatch/hello", test_hello), TEST("/dispatch/states-channels", 
          TEST("/dispatch/sign-rsa", test_sign_rsa), TEST("/dispatch/sign-ec-ed", test_sign_ec_ed),
          TEST("/dispatch/decrypt", test_decrypt), TEST("/dispatch/crypto-access", test_crypto_access),
          TEST("/dispatch/token-add-remove", test_token_add), TEST("/dispatch/mutations", test_mutations),
-         TEST("/dispatch/cleanup", test_cleanup))
+         TEST("/dispatch/token-release", test_token_release), TEST("/dispatch/cleanup", test_cleanup))

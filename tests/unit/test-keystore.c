@@ -622,6 +622,142 @@ static void test_rotation_late_login(void) {
         ASSERT_ERR(crypt1(ks, s1, t, &k_ec256), ETOK_ERR(NO_SUCH_KEY));
 }
 
+/* TOKEN_ADD with hold: the replaced version signs with its ticket past any grace period, until
+ * TOKEN_RELEASE (the current PIN) starts its grace period; TOKEN_REMOVE releases too. */
+static int add_hold(struct etok_keystore *ks, const char *label, const struct test_key *k,
+                    uint32_t *ret_slot) {
+        struct rpc_token_add_req req = add_req(label, "1234", true, k);
+
+        req.hold = true;
+        return etok_keystore_add(ks, &req, ret_slot);
+}
+
+static int release1(struct etok_keystore *ks, const char *label, const char *pin) {
+        return etok_keystore_release(ks,
+                                     &(struct rpc_token_release_req){ .label = S(label), .pin = S(pin) });
+}
+
+static void test_held_versions(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        uint8_t t1[RPC_TICKET_LEN], t2[RPC_TICKET_LEN], t3[RPC_TICKET_LEN];
+        uint32_t s1, s2;
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_OK(etok_keystore_new(4, &ks));
+        fake_now = 1000 * NSEC;
+        etok_keystore_set_clock(ks, fake_clock, NULL);
+        etok_keystore_set_grace(ks, 10);
+        ASSERT_OK(add1(ks, "web", "1234", false, &k_ec256, &s1));
+        ASSERT_OK(release1(ks, "web", "1234")); /* nothing held: OK, none released */
+        ASSERT_OK(login(ks, s1, "1234", t1));
+
+        ASSERT_EQ(add_hold(ks, "web", &k_other, &s2), 1);
+        ASSERT_EQ(s2, s1);
+        ASSERT_EQ(etok_keystore_held_count(ks, NULL), 1);
+        ASSERT_EQ(etok_keystore_held_count(ks, &(struct rpc_slice){ (const uint8_t *) "web", 3 }), 1);
+        ASSERT_EQ(etok_keystore_held_count(ks, &(struct rpc_slice){ (const uint8_t *) "we", 2 }), 0);
+        ASSERT_OK(login(ks, s1, "1234", t2));
+        ASSERT_OK(crypt1(ks, s1, t2, &k_other));
+
+        /* Ten times the grace period: the held version still signs for its ticket. */
+        fake_now += 100 * NSEC;
+        etok_keystore_expire(ks);
+        ASSERT_EQ(etok_keystore_retired_count(ks), 1);
+        ASSERT_OK(crypt1(ks, s1, t1, &k_ec256));
+
+        /* Refused releases change nothing. */
+        ASSERT_ERR(release1(ks, "web", "4321"), ETOK_ERR(PIN_INCORRECT));
+        ASSERT_ERR(release1(ks, "nope", "1234"), ETOK_ERR(NO_SUCH_TOKEN));
+        ASSERT_EQ(etok_keystore_held_count(ks, NULL), 1);
+        fake_now += 100 * NSEC;
+        ASSERT_OK(crypt1(ks, s1, t1, &k_ec256));
+
+        /* Released: the grace period runs from now, then the version is gone. */
+        ASSERT_EQ(release1(ks, "web", "1234"), 1);
+        ASSERT_EQ(etok_keystore_held_count(ks, NULL), 0);
+        ASSERT_EQ(release1(ks, "web", "1234"), 0);
+        fake_now += 9 * NSEC;
+        ASSERT_OK(crypt1(ks, s1, t1, &k_ec256));
+        fake_now += 1 * NSEC;
+        ASSERT_ERR(crypt1(ks, s1, t1, &k_ec256), ETOK_ERR(NOT_LOGGED_IN));
+        etok_keystore_expire(ks);
+        ASSERT_EQ(etok_keystore_retired_count(ks), 0);
+        ASSERT_OK(crypt1(ks, s1, t2, &k_other));
+
+        /* Without a grace period a hold still holds; the release wipes at once. */
+        etok_keystore_set_grace(ks, 0);
+        ASSERT_EQ(add_hold(ks, "web", &k_ec384, &s2), 1);
+        ASSERT_EQ(etok_keystore_retired_count(ks), 1);
+        ASSERT_OK(crypt1(ks, s1, t2, &k_other));
+        ASSERT_EQ(release1(ks, "web", "1234"), 1);
+        ASSERT_EQ(etok_keystore_retired_count(ks), 0);
+        ASSERT_ERR(crypt1(ks, s1, t2, &k_other), ETOK_ERR(NOT_LOGGED_IN));
+
+        /* TOKEN_REMOVE releases the label's held versions: nobody could name them any more. */
+        etok_keystore_set_grace(ks, 10);
+        ASSERT_OK(login(ks, s1, "1234", t3));
+        ASSERT_EQ(add_hold(ks, "web", &k_ec256, &s2), 1);
+        ASSERT_OK(remove1(ks, "web", "1234"));
+        ASSERT_EQ(etok_keystore_held_count(ks, NULL), 0);
+        ASSERT_OK(crypt1(ks, s1, t3, &k_ec384));
+        fake_now += 10 * NSEC;
+        ASSERT_ERR(crypt1(ks, s1, t3, &k_ec384), ETOK_ERR(NO_SUCH_TOKEN));
+        ASSERT_EQ(ERR_peek_error(), 0);
+}
+
+/* At ETOK_RETIRED_PER_LABEL held versions of a label a new hold releases the second oldest to the
+ * grace period (the oldest is the one the server still uses), never wiping one at once; when every
+ * retired version is held and the table is full, the replace is refused and nothing changes. */
+static void test_held_bound(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL, *small = NULL;
+        const struct test_key *ring[] = { &k_ec256, &k_other, &k_ec384, &k_ec521, &k_ec256, &k_other };
+        uint8_t t[ELEMENTSOF(ring)][RPC_TICKET_LEN];
+        uint32_t s1, s2;
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_OK(etok_keystore_new(16, &ks));
+        fake_now = 1000 * NSEC;
+        etok_keystore_set_clock(ks, fake_clock, NULL);
+        etok_keystore_set_grace(ks, 10);
+        ASSERT_OK(add1(ks, "web", "1234", false, ring[0], &s1));
+        ASSERT_OK(login(ks, s1, "1234", t[0]));
+        for (size_t i = 1; i < ELEMENTSOF(ring); i++) {
+                ASSERT_EQ(add_hold(ks, "web", ring[i], &s2), 1);
+                ASSERT_OK(login(ks, s1, "1234", t[i]));
+                ASSERT_EQ(etok_keystore_held_count(ks, NULL), MIN(i, (size_t) ETOK_RETIRED_PER_LABEL));
+        }
+        /* Five versions held in turn: the second oldest (t[1]) was released, and still signs. */
+        ASSERT_EQ(etok_keystore_retired_count(ks), ETOK_RETIRED_PER_LABEL + 1);
+        for (size_t i = 0; i < ELEMENTSOF(ring); i++)
+                ASSERT_OK(crypt1(ks, s1, t[i], ring[i]));
+        fake_now += 10 * NSEC;
+        etok_keystore_expire(ks);
+        ASSERT_EQ(etok_keystore_retired_count(ks), ETOK_RETIRED_PER_LABEL);
+        ASSERT_ERR(crypt1(ks, s1, t[1], ring[1]), ETOK_ERR(NOT_LOGGED_IN));
+        for (size_t i = 0; i < ELEMENTSOF(ring); i++)
+                if (i != 1)
+                        ASSERT_OK(crypt1(ks, s1, t[i], ring[i]));
+
+        /* max_tokens (2) retired versions, all held: the next replace is refused, the current version
+         * stays; once released, the next one goes through and wipes the oldest released early. */
+        ASSERT_OK(etok_keystore_new(2, &small));
+        etok_keystore_set_clock(small, fake_clock, NULL);
+        etok_keystore_set_grace(small, 10);
+        ASSERT_OK(add1(small, "a", "1234", false, &k_ec256, &s1));
+        ASSERT_OK(login(small, s1, "1234", t[0]));
+        ASSERT_EQ(add_hold(small, "a", &k_other, &s2), 1);
+        ASSERT_EQ(add_hold(small, "a", &k_ec384, &s2), 1);
+        ASSERT_OK(login(small, s1, "1234", t[2]));
+        ASSERT_ERR(add_hold(small, "a", &k_ec521, &s2), ETOK_ERR(LIMIT));
+        ASSERT_ERR(add1(small, "a", "1234", true, &k_ec521, &s2), ETOK_ERR(LIMIT));
+        ASSERT_EQ(etok_keystore_held_count(small, NULL), 2);
+        ASSERT_OK(crypt1(small, s1, t[2], &k_ec384)); /* still the current version */
+        ASSERT_EQ(release1(small, "a", "1234"), 2);
+        ASSERT_EQ(add_hold(small, "a", &k_ec521, &s2), 1);
+        ASSERT_EQ(etok_keystore_retired_count(small), 2);
+        ASSERT_ERR(crypt1(small, s1, t[0], &k_ec256), ETOK_ERR(NOT_LOGGED_IN));
+}
+
 static int login_on(struct etok_keystore *ks, struct etok_pin_guard *g, uint32_t slot, const char *pin,
                     uint8_t ticket[RPC_TICKET_LEN]) {
         struct rpc_slice p = S(pin);
@@ -1025,6 +1161,7 @@ TAP_MAIN(TEST("/keystore/errno-table", test_errno_table), TEST("/keystore/add-re
          TEST("/keystore/slot-collisions", test_slot_collisions),
          TEST("/keystore/rotation-grace", test_rotation_grace),
          TEST("/keystore/rotation-late-login", test_rotation_late_login),
+         TEST("/keystore/held-versions", test_held_versions), TEST("/keystore/held-bound", test_held_bound),
          TEST("/keystore/pin-backoff", test_pin_backoff), TEST("/keystore/pin-compare", test_pin_compare),
          TEST("/keystore/crypt-errors", test_crypt_errors),
          TEST("/keystore/kept-contexts", test_kept_contexts),

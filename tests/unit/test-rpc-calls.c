@@ -9,8 +9,8 @@
 
 static void test_table(void) {
         static const char *const names[] = {
-                "HELLO", "PING",    "TOKEN_LIST", "TOKEN_OBJECTS", "LOGIN",
-                "SIGN",  "DECRYPT", "TOKEN_ADD",  "TOKEN_REMOVE",  "DESCRIBE",
+                "HELLO",   "PING",      "TOKEN_LIST",   "TOKEN_OBJECTS", "LOGIN",         "SIGN",
+                "DECRYPT", "TOKEN_ADD", "TOKEN_REMOVE", "DESCRIBE",      "TOKEN_RELEASE",
         };
 
         ASSERT_EQ(ELEMENTSOF(names), _RPC_CALL_MAX);
@@ -26,9 +26,11 @@ static void test_table(void) {
                 ASSERT_TRUE(c->channels != 0);
                 ASSERT_EQ(c->states, i == RPC_CALL_HELLO ? RPC_STATE_BIT(RPC_STATE_NEW)
                                                          : RPC_STATE_BIT(RPC_STATE_READY));
-                /* PINs (LOGIN, TOKEN_ADD, TOKEN_REMOVE), keys (TOKEN_ADD), tickets (SIGN, DECRYPT) */
+                /* PINs (LOGIN, TOKEN_ADD, TOKEN_REMOVE, TOKEN_RELEASE), keys (TOKEN_ADD), tickets
+                 * (SIGN, DECRYPT) */
                 ASSERT_EQ(rpc_call_secret_request(c), i == RPC_CALL_LOGIN || i == RPC_CALL_TOKEN_ADD ||
                                                               i == RPC_CALL_TOKEN_REMOVE ||
+                                                              i == RPC_CALL_TOKEN_RELEASE ||
                                                               i == RPC_CALL_SIGN || i == RPC_CALL_DECRYPT);
                 /* the ticket (LOGIN), plaintext (DECRYPT); a signature is public */
                 ASSERT_EQ(rpc_call_secret_response(c), i == RPC_CALL_LOGIN || i == RPC_CALL_DECRYPT);
@@ -44,8 +46,10 @@ static void test_channels(void) {
         static const unsigned data[] = { RPC_CALL_HELLO,         RPC_CALL_PING,  RPC_CALL_TOKEN_LIST,
                                          RPC_CALL_TOKEN_OBJECTS, RPC_CALL_LOGIN, RPC_CALL_SIGN,
                                          RPC_CALL_DECRYPT };
-        static const unsigned control[] = { RPC_CALL_HELLO, RPC_CALL_PING, RPC_CALL_TOKEN_ADD,
-                                            RPC_CALL_TOKEN_REMOVE, RPC_CALL_DESCRIBE };
+        static const unsigned control[] = {
+                RPC_CALL_HELLO,        RPC_CALL_PING,     RPC_CALL_TOKEN_ADD,
+                RPC_CALL_TOKEN_REMOVE, RPC_CALL_DESCRIBE, RPC_CALL_TOKEN_RELEASE
+        };
 
         for (unsigned i = 0; i < _RPC_CALL_MAX; i++) {
                 bool on_data = false, on_control = false;
@@ -118,6 +122,7 @@ static bool member_is_secret(const struct rpc_schema *s, size_t offset) {
                 { "token_add_req", offsetof(struct rpc_token_add_req, pin) },
                 { "add_key", offsetof(struct rpc_add_key, key_pem) },
                 { "token_remove_req", offsetof(struct rpc_token_remove_req, pin) },
+                { "token_release_req", offsetof(struct rpc_token_release_req, pin) },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(secrets); i++)

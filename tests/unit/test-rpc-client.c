@@ -27,6 +27,7 @@ enum mode {
         MODE_BAD_HELLO,    /* answers HELLO with an undecodable body */
         MODE_FUTURE_HELLO, /* answers HELLO choosing a version the client does not have */
 };
+#define FUTURE (RPC_VERSION_MAX + 1)
 
 struct server {
         struct transport_addr addr;
@@ -93,7 +94,7 @@ static int serve_one(struct server *s, int fd, const struct rpc_header *h, const
                 if (s->mode == MODE_BAD_HELLO)
                         return reply(fd, h, RPC_STATUS_OK, (const uint8_t *) "\xa1\x01", 2);
                 rpc_hello_resp_encode(&w, &(struct rpc_hello_resp){
-                                                  .version = s->mode == MODE_FUTURE_HELLO ? 2 : 1,
+                                                  .version = s->mode == MODE_FUTURE_HELLO ? FUTURE : 1,
                                                   .generation = 42,
                                                   .server = { (const uint8_t *) "test-server 1.0", 15 },
                                                   .max_tokens = 1024,

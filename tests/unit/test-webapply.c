@@ -216,6 +216,13 @@ static void test_apply_idempotent(void) {
         ASSERT_EQ(webapply_file(&req, &res), 0); /* same text: no test, no reload */
         ASSERT_TRUE(!res.changed && !res.reloaded && res.output == NULL);
         ASSERT_TRUE(file_is(f.log, "test\nreload\n"));
+        /* force: the same text tested and reloaded again (the server may never have loaded it). */
+        webapply_result_done(&res);
+        req.force = true;
+        ASSERT_EQ(webapply_file(&req, &res), 1);
+        ASSERT_TRUE(res.reloaded && !res.rolled_back);
+        ASSERT_TRUE(file_is(f.conf, "same\n"));
+        ASSERT_TRUE(file_is(f.log, "test\nreload\ntest\nreload\n"));
 }
 
 static void test_apply_new_file(void) {
