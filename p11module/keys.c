@@ -372,7 +372,8 @@ int p11_objects_build(const struct rpc_token_info *ti, struct p11_objects **ret)
         if (!o)
                 return -ENOMEM;
         o->generation = ti->generation;
-        if (ti->label.len <= RPC_LABEL_MAX) {
+        /* An empty label may come with a NULL pointer, which memcpy() must not get even for 0 bytes. */
+        if (ti->label.len > 0 && ti->label.len <= RPC_LABEL_MAX) {
                 memcpy(o->label, ti->label.ptr, ti->label.len);
                 o->label_len = ti->label.len;
         }

@@ -5,6 +5,8 @@ DEPS=(
         # build
         meson ninja-build pkg-config gcc clang libssl-dev libcbor-dev libp11-kit-dev libyaml-dev
         libcurl4-openssl-dev libsystemd-dev
+        # the format check (scripts/check-format): clang-format-14 on Debian 12
+        clang-format
         # PKCS#11 consumers the tests drive
         p11-kit p11-kit-modules opensc gnutls-bin libengine-pkcs11-openssl softhsm2 openssl
         # web servers and load tools (e2e and benchmarks)

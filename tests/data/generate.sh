@@ -37,6 +37,25 @@ for entry in "${keys[@]}"; do
         openssl pkey -in "$name.key.pem" -pubout -out "$name.pub.pem"
 done
 
+# Keys enclave-token must refuse (tests/unit/test-keystore.c): RSA below 2048 bits, a curve it does not
+# support, and X25519, which cannot sign, so the Ed25519 key above signs its certificate.
+for entry in "rsa1024:-algorithm RSA -pkeyopt rsa_keygen_bits:1024" \
+        "secp256k1:-algorithm EC -pkeyopt ec_paramgen_curve:secp256k1 -pkeyopt ec_param_enc:named_curve"; do
+        name=${entry%%:*}
+        # shellcheck disable=SC2086
+        openssl genpkey ${entry#*:} -out "$name.key.pem"
+        openssl req -new -x509 -key "$name.key.pem" -out "$name.crt.pem" -days "$days" \
+                -subj "/O=enclave-acm tests/CN=$name.enclave-acm.test" \
+                -addext "subjectAltName=DNS:$name.enclave-acm.test" \
+                -addext "basicConstraints=critical,CA:FALSE" \
+                -addext "keyUsage=critical,digitalSignature"
+        openssl pkey -in "$name.key.pem" -pubout -out "$name.pub.pem"
+done
+openssl genpkey -algorithm X25519 -out x25519.key.pem
+openssl pkey -in x25519.key.pem -pubout -out x25519.pub.pem
+openssl x509 -new -subj "/O=enclave-acm tests/CN=x25519.enclave-acm.test" -key ed25519.key.pem \
+        -force_pubkey x25519.pub.pem -days "$days" -out x25519.crt.pem
+
 # The same RSA-2048 key in the traditional PKCS#1 form ("BEGIN RSA PRIVATE KEY").
 openssl pkey -in rsa2048.key.pem -traditional -out rsa2048.pkcs1.key.pem
 

@@ -15,12 +15,22 @@ struct tap_test {
 };
 
 extern bool tap_failed_current;
+/* Set by TAP_SKIP(): why the current test could not run (NULL: it ran). */
+extern const char *tap_skip_reason;
 
 #define TAP_FAIL_(fmt, ...)                                                    \
         do {                                                                   \
                 printf("# %s:%d: " fmt "\n", __FILE__, __LINE__, __VA_ARGS__); \
                 tap_failed_current = true;                                     \
                 return;                                                        \
+        } while (0)
+
+/* Marks the current test skipped ("ok N name # SKIP reason") and returns from it. Only for what the
+ * test cannot control (a tool or a kernel feature that is missing), never to hide a failure. */
+#define TAP_SKIP(reason)                    \
+        do {                                \
+                tap_skip_reason = (reason); \
+                return;                     \
         } while (0)
 
 #define ASSERT_TRUE(x)                                         \
@@ -74,6 +84,8 @@ extern bool tap_failed_current;
 
 /* Run a list of tests; prints TAP and returns the exit code. */
 int tap_run(const struct tap_test *tests, size_t n);
+/* For a test executable with nothing it can run: prints the plan "1..0 # SKIP reason", returns 0. */
+int tap_skip_all(const char *reason);
 
 #define TAP_MAIN(...)                                                       \
         int main(void) {                                                    \

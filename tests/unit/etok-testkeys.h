@@ -1,4 +1,4 @@
-/* Test keys for the enclave-token tests: generated in-process, with a self-signed leaf certificate. */
+/* Test keys for the enclave-token tests: the committed keys and certificates in tests/data. */
 #pragma once
 
 #include <stdbool.h>
@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include "common/rpc-codec.h"
+#include "tests/lib/data.h"
 
 struct test_key {
         EVP_PKEY *pkey;
@@ -36,49 +37,6 @@ static inline char *test_bio_to_string(BIO *bio, size_t *ret_len) {
         return s;
 }
 
-static inline X509 *test_cert_make(EVP_PKEY *pkey, EVP_PKEY *signer, const char *cn) {
-        X509 *x = X509_new();
-        X509_NAME *name;
-
-        if (!x)
-                return NULL;
-        name = X509_get_subject_name(x);
-        if (X509_set_version(x, 2) != 1 || ASN1_INTEGER_set(X509_get_serialNumber(x), 1) != 1 ||
-            ASN1_TIME_set_string(X509_getm_notBefore(x), "20240101000000Z") != 1 ||
-            ASN1_TIME_set_string(X509_getm_notAfter(x), "20340101000000Z") != 1 ||
-            X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *) "enclave-acm tests",
-                                       -1, -1, 0) != 1 ||
-            X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *) cn, -1, -1, 0) !=
-                    1 ||
-            X509_set_issuer_name(x, name) != 1 || X509_set_pubkey(x, pkey) != 1 ||
-            X509_sign(x, signer, EVP_PKEY_get_base_id(signer) == EVP_PKEY_ED25519 ? NULL : EVP_sha256()) <=
-                    0) {
-                X509_free(x);
-                return NULL;
-        }
-        return x;
-}
-
-static inline EVP_PKEY *test_pkey_generate(const char *type) {
-        if (strcmp(type, "rsa2048") == 0)
-                return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
-        if (strcmp(type, "rsa1024") == 0)
-                return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 1024);
-        if (strcmp(type, "ec256") == 0)
-                return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-        if (strcmp(type, "ec384") == 0)
-                return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
-        if (strcmp(type, "ec521") == 0)
-                return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
-        if (strcmp(type, "secp256k1") == 0)
-                return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
-        if (strcmp(type, "ed25519") == 0)
-                return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-        if (strcmp(type, "x25519") == 0)
-                return EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
-        return NULL;
-}
-
 static inline void test_key_done(struct test_key *k) {
         EVP_PKEY_free(k->pkey);
         X509_free(k->cert);
@@ -87,32 +45,35 @@ static inline void test_key_done(struct test_key *k) {
         memset(k, 0, sizeof(*k));
 }
 
-/* A key of the given type (see test_pkey_generate()) with a self-signed certificate. */
-static inline bool test_key_make(const char *type, const char *cn, struct test_key *ret) {
-        BIO *kb = BIO_new(BIO_s_mem()), *cb = BIO_new(BIO_s_mem());
-        EVP_PKEY *signer;
+/* The committed key tests/data/<name>.key.pem with its certificate <name>.crt.pem (see
+ * tests/data/README): "rsa2048", "ec-p256", "chain-leaf", "x25519", ... Nothing is generated. */
+static inline bool test_key_load(const char *name, struct test_key *ret) {
+        char key_rel[64], crt_rel[64];
+        BIO *kb = NULL, *cb = NULL;
         bool ok = false;
 
         memset(ret, 0, sizeof(*ret));
-        ret->pkey = test_pkey_generate(type);
-        if (!ret->pkey || !kb || !cb)
+        if (snprintf(key_rel, sizeof(key_rel), "%s.key.pem", name) >= (int) sizeof(key_rel) ||
+            snprintf(crt_rel, sizeof(crt_rel), "%s.crt.pem", name) >= (int) sizeof(crt_rel))
+                return false;
+        ret->key_pem = test_data_load(key_rel, &ret->key_pem_len);
+        ret->chain_pem = test_data_load(crt_rel, &ret->chain_pem_len);
+        if (!ret->key_pem || !ret->chain_pem)
                 goto out;
-        /* X25519 cannot sign: certify it with a throwaway Ed25519 key. */
-        signer = strcmp(type, "x25519") == 0 ? test_pkey_generate("ed25519") : ret->pkey;
-        ret->cert = test_cert_make(ret->pkey, signer, cn);
-        if (signer != ret->pkey)
-                EVP_PKEY_free(signer);
-        if (!ret->cert || PEM_write_bio_PrivateKey(kb, ret->pkey, NULL, NULL, 0, NULL, NULL) != 1 ||
-            PEM_write_bio_X509(cb, ret->cert) != 1)
+        kb = BIO_new_mem_buf(ret->key_pem, (int) ret->key_pem_len);
+        cb = BIO_new_mem_buf(ret->chain_pem, (int) ret->chain_pem_len);
+        if (!kb || !cb)
                 goto out;
-        ret->key_pem = test_bio_to_string(kb, &ret->key_pem_len);
-        ret->chain_pem = test_bio_to_string(cb, &ret->chain_pem_len);
-        ok = ret->key_pem && ret->chain_pem;
+        ret->pkey = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
+        ret->cert = PEM_read_bio_X509(cb, NULL, NULL, NULL);
+        ok = ret->pkey && ret->cert;
 out:
         BIO_free(kb);
         BIO_free(cb);
-        if (!ok)
+        if (!ok) {
+                printf("# cannot load the test key '%s'\n", name);
                 test_key_done(ret);
+        }
         return ok;
 }
 

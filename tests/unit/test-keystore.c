@@ -12,19 +12,16 @@
 
 #define NSEC UINT64_C(1000000000)
 
-/* Generated once per run: EC P-256 is cheap, one RSA-2048 key is enough. */
+/* Loaded once per run from tests/data; k_other is a second P-256 key. */
 static struct test_key k_ec256, k_ec384, k_ec521, k_ed25519, k_rsa, k_other;
 static bool keys_ready;
 
 static bool keys_init(void) {
         if (keys_ready)
                 return true;
-        keys_ready = test_key_make("ec256", "ec256.example", &k_ec256) &&
-                     test_key_make("ec384", "ec384.example", &k_ec384) &&
-                     test_key_make("ec521", "ec521.example", &k_ec521) &&
-                     test_key_make("ed25519", "ed25519.example", &k_ed25519) &&
-                     test_key_make("rsa2048", "rsa.example", &k_rsa) &&
-                     test_key_make("ec256", "other.example", &k_other);
+        keys_ready = test_key_load("ec-p256", &k_ec256) && test_key_load("ec-p384", &k_ec384) &&
+                     test_key_load("ec-p521", &k_ec521) && test_key_load("ed25519", &k_ed25519) &&
+                     test_key_load("rsa2048", &k_rsa) && test_key_load("chain-leaf", &k_other);
         return keys_ready;
 }
 
@@ -144,8 +141,8 @@ static void test_add_remove(void) {
         ASSERT_EQ(t->keys[0]->bits, 256);
         ASSERT_EQ(t->keys[0]->sig_len, 64);
         ASSERT_EQ(t->keys[0]->n_certs, 1);
-        ASSERT_EQ(t->keys[0]->not_after, 2019686400); /* 2034-01-01T00:00:00Z */
-        ASSERT_STREQ(t->keys[0]->subject, "CN=ec256.example,O=enclave-acm tests");
+        ASSERT_EQ(t->keys[0]->not_after, 4948997518); /* tests/data/ec-p256.crt.pem: 2126-10-30T01:31:58Z */
+        ASSERT_STREQ(t->keys[0]->subject, "CN=ec-p256.enclave-acm.test,O=enclave-acm tests");
         ASSERT_TRUE(etok_keystore_find_locked(ks, slot + 1) == NULL);
         etok_keystore_read_end(ks);
 
@@ -271,8 +268,8 @@ static void test_key_types(void) {
                 enum rpc_key_type kt;
                 uint32_t bits;
         } cases[] = {
-                { "ec256", true, RPC_KEY_EC, 256 },     { "ec384", true, RPC_KEY_EC, 384 },
-                { "ec521", true, RPC_KEY_EC, 521 },     { "ed25519", true, RPC_KEY_ED25519, 256 },
+                { "ec-p256", true, RPC_KEY_EC, 256 },   { "ec-p384", true, RPC_KEY_EC, 384 },
+                { "ec-p521", true, RPC_KEY_EC, 521 },   { "ed25519", true, RPC_KEY_ED25519, 256 },
                 { "rsa2048", true, RPC_KEY_RSA, 2048 }, { "rsa1024", false, 0, 0 },
                 { "secp256k1", false, 0, 0 },           { "x25519", false, 0, 0 },
         };
@@ -286,11 +283,11 @@ static void test_key_types(void) {
                 uint32_t slot;
                 int r;
 
-                /* Reuse the run's RSA-2048 key rather than generating another. */
+                /* Reuse the run's RSA-2048 key rather than loading it again. */
                 if (strcmp(cases[i].type, "rsa2048") == 0)
                         use = &k_rsa;
                 else
-                        ASSERT_TRUE(test_key_make(cases[i].type, "t", &k));
+                        ASSERT_TRUE(test_key_load(cases[i].type, &k));
                 r = add1(ks, cases[i].type, "1234", false, use, &slot);
                 if (use == &k)
                         test_key_done(&k);

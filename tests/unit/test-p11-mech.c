@@ -1,9 +1,9 @@
 /* p11module pure helpers and entry-point argument checks: mechanism table, parameters, DigestInfo,
- * signature sizes, C_Initialize/C_Finalize rules, interfaces and fork behaviour, all without a daemon. */
+ * signature sizes, C_Initialize/C_Finalize rules, interfaces, all without a daemon
+ * (fork behaviour: tests/integration/test-p11-fork.c). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/x509.h>
@@ -613,49 +613,6 @@ static void test_local_answers(void) {
         ASSERT_EQ(C_Finalize(NULL), CKR_OK);
 }
 
-/* A child sees NOT_INITIALIZED until it initialises; its C_Finalize is local; C_Initialize is fresh. */
-static int child_checks(int style) {
-        CK_SESSION_INFO si;
-        CK_ULONG n;
-
-        if (C_GetSessionInfo(1, &si) != CKR_CRYPTOKI_NOT_INITIALIZED)
-                return 10;
-        if (C_GetSlotList(CK_FALSE, NULL, &n) != CKR_CRYPTOKI_NOT_INITIALIZED)
-                return 11;
-        if (style == 1 && C_Finalize(NULL) != CKR_OK) /* pkcs11-provider: finalise, then initialise */
-                return 12;
-        if (C_Initialize(NULL) != CKR_OK) /* libp11: initialise without finalising */
-                return 13;
-        if (C_GetSessionInfo(1, &si) != CKR_SESSION_HANDLE_INVALID) /* the parent's session is gone */
-                return 14;
-        if (C_Finalize(NULL) != CKR_OK)
-                return 15;
-        return 0;
-}
-
-static void test_fork(void) {
-        CK_SESSION_HANDLE h;
-        CK_SESSION_INFO si;
-
-        no_daemon();
-        ASSERT_EQ(C_Initialize(NULL), CKR_OK);
-        ASSERT_EQ(C_OpenSession(3, CKF_SERIAL_SESSION, NULL, NULL, &h), CKR_OK);
-        for (int style = 0; style < 2; style++) {
-                int status = 0;
-                pid_t pid = fork();
-
-                ASSERT_TRUE(pid >= 0);
-                if (pid == 0)
-                        _exit(child_checks(style));
-                ASSERT_EQ(waitpid(pid, &status, 0), pid);
-                ASSERT_TRUE(WIFEXITED(status));
-                ASSERT_EQ(WEXITSTATUS(status), 0);
-        }
-        /* the parent is untouched */
-        ASSERT_EQ(C_GetSessionInfo(h, &si), CKR_OK);
-        ASSERT_EQ(C_Finalize(NULL), CKR_OK);
-}
-
 TAP_MAIN(TEST("/p11/mech/table", test_table), TEST("/p11/mech/info", test_info),
          TEST("/p11/mech/for-key", test_for_key), TEST("/p11/mech/wire", test_wire),
          TEST("/p11/mech/hash-maps", test_hash_maps), TEST("/p11/mech/digestinfo", test_digestinfo),
@@ -667,4 +624,4 @@ TAP_MAIN(TEST("/p11/mech/table", test_table), TEST("/p11/mech/info", test_info),
          TEST("/p11/module/init-args", test_init_args), TEST("/p11/module/init-cycles", test_init_cycles),
          TEST("/p11/module/info-versions", test_info_versions),
          TEST("/p11/module/interfaces", test_interfaces),
-         TEST("/p11/module/local-answers", test_local_answers), TEST("/p11/module/fork", test_fork))
+         TEST("/p11/module/local-answers", test_local_answers))

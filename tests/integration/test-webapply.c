@@ -1,6 +1,7 @@
-/* Unit tests for parent/webapply: atomic replace, config test, graceful reload, rollback, whether the
- * server survived the reload or runs at all, finding its pid file; with a fake server script
- * (tests/data/webapply/fake-server.sh) standing in for nginx and apachectl, and a fake systemctl. */
+/* Tests for parent/webapply (integration suite: they start processes and wait out timeouts): atomic
+ * replace, config test, graceful reload, rollback, whether the server survived the reload or runs at all,
+ * finding its pid file; with a fake server script (tests/data/webapply/fake-server.sh) standing in for nginx
+ * and apachectl, and a fake systemctl. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -91,7 +92,7 @@ static size_t dir_count(const char *dir) {
         return n;
 }
 
-/* tests/data: $TEST_DATA, else next to this file (meson compiles it as "../tests/unit/…"). */
+/* tests/data: $TEST_DATA, else next to this file (meson compiles it as "../tests/integration/…"). */
 static char *data_path(const char *rel) {
         const char *env = getenv("TEST_DATA"), *slash = strrchr(__FILE__, '/');
         char *path = NULL;
