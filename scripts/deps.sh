@@ -13,6 +13,8 @@ DEPS=(
         nginx apache2 wrk curl
         # test helpers
         valgrind socat python3 util-linux procps ca-certificates
+        # gcore (tests/integration/key-memory.sh: no private number in a core of enclave-token)
+        gdb
         # systemd-analyze verify on packaging/enclave-acm-agent.service (tests/integration/unit-verify.sh)
         systemd
 )

@@ -107,8 +107,8 @@ static void test_nitro_parse_bad(void) {
                 "{\"EnclaveID\": \"x\", \"ProcessID\": 99999999999999999999, \"EnclaveCID\": 16}",
                 "{\"EnclaveID\": \"x\", \"ProcessID\": 7, \"EnclaveCID\": 16", /* unterminated */
                 "{\"EnclaveID\": \"x\" \"ProcessID\": 7, \"EnclaveCID\": 16}", /* no comma */
-                "{\"A\": [[[[[[[[[[[[1]]]]]]]]]]]], \"EnclaveID\": \"x\", \"ProcessID\": 7, \"EnclaveCID\": "
-                "16}",
+                /* nested deeper than the reader allows */
+                "{\"A\":[[[[[[[[[[[[1]]]]]]]]]]]],\"EnclaveID\":\"x\",\"ProcessID\":7,\"EnclaveCID\":16}",
         };
         struct launcher_nitro_info info;
 
