@@ -8,6 +8,7 @@
 #include "agent/config/config.h"
 #include "agent/service.h"
 #include "common/log.h"
+#include "common/ssl-heap.h"
 
 static const char *arg_config = AGENT_CONFIG_DEFAULT_PATH;
 static bool arg_check_config;
@@ -122,6 +123,13 @@ int main(int argc, char *argv[]) {
         /* acm.yaml may hold PINs: no core dumps, no ptrace by other users. */
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
                 log_error_errno(negative_errno(), "Failed to make the process non-dumpable: %m");
+                return EXIT_FAILURE;
+        }
+        /* Key files pass through OpenSSL on their way to the enclave: every buffer it makes is wiped
+         * when freed and kept out of core dumps (locked where RLIMIT_MEMLOCK allows). */
+        r = ssl_heap_install();
+        if (r < 0) {
+                log_error_errno(r, "Failed to route OpenSSL's allocations to wiped memory: %m");
                 return EXIT_FAILURE;
         }
         r = parse_argv(argc, argv);

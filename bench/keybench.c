@@ -1,5 +1,5 @@
 /* Signatures per second of etok_key_sign() in-process, with or without enclave-token's OpenSSL arena
- * (enclave-token/ssl-heap.c): what the arena costs, without the socket and the module around it.
+ * (common/ssl-heap.c): what the arena costs, without the socket and the module around it.
  * usage: keybench [--arena] [--seconds S] [--threads N] KEY.pem CERT.pem MECH...
  * MECH: rsa-pss, ecdsa or eddsa, one per key/cert pair, e.g.
  *   keybench --arena tests/data/rsa2048.key.pem tests/data/rsa2048.crt.pem rsa-pss */
@@ -13,7 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "enclave-token/key.h"
-#include "enclave-token/ssl-heap.h"
+#include "common/ssl-heap.h"
 
 static double arg_seconds = 2;
 static unsigned arg_threads = 1;
@@ -144,7 +144,7 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "usage: keybench [--arena] [--seconds S] [--threads N] KEY CERT MECH...\n");
                 return 2;
         }
-        if (arena && etok_ssl_heap_install() < 0)
+        if (arena && ssl_heap_install() < 0)
                 return 1;
         if (CRYPTO_secure_malloc_init(1u << 20, 64) == 0)
                 return 1;

@@ -20,7 +20,7 @@
 #include "enclave-token/dispatch.h"
 #include "enclave-token/keystore.h"
 #include "enclave-token/server.h"
-#include "enclave-token/ssl-heap.h"
+#include "common/ssl-heap.h"
 
 #define WORKERS_MAX           256
 #define ROTATION_GRACE_MAX    86400 /* a day: old workers of a web server never take longer */
@@ -304,7 +304,7 @@ int main(int argc, char *argv[]) {
         }
         /* Before OpenSSL allocates anything: all of it, key copies in its caches included, in locked,
          * non-dumpable memory wiped on free. */
-        r = etok_ssl_heap_install();
+        r = ssl_heap_install();
         if (r < 0) {
                 log_error_errno(r, "Failed to route OpenSSL's allocations to locked memory: %m");
                 return EXIT_FAILURE;

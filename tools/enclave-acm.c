@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/ssl-heap.h"
 #include "common/transport.h"
 #include "tools/cli.h"
 
@@ -96,6 +97,12 @@ int main(int argc, char **argv) {
         int r;
 
         log_set_prefix(false);
+        /* `token add` reads key files through OpenSSL: its buffers are wiped when freed. */
+        r = ssl_heap_install();
+        if (r < 0) {
+                log_error_errno(r, "Failed to route OpenSSL's allocations to wiped memory: %m");
+                return EXIT_FAILURE;
+        }
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;

@@ -19,7 +19,7 @@
 #include "common/cleanup-ssl.h"
 #include "common/secret.h"
 #include "enclave-token/key.h"
-#include "enclave-token/ssl-heap.h"
+#include "common/ssl-heap.h"
 #include "tests/lib/data.h"
 #include "tests/lib/tap.h"
 
@@ -314,10 +314,10 @@ static void test_scan_finds(void) {
  * the contents, large mappings returned, all pages dontdump. */
 static void test_arena(void) {
         static const size_t sizes[] = { 1, 15, 16, 17, 64, 65, 100, 1000, 4096, 4097, 32768, 32769, 100000 };
-        struct etok_ssl_heap_stats st0, st;
+        struct ssl_heap_stats st0, st;
         uint8_t *p[ELEMENTSOF(sizes)];
 
-        etok_ssl_heap_get_stats(&st0);
+        ssl_heap_get_stats(&st0);
         ASSERT_TRUE(st0.mapped > 0); /* OpenSSL allocated through it already */
         ASSERT_TRUE(OPENSSL_malloc(0) == NULL);
         for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
@@ -326,7 +326,7 @@ static void test_arena(void) {
                 ASSERT_EQ((uintptr_t) p[i] % 16, 0);
                 memset(p[i], (int) i + 1, sizes[i]);
         }
-        etok_ssl_heap_get_stats(&st);
+        ssl_heap_get_stats(&st);
         ASSERT_EQ(st.large, st0.large + 2);
         for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
                 size_t grown = sizes[i] * 3 + 1;
@@ -341,7 +341,7 @@ static void test_arena(void) {
                 ASSERT_EQ(q[0], i + 1);
                 OPENSSL_free(q);
         }
-        etok_ssl_heap_get_stats(&st);
+        ssl_heap_get_stats(&st);
         ASSERT_EQ(st.large, st0.large);
         ASSERT_EQ(st.unlocked, require_locked ? 0 : st.mapped);
         ASSERT_EQ(scan("arena", false), 0);
@@ -385,7 +385,7 @@ int main(void) {
         };
 
         /* As enclave-token's main() does, before OpenSSL allocates anything. */
-        if (etok_ssl_heap_install() < 0)
+        if (ssl_heap_install() < 0)
                 return 1;
         setup_locking();
         if (CRYPTO_secure_malloc_init(1u << 20, 64) == 0)

@@ -19,7 +19,7 @@
 #include <openssl/crypto.h>
 
 #include "common/secret.h"
-#include "enclave-token/ssl-heap.h"
+#include "common/ssl-heap.h"
 
 #define HDR         16u /* keeps blocks 16-byte aligned, as malloc's are */
 #define SMALL_MAX   32768u
@@ -47,7 +47,7 @@ struct tcache {
 static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct blk *shared_head[NCLASS]; /* under heap_lock, as is everything below */
 static uint8_t *carve_pos, *carve_end;
-static struct etok_ssl_heap_stats stats;
+static struct ssl_heap_stats stats;
 
 static pthread_key_t cache_key;
 static __thread struct tcache cache;
@@ -257,7 +257,7 @@ static void *heap_realloc(void *p, size_t num, const char *file, int line) {
         return q;
 }
 
-int etok_ssl_heap_install(void) {
+int ssl_heap_install(void) {
         static bool installed;
         int r;
 
@@ -274,8 +274,8 @@ int etok_ssl_heap_install(void) {
         return 0;
 }
 
-void etok_ssl_heap_get_stats(struct etok_ssl_heap_stats *ret) {
-        *ret = (struct etok_ssl_heap_stats){
+void ssl_heap_get_stats(struct ssl_heap_stats *ret) {
+        *ret = (struct ssl_heap_stats){
                 .mapped = __atomic_load_n(&stats.mapped, __ATOMIC_RELAXED),
                 .large = __atomic_load_n(&stats.large, __ATOMIC_RELAXED),
                 .unlocked = __atomic_load_n(&stats.unlocked, __ATOMIC_RELAXED),
