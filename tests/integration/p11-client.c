@@ -755,7 +755,7 @@ int main(int argc, char **argv) {
         CK_C_INITIALIZE_ARGS init = { .flags = CKF_OS_LOCKING_OK };
         CK_RV (*get_list)(CK_FUNCTION_LIST_PTR_PTR);
         const char *expect = NULL;
-        long long max_ms = -1;
+        long long max_ms = -1, t_init;
         unsigned n = 0, failed = 0;
         void *dl;
         CK_RV rv;
@@ -775,6 +775,7 @@ int main(int argc, char **argv) {
                 printf("not ok - C_GetFunctionList\n");
                 return 1;
         }
+        t_init = now_ms();
         rv = p11->C_Initialize(&init);
         if (rv != CKR_OK) {
                 printf("not ok - C_Initialize: %s\n", rv_name(rv));
@@ -783,7 +784,8 @@ int main(int argc, char **argv) {
         token_label = argv[2];
         rv = find_slot(argv[2]);
         if (rv != CKR_OK) {
-                printf("not ok - token '%s': %s\n", argv[2], rv_name(rv));
+                printf("not ok - token '%s': %s (C_Initialize and the lookup took %lld ms)\n", argv[2],
+                       rv_name(rv), now_ms() - t_init);
                 (void) p11->C_Finalize(NULL);
                 return 1;
         }
