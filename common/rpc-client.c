@@ -1,5 +1,6 @@
 /* Blocking request/response client over one connection; no allocation after rpc_client_open(). */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/resource.h>
@@ -17,6 +18,7 @@ struct rpc_client {
         int fd;
         enum rpc_channel channel;
         int timeout_ms;
+        uint64_t deadline_ms; /* rpc_client_set_deadline(); 0: none */
         uint32_t next_id;
         uint8_t version; /* negotiated; 0 until HELLO succeeded */
         bool broken;
@@ -162,18 +164,30 @@ static void expect_update(struct rpc_client *c, enum rpc_call call, uint64_t sen
         c->expect_usec[call] = (uint32_t) (e ? (3 * e + rtt) / 4 : rtt);
 }
 
-static int64_t now_ms(void) {
-        return (int64_t) mono_msec();
+void rpc_client_set_deadline(struct rpc_client *c, uint64_t deadline_ms) {
+        if (c)
+                c->deadline_ms = deadline_ms;
 }
 
-/* What is left of the call's time budget; negative timeouts mean none. */
-static int time_left(const struct rpc_client *c, int64_t start) {
-        int64_t left;
+/* When a call started at now must be over (mono_msec()): its timeout or the deadline, whichever comes
+ * first. UINT64_MAX: never (a negative timeout and no deadline). */
+static uint64_t call_end(const struct rpc_client *c, uint64_t now) {
+        uint64_t end = c->timeout_ms < 0 ? UINT64_MAX : now + (uint64_t) c->timeout_ms;
 
-        if (c->timeout_ms < 0)
+        return c->deadline_ms != 0 && c->deadline_ms < end ? c->deadline_ms : end;
+}
+
+/* Milliseconds from now to end, as the transport counts them: -1 for never, 0 once it has passed. */
+static int ms_until(uint64_t end, uint64_t now) {
+        if (end == UINT64_MAX)
                 return -1;
-        left = c->timeout_ms - (now_ms() - start);
-        return left > 0 ? (int) left : 0;
+        if (end <= now)
+                return 0;
+        return end - now > INT_MAX ? INT_MAX : (int) (end - now);
+}
+
+static int time_left(uint64_t end) {
+        return ms_until(end, end == UINT64_MAX ? 0 : mono_msec());
 }
 
 int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **ret_body, size_t *ret_len) {
@@ -181,8 +195,7 @@ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **re
         struct rpc_header h;
         uint8_t *rb;
         uint32_t id;
-        int64_t start;
-        uint64_t sent;
+        uint64_t now, end, sent;
         int r;
 
         if (!c)
@@ -201,6 +214,13 @@ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **re
                 wipe_request(c);
                 return r;
         }
+        now = mono_msec();
+        end = call_end(c, now);
+        if (end <= now) {
+                /* The caller's budget is spent: nothing is sent, and the connection stays usable. */
+                wipe_request(c);
+                return -ETIMEDOUT;
+        }
 
         if (c->rsecret)
                 secret_wipe(c->rbuf->data, c->rlen);
@@ -218,8 +238,7 @@ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **re
                 .body_len = (uint32_t) c->w.len,
         };
         rpc_header_encode(&h, c->sbuf->data);
-        start = now_ms();
-        r = transport_send_all(c->fd, c->sbuf->data, RPC_HEADER_SIZE + c->w.len, c->timeout_ms);
+        r = transport_send_all(c->fd, c->sbuf->data, RPC_HEADER_SIZE + c->w.len, ms_until(end, now));
         reset_request(c, rpc_call_secret_request(info));
         if (r < 0)
                 return client_fail(c, r);
@@ -228,7 +247,7 @@ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **re
         (void) __atomic_add_fetch(&waiting, 1, __ATOMIC_RELAXED);
         reply_wait(c, call, sent);
         rb = c->rbuf->data;
-        r = transport_recv_all(c->fd, rb, RPC_HEADER_SIZE, time_left(c, start));
+        r = transport_recv_all(c->fd, rb, RPC_HEADER_SIZE, time_left(end));
         (void) __atomic_sub_fetch(&waiting, 1, __ATOMIC_RELAXED);
         if (r < 0)
                 return client_fail(c, r);
@@ -239,7 +258,7 @@ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const uint8_t **re
             (c->version && h.version != c->version))
                 return client_fail(c, -EPROTO);
         c->rlen = RPC_HEADER_SIZE + h.body_len;
-        r = transport_recv_all(c->fd, rb + RPC_HEADER_SIZE, h.body_len, time_left(c, start));
+        r = transport_recv_all(c->fd, rb + RPC_HEADER_SIZE, h.body_len, time_left(end));
         if (r < 0)
                 return client_fail(c, r);
         expect_update(c, call, sent);
@@ -293,9 +312,10 @@ static int client_hello(struct rpc_client *c, const char *client_name) {
         return 0;
 }
 
-int rpc_client_open(const struct transport_addr *a, enum rpc_channel ch, int timeout_ms,
-                    const char *client_name, struct rpc_client **ret) {
+int rpc_client_open_until(const struct transport_addr *a, enum rpc_channel ch, int timeout_ms,
+                          uint64_t deadline_ms, const char *client_name, struct rpc_client **ret) {
         _cleanup_(rpc_client_freep) struct rpc_client *c = NULL;
+        uint64_t now;
         int r;
 
         if (!a || !ret || ch < 0 || ch >= _RPC_CHANNEL_MAX)
@@ -316,12 +336,25 @@ int rpc_client_open(const struct transport_addr *a, enum rpc_channel ch, int tim
                 return r;
         rpc_writer_init(&c->w, c->sbuf->data + RPC_HEADER_SIZE, c->max_body);
 
-        c->fd = transport_connect(a, timeout_ms);
+        /* Connect and HELLO share one budget: HELLO gets what the connect left. */
+        now = mono_msec();
+        c->deadline_ms = call_end(c, now);
+        if (deadline_ms != 0 && deadline_ms < c->deadline_ms)
+                c->deadline_ms = deadline_ms;
+        if (c->deadline_ms <= now)
+                return -ETIMEDOUT;
+        c->fd = transport_connect(a, ms_until(c->deadline_ms, now));
         if (c->fd < 0)
                 return c->fd;
         r = client_hello(c, client_name);
         if (r < 0)
                 return r;
+        c->deadline_ms = deadline_ms;
         *ret = TAKE_PTR(c);
         return 0;
+}
+
+int rpc_client_open(const struct transport_addr *a, enum rpc_channel ch, int timeout_ms,
+                    const char *client_name, struct rpc_client **ret) {
+        return rpc_client_open_until(a, ch, timeout_ms, 0, client_name, ret);
 }

@@ -10,9 +10,15 @@
 
 struct rpc_client;
 
-/* Connects, sends HELLO, checks the version. timeout_ms bounds every later call too. */
+/* Connects, sends HELLO, checks the version, all within timeout_ms (a negative one: no bound).
+ * timeout_ms bounds every later call too. */
 _must_check_ int rpc_client_open(const struct transport_addr *a, enum rpc_channel ch, int timeout_ms,
                                  const char *client_name, struct rpc_client **ret);
+/* The same, over by deadline_ms too (mono_msec(); 0: none), which then bounds every later call as
+ * rpc_client_set_deadline() does. -ETIMEDOUT without connecting when it has passed. */
+_must_check_ int rpc_client_open_until(const struct transport_addr *a, enum rpc_channel ch, int timeout_ms,
+                                       uint64_t deadline_ms, const char *client_name,
+                                       struct rpc_client **ret);
 struct rpc_client *rpc_client_free(struct rpc_client *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct rpc_client *, rpc_client_free);
 
@@ -42,6 +48,12 @@ _must_check_ int rpc_client_call(struct rpc_client *c, enum rpc_call call, const
  * after a failure, which leaves *ret_resp zeroed. A secret response is wiped at the next call. */
 _must_check_ int rpc_client_call_msg(struct rpc_client *c, enum rpc_call call, const void *req,
                                      void *ret_resp);
+
+/* A caller whose one operation spans several calls (and connections) gives them one budget: each
+ * call from now on is over at deadline_ms (mono_msec()) or after its timeout, whichever comes first.
+ * A call started after the deadline returns -ETIMEDOUT without sending, and the client stays usable.
+ * 0 removes the deadline. */
+void rpc_client_set_deadline(struct rpc_client *c, uint64_t deadline_ms);
 
 /* Poll for a reply up to usec before sleeping on it (0, the default: never). A sleeping vCPU takes
  * tens of microseconds to wake on a VM; see rpc-client.c. For the module's latency-bound calls. */

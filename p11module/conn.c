@@ -26,7 +26,10 @@ static struct {
         struct p11_conn *all[P11_POOL_MAX]; /* open connections, busy or idle */
         struct p11_conn *idle[P11_POOL_MAX];
         size_t n_idle;
-        uint64_t timed_out_at_ms; /* last connect that timed out; zero after a success */
+        /* enclave-token looks frozen: a call or a connect timed out, and no call succeeded since */
+        bool frozen;
+        bool probing;             /* a thread is opening a connection to see whether it answers again */
+        uint64_t timed_out_at_ms; /* the last of those timeouts */
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Marks an all[] entry whose connection is being opened. */
@@ -73,7 +76,7 @@ void p11_pool_done(void) {
         /* Busy connections stay counted until released; a new epoch makes release free them. */
         for (size_t i = 0; i < P11_POOL_MAX; i++)
                 pool.all[i] = NULL;
-        pool.timed_out_at_ms = 0;
+        pool.frozen = pool.probing = false;
         pool.epoch++;
         pool.cfg = NULL;
         pthread_cond_broadcast(&pool.cond);
@@ -87,30 +90,29 @@ void p11_pool_forked(void) {
                         conn_free(pool.all[i]);
         memset(pool.all, 0, sizeof(pool.all));
         pool.n_idle = 0;
-        pool.timed_out_at_ms = 0;
+        pool.frozen = pool.probing = false;
         pool.epoch++;
         pool.cfg = NULL;
         (void) pthread_mutex_init(&pool.lock, NULL);
         pool_cond_init();
 }
 
-static void deadline_after(int ms, struct timespec *ret) {
-        (void) clock_gettime(CLOCK_MONOTONIC, ret);
-        ret->tv_sec += ms / 1000;
-        ret->tv_nsec += (long) (ms % 1000) * 1000000L;
-        if (ret->tv_nsec >= 1000000000L) {
-                ret->tv_sec++;
-                ret->tv_nsec -= 1000000000L;
-        }
+/* A frozen enclave-token (SIGSTOPped, a stalled enclave) still completes connects, through its listen
+ * backlog, and then never answers; a dead vsock CID does not complete them. Either way each call would
+ * wait its whole timeout, the threads of a process one after another. So once a call or a connect timed
+ * out, calls that need a new connection fail at once, except that one thread at a time, at most once per
+ * FROZEN_RETRY_MS, tries one within its call's budget: the call that finds enclave-token answering
+ * again carries on, and with it every later one. Refused connects are instant and always retried. */
+#define FROZEN_RETRY_MS 1000
+
+static void frozen_set_locked(void) {
+        pool.frozen = true;
+        pool.timed_out_at_ms = mono_msec();
+        pthread_cond_broadcast(&pool.cond); /* the threads waiting for a slot stop waiting */
 }
 
-/* An enclave that does not answer connects (a dead vsock CID) would cost every call the whole
- * timeout: for a second after a connect timed out, new connects fail at once. Refused connects are
- * instant anyway and are always retried. */
-#define CONNECT_BACKOFF_MS 1000
-
-static bool connect_backoff_locked(void) {
-        return pool.timed_out_at_ms != 0 && mono_msec() - pool.timed_out_at_ms < CONNECT_BACKOFF_MS;
+static bool frozen_may_connect_locked(void) {
+        return !pool.probing && mono_msec() - pool.timed_out_at_ms >= FROZEN_RETRY_MS;
 }
 
 static size_t free_slot_locked(void) {
@@ -133,7 +135,7 @@ static int connect_error(int r) {
         }
 }
 
-static int conn_open(const struct p11_config *cfg, struct p11_conn **ret) {
+static int conn_open(const struct p11_config *cfg, uint64_t deadline_ms, struct p11_conn **ret) {
         struct transport_addr addr;
         struct p11_conn *c;
         int r;
@@ -144,7 +146,8 @@ static int conn_open(const struct p11_config *cfg, struct p11_conn **ret) {
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
-        r = rpc_client_open(&addr, RPC_CHANNEL_DATA, cfg->timeout_ms, CLIENT_NAME, &c->rpc);
+        r = rpc_client_open_until(&addr, RPC_CHANNEL_DATA, cfg->timeout_ms, deadline_ms, CLIENT_NAME,
+                                  &c->rpc);
         if (r < 0) {
                 p11_debug(P11_DEBUG_RPC, "connect failed: %s", strerror(-r));
                 free(c);
@@ -156,30 +159,37 @@ static int conn_open(const struct p11_config *cfg, struct p11_conn **ret) {
         return 0;
 }
 
-/* With the lock held and a reserved slot: opens a connection without the lock. */
-static int acquire_new_locked(size_t slot, struct p11_conn **ret) {
+/* With the lock held and a free slot: opens a connection without the lock, by the call's deadline. */
+static int acquire_new_locked(size_t slot, uint64_t deadline_ms, struct p11_conn **ret) {
         const struct p11_config *cfg = pool.cfg;
         unsigned long epoch = pool.epoch;
+        bool probe = pool.frozen;
         struct p11_conn *c = NULL;
         int r;
 
+        if (mono_msec() >= deadline_ms)
+                return -ETIMEDOUT; /* the call's budget is spent: this says nothing about enclave-token */
         pool.all[slot] = &reserved_marker;
+        if (probe)
+                pool.probing = true;
         pthread_mutex_unlock(&pool.lock);
-        r = conn_open(cfg, &c);
+        r = conn_open(cfg, deadline_ms, &c);
         pthread_mutex_lock(&pool.lock);
         if (epoch != pool.epoch) {
                 /* Finalised (or forked) meanwhile: the reservation is gone already. */
                 conn_free(c);
                 return -ECONNREFUSED;
         }
+        if (probe)
+                pool.probing = false;
         if (r < 0) {
                 pool.all[slot] = NULL;
                 if (r == -ETIMEDOUT)
-                        pool.timed_out_at_ms = mono_msec();
+                        frozen_set_locked();
                 pthread_cond_signal(&pool.cond);
                 return r;
         }
-        pool.timed_out_at_ms = 0;
+        pool.frozen = false; /* it answered HELLO */
         c->epoch = epoch;
         c->slot = slot;
         pool.all[slot] = c;
@@ -209,9 +219,9 @@ static struct p11_conn *take_idle_locked(void) {
         return c;
 }
 
-int p11_conn_acquire(struct p11_conn **ret) {
-        struct timespec deadline;
-        bool have_deadline = false;
+int p11_conn_acquire(uint64_t deadline_ms, struct p11_conn **ret) {
+        const struct timespec deadline = { .tv_sec = (time_t) (deadline_ms / 1000),
+                                           .tv_nsec = (long) (deadline_ms % 1000) * 1000000L };
         int r = 0;
 
         pthread_mutex_lock(&pool.lock);
@@ -227,13 +237,13 @@ int p11_conn_acquire(struct p11_conn **ret) {
                         break;
                 }
                 slot = free_slot_locked();
-                if (slot < P11_POOL_MAX) {
-                        r = connect_backoff_locked() ? -ETIMEDOUT : acquire_new_locked(slot, ret);
+                if (pool.frozen && (slot == P11_POOL_MAX || !frozen_may_connect_locked())) {
+                        r = -ETIMEDOUT; /* the busy connections are likely stuck as well */
                         break;
                 }
-                if (!have_deadline) {
-                        deadline_after(pool.cfg->timeout_ms, &deadline);
-                        have_deadline = true;
+                if (slot < P11_POOL_MAX) {
+                        r = acquire_new_locked(slot, deadline_ms, ret);
+                        break;
                 }
                 if (pthread_cond_timedwait(&pool.cond, &pool.lock, &deadline) == ETIMEDOUT) {
                         r = -ETIMEDOUT;
@@ -244,7 +254,7 @@ int p11_conn_acquire(struct p11_conn **ret) {
         return r;
 }
 
-void p11_conn_release(struct p11_conn *c) {
+void p11_conn_release(struct p11_conn *c, int r) {
         if (!c)
                 return;
         pthread_mutex_lock(&pool.lock);
@@ -255,8 +265,12 @@ void p11_conn_release(struct p11_conn *c) {
                 conn_free(c);
                 drop_idle_locked();
                 p11_debug(P11_DEBUG_RPC, "dropped a broken connection and the idle ones");
+                if (r == -ETIMEDOUT)
+                        frozen_set_locked();
                 pthread_cond_broadcast(&pool.cond); /* several slots came free */
         } else {
+                if (r >= 0)
+                        pool.frozen = false;
                 pool.idle[pool.n_idle++] = c;
                 pthread_cond_signal(&pool.cond);
         }

@@ -15,9 +15,13 @@ void p11_pool_done(void);
 /* In a forked child: closes every inherited connection without writing to it and resets the locks. */
 void p11_pool_forked(void);
 
-/* A free connection, a new one (up to P11_POOL_MAX), or waits for one up to the call timeout.
- * Connection errors: -ECONNREFUSED (nothing listening), -ETIMEDOUT, -EPROTO, -ENOMEM. */
-_must_check_ int p11_conn_acquire(struct p11_conn **ret);
-/* Back to the pool; a broken one is closed, and then the idle ones too (they are likely stale). */
-void p11_conn_release(struct p11_conn *c);
+/* A free connection, a new one (up to P11_POOL_MAX), or waits for one, all by deadline_ms (mono_msec():
+ * the PKCS#11 call's budget). While enclave-token looks frozen (a call or a connect timed out and no call
+ * succeeded since) a call that needs a new connection fails at once with -ETIMEDOUT, except one thread
+ * at a time, once a second, that tries. Connection errors: -ECONNREFUSED (nothing listening),
+ * -ETIMEDOUT, -EPROTO, -ENOMEM. */
+_must_check_ int p11_conn_acquire(uint64_t deadline_ms, struct p11_conn **ret);
+/* Back to the pool with what the call on it returned. A broken one is closed, and then the idle ones too
+ * (they are likely stale); a timeout marks enclave-token frozen, a success not any more. */
+void p11_conn_release(struct p11_conn *c, int r);
 struct rpc_client *p11_conn_rpc(struct p11_conn *c);

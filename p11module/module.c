@@ -7,6 +7,7 @@
 #include "p11module/conn.h"
 #include "p11module/debug.h"
 #include "p11module/module.h"
+#include "p11module/remote.h"
 #include "p11module/sessions.h"
 #include "p11module/tokens.h"
 
@@ -64,6 +65,7 @@ static int check_process(void) {
 }
 
 CK_RV p11_enter(void) {
+        p11_remote_budget_reset();
         return check_process() == 0 ? CKR_OK : CKR_CRYPTOKI_NOT_INITIALIZED;
 }
 

@@ -5,18 +5,36 @@
 
 #include "common/p11-errmap.h"
 #include "common/secret.h"
+#include "common/time-util.h"
 #include "p11module/conn.h"
 #include "p11module/debug.h"
+#include "p11module/module.h"
 #include "p11module/remote.h"
 
 /* Takes what it needs from a decoded answer while the connection, and so the reply buffer the answer's
  * slices point into, is still held. */
 typedef int (*consume_fn)(const void *resp, void *userdata);
 
-static int exchange_once(struct p11_conn *c, enum rpc_call call, const void *req, void *resp,
-                         consume_fn consume, void *userdata) {
+/* The end of the PKCS#11 call this thread is in (mono_msec()); 0 before its first round trip. */
+static __thread uint64_t call_deadline_ms;
+
+void p11_remote_budget_reset(void) {
+        call_deadline_ms = 0;
+}
+
+/* Every step of one PKCS#11 call shares one timeout, counted from its first round trip: the clock is
+ * read once per call, and a call that stays local never reads it. */
+static uint64_t call_deadline(void) {
+        if (call_deadline_ms == 0)
+                call_deadline_ms = mono_msec() + (uint64_t) p11_mod.cfg.timeout_ms;
+        return call_deadline_ms;
+}
+
+static int exchange_once(struct p11_conn *c, uint64_t deadline_ms, enum rpc_call call, const void *req,
+                         void *resp, consume_fn consume, void *userdata) {
         int r;
 
+        rpc_client_set_deadline(p11_conn_rpc(c), deadline_ms);
         r = rpc_client_call_msg(p11_conn_rpc(c), call, req, resp);
         if (r < 0)
                 return r; /* resp untouched */
@@ -36,20 +54,23 @@ static const char *result_string(int r, bool broken) {
 }
 
 /* A connection that broke mid-call (daemon restarted, idle link dropped) is replaced and the call
- * repeated once: every data-channel call is idempotent. A timeout is not repeated: the budget is spent. */
+ * repeated once: every data-channel call is idempotent. A timeout is not repeated: the budget is spent.
+ * The wait for a connection, its connect and HELLO, the call and the repeat all end by the deadline of
+ * the PKCS#11 call, which a re-login and the other round trips of the same call share. */
 static int exchange(enum rpc_call call, const void *req, void *resp, consume_fn consume, void *userdata) {
+        uint64_t deadline_ms = call_deadline();
         int r = -ECONNRESET;
 
         for (int attempt = 0; attempt < 2; attempt++) {
                 struct p11_conn *c;
                 bool broken;
 
-                r = p11_conn_acquire(&c);
+                r = p11_conn_acquire(deadline_ms, &c);
                 if (r < 0)
                         return r;
-                r = exchange_once(c, call, req, resp, consume, userdata);
+                r = exchange_once(c, deadline_ms, call, req, resp, consume, userdata);
                 broken = rpc_client_is_broken(p11_conn_rpc(c));
-                p11_conn_release(c);
+                p11_conn_release(c, r);
                 p11_debug(P11_DEBUG_RPC, "%s: %s%s", rpc_call_to_string(call), result_string(r, broken),
                           broken ? " (connection dropped)" : "");
                 if (!broken || r == -ETIMEDOUT)

@@ -17,6 +17,11 @@ struct p11_token_summary {
         uint32_t n_keys;
 };
 
+/* Starts a PKCS#11 call's budget afresh (p11_enter(), at every entry point): all the round trips of one
+ * call, with their connects, repeats and re-login, end within one ENCLAVE_ACM_TIMEOUT_MS, counted from
+ * the first of them. */
+void p11_remote_budget_reset(void);
+
 /* All pages of TOKEN_LIST; *ret is malloc()ed (NULL when there are no tokens). */
 _must_check_ int p11_remote_token_list(struct p11_token_summary **ret, size_t *ret_n,
                                        uint64_t *ret_generation);

@@ -17,6 +17,11 @@
  *                            logs in with the last PIN and signs; the parent waits for it, then signs
  *                            on its own session again
  *   threads:N:COUNT:MECH:IN  N threads, each with its own session, sign COUNT times each
+ *   callthreads:N:COUNT:MAXMS:MECH:IN
+ *                            N threads, each with its own session, start together and sign COUNT times
+ *                            each, going on after a failure; every single signature (C_SignInit +
+ *                            C_Sign) must return within MAXMS ms. Prints each thread's slowest call;
+ *                            the step's result is the first failure seen (CKR_OK if none)
  *   initrace:N               C_Finalize, then N threads call C_Initialize at once: exactly one gets
  *                            CKR_OK, the others CKR_CRYPTOKI_ALREADY_INITIALIZED; the token is found again
  *   touch:PATH | wait:PATH   create a file / wait (at most 120 s) until it exists: sync with the script
@@ -333,6 +338,39 @@ static void *thread_main(void *arg) {
         return NULL;
 }
 
+struct call_job {
+        struct mech *m;
+        const unsigned char *in;
+        size_t in_len;
+        unsigned long count;
+        pthread_barrier_t *barrier;
+        CK_SESSION_HANDLE s;
+        unsigned long failed;
+        long long slowest_ms;
+        CK_RV first_rv;
+};
+
+/* Times each signature on its own: a bound on one call, not on the thread's whole run. */
+static void *call_main(void *arg) {
+        struct call_job *j = arg;
+        unsigned char sig[1024];
+
+        (void) pthread_barrier_wait(j->barrier);
+        for (unsigned long i = 0; i < j->count; i++) {
+                CK_ULONG sig_len = sizeof(sig);
+                long long t0 = now_ms(), dt;
+                CK_RV rv;
+
+                rv = sign_in(j->s, j->m, j->in, j->in_len, sig, &sig_len);
+                dt = now_ms() - t0;
+                if (dt > j->slowest_ms)
+                        j->slowest_ms = dt;
+                if (rv != CKR_OK && j->failed++ == 0)
+                        j->first_rv = rv;
+        }
+        return NULL;
+}
+
 struct init_job {
         pthread_barrier_t *barrier;
         CK_RV rv;
@@ -550,6 +588,61 @@ static CK_RV step_threads(char *arg) { /* N:COUNT:MECH:IN */
         return rv;
 }
 
+static CK_RV call_threads_report(struct call_job *jobs, unsigned long n, long long max_ms) {
+        CK_RV rv = CKR_OK;
+        bool slow = false;
+
+        for (unsigned long i = 0; i < n; i++) {
+                printf("# thread %lu: %lu of %lu failed%s%s, slowest call %lld ms%s\n", i, jobs[i].failed,
+                       jobs[i].count, jobs[i].failed ? " first with " : "",
+                       jobs[i].failed ? rv_name(jobs[i].first_rv) : "", jobs[i].slowest_ms,
+                       jobs[i].slowest_ms > max_ms ? " (too slow)" : "");
+                if (jobs[i].failed && rv == CKR_OK)
+                        rv = jobs[i].first_rv;
+                slow = slow || jobs[i].slowest_ms > max_ms;
+        }
+        return slow ? LOCAL_FAILURE : rv;
+}
+
+static CK_RV step_callthreads(char *arg) { /* N:COUNT:MAXMS:MECH:IN */
+        char *n_s = strtok(arg, ":"), *count_s = strtok(NULL, ":"), *max_s = strtok(NULL, ":"),
+             *mech_s = strtok(NULL, ":"), *in_path = strtok(NULL, ":");
+        unsigned long n = n_s ? strtoul(n_s, NULL, 10) : 0, started = 0;
+        struct call_job jobs[64] = {};
+        pthread_barrier_t barrier;
+        pthread_t tids[64];
+        unsigned char *in = NULL;
+        size_t in_len = 0;
+        struct mech m;
+        CK_RV rv = CKR_OK;
+
+        if (n == 0 || n > 64 || !count_s || !max_s || !mech_s || !in_path || mech_parse(mech_s, &m) < 0 ||
+            read_all(in_path, &in, &in_len) < 0)
+                return LOCAL_FAILURE;
+        for (unsigned long i = 0; i < n && rv == CKR_OK; i++) {
+                jobs[i] = (struct call_job){ &m, in, in_len, strtoul(count_s, NULL, 10), &barrier };
+                rv = p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &jobs[i].s);
+        }
+        if (rv == CKR_OK && pthread_barrier_init(&barrier, NULL, (unsigned) n) != 0)
+                rv = LOCAL_FAILURE;
+        for (; rv == CKR_OK && started < n; started++)
+                if (pthread_create(&tids[started], NULL, call_main, &jobs[started]) != 0) {
+                        printf("# pthread_create failed\n");
+                        exit(1); /* the others wait at the barrier for ever */
+                }
+        for (unsigned long i = 0; i < started; i++)
+                (void) pthread_join(tids[i], NULL);
+        if (started > 0) {
+                (void) pthread_barrier_destroy(&barrier);
+                rv = call_threads_report(jobs, n, strtoll(max_s, NULL, 10));
+        }
+        for (unsigned long i = 0; i < n; i++)
+                if (jobs[i].s != CK_INVALID_HANDLE)
+                        (void) p11->C_CloseSession(jobs[i].s);
+        free(in);
+        return rv;
+}
+
 static CK_RV step_initrace(char *arg) {
         return init_race(strtoul(arg, NULL, 10));
 }
@@ -612,13 +705,21 @@ static const struct {
         bool needs_arg;
         CK_RV (*run)(char *arg);
 } steps[] = {
-        { "open", false, step_open },        { "login", true, step_login },
-        { "logout", false, step_logout },    { "countkeys", true, step_countkeys },
-        { "findkey", false, step_findkey },  { "sign", true, step_sign },
-        { "signloop", true, step_signloop }, { "fork", true, step_fork },
-        { "threads", true, step_threads },   { "initrace", true, step_initrace },
-        { "mechinfo", true, step_mechinfo }, { "touch", true, step_touch },
-        { "wait", true, step_wait },         { "slots", true, step_slots },
+        { "open", false, step_open },
+        { "login", true, step_login },
+        { "logout", false, step_logout },
+        { "countkeys", true, step_countkeys },
+        { "findkey", false, step_findkey },
+        { "sign", true, step_sign },
+        { "signloop", true, step_signloop },
+        { "fork", true, step_fork },
+        { "threads", true, step_threads },
+        { "initrace", true, step_initrace },
+        { "callthreads", true, step_callthreads },
+        { "mechinfo", true, step_mechinfo },
+        { "touch", true, step_touch },
+        { "wait", true, step_wait },
+        { "slots", true, step_slots },
 };
 
 static CK_RV run_step(char *step) {
@@ -654,7 +755,7 @@ int main(int argc, char **argv) {
         CK_C_INITIALIZE_ARGS init = { .flags = CKF_OS_LOCKING_OK };
         CK_RV (*get_list)(CK_FUNCTION_LIST_PTR_PTR);
         const char *expect = NULL;
-        long long max_ms = -1;
+        long long max_ms = -1, t_init;
         unsigned n = 0, failed = 0;
         void *dl;
         CK_RV rv;
@@ -674,6 +775,7 @@ int main(int argc, char **argv) {
                 printf("not ok - C_GetFunctionList\n");
                 return 1;
         }
+        t_init = now_ms();
         rv = p11->C_Initialize(&init);
         if (rv != CKR_OK) {
                 printf("not ok - C_Initialize: %s\n", rv_name(rv));
@@ -682,7 +784,8 @@ int main(int argc, char **argv) {
         token_label = argv[2];
         rv = find_slot(argv[2]);
         if (rv != CKR_OK) {
-                printf("not ok - token '%s': %s\n", argv[2], rv_name(rv));
+                printf("not ok - token '%s': %s (C_Initialize and the lookup took %lld ms)\n", argv[2],
+                       rv_name(rv), now_ms() - t_init);
                 (void) p11->C_Finalize(NULL);
                 return 1;
         }

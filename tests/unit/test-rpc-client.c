@@ -9,6 +9,7 @@
 
 #include "common/busy-poll.h"
 #include "common/rpc-client.h"
+#include "common/time-util.h"
 #include "tests/lib/tap.h"
 
 enum mode {
@@ -612,6 +613,80 @@ static void test_timeout(void) {
         broken_case(MODE_SILENT, -ETIMEDOUT);
 }
 
+/* A deadline that has passed: the call is refused before a byte is sent and the client stays usable. */
+static void test_deadline_passed(void) {
+        struct server s;
+        struct rpc_client *c = NULL;
+
+        ASSERT_OK(server_start(&s, RPC_CHANNEL_DATA, MODE_NORMAL));
+        ASSERT_OK(rpc_client_open(&s.addr, RPC_CHANNEL_DATA, 5000, "t", &c));
+        ASSERT_OK(ping(c));
+        rpc_client_set_deadline(c, 1); /* long past */
+        ASSERT_ERR(ping(c), -ETIMEDOUT);
+        ASSERT_FALSE(rpc_client_is_broken(c));
+        rpc_client_set_deadline(c, mono_msec() + 60000);
+        ASSERT_OK(ping(c));
+        rpc_client_set_deadline(c, 0);
+        ASSERT_OK(ping(c));
+        c = rpc_client_free(c);
+        server_stop(&s);
+        ASSERT_EQ(s.n_requests, 4); /* HELLO and three PINGs: the refused one never left */
+}
+
+/* Hang bounds only, far from both the deadline and the timeout: never an assertion of speed. */
+#define FAR_MS  60000
+#define HANG_MS 20000
+
+/* A deadline before the call's own timeout ends the call. */
+static void test_deadline_first(void) {
+        struct server s;
+        struct rpc_client *c = NULL;
+        uint64_t t0;
+        int r;
+
+        ASSERT_OK(server_start(&s, RPC_CHANNEL_DATA, MODE_SILENT));
+        ASSERT_OK(rpc_client_open(&s.addr, RPC_CHANNEL_DATA, FAR_MS, "t", &c));
+        t0 = mono_msec();
+        rpc_client_set_deadline(c, t0 + 200);
+        r = ping(c);
+        printf("# silent server, deadline in 200 ms, timeout %d ms: %d after %llu ms\n", FAR_MS, r,
+               (unsigned long long) (mono_msec() - t0));
+        ASSERT_ERR(r, -ETIMEDOUT);
+        ASSERT_TRUE(mono_msec() - t0 < HANG_MS);
+        ASSERT_TRUE(rpc_client_is_broken(c)); /* the request went out: its answer may still come */
+        c = rpc_client_free(c);
+        server_stop(&s);
+}
+
+/* A listener nobody serves, like a stopped enclave-token: connects complete through the backlog and
+ * HELLO is never answered. Connect and HELLO end by the deadline, or within one timeout together. */
+static void test_open_frozen(void) {
+        struct transport_addr a = { .family = TRANSPORT_UNIX };
+        struct rpc_client *c = NULL;
+        uint64_t t0;
+        int fd, r;
+
+        (void) snprintf(a.path, sizeof(a.path), "%s/frozen.sock", tmpdir);
+        fd = transport_listen(&a, 0600, (gid_t) -1, 8);
+        ASSERT_OK(fd);
+
+        t0 = mono_msec();
+        r = rpc_client_open_until(&a, RPC_CHANNEL_DATA, FAR_MS, t0 + 200, "t", &c);
+        printf("# open, deadline in 200 ms, timeout %d ms: %d after %llu ms\n", FAR_MS, r,
+               (unsigned long long) (mono_msec() - t0));
+        ASSERT_TRUE(mono_msec() - t0 < HANG_MS);
+        ASSERT_ERR(r, -ETIMEDOUT);
+
+        t0 = mono_msec();
+        ASSERT_ERR(rpc_client_open(&a, RPC_CHANNEL_DATA, 200, "t", &c), -ETIMEDOUT);
+        ASSERT_TRUE(mono_msec() - t0 < HANG_MS);
+        /* passed already: not even a connect */
+        ASSERT_ERR(rpc_client_open_until(&a, RPC_CHANNEL_DATA, FAR_MS, 1, "t", &c), -ETIMEDOUT);
+        ASSERT_TRUE(c == NULL);
+        safe_close(fd);
+        ASSERT_OK(unlink(a.path));
+}
+
 static void open_fails(enum mode mode, int want) {
         struct server s;
         struct rpc_client *c = (struct rpc_client *) 1;
@@ -666,5 +741,8 @@ TAP_MAIN(TEST("/rpc/client/open-ping", test_open_ping),
          TEST("/rpc/client/broken/close", test_close),
          TEST("/rpc/client/broken/short-body", test_short_body),
          TEST("/rpc/client/broken/timeout", test_timeout),
+         TEST("/rpc/client/deadline/passed", test_deadline_passed),
+         TEST("/rpc/client/deadline/first", test_deadline_first),
+         TEST("/rpc/client/deadline/open-frozen", test_open_frozen),
          TEST("/rpc/client/open-failures", test_open_failures), TEST("/rpc/client/null", test_null),
          TEST("/rpc/client/cleanup", test_cleanup))
