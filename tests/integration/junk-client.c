@@ -23,7 +23,13 @@
  * closes. Once no connection was closed for 2 s (or at the end, which comes early once the daemon closed
  * them all) it writes "settled open=N closed=M" to STATUS_FILE; at the end it prints one line of figures
  * (opened, failed connects, closed by the daemon, still open, and when the first and last were closed, in ms
- * since the last one was opened) and exits 0. */
+ * since the last one was opened) and exits 0.
+ *
+ *   junk-client SOCKET_PATH race MAX_SECONDS STOP_FILE
+ *
+ * Connects in a loop, from before the socket exists, until STOP_FILE exists or MAX_SECONDS are up;
+ * each connection it gets sends HELLO and is closed. Prints the counts of attempts, connections,
+ * answered HELLOs, and of EACCES, ECONNREFUSED and ENOENT, and exits 0. */
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -324,6 +330,36 @@ static int flood(const char *path, int count, const char *kind, int hold, const 
         return 0;
 }
 
+static int race(const char *path, int secs, const char *stop) {
+        unsigned long attempts = 0, connected = 0, hello = 0, denied = 0, refused = 0, absent = 0, other = 0;
+        long end = now_ms() + secs * 1000L;
+
+        while (now_ms() < end) {
+                int fd = connect_unix(path);
+
+                attempts++;
+                if (fd >= 0) {
+                        connected++;
+                        if (flood_hello(fd) == 0)
+                                hello++;
+                        close(fd);
+                } else if (fd == -EACCES)
+                        denied++;
+                else if (fd == -ECONNREFUSED)
+                        refused++;
+                else if (fd == -ENOENT)
+                        absent++;
+                else
+                        other++;
+                /* The stop file is looked at now and then: the loop stays tight. */
+                if (attempts % 256 == 0 && access(stop, F_OK) == 0)
+                        break;
+        }
+        printf("race: attempts=%lu connected=%lu hello_ok=%lu denied=%lu refused=%lu absent=%lu other=%lu\n",
+               attempts, connected, hello, denied, refused, absent, other);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         unsigned char h[RPC_HEADER_SIZE], junk[64];
         const char *mode;
@@ -344,6 +380,15 @@ int main(int argc, char **argv) {
                         return 2;
                 }
                 return flood(argv[1], (int) count, argv[4], (int) secs, argc > 6 ? argv[6] : NULL);
+        }
+        if (strcmp(mode, "race") == 0) {
+                long secs = argc > 4 ? strtol(argv[3], NULL, 10) : 0;
+
+                if (secs <= 0 || secs > 600) {
+                        fprintf(stderr, "usage: junk-client SOCKET race MAX_SECONDS STOP_FILE\n");
+                        return 2;
+                }
+                return race(argv[1], (int) secs, argv[4]);
         }
         hold = argc > 3 ? (int) strtol(argv[3], NULL, 10) : 5;
         if (hold < 0 || hold > 600)
