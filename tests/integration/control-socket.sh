@@ -57,7 +57,7 @@ start=$SECONDS
 for ((i = 1; i <= LAUNCHES; i++)); do
         "$AGENT" --config "$T/acm.yaml" >"$T/agent.$i.log" 2>&1 &
         AGENT_PID=$!
-        wait_for 30 "start $i of the agent" grep -q "^<6>Ready: " "$T/agent.$i.log"
+        wait_for 30 "launch $i of enclave-token" grep -q "launch 1)" "$T/agent.$i.log"
         ((i < LAUNCHES)) || break
         stop_agent
 done
