@@ -30,13 +30,21 @@
  * request; on a unix socket the token shares the CPUs with its clients and does not poll unless told. */
 #define BUSY_POLL_DEFAULT_USEC 50
 #define BUSY_POLL_MAX_USEC     10000
+#define CONNECTIONS_MAX        65536
+#define TIMEOUT_MAX_SEC        86400
 
 static bool arg_dev;
 static const char *arg_data;
 static const char *arg_control;
 static unsigned arg_workers;
-static mode_t arg_socket_mode;
+static mode_t arg_socket_mode = 0666; /* the data socket: web-server workers connect as another user */
 static gid_t arg_socket_gid = (gid_t) -1;
+static unsigned arg_max_conns = ETOK_MAX_CONNECTIONS_DEFAULT;
+static unsigned arg_max_conns_per_peer; /* 0: a quarter of --max-connections */
+static unsigned arg_max_control_conns = ETOK_MAX_CONTROL_CONNECTIONS_DEFAULT;
+static unsigned arg_hello_timeout = ETOK_HELLO_TIMEOUT_DEFAULT_SEC;
+static unsigned arg_frame_timeout = ETOK_FRAME_TIMEOUT_DEFAULT_SEC;
+static unsigned arg_idle_timeout = ETOK_IDLE_TIMEOUT_DEFAULT_SEC;
 static size_t arg_max_tokens = ETOK_MAX_TOKENS_DEFAULT;
 static size_t arg_secure_heap_mib; /* 0: from --max-tokens */
 static uint64_t arg_rotation_grace = ETOK_ROTATION_GRACE_DEFAULT_SEC;
@@ -51,8 +59,23 @@ static void help(void) {
                "  --control ADDRESS       control channel (provisioning)\n"
                "  --dev                   accept plaintext private keys on TOKEN_ADD (development only)\n"
                "  --workers N             worker threads (default: online CPUs)\n"
-               "  --socket-mode OCTAL     mode of unix socket files\n"
-               "  --socket-group NAME|GID group of unix socket files\n"
+               "  --socket-mode OCTAL     mode of a unix data socket (default 0666: web-server workers\n"
+               "                          run as another user; 0660 with --socket-group to narrow it).\n"
+               "                          A unix control socket is always 0600: its owner provisions\n"
+               "  --socket-group NAME|GID group of a unix data socket\n"
+               "  --max-connections N     data connections in total (default %d); at the limit the\n"
+               "                          peer holding the most gives up its stalled or oldest idle one\n"
+               "  --max-connections-per-peer N\n"
+               "                          data connections per peer: a uid on a unix socket, the CID on\n"
+               "                          vsock, where it is the total (default a quarter of the total\n"
+               "                          on a unix socket)\n"
+               "  --max-control-connections N\n"
+               "                          control connections (default %d)\n"
+               "  --hello-timeout SECS    from connect to the end of HELLO (default %d)\n"
+               "  --frame-timeout SECS    for a request's bytes to arrive, and for the client to take an\n"
+               "                          answer (default %d)\n"
+               "  --idle-timeout SECS     a data connection without a request is closed (default %d;\n"
+               "                          0: never; the module reconnects transparently)\n"
                "  --max-tokens N          token limit (default %d, at most %d)\n"
                "  --rotation-grace SECS   how long a replaced token version still signs for the holders\n"
                "                          of its login ticket (default %d, 0: not at all)\n"
@@ -65,6 +88,8 @@ static void help(void) {
                "                          rounded up)\n"
                "  --log-level LEVEL       error, warning, notice, info, debug\n"
                "  --help, --version\n",
+               ETOK_MAX_CONNECTIONS_DEFAULT, ETOK_MAX_CONTROL_CONNECTIONS_DEFAULT,
+               ETOK_HELLO_TIMEOUT_DEFAULT_SEC, ETOK_FRAME_TIMEOUT_DEFAULT_SEC, ETOK_IDLE_TIMEOUT_DEFAULT_SEC,
                ETOK_MAX_TOKENS_DEFAULT, RPC_MAX_TOKENS, ETOK_ROTATION_GRACE_DEFAULT_SEC, BUSY_POLL_MAX_USEC,
                BUSY_POLL_DEFAULT_USEC);
 }
@@ -95,6 +120,19 @@ static int parse_group(const char *s, gid_t *ret) {
         return 0;
 }
 
+/* A decimal count in min..max for the option whose getopt value is val, or a logged -EINVAL. */
+static int parse_count(const struct option *options, int val, const char *s, unsigned min, unsigned max) {
+        const char *name = "?";
+        unsigned long v;
+
+        for (; options->name; options++)
+                if (options->val == val)
+                        name = options->name;
+        if (parse_unsigned(s, 10, min, max, &v) < 0)
+                return log_error_errno(-EINVAL, "Invalid --%s '%s' (%u..%u)", name, s, min, max);
+        return (int) v;
+}
+
 static int parse_argv(int argc, char *argv[]) {
         enum {
                 ARG_DEV = 0x100,
@@ -107,6 +145,12 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_SECURE_HEAP,
                 ARG_ROTATION_GRACE,
                 ARG_BUSY_POLL,
+                ARG_MAX_CONNS,
+                ARG_MAX_CONNS_PER_PEER,
+                ARG_MAX_CONTROL_CONNS,
+                ARG_HELLO_TIMEOUT,
+                ARG_FRAME_TIMEOUT,
+                ARG_IDLE_TIMEOUT,
                 ARG_LOG_LEVEL,
                 ARG_VERSION,
         };
@@ -123,6 +167,12 @@ static int parse_argv(int argc, char *argv[]) {
                 { "secure-heap", required_argument, NULL, ARG_SECURE_HEAP },
                 { "rotation-grace", required_argument, NULL, ARG_ROTATION_GRACE },
                 { "busy-poll", required_argument, NULL, ARG_BUSY_POLL },
+                { "max-connections", required_argument, NULL, ARG_MAX_CONNS },
+                { "max-connections-per-peer", required_argument, NULL, ARG_MAX_CONNS_PER_PEER },
+                { "max-control-connections", required_argument, NULL, ARG_MAX_CONTROL_CONNS },
+                { "hello-timeout", required_argument, NULL, ARG_HELLO_TIMEOUT },
+                { "frame-timeout", required_argument, NULL, ARG_FRAME_TIMEOUT },
+                { "idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 {}
         };
@@ -178,6 +228,26 @@ static int parse_argv(int argc, char *argv[]) {
                                                        optarg, BUSY_POLL_MAX_USEC);
                         arg_busy_poll_usec = (int) v;
                         break;
+                case ARG_MAX_CONNS:
+                case ARG_MAX_CONNS_PER_PEER:
+                case ARG_MAX_CONTROL_CONNS:
+                        r = parse_count(options, c, optarg, 1, CONNECTIONS_MAX);
+                        if (r < 0)
+                                return r;
+                        *(c == ARG_MAX_CONNS            ? &arg_max_conns
+                          : c == ARG_MAX_CONNS_PER_PEER ? &arg_max_conns_per_peer
+                                                        : &arg_max_control_conns) = (unsigned) r;
+                        break;
+                case ARG_HELLO_TIMEOUT:
+                case ARG_FRAME_TIMEOUT:
+                case ARG_IDLE_TIMEOUT:
+                        r = parse_count(options, c, optarg, c == ARG_IDLE_TIMEOUT ? 0 : 1, TIMEOUT_MAX_SEC);
+                        if (r < 0)
+                                return r;
+                        *(c == ARG_HELLO_TIMEOUT   ? &arg_hello_timeout
+                          : c == ARG_FRAME_TIMEOUT ? &arg_frame_timeout
+                                                   : &arg_idle_timeout) = (unsigned) r;
+                        break;
                 case ARG_LOG_LEVEL:
                         r = log_level_from_string(optarg);
                         if (r < 0)
@@ -190,6 +260,10 @@ static int parse_argv(int argc, char *argv[]) {
                 return log_error_errno(-EINVAL, "Unexpected argument '%s'", argv[optind]);
         if (!arg_data || !arg_control)
                 return log_error_errno(-EINVAL, "--data and --control are required (see --help)");
+        if (arg_max_conns_per_peer > arg_max_conns)
+                return log_error_errno(-EINVAL,
+                                       "--max-connections-per-peer %u is above --max-connections %u",
+                                       arg_max_conns_per_peer, arg_max_conns);
         return 1;
 }
 
@@ -232,7 +306,18 @@ static int resolve(const char *s, const char *what, struct transport_addr *ret) 
 static int run(void) {
         _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
         _cleanup_(etok_server_freep) struct etok_server *srv = NULL;
-        struct etok_server_config cfg = { .socket_mode = arg_socket_mode, .socket_gid = arg_socket_gid };
+        struct etok_server_config cfg = {
+                .data_socket_mode = arg_socket_mode,
+                .data_socket_gid = arg_socket_gid,
+                .limits = {
+                        .max_conns = arg_max_conns,
+                        .max_conns_per_peer = arg_max_conns_per_peer,
+                        .max_control_conns = arg_max_control_conns,
+                        .hello_timeout_sec = arg_hello_timeout,
+                        .frame_timeout_sec = arg_frame_timeout,
+                        .idle_timeout_sec = arg_idle_timeout,
+                },
+        };
         struct etok_dispatch d = { .dev = arg_dev };
         sigset_t mask;
         long cpus;
@@ -246,6 +331,10 @@ static int run(void) {
                              : cfg.data.family == TRANSPORT_VSOCK ? BUSY_POLL_DEFAULT_USEC
                                                                   : 0;
         cfg.workers = arg_workers ? arg_workers : (unsigned) MIN(MAX(cpus, 1L), (long) WORKERS_MAX);
+        /* Over vsock every client is the parent's CID: one peer, whose bound is the total. */
+        if (cfg.limits.max_conns_per_peer == 0)
+                cfg.limits.max_conns_per_peer =
+                        cfg.data.family == TRANSPORT_VSOCK ? arg_max_conns : MAX(arg_max_conns / 4, 1u);
 
         r = etok_keystore_new(arg_max_tokens, &ks);
         if (r < 0)
@@ -270,18 +359,21 @@ static int run(void) {
         r = etok_server_start(srv);
         if (r < 0)
                 return r;
-        log_info("enclave-token %s ready: %u workers (busy poll %u us), up to %zu tokens%s",
-                 ENCLAVE_ACM_VERSION, cfg.workers, cfg.busy_poll_usec, arg_max_tokens,
-                 arg_dev ? ", DEVELOPMENT MODE" : "");
+        log_info("enclave-token %s ready: %u workers (busy poll %u us), up to %zu tokens, %u connections "
+                 "(%u per peer, %u control)%s",
+                 ENCLAVE_ACM_VERSION, cfg.workers, cfg.busy_poll_usec, arg_max_tokens, arg_max_conns,
+                 cfg.limits.max_conns_per_peer, arg_max_control_conns, arg_dev ? ", DEVELOPMENT MODE" : "");
 
-        /* Once a second, between signals: wipe retired token versions whose grace period is over. */
+        /* Once a second, between signals: wipe retired token versions whose grace period is over, close
+         * connections past their timeouts. */
         for (;;) {
                 sig = sigtimedwait(&mask, NULL, &(struct timespec){ .tv_sec = 1 });
                 if (sig < 0 && errno != EAGAIN && errno != EINTR)
                         return log_error_errno(negative_errno(), "sigtimedwait() failed: %m");
-                if (sig < 0)
+                if (sig < 0) {
                         etok_keystore_expire(ks);
-                else if (sig == SIGHUP)
+                        etok_server_sweep(srv);
+                } else if (sig == SIGHUP)
                         log_info("Received SIGHUP, nothing to reload, ignoring");
                 else
                         break;

@@ -2,7 +2,16 @@
  *
  * Every connection is registered with EPOLLONESHOT, so exactly one worker owns it from the event
  * until it re-arms it: no per-connection lock. Listening sockets are one-shot too and re-armed
- * after accepting. A level-triggered eventfd wakes every worker at shutdown. */
+ * after accepting. A level-triggered eventfd wakes every worker at shutdown.
+ *
+ * Every resource a client controls is bounded: connections per peer (uid or CID) and in total,
+ * checked at accept, where the stalled or oldest idle connection of the peer that holds the most is
+ * closed to make room; the time from connect to HELLO, from a frame's first byte to its last and
+ * without any request (etok_server_sweep()); and buffer memory. A connection lives in one page with
+ * a buffer for ordinary frames; a larger frame or an answer the socket did not take gets a mapping of
+ * its own from a budget shared by all connections. Both are unmapped once done, so a burst of
+ * connections leaves nothing resident behind. Closing a connection another worker may own is done
+ * with shutdown(): its owner then reads EOF and closes it. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -10,10 +19,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/vm_sockets.h>
 #include <openssl/crypto.h>
 
 #include "common/busy-poll.h"
@@ -24,6 +35,11 @@
 #include "enclave-token/server.h"
 
 #define LISTEN_BACKLOG 512
+#define CONN_SIZE      4096 /* one page: the connection and its buffer for ordinary frames */
+/* Larger data frames and answers the socket did not take, over all connections: 256 of the largest. */
+#define BIG_BUDGET (RPC_MAX_BODY_DATA * 256u)
+/* In HELLO or in a frame for this long: a connection that may be closed to make room for another. */
+#define STALLED_MS 1000
 
 enum source_type {
         SOURCE_STOP,
@@ -54,6 +70,22 @@ struct listener {
         struct transport_addr addr;
 };
 
+enum conn_phase {
+        PHASE_NEW,     /* HELLO not done */
+        PHASE_IDLE,    /* nothing half-read, nothing unsent */
+        PHASE_PARTIAL, /* part of a frame read */
+        PHASE_SENDING, /* part of an answer unsent: the client does not read */
+};
+
+/* Whoever is at the other end: a uid on a unix socket, the CID on vsock. */
+struct peer {
+        uint64_t key;    /* channel << 32 | uid or CID */
+        unsigned n_live; /* connections not doomed: what the limits count */
+        unsigned n_all;
+        struct conn *conns;
+        struct peer *next;
+};
+
 struct conn {
         struct source src;
         int fd;
@@ -61,20 +93,43 @@ struct conn {
 
         struct rpc_header hdr; /* valid when have_hdr */
         bool have_hdr;
-        /* Data channel: whole frames, read in bulk. Control channel: the header only; the body,
-         * which may carry PINs and private keys, goes to a secret_buf sized from the header. */
+        /* Data channel: whole frames, read in bulk into small, or into a mapping of exactly one frame
+         * that does not fit. Control channel: the header only; the body, which may carry PINs and
+         * private keys, goes to a secret_buf sized from the header. */
         uint8_t *rbuf;
         size_t rcap, rlen;
         struct secret_buf *body;
         size_t body_have;
 
-        /* An answer the socket did not take at once. */
+        /* An answer the socket did not take at once (a mapping from the budget). */
         uint8_t *out;
         size_t out_len, out_off;
         bool out_secret;
         bool close_after_send;
 
-        struct conn *prev, *next;
+        /* Written by the owning worker before it re-arms, read by admission and the sweeper, which do
+         * not own the connection: relaxed atomics. since_ms: when the phase began (IDLE: the last
+         * answer; PARTIAL: the frame's first read; NEW: connect). */
+        unsigned phase;
+        uint64_t since_ms;
+
+        /* Under conns_lock. fd stays open while the connection is listed. */
+        struct peer *peer;
+        bool doomed; /* shut down to make room or timed out; its owner closes it */
+        struct conn *prev, *next, *peer_prev, *peer_next;
+
+        uint8_t small[]; /* the rest of the page */
+};
+
+#define SMALL_CAP (CONN_SIZE - offsetof(struct conn, small))
+_Static_assert(SMALL_CAP >= RPC_HEADER_SIZE + 2048, "a page holds an ordinary data frame");
+
+struct conn_count {
+        unsigned n_live, n_all;
+};
+
+struct conn_stats {
+        unsigned refused, evicted, timed_out[4]; /* by enum conn_phase */
 };
 
 struct worker {
@@ -97,9 +152,14 @@ struct etok_server {
         unsigned busy_poll_usec;
         unsigned polling; /* a worker is in conn_poll() */
 
+        struct etok_server_limits limits;
+        size_t big_bytes; /* atomic: mapped for large frames and unsent answers */
+
         pthread_mutex_t conns_lock;
         struct conn *conns;
-        size_t n_conns;
+        struct peer *peers;
+        struct conn_count count[_RPC_CHANNEL_MAX];
+        struct conn_stats stats; /* since the last sweep */
 };
 
 #define OUT_SIZE (RPC_HEADER_SIZE + RPC_MAX_BODY_CONTROL)
@@ -108,27 +168,117 @@ static bool is_control(const struct conn *c) {
         return c->session.channel == RPC_CHANNEL_CONTROL;
 }
 
+/* ---- memory ---- */
+
+/* CLOCK_MONOTONIC_COARSE: from the vDSO in a few nanoseconds, precise enough for timeouts in seconds. */
+static uint64_t coarse_msec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+/* Zeroed pages of their own, so that freeing them returns them to the system whatever else the heap
+ * holds. */
+static void *pages_alloc(size_t n) {
+        void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+        return p == MAP_FAILED ? NULL : p;
+}
+
+/* Only the first used bytes were ever written: wiping the rest would make them resident. */
+static void pages_free(void *p, size_t n, size_t used) {
+        if (!p)
+                return;
+        secret_wipe(p, used);
+        (void) munmap(p, n);
+}
+
+static int big_alloc(struct etok_server *s, size_t n, uint8_t **ret) {
+        uint8_t *p;
+
+        if (__atomic_add_fetch(&s->big_bytes, n, __ATOMIC_RELAXED) > BIG_BUDGET) {
+                (void) __atomic_sub_fetch(&s->big_bytes, n, __ATOMIC_RELAXED);
+                return -ENOBUFS;
+        }
+        p = pages_alloc(n);
+        if (!p) {
+                (void) __atomic_sub_fetch(&s->big_bytes, n, __ATOMIC_RELAXED);
+                return -ENOMEM;
+        }
+        *ret = p;
+        return 0;
+}
+
+static void big_free(struct etok_server *s, void *p, size_t n, size_t used) {
+        if (!p)
+                return;
+        pages_free(p, n, used);
+        (void) __atomic_sub_fetch(&s->big_bytes, n, __ATOMIC_RELAXED);
+}
+
 /* ---- connections ---- */
 
-static struct conn *conn_free(struct conn *c) {
+static struct conn *conn_free(struct etok_server *s, struct conn *c) {
         if (!c)
                 return NULL;
         safe_close(c->fd);
-        if (c->rbuf) {
-                secret_wipe(c->rbuf, c->rcap);
-                free(c->rbuf);
-        }
+        /* Consumed frames were wiped already (conn_consume()): what is left is the unconsumed part. */
+        if (c->rbuf != c->small)
+                big_free(s, c->rbuf, c->rcap, c->rlen);
         secret_buf_free(c->body);
-        if (c->out) {
-                if (c->out_secret)
-                        secret_wipe(c->out, c->out_len);
-                free(c->out);
-        }
-        free(c);
+        big_free(s, c->out, c->out_len, c->out_secret ? c->out_len : 0);
+        pages_free(c, CONN_SIZE, CONN_SIZE);
         return NULL;
 }
 
+static unsigned limit_total(const struct etok_server *s, enum rpc_channel ch) {
+        return ch == RPC_CHANNEL_DATA ? s->limits.max_conns : s->limits.max_control_conns;
+}
+
+static unsigned limit_peer(const struct etok_server *s, enum rpc_channel ch) {
+        return ch == RPC_CHANNEL_DATA ? s->limits.max_conns_per_peer : s->limits.max_control_conns;
+}
+
+static struct peer *peer_get_locked(struct etok_server *s, uint64_t key) {
+        struct peer *p;
+
+        for (p = s->peers; p; p = p->next)
+                if (p->key == key)
+                        return p;
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return NULL;
+        p->key = key;
+        p->next = s->peers;
+        s->peers = p;
+        return p;
+}
+
+static void peer_put_locked(struct etok_server *s, struct peer *p) {
+        if (p->n_all > 0)
+                return;
+        for (struct peer **pp = &s->peers; *pp; pp = &(*pp)->next)
+                if (*pp == p) {
+                        *pp = p->next;
+                        break;
+                }
+        free(p);
+}
+
+/* Shuts the socket down: whichever worker owns the connection, or gets its next event, reads EOF
+ * and closes it. It no longer counts against the limits. */
+static void conn_doom_locked(struct etok_server *s, struct conn *c) {
+        c->doomed = true;
+        c->peer->n_live--;
+        s->count[c->session.channel].n_live--;
+        (void) shutdown(c->fd, SHUT_RDWR);
+}
+
 static void conn_unlink(struct etok_server *s, struct conn *c) {
+        struct conn_count *n = &s->count[c->session.channel];
+        struct peer *p = c->peer;
+
         (void) pthread_mutex_lock(&s->conns_lock);
         if (c->prev)
                 c->prev->next = c->next;
@@ -136,54 +286,121 @@ static void conn_unlink(struct etok_server *s, struct conn *c) {
                 s->conns = c->next;
         if (c->next)
                 c->next->prev = c->prev;
-        s->n_conns--;
+        if (c->peer_prev)
+                c->peer_prev->peer_next = c->peer_next;
+        else
+                p->conns = c->peer_next;
+        if (c->peer_next)
+                c->peer_next->peer_prev = c->peer_prev;
+        if (!c->doomed) {
+                n->n_live--;
+                p->n_live--;
+        }
+        n->n_all--;
+        p->n_all--;
+        peer_put_locked(s, p);
         (void) pthread_mutex_unlock(&s->conns_lock);
+}
+
+static void conn_link_locked(struct etok_server *s, struct conn *c, struct peer *p) {
+        c->next = s->conns;
+        if (s->conns)
+                s->conns->prev = c;
+        s->conns = c;
+        c->peer = p;
+        c->peer_next = p->conns;
+        if (p->conns)
+                p->conns->peer_prev = c;
+        p->conns = c;
+        s->count[c->session.channel].n_live++;
+        s->count[c->session.channel].n_all++;
+        p->n_live++;
+        p->n_all++;
 }
 
 static void conn_close(struct etok_server *s, struct conn *c, int reason) {
         log_debug_errno(reason, "Closing %s connection %d: %m", rpc_channel_to_string(c->session.channel),
                         c->fd);
         conn_unlink(s, c);
-        conn_free(c);
+        conn_free(s, c);
 }
 
-static int conn_new(enum rpc_channel ch, int fd, struct conn **ret) {
-        struct conn *c;
+/* The connection of p to close for a new one: the longest stalled in HELLO, in a frame or in an
+ * answer (no well-behaved client stays there), else the longest idle. NULL if every one is busy. */
+static struct conn *peer_victim_locked(struct peer *p, uint64_t now) {
+        struct conn *stalled = NULL, *idle = NULL;
+        uint64_t stalled_since = UINT64_MAX, idle_since = UINT64_MAX;
 
-        c = calloc(1, sizeof(*c));
+        for (struct conn *c = p->conns; c; c = c->peer_next) {
+                unsigned phase = __atomic_load_n(&c->phase, __ATOMIC_RELAXED);
+                uint64_t since = __atomic_load_n(&c->since_ms, __ATOMIC_RELAXED);
+
+                if (c->doomed)
+                        continue;
+                if (phase == PHASE_IDLE && since < idle_since) {
+                        idle = c;
+                        idle_since = since;
+                } else if (phase != PHASE_IDLE && since + STALLED_MS <= now && since < stalled_since) {
+                        stalled = c;
+                        stalled_since = since;
+                }
+        }
+        return stalled ? stalled : idle;
+}
+
+/* Room for one more connection of p: 0 there is; 1 once *ret_victim is closed; -EBUSY none. A peer at
+ * its own bound makes room among its own connections; at the total bound the peer that holds the most
+ * gives one up. */
+static int conn_admit_locked(struct etok_server *s, enum rpc_channel ch, struct peer *p, uint64_t now,
+                             struct conn **ret_victim) {
+        struct peer *big = NULL;
+        struct conn *v = NULL;
+
+        if (s->count[ch].n_all >= 2 * limit_total(s, ch))
+                return -EBUSY; /* as many doomed as live: wait until their owners closed them */
+        if (p->n_live >= limit_peer(s, ch))
+                v = peer_victim_locked(p, now);
+        else if (s->count[ch].n_live >= limit_total(s, ch)) {
+                for (struct peer *q = s->peers; q; q = q->next)
+                        if ((q->key >> 32) == (uint64_t) ch && (!big || q->n_live > big->n_live))
+                                big = q;
+                v = big ? peer_victim_locked(big, now) : NULL;
+                for (struct peer *q = s->peers; q && !v; q = q->next)
+                        if ((q->key >> 32) == (uint64_t) ch)
+                                v = peer_victim_locked(q, now);
+        } else
+                return 0;
+        if (!v)
+                return -EBUSY;
+        *ret_victim = v;
+        return 1;
+}
+
+static int conn_new(enum rpc_channel ch, int fd, uint64_t now, struct conn **ret) {
+        struct conn *c = pages_alloc(CONN_SIZE);
+
         if (!c)
                 return -ENOMEM;
         c->src.type = SOURCE_CONN;
         c->fd = fd;
         etok_session_init(&c->session, ch);
-        c->rcap = RPC_HEADER_SIZE + (ch == RPC_CHANNEL_DATA ? RPC_MAX_BODY_DATA : 0);
-        c->rbuf = malloc(c->rcap);
-        if (!c->rbuf) {
-                c->fd = -1;
-                conn_free(c);
-                return -ENOMEM;
-        }
+        c->rbuf = c->small;
+        c->rcap = ch == RPC_CHANNEL_DATA ? SMALL_CAP : RPC_HEADER_SIZE;
+        c->phase = PHASE_NEW;
+        c->since_ms = now;
         *ret = c;
         return 0;
 }
 
 /* Takes fd. */
-static void conn_add(struct etok_server *s, enum rpc_channel ch, int fd) {
+static void conn_add(struct etok_server *s, enum rpc_channel ch, int fd, uint32_t peer_id) {
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT };
-        struct conn *c = NULL;
-        bool full;
+        uint64_t now = coarse_msec();
+        struct conn *c = NULL, *victim = NULL;
+        struct peer *p;
         int r;
 
-        (void) pthread_mutex_lock(&s->conns_lock);
-        full = s->n_conns >= ETOK_MAX_CONNECTIONS;
-        (void) pthread_mutex_unlock(&s->conns_lock);
-        if (full) {
-                log_warning("Too many connections (%d), refusing a %s connection", ETOK_MAX_CONNECTIONS,
-                            rpc_channel_to_string(ch));
-                safe_close(fd);
-                return;
-        }
-        r = conn_new(ch, fd, &c);
+        r = conn_new(ch, fd, now, &c);
         if (r < 0) {
                 log_error_errno(r, "Failed to set up a %s connection: %m", rpc_channel_to_string(ch));
                 safe_close(fd);
@@ -191,14 +408,27 @@ static void conn_add(struct etok_server *s, enum rpc_channel ch, int fd) {
         }
         /* Listed before it is armed: from then on another worker may already own it. */
         (void) pthread_mutex_lock(&s->conns_lock);
-        c->next = s->conns;
-        if (s->conns)
-                s->conns->prev = c;
-        s->conns = c;
-        s->n_conns++;
+        p = peer_get_locked(s, (uint64_t) ch << 32 | peer_id);
+        r = p ? conn_admit_locked(s, ch, p, now, &victim) : -ENOMEM;
+        if (r < 0) {
+                s->stats.refused++;
+                if (p)
+                        peer_put_locked(s, p);
+        } else {
+                if (victim) {
+                        conn_doom_locked(s, victim);
+                        s->stats.evicted++;
+                }
+                conn_link_locked(s, c, p);
+        }
         (void) pthread_mutex_unlock(&s->conns_lock);
+        if (r < 0) {
+                /* Counted and logged by the next sweep: one line a second, whatever a client does. */
+                conn_free(s, c);
+                return;
+        }
 
-        log_debug("New %s connection %d", rpc_channel_to_string(ch), fd);
+        log_debug("New %s connection %d (peer %" PRIu32 ")", rpc_channel_to_string(ch), fd, peer_id);
         ev.data.ptr = c;
         source_release(&c->src);
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
@@ -228,7 +458,26 @@ static ssize_t conn_recv(struct conn *c, uint8_t *p, size_t n, bool *drained) {
         }
 }
 
-static int conn_check_header(struct conn *c) {
+/* A data frame larger than the page's buffer gets a mapping of exactly its size. Everything read so
+ * far belongs to it: the small buffer holds less than one such frame. */
+static int conn_grow(struct etok_server *s, struct conn *c) {
+        size_t need = RPC_HEADER_SIZE + c->hdr.body_len;
+        uint8_t *big;
+        int r;
+
+        if (need <= c->rcap)
+                return 0;
+        r = big_alloc(s, need, &big);
+        if (r < 0)
+                return r;
+        memcpy(big, c->rbuf, c->rlen);
+        secret_wipe(c->rbuf, c->rlen);
+        c->rbuf = big;
+        c->rcap = need;
+        return 0;
+}
+
+static int conn_check_header(struct etok_server *s, struct conn *c) {
         int r;
 
         if (c->have_hdr)
@@ -248,13 +497,17 @@ static int conn_check_header(struct conn *c) {
                         return log_error_errno(r, "Failed to allocate a %" PRIu32 " byte frame: %m",
                                                c->hdr.body_len);
                 c->body->len = c->hdr.body_len;
+        } else if (!is_control(c)) {
+                r = conn_grow(s, c);
+                if (r < 0)
+                        return r;
         }
         c->have_hdr = true;
         return 0;
 }
 
 /* 1 with *ret_body once a whole frame is in; 0 to wait for more input; <0 to close. */
-static int conn_next_frame(struct conn *c, bool *drained, const uint8_t **ret_body) {
+static int conn_next_frame(struct etok_server *s, struct conn *c, bool *drained, const uint8_t **ret_body) {
         static const uint8_t empty[1];
 
         for (;;) {
@@ -265,7 +518,7 @@ static int conn_next_frame(struct conn *c, bool *drained, const uint8_t **ret_bo
                 int r;
 
                 if (in_body) {
-                        r = conn_check_header(c);
+                        r = conn_check_header(s, c);
                         if (r < 0)
                                 return r;
                         if (is_control(c) && c->body_have == c->hdr.body_len) {
@@ -297,8 +550,8 @@ static int conn_next_frame(struct conn *c, bool *drained, const uint8_t **ret_bo
 }
 
 /* Drops the handled frame; bytes of the next one (data channel) move to the front. Every byte
- * the frame occupied is wiped: requests carry tickets and PINs. */
-static void conn_consume(struct conn *c) {
+ * the frame occupied is wiped: requests carry tickets and PINs. A large frame's mapping goes. */
+static void conn_consume(struct etok_server *s, struct conn *c) {
         if (is_control(c)) {
                 c->body = secret_buf_free(c->body);
                 c->body_have = 0;
@@ -310,13 +563,21 @@ static void conn_consume(struct conn *c) {
                         memmove(c->rbuf, c->rbuf + frame, rest);
                 secret_wipe(c->rbuf + rest, frame);
                 c->rlen = rest;
+                if (c->rbuf != c->small) {
+                        /* It held exactly one frame: rest is 0. */
+                        big_free(s, c->rbuf, c->rcap, 0);
+                        c->rbuf = c->small;
+                        c->rcap = SMALL_CAP;
+                        c->rlen = 0;
+                }
         }
         c->have_hdr = false;
 }
 
 /* 0 sent; 1 the rest is pending (wait for EPOLLOUT); <0 close. */
-static int conn_send(struct conn *c, const uint8_t *p, size_t len, bool secret) {
+static int conn_send(struct etok_server *s, struct conn *c, const uint8_t *p, size_t len, bool secret) {
         ssize_t k;
+        int r;
 
         do
                 k = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -328,9 +589,9 @@ static int conn_send(struct conn *c, const uint8_t *p, size_t len, bool secret) 
         if (k < 0)
                 k = 0;
         /* Rare (a slow reader or a large DESCRIBE page): keep a copy of what is left. */
-        c->out = malloc(len - (size_t) k);
-        if (!c->out)
-                return -ENOMEM;
+        r = big_alloc(s, len - (size_t) k, &c->out);
+        if (r < 0)
+                return r;
         memcpy(c->out, p + k, len - (size_t) k);
         c->out_len = len - (size_t) k;
         c->out_off = 0;
@@ -338,7 +599,7 @@ static int conn_send(struct conn *c, const uint8_t *p, size_t len, bool secret) 
         return 1;
 }
 
-static int conn_flush(struct conn *c) {
+static int conn_flush(struct etok_server *s, struct conn *c) {
         while (c->out_off < c->out_len) {
                 ssize_t k = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
                                  MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -352,9 +613,7 @@ static int conn_flush(struct conn *c) {
                 }
                 c->out_off += (size_t) k;
         }
-        if (c->out_secret)
-                secret_wipe(c->out, c->out_len);
-        free(c->out);
+        big_free(s, c->out, c->out_len, c->out_secret ? c->out_len : 0);
         c->out = NULL;
         c->out_len = c->out_off = 0;
         return 0;
@@ -379,7 +638,7 @@ static int conn_process(struct worker *wk, struct conn *c, const uint8_t *body) 
                         .body_len = (uint32_t) w.len,
                 },
                 wk->out);
-        r = conn_send(c, wk->out, RPC_HEADER_SIZE + w.len, rep.secret);
+        r = conn_send(wk->server, c, wk->out, RPC_HEADER_SIZE + w.len, rep.secret);
         if (rep.secret)
                 secret_wipe(wk->out + RPC_HEADER_SIZE, w.len);
         if (rep.close)
@@ -387,13 +646,13 @@ static int conn_process(struct worker *wk, struct conn *c, const uint8_t *body) 
         return r;
 }
 
-/* <0 close; 0 wait for input; 1 wait until the socket takes more output. */
-static int conn_serve(struct worker *wk, struct conn *c) {
+/* <0 close; 0 wait for input; 1 wait until the socket takes more output. *served counts frames. */
+static int conn_serve(struct worker *wk, struct conn *c, unsigned *served) {
         bool drained = false;
         int r;
 
         if (c->out) {
-                r = conn_flush(c);
+                r = conn_flush(wk->server, c);
                 if (r != 0)
                         return r;
         }
@@ -402,11 +661,12 @@ static int conn_serve(struct worker *wk, struct conn *c) {
 
                 if (c->close_after_send)
                         return -EPROTO;
-                r = conn_next_frame(c, &drained, &body);
+                r = conn_next_frame(wk->server, c, &drained, &body);
                 if (r <= 0)
                         return r;
                 r = conn_process(wk, c, body);
-                conn_consume(c);
+                conn_consume(wk->server, c);
+                (*served)++;
                 if (r != 0)
                         return r; /* error, or output pending: no reading until it is out */
         }
@@ -445,18 +705,38 @@ static bool conn_poll(struct worker *wk, struct conn *c) {
         return n > 0;
 }
 
+/* What the sweeper and admission go by. A trickled frame or answer keeps the time of its start, so its
+ * bound holds however slowly the bytes come; HELLO is timed from connect. */
+static void conn_stamp(struct conn *c, int r, unsigned served) {
+        unsigned old = __atomic_load_n(&c->phase, __ATOMIC_RELAXED), phase;
+
+        if (r > 0)
+                phase = PHASE_SENDING;
+        else if (c->session.state != RPC_STATE_READY)
+                phase = PHASE_NEW;
+        else if (c->rlen > 0)
+                phase = PHASE_PARTIAL;
+        else
+                phase = PHASE_IDLE;
+        if (phase != PHASE_NEW && (phase != old || phase == PHASE_IDLE || served > 0))
+                __atomic_store_n(&c->since_ms, coarse_msec(), __ATOMIC_RELAXED);
+        __atomic_store_n(&c->phase, phase, __ATOMIC_RELAXED);
+}
+
 static void conn_event(struct worker *wk, struct conn *c) {
         struct etok_server *s = wk->server;
         struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
+        unsigned served = 0;
         int r, fd = c->fd;
 
         do
-                r = conn_serve(wk, c);
+                r = conn_serve(wk, c, &served);
         while (r == 0 && conn_poll(wk, c));
         if (r < 0) {
                 conn_close(s, c, r);
                 return;
         }
+        conn_stamp(c, r, served);
         /* Re-arming reports at once whatever is already readable. From here on c belongs to
          * whichever worker gets its next event: not one more access unless re-arming failed. */
         ev.events |= r > 0 ? EPOLLOUT : EPOLLIN;
@@ -465,16 +745,84 @@ static void conn_event(struct worker *wk, struct conn *c) {
                 conn_close(s, c, log_error_errno(negative_errno(), "Failed to re-arm a connection: %m"));
 }
 
+/* ---- timeouts ---- */
+
+static uint64_t phase_timeout_ms(const struct etok_server *s, const struct conn *c, unsigned phase) {
+        switch (phase) {
+        case PHASE_NEW: return s->limits.hello_timeout_sec * 1000ull;
+        case PHASE_PARTIAL:
+        case PHASE_SENDING: return s->limits.frame_timeout_sec * 1000ull;
+        default:
+                /* The agent keeps its control connection between syncs: only data connections idle out. */
+                return is_control(c) ? 0 : s->limits.idle_timeout_sec * 1000ull;
+        }
+}
+
+void etok_server_sweep(struct etok_server *s) {
+        struct conn_stats st;
+        uint64_t now = coarse_msec();
+
+        (void) pthread_mutex_lock(&s->conns_lock);
+        for (struct conn *c = s->conns; c; c = c->next) {
+                unsigned phase = __atomic_load_n(&c->phase, __ATOMIC_RELAXED);
+                uint64_t since = __atomic_load_n(&c->since_ms, __ATOMIC_RELAXED);
+                uint64_t limit = phase_timeout_ms(s, c, phase);
+
+                if (c->doomed || limit == 0 || since + limit > now)
+                        continue;
+                conn_doom_locked(s, c);
+                s->stats.timed_out[phase]++;
+        }
+        st = s->stats;
+        s->stats = (struct conn_stats){};
+        (void) pthread_mutex_unlock(&s->conns_lock);
+
+        if (st.refused + st.evicted + st.timed_out[PHASE_NEW] + st.timed_out[PHASE_IDLE] +
+                    st.timed_out[PHASE_PARTIAL] + st.timed_out[PHASE_SENDING] ==
+            0)
+                return;
+        log_notice("Connection limits: %u refused, %u closed to make room; timed out: %u before HELLO, "
+                   "%u in a frame, %u not reading, %u idle",
+                   st.refused, st.evicted, st.timed_out[PHASE_NEW], st.timed_out[PHASE_PARTIAL],
+                   st.timed_out[PHASE_SENDING], st.timed_out[PHASE_IDLE]);
+}
+
 /* ---- listeners and workers ---- */
+
+/* The peer the limits count by: the uid on a unix socket, the CID on vsock (always the parent's, from
+ * inside an enclave). */
+static int peer_id(const struct listener *l, int fd, const struct sockaddr_vm *vm, uint32_t *ret) {
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+
+        if (l->addr.family == TRANSPORT_VSOCK) {
+                *ret = vm->svm_cid;
+                return 0;
+        }
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return negative_errno();
+        *ret = (uint32_t) cred.uid;
+        return 0;
+}
 
 static void listener_event(struct etok_server *s, struct listener *l) {
         struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = l };
 
         for (;;) {
-                int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                struct sockaddr_vm vm = {};
+                socklen_t len = sizeof(vm);
+                int fd = accept4(l->fd, (struct sockaddr *) &vm, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                uint32_t peer;
 
                 if (fd >= 0) {
-                        conn_add(s, l->channel, fd);
+                        int r = peer_id(l, fd, &vm, &peer);
+
+                        if (r < 0) {
+                                log_warning_errno(r, "Failed to identify a %s client, closing: %m",
+                                                  rpc_channel_to_string(l->channel));
+                                safe_close(fd);
+                        } else
+                                conn_add(s, l->channel, fd, peer);
                         continue;
                 }
                 if (errno == EINTR || errno == ECONNABORTED)
@@ -534,7 +882,11 @@ static int server_listen(struct etok_server *s, enum rpc_channel ch, const struc
 
         if (transport_addr_format(a, text, sizeof(text)) < 0)
                 strcpy(text, "?");
-        fd = transport_listen(a, cfg->socket_mode, cfg->socket_gid, LISTEN_BACKLOG);
+        /* The mode is set before listen(): nobody can ever connect to a socket with a wider one. */
+        if (ch == RPC_CHANNEL_CONTROL)
+                fd = transport_listen(a, ETOK_CONTROL_SOCKET_MODE, (gid_t) -1, LISTEN_BACKLOG);
+        else
+                fd = transport_listen(a, cfg->data_socket_mode, cfg->data_socket_gid, LISTEN_BACKLOG);
         if (fd < 0)
                 return log_error_errno(fd, "Failed to listen on %s address '%s': %m",
                                        rpc_channel_to_string(ch), text);
@@ -553,7 +905,8 @@ int etok_server_new(const struct etok_dispatch *d, const struct etok_server_conf
         struct epoll_event ev = { .events = EPOLLIN };
         int r;
 
-        if (cfg->workers == 0)
+        if (cfg->workers == 0 || cfg->limits.max_conns == 0 || cfg->limits.max_conns_per_peer == 0 ||
+            cfg->limits.max_conns_per_peer > cfg->limits.max_conns || cfg->limits.max_control_conns == 0)
                 return -EINVAL;
         s = calloc(1, sizeof(*s));
         if (!s)
@@ -571,6 +924,7 @@ int etok_server_new(const struct etok_dispatch *d, const struct etok_server_conf
                 return -ENOMEM;
         s->n_workers = cfg->workers;
         s->busy_poll_usec = cfg->busy_poll_usec;
+        s->limits = cfg->limits;
 
         s->epfd = epoll_create1(EPOLL_CLOEXEC);
         if (s->epfd < 0)
@@ -632,7 +986,13 @@ struct etok_server *etok_server_free(struct etok_server *s) {
                 struct conn *c = s->conns;
 
                 s->conns = c->next;
-                conn_free(c);
+                conn_free(s, c);
+        }
+        while (s->peers) {
+                struct peer *p = s->peers;
+
+                s->peers = p->next;
+                free(p);
         }
         for (size_t i = 0; i < ELEMENTSOF(s->listeners); i++) {
                 struct listener *l = &s->listeners[i];

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,22 +31,21 @@ __attribute__((noreturn)) static void exec_child(const char *const *argv, pid_t 
 }
 
 int launcher_local_start(struct launcher *l) {
-        _cleanup_free_ char *data = NULL, *control = NULL, *control_path = NULL;
+        _cleanup_free_ char *data = NULL, *control = NULL;
         pid_t parent = getpid(), pid;
 
         if (asprintf(&data, "unix:path=%s/data.sock", l->runtime_dir) < 0 ||
-            asprintf(&control, "unix:path=%s/control.sock", l->runtime_dir) < 0 ||
-            asprintf(&control_path, "%s/control.sock", l->runtime_dir) < 0)
+            asprintf(&control, "unix:path=%s/control.sock", l->runtime_dir) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
         if (access(l->token_binary, X_OK) < 0)
                 return log_error_errno(negative_errno(), "Cannot run the token binary '%s': %m",
                                        l->token_binary);
 
         /* --socket-mode 0666: the web server's workers (www-data, nobody, apache) connect to the
-         * data socket, and enclave-token applies one mode to both sockets. The control socket is
-         * narrowed to 0600 again once it exists (see below). --dev: a File source hands over a
-         * plaintext key, which enclave-token only takes in development mode; the local launcher
-         * is for development, demos and tests only. */
+         * data socket. enclave-token creates the control socket 0600 before it listens, so only we
+         * (and root) can ever provision. --dev: a File source hands over a plaintext key, which
+         * enclave-token only takes in development mode; the local launcher is for development, demos
+         * and tests only. */
         const char *argv[] = {
                 l->token_binary, "--dev",         "--data", data, "--control",
                 control,         "--socket-mode", "0666",   NULL,
@@ -65,16 +63,6 @@ int launcher_local_start(struct launcher *l) {
         l->pid = pid;
         l->running = true;
         log_debug("Started '%s' as pid %d", l->token_binary, (int) pid);
-        return 0;
-}
-
-int launcher_local_narrow_control(const struct launcher *l) {
-        _cleanup_free_ char *path = NULL;
-
-        if (asprintf(&path, "%s/control.sock", l->runtime_dir) < 0)
-                return -ENOMEM;
-        if (chmod(path, 0600) < 0)
-                return negative_errno();
         return 0;
 }
 

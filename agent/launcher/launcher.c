@@ -131,8 +131,6 @@ int launcher_start(struct launcher *l) {
                 launcher_stop(l);
                 return r == -ECHILD ? -ECHILD : -ETIMEDOUT;
         }
-        if (l->kind == AGENT_LAUNCHER_LOCAL && (r = launcher_local_narrow_control(l)) < 0)
-                log_warning_errno(r, "Cannot make the control socket 0600, ignoring: %m");
         r = write_address_file(l);
         if (r < 0) {
                 launcher_stop(l);

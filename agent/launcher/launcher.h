@@ -64,8 +64,6 @@ _must_check_ int launcher_nitro_parse(const char *text, size_t len, struct launc
 _must_check_ int launcher_local_start(struct launcher *l);
 bool launcher_local_check(struct launcher *l);
 void launcher_local_stop(struct launcher *l);
-/* Once HELLO answered: the control socket back to 0600, only the agent provisions. */
-_must_check_ int launcher_local_narrow_control(const struct launcher *l);
 _must_check_ int launcher_nitro_start(struct launcher *l);
 bool launcher_nitro_check(struct launcher *l);
 void launcher_nitro_stop(struct launcher *l);

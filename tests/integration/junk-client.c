@@ -13,7 +13,23 @@
  *   badcbor      HELLO whose body is not CBOR             -> answered with an error status, or closed
  *   half-header  8 of the 16 header bytes, held open HOLD_SECONDS, then closed by us
  *   half-body    a header announcing 100 bytes, 10 sent, held open HOLD_SECONDS, then closed by us
- * Exits 0 when the daemon behaved as described. */
+ * Exits 0 when the daemon behaved as described.
+ *
+ *   junk-client SOCKET_PATH flood COUNT KIND HOLD_SECONDS [STATUS_FILE]
+ *
+ * Opens COUNT connections, each left as KIND says: idle (nothing sent), hello (HELLO answered, then
+ * nothing), half-header, half-body (as above; half-big: a header announcing the largest data body,
+ * half of it sent; hello+KIND: HELLO first). Then watches them for HOLD_SECONDS, noting each one the daemon
+ * closes. Once no connection was closed for 2 s (or at the end, which comes early once the daemon closed
+ * them all) it writes "settled open=N closed=M" to STATUS_FILE; at the end it prints one line of figures
+ * (opened, failed connects, closed by the daemon, still open, and when the first and last were closed, in ms
+ * since the last one was opened) and exits 0.
+ *
+ *   junk-client SOCKET_PATH race MAX_SECONDS STOP_FILE
+ *
+ * Connects in a loop, from before the socket exists, until STOP_FILE exists or MAX_SECONDS are up;
+ * each connection it gets sends HELLO and is closed. Prints the counts of attempts, connections,
+ * answered HELLOs, and of EACCES, ECONNREFUSED and ENOENT, and exits 0. */
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -25,8 +41,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cbor-write.h"
 #include "common/rpc-calls.h"
 #include "common/rpc-frame.h"
+#include "common/rpc-messages.h"
 
 #define CLOSE_WAIT_MS 10000
 
@@ -170,6 +188,178 @@ static int expect_error_then_closed(int fd, int want, bool must_close) {
         return 0;
 }
 
+static long now_ms(void) {
+        struct timespec t;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &t);
+        return (long) t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* HELLO, and its answer read: the connection is then an ordinary idle client's. */
+static int flood_hello(int fd) {
+        uint8_t buf[RPC_HEADER_SIZE + 128];
+        struct rpc_writer w;
+        struct rpc_header h;
+
+        rpc_writer_init(&w, buf + RPC_HEADER_SIZE, sizeof(buf) - RPC_HEADER_SIZE);
+        rpc_hello_req_encode(&w, &(struct rpc_hello_req){ .min_version = RPC_VERSION_MIN,
+                                                          .max_version = RPC_VERSION_MAX });
+        if (rpc_writer_finish(&w) < 0)
+                return -EINVAL;
+        header(buf, RPC_MAGIC, RPC_VERSION_MIN, RPC_KIND_REQUEST, RPC_CALL_HELLO, (uint32_t) w.len);
+        if (send_bytes(fd, buf, RPC_HEADER_SIZE + w.len) != 0)
+                return -EIO;
+        if (read_until(fd, buf, sizeof(buf), RPC_HEADER_SIZE) < RPC_HEADER_SIZE ||
+            rpc_header_decode(buf, RPC_CHANNEL_DATA, &h) < 0 || h.status != RPC_STATUS_OK)
+                return -EPROTO;
+        /* The rest of the answer, if any, is drained by the watch loop. */
+        return 0;
+}
+
+static int flood_one(const char *path, const char *kind) {
+        static uint8_t body[RPC_MAX_BODY_DATA / 2];
+        unsigned char h[RPC_HEADER_SIZE];
+        int fd = connect_unix(path), r = 0;
+
+        if (fd < 0)
+                return fd;
+        if (strncmp(kind, "hello", 5) == 0) {
+                r = flood_hello(fd);
+                kind += kind[5] == '+' ? 6 : 5;
+        }
+        if (r < 0 || kind[0] == '\0')
+                ;
+        else if (strcmp(kind, "half-header") == 0) {
+                header(h, RPC_MAGIC, 1, RPC_KIND_REQUEST, RPC_CALL_HELLO, 100);
+                r = send_bytes(fd, h, 8) == 0 ? 0 : -EIO;
+        } else if (strcmp(kind, "half-body") == 0 || strcmp(kind, "half-big") == 0) {
+                bool big = kind[5] == 'b';
+                header(h, RPC_MAGIC, 1, RPC_KIND_REQUEST, RPC_CALL_HELLO, big ? RPC_MAX_BODY_DATA : 100);
+                memset(body, 0xa0, sizeof(body));
+                r = send_bytes(fd, h, sizeof(h)) == 0 && send_bytes(fd, body, big ? sizeof(body) : 10) == 0
+                            ? 0
+                            : -EIO;
+        } else if (strcmp(kind, "idle") != 0)
+                r = -EINVAL;
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+static void write_status(const char *path, int open, int closed) {
+        char tmp[4096];
+        FILE *f;
+
+        if (!path || snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int) sizeof(tmp))
+                return;
+        f = fopen(tmp, "we");
+        if (!f)
+                return;
+        fprintf(f, "settled open=%d closed=%d\n", open, closed);
+        if (fclose(f) == 0)
+                (void) rename(tmp, path);
+}
+
+static int flood(const char *path, int count, const char *kind, int hold, const char *status) {
+        struct pollfd *p = calloc((size_t) count, sizeof(*p));
+        int opened = 0, failed = 0, closed = 0, first_err = 0;
+        long t0, first = -1, last = -1, quiet_since;
+        bool settled = false;
+
+        if (!p)
+                return 1;
+        for (int i = 0; i < count; i++) {
+                int fd = flood_one(path, kind);
+
+                if (fd == -EINVAL) {
+                        fprintf(stderr, "unknown flood kind '%s'\n", kind);
+                        return 2;
+                }
+                if (fd < 0) {
+                        /* Refused, or closed by the daemon before HELLO was answered: a failed attempt. */
+                        failed++;
+                        if (!first_err)
+                                first_err = -fd;
+                        p[i].fd = -1;
+                        continue;
+                }
+                p[i] = (struct pollfd){ .fd = fd, .events = POLLIN | POLLRDHUP };
+                opened++;
+        }
+        t0 = quiet_since = now_ms();
+        /* Until HOLD_SECONDS are up, or the daemon closed every one. */
+        while (now_ms() - t0 < hold * 1000L && (opened == 0 || closed < opened)) {
+                int n = poll(p, (nfds_t) count, 100);
+
+                if (n < 0 && errno != EINTR)
+                        break;
+                for (int i = 0; n > 0 && i < count; i++) {
+                        unsigned char scratch[4096];
+                        ssize_t k;
+
+                        if (p[i].fd < 0 || p[i].revents == 0)
+                                continue;
+                        k = recv(p[i].fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+                        if (k > 0 || (k < 0 && (errno == EAGAIN || errno == EINTR)))
+                                continue;
+                        close(p[i].fd);
+                        p[i].fd = -1;
+                        closed++;
+                        last = now_ms() - t0;
+                        if (first < 0)
+                                first = last;
+                        quiet_since = now_ms();
+                }
+                if (!settled && now_ms() - quiet_since >= 2000) {
+                        write_status(status, opened - closed, closed);
+                        settled = true;
+                }
+        }
+        if (!settled)
+                write_status(status, opened - closed, closed);
+        printf("flood %s: opened=%d failed=%d (first error: %s) closed_by_daemon=%d still_open=%d "
+               "first_close_ms=%ld last_close_ms=%ld\n",
+               kind, opened, failed, first_err ? strerror(first_err) : "none", closed, opened - closed,
+               first, last);
+        for (int i = 0; i < count; i++)
+                if (p[i].fd >= 0)
+                        close(p[i].fd);
+        free(p);
+        return 0;
+}
+
+static int race(const char *path, int secs, const char *stop) {
+        unsigned long attempts = 0, connected = 0, hello = 0, denied = 0, refused = 0, absent = 0, other = 0;
+        long end = now_ms() + secs * 1000L;
+
+        while (now_ms() < end) {
+                int fd = connect_unix(path);
+
+                attempts++;
+                if (fd >= 0) {
+                        connected++;
+                        if (flood_hello(fd) == 0)
+                                hello++;
+                        close(fd);
+                } else if (fd == -EACCES)
+                        denied++;
+                else if (fd == -ECONNREFUSED)
+                        refused++;
+                else if (fd == -ENOENT)
+                        absent++;
+                else
+                        other++;
+                /* The stop file is looked at now and then: the loop stays tight. */
+                if (attempts % 256 == 0 && access(stop, F_OK) == 0)
+                        break;
+        }
+        printf("race: attempts=%lu connected=%lu hello_ok=%lu denied=%lu refused=%lu absent=%lu other=%lu\n",
+               attempts, connected, hello, denied, refused, absent, other);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         unsigned char h[RPC_HEADER_SIZE], junk[64];
         const char *mode;
@@ -180,6 +370,26 @@ int main(int argc, char **argv) {
                 return 2;
         }
         mode = argv[2];
+        if (strcmp(mode, "flood") == 0) {
+                long count = argc > 5 ? strtol(argv[3], NULL, 10) : 0,
+                     secs = argc > 5 ? strtol(argv[5], NULL, 10) : 0;
+
+                if (count <= 0 || count > 100000 || secs < 0 || secs > 600) {
+                        fprintf(stderr,
+                                "usage: junk-client SOCKET flood COUNT KIND HOLD_SECONDS [STATUS_FILE]\n");
+                        return 2;
+                }
+                return flood(argv[1], (int) count, argv[4], (int) secs, argc > 6 ? argv[6] : NULL);
+        }
+        if (strcmp(mode, "race") == 0) {
+                long secs = argc > 4 ? strtol(argv[3], NULL, 10) : 0;
+
+                if (secs <= 0 || secs > 600) {
+                        fprintf(stderr, "usage: junk-client SOCKET race MAX_SECONDS STOP_FILE\n");
+                        return 2;
+                }
+                return race(argv[1], (int) secs, argv[4]);
+        }
         hold = argc > 3 ? (int) strtol(argv[3], NULL, 10) : 5;
         if (hold < 0 || hold > 600)
                 hold = 5;
