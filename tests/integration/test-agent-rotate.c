@@ -57,7 +57,8 @@ static int reply(int fd, const struct rpc_header *req, uint8_t status, const uin
                                 .body_len = (uint32_t) len };
 
         rpc_header_encode(&h, frame);
-        memcpy(frame + RPC_HEADER_SIZE, body, len);
+        if (len > 0) /* an error answer has no body: memcpy() from NULL is undefined even for 0 bytes */
+                memcpy(frame + RPC_HEADER_SIZE, body, len);
         return transport_send_all(fd, frame, RPC_HEADER_SIZE + len, 5000);
 }
 
