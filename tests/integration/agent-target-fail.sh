@@ -183,7 +183,8 @@ else
         signs 02 rsa3072 || fail "key id 2, the one the server uses, no longer signs"
         ok "read-only target: $(($(attempts) - A0)) attempts, no replace, key id 2 still current and signing"
 
-        umount "$T/conf"
+        # The tmpfs goes on top of the read-only bind mount, which stays underneath until the cleanup:
+        # unmounting it first would leave the agent's retry a moment with a writable target.
         cp "$T/conf/stanza.conf" "$T/stanza.keep"
         mount -t tmpfs -o size=64k,mode=0755 tmpfs "$T/conf" || fail "cannot mount a tmpfs"
         cp "$T/stanza.keep" "$T/conf/stanza.conf"
