@@ -123,7 +123,9 @@ static int private_dir(const char *path, mode_t mode) {
                 return r;
         if (lstat(path, &st) < 0)
                 return negative_errno();
-        if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        if (st.st_uid != geteuid())
                 return -EPERM;
         if ((st.st_mode & 07777) != mode && chmod(path, mode) < 0)
                 return negative_errno();
