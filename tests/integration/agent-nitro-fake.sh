@@ -50,6 +50,8 @@ options:
   service: nginx
   runtime_dir: $T/run
   state_dir: $T/agent-state
+log:
+  level: debug
 tokens:
   - label: acm
     source:
