@@ -94,14 +94,42 @@ int pinstore_mkdir_p(const char *path, mode_t mode) {
                 if (*p != '/')
                         continue;
                 *p = 0;
-                if (mkdir(copy, mode) < 0 && errno != EEXIST)
+                if (mkdir(copy, mode) < 0) {
+                        if (errno != EEXIST)
+                                return negative_errno();
+                } else if (chmod(copy, mode) < 0)
                         return negative_errno();
                 *p = '/';
         }
-        if (mkdir(copy, mode) < 0 && errno != EEXIST)
-                return negative_errno();
-        r = access(copy, F_OK);
+        if (mkdir(copy, mode) < 0) {
+                if (errno != EEXIST)
+                        return negative_errno();
+                r = access(copy, F_OK);
+                return r < 0 ? negative_errno() : 0;
+        }
+        /* Each directory created here: exactly mode, whatever the umask (000 must not widen the state
+         * side, 077 would keep the web server out of runtime_dir). An existing one keeps its mode. */
+        r = chmod(copy, mode);
         return r < 0 ? negative_errno() : 0;
+}
+
+/* A directory the agent alone may use (state_dir/pins): exactly mode, owned by us, created or tightened. */
+static int private_dir(const char *path, mode_t mode) {
+        struct stat st;
+        int r;
+
+        r = pinstore_mkdir_p(path, mode);
+        if (r < 0)
+                return r;
+        if (lstat(path, &st) < 0)
+                return negative_errno();
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        if (st.st_uid != geteuid())
+                return -EPERM;
+        if ((st.st_mode & 07777) != mode && chmod(path, mode) < 0)
+                return negative_errno();
+        return 0;
 }
 
 int pinstore_group_gid(const char *name, gid_t *ret) {
@@ -222,7 +250,10 @@ static int state_path(const char *state_dir, const char *sub, const char *label,
                 return r;
         if (asprintf(&dir, "%s/%s", state_dir, sub) < 0)
                 return -ENOMEM;
-        r = pinstore_mkdir_p(dir, 0700);
+        r = pinstore_mkdir_p(state_dir, 0700);
+        if (r < 0)
+                return r;
+        r = private_dir(dir, 0700);
         if (r < 0)
                 return r;
         if (asprintf(ret, "%s/%s", dir, name) < 0)
@@ -233,11 +264,18 @@ static int state_path(const char *state_dir, const char *sub, const char *label,
 static int read_small(const char *path, size_t max, struct secret_buf **ret) {
         _cleanup_secret_ struct secret_buf *s = NULL;
         _cleanup_close_ int fd = -1;
+        struct stat st;
         int r;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
         if (fd < 0)
                 return negative_errno();
+        /* Written 0600 by us: a file others could read or write, or another user's, is refused, not
+         * repaired (its PIN may have been read or planted); the admin deletes it for a new PIN. */
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+                return -EPERM;
         r = secret_buf_new(max + 1, &s);
         if (r < 0)
                 return r;

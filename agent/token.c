@@ -124,6 +124,12 @@ int agent_token_new(const struct agent_config *cfg, const struct agent_config_to
                 return r;
         if (r < 0 && ct->pin)
                 return errmsg_set(ret_error, r, "cannot hold its PIN: %s", strerror(-r));
+        if (r == -EPERM)
+                return errmsg_set(
+                        ret_error, r,
+                        "refuses its PIN file in '%s/pins': not ours, or others may read or write it "
+                        "(it must be 0600; delete it for a new PIN)",
+                        cfg->options.state_dir);
         if (r < 0)
                 return errmsg_set(ret_error, r, "cannot read or create its PIN in '%s/pins': %s",
                                   cfg->options.state_dir, strerror(-r));

@@ -47,9 +47,14 @@ int launcher_local_start(struct launcher *l) {
          * enclave-token only takes in development mode; the local launcher is for development, demos
          * and tests only. */
         const char *argv[] = {
-                l->token_binary, "--dev",         "--data", data, "--control",
-                control,         "--socket-mode", "0666",   NULL,
+                l->token_binary, "--dev", "--data", data, "--control", control,
+                "--socket-mode", "0666",  NULL,     NULL, NULL,
         };
+        /* At debug level so is enclave-token (the tests grep both logs for secrets). */
+        if (log_get_max_level() >= LOG_DEBUG) {
+                argv[8] = "--log-level";
+                argv[9] = "debug";
+        }
         pid = fork();
         if (pid < 0)
                 return log_error_errno(negative_errno(), "Cannot fork: %m");

@@ -8,6 +8,7 @@
 # Set E2E_KEEP=1 to keep the temp dir (and its logs) after the test.
 
 : "${ENCLAVE_TOKEN:?}" "${ENCLAVE_ACM:?}" "${P11_MODULE:?}" "${PROVISION_KEYS:?}" "${OPENSSL_CNF:?}" "${TEST_DATA:?}"
+. "$(dirname "${BASH_SOURCE[0]}")/../integration/keep-logs.sh"
 
 # Distinctive, so that a grep of the logs cannot match anything by accident.
 PIN=e2e-Pin-7Qx4Kz
@@ -109,6 +110,7 @@ cleanup() {
                         tail -n 30 "$f" >&2 || true
                 done
         fi
+        keep_logs "$T"
         if [[ ${E2E_KEEP:-0} == 1 ]]; then
                 echo "# kept $T" >&2
         else
@@ -151,7 +153,7 @@ SERVER_ENV=(env "OPENSSL_CONF=$T/openssl.cnf" "ENCLAVE_ACM_ADDRESS=$DATA_ADDR")
 
 start_token() {
         local i
-        "$ENCLAVE_TOKEN" --dev --data "$DATA_ADDR" --control "$CONTROL_ADDR" --socket-mode 0666 \
+        "$ENCLAVE_TOKEN" --dev --log-level debug --data "$DATA_ADDR" --control "$CONTROL_ADDR" --socket-mode 0666 \
                 >>"$LOGS/enclave-token.log" 2>&1 &
         DAEMON_PID=$!
         for ((i = 0; i < 200; i++)); do

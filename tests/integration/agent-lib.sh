@@ -1,6 +1,7 @@
 # Helpers shared by the agent's integration scripts (agent-local, agent-httpd, agent-nitro-fake).
 # Sourced after the script has set T (its temp dir); each script keeps its own cleanup trap.
 
+. "$(dirname "${BASH_SOURCE[0]}")/keep-logs.sh"
 CHECKS=0
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $*"; }
@@ -64,6 +65,7 @@ cleanup_agent() {
         [[ -n ${AGENT_PID:-} ]] && kill -TERM "$AGENT_PID" 2>/dev/null && sleep 1 || true
         [[ -n ${AGENT_PID:-} ]] && kill -KILL "$AGENT_PID" 2>/dev/null || true
         [[ -n ${NOTIFY_PID:-} ]] && kill "$NOTIFY_PID" 2>/dev/null || true
+        keep_logs "${T-}"
         [[ $rc -ne 0 && $rc -ne 77 ]] || return 0
         for f in "$@"; do
                 [[ -s $f ]] && { echo "--- $f (last 40 lines) ---" >&2; tail -n 40 "$f" >&2; } || true

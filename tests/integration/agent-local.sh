@@ -34,6 +34,7 @@ cleanup() {
                         [[ -s $f ]] && { echo "--- $f (last 40 lines) ---" >&2; tail -n 40 "$f" >&2; } || true
                 done
         fi
+        keep_logs "$T"
         [[ ${AGENT_TEST_KEEP:-0} == 1 ]] && echo "# kept $T" >&2 || rm -rf "$T"
         exit "$rc"
 }

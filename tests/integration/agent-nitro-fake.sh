@@ -23,6 +23,7 @@ cleanup() {
                         [[ -s $f ]] && { echo "--- $f (last 30 lines) ---" >&2; tail -n 30 "$f" >&2; } || true
                 done
         fi
+        keep_logs "$T"
         rm -rf "$T"
         exit "$rc"
 }
@@ -49,6 +50,8 @@ options:
   service: nginx
   runtime_dir: $T/run
   state_dir: $T/agent-state
+log:
+  level: debug
 tokens:
   - label: acm
     source:

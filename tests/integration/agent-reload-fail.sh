@@ -57,7 +57,7 @@ options:
   runtime_dir: $T/run
   state_dir: $T/state
 log:
-  level: info
+  level: debug
 tokens:
 EOF
                 printf '%s\n' "$@"

@@ -42,7 +42,7 @@ options:
   runtime_dir: $T/run
   state_dir: $T/state
 log:
-  level: info
+  level: debug
 tokens: []
 EOF
 export ENCLAVE_ACM_NO_MLOCK=1

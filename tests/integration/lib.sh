@@ -12,6 +12,7 @@
 # under valgrind instead: enclave-token, the enclave-acm CLI and p11-client with the module loaded.
 
 : "${ENCLAVE_TOKEN:?}" "${ENCLAVE_ACM:?}" "${P11_MODULE:?}" "${TEST_DATA:?}"
+. "$(dirname "${BASH_SOURCE[0]}")/keep-logs.sh"
 
 if [[ ${ENCLAVE_ACM_UNDER_VALGRIND:-} == 1 && -z ${EACM_IT_REEXEC:-} ]]; then
         EACM_IT_REEXEC=1 exec bash "$0" "$@"
@@ -103,6 +104,7 @@ cleanup() {
                 echo "--- enclave-token log (last 40 lines) ---" >&2
                 tail -n 40 "$T/daemon.log" >&2 || true
         fi
+        keep_logs "$T"
         rm -rf "$T"
         exit "$rc"
 }
@@ -140,10 +142,10 @@ printf '%s\n' "$WRONG_PIN" >"$T/wrong-pin"
 
 # start_daemon [ARGS...]: enclave-token --dev on unix sockets in $T (pass --no-dev to drop --dev).
 start_daemon() {
-        local args=(--dev) i tries=200
+        local args=(--dev --log-level debug) i tries=200
         [[ -n $VALGRIND ]] && tries=1200
         if [[ ${1-} == --no-dev ]]; then
-                args=()
+                args=(--log-level debug)
                 shift
         fi
         "$ENCLAVE_TOKEN" "${args[@]}" --data "$DATA_ADDR" --control "$CONTROL_ADDR" --workers 2 "$@" \

@@ -811,7 +811,12 @@ int main(int argc, char **argv) {
                 n++;
                 if (!ok)
                         failed++;
-                printf("%s %u - %s: %s (expected %s) in %lld ms%s\n", ok ? "ok" : "not ok", n, argv[i],
+                /* Not the PIN: the suite greps every output it keeps for PINs (secret-scan.py). */
+                if (strncmp(argv[i], "login:", 6) == 0)
+                        (void) snprintf(step, sizeof(step), "login:<%zu-byte PIN>", strlen(argv[i] + 6));
+                else
+                        (void) snprintf(step, sizeof(step), "%s", argv[i]);
+                printf("%s %u - %s: %s (expected %s) in %lld ms%s\n", ok ? "ok" : "not ok", n, step,
                        rv == LOCAL_FAILURE ? "local failure" : rv_name(rv), expect ? expect : "CKR_OK", dt,
                        max_ms >= 0 && dt > max_ms ? " (too slow)" : "");
                 expect = NULL;
