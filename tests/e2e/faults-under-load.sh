@@ -337,6 +337,7 @@ wait_provisioned "$N0"
 wait_for 30 "the restarted agent reports the token ready" bash -c \
         "'$ENCLAVE_ACM' status --runtime-dir '$T/run' 2>/dev/null | grep -qF 'Agent:     running (pid $AGENT_PID' &&
          '$ENCLAVE_ACM' status --runtime-dir '$T/run' 2>/dev/null | grep -q '  Agent:     ready, key id'"
+[[ $(cd "$T/state/pins" && md5sum -- * | words) == "$PINS" ]] || fail "the PINs changed"
 TOKEN_AFTER=$(token_pid)
 ADDS=$(($(provisioned) - N0))
 wait_first_ok_after agent "$T_BACK"
@@ -349,7 +350,6 @@ no_hang agent
 [[ $(master) == "$MASTER" && $(workers) == "$WORKERS" ]] || fail "nginx's master or workers changed"
 ((RECOVERY < RECOVERY_BOUND_MS)) || fail "serving resumed only $RECOVERY ms after the token was back"
 ((FAIL_AFTER == 0)) || fail "$FAIL_AFTER probe requests failed after serving had resumed"
-[[ $(cd "$T/state/pins" && md5sum -- * | words) == "$PINS" ]] || fail "the PINs changed"
 signs $NAME || fail "no verified handshake after the agent's restart"
 ok "agent killed and restarted: same master and workers, PINs unchanged, the token re-provisioned ($ADDS TOKEN_ADDs) and signing"
 
