@@ -3,12 +3,15 @@
 # new connection and a full handshake signed in enclave-token) through the module, with the key
 # provisioned by enclave-acm-agent (local launcher, File source, nginx in direct mode), while:
 #   1. enclave-token is killed with SIGKILL (the agent relaunches it): no request hangs, serving
-#      resumes once the token is back, no request started after the token was back fails for long;
-#   2. enclave-token is stopped (SIGSTOP) for twice ENCLAVE_ACM_TIMEOUT_MS (1500 ms, passed to the
-#      workers with nginx's `env` directive): handshakes fail within the bound, none hangs a worker;
+#      resumes once the token is back (asserted < 10 s; the 2 s target shows in the figure), only
+#      requests in flight before that fail, none after; same nginx master and workers;
+#   2. enclave-token is stopped (SIGSTOP) for longer than the bound below (ENCLAVE_ACM_TIMEOUT_MS is
+#      1500 ms, passed to the workers with nginx's `env` directive): handshakes fail within the
+#      bound, none hangs a worker;
 #      SIGCONT: serving resumes with the same nginx master;
-#   3. the agent is killed with SIGKILL and started again: same nginx master, no failed request, the
-#      PINs in <state_dir>/pins unchanged, the token re-provisioned or adopted (signing works after);
+#   3. the agent is killed with SIGKILL and started again: same nginx master and workers, the PINs in
+#      <state_dir>/pins unchanged, the token re-provisioned (with the local launcher enclave-token dies
+#      with its agent: requests fail until it is back, never after; the figures show how many);
 #   4. the stanza's directory is a read-only bind mount during a key rotation: a clear error in the
 #      agent's log, the previous stanza intact, the agent running, nginx serving without a failure;
 #      once writable the rotation completes with a graceful reload.
@@ -291,7 +294,7 @@ no_hang kill
 signs $NAME || fail "no verified handshake after the relaunch"
 ok "enclave-token killed under load: no request over ${BOUND_MS} ms, serving resumed (${RECOVERY} ms after the token was back), no failure after, same master"
 
-# 2. enclave-token stopped for twice the module's timeout under load.
+# 2. enclave-token stopped for longer than 3x the module's timeout under load.
 load_start stop 10
 sleep 1.5
 TOKEN=$(token_pid)
