@@ -4,6 +4,7 @@
  * Why not libsystemd: the protocol is one datagram to a unix socket (chrony does the same), and
  * the agent then needs no library that pulls in half of systemd for a sendto(). */
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "agent/notify.h"
+#include "common/parse-util.h"
 
 int notify_send(const char *state) {
         _cleanup_close_ int fd = -1;
@@ -60,14 +62,11 @@ int notify_sendf(const char *fmt, ...) {
 }
 
 static int parse_u64(const char *s, uint64_t *ret) {
-        unsigned long long v;
-        char *end;
+        unsigned long v;
+        int r;
 
-        if (!s || !*s || *s == '-' || *s == '+')
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(s, &end, 10);
-        if (errno != 0 || *end)
+        r = parse_unsigned(s, 10, 0, ULONG_MAX, &v);
+        if (r < 0)
                 return -EINVAL;
         *ret = v;
         return 0;

@@ -12,6 +12,7 @@
 #include "parent/subprocess.h"
 #include "parent/webapply-internal.h"
 #include "parent/webapply.h"
+#include "common/parse-util.h"
 #include "common/time-util.h"
 
 /* How often a server is looked at while it is watched or awaited. */
@@ -56,9 +57,9 @@ int webapply_run_command(const struct webapply_req *req, const char *const *argv
 /* -ENODATA for an empty file: `nginx -t` creates the pid file it names, empty, when there is none. */
 static int read_pid_file(const char *path, pid_t *ret) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        char buf[32] = {}, *end;
+        char buf[32] = {};
+        unsigned long pid;
         ssize_t n;
-        long pid;
 
         if (fd < 0)
                 return -errno;
@@ -67,9 +68,9 @@ static int read_pid_file(const char *path, pid_t *ret) {
                 return -errno;
         if (n == 0)
                 return -ENODATA;
-        errno = 0;
-        pid = strtol(buf, &end, 10);
-        if (errno != 0 || end == buf || (*end != '\0' && *end != '\n') || pid <= 1 || pid > INT_MAX)
+        buf[n] = '\0';
+        buf[strcspn(buf, "\n")] = '\0'; /* the pid file's one line */
+        if (parse_unsigned(buf, 10, 2, INT_MAX, &pid) < 0)
                 return -EBADMSG;
         *ret = (pid_t) pid;
         return 0;

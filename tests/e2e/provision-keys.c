@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/parse-util.h"
 #include "common/rpc-codec.h"
 #include "common/transport.h"
 #include "tools/cli-input.h"
@@ -31,12 +32,9 @@ static void usage(void) {
 static int load_keys(char **argv, size_t n, struct rpc_token_add_req *req, struct loaded_key *loaded) {
         for (size_t i = 0; i < n; i++) {
                 struct provision_key_summary sum;
-                char *end;
                 unsigned long id;
 
-                errno = 0;
-                id = strtoul(argv[3 * i], &end, 10);
-                if (errno != 0 || *end || id > RPC_KEY_ID_MAX) {
+                if (parse_unsigned(argv[3 * i], 10, 0, RPC_KEY_ID_MAX, &id) < 0) {
                         fprintf(stderr, "provision-keys: bad key id '%s'\n", argv[3 * i]);
                         return -EINVAL;
                 }
