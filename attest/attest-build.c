@@ -122,8 +122,8 @@ static int sign_es384(EVP_PKEY *key, const uint8_t *tbs, size_t tbs_len, uint8_t
         return 0;
 }
 
-int attest_cose_sign1(struct attest_blob protected_hdr, struct attest_blob payload, bool untagged, EVP_PKEY *key,
-                      uint8_t **ret, size_t *ret_len) {
+int attest_cose_sign1(struct attest_blob protected_hdr, struct attest_blob payload, bool untagged,
+                      EVP_PKEY *key, uint8_t **ret, size_t *ret_len) {
         _cleanup_free_ uint8_t *tbs = NULL, *buf = NULL;
         uint8_t sig[96];
         struct rpc_writer w;
@@ -194,8 +194,8 @@ struct cert_spec {
 };
 
 /* A certificate for key signed by issuer_key (issuer NULL: self-signed), DER in *ret. */
-static int make_cert(const struct cert_spec *s, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, X509 **ret_x,
-                     uint8_t **ret, size_t *ret_len) {
+static int make_cert(const struct cert_spec *s, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
+                     X509 **ret_x, uint8_t **ret, size_t *ret_len) {
         _cleanup_(X509_freep) X509 *x = NULL;
         X509_NAME *name;
         uint8_t *der = NULL;
@@ -208,8 +208,8 @@ static int make_cert(const struct cert_spec *s, EVP_PKEY *key, X509 *issuer, EVP
             !ASN1_TIME_set(X509_getm_notAfter(x), s->not_after) || X509_set_pubkey(x, key) != 1)
                 return -ENOMEM;
         name = X509_get_subject_name(x);
-        if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const uint8_t *) "enclave-acm test", -1, -1, 0) !=
-                    1 ||
+        if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const uint8_t *) "enclave-acm test", -1, -1,
+                                       0) != 1 ||
             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const uint8_t *) s->cn, -1, -1, 0) != 1 ||
             X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name) != 1)
                 return -ENOMEM;
@@ -246,14 +246,23 @@ struct attest_test_ca *attest_test_ca_free(struct attest_test_ca *ca) {
 int attest_test_ca_new(time_t not_before, time_t not_after, struct attest_test_ca **ret) {
         _cleanup_(attest_test_ca_freep) struct attest_test_ca *ca = NULL;
         _cleanup_(X509_freep) X509 *root = NULL, *inter = NULL;
-        const struct cert_spec root_spec = { "enclave-acm test root (not AWS)", 1, "critical,CA:TRUE",
-                                             "critical,digitalSignature,keyCertSign,cRLSign", not_before,
+        const struct cert_spec root_spec = { "enclave-acm test root (not AWS)",
+                                             1,
+                                             "critical,CA:TRUE",
+                                             "critical,digitalSignature,keyCertSign,cRLSign",
+                                             not_before,
                                              not_after };
-        const struct cert_spec inter_spec = { "enclave-acm test intermediate", 2, "critical,CA:TRUE,pathlen:0",
-                                              "critical,digitalSignature,keyCertSign,cRLSign", not_before,
+        const struct cert_spec inter_spec = { "enclave-acm test intermediate",
+                                              2,
+                                              "critical,CA:TRUE,pathlen:0",
+                                              "critical,digitalSignature,keyCertSign,cRLSign",
+                                              not_before,
                                               not_after };
-        const struct cert_spec leaf_spec = { "i-00000000000000000-enc0000000000000000.test", 3,
-                                             "critical,CA:FALSE", "digitalSignature,nonRepudiation", not_before,
+        const struct cert_spec leaf_spec = { "i-00000000000000000-enc0000000000000000.test",
+                                             3,
+                                             "critical,CA:FALSE",
+                                             "digitalSignature,nonRepudiation",
+                                             not_before,
                                              not_after };
         int r;
 
@@ -269,11 +278,12 @@ int attest_test_ca_new(time_t not_before, time_t not_after, struct attest_test_c
                 ERR_clear_error();
                 return -ENOMEM;
         }
-        if ((r = make_cert(&root_spec, ca->root_key, NULL, ca->root_key, &root, &ca->root_der, &ca->root_len)) < 0 ||
+        if ((r = make_cert(&root_spec, ca->root_key, NULL, ca->root_key, &root, &ca->root_der,
+                           &ca->root_len)) < 0 ||
             (r = make_cert(&inter_spec, ca->inter_key, root, ca->root_key, &inter, &ca->inter_der,
                            &ca->inter_len)) < 0 ||
-            (r = make_cert(&leaf_spec, ca->leaf_key, inter, ca->inter_key, NULL, &ca->leaf_der, &ca->leaf_len)) <
-                    0) {
+            (r = make_cert(&leaf_spec, ca->leaf_key, inter, ca->inter_key, NULL, &ca->leaf_der,
+                           &ca->leaf_len)) < 0) {
                 ERR_clear_error();
                 return r;
         }

@@ -18,7 +18,7 @@ struct attest_build {
         uint64_t timestamp_ms;
         const struct attest_pcr_value *pcrs; /* digest is "SHA384" */
         size_t n_pcrs;
-        struct attest_blob certificate; /* DER leaf */
+        struct attest_blob certificate;     /* DER leaf */
         const struct attest_blob *cabundle; /* DER, root first */
         size_t n_cabundle;
         struct attest_opt public_key, user_data, nonce;
@@ -33,11 +33,12 @@ _must_check_ int attest_payload_encode(const struct attest_build *b, uint8_t **r
 
 /* COSE_Sign1 around any protected header and payload bytes, unprotected {}, signed ES384 with key
  * (P-384). Tag 18 unless untagged. *ret is malloc'ed. */
-_must_check_ int attest_cose_sign1(struct attest_blob protected_hdr, struct attest_blob payload, bool untagged,
-                                   EVP_PKEY *key, uint8_t **ret, size_t *ret_len);
+_must_check_ int attest_cose_sign1(struct attest_blob protected_hdr, struct attest_blob payload,
+                                   bool untagged, EVP_PKEY *key, uint8_t **ret, size_t *ret_len);
 
 /* Signs ES384 with leaf_key (the private key of `certificate`); *ret is malloc'ed. */
-_must_check_ int attest_doc_sign(const struct attest_build *b, EVP_PKEY *leaf_key, uint8_t **ret, size_t *ret_len);
+_must_check_ int attest_doc_sign(const struct attest_build *b, EVP_PKEY *leaf_key, uint8_t **ret,
+                                 size_t *ret_len);
 
 /* A test CA in memory: root (self-signed P-384, CA), intermediate (CA), leaf (P-384, digitalSignature),
  * valid [not_before, not_after]; DER of each and the leaf's key. For the simulator and tests only:

@@ -16,16 +16,16 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509_STORE *, X509_STORE_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509_STORE_CTX *, X509_STORE_CTX_free);
 
-static void x509_stack_freep(STACK_OF(X509) **s) {
+static void x509_stack_freep(STACK_OF(X509) * *s) {
         if (*s)
                 sk_X509_pop_free(*s, X509_free);
 }
 
 static int fail(struct attest_result *res, enum attest_reason reason, const char *detail) {
         static const int errnos[_ATTEST_REASON_MAX] = {
-                [ATTEST_ERR_MALFORMED] = -EBADMSG,   [ATTEST_ERR_SIGNATURE] = -EKEYREJECTED,
-                [ATTEST_ERR_CHAIN] = -EKEYREJECTED,  [ATTEST_ERR_EXPIRED] = -EKEYEXPIRED,
-                [ATTEST_ERR_ROOT] = -EKEYREJECTED,   [ATTEST_ERR_PCR] = -EPERM,
+                [ATTEST_ERR_MALFORMED] = -EBADMSG,  [ATTEST_ERR_SIGNATURE] = -EKEYREJECTED,
+                [ATTEST_ERR_CHAIN] = -EKEYREJECTED, [ATTEST_ERR_EXPIRED] = -EKEYEXPIRED,
+                [ATTEST_ERR_ROOT] = -EKEYREJECTED,  [ATTEST_ERR_PCR] = -EPERM,
                 [ATTEST_ERR_INTERNAL] = -ENOMEM,
         };
 
@@ -69,7 +69,8 @@ static const char *profile_check(X509 *x, bool ca) {
         uint32_t ku = X509_get_key_usage(x);
 
         if (ca) {
-                if (!(flags & EXFLAG_BCONS) || !(flags & EXFLAG_CA) || !ext_critical(x, NID_basic_constraints))
+                if (!(flags & EXFLAG_BCONS) || !(flags & EXFLAG_CA) ||
+                    !ext_critical(x, NID_basic_constraints))
                         return "CA certificate without critical basicConstraints CA:TRUE";
                 if (!(flags & EXFLAG_KUSAGE) || !(ku & KU_KEY_CERT_SIGN))
                         return "CA certificate without keyUsage keyCertSign";
@@ -107,7 +108,8 @@ static int chain_verify(const uint8_t *doc, const struct attest_doc *d, time_t t
                 X509 *x = cert_parse(d->cabundle[i]);
 
                 if (!x)
-                        return fail_der(doc, res, d->cabundle[i], "cabundle (entry not one DER X.509 certificate)");
+                        return fail_der(doc, res, d->cabundle[i],
+                                        "cabundle (entry not one DER X.509 certificate)");
                 if (!sk_X509_push(untrusted, x)) {
                         X509_free(x);
                         return fail(res, ATTEST_ERR_INTERNAL, "out of memory");
@@ -120,7 +122,8 @@ static int chain_verify(const uint8_t *doc, const struct attest_doc *d, time_t t
         X509_VERIFY_PARAM_set_depth(param, ATTEST_CABUNDLE_MAX + 1);
         /* The root is the only anchor: a chain ending in an intermediate is not enough. */
         (void) X509_VERIFY_PARAM_clear_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
-        (void) X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT);
+        /* No X509_V_FLAG_X509_STRICT: real Nitro leaf certificates have no authorityKeyIdentifier,
+         * which strict mode requires. The profile of 2.4 is checked below instead. */
 
         if (X509_verify_cert(ctx) != 1) {
                 err = X509_STORE_CTX_get_error(ctx);
@@ -149,7 +152,8 @@ static int chain_verify(const uint8_t *doc, const struct attest_doc *d, time_t t
         return 0;
 }
 
-int attest_sig_structure(struct attest_blob prot, struct attest_blob payload, uint8_t **ret, size_t *ret_len) {
+int attest_sig_structure(struct attest_blob prot, struct attest_blob payload, uint8_t **ret,
+                         size_t *ret_len) {
         _cleanup_free_ uint8_t *buf = NULL;
         struct rpc_writer w;
         size_t size;
@@ -226,7 +230,8 @@ static int signature_verify(const struct attest_doc *d, X509 *leaf, struct attes
              EVP_DigestVerify(md, der, der_len, tbs, tbs_len) == 1;
         OPENSSL_free(der);
         if (!ok)
-                return fail(res, ATTEST_ERR_SIGNATURE, "COSE ES384 signature does not verify with the leaf key");
+                return fail(res, ATTEST_ERR_SIGNATURE,
+                            "COSE ES384 signature does not verify with the leaf key");
         return 0;
 }
 
@@ -267,7 +272,8 @@ static int verify_time(const struct attest_opts *o, const struct attest_doc *d, 
         }
 }
 
-int attest_verify(const uint8_t *buf, size_t len, const struct attest_opts *opts, struct attest_result *ret) {
+int attest_verify(const uint8_t *buf, size_t len, const struct attest_opts *opts,
+                  struct attest_result *ret) {
         static const struct attest_opts defaults = { .time_mode = ATTEST_TIME_NOW };
         const struct attest_opts *o = opts ?: &defaults;
         const uint8_t *root = o->root_der ?: attest_aws_root_der;

@@ -41,16 +41,18 @@ enum payload_key {
 };
 
 static const char *const key_names[_KEY_MAX] = {
-        "module_id", "digest", "timestamp", "pcrs", "certificate", "cabundle", "public_key", "user_data", "nonce",
+        "module_id", "digest",     "timestamp", "pcrs",  "certificate",
+        "cabundle",  "public_key", "user_data", "nonce",
 };
 
 static const char *const missing_names[_KEY_MAX] = {
-        "payload (module_id missing)",   "payload (digest missing)",   "payload (timestamp missing)",
-        "payload (pcrs missing)",        "payload (certificate missing)", "payload (cabundle missing)",
+        "payload (module_id missing)", "payload (digest missing)",      "payload (timestamp missing)",
+        "payload (pcrs missing)",      "payload (certificate missing)", "payload (cabundle missing)",
 };
 
-#define MANDATORY_KEYS ((1u << KEY_MODULE_ID) | (1u << KEY_DIGEST) | (1u << KEY_TIMESTAMP) | \
-                        (1u << KEY_PCRS) | (1u << KEY_CERTIFICATE) | (1u << KEY_CABUNDLE))
+#define MANDATORY_KEYS                                                                           \
+        ((1u << KEY_MODULE_ID) | (1u << KEY_DIGEST) | (1u << KEY_TIMESTAMP) | (1u << KEY_PCRS) | \
+         (1u << KEY_CERTIFICATE) | (1u << KEY_CABUNDLE))
 
 /* A reader over part of the document, reporting offsets from the document's first byte. */
 struct cursor {
@@ -193,9 +195,8 @@ static int parse_pcrs(struct cursor *c) {
                 at = cursor_off(c);
                 if (rpc_get_bytes(&c->r, ATTEST_PCR_LEN, ATTEST_PCR_LEN, &s) < 0)
                         return fail_at(c->res, at, "pcrs (value not a byte string of 48 bytes)");
-                d->pcrs[d->n_pcrs++] = (struct attest_pcr_value){ .index = (unsigned) idx,
-                                                                  .ptr = s.ptr,
-                                                                  .len = s.len };
+                d->pcrs[d->n_pcrs++] =
+                        (struct attest_pcr_value){ .index = (unsigned) idx, .ptr = s.ptr, .len = s.len };
         }
         if (k < 0)
                 return fail_at(c->res, cursor_off(c), "pcrs (more than 32 entries or bad break)");

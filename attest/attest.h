@@ -103,8 +103,8 @@ struct attest_opts {
 
 /* The parsed document: every slice points into the buffer given to attest_parse() / attest_verify(). */
 struct attest_doc {
-        bool tagged;              /* tag 18 present */
-        bool payload_indefinite;  /* payload map of indefinite length */
+        bool tagged;             /* tag 18 present */
+        bool payload_indefinite; /* payload map of indefinite length */
         struct attest_blob protected_hdr, payload, signature;
         struct attest_blob module_id; /* UTF-8 text, not NUL-terminated */
         struct attest_blob digest;
