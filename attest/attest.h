@@ -16,7 +16,11 @@
  * Verification: cabundle[0] byte-equal to the root (pinned AWS root unless the caller gives one),
  * the path leaf <- cabundle[n-1] <- ... <- cabundle[0] with OpenSSL at the chosen time, CA
  * certificates with critical basicConstraints CA:TRUE and keyCertSign, the leaf CA:FALSE with
- * digitalSignature and a P-384 key that verifies the COSE signature; then the PCR expectations. */
+ * digitalSignature and a P-384 key that verifies the COSE signature; then the PCR expectations.
+ * The order is that: root pin, path, signature, PCRs. So a changed certificate is reported as CHAIN
+ * (ROOT for cabundle[0]) although it also breaks the signature, and a changed timestamp verified with
+ * ATTEST_TIME_DOC may be reported as EXPIRED. Every change is rejected; the reason names the first
+ * check that failed. */
 #pragma once
 
 #include <stdbool.h>

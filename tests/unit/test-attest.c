@@ -355,6 +355,44 @@ static void test_vectors_truncated(void) {
         }
 }
 
+/* One bit flipped at every byte: never accepted, always a known reason. Each byte set to 0x00 and
+ * 0xff: the parser succeeds or says MALFORMED, never anything else. */
+static void test_vectors_every_byte(void) {
+        _cleanup_free_ uint8_t *doc = NULL;
+        const struct attest_opts o = { .time_mode = ATTEST_TIME_DOC };
+        size_t n, counts[_ATTEST_REASON_MAX] = {};
+        struct attest_result res;
+
+        doc = load_vector("evervault_beta_2022-10-12_debug.cose", &n);
+        ASSERT_TRUE(doc != NULL);
+        for (size_t i = 0; i < n; i++) {
+                uint8_t saved = doc[i];
+                int r;
+
+                doc[i] ^= (uint8_t) (1u << (i % 8));
+                r = attest_verify(doc, n, &o, &res);
+                if (r >= 0 || res.reason == ATTEST_OK || !attest_reason_to_string(res.reason))
+                        TAP_FAIL_("bit %zu of byte %zu flipped: r=%d reason %d", i % 8, i, r,
+                                  (int) res.reason);
+                counts[res.reason]++;
+                for (int v = 0; v <= 0xff; v += 0xff) {
+                        doc[i] = (uint8_t) v;
+                        r = attest_parse(doc, n, &res);
+                        if (r != 0 && (r != -EBADMSG || res.reason != ATTEST_ERR_MALFORMED || !res.field))
+                                TAP_FAIL_("byte %zu set to 0x%02x: r=%d", i, v, r);
+                }
+                doc[i] = saved;
+        }
+        for (int k = 0; k < _ATTEST_REASON_MAX; k++)
+                printf("# %s: %zu\n", attest_reason_to_string((enum attest_reason) k), counts[k]);
+        /* the signature covers the payload, the root pin the first cabundle entry */
+        ASSERT_TRUE(counts[ATTEST_ERR_MALFORMED] > 0);
+        ASSERT_TRUE(counts[ATTEST_ERR_SIGNATURE] > 0);
+        ASSERT_TRUE(counts[ATTEST_ERR_ROOT] > 0);
+        ASSERT_TRUE(counts[ATTEST_ERR_CHAIN] > 0);
+        ASSERT_OK(attest_verify(doc, n, &o, &res));
+}
+
 static void test_vectors_tagged(void) {
         _cleanup_free_ uint8_t *doc = NULL, *tagged = NULL;
         struct attest_result res;
@@ -812,6 +850,7 @@ TAP_MAIN(TEST("/attest/root/pinned", test_pinned_root), TEST("/attest/reason-nam
          TEST("/attest/vectors/other-root", test_vectors_other_root),
          TEST("/attest/vectors/flips", test_vectors_flips),
          TEST("/attest/vectors/truncated", test_vectors_truncated),
+         TEST("/attest/vectors/every-byte", test_vectors_every_byte),
          TEST("/attest/vectors/tagged", test_vectors_tagged),
          TEST("/attest/vectors/pcr-policy", test_vectors_pcr_policy),
          TEST("/attest/build/roundtrip", test_build_roundtrip),
