@@ -23,6 +23,7 @@
  * check that failed. */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,7 +52,7 @@ enum attest_opt_kind {
         ATTEST_OPT_NULL,
         ATTEST_OPT_BYTES,
         _ATTEST_OPT_KIND_MAX,
-        _ATTEST_OPT_KIND_INVALID = -22,
+        _ATTEST_OPT_KIND_INVALID = -EINVAL,
 };
 
 struct attest_opt {
@@ -76,7 +77,7 @@ enum attest_reason {
         ATTEST_ERR_PCR,       /* a PCR differs from its expectation: see pcr_index */
         ATTEST_ERR_INTERNAL,  /* out of memory or an OpenSSL failure unrelated to the input */
         _ATTEST_REASON_MAX,
-        _ATTEST_REASON_INVALID = -22,
+        _ATTEST_REASON_INVALID = -EINVAL,
 };
 
 /* "ok", "malformed", "signature", "chain", "expired", "root", "pcr", "internal"; NULL if invalid. */
@@ -87,7 +88,7 @@ enum attest_time_mode {
         ATTEST_TIME_DOC,   /* the document's own timestamp (recorded documents) */
         ATTEST_TIME_GIVEN, /* attest_opts.time_ms */
         _ATTEST_TIME_MAX,
-        _ATTEST_TIME_INVALID = -22,
+        _ATTEST_TIME_INVALID = -EINVAL,
 };
 
 struct attest_pcr_expect {
