@@ -292,7 +292,7 @@ int attest_verify(const uint8_t *buf, size_t len, const struct attest_opts *opts
         }
         ret->verify_time_ms = t_ms;
         if (d->cabundle[0].len != root_len || memcmp(d->cabundle[0].ptr, root, root_len) != 0)
-                return fail(ret, ATTEST_ERR_ROOT, "cabundle[0] is not the pinned root");
+                return fail(ret, ATTEST_ERR_ROOT, "cabundle[0] is not the trusted root");
         r = chain_verify(buf, d, (time_t) (t_ms / 1000), ret, &leaf);
         if (r < 0)
                 return r;

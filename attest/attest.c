@@ -307,8 +307,11 @@ int attest_parse(const uint8_t *buf, size_t len, struct attest_result *ret) {
         int r;
 
         *ret = (struct attest_result){ .reason = ATTEST_OK };
-        if (!buf && len > 0)
+        if (!buf && len > 0) {
+                ret->reason = ATTEST_ERR_INTERNAL;
+                ret->detail = "no buffer";
                 return -EINVAL;
+        }
         r = parse_envelope(buf, len, ret);
         if (r < 0)
                 return r;

@@ -157,6 +157,20 @@ static void test_reason_names(void) {
         ASSERT_TRUE(attest_reason_to_string(_ATTEST_REASON_INVALID) == NULL);
 }
 
+static void test_empty_and_oversize(void) {
+        static uint8_t big[ATTEST_DOC_MAX + 1];
+        struct attest_result res;
+
+        ASSERT_ERR(attest_parse(NULL, 0, &res), -EBADMSG);
+        ASSERT_EQ(res.reason, ATTEST_ERR_MALFORMED);
+        ASSERT_ERR(attest_verify(NULL, 0, NULL, &res), -EBADMSG);
+        big[0] = 0x84;
+        ASSERT_ERR(attest_parse(big, sizeof(big), &res), -EBADMSG);
+        ASSERT_STREQ(res.field, "document (larger than 16384 bytes)");
+        ASSERT_ERR(attest_parse(NULL, 1, &res), -EINVAL);
+        ASSERT_EQ(res.reason, ATTEST_ERR_INTERNAL);
+}
+
 /* ---- the real documents ---- */
 
 static void test_vectors_verify(void) {
@@ -845,6 +859,7 @@ static void test_protected_and_unprotected(void) {
 }
 
 TAP_MAIN(TEST("/attest/root/pinned", test_pinned_root), TEST("/attest/reason-names", test_reason_names),
+         TEST("/attest/empty-and-oversize", test_empty_and_oversize),
          TEST("/attest/vectors/verify", test_vectors_verify),
          TEST("/attest/vectors/time", test_vectors_time),
          TEST("/attest/vectors/other-root", test_vectors_other_root),
