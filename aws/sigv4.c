@@ -297,7 +297,8 @@ static int check_name(const char *what, const char *s, struct aws_err *e) {
         size_t n = s ? strlen(s) : 0;
 
         if (n == 0 || n > AWS_SIGV4_MAX_NAME)
-                return aws_err(e, -EINVAL, "%s: name empty or longer than %u bytes", what, AWS_SIGV4_MAX_NAME);
+                return aws_err(e, -EINVAL, "%s: name empty or longer than %u bytes", what,
+                               AWS_SIGV4_MAX_NAME);
         for (size_t i = 0; i < n; i++)
                 if (!token_char((unsigned char) s[i]))
                         return aws_err(e, -EINVAL, "%s: invalid character at byte %zu of the name", what, i);
@@ -424,7 +425,8 @@ static int canon_build(const struct canon *c, struct sb *creq, struct sb *signed
                 r = normalize_path(c->path, &np);
                 if (r < 0) {
                         sb_done(&np);
-                        return aws_err(e, r, "path: not absolute or longer than %u bytes", AWS_SIGV4_MAX_PATH);
+                        return aws_err(e, r, "path: not absolute or longer than %u bytes",
+                                       AWS_SIGV4_MAX_PATH);
                 }
                 sb_uri_encode(creq, np.p, np.len, true);
                 sb_done(&np);
@@ -517,8 +519,9 @@ static bool is_added_header(const char *lname) {
 
 /* Headers proxies and clients change on the way: never signed (as aws-c-auth). */
 static bool is_unsigned_header(const char *lname) {
-        return !strcmp(lname, "user-agent") || !strcmp(lname, "x-amzn-trace-id") || !strcmp(lname, "expect") ||
-               !strcmp(lname, "connection") || !strcmp(lname, "transfer-encoding");
+        return !strcmp(lname, "user-agent") || !strcmp(lname, "x-amzn-trace-id") ||
+               !strcmp(lname, "expect") || !strcmp(lname, "connection") ||
+               !strcmp(lname, "transfer-encoding");
 }
 
 static int check_req(const struct aws_sigv4_req *q, struct aws_err *e) {
@@ -539,7 +542,8 @@ static int check_req(const struct aws_sigv4_req *q, struct aws_err *e) {
         if (!scope_part_ok(q->service))
                 return aws_err(e, -EINVAL, "service: not [a-z0-9-]{1,%u}", AWS_SIGV4_MAX_SCOPE_PART);
         if (!c || !akid_ok(c->access_key_id))
-                return aws_err(e, -EINVAL, "access key id: not alphanumeric, 1..%u bytes", AWS_SIGV4_MAX_AKID);
+                return aws_err(e, -EINVAL, "access key id: not alphanumeric, 1..%u bytes",
+                               AWS_SIGV4_MAX_AKID);
         if (!c->secret_access_key || c->secret_access_key->len == 0 ||
             c->secret_access_key->len > AWS_SIGV4_MAX_SECRET)
                 return aws_err(e, -EINVAL, "secret access key: empty or longer than %u bytes",
@@ -548,10 +552,12 @@ static int check_req(const struct aws_sigv4_req *q, struct aws_err *e) {
                 const char *t = (const char *) c->session_token->data;
                 size_t tl = c->session_token->len;
                 if (tl > AWS_SIGV4_MAX_TOKEN)
-                        return aws_err(e, -E2BIG, "session token: longer than %u bytes", AWS_SIGV4_MAX_TOKEN);
+                        return aws_err(e, -E2BIG, "session token: longer than %u bytes",
+                                       AWS_SIGV4_MAX_TOKEN);
                 for (size_t i = 0; i < tl; i++)
                         if ((unsigned char) t[i] <= 0x20 || (unsigned char) t[i] >= 0x7f)
-                                return aws_err(e, -EINVAL, "session token: invalid character at byte %zu", i);
+                                return aws_err(e, -EINVAL, "session token: invalid character at byte %zu",
+                                               i);
         }
         if (q->n_headers > AWS_SIGV4_MAX_HEADERS || (q->n_headers && !q->headers))
                 return aws_err(e, -E2BIG, "headers: more than %u", AWS_SIGV4_MAX_HEADERS);
@@ -588,7 +594,8 @@ static int sign_common(const struct aws_sigv4_req *q, bool presign, struct aws_s
         sha256_hex(q->body, q->body_len, res.body_sha256);
         token = has_token(q->creds);
         if (token) {
-                res.token = strndup((const char *) q->creds->session_token->data, q->creds->session_token->len);
+                res.token =
+                        strndup((const char *) q->creds->session_token->data, q->creds->session_token->len);
                 if (!res.token)
                         return -ENOMEM;
         }
@@ -596,8 +603,8 @@ static int sign_common(const struct aws_sigv4_req *q, bool presign, struct aws_s
         for (size_t i = 0; i < q->n_headers; i++) {
                 const struct aws_header *x = &q->headers[i];
                 if ((r = check_name("header", x->name, e)) < 0 ||
-                    (r = check_value("header", x->name, x->value ? x->value : "", x->value ? strlen(x->value) : 0,
-                                     AWS_SIGV4_MAX_VALUE, e)) < 0)
+                    (r = check_value("header", x->name, x->value ? x->value : "",
+                                     x->value ? strlen(x->value) : 0, AWS_SIGV4_MAX_VALUE, e)) < 0)
                         goto fail;
                 if (!x->value) {
                         r = aws_err(e, -EINVAL, "header '%s': no value", x->name);
@@ -605,7 +612,8 @@ static int sign_common(const struct aws_sigv4_req *q, bool presign, struct aws_s
                 }
                 hentry_set(&h[n_h], x->name, x->value, strlen(x->value));
                 if (is_added_header(h[n_h].name)) {
-                        r = aws_err(e, -EINVAL, "header '%s': added by the signer, not by the caller", x->name);
+                        r = aws_err(e, -EINVAL, "header '%s': added by the signer, not by the caller",
+                                    x->name);
                         goto fail;
                 }
                 if (!strcmp(h[n_h].name, "host"))
@@ -662,7 +670,11 @@ static int sign_common(const struct aws_sigv4_req *q, bool presign, struct aws_s
         }
         if (presign) {
                 /* the signed-headers list is needed inside the query: build it first */
-                struct canon c0 = { .method = q->method, .path = q->path, .flags = q->flags, .h = h, .n_h = n_h,
+                struct canon c0 = { .method = q->method,
+                                    .path = q->path,
+                                    .flags = q->flags,
+                                    .h = h,
+                                    .n_h = n_h,
                                     .body_hex = res.body_sha256 };
                 struct sb tmp = {};
                 r = canon_build(&c0, &tmp, &sh, e);
@@ -677,18 +689,26 @@ static int sign_common(const struct aws_sigv4_req *q, bool presign, struct aws_s
                     (r = qentry_set(&qe[n_q++], "X-Amz-SignedHeaders", 19, sh.p, sh.len)) < 0)
                         goto fail;
                 if (token && !(q->flags & AWS_SIGV4_OMIT_SESSION_TOKEN) &&
-                    (r = qentry_set(&qe[n_q++], "X-Amz-Security-Token", 20, res.token, strlen(res.token))) < 0)
+                    (r = qentry_set(&qe[n_q++], "X-Amz-Security-Token", 20, res.token, strlen(res.token))) <
+                            0)
                         goto fail;
                 sb_done(&sh);
         }
 
         {
-                struct canon c = { .method = q->method, .path = q->path, .flags = q->flags, .q = qe, .n_q = n_q,
-                                   .h = h, .n_h = n_h, .body_hex = res.body_sha256 };
+                struct canon c = { .method = q->method,
+                                   .path = q->path,
+                                   .flags = q->flags,
+                                   .q = qe,
+                                   .n_q = n_q,
+                                   .h = h,
+                                   .n_h = n_h,
+                                   .body_hex = res.body_sha256 };
                 if ((r = canon_build(&c, &creq, &sh, e)) < 0)
                         goto fail;
         }
-        if ((r = sb_take(&creq, &res.canonical_request)) < 0 || (r = sb_take(&sh, &res.signed_headers)) < 0 ||
+        if ((r = sb_take(&creq, &res.canonical_request)) < 0 ||
+            (r = sb_take(&sh, &res.signed_headers)) < 0 ||
             (r = string_to_sign(res.amz_date, scope.p, res.canonical_request, &res.string_to_sign)) < 0)
                 goto fail;
         r = derive_signature(q->creds->secret_access_key, day, q->region, q->service, res.string_to_sign,
@@ -727,7 +747,8 @@ static int sign_common(const struct aws_sigv4_req *q, bool presign, struct aws_s
                 if (token)
                         res.add[res.n_add++] = (struct aws_header){ "X-Amz-Security-Token", res.token };
                 if (q->flags & AWS_SIGV4_SIGN_BODY)
-                        res.add[res.n_add++] = (struct aws_header){ "X-Amz-Content-Sha256", res.body_sha256 };
+                        res.add[res.n_add++] =
+                                (struct aws_header){ "X-Amz-Content-Sha256", res.body_sha256 };
                 res.add[res.n_add++] = (struct aws_header){ "Authorization", res.authorization };
         }
         r = 0;
@@ -907,7 +928,9 @@ static int parse_authorization(const char *v, struct auth_fields *a, struct aws_
                 if ((size_t) (eq - p) == 10 && !strncmp(p, "Credential", 10) && !seen[0]) {
                         seen[0] = true;
                         if (parse_credential(eq + 1, n, a) < 0)
-                                return aws_err(e, -EBADMSG, "Authorization: Credential is not AKID/date/region/service/terminator");
+                                return aws_err(e, -EBADMSG,
+                                               "Authorization: Credential is not "
+                                               "AKID/date/region/service/terminator");
                 } else if ((size_t) (eq - p) == 13 && !strncmp(p, "SignedHeaders", 13) && !seen[1]) {
                         seen[1] = true;
                         if (copy_field(eq + 1, n, a->signed_headers, sizeof(a->signed_headers)) < 0)
@@ -917,13 +940,16 @@ static int parse_authorization(const char *v, struct auth_fields *a, struct aws_
                         if (copy_field(eq + 1, n, a->signature, sizeof(a->signature)) < 0 || n != 64)
                                 return aws_err(e, -EBADMSG, "Authorization: Signature is not 64 hex digits");
                 } else
-                        return aws_err(e, -EBADMSG, "Authorization: unknown or repeated component at byte %zu",
+                        return aws_err(e, -EBADMSG,
+                                       "Authorization: unknown or repeated component at byte %zu",
                                        (size_t) (p - v));
                 p = *end ? end + 1 : end;
         }
         if (!seen[0] || !seen[1] || !seen[2])
                 return aws_err(e, -EBADMSG, "Authorization: %s missing",
-                               !seen[0] ? "Credential" : !seen[1] ? "SignedHeaders" : "Signature");
+                               !seen[0]   ? "Credential"
+                               : !seen[1] ? "SignedHeaders"
+                                          : "Signature");
         return 0;
 }
 
@@ -975,9 +1001,10 @@ static int parse_target(const char *t, struct vstate *s, struct aws_err *e) {
                                                AWS_SIGV4_MAX_QUERY);
                         eq = memchr(p, '=', n);
                         if (pct_decode(p, eq ? (size_t) (eq - p) : n, &k) < 0 ||
-                            (eq ? pct_decode(eq + 1, (size_t) (end - eq - 1), &v) : pct_decode("", 0, &v)) < 0)
-                                return aws_err(e, -EBADMSG, "target: bad percent escape in query parameter %zu",
-                                               s->n_q);
+                            (eq ? pct_decode(eq + 1, (size_t) (end - eq - 1), &v) : pct_decode("", 0, &v)) <
+                                    0)
+                                return aws_err(e, -EBADMSG,
+                                               "target: bad percent escape in query parameter %zu", s->n_q);
                         if ((r = qentry_set(&s->q[s->n_q++], k, strlen(k), v, strlen(v))) < 0)
                                 return r;
                 }
@@ -1000,7 +1027,8 @@ static int collect_signed(const struct aws_sigv4_received *rq, const char *list,
                 char name[AWS_SIGV4_MAX_NAME + 1];
                 size_t n = end ? (size_t) (end - p) : strlen(p), found = 0;
 
-                if (n == 0 || copy_field(p, n, name, sizeof(name)) < 0 || check_name("SignedHeaders", name, NULL) < 0)
+                if (n == 0 || copy_field(p, n, name, sizeof(name)) < 0 ||
+                    check_name("SignedHeaders", name, NULL) < 0)
                         goto malformed;
                 for (size_t i = 0; i < n; i++)
                         if (isupper((unsigned char) name[i]))
@@ -1017,7 +1045,8 @@ static int collect_signed(const struct aws_sigv4_received *rq, const char *list,
                         if (s->n_h >= AWS_SIGV4_MAX_HEADERS)
                                 return aws_err(e, -E2BIG, "headers: more than %u signed values",
                                                AWS_SIGV4_MAX_HEADERS);
-                        if (check_value("header", name, x->value, strlen(x->value), AWS_SIGV4_MAX_VALUE, e) < 0)
+                        if (check_value("header", name, x->value, strlen(x->value), AWS_SIGV4_MAX_VALUE, e) <
+                            0)
                                 goto malformed_e;
                         hentry_set(&s->h[s->n_h++], name, x->value, strlen(x->value));
                         found++;
@@ -1053,8 +1082,8 @@ static bool in_list(const char *list, const char *name) {
         return false;
 }
 
-static int check_token(const struct aws_sigv4_received *rq, const struct secret_buf *expected, const char *list,
-                       enum aws_sigv4_verdict *v, struct aws_err *e) {
+static int check_token(const struct aws_sigv4_received *rq, const struct secret_buf *expected,
+                       const char *list, enum aws_sigv4_verdict *v, struct aws_err *e) {
         size_t count;
         const char *t = find_header(rq, "x-amz-security-token", &count);
         bool want = expected && expected->len > 0;
@@ -1111,8 +1140,8 @@ static int check_envelope(const struct aws_sigv4_received *rq, const struct aws_
         }
         if (t > p->now + p->max_skew || t < p->now - p->max_skew) {
                 *v = AWS_SIGV4_SKEWED;
-                return aws_err(e, 0, "X-Amz-Date: %" PRId64 " s away from now, more than %" PRId64, t - p->now,
-                               p->max_skew);
+                return aws_err(e, 0, "X-Amz-Date: %" PRId64 " s away from now, more than %" PRId64,
+                               t - p->now, p->max_skew);
         }
         return 1;
 }
@@ -1127,8 +1156,9 @@ int aws_sigv4_verify(const struct aws_sigv4_received *rq, const struct aws_sigv4
         const char *h;
         int r;
 
-        if (!rq || !p || !p->lookup || !scope_part_ok(p->region) || !scope_part_ok(p->service) || !rq->method ||
-            !rq->target || (rq->n_headers && !rq->headers) || (rq->body_len && !rq->body) || p->max_skew < 0)
+        if (!rq || !p || !p->lookup || !scope_part_ok(p->region) || !scope_part_ok(p->service) ||
+            !rq->method || !rq->target || (rq->n_headers && !rq->headers) || (rq->body_len && !rq->body) ||
+            p->max_skew < 0)
                 return -EINVAL;
         if ((r = check_envelope(rq, p, &a, &v, e)) <= 0)
                 goto done;
@@ -1151,13 +1181,20 @@ int aws_sigv4_verify(const struct aws_sigv4_received *rq, const struct aws_sigv4
         r = parse_target(rq->target, &s, e);
         if (r == -ENOMEM)
                 goto done;
-        if (r < 0 || check_value("method", "", rq->method, strlen(rq->method), AWS_SIGV4_MAX_METHOD, NULL) < 0) {
+        if (r < 0 ||
+            check_value("method", "", rq->method, strlen(rq->method), AWS_SIGV4_MAX_METHOD, NULL) < 0) {
                 v = AWS_SIGV4_MALFORMED;
                 goto done;
         }
         {
-                struct canon c = { .method = rq->method, .path = s.path, .flags = p->flags, .q = s.q, .n_q = s.n_q,
-                                   .h = s.h, .n_h = s.n_h, .body_hex = body_hex };
+                struct canon c = { .method = rq->method,
+                                   .path = s.path,
+                                   .flags = p->flags,
+                                   .q = s.q,
+                                   .n_q = s.n_q,
+                                   .h = s.h,
+                                   .n_h = s.n_h,
+                                   .body_hex = body_hex };
                 r = canon_build(&c, &s.creq, &s.sh, e);
                 if (r == -ENOMEM)
                         goto done;

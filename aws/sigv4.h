@@ -44,9 +44,9 @@ struct aws_credentials {
 };
 
 enum {
-        AWS_SIGV4_NORMALIZE_PATH = 1u << 0,      /* every service but S3 */
-        AWS_SIGV4_SIGN_BODY = 1u << 1,           /* add and sign x-amz-content-sha256 */
-        AWS_SIGV4_OMIT_SESSION_TOKEN = 1u << 2,  /* add the token after signing, unsigned */
+        AWS_SIGV4_NORMALIZE_PATH = 1u << 0,     /* every service but S3 */
+        AWS_SIGV4_SIGN_BODY = 1u << 1,          /* add and sign x-amz-content-sha256 */
+        AWS_SIGV4_OMIT_SESSION_TOKEN = 1u << 2, /* add the token after signing, unsigned */
 };
 
 struct aws_sigv4_req {
@@ -73,10 +73,10 @@ struct aws_sigv4_result {
         char *string_to_sign;
         char *signed_headers; /* "host;x-amz-date" */
         char signature[65];
-        char amz_date[17];       /* 20150830T123600Z */
-        char body_sha256[65];    /* hex */
-        char *authorization;     /* header variant: the Authorization value */
-        char *query;             /* presigned variant: the whole query string to send, signature last */
+        char amz_date[17];    /* 20150830T123600Z */
+        char body_sha256[65]; /* hex */
+        char *authorization;  /* header variant: the Authorization value */
+        char *query;          /* presigned variant: the whole query string to send, signature last */
         /* Header variant: the headers to add to the request (X-Amz-Date, X-Amz-Security-Token,
          * X-Amz-Content-Sha256, Authorization); values point into this struct. */
         struct aws_header add[AWS_SIGV4_MAX_ADD];
@@ -105,7 +105,7 @@ _must_check_ int aws_sigv4_parse_date(const char *s, int64_t *ret);
 
 struct aws_sigv4_received {
         const char *method;
-        const char *target; /* request-target as received: "/path?query", percent-encoded */
+        const char *target;               /* request-target as received: "/path?query", percent-encoded */
         const struct aws_header *headers; /* as received, any case, repeats allowed */
         size_t n_headers;
         const void *body;
@@ -130,14 +130,14 @@ struct aws_sigv4_verify_params {
 
 enum aws_sigv4_verdict {
         AWS_SIGV4_OK,
-        AWS_SIGV4_MISSING_HEADER,      /* Authorization, X-Amz-Date or a signed header */
-        AWS_SIGV4_MALFORMED,           /* Authorization, date, target or a header unreadable */
-        AWS_SIGV4_BAD_SCOPE,           /* credential scope: region, service or terminator */
-        AWS_SIGV4_WRONG_DATE,          /* scope date is not X-Amz-Date's day */
-        AWS_SIGV4_SKEWED,              /* X-Amz-Date too far from now */
-        AWS_SIGV4_UNKNOWN_KEY,         /* access key id */
-        AWS_SIGV4_BAD_TOKEN,           /* session token missing, unsigned or different */
-        AWS_SIGV4_BODY_HASH_MISMATCH,  /* x-amz-content-sha256 is not the body's */
+        AWS_SIGV4_MISSING_HEADER,     /* Authorization, X-Amz-Date or a signed header */
+        AWS_SIGV4_MALFORMED,          /* Authorization, date, target or a header unreadable */
+        AWS_SIGV4_BAD_SCOPE,          /* credential scope: region, service or terminator */
+        AWS_SIGV4_WRONG_DATE,         /* scope date is not X-Amz-Date's day */
+        AWS_SIGV4_SKEWED,             /* X-Amz-Date too far from now */
+        AWS_SIGV4_UNKNOWN_KEY,        /* access key id */
+        AWS_SIGV4_BAD_TOKEN,          /* session token missing, unsigned or different */
+        AWS_SIGV4_BODY_HASH_MISMATCH, /* x-amz-content-sha256 is not the body's */
         AWS_SIGV4_SIGNATURE_MISMATCH,
         _AWS_SIGV4_VERDICT_MAX,
         _AWS_SIGV4_VERDICT_INVALID = -EINVAL,
@@ -148,5 +148,6 @@ const char *aws_sigv4_verdict_to_string(enum aws_sigv4_verdict v);
 /* 0 when the request was judged (*ret_verdict says how; e says why for anything but OK), negative
  * errno when it could not be (-ENOMEM, -EINVAL for bad params). The signature is compared in
  * constant time; the derived keys are wiped. */
-_must_check_ int aws_sigv4_verify(const struct aws_sigv4_received *rq, const struct aws_sigv4_verify_params *p,
+_must_check_ int aws_sigv4_verify(const struct aws_sigv4_received *rq,
+                                  const struct aws_sigv4_verify_params *p,
                                   enum aws_sigv4_verdict *ret_verdict, struct aws_err *e);

@@ -59,8 +59,8 @@ static int parse_iso(const char *s, int64_t *ret) {
         if (strlen(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
             s[19] != 'Z')
                 return -EINVAL;
-        (void) snprintf(compact, sizeof(compact), "%.4s%.2s%.2sT%.2s%.2s%.2sZ", s, s + 5, s + 8, s + 11, s + 14,
-                        s + 17);
+        (void) snprintf(compact, sizeof(compact), "%.4s%.2s%.2sT%.2s%.2s%.2sZ", s, s + 5, s + 8, s + 11,
+                        s + 14, s + 17);
         return aws_sigv4_parse_date(compact, ret);
 }
 
@@ -218,8 +218,8 @@ static const char *check_signed(const char *dir, const char *variant, const stru
                                : asprintf(&needle, "&X-Amz-Signature=%s ", res->signature) < 0)
                 return "out of memory";
         if (!strstr(want, needle)) {
-                (void) snprintf(buf, size, "%s is not in %s", res->authorization ? "Authorization" : "X-Amz-Signature",
-                                name);
+                (void) snprintf(buf, size, "%s is not in %s",
+                                res->authorization ? "Authorization" : "X-Amz-Signature", name);
                 return buf;
         }
         return NULL;
@@ -241,7 +241,8 @@ static bool run_variant(const char *dir, const char *name, const struct kase *k,
                 .creds = &creds,
                 .region = k->region,
                 .service = k->service,
-                .flags = (k->normalize ? AWS_SIGV4_NORMALIZE_PATH : 0) | (k->sign_body ? AWS_SIGV4_SIGN_BODY : 0) |
+                .flags = (k->normalize ? AWS_SIGV4_NORMALIZE_PATH : 0) |
+                         (k->sign_body ? AWS_SIGV4_SIGN_BODY : 0) |
                          (k->omit_token ? AWS_SIGV4_OMIT_SESSION_TOKEN : 0),
                 .expires = (uint32_t) k->expires,
         };
@@ -258,8 +259,8 @@ static bool run_variant(const char *dir, const char *name, const struct kase *k,
                 printf("FAIL %s %s: signing failed: %s (%s)\n", name, variant, strerror(-r), err.msg);
                 return false;
         }
-        if (!(diff = compare(dir, variant, "canonical request", "canonical-request.txt", res.canonical_request, buf,
-                             sizeof(buf))) &&
+        if (!(diff = compare(dir, variant, "canonical request", "canonical-request.txt",
+                             res.canonical_request, buf, sizeof(buf))) &&
             !(diff = compare(dir, variant, "string to sign", "string-to-sign.txt", res.string_to_sign, buf,
                              sizeof(buf))) &&
             !(diff = compare(dir, variant, "signature", "signature.txt", res.signature, buf, sizeof(buf))))
