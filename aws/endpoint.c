@@ -51,7 +51,8 @@ int aws_region_validate(const char *region, struct aws_err *e) {
                                 return aws_err(e, -EINVAL, "region: empty part at byte %zu", i);
                         dash = true;
                 } else if (!lower_digit(region[i]))
-                        return aws_err(e, -EINVAL, "region: invalid character at byte %zu (only [a-z0-9-])", i);
+                        return aws_err(e, -EINVAL, "region: invalid character at byte %zu (only [a-z0-9-])",
+                                       i);
         }
         if (!dash)
                 return aws_err(e, -EINVAL, "region: no '-' (like us-east-1)");
@@ -84,9 +85,11 @@ int aws_dns_suffix_validate(const char *suffix, struct aws_err *e) {
                         continue;
                 }
                 if (i == start || i - start > 63)
-                        return aws_err(e, -EINVAL, "DNS suffix: label at byte %zu empty or over 63 bytes", start);
+                        return aws_err(e, -EINVAL, "DNS suffix: label at byte %zu empty or over 63 bytes",
+                                       start);
                 if (suffix[start] == '-' || suffix[i - 1] == '-')
-                        return aws_err(e, -EINVAL, "DNS suffix: label at byte %zu starts or ends with '-'", start);
+                        return aws_err(e, -EINVAL, "DNS suffix: label at byte %zu starts or ends with '-'",
+                                       start);
                 labels++;
                 start = i + 1;
         }
@@ -121,6 +124,7 @@ int aws_service_host(const char *service, const char *region, const char *suffix
         return n;
 }
 
-int aws_kms_host(const char *region, const char *suffix_override, char *buf, size_t size, struct aws_err *e) {
+int aws_kms_host(const char *region, const char *suffix_override, char *buf, size_t size,
+                 struct aws_err *e) {
         return aws_service_host("kms", region, suffix_override, buf, size, e);
 }

@@ -7,7 +7,7 @@
 #include "aws/err.h"
 #include "common/cleanup.h"
 
-#define AWS_REGION_MAX     32u  /* "ap-southeast-5", "us-gov-west-1", "eusc-de-east-1" fit easily */
+#define AWS_REGION_MAX     32u /* "ap-southeast-5", "us-gov-west-1", "eusc-de-east-1" fit easily */
 #define AWS_DNS_SUFFIX_MAX 128u
 #define AWS_HOST_MAX       256u
 
