@@ -743,17 +743,20 @@ static int sign_common(const struct aws_sigv4_req *q, bool presign, struct aws_s
                 sb_str(&auth, res.signature);
                 if ((r = sb_take(&auth, &res.authorization)) < 0)
                         goto fail;
-                res.add[res.n_add++] = (struct aws_header){ "X-Amz-Date", res.amz_date };
-                if (token)
-                        res.add[res.n_add++] = (struct aws_header){ "X-Amz-Security-Token", res.token };
-                if (q->flags & AWS_SIGV4_SIGN_BODY)
-                        res.add[res.n_add++] =
-                                (struct aws_header){ "X-Amz-Content-Sha256", res.body_sha256 };
-                res.add[res.n_add++] = (struct aws_header){ "Authorization", res.authorization };
         }
         r = 0;
         *ret = res;
         res = (struct aws_sigv4_result){};
+        /* add[] points into *ret itself, so it is filled after the copy */
+        if (!presign) {
+                ret->add[ret->n_add++] = (struct aws_header){ "X-Amz-Date", ret->amz_date };
+                if (token)
+                        ret->add[ret->n_add++] = (struct aws_header){ "X-Amz-Security-Token", ret->token };
+                if (q->flags & AWS_SIGV4_SIGN_BODY)
+                        ret->add[ret->n_add++] =
+                                (struct aws_header){ "X-Amz-Content-Sha256", ret->body_sha256 };
+                ret->add[ret->n_add++] = (struct aws_header){ "Authorization", ret->authorization };
+        }
 fail:
         aws_sigv4_result_done(&res);
         qentries_free(qe, n_q);
