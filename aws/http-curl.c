@@ -1,5 +1,12 @@
 /* The aws/ library's one I/O file: libcurl HTTPS over a vsock or unix socket, TLS to the real host. */
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +17,16 @@
 #include "common/secret.h"
 #include "common/transport.h"
 
+struct relay {
+        int lfd, stop[2];
+        pthread_t thread;
+        bool started;
+        struct transport_addr addr;
+        int connect_timeout_ms, io_timeout_ms;
+        atomic_int error; /* the last transport_connect() failure */
+        char dir[96];     /* private directory of the listening socket */
+};
+
 struct aws_http_conn {
         CURL *curl;
         struct transport_addr addr;
@@ -19,6 +36,10 @@ struct aws_http_conn {
         int connect_timeout_ms;
         size_t max_response;
         int connect_error; /* from the last open-socket callback */
+        enum aws_http_socket_mode mode;
+        struct sockaddr_un sa; /* REWRITE: the unix address; RELAY: the relay's */
+        socklen_t sa_len;
+        struct relay relay;
         /* the response being received */
         uint8_t *buf;
         size_t len;
@@ -33,25 +54,169 @@ static void global_init(void) {
         global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* libcurl asks for a TCP socket to the dummy address from CURLOPT_RESOLVE; it gets one connected to
- * the transport address instead, and SOCKOPTFUNCTION tells it the socket is already connected. */
+/* ---- The relay (RELAY mode): a unix socket in a private directory, for this process only; one connection
+ * at a time copied both ways to the transport address. TLS runs through it untouched. */
+
+/* Copies until both directions ended, an error, or stop; half-closes to pass EOFs on. */
+static void relay_pump(struct relay *rl, int a, int b) {
+        bool open[2] = { true, true };
+        int fds[2] = { a, b };
+        char buf[16384];
+
+        while (open[0] || open[1]) {
+                struct pollfd p[3] = { { a, open[0] ? POLLIN : 0, 0 },
+                                       { b, open[1] ? POLLIN : 0, 0 },
+                                       { rl->stop[0], POLLIN, 0 } };
+                if (poll(p, 3, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return;
+                }
+                if (p[2].revents)
+                        return;
+                for (int i = 0; i < 2; i++) {
+                        ssize_t n;
+                        if (!open[i] || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                                continue;
+                        n = read(fds[i], buf, sizeof(buf));
+                        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                                continue;
+                        if (n < 0)
+                                return;
+                        if (n == 0) {
+                                open[i] = false;
+                                (void) shutdown(fds[1 - i], SHUT_WR);
+                                continue;
+                        }
+                        if (transport_send_all(fds[1 - i], buf, (size_t) n, rl->io_timeout_ms) < 0)
+                                return;
+                }
+        }
+}
+
+static void *relay_main(void *userdata) {
+        struct relay *rl = userdata;
+
+        for (;;) {
+                struct pollfd p[2] = { { rl->lfd, POLLIN, 0 }, { rl->stop[0], POLLIN, 0 } };
+                struct ucred cred;
+                socklen_t len = sizeof(cred);
+                int cfd, vfd;
+
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return NULL;
+                }
+                if (p[1].revents)
+                        return NULL;
+                cfd = accept4(rl->lfd, NULL, NULL, SOCK_CLOEXEC);
+                if (cfd < 0)
+                        continue;
+                /* only libcurl in this process: nobody else gets our KMS connection */
+                if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid != getpid()) {
+                        safe_close(cfd);
+                        continue;
+                }
+                vfd = transport_connect(&rl->addr, rl->connect_timeout_ms);
+                atomic_store(&rl->error, vfd < 0 ? vfd : 0);
+                if (vfd >= 0) {
+                        relay_pump(rl, cfd, vfd);
+                        safe_close(vfd);
+                }
+                safe_close(cfd);
+        }
+}
+
+static int relay_start(struct relay *rl, struct sockaddr_un *ret_sa, socklen_t *ret_len) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        const char *tmp = secure_getenv("TMPDIR");
+        int n;
+
+        /* A path in a fresh 0700 directory, not an abstract name: libcurl 7.88 prints the peer address
+         * and refuses to reuse a connection whose address prints empty ("still name resolving"). */
+        n = snprintf(rl->dir, sizeof(rl->dir), "%s/enclave-acm-aws-XXXXXX",
+                     tmp && tmp[0] == '/' ? tmp : "/tmp");
+        if (n < 0 || (size_t) n >= sizeof(rl->dir) || (size_t) n + 3 > sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        if (!mkdtemp(rl->dir)) {
+                rl->dir[0] = '\0';
+                return negative_errno();
+        }
+        (void) snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/r", rl->dir);
+        *ret_len = (socklen_t) sizeof(sa);
+        rl->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (rl->lfd < 0)
+                return negative_errno();
+        if (bind(rl->lfd, (struct sockaddr *) &sa, *ret_len) < 0 || listen(rl->lfd, 4) < 0)
+                return negative_errno();
+        if (pipe2(rl->stop, O_CLOEXEC) < 0)
+                return negative_errno();
+        n = pthread_create(&rl->thread, NULL, relay_main, rl);
+        if (n != 0)
+                return -n;
+        rl->started = true;
+        *ret_sa = sa;
+        return 0;
+}
+
+static void relay_stop(struct relay *rl) {
+        if (rl->started) {
+                (void) write(rl->stop[1], "x", 1);
+                (void) pthread_join(rl->thread, NULL);
+                rl->started = false;
+        }
+        rl->lfd = safe_close(rl->lfd);
+        if (rl->dir[0]) {
+                char path[sizeof(rl->dir) + 2];
+                (void) snprintf(path, sizeof(path), "%s/r", rl->dir);
+                (void) unlink(path);
+                (void) rmdir(rl->dir);
+                rl->dir[0] = '\0';
+        }
+        rl->stop[0] = safe_close(rl->stop[0]);
+        rl->stop[1] = safe_close(rl->stop[1]);
+}
+
+/* ---- Sockets for libcurl ---- */
+
+/* libcurl asks for a socket to the dummy address from CURLOPT_RESOLVE. PRECONNECTED: it gets one
+ * already connected to the transport address (SOCKOPTFUNCTION says so). REWRITE and RELAY: a fresh
+ * unix socket, and the address is replaced by the one to connect to (libcurl documents that the
+ * callback may change it). */
 static curl_socket_t open_socket(void *userdata, curlsocktype purpose, struct curl_sockaddr *address) {
         struct aws_http_conn *c = userdata;
         int fd;
 
         if (purpose != CURLSOCKTYPE_IPCXN)
                 return CURL_SOCKET_BAD;
-        fd = transport_connect(&c->addr, c->connect_timeout_ms);
+        c->connect_error = 0;
+        if (c->mode == AWS_HTTP_SOCKET_PRECONNECTED) {
+                fd = transport_connect(&c->addr, c->connect_timeout_ms);
+                if (fd < 0) {
+                        c->connect_error = fd;
+                        return CURL_SOCKET_BAD;
+                }
+                return fd;
+        }
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) {
-                c->connect_error = fd;
+                c->connect_error = negative_errno();
                 return CURL_SOCKET_BAD;
         }
-        c->connect_error = 0;
+        address->family = AF_UNIX;
+        address->socktype = SOCK_STREAM;
+        address->protocol = 0;
+        address->addrlen = (unsigned) c->sa_len;
+        /* libcurl's storage behind address->addr is a sockaddr_storage */
+        memcpy((char *) address + offsetof(struct curl_sockaddr, addr), &c->sa, c->sa_len);
         return fd;
 }
 
 static int sockopt_cb(void *userdata, curl_socket_t fd, curlsocktype purpose) {
-        return CURL_SOCKOPT_ALREADY_CONNECTED;
+        struct aws_http_conn *c = userdata;
+
+        return c->mode == AWS_HTTP_SOCKET_PRECONNECTED ? CURL_SOCKOPT_ALREADY_CONNECTED : CURL_SOCKOPT_OK;
 }
 
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
@@ -135,6 +300,36 @@ static int conn_setup(struct aws_http_conn *c, const struct aws_http_opts *o, st
         return 0;
 }
 
+static bool curl_honours_already_connected(void) {
+        return curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000;
+}
+
+static int pick_mode(struct aws_http_conn *c, enum aws_http_socket_mode m, struct aws_err *e) {
+        bool is_unix = c->addr.family == TRANSPORT_UNIX;
+
+        if ((int) m < 0 || m >= _AWS_HTTP_SOCKET_MAX)
+                return aws_err(e, -EINVAL, "socket mode: invalid");
+        if (m == AWS_HTTP_SOCKET_AUTO)
+                m = is_unix                            ? AWS_HTTP_SOCKET_REWRITE
+                    : curl_honours_already_connected() ? AWS_HTTP_SOCKET_PRECONNECTED
+                                                       : AWS_HTTP_SOCKET_RELAY;
+        if (m == AWS_HTTP_SOCKET_REWRITE) {
+                if (!is_unix)
+                        return aws_err(e, -EOPNOTSUPP,
+                                       "socket mode: libcurl cannot connect to vsock itself");
+                c->sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
+                memcpy(c->sa.sun_path, c->addr.path, strlen(c->addr.path) + 1);
+                c->sa_len = (socklen_t) sizeof(c->sa);
+        }
+        if (m == AWS_HTTP_SOCKET_PRECONNECTED && !curl_honours_already_connected())
+                return aws_err(e, -EOPNOTSUPP,
+                               "socket mode: libcurl %s ignores CURL_SOCKOPT_ALREADY_CONNECTED "
+                               "(curl#10626, fixed in 8.0)",
+                               curl_version_info(CURLVERSION_NOW)->version);
+        c->mode = m;
+        return 0;
+}
+
 int aws_http_conn_new(const struct aws_http_opts *o, struct aws_http_conn **ret, struct aws_err *e) {
         _cleanup_(aws_http_conn_freep) struct aws_http_conn *c = NULL;
         int r;
@@ -149,13 +344,24 @@ int aws_http_conn_new(const struct aws_http_opts *o, struct aws_http_conn **ret,
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
+        c->relay.lfd = c->relay.stop[0] = c->relay.stop[1] = -1;
         r = transport_addr_parse(o->address, &c->addr);
         if (r < 0)
                 return aws_err(e, r, "address: not unix:path=/... or vsock:cid=N;port=M");
+        if ((r = pick_mode(c, o->socket_mode, e)) < 0)
+                return r;
         memcpy(c->host, o->host, strlen(o->host) + 1);
         c->connect_timeout_ms =
                 o->connect_timeout_ms > 0 ? o->connect_timeout_ms : AWS_HTTP_DEFAULT_CONNECT_MS;
         c->max_response = o->max_response ? o->max_response : AWS_HTTP_DEFAULT_MAX_RESPONSE;
+        if (c->mode == AWS_HTTP_SOCKET_RELAY) {
+                c->relay.addr = c->addr;
+                c->relay.connect_timeout_ms = c->connect_timeout_ms;
+                c->relay.io_timeout_ms =
+                        o->total_timeout_ms > 0 ? o->total_timeout_ms : AWS_HTTP_DEFAULT_TOTAL_MS;
+                if ((r = relay_start(&c->relay, &c->sa, &c->sa_len)) < 0)
+                        return aws_err(e, r, "relay: cannot start: %s", strerror(-r));
+        }
         c->curl = curl_easy_init();
         if (!c->curl)
                 return -ENOMEM;
@@ -169,7 +375,8 @@ struct aws_http_conn *aws_http_conn_free(struct aws_http_conn *c) {
         if (!c)
                 return NULL;
         if (c->curl)
-                curl_easy_cleanup(c->curl);
+                curl_easy_cleanup(c->curl); /* closes libcurl's end first, so the relay sees EOF */
+        relay_stop(&c->relay);
         curl_slist_free_all(c->resolve);
         free(c->buf);
         free(c);
@@ -218,6 +425,14 @@ static int header_list(const struct aws_http_req *q, struct curl_slist **ret, st
 
 static int map_error(struct aws_http_conn *c, CURLcode rc, struct aws_err *e) {
         const char *why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
+        long verify = 0, oserr = 0;
+
+        (void) curl_easy_getinfo(c->curl, CURLINFO_SSL_VERIFYRESULT, &verify);
+        (void) curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &oserr);
+        if (rc == CURLE_SSL_CONNECT_ERROR && verify != 0)
+                rc = CURLE_PEER_FAILED_VERIFICATION; /* e.g. a signature that does not verify */
+        if (rc == CURLE_COULDNT_CONNECT && !c->connect_error && oserr > 0)
+                c->connect_error = (int) -oserr;
 
         if (c->oversize || rc == CURLE_FILESIZE_EXCEEDED)
                 return aws_err(e, -EMSGSIZE, "https://%s: response body over %zu bytes, refused", c->host,
@@ -225,6 +440,13 @@ static int map_error(struct aws_http_conn *c, CURLcode rc, struct aws_err *e) {
         switch (rc) {
         case CURLE_OPERATION_TIMEDOUT:
                 return aws_err(e, -ETIMEDOUT, "https://%s: timed out: %s", c->host, why);
+        default: break;
+        }
+        if (c->mode == AWS_HTTP_SOCKET_RELAY && atomic_load(&c->relay.error) < 0) {
+                int r = atomic_exchange(&c->relay.error, 0);
+                return aws_err(e, r, "https://%s: cannot connect: %s", c->host, strerror(-r));
+        }
+        switch (rc) {
         case CURLE_COULDNT_CONNECT:
                 return aws_err(e, c->connect_error ? c->connect_error : -ECONNREFUSED,
                                "https://%s: cannot connect: %s", c->host,
@@ -269,6 +491,7 @@ int aws_http_post(struct aws_http_conn *c, const struct aws_http_req *q, struct 
         c->oversize = false;
         c->errbuf[0] = '\0';
         c->connect_error = 0;
+        atomic_store(&c->relay.error, 0);
 
         if (curl_easy_setopt(c->curl, CURLOPT_URL, url) != CURLE_OK ||
             curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers) != CURLE_OK ||

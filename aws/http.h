@@ -3,6 +3,7 @@
  * file in aws/ that does I/O is its implementation, http-curl.c (libcurl). */
 #pragma once
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,19 @@
 #define AWS_HTTP_DEFAULT_TOTAL_MS     10000
 #define AWS_HTTP_MAX_HEADERS          32u
 
+/* How the socket reaches libcurl. libcurl 7.88 (Debian 12) ignores CURL_SOCKOPT_ALREADY_CONNECTED
+ * (curl#10626, fixed in 8.0) and only connects to address families it can print (not AF_VSOCK). */
+enum aws_http_socket_mode {
+        AWS_HTTP_SOCKET_AUTO,    /* unix: REWRITE; vsock: PRECONNECTED with libcurl >= 8.0, else RELAY */
+        AWS_HTTP_SOCKET_REWRITE, /* libcurl connects to the unix address itself (unix addresses only) */
+        AWS_HTTP_SOCKET_PRECONNECTED, /* we connect, libcurl is told so; needs libcurl >= 8.0 */
+        AWS_HTTP_SOCKET_RELAY,        /* libcurl connects to a unix socket in a private 0700 directory
+                                       * whose thread
+                                       * relays the bytes (TLS, still end to end) to the address */
+        _AWS_HTTP_SOCKET_MAX,
+        _AWS_HTTP_SOCKET_INVALID = -EINVAL,
+};
+
 struct aws_http_opts {
         const char *address;    /* common/transport.h syntax: "vsock:cid=3;port=8000", "unix:path=/x" */
         const char *host;       /* the real host: TLS SNI, certificate name, Host header */
@@ -23,11 +37,13 @@ struct aws_http_opts {
         int connect_timeout_ms; /* 0: AWS_HTTP_DEFAULT_CONNECT_MS */
         int total_timeout_ms;   /* per request; 0: AWS_HTTP_DEFAULT_TOTAL_MS */
         size_t max_response;    /* body bytes; 0: AWS_HTTP_DEFAULT_MAX_RESPONSE */
+        enum aws_http_socket_mode socket_mode; /* AUTO unless a test wants one path */
 };
 
 /* One libcurl easy handle kept across the requests of a round, so its connection is reused. */
 struct aws_http_conn;
 
+/* -EOPNOTSUPP for a socket mode this libcurl or address cannot do. */
 _must_check_ int aws_http_conn_new(const struct aws_http_opts *o, struct aws_http_conn **ret,
                                    struct aws_err *e);
 struct aws_http_conn *aws_http_conn_free(struct aws_http_conn *c);
