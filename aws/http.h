@@ -22,9 +22,9 @@ enum aws_http_socket_mode {
         AWS_HTTP_SOCKET_AUTO,    /* unix: REWRITE; vsock: PRECONNECTED with libcurl >= 8.0, else RELAY */
         AWS_HTTP_SOCKET_REWRITE, /* libcurl connects to the unix address itself (unix addresses only) */
         AWS_HTTP_SOCKET_PRECONNECTED, /* we connect, libcurl is told so; needs libcurl >= 8.0 */
-        AWS_HTTP_SOCKET_RELAY,        /* libcurl connects to a unix socket in a private 0700 directory
-                                       * whose thread
-                                       * relays the bytes (TLS, still end to end) to the address */
+        /* libcurl connects to a unix socket in a private 0700 directory; a thread relays the bytes
+         * (TLS stays end to end) to the address */
+        AWS_HTTP_SOCKET_RELAY,
         _AWS_HTTP_SOCKET_MAX,
         _AWS_HTTP_SOCKET_INVALID = -EINVAL,
 };
