@@ -567,9 +567,9 @@ int aws_kms_random_response_build(const uint8_t *cfr, size_t cfr_len, char **ret
 int aws_kms_error_build(enum aws_kms_error t, const char *message, char **ret_body, size_t *ret_len) {
         _cleanup_(json_writer_done) struct json_writer w;
 
+        json_writer_init(&w, true);
         if ((int) t < 0 || t >= AWS_KMS_ERR_OTHER)
                 return -EINVAL;
-        json_writer_init(&w, true);
         json_begin_object(&w, NULL);
         json_string(&w, "__type", errors[t].name);
         json_string(&w, "message", message ? message : "");
