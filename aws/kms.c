@@ -318,7 +318,8 @@ int aws_kms_error_parse(const void *body, size_t len, struct aws_kms_error_info 
         const char *key, *name;
         int r;
 
-        if ((r = reader_open(&rd, body, len, 8192, &je, e)) < 0)
+        /* any message length the body cap allows: it is cut for the log line, not refused */
+        if ((r = reader_open(&rd, body, len, AWS_KMS_BODY_MAX, &je, e)) < 0)
                 return r;
         while ((r = json_object_next(&rd, &key)) > 0) {
                 if (!strcmp(key, "__type") && !type)
@@ -435,6 +436,10 @@ static int read_context(struct json_reader *rd, struct aws_kms_request *q, struc
                 q->n_context++;
                 if (r < 0)
                         return json_fail(r, je, e);
+                if (strlen(key) > AWS_KMS_CONTEXT_STR_MAX ||
+                    strlen(q->context_values[q->n_context - 1]) > AWS_KMS_CONTEXT_STR_MAX)
+                        return aws_err(e, -E2BIG, "EncryptionContext: pair %zu longer than %u bytes",
+                                       q->n_context - 1, AWS_KMS_CONTEXT_STR_MAX);
         }
         return r < 0 ? json_fail(r, je, e) : 0;
 }

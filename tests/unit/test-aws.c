@@ -550,6 +550,18 @@ static void test_kms_error(void) {
         ASSERT_EQ(strlen(info.message), AWS_KMS_MESSAGE_MAX + 3);
         ASSERT_TRUE(strcmp(info.message + AWS_KMS_MESSAGE_MAX, "...") == 0);
 
+        {
+                /* a message longer than any string cap of the other readers is still only cut */
+                _cleanup_free_ char *huge = malloc(20000), *hb = NULL;
+                ASSERT_TRUE(huge);
+                memset(huge, 'b', 19999);
+                huge[19999] = '\0';
+                ASSERT_TRUE(asprintf(&hb, "{\"__type\":\"KMSInternalException\",\"message\":\"%s\"}", huge) >
+                            0);
+                ASSERT_OK(aws_kms_error_parse(hb, strlen(hb), &info, &e));
+                ASSERT_EQ(info.type, AWS_KMS_ERR_INTERNAL);
+                ASSERT_EQ(strlen(info.message), AWS_KMS_MESSAGE_MAX + 3);
+        }
         ASSERT_ERR(aws_kms_error_parse("{\"message\":\"x\"}", 15, &info, &e), -EBADMSG);
         ASSERT_TRUE(strstr(e.msg, "__type"));
         ASSERT_ERR(aws_kms_error_parse("{\"__type\":1}", 12, &info, &e), -EBADMSG);
