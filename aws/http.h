@@ -30,9 +30,11 @@ enum aws_http_socket_mode {
 };
 
 struct aws_http_opts {
-        const char *address;    /* common/transport.h syntax: "vsock:cid=3;port=8000", "unix:path=/x" */
-        const char *host;       /* the real host: TLS SNI, certificate name, Host header */
-        uint16_t port;          /* in the URL only (the socket is the address's); 0: 443 */
+        const char *address; /* common/transport.h syntax: "vsock:cid=3;port=8000", "unix:path=/x" */
+        const char *host;    /* the real host: TLS SNI, certificate name, Host header */
+        /* In the URL only (the socket is the address's); 0: 443. Another port makes the Host header
+         * "host:port", and that is what must be signed. */
+        uint16_t port;
         const char *ca_file;    /* PEM bundle trusted instead of the system store; NULL: system store */
         int connect_timeout_ms; /* 0: AWS_HTTP_DEFAULT_CONNECT_MS */
         int total_timeout_ms;   /* per request; 0: AWS_HTTP_DEFAULT_TOTAL_MS */
