@@ -15,9 +15,9 @@
 #include "common/errmsg.h"
 #include "enclave-token/cms.h"
 
-#define CIPHERTEXT_MAX (CMS_KMS_PLAINTEXT_MAX + 16) /* PKCS#7 padding adds 1..16 bytes */
-#define CHUNK_DEPTH_MAX 4
-#define RID_MAX 1024
+#define CIPHERTEXT_MAX    (CMS_KMS_PLAINTEXT_MAX + 16) /* PKCS#7 padding adds 1..16 bytes */
+#define CHUNK_DEPTH_MAX   4
+#define RID_MAX           1024
 #define ENCRYPTED_KEY_MAX 512 /* RSA-4096 */
 
 /* DER contents of the object identifiers we accept. */
@@ -53,7 +53,8 @@ struct ber {
 };
 
 static int ber_fail(struct ber *b, int err, const char *what, const char *expected) {
-        return errmsg_set(b->error, err, "CMS envelope: %s at byte %zu: expected %s", what, b->pos, expected);
+        return errmsg_set(b->error, err, "CMS envelope: %s at byte %zu: expected %s", what, b->pos,
+                          expected);
 }
 
 static bool ber_at_end(const struct ber *b) {
@@ -113,8 +114,11 @@ static int ber_enter(struct ber *b, uint8_t want, const char *what, struct ber *
                 b->pos = start;
                 return ber_fail(b, -EBADMSG, what, "another tag");
         }
-        *child = (struct ber){ .buf = b->buf, .pos = b->pos, .end = indef ? b->end : b->pos + len,
-                               .indefinite = indef, .error = b->error };
+        *child = (struct ber){ .buf = b->buf,
+                               .pos = b->pos,
+                               .end = indef ? b->end : b->pos + len,
+                               .indefinite = indef,
+                               .error = b->error };
         return 0;
 }
 
@@ -183,7 +187,8 @@ static int expect_oid(struct ber *b, const char *what, const uint8_t *want, size
         {
                 char got[80];
 
-                (void) snprintf(msg, sizeof(msg), "%s (found %s)", oid_name(want, want_len, name, sizeof(name)),
+                (void) snprintf(msg, sizeof(msg), "%s (found %s)",
+                                oid_name(want, want_len, name, sizeof(name)),
                                 oid_name(p, n, got, sizeof(got)));
         }
         return ber_fail(b, err, what, msg);
@@ -236,14 +241,17 @@ static int oaep_params(struct ber *b) {
         if (ber_at_end(&params) || params.buf[params.pos] != TAG_CTX0)
                 return ber_fail(&params, -EOPNOTSUPP, "OAEP hashFunc", "SHA-256 (absent means SHA-1)");
         if ((r = ber_enter(&params, TAG_CTX0, "OAEP hashFunc", &e)) < 0 ||
-            (r = expect_sha256(&e, "OAEP hashFunc")) < 0 || (r = ber_leave(&params, &e, "OAEP hashFunc")) < 0)
+            (r = expect_sha256(&e, "OAEP hashFunc")) < 0 ||
+            (r = ber_leave(&params, &e, "OAEP hashFunc")) < 0)
                 return r;
         if (ber_at_end(&params) || params.buf[params.pos] != TAG_CTX1)
-                return ber_fail(&params, -EOPNOTSUPP, "OAEP maskGenFunc", "MGF1 with SHA-256 (absent means SHA-1)");
+                return ber_fail(&params, -EOPNOTSUPP, "OAEP maskGenFunc",
+                                "MGF1 with SHA-256 (absent means SHA-1)");
         if ((r = ber_enter(&params, TAG_CTX1, "OAEP maskGenFunc", &e)) < 0 ||
             (r = ber_enter(&e, TAG_SEQUENCE, "OAEP maskGenFunc", &mgf)) < 0 ||
             (r = expect_oid(&mgf, "OAEP maskGenFunc", oid_mgf1, sizeof(oid_mgf1), -EOPNOTSUPP)) < 0 ||
-            (r = expect_sha256(&mgf, "OAEP MGF1 hash")) < 0 || (r = ber_leave(&e, &mgf, "OAEP maskGenFunc")) < 0 ||
+            (r = expect_sha256(&mgf, "OAEP MGF1 hash")) < 0 ||
+            (r = ber_leave(&e, &mgf, "OAEP maskGenFunc")) < 0 ||
             (r = ber_leave(&params, &e, "OAEP maskGenFunc")) < 0)
                 return r;
         if (!ber_at_end(&params)) {
@@ -292,7 +300,8 @@ static int ktri(struct ber *b, struct cms_envelope_info *info) {
             (r = expect_oid(&alg, "keyEncryptionAlgorithm", oid_rsaes_oaep, sizeof(oid_rsaes_oaep),
                             -EOPNOTSUPP)) < 0 ||
             (r = oaep_params(&alg)) < 0 || (r = ber_leave(&ri, &alg, "keyEncryptionAlgorithm")) < 0 ||
-            (r = ber_prim(&ri, TAG_OCTET_STRING, "encryptedKey", &info->encrypted_key, &info->encrypted_key_len)) < 0)
+            (r = ber_prim(&ri, TAG_OCTET_STRING, "encryptedKey", &info->encrypted_key,
+                          &info->encrypted_key_len)) < 0)
                 return r;
         if (info->encrypted_key_len == 0 || info->encrypted_key_len > ENCRYPTED_KEY_MAX)
                 return ber_fail(&ri, -EBADMSG, "encryptedKey", "1..512 bytes");
@@ -311,7 +320,8 @@ static int chunks(struct ber *b, struct cms_envelope_info *info, unsigned depth)
                         struct ber c;
 
                         if (depth >= CHUNK_DEPTH_MAX)
-                                return ber_fail(b, -EBADMSG, "encryptedContent", "at most 4 levels of chunks");
+                                return ber_fail(b, -EBADMSG, "encryptedContent",
+                                                "at most 4 levels of chunks");
                         if ((r = ber_enter(b, TAG_OCTET_STRING_CONS, "encryptedContent chunk", &c)) < 0 ||
                             (r = chunks(&c, info, depth + 1)) < 0 ||
                             (r = ber_leave(b, &c, "encryptedContent chunk")) < 0)
@@ -338,7 +348,8 @@ static int encrypted_content_info(struct ber *b, struct cms_envelope_info *info)
         int r;
 
         if ((r = ber_enter(b, TAG_SEQUENCE, "EncryptedContentInfo", &eci)) < 0 ||
-            (r = expect_oid(&eci, "EncryptedContentInfo contentType", oid_data, sizeof(oid_data), -EOPNOTSUPP)) < 0 ||
+            (r = expect_oid(&eci, "EncryptedContentInfo contentType", oid_data, sizeof(oid_data),
+                            -EOPNOTSUPP)) < 0 ||
             (r = ber_enter(&eci, TAG_SEQUENCE, "contentEncryptionAlgorithm", &alg)) < 0 ||
             (r = expect_oid(&alg, "contentEncryptionAlgorithm", oid_aes256_cbc, sizeof(oid_aes256_cbc),
                             -EOPNOTSUPP)) < 0 ||
@@ -362,8 +373,8 @@ static int encrypted_content_info(struct ber *b, struct cms_envelope_info *info)
                 info->ciphertext_chunks = 1;
         } else {
                 info->ciphertext_constructed = true;
-                if ((r = ber_enter(&eci, TAG_CTX0, "encryptedContent", &c)) < 0 || (r = chunks(&c, info, 0)) < 0 ||
-                    (r = ber_leave(&eci, &c, "encryptedContent")) < 0)
+                if ((r = ber_enter(&eci, TAG_CTX0, "encryptedContent", &c)) < 0 ||
+                    (r = chunks(&c, info, 0)) < 0 || (r = ber_leave(&eci, &c, "encryptedContent")) < 0)
                         return r;
         }
         if (info->ciphertext_len == 0 || info->ciphertext_len % 16 != 0)
@@ -394,11 +405,13 @@ int cms_envelope_parse(const uint8_t *ber, size_t len, struct cms_envelope_info 
                 return r;
         if (!ber_at_end(&ris))
                 return ber_fail(&ris, -EOPNOTSUPP, "recipientInfos", "exactly one recipient");
-        if ((r = ber_leave(&env, &ris, "recipientInfos")) < 0 || (r = encrypted_content_info(&env, &info)) < 0)
+        if ((r = ber_leave(&env, &ris, "recipientInfos")) < 0 ||
+            (r = encrypted_content_info(&env, &info)) < 0)
                 return r;
         if (!ber_at_end(&env))
                 return ber_fail(&env, -EOPNOTSUPP, "EnvelopedData", "no unprotectedAttrs");
-        if ((r = ber_leave(&x0, &env, "EnvelopedData")) < 0 || (r = ber_leave(&ci, &x0, "ContentInfo content")) < 0 ||
+        if ((r = ber_leave(&x0, &env, "EnvelopedData")) < 0 ||
+            (r = ber_leave(&ci, &x0, "ContentInfo content")) < 0 ||
             (r = ber_leave(&top, &ci, "ContentInfo")) < 0)
                 return r;
         if (top.pos != len)
@@ -425,7 +438,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, mem_bio_wipe_free);
 
 /* OpenSSL's view agrees with ours: an EnvelopedData with one rsaesOaep key transport recipient. */
 static int check_cms(CMS_ContentInfo *cms, char **ret_error) {
-        STACK_OF(CMS_RecipientInfo) *ris;
+        STACK_OF(CMS_RecipientInfo) * ris;
         CMS_RecipientInfo *ri;
         X509_ALGOR *alg = NULL;
 
@@ -474,14 +487,16 @@ int cms_envelope_open(const uint8_t *ber, size_t len, EVP_PKEY *key, struct secr
          * (the countermeasure against padding oracles on PKCS#1 v1.5, which we refuse anyway). */
         if (CMS_decrypt(cms, key, NULL, NULL, out, CMS_BINARY | CMS_DEBUG_DECRYPT) <= 0) {
                 ERR_clear_error();
-                return errmsg_set(ret_error, -EKEYREJECTED,
-                                  "CMS envelope: the key does not open it (wrong key, or corrupted key or padding)");
+                return errmsg_set(
+                        ret_error, -EKEYREJECTED,
+                        "CMS envelope: the key does not open it (wrong key, or corrupted key or padding)");
         }
         if (BIO_get_mem_ptr(out, &bm) <= 0 || !bm)
                 return -ENOMEM;
         if (bm->length == 0 || bm->length > CMS_KMS_PLAINTEXT_MAX)
-                return errmsg_set(ret_error, -EMSGSIZE, "CMS envelope: plaintext of %zu bytes, expected 1..%d",
-                                  bm->length, CMS_KMS_PLAINTEXT_MAX);
+                return errmsg_set(ret_error, -EMSGSIZE,
+                                  "CMS envelope: plaintext of %zu bytes, expected 1..%d", bm->length,
+                                  CMS_KMS_PLAINTEXT_MAX);
         return secret_buf_dup(bm->data, bm->length, ret_plaintext);
 }
 

@@ -330,8 +330,9 @@ static int nsm_setup(struct nsm_dev **ret) {
         if (arg_nsm_simulator) {
                 _cleanup_(nsm_sim_freep) struct nsm_sim *sim = NULL;
 
-                log_warning("NSM SIMULATOR: attestation documents are signed by a test CA and will not verify "
-                            "against the AWS root; never use in production");
+                log_warning(
+                        "NSM SIMULATOR: attestation documents are signed by a test CA and will not verify "
+                        "against the AWS root; never use in production");
                 /* The document maker (attest/) is wired in later: until then Attestation answers
                  * InternalError. */
                 r = nsm_sim_new(&(struct nsm_sim_config){}, &sim);

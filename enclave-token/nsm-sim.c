@@ -101,8 +101,8 @@ static int sim_attestation(struct nsm_sim *s, const struct nsm_request *req, str
                 return sim_error(resp, NSM_ERROR_INPUT_TOO_LARGE);
         if (!s->doc_fn)
                 return sim_error(resp, NSM_ERROR_INTERNAL_ERROR);
-        r = s->doc_fn(s->doc_userdata, (const uint8_t(*)[NSM_PCR_LEN]) s->pcrs, NSM_PCR_COUNT, &req->user_data,
-                      &req->nonce, &req->pk, &doc, &len);
+        r = s->doc_fn(s->doc_userdata, (const uint8_t(*)[NSM_PCR_LEN]) s->pcrs, NSM_PCR_COUNT,
+                      &req->user_data, &req->nonce, &req->pk, &doc, &len);
         if (r < 0 || !doc || len == 0) {
                 free(doc);
                 return sim_error(resp, NSM_ERROR_INTERNAL_ERROR);
@@ -194,8 +194,8 @@ int nsm_sim_transact(struct nsm_sim *s, const uint8_t *req, size_t req_len, uint
                 return encode_error(NSM_ERROR_INPUT_TOO_LARGE, resp, ret_len);
         r = nsm_request_decode(req, req_len, &request, NULL);
         if (r < 0) /* a known request with bad fields; anything else is no operation we know */
-                return encode_error(r == -EINVAL ? NSM_ERROR_INVALID_ARGUMENT : NSM_ERROR_INVALID_OPERATION, resp,
-                                    ret_len);
+                return encode_error(r == -EINVAL ? NSM_ERROR_INVALID_ARGUMENT : NSM_ERROR_INVALID_OPERATION,
+                                    resp, ret_len);
         (void) pthread_mutex_lock(&s->lock);
         r = sim_handle(s, &request, &answer);
         (void) pthread_mutex_unlock(&s->lock);
@@ -207,7 +207,8 @@ int nsm_sim_transact(struct nsm_sim *s, const uint8_t *req, size_t req_len, uint
         return r;
 }
 
-static int sim_dev_transact(void *userdata, const uint8_t *req, size_t req_len, uint8_t *resp, size_t *ret_len) {
+static int sim_dev_transact(void *userdata, const uint8_t *req, size_t req_len, uint8_t *resp,
+                            size_t *ret_len) {
         return nsm_sim_transact(userdata, req, req_len, resp, ret_len);
 }
 

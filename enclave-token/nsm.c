@@ -22,7 +22,8 @@ static const struct {
 } nsm_errors[_NSM_ERROR_MAX] = {
         [NSM_ERROR_INVALID_ARGUMENT] = { "InvalidArgument", -EINVAL, "invalid argument" },
         [NSM_ERROR_INVALID_INDEX] = { "InvalidIndex", -ERANGE, "PCR index out of range" },
-        [NSM_ERROR_INVALID_RESPONSE] = { "InvalidResponse", -EPROTO, "the NSM produced an invalid response" },
+        [NSM_ERROR_INVALID_RESPONSE] = { "InvalidResponse", -EPROTO,
+                                         "the NSM produced an invalid response" },
         [NSM_ERROR_READ_ONLY_INDEX] = { "ReadOnlyIndex", -EROFS, "PCR is locked (read-only)" },
         [NSM_ERROR_INVALID_OPERATION] = { "InvalidOperation", -EOPNOTSUPP, "invalid operation" },
         [NSM_ERROR_BUFFER_TOO_SMALL] = { "BufferTooSmall", -ENOBUFS, "response buffer too small" },
@@ -207,7 +208,8 @@ int nsm_response_encode(const struct nsm_response *resp, uint8_t *buf, size_t si
                 put_kv_bytes(&w, "random", resp->random, MIN(resp->random_len, sizeof(resp->random)));
                 break;
         case NSM_RESPONSE_DESCRIBE_NSM:
-                if (dd->digest < 0 || dd->digest >= _NSM_DIGEST_MAX || dd->n_locked_pcrs > NSM_LOCKED_PCRS_MAX)
+                if (dd->digest < 0 || dd->digest >= _NSM_DIGEST_MAX ||
+                    dd->n_locked_pcrs > NSM_LOCKED_PCRS_MAX)
                         return -EINVAL;
                 put_struct_variant(&w, resp->kind, 7);
                 put_key(&w, "version_major");
@@ -247,7 +249,9 @@ int nsm_response_encode(const struct nsm_response *resp, uint8_t *buf, size_t si
 
 /* Others' CBOR (serde_cbor, QEMU's libcbor): any key order, indefinite maps, chunked strings, within
  * these caps. */
-static const struct rpc_reader_limits nsm_limits = { .depth = 4, .count = NSM_LOCKED_PCRS_MAX, .len = NSM_RESPONSE_MAX };
+static const struct rpc_reader_limits nsm_limits = { .depth = 4,
+                                                     .count = NSM_LOCKED_PCRS_MAX,
+                                                     .len = NSM_RESPONSE_MAX };
 
 #define FIELDS_MAX 16 /* pairs in one variant's map, unknown keys included */
 
@@ -259,8 +263,8 @@ struct dec {
 };
 
 static int dec_fail(struct dec *d, int err, const char *field, const char *expected) {
-        return errmsg_set(d->error, err, "NSM %s%s%s: %s at byte %zu: expected %s", d->what, d->variant ? " " : "",
-                          d->variant ? d->variant : "", field, d->r.pos, expected);
+        return errmsg_set(d->error, err, "NSM %s%s%s: %s at byte %zu: expected %s", d->what,
+                          d->variant ? " " : "", d->variant ? d->variant : "", field, d->r.pos, expected);
 }
 
 static int get_key(struct dec *d, struct rpc_slice *ret) {
@@ -281,7 +285,8 @@ static int get_u16(struct dec *d, const char *field, uint16_t *ret) {
 static int get_pcr_data(struct dec *d, struct nsm_pcr *pcr) {
         size_t n = 0;
 
-        if (rpc_get_bytes_copy(&d->r, 32, NSM_PCR_LEN_MAX, pcr->data, &n) < 0 || (n != 32 && n != 48 && n != 64))
+        if (rpc_get_bytes_copy(&d->r, 32, NSM_PCR_LEN_MAX, pcr->data, &n) < 0 ||
+            (n != 32 && n != 48 && n != 64))
                 return dec_fail(d, -EBADMSG, "'data'", "a byte string of 32, 48 or 64 bytes");
         pcr->len = n;
         return 0;
@@ -355,8 +360,9 @@ static int response_value(struct dec *d, struct nsm_response *resp, unsigned fie
 
         switch (resp->kind * 8 + (int) field) {
         case NSM_RESPONSE_DESCRIBE_PCR * 8 + 0:
-                return rpc_get_bool(&d->r, &resp->pcr.locked) < 0 ? dec_fail(d, -EBADMSG, "'lock'", "a boolean")
-                                                                  : 0;
+                return rpc_get_bool(&d->r, &resp->pcr.locked) < 0
+                               ? dec_fail(d, -EBADMSG, "'lock'", "a boolean")
+                               : 0;
         case NSM_RESPONSE_DESCRIBE_PCR * 8 + 1:
         case NSM_RESPONSE_EXTEND_PCR * 8 + 0: return get_pcr_data(d, &resp->pcr);
         case NSM_RESPONSE_ATTESTATION * 8 + 0: return get_document(d, resp);
@@ -376,7 +382,8 @@ static int response_value(struct dec *d, struct nsm_response *resp, unsigned fie
 }
 
 /* One field of a response variant's map; unknown keys are skipped, as serde does. */
-static int response_field(struct dec *d, const struct rpc_slice *key, struct nsm_response *resp, unsigned *seen) {
+static int response_field(struct dec *d, const struct rpc_slice *key, struct nsm_response *resp,
+                          unsigned *seen) {
         const char *const *names = response_field_names[resp->kind];
 
         for (unsigned i = 0; i < 8 && names[i]; i++)
@@ -393,7 +400,7 @@ static int response_field(struct dec *d, const struct rpc_slice *key, struct nsm
 
 /* All fields are mandatory. */
 static const unsigned response_fields[_NSM_RESPONSE_MAX] = {
-        [NSM_RESPONSE_DESCRIBE_PCR] = 3, [NSM_RESPONSE_EXTEND_PCR] = 1, [NSM_RESPONSE_ATTESTATION] = 1,
+        [NSM_RESPONSE_DESCRIBE_PCR] = 3, [NSM_RESPONSE_EXTEND_PCR] = 1,     [NSM_RESPONSE_ATTESTATION] = 1,
         [NSM_RESPONSE_GET_RANDOM] = 1,   [NSM_RESPONSE_DESCRIBE_NSM] = 127,
 };
 
@@ -446,7 +453,8 @@ static int response_body(struct dec *d, struct nsm_response *resp) {
                         return dec_fail(d, -EBADMSG, "top level", "a variant name");
                 v = variant_from_slice(&s, _NSM_RESPONSE_MAX);
                 if (v != NSM_RESPONSE_LOCK_PCR && v != NSM_RESPONSE_LOCK_PCRS)
-                        return dec_fail(d, -EBADMSG, "top level", "\"LockPCR\" or \"LockPCRs\" as a bare name");
+                        return dec_fail(d, -EBADMSG, "top level",
+                                        "\"LockPCR\" or \"LockPCRs\" as a bare name");
                 resp->kind = (enum nsm_response_kind) v;
                 return 0;
         }
@@ -509,7 +517,8 @@ static int get_opt(struct dec *d, const char *field, struct nsm_opt *ret) {
         return 0;
 }
 
-static int request_field(struct dec *d, const struct rpc_slice *key, struct nsm_request *req, unsigned *seen) {
+static int request_field(struct dec *d, const struct rpc_slice *key, struct nsm_request *req,
+                         unsigned *seen) {
         uint64_t v;
 
         if (rpc_slice_eq_str(key, "index") &&
@@ -562,7 +571,7 @@ static int request_field(struct dec *d, const struct rpc_slice *key, struct nsm_
 
 static int request_struct(struct dec *d, struct nsm_request *req) {
         static const unsigned needed[_NSM_REQUEST_MAX] = {
-                [NSM_REQUEST_DESCRIBE_PCR] = 1, [NSM_REQUEST_EXTEND_PCR] = 3, [NSM_REQUEST_LOCK_PCR] = 1,
+                [NSM_REQUEST_DESCRIBE_PCR] = 1, [NSM_REQUEST_EXTEND_PCR] = 3,  [NSM_REQUEST_LOCK_PCR] = 1,
                 [NSM_REQUEST_LOCK_PCRS] = 1,    [NSM_REQUEST_ATTESTATION] = 0,
         };
         struct rpc_container c;
@@ -629,7 +638,8 @@ int nsm_request_decode(const uint8_t *buf, size_t len, struct nsm_request *ret, 
         if (!ret || (!buf && len > 0))
                 return -EINVAL;
         if (len > NSM_REQUEST_MAX)
-                return errmsg_set(ret_error, -EMSGSIZE, "NSM request of %zu bytes, above %d", len, NSM_REQUEST_MAX);
+                return errmsg_set(ret_error, -EMSGSIZE, "NSM request of %zu bytes, above %d", len,
+                                  NSM_REQUEST_MAX);
         rpc_reader_init_doc(&d.r, buf, len, &nsm_limits);
         k = request_body(&d, &req);
         if (k < 0)
@@ -698,7 +708,8 @@ struct nsm_real {
         int fd;
 };
 
-static int real_transact(void *userdata, const uint8_t *req, size_t req_len, uint8_t *resp, size_t *ret_len) {
+static int real_transact(void *userdata, const uint8_t *req, size_t req_len, uint8_t *resp,
+                         size_t *ret_len) {
         struct nsm_real *n = userdata;
         struct nsm_ioctl_raw raw;
 
@@ -750,7 +761,8 @@ int nsm_dev_open(const char *path, struct nsm_dev **ret) {
         return nsm_dev_new(&real_ops, n, ret);
 }
 
-int nsm_dev_call(struct nsm_dev *d, const struct nsm_request *req, struct nsm_response *ret, char **ret_error) {
+int nsm_dev_call(struct nsm_dev *d, const struct nsm_request *req, struct nsm_response *ret,
+                 char **ret_error) {
         struct nsm_response resp = {};
         uint8_t reqbuf[NSM_REQUEST_MAX];
         _cleanup_free_ uint8_t *respbuf = NULL;
@@ -787,8 +799,8 @@ int nsm_dev_call(struct nsm_dev *d, const struct nsm_request *req, struct nsm_re
                 return r;
         if (resp.kind == NSM_RESPONSE_ERROR) {
                 r = nsm_error_to_errno(resp.error);
-                return errmsg_set(ret_error, r, "NSM answered %s with %s (%s)", name, nsm_error_to_name(resp.error),
-                                  nsm_error_to_string(resp.error));
+                return errmsg_set(ret_error, r, "NSM answered %s with %s (%s)", name,
+                                  nsm_error_to_name(resp.error), nsm_error_to_string(resp.error));
         }
         if ((int) resp.kind != (int) req->kind) {
                 nsm_response_done(&resp);
@@ -807,7 +819,8 @@ static struct nsm_opt opt_or_null(const struct nsm_opt *o) {
 }
 
 int nsm_get_attestation(struct nsm_dev *d, const struct nsm_opt *nonce, const struct nsm_opt *user_data,
-                        const struct nsm_opt *public_key, uint8_t **ret_doc, size_t *ret_len, char **ret_error) {
+                        const struct nsm_opt *public_key, uint8_t **ret_doc, size_t *ret_len,
+                        char **ret_error) {
         struct nsm_request req = {
                 .kind = NSM_REQUEST_ATTESTATION,
                 .user_data = opt_or_null(user_data),
@@ -820,8 +833,10 @@ int nsm_get_attestation(struct nsm_dev *d, const struct nsm_opt *nonce, const st
         if (!ret_doc || !ret_len)
                 return -EINVAL;
         if (req.user_data.len > NSM_OPT_GEN_MAX || req.nonce.len > NSM_OPT_GEN_MAX)
-                return errmsg_set(ret_error, -EMSGSIZE, "Attestation user_data (%zu bytes) or nonce (%zu bytes) "
-                                  "above %d bytes", req.user_data.len, req.nonce.len, NSM_OPT_GEN_MAX);
+                return errmsg_set(ret_error, -EMSGSIZE,
+                                  "Attestation user_data (%zu bytes) or nonce (%zu bytes) "
+                                  "above %d bytes",
+                                  req.user_data.len, req.nonce.len, NSM_OPT_GEN_MAX);
         if (req.pk.len > NSM_OPT_MAX)
                 return errmsg_set(ret_error, -EMSGSIZE, "Attestation public_key of %zu bytes, above %d",
                                   req.pk.len, NSM_OPT_MAX);
@@ -851,7 +866,9 @@ int nsm_describe_pcr(struct nsm_dev *d, uint16_t index, struct nsm_pcr *ret, cha
 
 int nsm_extend_pcr(struct nsm_dev *d, uint16_t index, const uint8_t *data, size_t len, struct nsm_pcr *ret,
                    char **ret_error) {
-        struct nsm_request req = { .kind = NSM_REQUEST_EXTEND_PCR, .index = index, .data = NSM_OPT(data, len) };
+        struct nsm_request req = { .kind = NSM_REQUEST_EXTEND_PCR,
+                                   .index = index,
+                                   .data = NSM_OPT(data, len) };
         struct nsm_response resp = {};
         int r;
 

@@ -114,9 +114,9 @@ struct nsm_pcr {
 
 struct nsm_response {
         enum nsm_response_kind kind;
-        enum nsm_error error;    /* NSM_RESPONSE_ERROR */
-        struct nsm_pcr pcr;      /* DescribePCR (data, lock), ExtendPCR (data) */
-        uint8_t *document;       /* Attestation: malloc()ed, owned, freed by nsm_response_done() */
+        enum nsm_error error; /* NSM_RESPONSE_ERROR */
+        struct nsm_pcr pcr;   /* DescribePCR (data, lock), ExtendPCR (data) */
+        uint8_t *document;    /* Attestation: malloc()ed, owned, freed by nsm_response_done() */
         size_t document_len;
         uint8_t random[NSM_RANDOM_MAX]; /* GetRandom; wiped by nsm_response_done() */
         size_t random_len;
@@ -130,7 +130,8 @@ void nsm_response_done(struct nsm_response *resp);
  * variants as a one-entry map with the fields in declaration order). -EMSGSIZE above NSM_REQUEST_MAX
  * or size, -EINVAL for a kind out of range. Field caps are the device's business (the simulator
  * enforces them as the NSM does); the high-level calls below apply ours. */
-_must_check_ int nsm_request_encode(const struct nsm_request *req, uint8_t *buf, size_t size, size_t *ret_len);
+_must_check_ int nsm_request_encode(const struct nsm_request *req, uint8_t *buf, size_t size,
+                                    size_t *ret_len);
 /* The other side (the simulator, tests): strings come back as slices into buf. -EOPNOTSUPP for a
  * variant that is not a request, -EBADMSG for a malformed one (ret_error says what and where). */
 _must_check_ int nsm_request_decode(const uint8_t *buf, size_t len, struct nsm_request *ret,

@@ -49,24 +49,28 @@ static void test_request_bytes(void) {
 
         check_request_hex(&(struct nsm_request){ .kind = NSM_REQUEST_DESCRIBE_PCR, .index = 16 },
                           "a16b4465736372696265504352a165696e64657810");
-        check_request_hex(&(struct nsm_request){ .kind = NSM_REQUEST_EXTEND_PCR, .index = 16,
+        check_request_hex(&(struct nsm_request){ .kind = NSM_REQUEST_EXTEND_PCR,
+                                                 .index = 16,
                                                  .data = NSM_OPT(abc, 3) },
                           "a169457874656e64504352a265696e64657810646461746143616263");
         check_request_hex(&(struct nsm_request){ .kind = NSM_REQUEST_LOCK_PCR, .index = 16 },
                           "a1674c6f636b504352a165696e64657810");
         check_request_hex(&(struct nsm_request){ .kind = NSM_REQUEST_LOCK_PCRS, .range = 32 },
                           "a1684c6f636b50435273a16572616e67651820");
-        check_request_hex(&(struct nsm_request){ .kind = NSM_REQUEST_DESCRIBE_NSM }, "6b44657363726962654e534d");
+        check_request_hex(&(struct nsm_request){ .kind = NSM_REQUEST_DESCRIBE_NSM },
+                          "6b44657363726962654e534d");
         check_request_hex(&(struct nsm_request){ .kind = NSM_REQUEST_GET_RANDOM }, "6947657452616e646f6d");
         /* Attestation with no fields at all: three nulls. */
-        check_request_hex(&(struct nsm_request){ .kind = NSM_REQUEST_ATTESTATION },
-                          "a16b4174746573746174696f6ea369757365725f64617461f6656e6f6e6365f66a7075626c69635f6b6579f6");
+        check_request_hex(
+                &(struct nsm_request){ .kind = NSM_REQUEST_ATTESTATION },
+                "a16b4174746573746174696f6ea369757365725f64617461f6656e6f6e6365f66a7075626c69635f6b6579f6");
 }
 
 /* 1.2: only an RSA-2048 SPKI (294 bytes): 340 bytes, a 46-byte prefix then the SPKI. */
 static void test_request_attestation_spki(void) {
-        static const char prefix[] = "a16b4174746573746174696f6ea369757365725f64617461f6656e6f6e6365f66a7075626c69635f6b657959"
-                                     "0126";
+        static const char prefix[] =
+                "a16b4174746573746174696f6ea369757365725f64617461f6656e6f6e6365f66a7075626c69635f6b657959"
+                "0126";
         uint8_t spki[294], buf[NSM_REQUEST_MAX], want[64];
         struct nsm_request req = { .kind = NSM_REQUEST_ATTESTATION, .pk = NSM_OPT(spki, sizeof(spki)) };
         size_t len = 0, n = unhex(prefix, want, sizeof(want));
@@ -90,7 +94,9 @@ static void test_request_round_trip(void) {
                 { .kind = NSM_REQUEST_LOCK_PCRS, .range = 300 },
                 { .kind = NSM_REQUEST_DESCRIBE_NSM },
                 { .kind = NSM_REQUEST_GET_RANDOM },
-                { .kind = NSM_REQUEST_ATTESTATION, .user_data = NSM_OPT(d, 2), .nonce = NSM_OPT(d, 0),
+                { .kind = NSM_REQUEST_ATTESTATION,
+                  .user_data = NSM_OPT(d, 2),
+                  .nonce = NSM_OPT(d, 0),
                   .pk = NSM_OPT(d, 5) },
         };
 
@@ -124,7 +130,9 @@ static void test_request_too_large(void) {
         uint8_t buf[NSM_REQUEST_MAX];
         size_t len = 0;
         /* 4096 bytes of data cannot fit with the headers; 4096 - 27 bytes do (27 bytes of framing). */
-        struct nsm_request req = { .kind = NSM_REQUEST_EXTEND_PCR, .index = 16, .data = NSM_OPT(big, sizeof(big)) };
+        struct nsm_request req = { .kind = NSM_REQUEST_EXTEND_PCR,
+                                   .index = 16,
+                                   .data = NSM_OPT(big, sizeof(big)) };
 
         ASSERT_ERR(encode(&req, buf, &len), -EMSGSIZE);
         req.data.len = NSM_REQUEST_MAX - 27;
@@ -145,16 +153,16 @@ static void test_request_too_large(void) {
 
 static void test_request_decode_negative(void) {
         static const char *const bad[] = {
-                "",                                     /* nothing */
-                "6146",                                 /* text "F": no such request */
-                "6b4465736372696265504352",             /* "DescribePCR" as a unit variant */
-                "a1644661696ca0",                       /* {"Fail": {}} */
-                "a26b4465736372696265504352a0a0",       /* two entries at the top */
-                "a16b4465736372696265504352a0",         /* DescribePCR without index */
-                "a16b4465736372696265504352a165696e6465786130", /* index as text */
+                "",                                                   /* nothing */
+                "6146",                                               /* text "F": no such request */
+                "6b4465736372696265504352",                           /* "DescribePCR" as a unit variant */
+                "a1644661696ca0",                                     /* {"Fail": {}} */
+                "a26b4465736372696265504352a0a0",                     /* two entries at the top */
+                "a16b4465736372696265504352a0",                       /* DescribePCR without index */
+                "a16b4465736372696265504352a165696e6465786130",       /* index as text */
                 "a16b4465736372696265504352a165696e6465781a00010000", /* index 65536 */
                 "a169457874656e64504352a165696e64657810",             /* ExtendPCR without data */
-                "a16b4465736372696265504352a165696e646578",          /* index without a value */
+                "a16b4465736372696265504352a165696e646578",           /* index without a value */
                 "6947657452616e646f6d00",                             /* trailing byte */
         };
         static const int expected[] = {
@@ -193,9 +201,13 @@ static void test_response_round_trip(void) {
                 { .kind = NSM_RESPONSE_LOCK_PCR },
                 { .kind = NSM_RESPONSE_LOCK_PCRS },
                 { .kind = NSM_RESPONSE_DESCRIBE_NSM,
-                  .description = { .version_major = 1, .version_minor = 2, .version_patch = 3,
-                                   .module_id = "i-0a22e5c5f24d22174-enc0191cceb4289903f", .max_pcrs = 32,
-                                   .locked_pcrs = { 0, 1, 2, 15, 16 }, .n_locked_pcrs = 5,
+                  .description = { .version_major = 1,
+                                   .version_minor = 2,
+                                   .version_patch = 3,
+                                   .module_id = "i-0a22e5c5f24d22174-enc0191cceb4289903f",
+                                   .max_pcrs = 32,
+                                   .locked_pcrs = { 0, 1, 2, 15, 16 },
+                                   .n_locked_pcrs = 5,
                                    .digest = NSM_DIGEST_SHA384 } },
                 { .kind = NSM_RESPONSE_ATTESTATION, .document = doc, .document_len = sizeof(doc) },
                 { .kind = NSM_RESPONSE_GET_RANDOM, .random_len = 256 },
@@ -265,31 +277,29 @@ static void test_response_bytes(void) {
 
 /* DescribeNSM keys in QEMU's order (digest, max_pcrs, module_id, locked_pcrs, version_*), with an
  * unknown key in between, then the same with indefinite-length maps and a chunked module_id. */
-static const char qemu_describe[] =
-        "a16b44657363726962654e534d"
-        "a8"
-        "666469676573746653484133383"
-        "4"
-        "686d61785f706372731820"
-        "696d6f64756c655f69646d692d3233342d656e6335363738"
-        "6b6c6f636b65645f70637273820001"
-        "67756e6b6e6f776e82f6a0"
-        "6d76657273696f6e5f6d616a6f7201"
-        "6d76657273696f6e5f6d696e6f7200"
-        "6d76657273696f6e5f706174636800";
-static const char indefinite_describe[] =
-        "bf6b44657363726962654e534d"
-        "bf"
-        "6d76657273696f6e5f706174636803"
-        "696d6f64756c655f69647f66692d3233342d67656e6335363738ff"
-        "6b6c6f636b65645f706372739f0001ff"
-        "666469676573746653484133383"
-        "4"
-        "686d61785f706372731820"
-        "6d76657273696f6e5f6d616a6f7201"
-        "6d76657273696f6e5f6d696e6f7202"
-        "ff"
-        "ff";
+static const char qemu_describe[] = "a16b44657363726962654e534d"
+                                    "a8"
+                                    "666469676573746653484133383"
+                                    "4"
+                                    "686d61785f706372731820"
+                                    "696d6f64756c655f69646d692d3233342d656e6335363738"
+                                    "6b6c6f636b65645f70637273820001"
+                                    "67756e6b6e6f776e82f6a0"
+                                    "6d76657273696f6e5f6d616a6f7201"
+                                    "6d76657273696f6e5f6d696e6f7200"
+                                    "6d76657273696f6e5f706174636800";
+static const char indefinite_describe[] = "bf6b44657363726962654e534d"
+                                          "bf"
+                                          "6d76657273696f6e5f706174636803"
+                                          "696d6f64756c655f69647f66692d3233342d67656e6335363738ff"
+                                          "6b6c6f636b65645f706372739f0001ff"
+                                          "666469676573746653484133383"
+                                          "4"
+                                          "686d61785f706372731820"
+                                          "6d76657273696f6e5f6d616a6f7201"
+                                          "6d76657273696f6e5f6d696e6f7202"
+                                          "ff"
+                                          "ff";
 
 static void test_response_key_order(void) {
         const char *const cases[] = { qemu_describe, indefinite_describe };
@@ -351,9 +361,9 @@ static void test_response_describe_pcr_forms(void) {
 }
 
 static void test_error_table(void) {
-        static const char *const names[] = { "InvalidArgument",  "InvalidIndex",   "InvalidResponse",
-                                             "ReadOnlyIndex",    "InvalidOperation", "BufferTooSmall",
-                                             "InputTooLarge",    "InternalError" };
+        static const char *const names[] = { "InvalidArgument", "InvalidIndex",     "InvalidResponse",
+                                             "ReadOnlyIndex",   "InvalidOperation", "BufferTooSmall",
+                                             "InputTooLarge",   "InternalError" };
         int errnos[_NSM_ERROR_MAX];
 
         ASSERT_EQ(ELEMENTSOF(names), _NSM_ERROR_MAX);
@@ -383,26 +393,26 @@ static void test_error_table(void) {
 
 static void test_response_negative(void) {
         static const char *const bad[] = {
-                "",                                                   /* nothing */
-                "a1654572726f72675375636365737",                      /* truncated */
-                "a1654572726f72675375636365737373",                   /* {"Error": "Success"} */
-                "a1654572726f7263466f6f",                             /* unknown error name */
-                "a1654572726f7201",                                   /* error as a number */
-                "a163466f6fa0",                                       /* {"Foo": {}} */
-                "6b44657363726962654e534d",                           /* "DescribeNSM" as a unit */
-                "a1674c6f636b504352a0",                               /* LockPCR as a struct */
-                "a169457874656e64504352a0",                           /* ExtendPCR without data */
-                "a169457874656e64504352a16464617461410",              /* truncated inside */
-                "a169457874656e64504352a164646174614100",             /* data of 1 byte */
-                "a169457874656e64504352a164646174616100",             /* data as text */
-                "a169457874656e64504352a2646461746141006464617461",   /* duplicate key, short */
-                "a16b4465736372696265504352a1646c6f636b01",           /* lock as a number */
-                "a16b4174746573746174696f6ea168646f63756d656e7440",   /* empty document */
-                "684c6f636b50435273ff",                               /* trailing byte */
-                "a0",                                                 /* empty map */
+                "",                                                     /* nothing */
+                "a1654572726f72675375636365737",                        /* truncated */
+                "a1654572726f72675375636365737373",                     /* {"Error": "Success"} */
+                "a1654572726f7263466f6f",                               /* unknown error name */
+                "a1654572726f7201",                                     /* error as a number */
+                "a163466f6fa0",                                         /* {"Foo": {}} */
+                "6b44657363726962654e534d",                             /* "DescribeNSM" as a unit */
+                "a1674c6f636b504352a0",                                 /* LockPCR as a struct */
+                "a169457874656e64504352a0",                             /* ExtendPCR without data */
+                "a169457874656e64504352a16464617461410",                /* truncated inside */
+                "a169457874656e64504352a164646174614100",               /* data of 1 byte */
+                "a169457874656e64504352a164646174616100",               /* data as text */
+                "a169457874656e64504352a2646461746141006464617461",     /* duplicate key, short */
+                "a16b4465736372696265504352a1646c6f636b01",             /* lock as a number */
+                "a16b4174746573746174696f6ea168646f63756d656e7440",     /* empty document */
+                "684c6f636b50435273ff",                                 /* trailing byte */
+                "a0",                                                   /* empty map */
                 "a2654572726f726c496e76616c6964496e646578654572726f72", /* two entries */
-                "f6",                                                 /* null */
-                "bf654572726f726c496e76616c6964496e646578",          /* indefinite, no break */
+                "f6",                                                   /* null */
+                "bf654572726f726c496e76616c6964496e646578",             /* indefinite, no break */
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -493,7 +503,8 @@ static void test_response_unknown_key(void) {
         uint8_t buf[128];
         struct nsm_response out = {};
         /* {"GetRandom": {"extra": [1, {"x": null}], "random": h'0102'}} */
-        size_t n = unhex("a16947657452616e646f6da26565787472618201a16178f66672616e646f6d420102", buf, sizeof(buf));
+        size_t n = unhex("a16947657452616e646f6da26565787472618201a16178f66672616e646f6d420102", buf,
+                         sizeof(buf));
 
         ASSERT_OK(nsm_response_decode(buf, n, &out, NULL));
         ASSERT_EQ(out.kind, NSM_RESPONSE_GET_RANDOM);
@@ -506,9 +517,10 @@ static void test_response_unknown_key(void) {
 
 /* Every truncation, bit flip, 0x00 and 0xff of valid responses: fail cleanly or succeed. */
 static void test_response_mutations(void) {
-        const char *const samples[] = { qemu_describe, indefinite_describe,
-                                        "a1654572726f726c496e76616c6964496e646578",
-                                        "a16947657452616e646f6da26565787472618201a16178f66672616e646f6d420102" };
+        const char *const samples[] = {
+                qemu_describe, indefinite_describe, "a1654572726f726c496e76616c6964496e646578",
+                "a16947657452616e646f6da26565787472618201a16178f66672616e646f6d420102"
+        };
 
         for (size_t s = 0; s < ELEMENTSOF(samples); s++) {
                 uint8_t orig[512], buf[512];
@@ -542,7 +554,8 @@ struct counting {
         size_t answer_len;
 };
 
-static int counting_transact(void *userdata, const uint8_t *req, size_t req_len, uint8_t *resp, size_t *ret_len) {
+static int counting_transact(void *userdata, const uint8_t *req, size_t req_len, uint8_t *resp,
+                             size_t *ret_len) {
         struct counting *c = userdata;
 
         c->calls++;
@@ -631,8 +644,9 @@ static void put_opt(struct rpc_writer *w, const struct nsm_opt *o) {
                 rpc_put_text(w, "null", 4);
 }
 
-static size_t build_doc(uint8_t *buf, size_t size, const uint8_t (*pcrs)[NSM_PCR_LEN], const struct nsm_opt *u,
-                        const struct nsm_opt *n, const struct nsm_opt *pk, size_t pad) {
+static size_t build_doc(uint8_t *buf, size_t size, const uint8_t (*pcrs)[NSM_PCR_LEN],
+                        const struct nsm_opt *u, const struct nsm_opt *n, const struct nsm_opt *pk,
+                        size_t pad) {
         static uint8_t filler[NSM_RESPONSE_MAX];
         struct rpc_writer w;
 
@@ -648,8 +662,9 @@ static size_t build_doc(uint8_t *buf, size_t size, const uint8_t (*pcrs)[NSM_PCR
         return rpc_writer_finish(&w) < 0 ? 0 : w.len;
 }
 
-static int doc_fn(void *userdata, const uint8_t (*pcrs)[NSM_PCR_LEN], unsigned n_pcrs, const struct nsm_opt *u,
-                  const struct nsm_opt *n, const struct nsm_opt *pk, uint8_t **ret_doc, size_t *ret_len) {
+static int doc_fn(void *userdata, const uint8_t (*pcrs)[NSM_PCR_LEN], unsigned n_pcrs,
+                  const struct nsm_opt *u, const struct nsm_opt *n, const struct nsm_opt *pk,
+                  uint8_t **ret_doc, size_t *ret_len) {
         struct doc_maker *m = userdata;
         size_t size = 3 * NSM_OPT_MAX + 256 + m->pad + 16, len;
         uint8_t *buf;
@@ -682,8 +697,11 @@ static struct nsm_dev *sim_dev(void) {
         fill(boot_pcr4, NSM_PCR_LEN, 0x44);
         fill(boot_pcr8, NSM_PCR_LEN, 0x48);
         maker = (struct doc_maker){};
-        if (nsm_sim_new(&(struct nsm_sim_config){ .pcr0 = boot_pcr0, .pcr4 = boot_pcr4, .pcr8 = boot_pcr8,
-                                                  .doc_fn = doc_fn, .doc_userdata = &maker },
+        if (nsm_sim_new(&(struct nsm_sim_config){ .pcr0 = boot_pcr0,
+                                                  .pcr4 = boot_pcr4,
+                                                  .pcr8 = boot_pcr8,
+                                                  .doc_fn = doc_fn,
+                                                  .doc_userdata = &maker },
                         &s) < 0)
                 return NULL;
         if (nsm_dev_new_sim(s, &d) < 0)
@@ -729,7 +747,8 @@ static void test_sim_extend(void) {
 
         ASSERT_TRUE(d != NULL);
         /* NITRO-FORMATS.md 7.5: a zero PCR16 extended with "abc". */
-        unhex("b1c16eb7634112b7c9d5ebd27e62a2d4528bbfcfd68b62d3afd9ecf98e0f413a84314acce78317fb69fd895155343e09",
+        unhex("b1c16eb7634112b7c9d5ebd27e62a2d4528bbfcfd68b62d3afd9ecf98e0f413a84314acce78317fb69fd895155343"
+              "e09",
               known, sizeof(known));
         ASSERT_OK(nsm_extend_pcr(d, 16, (const uint8_t *) "abc", 3, &pcr, NULL));
         ASSERT_EQ(pcr.len, NSM_PCR_LEN);
@@ -833,8 +852,8 @@ static void test_sim_attestation(void) {
         fill(pk, sizeof(pk), 9);
         fill(nonce, sizeof(nonce), 5);
         ASSERT_OK(nsm_extend_pcr(d, 16, (const uint8_t *) "abc", 3, &p16, NULL));
-        ASSERT_OK(nsm_get_attestation(d, &NSM_OPT(nonce, sizeof(nonce)), NULL, &NSM_OPT(pk, sizeof(pk)), &doc,
-                                      &len, NULL));
+        ASSERT_OK(nsm_get_attestation(d, &NSM_OPT(nonce, sizeof(nonce)), NULL, &NSM_OPT(pk, sizeof(pk)),
+                                      &doc, &len, NULL));
         ASSERT_EQ(maker.calls, 1);
         memcpy(pcrs[0], boot_pcr0, NSM_PCR_LEN);
         memcpy(pcrs[16], p16.data, NSM_PCR_LEN);
@@ -887,11 +906,13 @@ static void test_sim_caps(void) {
 
         /* A document that does not fit the response buffer: BufferTooSmall. */
         maker.pad = NSM_RESPONSE_MAX;
-        ASSERT_ERR(nsm_dev_call(d, &(struct nsm_request){ .kind = NSM_REQUEST_ATTESTATION }, &resp, NULL), -ENOBUFS);
+        ASSERT_ERR(nsm_dev_call(d, &(struct nsm_request){ .kind = NSM_REQUEST_ATTESTATION }, &resp, NULL),
+                   -ENOBUFS);
         /* A failing document maker: InternalError. */
         maker.pad = 0;
         maker.fail = -EIO;
-        ASSERT_ERR(nsm_dev_call(d, &(struct nsm_request){ .kind = NSM_REQUEST_ATTESTATION }, &resp, NULL), -EIO);
+        ASSERT_ERR(nsm_dev_call(d, &(struct nsm_request){ .kind = NSM_REQUEST_ATTESTATION }, &resp, NULL),
+                   -EIO);
 }
 
 /* Request bytes the client never sends, straight into the simulator. */
@@ -900,13 +921,14 @@ static void test_sim_raw_requests(void) {
                 const char *hex;
                 enum nsm_error e;
         } cases[] = {
-                { "6146", NSM_ERROR_INVALID_OPERATION },                          /* "F" */
-                { "ff", NSM_ERROR_INVALID_OPERATION },                            /* not CBOR */
-                { "a163466f6fa0", NSM_ERROR_INVALID_OPERATION },                  /* {"Foo": {}} */
-                { "a16b4465736372696265504352a0", NSM_ERROR_INVALID_ARGUMENT },  /* no index */
+                { "6146", NSM_ERROR_INVALID_OPERATION },                                  /* "F" */
+                { "ff", NSM_ERROR_INVALID_OPERATION },                                    /* not CBOR */
+                { "a163466f6fa0", NSM_ERROR_INVALID_OPERATION },                          /* {"Foo": {}} */
+                { "a16b4465736372696265504352a0", NSM_ERROR_INVALID_ARGUMENT },           /* no index */
                 { "a169457874656e64504352a165696e64657810", NSM_ERROR_INVALID_ARGUMENT }, /* no data */
-                { "a16b4465736372696265504352a165696e6465781920", NSM_ERROR_INVALID_ARGUMENT }, /* truncated */
-                { "a16b4465736372696265504352a165696e646578182a", NSM_ERROR_INVALID_INDEX },    /* index 42 */
+                { "a16b4465736372696265504352a165696e6465781920",
+                  NSM_ERROR_INVALID_ARGUMENT },                                              /* truncated */
+                { "a16b4465736372696265504352a165696e646578182a", NSM_ERROR_INVALID_INDEX }, /* index 42 */
         };
         struct nsm_sim *s = NULL;
 
@@ -946,12 +968,12 @@ static void test_sim_raw_requests(void) {
         }
 }
 
-#define SIM_TESTS                                                                      \
-        TEST("/nsm/sim/boot-pcrs", test_sim_boot_pcrs), TEST("/nsm/sim/extend", test_sim_extend), \
-                TEST("/nsm/sim/lock", test_sim_lock), TEST("/nsm/sim/describe", test_sim_describe), \
-                TEST("/nsm/sim/random", test_sim_random),                                 \
-                TEST("/nsm/sim/attestation", test_sim_attestation),                       \
-                TEST("/nsm/sim/caps", test_sim_caps), TEST("/nsm/sim/raw-requests", test_sim_raw_requests),
+#define SIM_TESTS                                                                                         \
+        TEST("/nsm/sim/boot-pcrs", test_sim_boot_pcrs), TEST("/nsm/sim/extend", test_sim_extend),         \
+                TEST("/nsm/sim/lock", test_sim_lock), TEST("/nsm/sim/describe", test_sim_describe),       \
+                TEST("/nsm/sim/random", test_sim_random),                                                 \
+                TEST("/nsm/sim/attestation", test_sim_attestation), TEST("/nsm/sim/caps", test_sim_caps), \
+                TEST("/nsm/sim/raw-requests", test_sim_raw_requests),
 #else
 #define SIM_TESTS
 #endif
@@ -965,7 +987,8 @@ TAP_MAIN(TEST("/nsm/request/bytes", test_request_bytes),
          TEST("/nsm/response/bytes", test_response_bytes),
          TEST("/nsm/response/key-order", test_response_key_order),
          TEST("/nsm/response/pcr-forms", test_response_describe_pcr_forms),
-         TEST("/nsm/response/errors", test_error_table), TEST("/nsm/response/negative", test_response_negative),
+         TEST("/nsm/response/errors", test_error_table),
+         TEST("/nsm/response/negative", test_response_negative),
          TEST("/nsm/response/oversized", test_response_oversized),
          TEST("/nsm/response/unknown-key", test_response_unknown_key),
          TEST("/nsm/response/mutations", test_response_mutations),
