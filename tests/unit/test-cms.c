@@ -9,6 +9,7 @@
 #include <openssl/buffer.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -390,6 +391,50 @@ static void test_mutations(void) {
         }
 }
 
+/* The fuzz seeds (tests/fuzz/gen-cms-corpus.sh, openssl cms) open with the key fuzz-cms embeds, or
+ * are refused for the reason their name gives: the corpus exercises both sides. */
+static void test_fuzz_seeds(void) {
+        static const struct {
+                const char *name;
+                int r;
+        } seeds[] = {
+                { "ber-keyid-oaep256", 0 },           { "der-keyid-oaep256", 0 },
+                { "der-issuer-oaep256", 0 },          { "ber-keyid-oaep256-4096", 0 },
+                { "refused-aes128", -EOPNOTSUPP },    { "refused-pkcs1", -EOPNOTSUPP },
+                { "refused-oaep-sha1", -EOPNOTSUPP },
+        };
+        _cleanup_free_ char *pem = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_(BIO_free_allp) BIO *b = NULL;
+        size_t len = 0;
+
+        pem = test_data_load("rsa2048.key.pem", &len);
+        ASSERT_TRUE(pem != NULL);
+        b = BIO_new_mem_buf(pem, (int) len);
+        ASSERT_TRUE(b != NULL);
+        key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+        ASSERT_TRUE(key != NULL);
+        for (size_t i = 0; i < ELEMENTSOF(seeds); i++) {
+                _cleanup_free_ uint8_t *env = NULL;
+                struct secret_buf *pt = NULL;
+                char rel[128];
+                int r;
+
+                (void) snprintf(rel, sizeof(rel), "../fuzz/corpus/fuzz-cms/%s", seeds[i].name);
+                env = (uint8_t *) test_data_load(rel, &len);
+                ASSERT_TRUE(env != NULL);
+                r = cms_envelope_open(env, len, key, &pt, NULL);
+                if (r != seeds[i].r) {
+                        printf("# %s: %d, expected %d\n", seeds[i].name, r, seeds[i].r);
+                        tap_failed_current = true;
+                }
+                if (r >= 0)
+                        ASSERT_TRUE(pt->len == 4096 || (pt->len > 0 && memcmp(pt->data, "seed", 4) == 0) ||
+                                    (pt->len == 1 && pt->data[0] == 'x'));
+                secret_buf_free(pt);
+        }
+}
+
 static void test_keypair(void) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *k1 = NULL, *k2 = NULL, *pub = NULL;
         _cleanup_(BN_freep) BIGNUM *e = NULL;
@@ -417,4 +462,4 @@ TAP_MAIN(TEST("/cms/vector", test_vector), TEST("/cms/vector-wrong-key", test_ve
          TEST("/cms/truncated", test_truncated), TEST("/cms/other-algorithms", test_other_algorithms),
          TEST("/cms/plaintext-cap", test_plaintext_cap),
          TEST("/cms/trailing-and-size", test_trailing_and_size), TEST("/cms/mutations", test_mutations),
-         TEST("/cms/keypair", test_keypair))
+         TEST("/cms/keypair", test_keypair), TEST("/cms/fuzz-seeds", test_fuzz_seeds))
