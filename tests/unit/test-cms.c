@@ -351,9 +351,10 @@ static void test_trailing_and_size(void) {
         free(longer);
 }
 
-/* Every byte flipped: an error, or the right plaintext where the byte does not matter, or, for a byte
- * of the IV, the plaintext with the same bit flipped: AES-CBC without a MAC is malleable (KMS's format
- * has no integrity of its own; TLS to KMS protects it in transit). */
+/* Every byte flipped: an error, or the right plaintext where the byte does not matter. AES-CBC without
+ * a MAC is malleable (KMS's format has no integrity of its own; TLS to KMS protects it in transit): a
+ * flipped IV bit flips the same plaintext bit, and a flipped ciphertext byte garbles its block, which
+ * passes the padding check now and then (about 1 in 256), so there only the length cap is checked. */
 static void test_mutations(void) {
         _cleanup_free_ uint8_t *env = NULL;
         struct cms_envelope_info info;
@@ -365,10 +366,12 @@ static void test_mutations(void) {
                             &len);
         ASSERT_TRUE(env != NULL);
         ASSERT_OK(cms_envelope_parse(env, len, &info, NULL));
+        ASSERT_EQ(info.ciphertext_len, 16);
         iv = memmem(env, len, info.iv, CMS_AES_IV_LEN);
         ASSERT_TRUE(iv != NULL);
         iv_off = (size_t) (iv - env);
         for (size_t i = 0; i < len; i++) {
+                bool in_ct = i >= info.ciphertext_offset && i < info.ciphertext_offset + 16;
                 struct secret_buf *pt = NULL;
                 uint8_t want[9];
 
@@ -377,8 +380,9 @@ static void test_mutations(void) {
                         want[i - iv_off] ^= 0x01;
                 env[i] ^= 0x01;
                 if (cms_envelope_open(env, len, key_a, &pt, NULL) >= 0) {
-                        ASSERT_EQ(pt->len, 9);
-                        if (memcmp(pt->data, want, 9) != 0) {
+                        if (in_ct)
+                                ASSERT_TRUE(pt->len >= 1 && pt->len <= 16);
+                        else if (pt->len != 9 || memcmp(pt->data, want, 9) != 0) {
                                 printf("# flipping byte %zu (IV at %zu) gave another plaintext\n", i,
                                        iv_off);
                                 tap_failed_current = true;
