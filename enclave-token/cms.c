@@ -436,6 +436,19 @@ static void mem_bio_wipe_free(BIO *b) {
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, mem_bio_wipe_free);
 
+/* CMS_decrypt() copies the plaintext through a 4096-byte stack buffer (cms_copy_content() in
+ * crypto/cms/cms_smime.c) that it does not cleanse. Its frames were below ours, so overwriting that
+ * much stack from here, right after the call, wipes it (libgcrypt's "burn stack"); best effort, as the
+ * exact depth is OpenSSL's business, hence the margin. */
+#define BURN_STACK_BYTES (32 * 1024)
+
+static __attribute__((noinline)) void burn_stack(void) {
+        volatile uint8_t area[BURN_STACK_BYTES];
+
+        secret_wipe((void *) area, sizeof(area));
+        __asm__ __volatile__("" : : "r"(area) : "memory");
+}
+
 /* OpenSSL's view agrees with ours: an EnvelopedData with one rsaesOaep key transport recipient. */
 static int check_cms(CMS_ContentInfo *cms, char **ret_error) {
         STACK_OF(CMS_RecipientInfo) * ris;
@@ -485,7 +498,9 @@ int cms_envelope_open(const uint8_t *ber, size_t len, EVP_PKEY *key, struct secr
                 return -ENOMEM;
         /* CMS_DEBUG_DECRYPT: a key that does not open the envelope is an error, not a random content key
          * (the countermeasure against padding oracles on PKCS#1 v1.5, which we refuse anyway). */
-        if (CMS_decrypt(cms, key, NULL, NULL, out, CMS_BINARY | CMS_DEBUG_DECRYPT) <= 0) {
+        r = CMS_decrypt(cms, key, NULL, NULL, out, CMS_BINARY | CMS_DEBUG_DECRYPT);
+        burn_stack();
+        if (r <= 0) {
                 ERR_clear_error();
                 return errmsg_set(
                         ret_error, -EKEYREJECTED,
