@@ -63,6 +63,11 @@ static bool ber_at_end(const struct ber *b) {
         return b->pos == b->end;
 }
 
+/* The next tag, or -1 when nothing is left: an indefinite item can be cut short before its end. */
+static int ber_peek(const struct ber *b) {
+        return b->pos < b->end ? b->buf[b->pos] : -1;
+}
+
 /* One header: a single-byte tag, a length in short or long form (at most 4 bytes), or, for a
  * constructed item, indefinite. The contents must fit in what is left. */
 static int ber_header(struct ber *b, const char *what, uint8_t *ret_tag, bool *ret_indef, size_t *ret_len) {
@@ -238,13 +243,13 @@ static int oaep_params(struct ber *b) {
 
         if ((r = ber_enter(b, TAG_SEQUENCE, "RSAES-OAEP-params", &params)) < 0)
                 return r;
-        if (ber_at_end(&params) || params.buf[params.pos] != TAG_CTX0)
+        if (ber_at_end(&params) || ber_peek(&params) != TAG_CTX0)
                 return ber_fail(&params, -EOPNOTSUPP, "OAEP hashFunc", "SHA-256 (absent means SHA-1)");
         if ((r = ber_enter(&params, TAG_CTX0, "OAEP hashFunc", &e)) < 0 ||
             (r = expect_sha256(&e, "OAEP hashFunc")) < 0 ||
             (r = ber_leave(&params, &e, "OAEP hashFunc")) < 0)
                 return r;
-        if (ber_at_end(&params) || params.buf[params.pos] != TAG_CTX1)
+        if (ber_at_end(&params) || ber_peek(&params) != TAG_CTX1)
                 return ber_fail(&params, -EOPNOTSUPP, "OAEP maskGenFunc",
                                 "MGF1 with SHA-256 (absent means SHA-1)");
         if ((r = ber_enter(&params, TAG_CTX1, "OAEP maskGenFunc", &e)) < 0 ||
@@ -275,7 +280,7 @@ static int ktri(struct ber *b, struct cms_envelope_info *info) {
         struct ber ri, alg, rid;
         int r;
 
-        if (ber_at_end(b) || b->buf[b->pos] != TAG_SEQUENCE)
+        if (ber_at_end(b) || ber_peek(b) != TAG_SEQUENCE)
                 return ber_fail(b, -EOPNOTSUPP, "RecipientInfo", "a KeyTransRecipientInfo");
         if ((r = ber_enter(b, TAG_SEQUENCE, "KeyTransRecipientInfo", &ri)) < 0 ||
             (r = small_int(&ri, "KeyTransRecipientInfo version", &info->ktri_version)) < 0)
@@ -316,7 +321,7 @@ static int chunks(struct ber *b, struct cms_envelope_info *info, unsigned depth)
                 size_t n = 0;
                 int r;
 
-                if (b->end - b->pos >= 1 && b->buf[b->pos] == TAG_OCTET_STRING_CONS) {
+                if (ber_peek(b) == TAG_OCTET_STRING_CONS) {
                         struct ber c;
 
                         if (depth >= CHUNK_DEPTH_MAX)
@@ -362,7 +367,7 @@ static int encrypted_content_info(struct ber *b, struct cms_envelope_info *info)
                 return r;
         if (ber_at_end(&eci))
                 return ber_fail(&eci, -EOPNOTSUPP, "encryptedContent", "the content (not detached)");
-        if (eci.buf[eci.pos] == TAG_CTX0_PRIM) {
+        if (ber_peek(&eci) == TAG_CTX0_PRIM) {
                 r = ber_prim(&eci, TAG_CTX0_PRIM, "encryptedContent", &p, &n);
                 if (r < 0)
                         return r;
