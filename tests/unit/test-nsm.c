@@ -433,7 +433,7 @@ static void test_response_negative(void) {
 /* Caps: PCR data of 65 bytes, random of 1025, module_id of 129, 65 locked PCRs, a response over
  * 12288 bytes. */
 static void test_response_oversized(void) {
-        static uint8_t big[NSM_RESPONSE_MAX + 16];
+        static uint8_t big[NSM_RESPONSE_MAX + 16], src[NSM_RESPONSE_MAX];
         struct nsm_response out = {};
         struct rpc_writer w;
         size_t len;
@@ -443,7 +443,7 @@ static void test_response_oversized(void) {
         rpc_put_text(&w, "ExtendPCR", 9);
         rpc_put_map(&w, 1);
         rpc_put_text(&w, "data", 4);
-        rpc_put_bytes(&w, big + 1000, 65);
+        rpc_put_bytes(&w, src, 65);
         ASSERT_OK(rpc_writer_finish(&w));
         ASSERT_ERR(nsm_response_decode(big, w.len, &out, NULL), -EBADMSG);
 
@@ -452,7 +452,7 @@ static void test_response_oversized(void) {
         rpc_put_text(&w, "GetRandom", 9);
         rpc_put_map(&w, 1);
         rpc_put_text(&w, "random", 6);
-        rpc_put_bytes(&w, big + 2000, NSM_RANDOM_MAX + 1);
+        rpc_put_bytes(&w, src, NSM_RANDOM_MAX + 1);
         ASSERT_OK(rpc_writer_finish(&w));
         ASSERT_ERR(nsm_response_decode(big, w.len, &out, NULL), -EBADMSG);
 
@@ -488,7 +488,7 @@ static void test_response_oversized(void) {
         rpc_put_text(&w, "Attestation", 11);
         rpc_put_map(&w, 1);
         rpc_put_text(&w, "document", 8);
-        rpc_put_bytes(&w, big + 4000, len);
+        rpc_put_bytes(&w, src, len);
         ASSERT_OK(rpc_writer_finish(&w));
         ASSERT_EQ(w.len, NSM_RESPONSE_MAX);
         ASSERT_OK(nsm_response_decode(big, w.len, &out, NULL));
