@@ -132,8 +132,10 @@ void nsm_response_done(struct nsm_response *resp);
  * enforces them as the NSM does); the high-level calls below apply ours. */
 _must_check_ int nsm_request_encode(const struct nsm_request *req, uint8_t *buf, size_t size,
                                     size_t *ret_len);
-/* The other side (the simulator, tests): strings come back as slices into buf. -EOPNOTSUPP for a
- * variant that is not a request, -EBADMSG for a malformed one (ret_error says what and where). */
+/* The other side (the simulator, tests): strings come back as slices into buf. -EOPNOTSUPP for
+ * something that is not a known request variant, -EINVAL for a known one with missing, duplicate or
+ * ill-typed fields (the simulator answers InvalidOperation and InvalidArgument), -EBADMSG for bytes
+ * that are not one CBOR item, -EMSGSIZE above NSM_REQUEST_MAX; ret_error says what and where. */
 _must_check_ int nsm_request_decode(const uint8_t *buf, size_t len, struct nsm_request *ret,
                                     char **ret_error);
 
