@@ -392,8 +392,10 @@ static int conn_new(enum rpc_channel ch, int fd, uint64_t now, struct conn **ret
         return 0;
 }
 
-/* Takes fd. */
-static void conn_add(struct etok_server *s, enum rpc_channel ch, int fd, uint32_t peer_id) {
+/* Takes fd. The peer's identity also goes to the connection's PIN guard: wrong PINs are charged to
+ * its peer's budget (keystore.h). */
+static void conn_add(struct etok_server *s, enum rpc_channel ch, int fd, enum etok_peer_kind peer_kind,
+                     uint32_t peer_id) {
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT };
         uint64_t now = coarse_msec();
         struct conn *c = NULL, *victim = NULL;
@@ -406,6 +408,8 @@ static void conn_add(struct etok_server *s, enum rpc_channel ch, int fd, uint32_
                 safe_close(fd);
                 return;
         }
+        c->session.pin_guard.peer_kind = peer_kind;
+        c->session.pin_guard.peer_id = peer_id;
         /* Listed before it is armed: from then on another worker may already own it. */
         (void) pthread_mutex_lock(&s->conns_lock);
         p = peer_get_locked(s, (uint64_t) ch << 32 | peer_id);
@@ -822,7 +826,9 @@ static void listener_event(struct etok_server *s, struct listener *l) {
                                                   rpc_channel_to_string(l->channel));
                                 safe_close(fd);
                         } else
-                                conn_add(s, l->channel, fd, peer);
+                                conn_add(s, l->channel, fd,
+                                         l->addr.family == TRANSPORT_VSOCK ? ETOK_PEER_CID : ETOK_PEER_UID,
+                                         peer);
                         continue;
                 }
                 if (errno == EINTR || errno == ECONNABORTED)
