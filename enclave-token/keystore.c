@@ -371,7 +371,8 @@ static int token_check_pin(struct etok_keystore *ks, struct etok_token *t, struc
         peer->last_ns = now;
         if (guard_backing_off(guard, now) ||
             !gcra_allowed(peer->tat_ns, now, ETOK_PIN_GUESS_INTERVAL_NSEC, ETOK_PIN_GUESS_BURST) ||
-            !gcra_allowed(t->guess_tat_ns, now, ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC, ETOK_PIN_GUESS_TOTAL_BURST)) {
+            !gcra_allowed(t->guess_tat_ns, now, ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC,
+                          ETOK_PIN_GUESS_TOTAL_BURST)) {
                 (void) pthread_mutex_unlock(&ks->peers_lock);
                 (void) pthread_mutex_unlock(&t->pin_lock);
                 return ETOK_ERR(PIN_LOCKED);

@@ -29,15 +29,15 @@
  * The per-peer budgets are kept for at most ETOK_PIN_PEERS (peer, token) pairs: a pair whose budget is
  * whole is forgotten first (least recently used), a spent one never; when all are spent, new pairs
  * share one more budget. */
-#define ETOK_PIN_FREE_FAILURES               5 /* per connection, before its back-off starts */
-#define ETOK_PIN_BACKOFF_MAX_SEC             60
-#define ETOK_PIN_GUESS_BURST                 10
-#define ETOK_PIN_GUESS_INTERVAL_NSEC         UINT64_C(1000000000)
-#define ETOK_PIN_GUESS_TOTAL_BURST           100
-#define ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC   UINT64_C(100000000)
-#define ETOK_PIN_PEERS                       256
-#define ETOK_ROTATION_GRACE_DEFAULT_SEC 300
-#define ETOK_RETIRED_PER_LABEL          4 /* the oldest retired version of a label is wiped early */
+#define ETOK_PIN_FREE_FAILURES             5 /* per connection, before its back-off starts */
+#define ETOK_PIN_BACKOFF_MAX_SEC           60
+#define ETOK_PIN_GUESS_BURST               10
+#define ETOK_PIN_GUESS_INTERVAL_NSEC       UINT64_C(1000000000)
+#define ETOK_PIN_GUESS_TOTAL_BURST         100
+#define ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC UINT64_C(100000000)
+#define ETOK_PIN_PEERS                     256
+#define ETOK_ROTATION_GRACE_DEFAULT_SEC    300
+#define ETOK_RETIRED_PER_LABEL             4 /* the oldest retired version of a label is wiped early */
 /* retired_until_ns of a held version: replaced with TOKEN_ADD hold, it answers until TOKEN_RELEASE
  * (then for the grace period). At most ETOK_RETIRED_PER_LABEL per label, besides those in the grace
  * period: see retired_make_room() in keystore.c. */

@@ -1182,8 +1182,8 @@ static void test_pin_per_peer(void) {
                 r = login_on(ks, &web, slot, "good-pin", t);
                 refused += r != 0;
         }
-        printf("# uid 65534 reconnecting, 600 s: %u wrong PINs compared; uid 33 refused %u of 60000\n", wrong,
-               refused);
+        printf("# uid 65534 reconnecting, 600 s: %u wrong PINs compared; uid 33 refused %u of 60000\n",
+               wrong, refused);
         ASSERT_EQ(refused, 0);
         ASSERT_TRUE(wrong >= 600 && wrong <= ETOK_PIN_GUESS_BURST + 600);
         /* The attacker's own right PIN waits for its budget: refused before the comparison. */
@@ -1219,7 +1219,8 @@ static void test_pin_per_peer(void) {
 TAP_MAIN(TEST("/keystore/errno-table", test_errno_table), TEST("/keystore/add-remove", test_add_remove),
          TEST("/keystore/exists-replace", test_exists_replace),
          TEST("/keystore/validation", test_validation), TEST("/keystore/key-types", test_key_types),
-         TEST("/keystore/key-cert-checks", test_key_cert_checks), TEST("/keystore/limits", test_limits), TEST("/keystore/pin-per-peer", test_pin_per_peer),
+         TEST("/keystore/key-cert-checks", test_key_cert_checks), TEST("/keystore/limits", test_limits),
+         TEST("/keystore/pin-per-peer", test_pin_per_peer),
          TEST("/keystore/slot-collisions", test_slot_collisions),
          TEST("/keystore/rotation-grace", test_rotation_grace),
          TEST("/keystore/rotation-late-login", test_rotation_late_login),
