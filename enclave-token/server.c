@@ -179,11 +179,22 @@ static uint64_t coarse_msec(void) {
 }
 
 /* Zeroed pages of their own, so that freeing them returns them to the system whatever else the heap
- * holds. */
+ * holds. They receive frames (LOGIN carries a PIN) and hold answers (tickets): locked and excluded
+ * from core dumps as a secret_buf is (secret_pages_protect(): under strict mlock, as enclave-token
+ * runs, a page that cannot be locked is not used). NULL with errno set on failure. */
 static void *pages_alloc(size_t n) {
         void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        int r;
 
-        return p == MAP_FAILED ? NULL : p;
+        if (p == MAP_FAILED)
+                return NULL;
+        r = secret_pages_protect(p, n);
+        if (r < 0) {
+                (void) munmap(p, n);
+                errno = -r;
+                return NULL;
+        }
+        return p;
 }
 
 /* Only the first used bytes were ever written: wiping the rest would make them resident. */
@@ -204,7 +215,7 @@ static int big_alloc(struct etok_server *s, size_t n, uint8_t **ret) {
         p = pages_alloc(n);
         if (!p) {
                 (void) __atomic_sub_fetch(&s->big_bytes, n, __ATOMIC_RELAXED);
-                return -ENOMEM;
+                return errno > 0 ? -errno : -ENOMEM;
         }
         *ret = p;
         return 0;
@@ -380,7 +391,7 @@ static int conn_new(enum rpc_channel ch, int fd, uint64_t now, struct conn **ret
         struct conn *c = pages_alloc(CONN_SIZE);
 
         if (!c)
-                return -ENOMEM;
+                return errno > 0 ? -errno : -ENOMEM;
         c->src.type = SOURCE_CONN;
         c->fd = fd;
         etok_session_init(&c->session, ch);
@@ -958,9 +969,10 @@ int etok_server_start(struct etok_server *s) {
                 int r;
 
                 wk->server = s;
-                wk->out = malloc(OUT_SIZE);
+                wk->out = pages_alloc(OUT_SIZE);
                 if (!wk->out)
-                        return log_error_errno(-ENOMEM, "Failed to allocate a worker buffer: %m");
+                        return log_error_errno(errno > 0 ? -errno : -ENOMEM,
+                                               "Failed to allocate a worker buffer: %m");
                 r = pthread_create(&wk->thread, NULL, worker_main, wk);
                 if (r != 0)
                         return log_error_errno(-r, "Failed to start worker %u: %m", i);
@@ -1014,7 +1026,7 @@ struct etok_server *etok_server_free(struct etok_server *s) {
         safe_close(s->epfd);
         safe_close(s->stop_fd);
         for (unsigned i = 0; s->workers && i < s->n_workers; i++)
-                free(s->workers[i].out);
+                pages_free(s->workers[i].out, OUT_SIZE, OUT_SIZE);
         free(s->workers);
         (void) pthread_mutex_destroy(&s->conns_lock);
         free(s);

@@ -13,6 +13,11 @@
  *   badcbor      HELLO whose body is not CBOR             -> answered with an error status, or closed
  *   half-header  8 of the 16 header bytes, held open HOLD_SECONDS, then closed by us
  *   half-body    a header announcing 100 bytes, 10 sent, held open HOLD_SECONDS, then closed by us
+ *   half-login   (junk-client SOCKET half-login HOLD_SECONDS PIN) HELLO, then a LOGIN frame whose header
+ *                announces one byte more than its whole body (slot 1, PIN), which is sent: the PIN sits
+ *                in the daemon's read buffer, held open HOLD_SECONDS, then closed by us. Prints
+ *                "half-login: sent" once the body is out and the daemon kept the connection open for
+ *                half a second (tests take a core of the daemon then); exits 1 if it did not.
  * Exits 0 when the daemon behaved as described.
  *
  *   junk-client SOCKET_PATH flood COUNT KIND HOLD_SECONDS [STATUS_FILE]
@@ -427,6 +432,41 @@ int main(int argc, char **argv) {
                 header(h, RPC_MAGIC, 1, RPC_KIND_REQUEST, RPC_CALL_HELLO, 4);
                 r = send_frame(fd, h, "\xff\xff\x1f\xbf", 4);
                 return r < 0 ? 1 : expect_error_then_closed(fd, -1, false);
+        }
+        if (strcmp(mode, "half-login") == 0) {
+                uint8_t buf[RPC_HEADER_SIZE + 512];
+                struct rpc_writer w;
+
+                if (argc < 5 || strlen(argv[4]) > RPC_PIN_MAX) {
+                        fprintf(stderr, "usage: junk-client SOCKET half-login HOLD_SECONDS PIN\n");
+                        return 2;
+                }
+                if (flood_hello(fd) < 0) {
+                        printf("half-login: HELLO failed\n");
+                        return 1;
+                }
+                rpc_writer_init(&w, buf + RPC_HEADER_SIZE, sizeof(buf) - RPC_HEADER_SIZE);
+                rpc_login_req_encode(&w, &(struct rpc_login_req){
+                                                 .slot = 1,
+                                                 .pin = { (const uint8_t *) argv[4], strlen(argv[4]) },
+                                         });
+                if (rpc_writer_finish(&w) < 0)
+                        return 1;
+                /* HELLO offered MIN..MAX: the daemon picks the highest. */
+                header(buf, RPC_MAGIC, RPC_VERSION_MAX, RPC_KIND_REQUEST, RPC_CALL_LOGIN,
+                       (uint32_t) w.len + 1);
+                if (send_bytes(fd, buf, RPC_HEADER_SIZE + w.len) != 0)
+                        return 1;
+                /* Still open half a second later: the daemon holds the partial frame. */
+                if (poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, 500) != 0) {
+                        printf("half-login: the daemon answered or closed the connection\n");
+                        return 1;
+                }
+                printf("half-login: sent\n");
+                fflush(stdout);
+                (void) sleep((unsigned) hold);
+                close(fd);
+                return 0;
         }
         if (strcmp(mode, "half-header") == 0 || strcmp(mode, "half-body") == 0) {
                 bool body = mode[5] == 'b';
