@@ -804,6 +804,11 @@ void etok_server_sweep(struct etok_server *s) {
 
 /* ---- listeners and workers ---- */
 
+int etok_server_vsock_limit(int fd, enum rpc_channel ch) {
+        return transport_vsock_set_buffer(fd, ch == RPC_CHANNEL_DATA ? ETOK_VSOCK_BUFFER_DATA
+                                                                     : ETOK_VSOCK_BUFFER_CONTROL);
+}
+
 /* The peer the limits count by: the uid on a unix socket, the CID on vsock (always the parent's, from
  * inside an enclave). */
 static int peer_id(const struct listener *l, int fd, const struct sockaddr_vm *vm, uint32_t *ret) {
@@ -836,10 +841,23 @@ static void listener_event(struct etok_server *s, struct listener *l) {
                                 log_warning_errno(r, "Failed to identify a %s client, closing: %m",
                                                   rpc_channel_to_string(l->channel));
                                 safe_close(fd);
-                        } else
-                                conn_add(s, l->channel, fd,
-                                         l->addr.family == TRANSPORT_VSOCK ? ETOK_PEER_CID : ETOK_PEER_UID,
-                                         peer);
+                                continue;
+                        }
+                        /* Inherited from the listener already; set again so that a kernel which
+                         * does not copy them still caps the connection. */
+                        if (l->addr.family == TRANSPORT_VSOCK) {
+                                r = etok_server_vsock_limit(fd, l->channel);
+                                if (r < 0) {
+                                        log_warning_errno(
+                                                r,
+                                                "Failed to cap a %s connection's vsock buffer, closing: %m",
+                                                rpc_channel_to_string(l->channel));
+                                        safe_close(fd);
+                                        continue;
+                                }
+                        }
+                        conn_add(s, l->channel, fd,
+                                 l->addr.family == TRANSPORT_VSOCK ? ETOK_PEER_CID : ETOK_PEER_UID, peer);
                         continue;
                 }
                 if (errno == EINTR || errno == ECONNABORTED)
@@ -909,6 +927,13 @@ static int server_listen(struct etok_server *s, enum rpc_channel ch, const struc
                                        rpc_channel_to_string(ch), text);
         l->fd = fd;
         l->addr = *a;
+        if (a->family == TRANSPORT_VSOCK) {
+                int r = etok_server_vsock_limit(fd, ch);
+
+                if (r < 0)
+                        return log_error_errno(r, "Failed to cap the vsock buffer of %s listener '%s': %m",
+                                               rpc_channel_to_string(ch), text);
+        }
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
                 return log_error_errno(negative_errno(), "Failed to watch the %s listener: %m",
                                        rpc_channel_to_string(ch));
