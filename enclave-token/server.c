@@ -36,8 +36,12 @@
 
 #define LISTEN_BACKLOG 512
 #define CONN_SIZE      4096 /* one page: the connection and its buffer for ordinary frames */
-/* Larger data frames and answers the socket did not take, over all connections: 256 of the largest. */
-#define BIG_BUDGET (RPC_MAX_BODY_DATA * 256u)
+/* Larger data frames and answers the socket did not take, over all connections: 256 of the largest.
+ * A uid on a unix socket may hold a quarter of it, so one local user cannot take it all from the
+ * others. On vsock every connection is the parent's: there a connection's share is what it can hold
+ * at once, one frame and one unsent answer. */
+#define BIG_BUDGET    (RPC_MAX_BODY_DATA * 256u)
+#define BIG_UID_SHARE (BIG_BUDGET / 4u)
 /* In HELLO or in a frame for this long: a connection that may be closed to make room for another. */
 #define STALLED_MS 1000
 
@@ -82,6 +86,8 @@ struct peer {
         uint64_t key;    /* channel << 32 | uid or CID */
         unsigned n_live; /* connections not doomed: what the limits count */
         unsigned n_all;
+        bool uid;         /* a uid on a unix socket: its connections share BIG_UID_SHARE */
+        size_t big_bytes; /* atomic: what its connections hold of the large-frame budget */
         struct conn *conns;
         struct peer *next;
 };
@@ -106,6 +112,7 @@ struct conn {
         size_t out_len, out_off;
         bool out_secret;
         bool close_after_send;
+        size_t big_held; /* of the large-frame budget: rbuf when not small, and out */
 
         /* Written by the owning worker before it re-arms, read by admission and the sweeper, which do
          * not own the connection: relaxed atomics. since_ms: when the phase began (IDLE: the last
@@ -205,27 +212,48 @@ static void pages_free(void *p, size_t n, size_t used) {
         (void) munmap(p, n);
 }
 
-static int big_alloc(struct etok_server *s, size_t n, uint8_t **ret) {
-        uint8_t *p;
-
-        if (__atomic_add_fetch(&s->big_bytes, n, __ATOMIC_RELAXED) > BIG_BUDGET) {
-                (void) __atomic_sub_fetch(&s->big_bytes, n, __ATOMIC_RELAXED);
-                return -ENOBUFS;
-        }
-        p = pages_alloc(n);
-        if (!p) {
-                (void) __atomic_sub_fetch(&s->big_bytes, n, __ATOMIC_RELAXED);
-                return errno > 0 ? -errno : -ENOMEM;
-        }
-        *ret = p;
-        return 0;
+/* The uid's share, counted while the connection is listed (conn_unlink() hands its part back). */
+static struct peer *big_share_of(const struct conn *c) {
+        return c->peer && c->peer->uid ? c->peer : NULL;
 }
 
-static void big_free(struct etok_server *s, void *p, size_t n, size_t used) {
+/* n bytes of the large-frame budget for c: its uid's share first, then the total. */
+static int big_alloc(struct etok_server *s, struct conn *c, size_t n, uint8_t **ret) {
+        struct peer *share = big_share_of(c);
+        uint8_t *p;
+        int r = -ENOBUFS;
+
+        if (share && __atomic_add_fetch(&share->big_bytes, n, __ATOMIC_RELAXED) > BIG_UID_SHARE)
+                goto undo_share;
+        if (__atomic_add_fetch(&s->big_bytes, n, __ATOMIC_RELAXED) > BIG_BUDGET)
+                goto undo;
+        p = pages_alloc(n);
+        if (!p) {
+                r = errno > 0 ? -errno : -ENOMEM;
+                goto undo;
+        }
+        c->big_held += n;
+        *ret = p;
+        return 0;
+
+undo:
+        (void) __atomic_sub_fetch(&s->big_bytes, n, __ATOMIC_RELAXED);
+undo_share:
+        if (share)
+                (void) __atomic_sub_fetch(&share->big_bytes, n, __ATOMIC_RELAXED);
+        return r;
+}
+
+static void big_free(struct etok_server *s, struct conn *c, void *p, size_t n, size_t used) {
+        struct peer *share = big_share_of(c);
+
         if (!p)
                 return;
         pages_free(p, n, used);
         (void) __atomic_sub_fetch(&s->big_bytes, n, __ATOMIC_RELAXED);
+        if (share)
+                (void) __atomic_sub_fetch(&share->big_bytes, n, __ATOMIC_RELAXED);
+        c->big_held -= n;
 }
 
 /* ---- connections ---- */
@@ -236,9 +264,9 @@ static struct conn *conn_free(struct etok_server *s, struct conn *c) {
         safe_close(c->fd);
         /* Consumed frames were wiped already (conn_consume()): what is left is the unconsumed part. */
         if (c->rbuf != c->small)
-                big_free(s, c->rbuf, c->rcap, c->rlen);
+                big_free(s, c, c->rbuf, c->rcap, c->rlen);
         secret_buf_free(c->body);
-        big_free(s, c->out, c->out_len, c->out_secret ? c->out_len : 0);
+        big_free(s, c, c->out, c->out_len, c->out_secret ? c->out_len : 0);
         pages_free(c, CONN_SIZE, CONN_SIZE);
         return NULL;
 }
@@ -309,6 +337,10 @@ static void conn_unlink(struct etok_server *s, struct conn *c) {
         }
         n->n_all--;
         p->n_all--;
+        /* What the connection still holds leaves its uid's share now: the peer may go here. */
+        if (p->uid && c->big_held > 0)
+                (void) __atomic_sub_fetch(&p->big_bytes, c->big_held, __ATOMIC_RELAXED);
+        c->peer = NULL;
         peer_put_locked(s, p);
         (void) pthread_mutex_unlock(&s->conns_lock);
 }
@@ -424,6 +456,8 @@ static void conn_add(struct etok_server *s, enum rpc_channel ch, int fd, enum et
         /* Listed before it is armed: from then on another worker may already own it. */
         (void) pthread_mutex_lock(&s->conns_lock);
         p = peer_get_locked(s, (uint64_t) ch << 32 | peer_id);
+        if (p)
+                p->uid = peer_kind == ETOK_PEER_UID;
         r = p ? conn_admit_locked(s, ch, p, now, &victim) : -ENOMEM;
         if (r < 0) {
                 s->stats.refused++;
@@ -482,7 +516,7 @@ static int conn_grow(struct etok_server *s, struct conn *c) {
 
         if (need <= c->rcap)
                 return 0;
-        r = big_alloc(s, need, &big);
+        r = big_alloc(s, c, need, &big);
         if (r < 0)
                 return r;
         memcpy(big, c->rbuf, c->rlen);
@@ -580,7 +614,7 @@ static void conn_consume(struct etok_server *s, struct conn *c) {
                 c->rlen = rest;
                 if (c->rbuf != c->small) {
                         /* It held exactly one frame: rest is 0. */
-                        big_free(s, c->rbuf, c->rcap, 0);
+                        big_free(s, c, c->rbuf, c->rcap, 0);
                         c->rbuf = c->small;
                         c->rcap = SMALL_CAP;
                         c->rlen = 0;
@@ -604,7 +638,7 @@ static int conn_send(struct etok_server *s, struct conn *c, const uint8_t *p, si
         if (k < 0)
                 k = 0;
         /* Rare (a slow reader or a large DESCRIBE page): keep a copy of what is left. */
-        r = big_alloc(s, len - (size_t) k, &c->out);
+        r = big_alloc(s, c, len - (size_t) k, &c->out);
         if (r < 0)
                 return r;
         memcpy(c->out, p + k, len - (size_t) k);
@@ -628,7 +662,7 @@ static int conn_flush(struct etok_server *s, struct conn *c) {
                 }
                 c->out_off += (size_t) k;
         }
-        big_free(s, c->out, c->out_len, c->out_secret ? c->out_len : 0);
+        big_free(s, c, c->out, c->out_len, c->out_secret ? c->out_len : 0);
         c->out = NULL;
         c->out_len = c->out_off = 0;
         return 0;

@@ -24,11 +24,12 @@
  *
  * Opens COUNT connections, each left as KIND says: idle (nothing sent), hello (HELLO answered, then
  * nothing), half-header, half-body (as above; half-big: a header announcing the largest data body,
- * half of it sent; hello+KIND: HELLO first). Then watches them for HOLD_SECONDS, noting each one the daemon
- * closes. Once no connection was closed for 2 s (or at the end, which comes early once the daemon closed
- * them all) it writes "settled open=N closed=M" to STATUS_FILE; at the end it prints one line of figures
- * (opened, failed connects, closed by the daemon, still open, and when the first and last were closed, in ms
- * since the last one was opened) and exits 0.
+ * half of it sent; half-size:N: a header announcing an N-byte body, half of it sent; hello+KIND: HELLO
+ * first). Then watches them for HOLD_SECONDS, noting each one the daemon closes. Once no connection was
+ * closed for 2 s (or at the end, which comes early once the daemon closed them all) it writes "settled
+ * open=N closed=M" to STATUS_FILE; at the end it prints one line of figures (opened, failed connects, closed
+ * by the daemon, still open, and when the first and last were closed, in ms since the last one was opened)
+ * and exits 0.
  *
  *   junk-client SOCKET_PATH race MAX_SECONDS STOP_FILE
  *
@@ -225,25 +226,40 @@ static int flood_one(const char *path, const char *kind) {
         static uint8_t body[RPC_MAX_BODY_DATA / 2];
         unsigned char h[RPC_HEADER_SIZE];
         int fd = connect_unix(path), r = 0;
+        uint8_t version = 1;
 
         if (fd < 0)
                 return fd;
         if (strncmp(kind, "hello", 5) == 0) {
                 r = flood_hello(fd);
                 kind += kind[5] == '+' ? 6 : 5;
+                /* HELLO offered MIN..MAX and the daemon picks the highest: frames after it carry that
+                 * version, or the daemon closes the connection at the header. */
+                version = RPC_VERSION_MAX;
         }
         if (r < 0 || kind[0] == '\0')
                 ;
         else if (strcmp(kind, "half-header") == 0) {
-                header(h, RPC_MAGIC, 1, RPC_KIND_REQUEST, RPC_CALL_HELLO, 100);
+                header(h, RPC_MAGIC, version, RPC_KIND_REQUEST, RPC_CALL_HELLO, 100);
                 r = send_bytes(fd, h, 8) == 0 ? 0 : -EIO;
         } else if (strcmp(kind, "half-body") == 0 || strcmp(kind, "half-big") == 0) {
                 bool big = kind[5] == 'b';
-                header(h, RPC_MAGIC, 1, RPC_KIND_REQUEST, RPC_CALL_HELLO, big ? RPC_MAX_BODY_DATA : 100);
+                header(h, RPC_MAGIC, version, RPC_KIND_REQUEST, RPC_CALL_HELLO,
+                       big ? RPC_MAX_BODY_DATA : 100);
                 memset(body, 0xa0, sizeof(body));
                 r = send_bytes(fd, h, sizeof(h)) == 0 && send_bytes(fd, body, big ? sizeof(body) : 10) == 0
                             ? 0
                             : -EIO;
+        } else if (strncmp(kind, "half-size:", 10) == 0) {
+                unsigned long n = strtoul(kind + 10, NULL, 10);
+
+                if (n < 2 || n > RPC_MAX_BODY_DATA)
+                        r = -EINVAL;
+                else {
+                        header(h, RPC_MAGIC, version, RPC_KIND_REQUEST, RPC_CALL_HELLO, (uint32_t) n);
+                        memset(body, 0xa0, sizeof(body));
+                        r = send_bytes(fd, h, sizeof(h)) == 0 && send_bytes(fd, body, n / 2) == 0 ? 0 : -EIO;
+                }
         } else if (strcmp(kind, "idle") != 0)
                 r = -EINVAL;
         if (r < 0) {
