@@ -323,11 +323,14 @@ static void gcra_charge(uint64_t *tat, uint64_t now, uint64_t interval) {
         *tat = MAX(*tat, now) + interval;
 }
 
-/* The budget of the guard's peer on this slot id (no guard: the control channel). A new pair takes a
- * free entry, else the least recently used whole one (forgetting it loses nothing), else the shared
- * last entry: a spent budget is never forgotten. Under peers_lock. */
+/* The budget of the guard's peer on this slot id (no guard: the control channel). Only pairs that
+ * sent a wrong PIN have one: a pair without one has its whole budget, and its attempt is compared,
+ * unless the table has no room for it (every entry spent), when it shares the last entry. With create
+ * (a wrong PIN to charge), a new pair takes a free entry, else the least recently used whole one
+ * (forgetting it loses nothing), else the last entry: a spent budget is never forgotten. Under
+ * peers_lock. NULL: none and room for one. */
 static struct pin_peer *peer_budget(struct etok_keystore *ks, uint32_t slot, const struct etok_pin_guard *g,
-                                    uint64_t now) {
+                                    uint64_t now, bool create) {
         enum etok_peer_kind kind = g ? g->peer_kind : ETOK_PEER_CONTROL;
         uint32_t id = g && kind != ETOK_PEER_NONE ? g->peer_id : 0;
         struct pin_peer *e = NULL, *lru = NULL;
@@ -349,6 +352,8 @@ static struct pin_peer *peer_budget(struct etok_keystore *ks, uint32_t slot, con
                 e = lru;
         if (!e)
                 return &ks->peers[ETOK_PIN_PEERS];
+        if (!create)
+                return NULL;
         *e = (struct pin_peer){ .used = true, .kind = (uint8_t) kind, .id = id, .slot = slot };
         return e;
 }
@@ -367,10 +372,11 @@ static int token_check_pin(struct etok_keystore *ks, struct etok_token *t, struc
         (void) pthread_mutex_lock(&t->pin_lock);
         (void) pthread_mutex_lock(&ks->peers_lock);
         now = ks->clock(ks->clock_userdata);
-        peer = peer_budget(ks, t->slot, guard, now);
-        peer->last_ns = now;
+        peer = peer_budget(ks, t->slot, guard, now, false);
+        if (peer)
+                peer->last_ns = now;
         if (guard_backing_off(guard, now) ||
-            !gcra_allowed(peer->tat_ns, now, ETOK_PIN_GUESS_INTERVAL_NSEC, ETOK_PIN_GUESS_BURST) ||
+            (peer && !gcra_allowed(peer->tat_ns, now, ETOK_PIN_GUESS_INTERVAL_NSEC, ETOK_PIN_GUESS_BURST)) ||
             !gcra_allowed(t->guess_tat_ns, now, ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC,
                           ETOK_PIN_GUESS_TOTAL_BURST)) {
                 (void) pthread_mutex_unlock(&ks->peers_lock);
@@ -382,6 +388,10 @@ static int token_check_pin(struct etok_keystore *ks, struct etok_token *t, struc
         diff = CRYPTO_memcmp(padded, t->secret->data, RPC_PIN_MAX) | (pin->len != t->pin_len);
         secret_wipe(padded, sizeof(padded));
         if (diff) {
+                if (!peer) {
+                        peer = peer_budget(ks, t->slot, guard, now, true);
+                        peer->last_ns = now;
+                }
                 gcra_charge(&peer->tat_ns, now, ETOK_PIN_GUESS_INTERVAL_NSEC);
                 gcra_charge(&t->guess_tat_ns, now, ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC);
                 if (guard) {

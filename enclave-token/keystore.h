@@ -26,9 +26,9 @@
  *   ETOK_PIN_GUESS_TOTAL_BURST at once, then one per ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC. One peer
  *   can never reach it; it takes more than ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC / ETOK_PIN_GUESS_INTERVAL
  *   peers guessing at their full rate, and then it refuses everyone.
- * The per-peer budgets are kept for at most ETOK_PIN_PEERS (peer, token) pairs: a pair whose budget is
- * whole is forgotten first (least recently used), a spent one never; when all are spent, new pairs
- * share one more budget. */
+ * The per-peer budgets are kept for at most ETOK_PIN_PEERS (peer, token) pairs, and only for pairs that
+ * sent a wrong PIN: a pair whose budget is whole again is forgotten first (least recently used), a
+ * spent one never; when all are spent, pairs without one share one more budget. */
 #define ETOK_PIN_FREE_FAILURES             5 /* per connection, before its back-off starts */
 #define ETOK_PIN_BACKOFF_MAX_SEC           60
 #define ETOK_PIN_GUESS_BURST               10

@@ -1216,11 +1216,52 @@ static void test_pin_per_peer(void) {
         ASSERT_OK(remove1(ks, "tok", "good-pin"));
 }
 
+/* The bounded table of per-peer budgets: 3 tokens x 86 uids, one wrong PIN each at the same moment,
+ * fill its 256 entries with spent budgets (and two more pairs share the last one). A spent budget is
+ * never forgotten to make room; a uid that never sent a wrong PIN is still compared. */
+static void test_pin_peer_table(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        uint8_t t[RPC_TICKET_LEN];
+        uint32_t slots[3];
+
+        ASSERT_OK(pin_token_new(&ks, &slots[0]));
+        ASSERT_OK(add1(ks, "tok2", "good-pin", false, &k_ec256, &slots[1]));
+        ASSERT_OK(add1(ks, "tok3", "good-pin", false, &k_ec256, &slots[2]));
+        for (uint32_t u = 0; u < 86; u++)
+                for (size_t i = 0; i < 3; i++)
+                        ASSERT_ERR(login_on(ks, UID_CONN(2000 + u), slots[i], "bad-pin", t),
+                                   ETOK_ERR(PIN_INCORRECT));
+        /* Full of budgets that are not whole: uid 2000 keeps its own on the first token (its tenth
+         * wrong PIN is compared, the next attempt refused unseen), uid 2001 with one wrong PIN and uid
+         * 33 without any (sharing the last entry) are compared and get in. */
+        for (int i = 1; i < ETOK_PIN_GUESS_BURST; i++)
+                ASSERT_ERR(login_on(ks, UID_CONN(2000), slots[0], "bad-pin", t), ETOK_ERR(PIN_INCORRECT));
+        ASSERT_ERR(login_on(ks, UID_CONN(2000), slots[0], "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        ASSERT_OK(login_on(ks, UID_CONN(2001), slots[0], "good-pin", t));
+        ASSERT_OK(login_on(ks, UID_CONN(33), slots[0], "good-pin", t));
+        /* A newcomer's wrong PINs go to the shared last entry, which it can spend: then a pair without
+         * an entry is refused too (the documented residue of a full table). */
+        for (int i = 0; i < ETOK_PIN_GUESS_BURST - 2; i++) /* uid 2085 took 2: pairs 257 and 258 */
+                ASSERT_ERR(login_on(ks, UID_CONN(5000 + i), slots[2], "bad-pin", t),
+                           ETOK_ERR(PIN_INCORRECT));
+        ASSERT_ERR(login_on(ks, UID_CONN(5000), slots[2], "bad-pin", t), ETOK_ERR(PIN_LOCKED));
+        ASSERT_ERR(login_on(ks, UID_CONN(33), slots[2], "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        ASSERT_OK(login_on(ks, UID_CONN(2001), slots[2], "good-pin", t)); /* its own entry */
+        /* Once they are whole again, room is made and the budgets are per pair again. */
+        fake_now += ETOK_PIN_GUESS_INTERVAL_NSEC;
+        for (int i = 0; i < ETOK_PIN_GUESS_BURST; i++)
+                ASSERT_ERR(login_on(ks, UID_CONN(4000), slots[1], "bad-pin", t), ETOK_ERR(PIN_INCORRECT));
+        ASSERT_ERR(login_on(ks, UID_CONN(4000), slots[1], "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        ASSERT_OK(login_on(ks, UID_CONN(33), slots[1], "good-pin", t));
+        ASSERT_OK(login_on(ks, UID_CONN(33), slots[2], "good-pin", t));
+}
+
 TAP_MAIN(TEST("/keystore/errno-table", test_errno_table), TEST("/keystore/add-remove", test_add_remove),
          TEST("/keystore/exists-replace", test_exists_replace),
          TEST("/keystore/validation", test_validation), TEST("/keystore/key-types", test_key_types),
          TEST("/keystore/key-cert-checks", test_key_cert_checks), TEST("/keystore/limits", test_limits),
          TEST("/keystore/pin-per-peer", test_pin_per_peer),
+         TEST("/keystore/pin-peer-table", test_pin_peer_table),
          TEST("/keystore/slot-collisions", test_slot_collisions),
          TEST("/keystore/rotation-grace", test_rotation_grace),
          TEST("/keystore/rotation-late-login", test_rotation_late_login),
