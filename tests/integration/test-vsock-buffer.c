@@ -85,5 +85,47 @@ static void test_small_and_errors(void) {
         safe_close(sv[1]);
 }
 
+/* enclave-token's own vsock listeners (vsock can listen here, not connect): found among this
+ * process's fds by their port, each carries its channel's cap, which accepted sockets inherit. */
+static int find_vsock_listener(uint32_t port) {
+        for (int fd = 3; fd < 1024; fd++) {
+                struct sockaddr_vm vm = {};
+                socklen_t len = sizeof(vm);
+
+                if (getsockname(fd, (struct sockaddr *) &vm, &len) == 0 && vm.svm_family == AF_VSOCK &&
+                    vm.svm_port == port)
+                        return fd;
+        }
+        return -1;
+}
+
+static void test_server_listeners(void) {
+        const struct etok_dispatch d = {};
+        struct etok_server_config cfg = {
+                .workers = 1,
+                .limits = { .max_conns = 8, .max_conns_per_peer = 8, .max_control_conns = 2 },
+        };
+        _cleanup_(etok_server_freep) struct etok_server *srv = NULL;
+        uint32_t port = 40000u + (uint32_t) getpid() % 20000u;
+        int fd;
+
+        cfg.data = (struct transport_addr){ .family = TRANSPORT_VSOCK,
+                                            .cid = TRANSPORT_VSOCK_CID_ANY,
+                                            .port = port };
+        cfg.control = (struct transport_addr){ .family = TRANSPORT_VSOCK,
+                                               .cid = TRANSPORT_VSOCK_CID_ANY,
+                                               .port = port + 1 };
+        ASSERT_OK(etok_server_new(&d, &cfg, &srv));
+        fd = find_vsock_listener(port);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(opt(fd, SO_VM_SOCKETS_BUFFER_MAX_SIZE), ETOK_VSOCK_BUFFER_DATA);
+        ASSERT_EQ(opt(fd, SO_VM_SOCKETS_BUFFER_SIZE), ETOK_VSOCK_BUFFER_DATA);
+        fd = find_vsock_listener(port + 1);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(opt(fd, SO_VM_SOCKETS_BUFFER_MAX_SIZE), ETOK_VSOCK_BUFFER_CONTROL);
+        ASSERT_EQ(opt(fd, SO_VM_SOCKETS_BUFFER_SIZE), ETOK_VSOCK_BUFFER_CONTROL);
+}
+
 TAP_MAIN(TEST("/vsock-buffer/data", test_data), TEST("/vsock-buffer/control", test_control),
-         TEST("/vsock-buffer/small-and-errors", test_small_and_errors))
+         TEST("/vsock-buffer/small-and-errors", test_small_and_errors),
+         TEST("/vsock-buffer/server-listeners", test_server_listeners))
