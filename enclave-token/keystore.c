@@ -327,6 +327,8 @@ static int token_check_pin(const struct etok_keystore *ks, struct etok_token *t,
         secret_wipe(padded, sizeof(padded));
         if (diff) {
                 token_guess_charge(t, now);
+                if (t->pin_failures < UINT_MAX)
+                        t->pin_failures++;
                 if (guard) {
                         if (guard->failures < UINT_MAX)
                                 guard->failures++;
@@ -336,10 +338,33 @@ static int token_check_pin(const struct etok_keystore *ks, struct etok_token *t,
         } else {
                 if (guard)
                         guard->failures = 0;
+                t->pin_failures = 0;
                 r = 0;
         }
         (void) pthread_mutex_unlock(&t->pin_lock);
         return r;
+}
+
+uint32_t etok_keystore_pin_status(const struct etok_keystore *ks, const struct etok_token *t,
+                                  const struct etok_pin_guard *guard) {
+        struct etok_token *m =
+                (struct etok_token *) t; /* pin_lock and the budget are the token's mutable part */
+        const uint64_t tolerance = (ETOK_PIN_GUESS_BURST - 1) * ETOK_PIN_GUESS_INTERVAL_NSEC;
+        uint32_t st = 0;
+        uint64_t now;
+
+        (void) pthread_mutex_lock(&m->pin_lock);
+        now = ks->clock(ks->clock_userdata);
+        if (m->pin_failures > 0 || (guard && guard->failures > 0))
+                st |= RPC_PIN_COUNT_LOW;
+        if (guard_backing_off(guard, now) || !token_guess_allowed(m, now))
+                st |= RPC_PIN_LOCKED;
+        else if (m->pin_failures == ETOK_PIN_FREE_FAILURES - 1 ||
+                 (guard && guard->failures >= ETOK_PIN_FREE_FAILURES - 1) ||
+                 (m->guess_tat_ns > now && m->guess_tat_ns - now > tolerance - ETOK_PIN_GUESS_INTERVAL_NSEC))
+                st |= RPC_PIN_FINAL_TRY; /* the next wrong PIN starts a back-off or empties the budget */
+        (void) pthread_mutex_unlock(&m->pin_lock);
+        return st;
 }
 
 static int validate_add(const struct rpc_token_add_req *req) {

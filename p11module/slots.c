@@ -4,6 +4,7 @@
 
 #include "common/rpc-codec.h"
 #include "common/rpc-frame.h"
+#include "p11module/debug.h"
 #include "p11module/mech.h"
 #include "p11module/module.h"
 #include "p11module/sessions.h"
@@ -90,6 +91,12 @@ static void token_info_fill(const struct p11_token *t, CK_TOKEN_INFO *info) {
                 .hardwareVersion = { 1, 0 },
                 .firmwareVersion = { RPC_VERSION_MAX, 0 },
         };
+        if (t->pin_status & RPC_PIN_COUNT_LOW)
+                info->flags |= CKF_USER_PIN_COUNT_LOW;
+        if (t->pin_status & RPC_PIN_FINAL_TRY)
+                info->flags |= CKF_USER_PIN_FINAL_TRY;
+        if (t->pin_status & RPC_PIN_LOCKED)
+                info->flags |= CKF_USER_PIN_LOCKED;
         p11_sessions_count(t->slot, &info->ulSessionCount, &info->ulRwSessionCount);
         (void) snprintf(serial, sizeof(serial), "%016X", t->slot);
         p11_pad(info->label, sizeof(info->label), t->label, t->label_len);
@@ -105,6 +112,10 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
 
         if (rv != CKR_OK)
                 return rv;
+        /* The PIN status comes with the token's objects: read them once if this process has not yet
+         * (best effort: without them the flags stay clear). */
+        if (p11_tokens_load_objects((uint32_t) slotID) < 0)
+                p11_debug(P11_DEBUG_SLOT, "slot %lu: objects not read, PIN status unknown", slotID);
         p11_state_lock();
         t = p11_tokens_find((uint32_t) slotID);
         if (t)
