@@ -4,7 +4,6 @@
 
 #include "common/rpc-codec.h"
 #include "common/rpc-frame.h"
-#include "p11module/debug.h"
 #include "p11module/mech.h"
 #include "p11module/module.h"
 #include "p11module/sessions.h"
@@ -73,6 +72,8 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo) {
         return CKR_OK;
 }
 
+/* Local, like every slot and token query: the PIN status is the one the token's objects came with (read
+ * at the first object search or key use) or a failed login of this process saw (tokens.h). */
 static void token_info_fill(const struct p11_token *t, CK_TOKEN_INFO *info) {
         char serial[17];
 
@@ -112,10 +113,6 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
 
         if (rv != CKR_OK)
                 return rv;
-        /* The PIN status comes with the token's objects: read them once if this process has not yet
-         * (best effort: without them the flags stay clear). */
-        if (p11_tokens_load_objects((uint32_t) slotID) < 0)
-                p11_debug(P11_DEBUG_SLOT, "slot %lu: objects not read, PIN status unknown", slotID);
         p11_state_lock();
         t = p11_tokens_find((uint32_t) slotID);
         if (t)

@@ -2,6 +2,10 @@
  * (tests/integration/pin-status.sh):
  *
  *   p11-pin-status MODULE TOKEN_LABEL PIN_FILE WRONG_PIN_FILE
+ *   p11-pin-status MODULE TOKEN_LABEL show
+ *
+ * The second form searches the token's objects (which reads them, and the PIN status with them) and
+ * prints "pin-flags:" and the names of the CKF_USER_PIN_* flags C_GetTokenInfo then sets.
  *
  * On a token nobody has guessed at: no CKF_USER_PIN_* flag; after a wrong PIN CKF_USER_PIN_COUNT_LOW; after
  * the 4th CKF_USER_PIN_FINAL_TRY; wrong PINs until enclave-token refuses one (CKR_PIN_LOCKED, at most 50)
@@ -76,6 +80,26 @@ static CK_RV login(CK_SESSION_HANDLE s, const char *pin) {
         return p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) pin, (CK_ULONG) strlen(pin));
 }
 
+static int show(void) {
+        CK_SESSION_HANDLE s;
+        CK_OBJECT_HANDLE h[4];
+        CK_ULONG n = 0;
+        CK_FLAGS f;
+
+        if (p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s) != CKR_OK ||
+            p11->C_FindObjectsInit(s, NULL, 0) != CKR_OK || p11->C_FindObjects(s, h, 4, &n) != CKR_OK ||
+            p11->C_FindObjectsFinal(s) != CKR_OK || n == 0) {
+                printf("not ok - search the token's objects\n");
+                return 1;
+        }
+        f = token_flags();
+        printf("pin-flags:%s%s%s\n", f & CKF_USER_PIN_COUNT_LOW ? " count-low" : "",
+               f & CKF_USER_PIN_FINAL_TRY ? " final-try" : "", f & CKF_USER_PIN_LOCKED ? " locked" : "");
+        (void) p11->C_CloseSession(s);
+        (void) p11->C_Finalize(NULL);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         CK_C_INITIALIZE_ARGS init = { .flags = CKF_OS_LOCKING_OK };
         CK_RV (*get_list)(CK_FUNCTION_LIST_PTR_PTR);
@@ -87,6 +111,16 @@ int main(int argc, char **argv) {
         int i;
 
         setvbuf(stdout, NULL, _IOLBF, 0);
+        if (argc == 4 && strcmp(argv[3], "show") == 0) {
+                dl = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+                *(void **) &get_list = dl ? dlsym(dl, "C_GetFunctionList") : NULL;
+                if (!get_list || get_list(&p11) != CKR_OK || p11->C_Initialize(&init) != CKR_OK ||
+                    find_slot(argv[2]) != CKR_OK) {
+                        printf("not ok - load the module, find token '%s'\n", argv[2]);
+                        return 1;
+                }
+                return show();
+        }
         if (argc != 5 || read_pin(argv[3], pin, sizeof(pin)) < 0 ||
             read_pin(argv[4], wrong, sizeof(wrong)) < 0) {
                 fprintf(stderr, "usage: p11-pin-status MODULE TOKEN_LABEL PIN_FILE WRONG_PIN_FILE\n");
