@@ -111,7 +111,7 @@ static int handle_page(const struct etok_dispatch *d, const struct etok_session 
         etok_keystore_read_begin(ks);
         start = etok_keystore_seek_locked(ks, req->cursor);
         n = MIN(etok_keystore_count_locked(ks) - start, (size_t) RPC_PAGE_MAX);
-        infos = malloc(MAX(n, (size_t) 1) * sizeof(*infos));
+        infos = calloc(MAX(n, (size_t) 1), sizeof(*infos)); /* zeroed: see handle_token_objects() */
         if (!infos)
                 r = -ENOMEM;
         else {
@@ -140,7 +140,8 @@ static int handle_describe(const struct etok_dispatch *d, struct etok_session *s
 static int handle_token_objects(const struct etok_dispatch *d, struct etok_session *s,
                                 const struct rpc_call_info *c, const void *request, struct rpc_writer *w) {
         const struct rpc_slot_req *req = request;
-        struct rpc_token_info info; /* ~3.5 KiB: the stack beats a malloc per call */
+        struct rpc_token_info info = {}; /* ~3.5 KiB: the stack beats a malloc per call; zeroed: fields
+                                          * etok_token_info() does not fill (expires) are absent */
         const struct etok_token *t;
         int r;
 
