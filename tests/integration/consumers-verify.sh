@@ -140,6 +140,24 @@ p11 --token-label ec-p256 --login --pin "$PIN" --verify --id 01 -m ECDSA-SHA256 
         { cat "$T/verify.out" >&2; fail "verify after login"; }
 ok "--verify after login"
 
+# --- the module's own rules (p11-verify): handles, lengths, multi-part, C_DigestKey --------------------
+: "${P11_VERIFY:?}"
+[[ -n $VALGRIND ]] && P11_VERIFY=$(vg_wrap p11-verify "$P11_VERIFY")
+pv() { # LABEL CKM SIG_OF: the signature is made on the token first
+        "$P11_VERIFY" "$P11_MODULE" "$1" "$T/pin" "$2" "$T/data" "$T/sig" >"$T/pv.out" 2>&1 ||
+                { cat "$T/pv.out" >&2; fail "p11-verify on '$1' (mechanism $2)"; }
+        cat "$T/pv.out"
+}
+sign rsa2048 SHA256-RSA-PKCS "$T/data" "$T/sig"
+pv rsa2048 0x40 # CKM_SHA256_RSA_PKCS
+ok "rsa2048 SHA256-RSA-PKCS: p11-verify's handle, length, multi-part and C_DigestKey rules hold"
+sign ec-p384 ECDSA-SHA384 "$T/data" "$T/sig"
+pv ec-p384 0x1045 # CKM_ECDSA_SHA384
+ok "ec-p384 ECDSA-SHA384: p11-verify's rules hold"
+sign ed25519 EDDSA "$T/data" "$T/sig"
+pv ed25519 0x1057 # CKM_EDDSA
+ok "ed25519 EDDSA: p11-verify's rules hold"
+
 # --- per-slot mechanism lists ---------------------------------------------------------------------
 mechs() { p11 --token-label "$1" -M >"$T/M.$1" 2>&1 || { cat "$T/M.$1" >&2; fail "-M on '$1'"; }; }
 for label in "${KEYS[@]}"; do mechs "$label"; done
