@@ -394,6 +394,8 @@ static int token_check_pin(struct etok_keystore *ks, struct etok_token *t, struc
                 }
                 gcra_charge(&peer->tat_ns, now, ETOK_PIN_GUESS_INTERVAL_NSEC);
                 gcra_charge(&t->guess_tat_ns, now, ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC);
+                if (t->pin_failures < UINT_MAX)
+                        t->pin_failures++;
                 if (guard) {
                         if (guard->failures < UINT_MAX)
                                 guard->failures++;
@@ -403,11 +405,44 @@ static int token_check_pin(struct etok_keystore *ks, struct etok_token *t, struc
         } else {
                 if (guard)
                         guard->failures = 0;
+                t->pin_failures = 0;
                 r = 0;
         }
         (void) pthread_mutex_unlock(&ks->peers_lock);
         (void) pthread_mutex_unlock(&t->pin_lock);
         return r;
+}
+
+uint32_t etok_keystore_pin_status(const struct etok_keystore *ks, const struct etok_token *t,
+                                  const struct etok_pin_guard *guard) {
+        /* pin_lock, peers_lock and the budgets are the mutable part of a const keystore and token */
+        struct etok_keystore *mks = (struct etok_keystore *) ks;
+        struct etok_token *m = (struct etok_token *) t;
+        const uint64_t peer_tol = (ETOK_PIN_GUESS_BURST - 1) * ETOK_PIN_GUESS_INTERVAL_NSEC;
+        struct pin_peer *peer;
+        uint32_t st = 0;
+        uint64_t now;
+
+        (void) pthread_mutex_lock(&m->pin_lock);
+        (void) pthread_mutex_lock(&mks->peers_lock);
+        now = ks->clock(ks->clock_userdata);
+        peer = peer_budget(mks, m->slot, guard, now, false);
+        if (m->pin_failures > 0 || (guard && guard->failures > 0))
+                st |= RPC_PIN_COUNT_LOW;
+        /* What this caller's next attempt meets: its connection's back-off, its peer's budget, the
+         * token's last-resort total. */
+        if (guard_backing_off(guard, now) ||
+            (peer && !gcra_allowed(peer->tat_ns, now, ETOK_PIN_GUESS_INTERVAL_NSEC, ETOK_PIN_GUESS_BURST)) ||
+            !gcra_allowed(m->guess_tat_ns, now, ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC,
+                          ETOK_PIN_GUESS_TOTAL_BURST))
+                st |= RPC_PIN_LOCKED;
+        else if ((guard && guard->failures >= ETOK_PIN_FREE_FAILURES - 1) ||
+                 (peer && peer->tat_ns > now &&
+                  peer->tat_ns - now > peer_tol - ETOK_PIN_GUESS_INTERVAL_NSEC))
+                st |= RPC_PIN_FINAL_TRY; /* the next wrong PIN starts a back-off or empties the budget */
+        (void) pthread_mutex_unlock(&mks->peers_lock);
+        (void) pthread_mutex_unlock(&m->pin_lock);
+        return st;
 }
 
 static int validate_add(const struct rpc_token_add_req *req) {

@@ -57,6 +57,7 @@ struct etok_token {
 
         pthread_mutex_t pin_lock; /* guards guess_tat_ns; readers of the table take it */
         uint64_t guess_tat_ns;    /* GCRA, all peers: when the total budget is whole again (0: whole) */
+        unsigned pin_failures;    /* wrong PINs compared since the last right one, any connection */
 
         size_t n_keys;
         struct etok_key *keys[RPC_MAX_KEYS];
@@ -129,6 +130,13 @@ _must_check_ int etok_keystore_login_conn(struct etok_keystore *ks, struct etok_
 _must_check_ int etok_keystore_release(struct etok_keystore *ks, const struct rpc_token_release_req *req);
 /* Held versions of the label (NULL: of all labels). */
 size_t etok_keystore_held_count(struct etok_keystore *ks, const struct rpc_slice *label);
+/* The token's PIN status (enum rpc_pin_status) as the connection with this guard (NULL: none) sees it:
+ * COUNT_LOW after a wrong PIN, FINAL_TRY when one more starts the back-off (the 5th in a row, or the
+ * last of the token's budget), LOCKED while an attempt would be refused. A right PIN clears it. Table
+ * lock held (read). */
+uint32_t etok_keystore_pin_status(const struct etok_keystore *ks, const struct etok_token *t,
+                                  const struct etok_pin_guard *guard);
+
 /* LOGIN: copies the current version's ticket to ret_ticket. NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
 _must_check_ int etok_keystore_login(struct etok_keystore *ks, uint32_t slot, const struct rpc_slice *pin,
                                      uint8_t ret_ticket[static RPC_TICKET_LEN]);
