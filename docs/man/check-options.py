@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The man pages and the programs agree (TAP).
 
-usage: check-options.py MAN_SRC_DIR AGENT_CONFIG_DIR PROGRAM=PATH...
+usage: check-options.py MAN_SRC_DIR AGENT_CONFIG_DIR P11MODULE_DIR PROGRAM=PATH... [absent:PROGRAM=--OPTION...]
 
 For each program, the long options its --help lists (option lines, and the Usage: block) must be the
 long options its page defines (lines starting with `*-` in the OPTIONS section) and the other way round.
@@ -9,7 +9,11 @@ enclave-acm: its top-level --help against OPTIONS, and for every command of its 
 `enclave-acm COMMAND --help` against the page's `## COMMAND` section under COMMANDS (every such section
 must be a command too). acm.yaml(5): every key in the agent's config parser tables is defined in the
 page (a line starting with `*key*`) and every key the page defines is one the parser knows.
+enclave-acm-pkcs11(7): every ENCLAVE_ACM_* variable the module reads (p11module/*.c) is in its ENVIRONMENT
+section and the other way round.
 A failure names the option or key, the program and the page to update.
+absent:PROGRAM=--OPTION: an option this build leaves out of PROGRAM (enclave-token --nsm-simulator with
+-Dnsm_simulator=false); the page documents it anyway.
 """
 import os
 import re
@@ -91,9 +95,12 @@ def help_commands(text):
     return cmds
 
 
+ABSENT = {}
+
+
 def compare(what, in_help, in_page, page):
     missing = sorted(in_help - in_page)
-    extra = sorted(in_page - in_help)
+    extra = sorted(in_page - in_help - ABSENT.get(what, set()))
     diag = ["%s is in %s --help but not in docs/man/%s: add it to the page" % (o, what, page) for o in missing]
     diag += ["%s is in docs/man/%s but not in %s --help: remove it from the page (or from the program?)"
              % (o, page, what) for o in extra]
@@ -162,12 +169,40 @@ def check_config_page(man_dir, config_dir):
           diag or ([] if len(known) > 20 else ["only %d keys found in agent/config/*.c" % len(known)]))
 
 
+def check_module_env(man_dir, p11_dir):
+    page = "enclave-acm-pkcs11.7.scd"
+    secs = sections(os.path.join(man_dir, page))
+    documented = set()
+    for line in secs.get(("ENVIRONMENT", None), []):
+        m = re.match(r"^\*(ENCLAVE_ACM_[A-Z0-9_]+)\*", line)
+        if m:
+            documented.add(m.group(1))
+    read = set()
+    for fn in sorted(os.listdir(p11_dir)):
+        if fn.endswith(".c"):
+            with open(os.path.join(p11_dir, fn), encoding="utf-8") as f:
+                # The names the module passes to secure_getenv() or its number parser, as literals.
+                read.update(re.findall(r'(?:secure_getenv\(|env_number\(&?\w+, )"(ENCLAVE_ACM_[A-Z0-9_]+)"', f.read()))
+    missing, extra = sorted(read - documented), sorted(documented - read)
+    diag = ["p11module/ reads %s, which docs/man/%s does not list under ENVIRONMENT" % (v, page) for v in missing]
+    diag += ["docs/man/%s lists %s, which p11module/ does not read" % (page, v) for v in extra]
+    check(len(read) >= 3 and not missing and not extra,
+          "enclave-acm-pkcs11: p11module/ and docs/man/%s know the same %d variables" % (page, len(read)),
+          diag or ([] if len(read) >= 3 else ["only %d variables found in p11module/*.c" % len(read)]))
+
+
 def main():
-    if len(sys.argv) < 4:
+    if len(sys.argv) < 5:
         print(__doc__, file=sys.stderr)
         return 2
-    man_dir, config_dir = sys.argv[1], sys.argv[2]
-    progs = dict(a.split("=", 1) for a in sys.argv[3:])
+    man_dir, config_dir, p11_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+    progs = {}
+    for a in sys.argv[4:]:
+        name, value = a.split("=", 1)
+        if name.startswith("absent:"):
+            ABSENT.setdefault(name[len("absent:"):], set()).add(value)
+        else:
+            progs[name] = value
     if set(progs) != set(PAGES):
         print("expected programs %s" % sorted(PAGES), file=sys.stderr)
         return 2
@@ -177,6 +212,7 @@ def main():
         except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
             check(False, "%s --help" % name, [str(e)])
     check_config_page(man_dir, config_dir)
+    check_module_env(man_dir, p11_dir)
     for i, (ok, name, diag) in enumerate(results, 1):
         print("%s %d %s" % ("ok" if ok else "not ok", i, name))
         for d in diag if not ok else []:
