@@ -21,6 +21,22 @@ CHECKS=0
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $*"; }
 alive() { kill -0 "$1" 2>/dev/null; }
+# dpkg_retry LOG ARGS...: dpkg ARGS, output in LOG; waits (up to 5 minutes) while another apt or dpkg holds
+# the lock on this shared machine.
+dpkg_retry() {
+        local log=$1 i rc
+        shift
+        for ((i = 0; i < 60; i++)); do
+                rc=0
+                dpkg "$@" >"$log" 2>&1 </dev/null || rc=$?
+                if ((rc == 0)) || ! grep -q 'frontend lock\|database is locked\|was locked by another' "$log"; then
+                        return "$rc"
+                fi
+                echo "# dpkg $1: the dpkg lock is held by another process, waiting" >&2
+                sleep 5
+        done
+        return "$rc"
+}
 # pkg_state: dpkg's status of the package ("installed", "config-files", ... or "" when unknown).
 pkg_state() { dpkg-query -W -f='${db:Status-Status}' "$PKG" 2>/dev/null || true; }
 
@@ -58,7 +74,7 @@ cleanup() {
         fi
         if [[ -n $(pkg_state) && $(pkg_state) != not-installed ]]; then
                 echo "# cleanup: dpkg --purge $PKG (status '$(pkg_state)')" >&2
-                dpkg --purge "$PKG" >"$T/cleanup-purge.log" 2>&1 || cat "$T/cleanup-purge.log" >&2
+                dpkg_retry "$T/cleanup-purge.log" --purge "$PKG" || cat "$T/cleanup-purge.log" >&2
         fi
         if [[ $rc -ne 0 ]]; then
                 for f in "$T"/agent.log "$T"/nginx-error.log; do
@@ -121,7 +137,7 @@ while read -r path; do
         [[ -d $path || ! -e $path ]] || fail "$path exists on this machine already (not from the package)"
 done < <(dpkg-deb -c "$DEB" | awk '{print $6}' | sed 's|^\./|/|')
 
-dpkg -i "$DEB" >"$T/install.log" 2>&1 || { cat "$T/install.log" >&2; fail "dpkg -i $(basename "$DEB") failed"; }
+dpkg_retry "$T/install.log" -i "$DEB" || { cat "$T/install.log" >&2; fail "dpkg -i $(basename "$DEB") failed"; }
 [[ $(pkg_state) == installed ]] || fail "after dpkg -i the package is '$(pkg_state)', not installed"
 ok "dpkg -i: $PKG $VERSION installed"
 
@@ -289,18 +305,18 @@ ok "agent and nginx stopped"
 
 # --- reinstall, remove, purge --------------------------------------------------------------------------
 echo "# edited by the package test" >>/etc/enclave-acm/acm.yaml
-dpkg -i "$DEB" >"$T/reinstall.log" 2>&1 </dev/null || { cat "$T/reinstall.log" >&2; fail "reinstall failed"; }
+dpkg_retry "$T/reinstall.log" -i "$DEB" || { cat "$T/reinstall.log" >&2; fail "reinstall failed"; }
 grep -q '^# edited by the package test$' /etc/enclave-acm/acm.yaml || fail "a reinstall lost the edited conffile"
 ok "a reinstall keeps the edited /etc/enclave-acm/acm.yaml"
 
-dpkg -r "$PKG" >"$T/remove.log" 2>&1 || { cat "$T/remove.log" >&2; fail "dpkg -r failed"; }
+dpkg_retry "$T/remove.log" -r "$PKG" || { cat "$T/remove.log" >&2; fail "dpkg -r failed"; }
 [[ $(pkg_state) == config-files ]] || fail "after dpkg -r the package is '$(pkg_state)'"
 [[ ! -e /usr/sbin/enclave-acm-agent && ! -e /usr/share/p11-kit/modules/enclave-acm.module ]] ||
         fail "dpkg -r left the programs or the module file"
 [[ -f /etc/enclave-acm/acm.yaml && -f /etc/enclave-acm/openssl-enclave-acm.cnf ]] || fail "dpkg -r removed a conffile"
 ok "dpkg -r: programs gone, conffiles kept"
 
-dpkg --purge "$PKG" >"$T/purge.log" 2>&1 || { cat "$T/purge.log" >&2; fail "dpkg --purge failed"; }
+dpkg_retry "$T/purge.log" --purge "$PKG" || { cat "$T/purge.log" >&2; fail "dpkg --purge failed"; }
 state=$(pkg_state)
 [[ -z $state || $state == not-installed ]] || fail "after dpkg --purge the package is '$state'"
 for d in /etc/enclave-acm /var/lib/enclave-acm /run/enclave-acm; do
