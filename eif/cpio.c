@@ -55,9 +55,9 @@ static size_t put_entry(uint8_t *out, uint32_t ino, uint32_t mode, uint32_t nlin
         size_t name_size = strlen(name) + 1, len = e ? e->len : 0, pos;
         char hdr[NEWC_HDR + 32];
 
-        (void) snprintf(hdr, sizeof(hdr), "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", ino, mode,
-                        0u, 0u, nlink, mtime, (unsigned) len, 0u, 0u, e ? e->rdev_major : 0u, e ? e->rdev_minor : 0u,
-                        (unsigned) name_size, 0u);
+        (void) snprintf(hdr, sizeof(hdr), "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", ino,
+                        mode, 0u, 0u, nlink, mtime, (unsigned) len, 0u, 0u, e ? e->rdev_major : 0u,
+                        e ? e->rdev_minor : 0u, (unsigned) name_size, 0u);
         memcpy(out, hdr, NEWC_HDR);
         pos = NEWC_HDR;
         memcpy(out + pos, name, name_size);
@@ -73,7 +73,8 @@ static size_t put_entry(uint8_t *out, uint32_t ino, uint32_t mode, uint32_t nlin
         return pos;
 }
 
-int eif_cpio_write(struct eif_cpio_entry *entries, size_t n, uint32_t mtime, uint8_t **ret, size_t *ret_len) {
+int eif_cpio_write(struct eif_cpio_entry *entries, size_t n, uint32_t mtime, uint8_t **ret,
+                   size_t *ret_len) {
         _cleanup_free_ uint8_t *buf = NULL;
         size_t total = 0, pos = 0;
 
@@ -100,7 +101,8 @@ int eif_cpio_write(struct eif_cpio_entry *entries, size_t n, uint32_t mtime, uin
         for (size_t i = 0; i < n; i++) {
                 const struct eif_cpio_entry *e = &entries[i];
 
-                pos += put_entry(buf + pos, (uint32_t) i + 1, e->mode, S_ISDIR(e->mode) ? 2 : 1, mtime, e, e->name);
+                pos += put_entry(buf + pos, (uint32_t) i + 1, e->mode, S_ISDIR(e->mode) ? 2 : 1, mtime, e,
+                                 e->name);
         }
         pos += put_entry(buf + pos, 0, 0, 1, 0, NULL, "TRAILER!!!");
         if (pos != total)

@@ -14,8 +14,8 @@
 #define EIF_CPIO_NAME_MAX 4095
 
 struct eif_cpio_entry {
-        const char *name; /* relative: no leading "/", no "." or ".." component, no "//" */
-        uint32_t mode;    /* S_IFREG, S_IFDIR, S_IFLNK or S_IFCHR, with permission bits */
+        const char *name;    /* relative: no leading "/", no "." or ".." component, no "//" */
+        uint32_t mode;       /* S_IFREG, S_IFDIR, S_IFLNK or S_IFCHR, with permission bits */
         const uint8_t *data; /* S_IFREG: the contents; S_IFLNK: the target (no NUL) */
         size_t len;
         uint32_t rdev_major, rdev_minor; /* S_IFCHR */

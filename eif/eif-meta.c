@@ -106,8 +106,8 @@ int eif_metadata_parse(const uint8_t *buf, size_t len, struct eif_metadata *ret,
         if (r < 0)
                 return json_fail(&rd, &je, err);
         if (have != HAVE_ALL) {
-                static const char *const names[] = { "ImageName", "ImageVersion", "BuildMetadata", "DockerInfo",
-                                                     "CustomMetadata" };
+                static const char *const names[] = { "ImageName", "ImageVersion", "BuildMetadata",
+                                                     "DockerInfo", "CustomMetadata" };
                 for (size_t i = 0; i < ELEMENTSOF(names); i++)
                         if (!(have & (1u << i)))
                                 return eif_fail(err, 0, "metadata key missing", "$.%s", names[i]);

@@ -53,6 +53,6 @@ int eif_image_pcrs(const struct eif_image *img, struct eif_pcrs *ret) {
         for (size_t i = 0; i < img->n_ramdisks; i++)
                 rd[i] = (struct eif_blob){ img->sections[img->ramdisks[i]].data,
                                            img->sections[img->ramdisks[i]].size };
-        return eif_pcrs_compute((struct eif_blob){ k->data, k->size }, (struct eif_blob){ c->data, c->size }, rd,
-                                img->n_ramdisks, ret);
+        return eif_pcrs_compute((struct eif_blob){ k->data, k->size }, (struct eif_blob){ c->data, c->size },
+                                rd, img->n_ramdisks, ret);
 }

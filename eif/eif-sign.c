@@ -87,7 +87,8 @@ static int parse_payload(struct eif_signature *s, struct eif_error *err) {
                         memcpy(s->register_value, v, EIF_PCR_LEN);
                         have_value = true;
                 } else
-                        return eif_fail(err, rd.pos, "malformed signature payload", "unknown or repeated key");
+                        return eif_fail(err, rd.pos, "malformed signature payload",
+                                        "unknown or repeated key");
         }
         if (rpc_reader_end(&rd) < 0)
                 return eif_fail(err, rd.pos, "malformed signature payload", "trailing bytes");
@@ -104,8 +105,8 @@ static int parse_protected(struct eif_signature *s, struct eif_error *err) {
             rpc_get_int(&rd, -65536, 65536, &s->alg) < 0 || rpc_reader_end(&rd) < 0)
                 return eif_fail(err, rd.pos, "malformed COSE protected header", "expected exactly {1: alg}");
         if (s->alg != EIF_COSE_ES256 && s->alg != EIF_COSE_ES384 && s->alg != EIF_COSE_ES512)
-                return eif_fail(err, 0, "unsupported COSE algorithm", "alg %" PRId64 " (ES256, ES384, ES512 known)",
-                                s->alg);
+                return eif_fail(err, 0, "unsupported COSE algorithm",
+                                "alg %" PRId64 " (ES256, ES384, ES512 known)", s->alg);
         return 0;
 }
 
@@ -296,7 +297,8 @@ static int raw_to_der(const uint8_t *sig, size_t n, uint8_t **ret, size_t *ret_l
         return 0;
 }
 
-int eif_signature_verify(const struct eif_signature *s, const uint8_t pcr0[EIF_PCR_LEN], struct eif_error *err) {
+int eif_signature_verify(const struct eif_signature *s, const uint8_t pcr0[EIF_PCR_LEN],
+                         struct eif_error *err) {
         _cleanup_(X509_freep) X509 *x = NULL;
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = NULL;
         _cleanup_free_ uint8_t *tbs = NULL;
@@ -315,12 +317,14 @@ int eif_signature_verify(const struct eif_signature *s, const uint8_t pcr0[EIF_P
         }
         if (alg != s->alg || s->sig.len != 2 * n) {
                 (void) eif_fail(err, 0, "signature algorithm mismatch",
-                                "alg %" PRId64 " with a %zu-byte signature, the certificate's key needs alg %" PRId64,
+                                "alg %" PRId64
+                                " with a %zu-byte signature, the certificate's key needs alg %" PRId64,
                                 s->alg, s->sig.len, alg);
                 return -EKEYREJECTED;
         }
         if (s->register_index != 0) {
-                (void) eif_fail(err, 0, "signature not over PCR0", "register_index %" PRIu64, s->register_index);
+                (void) eif_fail(err, 0, "signature not over PCR0", "register_index %" PRIu64,
+                                s->register_index);
                 return -EKEYREJECTED;
         }
         if (CRYPTO_memcmp(s->register_value, pcr0, EIF_PCR_LEN) != 0) {
@@ -338,7 +342,8 @@ int eif_signature_verify(const struct eif_signature *s, const uint8_t pcr0[EIF_P
              EVP_DigestVerify(md, der, der_len, tbs, tbs_len) == 1;
         OPENSSL_free(der);
         if (!ok) {
-                (void) eif_fail(err, 0, "bad signature", "the COSE signature does not verify with the certificate");
+                (void) eif_fail(err, 0, "bad signature",
+                                "the COSE signature does not verify with the certificate");
                 return -EKEYREJECTED;
         }
         return 0;
@@ -365,7 +370,8 @@ static int der_to_raw(const uint8_t *der, size_t len, size_t n, uint8_t *out) {
         return 0;
 }
 
-static int cose_sign(const uint8_t pcr0[EIF_PCR_LEN], EVP_PKEY *key, uint8_t *out, size_t size, size_t *ret_len) {
+static int cose_sign(const uint8_t pcr0[EIF_PCR_LEN], EVP_PKEY *key, uint8_t *out, size_t size,
+                     size_t *ret_len) {
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = NULL;
         _cleanup_free_ uint8_t *tbs = NULL, *der = NULL;
         uint8_t prot[8], payload[160], sig[COSE_SIG_MAX];
@@ -426,8 +432,8 @@ static int cose_sign(const uint8_t pcr0[EIF_PCR_LEN], EVP_PKEY *key, uint8_t *ou
         return 0;
 }
 
-int eif_signature_build(const uint8_t pcr0[EIF_PCR_LEN], const uint8_t *cert_pem, size_t cert_pem_len, EVP_PKEY *key,
-                        uint8_t **ret, size_t *ret_len) {
+int eif_signature_build(const uint8_t pcr0[EIF_PCR_LEN], const uint8_t *cert_pem, size_t cert_pem_len,
+                        EVP_PKEY *key, uint8_t **ret, size_t *ret_len) {
         _cleanup_(X509_freep) X509 *x = NULL;
         _cleanup_free_ uint8_t *buf = NULL;
         uint8_t cose[512];

@@ -46,5 +46,5 @@ _must_check_ int eif_signature_verify(const struct eif_signature *s, const uint8
 /* Builds the section for pcr0, signed with key (EC P-256, P-384 or P-521) whose certificate is cert_pem
  * (checked: it must parse and hold key's public key). *ret malloc'ed. -EINVAL for another key type or a
  * certificate that does not match, -EMSGSIZE if the section would exceed EIF_SIGNATURE_MAX. */
-_must_check_ int eif_signature_build(const uint8_t pcr0[EIF_PCR_LEN], const uint8_t *cert_pem, size_t cert_pem_len,
-                                     EVP_PKEY *key, uint8_t **ret, size_t *ret_len);
+_must_check_ int eif_signature_build(const uint8_t pcr0[EIF_PCR_LEN], const uint8_t *cert_pem,
+                                     size_t cert_pem_len, EVP_PKEY *key, uint8_t **ret, size_t *ret_len);

@@ -20,8 +20,8 @@ static int check_parts(const struct eif_build *b, struct eif_error *err) {
                 return eif_fail(err, EIF_OFF_COUNT, "section count out of range", "%zu ramdisks, at most %d",
                                 b->n_ramdisks, EIF_MAX_SECTIONS - 3 - (b->signature.len > 0));
         if (b->signature.len > EIF_SIGNATURE_MAX)
-                return eif_fail(err, 0, "signature section too large", "%zu bytes, at most %d", b->signature.len,
-                                EIF_SIGNATURE_MAX);
+                return eif_fail(err, 0, "signature section too large", "%zu bytes, at most %d",
+                                b->signature.len, EIF_SIGNATURE_MAX);
         r = eif_cmdline_check(b->cmdline.ptr, b->cmdline.len, 0, err);
         if (r < 0)
                 return r;

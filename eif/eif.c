@@ -7,8 +7,8 @@
 #include "eif/eif.h"
 
 static const char *const section_names[_EIF_SECTION_TYPE_MAX] = {
-        [EIF_SECTION_KERNEL] = "kernel",       [EIF_SECTION_CMDLINE] = "cmdline",
-        [EIF_SECTION_RAMDISK] = "ramdisk",     [EIF_SECTION_SIGNATURE] = "signature",
+        [EIF_SECTION_KERNEL] = "kernel",     [EIF_SECTION_CMDLINE] = "cmdline",
+        [EIF_SECTION_RAMDISK] = "ramdisk",   [EIF_SECTION_SIGNATURE] = "signature",
         [EIF_SECTION_METADATA] = "metadata",
 };
 
@@ -116,8 +116,8 @@ static int parse_header(const uint8_t *buf, size_t len, struct eif_image *img, s
                 return eif_fail(err, EIF_OFF_UNUSED, "unused field not zero", NULL);
         cnt = eif_get_be16(buf + EIF_OFF_COUNT);
         if (cnt < EIF_MIN_SECTIONS || cnt > EIF_MAX_SECTIONS)
-                return eif_fail(err, EIF_OFF_COUNT, "section count out of range", "%u sections, expected %d..%d",
-                                cnt, EIF_MIN_SECTIONS, EIF_MAX_SECTIONS);
+                return eif_fail(err, EIF_OFF_COUNT, "section count out of range",
+                                "%u sections, expected %d..%d", cnt, EIF_MIN_SECTIONS, EIF_MAX_SECTIONS);
         for (size_t i = cnt; i < EIF_MAX_SECTIONS; i++) {
                 if (eif_get_be64(buf + EIF_OFF_OFFSETS + 8 * i) != 0)
                         return eif_fail(err, EIF_OFF_OFFSETS + 8 * i, "unused table entry not zero",
@@ -141,22 +141,25 @@ static int parse_section(const uint8_t *buf, size_t len, size_t i, size_t *pos, 
 
         if (off > *pos)
                 return eif_fail(err, EIF_OFF_OFFSETS + 8 * i, "section gap",
-                                "section %zu starts at %" PRIu64 ", the previous data ends at %zu", i, off, *pos);
+                                "section %zu starts at %" PRIu64 ", the previous data ends at %zu", i, off,
+                                *pos);
         if (off < *pos)
                 return eif_fail(err, EIF_OFF_OFFSETS + 8 * i, "section overlap",
-                                "section %zu starts at %" PRIu64 ", before the previous data ends at %zu", i, off,
-                                *pos);
+                                "section %zu starts at %" PRIu64 ", before the previous data ends at %zu", i,
+                                off, *pos);
         if (len - *pos < EIF_SECTION_HDR_SIZE)
                 return eif_fail(err, *pos, "section outside the file",
-                                "section %zu header needs %d bytes, %zu left", i, EIF_SECTION_HDR_SIZE, len - *pos);
+                                "section %zu header needs %d bytes, %zu left", i, EIF_SECTION_HDR_SIZE,
+                                len - *pos);
         h = buf + *pos;
         type = eif_get_be16(h);
         flags = eif_get_be16(h + 2);
         if (type == EIF_SECTION_INVALID || type >= _EIF_SECTION_TYPE_MAX)
-                return eif_fail(err, *pos, "bad section type", "section %zu has type %u (1..5 are defined)", i,
-                                type);
+                return eif_fail(err, *pos, "bad section type", "section %zu has type %u (1..5 are defined)",
+                                i, type);
         if (flags != 0)
-                return eif_fail(err, *pos + 2, "section flags not zero", "section %zu flags 0x%04x", i, flags);
+                return eif_fail(err, *pos + 2, "section flags not zero", "section %zu flags 0x%04x", i,
+                                flags);
         if (eif_get_be64(h + 4) != size)
                 return eif_fail(err, *pos + 4, "section size mismatch",
                                 "section %zu header says %" PRIu64 ", the table says %" PRIu64, i,
@@ -221,7 +224,8 @@ static int check_kinds(struct eif_image *img, size_t len, struct eif_error *err)
                 return eif_fail(err, img->sections[img->kernel].offset, "empty kernel section", NULL);
         if (img->signature >= 0 && img->sections[img->signature].size > EIF_SIGNATURE_MAX)
                 return eif_fail(err, img->sections[img->signature].offset + 4, "signature section too large",
-                                "%zu bytes, at most %d", img->sections[img->signature].size, EIF_SIGNATURE_MAX);
+                                "%zu bytes, at most %d", img->sections[img->signature].size,
+                                EIF_SIGNATURE_MAX);
         return 0;
 }
 
@@ -271,7 +275,8 @@ int eif_parse(const uint8_t *buf, size_t len, struct eif_image *ret, struct eif_
                 return r;
         crc = image_crc(buf, len);
         if (crc != img.crc)
-                return eif_fail(err, EIF_CRC_OFFSET, "CRC mismatch", "stored 0x%08x, computed 0x%08x", img.crc, crc);
+                return eif_fail(err, EIF_CRC_OFFSET, "CRC mismatch", "stored 0x%08x, computed 0x%08x",
+                                img.crc, crc);
         s = &img.sections[img.metadata];
         r = eif_metadata_parse(s->data, s->size, &md, err);
         if (r < 0) {

@@ -28,19 +28,19 @@
 
 #include "common/cleanup.h"
 
-#define EIF_MAGIC             ".eif"
-#define EIF_VERSION           4
-#define EIF_HEADER_SIZE       548
-#define EIF_CRC_OFFSET        544
-#define EIF_SECTION_HDR_SIZE  12
-#define EIF_MAX_SECTIONS      32
-#define EIF_MIN_SECTIONS      2
-#define EIF_SIGNATURE_MAX     32768
-#define EIF_FLAG_ARM64        0x1
-#define EIF_DEFAULT_MEM       UINT64_C(1073741824) /* the builder's default: 1 GiB */
-#define EIF_DEFAULT_CPUS      2
-#define EIF_PCR_LEN           48 /* SHA-384 */
-#define EIF_METADATA_STR_MAX  1024 /* bytes of one metadata string, with its NUL */
+#define EIF_MAGIC            ".eif"
+#define EIF_VERSION          4
+#define EIF_HEADER_SIZE      548
+#define EIF_CRC_OFFSET       544
+#define EIF_SECTION_HDR_SIZE 12
+#define EIF_MAX_SECTIONS     32
+#define EIF_MIN_SECTIONS     2
+#define EIF_SIGNATURE_MAX    32768
+#define EIF_FLAG_ARM64       0x1
+#define EIF_DEFAULT_MEM      UINT64_C(1073741824) /* the builder's default: 1 GiB */
+#define EIF_DEFAULT_CPUS     2
+#define EIF_PCR_LEN          48   /* SHA-384 */
+#define EIF_METADATA_STR_MAX 1024 /* bytes of one metadata string, with its NUL */
 
 enum eif_section_type {
         EIF_SECTION_INVALID = 0,
@@ -112,8 +112,8 @@ struct eif_pcrs {
 };
 
 /* The three measurements from the parts themselves (what a builder computes before writing). */
-_must_check_ int eif_pcrs_compute(struct eif_blob kernel, struct eif_blob cmdline, const struct eif_blob *ramdisks,
-                                  size_t n_ramdisks, struct eif_pcrs *ret);
+_must_check_ int eif_pcrs_compute(struct eif_blob kernel, struct eif_blob cmdline,
+                                  const struct eif_blob *ramdisks, size_t n_ramdisks, struct eif_pcrs *ret);
 /* The same for a parsed image. */
 _must_check_ int eif_image_pcrs(const struct eif_image *img, struct eif_pcrs *ret);
 

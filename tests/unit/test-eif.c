@@ -28,10 +28,11 @@
 
 #define BLOB(s) ((struct eif_blob){ (const uint8_t *) (s), strlen(s) })
 
-static const char metadata_json[] =
-        "{\"ImageName\":\"toy\",\"ImageVersion\":\"1\",\"BuildMetadata\":{\"BuildTime\":\"1970-01-01T00:00:00+00:00\","
-        "\"BuildTool\":\"test\",\"BuildToolVersion\":\"0\",\"OperatingSystem\":\"Linux\",\"KernelVersion\":\"6.1\"},"
-        "\"DockerInfo\":null,\"CustomMetadata\":{\"a\":[1,2.5,\"x\"]}}";
+static const char metadata_json[] = "{\"ImageName\":\"toy\",\"ImageVersion\":\"1\",\"BuildMetadata\":{"
+                                    "\"BuildTime\":\"1970-01-01T00:00:00+00:00\","
+                                    "\"BuildTool\":\"test\",\"BuildToolVersion\":\"0\",\"OperatingSystem\":"
+                                    "\"Linux\",\"KernelVersion\":\"6.1\"},"
+                                    "\"DockerInfo\":null,\"CustomMetadata\":{\"a\":[1,2.5,\"x\"]}}";
 
 static void hex(const uint8_t *p, size_t n, char *out) {
         for (size_t i = 0; i < n; i++)
@@ -47,7 +48,8 @@ static void formula(const uint8_t *data, size_t len, uint8_t out[48]) {
 }
 
 /* The toy image of the issue: kernel, console=ttyS0, rd0, rd1 (plus the mandatory metadata). */
-static const struct eif_blob toy_ramdisks[] = { { (const uint8_t *) "rd0", 3 }, { (const uint8_t *) "rd1", 3 } };
+static const struct eif_blob toy_ramdisks[] = { { (const uint8_t *) "rd0", 3 },
+                                                { (const uint8_t *) "rd1", 3 } };
 
 static struct eif_build toy_build(void) {
         return (struct eif_build){
@@ -110,7 +112,8 @@ static int expect_rule(const uint8_t *img, size_t len, const char *rule, size_t 
                 return -1;
         }
         if (!err.rule || strcmp(err.rule, rule) != 0 || (offset != SIZE_MAX && err.offset != offset)) {
-                printf("# expected '%s' at %zu, got: %s\n", rule, offset, eif_error_string(&err, msg, sizeof(msg)));
+                printf("# expected '%s' at %zu, got: %s\n", rule, offset,
+                       eif_error_string(&err, msg, sizeof(msg)));
                 return -1;
         }
         return 0;
@@ -403,23 +406,27 @@ static uint8_t *raw_image(const struct sec *s, size_t n, size_t *ret_len) {
         return img;
 }
 
-#define RAW(rule, ...)                                                                    \
-        do {                                                                              \
-                static const struct sec s_[] = { __VA_ARGS__ };                           \
-                _cleanup_free_ uint8_t *img_ = NULL;                                      \
-                size_t len_;                                                              \
-                img_ = raw_image(s_, ELEMENTSOF(s_), &len_);                              \
-                ASSERT_TRUE(img_);                                                        \
-                if (rule)                                                                 \
+#define RAW(rule, ...)                                                                       \
+        do {                                                                                 \
+                static const struct sec s_[] = { __VA_ARGS__ };                              \
+                _cleanup_free_ uint8_t *img_ = NULL;                                         \
+                size_t len_;                                                                 \
+                img_ = raw_image(s_, ELEMENTSOF(s_), &len_);                                 \
+                ASSERT_TRUE(img_);                                                           \
+                if (rule)                                                                    \
                         ASSERT_OK(expect_rule(img_, len_, (const char *) (rule), SIZE_MAX)); \
-                else                                                                      \
-                        ASSERT_OK(eif_parse(img_, len_, &(struct eif_image){}, NULL));    \
+                else                                                                         \
+                        ASSERT_OK(eif_parse(img_, len_, &(struct eif_image){}, NULL));       \
         } while (0)
 
-#define K    { 1, "kernel", 0 }
-#define C    { 2, "console=ttyS0", 0 }
-#define M    { 5, metadata_json, 0 }
-#define R(x) { 3, x, 0 }
+#define K \
+        { 1, "kernel", 0 }
+#define C \
+        { 2, "console=ttyS0", 0 }
+#define M \
+        { 5, metadata_json, 0 }
+#define R(x) \
+        { 3, x, 0 }
 
 static void test_section_rules(void) {
         static char big_sig[EIF_SIGNATURE_MAX + 2];
@@ -444,18 +451,19 @@ static void test_section_rules(void) {
         RAW("metadata key missing", K, C, { 5, "{}", 0 }, R("rd0"));
         RAW("metadata key missing", K, C,
             { 5,
-              "{\"ImageName\":\"a\",\"ImageVersion\":\"1\",\"BuildMetadata\":{\"BuildTime\":\"t\",\"BuildTool\":"
+              "{\"ImageName\":\"a\",\"ImageVersion\":\"1\",\"BuildMetadata\":{\"BuildTime\":\"t\","
+              "\"BuildTool\":"
               "\"b\",\"BuildToolVersion\":\"1\",\"OperatingSystem\":\"Linux\"},\"DockerInfo\":null,"
               "\"CustomMetadata\":null}",
               0 },
             R("rd0"));
-        RAW("malformed metadata JSON", K, C,
-            { 5, "{\"ImageName\":\"a\",\"ImageName\":\"b\"}", 0 }, R("rd0"));
+        RAW("malformed metadata JSON", K, C, { 5, "{\"ImageName\":\"a\",\"ImageName\":\"b\"}", 0 },
+            R("rd0"));
         RAW("malformed metadata JSON", K, C, { 5, "{\"ImageName\":1}", 0 }, R("rd0"));
         /* 32 sections are fine. */
         RAW(NULL, K, C, M, R("1"), R("2"), R("3"), R("4"), R("5"), R("6"), R("7"), R("8"), R("9"), R("10"),
-            R("11"), R("12"), R("13"), R("14"), R("15"), R("16"), R("17"), R("18"), R("19"), R("20"), R("21"),
-            R("22"), R("23"), R("24"), R("25"), R("26"), R("27"), R("28"), R("29"));
+            R("11"), R("12"), R("13"), R("14"), R("15"), R("16"), R("17"), R("18"), R("19"), R("20"),
+            R("21"), R("22"), R("23"), R("24"), R("25"), R("26"), R("27"), R("28"), R("29"));
 }
 
 /* Every prefix and every single-bit flip of a valid image is refused, cleanly. */
@@ -468,7 +476,8 @@ static void test_truncation_and_flips(void) {
         ASSERT_TRUE(img);
         for (size_t n = 0; n < len; n++) {
                 err = (struct eif_error){};
-                if (eif_parse(img, n, &(struct eif_image){}, &err) != -EBADMSG || !err.rule || err.offset > n)
+                if (eif_parse(img, n, &(struct eif_image){}, &err) != -EBADMSG || !err.rule ||
+                    err.offset > n)
                         TAP_FAIL_("prefix of %zu bytes not refused cleanly", n);
         }
         for (size_t i = 0; i < len * 8; i++) {
@@ -535,10 +544,12 @@ static void test_metadata_write(void) {
         size_t len;
 
         ASSERT_OK(eif_metadata_write(&in, &json, &len));
-        ASSERT_STREQ(json, "{\"ImageName\":\"enclave-acm\",\"ImageVersion\":\"0.1.0\",\"BuildMetadata\":{\"BuildTime\":"
-                           "\"1970-01-01T00:00:00+00:00\",\"BuildTool\":\"enclave-acm\",\"BuildToolVersion\":\"0.1.0\","
-                           "\"OperatingSystem\":\"Linux\",\"KernelVersion\":\"6.1.0-28-amd64\"},\"DockerInfo\":null,"
-                           "\"CustomMetadata\":null}");
+        ASSERT_STREQ(
+                json,
+                "{\"ImageName\":\"enclave-acm\",\"ImageVersion\":\"0.1.0\",\"BuildMetadata\":{\"BuildTime\":"
+                "\"1970-01-01T00:00:00+00:00\",\"BuildTool\":\"enclave-acm\",\"BuildToolVersion\":\"0.1.0\","
+                "\"OperatingSystem\":\"Linux\",\"KernelVersion\":\"6.1.0-28-amd64\"},\"DockerInfo\":null,"
+                "\"CustomMetadata\":null}");
         ASSERT_OK(eif_metadata_parse((const uint8_t *) json, len, &md, NULL));
         ASSERT_STREQ(md.build_time, "1970-01-01T00:00:00+00:00");
         ASSERT_STREQ(md.operating_system, "Linux");
@@ -687,12 +698,14 @@ static void test_signature_parse_bad(void) {
         struct eif_signature s = {};
         struct eif_error err = {};
         /* [ {"signing_certificate": [1], "signature": [1]} ]: the COSE bytes are not COSE. */
-        static const uint8_t bad_cose[] = { 0x81, 0xa2, 0x73, 's', 'i', 'g', 'n', 'i', 'n', 'g', '_', 'c', 'e',
-                                            'r',  't',  'i',  'f', 'i', 'c', 'a', 't', 'e', 0x81, 0x01, 0x69, 's',
-                                            'i',  'g',  'n',  'a', 't', 'u', 'r', 'e', 0x81, 0x01 };
+        static const uint8_t bad_cose[] = {
+                0x81, 0xa2, 0x73, 's', 'i', 'g', 'n', 'i', 'n', 'g', '_',  'c',
+                'e',  'r',  't',  'i', 'f', 'i', 'c', 'a', 't', 'e', 0x81, 0x01,
+                0x69, 's',  'i',  'g', 'n', 'a', 't', 'u', 'r', 'e', 0x81, 0x01
+        };
         static const uint8_t two[] = { 0x82, 0xa0, 0xa0 };
-        static const uint8_t bytes_not_array[] = { 0x81, 0xa1, 0x69, 's', 'i', 'g', 'n', 'a',
-                                                   't',  'u',  'r',  'e', 0x41, 0x01 };
+        static const uint8_t bytes_not_array[] = { 0x81, 0xa1, 0x69, 's', 'i', 'g',  'n',
+                                                   'a',  't',  'u',  'r', 'e', 0x41, 0x01 };
 
         ASSERT_ERR(eif_signature_parse(bad_cose, sizeof(bad_cose), &s, &err), -EBADMSG);
         ASSERT_STREQ(err.rule, "malformed COSE_Sign1");
@@ -712,17 +725,16 @@ static void test_cpio_bytes(void) {
         _cleanup_free_ uint8_t *out = NULL;
         size_t len;
         /* dev (ino 1, dir, nlink 2), init (ino 2), the trailer; mtime 1. */
-        static const char want[] =
-                "07070100000001000041ED0000000000000000000000020000000100"
-                "000000000000000000000000000000000000000000000400000000"
-                "dev\0\0\0"
-                "07070100000002000081ED0000000000000000000000010000000100"
-                "000003000000000000000000000000000000000000000500000000"
-                "init\0\0"
-                "hi\n\0"
-                "07070100000000000000000000000000000000000000010000000000"
-                "000000000000000000000000000000000000000000000B00000000"
-                "TRAILER!!!\0\0\0\0";
+        static const char want[] = "07070100000001000041ED0000000000000000000000020000000100"
+                                   "000000000000000000000000000000000000000000000400000000"
+                                   "dev\0\0\0"
+                                   "07070100000002000081ED0000000000000000000000010000000100"
+                                   "000003000000000000000000000000000000000000000500000000"
+                                   "init\0\0"
+                                   "hi\n\0"
+                                   "07070100000000000000000000000000000000000000010000000000"
+                                   "000000000000000000000000000000000000000000000B00000000"
+                                   "TRAILER!!!\0\0\0\0";
 
         ASSERT_OK(eif_cpio_write(e, ELEMENTSOF(e), 1, &out, &len));
         ASSERT_EQ(len, sizeof(want) - 1);
@@ -746,7 +758,10 @@ static void test_cpio_order_and_errors(void) {
         ASSERT_OK(eif_cpio_write(b, ELEMENTSOF(b), 1, &o2, &l2));
         ASSERT_EQ(l1, l2);
         ASSERT_MEMEQ(o1, o2, l1);
-        ASSERT_TRUE(memmem(o1, l1, "00000005" "00000001", 16) != NULL); /* rdev of dev/console */
+        ASSERT_TRUE(memmem(o1, l1,
+                           "00000005"
+                           "00000001",
+                           16) != NULL); /* rdev of dev/console */
 
         static const char *const bad[] = { "", "/abs", "a/", "a//b", "./a", "a/../b", "..", "a/." };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -754,7 +769,8 @@ static void test_cpio_order_and_errors(void) {
 
                 ASSERT_ERR(eif_cpio_write(&x, 1, 1, &o3, &l3), -EINVAL);
         }
-        struct eif_cpio_entry dup[] = { { .name = "a", .mode = S_IFDIR | 0755 }, { .name = "a", .mode = S_IFDIR | 0755 } };
+        struct eif_cpio_entry dup[] = { { .name = "a", .mode = S_IFDIR | 0755 },
+                                        { .name = "a", .mode = S_IFDIR | 0755 } };
         ASSERT_ERR(eif_cpio_write(dup, 2, 1, &o3, &l3), -EINVAL);
         struct eif_cpio_entry fifo = { .name = "p", .mode = S_IFIFO | 0644 };
         ASSERT_ERR(eif_cpio_write(&fifo, 1, 1, &o3, &l3), -EINVAL);
