@@ -491,10 +491,9 @@ static void test_truncation_and_flips(void) {
 
 static void test_writer_rules(void) {
         struct eif_build b = toy_build();
-        struct eif_layout *l = malloc(sizeof(*l));
+        _cleanup_free_ struct eif_layout *l = malloc(sizeof(*l));
         struct eif_error err = {};
         static struct eif_blob many[32];
-        _cleanup_free_ struct eif_layout *lp = l;
 
         ASSERT_TRUE(l);
         ASSERT_OK(eif_layout_build(&b, l, &err));
