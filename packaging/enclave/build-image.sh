@@ -16,6 +16,8 @@
 #   --cmdline TEXT  default: nitro-cli's x86_64 default command line
 #   --selfcheck     appends enclave_acm.selfcheck=1: the image checks itself and powers off (tests only;
 #                   it changes PCR0, so it can never pass a production KMS key policy)
+# Without --selfcheck, an enclave-token built with the NSM simulator is refused (ALLOW_NSM_SIMULATOR=1
+# overrides it for test images).
 set -euo pipefail
 
 die() {
@@ -49,6 +51,10 @@ for f in "$EACM" "$TOKEN" "$INIT" "$KERNEL" "$CA"; do
         [[ -f $f ]] || die "'$f' is missing"
 done
 [[ -z $SELFCHECK ]] || CMDLINE="$CMDLINE enclave_acm.selfcheck=1"
+# A production image never carries the NSM simulator (README: "The NSM, and its simulator").
+if [[ -z $SELFCHECK && -z ${ALLOW_NSM_SIMULATOR:-} ]] && "$TOKEN" --help 2>/dev/null | grep -q -- --nsm-simulator; then
+        die "'$TOKEN' was built with the NSM simulator: configure the build with -Dnsm_simulator=false (or set ALLOW_NSM_SIMULATOR=1 for a test image)"
+fi
 
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/enclave-image.XXXXXX")
 trap 'rm -rf "$STAGE"' EXIT
