@@ -663,6 +663,87 @@ static void sign_one(const char *key_file, const char *cert_file, int64_t want_a
         }
 }
 
+/* The section's bytes against NITRO-FORMATS.md 7.6, read here by hand (not with eif/'s reader): a
+ * one-element array of {"signing_certificate": [PEM bytes as uints], "signature": [COSE bytes as
+ * uints]}, the COSE_Sign1 untagged [h'A1 01 38 22', {}, payload, 96-byte signature] and the payload
+ * {"register_index": 0, "register_value": [48 uints of PCR0]}. */
+static size_t u8_array(const uint8_t *p, size_t *pos, uint8_t *out, size_t max) {
+        size_t n;
+
+        if (p[*pos] >= 0x80 && p[*pos] <= 0x97)
+                n = p[(*pos)++] - 0x80u;
+        else if (p[*pos] == 0x98)
+                n = p[*pos + 1], *pos += 2;
+        else if (p[*pos] == 0x99)
+                n = (size_t) p[*pos + 1] << 8 | p[*pos + 2], *pos += 3;
+        else
+                return SIZE_MAX;
+        if (n > max)
+                return SIZE_MAX;
+        for (size_t i = 0; i < n; i++) {
+                if (p[*pos] < 0x18)
+                        out[i] = p[(*pos)++];
+                else if (p[*pos] == 0x18 && p[*pos + 1] >= 0x18)
+                        out[i] = p[*pos + 1], *pos += 2;
+                else
+                        return SIZE_MAX;
+        }
+        return n;
+}
+
+static void test_sign_layout(void) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = load_key("ec-p384.key.pem");
+        _cleanup_free_ char *cert = NULL;
+        _cleanup_free_ uint8_t *sig = NULL, *pem = NULL, *cose = NULL;
+        struct eif_build b = toy_build();
+        struct eif_pcrs p;
+        size_t cert_len, sig_len, pos = 0, n, c = 0, plen;
+
+        ASSERT_TRUE(key);
+        cert = test_data_load("ec-p384.crt.pem", &cert_len);
+        ASSERT_TRUE(cert);
+        pem = malloc(cert_len);
+        cose = malloc(1024);
+        ASSERT_TRUE(pem && cose);
+        ASSERT_OK(eif_pcrs_compute(b.kernel, b.cmdline, b.ramdisks, b.n_ramdisks, &p));
+        ASSERT_OK(eif_signature_build(p.pcr0, (const uint8_t *) cert, cert_len, key, &sig, &sig_len));
+        ASSERT_MEMEQ(sig, "\x81\xa2\x73signing_certificate", 22);
+        pos = 22;
+        n = u8_array(sig, &pos, pem, cert_len);
+        ASSERT_EQ(n, cert_len);
+        ASSERT_MEMEQ(pem, cert, cert_len);
+        ASSERT_MEMEQ(sig + pos, "\x69signature", 10);
+        pos += 10;
+        n = u8_array(sig, &pos, cose, 1024);
+        ASSERT_TRUE(n != SIZE_MAX);
+        ASSERT_EQ(pos, sig_len);
+        /* COSE_Sign1: untagged array of 4, protected bstr {1: -35}, unprotected {}. */
+        ASSERT_MEMEQ(cose, "\x84\x44\xa1\x01\x38\x22\xa0", 7);
+        c = 7;
+        /* payload bstr: 0x58 len, then the map */
+        ASSERT_EQ(cose[c], 0x58);
+        plen = 1 + 15 + 1 + 15 + 2;
+        for (size_t i = 0; i < 48; i++)
+                plen += p.pcr0[i] < 0x18 ? 1 : 2;
+        ASSERT_EQ(cose[c + 1], plen);
+        c += 2;
+        ASSERT_MEMEQ(cose + c, "\xa2\x6eregister_index\x00\x6eregister_value\x98\x30", 34);
+        c += 34;
+        for (size_t i = 0; i < 48; i++) {
+                if (p.pcr0[i] < 0x18)
+                        ASSERT_EQ(cose[c++], p.pcr0[i]);
+                else {
+                        ASSERT_EQ(cose[c], 0x18);
+                        ASSERT_EQ(cose[c + 1], p.pcr0[i]);
+                        c += 2;
+                }
+        }
+        /* signature bstr of 96 bytes (ES384: r || s), and nothing after it */
+        ASSERT_EQ(cose[c], 0x58);
+        ASSERT_EQ(cose[c + 1], 96);
+        ASSERT_EQ(c + 2 + 96, n);
+}
+
 static void test_sign_p256(void) {
         sign_one("ec-p256.key.pem", "ec-p256.crt.pem", EIF_COSE_ES256);
 }
@@ -785,6 +866,7 @@ TAP_MAIN(TEST("/eif/crc32", test_crc32), TEST("/eif/pcr/known-answers", test_pcr
          TEST("/eif/parse/truncation-and-bit-flips", test_truncation_and_flips),
          TEST("/eif/write/rules", test_writer_rules), TEST("/eif/metadata/write", test_metadata_write),
          TEST("/eif/bzimage-version", test_bzimage_version), TEST("/eif/sign/p256", test_sign_p256),
-         TEST("/eif/sign/p384", test_sign_p384), TEST("/eif/sign/p521", test_sign_p521),
-         TEST("/eif/sign/refused", test_sign_refused), TEST("/eif/sign/parse-bad", test_signature_parse_bad),
-         TEST("/cpio/bytes", test_cpio_bytes), TEST("/cpio/order-and-errors", test_cpio_order_and_errors))
+         TEST("/eif/sign/p384", test_sign_p384), TEST("/eif/sign/layout", test_sign_layout),
+         TEST("/eif/sign/p521", test_sign_p521), TEST("/eif/sign/refused", test_sign_refused),
+         TEST("/eif/sign/parse-bad", test_signature_parse_bad), TEST("/cpio/bytes", test_cpio_bytes),
+         TEST("/cpio/order-and-errors", test_cpio_order_and_errors))
