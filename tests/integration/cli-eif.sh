@@ -104,6 +104,15 @@ assert parts[0] == b"kernel" and parts[1] == b"console=ttyS0" and parts[3] == b"
 ' || fail "round trip"
 ok "round trip: the sections hold the inputs unchanged"
 
+# The image's own DockerInfo and CustomMetadata values are copied into describe --json verbatim.
+eifpy "$T/a/toy.eif" "$T/meta.eif" '
+d[:] = bytes(d).replace(b"\"DockerInfo\":null,\"CustomMetadata\":null", b"\"DockerInfo\":true,\"CustomMetadata\":1e-1")
+fix()'
+expect 0 "describe --json of other metadata values" '"CustomMetadata": 1e-1' describe --json "$T/meta.eif"
+python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["Metadata"]; assert m["DockerInfo"] is True and m["CustomMetadata"] == 0.1, m' \
+        "$T/e.out" || fail "describe --json: DockerInfo / CustomMetadata not copied"
+ok "describe --json: the image's DockerInfo and CustomMetadata values, parsed back"
+
 # nitro-cli pcr: the formula computed here.
 expect 0 "pcr --input" '"PCR": "' pcr --input "$T/in/kernel"
 python3 - "$T/e.out" "$T/in/kernel" <<'PY' || fail "pcr --input value"
