@@ -309,8 +309,10 @@ int eif_signature_verify(const struct eif_signature *s, const uint8_t pcr0[EIF_P
         int r, ok;
 
         r = cert_load(s->cert_pem, s->cert_pem_len, &x);
-        if (r < 0)
-                return eif_fail(err, 0, "bad signing certificate", "the PEM holds no X.509 certificate"), r;
+        if (r < 0) {
+                (void) eif_fail(err, 0, "bad signing certificate", "the PEM holds no X.509 certificate");
+                return r;
+        }
         if (key_alg(X509_get0_pubkey(x), &alg, &digest, &n) < 0) {
                 (void) eif_fail(err, 0, "bad signing certificate", "not an EC P-256, P-384 or P-521 key");
                 return -EKEYREJECTED;

@@ -954,8 +954,10 @@ static int verb_build(int argc, char **argv) {
         }
         b.layout = malloc(sizeof(*b.layout));
         pieces = calloc(1 + 2 * EIF_MAX_SECTIONS, sizeof(*pieces));
-        if (!b.layout || !pieces)
-                return log_error_errno(-ENOMEM, "Out of memory."), CLI_EXIT_FAILED;
+        if (!b.layout || !pieces) {
+                log_error("Out of memory.");
+                return CLI_EXIT_FAILED;
+        }
         if (eif_layout_build(&in, b.layout, &err) < 0) {
                 log_error("Cannot build the image: %s", eif_error_string(&err, msg, sizeof(msg)));
                 return CLI_EXIT_FAILED;
@@ -965,10 +967,16 @@ static int verb_build(int argc, char **argv) {
                 pieces[n++] = (struct eif_blob){ b.layout->section_hdrs[i], EIF_SECTION_HDR_SIZE };
                 pieces[n++] = b.layout->data[i];
         }
-        if (write_atomic(a.output, pieces, n) < 0 || check_written(a.output, &pcrs) < 0)
+        if (write_atomic(a.output, pieces, n) < 0)
                 return CLI_EXIT_FAILED;
-        if (measurements_json(&pcrs, a.key ? pcr8 : NULL, &mjson, &mjson_len) < 0)
-                return log_error_errno(-ENOMEM, "Out of memory."), CLI_EXIT_FAILED;
+        if (check_written(a.output, &pcrs) < 0) {
+                (void) unlink(a.output); /* never leave an image that did not check out */
+                return CLI_EXIT_FAILED;
+        }
+        if (measurements_json(&pcrs, a.key ? pcr8 : NULL, &mjson, &mjson_len) < 0) {
+                log_error("Out of memory.");
+                return CLI_EXIT_FAILED;
+        }
         if (write_measurements(a.output, mjson, mjson_len) < 0)
                 return CLI_EXIT_FAILED;
         if (fwrite(mjson, 1, mjson_len, stdout) != mjson_len || fflush(stdout) != 0)
