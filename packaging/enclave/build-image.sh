@@ -7,10 +7,11 @@
 # (`enclave-acm eif build --ramdisk-dir`): the same binaries, libraries and kernel give the same bytes
 # and the same PCR0 on any machine.
 #
-# Usage: build-image.sh --build DIR --kernel FILE --output FILE.eif [--cmdline TEXT] [--nsm-ko FILE]
+# Usage: build-image.sh [--build DIR] --kernel FILE --output FILE.eif [--cmdline TEXT] [--nsm-ko FILE]
 #                       [--ca-bundle FILE] [--selfcheck] [--signing-key KEY --signing-certificate CERT]
 #   --build DIR     a meson build directory of enclave-acm (configure it with -Dnsm_simulator=false
-#                   for production: the simulator must not be in the image)
+#                   for production: the simulator must not be in the image); without it, the
+#                   installed enclave-acm, enclave-token and libexec/enclave-acm/enclave-init
 #   --kernel FILE   nitro-cli's /usr/share/nitro_enclaves/blobs/bzImage on a parent instance, or any
 #                   x86_64 bzImage (the QEMU boot test uses Debian's)
 #   --cmdline TEXT  default: nitro-cli's x86_64 default command line
@@ -43,10 +44,16 @@ while [[ $# -gt 0 ]]; do
         *) die "unknown argument '$1' (see --help)" ;;
         esac
 done
-[[ -n $BUILD && -n $KERNEL && -n $OUTPUT ]] || die "--build, --kernel and --output are required"
-EACM=$BUILD/tools/enclave-acm
-TOKEN=$BUILD/enclave-token/enclave-token
-INIT=$BUILD/enclave-init/enclave-init
+[[ -n $KERNEL && -n $OUTPUT ]] || die "--kernel and --output are required"
+if [[ -n $BUILD ]]; then
+        EACM=$BUILD/tools/enclave-acm
+        TOKEN=$BUILD/enclave-token/enclave-token
+        INIT=$BUILD/enclave-init/enclave-init
+else # the installed programs (meson install)
+        EACM=$(command -v enclave-acm) || die "no --build and no enclave-acm in PATH"
+        TOKEN=$(command -v enclave-token) || die "no --build and no enclave-token in PATH"
+        INIT=$(dirname "$(dirname "$EACM")")/libexec/enclave-acm/enclave-init
+fi
 for f in "$EACM" "$TOKEN" "$INIT" "$KERNEL" "$CA"; do
         [[ -f $f ]] || die "'$f' is missing"
 done
