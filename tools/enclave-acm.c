@@ -30,6 +30,8 @@ static void help(void) {
                "  attestation verify FILE [--root PEM] [--at now|doc|UNIX_MS] [--pcr N=HEX]... [--json]\n"
                "                          check a Nitro attestation document offline (exit 3..8 say\n"
                "                          why it failed: see 'enclave-acm attestation verify --help')\n"
+               "  eif describe FILE [--json] | eif pcr --input FILE | eif build ...\n"
+               "                          Enclave Image Files: check, measure, build ('eif --help')\n"
                "\n"
                "Options:\n"
                "  --control ADDRESS       enclave-token's control channel, e.g. unix:path=/run/x.sock or\n"
@@ -89,6 +91,8 @@ static int dispatch(int argc, char **argv, const struct cli_ctx *ctx) {
                 return cli_verb_web(argc, argv, ctx);
         if (strcmp(verb, "attestation") == 0)
                 return cli_verb_attestation(argc, argv, ctx);
+        if (strcmp(verb, "eif") == 0)
+                return cli_verb_eif(argc, argv, ctx);
         if (strcmp(verb, "help") == 0) {
                 help();
                 return CLI_EXIT_OK;
