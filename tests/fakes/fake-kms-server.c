@@ -539,6 +539,19 @@ static int op_index(const char *target) {
         }
 }
 
+/* Host names the endpoint the certificate is for, with or without a port. */
+static bool host_ok(const struct fkms_config *cfg, const char *host) {
+        if (!host)
+                return false;
+        for (size_t i = 0; cfg->hosts[i]; i++) {
+                size_t n = strlen(cfg->hosts[i]);
+                if (strncasecmp(host, cfg->hosts[i], n) == 0 &&
+                    (host[n] == '\0' || (host[n] == ':' && host[n + 1] >= '0' && host[n + 1] <= '9')))
+                        return true;
+        }
+        return false;
+}
+
 /* One complete request: the answer in out; the document it carried (if any) for the statistics. */
 static void handle(const struct fkms_config *cfg, const struct fkms_http_head *h, const uint8_t *body,
                    size_t len, struct reply *out, struct aws_kms_request *q) {
@@ -552,6 +565,11 @@ static void handle(const struct fkms_config *cfg, const struct fkms_http_head *h
 
                 reply_error_name(out, 404, "UnknownOperationException", "KMS answers POST / only");
 
+                return;
+        }
+        if (!host_ok(cfg, h->host)) {
+                reply_error_name(out, 400, "InvalidHostException",
+                                 "Host: not the KMS endpoint of this region (kms.<region>.<suffix>[:port])");
                 return;
         }
         if (!check_signature(cfg, h, body, len, out))
@@ -601,8 +619,10 @@ static int tls_wait(struct conn *c, int ret, uint64_t deadline) {
                 p.events = POLLIN;
         else if (err == SSL_ERROR_WANT_WRITE)
                 p.events = POLLOUT;
-        else if (err == SSL_ERROR_ZERO_RETURN)
-                return -ECONNRESET;
+        else if (err == SSL_ERROR_ZERO_RETURN || err == SSL_ERROR_SYSCALL ||
+                 (err == SSL_ERROR_SSL &&
+                  ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
+                return -ECONNRESET; /* close_notify, or the peer closed the socket without it */
         else
                 return -EPROTO;
         if (now >= deadline)
@@ -747,7 +767,7 @@ static int read_request(struct conn *c, struct fkms_http_head *h, size_t *ret_to
         while (c->have < (size_t) head_len + h->content_length) {
                 r = tls_read(c, cap, deadline);
                 if (r < 0)
-                        return r == -ECONNRESET ? r : r;
+                        return r;
         }
         *ret_total = (size_t) head_len + h->content_length;
         return head_len;
@@ -763,7 +783,9 @@ static void serve_requests(struct conn *c) {
 
                 head_len = read_request(c, &h, &total);
                 if (head_len <= 0) {
-                        if (head_len < 0 && head_len != -ECONNRESET)
+                        /* a refused head was logged where it was answered */
+                        if (head_len < 0 && head_len != -ECONNRESET && head_len != -EBADMSG &&
+                            head_len != -E2BIG && head_len != -EOPNOTSUPP)
                                 log_info_errno(head_len, "conn=%" PRIu64 " ends: %m", c->id);
                         return;
                 }

@@ -11,7 +11,8 @@
 
 struct fkms_config {
         const char *region;
-        const char *partition; /* "aws", "aws-cn", ... for the key ARN */
+        const char *const *hosts; /* NULL-terminated: the names the TLS certificate is for */
+        const char *partition;    /* "aws", "aws-cn", ... for the key ARN */
         const char *access_key_id;
         const struct secret_buf *secret_access_key;
         const struct secret_buf *session_token; /* NULL: long-term credentials */

@@ -440,6 +440,7 @@ static int run_serve(void) {
                 return log_error_errno(r, "Failed to write the CA to '%s': %m", arg_ca_out);
         }
         cfg = (struct fkms_config){ .region = arg_region,
+                                    .hosts = names,
                                     .partition = aws_partition_to_string(part),
                                     .access_key_id = arg_access_key_id,
                                     .secret_access_key = arg_secret,

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +21,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <openssl/ssl.h>
 
 #include "attest/attest-build.h"
 #include "aws/http.h"
@@ -479,7 +482,7 @@ static int expect_plaintext(struct aws_http_conn *c, const struct recipient *rc,
 }
 
 struct stats {
-        uint64_t connections, handshakes, requests, documents;
+        uint64_t connections, handshakes, handshake_failures, requests, documents;
 };
 
 static int read_stats(struct stats *s) {
@@ -494,11 +497,12 @@ static int read_stats(struct stats *s) {
             (r = json_reader_init(&rd, text, len, NULL, NULL)) < 0 || (r = json_object_begin(&rd)) < 0)
                 return r;
         while ((r = json_object_next(&rd, &key)) > 0) {
-                uint64_t *slot = !strcmp(key, "connections")  ? &s->connections
-                                 : !strcmp(key, "handshakes") ? &s->handshakes
-                                 : !strcmp(key, "requests")   ? &s->requests
-                                 : !strcmp(key, "documents")  ? &s->documents
-                                                              : NULL;
+                uint64_t *slot = !strcmp(key, "connections")          ? &s->connections
+                                 : !strcmp(key, "handshakes")         ? &s->handshakes
+                                 : !strcmp(key, "handshake_failures") ? &s->handshake_failures
+                                 : !strcmp(key, "requests")           ? &s->requests
+                                 : !strcmp(key, "documents")          ? &s->documents
+                                                                      : NULL;
                 r = slot ? json_read_uint64(&rd, slot) : json_skip(&rd);
                 if (r < 0)
                         return r;
@@ -829,6 +833,227 @@ static void test_fault_slow(void) {
         ASSERT_OK(r);
 }
 
+/* ---- tests: HTTP on a raw TLS connection ------------------------------------------------------ */
+
+struct raw {
+        int fd;
+        SSL_CTX *ctx;
+        SSL *ssl;
+};
+
+static void raw_close(struct raw *r) {
+        SSL_free(r->ssl);
+        SSL_CTX_free(r->ctx);
+        if (r->fd >= 0)
+                close(r->fd);
+        *r = (struct raw){ .fd = -1 };
+}
+
+static int unix_connect(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct timeval tv = { 10 * slow, 0 };
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (strlen(sock_path) >= sizeof(sa.sun_path)) {
+                if (fd >= 0)
+                        close(fd);
+                return -ENAMETOOLONG;
+        }
+        memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+        if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+            connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                if (fd >= 0)
+                        close(fd);
+                return -errno;
+        }
+        return fd;
+}
+
+/* TLS to the fake with its CA and the KMS host name checked, as libcurl does. */
+static int raw_open(struct raw *r) {
+        *r = (struct raw){ .fd = unix_connect() };
+        if (r->fd < 0)
+                return r->fd;
+        r->ctx = SSL_CTX_new(TLS_client_method());
+        if (!r->ctx || SSL_CTX_load_verify_locations(r->ctx, ca_path, NULL) != 1)
+                return -EIO;
+        SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
+        r->ssl = SSL_new(r->ctx);
+        if (!r->ssl || SSL_set_tlsext_host_name(r->ssl, HOST) != 1 || SSL_set1_host(r->ssl, HOST) != 1 ||
+            SSL_set_fd(r->ssl, r->fd) != 1 || SSL_connect(r->ssl) != 1)
+                return -EPROTO;
+        return 0;
+}
+
+static int raw_send(struct raw *r, const char *s, size_t len) {
+        return SSL_write(r->ssl, s, (int) len) == (int) len ? 0 : -EIO;
+}
+
+/* Reads until buf holds n complete responses (head and Content-Length body), or the connection ends.
+ * Returns the number of complete responses; *ret_closed tells whether the server closed. */
+static int raw_read(struct raw *r, char *buf, size_t cap, int n, bool *ret_closed) {
+        size_t len = 0;
+        int done = 0;
+
+        *ret_closed = false;
+        buf[0] = '\0';
+        for (;;) {
+                const char *p = buf;
+                done = 0;
+                for (;;) {
+                        const char *end = strstr(p, "\r\n\r\n"), *cl;
+                        size_t body = 0;
+                        if (!end)
+                                break;
+                        cl = strcasestr(p, "\r\nContent-Length:");
+                        if (cl && cl < end)
+                                body = strtoul(cl + 17, NULL, 10);
+                        if ((size_t) (end + 4 - buf) + body > len)
+                                break;
+                        if (strncmp(p, "HTTP/1.1 100 ", 13) != 0)
+                                done++;
+                        p = end + 4 + body;
+                }
+                if (done >= n || len + 1 >= cap)
+                        return done;
+                int k = SSL_read(r->ssl, buf + len, (int) (cap - 1 - len));
+                if (k <= 0) {
+                        *ret_closed = true;
+                        return done;
+                }
+                len += (size_t) k;
+                buf[len] = '\0';
+        }
+}
+
+/* One head (and body) on a new connection: the server's answer, and whether it closed. */
+static int raw_exchange(const char *req, size_t len, char *buf, size_t cap, int n, bool *ret_closed) {
+        struct raw r;
+        int k = raw_open(&r);
+
+        if (k >= 0)
+                k = raw_send(&r, req, len);
+        if (k >= 0)
+                k = raw_read(&r, buf, cap, n, ret_closed);
+        if (k >= 0 && n == 1 && !*ret_closed) {
+                /* after an error answer the server closes: the next read sees the end */
+                char more[64];
+                *ret_closed = SSL_read(r.ssl, more, sizeof(more)) <= 0;
+        }
+        raw_close(&r);
+        return k;
+}
+
+static void test_http_refusals(void) {
+        static const struct {
+                const char *req;
+                const char *status;
+        } cases[] = {
+                { "POST / HTTP/1.1\nHost: " HOST "\r\n\r\n", "HTTP/1.1 400 " },
+                { "POST / HTTP/1.1\r\nHost: " HOST "\r\nContent-Length: 70000\r\n\r\n", "HTTP/1.1 413 " },
+                { "POST / HTTP/1.1\r\nHost: " HOST "\r\nTransfer-Encoding: chunked\r\n\r\n",
+                  "HTTP/1.1 501 " },
+                { "POST / HTTP/1.1\r\nHost: " HOST "\r\n\r\n", "HTTP/1.1 411 " },
+                { "POST / HTTP/3.0\r\nHost: " HOST "\r\n\r\n", "HTTP/1.1 505 " },
+        };
+        char buf[4096];
+        bool closed;
+
+        ASSERT_TRUE(setup());
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                int n = raw_exchange(cases[i].req, strlen(cases[i].req), buf, sizeof(buf), 1, &closed);
+                printf("# case %zu: %.60s\n", i, buf);
+                ASSERT_EQ(n, 1);
+                ASSERT_TRUE(strncmp(buf, cases[i].status, strlen(cases[i].status)) == 0);
+                ASSERT_TRUE(closed);
+        }
+}
+
+static void test_http_head_too_long(void) {
+        _cleanup_free_ char *req = malloc(FKMS_HTTP_HEAD_MAX + 256);
+        char buf[4096];
+        bool closed;
+        size_t n;
+
+        ASSERT_TRUE(setup());
+        ASSERT_TRUE(req);
+        n = (size_t) sprintf(req, "POST / HTTP/1.1\r\nHost: " HOST "\r\n");
+        while (n < FKMS_HTTP_HEAD_MAX + 100)
+                n += (size_t) sprintf(req + n, "X-Filler: %0100d\r\n", 0);
+        ASSERT_EQ(raw_exchange(req, n, buf, sizeof(buf), 1, &closed), 1);
+        ASSERT_TRUE(strncmp(buf, "HTTP/1.1 431 ", 13) == 0);
+        ASSERT_TRUE(closed);
+}
+
+static void test_http_wrong_host(void) {
+        static const char req[] = "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: " AWS_KMS_CONTENT_TYPE
+                                  "\r\nX-Amz-Target: TrentService.Decrypt\r\nContent-Length: 2\r\n\r\n{}";
+        char buf[4096];
+        bool closed;
+
+        ASSERT_TRUE(setup());
+        ASSERT_EQ(raw_exchange(req, sizeof(req) - 1, buf, sizeof(buf), 1, &closed), 1);
+        printf("# %.200s\n", buf);
+        ASSERT_TRUE(strncmp(buf, "HTTP/1.1 400 ", 13) == 0);
+        ASSERT_TRUE(strstr(buf, "InvalidHostException"));
+}
+
+/* Two requests in one write get two answers in order on the kept-alive connection; an Expect gets
+ * its 100 Continue before the body is sent. */
+static void test_http_pipelined_expect(void) {
+        static const char two[] = "GET /a HTTP/1.1\r\nHost: " HOST "\r\n\r\n"
+                                  "POST / HTTP/1.1\r\nHost: " HOST ":443\r\nContent-Length: 2\r\n\r\n{}";
+        static const char expect[] =
+                "POST / HTTP/1.1\r\nHost: " HOST "\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n";
+        char buf[8192];
+        struct raw r;
+        bool closed;
+
+        ASSERT_TRUE(setup());
+        ASSERT_OK(raw_open(&r));
+        int n = raw_send(&r, two, sizeof(two) - 1) < 0 ? -1 : raw_read(&r, buf, sizeof(buf), 2, &closed);
+        if (n == 2) {
+                /* the same connection goes on: 100 Continue, then the answer once the body came */
+                ASSERT_OK(raw_send(&r, expect, sizeof(expect) - 1));
+                int k = SSL_read(r.ssl, buf, 25);
+                buf[k > 0 ? k : 0] = '\0';
+                printf("# %s\n", buf);
+                ASSERT_TRUE(strncmp(buf, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0);
+                ASSERT_OK(raw_send(&r, "{}", 2));
+                n = raw_read(&r, buf, sizeof(buf), 1, &closed) + 2;
+                printf("# %.120s\n", buf);
+                ASSERT_TRUE(strstr(buf, "MissingAuthenticationTokenException"));
+        }
+        raw_close(&r);
+        ASSERT_EQ(n, 3);
+        ASSERT_FALSE(closed);
+}
+
+static void test_http_handshake_failure(void) {
+        struct stats before, after;
+        char junk[] = "GET / HTTP/1.1\r\nHost: not-tls\r\n\r\n", c;
+        int fd;
+
+        ASSERT_TRUE(setup());
+        ASSERT_OK(read_stats(&before));
+        fd = unix_connect();
+        ASSERT_OK(fd);
+        ASSERT_EQ(write(fd, junk, sizeof(junk) - 1), (ssize_t) sizeof(junk) - 1);
+        /* the server gives up on it and closes */
+        while (read(fd, &c, 1) > 0)
+                ;
+        close(fd);
+        /* the statistics are written once the connection ended */
+        for (int i = 0; i < 500 * slow; i++) {
+                ASSERT_OK(read_stats(&after));
+                if (after.handshake_failures > before.handshake_failures)
+                        break;
+                usleep(10000);
+        }
+        ASSERT_EQ(after.handshake_failures - before.handshake_failures, 1);
+        ASSERT_EQ(after.handshakes, before.handshakes);
+}
+
 /* ---- the fake's own parsers ------------------------------------------------------------------- */
 
 static int parse_head_str(const char *s, struct fkms_http_head *h, struct fkms_http_error *err) {
@@ -1003,6 +1228,11 @@ int main(void) {
                 TEST("/fake-kms/fault/garbage", test_fault_garbage),
                 TEST("/fake-kms/fault/close", test_fault_close),
                 TEST("/fake-kms/fault/slow", test_fault_slow),
+                TEST("/fake-kms/http/refusals", test_http_refusals),
+                TEST("/fake-kms/http/head-too-long", test_http_head_too_long),
+                TEST("/fake-kms/http/wrong-host", test_http_wrong_host),
+                TEST("/fake-kms/http/pipelined-expect", test_http_pipelined_expect),
+                TEST("/fake-kms/http/handshake-failure", test_http_handshake_failure),
         };
         int r = tap_run(tests, ELEMENTSOF(tests));
 
