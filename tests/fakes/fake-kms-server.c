@@ -830,6 +830,7 @@ static void *conn_main(void *userdata) {
                 (void) SSL_shutdown(c->ssl);
         }
         SSL_free(c->ssl);
+        SSL_CTX_free(c->ctx);
         free(c->buf);
         safe_close(c->fd);
         stats_connection(c->cfg, 3);
@@ -862,16 +863,34 @@ static void accept_one(const struct fkms_config *cfg, SSL_CTX *ctx, int lfd, uin
                 return;
         }
         *c = (struct conn){ .cfg = cfg, .ctx = ctx, .fd = fd, .id = ++*next_id };
+        SSL_CTX_up_ref(ctx); /* the thread's reference: the server may free ctx while it runs */
         stats_connection(cfg, 0);
         if (pthread_attr_init(&attr) != 0 ||
             pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0 ||
             pthread_create(&t, &attr, conn_main, c) != 0) {
                 log_error("Failed to start a connection thread");
+                SSL_CTX_free(ctx);
                 safe_close(fd);
                 free(c);
                 stats_connection(cfg, 3);
         }
         (void) pthread_attr_destroy(&attr);
+}
+
+/* Gives open connections a moment to end: 0 when none is left, else the number still open (their
+ * threads use the configuration, so the caller must not free it). */
+static int drain(void) {
+        unsigned active = 0;
+
+        for (int i = 0; i < 100; i++) {
+                pthread_mutex_lock(&stats.lock);
+                active = stats.active;
+                pthread_mutex_unlock(&stats.lock);
+                if (active == 0)
+                        return 0;
+                (void) usleep(10000);
+        }
+        return (int) active;
 }
 
 int fkms_serve(const struct fkms_config *cfg, SSL_CTX *ctx, int lfd, int sigfd) {
@@ -892,7 +911,7 @@ int fkms_serve(const struct fkms_config *cfg, SSL_CTX *ctx, int lfd, int sigfd) 
                         struct signalfd_siginfo si;
                         if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
                                 log_info("Signal %u: stopping", si.ssi_signo);
-                                return 0;
+                                return drain();
                         }
                 }
                 if (p[0].revents & (POLLERR | POLLNVAL))

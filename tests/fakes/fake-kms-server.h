@@ -30,5 +30,7 @@ struct fkms_config {
 };
 
 /* Serves on the listening socket lfd until SIGTERM or SIGINT (blocked in the caller, taken through
- * sigfd). Returns 0 then, or a negative errno for a failure of the listening socket. */
+ * sigfd). Returns then 0, or the number of connections still open after a short wait (their threads
+ * still use cfg and ctx: the caller must _exit() without freeing them), or a negative errno for a
+ * failure of the listening socket. */
 _must_check_ int fkms_serve(const struct fkms_config *cfg, SSL_CTX *ctx, int lfd, int sigfd);

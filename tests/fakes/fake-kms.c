@@ -463,7 +463,11 @@ static int run_serve(void) {
         r = fkms_serve(&cfg, ctx, lfd, sigfd);
         if (addr.family == TRANSPORT_UNIX && addr.path[0])
                 (void) unlink(addr.path);
-        /* connection threads may still hold ctx: it lives until the process exits */
+        if (r > 0) {
+                log_info("%d connections still open: exiting without waiting for them", r);
+                _exit(EXIT_SUCCESS);
+        }
+        SSL_CTX_free(ctx); /* connection threads still running hold their own reference */
         return r < 0 ? log_error_errno(r, "The listening socket failed: %m") : 0;
 }
 
