@@ -54,6 +54,9 @@ static uint8_t pcr_bytes[16][48];
 static uint8_t *plaintext, *blob;
 static size_t plaintext_len, blob_len;
 static int slow = 1; /* valgrind: bounds grow, assertions stay */
+/* The server the client helpers talk to, and the credentials they sign with. */
+static const char *cur_sock = sock_path, *cur_ca = ca_path;
+static const char *cur_akid = AKID, *cur_secret = SECRET, *cur_token = TOKEN;
 
 /* ---- processes and files ---------------------------------------------------------------------- */
 
@@ -123,17 +126,48 @@ static void hex(const uint8_t *p, size_t n, char *out) {
                 sprintf(out + 2 * i, "%02X", p[i]); /* upper case: the policy compares ignoring case */
 }
 
-static int start_server(void) {
-        char policy[8 + 96 + 1], creds[128];
+/* Starts fake-kms with argv and waits for its CA file (written once it listens). */
+static int spawn_server(char *const argv[], const char *ca_file, pid_t *ret_pid) {
+        pid_t pid = fork();
         int fd;
+
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (fd >= 0)
+                        dup2(fd, STDIN_FILENO);
+                dup2(STDERR_FILENO, STDOUT_FILENO); /* stdout is TAP */
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        *ret_pid = pid;
+        for (int i = 0; i < 3000 * slow; i++) {
+                int status;
+                if (access(ca_file, R_OK) == 0)
+                        return 0;
+                if (waitpid(pid, &status, WNOHANG) == pid) {
+                        printf("# fake-kms serve exited (status 0x%x) before listening\n", status);
+                        *ret_pid = -1;
+                        return -ECHILD;
+                }
+                usleep(10000);
+        }
+        printf("# fake-kms serve did not write %s\n", ca_file);
+        return -ETIMEDOUT;
+}
+
+static int start_server(void) {
+        char policy[8 + 96 + 1], creds[128], listen[160];
 
         strcpy(policy, "0=");
         hex(pcr_bytes[0], 48, policy + 2);
         snprintf(creds, sizeof(creds), "%s:%s:%s", AKID, SECRET, TOKEN);
+        snprintf(listen, sizeof(listen), "unix:path=%s", sock_path);
         char *argv[] = { (char *) fake_kms,
                          "serve",
                          "--listen",
-                         NULL,
+                         listen,
                          "--ca-out",
                          ca_path,
                          "--credentials",
@@ -151,35 +185,7 @@ static int start_server(void) {
                          "--stats",
                          stats_path,
                          NULL };
-        char listen[160];
-
-        snprintf(listen, sizeof(listen), "unix:path=%s", sock_path);
-        argv[3] = listen;
-        server_pid = fork();
-        if (server_pid < 0)
-                return -errno;
-        if (server_pid == 0) {
-                fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (fd >= 0)
-                        dup2(fd, STDIN_FILENO);
-                dup2(STDERR_FILENO, STDOUT_FILENO); /* stdout is TAP */
-                execv(argv[0], argv);
-                _exit(127);
-        }
-        /* the CA file appears once the socket listens */
-        for (int i = 0; i < 3000 * slow; i++) {
-                int status;
-                if (access(ca_path, R_OK) == 0)
-                        return 0;
-                if (waitpid(server_pid, &status, WNOHANG) == server_pid) {
-                        printf("# fake-kms serve exited (status 0x%x) before listening\n", status);
-                        server_pid = -1;
-                        return -ECHILD;
-                }
-                usleep(10000);
-        }
-        printf("# fake-kms serve did not write %s\n", ca_path);
-        return -ETIMEDOUT;
+        return spawn_server(argv, ca_path, &server_pid);
 }
 
 static bool setup(void) {
@@ -316,12 +322,12 @@ static int client(int total_ms, struct aws_http_conn **ret, struct aws_err *e) {
         char addr[160];
         struct aws_http_opts o = { .address = addr,
                                    .host = HOST,
-                                   .ca_file = ca_path,
+                                   .ca_file = cur_ca,
                                    .connect_timeout_ms = 3000 * slow,
                                    .total_timeout_ms = total_ms ? total_ms : 20000 * slow,
                                    .max_response = 64 * 1024 };
 
-        snprintf(addr, sizeof(addr), "unix:path=%s", sock_path);
+        snprintf(addr, sizeof(addr), "unix:path=%s", cur_sock);
         return aws_http_conn_new(&o, ret, e);
 }
 
@@ -366,7 +372,7 @@ static int kms_post(struct aws_http_conn *c, const struct call *k, struct aws_ht
         }
         if (!body)
                 return -ENOMEM;
-        const char *sec = k->secret ? k->secret : SECRET, *tok = k->token ? k->token : TOKEN;
+        const char *sec = k->secret ? k->secret : cur_secret, *tok = k->token ? k->token : cur_token;
         if ((r = secret_buf_dup(sec, strlen(sec), &secret)) < 0 ||
             (tok[0] && (r = secret_buf_dup(tok, strlen(tok), &token)) < 0))
                 return r;
@@ -375,7 +381,7 @@ static int kms_post(struct aws_http_conn *c, const struct call *k, struct aws_ht
         sign_h[0] = (struct aws_header){ "Host", HOST };
         sign_h[1] = kh[0];
         sign_h[2] = kh[1];
-        struct aws_credentials creds = { k->akid ? k->akid : AKID, secret, token };
+        struct aws_credentials creds = { k->akid ? k->akid : cur_akid, secret, token };
         struct aws_sigv4_req sq = { .method = "POST",
                                     .path = "/",
                                     .headers = sign_h,
@@ -429,10 +435,13 @@ static int expect_error(const struct call *k, enum aws_kms_error want, long want
 }
 
 /* A Decrypt that must succeed on c; the opened plaintext compared with the one encrypted. */
-static int expect_plaintext(struct aws_http_conn *c, const struct recipient *rc, long *ret_new_conns) {
+static int expect_plaintext_blob(struct aws_http_conn *c, const struct recipient *rc, const uint8_t *b,
+                                 size_t b_len, long *ret_new_conns) {
         _cleanup_secret_ struct secret_buf *pt = NULL;
         _cleanup_free_ char *why = NULL;
-        struct call k = { .op = AWS_KMS_DECRYPT, .doc = rc->doc, .doc_len = rc->doc_len };
+        struct call k = {
+                .op = AWS_KMS_DECRYPT, .blob = b, .blob_len = b_len, .doc = rc->doc, .doc_len = rc->doc_len
+        };
         struct aws_kms_decrypt_resp dr = {};
         struct aws_http_resp resp = {};
         struct cms_envelope_info info;
@@ -479,6 +488,10 @@ static int expect_plaintext(struct aws_http_conn *c, const struct recipient *rc,
                 return -1;
         }
         return 0;
+}
+
+static int expect_plaintext(struct aws_http_conn *c, const struct recipient *rc, long *ret_new_conns) {
+        return expect_plaintext_blob(c, rc, NULL, 0, ret_new_conns);
 }
 
 struct stats {
@@ -854,12 +867,12 @@ static int unix_connect(void) {
         struct timeval tv = { 10 * slow, 0 };
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-        if (strlen(sock_path) >= sizeof(sa.sun_path)) {
+        if (strlen(cur_sock) >= sizeof(sa.sun_path)) {
                 if (fd >= 0)
                         close(fd);
                 return -ENAMETOOLONG;
         }
-        memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+        memcpy(sa.sun_path, cur_sock, strlen(cur_sock) + 1);
         if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
             connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
                 if (fd >= 0)
@@ -875,7 +888,7 @@ static int raw_open(struct raw *r) {
         if (r->fd < 0)
                 return r->fd;
         r->ctx = SSL_CTX_new(TLS_client_method());
-        if (!r->ctx || SSL_CTX_load_verify_locations(r->ctx, ca_path, NULL) != 1)
+        if (!r->ctx || SSL_CTX_load_verify_locations(r->ctx, cur_ca, NULL) != 1)
                 return -EIO;
         SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
         r->ssl = SSL_new(r->ctx);
@@ -1052,6 +1065,217 @@ static void test_http_handshake_failure(void) {
         }
         ASSERT_EQ(after.handshake_failures - before.handshake_failures, 1);
         ASSERT_EQ(after.handshakes, before.handshakes);
+}
+
+/* ---- tests: a second server: long-term credentials from a file, short timeouts ---------------- */
+
+/* After a read, did the server close (not our own receive timeout)? */
+static bool server_closed(struct raw *r) {
+        char c;
+        int k;
+
+        errno = 0;
+        k = SSL_read(r->ssl, &c, 1);
+        if (k > 0)
+                return false;
+        return errno != EAGAIN && errno != EWOULDBLOCK;
+}
+
+static void test_second_server(void) {
+        _cleanup_(aws_http_conn_freep) struct aws_http_conn *c = NULL;
+        _cleanup_(recipient_done) struct recipient rc = {};
+        char sock2[160], ca2[160], creds_file[160], creds_arg[170], listen[170];
+        struct aws_err e = {};
+        struct raw r = { .fd = -1 };
+        pid_t pid = -1;
+        int status = -1, k;
+        bool idle_closed = false, loris_closed = false;
+
+        ASSERT_TRUE(setup());
+        ASSERT_OK(recipient_new(&rc));
+        snprintf(sock2, sizeof(sock2), "%s/kms2.sock", tmpdir);
+        snprintf(ca2, sizeof(ca2), "%s/kms2-ca.pem", tmpdir);
+        snprintf(creds_file, sizeof(creds_file), "%s/creds", tmpdir);
+        snprintf(creds_arg, sizeof(creds_arg), "@%s", creds_file);
+        snprintf(listen, sizeof(listen), "unix:path=%s", sock2);
+        ASSERT_OK(write_str(creds_file, "AKIALONGTERM:long/term+secret\n"));
+        char *argv[] = { (char *) fake_kms,
+                         "serve",
+                         "--listen",
+                         listen,
+                         "--ca-out",
+                         ca2,
+                         "--credentials",
+                         creds_arg,
+                         "--region",
+                         REGION,
+                         "--master-key",
+                         mk_path,
+                         "--attestation-root",
+                         root_path,
+                         "--idle-timeout",
+                         "1",
+                         "--io-timeout",
+                         "1",
+                         NULL };
+        ASSERT_OK(spawn_server(argv, ca2, &pid));
+        cur_sock = sock2;
+        cur_ca = ca2;
+        cur_akid = "AKIALONGTERM";
+        cur_secret = "long/term+secret";
+        cur_token = "";
+        k = client(0, &c, &e);
+        if (k >= 0) /* no policy: any PCR0; no session token */
+                k = expect_plaintext(c, &rc, NULL);
+        aws_http_conn_free(TAKE_PTR(c));
+        /* an idle connection is closed by the server */
+        if (k >= 0 && (k = raw_open(&r)) >= 0)
+                idle_closed = server_closed(&r);
+        raw_close(&r);
+        /* so is one whose request head stalls */
+        if (k >= 0 && (k = raw_open(&r)) >= 0 && (k = raw_send(&r, "POST / HTTP/1.1\r\n", 17)) >= 0)
+                loris_closed = server_closed(&r);
+        raw_close(&r);
+        cur_sock = sock_path;
+        cur_ca = ca_path;
+        cur_akid = AKID;
+        cur_secret = SECRET;
+        cur_token = TOKEN;
+        if (pid > 0) {
+                kill(pid, SIGTERM);
+                waitpid(pid, &status, 0);
+        }
+        ASSERT_OK(k);
+        ASSERT_TRUE(idle_closed);
+        ASSERT_TRUE(loris_closed);
+        /* SIGTERM: a clean exit that removes the socket */
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        ASSERT_TRUE(access(sock2, F_OK) < 0);
+}
+
+/* ---- tests: encrypt and keygen ---------------------------------------------------------------- */
+
+static void test_cli_encrypt_base64(void) {
+        _cleanup_(aws_http_conn_freep) struct aws_http_conn *c = NULL;
+        _cleanup_(recipient_done) struct recipient rc = {};
+        _cleanup_free_ uint8_t *text = NULL, *b = NULL;
+        char out[160];
+        struct aws_err e = {};
+        size_t len;
+        int n;
+
+        ASSERT_TRUE(setup());
+        ASSERT_OK(recipient_new(&rc));
+        snprintf(out, sizeof(out), "%s/key.kms.b64", tmpdir);
+        char *argv[] = { (char *) fake_kms,
+                         "encrypt",
+                         "--master-key",
+                         mk_path,
+                         "--key-id",
+                         KEY_ID,
+                         "-i",
+                         pt_path,
+                         "-o",
+                         out,
+                         "--base64",
+                         NULL };
+        ASSERT_EQ(run(argv), 0);
+        ASSERT_OK(read_all(out, &text, &len));
+        ASSERT_TRUE(len > 1 && text[len - 1] == '\n');
+        b = malloc(len);
+        ASSERT_TRUE(b);
+        n = EVP_DecodeBlock(b, text, (int) len - 1);
+        ASSERT_TRUE(n > 0);
+        n -= (text[len - 2] == '=') + (text[len - 3] == '=');
+        ASSERT_OK(client(0, &c, &e));
+        ASSERT_OK(expect_plaintext_blob(c, &rc, b, (size_t) n, NULL));
+}
+
+static void test_cli_refusals(void) {
+        _cleanup_free_ uint8_t *before = NULL, *after = NULL;
+        char empty[160], big[160], badkey[160], out[160];
+        size_t lb, la;
+        _cleanup_free_ char *big_text = malloc(FKMS_PLAINTEXT_MAX + 2);
+
+        ASSERT_TRUE(setup());
+        ASSERT_TRUE(big_text);
+        snprintf(empty, sizeof(empty), "%s/empty", tmpdir);
+        snprintf(big, sizeof(big), "%s/big", tmpdir);
+        snprintf(badkey, sizeof(badkey), "%s/short.key", tmpdir);
+        snprintf(out, sizeof(out), "%s/out.kms", tmpdir);
+        memset(big_text, 'k', FKMS_PLAINTEXT_MAX + 1);
+        big_text[FKMS_PLAINTEXT_MAX + 1] = '\0';
+        ASSERT_OK(write_str(empty, ""));
+        ASSERT_OK(write_str(big, big_text));
+        ASSERT_OK(write_str(badkey, "too short"));
+        char *bad_id[] = { (char *) fake_kms,
+                           "encrypt",
+                           "--master-key",
+                           mk_path,
+                           "--key-id",
+                           "a b",
+                           "-i",
+                           pt_path,
+                           "-o",
+                           out,
+                           NULL };
+        char *no_id[] = {
+                (char *) fake_kms, "encrypt", "--master-key", mk_path, "-i", pt_path, "-o", out, NULL
+        };
+        char *empty_in[] = { (char *) fake_kms,
+                             "encrypt",
+                             "--master-key",
+                             mk_path,
+                             "--key-id",
+                             "k",
+                             "-i",
+                             empty,
+                             "-o",
+                             out,
+                             NULL };
+        char *big_in[] = { (char *) fake_kms,
+                           "encrypt",
+                           "--master-key",
+                           mk_path,
+                           "--key-id",
+                           "k",
+                           "-i",
+                           big,
+                           "-o",
+                           out,
+                           NULL };
+        char *short_key[] = { (char *) fake_kms,
+                              "encrypt",
+                              "--master-key",
+                              badkey,
+                              "--key-id",
+                              "k",
+                              "-i",
+                              pt_path,
+                              "-o",
+                              out,
+                              NULL };
+        char *unknown[] = { (char *) fake_kms, "decrypt", NULL };
+        char *bad_pcr[] = { (char *) fake_kms, "serve", "--policy-pcr", "32=00", NULL };
+        char *odd_pcr[] = { (char *) fake_kms, "serve", "--policy-pcr", "0=abc", NULL };
+        char *serve_bare[] = { (char *) fake_kms, "serve", NULL };
+        char *keygen[] = { (char *) fake_kms, "keygen", "--master-key", mk_path, NULL };
+        ASSERT_EQ(run(bad_id), 1);
+        ASSERT_EQ(run(no_id), 1);
+        ASSERT_EQ(run(empty_in), 1);
+        ASSERT_EQ(run(big_in), 1);
+        ASSERT_EQ(run(short_key), 1);
+        ASSERT_EQ(run(unknown), 2);
+        ASSERT_EQ(run(bad_pcr), 2);
+        ASSERT_EQ(run(odd_pcr), 2);
+        ASSERT_EQ(run(serve_bare), 1);
+        ASSERT_TRUE(access(out, F_OK) < 0); /* nothing written by a refused encrypt */
+        /* keygen keeps an existing key */
+        ASSERT_OK(read_all(mk_path, &before, &lb));
+        ASSERT_EQ(run(keygen), 0);
+        ASSERT_OK(read_all(mk_path, &after, &la));
+        ASSERT_EQ(la, lb);
+        ASSERT_MEMEQ(after, before, lb);
 }
 
 /* ---- the fake's own parsers ------------------------------------------------------------------- */
@@ -1233,6 +1457,9 @@ int main(void) {
                 TEST("/fake-kms/http/wrong-host", test_http_wrong_host),
                 TEST("/fake-kms/http/pipelined-expect", test_http_pipelined_expect),
                 TEST("/fake-kms/http/handshake-failure", test_http_handshake_failure),
+                TEST("/fake-kms/second-server/long-term-credentials-timeouts", test_second_server),
+                TEST("/fake-kms/cli/encrypt-base64", test_cli_encrypt_base64),
+                TEST("/fake-kms/cli/refusals", test_cli_refusals),
         };
         int r = tap_run(tests, ELEMENTSOF(tests));
 
