@@ -450,7 +450,6 @@ static int run_serve(void) {
                                     .n_policy = arg_n_policy,
                                     .master_key = master,
                                     .fault_file = arg_fault_file,
-                                    .stats_file = arg_stats,
                                     .clock_offset = arg_clock_offset,
                                     .idle_timeout_ms = (int) arg_idle_timeout * 1000,
                                     .io_timeout_ms = (int) arg_io_timeout * 1000,
@@ -460,7 +459,7 @@ static int run_serve(void) {
                  "%s%s",
                  host, arg_region, names[1] ? " and " : "", names[1] ? names[1] : "", arg_listen,
                  arg_n_policy, arg_access_key_id, arg_token ? " with a session token" : "");
-        r = fkms_serve(&cfg, ctx, lfd, sigfd);
+        r = fkms_serve(&cfg, arg_stats, ctx, lfd, sigfd);
         if (addr.family == TRANSPORT_UNIX && addr.path[0])
                 (void) unlink(addr.path);
         if (r > 0) {

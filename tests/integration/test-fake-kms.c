@@ -32,6 +32,7 @@
 #include "common/secret.h"
 #include "enclave-token/cms.h"
 #include "tests/fakes/fake-kms-blob.h"
+#include "tests/fakes/fake-kms-fault.h"
 #include "tests/fakes/fake-kms-http.h"
 #include "tests/lib/data.h"
 #include "tests/lib/tap.h"
@@ -1429,12 +1430,55 @@ static void test_blob_format(void) {
         ASSERT_ERR(fkms_key_id_validate(""), -EINVAL);
 }
 
+static void test_fault_words(void) {
+        static const struct {
+                const char *text;
+                enum fkms_fault f;
+                unsigned ms;
+        } cases[] = {
+                { "", FKMS_FAULT_NONE, 0 },
+                { "\n", FKMS_FAULT_NONE, 0 },
+                { "none", FKMS_FAULT_NONE, 0 },
+                { "access-denied\n", FKMS_FAULT_ACCESS_DENIED, 0 },
+                { "bad-ciphertext extra words", FKMS_FAULT_BAD_CIPHERTEXT, 0 },
+                { "throttle", FKMS_FAULT_THROTTLE, 0 },
+                { "internal", FKMS_FAULT_INTERNAL, 0 },
+                { "expired-token", FKMS_FAULT_EXPIRED_TOKEN, 0 },
+                { "close\r\n", FKMS_FAULT_CLOSE, 0 },
+                { "garbage", FKMS_FAULT_GARBAGE, 0 },
+                { "slow=0", FKMS_FAULT_SLOW, 0 },
+                { "slow=250\n", FKMS_FAULT_SLOW, 250 },
+                { "slow=600000", FKMS_FAULT_SLOW, 600000 },
+                { "slow=600001", _FKMS_FAULT_INVALID, 0 },
+                { "slow=99999999999999999999", _FKMS_FAULT_INVALID, 0 },
+                { "slow=", _FKMS_FAULT_INVALID, 0 },
+                { "slow=1s", _FKMS_FAULT_INVALID, 0 },
+                { "slow=-1", _FKMS_FAULT_INVALID, 0 },
+                { "slow", _FKMS_FAULT_INVALID, 0 },
+                { "Throttle", _FKMS_FAULT_INVALID, 0 },
+                { "closed", _FKMS_FAULT_INVALID, 0 },
+                { "nonex", _FKMS_FAULT_INVALID, 0 },
+                { " \n throttle", FKMS_FAULT_THROTTLE, 0 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                unsigned ms = 12345;
+                enum fkms_fault f = fkms_fault_parse(cases[i].text, &ms);
+                printf("# '%s' -> %d\n", cases[i].text, f);
+                ASSERT_EQ(f, cases[i].f);
+                if (f == FKMS_FAULT_SLOW)
+                        ASSERT_EQ(ms, cases[i].ms);
+        }
+        ASSERT_EQ(fkms_fault_parse(NULL, NULL), _FKMS_FAULT_INVALID);
+}
+
 int main(void) {
         static const struct tap_test tests[] = {
                 TEST("/fake-kms/http-head/good", test_http_head_good),
                 TEST("/fake-kms/http-head/refused", test_http_head_refused),
                 TEST("/fake-kms/http-head/caps", test_http_head_caps),
                 TEST("/fake-kms/blob/format", test_blob_format),
+                TEST("/fake-kms/fault/words", test_fault_words),
                 TEST("/fake-kms/decrypt/roundtrip", test_decrypt_roundtrip),
                 TEST("/fake-kms/generate-random", test_generate_random),
                 TEST("/fake-kms/keep-alive/stats", test_keep_alive_stats),
