@@ -377,9 +377,7 @@ void fkms_handle(const struct fkms_config *cfg, const struct fkms_http_head *h, 
         if (apply_fault(cfg, out))
                 return;
         if (strcmp(h->method, "POST") != 0 || strcmp(h->target, "/") != 0) {
-
                 reply_error_name(out, 404, "UnknownOperationException", "KMS answers POST / only");
-
                 return;
         }
         if (!host_ok(cfg, h->host)) {

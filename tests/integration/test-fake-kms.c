@@ -58,6 +58,7 @@ static int slow = 1; /* valgrind: bounds grow, assertions stay */
 /* The server the client helpers talk to, and the credentials they sign with. */
 static const char *cur_sock = sock_path, *cur_ca = ca_path;
 static const char *cur_akid = AKID, *cur_secret = SECRET, *cur_token = TOKEN;
+static int64_t cur_skew; /* seconds added to the signing time of every request */
 
 /* ---- processes and files ---------------------------------------------------------------------- */
 
@@ -392,7 +393,7 @@ static int kms_post(struct aws_http_conn *c, const struct call *k, struct aws_ht
                                     .creds = &creds,
                                     .region = REGION,
                                     .service = "kms",
-                                    .time = time(NULL) + k->skew,
+                                    .time = time(NULL) + cur_skew + k->skew,
                                     .flags = AWS_SIGV4_NORMALIZE_PATH | AWS_SIGV4_SIGN_BODY };
         r = aws_sigv4_sign(&sq, &sig, e);
         if (r < 0)
@@ -1118,6 +1119,8 @@ static void test_second_server(void) {
                          "1",
                          "--io-timeout",
                          "1",
+                         "--clock-offset",
+                         "600",
                          NULL };
         ASSERT_OK(spawn_server(argv, ca2, &pid));
         cur_sock = sock2;
@@ -1125,9 +1128,16 @@ static void test_second_server(void) {
         cur_akid = "AKIALONGTERM";
         cur_secret = "long/term+secret";
         cur_token = "";
-        k = client(0, &c, &e);
-        if (k >= 0) /* no policy: any PCR0; no session token */
+        /* its clock is 10 minutes ahead: a request signed now is refused, one signed by that clock
+         * passes (no policy: any PCR0; no session token) */
+        struct call now = { .op = AWS_KMS_DECRYPT, .doc = rc.doc, .doc_len = rc.doc_len };
+        k = expect_error(&now, AWS_KMS_ERR_INVALID_SIGNATURE, 400, "Signature expired");
+        cur_skew = 600;
+        if (k >= 0)
+                k = client(0, &c, &e);
+        if (k >= 0)
                 k = expect_plaintext(c, &rc, NULL);
+        cur_skew = 0;
         aws_http_conn_free(TAKE_PTR(c));
         /* an idle connection is closed by the server */
         if (k >= 0 && (k = raw_open(&r)) >= 0)
@@ -1501,7 +1511,7 @@ int main(void) {
                 TEST("/fake-kms/http/wrong-host", test_http_wrong_host),
                 TEST("/fake-kms/http/pipelined-expect", test_http_pipelined_expect),
                 TEST("/fake-kms/http/handshake-failure", test_http_handshake_failure),
-                TEST("/fake-kms/second-server/long-term-credentials-timeouts", test_second_server),
+                TEST("/fake-kms/second-server/long-term-credentials-clock-timeouts", test_second_server),
                 TEST("/fake-kms/cli/encrypt-base64", test_cli_encrypt_base64),
                 TEST("/fake-kms/cli/refusals", test_cli_refusals),
         };
