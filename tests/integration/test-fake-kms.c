@@ -3,6 +3,7 @@
  * aws/kms signed with aws/sigv4, POSTed with aws/http (libcurl, TLS to the fake's CA), the answer opened
  * with enclave-token/cms.h. Then every refusal, every fault mode and the connection statistics; and the
  * fake's own HTTP head parser and blob format on their own. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -125,7 +126,7 @@ static int write_root(const char *path, const struct attest_test_ca *c) {
 
 static void hex(const uint8_t *p, size_t n, char *out) {
         for (size_t i = 0; i < n; i++)
-                sprintf(out + 2 * i, "%02X", p[i]); /* upper case: the policy compares ignoring case */
+                sprintf(out + 2 * i, "%02X", p[i]); /* upper case; the document holds bytes */
 }
 
 /* Starts fake-kms with argv and waits for its CA file (written once it listens). */
@@ -160,10 +161,14 @@ static int spawn_server(char *const argv[], const char *ca_file, pid_t *ret_pid)
 }
 
 static int start_server(void) {
-        char policy[8 + 96 + 1], creds[128], listen[160];
+        char policy[8 + 96 + 1], policy3[8 + 96 + 1], creds[128], listen[160];
 
         strcpy(policy, "0=");
         hex(pcr_bytes[0], 48, policy + 2);
+        strcpy(policy3, "3=");
+        hex(pcr_bytes[3], 48, policy3 + 2);
+        for (char *p = policy3; *p; p++)
+                *p = (char) tolower((unsigned char) *p);
         snprintf(creds, sizeof(creds), "%s:%s:%s", AKID, SECRET, TOKEN);
         snprintf(listen, sizeof(listen), "unix:path=%s", sock_path);
         char *argv[] = { (char *) fake_kms,
@@ -182,6 +187,8 @@ static int start_server(void) {
                          mk_path,
                          "--policy-pcr",
                          policy,
+                         "--policy-pcr",
+                         policy3,
                          "--fault-file",
                          fault_path,
                          "--stats",
@@ -273,14 +280,20 @@ static void teardown(void) {
 
 /* ---- documents -------------------------------------------------------------------------------- */
 
-/* A document of c for spki, with PCR0 = pcr0 (NULL: the policy's). */
-static int make_doc(const struct attest_test_ca *c, const uint8_t *pcr0, const uint8_t *spki,
-                    size_t spki_len, uint8_t **ret, size_t *ret_len) {
+/* A document of c for spki, its PCRs pcr_bytes but PCR flip (-1: none) with its last bit flipped. */
+static int make_doc(const struct attest_test_ca *c, int flip, const uint8_t *spki, size_t spki_len,
+                    uint8_t **ret, size_t *ret_len) {
         struct attest_pcr_value pcrs[16];
         struct attest_blob bundle[2] = { { c->root_der, c->root_len }, { c->inter_der, c->inter_len } };
+        uint8_t flipped[48];
 
         for (unsigned i = 0; i < 16; i++)
-                pcrs[i] = (struct attest_pcr_value){ i, i == 0 && pcr0 ? pcr0 : pcr_bytes[i], 48 };
+                pcrs[i] = (struct attest_pcr_value){ i, pcr_bytes[i], 48 };
+        if (flip >= 0 && flip < 16) {
+                memcpy(flipped, pcr_bytes[flip], sizeof(flipped));
+                flipped[47] ^= 1;
+                pcrs[flip].ptr = flipped;
+        }
         struct attest_build b = {
                 .module_id = "i-0123456789abcdef0-enc0123456789abcdef",
                 .timestamp_ms = (uint64_t) time(NULL) * 1000,
@@ -314,7 +327,7 @@ static int recipient_new(struct recipient *r) {
         *r = (struct recipient){};
         k = nsm_kms_keypair_new(&r->key, &r->spki, &r->spki_len);
         if (k >= 0)
-                k = make_doc(ca, NULL, r->spki, r->spki_len, &r->doc, &r->doc_len);
+                k = make_doc(ca, -1, r->spki, r->spki_len, &r->doc, &r->doc_len);
         return k;
 }
 
@@ -639,7 +652,7 @@ static void test_other_root(void) {
 
         ASSERT_TRUE(setup());
         ASSERT_OK(recipient_new(&rc));
-        ASSERT_OK(make_doc(other_ca, NULL, rc.spki, rc.spki_len, &doc, &len));
+        ASSERT_OK(make_doc(other_ca, -1, rc.spki, rc.spki_len, &doc, &len));
         struct call k = { .op = AWS_KMS_DECRYPT, .doc = doc, .doc_len = len };
         ASSERT_OK(expect_error(&k, AWS_KMS_ERR_ACCESS_DENIED, 400, "root"));
         k.op = AWS_KMS_GENERATE_RANDOM;
@@ -663,19 +676,29 @@ static void test_root_reread(void) {
         ASSERT_OK(expect_plaintext(c, &rc, NULL));
 }
 
-static void test_pcr0_policy(void) {
+/* The policy is PCR0 (upper-case hex) and PCR3 (lower-case): each must match, PCR2 is free. */
+static void test_pcr_policy(void) {
+        _cleanup_(aws_http_conn_freep) struct aws_http_conn *c = NULL;
         _cleanup_(recipient_done) struct recipient rc = {};
-        _cleanup_free_ uint8_t *doc = NULL;
-        uint8_t pcr0[48];
-        size_t len;
+        _cleanup_free_ uint8_t *d0 = NULL, *d3 = NULL, *d2 = NULL;
+        size_t l0, l3, l2;
+        struct aws_err e = {};
 
         ASSERT_TRUE(setup());
         ASSERT_OK(recipient_new(&rc));
-        memcpy(pcr0, pcr_bytes[0], 48);
-        pcr0[47] ^= 1;
-        ASSERT_OK(make_doc(ca, pcr0, rc.spki, rc.spki_len, &doc, &len));
-        struct call k = { .op = AWS_KMS_DECRYPT, .doc = doc, .doc_len = len };
-        ASSERT_OK(expect_error(&k, AWS_KMS_ERR_ACCESS_DENIED, 400, "ImageSha384"));
+        ASSERT_OK(make_doc(ca, 0, rc.spki, rc.spki_len, &d0, &l0));
+        ASSERT_OK(make_doc(ca, 3, rc.spki, rc.spki_len, &d3, &l3));
+        ASSERT_OK(make_doc(ca, 2, rc.spki, rc.spki_len, &d2, &l2));
+        struct call k = { .op = AWS_KMS_DECRYPT, .doc = d0, .doc_len = l0 };
+        ASSERT_OK(expect_error(&k, AWS_KMS_ERR_ACCESS_DENIED, 400, "ImageSha384 (PCR0)"));
+        k = (struct call){ .op = AWS_KMS_GENERATE_RANDOM, .doc = d3, .doc_len = l3 };
+        ASSERT_OK(expect_error(&k, AWS_KMS_ERR_ACCESS_DENIED, 400, "kms:RecipientAttestation:PCR3 differs"));
+        /* a PCR the policy does not name may be anything */
+        free(rc.doc);
+        rc.doc = TAKE_PTR(d2);
+        rc.doc_len = l2;
+        ASSERT_OK(client(0, &c, &e));
+        ASSERT_OK(expect_plaintext(c, &rc, NULL));
 }
 
 static void test_bad_public_key(void) {
@@ -691,13 +714,13 @@ static void test_bad_public_key(void) {
         n_ec = i2d_PUBKEY(ec, &spki_ec);
         n_small = i2d_PUBKEY(small, &spki_small);
         ASSERT_TRUE(n_ec > 0 && n_small > 0);
-        int r1 = make_doc(ca, NULL, spki_ec, (size_t) n_ec, &d1, &l1);
-        int r2 = make_doc(ca, NULL, spki_small, (size_t) n_small, &d2, &l2);
+        int r1 = make_doc(ca, -1, spki_ec, (size_t) n_ec, &d1, &l1);
+        int r2 = make_doc(ca, -1, spki_small, (size_t) n_small, &d2, &l2);
         OPENSSL_free(spki_ec);
         OPENSSL_free(spki_small);
         ASSERT_OK(r1);
         ASSERT_OK(r2);
-        ASSERT_OK(make_doc(ca, NULL, NULL, 0, &d3, &l3));
+        ASSERT_OK(make_doc(ca, -1, NULL, 0, &d3, &l3));
         struct call k = { .op = AWS_KMS_DECRYPT, .doc = d1, .doc_len = l1 };
         ASSERT_OK(expect_error(&k, AWS_KMS_ERR_VALIDATION, 400, "not an RSA key"));
         k = (struct call){ .op = AWS_KMS_DECRYPT, .doc = d2, .doc_len = l2 };
@@ -1498,7 +1521,7 @@ int main(void) {
                 TEST("/fake-kms/sigv4/skewed-clock", test_skewed_clock),
                 TEST("/fake-kms/attestation/other-root", test_other_root),
                 TEST("/fake-kms/attestation/root-reread", test_root_reread),
-                TEST("/fake-kms/attestation/pcr0-policy", test_pcr0_policy),
+                TEST("/fake-kms/attestation/pcr-policy", test_pcr_policy),
                 TEST("/fake-kms/attestation/public-key", test_bad_public_key),
                 TEST("/fake-kms/decrypt/garbled-blob", test_garbled_blob),
                 TEST("/fake-kms/request/invalid", test_bad_request),
