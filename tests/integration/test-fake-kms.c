@@ -670,6 +670,9 @@ static void test_root_reread(void) {
         ASSERT_OK(write_root(root_path, other_ca));
         struct call k = { .op = AWS_KMS_DECRYPT, .doc = rc.doc, .doc_len = rc.doc_len };
         int r = expect_error(&k, AWS_KMS_ERR_ACCESS_DENIED, 400, "root");
+        /* not written yet: the fake's own failure, worth a retry */
+        if (r >= 0 && unlink(root_path) >= 0)
+                r = expect_error(&k, AWS_KMS_ERR_INTERNAL, 500, "attestation root");
         ASSERT_OK(write_root(root_path, ca));
         ASSERT_OK(r);
         ASSERT_OK(client(0, &c, &e));
