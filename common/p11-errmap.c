@@ -28,6 +28,12 @@ static const struct errmap_entry errmap[] = {
         { -EKEYREJECTED, RPC_STATUS_KEY_INVALID, CKR_KEY_TYPE_INCONSISTENT },
         { -EPROTONOSUPPORT, RPC_STATUS_BAD_VERSION, CKR_DEVICE_ERROR },
         { -EIO, RPC_STATUS_INTERNAL, CKR_DEVICE_ERROR },
+        { -ENOMEDIUM, RPC_STATUS_NO_ATTESTATION, CKR_DEVICE_ERROR },
+        { -ENOLINK, RPC_STATUS_NO_KMS_ROUND, CKR_DEVICE_ERROR },
+        { -EKEYREVOKED, RPC_STATUS_KMS_DENIED, CKR_DEVICE_ERROR },
+        { -ENOTRECOVERABLE, RPC_STATUS_KMS_CIPHERTEXT, CKR_DEVICE_ERROR },
+        { -EHOSTUNREACH, RPC_STATUS_KMS_UNAVAILABLE, CKR_DEVICE_ERROR },
+        { -EREMOTEIO, RPC_STATUS_KMS_ERROR, CKR_DEVICE_ERROR },
         /* The PKCS#11 side only: the connection to the enclave. */
         { -ECONNREFUSED, _RPC_STATUS_INVALID, CKR_DEVICE_REMOVED },
         { -ENOENT, _RPC_STATUS_INVALID, CKR_DEVICE_REMOVED },
@@ -92,6 +98,12 @@ const char *rpc_status_to_string(enum rpc_status s) {
                 [RPC_STATUS_KEY_INVALID] = "key-invalid",
                 [RPC_STATUS_BAD_VERSION] = "bad-version",
                 [RPC_STATUS_INTERNAL] = "internal",
+                [RPC_STATUS_NO_ATTESTATION] = "no-attestation",
+                [RPC_STATUS_NO_KMS_ROUND] = "no-kms-round",
+                [RPC_STATUS_KMS_DENIED] = "kms-denied",
+                [RPC_STATUS_KMS_CIPHERTEXT] = "kms-ciphertext",
+                [RPC_STATUS_KMS_UNAVAILABLE] = "kms-unavailable",
+                [RPC_STATUS_KMS_ERROR] = "kms-error",
         };
         return s >= 0 && s < _RPC_STATUS_MAX ? names[s] : NULL;
 }

@@ -25,6 +25,10 @@ static const struct rpc_call_info calls[_RPC_CALL_MAX] = {
         CALL(TOKEN_REMOVE, CONTROL, READY, token_remove_req, empty),
         CALL(DESCRIBE, CONTROL, READY, page_req, page_resp),
         CALL(TOKEN_RELEASE, CONTROL, READY, token_release_req, token_release_resp),
+        CALL(KMS_BEGIN, CONTROL, READY, kms_begin_req, kms_begin_resp),
+        CALL(KMS_END, CONTROL, READY, empty, empty),
+        CALL(TOKEN_REFRESH, CONTROL, READY, token_refresh_req, token_refresh_resp),
+        CALL(ATTEST, CONTROL, READY, attest_req, attest_resp),
 };
 
 const struct rpc_call_info *rpc_call_lookup(unsigned id) {

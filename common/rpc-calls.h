@@ -22,6 +22,10 @@ enum rpc_call {
         RPC_CALL_TOKEN_REMOVE,  /* control */
         RPC_CALL_DESCRIBE,      /* control: device info and a page of tokens with key details */
         RPC_CALL_TOKEN_RELEASE, /* control: held retired versions run out the grace period from now */
+        RPC_CALL_KMS_BEGIN,     /* control: credentials for this connection's KMS round (version 3) */
+        RPC_CALL_KMS_END,       /* control: the round's key and credentials are wiped */
+        RPC_CALL_TOKEN_REFRESH, /* control: re-decrypt a token's keys, extend its expiry */
+        RPC_CALL_ATTEST,        /* control: a fresh attestation document */
         _RPC_CALL_MAX,
         _RPC_CALL_INVALID = -EINVAL,
 };

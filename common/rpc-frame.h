@@ -20,7 +20,7 @@
 #define RPC_MAGIC            UINT32_C(0x45414331)
 #define RPC_HEADER_SIZE      16
 #define RPC_VERSION_MIN      1
-#define RPC_VERSION_MAX      2 /* 2: TOKEN_ADD hold and held, TOKEN_RELEASE (RPC_VERSION_HOLD) */
+#define RPC_VERSION_MAX      3 /* 2: TOKEN_ADD hold (RPC_VERSION_HOLD); 3: the KMS key path (RPC_VERSION_KMS) */
 #define RPC_MAX_BODY_DATA    (64u * 1024u)
 #define RPC_MAX_BODY_CONTROL (1024u * 1024u)
 
@@ -54,6 +54,13 @@ enum rpc_status {
         RPC_STATUS_KEY_INVALID,   /* unparsable key or certificate, key/cert mismatch */
         RPC_STATUS_BAD_VERSION,   /* no common protocol version */
         RPC_STATUS_INTERNAL,
+        /* version 3: the KMS key path */
+        RPC_STATUS_NO_ATTESTATION, /* no NSM (and no simulator): keys cannot be decrypted here */
+        RPC_STATUS_NO_KMS_ROUND,   /* a KMS ciphertext without KMS_BEGIN on this connection */
+        RPC_STATUS_KMS_DENIED,     /* KMS refused: AccessDenied (key policy, attestation), bad credentials */
+        RPC_STATUS_KMS_CIPHERTEXT, /* KMS: invalid ciphertext, wrong / disabled / unknown key */
+        RPC_STATUS_KMS_UNAVAILABLE, /* KMS unreachable, timed out, throttled or failing: retry later */
+        RPC_STATUS_KMS_ERROR,       /* any other KMS error, or an answer the enclave could not open */
         _RPC_STATUS_MAX,
         _RPC_STATUS_INVALID = -EINVAL,
 };

@@ -51,6 +51,7 @@ static const struct rpc_field token_info_fields[] = {
         RPC_F_U64(3, struct rpc_token_info, generation, false),
         RPC_F_U32(4, struct rpc_token_info, n_keys_total, false, 0, RPC_MAX_KEYS),
         RPC_F_ARRAY(5, struct rpc_token_info, keys, n_keys, false, 0, RPC_MAX_KEYS, key_info_elem, 3, false),
+        RPC_F_U64(6, struct rpc_token_info, expires, false),
 };
 const struct rpc_schema rpc_token_info_schema =
         RPC_SCHEMA("token_info", struct rpc_token_info, token_info_fields, false);
@@ -135,8 +136,10 @@ const struct rpc_schema rpc_decrypt_resp_schema =
 static const struct rpc_field add_key_fields[] = {
         RPC_F_U32(1, struct rpc_add_key, id, true, 0, RPC_KEY_ID_MAX),
         RPC_F_TEXT(2, struct rpc_add_key, label, true, 1, RPC_KEY_LABEL_MAX),
-        RPC_F_SECRET(3, struct rpc_add_key, key_pem, true, 1, RPC_KEY_PEM_MAX),
+        /* Exactly one of key_pem and ciphertext: the handler checks (MALFORMED otherwise). */
+        RPC_F_SECRET(3, struct rpc_add_key, key_pem, false, 1, RPC_KEY_PEM_MAX),
         RPC_F_BYTES(4, struct rpc_add_key, chain_pem, true, 1, RPC_CHAIN_PEM_MAX),
+        RPC_F_BYTES(5, struct rpc_add_key, ciphertext, false, 1, RPC_CIPHERTEXT_MAX),
 };
 static const struct rpc_schema add_key_schema =
         RPC_SCHEMA("add_key", struct rpc_add_key, add_key_fields, true);
@@ -150,6 +153,7 @@ static const struct rpc_field token_add_req_fields[] = {
         RPC_F_ARRAY(4, struct rpc_token_add_req, keys, n_keys, true, 1, RPC_MAX_KEYS, add_key_elem, 13,
                     false),
         RPC_F_BOOL(5, struct rpc_token_add_req, hold, false),
+        RPC_F_U32(6, struct rpc_token_add_req, ttl, false, 0, RPC_TTL_MAX),
 };
 const struct rpc_schema rpc_token_add_req_schema =
         RPC_SCHEMA("token_add_req", struct rpc_token_add_req, token_add_req_fields, true);
@@ -157,6 +161,7 @@ const struct rpc_schema rpc_token_add_req_schema =
 static const struct rpc_field token_add_resp_fields[] = {
         RPC_F_U32(1, struct rpc_token_add_resp, slot, true, 0, UINT32_MAX),
         RPC_F_U32(2, struct rpc_token_add_resp, held, false, 0, UINT32_MAX),
+        RPC_F_U64(3, struct rpc_token_add_resp, expires, false),
 };
 const struct rpc_schema rpc_token_add_resp_schema =
         RPC_SCHEMA("token_add_resp", struct rpc_token_add_resp, token_add_resp_fields, false);
@@ -184,6 +189,69 @@ static const struct rpc_field token_release_resp_fields[] = {
 };
 const struct rpc_schema rpc_token_release_resp_schema =
         RPC_SCHEMA("token_release_resp", struct rpc_token_release_resp, token_release_resp_fields, false);
+
+/* ---- KMS_BEGIN ---- */
+
+static const struct rpc_field kms_begin_req_fields[] = {
+        RPC_F_TEXT(1, struct rpc_kms_begin_req, region, true, 1, RPC_REGION_MAX),
+        RPC_F_TEXT(2, struct rpc_kms_begin_req, access_key_id, true, RPC_AKID_MIN, RPC_AKID_MAX),
+        RPC_F_SECRET(3, struct rpc_kms_begin_req, secret_access_key, true, 1, RPC_AWS_SECRET_MAX),
+        RPC_F_SECRET(4, struct rpc_kms_begin_req, session_token, false, 1, RPC_SESSION_TOKEN_MAX),
+        RPC_F_U64(5, struct rpc_kms_begin_req, time, true),
+        RPC_F_TEXT(6, struct rpc_kms_begin_req, domain, false, 1, RPC_DOMAIN_MAX),
+        RPC_F_BOOL(7, struct rpc_kms_begin_req, per_key, false),
+};
+const struct rpc_schema rpc_kms_begin_req_schema =
+        RPC_SCHEMA("kms_begin_req", struct rpc_kms_begin_req, kms_begin_req_fields, true);
+
+static const struct rpc_field kms_begin_resp_fields[] = {
+        RPC_F_U64(1, struct rpc_kms_begin_resp, time, true),
+        RPC_F_BOOL(2, struct rpc_kms_begin_resp, parent_time, false),
+};
+const struct rpc_schema rpc_kms_begin_resp_schema =
+        RPC_SCHEMA("kms_begin_resp", struct rpc_kms_begin_resp, kms_begin_resp_fields, false);
+
+/* ---- TOKEN_REFRESH ---- */
+
+static const struct rpc_field refresh_key_fields[] = {
+        RPC_F_U32(1, struct rpc_refresh_key, id, true, 0, RPC_KEY_ID_MAX),
+        RPC_F_BYTES(2, struct rpc_refresh_key, ciphertext, true, 1, RPC_CIPHERTEXT_MAX),
+};
+static const struct rpc_schema refresh_key_schema =
+        RPC_SCHEMA("refresh_key", struct rpc_refresh_key, refresh_key_fields, false);
+static const struct rpc_field refresh_key_elem = RPC_E_MAP(refresh_key_schema);
+
+static const struct rpc_field token_refresh_req_fields[] = {
+        RPC_F_TEXT(1, struct rpc_token_refresh_req, label, true, 1, RPC_LABEL_MAX),
+        RPC_F_SECRET(2, struct rpc_token_refresh_req, pin, true, RPC_PIN_MIN, RPC_PIN_MAX),
+        /* A key map is at least 7 bytes: two keys, an id and a 1-byte ciphertext. */
+        RPC_F_ARRAY(3, struct rpc_token_refresh_req, keys, n_keys, true, 1, RPC_MAX_KEYS, refresh_key_elem,
+                    7, false),
+        RPC_F_U32(4, struct rpc_token_refresh_req, ttl, false, 0, RPC_TTL_MAX),
+};
+const struct rpc_schema rpc_token_refresh_req_schema =
+        RPC_SCHEMA("token_refresh_req", struct rpc_token_refresh_req, token_refresh_req_fields, true);
+
+static const struct rpc_field token_refresh_resp_fields[] = {
+        RPC_F_U64(1, struct rpc_token_refresh_resp, expires, true),
+};
+const struct rpc_schema rpc_token_refresh_resp_schema =
+        RPC_SCHEMA("token_refresh_resp", struct rpc_token_refresh_resp, token_refresh_resp_fields, false);
+
+/* ---- ATTEST ---- */
+
+static const struct rpc_field attest_req_fields[] = {
+        RPC_F_BYTES(1, struct rpc_attest_req, nonce, false, 1, RPC_NONCE_MAX),
+        RPC_F_BYTES(2, struct rpc_attest_req, user_data, false, 1, RPC_NONCE_MAX),
+};
+const struct rpc_schema rpc_attest_req_schema =
+        RPC_SCHEMA("attest_req", struct rpc_attest_req, attest_req_fields, false);
+
+static const struct rpc_field attest_resp_fields[] = {
+        RPC_F_BYTES(1, struct rpc_attest_resp, document, true, 1, RPC_ATTEST_DOC_MAX),
+};
+const struct rpc_schema rpc_attest_resp_schema =
+        RPC_SCHEMA("attest_resp", struct rpc_attest_resp, attest_resp_fields, false);
 
 /* ---- names ---- */
 

@@ -31,6 +31,17 @@
 #define RPC_TEXT_MAX       256  /* free text: server name, subject */
 #define RPC_MAX_TOKENS     4096 /* the token daemon's hard ceiling (default limit 1024) */
 #define RPC_PAGE_MAX       128  /* tokens per TOKEN_LIST / DESCRIBE page */
+/* KMS (protocol version 3) */
+#define RPC_CIPHERTEXT_MAX    6144 /* a KMS CiphertextBlob (KMS: 1..6144) */
+#define RPC_REGION_MAX        32
+#define RPC_AKID_MIN          16
+#define RPC_AKID_MAX          128
+#define RPC_AWS_SECRET_MAX    128
+#define RPC_SESSION_TOKEN_MAX 4096
+#define RPC_DOMAIN_MAX        64    /* partition DNS suffix: amazonaws.com, amazonaws.com.cn, ... */
+#define RPC_NONCE_MAX         512   /* ATTEST nonce and user data (the NSM's own caps) */
+#define RPC_ATTEST_DOC_MAX    12288 /* the NSM's response buffer */
+#define RPC_TTL_MAX           (366u * 24 * 3600)
 
 enum rpc_key_type {
         RPC_KEY_NONE,
@@ -101,6 +112,7 @@ struct rpc_token_info {
         struct rpc_slice label; /* text */
         uint64_t generation;    /* bumps when this token's keys change */
         uint32_t n_keys_total;  /* number of keys (always sent) */
+        uint64_t expires;       /* Unix time the token expires unless refreshed; 0: never (DESCRIBE) */
         size_t n_keys;          /* keys[] filled (TOKEN_OBJECTS, DESCRIBE) */
         struct rpc_key_info keys[RPC_MAX_KEYS];
 };
@@ -152,12 +164,18 @@ struct rpc_crypto_resp {
  * to a daemon that negotiated it (an older one answers MALFORMED to the unknown key). */
 #define RPC_VERSION_HOLD 2
 
-/* TOKEN_ADD */
+/* The protocol version that brought KMS_BEGIN / KMS_END, TOKEN_ADD keys as KMS ciphertexts, token
+ * expiry (ttl, expires), TOKEN_REFRESH and ATTEST. */
+#define RPC_VERSION_KMS 3
+
+/* TOKEN_ADD: each key is either key_pem (plaintext, --dev only) or ciphertext (a KMS CiphertextBlob
+ * the enclave decrypts in the connection's KMS round: KMS_BEGIN). */
 struct rpc_add_key {
         uint32_t id;
-        struct rpc_slice label;     /* text */
-        struct rpc_slice key_pem;   /* secret */
-        struct rpc_slice chain_pem; /* leaf first */
+        struct rpc_slice label;      /* text */
+        struct rpc_slice key_pem;    /* secret */
+        struct rpc_slice chain_pem;  /* leaf first */
+        struct rpc_slice ciphertext; /* KMS CiphertextBlob of the PEM private key */
 };
 struct rpc_token_add_req {
         struct rpc_slice label;
@@ -168,10 +186,56 @@ struct rpc_token_add_req {
         /* With replace: a replaced version is held (signs with its ticket, no expiry) until a
          * TOKEN_RELEASE starts its grace period: a web server may still use it. */
         bool hold;
+        uint32_t ttl; /* seconds until the token expires unless refreshed; 0: never (KMS keys: 48 h) */
 };
 struct rpc_token_add_resp {
         uint32_t slot;
-        uint32_t held; /* versions of this label held after the call (sent when not 0) */
+        uint32_t held;    /* versions of this label held after the call (sent when not 0) */
+        uint64_t expires; /* Unix time; 0: never */
+};
+
+/* KMS_BEGIN: opens the connection's KMS round. The enclave makes one ephemeral RSA-2048 key and one
+ * attestation document for it, and uses them and one kept-alive TLS connection for every Decrypt of
+ * the round; KMS_END (or the connection's end) wipes the key and the credentials. */
+struct rpc_kms_begin_req {
+        struct rpc_slice region;            /* text: us-east-1 */
+        struct rpc_slice access_key_id;     /* text */
+        struct rpc_slice secret_access_key; /* secret */
+        struct rpc_slice session_token;     /* secret; empty for long-term credentials */
+        uint64_t time;                      /* the parent's clock, Unix ms */
+        struct rpc_slice domain;            /* text: partition DNS suffix; empty: from the region */
+        bool per_key; /* a new key, document and connection for every Decrypt (benchmarks only) */
+};
+struct rpc_kms_begin_resp {
+        uint64_t time;    /* the enclave's clock, Unix ms */
+        bool parent_time; /* the enclave signs with the parent's time (its own is > 4 min off) */
+};
+/* KMS_END: empty map both ways. */
+
+/* TOKEN_REFRESH: re-decrypts the token's keys in the connection's KMS round; each must be the key the
+ * token holds under that id. Extends the expiry; ticket and objects are unchanged. */
+struct rpc_refresh_key {
+        uint32_t id;
+        struct rpc_slice ciphertext;
+};
+struct rpc_token_refresh_req {
+        struct rpc_slice label;
+        struct rpc_slice pin; /* secret */
+        size_t n_keys;
+        struct rpc_refresh_key keys[RPC_MAX_KEYS];
+        uint32_t ttl; /* 0: the default (48 h) */
+};
+struct rpc_token_refresh_resp {
+        uint64_t expires; /* Unix time */
+};
+
+/* ATTEST: a fresh attestation document from the NSM, for the parent to check the enclave. */
+struct rpc_attest_req {
+        struct rpc_slice nonce;     /* 0..RPC_NONCE_MAX bytes */
+        struct rpc_slice user_data; /* 0..RPC_NONCE_MAX bytes */
+};
+struct rpc_attest_resp {
+        struct rpc_slice document; /* COSE_Sign1 */
 };
 
 /* TOKEN_REMOVE */
@@ -209,6 +273,12 @@ extern const struct rpc_schema rpc_token_add_resp_schema;
 extern const struct rpc_schema rpc_token_remove_req_schema;
 extern const struct rpc_schema rpc_token_release_req_schema;
 extern const struct rpc_schema rpc_token_release_resp_schema;
+extern const struct rpc_schema rpc_kms_begin_req_schema;
+extern const struct rpc_schema rpc_kms_begin_resp_schema;
+extern const struct rpc_schema rpc_token_refresh_req_schema;
+extern const struct rpc_schema rpc_token_refresh_resp_schema;
+extern const struct rpc_schema rpc_attest_req_schema;
+extern const struct rpc_schema rpc_attest_resp_schema;
 
 /* Typed fronts of the schema engine: the compiler checks the struct against the schema's message.
  * Each encoder writes the whole body (check rpc_writer_finish(w)); each decoder parses the whole
@@ -238,6 +308,12 @@ RPC_MSG_CODEC(token_add_resp, struct rpc_token_add_resp)
 RPC_MSG_CODEC(token_remove_req, struct rpc_token_remove_req)
 RPC_MSG_CODEC(token_release_req, struct rpc_token_release_req)
 RPC_MSG_CODEC(token_release_resp, struct rpc_token_release_resp)
+RPC_MSG_CODEC(kms_begin_req, struct rpc_kms_begin_req)
+RPC_MSG_CODEC(kms_begin_resp, struct rpc_kms_begin_resp)
+RPC_MSG_CODEC(token_refresh_req, struct rpc_token_refresh_req)
+RPC_MSG_CODEC(token_refresh_resp, struct rpc_token_refresh_resp)
+RPC_MSG_CODEC(attest_req, struct rpc_attest_req)
+RPC_MSG_CODEC(attest_resp, struct rpc_attest_resp)
 
 /* SIGN and DECRYPT answers share one wire form. */
 static inline void rpc_crypto_resp_encode(struct rpc_writer *w, const struct rpc_crypto_resp *m) {

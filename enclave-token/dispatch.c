@@ -250,6 +250,12 @@ static int handle_token_release(const struct etok_dispatch *d, struct etok_sessi
         return reply(w, c, &(struct rpc_token_release_resp){ .released = (uint32_t) r });
 }
 
+/* The KMS key path (protocol version 3): not wired yet. */
+static int handle_kms_pending(const struct etok_dispatch *d, struct etok_session *s,
+                              const struct rpc_call_info *c, const void *request, struct rpc_writer *w) {
+        return ETOK_ERR(NO_ATTESTATION);
+}
+
 static const handler_fn handlers[_RPC_CALL_MAX] = {
         [RPC_CALL_HELLO] = handle_hello,
         [RPC_CALL_PING] = handle_ping,
@@ -262,6 +268,10 @@ static const handler_fn handlers[_RPC_CALL_MAX] = {
         [RPC_CALL_TOKEN_REMOVE] = handle_token_remove,
         [RPC_CALL_DESCRIBE] = handle_describe,
         [RPC_CALL_TOKEN_RELEASE] = handle_token_release,
+        [RPC_CALL_KMS_BEGIN] = handle_kms_pending,
+        [RPC_CALL_KMS_END] = handle_kms_pending,
+        [RPC_CALL_TOKEN_REFRESH] = handle_kms_pending,
+        [RPC_CALL_ATTEST] = handle_kms_pending,
 };
 
 /* Decodes the request with the call's schema (into req, REQUEST_MAX bytes) and runs the handler. */

@@ -241,6 +241,75 @@ static inline int rpc_sample_encode(size_t i, struct rpc_writer *w, struct rpc_s
                 s = (struct rpc_sample){ "token-release-resp", RPC_CALL_TOKEN_RELEASE, false };
                 rpc_token_release_resp_encode(w, &(struct rpc_token_release_resp){ .released = 2 });
                 break;
+        case 26: {
+                /* version 3: a key as a KMS ciphertext, a TTL */
+                struct rpc_token_add_req m = {
+                        .label = RPC_SLICE_STR("web"),
+                        .pin = RPC_SLICE_STR("0000-secret"),
+                        .n_keys = 1,
+                        .keys = { { .id = 1,
+                                    .label = RPC_SLICE_STR("k1"),
+                                    .chain_pem = RPC_SLICE_STR("-----BEGIN CERTIFICATE-----\nMA==\n"),
+                                    .ciphertext = RPC_SLICE_STR("\x01\x02\x03\x00kms-blob") } },
+                        .ttl = 172800,
+                };
+                s = (struct rpc_sample){ "token-add-req-kms", RPC_CALL_TOKEN_ADD, true };
+                rpc_token_add_req_encode(w, &m);
+                break;
+        }
+        case 27:
+                s = (struct rpc_sample){ "token-add-resp-expires", RPC_CALL_TOKEN_ADD, false };
+                rpc_token_add_resp_encode(w,
+                                          &(struct rpc_token_add_resp){
+                                                  .slot = 7, .held = 1, .expires = UINT64_C(1893456000) });
+                break;
+        case 28:
+                s = (struct rpc_sample){ "kms-begin-req", RPC_CALL_KMS_BEGIN, true };
+                rpc_kms_begin_req_encode(w, &(struct rpc_kms_begin_req){
+                                                    .region = RPC_SLICE_STR("eu-west-1"),
+                                                    .access_key_id = RPC_SLICE_STR("ASIAEXAMPLEEXAMPLE01"),
+                                                    .secret_access_key = RPC_SLICE_STR("c2VjcmV0LXNlY3JldA"),
+                                                    .session_token = RPC_SLICE_STR("IQoJb3JpZ2luX2VjE"),
+                                                    .time = UINT64_C(1765000000123),
+                                                    .domain = RPC_SLICE_STR("amazonaws.com"),
+                                            });
+                break;
+        case 29:
+                s = (struct rpc_sample){ "kms-begin-resp", RPC_CALL_KMS_BEGIN, false };
+                rpc_kms_begin_resp_encode(w, &(struct rpc_kms_begin_resp){ .time = UINT64_C(1765000000456),
+                                                                           .parent_time = true });
+                break;
+        case 30:
+                s = (struct rpc_sample){ "kms-end-req", RPC_CALL_KMS_END, true };
+                rpc_empty_encode(w);
+                break;
+        case 31:
+                s = (struct rpc_sample){ "token-refresh-req", RPC_CALL_TOKEN_REFRESH, true };
+                rpc_token_refresh_req_encode(
+                        w, &(struct rpc_token_refresh_req){
+                                   .label = RPC_SLICE_STR("web"),
+                                   .pin = RPC_SLICE_STR("0000"),
+                                   .n_keys = 2,
+                                   .keys = { { 1, RPC_SLICE_STR("c1") }, { 2, RPC_SLICE_STR("c2") } },
+                                   .ttl = 3600,
+                           });
+                break;
+        case 32:
+                s = (struct rpc_sample){ "token-refresh-resp", RPC_CALL_TOKEN_REFRESH, false };
+                rpc_token_refresh_resp_encode(
+                        w, &(struct rpc_token_refresh_resp){ .expires = UINT64_C(1765172800) });
+                break;
+        case 33:
+                s = (struct rpc_sample){ "attest-req", RPC_CALL_ATTEST, true };
+                rpc_attest_req_encode(
+                        w, &(struct rpc_attest_req){ .nonce = RPC_SLICE_STR("0123456789abcdef") });
+                break;
+        case 34:
+                s = (struct rpc_sample){ "attest-resp", RPC_CALL_ATTEST, false };
+                rpc_attest_resp_encode(w,
+                                       &(struct rpc_attest_resp){
+                                               .document = RPC_SLICE_STR("\xd2\x84\x44\xa1\x01\x38\x22") });
+                break;
         default: return -ENOENT;
         }
         *ret = s;

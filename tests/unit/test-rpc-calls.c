@@ -9,8 +9,9 @@
 
 static void test_table(void) {
         static const char *const names[] = {
-                "HELLO",   "PING",      "TOKEN_LIST",   "TOKEN_OBJECTS", "LOGIN",         "SIGN",
-                "DECRYPT", "TOKEN_ADD", "TOKEN_REMOVE", "DESCRIBE",      "TOKEN_RELEASE",
+                "HELLO",         "PING",      "TOKEN_LIST", "TOKEN_OBJECTS", "LOGIN",
+                "SIGN",          "DECRYPT",   "TOKEN_ADD",  "TOKEN_REMOVE",  "DESCRIBE",
+                "TOKEN_RELEASE", "KMS_BEGIN", "KMS_END",    "TOKEN_REFRESH", "ATTEST",
         };
 
         ASSERT_EQ(ELEMENTSOF(names), _RPC_CALL_MAX);
@@ -26,12 +27,13 @@ static void test_table(void) {
                 ASSERT_TRUE(c->channels != 0);
                 ASSERT_EQ(c->states, i == RPC_CALL_HELLO ? RPC_STATE_BIT(RPC_STATE_NEW)
                                                          : RPC_STATE_BIT(RPC_STATE_READY));
-                /* PINs (LOGIN, TOKEN_ADD, TOKEN_REMOVE, TOKEN_RELEASE), keys (TOKEN_ADD), tickets
-                 * (SIGN, DECRYPT) */
-                ASSERT_EQ(rpc_call_secret_request(c), i == RPC_CALL_LOGIN || i == RPC_CALL_TOKEN_ADD ||
-                                                              i == RPC_CALL_TOKEN_REMOVE ||
-                                                              i == RPC_CALL_TOKEN_RELEASE ||
-                                                              i == RPC_CALL_SIGN || i == RPC_CALL_DECRYPT);
+                /* PINs (LOGIN, TOKEN_ADD, TOKEN_REMOVE, TOKEN_RELEASE, TOKEN_REFRESH), keys (TOKEN_ADD),
+                 * tickets (SIGN, DECRYPT), AWS credentials (KMS_BEGIN) */
+                ASSERT_EQ(rpc_call_secret_request(c),
+                          i == RPC_CALL_LOGIN || i == RPC_CALL_TOKEN_ADD || i == RPC_CALL_TOKEN_REMOVE ||
+                                  i == RPC_CALL_TOKEN_RELEASE || i == RPC_CALL_SIGN ||
+                                  i == RPC_CALL_DECRYPT || i == RPC_CALL_KMS_BEGIN ||
+                                  i == RPC_CALL_TOKEN_REFRESH);
                 /* the ticket (LOGIN), plaintext (DECRYPT); a signature is public */
                 ASSERT_EQ(rpc_call_secret_response(c), i == RPC_CALL_LOGIN || i == RPC_CALL_DECRYPT);
         }
@@ -47,8 +49,9 @@ static void test_channels(void) {
                                          RPC_CALL_TOKEN_OBJECTS, RPC_CALL_LOGIN, RPC_CALL_SIGN,
                                          RPC_CALL_DECRYPT };
         static const unsigned control[] = {
-                RPC_CALL_HELLO,        RPC_CALL_PING,     RPC_CALL_TOKEN_ADD,
-                RPC_CALL_TOKEN_REMOVE, RPC_CALL_DESCRIBE, RPC_CALL_TOKEN_RELEASE
+                RPC_CALL_HELLO,         RPC_CALL_PING,          RPC_CALL_TOKEN_ADD, RPC_CALL_TOKEN_REMOVE,
+                RPC_CALL_DESCRIBE,      RPC_CALL_TOKEN_RELEASE, RPC_CALL_KMS_BEGIN, RPC_CALL_KMS_END,
+                RPC_CALL_TOKEN_REFRESH, RPC_CALL_ATTEST,
         };
 
         for (unsigned i = 0; i < _RPC_CALL_MAX; i++) {
@@ -123,6 +126,9 @@ static bool member_is_secret(const struct rpc_schema *s, size_t offset) {
                 { "add_key", offsetof(struct rpc_add_key, key_pem) },
                 { "token_remove_req", offsetof(struct rpc_token_remove_req, pin) },
                 { "token_release_req", offsetof(struct rpc_token_release_req, pin) },
+                { "kms_begin_req", offsetof(struct rpc_kms_begin_req, secret_access_key) },
+                { "kms_begin_req", offsetof(struct rpc_kms_begin_req, session_token) },
+                { "token_refresh_req", offsetof(struct rpc_token_refresh_req, pin) },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(secrets); i++)
