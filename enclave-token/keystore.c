@@ -257,9 +257,9 @@ static size_t release_locked(struct etok_keystore *ks, const struct etok_token *
 
 /* Write lock held: wipes every retired version whose grace period is over, and every token past its
  * expiry (which leaves the listing: its held versions are released, as by TOKEN_REMOVE). */
-static void expire_locked(struct etok_keystore *ks) {
+static int expire_locked(struct etok_keystore *ks) {
         uint64_t now = ks->clock(ks->clock_userdata);
-        bool removed = false;
+        int removed = 0;
 
         for (size_t i = ks->n_tokens; i > 0; i--) {
                 struct etok_token *t = ks->tokens[i - 1];
@@ -269,13 +269,14 @@ static void expire_locked(struct etok_keystore *ks) {
                 (void) release_locked(ks, t);
                 remove_at(ks, i - 1);
                 token_free(t);
-                removed = true;
+                removed++;
         }
         if (removed)
                 (void) generation_bump(ks);
         for (size_t i = ks->n_retired; i > 0; i--)
                 if (now >= ks->retired[i - 1]->retired_until_ns)
                         token_free(retired_take(ks, i - 1));
+        return removed;
 }
 
 static bool any_expired_locked(const struct etok_keystore *ks) {
@@ -290,17 +291,19 @@ static bool any_expired_locked(const struct etok_keystore *ks) {
         return false;
 }
 
-void etok_keystore_expire(struct etok_keystore *ks) {
+int etok_keystore_expire(struct etok_keystore *ks) {
         bool due;
+        int n;
 
         (void) pthread_rwlock_rdlock(&ks->lock);
         due = any_expired_locked(ks);
         (void) pthread_rwlock_unlock(&ks->lock);
         if (!due)
-                return;
+                return 0;
         (void) pthread_rwlock_wrlock(&ks->lock);
-        expire_locked(ks);
+        n = expire_locked(ks);
         (void) pthread_rwlock_unlock(&ks->lock);
+        return n;
 }
 
 size_t etok_keystore_retired_count(struct etok_keystore *ks) {
@@ -683,7 +686,7 @@ static int add_locked(struct etok_keystore *ks, const struct rpc_token_add_req *
         ssize_t i;
         int r;
 
-        expire_locked(ks);
+        (void) expire_locked(ks);
         i = find_label(ks, &req->label);
         if (i >= 0) {
                 struct etok_token *old = ks->tokens[i];
@@ -810,7 +813,7 @@ int etok_keystore_refresh(struct etok_keystore *ks, const struct rpc_slice *labe
         if (ttl_sec == 0)
                 return -EINVAL;
         (void) pthread_rwlock_wrlock(&ks->lock);
-        expire_locked(ks);
+        (void) expire_locked(ks);
         i = find_label(ks, label);
         if (i < 0)
                 r = ETOK_ERR(NO_SUCH_TOKEN);
@@ -850,7 +853,7 @@ int etok_keystore_release(struct etok_keystore *ks, const struct rpc_token_relea
         int r;
 
         (void) pthread_rwlock_wrlock(&ks->lock);
-        expire_locked(ks);
+        (void) expire_locked(ks);
         i = find_label(ks, &req->label);
         if (i < 0)
                 r = ETOK_ERR(NO_SUCH_TOKEN);
@@ -858,7 +861,7 @@ int etok_keystore_release(struct etok_keystore *ks, const struct rpc_token_relea
                 r = token_check_pin(ks, ks->tokens[i], NULL, &req->pin);
         if (r >= 0) {
                 n = release_locked(ks, ks->tokens[i]);
-                expire_locked(ks); /* no grace period: wiped now */
+                (void) expire_locked(ks); /* no grace period: wiped now */
         }
         (void) pthread_rwlock_unlock(&ks->lock);
         return r < 0 ? r : (int) MIN(n, (size_t) INT_MAX);
@@ -885,7 +888,7 @@ int etok_keystore_remove(struct etok_keystore *ks, const struct rpc_token_remove
         int r;
 
         (void) pthread_rwlock_wrlock(&ks->lock);
-        expire_locked(ks);
+        (void) expire_locked(ks);
         i = find_label(ks, &req->label);
         if (i < 0)
                 r = ETOK_ERR(NO_SUCH_TOKEN);

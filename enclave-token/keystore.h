@@ -112,7 +112,7 @@ uint32_t etok_slot_hash(const void *label, size_t len);
 void etok_keystore_set_grace(struct etok_keystore *ks, uint64_t grace_sec);
 /* Wipes retired versions whose grace period is over and tokens past their expiry (which leave the
  * listing: the generation bumps). Takes the write lock only when one is due. */
-void etok_keystore_expire(struct etok_keystore *ks);
+int etok_keystore_expire(struct etok_keystore *ks); /* returns the tokens (not retired versions) wiped */
 /* Retired versions still held (expired ones included until the next write or etok_keystore_expire). */
 size_t etok_keystore_retired_count(struct etok_keystore *ks);
 

@@ -583,7 +583,10 @@ static int run(void) {
                 if (sig < 0 && errno != EAGAIN && errno != EINTR)
                         return log_error_errno(negative_errno(), "sigtimedwait() failed: %m");
                 if (sig < 0) {
-                        etok_keystore_expire(ks);
+                        int n = etok_keystore_expire(ks);
+
+                        if (n > 0)
+                                log_info("%d token(s) expired, keys wiped", n);
                         etok_server_sweep(srv);
                 } else if (sig == SIGHUP)
                         log_info("Received SIGHUP, nothing to reload, ignoring");
