@@ -352,8 +352,6 @@ static int parse_argv(int argc, char *argv[]) {
                 }
         if (optind < argc)
                 return log_error_errno(-EINVAL, "Unexpected argument '%s'", argv[optind]);
-        if (!arg_data || !arg_control)
-                return log_error_errno(-EINVAL, "--data and --control are required (see --help)");
 #if ENCLAVE_ACM_NSM_SIMULATOR
         if (!arg_nsm_simulator && arg_sim_root)
                 return log_error_errno(-EINVAL, "--nsm-sim-root needs --nsm-simulator");
@@ -361,6 +359,8 @@ static int parse_argv(int argc, char *argv[]) {
                 if (!arg_nsm_simulator && arg_sim_pcr_set[i])
                         return log_error_errno(-EINVAL, "--nsm-sim-pcr needs --nsm-simulator");
 #endif
+        if (!arg_data || !arg_control)
+                return log_error_errno(-EINVAL, "--data and --control are required (see --help)");
         if (arg_max_conns_per_peer > arg_max_conns)
                 return log_error_errno(-EINVAL,
                                        "--max-connections-per-peer %u is above --max-connections %u",
