@@ -19,6 +19,7 @@
 #include "aws/sigv4.h"
 #include "common/cleanup-ssl.h"
 #include "common/log.h"
+#include "common/time-util.h"
 #include "enclave-token/cms.h"
 #include "enclave-token/errors.h"
 #include "enclave-token/kms.h"
@@ -371,7 +372,7 @@ static void sleep_ms(int64_t ms) {
 static int post_retrying(struct etok_kms_round *k, const char *body, size_t body_len,
                          struct aws_http_resp *resp) {
         const struct etok_kms_config *c = k->cfg;
-        int64_t start = realtime_ms(), budget = cfg_ms(c->decrypt_ms, ETOK_KMS_DECRYPT_MS);
+        int64_t start = (int64_t) mono_msec(), budget = cfg_ms(c->decrypt_ms, ETOK_KMS_DECRYPT_MS);
         int64_t backoff = cfg_ms(c->backoff_ms, ETOK_KMS_BACKOFF_MS), attempt_ms;
         struct outcome o = {};
         unsigned attempt;
@@ -392,7 +393,7 @@ static int post_retrying(struct etok_kms_round *k, const char *body, size_t body
                         break;
                 wait = jittered(backoff << (attempt - 1));
                 /* Another attempt only if it can run its full course within the budget. */
-                if (realtime_ms() - start + wait + attempt_ms > budget)
+                if ((int64_t) mono_msec() - start + wait + attempt_ms > budget)
                         break;
                 log_info("KMS Decrypt at %s, attempt %u: %s; retrying in %" PRId64 " ms", k->host, attempt,
                          o.what, wait);
