@@ -226,9 +226,8 @@ static int add_check_sources(const struct etok_dispatch *d, const struct rpc_tok
                 const struct rpc_add_key *k = &req->keys[i];
 
                 if ((k->key_pem.len > 0) == (k->ciphertext.len > 0)) {
-                        log_warning("TOKEN_ADD of token '%s': key id %" PRIu32
-                                    " needs exactly one of key_pem "
-                                    "and ciphertext",
+                        log_warning("TOKEN_ADD of token '%s': key id %" PRIu32 " needs exactly one of "
+                                    "key_pem and ciphertext",
                                     label, k->id);
                         return -EBADMSG;
                 }
@@ -281,7 +280,7 @@ static int handle_token_add(const struct etok_dispatch *d, struct etok_session *
         char lbuf[RPC_LABEL_MAX + 1];
         const char *label = label_for_log(&req->label, lbuf);
         size_t bad = SIZE_MAX;
-        uint64_t expires = 0;
+        uint64_t expires = 0, ttl;
         bool kms = false;
         uint32_t slot;
         int r;
@@ -291,11 +290,8 @@ static int handle_token_add(const struct etok_dispatch *d, struct etok_session *
                 return r;
         if (kms && (r = add_decrypt_all(s, req, label, &p, &copy)) < 0)
                 return r;
-        r = etok_keystore_add_ttl(d->keystore, &copy,
-                                  req->ttl
-                                          ?: kms ? ETOK_KMS_TTL_DEFAULT_SEC
-                                                 : 0,
-                                  &slot, &expires, &bad);
+        ttl = req->ttl > 0 ? req->ttl : kms ? ETOK_KMS_TTL_DEFAULT_SEC : 0; /* --dev plaintext: never */
+        r = etok_keystore_add_ttl(d->keystore, &copy, ttl, &slot, &expires, &bad);
         plaintexts_done(&p); /* parsed into the keystore, or refused: wiped now */
         secret_wipe(&copy, sizeof(copy));
         if (r == ETOK_ERR(KEY_INVALID) && bad < req->n_keys && req->keys[bad].ciphertext.len > 0) {
@@ -451,9 +447,8 @@ static int handle_token_refresh(const struct etok_dispatch *d, struct etok_sessi
         for (size_t i = 0; i < ELEMENTSOF(pkeys); i++)
                 EVP_PKEY_free(pkeys[i]);
         if (r == ETOK_ERR(KEY_INVALID) && bad < req->n_keys)
-                log_warning("Token '%s' not refreshed: the decrypted key of key id %" PRIu32
-                            " is not the key "
-                            "the token holds",
+                log_warning("Token '%s' not refreshed: the decrypted key of key id %" PRIu32 " is not the "
+                            "key the token holds",
                             label, req->keys[bad].id);
         else if (r < 0)
                 log_warning("Token '%s' not refreshed: %s%s", label,
