@@ -61,7 +61,8 @@ static int cfg_ms(int v, int def) {
 static int slice_to_str(const struct rpc_slice *s, char *buf, size_t size) {
         if (s->len >= size || (s->len && memchr(s->ptr, 0, s->len)))
                 return -EBADMSG;
-        memcpy(buf, s->ptr, s->len);
+        if (s->len > 0) /* an absent field is a NULL slice */
+                memcpy(buf, s->ptr, s->len);
         buf[s->len] = '\0';
         return 0;
 }

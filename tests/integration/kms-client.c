@@ -32,7 +32,21 @@ static const char *arg_creds, *arg_region = "us-east-1";
 static long arg_clock_offset;
 static bool arg_per_key;
 
-/* Files read stay allocated until exit: the requests point into them. */
+/* What a call's request points into: freed once the call is done. */
+static void *owned[4 * RPC_MAX_KEYS + 4];
+static size_t n_owned;
+
+static void *own(void *p) {
+        if (!p || n_owned >= ELEMENTSOF(owned))
+                exit(1);
+        return owned[n_owned++] = p;
+}
+
+static void owned_free(void) {
+        while (n_owned > 0)
+                free(owned[--n_owned]);
+}
+
 static char *read_file(const char *path, size_t *ret_len) {
         FILE *f = fopen(path, "re");
         char *buf;
@@ -59,7 +73,7 @@ static struct rpc_slice S(const char *s) {
 static struct rpc_slice
 file_slice(const char *path) {
         size_t n;
-        char *p = read_file(path, &n);
+        char *p = own(read_file(path, &n));
 
         return (struct rpc_slice){ (const uint8_t *) p, n };
 }
@@ -142,7 +156,8 @@ static int do_add(struct rpc_client *c, char **w, bool plain) {
 
                 (void) snprintf(label, sizeof(label), "key%" PRIu32, ids[i]);
                 req.keys[i].id = ids[i];
-                req.keys[i].label = (struct rpc_slice){ (const uint8_t *) strdup(label), strlen(label) };
+                req.keys[i].label =
+                        (struct rpc_slice){ (const uint8_t *) own(strdup(label)), strlen(label) };
                 if (plain)
                         req.keys[i].key_pem = file_slice(parts[i][0]);
                 else
@@ -266,6 +281,7 @@ int main(int argc, char *argv[]) {
                         fprintf(stderr, "kms-client: bad word '%s' (or missing arguments)\n", w);
                         return 1;
                 }
+                owned_free();
                 fflush(stdout);
                 if (rpc_client_is_broken(c)) {
                         fprintf(stderr, "kms-client: the connection broke: %s\n", strerror(-r));
