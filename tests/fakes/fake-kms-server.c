@@ -1,582 +1,25 @@
 /* The fake KMS's HTTPS/1.1 server: one thread per connection, keep-alive, bounded requests and
- * timeouts; SigV4, the request, the attestation document and the PCR policy checked as KMS does;
- * answers a real CMS EnvelopedData for the document's key. */
+ * timeouts; each complete request goes to fkms_handle(). */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
-#include "aws/kms.h"
-#include "aws/sigv4.h"
-#include "common/base64.h"
-#include "common/cleanup-ssl.h"
-#include "common/json.h"
 #include "common/log.h"
 #include "common/time-util.h"
-#include "tests/fakes/fake-kms-blob.h"
-#include "tests/fakes/fake-kms-cms.h"
+#include "tests/fakes/fake-kms-handler.h"
 #include "tests/fakes/fake-kms-http.h"
 #include "tests/fakes/fake-kms-server.h"
-#include "tests/fakes/fake-kms-util.h"
-
-#define FKMS_ACCOUNT     "111122223333"
-#define FKMS_SLOW_MAX_MS 600000u
-#define FKMS_DOCS_MAX    (256u * 1024u) /* distinct documents remembered for the statistics */
-#define FKMS_OUTCOMES    32u
-
-/* ---- statistics ------------------------------------------------------------------------------- */
-
-enum { OP_DECRYPT, OP_RANDOM, OP_OTHER, _OP_MAX };
-static const char *const op_names[_OP_MAX] = { "Decrypt", "GenerateRandom", "other" };
-
-static struct {
-        pthread_mutex_t lock;
-        uint64_t connections, handshakes, handshake_failures, refused_connections, requests;
-        unsigned active;
-        uint64_t ops[_OP_MAX];
-        struct {
-                const char *name; /* static */
-                uint64_t count;
-        } outcomes[FKMS_OUTCOMES];
-        uint8_t (*docs)[SHA256_DIGEST_LENGTH];
-        size_t n_docs, docs_cap;
-        bool docs_overflow;
-} stats = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-/* Called with stats.lock held. */
-static void stats_write_locked(const struct fkms_config *cfg) {
-        _cleanup_(json_writer_done) struct json_writer w;
-        _cleanup_free_ char *out = NULL;
-        size_t len;
-        int r;
-
-        json_writer_init(&w, false);
-        if (!cfg->stats_file)
-                return;
-        json_begin_object(&w, NULL);
-        json_uint(&w, "connections", stats.connections);
-        json_uint(&w, "handshakes", stats.handshakes);
-        json_uint(&w, "handshake_failures", stats.handshake_failures);
-        json_uint(&w, "refused_connections", stats.refused_connections);
-        json_uint(&w, "active_connections", stats.active);
-        json_uint(&w, "requests", stats.requests);
-        json_begin_object(&w, "operations");
-        for (size_t i = 0; i < _OP_MAX; i++)
-                json_uint(&w, op_names[i], stats.ops[i]);
-        json_end_object(&w);
-        json_begin_object(&w, "outcomes");
-        for (size_t i = 0; i < FKMS_OUTCOMES && stats.outcomes[i].name; i++)
-                json_uint(&w, stats.outcomes[i].name, stats.outcomes[i].count);
-        json_end_object(&w);
-        json_uint(&w, "documents", stats.n_docs);
-        json_bool(&w, "documents_overflow", stats.docs_overflow);
-        json_end_object(&w);
-        r = json_writer_finish(&w, &out, &len);
-        if (r >= 0)
-                r = fkms_write_atomic(cfg->stats_file, out, len, 0644);
-        if (r < 0)
-                log_warning_errno(r, "Failed to write the statistics to '%s', ignoring: %m",
-                                  cfg->stats_file);
-}
-
-static void stats_connection(const struct fkms_config *cfg, int what) {
-        pthread_mutex_lock(&stats.lock);
-        switch (what) {
-        case 0:
-                stats.connections++;
-                stats.active++;
-                break;
-        case 1: stats.handshakes++; break;
-        case 2: stats.handshake_failures++; break;
-        case 3: stats.active--; break;
-        case 4:
-                stats.connections++;
-                stats.refused_connections++;
-                break;
-        }
-        stats_write_locked(cfg);
-        pthread_mutex_unlock(&stats.lock);
-}
-
-/* Remembers a document by its digest (called with the lock held). */
-static void stats_document_locked(const uint8_t *doc, size_t len) {
-        uint8_t md[SHA256_DIGEST_LENGTH];
-
-        SHA256(doc, len, md);
-        for (size_t i = 0; i < stats.n_docs; i++)
-                if (memcmp(stats.docs[i], md, sizeof(md)) == 0)
-                        return;
-        if (stats.n_docs == stats.docs_cap) {
-                size_t cap = stats.docs_cap ? stats.docs_cap * 2 : 64;
-                void *p;
-                if (cap > FKMS_DOCS_MAX || !(p = realloc(stats.docs, cap * sizeof(*stats.docs)))) {
-                        stats.docs_overflow = true;
-                        return;
-                }
-                stats.docs = p;
-                stats.docs_cap = cap;
-        }
-        memcpy(stats.docs[stats.n_docs++], md, sizeof(md));
-}
-
-static void stats_request(const struct fkms_config *cfg, int op, const char *outcome, const uint8_t *doc,
-                          size_t doc_len) {
-        size_t i;
-
-        pthread_mutex_lock(&stats.lock);
-        stats.requests++;
-        stats.ops[op]++;
-        for (i = 0; i < FKMS_OUTCOMES && stats.outcomes[i].name; i++)
-                if (!strcmp(stats.outcomes[i].name, outcome))
-                        break;
-        if (i < FKMS_OUTCOMES) {
-                stats.outcomes[i].name = outcome;
-                stats.outcomes[i].count++;
-        }
-        if (doc)
-                stats_document_locked(doc, doc_len);
-        stats_write_locked(cfg);
-        pthread_mutex_unlock(&stats.lock);
-}
-
-/* ---- faults ----------------------------------------------------------------------------------- */
-
-enum fault {
-        FAULT_NONE,
-        FAULT_ACCESS_DENIED,
-        FAULT_BAD_CIPHERTEXT,
-        FAULT_THROTTLE,
-        FAULT_INTERNAL,
-        FAULT_EXPIRED_TOKEN,
-        FAULT_SLOW,
-        FAULT_CLOSE,
-        FAULT_GARBAGE,
-        FAULT_UNKNOWN,
-};
-
-/* The first word of the fault file; a missing file is no fault. */
-static enum fault fault_read(const struct fkms_config *cfg, unsigned *ret_ms) {
-        static const struct {
-                const char *word;
-                enum fault f;
-        } words[] = {
-                { "none", FAULT_NONE },
-                { "access-denied", FAULT_ACCESS_DENIED },
-                { "bad-ciphertext", FAULT_BAD_CIPHERTEXT },
-                { "throttle", FAULT_THROTTLE },
-                { "internal", FAULT_INTERNAL },
-                { "expired-token", FAULT_EXPIRED_TOKEN },
-                { "close", FAULT_CLOSE },
-                { "garbage", FAULT_GARBAGE },
-        };
-        _cleanup_free_ char *text = NULL;
-        size_t len, n;
-        int r;
-
-        if (!cfg->fault_file)
-                return FAULT_NONE;
-        r = fkms_read_file(cfg->fault_file, 4096, &text, &len);
-        if (r == -ENOENT)
-                return FAULT_NONE;
-        if (r < 0) {
-                log_error_errno(r, "Failed to read the fault file '%s': %m", cfg->fault_file);
-                return FAULT_UNKNOWN;
-        }
-        n = strcspn(text, " \t\r\n");
-        text[n] = '\0';
-        if (n == 0)
-                return FAULT_NONE;
-        for (size_t i = 0; i < ELEMENTSOF(words); i++)
-                if (!strcmp(text, words[i].word))
-                        return words[i].f;
-        if (!strncmp(text, "slow=", 5)) {
-                unsigned long ms = 0;
-                const char *p = text + 5;
-                for (; *p >= '0' && *p <= '9' && ms <= FKMS_SLOW_MAX_MS; p++)
-                        ms = ms * 10 + (unsigned long) (*p - '0');
-                if (p != text + 5 && !*p && ms <= FKMS_SLOW_MAX_MS) {
-                        *ret_ms = (unsigned) ms;
-                        return FAULT_SLOW;
-                }
-        }
-        log_error("Fault file '%s': unknown fault '%.64s' (none, access-denied, bad-ciphertext, throttle, "
-                  "internal, expired-token, slow=MS, close, garbage)",
-                  cfg->fault_file, text);
-        return FAULT_UNKNOWN;
-}
-
-/* ---- replies ---------------------------------------------------------------------------------- */
-
-struct reply {
-        int status;
-        char *body; /* malloc()ed */
-        size_t len;
-        const char *content_type;
-        const char *outcome; /* static: "ok" or the exception name */
-        char key_id[FKMS_KEY_ID_MAX + 1];
-        bool close_without_answer;
-        bool close_after;
-};
-
-static void reply_done(struct reply *r) {
-        free(r->body);
-        *r = (struct reply){};
-}
-
-static void reply_error_name(struct reply *out, int status, const char *type, const char *msg) {
-        _cleanup_(json_writer_done) struct json_writer w;
-
-        json_writer_init(&w, true);
-        json_begin_object(&w, NULL);
-        json_string(&w, "__type", type);
-        json_string(&w, "message", msg);
-        json_end_object(&w);
-        free(out->body);
-        out->body = NULL;
-        if (json_writer_finish(&w, &out->body, &out->len) < 0) {
-                out->body = NULL;
-                out->len = 0;
-        }
-        out->status = status;
-        out->content_type = AWS_KMS_CONTENT_TYPE;
-        out->outcome = type;
-}
-
-_printf_(3, 4) static void reply_error(struct reply *out, enum aws_kms_error t, const char *fmt, ...) {
-        char msg[512];
-        va_list ap;
-
-        va_start(ap, fmt);
-        (void) vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        free(out->body);
-        out->body = NULL;
-        if (aws_kms_error_build(t, msg, &out->body, &out->len) < 0) {
-                out->body = NULL;
-                out->len = 0;
-        }
-        out->status = aws_kms_error_http_status(t);
-        out->content_type = AWS_KMS_CONTENT_TYPE;
-        out->outcome = aws_kms_error_to_string(t);
-}
-
-/* ---- the request handler ---------------------------------------------------------------------- */
-
-struct fkms_server {
-        const struct fkms_config *cfg;
-        SSL_CTX *ctx;
-};
-
-static int lookup_creds(void *userdata, const char *akid, const struct secret_buf **ret_secret,
-                        const struct secret_buf **ret_token) {
-        const struct fkms_config *cfg = userdata;
-
-        if (strcmp(akid, cfg->access_key_id) != 0)
-                return -ENOKEY;
-        *ret_secret = cfg->secret_access_key;
-        *ret_token = cfg->session_token;
-        return 0;
-}
-
-/* SigV4 as KMS judges it; false (and the error in out) when the request is refused. */
-static bool check_signature(const struct fkms_config *cfg, const struct fkms_http_head *h,
-                            const uint8_t *body, size_t len, struct reply *out) {
-        struct aws_sigv4_received rq = { .method = h->method,
-                                         .target = h->target,
-                                         .headers = h->headers,
-                                         .n_headers = h->n_headers,
-                                         .body = body,
-                                         .body_len = len };
-        struct aws_sigv4_verify_params p = { .region = cfg->region,
-                                             .service = "kms",
-                                             .now = (int64_t) time(NULL) + cfg->clock_offset,
-                                             .max_skew = 300,
-                                             .flags = AWS_SIGV4_NORMALIZE_PATH,
-                                             .lookup = lookup_creds,
-                                             .userdata = (void *) cfg };
-        enum aws_sigv4_verdict v = _AWS_SIGV4_VERDICT_INVALID;
-        struct aws_err e = {};
-        char msg[320];
-        int r;
-
-        r = aws_sigv4_verify(&rq, &p, &v, &e);
-        if (r < 0) {
-                reply_error(out, AWS_KMS_ERR_INTERNAL, "fake-kms: the signature could not be checked: %s",
-                            e.msg);
-                return false;
-        }
-        switch (v) {
-        case AWS_SIGV4_OK: return true;
-        case AWS_SIGV4_UNKNOWN_KEY:
-        case AWS_SIGV4_BAD_TOKEN:
-                reply_error(out, AWS_KMS_ERR_UNRECOGNIZED_CLIENT,
-                            "The security token included in the request is invalid. (%s: %s)",
-                            aws_sigv4_verdict_to_string(v), e.msg);
-                return false;
-        case AWS_SIGV4_MISSING_HEADER:
-                (void) snprintf(msg, sizeof(msg), "Missing Authentication Token (%s)", e.msg);
-                reply_error_name(out, 400, "MissingAuthenticationTokenException", msg);
-                return false;
-        case AWS_SIGV4_MALFORMED:
-                (void) snprintf(msg, sizeof(msg), "Authorization header or X-Amz-Date malformed (%s)",
-                                e.msg);
-                reply_error_name(out, 400, "IncompleteSignatureException", msg);
-                return false;
-        case AWS_SIGV4_SKEWED:
-                reply_error(
-                        out, AWS_KMS_ERR_INVALID_SIGNATURE,
-                        "Signature expired: X-Amz-Date is more than 5 minutes from the server's time (%s)",
-                        e.msg);
-                return false;
-        default:
-                reply_error(out, AWS_KMS_ERR_INVALID_SIGNATURE,
-                            "The request signature we calculated does not match the signature you provided. "
-                            "(%s: %s)",
-                            aws_sigv4_verdict_to_string(v), e.msg);
-                return false;
-        }
-}
-
-/* The document against the root file and the PCR policy; the recipient's RSA key on success. */
-static bool check_document(const struct fkms_config *cfg, const struct aws_kms_request *q,
-                           EVP_PKEY **ret_key, struct reply *out) {
-        _cleanup_free_ uint8_t *root = NULL;
-        struct attest_result res;
-        struct attest_opts o;
-        const char *why = NULL;
-        size_t root_len;
-        int r;
-
-        r = fkms_pem_cert_der(cfg->attestation_root, &root, &root_len);
-        if (r < 0) {
-                log_error_errno(r, "Failed to read the attestation root '%s': %m", cfg->attestation_root);
-                reply_error(out, AWS_KMS_ERR_INTERNAL, "fake-kms: cannot read its attestation root");
-                return false;
-        }
-        o = (struct attest_opts){ .root_der = root,
-                                  .root_len = root_len,
-                                  .time_mode = ATTEST_TIME_GIVEN,
-                                  .time_ms = (uint64_t) ((int64_t) time(NULL) + cfg->clock_offset) * 1000u,
-                                  .pcrs = cfg->policy,
-                                  .n_pcrs = cfg->n_policy };
-        r = attest_verify(q->attestation_doc, q->attestation_doc_len, &o, &res);
-        if (r < 0) {
-                if (res.reason == ATTEST_ERR_PCR)
-                        reply_error(out, AWS_KMS_ERR_ACCESS_DENIED,
-                                    "The attestation document does not satisfy the key policy: "
-                                    "kms:RecipientAttestation:%s%u%s differs",
-                                    res.pcr_index == 0 ? "ImageSha384 (PCR" : "PCR", res.pcr_index,
-                                    res.pcr_index == 0 ? ")" : "");
-                else if (res.reason == ATTEST_ERR_MALFORMED)
-                        reply_error(out, AWS_KMS_ERR_ACCESS_DENIED,
-                                    "Invalid attestation document: malformed at byte %zu (%s)", res.offset,
-                                    res.field ? res.field : "?");
-                else
-                        reply_error(out, AWS_KMS_ERR_ACCESS_DENIED, "Invalid attestation document: %s%s%s",
-                                    attest_reason_to_string(res.reason), res.detail ? ": " : "",
-                                    res.detail ? res.detail : "");
-                return false;
-        }
-        if (res.doc.public_key.kind != ATTEST_OPT_BYTES) {
-                reply_error(out, AWS_KMS_ERR_VALIDATION, "The attestation document carries no public_key");
-                return false;
-        }
-        r = fkms_recipient_key(res.doc.public_key.ptr, res.doc.public_key.len, ret_key, &why);
-        if (r < 0) {
-                reply_error(out, AWS_KMS_ERR_VALIDATION, "Recipient.AttestationDocument: %s", why);
-                return false;
-        }
-        return true;
-}
-
-static void reply_cms(const struct fkms_config *cfg, EVP_PKEY *key, const struct secret_buf *pt,
-                      const char *key_id, struct reply *out) {
-        _cleanup_free_ uint8_t *cms = NULL;
-        char arn[256];
-        size_t len;
-        int r;
-
-        r = fkms_cms_envelope(key, cfg->cert_signer, pt->data, pt->len, &cms, &len);
-        if (r < 0) {
-                log_error_errno(r, "Failed to make the CMS envelope: %m");
-                reply_error(out, AWS_KMS_ERR_INTERNAL, "fake-kms: CMS envelope failed");
-                return;
-        }
-        free(out->body);
-        out->body = NULL;
-        if (key_id) {
-                (void) snprintf(arn, sizeof(arn), "arn:%s:kms:%s:" FKMS_ACCOUNT ":key/%s", cfg->partition,
-                                cfg->region, key_id);
-                r = aws_kms_decrypt_response_build(arn, "SYMMETRIC_DEFAULT", cms, len, &out->body,
-                                                   &out->len);
-        } else
-                r = aws_kms_random_response_build(cms, len, &out->body, &out->len);
-        if (r < 0) {
-                reply_error(out, AWS_KMS_ERR_INTERNAL, "fake-kms: response body failed");
-                return;
-        }
-        out->status = 200;
-        out->content_type = AWS_KMS_CONTENT_TYPE;
-        out->outcome = "ok";
-}
-
-static void handle_decrypt(const struct fkms_config *cfg, const struct aws_kms_request *q,
-                           struct reply *out) {
-        _cleanup_secret_ struct secret_buf *pt = NULL;
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-        char key_id[FKMS_KEY_ID_MAX + 1], arn[256];
-        const char *why = "?";
-        int r;
-
-        if (q->encryption_algorithm && strcmp(q->encryption_algorithm, "SYMMETRIC_DEFAULT") != 0) {
-                reply_error(out, AWS_KMS_ERR_INVALID_CIPHERTEXT,
-                            "EncryptionAlgorithm: this key only does SYMMETRIC_DEFAULT");
-                return;
-        }
-        r = fkms_blob_open(cfg->master_key->data, q->ciphertext, q->ciphertext_len, key_id, &pt, &why);
-        if (r < 0) {
-                reply_error(out, AWS_KMS_ERR_INVALID_CIPHERTEXT, "CiphertextBlob: %s",
-                            r == -EKEYREJECTED || r == -EBADMSG ? why : "cannot be opened");
-                return;
-        }
-        (void) snprintf(out->key_id, sizeof(out->key_id), "%s", key_id);
-        if (q->n_context > 0) { /* fake-kms encrypt binds no context, so any context differs */
-                reply_error(out, AWS_KMS_ERR_INVALID_CIPHERTEXT,
-                            "EncryptionContext: does not match the one the ciphertext was made with");
-                return;
-        }
-        (void) snprintf(arn, sizeof(arn), "arn:%s:kms:%s:" FKMS_ACCOUNT ":key/%s", cfg->partition,
-                        cfg->region, key_id);
-        if (q->key_id && strcmp(q->key_id, key_id) != 0 && strcmp(q->key_id, arn) != 0) {
-                reply_error(out, AWS_KMS_ERR_INCORRECT_KEY,
-                            "KeyId: the ciphertext was made under another key");
-                return;
-        }
-        if (!check_document(cfg, q, &key, out))
-                return;
-        reply_cms(cfg, key, pt, key_id, out);
-}
-
-static void handle_random(const struct fkms_config *cfg, const struct aws_kms_request *q,
-                          struct reply *out) {
-        _cleanup_secret_ struct secret_buf *rnd = NULL;
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-
-        if (!check_document(cfg, q, &key, out))
-                return;
-        if (secret_buf_new(q->number_of_bytes, &rnd) < 0 ||
-            RAND_bytes(rnd->data, (int) q->number_of_bytes) <= 0) {
-                reply_error(out, AWS_KMS_ERR_INTERNAL, "fake-kms: no random bytes");
-                return;
-        }
-        rnd->len = q->number_of_bytes;
-        reply_cms(cfg, key, rnd, NULL, out);
-}
-
-/* A fault that answers in place of the handler: true when out holds the answer. */
-static bool apply_fault(const struct fkms_config *cfg, struct reply *out) {
-        unsigned ms = 0;
-
-        switch (fault_read(cfg, &ms)) {
-        case FAULT_NONE: return false;
-        case FAULT_SLOW: {
-                struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
-                while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                        ;
-                return false;
-        }
-        case FAULT_ACCESS_DENIED:
-                reply_error(out, AWS_KMS_ERR_ACCESS_DENIED,
-                            "fault injected: access denied by the key policy");
-                return true;
-        case FAULT_BAD_CIPHERTEXT:
-                reply_error(out, AWS_KMS_ERR_INVALID_CIPHERTEXT, "fault injected: invalid ciphertext");
-                return true;
-        case FAULT_THROTTLE:
-                reply_error(out, AWS_KMS_ERR_THROTTLING, "fault injected: Rate exceeded");
-                return true;
-        case FAULT_INTERNAL:
-        case FAULT_UNKNOWN:
-                reply_error(out, AWS_KMS_ERR_INTERNAL, "fault injected: internal error");
-                return true;
-        case FAULT_EXPIRED_TOKEN:
-                reply_error(out, AWS_KMS_ERR_EXPIRED_TOKEN,
-                            "fault injected: The security token included in "
-                            "the request is expired");
-                return true;
-        case FAULT_CLOSE:
-                out->close_without_answer = true;
-                out->outcome = "fault-close";
-                return true;
-        case FAULT_GARBAGE:
-                out->body = strdup("<html>this is not JSON</html>\n");
-                out->len = out->body ? strlen(out->body) : 0;
-                out->status = 200;
-                out->content_type = "text/html";
-                out->outcome = "fault-garbage";
-                return true;
-        }
-        return false;
-}
-
-static int op_index(const char *target) {
-        switch (aws_kms_op_from_target(target ? target : "")) {
-        case AWS_KMS_DECRYPT: return OP_DECRYPT;
-        case AWS_KMS_GENERATE_RANDOM: return OP_RANDOM;
-        default: return OP_OTHER;
-        }
-}
-
-/* One complete request: the answer in out; the document it carried (if any) for the statistics. */
-static void handle(const struct fkms_config *cfg, const struct fkms_http_head *h, const uint8_t *body,
-                   size_t len, struct reply *out, struct aws_kms_request *q) {
-        enum aws_kms_op op;
-        struct aws_err e = {};
-        int r;
-
-        if (apply_fault(cfg, out))
-                return;
-        if (strcmp(h->method, "POST") != 0 || strcmp(h->target, "/") != 0) {
-
-                reply_error_name(out, 404, "UnknownOperationException", "KMS answers POST / only");
-
-                return;
-        }
-        if (!check_signature(cfg, h, body, len, out))
-                return;
-        if (!h->content_type || strcasecmp(h->content_type, AWS_KMS_CONTENT_TYPE) != 0) {
-                reply_error_name(out, 400, "SerializationException",
-                                 "Content-Type must be " AWS_KMS_CONTENT_TYPE);
-                return;
-        }
-        op = aws_kms_op_from_target(h->amz_target ? h->amz_target : "");
-        if (op < 0) {
-                reply_error_name(out, 400, "UnknownOperationException",
-                                 "X-Amz-Target: not TrentService.Decrypt or TrentService.GenerateRandom");
-                return;
-        }
-        r = aws_kms_request_parse(op, body, len, q, &e);
-        if (r < 0) {
-                reply_error(out, AWS_KMS_ERR_VALIDATION, "%s", e.msg);
-                return;
-        }
-        if (op == AWS_KMS_DECRYPT)
-                handle_decrypt(cfg, q, out);
-        else
-                handle_random(cfg, q, out);
-}
+#include "tests/fakes/fake-kms-stats.h"
 
 /* ---- connections ------------------------------------------------------------------------------ */
 
@@ -601,8 +44,10 @@ static int tls_wait(struct conn *c, int ret, uint64_t deadline) {
                 p.events = POLLIN;
         else if (err == SSL_ERROR_WANT_WRITE)
                 p.events = POLLOUT;
-        else if (err == SSL_ERROR_ZERO_RETURN)
-                return -ECONNRESET;
+        else if (err == SSL_ERROR_ZERO_RETURN || err == SSL_ERROR_SYSCALL ||
+                 (err == SSL_ERROR_SSL &&
+                  ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
+                return -ECONNRESET; /* close_notify, or the peer closed the socket without it */
         else
                 return -EPROTO;
         if (now >= deadline)
@@ -669,7 +114,7 @@ static const char *reason_phrase(int status) {
         }
 }
 
-static int send_reply(struct conn *c, const struct reply *rp, bool keep_alive) {
+static int send_reply(struct conn *c, const struct fkms_reply *rp, bool keep_alive) {
         char head[512], reqid[33];
         uint8_t rnd[16];
         int n, r;
@@ -694,12 +139,13 @@ static int send_reply(struct conn *c, const struct reply *rp, bool keep_alive) {
 
 /* A request the parser refused: a short answer, then the connection closes. */
 static void send_http_error(struct conn *c, const struct fkms_http_error *err) {
-        struct reply rp = { .status = err->status, .content_type = "text/plain" };
+        struct fkms_reply rp = { .status = err->status, .content_type = "text/plain" };
         char text[160];
 
         rp.len = (size_t) snprintf(text, sizeof(text), "%s (byte %zu)\n", err->what, err->offset);
         rp.body = text;
         (void) send_reply(c, &rp, false);
+        fkms_stats_request(FKMS_OP_OTHER, "http-refused", NULL, 0);
         log_info("conn=%" PRIu64 " refused a request head: %s at byte %zu, answered %d", c->id, err->what,
                  err->offset, err->status);
 }
@@ -747,7 +193,7 @@ static int read_request(struct conn *c, struct fkms_http_head *h, size_t *ret_to
         while (c->have < (size_t) head_len + h->content_length) {
                 r = tls_read(c, cap, deadline);
                 if (r < 0)
-                        return r == -ECONNRESET ? r : r;
+                        return r;
         }
         *ret_total = (size_t) head_len + h->content_length;
         return head_len;
@@ -756,22 +202,24 @@ static int read_request(struct conn *c, struct fkms_http_head *h, size_t *ret_to
 static void serve_requests(struct conn *c) {
         for (;;) {
                 _cleanup_(aws_kms_request_done) struct aws_kms_request q = {};
-                _cleanup_(reply_done) struct reply rp = {};
+                _cleanup_(fkms_reply_done) struct fkms_reply rp = {};
                 struct fkms_http_head h;
                 size_t total = 0;
                 int head_len, op;
 
                 head_len = read_request(c, &h, &total);
                 if (head_len <= 0) {
-                        if (head_len < 0 && head_len != -ECONNRESET)
+                        /* a refused head was logged where it was answered */
+                        if (head_len < 0 && head_len != -ECONNRESET && head_len != -EBADMSG &&
+                            head_len != -E2BIG && head_len != -EOPNOTSUPP)
                                 log_info_errno(head_len, "conn=%" PRIu64 " ends: %m", c->id);
                         return;
                 }
-                op = op_index(h.amz_target);
-                handle(c->cfg, &h, c->buf + head_len, h.content_length, &rp, &q);
-                stats_request(c->cfg, op, rp.outcome ? rp.outcome : "none", q.attestation_doc,
-                              q.attestation_doc_len);
-                log_info("conn=%" PRIu64 " %s %s status=%d key=%s", c->id, op_names[op],
+                op = fkms_op_from_target(h.amz_target);
+                fkms_handle(c->cfg, &h, c->buf + head_len, h.content_length, &rp, &q);
+                fkms_stats_request(op, rp.outcome ? rp.outcome : "none", q.attestation_doc,
+                                   q.attestation_doc_len);
+                log_info("conn=%" PRIu64 " %s %s status=%d key=%s", c->id, fkms_op_to_string(op),
                          rp.outcome ? rp.outcome : "none", rp.close_without_answer ? 0 : rp.status,
                          rp.key_id[0] ? rp.key_id : "-");
                 if (rp.close_without_answer)
@@ -800,17 +248,18 @@ static void *conn_main(void *userdata) {
                 r = tls_wait(c, n, deadline);
         }
         if (r < 0) {
-                stats_connection(c->cfg, 2);
+                fkms_stats_connection(FKMS_CONN_HANDSHAKE_FAILED);
                 log_info_errno(r, "conn=%" PRIu64 " TLS handshake failed: %m", c->id);
         } else {
-                stats_connection(c->cfg, 1);
+                fkms_stats_connection(FKMS_CONN_HANDSHAKE);
                 serve_requests(c);
                 (void) SSL_shutdown(c->ssl);
         }
         SSL_free(c->ssl);
+        SSL_CTX_free(c->ctx);
         free(c->buf);
         safe_close(c->fd);
-        stats_connection(c->cfg, 3);
+        fkms_stats_connection(FKMS_CONN_CLOSED);
         free(c);
         return NULL;
 }
@@ -825,12 +274,10 @@ static void accept_one(const struct fkms_config *cfg, SSL_CTX *ctx, int lfd, uin
         fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0)
                 return;
-        pthread_mutex_lock(&stats.lock);
-        active = stats.active;
-        pthread_mutex_unlock(&stats.lock);
+        active = fkms_stats_active();
         if (active >= cfg->max_connections) {
                 log_warning("Refusing a connection: %u open, the limit", active);
-                stats_connection(cfg, 4);
+                fkms_stats_connection(FKMS_CONN_REFUSED);
                 safe_close(fd);
                 return;
         }
@@ -840,24 +287,38 @@ static void accept_one(const struct fkms_config *cfg, SSL_CTX *ctx, int lfd, uin
                 return;
         }
         *c = (struct conn){ .cfg = cfg, .ctx = ctx, .fd = fd, .id = ++*next_id };
-        stats_connection(cfg, 0);
+        SSL_CTX_up_ref(ctx); /* the thread's reference: the server may free ctx while it runs */
+        fkms_stats_connection(FKMS_CONN_ACCEPTED);
         if (pthread_attr_init(&attr) != 0 ||
             pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0 ||
             pthread_create(&t, &attr, conn_main, c) != 0) {
                 log_error("Failed to start a connection thread");
+                SSL_CTX_free(ctx);
                 safe_close(fd);
                 free(c);
-                stats_connection(cfg, 3);
+                fkms_stats_connection(FKMS_CONN_CLOSED);
         }
         (void) pthread_attr_destroy(&attr);
 }
 
-int fkms_serve(const struct fkms_config *cfg, SSL_CTX *ctx, int lfd, int sigfd) {
+/* Gives open connections a moment to end: 0 when none is left, else the number still open (their
+ * threads use the configuration, so the caller must not free it). */
+static int drain(void) {
+        unsigned active = 0;
+
+        for (int i = 0; i < 100; i++) {
+                active = fkms_stats_active();
+                if (active == 0)
+                        return 0;
+                (void) usleep(10000);
+        }
+        return (int) active;
+}
+
+int fkms_serve(const struct fkms_config *cfg, const char *stats_file, SSL_CTX *ctx, int lfd, int sigfd) {
         uint64_t next_id = 0;
 
-        pthread_mutex_lock(&stats.lock);
-        stats_write_locked(cfg);
-        pthread_mutex_unlock(&stats.lock);
+        fkms_stats_init(stats_file);
         for (;;) {
                 struct pollfd p[2] = { { .fd = lfd, .events = POLLIN }, { .fd = sigfd, .events = POLLIN } };
 
@@ -870,7 +331,7 @@ int fkms_serve(const struct fkms_config *cfg, SSL_CTX *ctx, int lfd, int sigfd) 
                         struct signalfd_siginfo si;
                         if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
                                 log_info("Signal %u: stopping", si.ssi_signo);
-                                return 0;
+                                return drain();
                         }
                 }
                 if (p[0].revents & (POLLERR | POLLNVAL))

@@ -1,33 +1,14 @@
-/* The fake KMS's HTTPS server: connections, the request handler, faults and statistics. */
+/* The fake KMS's HTTPS server: connections, timeouts, keep-alive; requests go to the handler. */
 #pragma once
-
-#include <stdint.h>
 
 #include <openssl/ssl.h>
 
-#include "attest/attest.h"
 #include "common/cleanup.h"
-#include "common/secret.h"
-
-struct fkms_config {
-        const char *region;
-        const char *partition; /* "aws", "aws-cn", ... for the key ARN */
-        const char *access_key_id;
-        const struct secret_buf *secret_access_key;
-        const struct secret_buf *session_token; /* NULL: long-term credentials */
-        const char *attestation_root;           /* PEM file, re-read at each request */
-        const struct attest_pcr_expect *policy; /* kms:RecipientAttestation:PCR<n> */
-        size_t n_policy;
-        const struct secret_buf *master_key;
-        const char *fault_file; /* NULL: none */
-        const char *stats_file; /* NULL: none */
-        int64_t clock_offset;   /* seconds added to the clock */
-        int idle_timeout_ms;    /* keep-alive connection without a request */
-        int io_timeout_ms;      /* handshake, one request, one response */
-        unsigned max_connections;
-        EVP_PKEY *cert_signer; /* signs the throwaway recipient certificates */
-};
+#include "tests/fakes/fake-kms-handler.h"
 
 /* Serves on the listening socket lfd until SIGTERM or SIGINT (blocked in the caller, taken through
- * sigfd). Returns 0 then, or a negative errno for a failure of the listening socket. */
-_must_check_ int fkms_serve(const struct fkms_config *cfg, SSL_CTX *ctx, int lfd, int sigfd);
+ * sigfd), with the statistics in stats_file (NULL: none). Returns then 0, or the number of connections
+ * still open after a short wait (their threads still use cfg: the caller must _exit() without freeing
+ * it), or a negative errno for a failure of the listening socket. */
+_must_check_ int fkms_serve(const struct fkms_config *cfg, const char *stats_file, SSL_CTX *ctx, int lfd,
+                            int sigfd);

@@ -440,6 +440,7 @@ static int run_serve(void) {
                 return log_error_errno(r, "Failed to write the CA to '%s': %m", arg_ca_out);
         }
         cfg = (struct fkms_config){ .region = arg_region,
+                                    .hosts = names,
                                     .partition = aws_partition_to_string(part),
                                     .access_key_id = arg_access_key_id,
                                     .secret_access_key = arg_secret,
@@ -449,7 +450,6 @@ static int run_serve(void) {
                                     .n_policy = arg_n_policy,
                                     .master_key = master,
                                     .fault_file = arg_fault_file,
-                                    .stats_file = arg_stats,
                                     .clock_offset = arg_clock_offset,
                                     .idle_timeout_ms = (int) arg_idle_timeout * 1000,
                                     .io_timeout_ms = (int) arg_io_timeout * 1000,
@@ -459,10 +459,14 @@ static int run_serve(void) {
                  "%s%s",
                  host, arg_region, names[1] ? " and " : "", names[1] ? names[1] : "", arg_listen,
                  arg_n_policy, arg_access_key_id, arg_token ? " with a session token" : "");
-        r = fkms_serve(&cfg, ctx, lfd, sigfd);
+        r = fkms_serve(&cfg, arg_stats, ctx, lfd, sigfd);
         if (addr.family == TRANSPORT_UNIX && addr.path[0])
                 (void) unlink(addr.path);
-        /* connection threads may still hold ctx: it lives until the process exits */
+        if (r > 0) {
+                log_info("%d connections still open: exiting without waiting for them", r);
+                _exit(EXIT_SUCCESS);
+        }
+        SSL_CTX_free(ctx); /* connection threads still running hold their own reference */
         return r < 0 ? log_error_errno(r, "The listening socket failed: %m") : 0;
 }
 

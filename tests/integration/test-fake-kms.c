@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +21,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <openssl/ssl.h>
 
 #include "attest/attest-build.h"
 #include "aws/http.h"
@@ -29,6 +32,7 @@
 #include "common/secret.h"
 #include "enclave-token/cms.h"
 #include "tests/fakes/fake-kms-blob.h"
+#include "tests/fakes/fake-kms-fault.h"
 #include "tests/fakes/fake-kms-http.h"
 #include "tests/lib/data.h"
 #include "tests/lib/tap.h"
@@ -51,6 +55,10 @@ static uint8_t pcr_bytes[16][48];
 static uint8_t *plaintext, *blob;
 static size_t plaintext_len, blob_len;
 static int slow = 1; /* valgrind: bounds grow, assertions stay */
+/* The server the client helpers talk to, and the credentials they sign with. */
+static const char *cur_sock = sock_path, *cur_ca = ca_path;
+static const char *cur_akid = AKID, *cur_secret = SECRET, *cur_token = TOKEN;
+static int64_t cur_skew; /* seconds added to the signing time of every request */
 
 /* ---- processes and files ---------------------------------------------------------------------- */
 
@@ -120,17 +128,48 @@ static void hex(const uint8_t *p, size_t n, char *out) {
                 sprintf(out + 2 * i, "%02X", p[i]); /* upper case: the policy compares ignoring case */
 }
 
-static int start_server(void) {
-        char policy[8 + 96 + 1], creds[128];
+/* Starts fake-kms with argv and waits for its CA file (written once it listens). */
+static int spawn_server(char *const argv[], const char *ca_file, pid_t *ret_pid) {
+        pid_t pid = fork();
         int fd;
+
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (fd >= 0)
+                        dup2(fd, STDIN_FILENO);
+                dup2(STDERR_FILENO, STDOUT_FILENO); /* stdout is TAP */
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        *ret_pid = pid;
+        for (int i = 0; i < 3000 * slow; i++) {
+                int status;
+                if (access(ca_file, R_OK) == 0)
+                        return 0;
+                if (waitpid(pid, &status, WNOHANG) == pid) {
+                        printf("# fake-kms serve exited (status 0x%x) before listening\n", status);
+                        *ret_pid = -1;
+                        return -ECHILD;
+                }
+                usleep(10000);
+        }
+        printf("# fake-kms serve did not write %s\n", ca_file);
+        return -ETIMEDOUT;
+}
+
+static int start_server(void) {
+        char policy[8 + 96 + 1], creds[128], listen[160];
 
         strcpy(policy, "0=");
         hex(pcr_bytes[0], 48, policy + 2);
         snprintf(creds, sizeof(creds), "%s:%s:%s", AKID, SECRET, TOKEN);
+        snprintf(listen, sizeof(listen), "unix:path=%s", sock_path);
         char *argv[] = { (char *) fake_kms,
                          "serve",
                          "--listen",
-                         NULL,
+                         listen,
                          "--ca-out",
                          ca_path,
                          "--credentials",
@@ -148,35 +187,7 @@ static int start_server(void) {
                          "--stats",
                          stats_path,
                          NULL };
-        char listen[160];
-
-        snprintf(listen, sizeof(listen), "unix:path=%s", sock_path);
-        argv[3] = listen;
-        server_pid = fork();
-        if (server_pid < 0)
-                return -errno;
-        if (server_pid == 0) {
-                fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (fd >= 0)
-                        dup2(fd, STDIN_FILENO);
-                dup2(STDERR_FILENO, STDOUT_FILENO); /* stdout is TAP */
-                execv(argv[0], argv);
-                _exit(127);
-        }
-        /* the CA file appears once the socket listens */
-        for (int i = 0; i < 3000 * slow; i++) {
-                int status;
-                if (access(ca_path, R_OK) == 0)
-                        return 0;
-                if (waitpid(server_pid, &status, WNOHANG) == server_pid) {
-                        printf("# fake-kms serve exited (status 0x%x) before listening\n", status);
-                        server_pid = -1;
-                        return -ECHILD;
-                }
-                usleep(10000);
-        }
-        printf("# fake-kms serve did not write %s\n", ca_path);
-        return -ETIMEDOUT;
+        return spawn_server(argv, ca_path, &server_pid);
 }
 
 static bool setup(void) {
@@ -313,12 +324,12 @@ static int client(int total_ms, struct aws_http_conn **ret, struct aws_err *e) {
         char addr[160];
         struct aws_http_opts o = { .address = addr,
                                    .host = HOST,
-                                   .ca_file = ca_path,
+                                   .ca_file = cur_ca,
                                    .connect_timeout_ms = 3000 * slow,
                                    .total_timeout_ms = total_ms ? total_ms : 20000 * slow,
                                    .max_response = 64 * 1024 };
 
-        snprintf(addr, sizeof(addr), "unix:path=%s", sock_path);
+        snprintf(addr, sizeof(addr), "unix:path=%s", cur_sock);
         return aws_http_conn_new(&o, ret, e);
 }
 
@@ -363,7 +374,7 @@ static int kms_post(struct aws_http_conn *c, const struct call *k, struct aws_ht
         }
         if (!body)
                 return -ENOMEM;
-        const char *sec = k->secret ? k->secret : SECRET, *tok = k->token ? k->token : TOKEN;
+        const char *sec = k->secret ? k->secret : cur_secret, *tok = k->token ? k->token : cur_token;
         if ((r = secret_buf_dup(sec, strlen(sec), &secret)) < 0 ||
             (tok[0] && (r = secret_buf_dup(tok, strlen(tok), &token)) < 0))
                 return r;
@@ -372,7 +383,7 @@ static int kms_post(struct aws_http_conn *c, const struct call *k, struct aws_ht
         sign_h[0] = (struct aws_header){ "Host", HOST };
         sign_h[1] = kh[0];
         sign_h[2] = kh[1];
-        struct aws_credentials creds = { k->akid ? k->akid : AKID, secret, token };
+        struct aws_credentials creds = { k->akid ? k->akid : cur_akid, secret, token };
         struct aws_sigv4_req sq = { .method = "POST",
                                     .path = "/",
                                     .headers = sign_h,
@@ -382,7 +393,7 @@ static int kms_post(struct aws_http_conn *c, const struct call *k, struct aws_ht
                                     .creds = &creds,
                                     .region = REGION,
                                     .service = "kms",
-                                    .time = time(NULL) + k->skew,
+                                    .time = time(NULL) + cur_skew + k->skew,
                                     .flags = AWS_SIGV4_NORMALIZE_PATH | AWS_SIGV4_SIGN_BODY };
         r = aws_sigv4_sign(&sq, &sig, e);
         if (r < 0)
@@ -426,10 +437,13 @@ static int expect_error(const struct call *k, enum aws_kms_error want, long want
 }
 
 /* A Decrypt that must succeed on c; the opened plaintext compared with the one encrypted. */
-static int expect_plaintext(struct aws_http_conn *c, const struct recipient *rc, long *ret_new_conns) {
+static int expect_plaintext_blob(struct aws_http_conn *c, const struct recipient *rc, const uint8_t *b,
+                                 size_t b_len, long *ret_new_conns) {
         _cleanup_secret_ struct secret_buf *pt = NULL;
         _cleanup_free_ char *why = NULL;
-        struct call k = { .op = AWS_KMS_DECRYPT, .doc = rc->doc, .doc_len = rc->doc_len };
+        struct call k = {
+                .op = AWS_KMS_DECRYPT, .blob = b, .blob_len = b_len, .doc = rc->doc, .doc_len = rc->doc_len
+        };
         struct aws_kms_decrypt_resp dr = {};
         struct aws_http_resp resp = {};
         struct cms_envelope_info info;
@@ -478,8 +492,12 @@ static int expect_plaintext(struct aws_http_conn *c, const struct recipient *rc,
         return 0;
 }
 
+static int expect_plaintext(struct aws_http_conn *c, const struct recipient *rc, long *ret_new_conns) {
+        return expect_plaintext_blob(c, rc, NULL, 0, ret_new_conns);
+}
+
 struct stats {
-        uint64_t connections, handshakes, requests, documents;
+        uint64_t connections, handshakes, handshake_failures, requests, documents;
 };
 
 static int read_stats(struct stats *s) {
@@ -494,11 +512,12 @@ static int read_stats(struct stats *s) {
             (r = json_reader_init(&rd, text, len, NULL, NULL)) < 0 || (r = json_object_begin(&rd)) < 0)
                 return r;
         while ((r = json_object_next(&rd, &key)) > 0) {
-                uint64_t *slot = !strcmp(key, "connections")  ? &s->connections
-                                 : !strcmp(key, "handshakes") ? &s->handshakes
-                                 : !strcmp(key, "requests")   ? &s->requests
-                                 : !strcmp(key, "documents")  ? &s->documents
-                                                              : NULL;
+                uint64_t *slot = !strcmp(key, "connections")          ? &s->connections
+                                 : !strcmp(key, "handshakes")         ? &s->handshakes
+                                 : !strcmp(key, "handshake_failures") ? &s->handshake_failures
+                                 : !strcmp(key, "requests")           ? &s->requests
+                                 : !strcmp(key, "documents")          ? &s->documents
+                                                                      : NULL;
                 r = slot ? json_read_uint64(&rd, slot) : json_skip(&rd);
                 if (r < 0)
                         return r;
@@ -829,6 +848,447 @@ static void test_fault_slow(void) {
         ASSERT_OK(r);
 }
 
+/* ---- tests: HTTP on a raw TLS connection ------------------------------------------------------ */
+
+struct raw {
+        int fd;
+        SSL_CTX *ctx;
+        SSL *ssl;
+};
+
+static void raw_close(struct raw *r) {
+        SSL_free(r->ssl);
+        SSL_CTX_free(r->ctx);
+        if (r->fd >= 0)
+                close(r->fd);
+        *r = (struct raw){ .fd = -1 };
+}
+
+static int unix_connect(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct timeval tv = { 10 * slow, 0 };
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (strlen(cur_sock) >= sizeof(sa.sun_path)) {
+                if (fd >= 0)
+                        close(fd);
+                return -ENAMETOOLONG;
+        }
+        memcpy(sa.sun_path, cur_sock, strlen(cur_sock) + 1);
+        if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+            connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                if (fd >= 0)
+                        close(fd);
+                return -errno;
+        }
+        return fd;
+}
+
+/* TLS to the fake with its CA and the KMS host name checked, as libcurl does. */
+static int raw_open(struct raw *r) {
+        *r = (struct raw){ .fd = unix_connect() };
+        if (r->fd < 0)
+                return r->fd;
+        r->ctx = SSL_CTX_new(TLS_client_method());
+        if (!r->ctx || SSL_CTX_load_verify_locations(r->ctx, cur_ca, NULL) != 1)
+                return -EIO;
+        SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
+        r->ssl = SSL_new(r->ctx);
+        if (!r->ssl || SSL_set_tlsext_host_name(r->ssl, HOST) != 1 || SSL_set1_host(r->ssl, HOST) != 1 ||
+            SSL_set_fd(r->ssl, r->fd) != 1 || SSL_connect(r->ssl) != 1)
+                return -EPROTO;
+        return 0;
+}
+
+static int raw_send(struct raw *r, const char *s, size_t len) {
+        return SSL_write(r->ssl, s, (int) len) == (int) len ? 0 : -EIO;
+}
+
+/* Reads until buf holds n complete responses (head and Content-Length body), or the connection ends.
+ * Returns the number of complete responses; *ret_closed tells whether the server closed. */
+static int raw_read(struct raw *r, char *buf, size_t cap, int n, bool *ret_closed) {
+        size_t len = 0;
+        int done = 0;
+
+        *ret_closed = false;
+        buf[0] = '\0';
+        for (;;) {
+                const char *p = buf;
+                done = 0;
+                for (;;) {
+                        const char *end = strstr(p, "\r\n\r\n"), *cl;
+                        size_t body = 0;
+                        if (!end)
+                                break;
+                        cl = strcasestr(p, "\r\nContent-Length:");
+                        if (cl && cl < end)
+                                body = strtoul(cl + 17, NULL, 10);
+                        if ((size_t) (end + 4 - buf) + body > len)
+                                break;
+                        if (strncmp(p, "HTTP/1.1 100 ", 13) != 0)
+                                done++;
+                        p = end + 4 + body;
+                }
+                if (done >= n || len + 1 >= cap)
+                        return done;
+                int k = SSL_read(r->ssl, buf + len, (int) (cap - 1 - len));
+                if (k <= 0) {
+                        *ret_closed = true;
+                        return done;
+                }
+                len += (size_t) k;
+                buf[len] = '\0';
+        }
+}
+
+/* One head (and body) on a new connection: the server's answer, and whether it closed. */
+static int raw_exchange(const char *req, size_t len, char *buf, size_t cap, int n, bool *ret_closed) {
+        struct raw r;
+        int k = raw_open(&r);
+
+        if (k >= 0)
+                k = raw_send(&r, req, len);
+        if (k >= 0)
+                k = raw_read(&r, buf, cap, n, ret_closed);
+        if (k >= 0 && n == 1 && !*ret_closed) {
+                /* after an error answer the server closes: the next read sees the end */
+                char more[64];
+                *ret_closed = SSL_read(r.ssl, more, sizeof(more)) <= 0;
+        }
+        raw_close(&r);
+        return k;
+}
+
+static void test_http_refusals(void) {
+        static const struct {
+                const char *req;
+                const char *status;
+        } cases[] = {
+                { "POST / HTTP/1.1\nHost: " HOST "\r\n\r\n", "HTTP/1.1 400 " },
+                { "POST / HTTP/1.1\r\nHost: " HOST "\r\nContent-Length: 70000\r\n\r\n", "HTTP/1.1 413 " },
+                { "POST / HTTP/1.1\r\nHost: " HOST "\r\nTransfer-Encoding: chunked\r\n\r\n",
+                  "HTTP/1.1 501 " },
+                { "POST / HTTP/1.1\r\nHost: " HOST "\r\n\r\n", "HTTP/1.1 411 " },
+                { "POST / HTTP/3.0\r\nHost: " HOST "\r\n\r\n", "HTTP/1.1 505 " },
+        };
+        char buf[4096];
+        bool closed;
+
+        ASSERT_TRUE(setup());
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                int n = raw_exchange(cases[i].req, strlen(cases[i].req), buf, sizeof(buf), 1, &closed);
+                printf("# case %zu: %.60s\n", i, buf);
+                ASSERT_EQ(n, 1);
+                ASSERT_TRUE(strncmp(buf, cases[i].status, strlen(cases[i].status)) == 0);
+                ASSERT_TRUE(closed);
+        }
+}
+
+static void test_http_head_too_long(void) {
+        _cleanup_free_ char *req = malloc(FKMS_HTTP_HEAD_MAX + 256);
+        char buf[4096];
+        bool closed;
+        size_t n;
+
+        ASSERT_TRUE(setup());
+        ASSERT_TRUE(req);
+        n = (size_t) sprintf(req, "POST / HTTP/1.1\r\nHost: " HOST "\r\n");
+        while (n < FKMS_HTTP_HEAD_MAX + 100)
+                n += (size_t) sprintf(req + n, "X-Filler: %0100d\r\n", 0);
+        ASSERT_EQ(raw_exchange(req, n, buf, sizeof(buf), 1, &closed), 1);
+        ASSERT_TRUE(strncmp(buf, "HTTP/1.1 431 ", 13) == 0);
+        ASSERT_TRUE(closed);
+}
+
+static void test_http_wrong_host(void) {
+        static const char req[] = "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: " AWS_KMS_CONTENT_TYPE
+                                  "\r\nX-Amz-Target: TrentService.Decrypt\r\nContent-Length: 2\r\n\r\n{}";
+        char buf[4096];
+        bool closed;
+
+        ASSERT_TRUE(setup());
+        ASSERT_EQ(raw_exchange(req, sizeof(req) - 1, buf, sizeof(buf), 1, &closed), 1);
+        printf("# %.200s\n", buf);
+        ASSERT_TRUE(strncmp(buf, "HTTP/1.1 400 ", 13) == 0);
+        ASSERT_TRUE(strstr(buf, "InvalidHostException"));
+}
+
+/* Two requests in one write get two answers in order on the kept-alive connection; an Expect gets
+ * its 100 Continue before the body is sent. */
+static void test_http_pipelined_expect(void) {
+        static const char two[] = "GET /a HTTP/1.1\r\nHost: " HOST "\r\n\r\n"
+                                  "POST / HTTP/1.1\r\nHost: " HOST ":443\r\nContent-Length: 2\r\n\r\n{}";
+        static const char expect[] =
+                "POST / HTTP/1.1\r\nHost: " HOST "\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n";
+        char buf[8192];
+        struct raw r;
+        bool closed;
+
+        ASSERT_TRUE(setup());
+        ASSERT_OK(raw_open(&r));
+        int n = raw_send(&r, two, sizeof(two) - 1) < 0 ? -1 : raw_read(&r, buf, sizeof(buf), 2, &closed);
+        if (n == 2) {
+                /* the same connection goes on: 100 Continue, then the answer once the body came */
+                ASSERT_OK(raw_send(&r, expect, sizeof(expect) - 1));
+                int k = SSL_read(r.ssl, buf, 25);
+                buf[k > 0 ? k : 0] = '\0';
+                printf("# %s\n", buf);
+                ASSERT_TRUE(strncmp(buf, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0);
+                ASSERT_OK(raw_send(&r, "{}", 2));
+                n = raw_read(&r, buf, sizeof(buf), 1, &closed) + 2;
+                printf("# %.120s\n", buf);
+                ASSERT_TRUE(strstr(buf, "MissingAuthenticationTokenException"));
+        }
+        raw_close(&r);
+        ASSERT_EQ(n, 3);
+        ASSERT_FALSE(closed);
+}
+
+static void test_http_handshake_failure(void) {
+        struct stats before, after;
+        char junk[] = "GET / HTTP/1.1\r\nHost: not-tls\r\n\r\n", c;
+        int fd;
+
+        ASSERT_TRUE(setup());
+        ASSERT_OK(read_stats(&before));
+        fd = unix_connect();
+        ASSERT_OK(fd);
+        ASSERT_EQ(write(fd, junk, sizeof(junk) - 1), (ssize_t) sizeof(junk) - 1);
+        /* the server gives up on it and closes */
+        while (read(fd, &c, 1) > 0)
+                ;
+        close(fd);
+        /* the statistics are written once the connection ended */
+        for (int i = 0; i < 500 * slow; i++) {
+                ASSERT_OK(read_stats(&after));
+                if (after.handshake_failures > before.handshake_failures)
+                        break;
+                usleep(10000);
+        }
+        ASSERT_EQ(after.handshake_failures - before.handshake_failures, 1);
+        ASSERT_EQ(after.handshakes, before.handshakes);
+}
+
+/* ---- tests: a second server: long-term credentials from a file, short timeouts ---------------- */
+
+/* After a read, did the server close (not our own receive timeout)? */
+static bool server_closed(struct raw *r) {
+        char c;
+        int k;
+
+        errno = 0;
+        k = SSL_read(r->ssl, &c, 1);
+        if (k > 0)
+                return false;
+        return errno != EAGAIN && errno != EWOULDBLOCK;
+}
+
+static void test_second_server(void) {
+        _cleanup_(aws_http_conn_freep) struct aws_http_conn *c = NULL;
+        _cleanup_(recipient_done) struct recipient rc = {};
+        char sock2[160], ca2[160], creds_file[160], creds_arg[170], listen[170];
+        struct aws_err e = {};
+        struct raw r = { .fd = -1 };
+        pid_t pid = -1;
+        int status = -1, k;
+        bool idle_closed = false, loris_closed = false;
+
+        ASSERT_TRUE(setup());
+        ASSERT_OK(recipient_new(&rc));
+        snprintf(sock2, sizeof(sock2), "%s/kms2.sock", tmpdir);
+        snprintf(ca2, sizeof(ca2), "%s/kms2-ca.pem", tmpdir);
+        snprintf(creds_file, sizeof(creds_file), "%s/creds", tmpdir);
+        snprintf(creds_arg, sizeof(creds_arg), "@%s", creds_file);
+        snprintf(listen, sizeof(listen), "unix:path=%s", sock2);
+        ASSERT_OK(write_str(creds_file, "AKIALONGTERM:long/term+secret\n"));
+        char *argv[] = { (char *) fake_kms,
+                         "serve",
+                         "--listen",
+                         listen,
+                         "--ca-out",
+                         ca2,
+                         "--credentials",
+                         creds_arg,
+                         "--region",
+                         REGION,
+                         "--master-key",
+                         mk_path,
+                         "--attestation-root",
+                         root_path,
+                         "--idle-timeout",
+                         "1",
+                         "--io-timeout",
+                         "1",
+                         "--clock-offset",
+                         "600",
+                         NULL };
+        ASSERT_OK(spawn_server(argv, ca2, &pid));
+        cur_sock = sock2;
+        cur_ca = ca2;
+        cur_akid = "AKIALONGTERM";
+        cur_secret = "long/term+secret";
+        cur_token = "";
+        /* its clock is 10 minutes ahead: a request signed now is refused, one signed by that clock
+         * passes (no policy: any PCR0; no session token) */
+        struct call now = { .op = AWS_KMS_DECRYPT, .doc = rc.doc, .doc_len = rc.doc_len };
+        k = expect_error(&now, AWS_KMS_ERR_INVALID_SIGNATURE, 400, "Signature expired");
+        cur_skew = 600;
+        if (k >= 0)
+                k = client(0, &c, &e);
+        if (k >= 0)
+                k = expect_plaintext(c, &rc, NULL);
+        cur_skew = 0;
+        aws_http_conn_free(TAKE_PTR(c));
+        /* an idle connection is closed by the server */
+        if (k >= 0 && (k = raw_open(&r)) >= 0)
+                idle_closed = server_closed(&r);
+        raw_close(&r);
+        /* so is one whose request head stalls */
+        if (k >= 0 && (k = raw_open(&r)) >= 0 && (k = raw_send(&r, "POST / HTTP/1.1\r\n", 17)) >= 0)
+                loris_closed = server_closed(&r);
+        raw_close(&r);
+        cur_sock = sock_path;
+        cur_ca = ca_path;
+        cur_akid = AKID;
+        cur_secret = SECRET;
+        cur_token = TOKEN;
+        if (pid > 0) {
+                kill(pid, SIGTERM);
+                waitpid(pid, &status, 0);
+        }
+        ASSERT_OK(k);
+        ASSERT_TRUE(idle_closed);
+        ASSERT_TRUE(loris_closed);
+        /* SIGTERM: a clean exit that removes the socket */
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        ASSERT_TRUE(access(sock2, F_OK) < 0);
+}
+
+/* ---- tests: encrypt and keygen ---------------------------------------------------------------- */
+
+static void test_cli_encrypt_base64(void) {
+        _cleanup_(aws_http_conn_freep) struct aws_http_conn *c = NULL;
+        _cleanup_(recipient_done) struct recipient rc = {};
+        _cleanup_free_ uint8_t *text = NULL, *b = NULL;
+        char out[160];
+        struct aws_err e = {};
+        size_t len;
+        int n;
+
+        ASSERT_TRUE(setup());
+        ASSERT_OK(recipient_new(&rc));
+        snprintf(out, sizeof(out), "%s/key.kms.b64", tmpdir);
+        char *argv[] = { (char *) fake_kms,
+                         "encrypt",
+                         "--master-key",
+                         mk_path,
+                         "--key-id",
+                         KEY_ID,
+                         "-i",
+                         pt_path,
+                         "-o",
+                         out,
+                         "--base64",
+                         NULL };
+        ASSERT_EQ(run(argv), 0);
+        ASSERT_OK(read_all(out, &text, &len));
+        ASSERT_TRUE(len > 1 && text[len - 1] == '\n');
+        b = malloc(len);
+        ASSERT_TRUE(b);
+        n = EVP_DecodeBlock(b, text, (int) len - 1);
+        ASSERT_TRUE(n > 0);
+        n -= (text[len - 2] == '=') + (text[len - 3] == '=');
+        ASSERT_OK(client(0, &c, &e));
+        ASSERT_OK(expect_plaintext_blob(c, &rc, b, (size_t) n, NULL));
+}
+
+static void test_cli_refusals(void) {
+        _cleanup_free_ uint8_t *before = NULL, *after = NULL;
+        char empty[160], big[160], badkey[160], out[160];
+        size_t lb, la;
+        _cleanup_free_ char *big_text = malloc(FKMS_PLAINTEXT_MAX + 2);
+
+        ASSERT_TRUE(setup());
+        ASSERT_TRUE(big_text);
+        snprintf(empty, sizeof(empty), "%s/empty", tmpdir);
+        snprintf(big, sizeof(big), "%s/big", tmpdir);
+        snprintf(badkey, sizeof(badkey), "%s/short.key", tmpdir);
+        snprintf(out, sizeof(out), "%s/out.kms", tmpdir);
+        memset(big_text, 'k', FKMS_PLAINTEXT_MAX + 1);
+        big_text[FKMS_PLAINTEXT_MAX + 1] = '\0';
+        ASSERT_OK(write_str(empty, ""));
+        ASSERT_OK(write_str(big, big_text));
+        ASSERT_OK(write_str(badkey, "too short"));
+        char *bad_id[] = { (char *) fake_kms,
+                           "encrypt",
+                           "--master-key",
+                           mk_path,
+                           "--key-id",
+                           "a b",
+                           "-i",
+                           pt_path,
+                           "-o",
+                           out,
+                           NULL };
+        char *no_id[] = {
+                (char *) fake_kms, "encrypt", "--master-key", mk_path, "-i", pt_path, "-o", out, NULL
+        };
+        char *empty_in[] = { (char *) fake_kms,
+                             "encrypt",
+                             "--master-key",
+                             mk_path,
+                             "--key-id",
+                             "k",
+                             "-i",
+                             empty,
+                             "-o",
+                             out,
+                             NULL };
+        char *big_in[] = { (char *) fake_kms,
+                           "encrypt",
+                           "--master-key",
+                           mk_path,
+                           "--key-id",
+                           "k",
+                           "-i",
+                           big,
+                           "-o",
+                           out,
+                           NULL };
+        char *short_key[] = { (char *) fake_kms,
+                              "encrypt",
+                              "--master-key",
+                              badkey,
+                              "--key-id",
+                              "k",
+                              "-i",
+                              pt_path,
+                              "-o",
+                              out,
+                              NULL };
+        char *unknown[] = { (char *) fake_kms, "decrypt", NULL };
+        char *bad_pcr[] = { (char *) fake_kms, "serve", "--policy-pcr", "32=00", NULL };
+        char *odd_pcr[] = { (char *) fake_kms, "serve", "--policy-pcr", "0=abc", NULL };
+        char *serve_bare[] = { (char *) fake_kms, "serve", NULL };
+        char *keygen[] = { (char *) fake_kms, "keygen", "--master-key", mk_path, NULL };
+        ASSERT_EQ(run(bad_id), 1);
+        ASSERT_EQ(run(no_id), 1);
+        ASSERT_EQ(run(empty_in), 1);
+        ASSERT_EQ(run(big_in), 1);
+        ASSERT_EQ(run(short_key), 1);
+        ASSERT_EQ(run(unknown), 2);
+        ASSERT_EQ(run(bad_pcr), 2);
+        ASSERT_EQ(run(odd_pcr), 2);
+        ASSERT_EQ(run(serve_bare), 1);
+        ASSERT_TRUE(access(out, F_OK) < 0); /* nothing written by a refused encrypt */
+        /* keygen keeps an existing key */
+        ASSERT_OK(read_all(mk_path, &before, &lb));
+        ASSERT_EQ(run(keygen), 0);
+        ASSERT_OK(read_all(mk_path, &after, &la));
+        ASSERT_EQ(la, lb);
+        ASSERT_MEMEQ(after, before, lb);
+}
+
 /* ---- the fake's own parsers ------------------------------------------------------------------- */
 
 static int parse_head_str(const char *s, struct fkms_http_head *h, struct fkms_http_error *err) {
@@ -980,12 +1440,55 @@ static void test_blob_format(void) {
         ASSERT_ERR(fkms_key_id_validate(""), -EINVAL);
 }
 
+static void test_fault_words(void) {
+        static const struct {
+                const char *text;
+                enum fkms_fault f;
+                unsigned ms;
+        } cases[] = {
+                { "", FKMS_FAULT_NONE, 0 },
+                { "\n", FKMS_FAULT_NONE, 0 },
+                { "none", FKMS_FAULT_NONE, 0 },
+                { "access-denied\n", FKMS_FAULT_ACCESS_DENIED, 0 },
+                { "bad-ciphertext extra words", FKMS_FAULT_BAD_CIPHERTEXT, 0 },
+                { "throttle", FKMS_FAULT_THROTTLE, 0 },
+                { "internal", FKMS_FAULT_INTERNAL, 0 },
+                { "expired-token", FKMS_FAULT_EXPIRED_TOKEN, 0 },
+                { "close\r\n", FKMS_FAULT_CLOSE, 0 },
+                { "garbage", FKMS_FAULT_GARBAGE, 0 },
+                { "slow=0", FKMS_FAULT_SLOW, 0 },
+                { "slow=250\n", FKMS_FAULT_SLOW, 250 },
+                { "slow=600000", FKMS_FAULT_SLOW, 600000 },
+                { "slow=600001", _FKMS_FAULT_INVALID, 0 },
+                { "slow=99999999999999999999", _FKMS_FAULT_INVALID, 0 },
+                { "slow=", _FKMS_FAULT_INVALID, 0 },
+                { "slow=1s", _FKMS_FAULT_INVALID, 0 },
+                { "slow=-1", _FKMS_FAULT_INVALID, 0 },
+                { "slow", _FKMS_FAULT_INVALID, 0 },
+                { "Throttle", _FKMS_FAULT_INVALID, 0 },
+                { "closed", _FKMS_FAULT_INVALID, 0 },
+                { "nonex", _FKMS_FAULT_INVALID, 0 },
+                { " \n throttle", FKMS_FAULT_THROTTLE, 0 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                unsigned ms = 12345;
+                enum fkms_fault f = fkms_fault_parse(cases[i].text, &ms);
+                printf("# '%s' -> %d\n", cases[i].text, f);
+                ASSERT_EQ(f, cases[i].f);
+                if (f == FKMS_FAULT_SLOW)
+                        ASSERT_EQ(ms, cases[i].ms);
+        }
+        ASSERT_EQ(fkms_fault_parse(NULL, NULL), _FKMS_FAULT_INVALID);
+}
+
 int main(void) {
         static const struct tap_test tests[] = {
                 TEST("/fake-kms/http-head/good", test_http_head_good),
                 TEST("/fake-kms/http-head/refused", test_http_head_refused),
                 TEST("/fake-kms/http-head/caps", test_http_head_caps),
                 TEST("/fake-kms/blob/format", test_blob_format),
+                TEST("/fake-kms/fault/words", test_fault_words),
                 TEST("/fake-kms/decrypt/roundtrip", test_decrypt_roundtrip),
                 TEST("/fake-kms/generate-random", test_generate_random),
                 TEST("/fake-kms/keep-alive/stats", test_keep_alive_stats),
@@ -1003,6 +1506,14 @@ int main(void) {
                 TEST("/fake-kms/fault/garbage", test_fault_garbage),
                 TEST("/fake-kms/fault/close", test_fault_close),
                 TEST("/fake-kms/fault/slow", test_fault_slow),
+                TEST("/fake-kms/http/refusals", test_http_refusals),
+                TEST("/fake-kms/http/head-too-long", test_http_head_too_long),
+                TEST("/fake-kms/http/wrong-host", test_http_wrong_host),
+                TEST("/fake-kms/http/pipelined-expect", test_http_pipelined_expect),
+                TEST("/fake-kms/http/handshake-failure", test_http_handshake_failure),
+                TEST("/fake-kms/second-server/long-term-credentials-clock-timeouts", test_second_server),
+                TEST("/fake-kms/cli/encrypt-base64", test_cli_encrypt_base64),
+                TEST("/fake-kms/cli/refusals", test_cli_refusals),
         };
         int r = tap_run(tests, ELEMENTSOF(tests));
 
