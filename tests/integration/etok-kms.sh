@@ -171,9 +171,15 @@ expect_line "$T/badcreds.out" '^add kms-denied' "a wrong secret key (SigV4 misma
 # A slow KMS: the control call runs into its bound (KMS_UNAVAILABLE) while signing goes on.
 echo "slow=8000" >"$T/fault"
 start=$SECONDS
+rounds=$(grep -c 'KMS round opened' "$T/daemon.log" || true)
 kc begin add slow "$PIN" 0 "1:$T/ec-p256.ct:$TEST_DATA/ec-p256.crt.pem" describe slow end >"$T/slow.out" &
 slow_pid=$!
-sleep 1
+# Its round is open (the key made, the document signed): the Decrypt is on its way to the slow KMS.
+for ((i = 0; i < 300; i++)); do
+        (($(grep -c 'KMS round opened' "$T/daemon.log" || true) > rounds)) && break
+        sleep 0.1
+done
+sleep 0.5
 sign_ok ec ec-p256 ECDSA-SHA256 sha256
 sign_ok web rsa2048 SHA256-RSA-PKCS sha256
 kill -0 "$slow_pid" 2>/dev/null || { cat "$T/slow.out" >&2; fail "the slow control call ended before the signatures"; }
