@@ -31,7 +31,8 @@ struct etok_kms_config {
 /* What a round did: for tests and the benchmark. */
 struct etok_kms_stats {
         unsigned documents;   /* attestation documents asked of the NSM */
-        unsigned connections; /* TLS connections opened */
+        unsigned connections; /* TLS connections opened by requests that got an HTTP answer (libcurl
+                               * does not say how many a failed attempt opened) */
         unsigned decrypts;    /* Decrypt requests sent (retries included) */
 };
 
