@@ -225,9 +225,9 @@ static const struct rpc_field refresh_key_elem = RPC_E_MAP(refresh_key_schema);
 static const struct rpc_field token_refresh_req_fields[] = {
         RPC_F_TEXT(1, struct rpc_token_refresh_req, label, true, 1, RPC_LABEL_MAX),
         RPC_F_SECRET(2, struct rpc_token_refresh_req, pin, true, RPC_PIN_MIN, RPC_PIN_MAX),
-        /* A key map is at least 7 bytes: two keys, an id and a 1-byte ciphertext. */
+        /* A key map is at least 6 bytes: its head, two keys, an id and a 1-byte ciphertext. */
         RPC_F_ARRAY(3, struct rpc_token_refresh_req, keys, n_keys, true, 1, RPC_MAX_KEYS, refresh_key_elem,
-                    7, false),
+                    6, false),
         RPC_F_U32(4, struct rpc_token_refresh_req, ttl, false, 0, RPC_TTL_MAX),
 };
 const struct rpc_schema rpc_token_refresh_req_schema =
