@@ -144,6 +144,7 @@ ok "dpkg -i: $PKG $VERSION installed"
 # Where README.md says, with these modes.
 declare -A want=(
         [/usr/bin/enclave-acm]=755 [/usr/bin/enclave-token]=755 [/usr/sbin/enclave-acm-agent]=755
+        [/usr/libexec/enclave-acm/enclave-init]=755
         [/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/pkcs11/enclave-acm-pkcs11.so]=644
         [/usr/share/p11-kit/modules/enclave-acm.module]=644 [/lib/systemd/system/enclave-acm-agent.service]=644
         [/etc/enclave-acm/acm.yaml]=600 [/etc/enclave-acm/openssl-enclave-acm.cnf]=644
