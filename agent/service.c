@@ -279,7 +279,11 @@ static bool enclave_cfg_equal(const struct agent_config *a, const struct agent_c
                x->memory_mib == y->memory_mib && strcmp(x->image_path ?: "", y->image_path ?: "") == 0 &&
                x->p11kit_port == y->p11kit_port && x->rpc_port == y->rpc_port && x->cid == y->cid &&
                strcmp(x->token_binary ?: "", y->token_binary ?: "") == 0 &&
-               strcmp(a->options.runtime_dir, b->options.runtime_dir) == 0;
+               strcmp(a->options.runtime_dir, b->options.runtime_dir) == 0 &&
+               x->nsm_simulator == y->nsm_simulator &&
+               (!x->nsm_simulator || memcmp(&x->expected_pcrs, &y->expected_pcrs, sizeof(x->expected_pcrs)) == 0) &&
+               strcmp(x->kms_proxy ?: "", y->kms_proxy ?: "") == 0 &&
+               strcmp(x->kms_ca_file ?: "", y->kms_ca_file ?: "") == 0;
 }
 
 /* The prepared set, and the launcher when the enclave settings changed, replace the running ones;

@@ -253,7 +253,7 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
                             rpc_client_hello(*client)->version);
                 warned_no_hold = true;
         }
-        r = provision_token_add(*client, t->label, t->pin, true, hold, &pk, 1, &slot, &held, &step);
+        r = provision_token_add(*client, t->label, t->pin, true, hold, 0, &pk, 1, &slot, &held, NULL, &step);
         if (r < 0) {
                 if (rpc_client_is_broken(*client))
                         *client = rpc_client_free(*client);
