@@ -259,12 +259,17 @@ static uint64_t service_step(struct service *s) {
 
         enclave_step(s, now);
         if (s->launcher->running) {
+                /* One KMS round for every token of the pass whose encrypted key must be sent. */
+                struct agent_round round;
+
+                agent_round_init(&round, s->cfg, s->launcher);
                 for (size_t i = 0; i < s->n_tokens; i++) {
                         struct agent_token *t = s->tokens[i];
                         if (agent_token_next_usec(t, s->launcher) <= now)
-                                (void) agent_token_step(t, s->cfg, s->launcher, &s->client, now);
+                                (void) agent_token_step_round(t, s->cfg, s->launcher, &s->client, &round, now);
                         next = MIN(next, agent_token_next_usec(t, s->launcher));
                 }
+                agent_round_end(&round);
                 main_step(s);
         } else
                 next = MIN(next, MAX(s->enclave_retry_at, now + 100000u));
@@ -286,6 +291,12 @@ static bool enclave_cfg_equal(const struct agent_config *a, const struct agent_c
                strcmp(x->kms_ca_file ?: "", y->kms_ca_file ?: "") == 0;
 }
 
+static void warn_simulator(const struct agent_config *cfg) {
+        if (cfg->enclave.launcher == AGENT_LAUNCHER_LOCAL && cfg->enclave.nsm_simulator)
+                log_warning("NSM simulator: attestation proves nothing; for development and tests only "
+                            "(enclave.nsm_simulator: true)");
+}
+
 /* The prepared set, and the launcher when the enclave settings changed, replace the running ones;
  * what left the set is removed from the enclave. Cannot fail. */
 static void service_swap(struct service *s, struct agent_config **ncfg, struct agent_reload *rl,
@@ -297,6 +308,7 @@ static void service_swap(struct service *s, struct agent_config **ncfg, struct a
                                  rl->plan.entries[i].action == AGENT_RECONCILE_ADD ? "new" : "changed");
         if (*nl) {
                 log_info("The enclave settings changed: relaunching it");
+                warn_simulator(*ncfg);
                 s->client = rpc_client_free(s->client);
                 launcher_free(s->launcher); /* terminates the enclave and with it every token */
                 s->launcher = TAKE_PTR(*nl);
@@ -426,6 +438,7 @@ int agent_service_run(const char *config_path, struct agent_config **cfg) {
                  agent_service_to_string(s.cfg->options.service),
                  agent_server_control_to_string(s.cfg->options.server_control));
         check_module_file();
+        warn_simulator(s.cfg);
         notify("STATUS=Launching the enclave");
 
         r = service_loop(&s, sigfd);

@@ -300,6 +300,28 @@ int provision_load_key_and_chain(const char *key_path, const char *chain_path, s
         return 0;
 }
 
+int provision_load_chain(const char *chain_path, char **ret_chain, size_t *ret_chain_len,
+                         struct provision_key_summary *ret_summary, char **ret_error) {
+        _cleanup_(sk_X509_pop_free_allp) STACK_OF(X509) *certs = NULL;
+        _cleanup_free_ char *chain = NULL;
+        struct provision_key_summary sum = {};
+        size_t chain_len = 0;
+        int r;
+
+        r = load_chain(chain_path, &certs, ret_error);
+        if (r < 0)
+                return r;
+        r = encode_chain(certs, chain_path, &chain, &chain_len, ret_error);
+        if (r < 0)
+                return r;
+        sum.n_certs = (size_t) sk_X509_num(certs);
+        sum.not_after = leaf_not_after(sk_X509_value(certs, 0));
+        *ret_chain = TAKE_PTR(chain);
+        *ret_chain_len = chain_len;
+        *ret_summary = sum;
+        return 0;
+}
+
 /* Which step an error of rpc_client_call_msg() comes from (see its return values). */
 static enum provision_step call_step(struct rpc_client *c, int r) {
         if (r == -EINVAL || r == -EMSGSIZE)

@@ -40,6 +40,11 @@ _must_check_ int provision_load_key_and_chain(const char *key_path, const char *
                                               size_t *ret_chain_len,
                                               struct provision_key_summary *ret_summary, char **ret_error);
 
+/* The certificate chain alone (an encrypted key's: the parent cannot check the key against it, the enclave
+ * does). Same checks and encoding as provision_load_key_and_chain(); the summary's type is empty. */
+_must_check_ int provision_load_chain(const char *chain_path, char **ret_chain, size_t *ret_chain_len,
+                                      struct provision_key_summary *ret_summary, char **ret_error);
+
 /* One key of a TOKEN_ADD: either key_pem (plaintext, --dev only) or ciphertext (a KMS CiphertextBlob the
  * enclave decrypts in the connection's KMS round). */
 struct provision_key {
