@@ -37,8 +37,8 @@ static int explain(const struct attest_result *res, int r, const struct agent_at
                                         res->pcr_index, want, agent_pcrs_origin_to_string(p->origin));
                 else {
                         hex_prefix(res->pcr_actual.ptr, res->pcr_actual.len, got, sizeof(got));
-                        (void) snprintf(msg, sizeof(msg), "PCR%u is %s, expected %s (%s)", res->pcr_index, got,
-                                        want, agent_pcrs_origin_to_string(p->origin));
+                        (void) snprintf(msg, sizeof(msg), "PCR%u is %s, expected %s (%s)", res->pcr_index,
+                                        got, want, agent_pcrs_origin_to_string(p->origin));
                 }
                 return fail(ret_error, r, msg);
         case ATTEST_ERR_MALFORMED:
@@ -51,12 +51,14 @@ static int explain(const struct attest_result *res, int r, const struct agent_at
                                         : "the document's chain does not end at the AWS Nitro Enclaves root "
                                           "(a simulated or forged NSM?)");
         case ATTEST_ERR_EXPIRED:
-                (void) snprintf(msg, sizeof(msg),
-                                "a certificate of the document's chain is expired or not yet valid (depth %d%s%s)",
-                                res->x509_depth, res->detail ? ": " : "", res->detail ?: "");
+                (void) snprintf(
+                        msg, sizeof(msg),
+                        "a certificate of the document's chain is expired or not yet valid (depth %d%s%s)",
+                        res->x509_depth, res->detail ? ": " : "", res->detail ?: "");
                 return fail(ret_error, r, msg);
         case ATTEST_ERR_CHAIN:
-                (void) snprintf(msg, sizeof(msg), "the document's certificate chain does not verify (depth %d%s%s)",
+                (void) snprintf(msg, sizeof(msg),
+                                "the document's certificate chain does not verify (depth %d%s%s)",
                                 res->x509_depth, res->detail ? ": " : "", res->detail ?: "");
                 return fail(ret_error, r, msg);
         case ATTEST_ERR_SIGNATURE: return fail(ret_error, r, "the document's signature does not verify");
@@ -82,19 +84,22 @@ int agent_attest_check(const uint8_t *doc, size_t len, const uint8_t *nonce, siz
                 return -EINVAL;
         for (unsigned i = 0; p->pcrs && i < AGENT_PCR_COUNT; i++)
                 if (p->pcrs->mask & (1u << i))
-                        expect[opts.n_pcrs++] =
-                                (struct attest_pcr_expect){ .index = i, .ptr = p->pcrs->value[i], .len = AGENT_PCR_LEN };
+                        expect[opts.n_pcrs++] = (struct attest_pcr_expect){ .index = i,
+                                                                            .ptr = p->pcrs->value[i],
+                                                                            .len = AGENT_PCR_LEN };
         r = attest_verify(doc, len, &opts, &res);
         if (r < 0)
                 return explain(&res, r, p, ret_error);
         /* A replayed document (an old one, or another enclave's) carries another nonce. */
         n = &res.doc.nonce;
-        if (n->kind != ATTEST_OPT_BYTES || n->len != nonce_len || CRYPTO_memcmp(n->ptr, nonce, nonce_len) != 0)
-                return fail(ret_error, -EKEYREJECTED,
-                            n->kind != ATTEST_OPT_BYTES
-                                    ? "the document carries no nonce, not the one the agent sent (a replayed "
-                                      "document?)"
-                                    : "the document's nonce is not the one the agent sent (a replayed "
-                                      "document?)");
+        if (n->kind != ATTEST_OPT_BYTES || n->len != nonce_len ||
+            CRYPTO_memcmp(n->ptr, nonce, nonce_len) != 0)
+                return fail(
+                        ret_error, -EKEYREJECTED,
+                        n->kind != ATTEST_OPT_BYTES
+                                ? "the document carries no nonce, not the one the agent sent (a replayed "
+                                  "document?)"
+                                : "the document's nonce is not the one the agent sent (a replayed "
+                                  "document?)");
         return 0;
 }

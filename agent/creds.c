@@ -48,12 +48,13 @@ static int load_secret(agent_getenv_fn get, const char *name, size_t max, bool r
                 return required ? errmsg_set(ret_error, -ENOKEY, "%s is not set", name) : 0;
         if (n > max || !secret_chars_valid(v, n))
                 return errmsg_set(ret_error, -EINVAL,
-                                  "%s is not a valid value (%zu bytes; at most %zu printable characters)", name,
-                                  n, max);
+                                  "%s is not a valid value (%zu bytes; at most %zu printable characters)",
+                                  name, n, max);
         return secret_buf_dup(v, n, ret);
 }
 
-int agent_creds_load(agent_getenv_fn get, const char *cfg_region, struct agent_creds *ret, char **ret_error) {
+int agent_creds_load(agent_getenv_fn get, const char *cfg_region, struct agent_creds *ret,
+                     char **ret_error) {
         _cleanup_(agent_creds_done) struct agent_creds c = {};
         const char *akid, *region, *region_from = "options.region";
         int r;
@@ -79,11 +80,13 @@ int agent_creds_load(agent_getenv_fn get, const char *cfg_region, struct agent_c
         if (!akid || !*akid)
                 return errmsg_set(ret_error, -ENOKEY, "AWS_ACCESS_KEY_ID is not set");
         if (!akid_valid(akid))
-                return errmsg_set(ret_error, -EINVAL,
-                                  "AWS_ACCESS_KEY_ID is not an access key id (%d to %d upper-case letters and "
-                                  "digits)",
-                                  RPC_AKID_MIN, RPC_AKID_MAX);
-        r = load_secret(get, "AWS_SECRET_ACCESS_KEY", RPC_AWS_SECRET_MAX, true, &c.secret_access_key, ret_error);
+                return errmsg_set(
+                        ret_error, -EINVAL,
+                        "AWS_ACCESS_KEY_ID is not an access key id (%d to %d upper-case letters and "
+                        "digits)",
+                        RPC_AKID_MIN, RPC_AKID_MAX);
+        r = load_secret(get, "AWS_SECRET_ACCESS_KEY", RPC_AWS_SECRET_MAX, true, &c.secret_access_key,
+                        ret_error);
         if (r < 0)
                 return r;
         r = load_secret(get, "AWS_SESSION_TOKEN", RPC_SESSION_TOKEN_MAX, false, &c.session_token, ret_error);

@@ -83,8 +83,8 @@ static int sim_root_load(const struct launcher *l, uint8_t **ret, size_t *ret_le
         x = PEM_read_bio_X509(in, NULL, NULL, NULL);
         ERR_pop_to_mark();
         if (!x)
-                return errmsg_set(ret_error, -EBADMSG, "The NSM simulator root '%s' holds no PEM certificate",
-                                  path);
+                return errmsg_set(ret_error, -EBADMSG,
+                                  "The NSM simulator root '%s' holds no PEM certificate", path);
         n = i2d_X509(x, &der);
         if (n <= 0)
                 return errmsg_set(ret_error, -ENOMEM, "Cannot encode the NSM simulator root '%s'", path);
@@ -147,7 +147,8 @@ static int round_attest(struct agent_round *rd) {
                                   "%s", error ?: "the enclave's attestation document does not verify");
         log_debug("KMS round: the enclave's attestation document verifies (%s root, %s)",
                   root_len ? "NSM simulator" : "AWS Nitro Enclaves",
-                  e->pcrs_origin == AGENT_PCRS_NONE ? "no PCR expected" : agent_pcrs_origin_to_string(e->pcrs_origin));
+                  e->pcrs_origin == AGENT_PCRS_NONE ? "no PCR expected"
+                                                    : agent_pcrs_origin_to_string(e->pcrs_origin));
         return 0;
 }
 
@@ -168,7 +169,8 @@ static int round_begin(struct agent_round *rd, struct agent_creds *creds) {
                 return round_fail(rd, r, agent_kms_retry_kind(r, rpc_client_is_broken(rd->client)),
                                   "KMS_BEGIN failed: %s", agent_kms_status_text(r) ?: strerror(-r));
         if (resp.parent_time)
-                log_warning("KMS round: the enclave's clock is %" PRIi64 " s off; it signs KMS requests with "
+                log_warning("KMS round: the enclave's clock is %" PRIi64
+                            " s off; it signs KMS requests with "
                             "the agent's time",
                             ((int64_t) resp.time - (int64_t) now) / 1000);
         return 0;
@@ -184,20 +186,22 @@ static int round_open(struct agent_round *rd) {
         /* Before anything reaches the enclave: an agent without credentials has nothing to send. */
         r = agent_creds_load(NULL, rd->cfg->options.region, &creds, &error);
         if (r < 0)
-                return round_fail(rd, r, AGENT_KMS_RETRY_BACKOFF,
-                                  "AWS credentials: %s (until IMDS support lands the agent reads "
-                                  "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION "
-                                  "from its environment)",
-                                  error ?: strerror(-r));
+                return round_fail(
+                        rd, r, AGENT_KMS_RETRY_BACKOFF,
+                        "AWS credentials: %s (until IMDS support lands the agent reads "
+                        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION "
+                        "from its environment)",
+                        error ?: strerror(-r));
         if (e->launcher == AGENT_LAUNCHER_NITRO_CLI && e->pcrs_origin == AGENT_PCRS_NONE)
-                return round_fail(rd, -EPERM, AGENT_KMS_RETRY_NEXT_SYNC,
-                                  "no expected PCRs (enclave.expected_pcrs or %s next to enclave.image_path): "
-                                  "not sending credentials to an enclave nothing identifies",
-                                  AGENT_IMAGE_MEASUREMENTS_FILE);
+                return round_fail(
+                        rd, -EPERM, AGENT_KMS_RETRY_NEXT_SYNC,
+                        "no expected PCRs (enclave.expected_pcrs or %s next to enclave.image_path): "
+                        "not sending credentials to an enclave nothing identifies",
+                        AGENT_IMAGE_MEASUREMENTS_FILE);
         r = launcher_connect(rd->launcher, &rd->client);
         if (r < 0)
-                return round_fail(rd, r, AGENT_KMS_RETRY_BACKOFF, "cannot reach the enclave's control channel: %s",
-                                  strerror(-r));
+                return round_fail(rd, r, AGENT_KMS_RETRY_BACKOFF,
+                                  "cannot reach the enclave's control channel: %s", strerror(-r));
         version = rpc_client_hello(rd->client)->version;
         if (version < RPC_VERSION_KMS)
                 return round_fail(rd, -EPROTONOSUPPORT, AGENT_KMS_RETRY_NEXT_SYNC,
@@ -239,8 +243,9 @@ void agent_round_end(struct agent_round *rd) {
         if (rd->client && rd->begun && !rpc_client_is_broken(rd->client)) {
                 r = provision_kms_end(rd->client);
                 if (r < 0)
-                        log_warning_errno(r, "KMS round: KMS_END failed (closing the connection ends the round "
-                                             "too): %m");
+                        log_warning_errno(r,
+                                          "KMS round: KMS_END failed (closing the connection ends the round "
+                                          "too): %m");
                 else
                         log_debug("KMS round ended after %u call(s)", rd->sent);
         }

@@ -1,8 +1,8 @@
-/* One KMS round per sync pass: when a token needs its encrypted key sent (add, replace, refresh, re-provision
- * after an enclave restart), the agent opens ONE control connection, checks the enclave's attestation
- * document, hands it the credentials (KMS_BEGIN), sends every due token's TOKEN_ADD / TOKEN_REFRESH on it,
- * and ends the round (KMS_END). The round is opened lazily by the first token that needs it, so a pass with
- * nothing encrypted to send opens nothing. */
+/* One KMS round per sync pass: when a token needs its encrypted key sent (add, replace, refresh,
+ * re-provision after an enclave restart), the agent opens ONE control connection, checks the enclave's
+ * attestation document, hands it the credentials (KMS_BEGIN), sends every due token's TOKEN_ADD /
+ * TOKEN_REFRESH on it, and ends the round (KMS_END). The round is opened lazily by the first token that
+ * needs it, so a pass with nothing encrypted to send opens nothing. */
 #pragma once
 
 #include <stdbool.h>
@@ -26,8 +26,8 @@ struct agent_round {
         bool begun;                /* KMS_BEGIN succeeded */
         int error;                 /* opening failed (sticky for the pass): the errno */
         enum agent_kms_retry retry;
-        char *error_msg;           /* what failed, one line (logged once by the round) */
-        unsigned sent;             /* TOKEN_ADD / TOKEN_REFRESH calls made in it */
+        char *error_msg; /* what failed, one line (logged once by the round) */
+        unsigned sent;   /* TOKEN_ADD / TOKEN_REFRESH calls made in it */
 };
 
 void agent_round_init(struct agent_round *rd, const struct agent_config *cfg, struct launcher *l);

@@ -266,7 +266,8 @@ static uint64_t service_step(struct service *s) {
                 for (size_t i = 0; i < s->n_tokens; i++) {
                         struct agent_token *t = s->tokens[i];
                         if (agent_token_next_usec(t, s->launcher) <= now)
-                                (void) agent_token_step_round(t, s->cfg, s->launcher, &s->client, &round, now);
+                                (void) agent_token_step_round(t, s->cfg, s->launcher, &s->client, &round,
+                                                              now);
                         next = MIN(next, agent_token_next_usec(t, s->launcher));
                 }
                 agent_round_end(&round);
@@ -286,7 +287,8 @@ static bool enclave_cfg_equal(const struct agent_config *a, const struct agent_c
                strcmp(x->token_binary ?: "", y->token_binary ?: "") == 0 &&
                strcmp(a->options.runtime_dir, b->options.runtime_dir) == 0 &&
                x->nsm_simulator == y->nsm_simulator &&
-               (!x->nsm_simulator || memcmp(&x->expected_pcrs, &y->expected_pcrs, sizeof(x->expected_pcrs)) == 0) &&
+               (!x->nsm_simulator ||
+                memcmp(&x->expected_pcrs, &y->expected_pcrs, sizeof(x->expected_pcrs)) == 0) &&
                strcmp(x->kms_proxy ?: "", y->kms_proxy ?: "") == 0 &&
                strcmp(x->kms_ca_file ?: "", y->kms_ca_file ?: "") == 0;
 }

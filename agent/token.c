@@ -296,7 +296,9 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
         int r;
 
         (void) snprintf(label, sizeof(label), "key-%" PRIu32, m->key_id);
-        pk = (struct provision_key){ .id = m->key_id, .label = label, .chain = m->chain, .chain_len = m->chain_len };
+        pk = (struct provision_key){
+                .id = m->key_id, .label = label, .chain = m->chain, .chain_len = m->chain_len
+        };
         if (enc) {
                 pk.ciphertext = k->data;
                 pk.ciphertext_len = k->len;
@@ -307,8 +309,8 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
                 pk.key_pem = k;
                 r = client_get(l, client);
                 if (r < 0)
-                        return log_error_errno(r, "Token '%s': cannot reach the enclave's control channel: %m",
-                                               t->label);
+                        return log_error_errno(
+                                r, "Token '%s': cannot reach the enclave's control channel: %m", t->label);
                 c = *client;
         }
         hold = rpc_client_hello(c)->version >= RPC_VERSION_HOLD;
@@ -320,8 +322,8 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
                             rpc_client_hello(c)->version);
                 warned_no_hold = true;
         }
-        r = provision_token_add(c, t->label, t->pin, true, hold, enc ? (uint32_t) t->cfg->ttl_secs : 0, &pk, 1,
-                                &slot, &held, &expires, &step);
+        r = provision_token_add(c, t->label, t->pin, true, hold, enc ? (uint32_t) t->cfg->ttl_secs : 0, &pk,
+                                1, &slot, &held, &expires, &step);
         if (enc)
                 round->sent++;
         if (r < 0 && enc)
@@ -345,7 +347,8 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
         t->provisioned_at = t->refreshed_at = wall_now();
         t->expires = expires;
         if (enc) {
-                t->next_refresh_usec = 0; /* the TOKEN_ADD set a new expiry: the next refresh is an interval away */
+                t->next_refresh_usec =
+                        0; /* the TOKEN_ADD set a new expiry: the next refresh is an interval away */
                 log_expiry(t, "holds its decrypted key");
         }
         return 0;
@@ -526,14 +529,15 @@ enum agent_token_due agent_token_due(const struct agent_token *t, unsigned launc
         return AGENT_TOKEN_DUE_NOTHING;
 }
 
-bool agent_token_needs_send(const struct agent_token *t, bool fresh, uint32_t key_id, const uint8_t digest[32]) {
+bool agent_token_needs_send(const struct agent_token *t, bool fresh, uint32_t key_id,
+                            const uint8_t digest[32]) {
         return fresh || t->sent_key_id != key_id || CRYPTO_memcmp(t->sent_digest, digest, 32) != 0;
 }
 
 /* An encrypted key's refresh: its ciphertext read again and sent with TOKEN_REFRESH, which extends the
  * expiry. *ret_changed when the source changed meanwhile: then it is a sync (a replace), not a refresh. */
-static int refresh_encrypted(struct agent_token *t, struct agent_round *round, uint64_t now, bool *ret_changed,
-                             bool *settled) {
+static int refresh_encrypted(struct agent_token *t, struct agent_round *round, uint64_t now,
+                             bool *ret_changed, bool *settled) {
         _cleanup_secret_ struct secret_buf *ct = NULL;
         _cleanup_free_ char *error = NULL;
         struct agent_material m = {};
@@ -546,16 +550,18 @@ static int refresh_encrypted(struct agent_token *t, struct agent_round *round, u
         if (r < 0) {
                 *settled = true;
                 set_error(t, error);
-                return log_error_errno(r, "Token '%s': %s", t->label, error ?: "cannot load its File source");
+                return log_error_errno(r, "Token '%s': %s", t->label,
+                                       error ?: "cannot load its File source");
         }
         if (!agent_token_needs_send(t, false, t->cur.key_id, m.digest) && t->sent_key_id == t->cur.key_id) {
                 r = round_get(t, round, &c);
                 if (r >= 0) {
-                        r = provision_token_refresh(c, t->label, t->pin, (uint32_t) t->cfg->ttl_secs,
-                                                    &(struct provision_refresh_key){ .id = t->sent_key_id,
-                                                                                     .ciphertext = ct->data,
-                                                                                     .ciphertext_len = ct->len },
-                                                    1, &expires);
+                        r = provision_token_refresh(
+                                c, t->label, t->pin, (uint32_t) t->cfg->ttl_secs,
+                                &(struct provision_refresh_key){ .id = t->sent_key_id,
+                                                                 .ciphertext = ct->data,
+                                                                 .ciphertext_len = ct->len },
+                                1, &expires);
                         round->sent++;
                         if (r < 0)
                                 r = kms_call_failed(t, round, r, "TOKEN_REFRESH");
@@ -586,7 +592,8 @@ static int step(struct agent_token *t, const struct agent_config *cfg, struct la
         case AGENT_TOKEN_DUE_REFRESH:
                 if (!agent_config_token_encrypted(t->cfg)) {
                         /* A plaintext key needs no re-attestation: the refresh is a no-op check. */
-                        log_debug("Refreshing token '%s': nothing to do for a plaintext File source", t->label);
+                        log_debug("Refreshing token '%s': nothing to do for a plaintext File source",
+                                  t->label);
                         t->next_refresh_usec = now + t->cfg->refresh_interval_secs * 1000000u;
                         t->refreshed_at = wall_now();
                         return 0;
@@ -648,9 +655,10 @@ int agent_token_step_round(struct agent_token *t, const struct agent_config *cfg
                 if (asprintf(&msg, "provisioning failed: %s", strerror(-r)) >= 0)
                         set_error(t, msg);
         }
-        delay = t->retry_next_sync ? cfg->options.sync_interval_secs * 1000000u
-                                   : agent_backoff_usec(t->failures, MIN(BACKOFF_MAX_USEC,
-                                                                         cfg->options.sync_interval_secs * 1000000u));
+        delay = t->retry_next_sync
+                        ? cfg->options.sync_interval_secs * 1000000u
+                        : agent_backoff_usec(t->failures, MIN(BACKOFF_MAX_USEC,
+                                                              cfg->options.sync_interval_secs * 1000000u));
         t->retry_at_usec = now + delay;
         log_warning("Token '%s': attempt %u failed, retrying in %" PRIu64 " s", t->label, t->failures,
                     (t->retry_at_usec - now + 999999u) / 1000000u);

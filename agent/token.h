@@ -59,8 +59,8 @@ struct agent_token {
         uint64_t synced_at;      /* last time the source was read and the token found up to date */
         uint64_t refreshed_at;   /* last refresh (re-attestation; a provisioning counts as one) */
         uint64_t failed_at;      /* when error was set */
-        uint64_t expires;        /* encrypted keys: when the enclave drops the token unless refreshed (0: never) */
-        bool retry_next_sync;    /* the last failure is retried at the next sync, not with back-off */
+        uint64_t expires; /* encrypted keys: when the enclave drops the token unless refreshed (0: never) */
+        bool retry_next_sync; /* the last failure is retried at the next sync, not with back-off */
 };
 
 /* PIN from the yaml, else the persisted one (generated on first use); the last key id. Logs what it
@@ -92,14 +92,16 @@ int agent_token_step_round(struct agent_token *t, const struct agent_config *cfg
 enum agent_token_due {
         AGENT_TOKEN_DUE_NOTHING,
         AGENT_TOKEN_DUE_SYNC,    /* read the source; send it when the enclave holds something else */
-        AGENT_TOKEN_DUE_REFRESH, /* an encrypted key's TOKEN_REFRESH (a plaintext key's refresh is a no-op) */
+        AGENT_TOKEN_DUE_REFRESH, /* an encrypted key's TOKEN_REFRESH (a plaintext key's refresh is a no-op)
+                                  */
         _AGENT_TOKEN_DUE_MAX,
         _AGENT_TOKEN_DUE_INVALID = -EINVAL,
 };
 enum agent_token_due agent_token_due(const struct agent_token *t, unsigned launches, uint64_t now);
 /* After a sync read the source into digest (for key_id): must it be sent (TOKEN_ADD)? A fresh enclave
  * (fresh) always needs it. Pure. */
-bool agent_token_needs_send(const struct agent_token *t, bool fresh, uint32_t key_id, const uint8_t digest[32]);
+bool agent_token_needs_send(const struct agent_token *t, bool fresh, uint32_t key_id,
+                            const uint8_t digest[32]);
 
 /* When agent_token_step() wants to run next (UINT64_MAX: never). */
 uint64_t agent_token_next_usec(const struct agent_token *t, const struct launcher *l);

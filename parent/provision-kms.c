@@ -100,10 +100,11 @@ int provision_read_ciphertext(const char *path, uint8_t **ret, size_t *ret_len, 
         if (r == -ENOMEM)
                 return errmsg_set(ret_error, r, "Out of memory");
         if (r < 0)
-                return errmsg_set(ret_error, r,
-                                  "The encrypted key file '%s' holds only base64 characters but is not valid "
-                                  "base64 (bad padding, length or line breaks)",
-                                  path);
+                return errmsg_set(
+                        ret_error, r,
+                        "The encrypted key file '%s' holds only base64 characters but is not valid "
+                        "base64 (bad padding, length or line breaks)",
+                        path);
         if (r == 0) {
                 decoded = malloc(file->len);
                 if (!decoded)
@@ -113,8 +114,8 @@ int provision_read_ciphertext(const char *path, uint8_t **ret, size_t *ret_len, 
         }
         if (len == 0 || len > RPC_CIPHERTEXT_MAX)
                 return errmsg_set(ret_error, -EFBIG,
-                                  "The encrypted key in '%s' is %zu bytes; a KMS ciphertext is 1 to %d", path,
-                                  len, RPC_CIPHERTEXT_MAX);
+                                  "The encrypted key in '%s' is %zu bytes; a KMS ciphertext is 1 to %d",
+                                  path, len, RPC_CIPHERTEXT_MAX);
         *ret = TAKE_PTR(decoded);
         *ret_len = len;
         return 0;
@@ -166,8 +167,9 @@ int provision_kms_end(struct rpc_client *c) {
         return rpc_client_call_msg(c, RPC_CALL_KMS_END, NULL, NULL);
 }
 
-int provision_token_refresh(struct rpc_client *c, const char *label, const struct secret_buf *pin, uint32_t ttl,
-                            const struct provision_refresh_key *keys, size_t n_keys, uint64_t *ret_expires) {
+int provision_token_refresh(struct rpc_client *c, const char *label, const struct secret_buf *pin,
+                            uint32_t ttl, const struct provision_refresh_key *keys, size_t n_keys,
+                            uint64_t *ret_expires) {
         struct rpc_token_refresh_resp resp = {};
         struct rpc_token_refresh_req req = {
                 .label = { (const uint8_t *) label, strlen(label) },

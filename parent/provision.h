@@ -83,10 +83,12 @@ _must_check_ int provision_token_add(struct rpc_client *c, const char *label, co
 /* A KMS CiphertextBlob file: raw binary, or its base64 text (what ACM's encryptedPrivateKey holds;
  * lines may be broken with \n or \r\n, nothing else; padding exact). 1..RPC_CIPHERTEXT_MAX bytes once
  * decoded. Not a secret (only the enclave can open it). *ret malloc'ed; errors as above. */
-_must_check_ int provision_read_ciphertext(const char *path, uint8_t **ret, size_t *ret_len, char **ret_error);
+_must_check_ int provision_read_ciphertext(const char *path, uint8_t **ret, size_t *ret_len,
+                                           char **ret_error);
 /* The decoding rule alone, pure: 1 and the decoded bytes when data is base64 text, 0 when it is raw (not
  * all base64 characters), -EBADMSG when it looks like base64 but is not valid, -ENOMEM. */
-_must_check_ int provision_ciphertext_decode(const uint8_t *data, size_t len, uint8_t **ret, size_t *ret_len);
+_must_check_ int provision_ciphertext_decode(const uint8_t *data, size_t len, uint8_t **ret,
+                                             size_t *ret_len);
 
 /* ATTEST {nonce}: a fresh attestation document (copied into *ret_doc, malloc'ed). */
 _must_check_ int provision_attest(struct rpc_client *c, const uint8_t *nonce, size_t nonce_len,
@@ -114,6 +116,7 @@ struct provision_refresh_key {
 };
 
 /* TOKEN_REFRESH in the connection's KMS round; *ret_expires (may be NULL) is the new expiry. */
-_must_check_ int provision_token_refresh(struct rpc_client *c, const char *label, const struct secret_buf *pin,
-                                         uint32_t ttl, const struct provision_refresh_key *keys, size_t n_keys,
+_must_check_ int provision_token_refresh(struct rpc_client *c, const char *label,
+                                         const struct secret_buf *pin, uint32_t ttl,
+                                         const struct provision_refresh_key *keys, size_t n_keys,
                                          uint64_t *ret_expires);

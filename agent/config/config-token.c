@@ -150,8 +150,8 @@ enum { FILE_KEY, FILE_CERTIFICATE, FILE_ENCRYPTED_KEY, _FILE_SLOT_MAX };
 static const struct config_field file_fields[] = {
         { "key", FILE_KEY, config_parse_string, offsetof(struct agent_config_source, key),
           .flags = CONFIG_ABSOLUTE },
-        { "certificate", FILE_CERTIFICATE, config_parse_string, offsetof(struct agent_config_source, certificate),
-          .flags = CONFIG_REQUIRED | CONFIG_ABSOLUTE },
+        { "certificate", FILE_CERTIFICATE, config_parse_string,
+          offsetof(struct agent_config_source, certificate), .flags = CONFIG_REQUIRED | CONFIG_ABSOLUTE },
         { "encrypted_key", FILE_ENCRYPTED_KEY, config_parse_string,
           offsetof(struct agent_config_source, encrypted_key), .flags = CONFIG_ABSOLUTE },
 };
@@ -293,7 +293,8 @@ static int parse_source(struct config_ctx *c, const struct config_field *f, cons
         struct config_seen seen[_FILE_SLOT_MAX] = {};
 
         r = walk_variant(c, v, path, "source", "Acm, S3 or File", source_variants,
-                         ELEMENTSOF(source_variants), &t->source, seen, ELEMENTSOF(seen), &var, &key, &kpath);
+                         ELEMENTSOF(source_variants), &t->source, seen, ELEMENTSOF(seen), &var, &key,
+                         &kpath);
         if (r < 0 || !var)
                 return r;
         t->source.kind = var->kind;
@@ -377,7 +378,7 @@ static int check_ttl(struct config_ctx *c, const struct agent_config_token *t, c
                 return config_warning(c, seen[TOKEN_TTL].key, kpath,
                                       "only used with an encrypted key (a plaintext key never expires), "
                                       "ignoring");
-        if (seen[TOKEN_TTL].value && t->ttl_secs <= t->refresh_interval_secs)
+        if (seen[TOKEN_TTL].value && t->ttl_secs > 0 && t->ttl_secs <= t->refresh_interval_secs)
                 return config_error(c, seen[TOKEN_TTL].value, kpath,
                                     "must be greater than refresh_interval_secs (%llu), or the token "
                                     "expires before it is refreshed",

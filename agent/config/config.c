@@ -144,7 +144,8 @@ static int parse_expected_pcrs(struct config_ctx *c, const struct config_field *
                                          "expected %d hex digits (a SHA-384 measurement), got %zu "
                                          "characters%s",
                                          2 * AGENT_PCR_LEN, val->len,
-                                         val->len == 2 * AGENT_PCR_LEN ? " that are not all hex digits" : "");
+                                         val->len == 2 * AGENT_PCR_LEN ? " that are not all hex digits"
+                                                                       : "");
                         if (r < 0)
                                 return r;
                         continue;
@@ -251,7 +252,8 @@ static const struct config_field enclave_fields[] = {
         { "expected_pcrs", ENCLAVE_EXPECTED_PCRS, parse_expected_pcrs },
         { "nsm_simulator", ENCLAVE_NSM_SIMULATOR, config_parse_bool, E(nsm_simulator) },
         { "kms_proxy", ENCLAVE_KMS_PROXY, parse_address, E(kms_proxy) },
-        { "kms_ca_file", ENCLAVE_KMS_CA_FILE, config_parse_string, E(kms_ca_file), .flags = CONFIG_ABSOLUTE },
+        { "kms_ca_file", ENCLAVE_KMS_CA_FILE, config_parse_string, E(kms_ca_file),
+          .flags = CONFIG_ABSOLUTE },
 };
 #undef E
 
@@ -334,7 +336,8 @@ static int check_local_only(struct config_ctx *c, const struct config_seen *seen
                         continue;
                 if (keys[i].slot == ENCLAVE_NSM_SIMULATOR && !e->nsm_simulator)
                         continue; /* nsm_simulator: false is harmless */
-                r = config_error(c, seen[keys[i].slot].key, keys[i].path, "not allowed with enclave.launcher: "
+                r = config_error(c, seen[keys[i].slot].key, keys[i].path,
+                                 "not allowed with enclave.launcher: "
                                  "%s: %s",
                                  agent_launcher_to_string(e->launcher), keys[i].why);
                 if (r < 0)
@@ -668,7 +671,7 @@ int agent_config_load(const char *path, struct agent_config **ret, struct agent_
         _cleanup_close_ int fd = -1;
         struct stat st;
         char *buf = NULL;
-        size_t len = 0;
+        size_t len = 0, n_errors;
         int r;
 
         if (!path || !ret)
@@ -701,8 +704,10 @@ int agent_config_load(const char *path, struct agent_config **ret, struct agent_
         free(buf);
         if (r < 0)
                 return r;
+        n_errors = diag->n_errors;
         r = load_measurements(cfg, diag);
-        if (r >= 0)
+        /* a broken measurements file is the one error to fix, not also "no PCRs" */
+        if (r >= 0 && diag->n_errors == n_errors)
                 r = check_attestation_policy(cfg, diag);
         if (r < 0)
                 return r;

@@ -41,8 +41,8 @@
 #define AGENT_CONFIG_DEFAULT_TTL   (48u * 3600)       /* the enclave's TTL for KMS tokens when 0 is sent */
 
 /* Expected PCR values of the enclave image (SHA-384). */
-#define AGENT_PCR_COUNT 32
-#define AGENT_PCR_LEN   48
+#define AGENT_PCR_COUNT               32
+#define AGENT_PCR_LEN                 48
 #define AGENT_IMAGE_MEASUREMENTS_FILE "image-measurements.json"
 #define AGENT_IMAGE_MEASUREMENTS_MAX  (64u * 1024u)
 
@@ -112,9 +112,9 @@ struct agent_config_enclave {
         struct agent_pcr_set expected_pcrs;
         enum agent_pcrs_origin pcrs_origin;
         char *measurements_path; /* AGENT_PCRS_IMAGE: the file they were read from */
-        bool nsm_simulator;      /* local launcher: enclave-token --nsm-simulator (attestation proves nothing) */
-        char *kms_proxy;         /* local launcher: enclave-token --kms-proxy ADDRESS; NULL: its default */
-        char *kms_ca_file;       /* local launcher: enclave-token --kms-ca FILE; NULL: the system's CAs */
+        bool nsm_simulator; /* local launcher: enclave-token --nsm-simulator (attestation proves nothing) */
+        char *kms_proxy;    /* local launcher: enclave-token --kms-proxy ADDRESS; NULL: its default */
+        char *kms_ca_file;  /* local launcher: enclave-token --kms-ca FILE; NULL: the system's CAs */
 };
 
 struct agent_config_options {
@@ -161,7 +161,7 @@ struct agent_config_token {
         struct agent_config_source source;
         struct agent_config_target target;
         uint64_t refresh_interval_secs;
-        uint64_t ttl_secs; /* TOKEN_ADD / TOKEN_REFRESH ttl; 0: the enclave's default (48 h) */
+        uint64_t ttl_secs;     /* TOKEN_ADD / TOKEN_REFRESH ttl; 0: the enclave's default (48 h) */
         unsigned line, column; /* where the token's entry starts, for later messages */
 };
 

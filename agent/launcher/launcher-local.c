@@ -101,7 +101,8 @@ int launcher_local_argv(const struct launcher *l, bool debug, char ***ret_argv) 
                 if (!root)
                         return -ENOMEM;
                 if ((r = argv_add(argv, &n, "--nsm-simulator")) < 0 ||
-                    (r = argv_add(argv, &n, "--nsm-sim-root")) < 0 || (r = argv_add(argv, &n, "%s", root)) < 0)
+                    (r = argv_add(argv, &n, "--nsm-sim-root")) < 0 ||
+                    (r = argv_add(argv, &n, "%s", root)) < 0)
                         return r;
                 for (unsigned i = 0; i < AGENT_PCR_COUNT; i++) {
                         if (!(l->sim_pcrs.mask & (1u << i)))
@@ -114,8 +115,8 @@ int launcher_local_argv(const struct launcher *l, bool debug, char ***ret_argv) 
         if (l->kms_proxy && ((r = argv_add(argv, &n, "--kms-proxy")) < 0 ||
                              (r = argv_add(argv, &n, "%s", l->kms_proxy)) < 0))
                 return r;
-        if (l->kms_ca_file && ((r = argv_add(argv, &n, "--kms-ca")) < 0 ||
-                               (r = argv_add(argv, &n, "%s", l->kms_ca_file)) < 0))
+        if (l->kms_ca_file &&
+            ((r = argv_add(argv, &n, "--kms-ca")) < 0 || (r = argv_add(argv, &n, "%s", l->kms_ca_file)) < 0))
                 return r;
         *ret_argv = TAKE_PTR(argv);
         return 0;

@@ -40,7 +40,8 @@ int launcher_new(const struct agent_config *cfg, struct launcher **ret) {
         l->want_cid = e->cid;
         l->nsm_simulator = e->launcher == AGENT_LAUNCHER_LOCAL && e->nsm_simulator;
         l->sim_pcrs = e->expected_pcrs;
-        if (dup_or_null(e->kms_proxy, &l->kms_proxy) < 0 || dup_or_null(e->kms_ca_file, &l->kms_ca_file) < 0 ||
+        if (dup_or_null(e->kms_proxy, &l->kms_proxy) < 0 ||
+            dup_or_null(e->kms_ca_file, &l->kms_ca_file) < 0 ||
             dup_or_null(e->token_binary ?: LAUNCHER_DEFAULT_TOKEN_BINARY, &l->token_binary) < 0 ||
             dup_or_null(cfg->options.runtime_dir, &l->runtime_dir) < 0 ||
             dup_or_null(e->image_path, &l->image_path) < 0)

@@ -23,9 +23,9 @@ struct launcher {
         char *image_path; /* nitro */
         uint64_t cpu_count, memory_mib, boot_timeout_ms;
         uint32_t p11kit_port, rpc_port, want_cid;
-        bool nsm_simulator;             /* local: --nsm-simulator, --nsm-sim-pcr N=HEX, --nsm-sim-root */
-        struct agent_pcr_set sim_pcrs;  /* local + simulator: what the simulated NSM reports */
-        char *kms_proxy, *kms_ca_file;  /* local: --kms-proxy, --kms-ca */
+        bool nsm_simulator;            /* local: --nsm-simulator, --nsm-sim-pcr N=HEX, --nsm-sim-root */
+        struct agent_pcr_set sim_pcrs; /* local + simulator: what the simulated NSM reports */
+        char *kms_proxy, *kms_ca_file; /* local: --kms-proxy, --kms-ca */
         /* while running */
         bool running;
         pid_t pid;             /* local: our child; nitro: the enclave's ProcessID (not our child) */

@@ -19,15 +19,18 @@
 #include "parent/provision.h"
 #include "tests/lib/tap.h"
 
-#define HEX48_A "3a4b5c6d7e8f9a0b1c2d3e4f5061728394a5b6c7d8e9fa0b1c2d3e4f5061728394a5b6c7d8e9fa0b1c2d3e4f50617283"
-#define HEX48_B "9f00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899aabbccddee"
-#define HEX48_C "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f"
+#define HEX48_A \
+        "3a4b5c6d7e8f9a0b1c2d3e4f5061728394a5b6c7d8e9fa0b1c2d3e4f5061728394a5b6c7d8e9fa0b1c2d3e4f50617283"
+#define HEX48_B \
+        "9f00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899aabbccddee"
+#define HEX48_C \
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f"
 
 /* ---- image-measurements.json ---- */
 
 #define MEAS(body) "{\n  \"Measurements\": {\n" body "\n  }\n}\n"
 #define ALGO       "    \"HashAlgorithm\": \"Sha384 { ... }\",\n"
-#define PCRS012                                                                                    \
+#define PCRS012 \
         "    \"PCR0\": \"" HEX48_A "\",\n    \"PCR1\": \"" HEX48_B "\",\n    \"PCR2\": \"" HEX48_C "\""
 
 static int meas(const char *text, struct agent_pcr_set *set, char **error) {
@@ -48,10 +51,11 @@ static void test_measurements_ok(void) {
         ASSERT_EQ(set.value[1][0], 0x9f);
         ASSERT_EQ(set.value[2][47], 0x2f);
         /* a signed image: PCR8, any key order, upper-case hex */
-        ASSERT_OK(meas("{\"Measurements\":{\"PCR8\":\"" HEX48_B "\",\"PCR2\":\"" HEX48_C "\",\"PCR1\":\"" HEX48_B
-                       "\",\"PCR0\":\"3A4B5C6D7E8F9A0B1C2D3E4F5061728394A5B6C7D8E9FA0B1C2D3E4F5061728394A5B6C7D8"
-                       "E9FA0B1C2D3E4F50617283\",\"HashAlgorithm\":\"Sha384 { ... }\"}}",
-                       &set, NULL));
+        ASSERT_OK(meas(
+                "{\"Measurements\":{\"PCR8\":\"" HEX48_B "\",\"PCR2\":\"" HEX48_C "\",\"PCR1\":\"" HEX48_B
+                "\",\"PCR0\":\"3A4B5C6D7E8F9A0B1C2D3E4F5061728394A5B6C7D8E9FA0B1C2D3E4F5061728394A5B6C7D8"
+                "E9FA0B1C2D3E4F50617283\",\"HashAlgorithm\":\"Sha384 { ... }\"}}",
+                &set, NULL));
         ASSERT_EQ(set.mask, 0x107u);
         ASSERT_MEMEQ(set.value[0], a, 48);
         /* describe-eif's output: other top-level keys are skipped */
@@ -75,13 +79,15 @@ static const struct meas_case meas_bad[] = {
         { MEAS(ALGO "    \"PCR1\": \"" HEX48_B "\",\n    \"PCR2\": \"" HEX48_C "\""), "has no PCR0" },
         { MEAS(ALGO "    \"PCR0\": \"" HEX48_A "\",\n    \"PCR2\": \"" HEX48_C "\""), "has no PCR1" },
         { MEAS(ALGO "    \"PCR0\": \"" HEX48_A "\",\n    \"PCR1\": \"" HEX48_C "\""), "has no PCR2" },
-        { MEAS("    \"HashAlgorithm\": \"Sha256 { ... }\",\n" PCRS012), "line 3 column 22: HashAlgorithm is not Sha384" },
+        { MEAS("    \"HashAlgorithm\": \"Sha256 { ... }\",\n" PCRS012),
+          "line 3 column 22: HashAlgorithm is not Sha384" },
         { MEAS("    \"HashAlgorithm\": \"Sha3840\",\n" PCRS012), "HashAlgorithm is not Sha384" },
         { MEAS("    \"HashAlgorithm\": 384,\n" PCRS012), "HashAlgorithm must be a string" },
         /* 95 digits, 97 digits, a non-hex digit, a number */
         { MEAS(ALGO "    \"PCR0\": \"" HEX48_A "\",\n    \"PCR1\": \"" HEX48_B "\",\n    \"PCR2\": \"0\""),
           "line 6 column 13: a PCR value must be 96 hex digits" },
-        { MEAS(ALGO PCRS012 ",\n    \"PCR8\": \"" HEX48_A "0\""), "line 7 column 13: a PCR value must be 96 hex digits" },
+        { MEAS(ALGO PCRS012 ",\n    \"PCR8\": \"" HEX48_A "0\""),
+          "line 7 column 13: a PCR value must be 96 hex digits" },
         { MEAS(ALGO PCRS012 ",\n    \"PCR8\": \"g" HEX48_A "\""), "a PCR value must be 96 hex digits" },
         { MEAS(ALGO PCRS012 ",\n    \"PCR8\": 12"), "a PCR value must be a string" },
         { MEAS(ALGO PCRS012 ",\n    \"PCR32\": \"" HEX48_A "\""), "unknown key in \"Measurements\"" },
@@ -172,11 +178,15 @@ static int creds(const char *const *env, const char *cfg_region, struct agent_cr
 }
 
 static void test_creds_ok(void) {
-        static const char *const full[] = { "AWS_ACCESS_KEY_ID=ASIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY=" SECRET,
-                                            "AWS_SESSION_TOKEN=" TOKEN, "AWS_REGION=eu-west-1",
-                                            "AWS_DEFAULT_REGION=us-west-2", NULL };
-        static const char *const plain[] = { "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY=" SECRET,
-                                             "AWS_DEFAULT_REGION=us-west-2", NULL };
+        static const char *const full[] = { "AWS_ACCESS_KEY_ID=ASIAIOSFODNN7EXAMPLE",
+                                            "AWS_SECRET_ACCESS_KEY=" SECRET,
+                                            "AWS_SESSION_TOKEN=" TOKEN,
+                                            "AWS_REGION=eu-west-1",
+                                            "AWS_DEFAULT_REGION=us-west-2",
+                                            NULL };
+        static const char *const plain[] = { "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
+                                             "AWS_SECRET_ACCESS_KEY=" SECRET, "AWS_DEFAULT_REGION=us-west-2",
+                                             NULL };
         _cleanup_(agent_creds_done) struct agent_creds c = {};
 
         ASSERT_OK(creds(full, NULL, &c, NULL));
@@ -206,22 +216,26 @@ static void test_creds_missing(void) {
         } cases[] = {
                 { { NULL }, -ENOKEY, "no AWS region" },
                 { { "AWS_REGION=us-east-1", NULL }, -ENOKEY, "AWS_ACCESS_KEY_ID is not set" },
-                { { "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=", NULL }, -ENOKEY, "AWS_ACCESS_KEY_ID is not set" },
+                { { "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=", NULL },
+                  -ENOKEY,
+                  "AWS_ACCESS_KEY_ID is not set" },
                 { { "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE", NULL },
                   -ENOKEY,
                   "AWS_SECRET_ACCESS_KEY is not set" },
-                { { "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=akia-lower", "AWS_SECRET_ACCESS_KEY=" SECRET, NULL },
+                { { "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=akia-lower", "AWS_SECRET_ACCESS_KEY=" SECRET,
+                    NULL },
                   -EINVAL,
                   "AWS_ACCESS_KEY_ID is not an access key id" },
-                { { "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIA", "AWS_SECRET_ACCESS_KEY=" SECRET, NULL },
+                { { "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIA", "AWS_SECRET_ACCESS_KEY=" SECRET,
+                    NULL },
                   -EINVAL,
                   "AWS_ACCESS_KEY_ID is not an access key id" },
                 { { "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
                     "AWS_SECRET_ACCESS_KEY=wJalrXUtn FEMI", NULL },
                   -EINVAL,
                   "AWS_SECRET_ACCESS_KEY is not a valid value" },
-                { { "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY=" SECRET,
-                    "AWS_SESSION_TOKEN=a\tb", NULL },
+                { { "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
+                    "AWS_SECRET_ACCESS_KEY=" SECRET, "AWS_SESSION_TOKEN=a\tb", NULL },
                   -EINVAL,
                   "AWS_SESSION_TOKEN is not a valid value" },
                 { { "AWS_REGION=US-EAST-1", NULL }, -EINVAL, "AWS_REGION 'US-EAST-1' is not an AWS region" },
@@ -234,8 +248,8 @@ static void test_creds_missing(void) {
                 int r = creds(cases[i].env, NULL, &c, &error);
 
                 /* never the secret in a message */
-                if (r != cases[i].r || !error || !strstr(error, cases[i].message) || strstr(error, "wJalr") ||
-                    c.secret_access_key) {
+                if (r != cases[i].r || !error || !strstr(error, cases[i].message) ||
+                    strstr(error, "wJalr") || c.secret_access_key) {
                         printf("# case %zu: r=%d error '%s'\n", i, r, error ?: "(null)");
                         failed++;
                 }
@@ -271,8 +285,8 @@ static void test_ciphertext_decode(void) {
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_free_ uint8_t *out = NULL;
                 size_t len = 0;
-                int r = provision_ciphertext_decode((const uint8_t *) cases[i].text, strlen(cases[i].text), &out,
-                                                    &len);
+                int r = provision_ciphertext_decode((const uint8_t *) cases[i].text, strlen(cases[i].text),
+                                                    &out, &len);
 
                 if (r != cases[i].r ||
                     (cases[i].want && (len != cases[i].want_len || memcmp(out, cases[i].want, len) != 0))) {
@@ -344,7 +358,7 @@ static void test_token_due(void) {
         ASSERT_EQ(agent_token_due(&t, 3, 100), AGENT_TOKEN_DUE_NOTHING);
         ASSERT_EQ(agent_token_due(&t, 3, 500), AGENT_TOKEN_DUE_REFRESH);
         ASSERT_EQ(agent_token_due(&t, 3, 1000), AGENT_TOKEN_DUE_SYNC); /* a sync covers the refresh */
-        t.next_refresh_usec = 0;                                        /* not provisioned by us yet */
+        t.next_refresh_usec = 0;                                       /* not provisioned by us yet */
         ASSERT_EQ(agent_token_due(&t, 3, 999), AGENT_TOKEN_DUE_NOTHING);
         t.state = AGENT_TOKEN_FAILED;
         ASSERT_EQ(agent_token_due(&t, 3, 100), AGENT_TOKEN_DUE_SYNC);
@@ -379,8 +393,10 @@ static void test_kms_errors(void) {
                 /* a broken connection is transient whatever the errno */
                 ASSERT_EQ(agent_kms_retry_kind(r, true), AGENT_KMS_RETRY_BACKOFF);
         }
-        ASSERT_TRUE(strstr(agent_kms_status_text(errmap_errno_from_status(RPC_STATUS_KMS_DENIED)), "AccessDenied"));
-        ASSERT_TRUE(strstr(agent_kms_status_text(errmap_errno_from_status(RPC_STATUS_KEY_INVALID)), "certificate"));
+        ASSERT_TRUE(strstr(agent_kms_status_text(errmap_errno_from_status(RPC_STATUS_KMS_DENIED)),
+                           "AccessDenied"));
+        ASSERT_TRUE(strstr(agent_kms_status_text(errmap_errno_from_status(RPC_STATUS_KEY_INVALID)),
+                           "certificate"));
         ASSERT_TRUE(agent_kms_status_text(-ENOENT) == NULL);
         ASSERT_EQ(agent_kms_retry_kind(-ENOKEY, false), AGENT_KMS_RETRY_BACKOFF); /* missing credentials */
         ASSERT_EQ(agent_kms_retry_kind(-ECONNRESET, false), AGENT_KMS_RETRY_BACKOFF);
@@ -520,8 +536,10 @@ static void test_attest_pcr(void) {
                 memset(f.pcr_bytes[0], 0, 48);
                 ASSERT_OK(agent_pcr_from_hex(HEX48_A, 96, f.pcr_bytes[0]));
                 ASSERT_ERR(check_doc(&f, &p, &error), -EPERM);
-                ASSERT_STREQ(error, "attestation: PCR0 is 3a4b5c6d7e8f9a0b\xe2\x80\xa6, expected "
-                                    "9f00112233445566\xe2\x80\xa6 (enclave.expected_pcrs); not sending credentials");
+                ASSERT_STREQ(
+                        error,
+                        "attestation: PCR0 is 3a4b5c6d7e8f9a0b\xe2\x80\xa6, expected "
+                        "9f00112233445566\xe2\x80\xa6 (enclave.expected_pcrs); not sending credentials");
         }
         {
                 /* PCR8 (a signed image) differs; the origin is the image's measurements file */
@@ -573,7 +591,8 @@ static void test_attest_root_and_time(void) {
                 /* garbage */
                 _cleanup_free_ char *error = NULL;
                 p = policy(&f);
-                ASSERT_ERR(agent_attest_check((const uint8_t *) "\xa0", 1, f.nonce, 32, &p, &error), -EBADMSG);
+                ASSERT_ERR(agent_attest_check((const uint8_t *) "\xa0", 1, f.nonce, 32, &p, &error),
+                           -EBADMSG);
                 ASSERT_TRUE(error && strstr(error, "malformed at byte"));
         }
 }
@@ -581,14 +600,10 @@ static void test_attest_root_and_time(void) {
 TAP_MAIN(TEST("/agent/kms/measurements/ok", test_measurements_ok),
          TEST("/agent/kms/measurements/bad", test_measurements_bad),
          TEST("/agent/kms/measurements/bounds", test_measurements_bounds),
-         TEST("/agent/kms/region", test_region),
-         TEST("/agent/kms/creds/ok", test_creds_ok),
+         TEST("/agent/kms/region", test_region), TEST("/agent/kms/creds/ok", test_creds_ok),
          TEST("/agent/kms/creds/missing", test_creds_missing),
          TEST("/agent/kms/ciphertext/decode", test_ciphertext_decode),
-         TEST("/agent/kms/launcher/argv", test_local_argv),
-         TEST("/agent/kms/token/due", test_token_due),
-         TEST("/agent/kms/errors", test_kms_errors),
-         TEST("/agent/kms/attest/ok", test_attest_ok),
-         TEST("/agent/kms/attest/nonce", test_attest_nonce),
-         TEST("/agent/kms/attest/pcr", test_attest_pcr),
+         TEST("/agent/kms/launcher/argv", test_local_argv), TEST("/agent/kms/token/due", test_token_due),
+         TEST("/agent/kms/errors", test_kms_errors), TEST("/agent/kms/attest/ok", test_attest_ok),
+         TEST("/agent/kms/attest/nonce", test_attest_nonce), TEST("/agent/kms/attest/pcr", test_attest_pcr),
          TEST("/agent/kms/attest/root-time", test_attest_root_and_time))
