@@ -12,6 +12,7 @@
 #include "agent/creds.h"
 #include "agent/kms-round.h"
 #include "agent/launcher/launcher.h"
+#include "agent/reconcile.h"
 #include "agent/token.h"
 #include "attest/attest-build.h"
 #include "common/cleanup.h"
@@ -402,6 +403,36 @@ static void test_kms_errors(void) {
         ASSERT_EQ(agent_kms_retry_kind(-ECONNRESET, false), AGENT_KMS_RETRY_BACKOFF);
 }
 
+/* A reload rebuilds a token whose ciphertext file or TTL changed. */
+static void test_token_equal_kms(void) {
+        static const char *const docs[] = {
+                "enclave: {launcher: local, nsm_simulator: true}\n"
+                "tokens: [{label: t, source: {File: {encrypted_key: /a.kms, certificate: /c.pem}}}]\n",
+                "enclave: {launcher: local, nsm_simulator: true}\n"
+                "tokens: [{label: t, source: {File: {encrypted_key: /b.kms, certificate: /c.pem}}}]\n",
+                "enclave: {launcher: local, nsm_simulator: true}\n"
+                "tokens: [{label: t, source: {File: {encrypted_key: /a.kms, certificate: /c.pem}}, "
+                "ttl_secs: 90000}]\n",
+                "enclave: {launcher: local, nsm_simulator: true}\n"
+                "tokens: [{label: t, source: {File: {key: /a.kms, certificate: /c.pem}}}]\n",
+        };
+        struct agent_config *c[ELEMENTSOF(docs)] = {};
+        size_t failed = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(docs); i++)
+                if (agent_config_parse(docs[i], strlen(docs[i]), "t.yaml", &c[i], NULL) < 0)
+                        failed++;
+        for (size_t i = 0; failed == 0 && i < ELEMENTSOF(docs); i++)
+                for (size_t j = 0; j < ELEMENTSOF(docs); j++)
+                        if (agent_config_token_equal(&c[i]->tokens[0], &c[j]->tokens[0]) != (i == j)) {
+                                printf("# %zu vs %zu\n", i, j);
+                                failed++;
+                        }
+        for (size_t i = 0; i < ELEMENTSOF(docs); i++)
+                agent_config_free(c[i]);
+        ASSERT_EQ(failed, 0);
+}
+
 /* ---- the attestation check (documents from attest/'s builder) ---- */
 
 #define T0 ((time_t) 1765000000) /* 2025-12-06 */
@@ -604,6 +635,7 @@ TAP_MAIN(TEST("/agent/kms/measurements/ok", test_measurements_ok),
          TEST("/agent/kms/creds/missing", test_creds_missing),
          TEST("/agent/kms/ciphertext/decode", test_ciphertext_decode),
          TEST("/agent/kms/launcher/argv", test_local_argv), TEST("/agent/kms/token/due", test_token_due),
-         TEST("/agent/kms/errors", test_kms_errors), TEST("/agent/kms/attest/ok", test_attest_ok),
-         TEST("/agent/kms/attest/nonce", test_attest_nonce), TEST("/agent/kms/attest/pcr", test_attest_pcr),
+         TEST("/agent/kms/errors", test_kms_errors), TEST("/agent/kms/token/equal", test_token_equal_kms),
+         TEST("/agent/kms/attest/ok", test_attest_ok), TEST("/agent/kms/attest/nonce", test_attest_nonce),
+         TEST("/agent/kms/attest/pcr", test_attest_pcr),
          TEST("/agent/kms/attest/root-time", test_attest_root_and_time))
