@@ -27,6 +27,9 @@ static void help(void) {
                "  status [--json]         the daemon, its tokens, keys, certificates and PKCS#11 URIs\n"
                "  web apply --server nginx|httpd --cert CHAIN.pem --token L ...\n"
                "                          point nginx / httpd at a token's key: write, test, reload\n"
+               "  attestation verify FILE [--root PEM] [--at now|doc|UNIX_MS] [--pcr N=HEX]... [--json]\n"
+               "                          check a Nitro attestation document offline (exit 3..8 say\n"
+               "                          why it failed: see 'enclave-acm attestation verify --help')\n"
                "\n"
                "Options:\n"
                "  --control ADDRESS       enclave-token's control channel, e.g. unix:path=/run/x.sock or\n"
@@ -84,6 +87,8 @@ static int dispatch(int argc, char **argv, const struct cli_ctx *ctx) {
         }
         if (strcmp(verb, "web") == 0)
                 return cli_verb_web(argc, argv, ctx);
+        if (strcmp(verb, "attestation") == 0)
+                return cli_verb_attestation(argc, argv, ctx);
         if (strcmp(verb, "help") == 0) {
                 help();
                 return CLI_EXIT_OK;
