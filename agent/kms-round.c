@@ -185,9 +185,11 @@ static int round_open(struct agent_round *rd) {
 
         /* Before anything reaches the enclave: an agent without credentials has nothing to send. */
         r = agent_creds_load(NULL, rd->cfg->options.region, &creds, &error);
+        /* -ENOKEY for any credential problem: the tokens count as settled (systemd gets READY=1 and the
+         * agent keeps running), and retry with back-off. */
         if (r < 0)
                 return round_fail(
-                        rd, r, AGENT_KMS_RETRY_BACKOFF,
+                        rd, r == -ENOMEM ? r : -ENOKEY, AGENT_KMS_RETRY_BACKOFF,
                         "AWS credentials: %s (until IMDS support lands the agent reads "
                         "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION "
                         "from its environment)",

@@ -648,7 +648,9 @@ int agent_token_step_round(struct agent_token *t, const struct agent_config *cfg
         t->failures++;
         t->state = AGENT_TOKEN_FAILED;
         t->target_done = false;
-        if (settled || t->retry_next_sync)
+        /* Settled: retrying alone will not fix it (it is still retried). Missing credentials need the
+         * operator, as a refused attestation or a KMS denial do. */
+        if (settled || t->retry_next_sync || r == -ENOKEY)
                 t->settled = true;
         if (!t->error) {
                 _cleanup_free_ char *msg = NULL;

@@ -144,7 +144,9 @@ ok "the agent warns loudly that the NSM simulator proves nothing"
 wait_for 30 "the enclave is up" grep -q "Enclave up" "$T/agent.log"
 wait_for 20 "the first round names the missing credential" \
         grep -q "KMS round: AWS credentials: AWS_ACCESS_KEY_ID is not set" "$T/agent.log"
-first=$(grep -c "AWS_ACCESS_KEY_ID is not set" "$T/agent.log")
+wait_for 10 "the first attempt's end" grep -q "Token 'web': attempt 1 failed" "$T/agent.log"
+# up to the end of the first attempt: one line, the round's (the token's own line adds no second one)
+first=$(sed -n "1,/Token 'web': attempt 1 failed/p" "$T/agent.log" | grep -c "AWS_ACCESS_KEY_ID is not set" || true)
 [[ $first == 1 ]] || fail "the first round logged $first lines about the missing credential, expected 1"
 ok "the first round fails with one line naming AWS_ACCESS_KEY_ID"
 grep "AWS_ACCESS_KEY_ID is not set" "$T/agent.log" | grep -q "^<3>" ||
@@ -159,6 +161,11 @@ ok "the agent keeps running and retries with back-off"
 
 wait_for 10 "the state file names the error" grep -q "AWS_ACCESS_KEY_ID" "$T/run/status"
 ok "the state file shows the token's error"
+# missing credentials need the operator: systemd still gets READY=1 (or it would kill the agent)
+wait_for 10 "READY=1" grep -q "READY=1" "$T/notify.log"
+grep "STATUS=" "$T/notify.log" | tail -1 | grep -q "'web' failed: AWS credentials: AWS_ACCESS_KEY_ID is not set" ||
+        fail "STATUS= does not name the missing credential: $(grep STATUS= "$T/notify.log" | tail -1)"
+ok "systemd gets READY=1 and a STATUS= naming the missing credential"
 
 # nothing was sent: no attestation was asked for, no KMS round begun
 grep -q "KMS round open" "$T/agent.log" && fail "a KMS round began without credentials"
