@@ -15,6 +15,8 @@
 #include "agent/reconcile.h"
 #include "agent/token.h"
 #include "attest/attest-build.h"
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include "common/cleanup.h"
 #include "common/p11-errmap.h"
 #include "parent/provision.h"
@@ -628,6 +630,77 @@ static void test_attest_root_and_time(void) {
         }
 }
 
+/* tests/data/attest-sim: a simulator document made once and committed (no key generated here). */
+static uint8_t *load_data(const char *rel, size_t *ret_len) {
+        const char *env = getenv("TEST_DATA");
+        _cleanup_free_ char *path = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        uint8_t *buf;
+        long n;
+
+        if (!env || asprintf(&path, "%s/%s", env, rel) < 0) {
+                printf("# TEST_DATA is not set: cannot read %s\n", rel);
+                return NULL;
+        }
+        f = fopen(path, "rbe");
+        if (!f || fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) < 0) {
+                printf("# cannot read '%s'\n", path);
+                return NULL;
+        }
+        buf = malloc((size_t) n);
+        if (!buf || fread(buf, 1, (size_t) n, f) != (size_t) n) {
+                free(buf);
+                return NULL;
+        }
+        *ret_len = (size_t) n;
+        return buf;
+}
+
+static void test_attest_committed(void) {
+        _cleanup_free_ uint8_t *doc = NULL, *pem = NULL;
+        _cleanup_free_ char *error = NULL, *error2 = NULL;
+        struct agent_pcr_set expect = { .mask = 1 };
+        unsigned char *der = NULL;
+        uint8_t nonce[32] = { 1 };
+        size_t len = 0, pem_len = 0;
+        BIO *bio;
+        X509 *root;
+        int der_len;
+
+        doc = load_data("attest-sim/sim.cose", &len);
+        pem = load_data("attest-sim/root.pem", &pem_len);
+        ASSERT_TRUE(doc && pem); /* missing test data fails, never skips */
+        bio = BIO_new_mem_buf(pem, (int) pem_len);
+        root = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        BIO_free(bio);
+        ASSERT_TRUE(root);
+        der_len = i2d_X509(root, &der);
+        X509_free(root);
+        ASSERT_TRUE(der_len > 0);
+        /* as of its own timestamp; PCR0 is 0x11 x 48 there */
+        {
+                struct agent_attest_policy p = { .pcrs = &expect,
+                                                 .origin = AGENT_PCRS_IMAGE,
+                                                 .root_der = der,
+                                                 .root_len = (size_t) der_len,
+                                                 .time_ms = 1780272000250 };
+                int r1, r2;
+
+                memset(expect.value[0], 0x12, 48);
+                r1 = agent_attest_check(doc, len, nonce, sizeof(nonce), &p, &error);
+                /* the right PCR0: now its empty nonce is what fails */
+                memset(expect.value[0], 0x11, 48);
+                r2 = agent_attest_check(doc, len, nonce, sizeof(nonce), &p, &error2);
+                OPENSSL_free(der);
+                ASSERT_ERR(r1, -EPERM);
+                ASSERT_STREQ(error, "attestation: PCR0 is 1111111111111111\xe2\x80\xa6, expected "
+                                    "1212121212121212\xe2\x80\xa6 (image-measurements.json); not sending "
+                                    "credentials");
+                ASSERT_ERR(r2, -EKEYREJECTED);
+                ASSERT_TRUE(error2 && strstr(error2, "nonce is not the one the agent sent"));
+        }
+}
+
 TAP_MAIN(TEST("/agent/kms/measurements/ok", test_measurements_ok),
          TEST("/agent/kms/measurements/bad", test_measurements_bad),
          TEST("/agent/kms/measurements/bounds", test_measurements_bounds),
@@ -638,4 +711,5 @@ TAP_MAIN(TEST("/agent/kms/measurements/ok", test_measurements_ok),
          TEST("/agent/kms/errors", test_kms_errors), TEST("/agent/kms/token/equal", test_token_equal_kms),
          TEST("/agent/kms/attest/ok", test_attest_ok), TEST("/agent/kms/attest/nonce", test_attest_nonce),
          TEST("/agent/kms/attest/pcr", test_attest_pcr),
-         TEST("/agent/kms/attest/root-time", test_attest_root_and_time))
+         TEST("/agent/kms/attest/root-time", test_attest_root_and_time),
+         TEST("/agent/kms/attest/committed", test_attest_committed))
