@@ -19,7 +19,11 @@
 #include "common/transport.h"
 #include "enclave-token/dispatch.h"
 #include "enclave-token/keystore.h"
+#include "enclave-token/nsm.h"
 #include "enclave-token/server.h"
+#if ENCLAVE_ACM_NSM_SIMULATOR
+#include "enclave-token/nsm-sim.h"
+#endif
 #include "common/ssl-heap.h"
 
 #define WORKERS_MAX           256
@@ -49,6 +53,9 @@ static size_t arg_max_tokens = ETOK_MAX_TOKENS_DEFAULT;
 static size_t arg_secure_heap_mib; /* 0: from --max-tokens */
 static uint64_t arg_rotation_grace = ETOK_ROTATION_GRACE_DEFAULT_SEC;
 static int arg_busy_poll_usec = -1; /* -1: by the data channel's transport */
+#if ENCLAVE_ACM_NSM_SIMULATOR
+static bool arg_nsm_simulator;
+#endif
 
 static void help(void) {
         printf("Usage: enclave-token [OPTIONS] --data ADDRESS --control ADDRESS\n"
@@ -58,6 +65,10 @@ static void help(void) {
                "  --data ADDRESS          data channel (vsock:port=9999, unix:path=/run/x/data.sock)\n"
                "  --control ADDRESS       control channel (provisioning)\n"
                "  --dev                   accept plaintext private keys on TOKEN_ADD (development only)\n"
+#if ENCLAVE_ACM_NSM_SIMULATOR
+               "  --nsm-simulator         a software NSM instead of /dev/nsm (development and tests only:\n"
+               "                          its attestation documents never verify against the AWS root)\n"
+#endif
                "  --workers N             worker threads (default: online CPUs)\n"
                "  --socket-mode OCTAL     mode of a unix data socket (default 0666: web-server workers\n"
                "                          run as another user; 0660 with --socket-group to narrow it).\n"
@@ -153,6 +164,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_IDLE_TIMEOUT,
                 ARG_LOG_LEVEL,
                 ARG_VERSION,
+                ARG_NSM_SIMULATOR,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -174,6 +186,9 @@ static int parse_argv(int argc, char *argv[]) {
                 { "frame-timeout", required_argument, NULL, ARG_FRAME_TIMEOUT },
                 { "idle-timeout", required_argument, NULL, ARG_IDLE_TIMEOUT },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+#if ENCLAVE_ACM_NSM_SIMULATOR
+                { "nsm-simulator", no_argument, NULL, ARG_NSM_SIMULATOR },
+#endif
                 {}
         };
         unsigned long v;
@@ -184,6 +199,9 @@ static int parse_argv(int argc, char *argv[]) {
                 case 'h': help(); return 0;
                 case ARG_VERSION: printf("enclave-token %s\n", ENCLAVE_ACM_VERSION); return 0;
                 case ARG_DEV: arg_dev = true; break;
+#if ENCLAVE_ACM_NSM_SIMULATOR
+                case ARG_NSM_SIMULATOR: arg_nsm_simulator = true; break;
+#endif
                 case ARG_DATA: arg_data = optarg; break;
                 case ARG_CONTROL: arg_control = optarg; break;
                 case ARG_WORKERS:
@@ -303,7 +321,42 @@ static int resolve(const char *s, const char *what, struct transport_addr *ret) 
         return 0;
 }
 
+/* The NSM: /dev/nsm, or the simulator when asked for. Without either the daemon still serves --dev
+ * plaintext keys; attestation (and so KMS) is unavailable. *ret stays NULL then. */
+static int nsm_setup(struct nsm_dev **ret) {
+        int r;
+
+#if ENCLAVE_ACM_NSM_SIMULATOR
+        if (arg_nsm_simulator) {
+                _cleanup_(nsm_sim_freep) struct nsm_sim *sim = NULL;
+
+                log_warning(
+                        "NSM SIMULATOR: attestation documents are signed by a test CA and will not verify "
+                        "against the AWS root; never use in production");
+                /* The document maker (attest/) is wired in later: until then Attestation answers
+                 * InternalError. */
+                r = nsm_sim_new(&(struct nsm_sim_config){}, &sim);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to create the NSM simulator: %m");
+                r = nsm_dev_new_sim(TAKE_PTR(sim), ret);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to create the NSM simulator device: %m");
+                return 0;
+        }
+#endif
+        r = nsm_dev_open(NULL, ret);
+        if (r == -ENOENT || r == -ENODEV || r == -ENXIO) {
+                log_info("No NSM device %s, attestation is unavailable", NSM_DEV_PATH);
+                return 0;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to open %s: %m", NSM_DEV_PATH);
+        log_debug("NSM device %s opened", NSM_DEV_PATH);
+        return 0;
+}
+
 static int run(void) {
+        _cleanup_(nsm_dev_freep) struct nsm_dev *nsm = NULL;
         _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
         _cleanup_(etok_server_freep) struct etok_server *srv = NULL;
         struct etok_server_config cfg = {
@@ -335,6 +388,10 @@ static int run(void) {
         if (cfg.limits.max_conns_per_peer == 0)
                 cfg.limits.max_conns_per_peer =
                         cfg.data.family == TRANSPORT_VSOCK ? arg_max_conns : MAX(arg_max_conns / 4, 1u);
+
+        r = nsm_setup(&nsm);
+        if (r < 0)
+                return r;
 
         r = etok_keystore_new(arg_max_tokens, &ks);
         if (r < 0)
