@@ -107,6 +107,17 @@ check_refused "$T/nitro-nopcr.yaml" "image-measurements.json': line 1 column .*h
         "a broken image-measurements.json is an error naming the file and the place"
 
 # 4. the local launcher, the simulator, an encrypted key, no credentials
+# A build without the simulator (-Dnsm_simulator=false, the enclave image's) cannot run this part; an
+# enclave-token with the simulator but without the switches the agent passes is a failure.
+help=$("$ENCLAVE_TOKEN" --help 2>&1 || true)
+if ! grep -q -- "--nsm-simulator" <<<"$help"; then
+        echo "SKIP: enclave-token is built without the NSM simulator (-Dnsm_simulator=false)"
+        exit 77
+fi
+for opt in --nsm-sim-root --nsm-sim-pcr; do
+        grep -q -- "$opt" <<<"$help" ||
+                fail "enclave-token has --nsm-simulator but not $opt, which the agent's local launcher passes"
+done
 cat >"$T/acm.yaml" <<EOF
 enclave:
   launcher: local
