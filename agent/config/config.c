@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/config/config-internal.h"
+#include "aws/endpoint.h"
 #include "common/log.h"
 #include "common/secret.h"
 #include "common/transport.h"
@@ -179,15 +180,9 @@ static int parse_address(struct config_ctx *c, const struct config_field *f, con
         return config_parse_string(c, f, v, path, obj);
 }
 
+/* The rule of aws/ (the enclave checks the region it is sent with it too), within KMS_BEGIN's bound. */
 bool agent_region_valid(const char *s) {
-        size_t n = s ? strlen(s) : 0;
-
-        if (n == 0 || n > AGENT_CONFIG_REGION_MAX || !(s[0] >= 'a' && s[0] <= 'z') || s[n - 1] == '-')
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= '0' && s[i] <= '9') && s[i] != '-')
-                        return false;
-        return true;
+        return s && strlen(s) <= AGENT_CONFIG_REGION_MAX && aws_region_validate(s, NULL) >= 0;
 }
 
 /* options.region: an AWS region name (us-east-1, us-gov-west-1, cn-north-1). */

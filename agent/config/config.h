@@ -240,8 +240,8 @@ static inline bool agent_config_token_encrypted(const struct agent_config_token 
 _must_check_ int agent_image_measurements_parse(const char *text, size_t len, struct agent_pcr_set *ret,
                                                 char **ret_error);
 
-/* An AWS region name: 1..AGENT_CONFIG_REGION_MAX of a-z 0-9 '-', starting with a letter, not ending in
- * '-'. Pure. */
+/* An AWS region name as aws_region_validate() takes it (a-z 0-9 and single '-' between parts, starting
+ * with a letter), at most AGENT_CONFIG_REGION_MAX bytes. Pure. */
 bool agent_region_valid(const char *s);
 
 /* Parses 2*AGENT_PCR_LEN hex digits (either case) into out. -EINVAL otherwise. Pure. */

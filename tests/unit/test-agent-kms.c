@@ -157,6 +157,8 @@ static void test_region(void) {
         ASSERT_FALSE(agent_region_valid("1us-east"));
         ASSERT_FALSE(agent_region_valid("us_east_1"));
         ASSERT_FALSE(agent_region_valid("us-east-1.evil.example"));
+        ASSERT_FALSE(agent_region_valid("useast1"));    /* no part */
+        ASSERT_FALSE(agent_region_valid("us--east-1")); /* an empty part */
         ASSERT_FALSE(agent_region_valid("a-very-long-region-name-that-is-too-long"));
 }
 
