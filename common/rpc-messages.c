@@ -52,6 +52,7 @@ static const struct rpc_field token_info_fields[] = {
         RPC_F_U32(4, struct rpc_token_info, n_keys_total, false, 0, RPC_MAX_KEYS),
         RPC_F_ARRAY(5, struct rpc_token_info, keys, n_keys, false, 0, RPC_MAX_KEYS, key_info_elem, 3, false),
         RPC_F_U64(6, struct rpc_token_info, expires, false),
+        RPC_F_U32(7, struct rpc_token_info, pin_status, false, 0, _RPC_PIN_STATUS_ALL),
 };
 const struct rpc_schema rpc_token_info_schema =
         RPC_SCHEMA("token_info", struct rpc_token_info, token_info_fields, false);

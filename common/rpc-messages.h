@@ -107,13 +107,23 @@ struct rpc_key_info {
         struct rpc_slice subject;              /* leaf subject, one-line text (DESCRIBE) */
 };
 
+/* struct rpc_token_info.pin_status (protocol version 3, TOKEN_LIST and TOKEN_OBJECTS): what the token's
+ * wrong-PIN count and back-off mean for the next LOGIN, as PKCS#11's CKF_USER_PIN_* flags say it. */
+enum rpc_pin_status {
+        RPC_PIN_COUNT_LOW = 1 << 0, /* a wrong PIN since the last right one */
+        RPC_PIN_FINAL_TRY = 1 << 1, /* one more wrong PIN starts the back-off */
+        RPC_PIN_LOCKED = 1 << 2,    /* attempts are refused now (PIN_LOCKED) */
+        _RPC_PIN_STATUS_ALL = (1 << 3) - 1,
+};
+
 struct rpc_token_info {
         uint32_t slot;
         struct rpc_slice label; /* text */
         uint64_t generation;    /* bumps when this token's keys change */
         uint32_t n_keys_total;  /* number of keys (always sent) */
         uint64_t expires;       /* Unix time the token expires unless refreshed; 0: never (DESCRIBE) */
-        size_t n_keys;          /* keys[] filled (TOKEN_OBJECTS, DESCRIBE) */
+        uint32_t pin_status; /* enum rpc_pin_status bits; 0: none (TOKEN_LIST, TOKEN_OBJECTS, version 3) */
+        size_t n_keys;       /* keys[] filled (TOKEN_OBJECTS, DESCRIBE) */
         struct rpc_key_info keys[RPC_MAX_KEYS];
 };
 

@@ -352,6 +352,42 @@ fail_unlink:
         return r;
 }
 
+static int vsock_opt(int fd, int name, uint64_t *ret) {
+        unsigned long long v = 0;
+        socklen_t len = sizeof(v);
+
+        if (getsockopt(fd, AF_VSOCK, name, &v, &len) < 0)
+                return negative_errno();
+        if (len != sizeof(v))
+                return -EIO;
+        *ret = v;
+        return 0;
+}
+
+int transport_vsock_set_buffer(int fd, uint64_t size) {
+        unsigned long long v = size;
+        uint64_t min, max, cur;
+        int r;
+
+        if (fd < 0 || size == 0)
+                return -EINVAL;
+        r = vsock_opt(fd, SO_VM_SOCKETS_BUFFER_MIN_SIZE, &min);
+        if (r < 0)
+                return r;
+        if (min > size && setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MIN_SIZE, &v, sizeof(v)) < 0)
+                return negative_errno();
+        /* The maximum first: the kernel clamps the size to it. */
+        if (setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &v, sizeof(v)) < 0 ||
+            setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &v, sizeof(v)) < 0)
+                return negative_errno();
+        r = vsock_opt(fd, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &max);
+        if (r >= 0)
+                r = vsock_opt(fd, SO_VM_SOCKETS_BUFFER_SIZE, &cur);
+        if (r < 0)
+                return r;
+        return max == size && cur == size ? 0 : -EIO;
+}
+
 /* ---- whole-buffer I/O ---- */
 
 int transport_send_all(int fd, const void *buf, size_t len, int timeout_ms) {

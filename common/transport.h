@@ -39,6 +39,12 @@ _must_check_ int transport_connect(const struct transport_addr *a, int timeout_m
  * mode != 0 / gid != (gid_t)-1. */
 _must_check_ int transport_listen(const struct transport_addr *a, mode_t mode, gid_t gid, int backlog);
 
+/* Caps an AF_VSOCK socket's receive buffer at size bytes (SO_VM_SOCKETS_BUFFER_MAX_SIZE, then
+ * SO_VM_SOCKETS_BUFFER_SIZE; the minimum is lowered if it was above). On a listener the kernel copies
+ * the values to each accepted socket. Reads both back: -EIO if the kernel did not take them, the
+ * socket error otherwise (-ENOPROTOOPT on a socket that is not vsock). */
+_must_check_ int transport_vsock_set_buffer(int fd, uint64_t size);
+
 /* Whole-buffer send/receive on a blocking or non-blocking fd, each bounded by timeout_ms overall.
  * -ETIMEDOUT, -ECONNRESET (peer closed: also for EOF in recv), or the socket error. MSG_NOSIGNAL. */
 _must_check_ int transport_send_all(int fd, const void *buf, size_t len, int timeout_ms);

@@ -93,8 +93,15 @@ static int encode_page_locked(const struct rpc_call_info *c, const struct etok_k
         }
 }
 
-static int handle_page(const struct etok_dispatch *d, const struct rpc_call_info *c, const void *request,
-                       struct rpc_writer *w, bool describe) {
+/* The PIN status travels to data-channel clients that negotiated it (version 3). */
+static uint32_t pin_status_for(const struct etok_dispatch *d, const struct etok_session *s,
+                               const struct etok_token *t) {
+        return s->version >= RPC_VERSION_KMS ? etok_keystore_pin_status(d->keystore, t, &s->pin_guard) : 0;
+}
+
+static int handle_page(const struct etok_dispatch *d, const struct etok_session *s,
+                       const struct rpc_call_info *c, const void *request, struct rpc_writer *w,
+                       bool describe) {
         _cleanup_free_ struct rpc_token_info *infos = NULL;
         const struct rpc_page_req *req = request;
         struct etok_keystore *ks = d->keystore;
@@ -104,13 +111,16 @@ static int handle_page(const struct etok_dispatch *d, const struct rpc_call_info
         etok_keystore_read_begin(ks);
         start = etok_keystore_seek_locked(ks, req->cursor);
         n = MIN(etok_keystore_count_locked(ks) - start, (size_t) RPC_PAGE_MAX);
-        infos = malloc(MAX(n, (size_t) 1) * sizeof(*infos));
+        infos = calloc(MAX(n, (size_t) 1), sizeof(*infos)); /* zeroed: see handle_token_objects() */
         if (!infos)
                 r = -ENOMEM;
         else {
-                for (size_t i = 0; i < n; i++)
-                        etok_token_info(etok_keystore_get_locked(ks, start + i), describe,
-                                        ETOK_KEY_VIEW_DESCRIBE, &infos[i]);
+                for (size_t i = 0; i < n; i++) {
+                        const struct etok_token *t = etok_keystore_get_locked(ks, start + i);
+
+                        etok_token_info(t, describe, ETOK_KEY_VIEW_DESCRIBE, &infos[i]);
+                        infos[i].pin_status = describe ? 0 : pin_status_for(d, s, t);
+                }
                 r = encode_page_locked(c, ks, start, n, infos, w);
         }
         etok_keystore_read_end(ks);
@@ -119,18 +129,19 @@ static int handle_page(const struct etok_dispatch *d, const struct rpc_call_info
 
 static int handle_token_list(const struct etok_dispatch *d, struct etok_session *s,
                              const struct rpc_call_info *c, const void *req, struct rpc_writer *w) {
-        return handle_page(d, c, req, w, false);
+        return handle_page(d, s, c, req, w, false);
 }
 
 static int handle_describe(const struct etok_dispatch *d, struct etok_session *s,
                            const struct rpc_call_info *c, const void *req, struct rpc_writer *w) {
-        return handle_page(d, c, req, w, true);
+        return handle_page(d, s, c, req, w, true);
 }
 
 static int handle_token_objects(const struct etok_dispatch *d, struct etok_session *s,
                                 const struct rpc_call_info *c, const void *request, struct rpc_writer *w) {
         const struct rpc_slot_req *req = request;
-        struct rpc_token_info info; /* ~3.5 KiB: the stack beats a malloc per call */
+        struct rpc_token_info info = {}; /* ~3.5 KiB: the stack beats a malloc per call; zeroed: fields
+                                          * etok_token_info() does not fill (expires) are absent */
         const struct etok_token *t;
         int r;
 
@@ -140,6 +151,7 @@ static int handle_token_objects(const struct etok_dispatch *d, struct etok_sessi
                 r = ETOK_ERR(NO_SUCH_TOKEN);
         else {
                 etok_token_info(t, true, ETOK_KEY_VIEW_OBJECTS, &info);
+                info.pin_status = pin_status_for(d, s, t);
                 r = reply(w, c, &info);
         }
         etok_keystore_read_end(d->keystore);

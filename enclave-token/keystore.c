@@ -19,8 +19,21 @@
 #define SLOT_MASK       UINT32_C(0x7fffffff)
 #define GENERATION_MASK UINT64_C(0x0000ffffffffffff) /* random start, room to count up */
 
+/* One (peer, token) pair's wrong-PIN budget (keystore.h). */
+struct pin_peer {
+        bool used;
+        uint8_t kind; /* enum etok_peer_kind */
+        uint32_t id;
+        uint32_t slot;
+        uint64_t tat_ns;  /* GCRA: when its budget is whole again */
+        uint64_t last_ns; /* its last attempt: the least recently used whole one is forgotten first */
+};
+
 struct etok_keystore {
         pthread_rwlock_t lock;
+        /* Taken inside a token's pin_lock. The last entry is shared by pairs that found no room. */
+        pthread_mutex_t peers_lock;
+        struct pin_peer peers[ETOK_PIN_PEERS + 1];
         struct etok_token **tokens; /* sorted by slot id */
         size_t n_tokens;
         size_t max_tokens;
@@ -82,6 +95,11 @@ int etok_keystore_new(size_t max_tokens, struct etok_keystore **ret) {
         (void) pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
         r = pthread_rwlock_init(&ks->lock, &attr);
         (void) pthread_rwlockattr_destroy(&attr);
+        if (r == 0) {
+                r = pthread_mutex_init(&ks->peers_lock, NULL);
+                if (r != 0)
+                        (void) pthread_rwlock_destroy(&ks->lock);
+        }
         if (r != 0) {
                 free(ks->tokens);
                 free(ks->retired);
@@ -106,6 +124,7 @@ struct etok_keystore *etok_keystore_free(struct etok_keystore *ks) {
         free(ks->tokens);
         free(ks->retired);
         (void) pthread_rwlock_destroy(&ks->lock);
+        (void) pthread_mutex_destroy(&ks->peers_lock);
         free(ks);
         return NULL;
 }
@@ -295,29 +314,72 @@ static bool guard_backing_off(const struct etok_pin_guard *g, uint64_t now) {
         return now - g->last_failure_ns < delay * NSEC_PER_SEC;
 }
 
-/* The token's wrong-PIN budget (a GCRA): room for one more wrong PIN right now? */
-static bool token_guess_allowed(const struct etok_token *t, uint64_t now) {
-        const uint64_t tolerance = (ETOK_PIN_GUESS_BURST - 1) * ETOK_PIN_GUESS_INTERVAL_NSEC;
-
-        return t->guess_tat_ns <= now || t->guess_tat_ns - now <= tolerance;
+/* A GCRA budget: burst attempts at once, then one per interval. tat: when it is whole again. */
+static bool gcra_allowed(uint64_t tat, uint64_t now, uint64_t interval, uint64_t burst) {
+        return tat <= now || tat - now <= (burst - 1) * interval;
 }
 
-static void token_guess_charge(struct etok_token *t, uint64_t now) {
-        t->guess_tat_ns = MAX(t->guess_tat_ns, now) + ETOK_PIN_GUESS_INTERVAL_NSEC;
+static void gcra_charge(uint64_t *tat, uint64_t now, uint64_t interval) {
+        *tat = MAX(*tat, now) + interval;
+}
+
+/* The budget of the guard's peer on this slot id (no guard: the control channel). Only pairs that
+ * sent a wrong PIN have one: a pair without one has its whole budget, and its attempt is compared,
+ * unless the table has no room for it (every entry spent), when it shares the last entry. With create
+ * (a wrong PIN to charge), a new pair takes a free entry, else the least recently used whole one
+ * (forgetting it loses nothing), else the last entry: a spent budget is never forgotten. Under
+ * peers_lock. NULL: none and room for one. */
+static struct pin_peer *peer_budget(struct etok_keystore *ks, uint32_t slot, const struct etok_pin_guard *g,
+                                    uint64_t now, bool create) {
+        enum etok_peer_kind kind = g ? g->peer_kind : ETOK_PEER_CONTROL;
+        uint32_t id = g && kind != ETOK_PEER_NONE ? g->peer_id : 0;
+        struct pin_peer *e = NULL, *lru = NULL;
+
+        for (size_t i = 0; i < ETOK_PIN_PEERS; i++) {
+                struct pin_peer *p = &ks->peers[i];
+
+                if (!p->used) {
+                        if (!e)
+                                e = p;
+                        continue;
+                }
+                if (p->kind == kind && p->id == id && p->slot == slot)
+                        return p;
+                if (p->tat_ns <= now && (!lru || p->last_ns < lru->last_ns))
+                        lru = p;
+        }
+        if (!e)
+                e = lru;
+        if (!e)
+                return &ks->peers[ETOK_PIN_PEERS];
+        if (!create)
+                return NULL;
+        *e = (struct pin_peer){ .used = true, .kind = (uint8_t) kind, .id = id, .slot = slot };
+        return e;
 }
 
 /* Constant-time PIN check with the limits of keystore.h and SECURITY.md. Attempts over a limit are
- * refused before the comparison, so they tell a guesser nothing. Callers hold the table lock (read or
- * write); the token's budget has its own mutex so LOGIN needs only the read lock. */
-static int token_check_pin(const struct etok_keystore *ks, struct etok_token *t,
-                           struct etok_pin_guard *guard, const struct rpc_slice *pin) {
+ * refused before the comparison, so they tell a guesser nothing; a peer over its own budget does not
+ * stop another peer's PIN from being compared. Callers hold the table lock (read or write); the
+ * budgets have their own mutexes so LOGIN needs only the read lock. */
+static int token_check_pin(struct etok_keystore *ks, struct etok_token *t, struct etok_pin_guard *guard,
+                           const struct rpc_slice *pin) {
         uint8_t padded[RPC_PIN_MAX] = {};
+        struct pin_peer *peer;
         uint64_t now;
         int r, diff;
 
         (void) pthread_mutex_lock(&t->pin_lock);
+        (void) pthread_mutex_lock(&ks->peers_lock);
         now = ks->clock(ks->clock_userdata);
-        if (guard_backing_off(guard, now) || !token_guess_allowed(t, now)) {
+        peer = peer_budget(ks, t->slot, guard, now, false);
+        if (peer)
+                peer->last_ns = now;
+        if (guard_backing_off(guard, now) ||
+            (peer && !gcra_allowed(peer->tat_ns, now, ETOK_PIN_GUESS_INTERVAL_NSEC, ETOK_PIN_GUESS_BURST)) ||
+            !gcra_allowed(t->guess_tat_ns, now, ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC,
+                          ETOK_PIN_GUESS_TOTAL_BURST)) {
+                (void) pthread_mutex_unlock(&ks->peers_lock);
                 (void) pthread_mutex_unlock(&t->pin_lock);
                 return ETOK_ERR(PIN_LOCKED);
         }
@@ -326,7 +388,14 @@ static int token_check_pin(const struct etok_keystore *ks, struct etok_token *t,
         diff = CRYPTO_memcmp(padded, t->secret->data, RPC_PIN_MAX) | (pin->len != t->pin_len);
         secret_wipe(padded, sizeof(padded));
         if (diff) {
-                token_guess_charge(t, now);
+                if (!peer) {
+                        peer = peer_budget(ks, t->slot, guard, now, true);
+                        peer->last_ns = now;
+                }
+                gcra_charge(&peer->tat_ns, now, ETOK_PIN_GUESS_INTERVAL_NSEC);
+                gcra_charge(&t->guess_tat_ns, now, ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC);
+                if (t->pin_failures < UINT_MAX)
+                        t->pin_failures++;
                 if (guard) {
                         if (guard->failures < UINT_MAX)
                                 guard->failures++;
@@ -336,10 +405,44 @@ static int token_check_pin(const struct etok_keystore *ks, struct etok_token *t,
         } else {
                 if (guard)
                         guard->failures = 0;
+                t->pin_failures = 0;
                 r = 0;
         }
+        (void) pthread_mutex_unlock(&ks->peers_lock);
         (void) pthread_mutex_unlock(&t->pin_lock);
         return r;
+}
+
+uint32_t etok_keystore_pin_status(const struct etok_keystore *ks, const struct etok_token *t,
+                                  const struct etok_pin_guard *guard) {
+        /* pin_lock, peers_lock and the budgets are the mutable part of a const keystore and token */
+        struct etok_keystore *mks = (struct etok_keystore *) ks;
+        struct etok_token *m = (struct etok_token *) t;
+        const uint64_t peer_tol = (ETOK_PIN_GUESS_BURST - 1) * ETOK_PIN_GUESS_INTERVAL_NSEC;
+        struct pin_peer *peer;
+        uint32_t st = 0;
+        uint64_t now;
+
+        (void) pthread_mutex_lock(&m->pin_lock);
+        (void) pthread_mutex_lock(&mks->peers_lock);
+        now = ks->clock(ks->clock_userdata);
+        peer = peer_budget(mks, m->slot, guard, now, false);
+        if (m->pin_failures > 0 || (guard && guard->failures > 0))
+                st |= RPC_PIN_COUNT_LOW;
+        /* What this caller's next attempt meets: its connection's back-off, its peer's budget, the
+         * token's last-resort total. */
+        if (guard_backing_off(guard, now) ||
+            (peer && !gcra_allowed(peer->tat_ns, now, ETOK_PIN_GUESS_INTERVAL_NSEC, ETOK_PIN_GUESS_BURST)) ||
+            !gcra_allowed(m->guess_tat_ns, now, ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC,
+                          ETOK_PIN_GUESS_TOTAL_BURST))
+                st |= RPC_PIN_LOCKED;
+        else if ((guard && guard->failures >= ETOK_PIN_FREE_FAILURES - 1) ||
+                 (peer && peer->tat_ns > now &&
+                  peer->tat_ns - now > peer_tol - ETOK_PIN_GUESS_INTERVAL_NSEC))
+                st |= RPC_PIN_FINAL_TRY; /* the next wrong PIN starts a back-off or empties the budget */
+        (void) pthread_mutex_unlock(&mks->peers_lock);
+        (void) pthread_mutex_unlock(&m->pin_lock);
+        return st;
 }
 
 static int validate_add(const struct rpc_token_add_req *req) {

@@ -3,6 +3,7 @@
  */
 #pragma once
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,18 +15,29 @@
 #include "enclave-token/key.h"
 
 #define ETOK_MAX_TOKENS_DEFAULT 1024
-/* PIN guessing (SECURITY.md): each connection has ETOK_PIN_FREE_FAILURES wrong PINs, then waits
- * min(2^(n-5), 60) s after its n-th; every token takes at most ETOK_PIN_GUESS_BURST wrong PINs at once
- * and one more per ETOK_PIN_GUESS_INTERVAL_NSEC from all connections together. An attempt over either
- * limit is refused (PIN_LOCKED) without a comparison. The token-wide refusal ends at most
- * ETOK_PIN_GUESS_INTERVAL_NSEC after the last wrong PIN, so a guesser delays the right PIN that long,
- * and only by keeping up a wrong PIN per interval can it delay it longer. */
-#define ETOK_PIN_FREE_FAILURES          5 /* per connection, before its back-off starts */
-#define ETOK_PIN_BACKOFF_MAX_SEC        60
-#define ETOK_PIN_GUESS_BURST            10
-#define ETOK_PIN_GUESS_INTERVAL_NSEC    UINT64_C(1000000000)
-#define ETOK_ROTATION_GRACE_DEFAULT_SEC 300
-#define ETOK_RETIRED_PER_LABEL          4 /* the oldest retired version of a label is wiped early */
+/* PIN guessing (SECURITY.md, docs/protocol.md "Login"). Three limits refuse an attempt (PIN_LOCKED)
+ * before the comparison, so a refusal tells a guesser nothing:
+ * - per connection: ETOK_PIN_FREE_FAILURES wrong PINs, then one min(2^(n-5), 60) s after its n-th;
+ * - per peer and token: ETOK_PIN_GUESS_BURST wrong PINs at once, then one per
+ *   ETOK_PIN_GUESS_INTERVAL_NSEC (a GCRA). The peer is the uid on a unix socket (SO_PEERCRED at
+ *   accept), the CID on vsock (every parent process: one peer), the control channel one more. Only the
+ *   peer over its budget is refused: another uid's right PIN is compared and gets in;
+ * - per token, all peers together, a last resort far above one peer's budget:
+ *   ETOK_PIN_GUESS_TOTAL_BURST at once, then one per ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC. One peer
+ *   can never reach it; it takes more than ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC / ETOK_PIN_GUESS_INTERVAL
+ *   peers guessing at their full rate, and then it refuses everyone.
+ * The per-peer budgets are kept for at most ETOK_PIN_PEERS (peer, token) pairs, and only for pairs that
+ * sent a wrong PIN: a pair whose budget is whole again is forgotten first (least recently used), a
+ * spent one never; when all are spent, pairs without one share one more budget. */
+#define ETOK_PIN_FREE_FAILURES             5 /* per connection, before its back-off starts */
+#define ETOK_PIN_BACKOFF_MAX_SEC           60
+#define ETOK_PIN_GUESS_BURST               10
+#define ETOK_PIN_GUESS_INTERVAL_NSEC       UINT64_C(1000000000)
+#define ETOK_PIN_GUESS_TOTAL_BURST         100
+#define ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC UINT64_C(100000000)
+#define ETOK_PIN_PEERS                     256
+#define ETOK_ROTATION_GRACE_DEFAULT_SEC    300
+#define ETOK_RETIRED_PER_LABEL             4 /* the oldest retired version of a label is wiped early */
 /* retired_until_ns of a held version: replaced with TOKEN_ADD hold, it answers until TOKEN_RELEASE
  * (then for the grace period). At most ETOK_RETIRED_PER_LABEL per label, besides those in the grace
  * period: see retired_make_room() in keystore.c. */
@@ -44,7 +56,8 @@ struct etok_token {
         size_t pin_len;
 
         pthread_mutex_t pin_lock; /* guards guess_tat_ns; readers of the table take it */
-        uint64_t guess_tat_ns;    /* GCRA: when the wrong-PIN budget is whole again (0: whole) */
+        uint64_t guess_tat_ns;    /* GCRA, all peers: when the total budget is whole again (0: whole) */
+        unsigned pin_failures;    /* wrong PINs compared since the last right one, any connection */
 
         size_t n_keys;
         struct etok_key *keys[RPC_MAX_KEYS];
@@ -52,11 +65,24 @@ struct etok_token {
 
 struct etok_keystore;
 
-/* One connection's wrong PINs, for its own back-off: other connections are not slowed by them.
- * Zero-initialised; used by one request at a time. */
+/* Who sends a PIN, for the per-peer budget. */
+enum etok_peer_kind {
+        ETOK_PEER_NONE, /* no identity: all such callers share one budget */
+        ETOK_PEER_UID,  /* unix socket: SO_PEERCRED uid */
+        ETOK_PEER_CID,  /* vsock: the peer's CID (every parent process has the same) */
+        ETOK_PEER_CONTROL,
+        _ETOK_PEER_KIND_MAX,
+        _ETOK_PEER_KIND_INVALID = -EINVAL,
+};
+
+/* One connection's wrong PINs, for its own back-off: other connections are not slowed by them; and
+ * its peer, set at accept, whose budget its wrong PINs are charged to. Zero-initialised (peer NONE);
+ * used by one request at a time. */
 struct etok_pin_guard {
         unsigned failures; /* consecutive, on any token */
         uint64_t last_failure_ns;
+        enum etok_peer_kind peer_kind;
+        uint32_t peer_id;
 };
 
 /* Monotonic nanoseconds; replaceable so tests can drive the PIN back-off without sleeping. */
@@ -104,6 +130,13 @@ _must_check_ int etok_keystore_login_conn(struct etok_keystore *ks, struct etok_
 _must_check_ int etok_keystore_release(struct etok_keystore *ks, const struct rpc_token_release_req *req);
 /* Held versions of the label (NULL: of all labels). */
 size_t etok_keystore_held_count(struct etok_keystore *ks, const struct rpc_slice *label);
+/* The token's PIN status (enum rpc_pin_status) as the connection with this guard (NULL: none) sees it:
+ * COUNT_LOW after a wrong PIN, FINAL_TRY when one more starts the back-off (the 5th in a row, or the
+ * last of the token's budget), LOCKED while an attempt would be refused. A right PIN clears it. Table
+ * lock held (read). */
+uint32_t etok_keystore_pin_status(const struct etok_keystore *ks, const struct etok_token *t,
+                                  const struct etok_pin_guard *guard);
+
 /* LOGIN: copies the current version's ticket to ret_ticket. NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
 _must_check_ int etok_keystore_login(struct etok_keystore *ks, uint32_t slot, const struct rpc_slice *pin,
                                      uint8_t ret_ticket[static RPC_TICKET_LEN]);

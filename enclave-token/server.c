@@ -36,8 +36,12 @@
 
 #define LISTEN_BACKLOG 512
 #define CONN_SIZE      4096 /* one page: the connection and its buffer for ordinary frames */
-/* Larger data frames and answers the socket did not take, over all connections: 256 of the largest. */
-#define BIG_BUDGET (RPC_MAX_BODY_DATA * 256u)
+/* Larger data frames and answers the socket did not take, over all connections: 256 of the largest.
+ * A uid on a unix socket may hold a quarter of it, so one local user cannot take it all from the
+ * others. On vsock every connection is the parent's: there a connection's share is what it can hold
+ * at once, one frame and one unsent answer. */
+#define BIG_BUDGET    (RPC_MAX_BODY_DATA * 256u)
+#define BIG_UID_SHARE (BIG_BUDGET / 4u)
 /* In HELLO or in a frame for this long: a connection that may be closed to make room for another. */
 #define STALLED_MS 1000
 
@@ -82,6 +86,8 @@ struct peer {
         uint64_t key;    /* channel << 32 | uid or CID */
         unsigned n_live; /* connections not doomed: what the limits count */
         unsigned n_all;
+        bool uid;         /* a uid on a unix socket: its connections share BIG_UID_SHARE */
+        size_t big_bytes; /* atomic: what its connections hold of the large-frame budget */
         struct conn *conns;
         struct peer *next;
 };
@@ -106,6 +112,7 @@ struct conn {
         size_t out_len, out_off;
         bool out_secret;
         bool close_after_send;
+        size_t big_held; /* of the large-frame budget: rbuf when not small, and out */
 
         /* Written by the owning worker before it re-arms, read by admission and the sweeper, which do
          * not own the connection: relaxed atomics. since_ms: when the phase began (IDLE: the last
@@ -179,11 +186,22 @@ static uint64_t coarse_msec(void) {
 }
 
 /* Zeroed pages of their own, so that freeing them returns them to the system whatever else the heap
- * holds. */
+ * holds. They receive frames (LOGIN carries a PIN) and hold answers (tickets): locked and excluded
+ * from core dumps as a secret_buf is (secret_pages_protect(): under strict mlock, as enclave-token
+ * runs, a page that cannot be locked is not used). NULL with errno set on failure. */
 static void *pages_alloc(size_t n) {
         void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        int r;
 
-        return p == MAP_FAILED ? NULL : p;
+        if (p == MAP_FAILED)
+                return NULL;
+        r = secret_pages_protect(p, n);
+        if (r < 0) {
+                (void) munmap(p, n);
+                errno = -r;
+                return NULL;
+        }
+        return p;
 }
 
 /* Only the first used bytes were ever written: wiping the rest would make them resident. */
@@ -194,27 +212,48 @@ static void pages_free(void *p, size_t n, size_t used) {
         (void) munmap(p, n);
 }
 
-static int big_alloc(struct etok_server *s, size_t n, uint8_t **ret) {
-        uint8_t *p;
-
-        if (__atomic_add_fetch(&s->big_bytes, n, __ATOMIC_RELAXED) > BIG_BUDGET) {
-                (void) __atomic_sub_fetch(&s->big_bytes, n, __ATOMIC_RELAXED);
-                return -ENOBUFS;
-        }
-        p = pages_alloc(n);
-        if (!p) {
-                (void) __atomic_sub_fetch(&s->big_bytes, n, __ATOMIC_RELAXED);
-                return -ENOMEM;
-        }
-        *ret = p;
-        return 0;
+/* The uid's share, counted while the connection is listed (conn_unlink() hands its part back). */
+static struct peer *big_share_of(const struct conn *c) {
+        return c->peer && c->peer->uid ? c->peer : NULL;
 }
 
-static void big_free(struct etok_server *s, void *p, size_t n, size_t used) {
+/* n bytes of the large-frame budget for c: its uid's share first, then the total. */
+static int big_alloc(struct etok_server *s, struct conn *c, size_t n, uint8_t **ret) {
+        struct peer *share = big_share_of(c);
+        uint8_t *p;
+        int r = -ENOBUFS;
+
+        if (share && __atomic_add_fetch(&share->big_bytes, n, __ATOMIC_RELAXED) > BIG_UID_SHARE)
+                goto undo_share;
+        if (__atomic_add_fetch(&s->big_bytes, n, __ATOMIC_RELAXED) > BIG_BUDGET)
+                goto undo;
+        p = pages_alloc(n);
+        if (!p) {
+                r = errno > 0 ? -errno : -ENOMEM;
+                goto undo;
+        }
+        c->big_held += n;
+        *ret = p;
+        return 0;
+
+undo:
+        (void) __atomic_sub_fetch(&s->big_bytes, n, __ATOMIC_RELAXED);
+undo_share:
+        if (share)
+                (void) __atomic_sub_fetch(&share->big_bytes, n, __ATOMIC_RELAXED);
+        return r;
+}
+
+static void big_free(struct etok_server *s, struct conn *c, void *p, size_t n, size_t used) {
+        struct peer *share = big_share_of(c);
+
         if (!p)
                 return;
         pages_free(p, n, used);
         (void) __atomic_sub_fetch(&s->big_bytes, n, __ATOMIC_RELAXED);
+        if (share)
+                (void) __atomic_sub_fetch(&share->big_bytes, n, __ATOMIC_RELAXED);
+        c->big_held -= n;
 }
 
 /* ---- connections ---- */
@@ -225,9 +264,9 @@ static struct conn *conn_free(struct etok_server *s, struct conn *c) {
         safe_close(c->fd);
         /* Consumed frames were wiped already (conn_consume()): what is left is the unconsumed part. */
         if (c->rbuf != c->small)
-                big_free(s, c->rbuf, c->rcap, c->rlen);
+                big_free(s, c, c->rbuf, c->rcap, c->rlen);
         secret_buf_free(c->body);
-        big_free(s, c->out, c->out_len, c->out_secret ? c->out_len : 0);
+        big_free(s, c, c->out, c->out_len, c->out_secret ? c->out_len : 0);
         pages_free(c, CONN_SIZE, CONN_SIZE);
         return NULL;
 }
@@ -298,6 +337,10 @@ static void conn_unlink(struct etok_server *s, struct conn *c) {
         }
         n->n_all--;
         p->n_all--;
+        /* What the connection still holds leaves its uid's share now: the peer may go here. */
+        if (p->uid && c->big_held > 0)
+                (void) __atomic_sub_fetch(&p->big_bytes, c->big_held, __ATOMIC_RELAXED);
+        c->peer = NULL;
         peer_put_locked(s, p);
         (void) pthread_mutex_unlock(&s->conns_lock);
 }
@@ -380,7 +423,7 @@ static int conn_new(enum rpc_channel ch, int fd, uint64_t now, struct conn **ret
         struct conn *c = pages_alloc(CONN_SIZE);
 
         if (!c)
-                return -ENOMEM;
+                return errno > 0 ? -errno : -ENOMEM;
         c->src.type = SOURCE_CONN;
         c->fd = fd;
         etok_session_init(&c->session, ch);
@@ -392,8 +435,10 @@ static int conn_new(enum rpc_channel ch, int fd, uint64_t now, struct conn **ret
         return 0;
 }
 
-/* Takes fd. */
-static void conn_add(struct etok_server *s, enum rpc_channel ch, int fd, uint32_t peer_id) {
+/* Takes fd. The peer's identity also goes to the connection's PIN guard: wrong PINs are charged to
+ * its peer's budget (keystore.h). */
+static void conn_add(struct etok_server *s, enum rpc_channel ch, int fd, enum etok_peer_kind peer_kind,
+                     uint32_t peer_id) {
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT };
         uint64_t now = coarse_msec();
         struct conn *c = NULL, *victim = NULL;
@@ -406,9 +451,13 @@ static void conn_add(struct etok_server *s, enum rpc_channel ch, int fd, uint32_
                 safe_close(fd);
                 return;
         }
+        c->session.pin_guard.peer_kind = peer_kind;
+        c->session.pin_guard.peer_id = peer_id;
         /* Listed before it is armed: from then on another worker may already own it. */
         (void) pthread_mutex_lock(&s->conns_lock);
         p = peer_get_locked(s, (uint64_t) ch << 32 | peer_id);
+        if (p)
+                p->uid = peer_kind == ETOK_PEER_UID;
         r = p ? conn_admit_locked(s, ch, p, now, &victim) : -ENOMEM;
         if (r < 0) {
                 s->stats.refused++;
@@ -467,7 +516,7 @@ static int conn_grow(struct etok_server *s, struct conn *c) {
 
         if (need <= c->rcap)
                 return 0;
-        r = big_alloc(s, need, &big);
+        r = big_alloc(s, c, need, &big);
         if (r < 0)
                 return r;
         memcpy(big, c->rbuf, c->rlen);
@@ -565,7 +614,7 @@ static void conn_consume(struct etok_server *s, struct conn *c) {
                 c->rlen = rest;
                 if (c->rbuf != c->small) {
                         /* It held exactly one frame: rest is 0. */
-                        big_free(s, c->rbuf, c->rcap, 0);
+                        big_free(s, c, c->rbuf, c->rcap, 0);
                         c->rbuf = c->small;
                         c->rcap = SMALL_CAP;
                         c->rlen = 0;
@@ -589,7 +638,7 @@ static int conn_send(struct etok_server *s, struct conn *c, const uint8_t *p, si
         if (k < 0)
                 k = 0;
         /* Rare (a slow reader or a large DESCRIBE page): keep a copy of what is left. */
-        r = big_alloc(s, len - (size_t) k, &c->out);
+        r = big_alloc(s, c, len - (size_t) k, &c->out);
         if (r < 0)
                 return r;
         memcpy(c->out, p + k, len - (size_t) k);
@@ -613,7 +662,7 @@ static int conn_flush(struct etok_server *s, struct conn *c) {
                 }
                 c->out_off += (size_t) k;
         }
-        big_free(s, c->out, c->out_len, c->out_secret ? c->out_len : 0);
+        big_free(s, c, c->out, c->out_len, c->out_secret ? c->out_len : 0);
         c->out = NULL;
         c->out_len = c->out_off = 0;
         return 0;
@@ -789,6 +838,11 @@ void etok_server_sweep(struct etok_server *s) {
 
 /* ---- listeners and workers ---- */
 
+int etok_server_vsock_limit(int fd, enum rpc_channel ch) {
+        return transport_vsock_set_buffer(fd, ch == RPC_CHANNEL_DATA ? ETOK_VSOCK_BUFFER_DATA
+                                                                     : ETOK_VSOCK_BUFFER_CONTROL);
+}
+
 /* The peer the limits count by: the uid on a unix socket, the CID on vsock (always the parent's, from
  * inside an enclave). */
 static int peer_id(const struct listener *l, int fd, const struct sockaddr_vm *vm, uint32_t *ret) {
@@ -821,8 +875,23 @@ static void listener_event(struct etok_server *s, struct listener *l) {
                                 log_warning_errno(r, "Failed to identify a %s client, closing: %m",
                                                   rpc_channel_to_string(l->channel));
                                 safe_close(fd);
-                        } else
-                                conn_add(s, l->channel, fd, peer);
+                                continue;
+                        }
+                        /* Inherited from the listener already; set again so that a kernel which
+                         * does not copy them still caps the connection. */
+                        if (l->addr.family == TRANSPORT_VSOCK) {
+                                r = etok_server_vsock_limit(fd, l->channel);
+                                if (r < 0) {
+                                        log_warning_errno(
+                                                r,
+                                                "Failed to cap a %s connection's vsock buffer, closing: %m",
+                                                rpc_channel_to_string(l->channel));
+                                        safe_close(fd);
+                                        continue;
+                                }
+                        }
+                        conn_add(s, l->channel, fd,
+                                 l->addr.family == TRANSPORT_VSOCK ? ETOK_PEER_CID : ETOK_PEER_UID, peer);
                         continue;
                 }
                 if (errno == EINTR || errno == ECONNABORTED)
@@ -892,6 +961,13 @@ static int server_listen(struct etok_server *s, enum rpc_channel ch, const struc
                                        rpc_channel_to_string(ch), text);
         l->fd = fd;
         l->addr = *a;
+        if (a->family == TRANSPORT_VSOCK) {
+                int r = etok_server_vsock_limit(fd, ch);
+
+                if (r < 0)
+                        return log_error_errno(r, "Failed to cap the vsock buffer of %s listener '%s': %m",
+                                               rpc_channel_to_string(ch), text);
+        }
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
                 return log_error_errno(negative_errno(), "Failed to watch the %s listener: %m",
                                        rpc_channel_to_string(ch));
@@ -952,9 +1028,10 @@ int etok_server_start(struct etok_server *s) {
                 int r;
 
                 wk->server = s;
-                wk->out = malloc(OUT_SIZE);
+                wk->out = pages_alloc(OUT_SIZE);
                 if (!wk->out)
-                        return log_error_errno(-ENOMEM, "Failed to allocate a worker buffer: %m");
+                        return log_error_errno(errno > 0 ? -errno : -ENOMEM,
+                                               "Failed to allocate a worker buffer: %m");
                 r = pthread_create(&wk->thread, NULL, worker_main, wk);
                 if (r != 0)
                         return log_error_errno(-r, "Failed to start worker %u: %m", i);
@@ -1008,7 +1085,7 @@ struct etok_server *etok_server_free(struct etok_server *s) {
         safe_close(s->epfd);
         safe_close(s->stop_fd);
         for (unsigned i = 0; s->workers && i < s->n_workers; i++)
-                free(s->workers[i].out);
+                pages_free(s->workers[i].out, OUT_SIZE, OUT_SIZE);
         free(s->workers);
         (void) pthread_mutex_destroy(&s->conns_lock);
         free(s);

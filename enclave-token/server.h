@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include "common/cleanup.h"
+#include "common/rpc-frame.h"
 #include "common/transport.h"
 #include "enclave-token/dispatch.h"
 
@@ -19,6 +20,13 @@
 #define ETOK_IDLE_TIMEOUT_DEFAULT_SEC         3600
 /* The control socket: only its owner (the agent, or root) may provision. */
 #define ETOK_CONTROL_SOCKET_MODE 0600
+
+/* vsock receive buffers (listeners and accepted sockets), instead of the kernel's 256 KiB: the data
+ * channel's largest frame, so one connection cannot have the parent queue more than that; the control
+ * channel's frames (up to 1 MiB) stream through a buffer of the kernel's default size, an explicit cap
+ * rather than a raise, as any parent process can connect to it. */
+#define ETOK_VSOCK_BUFFER_DATA    ((uint64_t) RPC_HEADER_SIZE + RPC_MAX_BODY_DATA)
+#define ETOK_VSOCK_BUFFER_CONTROL ((uint64_t) 256 * 1024)
 
 struct etok_server_limits {
         unsigned max_conns;          /* data channel, in total */
@@ -42,6 +50,10 @@ struct etok_server_config {
 };
 
 struct etok_server;
+
+/* Applies the channel's vsock buffer cap (above) to a vsock socket: what the server does to its
+ * listeners and to every accepted connection. 0 or negative errno (transport_vsock_set_buffer()). */
+_must_check_ int etok_server_vsock_limit(int fd, enum rpc_channel ch);
 
 /* Creates both listening sockets (nothing is served until etok_server_start()). */
 _must_check_ int etok_server_new(const struct etok_dispatch *d, const struct etok_server_config *cfg,

@@ -17,15 +17,27 @@ struct p11_conn {
         size_t slot; /* index in pool.all */
 };
 
+/* A thread waiting for a connection, in the pool's FIFO queue (on its stack). A released connection is
+ * handed to the first waiter directly, and a thread that finds others waiting queues behind them even
+ * if something is free: without that, the releasing thread (or any newcomer) takes the connection
+ * back before the waiter it woke runs, and a waiter can lose it over and over. */
+struct pool_waiter {
+        pthread_cond_t cond;
+        struct p11_conn *conn; /* handed over by p11_conn_release() */
+        bool queued;
+        struct pool_waiter *next;
+};
+
 static struct {
         pthread_mutex_t lock;
-        pthread_cond_t cond;
-        bool cond_ready;
+        struct pool_waiter *wait_head, *wait_tail;
+        unsigned long acquisitions; /* connections handed out so far: see p11_pool_last_wait() */
         const struct p11_config *cfg;
         unsigned long epoch; /* bumped by p11_pool_done(): older connections are freed on release */
         struct p11_conn *all[P11_POOL_MAX]; /* open connections, busy or idle */
         struct p11_conn *idle[P11_POOL_MAX];
         size_t n_idle;
+        size_t max; /* connections at most: 0 is P11_POOL_MAX (p11_pool_set_max()) */
         /* enclave-token looks frozen: a call or a connect timed out, and no call succeeded since */
         bool frozen;
         bool probing;             /* a thread is opening a connection to see whether it answers again */
@@ -35,20 +47,43 @@ static struct {
 /* Marks an all[] entry whose connection is being opened. */
 static struct p11_conn reserved_marker;
 
-static void pool_cond_init(void) {
+static void cond_init_monotonic(pthread_cond_t *c) {
         pthread_condattr_t a;
 
         (void) pthread_condattr_init(&a);
         (void) pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-        (void) pthread_cond_init(&pool.cond, &a);
+        (void) pthread_cond_init(c, &a);
         (void) pthread_condattr_destroy(&a);
-        pool.cond_ready = true;
+}
+
+static void waiter_dequeue_locked(struct pool_waiter *w) {
+        struct pool_waiter **pp, *prev = NULL;
+
+        for (pp = &pool.wait_head; *pp; prev = *pp, pp = &(*pp)->next)
+                if (*pp == w) {
+                        *pp = w->next;
+                        if (pool.wait_tail == w)
+                                pool.wait_tail = prev;
+                        break;
+                }
+        w->next = NULL;
+        w->queued = false;
+}
+
+/* The first waiter re-checks the pool: a slot came free, or the one before it left the queue. */
+static void wake_first_locked(void) {
+        if (pool.wait_head)
+                pthread_cond_signal(&pool.wait_head->cond);
+}
+
+/* Every waiter re-checks: finalised, or enclave-token looks frozen. */
+static void wake_all_locked(void) {
+        for (struct pool_waiter *w = pool.wait_head; w; w = w->next)
+                pthread_cond_signal(&w->cond);
 }
 
 void p11_pool_init(const struct p11_config *cfg) {
         pthread_mutex_lock(&pool.lock);
-        if (!pool.cond_ready)
-                pool_cond_init();
         pool.cfg = cfg;
         pthread_mutex_unlock(&pool.lock);
 }
@@ -79,7 +114,7 @@ void p11_pool_done(void) {
         pool.frozen = pool.probing = false;
         pool.epoch++;
         pool.cfg = NULL;
-        pthread_cond_broadcast(&pool.cond);
+        wake_all_locked();
         pthread_mutex_unlock(&pool.lock);
 }
 
@@ -93,8 +128,8 @@ void p11_pool_forked(void) {
         pool.frozen = pool.probing = false;
         pool.epoch++;
         pool.cfg = NULL;
+        pool.wait_head = pool.wait_tail = NULL; /* their threads are not in the child */
         (void) pthread_mutex_init(&pool.lock, NULL);
-        pool_cond_init();
 }
 
 /* A frozen enclave-token (SIGSTOPped, a stalled enclave) still completes connects, through its listen
@@ -108,15 +143,21 @@ void p11_pool_forked(void) {
 static void frozen_set_locked(void) {
         pool.frozen = true;
         pool.timed_out_at_ms = mono_msec();
-        pthread_cond_broadcast(&pool.cond); /* the threads waiting for a slot stop waiting */
+        wake_all_locked(); /* the threads waiting for a slot stop waiting */
 }
 
 static bool frozen_may_connect_locked(void) {
         return !pool.probing && mono_msec() - pool.timed_out_at_ms >= FROZEN_RETRY_MS;
 }
 
+void p11_pool_set_max(size_t n) {
+        pthread_mutex_lock(&pool.lock);
+        pool.max = n > P11_POOL_MAX ? P11_POOL_MAX : n;
+        pthread_mutex_unlock(&pool.lock);
+}
+
 static size_t free_slot_locked(void) {
-        for (size_t i = 0; i < P11_POOL_MAX; i++)
+        for (size_t i = 0; i < (pool.max ? pool.max : P11_POOL_MAX); i++)
                 if (!pool.all[i])
                         return i;
         return P11_POOL_MAX;
@@ -186,7 +227,7 @@ static int acquire_new_locked(size_t slot, uint64_t deadline_ms, struct p11_conn
                 pool.all[slot] = NULL;
                 if (r == -ETIMEDOUT)
                         frozen_set_locked();
-                pthread_cond_signal(&pool.cond);
+                wake_first_locked(); /* the slot is free again */
                 return r;
         }
         pool.frozen = false; /* it answered HELLO */
@@ -195,6 +236,13 @@ static int acquire_new_locked(size_t slot, uint64_t deadline_ms, struct p11_conn
         pool.all[slot] = c;
         *ret = c;
         return 0;
+}
+
+/* Other threads' acquisitions while this thread's last p11_conn_acquire() was in progress. */
+static __thread unsigned long thread_last_wait;
+
+unsigned long p11_pool_last_wait(void) {
+        return thread_last_wait;
 }
 
 /* The connection this thread used last. Only compared with the idle ones, never dereferenced: it
@@ -222,17 +270,29 @@ static struct p11_conn *take_idle_locked(void) {
 int p11_conn_acquire(uint64_t deadline_ms, struct p11_conn **ret) {
         const struct timespec deadline = { .tv_sec = (time_t) (deadline_ms / 1000),
                                            .tv_nsec = (long) (deadline_ms % 1000) * 1000000L };
+        struct pool_waiter w = {};
+        bool cond_ready = false;
+        unsigned long start;
         int r = 0;
 
         pthread_mutex_lock(&pool.lock);
+        start = pool.acquisitions;
         for (;;) {
                 size_t slot;
+                bool first;
 
+                if (w.conn) { /* handed over by a release: already out of the queue */
+                        *ret = w.conn;
+                        thread_conn = w.conn;
+                        break;
+                }
                 if (!pool.cfg) {
                         r = -ECONNREFUSED;
                         break;
                 }
-                if (pool.n_idle > 0) {
+                /* Nobody waits, or this thread waits first: it may take what is there. */
+                first = !pool.wait_head || pool.wait_head == &w;
+                if (first && pool.n_idle > 0) {
                         *ret = take_idle_locked();
                         break;
                 }
@@ -241,16 +301,46 @@ int p11_conn_acquire(uint64_t deadline_ms, struct p11_conn **ret) {
                         r = -ETIMEDOUT; /* the busy connections are likely stuck as well */
                         break;
                 }
-                if (slot < P11_POOL_MAX) {
+                if (first && slot < P11_POOL_MAX) {
+                        if (w.queued)
+                                waiter_dequeue_locked(&w);
+                        wake_first_locked(); /* the next one may find another slot */
                         r = acquire_new_locked(slot, deadline_ms, ret);
                         break;
                 }
-                if (pthread_cond_timedwait(&pool.cond, &pool.lock, &deadline) == ETIMEDOUT) {
+                if (!w.queued) {
+                        if (!cond_ready) {
+                                cond_init_monotonic(&w.cond);
+                                cond_ready = true;
+                        }
+                        w.queued = true;
+                        if (pool.wait_tail)
+                                pool.wait_tail->next = &w;
+                        else
+                                pool.wait_head = &w;
+                        pool.wait_tail = &w;
+                }
+                if (pthread_cond_timedwait(&w.cond, &pool.lock, &deadline) == ETIMEDOUT && !w.conn) {
                         r = -ETIMEDOUT;
                         break;
                 }
         }
+        if (r >= 0) {
+                /* A hand-over was counted by the releasing thread already. */
+                thread_last_wait = pool.acquisitions - start - (w.conn ? 1 : 0);
+                if (!w.conn)
+                        pool.acquisitions++;
+        }
+        if (w.queued) {
+                bool was_first = pool.wait_head == &w;
+
+                waiter_dequeue_locked(&w);
+                if (was_first)
+                        wake_first_locked(); /* what this one did not take is the next one's */
+        }
         pthread_mutex_unlock(&pool.lock);
+        if (cond_ready)
+                (void) pthread_cond_destroy(&w.cond);
         return r;
 }
 
@@ -267,12 +357,20 @@ void p11_conn_release(struct p11_conn *c, int r) {
                 p11_debug(P11_DEBUG_RPC, "dropped a broken connection and the idle ones");
                 if (r == -ETIMEDOUT)
                         frozen_set_locked();
-                pthread_cond_broadcast(&pool.cond); /* several slots came free */
+                wake_first_locked(); /* a slot came free: the first waiter opens a connection */
         } else {
                 if (r >= 0)
                         pool.frozen = false;
-                pool.idle[pool.n_idle++] = c;
-                pthread_cond_signal(&pool.cond);
+                if (pool.wait_head) {
+                        /* Straight to the first waiter: nobody can take it in between. */
+                        struct pool_waiter *w = pool.wait_head;
+
+                        waiter_dequeue_locked(w);
+                        w->conn = c;
+                        pool.acquisitions++;
+                        pthread_cond_signal(&w->cond);
+                } else
+                        pool.idle[pool.n_idle++] = c;
         }
         pthread_mutex_unlock(&pool.lock);
 }

@@ -25,3 +25,10 @@ _must_check_ int p11_conn_acquire(uint64_t deadline_ms, struct p11_conn **ret);
  * (they are likely stale); a timeout marks enclave-token frozen, a success not any more. */
 void p11_conn_release(struct p11_conn *c, int r);
 struct rpc_client *p11_conn_rpc(struct p11_conn *c);
+
+/* Tests: how many connections other threads acquired while this thread's last p11_conn_acquire() ran
+ * (from when it first held the pool's lock). With the FIFO hand-off at most the number of threads that
+ * were waiting before it. */
+unsigned long p11_pool_last_wait(void);
+/* Tests: at most n connections (1 .. P11_POOL_MAX; 0: P11_POOL_MAX again). */
+void p11_pool_set_max(size_t n);

@@ -65,17 +65,63 @@ static CK_RV key_facts(uint32_t slot, CK_OBJECT_HANDLE h, struct key_facts *ret)
         return CKR_KEY_HANDLE_INVALID;
 }
 
-static CK_RV digest_start(struct p11_session *s, enum rpc_hash h) {
+CK_RV p11_md_start(EVP_MD_CTX **md, enum rpc_hash h) {
         int ok;
 
         if (h == RPC_HASH_NONE)
                 return CKR_OK;
         ERR_set_mark();
-        if (!s->md)
-                s->md = EVP_MD_CTX_new();
-        ok = s->md && EVP_DigestInit_ex(s->md, p11_hash_md(h), NULL) > 0;
+        if (!*md)
+                *md = EVP_MD_CTX_new();
+        ok = *md && EVP_DigestInit_ex(*md, p11_hash_md(h), NULL) > 0;
         ERR_pop_to_mark();
         return ok ? CKR_OK : CKR_HOST_MEMORY;
+}
+
+CK_RV p11_md_update(EVP_MD_CTX *md, const uint8_t *data, size_t len) {
+        int ok;
+
+        if (len == 0)
+                return CKR_OK;
+        ERR_set_mark();
+        ok = EVP_DigestUpdate(md, data, len) > 0;
+        ERR_pop_to_mark();
+        return ok ? CKR_OK : CKR_FUNCTION_FAILED;
+}
+
+CK_RV p11_md_final(EVP_MD_CTX *md, uint8_t out[static EVP_MAX_MD_SIZE], size_t *ret_len) {
+        unsigned len = 0;
+        int ok;
+
+        ERR_set_mark();
+        ok = EVP_DigestFinal_ex(md, out, &len) > 0;
+        ERR_pop_to_mark();
+        if (!ok)
+                return CKR_FUNCTION_FAILED;
+        *ret_len = len;
+        return CKR_OK;
+}
+
+CK_RV p11_hashed_input(EVP_MD_CTX *md, const struct p11_mech *m, uint8_t buf[static P11_DIGESTINFO_MAX],
+                       size_t *ret_len) {
+        uint8_t d[EVP_MAX_MD_SIZE];
+        size_t d_len = 0;
+        CK_RV rv;
+        int r;
+
+        rv = p11_md_final(md, d, &d_len);
+        if (rv != CKR_OK)
+                return rv;
+        if (m->wire != RPC_MECH_RSA_PKCS) {
+                memcpy(buf, d, d_len);
+                *ret_len = d_len;
+                return CKR_OK;
+        }
+        r = p11_digestinfo_build(m->hash, d, d_len, buf, P11_DIGESTINFO_MAX);
+        if (r < 0)
+                return CKR_FUNCTION_FAILED;
+        *ret_len = (size_t) r;
+        return CKR_OK;
 }
 
 CK_RV p11_op_init(struct p11_session *s, CK_FLAGS op, const CK_MECHANISM *mech, CK_OBJECT_HANDLE key) {
@@ -98,7 +144,7 @@ CK_RV p11_op_init(struct p11_session *s, CK_FLAGS op, const CK_MECHANISM *mech, 
                 return CKR_KEY_TYPE_INCONSISTENT;
         rv = p11_mech_params_check(m, mech, op, k.key_bytes, &o->params);
         if (rv == CKR_OK && op == CKF_SIGN)
-                rv = digest_start(s, m->hash);
+                rv = p11_md_start(&s->md, m->hash);
         if (rv != CKR_OK) {
                 p11_op_end(o);
                 return rv;

@@ -372,6 +372,7 @@ int p11_objects_build(const struct rpc_token_info *ti, struct p11_objects **ret)
         if (!o)
                 return -ENOMEM;
         o->generation = ti->generation;
+        o->pin_status = ti->pin_status & _RPC_PIN_STATUS_ALL;
         /* An empty label may come with a NULL pointer, which memcpy() must not get even for 0 bytes. */
         if (ti->label.len > 0 && ti->label.len <= RPC_LABEL_MAX) {
                 memcpy(o->label, ti->label.ptr, ti->label.len);

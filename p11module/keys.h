@@ -44,6 +44,7 @@ struct p11_key {
 
 struct p11_objects {
         uint64_t generation;
+        uint32_t pin_status;           /* enum rpc_pin_status when TOKEN_OBJECTS answered */
         char label[RPC_LABEL_MAX + 1]; /* the token's label, as TOKEN_OBJECTS gave it */
         size_t label_len;
         size_t n_keys;

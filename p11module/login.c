@@ -57,6 +57,7 @@ static CK_RV login_store(uint32_t slot, const uint8_t *pin, size_t pin_len, cons
                 memcpy(t->ticket, ticket, RPC_TICKET_LEN);
                 t->logged_in = true;
                 t->login_seq++;
+                t->pin_status = 0; /* the right PIN reset the enclave's count */
         }
         p11_state_unlock();
         secret_buf_free(copy);
@@ -84,6 +85,8 @@ static CK_RV user_login(uint32_t slot, const uint8_t *pin, size_t pin_len) {
                 return CKR_PIN_INCORRECT;
         r = p11_remote_login(slot, pin, pin_len, ticket);
         p11_debug(P11_DEBUG_SESSION, "slot %u: login: %s", slot, r < 0 ? strerror(-r) : "ok");
+        if (r == p11_remote_errno(RPC_STATUS_PIN_INCORRECT) || r == p11_remote_errno(RPC_STATUS_PIN_LOCKED))
+                p11_tokens_pin_failed(slot, r == p11_remote_errno(RPC_STATUS_PIN_LOCKED));
         if (r < 0)
                 return p11_ckr(r);
         rv = login_store(slot, pin, pin_len, ticket);

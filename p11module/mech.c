@@ -94,18 +94,71 @@ const struct p11_mech *p11_mech_find(CK_MECHANISM_TYPE type) {
         return NULL;
 }
 
-CK_RV p11_mech_info(CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *ret) {
-        const struct p11_mech *m = p11_mech_find(type);
+enum rpc_hash p11_digest_mech_hash(CK_MECHANISM_TYPE type) {
+        return p11_hash_from_ckm(type);
+}
 
-        if (!m)
-                return CKR_MECHANISM_INVALID;
+static void mech_info_fill(const struct p11_mech *m, CK_ULONG min, CK_ULONG max, CK_MECHANISM_INFO *ret) {
         *ret = (CK_MECHANISM_INFO){
-                .ulMinKeySize = key_sizes[m->key_type].min,
-                .ulMaxKeySize = key_sizes[m->key_type].max,
-                .flags = CKF_HW | m->flags,
+                .ulMinKeySize = min,
+                .ulMaxKeySize = max,
+                .flags = CKF_HW | m->flags | (m->flags & CKF_SIGN ? CKF_VERIFY : 0),
         };
         if (m->key_type == RPC_KEY_EC)
                 ret->flags |= CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+}
+
+/* Digests run in the module, in software: no CKF_HW, no key. */
+static bool digest_info(CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *ret) {
+        if (p11_digest_mech_hash(type) == RPC_HASH_NONE)
+                return false;
+        *ret = (CK_MECHANISM_INFO){ .flags = CKF_DIGEST };
+        return true;
+}
+
+CK_RV p11_mech_info(CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *ret) {
+        const struct p11_mech *m = p11_mech_find(type);
+
+        if (digest_info(type, ret))
+                return CKR_OK;
+        if (!m)
+                return CKR_MECHANISM_INVALID;
+        mech_info_fill(m, key_sizes[m->key_type].min, key_sizes[m->key_type].max, ret);
+        return CKR_OK;
+}
+
+void p11_mech_keys_add(struct p11_mech_keys *k, enum rpc_key_type t, uint32_t bits) {
+        if (t <= RPC_KEY_NONE || t >= _RPC_KEY_MAX || bits == 0)
+                return;
+        if (k->min_bits[t] == 0 || bits < k->min_bits[t])
+                k->min_bits[t] = bits;
+        if (bits > k->max_bits[t])
+                k->max_bits[t] = bits;
+}
+
+size_t p11_mech_list(const struct p11_mech_keys *k, CK_MECHANISM_TYPE *out, size_t max) {
+        size_t n = 0;
+
+        for (int h = RPC_HASH_SHA1; h < _RPC_HASH_MAX; h++, n++)
+                if (n < max)
+                        out[n] = hashes[h].ckm;
+        for (size_t i = 0; i < ELEMENTSOF(mechs); i++)
+                if (k->min_bits[mechs[i].key_type] > 0) {
+                        if (n < max)
+                                out[n] = mechs[i].type;
+                        n++;
+                }
+        return n;
+}
+
+CK_RV p11_mech_info_keys(const struct p11_mech_keys *k, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *ret) {
+        const struct p11_mech *m = p11_mech_find(type);
+
+        if (digest_info(type, ret))
+                return CKR_OK;
+        if (!m || k->min_bits[m->key_type] == 0)
+                return CKR_MECHANISM_INVALID;
+        mech_info_fill(m, k->min_bits[m->key_type], k->max_bits[m->key_type], ret);
         return CKR_OK;
 }
 

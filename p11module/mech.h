@@ -32,8 +32,26 @@ size_t p11_mech_count(void);
 const struct p11_mech *p11_mech_at(size_t i);
 const struct p11_mech *p11_mech_find(CK_MECHANISM_TYPE type);
 
-/* CKR_OK, CKR_MECHANISM_INVALID. Key sizes in bits, flags with CKF_HW and the EC capability bits. */
+/* CKR_OK, CKR_MECHANISM_INVALID. Key sizes in bits, flags with CKF_HW and the EC capability bits;
+ * CKF_VERIFY with CKF_SIGN (verification is local, with the public key); the digests (CKM_SHA_1,
+ * CKM_SHA224 .. CKM_SHA512) with CKF_DIGEST only. The module-wide view: every key type. */
 CK_RV p11_mech_info(CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *ret);
+
+/* The key types and sizes one token holds: what its slot's mechanism list is made of. */
+struct p11_mech_keys {
+        CK_ULONG min_bits[_RPC_KEY_MAX]; /* 0: the token has no key of this type */
+        CK_ULONG max_bits[_RPC_KEY_MAX];
+};
+void p11_mech_keys_add(struct p11_mech_keys *k, enum rpc_key_type t, uint32_t bits);
+/* A slot's mechanisms: the digests, then every mechanism a key of the token can use. Writes at most
+ * max of them to out (out may be NULL with max 0) and returns how many there are. */
+size_t p11_mech_list(const struct p11_mech_keys *k, CK_MECHANISM_TYPE *out, size_t max);
+/* p11_mech_info() for one slot: CKR_MECHANISM_INVALID for a mechanism none of its keys can use, key
+ * sizes from its keys. */
+CK_RV p11_mech_info_keys(const struct p11_mech_keys *k, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *ret);
+
+/* The hash of a digest mechanism (CKM_SHA_1, CKM_SHA224 .. CKM_SHA512), RPC_HASH_NONE for others. */
+enum rpc_hash p11_digest_mech_hash(CK_MECHANISM_TYPE type);
 /* Mechanisms usable with a key type for sign (CKF_SIGN) or decrypt (CKF_DECRYPT); returns the count. */
 size_t p11_mech_for_key(enum rpc_key_type t, CK_FLAGS op, CK_MECHANISM_TYPE *out, size_t max);
 

@@ -65,11 +65,15 @@ CK_RV C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags) {
                 p11_op_end(&s->sign);
         if (flags & CKF_DECRYPT)
                 p11_op_end(&s->decrypt);
+        if (flags & CKF_VERIFY)
+                p11_verify_end(s);
+        if (flags & CKF_DIGEST)
+                p11_digest_end(s);
         p11_session_release(s);
         return CKR_OK;
 }
 
-/* ---- not offered: operation state, encryption, digests, verification, key management ---- */
+/* ---- not offered: operation state, encryption, verify-recover, key management ---- */
 
 CK_RV C_GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState,
                           CK_ULONG_PTR pulOperationStateLen) {
@@ -98,44 +102,6 @@ CK_RV C_EncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ul
 
 CK_RV C_EncryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastEncryptedPart,
                      CK_ULONG_PTR pulLastEncryptedPartLen) {
-        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
-}
-
-CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism) {
-        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
-}
-
-CK_RV C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pDigest,
-               CK_ULONG_PTR pulDigestLen) {
-        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
-}
-
-CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen) {
-        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
-}
-
-CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey) {
-        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
-}
-
-CK_RV C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen) {
-        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
-}
-
-CK_RV C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
-        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
-}
-
-CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
-               CK_ULONG ulSignatureLen) {
-        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
-}
-
-CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen) {
-        return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
-}
-
-CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen) {
         return p11_enter_refuse(CKR_FUNCTION_NOT_SUPPORTED);
 }
 

@@ -18,7 +18,11 @@ static struct {
 
 static void session_free(struct p11_session *s, bool forked) {
         EVP_MD_CTX_free(s->md);
-        if (!forked) /* a child may hold a copy locked by a parent thread: never touch it */
+        EVP_MD_CTX_free(s->verify_md);
+        EVP_MD_CTX_free(s->digest.md);
+        EVP_PKEY_free(s->verify_key);
+        free(s->verify_buf); /* public data only */
+        if (!forked)         /* a child may hold a copy locked by a parent thread: never touch it */
                 (void) pthread_mutex_destroy(&s->lock);
         if (s->buf)
                 secret_wipe(s->buf, RPC_DATA_MAX);
@@ -253,7 +257,10 @@ CK_RV p11_session_acquire_op(CK_SESSION_HANDLE h, CK_FLAGS op, struct p11_sessio
 
         if (rv != CKR_OK)
                 return rv;
-        if (!(op == CKF_SIGN ? s->sign.mech : s->decrypt.mech)) {
+        if (!(op == CKF_SIGN     ? s->sign.mech != NULL
+              : op == CKF_VERIFY ? s->verify.mech != NULL
+              : op == CKF_DIGEST ? s->digest.hash != RPC_HASH_NONE
+                                 : s->decrypt.mech != NULL)) {
                 p11_session_release(s);
                 return CKR_OPERATION_NOT_INITIALIZED;
         }
@@ -271,6 +278,17 @@ void p11_session_release(struct p11_session *s) {
 void p11_op_end(struct p11_op *op) {
         secret_wipe(op->params.label, op->params.label_len);
         *op = (struct p11_op){};
+}
+
+void p11_verify_end(struct p11_session *s) {
+        p11_op_end(&s->verify);
+        EVP_PKEY_free(s->verify_key);
+        s->verify_key = NULL;
+}
+
+void p11_digest_end(struct p11_session *s) {
+        s->digest.hash = RPC_HASH_NONE;
+        s->digest.multipart = false;
 }
 
 void p11_sessions_count(uint32_t slot, CK_ULONG *ret_all, CK_ULONG *ret_rw) {

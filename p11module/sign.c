@@ -33,40 +33,6 @@ static bool sign_length_only(const struct p11_op *op, CK_BYTE_PTR sig, CK_ULONG_
         return false;
 }
 
-/* Finishes the digest and shapes what the enclave signs (a DigestInfo for PKCS#1 v1.5). */
-static CK_RV hashed_input(struct p11_session *s, const struct p11_op *op, uint8_t *buf, size_t *len) {
-        uint8_t md[EVP_MAX_MD_SIZE];
-        unsigned md_len = 0;
-        int ok, r;
-
-        ERR_set_mark();
-        ok = EVP_DigestFinal_ex(s->md, md, &md_len) > 0;
-        ERR_pop_to_mark();
-        if (!ok)
-                return CKR_FUNCTION_FAILED;
-        if (op->mech->wire != RPC_MECH_RSA_PKCS) {
-                memcpy(buf, md, md_len);
-                *len = md_len;
-                return CKR_OK;
-        }
-        r = p11_digestinfo_build(op->mech->hash, md, md_len, buf, P11_DIGESTINFO_MAX);
-        if (r < 0)
-                return CKR_FUNCTION_FAILED;
-        *len = (size_t) r;
-        return CKR_OK;
-}
-
-static CK_RV digest_update(struct p11_session *s, const uint8_t *data, size_t len) {
-        int ok;
-
-        if (len == 0)
-                return CKR_OK;
-        ERR_set_mark();
-        ok = EVP_DigestUpdate(s->md, data, len) > 0;
-        ERR_pop_to_mark();
-        return ok ? CKR_OK : CKR_FUNCTION_FAILED;
-}
-
 /* Sends what the operation signs and ends with the signature in sig. */
 static CK_RV sign_send(struct p11_session *s, const uint8_t *in, size_t in_len, CK_BYTE_PTR sig,
                        CK_ULONG_PTR sig_len) {
@@ -93,9 +59,9 @@ static CK_RV sign_one(struct p11_session *s, const uint8_t *data, size_t len, CK
                 rv = p11_mech_check_input(op->mech, &op->params, op->key_bytes, len);
                 return rv != CKR_OK ? rv : sign_send(s, data, len, sig, sig_len);
         }
-        rv = digest_update(s, data, len);
+        rv = p11_md_update(s->md, data, len);
         if (rv == CKR_OK)
-                rv = hashed_input(s, op, buf, &buf_len);
+                rv = p11_hashed_input(s->md, op->mech, buf, &buf_len);
         return rv != CKR_OK ? rv : sign_send(s, buf, buf_len, sig, sig_len);
 }
 
@@ -127,7 +93,7 @@ static CK_RV sign_collect(struct p11_session *s, const uint8_t *part, size_t len
         struct p11_op *op = &s->sign;
 
         if (op->mech->hash != RPC_HASH_NONE)
-                return digest_update(s, part, len);
+                return p11_md_update(s->md, part, len);
         if (len > RPC_DATA_MAX - op->buf_len)
                 return CKR_DATA_LEN_RANGE;
         if (!s->buf)
@@ -165,7 +131,7 @@ static CK_RV sign_final(struct p11_session *s, CK_BYTE_PTR sig, CK_ULONG_PTR sig
                 rv = p11_mech_check_input(op->mech, &op->params, op->key_bytes, op->buf_len);
                 return rv != CKR_OK ? rv : sign_send(s, s->buf, op->buf_len, sig, sig_len);
         }
-        rv = hashed_input(s, op, buf, &buf_len);
+        rv = p11_hashed_input(s->md, op->mech, buf, &buf_len);
         return rv != CKR_OK ? rv : sign_send(s, buf, buf_len, sig, sig_len);
 }
 

@@ -72,6 +72,8 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo) {
         return CKR_OK;
 }
 
+/* Local, like every slot and token query: the PIN status is the one the token's objects came with (read
+ * at the first object search or key use) or a failed login of this process saw (tokens.h). */
 static void token_info_fill(const struct p11_token *t, CK_TOKEN_INFO *info) {
         char serial[17];
 
@@ -90,6 +92,12 @@ static void token_info_fill(const struct p11_token *t, CK_TOKEN_INFO *info) {
                 .hardwareVersion = { 1, 0 },
                 .firmwareVersion = { RPC_VERSION_MAX, 0 },
         };
+        if (t->pin_status & RPC_PIN_COUNT_LOW)
+                info->flags |= CKF_USER_PIN_COUNT_LOW;
+        if (t->pin_status & RPC_PIN_FINAL_TRY)
+                info->flags |= CKF_USER_PIN_FINAL_TRY;
+        if (t->pin_status & RPC_PIN_LOCKED)
+                info->flags |= CKF_USER_PIN_LOCKED;
         p11_sessions_count(t->slot, &info->ulSessionCount, &info->ulRwSessionCount);
         (void) snprintf(serial, sizeof(serial), "%016X", t->slot);
         p11_pad(info->label, sizeof(info->label), t->label, t->label_len);
@@ -113,25 +121,59 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
         return t ? CKR_OK : CKR_TOKEN_NOT_PRESENT;
 }
 
-CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount) {
-        CK_RV rv = slot_enter(slotID, pulCount);
-        size_t n = p11_mech_count();
+/* The key types and sizes of a slot's token, from its objects (read once per key change). */
+static CK_RV slot_keys(CK_SLOT_ID slot, struct p11_mech_keys *ret) {
+        const struct p11_token *t;
+        bool found, cached;
+        int r;
 
+        for (int attempt = 0; attempt < 2; attempt++) {
+                p11_state_lock();
+                t = p11_tokens_find((uint32_t) slot);
+                found = t;
+                cached = t && t->objects;
+                if (cached) {
+                        *ret = (struct p11_mech_keys){};
+                        for (size_t i = 0; i < t->objects->n_keys; i++)
+                                p11_mech_keys_add(ret, t->objects->keys[i].type, t->objects->keys[i].bits);
+                }
+                p11_state_unlock();
+                if (!found)
+                        return CKR_TOKEN_NOT_PRESENT;
+                if (cached)
+                        return CKR_OK;
+                r = p11_tokens_load_objects((uint32_t) slot);
+                if (r < 0)
+                        return p11_ckr(r);
+        }
+        return CKR_DEVICE_ERROR; /* dropped again at once: keys are changing under us */
+}
+
+CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount) {
+        struct p11_mech_keys k;
+        CK_RV rv = slot_enter(slotID, pulCount);
+        size_t n;
+
+        if (rv == CKR_OK)
+                rv = slot_keys(slotID, &k);
         if (rv != CKR_OK)
                 return rv;
+        n = p11_mech_list(&k, NULL, 0);
         if (pMechanismList && *pulCount < n)
                 rv = CKR_BUFFER_TOO_SMALL;
         else if (pMechanismList)
-                for (size_t i = 0; i < n; i++)
-                        pMechanismList[i] = p11_mech_at(i)->type;
+                (void) p11_mech_list(&k, pMechanismList, n);
         *pulCount = n;
         return rv;
 }
 
 CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo) {
+        struct p11_mech_keys k;
         CK_RV rv = slot_enter(slotID, pInfo);
 
-        return rv != CKR_OK ? rv : p11_mech_info(type, pInfo);
+        if (rv == CKR_OK)
+                rv = slot_keys(slotID, &k);
+        return rv != CKR_OK ? rv : p11_mech_info_keys(&k, type, pInfo);
 }
 
 CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved) {

@@ -337,12 +337,26 @@ int p11_tokens_load_objects(uint32_t slot) {
         t = p11_mod.initialized ? p11_tokens_find(slot) : NULL;
         if (t && !t->objects) {
                 p11_debug(P11_DEBUG_OBJECT, "slot %u: %zu key(s) cached", slot, o->n_keys);
+                t->pin_status = o->pin_status;
                 t->objects = TAKE_PTR(o);
                 t->generation = t->objects->generation;
         }
         p11_state_unlock();
         p11_objects_free(o);
         return t ? 0 : -ENODEV;
+}
+
+void p11_tokens_pin_failed(uint32_t slot, bool refused) {
+        struct p11_token *t;
+
+        p11_tokens_forget_objects(slot);
+        if (p11_tokens_load_objects(slot) < 0) /* best effort: the flags below are certain anyway */
+                p11_debug(P11_DEBUG_SLOT, "slot %u: objects not read after a failed login", slot);
+        p11_state_lock();
+        t = p11_tokens_find(slot);
+        if (t)
+                t->pin_status |= RPC_PIN_COUNT_LOW | (refused ? RPC_PIN_LOCKED : 0);
+        p11_state_unlock();
 }
 
 void p11_tokens_forget_objects(uint32_t slot) {

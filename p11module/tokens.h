@@ -20,6 +20,9 @@ struct p11_token {
         uint64_t login_seq; /* bumped on every login and logout */
         struct secret_buf *pin;
         uint8_t ticket[RPC_TICKET_LEN];
+        /* enum rpc_pin_status as enclave-token last told it (TOKEN_OBJECTS) or a LOGIN showed it: the
+         * count and the back-off live in the enclave, the module only reports them. */
+        uint32_t pin_status;
         bool keep; /* scratch for the list merge */
 };
 
@@ -46,6 +49,9 @@ void p11_tokens_forget_objects(uint32_t slot);
 int p11_tokens_refresh(void);
 /* true if this slot id was listed at some point since C_Initialize (a removed token's slot too). */
 bool p11_tokens_seen(CK_SLOT_ID slot);
+/* After a wrong or refused PIN: reads the token's objects again for the enclave's PIN status, adding
+ * COUNT_LOW (and LOCKED when the LOGIN was refused) whatever that read gives. */
+void p11_tokens_pin_failed(uint32_t slot, bool refused);
 /* Fetches a token's objects if they are not cached. */
 _must_check_ int p11_tokens_load_objects(uint32_t slot);
 /* CKR_OK if the slot exists (refreshing the list once when it is unknown), CKR_SLOT_ID_INVALID if

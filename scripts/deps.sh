@@ -9,6 +9,8 @@ DEPS=(
         clang-format
         # PKCS#11 consumers the tests drive
         p11-kit p11-kit-modules opensc gnutls-bin libengine-pkcs11-openssl softhsm2 openssl
+        # Java (SunPKCS11, keytool) and NSS (modutil, certutil) as consumers (tests/e2e/java.sh, consumers-*.sh)
+        openjdk-17-jdk-headless libnss3-tools
         # web servers and load tools (e2e and benchmarks)
         nginx apache2 wrk curl
         # test helpers

@@ -14,7 +14,15 @@
 #      with its agent: requests fail until it is back, never after; the figures show how many);
 #   4. the stanza's directory is a read-only bind mount during a key rotation: a clear error in the
 #      agent's log, the previous stanza intact, the agent running, nginx serving without a failure;
-#      once writable the rotation completes with a graceful reload.
+#      once writable the rotation completes with a graceful reload;
+#   5. side by side in this run: wrk alone, then wrk while other uids hold as many idle connections
+#      as enclave-token admits out of 10 000 (one uid's bound, 1024, refuses or evicts the rest),
+#      slow-loris half frames (headers and largest bodies), and garbage on the data channel, and root
+#      sends garbage on the control channel: the signing rate ratio is printed; asserted are zero
+#      failed requests and no hang. The ratio is not asserted (>= 0.8 is the target): on a shared
+#      2-core machine the attackers' own processes take CPU from nginx and wrk, and the ratio
+#      measures that as much as enclave-token's isolation (0.89 and 0.66 in two runs: 2065 vs 1838,
+#      1295 vs 859 requests, the second while other builds ran).
 # "No hung worker" is asserted as every request completing within 3 x ENCLAVE_ACM_TIMEOUT_MS. Figures
 # (requests ok/failed, longest request, time from token back to first success) are printed as
 # `# figure:` lines; assertions are on counts and states, never on speed (see the recovery bound).
@@ -24,7 +32,7 @@ set -euo pipefail
 
 : "${AGENT:?}"
 require_server nginx
-require_tool wrk curl openssl mount umount pgrep
+require_tool wrk curl openssl mount umount pgrep setpriv
 [[ $(id -u) == 0 ]] || fail "needs root (nginx master as root, workers as www-data, a bind mount)"
 # The agent runs its own enclave-token with sockets in its runtime_dir.
 unset ENCLAVE_ACM_CONTROL ENCLAVE_ACM_ADDRESS
@@ -381,5 +389,82 @@ wait_for 20 "nginx serves the new certificate" serves "$FP2"
 [[ $(master) == "$MASTER" ]] || fail "nginx's master changed"
 signs $NAME2 || fail "no verified handshake with the new key"
 ok "target writable again: rotated to key id 2, served after a graceful reload (same master)"
+
+# 5. A well-behaved client's signing rate with and without hostile local clients, side by side.
+: "${JUNK_CLIENT:?}"
+RATE_SECS=10
+DATA_SOCK=$(sed -n 's/^unix:path=//p' "$T/run/address")
+CONTROL_SOCK=$T/run/control.sock
+[[ -S $DATA_SOCK && -S $CONTROL_SOCK ]] || fail "no data or control socket in $T/run"
+# rate TAG: wrk alone for RATE_SECS; sets W_REQ W_ERR W_TIMEOUT.
+rate() {
+        timeout $((RATE_SECS + 30)) wrk -t1 -c2 -d"${RATE_SECS}s" --timeout 30s -H 'Connection: close' \
+                "https://127.0.0.1:$PORT/" >"$LOGS/wrk-$1.log" 2>&1 || fail "wrk failed ($1): $(cat "$LOGS/wrk-$1.log")"
+        W_REQ=$(awk '/requests in/ { print $1 }' "$LOGS/wrk-$1.log")
+        W_ERR=$(sed -n 's/.*Socket errors: connect \([0-9]*\), read \([0-9]*\), write \([0-9]*\), timeout \([0-9]*\).*/\1 \2 \3 \4/p' \
+                "$LOGS/wrk-$1.log" | awk '{ print $1 + $2 + $3 + $4 }')
+        W_TIMEOUT=$(sed -n 's/.*timeout \([0-9]*\).*/\1/p' "$LOGS/wrk-$1.log")
+        W_NON2XX=$(sed -n 's/.*Non-2xx or 3xx responses: \([0-9]*\).*/\1/p' "$LOGS/wrk-$1.log")
+        W_ERR=$((${W_ERR:-0} + ${W_NON2XX:-0}))
+        W_TIMEOUT=${W_TIMEOUT:-0}
+        ((${W_REQ:-0} > 0)) || fail "wrk made no request ($1)"
+}
+as_uid() { # UID COMMAND...: no passwd entry needed, no groups, fds for 10 000 connections
+        local u=$1
+        shift
+        setpriv --reuid="$u" --regid="$u" --clear-groups bash -c 'ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"' as_uid "$@"
+}
+T5_START=$(now_ms)
+rate quiet
+QUIET=$W_REQ
+((W_ERR == 0)) || fail "wrk saw $W_ERR errors without attackers"
+echo "# figure: hostile clients: without them ${QUIET} requests in ${RATE_SECS} s"
+
+chmod 0755 "$T" "$T/run"
+mkdir -m 0777 "$T/att"
+rm -f "$T/stop-garbage"
+# nobody: 10 000 idle connections after HELLO (its bound of 1024 holds, the rest are refused or evicted).
+as_uid "$(id -u nobody)" "$JUNK_CLIENT" "$DATA_SOCK" flood 10000 hello 60 "$T/att/idle.status" >"$LOGS/flood-idle.log" 2>&1 &
+ATT=($!)
+# Other uids: slow-loris half headers and half largest bodies after HELLO, held until the frame timeout.
+as_uid 64990 "$JUNK_CLIENT" "$DATA_SOCK" flood 300 hello+half-header 30 >"$LOGS/flood-half-header.log" 2>&1 &
+ATT+=($!)
+as_uid 64991 "$JUNK_CLIENT" "$DATA_SOCK" flood 300 hello+half-big 30 >"$LOGS/flood-half-big.log" 2>&1 &
+ATT+=($!)
+# Garbage, in a loop until told to stop: on the data channel as a uid, on the control channel as root
+# (only its owner can connect to it).
+garbage_loop() { # SOCKET
+        while [[ ! -e $T/stop-garbage ]]; do
+                "$JUNK_CLIENT" "$1" garbage >/dev/null 2>&1 || true
+                sleep 0.05
+        done
+}
+as_uid 64992 bash -c "$(declare -f garbage_loop); T=$T JUNK_CLIENT=$JUNK_CLIENT; garbage_loop $DATA_SOCK" &
+ATT+=($!)
+garbage_loop "$CONTROL_SOCK" &
+ATT+=($!)
+for ((i = 0; i < 300; i++)); do
+        [[ -e $T/att/idle.status ]] && break
+        sleep 0.1
+done
+[[ -e $T/att/idle.status ]] || fail "the idle flood did not settle within 30 s"
+echo "# figure: hostile clients: nobody's flood: $(cat "$T/att/idle.status")"
+rate hostile
+HOSTILE=$W_REQ
+touch "$T/stop-garbage"
+for p in "${ATT[@]}"; do
+        kill "$p" 2>/dev/null || true
+done
+stop_pids 20 "${ATT[@]}"
+RATIO=$(awk -v a="$HOSTILE" -v b="$QUIET" 'BEGIN { printf "%.2f", a / b }')
+echo "# figure: hostile clients: with them ${HOSTILE} requests in ${RATE_SECS} s; ratio ${RATIO} (target >= 0.80, not asserted)"
+echo "# figure: hostile clients: section took $(($(now_ms) - T5_START)) ms"
+grep 'Connection limits' "$LOGS"/enclave-token*.log "$LOGS/agent.log" 2>/dev/null | tail -n 3 | sed 's/^/# /' || true
+((W_ERR == 0)) || fail "wrk saw $W_ERR failed requests with hostile clients"
+((W_TIMEOUT == 0)) || fail "wrk saw $W_TIMEOUT requests time out with hostile clients"
+alive "$AGENT_PID" || fail "the agent exited"
+[[ $(master) == "$MASTER" ]] || fail "nginx's master changed"
+signs $NAME2 || fail "no verified handshake after the hostile clients"
+ok "hostile local clients: no failed request, none hung; signing rate ratio $RATIO (printed)"
 
 finish

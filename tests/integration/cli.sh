@@ -137,7 +137,7 @@ import json, sys
 st = json.load(open(sys.argv[1]))
 assert st["dev_mode"] is True, st
 assert st["token_count"] == 4 and len(st["tokens"]) == 4, st
-assert st["token_limit"] >= 4 and st["protocol_version"] == 2
+assert st["token_limit"] >= 4 and st["protocol_version"] == 3
 assert isinstance(st["server"], str) and st["server"]
 tok = {t["label"]: t for t in st["tokens"]}
 web = tok["web"]

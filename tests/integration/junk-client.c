@@ -13,17 +13,23 @@
  *   badcbor      HELLO whose body is not CBOR             -> answered with an error status, or closed
  *   half-header  8 of the 16 header bytes, held open HOLD_SECONDS, then closed by us
  *   half-body    a header announcing 100 bytes, 10 sent, held open HOLD_SECONDS, then closed by us
+ *   half-login   (junk-client SOCKET half-login HOLD_SECONDS PIN) HELLO, then a LOGIN frame whose header
+ *                announces one byte more than its whole body (slot 1, PIN), which is sent: the PIN sits
+ *                in the daemon's read buffer, held open HOLD_SECONDS, then closed by us. Prints
+ *                "half-login: sent" once the body is out and the daemon kept the connection open for
+ *                half a second (tests take a core of the daemon then); exits 1 if it did not.
  * Exits 0 when the daemon behaved as described.
  *
  *   junk-client SOCKET_PATH flood COUNT KIND HOLD_SECONDS [STATUS_FILE]
  *
  * Opens COUNT connections, each left as KIND says: idle (nothing sent), hello (HELLO answered, then
  * nothing), half-header, half-body (as above; half-big: a header announcing the largest data body,
- * half of it sent; hello+KIND: HELLO first). Then watches them for HOLD_SECONDS, noting each one the daemon
- * closes. Once no connection was closed for 2 s (or at the end, which comes early once the daemon closed
- * them all) it writes "settled open=N closed=M" to STATUS_FILE; at the end it prints one line of figures
- * (opened, failed connects, closed by the daemon, still open, and when the first and last were closed, in ms
- * since the last one was opened) and exits 0.
+ * half of it sent; half-size:N: a header announcing an N-byte body, half of it sent; hello+KIND: HELLO
+ * first). Then watches them for HOLD_SECONDS, noting each one the daemon closes. Once no connection was
+ * closed for 2 s (or at the end, which comes early once the daemon closed them all) it writes "settled
+ * open=N closed=M" to STATUS_FILE; at the end it prints one line of figures (opened, failed connects, closed
+ * by the daemon, still open, and when the first and last were closed, in ms since the last one was opened)
+ * and exits 0.
  *
  *   junk-client SOCKET_PATH race MAX_SECONDS STOP_FILE
  *
@@ -220,25 +226,40 @@ static int flood_one(const char *path, const char *kind) {
         static uint8_t body[RPC_MAX_BODY_DATA / 2];
         unsigned char h[RPC_HEADER_SIZE];
         int fd = connect_unix(path), r = 0;
+        uint8_t version = 1;
 
         if (fd < 0)
                 return fd;
         if (strncmp(kind, "hello", 5) == 0) {
                 r = flood_hello(fd);
                 kind += kind[5] == '+' ? 6 : 5;
+                /* HELLO offered MIN..MAX and the daemon picks the highest: frames after it carry that
+                 * version, or the daemon closes the connection at the header. */
+                version = RPC_VERSION_MAX;
         }
         if (r < 0 || kind[0] == '\0')
                 ;
         else if (strcmp(kind, "half-header") == 0) {
-                header(h, RPC_MAGIC, 1, RPC_KIND_REQUEST, RPC_CALL_HELLO, 100);
+                header(h, RPC_MAGIC, version, RPC_KIND_REQUEST, RPC_CALL_HELLO, 100);
                 r = send_bytes(fd, h, 8) == 0 ? 0 : -EIO;
         } else if (strcmp(kind, "half-body") == 0 || strcmp(kind, "half-big") == 0) {
                 bool big = kind[5] == 'b';
-                header(h, RPC_MAGIC, 1, RPC_KIND_REQUEST, RPC_CALL_HELLO, big ? RPC_MAX_BODY_DATA : 100);
+                header(h, RPC_MAGIC, version, RPC_KIND_REQUEST, RPC_CALL_HELLO,
+                       big ? RPC_MAX_BODY_DATA : 100);
                 memset(body, 0xa0, sizeof(body));
                 r = send_bytes(fd, h, sizeof(h)) == 0 && send_bytes(fd, body, big ? sizeof(body) : 10) == 0
                             ? 0
                             : -EIO;
+        } else if (strncmp(kind, "half-size:", 10) == 0) {
+                unsigned long n = strtoul(kind + 10, NULL, 10);
+
+                if (n < 2 || n > RPC_MAX_BODY_DATA)
+                        r = -EINVAL;
+                else {
+                        header(h, RPC_MAGIC, version, RPC_KIND_REQUEST, RPC_CALL_HELLO, (uint32_t) n);
+                        memset(body, 0xa0, sizeof(body));
+                        r = send_bytes(fd, h, sizeof(h)) == 0 && send_bytes(fd, body, n / 2) == 0 ? 0 : -EIO;
+                }
         } else if (strcmp(kind, "idle") != 0)
                 r = -EINVAL;
         if (r < 0) {
@@ -427,6 +448,41 @@ int main(int argc, char **argv) {
                 header(h, RPC_MAGIC, 1, RPC_KIND_REQUEST, RPC_CALL_HELLO, 4);
                 r = send_frame(fd, h, "\xff\xff\x1f\xbf", 4);
                 return r < 0 ? 1 : expect_error_then_closed(fd, -1, false);
+        }
+        if (strcmp(mode, "half-login") == 0) {
+                uint8_t buf[RPC_HEADER_SIZE + 512];
+                struct rpc_writer w;
+
+                if (argc < 5 || strlen(argv[4]) > RPC_PIN_MAX) {
+                        fprintf(stderr, "usage: junk-client SOCKET half-login HOLD_SECONDS PIN\n");
+                        return 2;
+                }
+                if (flood_hello(fd) < 0) {
+                        printf("half-login: HELLO failed\n");
+                        return 1;
+                }
+                rpc_writer_init(&w, buf + RPC_HEADER_SIZE, sizeof(buf) - RPC_HEADER_SIZE);
+                rpc_login_req_encode(&w, &(struct rpc_login_req){
+                                                 .slot = 1,
+                                                 .pin = { (const uint8_t *) argv[4], strlen(argv[4]) },
+                                         });
+                if (rpc_writer_finish(&w) < 0)
+                        return 1;
+                /* HELLO offered MIN..MAX: the daemon picks the highest. */
+                header(buf, RPC_MAGIC, RPC_VERSION_MAX, RPC_KIND_REQUEST, RPC_CALL_LOGIN,
+                       (uint32_t) w.len + 1);
+                if (send_bytes(fd, buf, RPC_HEADER_SIZE + w.len) != 0)
+                        return 1;
+                /* Still open half a second later: the daemon holds the partial frame. */
+                if (poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, 500) != 0) {
+                        printf("half-login: the daemon answered or closed the connection\n");
+                        return 1;
+                }
+                printf("half-login: sent\n");
+                fflush(stdout);
+                (void) sleep((unsigned) hold);
+                close(fd);
+                return 0;
         }
         if (strcmp(mode, "half-header") == 0 || strcmp(mode, "half-body") == 0) {
                 bool body = mode[5] == 'b';

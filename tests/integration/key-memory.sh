@@ -3,7 +3,9 @@
 # P-256 and Ed25519 keys, a core file written by gcore (which leaves out MADV_DONTDUMP memory, as
 # the kernel does) holds no 32-byte slice of any private number (RSA d, p, q, dP, dQ, qInv; the EC
 # scalar; the Ed25519 key), big- or little-endian. Before issue 12 it held p and q, copied by
-# OpenSSL's Montgomery cache into ordinary heap. Needs gcore and permission to ptrace (root).
+# OpenSSL's Montgomery cache into ordinary heap. Also the PIN: a LOGIN frame that is read but not
+# complete sits in the connection's read buffer, which must be locked and excluded from dumps too;
+# before that the core held the PIN. Needs gcore and permission to ptrace (root).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_tool gcore python3 openssl
@@ -24,18 +26,32 @@ check "RSA-2048 signatures" "${C[@]}" kmem-label-rsa-5b1d open "login:$PIN" find
 check "P-256 signatures" "${C[@]}" kmem-label-ec-5b1d open "login:$PIN" findkey "signloop:20:ECDSA:$T/digest"
 check "Ed25519 signatures" "${C[@]}" kmem-label-ed-5b1d open "login:$PIN" findkey "signloop:20:EDDSA:$T/digest"
 
+# A client stopped in the middle of a LOGIN frame: its PIN is in enclave-token's read buffer.
+"$JUNK_CLIENT" "$T/data.sock" half-login 30 "$PIN" >"$T/half-login.out" 2>&1 &
+HALF_LOGIN=$!
+for ((i = 0; i < 200; i++)); do
+        grep -q '^half-login: sent' "$T/half-login.out" && break
+        sleep 0.05
+done
+grep -q '^half-login: sent' "$T/half-login.out" || { cat "$T/half-login.out" >&2; fail "junk-client half-login"; }
+
+
 if ! gcore -o "$T/core" "$DAEMON_PID" >"$T/gcore.out" 2>&1; then
         cat "$T/gcore.out"
         echo "SKIP: gcore cannot attach to enclave-token here (needs ptrace permission)"
         finish
         exit 77
 fi
-python3 - "$T/core.$DAEMON_PID" "$TEST_DATA" <<'EOF'
+kill "$HALF_LOGIN" 2>/dev/null || true
+wait "$HALF_LOGIN" 2>/dev/null || true
+python3 - "$T/core.$DAEMON_PID" "$TEST_DATA" "$PIN" <<'EOF'
 import re, subprocess, sys
 
 core = open(sys.argv[1], "rb").read()
 data = sys.argv[2]
-hits = 0
+pin = sys.argv[3].encode()
+hits = core.count(pin)
+print(f"# the PIN: {hits} time(s) in the core")
 print(f"# core: {len(core)} bytes")
 for label in (b"kmem-label-rsa-5b1d", b"kmem-label-ec-5b1d", b"kmem-label-ed-5b1d"):
     if label not in core:

@@ -22,6 +22,12 @@
  *                            each, going on after a failure; every single signature (C_SignInit +
  *                            C_Sign) must return within MAXMS ms. Prints each thread's slowest call;
  *                            the step's result is the first failure seen (CKR_OK if none)
+ *   findthreads:N:SECS:STOP  N threads, each with its own session (logged in already: run after
+ *                            login), find the private keys and read each one's CKA_ID and CKA_KEY_TYPE
+ *                            over and over for SECS seconds or until the file STOP exists; every search
+ *                            must find at least one key and every read succeed (what libp11 does when a
+ *                            web server loads its key while the token is re-provisioned). Prints the
+ *                            rounds done and the first failure
  *   initrace:N               C_Finalize, then N threads call C_Initialize at once: exactly one gets
  *                            CKR_OK, the others CKR_CRYPTOKI_ALREADY_INITIALIZED; the token is found again
  *   touch:PATH | wait:PATH   create a file / wait (at most 120 s) until it exists: sync with the script
@@ -336,6 +342,101 @@ static void *thread_main(void *arg) {
         if (j->rv == CKR_OK)
                 j->rv = p11->C_CloseSession(s);
         return NULL;
+}
+
+struct find_job {
+        unsigned long secs;
+        const char *stop;
+        unsigned long rounds;
+        CK_RV rv;
+        char what[96];
+};
+
+static void *find_main(void *arg) {
+        struct find_job *j = arg;
+        CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+        CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) } };
+        struct timespec t0, t;
+        CK_SESSION_HANDLE s;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &t0);
+        j->rv = p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
+        if (j->rv != CKR_OK) {
+                snprintf(j->what, sizeof(j->what), "C_OpenSession");
+                return NULL;
+        }
+        for (;;) {
+                CK_OBJECT_HANDLE found[16];
+                CK_ULONG n = 0;
+                CK_RV rv2;
+
+                (void) clock_gettime(CLOCK_MONOTONIC, &t);
+                if ((unsigned long) (t.tv_sec - t0.tv_sec) >= j->secs || access(j->stop, F_OK) == 0)
+                        break;
+                j->rv = p11->C_FindObjectsInit(s, tmpl, 1);
+                if (j->rv != CKR_OK) {
+                        snprintf(j->what, sizeof(j->what), "C_FindObjectsInit");
+                        break;
+                }
+                j->rv = p11->C_FindObjects(s, found, 16, &n);
+                rv2 = p11->C_FindObjectsFinal(s);
+                if (j->rv == CKR_OK)
+                        j->rv = rv2;
+                if (j->rv != CKR_OK) {
+                        snprintf(j->what, sizeof(j->what), "C_FindObjects");
+                        break;
+                }
+                if (n == 0) {
+                        j->rv = LOCAL_FAILURE;
+                        snprintf(j->what, sizeof(j->what), "C_FindObjects found no private key");
+                        break;
+                }
+                for (CK_ULONG i = 0; i < n && j->rv == CKR_OK; i++) {
+                        unsigned char id[64];
+                        CK_KEY_TYPE type;
+                        CK_ATTRIBUTE a[] = { { CKA_ID, id, sizeof(id) },
+                                             { CKA_KEY_TYPE, &type, sizeof(type) } };
+
+                        j->rv = p11->C_GetAttributeValue(s, found[i], a, 2);
+                        if (j->rv != CKR_OK)
+                                snprintf(j->what, sizeof(j->what), "C_GetAttributeValue of a found key");
+                }
+                if (j->rv != CKR_OK)
+                        break;
+                j->rounds++;
+        }
+        (void) p11->C_CloseSession(s);
+        return NULL;
+}
+
+static CK_RV step_findthreads(char *arg) { /* N:SECS:STOP */
+        char *n_s = strtok(arg, ":"), *secs_s = strtok(NULL, ":"), *stop = strtok(NULL, ":");
+        unsigned long n = n_s ? strtoul(n_s, NULL, 10) : 0, started = 0, rounds = 0;
+        struct find_job jobs[64];
+        pthread_t tids[64];
+        CK_RV rv = CKR_OK;
+
+        if (n == 0 || n > 64 || !secs_s || !stop)
+                return LOCAL_FAILURE;
+        for (; started < n; started++) {
+                jobs[started] = (struct find_job){ .secs = strtoul(secs_s, NULL, 10), .stop = stop };
+                if (pthread_create(&tids[started], NULL, find_main, &jobs[started]) != 0) {
+                        rv = LOCAL_FAILURE;
+                        break;
+                }
+        }
+        for (unsigned long i = 0; i < started; i++) {
+                (void) pthread_join(tids[i], NULL);
+                rounds += jobs[i].rounds;
+                if (jobs[i].rv != CKR_OK) {
+                        printf("# thread %lu after %lu rounds: %s: %s\n", i, jobs[i].rounds, jobs[i].what,
+                               rv_name(jobs[i].rv));
+                        if (rv == CKR_OK)
+                                rv = jobs[i].rv;
+                }
+        }
+        printf("# %lu searches and reads in %lu threads\n", rounds, started);
+        return rv;
 }
 
 struct call_job {
@@ -715,6 +816,7 @@ static const struct {
         { "fork", true, step_fork },
         { "threads", true, step_threads },
         { "initrace", true, step_initrace },
+        { "findthreads", true, step_findthreads },
         { "callthreads", true, step_callthreads },
         { "mechinfo", true, step_mechinfo },
         { "touch", true, step_touch },

@@ -222,6 +222,66 @@ static void test_frozen_then_back(void) {
         ASSERT_EQ(accepted(), 2);
 }
 
+/* Fairness of the pool (issue 12): with one connection for many threads that each take it, do a little
+ * work and give it back in a tight loop, a thread waits for at most one turn of each other thread.
+ * Counted in hand-offs, not time. Before the FIFO hand-off a releasing thread took the connection back
+ * before the waiter it had woken ran, and waiters lost it over and over. */
+#define FAIR_THREADS 6
+#define FAIR_ROUNDS  300
+
+static unsigned fair_handoffs; /* atomic: acquisitions so far */
+
+struct fair_thread {
+        pthread_t thread;
+        unsigned long worst; /* the most acquisitions by others while this thread waited */
+        int error;
+};
+
+static void *fair_main(void *userdata) {
+        struct fair_thread *t = userdata;
+
+        for (unsigned i = 0; i < FAIR_ROUNDS; i++) {
+                struct p11_conn *c = NULL;
+                int r = p11_conn_acquire(mono_msec() + 30000, &c);
+
+                if (r < 0) {
+                        t->error = r;
+                        return NULL;
+                }
+                (void) __atomic_fetch_add(&fair_handoffs, 1, __ATOMIC_ACQ_REL);
+                /* Counted by the pool under its lock: the time this thread spends outside it (it may
+                 * be preempted anywhere) does not count. */
+                if (p11_pool_last_wait() > t->worst)
+                        t->worst = p11_pool_last_wait();
+                for (volatile unsigned k = 0; k < 2000; k++)
+                        ;
+                p11_conn_release(c, 0);
+        }
+        return NULL;
+}
+
+static void test_pool_fifo(void) {
+        struct fair_thread t[FAIR_THREADS] = {};
+        unsigned long worst = 0;
+
+        p11_pool_done();
+        p11_pool_init(&p11_mod.cfg);
+        p11_pool_set_max(1);
+        for (size_t i = 0; i < FAIR_THREADS; i++)
+                ASSERT_EQ(pthread_create(&t[i].thread, NULL, fair_main, &t[i]), 0);
+        for (size_t i = 0; i < FAIR_THREADS; i++) {
+                (void) pthread_join(t[i].thread, NULL);
+                ASSERT_OK(t[i].error);
+                worst = t[i].worst > worst ? t[i].worst : worst;
+        }
+        printf("# %d threads x %d rounds on one connection: %u hand-offs, the longest wait %lu of them\n",
+               FAIR_THREADS, FAIR_ROUNDS, fair_handoffs, worst);
+        ASSERT_EQ(fair_handoffs, FAIR_THREADS * FAIR_ROUNDS);
+        /* FIFO: at most the others ahead in the queue, each once. */
+        ASSERT_TRUE(worst <= FAIR_THREADS - 1);
+        p11_pool_set_max(0);
+}
+
 static void test_cleanup(void) {
         p11_pool_done();
         p11_config_done(&p11_mod.cfg);
@@ -236,4 +296,4 @@ static void test_cleanup(void) {
 
 TAP_MAIN(TEST("/p11/remote/setup", test_setup), TEST("/p11/remote/one-budget", test_one_budget),
          TEST("/p11/remote/frozen-then-back", test_frozen_then_back),
-         TEST("/p11/remote/cleanup", test_cleanup))
+         TEST("/p11/remote/pool-fifo", test_pool_fifo), TEST("/p11/remote/cleanup", test_cleanup))

@@ -1064,8 +1064,8 @@ static void test_pin_guess_cap(void) {
                            ETOK_ERR(PIN_INCORRECT));
         ASSERT_ERR(login_on(ks, &(struct etok_pin_guard){}, slot, "bad-pin", t), ETOK_ERR(PIN_LOCKED));
         ASSERT_ERR(login_on(ks, &(struct etok_pin_guard){}, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
-        ASSERT_ERR(remove1(ks, "tok", "good-pin"), ETOK_ERR(PIN_LOCKED));
-        ASSERT_ERR(add1(ks, "tok", "good-pin", true, &k_ec256, NULL), ETOK_ERR(PIN_LOCKED));
+        /* The control channel is a peer of its own: its right PIN is compared (a replace in place). */
+        ASSERT_EQ(add1(ks, "tok", "good-pin", true, &k_ec256, NULL), 1);
         fake_now += ETOK_PIN_GUESS_INTERVAL_NSEC - 1;
         ASSERT_ERR(login_on(ks, &(struct etok_pin_guard){}, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
         fake_now += 1;
@@ -1082,11 +1082,12 @@ static void test_pin_guess_cap(void) {
         }
         printf("# %u wrong PINs compared in 100 s of 10000 tries\n", wrong);
         ASSERT_TRUE(wrong >= 100 && wrong <= 101);
-        /* The control channel's replace and remove take from the same budget. */
+        /* The control channel's replace and remove take from its own budget, not the data peers'. */
         fake_now += ETOK_PIN_GUESS_BURST * ETOK_PIN_GUESS_INTERVAL_NSEC;
         for (int i = 0; i < ETOK_PIN_GUESS_BURST; i++)
                 ASSERT_ERR(remove1(ks, "tok", "bad-pin"), ETOK_ERR(PIN_INCORRECT));
-        ASSERT_ERR(login_on(ks, &(struct etok_pin_guard){}, slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        ASSERT_ERR(remove1(ks, "tok", "good-pin"), ETOK_ERR(PIN_LOCKED));
+        ASSERT_OK(login_on(ks, &(struct etok_pin_guard){}, slot, "good-pin", t));
         fake_now += ETOK_PIN_GUESS_INTERVAL_NSEC;
         ASSERT_OK(remove1(ks, "tok", "good-pin"));
 }
@@ -1151,10 +1152,116 @@ static void test_pin_right_pin_bound(void) {
         ASSERT_TRUE(wrong <= ETOK_PIN_GUESS_BURST + 600);
 }
 
+static struct etok_pin_guard uid_guard(uint32_t uid) {
+        return (struct etok_pin_guard){ .peer_kind = ETOK_PEER_UID, .peer_id = uid };
+}
+/* A fresh connection of that uid. */
+#define UID_CONN(u) (&(struct etok_pin_guard){ .peer_kind = ETOK_PEER_UID, .peer_id = (u) })
+
+/* Issue 12: a guesser of one uid reconnecting for ever is held to its own budget, and another uid's
+ * right PIN is never refused; only many uids guessing at their full rate reach the token's total cap,
+ * which then refuses everyone until it regains room. */
+static void test_pin_per_peer(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        struct etok_pin_guard attacker = uid_guard(65534), web = uid_guard(33);
+        unsigned wrong = 0, refused = 0, n_uids;
+        uint8_t t[RPC_TICKET_LEN];
+        uint64_t end;
+        uint32_t slot;
+        int r;
+
+        ASSERT_OK(pin_token_new(&ks, &slot));
+        end = fake_now + 600 * NSEC;
+        for (; fake_now < end; fake_now += 10 * 1000 * 1000) {
+                if (attacker.failures >= ETOK_PIN_FREE_FAILURES)
+                        attacker = uid_guard(65534);
+                r = login_on(ks, &attacker, slot, "bad-pin", t);
+                ASSERT_TRUE(r == ETOK_ERR(PIN_INCORRECT) || r == ETOK_ERR(PIN_LOCKED));
+                wrong += r == ETOK_ERR(PIN_INCORRECT);
+                web = uid_guard(33); /* a new worker of another uid, each time */
+                r = login_on(ks, &web, slot, "good-pin", t);
+                refused += r != 0;
+        }
+        printf("# uid 65534 reconnecting, 600 s: %u wrong PINs compared; uid 33 refused %u of 60000\n",
+               wrong, refused);
+        ASSERT_EQ(refused, 0);
+        ASSERT_TRUE(wrong >= 600 && wrong <= ETOK_PIN_GUESS_BURST + 600);
+        /* The attacker's own right PIN waits for its budget: refused before the comparison. */
+        attacker = uid_guard(65534);
+        ASSERT_ERR(login_on(ks, &attacker, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT));
+        ASSERT_ERR(login_on(ks, UID_CONN(65534), slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        ASSERT_OK(login_on(ks, UID_CONN(33), slot, "good-pin", t));
+
+        /* Many uids at once: the total cap, far above one uid's budget, is the last resort. */
+        fake_now += ETOK_PIN_GUESS_TOTAL_BURST * ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC + 60 * NSEC;
+        n_uids = ETOK_PIN_GUESS_TOTAL_BURST / ETOK_PIN_GUESS_BURST;
+        for (unsigned u = 0; u < n_uids; u++)
+                for (unsigned i = 0; i < ETOK_PIN_GUESS_BURST; i++)
+                        ASSERT_ERR(login_on(ks, UID_CONN(1000 + u), slot, "bad-pin", t),
+                                   ETOK_ERR(PIN_INCORRECT));
+        ASSERT_ERR(login_on(ks, UID_CONN(33), slot, "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        fake_now += ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC;
+        ASSERT_OK(login_on(ks, UID_CONN(33), slot, "good-pin", t));
+        /* The vsock peer: every parent process is one CID, one budget (as before issue 12). */
+        for (unsigned i = 0; i < ETOK_PIN_GUESS_BURST; i++) {
+                struct etok_pin_guard g = { .peer_kind = ETOK_PEER_CID, .peer_id = 3 };
+
+                fake_now += ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC;
+                ASSERT_ERR(login_on(ks, &g, slot, "bad-pin", t), ETOK_ERR(PIN_INCORRECT));
+        }
+        ASSERT_ERR(login_on(ks, &(struct etok_pin_guard){ .peer_kind = ETOK_PEER_CID, .peer_id = 3 }, slot,
+                            "good-pin", t),
+                   ETOK_ERR(PIN_LOCKED));
+        ASSERT_OK(login_on(ks, UID_CONN(33), slot, "good-pin", t));
+        ASSERT_OK(remove1(ks, "tok", "good-pin"));
+}
+
+/* The bounded table of per-peer budgets: 3 tokens x 86 uids, one wrong PIN each at the same moment,
+ * fill its 256 entries with spent budgets (and two more pairs share the last one). A spent budget is
+ * never forgotten to make room; a uid that never sent a wrong PIN is still compared. */
+static void test_pin_peer_table(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        uint8_t t[RPC_TICKET_LEN];
+        uint32_t slots[3];
+
+        ASSERT_OK(pin_token_new(&ks, &slots[0]));
+        ASSERT_OK(add1(ks, "tok2", "good-pin", false, &k_ec256, &slots[1]));
+        ASSERT_OK(add1(ks, "tok3", "good-pin", false, &k_ec256, &slots[2]));
+        for (uint32_t u = 0; u < 86; u++)
+                for (size_t i = 0; i < 3; i++)
+                        ASSERT_ERR(login_on(ks, UID_CONN(2000 + u), slots[i], "bad-pin", t),
+                                   ETOK_ERR(PIN_INCORRECT));
+        /* Full of budgets that are not whole: uid 2000 keeps its own on the first token (its tenth
+         * wrong PIN is compared, the next attempt refused unseen), uid 2001 with one wrong PIN and uid
+         * 33 without any (sharing the last entry) are compared and get in. */
+        for (int i = 1; i < ETOK_PIN_GUESS_BURST; i++)
+                ASSERT_ERR(login_on(ks, UID_CONN(2000), slots[0], "bad-pin", t), ETOK_ERR(PIN_INCORRECT));
+        ASSERT_ERR(login_on(ks, UID_CONN(2000), slots[0], "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        ASSERT_OK(login_on(ks, UID_CONN(2001), slots[0], "good-pin", t));
+        ASSERT_OK(login_on(ks, UID_CONN(33), slots[0], "good-pin", t));
+        /* A newcomer's wrong PINs go to the shared last entry, which it can spend: then a pair without
+         * an entry is refused too (the documented residue of a full table). */
+        for (int i = 0; i < ETOK_PIN_GUESS_BURST - 2; i++) /* uid 2085 took 2: pairs 257 and 258 */
+                ASSERT_ERR(login_on(ks, UID_CONN(5000 + i), slots[2], "bad-pin", t),
+                           ETOK_ERR(PIN_INCORRECT));
+        ASSERT_ERR(login_on(ks, UID_CONN(5000), slots[2], "bad-pin", t), ETOK_ERR(PIN_LOCKED));
+        ASSERT_ERR(login_on(ks, UID_CONN(33), slots[2], "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        ASSERT_OK(login_on(ks, UID_CONN(2001), slots[2], "good-pin", t)); /* its own entry */
+        /* Once they are whole again, room is made and the budgets are per pair again. */
+        fake_now += ETOK_PIN_GUESS_INTERVAL_NSEC;
+        for (int i = 0; i < ETOK_PIN_GUESS_BURST; i++)
+                ASSERT_ERR(login_on(ks, UID_CONN(4000), slots[1], "bad-pin", t), ETOK_ERR(PIN_INCORRECT));
+        ASSERT_ERR(login_on(ks, UID_CONN(4000), slots[1], "good-pin", t), ETOK_ERR(PIN_LOCKED));
+        ASSERT_OK(login_on(ks, UID_CONN(33), slots[1], "good-pin", t));
+        ASSERT_OK(login_on(ks, UID_CONN(33), slots[2], "good-pin", t));
+}
+
 TAP_MAIN(TEST("/keystore/errno-table", test_errno_table), TEST("/keystore/add-remove", test_add_remove),
          TEST("/keystore/exists-replace", test_exists_replace),
          TEST("/keystore/validation", test_validation), TEST("/keystore/key-types", test_key_types),
          TEST("/keystore/key-cert-checks", test_key_cert_checks), TEST("/keystore/limits", test_limits),
+         TEST("/keystore/pin-per-peer", test_pin_per_peer),
+         TEST("/keystore/pin-peer-table", test_pin_peer_table),
          TEST("/keystore/slot-collisions", test_slot_collisions),
          TEST("/keystore/rotation-grace", test_rotation_grace),
          TEST("/keystore/rotation-late-login", test_rotation_late_login),

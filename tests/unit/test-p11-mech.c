@@ -131,19 +131,28 @@ static void test_info(void) {
         ASSERT_EQ(p11_mech_info(CKM_RSA_PKCS, &info), CKR_OK);
         ASSERT_EQ(info.ulMinKeySize, 2048);
         ASSERT_EQ(info.ulMaxKeySize, 4096);
-        ASSERT_EQ(info.flags, CKF_HW | CKF_SIGN | CKF_DECRYPT);
+        ASSERT_EQ(info.flags, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_DECRYPT);
         ASSERT_EQ(p11_mech_info(CKM_RSA_PKCS_OAEP, &info), CKR_OK);
         ASSERT_EQ(info.flags, CKF_HW | CKF_DECRYPT);
         ASSERT_EQ(p11_mech_info(CKM_SHA384_RSA_PKCS_PSS, &info), CKR_OK);
-        ASSERT_EQ(info.flags, CKF_HW | CKF_SIGN);
+        ASSERT_EQ(info.flags, CKF_HW | CKF_SIGN | CKF_VERIFY);
         ASSERT_EQ(p11_mech_info(CKM_ECDSA_SHA256, &info), CKR_OK);
         ASSERT_EQ(info.ulMinKeySize, 256);
         ASSERT_EQ(info.ulMaxKeySize, 521);
-        ASSERT_EQ(info.flags, CKF_HW | CKF_SIGN | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS);
+        ASSERT_EQ(info.flags,
+                  CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS);
         ASSERT_EQ(p11_mech_info(CKM_EDDSA, &info), CKR_OK);
         ASSERT_EQ(info.ulMinKeySize, 255);
-        ASSERT_EQ(info.flags, CKF_HW | CKF_SIGN);
-        ASSERT_EQ(p11_mech_info(CKM_SHA256, &info), CKR_MECHANISM_INVALID);
+        ASSERT_EQ(info.flags, CKF_HW | CKF_SIGN | CKF_VERIFY);
+        /* digests: local, software, no key */
+        ASSERT_EQ(p11_mech_info(CKM_SHA256, &info), CKR_OK);
+        ASSERT_EQ(info.flags, CKF_DIGEST);
+        ASSERT_EQ(info.ulMinKeySize, 0);
+        ASSERT_EQ(info.ulMaxKeySize, 0);
+        ASSERT_EQ(p11_mech_info(CKM_SHA_1, &info), CKR_OK);
+        ASSERT_EQ(p11_mech_info(CKM_SHA512, &info), CKR_OK);
+        ASSERT_EQ(p11_mech_info(CKM_MD5, &info), CKR_MECHANISM_INVALID);
+        ASSERT_EQ(p11_mech_info(0x2b0 /* CKM_SHA3_256 */, &info), CKR_MECHANISM_INVALID);
         ASSERT_EQ(p11_mech_info(0xdeadbeef, &info), CKR_MECHANISM_INVALID);
 }
 
