@@ -6,13 +6,16 @@
 #   refused; with an image-measurements.json beside the EIF it is valid;
 # - the local launcher with nsm_simulator and an encrypted_key, and no AWS credentials in the agent's
 #   environment: the first round logs one clear line naming what is missing (never the secret that is
-#   set), the agent keeps running and retries with back-off, the token's error is in the state file.
+#   set), the agent keeps running and retries with back-off, the token's error is in the state file;
+# - enclave-acm attestation get, reaching that enclave through the agent's state file, writes a document
+#   with the given nonce and the PCR0 the simulator was told to report, which attestation verify accepts
+#   against the simulator's root.
 # The full encrypted provisioning (simulated NSM, fake KMS) is the e2e of issue 13's merge, not here.
 # Plain script: exit 0 pass, 77 skip, anything else fail.
 set -euo pipefail
 . "$(dirname "$0")/agent-lib.sh"
 
-: "${AGENT:?}" "${ENCLAVE_TOKEN:?}" "${TEST_DATA:?}"
+: "${AGENT:?}" "${ENCLAVE_TOKEN:?}" "${TEST_DATA:?}" "${ENCLAVE_ACM:?}"
 command -v python3 >/dev/null 2>&1 || { echo "SKIP: 'python3' is not installed"; exit 77; }
 
 if [[ ${ENCLAVE_ACM_UNDER_VALGRIND:-} == 1 && -z ${EACM_IT_REEXEC:-} ]]; then
@@ -184,6 +187,22 @@ if grep -rq -- "$SECRET" "$T/agent.log" "$T/run" "$T/notify.log"; then
         fail "the secret access key shows up in the agent's output"
 fi
 ok "the secret access key appears nowhere"
+
+# enclave-acm attestation get: a fresh document from the simulated NSM, found through the agent's state
+# file, with our nonce and the PCR0 the agent made the simulator report; verified against its root
+NONCE=00112233445566778899aabbccddeeff
+"$ENCLAVE_ACM" attestation get --runtime-dir "$T/run" --nonce "$NONCE" -o "$T/doc.cose" >"$T/get.out" 2>&1 ||
+        fail "attestation get: $(cat "$T/get.out")"
+[[ -s $T/doc.cose ]] || fail "attestation get wrote nothing"
+"$ENCLAVE_ACM" attestation verify "$T/doc.cose" --root "$T/run/nsm-sim-root.pem" --pcr "0=$PCR_A" --json \
+        >"$T/verify.json" 2>&1 || fail "the document does not verify: $(cat "$T/verify.json")"
+python3 -c 'import json, sys; n = json.load(open(sys.argv[1]))["nonce"]; sys.exit(n != {"kind": "bytes", "length": 16})' \
+        "$T/verify.json" || fail "the document does not carry a 16-byte nonce: $(cat "$T/verify.json")"
+ok "attestation get writes a document with our nonce and PCR0 that verifies against the simulator's root"
+rc=0
+"$ENCLAVE_ACM" attestation get --runtime-dir "$T/run" >"$T/get.out" 2>&1 </dev/null || rc=$?
+[[ $rc == 0 && -s $T/get.out ]] || fail "attestation get to a pipe: exit status $rc"
+ok "attestation get writes to a pipe"
 
 stop_agent
 ok "the agent stops cleanly (exit status 0)"
