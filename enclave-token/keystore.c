@@ -436,7 +436,8 @@ uint32_t etok_keystore_pin_status(const struct etok_keystore *ks, const struct e
             !gcra_allowed(m->guess_tat_ns, now, ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC,
                           ETOK_PIN_GUESS_TOTAL_BURST))
                 st |= RPC_PIN_LOCKED;
-        else if ((guard && guard->failures >= ETOK_PIN_FREE_FAILURES - 1) ||
+        else if (m->pin_failures == ETOK_PIN_FREE_FAILURES - 1 ||
+                 (guard && guard->failures >= ETOK_PIN_FREE_FAILURES - 1) ||
                  (peer && peer->tat_ns > now &&
                   peer->tat_ns - now > peer_tol - ETOK_PIN_GUESS_INTERVAL_NSEC))
                 st |= RPC_PIN_FINAL_TRY; /* the next wrong PIN starts a back-off or empties the budget */
