@@ -341,6 +341,21 @@ static int check_local_only(struct config_ctx *c, const struct config_seen *seen
         return 0;
 }
 
+/* enclave-token's simulator reports PCR0-4 and PCR8 (--nsm-sim-pcr takes only those), the rest zero. */
+#define SIMULATED_PCRS ((1u << 0) | (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 8))
+
+static int check_simulated_pcrs(struct config_ctx *c, const struct config_seen *seen) {
+        const struct agent_config_enclave *e = &c->cfg->enclave;
+        uint32_t extra = e->expected_pcrs.mask & ~SIMULATED_PCRS;
+
+        if (e->launcher != AGENT_LAUNCHER_LOCAL || !e->nsm_simulator || extra == 0)
+                return 0;
+        return config_error(c, seen[ENCLAVE_EXPECTED_PCRS].value, "enclave.expected_pcrs",
+                            "the NSM simulator reports PCR0-4 and PCR8 only, so PCR%d cannot be expected "
+                            "with enclave.nsm_simulator",
+                            __builtin_ctz(extra));
+}
+
 static int parse_enclave(struct config_ctx *c, const struct ynode *v) {
         struct agent_config_enclave *e = &c->cfg->enclave;
         struct config_seen seen[_ENCLAVE_SLOT_MAX] = {};
@@ -375,7 +390,10 @@ static int parse_enclave(struct config_ctx *c, const struct ynode *v) {
                 if (r < 0)
                         return r;
         }
-        return check_local_only(c, seen);
+        r = check_local_only(c, seen);
+        if (r < 0)
+                return r;
+        return check_simulated_pcrs(c, seen);
 }
 
 /* The server's own files are only read in direct mode. */

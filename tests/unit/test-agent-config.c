@@ -835,6 +835,10 @@ static const struct error_case error_cases[] = {
         { SIM "tokens: [{label: a, source: {File: {encrypted_key: /k.bin, certificate: /c.pem}}, "
               "refresh_interval_secs: 172800}]\n",
           2, 106, "tokens[0].refresh_interval_secs", "is not below the enclave's default TTL of 172800 s" },
+        { "enclave: {launcher: local, nsm_simulator: true, expected_pcrs: {0: " PCR_A ", 16: " PCR_A
+          "}}\n" TOK,
+          1, 64, "enclave.expected_pcrs",
+          "the NSM simulator reports PCR0-4 and PCR8 only, so PCR16 cannot be expected" },
         { ENC TOK "options: {region: US-East-1}\n", 3, 19, "options.region",
           "'US-East-1' is not an AWS region" },
         { ENC TOK "options: {region: ''}\n", 3, 19, "options.region", "is not an AWS region" },
@@ -1229,7 +1233,6 @@ static void test_expected_pcrs(void) {
         _cleanup_(agent_config_freep) struct agent_config *c = NULL;
         const char *yaml = "enclave:\n"
                            "  launcher: local\n"
-                           "  nsm_simulator: true\n"
                            "  expected_pcrs:\n"
                            "    0: " PCR_A "\n"
                            "    1: \"" PCR_B "\"\n"
