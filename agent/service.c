@@ -294,9 +294,16 @@ static bool enclave_cfg_equal(const struct agent_config *a, const struct agent_c
 }
 
 static void warn_simulator(const struct agent_config *cfg) {
-        if (cfg->enclave.launcher == AGENT_LAUNCHER_LOCAL && cfg->enclave.nsm_simulator)
+        const struct agent_config_enclave *e = &cfg->enclave;
+
+        if (e->launcher == AGENT_LAUNCHER_LOCAL && e->nsm_simulator)
                 log_warning("NSM simulator: attestation proves nothing; for development and tests only "
                             "(enclave.nsm_simulator: true)");
+        if (e->measurements_ignored)
+                log_debug("enclave.expected_pcrs in the configuration win over '%s'",
+                          e->measurements_ignored);
+        else if (e->measurements_path)
+                log_debug("Expected PCRs from '%s'", e->measurements_path);
 }
 
 /* The prepared set, and the launcher when the enclave settings changed, replace the running ones;

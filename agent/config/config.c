@@ -477,6 +477,7 @@ struct agent_config *agent_config_free(struct agent_config *c) {
         free(c->enclave.image_path);
         free(c->enclave.token_binary);
         free(c->enclave.measurements_path);
+        free(c->enclave.measurements_ignored);
         free(c->enclave.kms_proxy);
         free(c->enclave.kms_ca_file);
         free(c->options.region);
@@ -622,7 +623,7 @@ static int load_measurements(struct agent_config *cfg, struct agent_config_diag 
         if (fd < 0 && errno == ENOENT)
                 return 0;
         if (fd >= 0 && cfg->enclave.pcrs_origin == AGENT_PCRS_YAML) {
-                log_debug("enclave.expected_pcrs in the configuration win over '%s'", path);
+                cfg->enclave.measurements_ignored = TAKE_PTR(path); /* the agent says so at debug level */
                 return 0;
         }
         if (fd < 0) {
@@ -651,7 +652,6 @@ static int load_measurements(struct agent_config *cfg, struct agent_config_diag 
         cfg->enclave.expected_pcrs = set;
         cfg->enclave.pcrs_origin = AGENT_PCRS_IMAGE;
         cfg->enclave.measurements_path = TAKE_PTR(path);
-        log_debug("Expected PCRs from '%s'", cfg->enclave.measurements_path);
         return 0;
 }
 

@@ -111,7 +111,8 @@ struct agent_config_enclave {
         /* What the enclave's attestation document must show before credentials are sent. */
         struct agent_pcr_set expected_pcrs;
         enum agent_pcrs_origin pcrs_origin;
-        char *measurements_path; /* AGENT_PCRS_IMAGE: the file they were read from */
+        char *measurements_path;    /* AGENT_PCRS_IMAGE: the file they were read from */
+        char *measurements_ignored; /* AGENT_PCRS_YAML and a measurements file exists: its path */
         bool nsm_simulator; /* local launcher: enclave-token --nsm-simulator (attestation proves nothing) */
         char *kms_proxy;    /* local launcher: enclave-token --kms-proxy ADDRESS; NULL: its default */
         char *kms_ca_file;  /* local launcher: enclave-token --kms-ca FILE; NULL: the system's CAs */

@@ -1324,6 +1324,7 @@ static void test_load_measurements(void) {
                 ASSERT_EQ(c->enclave.expected_pcrs.mask, 0x1u);
                 ASSERT_EQ(c->enclave.expected_pcrs.value[0][0], 0x3a);
                 ASSERT_TRUE(c->enclave.measurements_path == NULL);
+                ASSERT_STREQ(c->enclave.measurements_ignored, meas);
                 c = agent_config_free(c);
 
                 /* a broken measurements file is an error naming it and the place */
