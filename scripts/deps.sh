@@ -19,6 +19,8 @@ DEPS=(
         gdb
         # systemd-analyze verify on packaging/enclave-acm-agent.service (tests/integration/unit-verify.sh)
         systemd
+        # man pages (docs/man/*.scd) and the Debian package (debian/, scripts/test --package)
+        scdoc man-db debhelper devscripts lintian fakeroot dpkg-dev
 )
 
 as_root() {

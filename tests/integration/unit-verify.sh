@@ -66,7 +66,7 @@ ok "systemd-analyze ($(systemd-analyze --version | head -n 1)) verifies a minima
 # The unit as packaged, with ExecStart= at the built agent (same arguments).
 mkdir -p "$T/unit"
 AGENT_SED=$(printf '%s' "$AGENT_U" | sed 's/[\\|&]/\\&/g')
-sed "s|^ExecStart=/usr/bin/enclave-acm-agent |ExecStart=$AGENT_SED |" "$UNIT" >"$T/unit/$NAME"
+sed "s|^ExecStart=/usr/s\{0,1\}bin/enclave-acm-agent |ExecStart=$AGENT_SED |" "$UNIT" >"$T/unit/$NAME"
 grep -qxF "ExecStart=$AGENT_U --config /etc/enclave-acm/acm.yaml" "$T/unit/$NAME" ||
         fail "cannot point ExecStart= at the built agent: $(grep '^ExecStart=' "$T/unit/$NAME")"
 # The other programs the unit runs (ExecReload=/bin/kill) are used as they are: they must exist here.
