@@ -30,7 +30,8 @@ static void help_get(void) {
                "  --control ADDRESS    the control channel (default: --control before the command,\n"
                "                       $ENCLAVE_ACM_CONTROL, the agent's, else %s)\n"
                "  --runtime-dir DIR    the agent's runtime directory, where its state names the control\n"
-               "                       channel (default %s)\n",
+               "                       channel (default %s)\n"
+               "  -h, --help           this text\n",
                RPC_NONCE_MAX, CLI_DEFAULT_CONTROL, CLI_DEFAULT_RUNTIME_DIR);
 }
 
