@@ -21,6 +21,9 @@ DEPS=(
         systemd
         # man pages (docs/man/*.scd) and the Debian package (debian/, scripts/test --package)
         scdoc man-db debhelper devscripts lintian fakeroot dpkg-dev
+        # the enclave image: booted under QEMU with Debian's kernel (tests/e2e/eif-qemu-boot.sh), and the
+        # kiwi description checked against kiwi's schema (tests/integration/kiwi-description.sh)
+        qemu-system-x86 linux-image-amd64 kiwi libxml2-utils
 )
 
 as_root() {

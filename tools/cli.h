@@ -43,3 +43,6 @@ int cli_verb_web(int argc, char **argv, const struct cli_ctx *ctx); /* cli-web.c
 
 /* cli-attest.c: attestation verify */
 int cli_verb_attestation(int argc, char **argv, const struct cli_ctx *ctx);
+
+/* cli-eif.c: eif describe | pcr | build */
+int cli_verb_eif(int argc, char **argv, const struct cli_ctx *ctx);

@@ -32,6 +32,8 @@ static void help(void) {
                "                          why it failed: see 'enclave-acm attestation verify --help')\n"
                "  attestation get [--nonce HEX] [-o FILE]\n"
                "                          a fresh attestation document from the running enclave (raw CBOR)\n"
+               "  eif describe FILE [--json] | eif pcr --input FILE | eif build ...\n"
+               "                          Enclave Image Files: check, measure, build ('eif --help')\n"
                "\n"
                "Options:\n"
                "  --control ADDRESS       enclave-token's control channel, e.g. unix:path=/run/x.sock or\n"
@@ -91,6 +93,8 @@ static int dispatch(int argc, char **argv, const struct cli_ctx *ctx) {
                 return cli_verb_web(argc, argv, ctx);
         if (strcmp(verb, "attestation") == 0)
                 return cli_verb_attestation(argc, argv, ctx);
+        if (strcmp(verb, "eif") == 0)
+                return cli_verb_eif(argc, argv, ctx);
         if (strcmp(verb, "help") == 0) {
                 help();
                 return CLI_EXIT_OK;
