@@ -109,6 +109,23 @@ printf '{"Measurements": {"HashAlgorithm": "Sha384 { ... }", "PCR0": "%s"}}\n' "
 check_refused "$T/nitro-nopcr.yaml" "image-measurements.json': line 1 column .*has no PCR1" \
         "a broken image-measurements.json is an error naming the file and the place"
 
+# 3b. what `enclave-acm eif build` writes beside an EIF, and `eif describe --json`, are measurements the agent
+# takes (the shapes of nitro-cli build-enclave and describe-eif)
+head -c 4096 /dev/urandom >"$T/eif2-kernel"
+mkdir -p "$T/eif2-rd" "$T/eif2"
+echo init >"$T/eif2-rd/init"
+"$ENCLAVE_ACM" eif build --kernel "$T/eif2-kernel" --cmdline "console=ttyS0" --ramdisk-dir "$T/eif2-rd" \
+        --output "$T/eif2/enclave-acm.eif" >"$T/check.out" 2>&1 || fail "eif build: $(cat "$T/check.out")"
+[[ -s $T/eif2/image-measurements.json ]] || fail "eif build wrote no image-measurements.json"
+sed "s|$T/eif/enclave-acm.eif|$T/eif2/enclave-acm.eif|" "$T/nitro-nopcr.yaml" >"$T/nitro-eif.yaml"
+"$AGENT" --check-config --config "$T/nitro-eif.yaml" >"$T/check.out" 2>&1 ||
+        fail "eif build's image-measurements.json is not taken: $(cat "$T/check.out")"
+"$ENCLAVE_ACM" eif describe "$T/eif2/enclave-acm.eif" --json >"$T/eif2/image-measurements.json" 2>"$T/check.out" ||
+        fail "eif describe: $(cat "$T/check.out")"
+"$AGENT" --check-config --config "$T/nitro-eif.yaml" >"$T/check.out" 2>&1 ||
+        fail "eif describe --json is not taken as measurements: $(cat "$T/check.out")"
+ok "the measurements enclave-acm eif build and eif describe --json write are taken"
+
 # 4. the local launcher, the simulator, an encrypted key, no credentials
 # A build without the simulator (-Dnsm_simulator=false, the enclave image's) cannot run this part; an
 # enclave-token with the simulator but without the switches the agent passes is a failure.
