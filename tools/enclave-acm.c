@@ -32,7 +32,7 @@ static void help(void) {
                "                          why it failed: see 'enclave-acm attestation verify --help')\n"
                "  attestation get [--nonce HEX] [-o FILE]\n"
                "                          a fresh attestation document from the running enclave (raw CBOR)\n"
-               "  eif describe FILE [--json] | eif pcr --input FILE | eif build ...\n"
+               "  eif describe|pcr|build ...   (describe FILE [--json], pcr --input FILE, build ...)\n"
                "                          Enclave Image Files: check, measure, build ('eif --help')\n"
                "\n"
                "Options:\n"
