@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "common/p11-errmap.h"
+#include "common/cleanup-ssl.h"
 #include "common/secret.h"
 #include "enclave-token/dispatch.h"
 #include "enclave-token/errors.h"
@@ -36,6 +37,10 @@ static const char *label_for_log(const struct rpc_slice *l, char buf[static RPC_
 
 void etok_session_init(struct etok_session *s, enum rpc_channel ch) {
         *s = (struct etok_session){ .channel = ch, .state = RPC_STATE_NEW };
+}
+
+void etok_session_done(struct etok_session *s) {
+        s->kms_round = etok_kms_round_end(s->kms_round);
 }
 
 static int handle_hello(const struct etok_dispatch *d, struct etok_session *s, const struct rpc_call_info *c,
@@ -120,6 +125,9 @@ static int handle_page(const struct etok_dispatch *d, const struct etok_session 
 
                         etok_token_info(t, describe, ETOK_KEY_VIEW_DESCRIBE, &infos[i]);
                         infos[i].pin_status = describe ? 0 : pin_status_for(d, s, t);
+                        /* An older client would refuse the unknown key. */
+                        if (describe && s->version >= RPC_VERSION_KMS)
+                                infos[i].expires = t->expires;
                 }
                 r = encode_page_locked(c, ks, start, n, infos, w);
         }
@@ -198,32 +206,114 @@ static int handle_decrypt(const struct etok_dispatch *d, struct etok_session *s,
         return handle_crypto(d, c, req, w, true);
 }
 
+/* Plaintexts of a request's KMS ciphertexts, wiped when the handler returns. */
+struct plaintexts {
+        struct secret_buf *buf[RPC_MAX_KEYS];
+};
+
+static void plaintexts_done(struct plaintexts *p) {
+        for (size_t i = 0; i < ELEMENTSOF(p->buf); i++)
+                p->buf[i] = secret_buf_free(p->buf[i]);
+}
+
+/* Each key is key_pem (--dev only) or a ciphertext, never both: MALFORMED, DENIED; *ret_kms: any
+ * ciphertext. */
+static int add_check_sources(const struct etok_dispatch *d, const struct rpc_token_add_req *req,
+                             const char *label, bool *ret_kms) {
+        bool kms = false;
+
+        for (size_t i = 0; i < req->n_keys; i++) {
+                const struct rpc_add_key *k = &req->keys[i];
+
+                if ((k->key_pem.len > 0) == (k->ciphertext.len > 0)) {
+                        log_warning("TOKEN_ADD of token '%s': key id %" PRIu32 " needs exactly one of "
+                                    "key_pem and ciphertext",
+                                    label, k->id);
+                        return -EBADMSG;
+                }
+                if (k->key_pem.len > 0 && !d->dev) {
+                        log_warning("TOKEN_ADD of token '%s' with a plaintext key refused: not running with "
+                                    "--dev",
+                                    label);
+                        return ETOK_ERR(DENIED);
+                }
+                kms = kms || k->ciphertext.len > 0;
+        }
+        *ret_kms = kms;
+        return 0;
+}
+
+/* Decrypts every ciphertext of the request in the connection's round, into p; copy gets the
+ * plaintexts as key_pem. Nothing is provisioned before all of them are decrypted. */
+static int add_decrypt_all(struct etok_session *s, const struct rpc_token_add_req *req, const char *label,
+                           struct plaintexts *p, struct rpc_token_add_req *copy) {
+        int r;
+
+        if (!s->kms_round) {
+                log_warning("TOKEN_ADD of token '%s': KMS ciphertexts without KMS_BEGIN on this connection",
+                            label);
+                return ETOK_ERR(NO_KMS_ROUND);
+        }
+        for (size_t i = 0; i < req->n_keys; i++) {
+                const struct rpc_add_key *k = &req->keys[i];
+
+                if (k->ciphertext.len == 0)
+                        continue;
+                r = etok_kms_decrypt(s->kms_round, k->ciphertext.ptr, k->ciphertext.len, &p->buf[i]);
+                if (r < 0) {
+                        log_warning("Token '%s' not provisioned: the key of key id %" PRIu32 " was not "
+                                    "decrypted (%s)",
+                                    label, k->id, rpc_status_to_string(errmap_status_from_errno(r)));
+                        return r;
+                }
+                copy->keys[i].key_pem = (struct rpc_slice){ p->buf[i]->data, p->buf[i]->len };
+                copy->keys[i].ciphertext = (struct rpc_slice){};
+        }
+        return 0;
+}
+
 static int handle_token_add(const struct etok_dispatch *d, struct etok_session *s,
                             const struct rpc_call_info *c, const void *request, struct rpc_writer *w) {
         const struct rpc_token_add_req *req = request;
+        _cleanup_(plaintexts_done) struct plaintexts p = {};
+        struct rpc_token_add_req copy = *req;
         char lbuf[RPC_LABEL_MAX + 1];
+        const char *label = label_for_log(&req->label, lbuf);
+        size_t bad = SIZE_MAX;
+        uint64_t expires = 0, ttl;
+        bool kms = false;
         uint32_t slot;
         int r;
 
-        /* Plaintext private keys only with --dev. */
-        if (!d->dev) {
-                log_warning("TOKEN_ADD with a plaintext key refused: not running with --dev");
-                return ETOK_ERR(DENIED);
+        r = add_check_sources(d, req, label, &kms);
+        if (r < 0)
+                return r;
+        if (kms && (r = add_decrypt_all(s, req, label, &p, &copy)) < 0)
+                return r;
+        ttl = req->ttl > 0 ? req->ttl : kms ? ETOK_KMS_TTL_DEFAULT_SEC : 0; /* --dev plaintext: never */
+        r = etok_keystore_add_ttl(d->keystore, &copy, ttl, &slot, &expires, &bad);
+        plaintexts_done(&p); /* parsed into the keystore, or refused: wiped now */
+        secret_wipe(&copy, sizeof(copy));
+        if (r == ETOK_ERR(KEY_INVALID) && bad < req->n_keys && req->keys[bad].ciphertext.len > 0) {
+                log_warning("Token '%s': the decrypted key of key id %" PRIu32 " does not match its "
+                            "certificate (or is not a usable private key), token not provisioned",
+                            label, req->keys[bad].id);
+                return r;
         }
-        r = etok_keystore_add(d->keystore, req, &slot);
         if (r < 0) {
-                log_warning("Failed to provision token '%s': %s", label_for_log(&req->label, lbuf),
+                log_warning("Failed to provision token '%s': %s", label,
                             rpc_status_to_string(errmap_status_from_errno(r)));
                 return r;
         }
-        log_info("Token '%s' %s in slot %" PRIu32 " with %zu key(s)%s", label_for_log(&req->label, lbuf),
-                 r > 0 ? "replaced" : "provisioned", slot, req->n_keys,
+        log_info("Token '%s' %s in slot %" PRIu32 " with %zu key(s)%s%s", label,
+                 r > 0 ? "replaced" : "provisioned", slot, req->n_keys, kms ? " from KMS" : "",
                  r > 0 && req->hold ? ", the replaced version held" : "");
         return reply(w, c,
                      &(struct rpc_token_add_resp){
                              .slot = slot,
                              .held = (uint32_t) MIN(etok_keystore_held_count(d->keystore, &req->label),
                                                     (size_t) UINT32_MAX),
+                             .expires = expires,
                      });
 }
 
@@ -262,10 +352,113 @@ static int handle_token_release(const struct etok_dispatch *d, struct etok_sessi
         return reply(w, c, &(struct rpc_token_release_resp){ .released = (uint32_t) r });
 }
 
-/* The KMS key path (protocol version 3): not wired yet. */
-static int handle_kms_pending(const struct etok_dispatch *d, struct etok_session *s,
-                              const struct rpc_call_info *c, const void *request, struct rpc_writer *w) {
-        return ETOK_ERR(NO_ATTESTATION);
+static int handle_attest(const struct etok_dispatch *d, struct etok_session *s,
+                         const struct rpc_call_info *c, const void *request, struct rpc_writer *w) {
+        const struct rpc_attest_req *req = request;
+        _cleanup_free_ uint8_t *doc = NULL;
+        _cleanup_free_ char *err = NULL;
+        size_t len = 0;
+        int r;
+
+        if (!d->nsm)
+                return ETOK_ERR(NO_ATTESTATION);
+        r = nsm_get_attestation(d->nsm, req->nonce.len ? &NSM_OPT(req->nonce.ptr, req->nonce.len) : NULL,
+                                req->user_data.len ? &NSM_OPT(req->user_data.ptr, req->user_data.len) : NULL,
+                                NULL, &doc, &len, &err);
+        if (r < 0)
+                return log_error_errno(r == -ENOMEM ? r : ETOK_ERR(INTERNAL),
+                                       "ATTEST: the NSM (%s) gave no document: %s", nsm_dev_name(d->nsm),
+                                       err ?: strerror(-r));
+        if (len > RPC_ATTEST_DOC_MAX)
+                return log_error_errno(ETOK_ERR(INTERNAL), "ATTEST: the NSM's document is %zu bytes", len);
+        return reply(w, c, &(struct rpc_attest_resp){ .document = { doc, len } });
+}
+
+static int handle_kms_begin(const struct etok_dispatch *d, struct etok_session *s,
+                            const struct rpc_call_info *c, const void *request, struct rpc_writer *w) {
+        struct rpc_kms_begin_resp resp = {};
+        struct etok_kms_round *k = NULL;
+        int r;
+
+        if (!d->nsm || !d->kms)
+                return ETOK_ERR(NO_ATTESTATION);
+        /* A second KMS_BEGIN replaces the round: the old one is wiped first. */
+        s->kms_round = etok_kms_round_end(s->kms_round);
+        r = etok_kms_round_begin(d->kms, request, &k, &resp);
+        if (r < 0)
+                return r;
+        s->kms_round = k;
+        return reply(w, c, &resp);
+}
+
+static int handle_kms_end(const struct etok_dispatch *d, struct etok_session *s,
+                          const struct rpc_call_info *c, const void *request, struct rpc_writer *w) {
+        etok_session_done(s);
+        return reply(w, c, NULL);
+}
+
+/* Decrypts and parses every key of a refresh into pkeys (the plaintexts are wiped at once). */
+static int refresh_decrypt_all(struct etok_session *s, const struct rpc_token_refresh_req *req,
+                               const char *label, uint32_t *ids, EVP_PKEY **pkeys) {
+        int r;
+
+        for (size_t i = 0; i < req->n_keys; i++) {
+                _cleanup_secret_ struct secret_buf *plain = NULL;
+
+                ids[i] = req->keys[i].id;
+                r = etok_kms_decrypt(s->kms_round, req->keys[i].ciphertext.ptr, req->keys[i].ciphertext.len,
+                                     &plain);
+                if (r >= 0)
+                        r = etok_key_parse_private(&(struct rpc_slice){ plain->data, plain->len },
+                                                   &pkeys[i]);
+                if (r < 0) {
+                        log_warning("Token '%s' not refreshed: the key of key id %" PRIu32
+                                    " was not %s (%s)",
+                                    label, ids[i], plain ? "a private key" : "decrypted",
+                                    rpc_status_to_string(errmap_status_from_errno(r)));
+                        return r;
+                }
+        }
+        return 0;
+}
+
+static int handle_token_refresh(const struct etok_dispatch *d, struct etok_session *s,
+                                const struct rpc_call_info *c, const void *request, struct rpc_writer *w) {
+        const struct rpc_token_refresh_req *req = request;
+        EVP_PKEY *pkeys[RPC_MAX_KEYS] = {};
+        uint32_t ids[RPC_MAX_KEYS] = {};
+        char lbuf[RPC_LABEL_MAX + 1];
+        const char *label = label_for_log(&req->label, lbuf);
+        size_t bad = SIZE_MAX;
+        uint64_t expires = 0;
+        int r;
+
+        if (!s->kms_round) {
+                log_warning("TOKEN_REFRESH of token '%s' without KMS_BEGIN on this connection", label);
+                return ETOK_ERR(NO_KMS_ROUND);
+        }
+        /* The PIN before KMS is asked anything. */
+        r = etok_keystore_check_pin(d->keystore, &req->label, &req->pin);
+        if (r >= 0)
+                r = refresh_decrypt_all(s, req, label, ids, pkeys);
+        if (r >= 0)
+                r = etok_keystore_refresh(d->keystore, &req->label, &req->pin, ids, pkeys, req->n_keys,
+                                          req->ttl ?: ETOK_KMS_TTL_DEFAULT_SEC, &expires, &bad);
+        for (size_t i = 0; i < ELEMENTSOF(pkeys); i++)
+                EVP_PKEY_free(pkeys[i]);
+        if (r == ETOK_ERR(KEY_INVALID) && bad < req->n_keys)
+                log_warning("Token '%s' not refreshed: the decrypted key of key id %" PRIu32 " is not the "
+                            "key the token holds",
+                            label, req->keys[bad].id);
+        else if (r < 0)
+                log_warning("Token '%s' not refreshed: %s%s", label,
+                            rpc_status_to_string(errmap_status_from_errno(r)),
+                            r == ETOK_ERR(KEY_INVALID) ? " (the keys given are not all of the token's)"
+                                                       : "");
+        if (r < 0)
+                return r;
+        log_info("Token '%s' refreshed: expires at %" PRIu64, label, expires);
+        return reply(w, c, &(struct rpc_token_refresh_resp){ .expires = expires });
 }
 
 static const handler_fn handlers[_RPC_CALL_MAX] = {
@@ -280,10 +473,10 @@ static const handler_fn handlers[_RPC_CALL_MAX] = {
         [RPC_CALL_TOKEN_REMOVE] = handle_token_remove,
         [RPC_CALL_DESCRIBE] = handle_describe,
         [RPC_CALL_TOKEN_RELEASE] = handle_token_release,
-        [RPC_CALL_KMS_BEGIN] = handle_kms_pending,
-        [RPC_CALL_KMS_END] = handle_kms_pending,
-        [RPC_CALL_TOKEN_REFRESH] = handle_kms_pending,
-        [RPC_CALL_ATTEST] = handle_kms_pending,
+        [RPC_CALL_KMS_BEGIN] = handle_kms_begin,
+        [RPC_CALL_KMS_END] = handle_kms_end,
+        [RPC_CALL_TOKEN_REFRESH] = handle_token_refresh,
+        [RPC_CALL_ATTEST] = handle_attest,
 };
 
 /* Decodes the request with the call's schema (into req, REQUEST_MAX bytes) and runs the handler. */

@@ -8,19 +8,27 @@
 #include "common/rpc-calls.h"
 #include "common/rpc-codec.h"
 #include "enclave-token/keystore.h"
+#include "enclave-token/kms.h"
+#include "enclave-token/nsm.h"
+
+/* A token whose keys came from KMS expires after this unless refreshed (TOKEN_ADD / TOKEN_REFRESH ttl 0). */
+#define ETOK_KMS_TTL_DEFAULT_SEC (48u * 3600u)
 
 /* What every handler may read; shared by all workers. */
 struct etok_dispatch {
         struct etok_keystore *keystore;
-        bool dev; /* --dev: TOKEN_ADD accepts plaintext private keys */
+        bool dev;                          /* --dev: TOKEN_ADD accepts plaintext private keys */
+        struct nsm_dev *nsm;               /* NULL: no attestation (NO_ATTESTATION) */
+        const struct etok_kms_config *kms; /* the KMS rounds' settings; nsm again in kms->nsm */
 };
 
 /* One connection's protocol state. */
 struct etok_session {
         enum rpc_channel channel;
         enum rpc_conn_state state;
-        uint8_t version;                 /* negotiated by HELLO; 0 before */
-        struct etok_pin_guard pin_guard; /* this connection's wrong PINs */
+        uint8_t version;                  /* negotiated by HELLO; 0 before */
+        struct etok_pin_guard pin_guard;  /* this connection's wrong PINs */
+        struct etok_kms_round *kms_round; /* KMS_BEGIN .. KMS_END (control channel) */
 };
 
 struct etok_reply {
@@ -30,6 +38,8 @@ struct etok_reply {
 };
 
 void etok_session_init(struct etok_session *s, enum rpc_channel ch);
+/* The connection is closing: ends its KMS round (credentials, key and document wiped). */
+void etok_session_done(struct etok_session *s);
 
 /* Runs one request: checks the call against the channel and the session state, decodes the
  * body, runs the handler and writes the response body to w (nothing for a non-OK status).

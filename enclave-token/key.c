@@ -119,6 +119,21 @@ static int key_load_private(struct etok_key *k, const struct rpc_slice *pem) {
         return key_check_type(k);
 }
 
+int etok_key_parse_private(const struct rpc_slice *pem, EVP_PKEY **ret) {
+        _cleanup_(BIO_free_allp) BIO *bio = NULL;
+        EVP_PKEY *pkey;
+        int r;
+
+        r = pem_bio_new(pem, &bio);
+        if (r < 0)
+                return r;
+        pkey = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
+        if (!pkey)
+                return ssl_fail(ssl_out_of_memory() ? ETOK_ERR(LIMIT) : ETOK_ERR(KEY_INVALID));
+        *ret = pkey;
+        return 0;
+}
+
 static int key_set_leaf_info(struct etok_key *k, X509 *leaf) {
         _cleanup_(BIO_free_allp) BIO *mem = NULL;
         struct tm tm = {};

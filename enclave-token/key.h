@@ -55,6 +55,9 @@ enum etok_key_view {
  * Errors: KEY_INVALID, LIMIT (too many or too large certificates), -ENOMEM. */
 _must_check_ int etok_key_new(const struct rpc_add_key *in, struct etok_key **ret);
 struct etok_key *etok_key_free(struct etok_key *k);
+/* The PEM private key alone (no chain, no type check), read in place: TOKEN_REFRESH compares it with
+ * the key a token holds. KEY_INVALID, LIMIT (OpenSSL's secure heap is full), -ENOMEM. */
+_must_check_ int etok_key_parse_private(const struct rpc_slice *pem, EVP_PKEY **ret);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct etok_key *, etok_key_free);
 
 /* SIGN / DECRYPT per the mechanism table in docs/protocol.md. out must hold RPC_SIG_MAX bytes.

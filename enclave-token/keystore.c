@@ -248,38 +248,62 @@ static struct etok_token *retired_take(struct etok_keystore *ks, size_t i) {
         return t;
 }
 
-/* Write lock held: wipes every retired version whose grace period is over. */
-static void expire_locked(struct etok_keystore *ks) {
-        uint64_t now = ks->clock(ks->clock_userdata);
+static bool token_expired(const struct etok_token *t, uint64_t now) {
+        return t->expires_ns != 0 && now >= t->expires_ns;
+}
 
+static void remove_at(struct etok_keystore *ks, size_t i);
+static size_t release_locked(struct etok_keystore *ks, const struct etok_token *t);
+
+/* Write lock held: wipes every retired version whose grace period is over, and every token past its
+ * expiry (which leaves the listing: its held versions are released, as by TOKEN_REMOVE). */
+static int expire_locked(struct etok_keystore *ks) {
+        uint64_t now = ks->clock(ks->clock_userdata);
+        int removed = 0;
+
+        for (size_t i = ks->n_tokens; i > 0; i--) {
+                struct etok_token *t = ks->tokens[i - 1];
+
+                if (!token_expired(t, now))
+                        continue;
+                (void) release_locked(ks, t);
+                remove_at(ks, i - 1);
+                token_free(t);
+                removed++;
+        }
+        if (removed)
+                (void) generation_bump(ks);
         for (size_t i = ks->n_retired; i > 0; i--)
                 if (now >= ks->retired[i - 1]->retired_until_ns)
                         token_free(retired_take(ks, i - 1));
+        return removed;
 }
 
 static bool any_expired_locked(const struct etok_keystore *ks) {
-        uint64_t now;
+        uint64_t now = ks->clock(ks->clock_userdata);
 
-        if (ks->n_retired == 0)
-                return false;
-        now = ks->clock(ks->clock_userdata);
+        for (size_t i = 0; i < ks->n_tokens; i++)
+                if (token_expired(ks->tokens[i], now))
+                        return true;
         for (size_t i = 0; i < ks->n_retired; i++)
                 if (now >= ks->retired[i]->retired_until_ns)
                         return true;
         return false;
 }
 
-void etok_keystore_expire(struct etok_keystore *ks) {
+int etok_keystore_expire(struct etok_keystore *ks) {
         bool due;
+        int n;
 
         (void) pthread_rwlock_rdlock(&ks->lock);
         due = any_expired_locked(ks);
         (void) pthread_rwlock_unlock(&ks->lock);
         if (!due)
-                return;
+                return 0;
         (void) pthread_rwlock_wrlock(&ks->lock);
-        expire_locked(ks);
+        n = expire_locked(ks);
         (void) pthread_rwlock_unlock(&ks->lock);
+        return n;
 }
 
 size_t etok_keystore_retired_count(struct etok_keystore *ks) {
@@ -478,6 +502,7 @@ void etok_token_info(const struct etok_token *t, bool with_keys, enum etok_key_v
         ret->label = (struct rpc_slice){ (const uint8_t *) t->label, t->label_len };
         ret->generation = t->generation;
         ret->n_keys_total = (uint32_t) t->n_keys;
+        ret->expires = 0; /* DESCRIBE to a version-3 client only: the caller sets it */
         ret->n_keys = with_keys ? t->n_keys : 0;
         for (size_t i = 0; i < ret->n_keys; i++)
                 etok_key_info(t->keys[i], view, &ret->keys[i]);
@@ -510,7 +535,7 @@ static bool token_same_keys(const struct etok_token *a, const struct etok_token 
         return true;
 }
 
-static int token_new(const struct rpc_token_add_req *req, struct etok_token **ret) {
+static int token_new(const struct rpc_token_add_req *req, struct etok_token **ret, size_t *ret_bad_key) {
         _cleanup_(token_freep) struct etok_token *t = NULL;
         int r;
 
@@ -538,8 +563,11 @@ static int token_new(const struct rpc_token_add_req *req, struct etok_token **re
 
         for (size_t i = 0; i < req->n_keys; i++) {
                 r = etok_key_new(&req->keys[i], &t->keys[i]);
-                if (r < 0)
+                if (r < 0) {
+                        if (ret_bad_key)
+                                *ret_bad_key = i;
                         return r;
+                }
                 t->n_keys++;
         }
         r = token_check_objects_size(t);
@@ -659,7 +687,7 @@ static int add_locked(struct etok_keystore *ks, const struct rpc_token_add_req *
         ssize_t i;
         int r;
 
-        expire_locked(ks);
+        (void) expire_locked(ks);
         i = find_label(ks, &req->label);
         if (i >= 0) {
                 struct etok_token *old = ks->tokens[i];
@@ -694,8 +722,23 @@ static int add_locked(struct etok_keystore *ks, const struct rpc_token_add_req *
         return 0;
 }
 
+/* Sets t's expiry ttl_sec from now (0: never) on both clocks. */
+static void token_set_expiry(const struct etok_keystore *ks, struct etok_token *t, uint64_t ttl_sec) {
+        uint64_t now = ks->clock(ks->clock_userdata), wall = (uint64_t) MAX(time(NULL), (time_t) 0);
+
+        ttl_sec = MIN(ttl_sec, (uint64_t) UINT32_MAX);
+        t->expires = ttl_sec ? wall + ttl_sec : 0;
+        t->expires_ns = ttl_sec ? now + ttl_sec * NSEC_PER_SEC : 0;
+}
+
 int etok_keystore_add(struct etok_keystore *ks, const struct rpc_token_add_req *req, uint32_t *ret_slot) {
+        return etok_keystore_add_ttl(ks, req, 0, ret_slot, NULL, NULL);
+}
+
+int etok_keystore_add_ttl(struct etok_keystore *ks, const struct rpc_token_add_req *req, uint64_t ttl_sec,
+                          uint32_t *ret_slot, uint64_t *ret_expires, size_t *ret_bad_key) {
         _cleanup_(token_freep) struct etok_token *t = NULL, *old = NULL;
+        uint64_t expires;
         uint32_t slot;
         int r;
 
@@ -703,9 +746,11 @@ int etok_keystore_add(struct etok_keystore *ks, const struct rpc_token_add_req *
         if (r < 0)
                 return r;
         /* Parsing RSA keys takes milliseconds: do it before taking the write lock. */
-        r = token_new(req, &t);
+        r = token_new(req, &t, ret_bad_key);
         if (r < 0)
                 return r;
+        token_set_expiry(ks, t, ttl_sec);
+        expires = t->expires;
         (void) pthread_rwlock_wrlock(&ks->lock);
         r = add_locked(ks, req, t, &old);
         slot = t->slot;
@@ -715,7 +760,80 @@ int etok_keystore_add(struct etok_keystore *ks, const struct rpc_token_add_req *
         if (r < 0)
                 return r;
         *ret_slot = slot;
+        if (ret_expires)
+                *ret_expires = expires;
         return r; /* a replaced token is wiped and freed here, outside the lock */
+}
+
+int etok_keystore_check_pin(struct etok_keystore *ks, const struct rpc_slice *label,
+                            const struct rpc_slice *pin) {
+        ssize_t i;
+        int r;
+
+        (void) pthread_rwlock_rdlock(&ks->lock);
+        i = find_label(ks, label);
+        r = i < 0 ? ETOK_ERR(NO_SUCH_TOKEN) : token_check_pin(ks, ks->tokens[i], NULL, pin);
+        (void) pthread_rwlock_unlock(&ks->lock);
+        return r;
+}
+
+static const struct etok_key *token_find_key(const struct etok_token *t, uint32_t id);
+
+/* Lock held: t holds exactly these keys (see etok_keystore_refresh()). */
+static int token_check_keys(const struct etok_token *t, const uint32_t *ids, EVP_PKEY *const *pkeys,
+                            size_t n, size_t *ret_bad_key) {
+        if (n != t->n_keys) {
+                *ret_bad_key = SIZE_MAX;
+                return ETOK_ERR(KEY_INVALID);
+        }
+        for (size_t i = 0; i < n; i++) {
+                const struct etok_key *k = token_find_key(t, ids[i]);
+
+                *ret_bad_key = i;
+                for (size_t j = 0; j < i; j++)
+                        if (ids[j] == ids[i])
+                                return -EBADMSG;
+                if (!k)
+                        return ETOK_ERR(NO_SUCH_KEY);
+                if (EVP_PKEY_eq(k->pkey, pkeys[i]) != 1) {
+                        ERR_clear_error();
+                        return ETOK_ERR(KEY_INVALID);
+                }
+        }
+        return 0;
+}
+
+int etok_keystore_refresh(struct etok_keystore *ks, const struct rpc_slice *label,
+                          const struct rpc_slice *pin, const uint32_t *ids, EVP_PKEY *const *pkeys, size_t n,
+                          uint64_t ttl_sec, uint64_t *ret_expires, size_t *ret_bad_key) {
+        size_t bad = SIZE_MAX;
+        uint64_t expires = 0;
+        ssize_t i;
+        int r;
+
+        if (ttl_sec == 0)
+                return -EINVAL;
+        (void) pthread_rwlock_wrlock(&ks->lock);
+        (void) expire_locked(ks);
+        i = find_label(ks, label);
+        if (i < 0)
+                r = ETOK_ERR(NO_SUCH_TOKEN);
+        else
+                r = token_check_pin(ks, ks->tokens[i], NULL, pin);
+        if (r >= 0)
+                r = token_check_keys(ks->tokens[i], ids, pkeys, n, &bad);
+        if (r >= 0) {
+                token_set_expiry(ks, ks->tokens[i], ttl_sec);
+                expires = ks->tokens[i]->expires;
+        }
+        (void) pthread_rwlock_unlock(&ks->lock);
+        if (r < 0) {
+                if (ret_bad_key)
+                        *ret_bad_key = bad;
+                return r;
+        }
+        *ret_expires = expires;
+        return 0;
 }
 
 /* Write lock held: the held versions of t's label start their grace period now. Returns how many. */
@@ -736,7 +854,7 @@ int etok_keystore_release(struct etok_keystore *ks, const struct rpc_token_relea
         int r;
 
         (void) pthread_rwlock_wrlock(&ks->lock);
-        expire_locked(ks);
+        (void) expire_locked(ks);
         i = find_label(ks, &req->label);
         if (i < 0)
                 r = ETOK_ERR(NO_SUCH_TOKEN);
@@ -744,7 +862,7 @@ int etok_keystore_release(struct etok_keystore *ks, const struct rpc_token_relea
                 r = token_check_pin(ks, ks->tokens[i], NULL, &req->pin);
         if (r >= 0) {
                 n = release_locked(ks, ks->tokens[i]);
-                expire_locked(ks); /* no grace period: wiped now */
+                (void) expire_locked(ks); /* no grace period: wiped now */
         }
         (void) pthread_rwlock_unlock(&ks->lock);
         return r < 0 ? r : (int) MIN(n, (size_t) INT_MAX);
@@ -771,7 +889,7 @@ int etok_keystore_remove(struct etok_keystore *ks, const struct rpc_token_remove
         int r;
 
         (void) pthread_rwlock_wrlock(&ks->lock);
-        expire_locked(ks);
+        (void) expire_locked(ks);
         i = find_label(ks, &req->label);
         if (i < 0)
                 r = ETOK_ERR(NO_SUCH_TOKEN);

@@ -61,6 +61,11 @@ struct etok_token {
 
         size_t n_keys;
         struct etok_key *keys[RPC_MAX_KEYS];
+
+        /* When the token expires unless refreshed (0: never): Unix seconds for the wire, and the same
+         * moment on the keystore's monotonic clock, which decides. */
+        uint64_t expires;
+        uint64_t expires_ns;
 };
 
 struct etok_keystore;
@@ -105,8 +110,9 @@ uint32_t etok_slot_hash(const void *label, size_t len);
 /* How long a replaced token version keeps answering for its slot id (0: not at all). Default
  * ETOK_ROTATION_GRACE_DEFAULT_SEC. */
 void etok_keystore_set_grace(struct etok_keystore *ks, uint64_t grace_sec);
-/* Wipes retired versions whose grace period is over. Takes the write lock only when one is due. */
-void etok_keystore_expire(struct etok_keystore *ks);
+/* Wipes retired versions whose grace period is over and tokens past their expiry (which leave the
+ * listing: the generation bumps). Takes the write lock only when one is due. */
+int etok_keystore_expire(struct etok_keystore *ks); /* returns the tokens (not retired versions) wiped */
 /* Retired versions still held (expired ones included until the next write or etok_keystore_expire). */
 size_t etok_keystore_retired_count(struct etok_keystore *ks);
 
@@ -116,6 +122,24 @@ size_t etok_keystore_retired_count(struct etok_keystore *ks);
  * Errors: -EBADMSG (schema), KEY_INVALID, EXISTS, PIN_INCORRECT, PIN_LOCKED, LIMIT. */
 _must_check_ int etok_keystore_add(struct etok_keystore *ks, const struct rpc_token_add_req *req,
                                    uint32_t *ret_slot);
+/* etok_keystore_add() with an expiry: the token expires ttl_sec seconds from now unless refreshed (0:
+ * never); *ret_expires (may be NULL) says when in Unix seconds (0: never). When a key is refused
+ * (KEY_INVALID, LIMIT) *ret_bad_key (may be NULL) is its index in req->keys. */
+_must_check_ int etok_keystore_add_ttl(struct etok_keystore *ks, const struct rpc_token_add_req *req,
+                                       uint64_t ttl_sec, uint32_t *ret_slot, uint64_t *ret_expires,
+                                       size_t *ret_bad_key);
+/* The current version's PIN of the token labelled label, checked with the usual limits.
+ * NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
+_must_check_ int etok_keystore_check_pin(struct etok_keystore *ks, const struct rpc_slice *label,
+                                         const struct rpc_slice *pin);
+/* TOKEN_REFRESH: checks the PIN, then that the token holds exactly the keys given (ids[i] with the
+ * public key of pkeys[i], every key of the token named once: KEY_INVALID otherwise, *ret_bad_key its
+ * index, SIZE_MAX when the count differs; an id it lacks: NO_SUCH_KEY), then moves the expiry to now +
+ * ttl_sec. Tickets, objects and slot id are unchanged. */
+_must_check_ int etok_keystore_refresh(struct etok_keystore *ks, const struct rpc_slice *label,
+                                       const struct rpc_slice *pin, const uint32_t *ids,
+                                       EVP_PKEY *const *pkeys, size_t n, uint64_t ttl_sec,
+                                       uint64_t *ret_expires, size_t *ret_bad_key);
 /* TOKEN_REMOVE: wipes the current version; retired ones run out their grace period (held ones from now).
  * NO_SUCH_TOKEN, PIN_INCORRECT, PIN_LOCKED. */
 _must_check_ int etok_keystore_remove(struct etok_keystore *ks, const struct rpc_token_remove_req *req);

@@ -1,6 +1,7 @@
 /* enclave-token: the in-enclave daemon holding decrypted private keys, serving the data and control
  * channels. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <inttypes.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -19,9 +21,11 @@
 #include "common/transport.h"
 #include "enclave-token/dispatch.h"
 #include "enclave-token/keystore.h"
+#include "enclave-token/kms.h"
 #include "enclave-token/nsm.h"
 #include "enclave-token/server.h"
 #if ENCLAVE_ACM_NSM_SIMULATOR
+#include "enclave-token/nsm-sim-doc.h"
 #include "enclave-token/nsm-sim.h"
 #endif
 #include "common/ssl-heap.h"
@@ -53,8 +57,14 @@ static size_t arg_max_tokens = ETOK_MAX_TOKENS_DEFAULT;
 static size_t arg_secure_heap_mib; /* 0: from --max-tokens */
 static uint64_t arg_rotation_grace = ETOK_ROTATION_GRACE_DEFAULT_SEC;
 static int arg_busy_poll_usec = -1; /* -1: by the data channel's transport */
+static const char *arg_kms_proxy;   /* NULL: ETOK_KMS_PROXY_DEFAULT */
+static const char *arg_kms_ca;
 #if ENCLAVE_ACM_NSM_SIMULATOR
 static bool arg_nsm_simulator;
+/* --nsm-sim-pcr: the measurements the simulator reports (the image's PCRs); the rest stay zero. */
+static uint8_t arg_sim_pcr[NSM_PCR_COUNT][NSM_PCR_LEN];
+static bool arg_sim_pcr_set[NSM_PCR_COUNT];
+static const char *arg_sim_root;
 #endif
 
 static void help(void) {
@@ -68,8 +78,16 @@ static void help(void) {
 #if ENCLAVE_ACM_NSM_SIMULATOR
                "  --nsm-simulator         a software NSM instead of /dev/nsm (development and tests only:\n"
                "                          its attestation documents never verify against the AWS root)\n"
+               "  --nsm-sim-pcr N=HEX     the simulator's PCR N (0, 1, 2, 3, 4 or 8; 48 bytes in hex);\n"
+               "                          repeatable; PCRs not given read zero, as in a debug enclave\n"
+               "  --nsm-sim-root FILE     write the simulator's test root certificate (PEM) to FILE\n"
 #endif
-               "  --workers N             worker threads (default: online CPUs)\n"
+               "  --kms-proxy ADDRESS     where KMS is reached: the parent's vsock-proxy\n"
+               "                          (default %s)\n"
+               "  --kms-ca FILE           PEM bundle trusted for KMS's TLS certificate instead of the\n"
+               "                          system store (tests)\n"
+               "  --workers N             data-channel worker threads (default: online CPUs); the control\n"
+               "                          channel has two threads of its own\n"
                "  --socket-mode OCTAL     mode of a unix data socket (default 0666: web-server workers\n"
                "                          run as another user; 0660 with --socket-group to narrow it).\n"
                "                          A unix control socket is always 0600: its owner provisions\n"
@@ -99,7 +117,7 @@ static void help(void) {
                "                          rounded up)\n"
                "  --log-level LEVEL       error, warning, notice, info, debug\n"
                "  --help, --version\n",
-               ETOK_MAX_CONNECTIONS_DEFAULT, ETOK_MAX_CONTROL_CONNECTIONS_DEFAULT,
+               ETOK_KMS_PROXY_DEFAULT, ETOK_MAX_CONNECTIONS_DEFAULT, ETOK_MAX_CONTROL_CONNECTIONS_DEFAULT,
                ETOK_HELLO_TIMEOUT_DEFAULT_SEC, ETOK_FRAME_TIMEOUT_DEFAULT_SEC, ETOK_IDLE_TIMEOUT_DEFAULT_SEC,
                ETOK_MAX_TOKENS_DEFAULT, RPC_MAX_TOKENS, ETOK_ROTATION_GRACE_DEFAULT_SEC, BUSY_POLL_MAX_USEC,
                BUSY_POLL_DEFAULT_USEC);
@@ -144,6 +162,45 @@ static int parse_count(const struct option *options, int val, const char *s, uns
         return (int) v;
 }
 
+#if ENCLAVE_ACM_NSM_SIMULATOR
+static int hex_digit(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/* N=HEX: N one of the PCRs an image or boot measures (0, 1, 2, 3, 4, 8), HEX 48 bytes. */
+static int parse_sim_pcr(const char *s) {
+        const char *eq = strchr(s, '='), *hex;
+        char idx[4] = {};
+        unsigned long n;
+
+        if (!eq || eq == s || (size_t) (eq - s) >= sizeof(idx))
+                return log_error_errno(-EINVAL, "Invalid --nsm-sim-pcr '%s': expected N=HEX", s);
+        memcpy(idx, s, (size_t) (eq - s));
+        if (parse_unsigned(idx, 10, 0, 8, &n) < 0 || (n > 4 && n != 8))
+                return log_error_errno(-EINVAL, "Invalid --nsm-sim-pcr index '%s': 0, 1, 2, 3, 4 or 8", idx);
+        hex = eq + 1;
+        if (strlen(hex) != 2 * NSM_PCR_LEN)
+                return log_error_errno(-EINVAL, "Invalid --nsm-sim-pcr %lu: %zu hex digits, expected %d", n,
+                                       strlen(hex), 2 * NSM_PCR_LEN);
+        for (size_t i = 0; i < NSM_PCR_LEN; i++) {
+                int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+
+                if (hi < 0 || lo < 0)
+                        return log_error_errno(-EINVAL, "Invalid --nsm-sim-pcr %lu: not hex at digit %zu", n,
+                                               2 * i + (hi < 0 ? 0 : 1));
+                arg_sim_pcr[n][i] = (uint8_t) (hi << 4 | lo);
+        }
+        arg_sim_pcr_set[n] = true;
+        return 0;
+}
+#endif
+
 static int parse_argv(int argc, char *argv[]) {
         enum {
                 ARG_DEV = 0x100,
@@ -165,6 +222,10 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_LOG_LEVEL,
                 ARG_VERSION,
                 ARG_NSM_SIMULATOR,
+                ARG_NSM_SIM_PCR,
+                ARG_NSM_SIM_ROOT,
+                ARG_KMS_PROXY,
+                ARG_KMS_CA,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -188,7 +249,11 @@ static int parse_argv(int argc, char *argv[]) {
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 #if ENCLAVE_ACM_NSM_SIMULATOR
                 { "nsm-simulator", no_argument, NULL, ARG_NSM_SIMULATOR },
+                { "nsm-sim-pcr", required_argument, NULL, ARG_NSM_SIM_PCR },
+                { "nsm-sim-root", required_argument, NULL, ARG_NSM_SIM_ROOT },
 #endif
+                { "kms-proxy", required_argument, NULL, ARG_KMS_PROXY },
+                { "kms-ca", required_argument, NULL, ARG_KMS_CA },
                 {}
         };
         unsigned long v;
@@ -201,7 +266,20 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_DEV: arg_dev = true; break;
 #if ENCLAVE_ACM_NSM_SIMULATOR
                 case ARG_NSM_SIMULATOR: arg_nsm_simulator = true; break;
+                case ARG_NSM_SIM_PCR:
+                        r = parse_sim_pcr(optarg);
+                        if (r < 0)
+                                return r;
+                        break;
+                case ARG_NSM_SIM_ROOT: arg_sim_root = optarg; break;
 #endif
+                case ARG_KMS_PROXY:
+                        r = transport_addr_parse(optarg, &(struct transport_addr){});
+                        if (r < 0)
+                                return log_error_errno(r, "Invalid --kms-proxy address '%s'", optarg);
+                        arg_kms_proxy = optarg;
+                        break;
+                case ARG_KMS_CA: arg_kms_ca = optarg; break;
                 case ARG_DATA: arg_data = optarg; break;
                 case ARG_CONTROL: arg_control = optarg; break;
                 case ARG_WORKERS:
@@ -276,6 +354,13 @@ static int parse_argv(int argc, char *argv[]) {
                 }
         if (optind < argc)
                 return log_error_errno(-EINVAL, "Unexpected argument '%s'", argv[optind]);
+#if ENCLAVE_ACM_NSM_SIMULATOR
+        if (!arg_nsm_simulator && arg_sim_root)
+                return log_error_errno(-EINVAL, "--nsm-sim-root needs --nsm-simulator");
+        for (unsigned i = 0; i < NSM_PCR_COUNT; i++)
+                if (!arg_nsm_simulator && arg_sim_pcr_set[i])
+                        return log_error_errno(-EINVAL, "--nsm-sim-pcr needs --nsm-simulator");
+#endif
         if (!arg_data || !arg_control)
                 return log_error_errno(-EINVAL, "--data and --control are required (see --help)");
         if (arg_max_conns_per_peer > arg_max_conns)
@@ -321,29 +406,90 @@ static int resolve(const char *s, const char *what, struct transport_addr *ret) 
         return 0;
 }
 
-/* The NSM: /dev/nsm, or the simulator when asked for. Without either the daemon still serves --dev
- * plaintext keys; attestation (and so KMS) is unavailable. *ret stays NULL then. */
+#if ENCLAVE_ACM_NSM_SIMULATOR
+/* The simulator's root certificate for the parent and the fake KMS: written to a temporary file next to
+ * path, then renamed, so a reader never sees half a certificate. */
+static int write_sim_root(const struct etok_sim_doc *doc, const char *path) {
+        _cleanup_free_ char *pem = NULL, *tmp = NULL;
+        _cleanup_close_ int fd = -1;
+        size_t len = 0, done = 0;
+        int r;
+
+        r = etok_sim_doc_root_pem(doc, &pem, &len);
+        if (r < 0)
+                return log_error_errno(r, "Failed to encode the simulator's root certificate: %m");
+        if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(negative_errno(), "Failed to create a temporary file for '%s': %m",
+                                       path);
+        while (done < len) {
+                ssize_t n = write(fd, pem + done, len - done);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        r = n < 0 ? negative_errno() : -EIO;
+                        (void) unlink(tmp);
+                        return log_error_errno(r, "Failed to write '%s': %m", tmp);
+                }
+                done += (size_t) n;
+        }
+        if (fchmod(fd, 0644) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0) {
+                r = negative_errno();
+                (void) unlink(tmp);
+                return log_error_errno(r, "Failed to write '%s': %m", path);
+        }
+        log_info("NSM simulator: its test root certificate is in '%s'", path);
+        return 0;
+}
+
+static int nsm_sim_setup(struct etok_sim_doc **ret_doc, struct nsm_dev **ret) {
+        _cleanup_(etok_sim_doc_freep) struct etok_sim_doc *doc = NULL;
+        _cleanup_(nsm_sim_freep) struct nsm_sim *sim = NULL;
+        const uint8_t *p[NSM_PCR_COUNT] = {};
+        int r;
+
+        log_warning("NSM SIMULATOR: attestation documents are signed by a test CA and will not verify "
+                    "against the AWS root; never use in production");
+        for (unsigned i = 0; i < NSM_PCR_COUNT; i++)
+                p[i] = arg_sim_pcr_set[i] ? arg_sim_pcr[i] : NULL;
+        r = etok_sim_doc_new(time(NULL), NULL, &doc);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the simulator's test CA: %m");
+        if (arg_sim_root) {
+                r = write_sim_root(doc, arg_sim_root);
+                if (r < 0)
+                        return r;
+        }
+        r = nsm_sim_new(
+                &(struct nsm_sim_config){
+                        .pcr0 = p[0],
+                        .pcr1 = p[1],
+                        .pcr2 = p[2],
+                        .pcr3 = p[3],
+                        .pcr4 = p[4],
+                        .pcr8 = p[8],
+                        .doc_fn = etok_sim_doc_make,
+                        .doc_userdata = doc,
+                },
+                &sim);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the NSM simulator: %m");
+        r = nsm_dev_new_sim(TAKE_PTR(sim), ret);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the NSM simulator device: %m");
+        *ret_doc = TAKE_PTR(doc); /* outlives the device: freed after it */
+        return 0;
+}
+#endif
+
+/* The NSM: /dev/nsm. Without it the daemon still serves --dev plaintext keys; attestation (and so KMS)
+ * is unavailable. *ret stays NULL then. */
 static int nsm_setup(struct nsm_dev **ret) {
         int r;
 
-#if ENCLAVE_ACM_NSM_SIMULATOR
-        if (arg_nsm_simulator) {
-                _cleanup_(nsm_sim_freep) struct nsm_sim *sim = NULL;
-
-                log_warning(
-                        "NSM SIMULATOR: attestation documents are signed by a test CA and will not verify "
-                        "against the AWS root; never use in production");
-                /* The document maker (attest/) is wired in later: until then Attestation answers
-                 * InternalError. */
-                r = nsm_sim_new(&(struct nsm_sim_config){}, &sim);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to create the NSM simulator: %m");
-                r = nsm_dev_new_sim(TAKE_PTR(sim), ret);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to create the NSM simulator device: %m");
-                return 0;
-        }
-#endif
         r = nsm_dev_open(NULL, ret);
         if (r == -ENOENT || r == -ENODEV || r == -ENXIO) {
                 log_info("No NSM device %s, attestation is unavailable", NSM_DEV_PATH);
@@ -356,6 +502,9 @@ static int nsm_setup(struct nsm_dev **ret) {
 }
 
 static int run(void) {
+#if ENCLAVE_ACM_NSM_SIMULATOR
+        _cleanup_(etok_sim_doc_freep) struct etok_sim_doc *sim_doc = NULL; /* freed after nsm */
+#endif
         _cleanup_(nsm_dev_freep) struct nsm_dev *nsm = NULL;
         _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
         _cleanup_(etok_server_freep) struct etok_server *srv = NULL;
@@ -371,7 +520,8 @@ static int run(void) {
                         .idle_timeout_sec = arg_idle_timeout,
                 },
         };
-        struct etok_dispatch d = { .dev = arg_dev };
+        struct etok_kms_config kms = { .proxy = arg_kms_proxy, .ca_file = arg_kms_ca };
+        struct etok_dispatch d = { .dev = arg_dev, .kms = &kms };
         sigset_t mask;
         long cpus;
         int r, sig;
@@ -389,9 +539,16 @@ static int run(void) {
                 cfg.limits.max_conns_per_peer =
                         cfg.data.family == TRANSPORT_VSOCK ? arg_max_conns : MAX(arg_max_conns / 4, 1u);
 
-        r = nsm_setup(&nsm);
+#if ENCLAVE_ACM_NSM_SIMULATOR
+        if (arg_nsm_simulator)
+                r = nsm_sim_setup(&sim_doc, &nsm);
+        else
+#endif
+                r = nsm_setup(&nsm);
         if (r < 0)
                 return r;
+        kms.nsm = nsm;
+        d.nsm = nsm;
 
         r = etok_keystore_new(arg_max_tokens, &ks);
         if (r < 0)
@@ -428,7 +585,10 @@ static int run(void) {
                 if (sig < 0 && errno != EAGAIN && errno != EINTR)
                         return log_error_errno(negative_errno(), "sigtimedwait() failed: %m");
                 if (sig < 0) {
-                        etok_keystore_expire(ks);
+                        int n = etok_keystore_expire(ks);
+
+                        if (n > 0)
+                                log_info("%d token(s) expired, keys wiped", n);
                         etok_server_sweep(srv);
                 } else if (sig == SIGHUP)
                         log_info("Received SIGHUP, nothing to reload, ignoring");

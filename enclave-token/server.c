@@ -1,4 +1,6 @@
-/* The serving loop: worker threads sharing one epoll set over the data and control sockets.
+/* The serving loop: worker threads sharing one epoll set over the data socket, and a small pool of
+ * its own with its own epoll set over the control socket: control calls that wait on the network (a
+ * KMS round of 1024 tokens) never take a data worker, so signing goes on meanwhile.
  *
  * Every connection is registered with EPOLLONESHOT, so exactly one worker owns it from the event
  * until it re-arms it: no per-connection lock. Listening sockets are one-shot too and re-armed
@@ -141,6 +143,7 @@ struct conn_stats {
 
 struct worker {
         struct etok_server *server;
+        int epfd; /* the data or the control set */
         pthread_t thread;
         bool started;
         uint8_t *out;        /* header + the largest body: answers are encoded here, then sent */
@@ -149,11 +152,12 @@ struct worker {
 
 struct etok_server {
         const struct etok_dispatch *dispatch;
-        int epfd;
+        int epfd;     /* the data listener and data connections */
+        int ctl_epfd; /* the control listener and control connections */
         int stop_fd;
         struct source stop_src;
         struct listener listeners[_RPC_CHANNEL_MAX];
-        unsigned n_workers;
+        unsigned n_workers; /* data workers, then ETOK_CONTROL_WORKERS control workers */
         struct worker *workers;
         bool running;
         unsigned busy_poll_usec;
@@ -173,6 +177,10 @@ struct etok_server {
 
 static bool is_control(const struct conn *c) {
         return c->session.channel == RPC_CHANNEL_CONTROL;
+}
+
+static int channel_epfd(const struct etok_server *s, enum rpc_channel ch) {
+        return ch == RPC_CHANNEL_CONTROL ? s->ctl_epfd : s->epfd;
 }
 
 /* ---- memory ---- */
@@ -261,6 +269,7 @@ static void big_free(struct etok_server *s, struct conn *c, void *p, size_t n, s
 static struct conn *conn_free(struct etok_server *s, struct conn *c) {
         if (!c)
                 return NULL;
+        etok_session_done(&c->session); /* ends its KMS round: credentials and key wiped */
         safe_close(c->fd);
         /* Consumed frames were wiped already (conn_consume()): what is left is the unconsumed part. */
         if (c->rbuf != c->small)
@@ -480,7 +489,7 @@ static void conn_add(struct etok_server *s, enum rpc_channel ch, int fd, enum et
         log_debug("New %s connection %d (peer %" PRIu32 ")", rpc_channel_to_string(ch), fd, peer_id);
         ev.data.ptr = c;
         source_release(&c->src);
-        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        if (epoll_ctl(channel_epfd(s, ch), EPOLL_CTL_ADD, fd, &ev) < 0)
                 conn_close(s, c, log_error_errno(negative_errno(), "Failed to watch a connection: %m"));
 }
 
@@ -674,6 +683,10 @@ static int conn_process(struct worker *wk, struct conn *c, const uint8_t *body) 
         struct rpc_writer w;
         int r;
 
+        /* A control call may wait on KMS for many seconds: meanwhile the connection is not stalled in a
+         * frame (its whole frame is here), and control connections never idle out. */
+        if (is_control(c))
+                __atomic_store_n(&c->phase, (unsigned) PHASE_IDLE, __ATOMIC_RELAXED);
         rpc_writer_init(&w, wk->out + RPC_HEADER_SIZE, rpc_channel_max_body(c->session.channel));
         etok_dispatch_request(d, &c->session, c->hdr.call, body, c->hdr.body_len, &w, &rep);
         rpc_header_encode(
@@ -790,7 +803,7 @@ static void conn_event(struct worker *wk, struct conn *c) {
          * whichever worker gets its next event: not one more access unless re-arming failed. */
         ev.events |= r > 0 ? EPOLLOUT : EPOLLIN;
         source_release(&c->src);
-        if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+        if (epoll_ctl(wk->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
                 conn_close(s, c, log_error_errno(negative_errno(), "Failed to re-arm a connection: %m"));
 }
 
@@ -906,7 +919,7 @@ static void listener_event(struct etok_server *s, struct listener *l) {
                 break;
         }
         source_release(&l->src);
-        if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, l->fd, &ev) < 0)
+        if (epoll_ctl(channel_epfd(s, l->channel), EPOLL_CTL_MOD, l->fd, &ev) < 0)
                 log_error_errno(negative_errno(), "Failed to re-arm the %s listener: %m",
                                 rpc_channel_to_string(l->channel));
 }
@@ -920,7 +933,7 @@ static void *worker_main(void *p) {
                 struct source *src;
                 int n;
 
-                n = epoll_wait(s->epfd, &ev, 1, -1);
+                n = epoll_wait(wk->epfd, &ev, 1, -1);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0) {
@@ -968,7 +981,7 @@ static int server_listen(struct etok_server *s, enum rpc_channel ch, const struc
                         return log_error_errno(r, "Failed to cap the vsock buffer of %s listener '%s': %m",
                                                rpc_channel_to_string(ch), text);
         }
-        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        if (epoll_ctl(channel_epfd(s, ch), EPOLL_CTL_ADD, fd, &ev) < 0)
                 return log_error_errno(negative_errno(), "Failed to watch the %s listener: %m",
                                        rpc_channel_to_string(ch));
         log_info("Listening on %s channel '%s'", rpc_channel_to_string(ch), text);
@@ -988,14 +1001,14 @@ int etok_server_new(const struct etok_dispatch *d, const struct etok_server_conf
         if (!s)
                 return -ENOMEM;
         s->dispatch = d;
-        s->epfd = s->stop_fd = -1;
+        s->epfd = s->ctl_epfd = s->stop_fd = -1;
         for (size_t i = 0; i < ELEMENTSOF(s->listeners); i++)
                 s->listeners[i] = (struct listener){ .src.type = SOURCE_LISTENER, .fd = -1, .channel = i };
         s->stop_src.type = SOURCE_STOP;
         r = pthread_mutex_init(&s->conns_lock, NULL);
         if (r != 0)
                 return -r;
-        s->workers = calloc(cfg->workers, sizeof(*s->workers));
+        s->workers = calloc(cfg->workers + ETOK_CONTROL_WORKERS, sizeof(*s->workers));
         if (!s->workers)
                 return -ENOMEM;
         s->n_workers = cfg->workers;
@@ -1003,13 +1016,15 @@ int etok_server_new(const struct etok_dispatch *d, const struct etok_server_conf
         s->limits = cfg->limits;
 
         s->epfd = epoll_create1(EPOLL_CLOEXEC);
-        if (s->epfd < 0)
-                return log_error_errno(negative_errno(), "Failed to create the epoll set: %m");
+        s->ctl_epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (s->epfd < 0 || s->ctl_epfd < 0)
+                return log_error_errno(negative_errno(), "Failed to create the epoll sets: %m");
         s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (s->stop_fd < 0)
                 return log_error_errno(negative_errno(), "Failed to create the stop eventfd: %m");
         ev.data.ptr = &s->stop_src; /* level-triggered: wakes every worker */
-        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->stop_fd, &ev) < 0)
+        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->stop_fd, &ev) < 0 ||
+            epoll_ctl(s->ctl_epfd, EPOLL_CTL_ADD, s->stop_fd, &ev) < 0)
                 return log_error_errno(negative_errno(), "Failed to watch the stop eventfd: %m");
 
         r = server_listen(s, RPC_CHANNEL_DATA, &cfg->data, cfg);
@@ -1023,11 +1038,12 @@ int etok_server_new(const struct etok_dispatch *d, const struct etok_server_conf
 }
 
 int etok_server_start(struct etok_server *s) {
-        for (unsigned i = 0; i < s->n_workers; i++) {
+        for (unsigned i = 0; i < s->n_workers + ETOK_CONTROL_WORKERS; i++) {
                 struct worker *wk = &s->workers[i];
                 int r;
 
                 wk->server = s;
+                wk->epfd = i < s->n_workers ? s->epfd : s->ctl_epfd;
                 wk->out = pages_alloc(OUT_SIZE);
                 if (!wk->out)
                         return log_error_errno(errno > 0 ? -errno : -ENOMEM,
@@ -1046,7 +1062,7 @@ void etok_server_stop(struct etok_server *s) {
                 return;
         if (eventfd_write(s->stop_fd, 1) < 0)
                 log_error_errno(negative_errno(), "Failed to signal the workers: %m");
-        for (unsigned i = 0; i < s->n_workers; i++)
+        for (unsigned i = 0; i < s->n_workers + ETOK_CONTROL_WORKERS; i++)
                 if (s->workers[i].started) {
                         (void) pthread_join(s->workers[i].thread, NULL);
                         s->workers[i].started = false;
@@ -1083,8 +1099,9 @@ struct etok_server *etok_server_free(struct etok_server *s) {
                                           l->addr.path);
         }
         safe_close(s->epfd);
+        safe_close(s->ctl_epfd);
         safe_close(s->stop_fd);
-        for (unsigned i = 0; s->workers && i < s->n_workers; i++)
+        for (unsigned i = 0; s->workers && i < s->n_workers + ETOK_CONTROL_WORKERS; i++)
                 pages_free(s->workers[i].out, OUT_SIZE, OUT_SIZE);
         free(s->workers);
         (void) pthread_mutex_destroy(&s->conns_lock);

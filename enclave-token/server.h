@@ -1,4 +1,5 @@
-/* The serving loop: worker threads sharing one epoll set over the data and control sockets. */
+/* The serving loop: data workers over the data socket, a small pool of control workers over the control
+ * socket, each pool with its own epoll set. */
 #pragma once
 
 #include <stdbool.h>
@@ -18,6 +19,9 @@
 #define ETOK_HELLO_TIMEOUT_DEFAULT_SEC        10
 #define ETOK_FRAME_TIMEOUT_DEFAULT_SEC        10
 #define ETOK_IDLE_TIMEOUT_DEFAULT_SEC         3600
+/* Threads serving the control channel, besides the data workers: provisioning calls wait on KMS without
+ * taking signing capacity; two, so one slow round does not hold up every other control client. */
+#define ETOK_CONTROL_WORKERS 2
 /* The control socket: only its owner (the agent, or root) may provision. */
 #define ETOK_CONTROL_SOCKET_MODE 0600
 

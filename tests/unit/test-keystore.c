@@ -1152,6 +1152,146 @@ static void test_pin_right_pin_bound(void) {
         ASSERT_TRUE(wrong <= ETOK_PIN_GUESS_BURST + 600);
 }
 
+/* A token with a ttl expires on the keystore's clock: wiped, gone from the listing (generation bumped),
+ * SIGN answers NO_SUCH_TOKEN; added again it has the same slot id. Tokens without a ttl never expire. */
+static void test_expiry(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        struct rpc_token_add_req req;
+        uint8_t t[RPC_TICKET_LEN];
+        uint64_t expires = 0, gen;
+        uint32_t slot, slot2, other;
+        size_t bad = 7;
+        time_t wall;
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_OK(etok_keystore_new(16, &ks));
+        fake_now = 1000 * NSEC;
+        etok_keystore_set_clock(ks, fake_clock, NULL);
+        ASSERT_OK(add1(ks, "forever", "pin-1234", false, &k_ec384, &other));
+        req = add_req("web", "pin-1234", false, &k_ec256);
+        wall = time(NULL);
+        ASSERT_EQ(etok_keystore_add_ttl(ks, &req, 60, &slot, &expires, &bad), 0);
+        ASSERT_EQ(bad, 7); /* untouched on success */
+        ASSERT_TRUE(expires >= (uint64_t) wall + 60 && expires <= (uint64_t) time(NULL) + 60);
+        etok_keystore_read_begin(ks);
+        ASSERT_EQ(etok_keystore_find_locked(ks, slot)->expires, expires);
+        ASSERT_EQ(etok_keystore_find_locked(ks, other)->expires, 0);
+        etok_keystore_read_end(ks);
+        ASSERT_OK(login(ks, slot, "pin-1234", t));
+        ASSERT_OK(crypt1(ks, slot, t, &k_ec256));
+
+        /* One nanosecond before: still there. */
+        fake_now += 60 * NSEC - 1;
+        gen = etok_keystore_generation(ks);
+        etok_keystore_expire(ks);
+        ASSERT_EQ(count(ks), 2);
+        ASSERT_EQ(etok_keystore_generation(ks), gen);
+        ASSERT_OK(crypt1(ks, slot, t, &k_ec256));
+        fake_now += 1;
+        etok_keystore_expire(ks);
+        ASSERT_EQ(count(ks), 1);
+        ASSERT_TRUE(etok_keystore_generation(ks) > gen);
+        ASSERT_ERR(crypt1(ks, slot, t, &k_ec256), ETOK_ERR(NO_SUCH_TOKEN));
+        ASSERT_ERR(login(ks, slot, "pin-1234", t), ETOK_ERR(NO_SUCH_TOKEN));
+        /* The token without a ttl is untouched, even much later. */
+        fake_now += 1000000 * NSEC;
+        etok_keystore_expire(ks);
+        ASSERT_EQ(count(ks), 1);
+        ASSERT_OK(login(ks, other, "pin-1234", t));
+
+        /* Provisioned again: the same slot id. */
+        ASSERT_EQ(etok_keystore_add_ttl(ks, &req, 60, &slot2, &expires, NULL), 0);
+        ASSERT_EQ(slot2, slot);
+        /* An add or remove also sweeps an expired token first: the label is free again. */
+        fake_now += 61 * NSEC;
+        ASSERT_EQ(etok_keystore_add_ttl(ks, &req, 0, &slot2, &expires, NULL), 0); /* not EXISTS */
+        ASSERT_EQ(expires, 0);
+        ASSERT_EQ(slot2, slot);
+}
+
+/* A key refused at add says which one. */
+static void test_add_bad_key_index(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        struct rpc_token_add_req req = { .label = S("two"), .pin = S("pin-1234"), .n_keys = 2 };
+        size_t bad = SIZE_MAX;
+        uint32_t slot;
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_OK(etok_keystore_new(16, &ks));
+        req.keys[0] = test_add_key(&k_ec256, 1, "a");
+        req.keys[1] = test_add_key(&k_ec384, 2, "b");
+        req.keys[1].chain_pem = req.keys[0].chain_pem; /* key 2 with key 1's certificate */
+        ASSERT_ERR(etok_keystore_add_ttl(ks, &req, 0, &slot, NULL, &bad), ETOK_ERR(KEY_INVALID));
+        ASSERT_EQ(bad, 1);
+        ASSERT_EQ(count(ks), 0);
+}
+
+/* TOKEN_REFRESH's keystore half: PIN, then exactly the token's keys, then the expiry moves. */
+static void test_refresh(void) {
+        _cleanup_(etok_keystore_freep) struct etok_keystore *ks = NULL;
+        struct rpc_token_add_req req = { .label = S("web"), .pin = S("pin-1234"), .n_keys = 2 };
+        struct rpc_slice label = S("web"), pin = S("pin-1234"), bad_pin = S("pin-9999"), nope = S("nope");
+        EVP_PKEY *right[2] = { k_ec256.pkey, k_ec384.pkey };
+        EVP_PKEY *swapped[2] = { k_ec384.pkey, k_ec256.pkey };
+        EVP_PKEY *other[2] = { k_ec256.pkey, k_other.pkey };
+        uint32_t ids[2] = { 1, 2 }, dup[2] = { 1, 1 }, unknown[2] = { 1, 9 };
+        uint8_t t[RPC_TICKET_LEN], t2[RPC_TICKET_LEN];
+        uint64_t expires = 0, e2 = 0, gen;
+        size_t bad;
+        uint32_t slot;
+
+        ASSERT_TRUE(keys_init());
+        ASSERT_OK(etok_keystore_new(16, &ks));
+        fake_now = 1000 * NSEC;
+        etok_keystore_set_clock(ks, fake_clock, NULL);
+        req.keys[0] = test_add_key(&k_ec256, 1, "a");
+        req.keys[1] = test_add_key(&k_ec384, 2, "b");
+        ASSERT_OK(etok_keystore_add_ttl(ks, &req, 100, &slot, &expires, NULL));
+        ASSERT_OK(login(ks, slot, "pin-1234", t));
+        gen = etok_keystore_generation(ks);
+
+        ASSERT_ERR(etok_keystore_check_pin(ks, &nope, &pin), ETOK_ERR(NO_SUCH_TOKEN));
+        ASSERT_ERR(etok_keystore_check_pin(ks, &label, &bad_pin), ETOK_ERR(PIN_INCORRECT));
+        ASSERT_OK(etok_keystore_check_pin(ks, &label, &pin));
+        ASSERT_ERR(etok_keystore_refresh(ks, &label, &bad_pin, ids, right, 2, 200, &e2, &bad),
+                   ETOK_ERR(PIN_INCORRECT));
+        ASSERT_ERR(etok_keystore_refresh(ks, &nope, &pin, ids, right, 2, 200, &e2, &bad),
+                   ETOK_ERR(NO_SUCH_TOKEN));
+        /* Another key under id 2: KEY_INVALID naming it. */
+        bad = 0;
+        ASSERT_ERR(etok_keystore_refresh(ks, &label, &pin, ids, other, 2, 200, &e2, &bad),
+                   ETOK_ERR(KEY_INVALID));
+        ASSERT_EQ(bad, 1);
+        /* The keys under each other's ids. */
+        ASSERT_ERR(etok_keystore_refresh(ks, &label, &pin, ids, swapped, 2, 200, &e2, &bad),
+                   ETOK_ERR(KEY_INVALID));
+        ASSERT_EQ(bad, 0);
+        /* Not all of the token's keys. */
+        ASSERT_ERR(etok_keystore_refresh(ks, &label, &pin, ids, right, 1, 200, &e2, &bad),
+                   ETOK_ERR(KEY_INVALID));
+        ASSERT_EQ(bad, SIZE_MAX);
+        ASSERT_ERR(etok_keystore_refresh(ks, &label, &pin, unknown, right, 2, 200, &e2, &bad),
+                   ETOK_ERR(NO_SUCH_KEY));
+        ASSERT_ERR(etok_keystore_refresh(ks, &label, &pin, dup, right, 2, 200, &e2, &bad), -EBADMSG);
+        ASSERT_ERR(etok_keystore_refresh(ks, &label, &pin, ids, right, 2, 0, &e2, &bad), -EINVAL);
+
+        /* The token would expire at 100 s; refreshed at 90 s for 200 s it lives to 290 s. */
+        fake_now += 90 * NSEC;
+        ASSERT_OK(etok_keystore_refresh(ks, &label, &pin, ids, right, 2, 200, &e2, &bad));
+        /* expires is wall-clock seconds: now + 200 against the add's now + 100. */
+        ASSERT_TRUE(e2 >= expires + 100 && e2 <= (uint64_t) time(NULL) + 200);
+        ASSERT_EQ(etok_keystore_generation(ks), gen); /* nothing a client lists changed */
+        fake_now += 150 * NSEC;
+        etok_keystore_expire(ks);
+        ASSERT_EQ(count(ks), 1);
+        ASSERT_OK(login(ks, slot, "pin-1234", t2));
+        ASSERT_EQ(memcmp(t, t2, sizeof(t)), 0); /* the same ticket */
+        ASSERT_OK(crypt1(ks, slot, t, &k_ec256));
+        fake_now += 50 * NSEC;
+        etok_keystore_expire(ks);
+        ASSERT_EQ(count(ks), 0);
+}
+
 static struct etok_pin_guard uid_guard(uint32_t uid) {
         return (struct etok_pin_guard){ .peer_kind = ETOK_PEER_UID, .peer_id = uid };
 }
@@ -1256,7 +1396,9 @@ static void test_pin_peer_table(void) {
         ASSERT_OK(login_on(ks, UID_CONN(33), slots[2], "good-pin", t));
 }
 
-TAP_MAIN(TEST("/keystore/errno-table", test_errno_table), TEST("/keystore/add-remove", test_add_remove),
+TAP_MAIN(TEST("/keystore/errno-table", test_errno_table), TEST("/keystore/expiry", test_expiry),
+         TEST("/keystore/add-bad-key-index", test_add_bad_key_index),
+         TEST("/keystore/refresh", test_refresh), TEST("/keystore/add-remove", test_add_remove),
          TEST("/keystore/exists-replace", test_exists_replace),
          TEST("/keystore/validation", test_validation), TEST("/keystore/key-types", test_key_types),
          TEST("/keystore/key-cert-checks", test_key_cert_checks), TEST("/keystore/limits", test_limits),
