@@ -34,7 +34,8 @@ bool agent_config_token_equal(const struct agent_config_token *a, const struct a
         const struct agent_config_target *u = &a->target, *v = &b->target;
 
         return strcmp(a->label, b->label) == 0 && pin_equal(a->pin, b->pin) && x->kind == y->kind &&
-               streq_null(x->key, y->key) && streq_null(x->certificate, y->certificate) &&
+               streq_null(x->key, y->key) && streq_null(x->encrypted_key, y->encrypted_key) &&
+               streq_null(x->certificate, y->certificate) && a->ttl_secs == b->ttl_secs &&
                streq_null(x->uri, y->uri) && streq_null(x->certificate_arn, y->certificate_arn) &&
                streq_null(x->bucket, y->bucket) && u->present == v->present && u->kind == v->kind &&
                streq_null(u->path, v->path) && streq_null(u->user, v->user) &&

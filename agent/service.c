@@ -259,12 +259,18 @@ static uint64_t service_step(struct service *s) {
 
         enclave_step(s, now);
         if (s->launcher->running) {
+                /* One KMS round for every token of the pass whose encrypted key must be sent. */
+                struct agent_round round;
+
+                agent_round_init(&round, s->cfg, s->launcher);
                 for (size_t i = 0; i < s->n_tokens; i++) {
                         struct agent_token *t = s->tokens[i];
                         if (agent_token_next_usec(t, s->launcher) <= now)
-                                (void) agent_token_step(t, s->cfg, s->launcher, &s->client, now);
+                                (void) agent_token_step_round(t, s->cfg, s->launcher, &s->client, &round,
+                                                              now);
                         next = MIN(next, agent_token_next_usec(t, s->launcher));
                 }
+                agent_round_end(&round);
                 main_step(s);
         } else
                 next = MIN(next, MAX(s->enclave_retry_at, now + 100000u));
@@ -279,7 +285,25 @@ static bool enclave_cfg_equal(const struct agent_config *a, const struct agent_c
                x->memory_mib == y->memory_mib && strcmp(x->image_path ?: "", y->image_path ?: "") == 0 &&
                x->p11kit_port == y->p11kit_port && x->rpc_port == y->rpc_port && x->cid == y->cid &&
                strcmp(x->token_binary ?: "", y->token_binary ?: "") == 0 &&
-               strcmp(a->options.runtime_dir, b->options.runtime_dir) == 0;
+               strcmp(a->options.runtime_dir, b->options.runtime_dir) == 0 &&
+               x->nsm_simulator == y->nsm_simulator &&
+               (!x->nsm_simulator ||
+                memcmp(&x->expected_pcrs, &y->expected_pcrs, sizeof(x->expected_pcrs)) == 0) &&
+               strcmp(x->kms_proxy ?: "", y->kms_proxy ?: "") == 0 &&
+               strcmp(x->kms_ca_file ?: "", y->kms_ca_file ?: "") == 0;
+}
+
+static void warn_simulator(const struct agent_config *cfg) {
+        const struct agent_config_enclave *e = &cfg->enclave;
+
+        if (e->launcher == AGENT_LAUNCHER_LOCAL && e->nsm_simulator)
+                log_warning("NSM simulator: attestation proves nothing; for development and tests only "
+                            "(enclave.nsm_simulator: true)");
+        if (e->measurements_ignored)
+                log_debug("enclave.expected_pcrs in the configuration win over '%s'",
+                          e->measurements_ignored);
+        else if (e->measurements_path)
+                log_debug("Expected PCRs from '%s'", e->measurements_path);
 }
 
 /* The prepared set, and the launcher when the enclave settings changed, replace the running ones;
@@ -293,6 +317,7 @@ static void service_swap(struct service *s, struct agent_config **ncfg, struct a
                                  rl->plan.entries[i].action == AGENT_RECONCILE_ADD ? "new" : "changed");
         if (*nl) {
                 log_info("The enclave settings changed: relaunching it");
+                warn_simulator(*ncfg);
                 s->client = rpc_client_free(s->client);
                 launcher_free(s->launcher); /* terminates the enclave and with it every token */
                 s->launcher = TAKE_PTR(*nl);
@@ -422,6 +447,7 @@ int agent_service_run(const char *config_path, struct agent_config **cfg) {
                  agent_service_to_string(s.cfg->options.service),
                  agent_server_control_to_string(s.cfg->options.server_control));
         check_module_file();
+        warn_simulator(s.cfg);
         notify("STATUS=Launching the enclave");
 
         r = service_loop(&s, sigfd);

@@ -50,6 +50,10 @@ static void render_token(FILE *f, const struct agent_token *t) {
         put_time(f, "provisioned", t->provisioned_at);
         put_time(f, "synced", t->synced_at);
         put_time(f, "refreshed", t->refreshed_at);
+        if (agent_config_token_encrypted(c)) {
+                agent_state_put(f, "key_source", "kms"); /* decrypted by the enclave */
+                put_time(f, "expires", t->expires);
+        }
         agent_state_put_u64(f, "refresh_interval", c->refresh_interval_secs);
         if (c->target.present) {
                 agent_state_put(f, "target_kind", agent_target_kind_to_string(c->target.kind));

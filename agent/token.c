@@ -164,8 +164,8 @@ struct agent_token *agent_token_free(struct agent_token *t) {
         return NULL;
 }
 
-/* Reads the source: the key (in *ret_key, a secret_buf the caller wipes as soon as it is sent) and
- * the chain, and their digest. */
+/* Reads the source: the key (in *ret_key, a secret_buf the caller wipes as soon as it is sent; for an
+ * encrypted source the KMS ciphertext, not secret but handled alike) and the chain, and their digest. */
 static int material_load(const struct agent_token *t, struct agent_material *m, struct secret_buf **ret_key,
                          char **ret_error) {
         _cleanup_secret_ struct secret_buf *key = NULL;
@@ -174,8 +174,19 @@ static int material_load(const struct agent_token *t, struct agent_material *m, 
         unsigned len = 0;
         int r;
 
-        r = provision_load_key_and_chain(t->cfg->source.key, t->cfg->source.certificate, &key, &m->chain,
-                                         &m->chain_len, &sum, ret_error);
+        if (agent_config_token_encrypted(t->cfg)) {
+                _cleanup_free_ uint8_t *blob = NULL;
+                size_t blob_len = 0;
+
+                r = provision_read_ciphertext(t->cfg->source.encrypted_key, &blob, &blob_len, ret_error);
+                if (r >= 0)
+                        r = secret_buf_dup(blob, blob_len, &key);
+                if (r >= 0)
+                        r = provision_load_chain(t->cfg->source.certificate, &m->chain, &m->chain_len, &sum,
+                                                 ret_error);
+        } else
+                r = provision_load_key_and_chain(t->cfg->source.key, t->cfg->source.certificate, &key,
+                                                 &m->chain, &m->chain_len, &sum, ret_error);
         if (r < 0)
                 return r;
         m->not_after = sum.not_after;
@@ -223,37 +234,100 @@ static int client_get(struct launcher *l, struct rpc_client **client) {
         return launcher_connect(l, client);
 }
 
+/* A failed TOKEN_ADD / TOKEN_REFRESH of an encrypted key: one line naming the token and what the
+ * enclave's status means; when to retry. */
+static int kms_call_failed(struct agent_token *t, struct agent_round *round, int r, const char *call) {
+        bool broken = round->client && rpc_client_is_broken(round->client);
+        const char *text = broken ? NULL : agent_kms_status_text(r);
+        _cleanup_free_ char *msg = NULL;
+
+        t->retry_next_sync = agent_kms_retry_kind(r, broken) == AGENT_KMS_RETRY_NEXT_SYNC;
+        if (asprintf(&msg, "%s failed: %s", call, text ?: strerror(-r)) >= 0)
+                set_error(t, msg);
+        if (text)
+                return log_error_errno(r, "Token '%s': %s failed: %s%s", t->label, call, text,
+                                       t->retry_next_sync ? "; retrying at the next sync" : "");
+        return log_error_errno(r, "Token '%s': %s failed%s: %m", t->label, call,
+                               broken ? " (the connection to the enclave broke)" : "");
+}
+
+/* The connection an encrypted key goes over: the pass's KMS round. The round logged its own failure. */
+static int round_get(struct agent_token *t, struct agent_round *round, struct rpc_client **ret) {
+        const char *why = NULL;
+        int r;
+
+        if (!round) {
+                set_error(t, "no KMS round");
+                return -ENOLINK;
+        }
+        r = agent_round_client(round, ret, &why);
+        if (r < 0) {
+                set_error(t, why ?: "the KMS round failed");
+                t->retry_next_sync = round->retry == AGENT_KMS_RETRY_NEXT_SYNC;
+                return r;
+        }
+        return 0;
+}
+
+static void log_expiry(const struct agent_token *t, const char *what) {
+        time_t e = (time_t) t->expires;
+        struct tm tm;
+        char when[64] = "never";
+
+        if (t->expires && gmtime_r(&e, &tm))
+                (void) strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+        log_info("Token '%s' %s; the enclave keeps it until %s unless refreshed", t->label, what, when);
+}
+
 /* TOKEN_ADD replace with the one key of m, then the key is wiped: what the enclave holds is
- * remembered by its digest only. */
+ * remembered by its digest only. An encrypted key goes in the pass's KMS round. */
 static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client **client,
-                    const struct agent_material *m, struct secret_buf **key) {
+                    struct agent_round *round, const struct agent_material *m, struct secret_buf **key) {
         _cleanup_secret_ struct secret_buf *k = TAKE_PTR(*key);
+        bool enc = agent_config_token_encrypted(t->cfg);
         struct provision_key pk;
+        struct rpc_client *c = NULL;
         char label[16];
         enum provision_step step;
         static bool warned_no_hold = false;
         uint32_t slot = 0, held = 0;
+        uint64_t expires = 0;
         bool hold;
         int r;
 
         (void) snprintf(label, sizeof(label), "key-%" PRIu32, m->key_id);
         pk = (struct provision_key){
-                .id = m->key_id, .label = label, .key_pem = k, .chain = m->chain, .chain_len = m->chain_len
+                .id = m->key_id, .label = label, .chain = m->chain, .chain_len = m->chain_len
         };
-        r = client_get(l, client);
-        if (r < 0)
-                return log_error_errno(r, "Token '%s': cannot reach the enclave's control channel: %m",
-                                       t->label);
-        hold = rpc_client_hello(*client)->version >= RPC_VERSION_HOLD;
+        if (enc) {
+                pk.ciphertext = k->data;
+                pk.ciphertext_len = k->len;
+                r = round_get(t, round, &c);
+                if (r < 0)
+                        return r;
+        } else {
+                pk.key_pem = k;
+                r = client_get(l, client);
+                if (r < 0)
+                        return log_error_errno(
+                                r, "Token '%s': cannot reach the enclave's control channel: %m", t->label);
+                c = *client;
+        }
+        hold = rpc_client_hello(c)->version >= RPC_VERSION_HOLD;
         if (!hold && !warned_no_hold) {
                 log_warning("enclave-token speaks protocol version %" PRIu32
                             ", which cannot hold a replaced "
                             "key version: a rotation whose target fails ends when the rotation grace does. "
                             "Update the enclave image",
-                            rpc_client_hello(*client)->version);
+                            rpc_client_hello(c)->version);
                 warned_no_hold = true;
         }
-        r = provision_token_add(*client, t->label, t->pin, true, hold, &pk, 1, &slot, &held, &step);
+        r = provision_token_add(c, t->label, t->pin, true, hold, enc ? (uint32_t) t->cfg->ttl_secs : 0, &pk,
+                                1, &slot, &held, &expires, &step);
+        if (enc)
+                round->sent++;
+        if (r < 0 && enc)
+                return kms_call_failed(t, round, r, "TOKEN_ADD");
         if (r < 0) {
                 if (rpc_client_is_broken(*client))
                         *client = rpc_client_free(*client);
@@ -262,8 +336,8 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
                                                ? "the enclave refused or the connection broke"
                                                : "request or answer malformed");
         }
-        log_info("Token '%s' provisioned in slot %" PRIu32 " with key id %" PRIu32 "%s", t->label, slot,
-                 m->key_id,
+        log_info("Token '%s' provisioned in slot %" PRIu32 " with key id %" PRIu32 "%s%s", t->label, slot,
+                 m->key_id, enc ? " (decrypted by the enclave through KMS)" : "",
                  held > 0 ? "; the enclave holds the version(s) it replaced until the server has moved"
                           : "");
         t->release_due = held > 0;
@@ -271,6 +345,12 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
         t->sent_key_id = m->key_id;
         memcpy(t->sent_digest, m->digest, sizeof(t->sent_digest));
         t->provisioned_at = t->refreshed_at = wall_now();
+        t->expires = expires;
+        if (enc) {
+                t->next_refresh_usec =
+                        0; /* the TOKEN_ADD set a new expiry: the next refresh is an interval away */
+                log_expiry(t, "holds its decrypted key");
+        }
         return 0;
 }
 
@@ -396,16 +476,15 @@ static void release_held(struct agent_token *t, struct launcher *l, struct rpc_c
  * something else (or nothing: a fresh enclave), then points the target at it when the target points
  * elsewhere or was not applied. */
 static int sync_material(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
-                         struct rpc_client **client, struct agent_material *m, struct secret_buf **key,
-                         bool *settled) {
+                         struct rpc_client **client, struct agent_round *round, struct agent_material *m,
+                         struct secret_buf **key, bool *settled) {
         bool fresh = t->provisioned_in != l->launches;
         int r;
 
         if (!fresh && t->target_done)
                 release_held(t, l, client); /* a release that failed after the last apply */
         m->key_id = wanted_key_id(t, cfg, m);
-        if (fresh || t->sent_key_id != m->key_id ||
-            CRYPTO_memcmp(t->sent_digest, m->digest, sizeof(m->digest)) != 0) {
+        if (agent_token_needs_send(t, fresh, m->key_id, m->digest)) {
                 if (!fresh && m->key_id != t->cur.key_id) {
                         log_info("Token '%s': the key or certificate in its File source changed, rotating "
                                  "from key id %" PRIu32 " to %" PRIu32,
@@ -415,7 +494,7 @@ static int sync_material(struct agent_token *t, const struct agent_config *cfg, 
                         if (r < 0)
                                 return r;
                 }
-                r = send_key(t, l, client, m, key);
+                r = send_key(t, l, client, round, m, key);
                 if (r < 0)
                         return r;
         }
@@ -438,23 +517,94 @@ static int sync_material(struct agent_token *t, const struct agent_config *cfg, 
         return 0;
 }
 
+enum agent_token_due agent_token_due(const struct agent_token *t, unsigned launches, uint64_t now) {
+        bool fresh = t->provisioned_in != launches;
+
+        if (t->state == AGENT_TOKEN_UNSUPPORTED || now < t->retry_at_usec)
+                return AGENT_TOKEN_DUE_NOTHING;
+        if (fresh || t->state != AGENT_TOKEN_READY || now >= t->next_sync_usec)
+                return AGENT_TOKEN_DUE_SYNC;
+        if (t->next_refresh_usec && now >= t->next_refresh_usec)
+                return AGENT_TOKEN_DUE_REFRESH;
+        return AGENT_TOKEN_DUE_NOTHING;
+}
+
+bool agent_token_needs_send(const struct agent_token *t, bool fresh, uint32_t key_id,
+                            const uint8_t digest[32]) {
+        return fresh || t->sent_key_id != key_id || CRYPTO_memcmp(t->sent_digest, digest, 32) != 0;
+}
+
+/* An encrypted key's refresh: its ciphertext read again and sent with TOKEN_REFRESH, which extends the
+ * expiry. *ret_changed when the source changed meanwhile: then it is a sync (a replace), not a refresh. */
+static int refresh_encrypted(struct agent_token *t, struct agent_round *round, uint64_t now,
+                             bool *ret_changed, bool *settled) {
+        _cleanup_secret_ struct secret_buf *ct = NULL;
+        _cleanup_free_ char *error = NULL;
+        struct agent_material m = {};
+        struct rpc_client *c = NULL;
+        uint64_t expires = 0;
+        int r;
+
+        *ret_changed = false;
+        r = material_load(t, &m, &ct, &error);
+        if (r < 0) {
+                *settled = true;
+                set_error(t, error);
+                return log_error_errno(r, "Token '%s': %s", t->label,
+                                       error ?: "cannot load its File source");
+        }
+        if (!agent_token_needs_send(t, false, t->cur.key_id, m.digest) && t->sent_key_id == t->cur.key_id) {
+                r = round_get(t, round, &c);
+                if (r >= 0) {
+                        r = provision_token_refresh(
+                                c, t->label, t->pin, (uint32_t) t->cfg->ttl_secs,
+                                &(struct provision_refresh_key){ .id = t->sent_key_id,
+                                                                 .ciphertext = ct->data,
+                                                                 .ciphertext_len = ct->len },
+                                1, &expires);
+                        round->sent++;
+                        if (r < 0)
+                                r = kms_call_failed(t, round, r, "TOKEN_REFRESH");
+                }
+        } else
+                *ret_changed = true;
+        material_done(&m);
+        if (r < 0 || *ret_changed)
+                return r;
+        t->expires = expires;
+        t->refreshed_at = wall_now();
+        t->next_refresh_usec = now + t->cfg->refresh_interval_secs * 1000000u;
+        log_expiry(t, "refreshed (the enclave decrypted its key again)");
+        return 0;
+}
+
 static int step(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
-                struct rpc_client **client, uint64_t now, bool *settled) {
+                struct rpc_client **client, struct agent_round *round, uint64_t now, bool *settled) {
         _cleanup_secret_ struct secret_buf *key = NULL;
         struct agent_material m = {};
         _cleanup_free_ char *error = NULL;
-        bool fresh = t->provisioned_in != l->launches;
+        bool changed = false;
         int r;
 
         *settled = false;
-        if (!fresh && t->state == AGENT_TOKEN_READY && now < t->next_sync_usec) {
-                if (now >= t->next_refresh_usec) {
-                        /* A File source needs no re-attestation: the refresh is a no-op check. */
-                        log_debug("Refreshing token '%s': nothing to do for a File source", t->label);
+        switch (agent_token_due(t, l->launches, now)) {
+        case AGENT_TOKEN_DUE_NOTHING: return 0;
+        case AGENT_TOKEN_DUE_REFRESH:
+                if (!agent_config_token_encrypted(t->cfg)) {
+                        /* A plaintext key needs no re-attestation: the refresh is a no-op check. */
+                        log_debug("Refreshing token '%s': nothing to do for a plaintext File source",
+                                  t->label);
                         t->next_refresh_usec = now + t->cfg->refresh_interval_secs * 1000000u;
                         t->refreshed_at = wall_now();
+                        return 0;
                 }
-                return 0;
+                log_debug("Refreshing token '%s'", t->label);
+                r = refresh_encrypted(t, round, now, &changed, settled);
+                if (r < 0 || !changed)
+                        return r;
+                log_info("Token '%s': its File source changed since the last sync", t->label);
+                break;
+        default: break;
         }
         log_debug("Syncing token '%s'", t->label);
         r = material_load(t, &m, &key, &error);
@@ -465,7 +615,7 @@ static int step(struct agent_token *t, const struct agent_config *cfg, struct la
                                        error ?: "cannot load its File source");
         }
         t->next_sync_usec = now + cfg->options.sync_interval_secs * 1000000u;
-        r = sync_material(t, cfg, l, client, &m, &key, settled);
+        r = sync_material(t, cfg, l, client, round, &m, &key, settled);
         material_done(&m);
         if (r >= 0) {
                 succeed(t, cfg, AGENT_TOKEN_READY);
@@ -478,12 +628,19 @@ static int step(struct agent_token *t, const struct agent_config *cfg, struct la
 
 int agent_token_step(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
                      struct rpc_client **client, uint64_t now) {
+        return agent_token_step_round(t, cfg, l, client, NULL, now);
+}
+
+int agent_token_step_round(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
+                           struct rpc_client **client, struct agent_round *round, uint64_t now) {
         bool settled = false;
+        uint64_t delay;
         int r;
 
         if (t->state == AGENT_TOKEN_UNSUPPORTED || !l->running || now < t->retry_at_usec)
                 return 0;
-        r = step(t, cfg, l, client, now, &settled);
+        t->retry_next_sync = false;
+        r = step(t, cfg, l, client, round, now, &settled);
         if (r >= 0) {
                 t->retry_at_usec = 0;
                 return 0;
@@ -491,16 +648,20 @@ int agent_token_step(struct agent_token *t, const struct agent_config *cfg, stru
         t->failures++;
         t->state = AGENT_TOKEN_FAILED;
         t->target_done = false;
-        if (settled)
+        /* Settled: retrying alone will not fix it (it is still retried). Missing credentials need the
+         * operator, as a refused attestation or a KMS denial do. */
+        if (settled || t->retry_next_sync || r == -ENOKEY)
                 t->settled = true;
         if (!t->error) {
                 _cleanup_free_ char *msg = NULL;
                 if (asprintf(&msg, "provisioning failed: %s", strerror(-r)) >= 0)
                         set_error(t, msg);
         }
-        t->retry_at_usec =
-                now + agent_backoff_usec(t->failures,
-                                         MIN(BACKOFF_MAX_USEC, cfg->options.sync_interval_secs * 1000000u));
+        delay = t->retry_next_sync
+                        ? cfg->options.sync_interval_secs * 1000000u
+                        : agent_backoff_usec(t->failures, MIN(BACKOFF_MAX_USEC,
+                                                              cfg->options.sync_interval_secs * 1000000u));
+        t->retry_at_usec = now + delay;
         log_warning("Token '%s': attempt %u failed, retrying in %" PRIu64 " s", t->label, t->failures,
                     (t->retry_at_usec - now + 999999u) / 1000000u);
         return r;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "agent/config/config.h"
+#include "agent/kms-round.h"
 #include "agent/launcher/launcher.h"
 #include "common/rpc-client.h"
 #include "common/secret.h"
@@ -58,6 +59,8 @@ struct agent_token {
         uint64_t synced_at;      /* last time the source was read and the token found up to date */
         uint64_t refreshed_at;   /* last refresh (re-attestation; a provisioning counts as one) */
         uint64_t failed_at;      /* when error was set */
+        uint64_t expires; /* encrypted keys: when the enclave drops the token unless refreshed (0: never) */
+        bool retry_next_sync; /* the last failure is retried at the next sync, not with back-off */
 };
 
 /* PIN from the yaml, else the persisted one (generated on first use); the last key id. Logs what it
@@ -76,6 +79,29 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_token *, agent_token_free);
  * retry_at_usec). */
 int agent_token_step(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
                      struct rpc_client **client, uint64_t now);
+/* The same, for a token whose key is a KMS ciphertext: what must reach the enclave goes through the
+ * pass's KMS round (opened on first use), a refresh included: every refresh_interval_secs the ciphertext
+ * is read again and sent with TOKEN_REFRESH (a TOKEN_ADD replace when it changed). A round error (no
+ * credentials, an attestation mismatch) fails the token with the round's message; KMS_UNAVAILABLE and
+ * lost connections back off, other KMS errors wait for the next sync. round may be NULL for plaintext
+ * tokens. */
+int agent_token_step_round(struct agent_token *t, const struct agent_config *cfg, struct launcher *l,
+                           struct rpc_client **client, struct agent_round *round, uint64_t now);
+
+/* What a token needs at now, without reading its source. Pure. */
+enum agent_token_due {
+        AGENT_TOKEN_DUE_NOTHING,
+        AGENT_TOKEN_DUE_SYNC,    /* read the source; send it when the enclave holds something else */
+        AGENT_TOKEN_DUE_REFRESH, /* an encrypted key's TOKEN_REFRESH (a plaintext key's refresh is a no-op)
+                                  */
+        _AGENT_TOKEN_DUE_MAX,
+        _AGENT_TOKEN_DUE_INVALID = -EINVAL,
+};
+enum agent_token_due agent_token_due(const struct agent_token *t, unsigned launches, uint64_t now);
+/* After a sync read the source into digest (for key_id): must it be sent (TOKEN_ADD)? A fresh enclave
+ * (fresh) always needs it. Pure. */
+bool agent_token_needs_send(const struct agent_token *t, bool fresh, uint32_t key_id,
+                            const uint8_t digest[32]);
 
 /* When agent_token_step() wants to run next (UINT64_MAX: never). */
 uint64_t agent_token_next_usec(const struct agent_token *t, const struct launcher *l);

@@ -300,6 +300,28 @@ int provision_load_key_and_chain(const char *key_path, const char *chain_path, s
         return 0;
 }
 
+int provision_load_chain(const char *chain_path, char **ret_chain, size_t *ret_chain_len,
+                         struct provision_key_summary *ret_summary, char **ret_error) {
+        _cleanup_(sk_X509_pop_free_allp) STACK_OF(X509) *certs = NULL;
+        _cleanup_free_ char *chain = NULL;
+        struct provision_key_summary sum = {};
+        size_t chain_len = 0;
+        int r;
+
+        r = load_chain(chain_path, &certs, ret_error);
+        if (r < 0)
+                return r;
+        r = encode_chain(certs, chain_path, &chain, &chain_len, ret_error);
+        if (r < 0)
+                return r;
+        sum.n_certs = (size_t) sk_X509_num(certs);
+        sum.not_after = leaf_not_after(sk_X509_value(certs, 0));
+        *ret_chain = TAKE_PTR(chain);
+        *ret_chain_len = chain_len;
+        *ret_summary = sum;
+        return 0;
+}
+
 /* Which step an error of rpc_client_call_msg() comes from (see its return values). */
 static enum provision_step call_step(struct rpc_client *c, int r) {
         if (r == -EINVAL || r == -EMSGSIZE)
@@ -310,7 +332,7 @@ static enum provision_step call_step(struct rpc_client *c, int r) {
 }
 
 static int token_add(struct rpc_client *c, const struct rpc_token_add_req *req, uint32_t *ret_slot,
-                     uint32_t *ret_held, enum provision_step *step) {
+                     uint32_t *ret_held, uint64_t *ret_expires, enum provision_step *step) {
         struct rpc_token_add_resp resp = {};
         int r;
 
@@ -322,18 +344,22 @@ static int token_add(struct rpc_client *c, const struct rpc_token_add_req *req, 
         *ret_slot = resp.slot;
         if (ret_held)
                 *ret_held = resp.held;
+        if (ret_expires)
+                *ret_expires = resp.expires;
         return 0;
 }
 
 int provision_token_add(struct rpc_client *c, const char *label, const struct secret_buf *pin, bool replace,
-                        bool hold, const struct provision_key *keys, size_t n_keys, uint32_t *ret_slot,
-                        uint32_t *ret_held, enum provision_step *ret_step) {
+                        bool hold, uint32_t ttl, const struct provision_key *keys, size_t n_keys,
+                        uint32_t *ret_slot, uint32_t *ret_held, uint64_t *ret_expires,
+                        enum provision_step *ret_step) {
         struct rpc_token_add_req req = {
                 .label = { (const uint8_t *) label, strlen(label) },
                 .pin = { pin->data, pin->len },
                 .replace = replace,
                 .n_keys = n_keys,
                 .hold = hold,
+                .ttl = ttl,
         };
         enum provision_step step = PROVISION_STEP_ENCODE;
         int r;
@@ -345,10 +371,12 @@ int provision_token_add(struct rpc_client *c, const char *label, const struct se
                         req.keys[i] = (struct rpc_add_key){
                                 .id = keys[i].id,
                                 .label = { (const uint8_t *) keys[i].label, strlen(keys[i].label) },
-                                .key_pem = { keys[i].key_pem->data, keys[i].key_pem->len },
+                                .key_pem = { keys[i].key_pem ? keys[i].key_pem->data : NULL,
+                                             keys[i].key_pem ? keys[i].key_pem->len : 0 },
                                 .chain_pem = { (const uint8_t *) keys[i].chain, keys[i].chain_len },
+                                .ciphertext = { keys[i].ciphertext, keys[i].ciphertext_len },
                         };
-                r = token_add(c, &req, ret_slot, ret_held, &step);
+                r = token_add(c, &req, ret_slot, ret_held, ret_expires, &step);
         }
         if (r < 0 && ret_step)
                 *ret_step = step;

@@ -16,6 +16,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/parse-util.h"
+#include "tools/cli-attest-get.h"
 #include "tools/cli.h"
 
 /* Exit status per verdict (documented in --help and README.md). */
@@ -415,6 +416,8 @@ int cli_verb_attestation(int argc, char **argv, const struct cli_ctx *ctx) {
         size_t n, root_len = 0;
         int r;
 
+        if (argc >= 2 && strcmp(argv[1], "get") == 0) /* tools/cli-attest-get.c */
+                return cli_verb_attestation_get(argc - 1, argv + 1, ctx);
         if (argc < 2 || strcmp(argv[1], "verify") != 0) {
                 if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
                         help_attest();

@@ -30,6 +30,8 @@ static void help(void) {
                "  attestation verify FILE [--root PEM] [--at now|doc|UNIX_MS] [--pcr N=HEX]... [--json]\n"
                "                          check a Nitro attestation document offline (exit 3..8 say\n"
                "                          why it failed: see 'enclave-acm attestation verify --help')\n"
+               "  attestation get [--nonce HEX] [-o FILE]\n"
+               "                          a fresh attestation document from the running enclave (raw CBOR)\n"
                "  eif describe|pcr|build ...   (describe FILE [--json], pcr --input FILE, build ...)\n"
                "                          Enclave Image Files: check, measure, build ('eif --help')\n"
                "\n"

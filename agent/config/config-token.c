@@ -12,6 +12,7 @@ enum {
         TOKEN_SOURCE,
         TOKEN_TARGET,
         TOKEN_REFRESH,
+        TOKEN_TTL,
         _TOKEN_SLOT_MAX,
 };
 
@@ -24,6 +25,7 @@ void config_token_done(struct agent_config_token *t) {
         free(t->source.bucket);
         free(t->source.uri);
         free(t->source.key);
+        free(t->source.encrypted_key);
         free(t->source.certificate);
         free(t->target.path);
         free(t->target.user);
@@ -144,11 +146,14 @@ static const struct config_field acm_fields[] = {
 static const struct config_field s3_fields[] = {
         { "uri", 0, parse_s3_uri, .flags = CONFIG_REQUIRED },
 };
+enum { FILE_KEY, FILE_CERTIFICATE, FILE_ENCRYPTED_KEY, _FILE_SLOT_MAX };
 static const struct config_field file_fields[] = {
-        { "key", 0, config_parse_string, offsetof(struct agent_config_source, key),
-          .flags = CONFIG_REQUIRED | CONFIG_ABSOLUTE },
-        { "certificate", 1, config_parse_string, offsetof(struct agent_config_source, certificate),
-          .flags = CONFIG_REQUIRED | CONFIG_ABSOLUTE },
+        { "key", FILE_KEY, config_parse_string, offsetof(struct agent_config_source, key),
+          .flags = CONFIG_ABSOLUTE },
+        { "certificate", FILE_CERTIFICATE, config_parse_string,
+          offsetof(struct agent_config_source, certificate), .flags = CONFIG_REQUIRED | CONFIG_ABSOLUTE },
+        { "encrypted_key", FILE_ENCRYPTED_KEY, config_parse_string,
+          offsetof(struct agent_config_source, encrypted_key), .flags = CONFIG_ABSOLUTE },
 };
 static const struct config_field target_fields[] = {
         { "path", 0, config_parse_string, offsetof(struct agent_config_target, path),
@@ -226,7 +231,8 @@ static int pick_variant(struct config_ctx *c, const struct ynode *v, const char 
  * *ret_var is NULL (and 0 returned) when nothing was picked; the error is already reported. */
 static int walk_variant(struct config_ctx *c, const struct ynode *v, const char *path, const char *what,
                         const char *expected, const struct variant *variants, size_t n, void *obj,
-                        const struct variant **ret_var, const struct ynode **ret_key, char **ret_kpath) {
+                        struct config_seen *seen, size_t n_seen, const struct variant **ret_var,
+                        const struct ynode **ret_key, char **ret_kpath) {
         _cleanup_free_ char *kpath = NULL;
         const struct variant *var;
         const struct ynode *key;
@@ -240,12 +246,39 @@ static int walk_variant(struct config_ctx *c, const struct ynode *v, const char 
         kpath = config_path_join(path, var->name);
         if (!kpath)
                 return -ENOMEM;
-        r = config_walk_mapping(c, v->items[1], kpath, var->fields, var->n_fields, obj, NULL, 0);
+        r = config_walk_mapping(c, v->items[1], kpath, var->fields, var->n_fields, obj,
+                                n_seen >= var->n_fields ? seen : NULL, n_seen >= var->n_fields ? n_seen : 0);
         if (r < 0)
                 return r;
         *ret_var = var;
         *ret_key = key;
         *ret_kpath = TAKE_PTR(kpath);
+        return 0;
+}
+
+/* File: exactly one of key (plaintext: the local launcher's --dev enclave-token only) and encrypted_key (a
+ * KMS ciphertext the enclave decrypts itself: needs an attested enclave). */
+static int check_file_source(struct config_ctx *c, struct agent_config_token *t, const struct ynode *map,
+                             const char *kpath, const struct ynode *key, const struct config_seen *seen) {
+        const struct agent_config_enclave *e = &c->cfg->enclave;
+        _cleanup_free_ char *epath = config_path_join(kpath, "encrypted_key");
+
+        if (!epath)
+                return -ENOMEM;
+        if (seen[FILE_KEY].key && seen[FILE_ENCRYPTED_KEY].key)
+                return config_error(c, seen[FILE_ENCRYPTED_KEY].key, epath,
+                                    "give either key (a plaintext PEM key) or encrypted_key (a KMS "
+                                    "ciphertext), not both");
+        if (!seen[FILE_KEY].key && !seen[FILE_ENCRYPTED_KEY].key)
+                return config_error(c, map, kpath, "missing required key 'key' or 'encrypted_key'");
+        if (t->source.key && e->launcher != AGENT_LAUNCHER_LOCAL)
+                return config_error(c, key, kpath,
+                                    "a File source with 'key' holds a plaintext private key and is only "
+                                    "allowed with enclave.launcher: local (use encrypted_key)");
+        if (t->source.encrypted_key && e->launcher == AGENT_LAUNCHER_LOCAL && !e->nsm_simulator)
+                return config_error(c, seen[FILE_ENCRYPTED_KEY].key, epath,
+                                    "a KMS ciphertext needs an attested enclave: with enclave.launcher: "
+                                    "local set enclave.nsm_simulator: true (development and tests only)");
         return 0;
 }
 
@@ -257,8 +290,11 @@ static int parse_source(struct config_ctx *c, const struct config_field *f, cons
         const struct ynode *key;
         int r;
 
+        struct config_seen seen[_FILE_SLOT_MAX] = {};
+
         r = walk_variant(c, v, path, "source", "Acm, S3 or File", source_variants,
-                         ELEMENTSOF(source_variants), &t->source, &var, &key, &kpath);
+                         ELEMENTSOF(source_variants), &t->source, seen, ELEMENTSOF(seen), &var, &key,
+                         &kpath);
         if (r < 0 || !var)
                 return r;
         t->source.kind = var->kind;
@@ -267,10 +303,8 @@ static int parse_source(struct config_ctx *c, const struct config_field *f, cons
                 if (!t->source.bucket)
                         return -ENOMEM;
         }
-        if (var->kind == AGENT_SOURCE_FILE && c->cfg->enclave.launcher != AGENT_LAUNCHER_LOCAL)
-                return config_error(c, key, kpath,
-                                    "a File source holds a plaintext private key and is only "
-                                    "allowed with enclave.launcher: local");
+        if (var->kind == AGENT_SOURCE_FILE)
+                return check_file_source(c, t, v->items[1], kpath, key, seen);
         return 0;
 }
 
@@ -283,7 +317,7 @@ static int parse_target(struct config_ctx *c, const struct config_field *f, cons
         int r;
 
         r = walk_variant(c, v, path, "target", "Conf or NginxStanza", target_variants,
-                         ELEMENTSOF(target_variants), &t->target, &var, &key, &kpath);
+                         ELEMENTSOF(target_variants), &t->target, NULL, 0, &var, &key, &kpath);
         if (r < 0 || !var)
                 return r;
         t->target.present = true;
@@ -328,7 +362,41 @@ static const struct config_field token_fields[] = {
         { "target", TOKEN_TARGET, parse_target },
         { "refresh_interval_secs", TOKEN_REFRESH, config_parse_u64,
           offsetof(struct agent_config_token, refresh_interval_secs), 1, UINT32_MAX },
+        { "ttl_secs", TOKEN_TTL, config_parse_u64, offsetof(struct agent_config_token, ttl_secs), 1,
+          AGENT_CONFIG_TTL_MAX },
 };
+
+/* ttl_secs against the refresh interval: a token must be refreshed before it expires. */
+static int check_ttl(struct config_ctx *c, const struct agent_config_token *t, const char *ipath,
+                     const struct config_seen *seen) {
+        _cleanup_free_ char *kpath = config_path_join(ipath, "ttl_secs");
+
+        if (!kpath)
+                return -ENOMEM;
+        if (seen[TOKEN_TTL].value && t->source.kind == AGENT_SOURCE_FILE && !t->source.encrypted_key &&
+            t->source.key)
+                return config_warning(c, seen[TOKEN_TTL].key, kpath,
+                                      "only used with an encrypted key (a plaintext key never expires), "
+                                      "ignoring");
+        if (seen[TOKEN_TTL].value && t->ttl_secs > 0 && t->ttl_secs <= t->refresh_interval_secs)
+                return config_error(c, seen[TOKEN_TTL].value, kpath,
+                                    "must be greater than refresh_interval_secs (%llu), or the token "
+                                    "expires before it is refreshed",
+                                    (unsigned long long) t->refresh_interval_secs);
+        if (!seen[TOKEN_TTL].value && agent_config_token_encrypted(t) &&
+            t->refresh_interval_secs >= AGENT_CONFIG_DEFAULT_TTL) {
+                _cleanup_free_ char *rpath = config_path_join(ipath, "refresh_interval_secs");
+
+                if (!rpath)
+                        return -ENOMEM;
+                return config_error(c, seen[TOKEN_REFRESH].value, rpath,
+                                    "refresh_interval_secs (%llu) is not below the enclave's default TTL "
+                                    "of %u s: set ttl_secs above it, or the token expires before it is "
+                                    "refreshed",
+                                    (unsigned long long) t->refresh_interval_secs, AGENT_CONFIG_DEFAULT_TTL);
+        }
+        return 0;
+}
 
 static int check_duplicates(struct config_ctx *c, const struct ynode *list, const char *path) {
         struct agent_config *cfg = c->cfg;
@@ -401,8 +469,13 @@ int config_parse_tokens(struct config_ctx *c, const struct ynode *v, const char 
                 t->refresh_interval_secs = AGENT_CONFIG_DEFAULT_REFRESH_INTERVAL_SECS;
                 t->line = v->items[i]->line;
                 t->column = v->items[i]->column;
+                struct config_seen seen[_TOKEN_SLOT_MAX] = {};
+
                 r = config_walk_mapping(c, v->items[i], ipath, token_fields, ELEMENTSOF(token_fields), t,
-                                        NULL, 0);
+                                        seen, ELEMENTSOF(seen));
+                if (r < 0)
+                        return r;
+                r = check_ttl(c, t, ipath, seen);
                 if (r < 0)
                         return r;
         }

@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include "agent/config/config-internal.h"
+#include "aws/endpoint.h"
 #include "common/log.h"
 #include "common/secret.h"
+#include "common/transport.h"
 
 /* <runtime_dir>/control.sock must fit a unix socket address. */
 #define RUNTIME_DIR_MAX (sizeof(((struct sockaddr_un *) 0)->sun_path) - 1 - strlen("/control.sock"))
@@ -28,6 +30,10 @@ enum {
         ENCLAVE_ATTESTATION_RETRY_COUNT,
         ENCLAVE_CID,
         ENCLAVE_TOKEN_BINARY,
+        ENCLAVE_EXPECTED_PCRS,
+        ENCLAVE_NSM_SIMULATOR,
+        ENCLAVE_KMS_PROXY,
+        ENCLAVE_KMS_CA_FILE,
         _ENCLAVE_SLOT_MAX,
 };
 enum {
@@ -40,6 +46,7 @@ enum {
         OPTIONS_SERVER_CONTROL,
         OPTIONS_SERVER_CONFIG,
         OPTIONS_SERVER_PID_FILE,
+        OPTIONS_REGION,
         _OPTIONS_SLOT_MAX,
 };
 enum { LOG_SLOT_LEVEL, LOG_SLOT_ENABLE_TIMESTAMP, _LOG_SLOT_MAX };
@@ -82,6 +89,114 @@ const char *agent_source_kind_to_string(enum agent_source_kind k) {
 }
 const char *agent_target_kind_to_string(enum agent_target_kind k) {
         return TO_STRING(target_kind_names, k);
+}
+
+static const char *const pcrs_origin_names[_AGENT_PCRS_ORIGIN_MAX] = {
+        [AGENT_PCRS_NONE] = "none",
+        [AGENT_PCRS_YAML] = "enclave.expected_pcrs",
+        [AGENT_PCRS_IMAGE] = AGENT_IMAGE_MEASUREMENTS_FILE,
+};
+
+const char *agent_pcrs_origin_to_string(enum agent_pcrs_origin o) {
+        return TO_STRING(pcrs_origin_names, o);
+}
+
+/* enclave.expected_pcrs: {0: HEX, 1: HEX, 2: HEX, 8: HEX}; indexes 0..31, 96 hex digits each. */
+static int parse_expected_pcrs(struct config_ctx *c, const struct config_field *f, const struct ynode *v,
+                               const char *path, void *obj) {
+        struct agent_pcr_set set = {};
+        int r;
+
+        if (v->type != YNODE_MAPPING)
+                return config_error(c, v, path, "expected a mapping of PCR index to hex value, got %s",
+                                    config_node_kind(v));
+        for (size_t i = 0; i + 1 < v->n_items; i += 2) {
+                const struct ynode *key = v->items[i], *val = v->items[i + 1];
+                _cleanup_free_ char *kpath = config_path_join(path, key->value);
+                unsigned long idx = 0;
+                char *end = NULL;
+
+                if (!kpath)
+                        return -ENOMEM;
+                errno = 0;
+                if (key->len > 0 && key->len <= 2 && key->value[0] >= '0' && key->value[0] <= '9' &&
+                    (key->len == 1 || key->value[0] != '0'))
+                        idx = strtoul(key->value, &end, 10);
+                if (!end || *end || errno || idx >= AGENT_PCR_COUNT) {
+                        r = config_error(c, key, kpath, "'%.*s%s' is not a PCR index (0 to %d)",
+                                         CONFIG_VALUE(key->value, key->len), AGENT_PCR_COUNT - 1);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (set.mask & (1u << idx)) {
+                        r = config_error(c, key, kpath, "PCR%lu is given twice", idx);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                r = config_check_string(c, val, kpath, false);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        continue;
+                if (agent_pcr_from_hex(val->value, val->len, set.value[idx]) < 0) {
+                        r = config_error(c, val, kpath,
+                                         "expected %d hex digits (a SHA-384 measurement), got %zu "
+                                         "characters%s",
+                                         2 * AGENT_PCR_LEN, val->len,
+                                         val->len == 2 * AGENT_PCR_LEN ? " that are not all hex digits"
+                                                                       : "");
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                set.mask |= 1u << idx;
+        }
+        if (v->n_items > 0 && set.mask != 0 && !(set.mask & 1u)) {
+                r = config_error(c, v, path, "PCR0 (the image's measurement) must be among them");
+                if (r < 0)
+                        return r;
+        }
+        ((struct agent_config_enclave *) obj)->expected_pcrs = set;
+        ((struct agent_config_enclave *) obj)->pcrs_origin = set.mask ? AGENT_PCRS_YAML : AGENT_PCRS_NONE;
+        return 0;
+}
+
+/* enclave.kms_proxy: an address enclave-token connects to for KMS (common/transport.h syntax). */
+static int parse_address(struct config_ctx *c, const struct config_field *f, const struct ynode *v,
+                         const char *path, void *obj) {
+        struct transport_addr a;
+        int r;
+
+        r = config_check_string(c, v, path, false);
+        if (r <= 0)
+                return r;
+        if (transport_addr_parse(v->value, &a) < 0)
+                return config_error(c, v, path,
+                                    "'%.*s%s' is not an address (unix:path=/absolute/path or "
+                                    "vsock:cid=N;port=P)",
+                                    CONFIG_VALUE(v->value, v->len));
+        return config_parse_string(c, f, v, path, obj);
+}
+
+/* The rule of aws/ (the enclave checks the region it is sent with it too), within KMS_BEGIN's bound. */
+bool agent_region_valid(const char *s) {
+        return s && strlen(s) <= AGENT_CONFIG_REGION_MAX && aws_region_validate(s, NULL) >= 0;
+}
+
+/* options.region: an AWS region name (us-east-1, us-gov-west-1, cn-north-1). */
+static int parse_region(struct config_ctx *c, const struct config_field *f, const struct ynode *v,
+                        const char *path, void *obj) {
+        int r;
+
+        r = config_check_string(c, v, path, false);
+        if (r <= 0)
+                return r;
+        if (!agent_region_valid(v->value))
+                return config_error(c, v, path, "'%.*s%s' is not an AWS region (like us-east-1)",
+                                    CONFIG_VALUE(v->value, v->len));
+        return config_parse_string(c, f, v, path, obj);
 }
 
 static int parse_nothing(struct config_ctx *c, const struct config_field *f, const struct ynode *v,
@@ -129,6 +244,11 @@ static const struct config_field enclave_fields[] = {
         { "cid", ENCLAVE_CID, config_parse_u32, E(cid), 4, UINT32_MAX - 1 },
         { "token_binary", ENCLAVE_TOKEN_BINARY, config_parse_string, E(token_binary),
           .flags = CONFIG_ABSOLUTE },
+        { "expected_pcrs", ENCLAVE_EXPECTED_PCRS, parse_expected_pcrs },
+        { "nsm_simulator", ENCLAVE_NSM_SIMULATOR, config_parse_bool, E(nsm_simulator) },
+        { "kms_proxy", ENCLAVE_KMS_PROXY, parse_address, E(kms_proxy) },
+        { "kms_ca_file", ENCLAVE_KMS_CA_FILE, config_parse_string, E(kms_ca_file),
+          .flags = CONFIG_ABSOLUTE },
 };
 #undef E
 
@@ -151,6 +271,7 @@ static const struct config_field options_fields[] = {
           .flags = CONFIG_ABSOLUTE },
         { "server_pid_file", OPTIONS_SERVER_PID_FILE, config_parse_string, O(server_pid_file),
           .flags = CONFIG_ABSOLUTE },
+        { "region", OPTIONS_REGION, parse_region, O(region) },
 };
 #undef O
 
@@ -183,6 +304,58 @@ static int check_enclave_sizes(struct config_ctx *c, const struct ynode *v, cons
         return r;
 }
 
+/* Development and test switches of enclave-token: an EIF run by nitro-cli takes no command line, and a
+ * simulated NSM there would make attestation meaningless. */
+static int check_local_only(struct config_ctx *c, const struct config_seen *seen) {
+        static const struct {
+                unsigned slot;
+                const char *path, *why;
+        } keys[] = {
+                { ENCLAVE_NSM_SIMULATOR, "enclave.nsm_simulator",
+                  "a simulated NSM makes attestation prove nothing: it is for development and tests with "
+                  "enclave.launcher: local only" },
+                { ENCLAVE_KMS_PROXY, "enclave.kms_proxy",
+                  "only the local launcher passes it to enclave-token (an enclave image reaches KMS "
+                  "through the parent's vsock-proxy, vsock:cid=3;port=8000)" },
+                { ENCLAVE_KMS_CA_FILE, "enclave.kms_ca_file",
+                  "only the local launcher passes it to enclave-token (an enclave image uses the CAs "
+                  "built into it)" },
+        };
+        const struct agent_config_enclave *e = &c->cfg->enclave;
+        int r;
+
+        if (e->launcher == AGENT_LAUNCHER_LOCAL)
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                if (!seen[keys[i].slot].value)
+                        continue;
+                if (keys[i].slot == ENCLAVE_NSM_SIMULATOR && !e->nsm_simulator)
+                        continue; /* nsm_simulator: false is harmless */
+                r = config_error(c, seen[keys[i].slot].key, keys[i].path,
+                                 "not allowed with enclave.launcher: "
+                                 "%s: %s",
+                                 agent_launcher_to_string(e->launcher), keys[i].why);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* enclave-token's simulator reports PCR0-4 and PCR8 (--nsm-sim-pcr takes only those), the rest zero. */
+#define SIMULATED_PCRS ((1u << 0) | (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 8))
+
+static int check_simulated_pcrs(struct config_ctx *c, const struct config_seen *seen) {
+        const struct agent_config_enclave *e = &c->cfg->enclave;
+        uint32_t extra = e->expected_pcrs.mask & ~SIMULATED_PCRS;
+
+        if (e->launcher != AGENT_LAUNCHER_LOCAL || !e->nsm_simulator || extra == 0)
+                return 0;
+        return config_error(c, seen[ENCLAVE_EXPECTED_PCRS].value, "enclave.expected_pcrs",
+                            "the NSM simulator reports PCR0-4 and PCR8 only, so PCR%d cannot be expected "
+                            "with enclave.nsm_simulator",
+                            __builtin_ctz(extra));
+}
+
 static int parse_enclave(struct config_ctx *c, const struct ynode *v) {
         struct agent_config_enclave *e = &c->cfg->enclave;
         struct config_seen seen[_ENCLAVE_SLOT_MAX] = {};
@@ -211,10 +384,16 @@ static int parse_enclave(struct config_ctx *c, const struct ynode *v) {
                 if (r < 0)
                         return r;
         }
-        if (seen[ENCLAVE_TOKEN_BINARY].value && e->launcher != AGENT_LAUNCHER_LOCAL)
-                return config_warning(c, seen[ENCLAVE_TOKEN_BINARY].key, "enclave.token_binary",
-                                      "only used by the local launcher, ignoring");
-        return 0;
+        if (seen[ENCLAVE_TOKEN_BINARY].value && e->launcher != AGENT_LAUNCHER_LOCAL) {
+                r = config_warning(c, seen[ENCLAVE_TOKEN_BINARY].key, "enclave.token_binary",
+                                   "only used by the local launcher, ignoring");
+                if (r < 0)
+                        return r;
+        }
+        r = check_local_only(c, seen);
+        if (r < 0)
+                return r;
+        return check_simulated_pcrs(c, seen);
 }
 
 /* The server's own files are only read in direct mode. */
@@ -297,6 +476,11 @@ struct agent_config *agent_config_free(struct agent_config *c) {
         free(c->tokens);
         free(c->enclave.image_path);
         free(c->enclave.token_binary);
+        free(c->enclave.measurements_path);
+        free(c->enclave.measurements_ignored);
+        free(c->enclave.kms_proxy);
+        free(c->enclave.kms_ca_file);
+        free(c->options.region);
         free(c->options.runtime_dir);
         free(c->options.state_dir);
         free(c->options.server_config);
@@ -417,6 +601,76 @@ static int read_bounded(int fd, char **ret, size_t *ret_len) {
         return 0;
 }
 
+/* <dir of image_path>/image-measurements.json: the image's PCRs, unless acm.yaml gives them. A missing
+ * file is fine; one that cannot be read or parsed is an error (the operator put it there). */
+static int load_measurements(struct agent_config *cfg, struct agent_config_diag *diag) {
+        _cleanup_free_ char *path = NULL, *error = NULL, *dir = NULL;
+        _cleanup_close_ int fd = -1;
+        const char *slash;
+        char buf[AGENT_IMAGE_MEASUREMENTS_MAX + 1];
+        size_t n = 0;
+        struct agent_pcr_set set;
+        int r;
+
+        if (!cfg->enclave.image_path || !(slash = strrchr(cfg->enclave.image_path, '/')))
+                return 0;
+        dir = strndup(cfg->enclave.image_path, (size_t) (slash - cfg->enclave.image_path));
+        if (!dir || asprintf(&path, "%s/%s", dir, AGENT_IMAGE_MEASUREMENTS_FILE) < 0) {
+                path = NULL;
+                return -ENOMEM;
+        }
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0 && errno == ENOENT)
+                return 0;
+        if (fd >= 0 && cfg->enclave.pcrs_origin == AGENT_PCRS_YAML) {
+                cfg->enclave.measurements_ignored = TAKE_PTR(path); /* the agent says so at debug level */
+                return 0;
+        }
+        if (fd < 0) {
+                r = negative_errno();
+                return config_diag_add(diag, AGENT_CONFIG_ERROR, 0, 0, "enclave.image_path",
+                                       "cannot open the image's measurements '%s': %s", path, strerror(-r));
+        }
+        for (;;) {
+                ssize_t k = read(fd, buf + n, sizeof(buf) - n);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return config_diag_add(diag, AGENT_CONFIG_ERROR, 0, 0, "enclave.image_path",
+                                               "cannot read the image's measurements '%s': %s", path,
+                                               strerror(errno));
+                if (k == 0 || (n += (size_t) k) == sizeof(buf))
+                        break;
+        }
+        r = agent_image_measurements_parse(buf, n, &set, &error);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return config_diag_add(diag, AGENT_CONFIG_ERROR, 0, 0, "enclave.image_path",
+                                       "the image's measurements '%s': %s", path, error ?: strerror(-r));
+        cfg->enclave.expected_pcrs = set;
+        cfg->enclave.pcrs_origin = AGENT_PCRS_IMAGE;
+        cfg->enclave.measurements_path = TAKE_PTR(path);
+        return 0;
+}
+
+/* With nitro-cli, credentials go only to an enclave whose PCRs were checked: some must be expected. */
+static int check_attestation_policy(const struct agent_config *cfg, struct agent_config_diag *diag) {
+        if (cfg->enclave.launcher != AGENT_LAUNCHER_NITRO_CLI || cfg->enclave.pcrs_origin != AGENT_PCRS_NONE)
+                return 0;
+        for (size_t i = 0; i < cfg->n_tokens; i++)
+                if (agent_config_token_encrypted(&cfg->tokens[i]))
+                        return config_diag_add(
+                                diag, AGENT_CONFIG_ERROR, cfg->tokens[i].line, cfg->tokens[i].column,
+                                "enclave.expected_pcrs",
+                                "token '%s' has an encrypted_key, but nothing says which enclave image may "
+                                "receive the AWS credentials: set enclave.expected_pcrs (at least PCR0) or "
+                                "put %s (nitro-cli build-enclave's output) next to enclave.image_path",
+                                cfg->tokens[i].label, AGENT_IMAGE_MEASUREMENTS_FILE);
+        return 0;
+}
+
 static bool has_pins(const struct agent_config *c) {
         for (size_t i = 0; i < c->n_tokens; i++)
                 if (c->tokens[i].pin)
@@ -430,7 +684,7 @@ int agent_config_load(const char *path, struct agent_config **ret, struct agent_
         _cleanup_close_ int fd = -1;
         struct stat st;
         char *buf = NULL;
-        size_t len = 0;
+        size_t len = 0, n_errors;
         int r;
 
         if (!path || !ret)
@@ -463,6 +717,15 @@ int agent_config_load(const char *path, struct agent_config **ret, struct agent_
         free(buf);
         if (r < 0)
                 return r;
+        n_errors = diag->n_errors;
+        r = load_measurements(cfg, diag);
+        /* a broken measurements file is the one error to fix, not also "no PCRs" */
+        if (r >= 0 && diag->n_errors == n_errors)
+                r = check_attestation_policy(cfg, diag);
+        if (r < 0)
+                return r;
+        if (diag->n_errors > 0)
+                return -EINVAL;
 
         if ((st.st_mode & S_IROTH) && has_pins(cfg)) {
                 r = config_diag_add(diag, AGENT_CONFIG_WARNING, 0, 0, NULL,

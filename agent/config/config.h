@@ -36,6 +36,15 @@
 #define AGENT_CONFIG_LABEL_MAX     32
 #define AGENT_CONFIG_PIN_MIN       4
 #define AGENT_CONFIG_PIN_MAX       64
+#define AGENT_CONFIG_REGION_MAX    32 /* us-east-1, ap-southeast-5, us-gov-west-1, cn-northwest-1 */
+#define AGENT_CONFIG_TTL_MAX       (366u * 24 * 3600) /* the enclave's bound on a token's TTL */
+#define AGENT_CONFIG_DEFAULT_TTL   (48u * 3600)       /* the enclave's TTL for KMS tokens when 0 is sent */
+
+/* Expected PCR values of the enclave image (SHA-384). */
+#define AGENT_PCR_COUNT               32
+#define AGENT_PCR_LEN                 48
+#define AGENT_IMAGE_MEASUREMENTS_FILE "image-measurements.json"
+#define AGENT_IMAGE_MEASUREMENTS_MAX  (64u * 1024u)
 
 enum agent_launcher {
         AGENT_LAUNCHER_NITRO_CLI, /* "nitro-cli" */
@@ -61,7 +70,7 @@ enum agent_server_control {
 enum agent_source_kind {
         AGENT_SOURCE_ACM,  /* Acm: {certificate_arn, bucket} */
         AGENT_SOURCE_S3,   /* S3: {uri} */
-        AGENT_SOURCE_FILE, /* File: {key, certificate}; local launcher only */
+        AGENT_SOURCE_FILE, /* File: {key | encrypted_key, certificate} */
         _AGENT_SOURCE_MAX,
         _AGENT_SOURCE_INVALID = -EINVAL,
 };
@@ -72,6 +81,20 @@ enum agent_target_kind {
         AGENT_TARGET_NGINX_STANZA,
         _AGENT_TARGET_MAX,
         _AGENT_TARGET_INVALID = -EINVAL,
+};
+
+struct agent_pcr_set {
+        uint32_t mask; /* bit i: PCR i is expected to hold value[i] */
+        uint8_t value[AGENT_PCR_COUNT][AGENT_PCR_LEN];
+};
+
+/* Where the expected PCRs came from, for messages. */
+enum agent_pcrs_origin {
+        AGENT_PCRS_NONE,
+        AGENT_PCRS_YAML,  /* enclave.expected_pcrs */
+        AGENT_PCRS_IMAGE, /* image-measurements.json next to enclave.image_path */
+        _AGENT_PCRS_ORIGIN_MAX,
+        _AGENT_PCRS_ORIGIN_INVALID = -EINVAL,
 };
 
 struct agent_config_enclave {
@@ -85,6 +108,14 @@ struct agent_config_enclave {
         uint64_t attestation_retry_count; /* total attempts */
         uint32_t cid;                     /* 0: let nitro-cli choose */
         char *token_binary;               /* local launcher; NULL: the installed enclave-token */
+        /* What the enclave's attestation document must show before credentials are sent. */
+        struct agent_pcr_set expected_pcrs;
+        enum agent_pcrs_origin pcrs_origin;
+        char *measurements_path;    /* AGENT_PCRS_IMAGE: the file they were read from */
+        char *measurements_ignored; /* AGENT_PCRS_YAML and a measurements file exists: its path */
+        bool nsm_simulator; /* local launcher: enclave-token --nsm-simulator (attestation proves nothing) */
+        char *kms_proxy;    /* local launcher: enclave-token --kms-proxy ADDRESS; NULL: its default */
+        char *kms_ca_file;  /* local launcher: enclave-token --kms-ca FILE; NULL: the system's CAs */
 };
 
 struct agent_config_options {
@@ -99,6 +130,7 @@ struct agent_config_options {
         /* direct mode: the pid file that tells whether the server runs; NULL: found from server_config
          * (webapply_pid_file_find()) */
         char *server_pid_file;
+        char *region; /* the KMS region; NULL: $AWS_REGION, else $AWS_DEFAULT_REGION */
 };
 
 struct agent_config_log {
@@ -111,7 +143,8 @@ struct agent_config_source {
         char *certificate_arn; /* Acm; may be "" (ACM's examples ship it empty; warned) */
         char *bucket;          /* Acm; the default filled in */
         char *uri;             /* S3: s3://bucket/key */
-        char *key;             /* File: PEM private key */
+        char *key;             /* File: PEM private key (plaintext; local launcher only) */
+        char *encrypted_key;   /* File: a KMS CiphertextBlob of the PEM key (raw or base64); or key */
         char *certificate;     /* File: PEM leaf followed by its chain */
 };
 
@@ -129,6 +162,7 @@ struct agent_config_token {
         struct agent_config_source source;
         struct agent_config_target target;
         uint64_t refresh_interval_secs;
+        uint64_t ttl_secs;     /* TOKEN_ADD / TOKEN_REFRESH ttl; 0: the enclave's default (48 h) */
         unsigned line, column; /* where the token's entry starts, for later messages */
 };
 
@@ -191,3 +225,25 @@ const char *agent_server_control_to_string(enum agent_server_control s);
 const char *agent_source_kind_to_string(enum agent_source_kind k);
 const char *agent_target_kind_to_string(enum agent_target_kind k);
 const char *agent_config_severity_to_string(enum agent_config_severity s);
+const char *agent_pcrs_origin_to_string(enum agent_pcrs_origin o);
+
+/* Does this token's key reach the enclave as a KMS ciphertext (File encrypted_key)? */
+static inline bool agent_config_token_encrypted(const struct agent_config_token *t) {
+        return t->source.kind == AGENT_SOURCE_FILE && t->source.encrypted_key;
+}
+
+/* nitro-cli's measurements, `{"Measurements": {"HashAlgorithm": "Sha384 { ... }", "PCR0": "hex", "PCR1":
+ * "hex", "PCR2": "hex", "PCR8"?: "hex"}}` (build-enclave and describe-eif print it; other top-level keys
+ * of describe-eif are skipped). PCR0..2 are required; HashAlgorithm must be Sha384; each value 96 hex
+ * digits; duplicates, other keys inside Measurements, trailing bytes refused. Pure and bounded
+ * (AGENT_IMAGE_MEASUREMENTS_MAX). 0 and *ret, or -EBADMSG / -E2BIG / -ENOMEM with *ret_error (may be
+ * NULL) saying where: "line 3 column 12: ...". */
+_must_check_ int agent_image_measurements_parse(const char *text, size_t len, struct agent_pcr_set *ret,
+                                                char **ret_error);
+
+/* An AWS region name as aws_region_validate() takes it (a-z 0-9 and single '-' between parts, starting
+ * with a letter), at most AGENT_CONFIG_REGION_MAX bytes. Pure. */
+bool agent_region_valid(const char *s);
+
+/* Parses 2*AGENT_PCR_LEN hex digits (either case) into out. -EINVAL otherwise. Pure. */
+_must_check_ int agent_pcr_from_hex(const char *s, size_t len, uint8_t out[static AGENT_PCR_LEN]);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +31,102 @@ __attribute__((noreturn)) static void exec_child(const char *const *argv, pid_t 
         _exit(127);
 }
 
+char **launcher_argv_free(char **argv) {
+        for (size_t i = 0; argv && argv[i]; i++)
+                free(argv[i]);
+        free(argv);
+        return NULL;
+}
+
+char *launcher_sim_root_path(const struct launcher *l) {
+        char *p;
+
+        if (!l->nsm_simulator || asprintf(&p, "%s/%s", l->runtime_dir, LAUNCHER_NSM_SIM_ROOT_FILE) < 0)
+                return NULL;
+        return p;
+}
+
+#define ARGV_MAX (16 + 2 * AGENT_PCR_COUNT)
+
+static int argv_add(char **argv, size_t *n, const char *fmt, ...) _printf_(3, 4);
+static int argv_add(char **argv, size_t *n, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        if (*n + 1 >= ARGV_MAX)
+                return -E2BIG;
+        va_start(ap, fmt);
+        r = vasprintf(&argv[*n], fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                argv[*n] = NULL;
+                return -ENOMEM;
+        }
+        (*n)++;
+        return 0;
+}
+
+static int argv_add_pcr(char **argv, size_t *n, unsigned index, const uint8_t *v) {
+        char hex[2 * AGENT_PCR_LEN + 1];
+
+        for (size_t i = 0; i < AGENT_PCR_LEN; i++)
+                (void) snprintf(hex + 2 * i, 3, "%02x", v[i]);
+        return argv_add(argv, n, "%u=%s", index, hex);
+}
+
+/* --socket-mode 0666: the web server's workers (www-data, nobody, apache) connect to the data socket.
+ * enclave-token creates the control socket 0600 before it listens, so only we (and root) can ever
+ * provision. --dev: a File source hands over a plaintext key, which enclave-token only takes in
+ * development mode; the local launcher is for development, demos and tests only. The simulated NSM
+ * reports the PCRs the agent expects, and writes its root certificate where the agent reads it. */
+int launcher_local_argv(const struct launcher *l, bool debug, char ***ret_argv) {
+        _cleanup_(launcher_argv_freep) char **argv = calloc(ARGV_MAX, sizeof(char *));
+        _cleanup_free_ char *root = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!argv)
+                return -ENOMEM;
+        if ((r = argv_add(argv, &n, "%s", l->token_binary)) < 0 || (r = argv_add(argv, &n, "--dev")) < 0 ||
+            (r = argv_add(argv, &n, "--data")) < 0 ||
+            (r = argv_add(argv, &n, "unix:path=%s/data.sock", l->runtime_dir)) < 0 ||
+            (r = argv_add(argv, &n, "--control")) < 0 ||
+            (r = argv_add(argv, &n, "unix:path=%s/control.sock", l->runtime_dir)) < 0 ||
+            (r = argv_add(argv, &n, "--socket-mode")) < 0 || (r = argv_add(argv, &n, "0666")) < 0)
+                return r;
+        if (debug && ((r = argv_add(argv, &n, "--log-level")) < 0 || (r = argv_add(argv, &n, "debug")) < 0))
+                return r;
+        if (l->nsm_simulator) {
+                root = launcher_sim_root_path(l);
+                if (!root)
+                        return -ENOMEM;
+                if ((r = argv_add(argv, &n, "--nsm-simulator")) < 0 ||
+                    (r = argv_add(argv, &n, "--nsm-sim-root")) < 0 ||
+                    (r = argv_add(argv, &n, "%s", root)) < 0)
+                        return r;
+                for (unsigned i = 0; i < AGENT_PCR_COUNT; i++) {
+                        if (!(l->sim_pcrs.mask & (1u << i)))
+                                continue;
+                        if ((r = argv_add(argv, &n, "--nsm-sim-pcr")) < 0 ||
+                            (r = argv_add_pcr(argv, &n, i, l->sim_pcrs.value[i])) < 0)
+                                return r;
+                }
+        }
+        if (l->kms_proxy && ((r = argv_add(argv, &n, "--kms-proxy")) < 0 ||
+                             (r = argv_add(argv, &n, "%s", l->kms_proxy)) < 0))
+                return r;
+        if (l->kms_ca_file &&
+            ((r = argv_add(argv, &n, "--kms-ca")) < 0 || (r = argv_add(argv, &n, "%s", l->kms_ca_file)) < 0))
+                return r;
+        *ret_argv = TAKE_PTR(argv);
+        return 0;
+}
+
 int launcher_local_start(struct launcher *l) {
-        _cleanup_free_ char *data = NULL, *control = NULL;
+        _cleanup_(launcher_argv_freep) char **argv = NULL;
+        _cleanup_free_ char *data = NULL, *control = NULL, *root = NULL;
         pid_t parent = getpid(), pid;
+        int r;
 
         if (asprintf(&data, "unix:path=%s/data.sock", l->runtime_dir) < 0 ||
             asprintf(&control, "unix:path=%s/control.sock", l->runtime_dir) < 0)
@@ -40,26 +134,20 @@ int launcher_local_start(struct launcher *l) {
         if (access(l->token_binary, X_OK) < 0)
                 return log_error_errno(negative_errno(), "Cannot run the token binary '%s': %m",
                                        l->token_binary);
-
-        /* --socket-mode 0666: the web server's workers (www-data, nobody, apache) connect to the
-         * data socket. enclave-token creates the control socket 0600 before it listens, so only we
-         * (and root) can ever provision. --dev: a File source hands over a plaintext key, which
-         * enclave-token only takes in development mode; the local launcher is for development, demos
-         * and tests only. */
-        const char *argv[] = {
-                l->token_binary, "--dev", "--data", data, "--control", control,
-                "--socket-mode", "0666",  NULL,     NULL, NULL,
-        };
         /* At debug level so is enclave-token (the tests grep both logs for secrets). */
-        if (log_get_max_level() >= LOG_DEBUG) {
-                argv[8] = "--log-level";
-                argv[9] = "debug";
-        }
+        r = launcher_local_argv(l, log_get_max_level() >= LOG_DEBUG, &argv);
+        if (r < 0)
+                return log_error_errno(r, "Cannot build enclave-token's command line: %m");
+        /* A root left by an earlier simulator must not be taken for this one's. */
+        root = launcher_sim_root_path(l);
+        if (root)
+                (void) unlink(root);
+
         pid = fork();
         if (pid < 0)
                 return log_error_errno(negative_errno(), "Cannot fork: %m");
         if (pid == 0)
-                exec_child(argv, parent);
+                exec_child((const char *const *) argv, parent);
 
         free(l->data_address);
         free(l->control_address);

@@ -38,7 +38,11 @@ int launcher_new(const struct agent_config *cfg, struct launcher **ret) {
         l->p11kit_port = e->p11kit_port;
         l->rpc_port = e->rpc_port;
         l->want_cid = e->cid;
-        if (dup_or_null(e->token_binary ?: LAUNCHER_DEFAULT_TOKEN_BINARY, &l->token_binary) < 0 ||
+        l->nsm_simulator = e->launcher == AGENT_LAUNCHER_LOCAL && e->nsm_simulator;
+        l->sim_pcrs = e->expected_pcrs;
+        if (dup_or_null(e->kms_proxy, &l->kms_proxy) < 0 ||
+            dup_or_null(e->kms_ca_file, &l->kms_ca_file) < 0 ||
+            dup_or_null(e->token_binary ?: LAUNCHER_DEFAULT_TOKEN_BINARY, &l->token_binary) < 0 ||
             dup_or_null(cfg->options.runtime_dir, &l->runtime_dir) < 0 ||
             dup_or_null(e->image_path, &l->image_path) < 0)
                 return -ENOMEM;
@@ -53,6 +57,8 @@ struct launcher *launcher_free(struct launcher *l) {
         free(l->token_binary);
         free(l->runtime_dir);
         free(l->image_path);
+        free(l->kms_proxy);
+        free(l->kms_ca_file);
         free(l->enclave_id);
         free(l->data_address);
         free(l->control_address);

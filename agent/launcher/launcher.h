@@ -13,6 +13,7 @@
 #define LAUNCHER_CONNECT_TIMEOUT_MS   5000
 #define LAUNCHER_NITRO_CLI            "nitro-cli"
 #define LAUNCHER_NITRO_ID_MAX         128
+#define LAUNCHER_NSM_SIM_ROOT_FILE    "nsm-sim-root.pem" /* in runtime_dir: the simulator's root CA */
 
 struct launcher {
         enum agent_launcher kind;
@@ -22,6 +23,9 @@ struct launcher {
         char *image_path; /* nitro */
         uint64_t cpu_count, memory_mib, boot_timeout_ms;
         uint32_t p11kit_port, rpc_port, want_cid;
+        bool nsm_simulator;            /* local: --nsm-simulator, --nsm-sim-pcr N=HEX, --nsm-sim-root */
+        struct agent_pcr_set sim_pcrs; /* local + simulator: what the simulated NSM reports */
+        char *kms_proxy, *kms_ca_file; /* local: --kms-proxy, --kms-ca */
         /* while running */
         bool running;
         pid_t pid;             /* local: our child; nitro: the enclave's ProcessID (not our child) */
@@ -59,6 +63,14 @@ _must_check_ int launcher_connect(const struct launcher *l, struct rpc_client **
 /* Parse `nitro-cli run-enclave` output: text before the JSON object is skipped; EnclaveID,
  * ProcessID and EnclaveCID are required. -EBADMSG on anything else. Pure, bounded. */
 _must_check_ int launcher_nitro_parse(const char *text, size_t len, struct launcher_nitro_info *ret);
+
+/* The local launcher's enclave-token command line (argv[0] is the binary), NULL-terminated, every string
+ * malloc'ed: free it with launcher_argv_free(). debug adds --log-level debug. Pure. */
+_must_check_ int launcher_local_argv(const struct launcher *l, bool debug, char ***ret_argv);
+char **launcher_argv_free(char **argv);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, launcher_argv_free);
+/* <runtime_dir>/nsm-sim-root.pem, or NULL without the simulator / on ENOMEM (check nsm_simulator). */
+char *launcher_sim_root_path(const struct launcher *l);
 
 /* Internal: the two launchers. */
 _must_check_ int launcher_local_start(struct launcher *l);

@@ -50,7 +50,7 @@ expect 0 "base64 input" 'Verdict: +ok' verify --at doc "$T/doc.b64"
 
 expect 1 "missing file" "Cannot open" verify "$T/nonexistent.cose"
 expect 2 "no FILE" 'missing FILE' verify
-expect 2 "no sub-command" "expected the sub-command 'verify'" get
+expect 2 "no sub-command" "expected the sub-command 'verify'" frobnicate
 expect 2 "bad --at" "expected now, doc or UNIX milliseconds" verify --at yesterday "$DOC"
 expect 2 "bad --pcr index" 'index must be 0..31' verify --pcr 32=00 "$DOC"
 expect 2 "bad --pcr value" 'value must be' verify --pcr 1=xyz "$DOC"

@@ -17,6 +17,13 @@
 #define ENC   "enclave: {cpu_count: 2, memory_mib: 256}\n"
 #define TOK   "tokens: [{label: t, source: {S3: {uri: s3://bucket/key}}}]\n"
 #define LOCAL "enclave: {launcher: local}\n"
+#define SIM   "enclave: {launcher: local, nsm_simulator: true}\n"
+#define PCR_A \
+        "3a4b5c6d7e8f9a0b1c2d3e4f5061728394a5b6c7d8e9fa0b1c2d3e4f5061728394a5b6c7d8e9fa0b1c2d3e4f50617283"
+#define PCR_B \
+        "9F00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEE"
+#define PCR_X \
+        "3a4b5c6d7e8f9a0b1c2d3e4f5061728394a5b6c7d8e9fa0b1c2d3e4f5061728394a5b6c7d8e9fa0b1c2d3e4f5061728x"
 
 /* tests/data: $TEST_DATA, else next to this file (meson compiles it as ../tests/unit/...). */
 static char *data_path(const char *rel) {
@@ -408,6 +415,34 @@ static const struct key_case key_cases[] = {
           T(refresh_interval_secs), K_U64, 86400 },
         { ENC "tokens: [{label: t, source: {S3: {uri: s3://bucket/key}}, refresh_interval_secs: ~}]\n",
           T(refresh_interval_secs), K_U64, 43200 },
+        /* the KMS key path */
+        { SIM TOK, C(enclave.nsm_simulator), K_BOOL, true },
+        { LOCAL TOK, C(enclave.nsm_simulator), K_BOOL, false },
+        { "enclave: {cpu_count: 2, memory_mib: 1, nsm_simulator: false}\n" TOK, C(enclave.nsm_simulator),
+          K_BOOL, false },
+        { "enclave: {launcher: local, kms_proxy: 'unix:path=/tmp/kms.sock'}\n" TOK, C(enclave.kms_proxy),
+          K_STR, 0, "unix:path=/tmp/kms.sock" },
+        { "enclave: {launcher: local, kms_proxy: 'vsock:cid=3;port=8000'}\n" TOK, C(enclave.kms_proxy),
+          K_STR, 0, "vsock:cid=3;port=8000" },
+        { LOCAL TOK, C(enclave.kms_proxy), K_STR, 0, NULL },
+        { "enclave: {launcher: local, kms_ca_file: /etc/ca.pem}\n" TOK, C(enclave.kms_ca_file), K_STR, 0,
+          "/etc/ca.pem" },
+        { ENC TOK "options: {region: us-gov-west-1}\n", C(options.region), K_STR, 0, "us-gov-west-1" },
+        { ENC TOK, C(options.region), K_STR, 0, NULL },
+        { SIM "tokens: [{label: t, source: {File: {encrypted_key: /k.bin, certificate: /c.pem}}}]\n",
+          T(source.encrypted_key), K_STR, 0, "/k.bin" },
+        { SIM "tokens: [{label: t, source: {File: {encrypted_key: /k.bin, certificate: /c.pem}}}]\n",
+          T(source.key), K_STR, 0, NULL },
+        { ENC "tokens: [{label: t, source: {File: {encrypted_key: /k.bin, certificate: /c.pem}}}]\n",
+          T(source.kind), K_INT, AGENT_SOURCE_FILE },
+        { SIM "tokens: [{label: t, source: {File: {encrypted_key: /k.bin, certificate: /c.pem}}, ttl_secs: "
+              "86400}]\n",
+          T(ttl_secs), K_U64, 86400 },
+        { SIM "tokens: [{label: t, source: {File: {encrypted_key: /k.bin, certificate: /c.pem}}, "
+              "refresh_interval_secs: 200000, ttl_secs: 31622400}]\n",
+          T(ttl_secs), K_U64, 31622400 },
+        { SIM "tokens: [{label: t, source: {File: {encrypted_key: /k.bin, certificate: /c.pem}}}]\n",
+          T(ttl_secs), K_U64, 0 },
 };
 
 static bool check_key_case(const struct key_case *k) {
@@ -738,6 +773,75 @@ static const struct error_case error_cases[] = {
           82, "tokens[0].refresh_interval_secs", "expected an integer, got a quoted string" },
         { ENC "tokens: [{label: a, label: b, source: {S3: {uri: s3://bucket/key}}}]\n", 2, 21,
           "tokens[0].label", "duplicate key (first given at line 2)" },
+        /* the KMS key path */
+        { "enclave: {cpu_count: 2, memory_mib: 1, nsm_simulator: true}\n" TOK, 1, 40,
+          "enclave.nsm_simulator",
+          "not allowed with enclave.launcher: nitro-cli: a simulated NSM makes attestation prove nothing" },
+        { "enclave: {cpu_count: 2, memory_mib: 1, kms_proxy: 'unix:path=/k.sock'}\n" TOK, 1, 40,
+          "enclave.kms_proxy", "not allowed with enclave.launcher: nitro-cli" },
+        { "enclave: {cpu_count: 2, memory_mib: 1, kms_ca_file: /ca.pem}\n" TOK, 1, 40, "enclave.kms_ca_file",
+          "not allowed with enclave.launcher: nitro-cli" },
+        { "enclave: {launcher: local, kms_proxy: 'tcp:127.0.0.1:443'}\n" TOK, 1, 39, "enclave.kms_proxy",
+          "'tcp:127.0.0.1:443' is not an address" },
+        { "enclave: {launcher: local, kms_ca_file: ca.pem}\n" TOK, 1, 41, "enclave.kms_ca_file",
+          "must be an absolute path" },
+        { "enclave: {launcher: local, nsm_simulator: yes}\n" TOK, 1, 43, "enclave.nsm_simulator",
+          "expected true or false, got 'yes'" },
+        { "enclave: {launcher: local, expected_pcrs: [" PCR_A "]}\n" TOK, 1, 43, "enclave.expected_pcrs",
+          "expected a mapping of PCR index to hex value, got a list" },
+        { "enclave: {launcher: local, expected_pcrs: {0: " PCR_A ", 32: " PCR_A "}}\n" TOK, 1, 145,
+          "enclave.expected_pcrs.32", "'32' is not a PCR index (0 to 31)" },
+        { "enclave: {launcher: local, expected_pcrs: {0: " PCR_A ", PCR1: " PCR_A "}}\n" TOK, 1, 145,
+          "enclave.expected_pcrs.PCR1", "'PCR1' is not a PCR index" },
+        { "enclave: {launcher: local, expected_pcrs: {0: " PCR_A ", 01: " PCR_A "}}\n" TOK, 1, 145,
+          "enclave.expected_pcrs.01", "'01' is not a PCR index" },
+        { "enclave: {launcher: local, expected_pcrs: {0: " PCR_A ", -1: " PCR_A "}}\n" TOK, 1, 145,
+          "enclave.expected_pcrs.-1", "'-1' is not a PCR index" },
+        { "enclave: {launcher: local, expected_pcrs: {0: " PCR_A ", 0: " PCR_A "}}\n" TOK, 1, 145,
+          "enclave.expected_pcrs.0", "PCR0 is given twice" },
+        { "enclave: {launcher: local, expected_pcrs: {0: abcd}}\n" TOK, 1, 47, "enclave.expected_pcrs.0",
+          "expected 96 hex digits (a SHA-384 measurement), got 4 characters" },
+        { "enclave: {launcher: local, expected_pcrs: {0: " PCR_X "}}\n" TOK, 1, 47,
+          "enclave.expected_pcrs.0", "got 96 characters that are not all hex digits" },
+        { "enclave: {launcher: local, expected_pcrs: {0: [a]}}\n" TOK, 1, 47, "enclave.expected_pcrs.0",
+          "expected a single value, got a list" },
+        { "enclave: {launcher: local, expected_pcrs: {1: " PCR_A "}}\n" TOK, 1, 43, "enclave.expected_pcrs",
+          "PCR0 (the image's measurement) must be among them" },
+        { SIM "tokens: [{label: a, source: {File: {key: /k.pem, encrypted_key: /k.bin, certificate: "
+              "/c.pem}}}]\n",
+          2, 50, "tokens[0].source.File.encrypted_key",
+          "give either key (a plaintext PEM key) or encrypted_key" },
+        { SIM "tokens: [{label: a, source: {File: {certificate: /c.pem}}}]\n", 2, 36,
+          "tokens[0].source.File", "missing required key 'key' or 'encrypted_key'" },
+        { LOCAL "tokens: [{label: a, source: {File: {encrypted_key: /k.bin, certificate: /c.pem}}}]\n", 2,
+          37, "tokens[0].source.File.encrypted_key",
+          "a KMS ciphertext needs an attested enclave: with enclave.launcher: local set "
+          "enclave.nsm_simulator: "
+          "true" },
+        { SIM "tokens: [{label: a, source: {File: {encrypted_key: k.bin, certificate: /c.pem}}}]\n", 2, 52,
+          "tokens[0].source.File.encrypted_key", "must be an absolute path" },
+        { ENC "tokens: [{label: a, source: {File: {key: /k.pem, certificate: /c.pem}}}]\n", 2, 30,
+          "tokens[0].source.File",
+          "plaintext private key and is only allowed with enclave.launcher: local" },
+        { SIM "tokens: [{label: a, source: {File: {encrypted_key: /k.bin, certificate: /c.pem}}, "
+              "refresh_interval_secs: 3600, ttl_secs: 3600}]\n",
+          2, 122, "tokens[0].ttl_secs", "must be greater than refresh_interval_secs (3600)" },
+        { SIM "tokens: [{label: a, source: {File: {encrypted_key: /k.bin, certificate: /c.pem}}, "
+              "ttl_secs: 100}]\n",
+          2, 93, "tokens[0].ttl_secs", "must be greater than refresh_interval_secs (43200)" },
+        { SIM "tokens: [{label: a, source: {File: {encrypted_key: /k.bin, certificate: /c.pem}}, "
+              "ttl_secs: 31622401}]\n",
+          2, 93, "tokens[0].ttl_secs", "must be between 1 and 31622400" },
+        { SIM "tokens: [{label: a, source: {File: {encrypted_key: /k.bin, certificate: /c.pem}}, "
+              "refresh_interval_secs: 172800}]\n",
+          2, 106, "tokens[0].refresh_interval_secs", "is not below the enclave's default TTL of 172800 s" },
+        { "enclave: {launcher: local, nsm_simulator: true, expected_pcrs: {0: " PCR_A ", 16: " PCR_A
+          "}}\n" TOK,
+          1, 64, "enclave.expected_pcrs",
+          "the NSM simulator reports PCR0-4 and PCR8 only, so PCR16 cannot be expected" },
+        { ENC TOK "options: {region: US-East-1}\n", 3, 19, "options.region",
+          "'US-East-1' is not an AWS region" },
+        { ENC TOK "options: {region: ''}\n", 3, 19, "options.region", "is not an AWS region" },
 };
 
 static bool check_error_case(const struct error_case *k) {
@@ -823,6 +927,10 @@ static const struct warning_case warning_cases[] = {
           "only used by the nitro-cli launcher" },
         { "enclave: {cpu_count: 2, memory_mib: 1, token_binary: /bin/t}\n" TOK, 1, 40,
           "enclave.token_binary", "only used by the local launcher" },
+        { LOCAL
+          "tokens: [{label: t, source: {File: {key: /k.pem, certificate: /c.pem}}, ttl_secs: 99999}]\n",
+          2, 73, "tokens[0].ttl_secs",
+          "only used with an encrypted key (a plaintext key never expires), ignoring" },
         { ENC TOK "options: {server_config: /etc/nginx/nginx.conf}\n", 3, 11, "options.server_config",
           "only used with server_control: direct" },
         { ENC TOK "options: {server_control: systemd, server_pid_file: /run/nginx.pid}\n", 3, 36,
@@ -1120,6 +1228,129 @@ static char *write_temp(const char *dir, const char *name, const char *text, mod
         return path;
 }
 
+static void test_expected_pcrs(void) {
+        _cleanup_(agent_config_diag_done) struct agent_config_diag d = {};
+        _cleanup_(agent_config_freep) struct agent_config *c = NULL;
+        const char *yaml = "enclave:\n"
+                           "  launcher: local\n"
+                           "  expected_pcrs:\n"
+                           "    0: " PCR_A "\n"
+                           "    1: \"" PCR_B "\"\n"
+                           "    2: " PCR_A "\n"
+                           "    8: " PCR_B "\n"
+                           "    31: " PCR_A "\n" TOK;
+
+        ASSERT_OK(parse(yaml, &c, &d));
+        ASSERT_EQ(d.n_entries, 0);
+        ASSERT_EQ(c->enclave.pcrs_origin, AGENT_PCRS_YAML);
+        ASSERT_EQ(c->enclave.expected_pcrs.mask, 0x80000107u);
+        ASSERT_EQ(c->enclave.expected_pcrs.value[0][0], 0x3a);
+        ASSERT_EQ(c->enclave.expected_pcrs.value[0][47], 0x83);
+        ASSERT_EQ(c->enclave.expected_pcrs.value[1][0], 0x9f); /* upper case, quoted */
+        ASSERT_EQ(c->enclave.expected_pcrs.value[8][47], 0xee);
+        ASSERT_EQ(c->enclave.expected_pcrs.value[31][1], 0x4b);
+        ASSERT_EQ(c->enclave.expected_pcrs.value[3][0], 0);
+        c = agent_config_free(c);
+        /* none given, or an empty mapping: nothing expected */
+        ASSERT_OK(parse(LOCAL TOK, &c, &d));
+        ASSERT_EQ(c->enclave.pcrs_origin, AGENT_PCRS_NONE);
+        ASSERT_EQ(c->enclave.expected_pcrs.mask, 0);
+        c = agent_config_free(c);
+        ASSERT_OK(parse("enclave: {launcher: local, expected_pcrs: {}}\n" TOK, &c, &d));
+        ASSERT_EQ(c->enclave.pcrs_origin, AGENT_PCRS_NONE);
+        ASSERT_STREQ(agent_pcrs_origin_to_string(AGENT_PCRS_YAML), "enclave.expected_pcrs");
+        ASSERT_STREQ(agent_pcrs_origin_to_string(AGENT_PCRS_IMAGE), "image-measurements.json");
+        ASSERT_TRUE(agent_pcrs_origin_to_string(_AGENT_PCRS_ORIGIN_MAX) == NULL);
+}
+
+#define MEASUREMENTS                                                                                   \
+        "{\n  \"Measurements\": {\n    \"HashAlgorithm\": \"Sha384 { ... }\",\n    \"PCR0\": \"" PCR_B \
+        "\",\n    \"PCR1\": \"" PCR_A "\",\n    \"PCR2\": \"" PCR_A "\"\n  }\n}\n"
+
+/* image-measurements.json next to enclave.image_path; acm.yaml's expected_pcrs win; nitro-cli with an
+ * encrypted key and no PCRs at all is refused. */
+static void test_load_measurements(void) {
+        char dir[] = "/tmp/test-agent-config.XXXXXX";
+        _cleanup_free_ char *meas = NULL, *yaml_image = NULL, *yaml_both = NULL, *yaml_none = NULL,
+                            *bad = NULL, *text = NULL;
+        _cleanup_(agent_config_diag_done) struct agent_config_diag d = {};
+        _cleanup_(agent_config_freep) struct agent_config *c = NULL;
+
+        ASSERT_TRUE(mkdtemp(dir));
+        ASSERT_TRUE(asprintf(&text,
+                             "enclave: {cpu_count: 2, memory_mib: 256, image_path: %s/enclave.eif}\n"
+                             "tokens: [{label: t, source: {File: {encrypted_key: /k.bin, certificate: "
+                             "/c.pem}}}]\n",
+                             dir) > 0);
+        yaml_image = write_temp(dir, "image.yaml", text, 0600);
+        free(text);
+        ASSERT_TRUE(asprintf(&text,
+                             "enclave: {cpu_count: 2, memory_mib: 256, image_path: %s/enclave.eif, "
+                             "expected_pcrs: "
+                             "{0: " PCR_A "}}\n"
+                             "tokens: [{label: t, source: {File: {encrypted_key: /k.bin, certificate: "
+                             "/c.pem}}}]\n",
+                             dir) > 0);
+        yaml_both = write_temp(dir, "both.yaml", text, 0600);
+        yaml_none = write_temp(
+                dir, "none.yaml",
+                "enclave: {cpu_count: 2, memory_mib: 256, image_path: /nonexistent/enclave.eif}\n"
+                "tokens: [{label: t, source: {File: {encrypted_key: /k.bin, certificate: /c.pem}}}]\n",
+                0600);
+        if (yaml_image && yaml_both && yaml_none) {
+                /* no measurements file: nitro-cli with an encrypted key has nothing to check */
+                ASSERT_ERR(agent_config_load(yaml_image, &c, &d), -EINVAL);
+                ASSERT_EQ(d.n_errors, 1);
+                ASSERT_STREQ(d.entries[0].key, "enclave.expected_pcrs");
+                ASSERT_TRUE(strstr(d.entries[0].message,
+                                   "token 't' has an encrypted_key, but nothing says which "
+                                   "enclave image may receive the AWS credentials"));
+                ASSERT_EQ(d.entries[0].line, 2);
+                ASSERT_ERR(agent_config_load(yaml_none, &c, &d), -EINVAL);
+
+                meas = write_temp(dir, "image-measurements.json", MEASUREMENTS, 0644);
+                ASSERT_TRUE(meas);
+                ASSERT_OK(agent_config_load(yaml_image, &c, &d));
+                ASSERT_EQ(d.n_entries, 0);
+                ASSERT_EQ(c->enclave.pcrs_origin, AGENT_PCRS_IMAGE);
+                ASSERT_STREQ(c->enclave.measurements_path, meas);
+                ASSERT_EQ(c->enclave.expected_pcrs.mask, 0x7u);
+                ASSERT_EQ(c->enclave.expected_pcrs.value[0][0], 0x9f);
+                c = agent_config_free(c);
+
+                /* acm.yaml wins */
+                ASSERT_OK(agent_config_load(yaml_both, &c, &d));
+                ASSERT_EQ(c->enclave.pcrs_origin, AGENT_PCRS_YAML);
+                ASSERT_EQ(c->enclave.expected_pcrs.mask, 0x1u);
+                ASSERT_EQ(c->enclave.expected_pcrs.value[0][0], 0x3a);
+                ASSERT_TRUE(c->enclave.measurements_path == NULL);
+                ASSERT_STREQ(c->enclave.measurements_ignored, meas);
+                c = agent_config_free(c);
+
+                /* a broken measurements file is an error naming it and the place */
+                (void) unlink(meas);
+                bad = write_temp(dir, "image-measurements.json", "{\"Measurements\": {\"PCR0\": \"00\"}}",
+                                 0644);
+                ASSERT_TRUE(bad);
+                ASSERT_ERR(agent_config_load(yaml_image, &c, &d), -EINVAL);
+                ASSERT_EQ(d.n_errors, 1);
+                ASSERT_STREQ(d.entries[0].key, "enclave.image_path");
+                ASSERT_TRUE(strstr(d.entries[0].message,
+                                   "image-measurements.json': line 1 column 27: a PCR value "
+                                   "must be 96 hex digits"));
+        }
+        if (meas)
+                (void) unlink(meas);
+        if (yaml_image)
+                (void) unlink(yaml_image);
+        if (yaml_both)
+                (void) unlink(yaml_both);
+        if (yaml_none)
+                (void) unlink(yaml_none);
+        (void) rmdir(dir);
+        ASSERT_TRUE(yaml_image && yaml_both && yaml_none);
+}
+
 static void test_load(void) {
         char dir[] = "/tmp/test-agent-config.XXXXXX";
         _cleanup_free_ char *priv = NULL, *pub = NULL, *nopin = NULL, *big = NULL, *bigtext = NULL;
@@ -1195,6 +1426,20 @@ static const char mutation_sample[] =
         "  - label: s3\n"
         "    source: {S3: {uri: \"s3://bucket/key\"}}\n";
 
+static const char mutation_sample_kms[] =
+        "enclave:\n"
+        "  launcher: local\n"
+        "  nsm_simulator: true\n"
+        "  kms_proxy: 'unix:path=/tmp/k.sock'\n"
+        "  kms_ca_file: /tmp/ca.pem\n"
+        "  expected_pcrs: {0: " PCR_A ", 8: " PCR_B "}\n"
+        "options: {region: eu-west-1}\n"
+        "tokens:\n"
+        "  - label: web\n"
+        "    source: {File: {encrypted_key: /k.bin, certificate: /c.pem}}\n"
+        "    refresh_interval_secs: 3600\n"
+        "    ttl_secs: 7200\n";
+
 static bool parse_mutant(const char *buf, size_t len) {
         _cleanup_(agent_config_diag_done) struct agent_config_diag d = {};
         _cleanup_(agent_config_freep) struct agent_config *c = NULL;
@@ -1235,6 +1480,16 @@ static void test_mutations(void) {
         mutate(mutation_sample, strlen(mutation_sample));
 }
 
+static void test_mutations_kms(void) {
+        _cleanup_(agent_config_diag_done) struct agent_config_diag d = {};
+        _cleanup_(agent_config_freep) struct agent_config *c = NULL;
+
+        /* the sample itself is valid */
+        ASSERT_OK(parse(mutation_sample_kms, &c, &d));
+        ASSERT_EQ(d.n_entries, 0);
+        mutate(mutation_sample_kms, strlen(mutation_sample_kms));
+}
+
 static void test_truncations_acm(void) {
         static const char *const files[] = { "agent/acm-nginx.example.yaml",
                                              "agent/acm-httpd.example.yaml" };
@@ -1265,4 +1520,7 @@ TAP_MAIN(TEST("/agent/config/acm-nginx", test_acm_nginx), TEST("/agent/config/ac
          TEST("/agent/config/bounds/file", test_file_size), TEST("/agent/config/bounds/diag", test_diag_cap),
          TEST("/agent/config/api", test_api), TEST("/agent/config/diag-reuse", test_diag_reuse),
          TEST("/agent/config/load", test_load), TEST("/agent/config/mutations", test_mutations),
+         TEST("/agent/config/expected-pcrs", test_expected_pcrs),
+         TEST("/agent/config/load-measurements", test_load_measurements),
+         TEST("/agent/config/mutations-kms", test_mutations_kms),
          TEST("/agent/config/truncations-acm", test_truncations_acm))
