@@ -12,6 +12,7 @@
 
 #include "aws/sigv4.h"
 #include "common/secret.h"
+#include "common/parse-util.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 
@@ -826,16 +827,6 @@ static const char *find_header(const struct aws_sigv4_received *rq, const char *
         return v;
 }
 
-static int unhex(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        return -1;
-}
-
 /* Percent-decodes s[0..n) into a new string; -EBADMSG for a bad escape or a decoded NUL. */
 static int pct_decode(const char *s, size_t n, char **ret) {
         char *o = malloc(n + 1);
@@ -852,7 +843,7 @@ static int pct_decode(const char *s, size_t n, char **ret) {
                         free(o);
                         return -EBADMSG;
                 }
-                int hi = unhex(s[i + 1]), lo = hi < 0 ? -1 : unhex(s[i + 2]);
+                int hi = unhexchar(s[i + 1]), lo = hi < 0 ? -1 : unhexchar(s[i + 2]);
                 if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                         free(o);
                         return -EBADMSG;

@@ -20,3 +20,13 @@ int parse_unsigned(const char *s, int base, unsigned long min, unsigned long max
         *ret = v;
         return 0;
 }
+
+int unhexchar(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -EINVAL;
+}

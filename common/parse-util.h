@@ -8,3 +8,6 @@
  * that is not such a number (NULL, empty, "-1", "12ms"); -ERANGE for a number outside min..max. */
 _must_check_ int parse_unsigned(const char *s, int base, unsigned long min, unsigned long max,
                                 unsigned long *ret);
+
+/* The value of one hex digit, either case; -EINVAL for anything else. */
+int unhexchar(char c);

@@ -14,18 +14,9 @@
 
 #include "common/time-util.h"
 #include "common/transport.h"
+#include "common/parse-util.h"
 
 /* ---- addresses ---- */
-
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
 
 /* p11-kit percent-decodes the path; %00 and stray '%' are refused. */
 static int parse_unix_path(const char *s, struct transport_addr *a) {
@@ -35,7 +26,7 @@ static int parse_unix_path(const char *s, struct transport_addr *a) {
                 char c = *s++;
 
                 if (c == '%') {
-                        int hi = hexval(s[0]), lo = hi >= 0 ? hexval(s[1]) : -1;
+                        int hi = unhexchar(s[0]), lo = hi >= 0 ? unhexchar(s[1]) : -1;
                         if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                                 return -EINVAL;
                         c = (char) (hi << 4 | lo);

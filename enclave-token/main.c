@@ -163,16 +163,6 @@ static int parse_count(const struct option *options, int val, const char *s, uns
 }
 
 #if ENCLAVE_ACM_NSM_SIMULATOR
-static int hex_digit(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* N=HEX: N one of the PCRs an image or boot measures (0, 1, 2, 3, 4, 8), HEX 48 bytes. */
 static int parse_sim_pcr(const char *s) {
         const char *eq = strchr(s, '='), *hex;
@@ -189,7 +179,7 @@ static int parse_sim_pcr(const char *s) {
                 return log_error_errno(-EINVAL, "Invalid --nsm-sim-pcr %lu: %zu hex digits, expected %d", n,
                                        strlen(hex), 2 * NSM_PCR_LEN);
         for (size_t i = 0; i < NSM_PCR_LEN; i++) {
-                int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+                int hi = unhexchar(hex[2 * i]), lo = unhexchar(hex[2 * i + 1]);
 
                 if (hi < 0 || lo < 0)
                         return log_error_errno(-EINVAL, "Invalid --nsm-sim-pcr %lu: not hex at digit %zu", n,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/parse-util.h"
 #include "parent/agent-state.h"
 
 static bool needs_escape(unsigned char c) {
@@ -43,16 +44,6 @@ void agent_state_end(FILE *f) {
         (void) fputc('\n', f);
 }
 
-static int hex_value(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        return -1;
-}
-
 /* Decode the value at s (up to a space or the end) into d, NUL-terminated; *ret_end after it. */
 static int decode_value(const char *s, const char *end, char *d, const char **ret_end) {
         while (s < end && *s != ' ') {
@@ -63,7 +54,7 @@ static int decode_value(const char *s, const char *end, char *d, const char **re
                 if (c == '%') {
                         int hi, lo;
 
-                        if (end - s < 3 || (hi = hex_value(s[1])) < 0 || (lo = hex_value(s[2])) < 0 ||
+                        if (end - s < 3 || (hi = unhexchar(s[1])) < 0 || (lo = unhexchar(s[2])) < 0 ||
                             (hi | lo) == 0)
                                 return -EBADMSG;
                         *d++ = (char) (hi << 4 | lo);

@@ -299,13 +299,6 @@ static int build_uri(const struct web_args *a, char **ret) {
         return 0;
 }
 
-static int hex_digit(char ch) {
-        return ch >= '0' && ch <= '9'   ? ch - '0'
-               : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-               : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                        : -1;
-}
-
 /* The pin-value= of a URI given with --key-uri, percent-decoded, so that webapply masks it (in both
  * forms) in what the servers print. NULL when there is none. */
 static int uri_pin_value(const char *uri, char **ret) {
@@ -322,8 +315,8 @@ static int uri_pin_value(const char *uri, char **ret) {
         if (!pin)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                int hi = p[i] == '%' && i + 2 < n ? hex_digit(p[i + 1]) : -1;
-                int lo = hi >= 0 ? hex_digit(p[i + 2]) : -1;
+                int hi = p[i] == '%' && i + 2 < n ? unhexchar(p[i + 1]) : -1;
+                int lo = hi >= 0 ? unhexchar(p[i + 2]) : -1;
 
                 if (lo < 0) {
                         pin[o++] = p[i];

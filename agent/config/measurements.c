@@ -8,16 +8,7 @@
 #include "agent/config/config.h"
 #include "common/errmsg.h"
 #include "common/json.h"
-
-static int hex_digit(char ch) {
-        if (ch >= '0' && ch <= '9')
-                return ch - '0';
-        if (ch >= 'a' && ch <= 'f')
-                return ch - 'a' + 10;
-        if (ch >= 'A' && ch <= 'F')
-                return ch - 'A' + 10;
-        return -1;
-}
+#include "common/parse-util.h"
 
 int agent_pcr_from_hex(const char *s, size_t len, uint8_t out[static AGENT_PCR_LEN]) {
         uint8_t v[AGENT_PCR_LEN];
@@ -25,7 +16,7 @@ int agent_pcr_from_hex(const char *s, size_t len, uint8_t out[static AGENT_PCR_L
         if (!s || len != 2 * AGENT_PCR_LEN)
                 return -EINVAL;
         for (size_t i = 0; i < AGENT_PCR_LEN; i++) {
-                int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+                int hi = unhexchar(s[2 * i]), lo = unhexchar(s[2 * i + 1]);
 
                 if (hi < 0 || lo < 0)
                         return -EINVAL;

@@ -59,16 +59,6 @@ static void help(void) {
                "tests/fakes/README.\n");
 }
 
-static int hex_digit(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* "N=HEX": PCR N (0..31) must hold HEX (any case), kms:RecipientAttestation:PCR<N>. */
 static int parse_policy(const char *s) {
         const char *eq = strchr(s, '=');
@@ -88,7 +78,7 @@ static int parse_policy(const char *s) {
         if (hl == 0 || hl % 2 || hl > PCR_HEX_MAX)
                 return -EINVAL;
         for (size_t i = 0; i < hl / 2; i++) {
-                int hi = hex_digit(eq[1 + 2 * i]), lo = hex_digit(eq[2 + 2 * i]);
+                int hi = unhexchar(eq[1 + 2 * i]), lo = unhexchar(eq[2 + 2 * i]);
                 if (hi < 0 || lo < 0)
                         return -EINVAL;
                 arg_policy_bytes[arg_n_policy][i] = (uint8_t) (hi << 4 | lo);
