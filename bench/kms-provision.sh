@@ -17,7 +17,8 @@
 # Decrypt (SigV4, the document check, the CMS envelope, the key/certificate match) is the same for
 # any plaintext, and the fake counts documents, not ciphertexts.
 #
-# usage: [ROUNDS=3] [KEY=rsa2048] bench/kms-provision.sh [BUILD_DIR] [N...]     (N default: 1 64 1024)
+# usage: [ROUNDS=3] [KEY=rsa2048] bench/kms-provision.sh [BUILD_DIR] [N[:R]...]   (N default: 1 64 1024)
+# N:R runs R rounds for that N instead of ROUNDS (e.g. 1024:1 when a per-key run takes minutes).
 # Never part of meson test. Loopback only: unix sockets in a temp dir, no network.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,10 +43,13 @@ for f in "$token_bin" "$kms_bin" "$client_bin" "$acm_bin"; do
         [[ -x $f ]] || die "'$f' is missing: build first (meson setup $build && ninja -C $build)"
 done
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number"
+declare -A nrounds
 max_n=1
-for n in "${ns[@]}"; do
-        [[ $n =~ ^[1-9][0-9]*$ ]] || die "N must be a positive number: '$n'"
-        ((n > max_n)) && max_n=$n
+for i in "${!ns[@]}"; do
+        [[ ${ns[i]} =~ ^([1-9][0-9]*)(:([1-9][0-9]*))?$ ]] || die "N[:ROUNDS] expected, not '${ns[i]}'"
+        ns[i]=${BASH_REMATCH[1]}
+        nrounds[${ns[i]}]=${BASH_REMATCH[3]:-$rounds}
+        ((ns[i] > max_n)) && max_n=${ns[i]}
 done
 max_tokens=$((max_n > 2048 ? max_n : 2048))
 ((max_tokens <= 4096)) || die "at most 4096 tokens (enclave-token's ceiling)"
@@ -102,7 +106,9 @@ start_token() {
 }
 
 stop_token() {
-        kill "$tok_pid" 2>/dev/null && wait "$tok_pid" 2>/dev/null || true
+        if kill "$tok_pid" 2>/dev/null; then
+                wait "$tok_pid" 2>/dev/null || true
+        fi
         tok_pid=
 }
 
@@ -145,12 +151,12 @@ run_once() {
         c=$(($(stat_of connections) - c0)) h=$(($(stat_of handshakes) - h0))
         d=$(($(stat_of documents) - d0)) q=$(($(stat_of requests) - q0))
         read -r wall cu cs <"$tmp/time"
-        grep -q '^begin ok' "$tmp/client.out" && grep -q '^end ok' "$tmp/client.out" &&
-                (($(grep -c '^add ok' "$tmp/client.out") == n)) || {
+        if ! grep -q '^begin ok' "$tmp/client.out" || ! grep -q '^end ok' "$tmp/client.out" ||
+                (($(grep -c '^add ok' "$tmp/client.out") != n)); then
                 grep -v '^add ok' "$tmp/client.out" | head >&2
                 tail "$tmp/token.log" >&2
                 die "$design N=$n: not every call answered ok ($(grep -c '^add ok' "$tmp/client.out") of $n tokens)"
-        }
+        fi
         local want=1
         [[ $design == per-key ]] && want=$n
         ((c == want && h == want && d == want && q == n)) ||
@@ -179,12 +185,12 @@ git -C "$top" diff --quiet HEAD 2>/dev/null || commit="$commit+dirty"
 echo "# bench/kms-provision.sh: $(date -u +%Y-%m-%dT%H:%MZ), commit $commit, $(nproc) CPUs" \
         "($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(openssl version | cut -d' ' -f1-2)," \
         "load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# key $key, one ciphertext for every token; N = ${ns[*]}; $rounds round(s), designs alternating;" \
+echo "# key $key, one ciphertext for every token; N = ${ns[*]}; rounds $(for n in "${ns[@]}"; do printf '%s ' "${nrounds[$n]}"; done)(designs alternating);" \
         "enclave-token restarted before every run; CPU resolution $((1000 / hz)) ms"
 echo "# run: N design round: wall ms, CPU ms token/fake/client, fake connections/handshakes/documents/requests"
 declare -A res
 for n in "${ns[@]}"; do
-        for ((r = 1; r <= rounds; r++)); do
+        for ((r = 1; r <= nrounds[$n]; r++)); do
                 order=(round per-key)
                 ((r % 2 == 0)) && order=(per-key round)
                 for design in "${order[@]}"; do
@@ -199,12 +205,12 @@ done
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
-echo "Medians of $rounds round(s). CPU ms: enclave-token + fake-kms + kms-client = total."
+echo "Medians of each N's rounds. CPU ms: enclave-token + fake-kms + kms-client = total."
 printf '%-6s %-8s %10s %9s %8s %8s %7s %8s  %s\n' N design "wall ms" tokens/s "token" "fake" "client" "total" \
         "conns/handshakes/docs"
 col() { # N DESIGN FIELD(1-based): the median over the rounds
         local r
-        for ((r = 1; r <= rounds; r++)); do
+        for ((r = 1; r <= nrounds[$1]; r++)); do
                 awk -v i="$3" '{ print $i }' <<<"${res[$1,$2,$r]}"
         done | median
 }
@@ -218,19 +224,19 @@ for n in "${ns[@]}"; do
                                  n * 1000 / w, t, f, c, t + f + c, x }'
         done
         # per-key / round: of the medians, and the median of the rounds' own ratios (as bench/run.sh).
-        wr=$(for ((r = 1; r <= rounds; r++)); do
+        wr=$(for ((r = 1; r <= nrounds[$n]; r++)); do
                 awk '{ print $1 }' <<<"${res[$n,per-key,$r]}" | paste - <(awk '{ print $1 }' <<<"${res[$n,round,$r]}") |
                         awk '{ print $1 / $2 }'
         done | median)
-        cr=$(for ((r = 1; r <= rounds; r++)); do
+        cr=$(for ((r = 1; r <= nrounds[$n]; r++)); do
                 paste <(awk '{ print $2 + $3 + $4 }' <<<"${res[$n,per-key,$r]}") \
                         <(awk '{ print $2 + $3 + $4 }' <<<"${res[$n,round,$r]}") |
                         awk '{ print ($2 > 0 ? $1 / $2 : 0) }'
         done | median)
         awk -v n="$n" -v wp="$(col "$n" per-key 1)" -v wo="$(col "$n" round 1)" \
                 -v tp="$(col "$n" per-key 2)" -v to="$(col "$n" round 2)" \
-                -v cp="$(for ((r = 1; r <= rounds; r++)); do awk '{ print $2 + $3 + $4 }' <<<"${res[$n,per-key,$r]}"; done | median)" \
-                -v co="$(for ((r = 1; r <= rounds; r++)); do awk '{ print $2 + $3 + $4 }' <<<"${res[$n,round,$r]}"; done | median)" \
+                -v cp="$(for ((r = 1; r <= nrounds[$n]; r++)); do awk '{ print $2 + $3 + $4 }' <<<"${res[$n,per-key,$r]}"; done | median)" \
+                -v co="$(for ((r = 1; r <= nrounds[$n]; r++)); do awk '{ print $2 + $3 + $4 }' <<<"${res[$n,round,$r]}"; done | median)" \
                 -v wr="$wr" -v cr="$cr" \
                 'BEGIN { printf "N=%d per-key / round: wall %.2fx (per-round median %.2fx), CPU total %.2fx (per-round median %.2fx), enclave-token CPU %.2fx\n",
                          n, wp / wo, wr, (co > 0 ? cp / co : 0), cr, (to > 0 ? tp / to : 0) }'
