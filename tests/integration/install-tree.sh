@@ -9,7 +9,7 @@
 set -euo pipefail
 
 : "${BUILD_ROOT:?}" "${AGENT:?}" "${PREFIX:?}" "${BINDIR:?}" "${SBINDIR:?}" "${PKG_SYSCONFDIR:?}" "${DOCDIR:?}"
-: "${MANDIR:?}" "${WITH_MAN:?}" "${P11_MODULE_PATH:?}" "${P11_MODULE_CONFIGS:?}" "${UNITDIR:?}" "${ENGINESDIR:?}"
+: "${LIBEXECDIR:?}" "${MANDIR:?}" "${WITH_MAN:?}" "${P11_MODULE_PATH:?}" "${P11_MODULE_CONFIGS:?}" "${UNITDIR:?}" "${ENGINESDIR:?}"
 # Under the valgrind setup meson runs this bash under valgrind: leave it (see unit-verify.sh).
 if [[ ${ENCLAVE_ACM_UNDER_VALGRIND:-} == 1 && -z ${EACM_IT_REEXEC:-} ]]; then
         EACM_IT_REEXEC=1 exec bash "$0" "$@"
@@ -33,6 +33,7 @@ declare -A want=(
         ["$BINDIR/enclave-acm"]=755
         ["$BINDIR/enclave-token"]=755
         ["$SBINDIR/enclave-acm-agent"]=755
+        ["$LIBEXECDIR/enclave-acm/enclave-init"]=755
         ["$P11_MODULE_PATH/enclave-acm-pkcs11.so"]=755
         ["$P11_MODULE_CONFIGS/enclave-acm.module"]=644
         ["$UNITDIR/enclave-acm-agent.service"]=644
