@@ -33,6 +33,7 @@ cleanup() {
         trap - EXIT
         cleanup_agent "$rc" "$T/agent.log" "$T/sign.out" "$T/scan.out"
         while mountpoint -q "$T/conf" 2>/dev/null; do umount -l "$T/conf" || break; done
+        while mountpoint -q "$T/full" 2>/dev/null; do umount -l "$T/full" || break; done
         rm -rf "$T"
         exit "$rc"
 }
@@ -183,12 +184,16 @@ else
         signs 02 rsa3072 || fail "key id 2, the one the server uses, no longer signs"
         ok "read-only target: $(($(attempts) - A0)) attempts, no replace, key id 2 still current and signing"
 
-        # The tmpfs goes on top of the read-only bind mount, which stays underneath until the cleanup:
-        # unmounting it first would leave the agent's retry a moment with a writable target.
-        cp "$T/conf/stanza.conf" "$T/stanza.keep"
-        mount -t tmpfs -o size=64k,mode=0755 tmpfs "$T/conf" || fail "cannot mount a tmpfs"
-        cp "$T/stanza.keep" "$T/conf/stanza.conf"
-        dd if=/dev/zero of="$T/conf/fill" bs=4k >/dev/null 2>&1 || true
+        # The full tmpfs goes on top of the read-only bind mount, which stays underneath until the
+        # cleanup: unmounting it first would leave the agent's retry a moment with a writable target. It
+        # is filled aside and bound over the target in one step: mounted there empty, it was writable
+        # while cp and dd ran, and the agent's retry once a second could land in that window and
+        # succeed (under ASan it did, rotating to key id 1 before the test had filled the disk).
+        mkdir "$T/full"
+        mount -t tmpfs -o size=64k,mode=0755 tmpfs "$T/full" || fail "cannot mount a tmpfs"
+        cp "$T/conf/stanza.conf" "$T/full/stanza.conf"
+        dd if=/dev/zero of="$T/full/fill" bs=4k >/dev/null 2>&1 || true
+        mount --bind "$T/full" "$T/conf" || fail "cannot bind the full tmpfs over the target"
         A0=$(attempts)
         wait_for 20 "the agent reports the full target twice" attempts_at_least $((A0 + 2))
         grep -q "cannot write a file next to '$T/conf/stanza.conf': No space left on device" "$T/agent.log" ||

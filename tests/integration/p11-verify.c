@@ -8,7 +8,9 @@
  * private-key handle is hidden before login and verifies with its public half after; single- and
  * multi-part verification; a short / long signature is CKR_SIGNATURE_LEN_RANGE, a changed one or other
  * data CKR_SIGNATURE_INVALID; C_Verify ends the operation; a certificate is no verification key;
- * C_DigestKey answers CKR_KEY_INDIGESTIBLE for the keys. Prints TAP lines; exits 0 only if all hold. */
+ * C_DigestKey answers CKR_KEY_INDIGESTIBLE for the keys; verify and digest operations left active at
+ * C_CloseSession and C_Finalize (for the ASan setup's leak check). Prints TAP lines; exits 0 only if all
+ * hold. */
 #include <dlfcn.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -68,7 +70,7 @@ int main(int argc, char **argv) {
         CK_ULONG n = 4096;
         CK_OBJECT_HANDLE pub = 0, priv = 0, cert = 0;
         CK_MECHANISM m = { 0, NULL, 0 }, sha256 = { CKM_SHA256, NULL, 0 };
-        CK_SESSION_HANDLE s;
+        CK_SESSION_HANDLE s, s2;
         unsigned char *data, *sig, *pin, big[2048];
         size_t dl = 0, sl = 0, pl = 0;
         char padded[32];
@@ -162,6 +164,24 @@ int main(int argc, char **argv) {
         if (rv == CKR_OK)
                 rv = p11->C_DigestKey(s, priv);
         check(rv == CKR_KEY_INDIGESTIBLE, "C_DigestKey(private key): CKR_KEY_INDIGESTIBLE", rv);
+
+        /* Operations left active: C_CloseSession frees the verify context, its key and the digest
+         * context, and C_Finalize those of a session never closed (a leak fails the ASan setup, where
+         * pkcs11-tool --test runs without leak checks: tests/lib/asan-host.sh.in). */
+        rv = p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s2);
+        if (rv == CKR_OK)
+                rv = p11->C_VerifyInit(s2, &m, pub);
+        if (rv == CKR_OK)
+                rv = p11->C_VerifyUpdate(s2, data, 1);
+        check(rv == CKR_OK, "a multi-part verification left active in a session C_Finalize closes", rv);
+        rv = p11->C_VerifyInit(s, &m, pub);
+        if (rv == CKR_OK)
+                rv = p11->C_VerifyUpdate(s, data, 1);
+        check(rv == CKR_OK, "a multi-part verification left active", rv);
+        rv = p11->C_DigestInit(s, &sha256);
+        if (rv == CKR_OK)
+                rv = p11->C_DigestUpdate(s, data, 1);
+        check(rv == CKR_OK, "a multi-part digest left active", rv);
 
         (void) p11->C_Logout(s);
         (void) p11->C_CloseSession(s);

@@ -5,7 +5,9 @@
 # Times are printed and bounded generously, never asserted tightly.
 # As root: a guesser running as another uid (nobody) loops wrong PINs from fresh connections while root
 # logs in with the right PIN: every one of root's logins succeeds (the budget is per uid), and the
-# guesser is held to its own budget of 10, then one a second.
+# guesser is held to its own budget of 10, then one a second: never more compared than that bound. It
+# must have been refused only if it tried more often than the bound allows, which a slow machine (ASan,
+# a busy CI host) may not reach; the test says so rather than assert a speed.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -72,6 +74,7 @@ NOBODY=$(id -u nobody 2>/dev/null || echo 65534)
 chmod 0755 "$T"
 mkdir -m 0777 "$T/guess"
 GUESS_SECONDS=8
+start=$(date +%s%N) # before the guesser starts: its first guess is inside the measured time
 # One wrong PIN per fresh connection, as fast as processes start, for GUESS_SECONDS.
 setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups bash -c '
         end=$((SECONDS + $1)); shift; out=$1; shift
@@ -88,7 +91,6 @@ setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups bash -c '
         guesser "$GUESS_SECONDS" "$T/guess" timeout 60 "$P11_CLIENT" "$P11_MODULE" ec open \
         "expect:CKR_PIN_INCORRECT|CKR_PIN_LOCKED" "login:$WRONG_PIN" &
 GUESSER=$!
-start=$(date +%s%N)
 logins=0
 sleep 0.5 # let the guesser spend its burst first
 while kill -0 "$GUESSER" 2>/dev/null; do
@@ -100,18 +102,28 @@ while kill -0 "$GUESSER" 2>/dev/null; do
         logins=$((logins + 1))
 done
 wait "$GUESSER" || fail "the guesser loop failed"
+# The test's own clock around the guessing: the guesser started after $start and ended before now.
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 read -r counts <"$T/guess/counts"
-echo "# nobody in $elapsed_ms ms: $counts; root logged in $logins times, none refused"
 compared=$(sed -n 's/.*compared=\([0-9]*\).*/\1/p' "$T/guess/counts")
 locked=$(sed -n 's/.*locked=\([0-9]*\).*/\1/p' "$T/guess/counts")
 other=$(sed -n 's/.*other=\([0-9]*\).*/\1/p' "$T/guess/counts")
+attempts=$((compared + locked))
+echo "# nobody in $elapsed_ms ms: $counts; root logged in $logins times, none refused"
 ((other == 0)) || { cat "$T/guess/other.out" >&2; fail "a guess ended neither CKR_PIN_INCORRECT nor CKR_PIN_LOCKED"; }
 ((logins >= 3)) || fail "root logged in only $logins times in $elapsed_ms ms"
 ok "root's right PIN got in all $logins times while nobody guessed"
-((compared <= 10 + elapsed_ms / 1000 + 1)) ||
-        fail "nobody had $compared wrong PINs compared in $elapsed_ms ms: more than 10 + 1 a second"
-((locked > 0)) || fail "nobody was never refused: its budget did not slow it ($compared compared)"
-ok "nobody is held to its own budget: $compared compared, $locked refused unseen"
+# The documented bound (SECURITY.md, docs/protocol.md "Login"): 10 at once, then one per second.
+bound=$((10 + elapsed_ms / 1000 + 1))
+((compared <= bound)) ||
+        fail "nobody had $compared wrong PINs compared in $elapsed_ms ms: more than 10 + 1 a second ($bound)"
+if ((attempts > bound)); then
+        ((locked > 0)) || fail "nobody tried $attempts times (bound $bound) and was never refused"
+        ok "nobody is held to its own budget: $compared compared (bound $bound), $locked refused unseen"
+else
+        echo "# nobody tried only $attempts times in $elapsed_ms ms, within its budget of $bound: this machine" \
+                "was too slow to spend it, so no refusal was due"
+        ok "nobody is held to its own budget: $compared compared (bound $bound); refusal not due ($attempts attempts)"
+fi
 
 finish

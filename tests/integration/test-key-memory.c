@@ -296,17 +296,26 @@ static void test_ed25519(void) {
         check_key("ed25519");
 }
 
-/* The scan finds what it looks for: a needle copied into ordinary heap is reported. */
+/* The scan finds what it looks for: a needle copied into ordinary heap is reported, and not once wiped.
+ *
+ * The copy goes byte by byte through a volatile pointer, never through vector registers: memcpy() (under
+ * ASan, glibc's AVX one) leaves all 32 bytes in a ymm register, and the first call of a lazily bound
+ * function afterwards (the scan's own fopen(), pread(), memmem()) has _dl_runtime_resolve_xsavec() save
+ * that register on the stack, a second copy the wipe cannot reach (seen in 4 of 12 ASan runs, none with
+ * LD_BIND_NOW=1). A first scan before planting also binds everything the scan calls, and proves the
+ * needle is nowhere to begin with. */
 static void test_scan_finds(void) {
-        uint8_t *copy;
+        volatile uint8_t *copy;
 
         ASSERT_TRUE(fixture_load("ec-p256"));
+        ASSERT_EQ(scan("before planting", false), 0);
         copy = malloc(NEEDLE_LEN);
         ASSERT_TRUE(copy != NULL);
-        memcpy(copy, fx->needles[0].bytes, NEEDLE_LEN);
+        for (size_t i = 0; i < NEEDLE_LEN; i++)
+                copy[i] = fx->needles[0].bytes[i];
         ASSERT_TRUE(scan("planted copy (expected)", false) >= 1);
-        secret_wipe(copy, NEEDLE_LEN);
-        free(copy);
+        secret_wipe((uint8_t *) copy, NEEDLE_LEN);
+        free((uint8_t *) copy);
         ASSERT_EQ(scan("planted copy wiped", false), 0);
 }
 
