@@ -9,6 +9,7 @@
 
 : "${ENCLAVE_TOKEN:?}" "${ENCLAVE_ACM:?}" "${P11_MODULE:?}" "${PROVISION_KEYS:?}" "${OPENSSL_CNF:?}" "${TEST_DATA:?}"
 . "$(dirname "${BASH_SOURCE[0]}")/../integration/keep-logs.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../integration/ports.sh"
 
 # Distinctive, so that a grep of the logs cannot match anything by accident.
 PIN=e2e-Pin-7Qx4Kz
@@ -220,19 +221,6 @@ provision_keys() {
 # key_uri LABEL ID: the PKCS#11 URI of a private key, with the PIN read from the 0400 file.
 key_uri() {
         printf 'pkcs11:token=%s;id=%%%02x;type=private;pin-source=file:%s' "$1" "$2" "$T/pin"
-}
-
-# free_port: a loopback TCP port nothing listens on now (bash /dev/tcp probe).
-free_port() {
-        local p i
-        for ((i = 0; i < 100; i++)); do
-                p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-                if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-                        echo "$p"
-                        return 0
-                fi
-        done
-        fail "no free loopback port found"
 }
 
 # wait_port PORT: true once something accepts on 127.0.0.1:PORT (10 s at most).

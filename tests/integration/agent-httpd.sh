@@ -86,14 +86,6 @@ trap 'exit 130' INT TERM
 
 generations() { grep -c 'resuming normal operations' "$T/httpd-error.log" || true; }
 
-free_port() {
-        local p i
-        for ((i = 0; i < 100; i++)); do
-                p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-                (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-        done
-        fail "no free loopback port found"
-}
 
 PORT=$(free_port)
 mkdir -p "$T/src" "$T/run" "$T/state" "$T/httpd/run" "$T/httpd/htdocs"

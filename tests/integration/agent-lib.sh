@@ -2,6 +2,7 @@
 # Sourced after the script has set T (its temp dir); each script keeps its own cleanup trap.
 
 . "$(dirname "${BASH_SOURCE[0]}")/keep-logs.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 CHECKS=0
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $*"; }

@@ -44,7 +44,7 @@ trap 'exit 130' INT TERM
 
 master() { cat "$T/nginx.pid"; }
 
-PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+PORT=$(free_port)
 mkdir -p "$T/src" "$T/run" "$T/state" "$T/nginx"
 chmod 0755 "$T/run" "$T/nginx"
 cp "$TEST_DATA/rsa2048.key.pem" "$T/src/key.pem"
