@@ -337,6 +337,31 @@ ok "no partial token; 'web' and 'api' keep signing while KMS fails"
 wait_for 30 "'late' is provisioned at a later retry" ready a late
 sign_ok a late ec-p384 ECDSA-SHA256
 ok "KMS back: 'late' provisioned at a later retry and signs"
+
+# A slow KMS (each answer 4 s late, past enclave-token's 3 s per attempt): the refresh round of web and
+# api ends in its bound with a clear error, and the tokens sign while it waits.
+opened=$(grep -c 'KMS round opened' "$T/a.log" || true)
+failed=$(grep -c "TOKEN_REFRESH failed: KMS is unreachable, slow or throttling" "$T/a.log" || true)
+echo slow=4000 >"$T/fault"
+wait_for 30 "a refresh round opens" bash -c "(( \$(grep -c 'KMS round opened' '$T/a.log') > $opened ))"
+sign_ok a web rsa2048 SHA256-RSA-PKCS
+sign_ok a api ec-p256 ECDSA-SHA256
+# (the round takes about 10 s: 3 attempts of 3 s; the two signatures take well under that)
+[[ $(grep -c "TOKEN_REFRESH failed: KMS is unreachable, slow or throttling" "$T/a.log" || true) == "$failed" ]] ||
+        fail "the slow round ended before the signatures: they did not run while it waited"
+ok "a slow KMS round in progress: 'web' and 'api' sign meanwhile"
+wait_for 40 "the slow round ends in a clear error" bash -c \
+        "(( \$(grep -c 'TOKEN_REFRESH failed: KMS is unreachable, slow or throttling' '$T/a.log') > $failed ))"
+grep -Eq "KMS Decrypt at kms.us-east-1.amazonaws.com failed \(kms-unavailable\) after [1-3] attempt\(s\)" "$T/a.log" ||
+        fail "enclave-token does not bound the attempts on a slow KMS"
+ok "a slow KMS: the refresh fails within enclave-token's bound with a line saying KMS is slow or unreachable"
+refreshed=$(grep -c "Token 'web' refreshed (the enclave" "$T/a.log" || true)
+: >"$T/fault"
+wait_for 40 "'web' is refreshed once KMS answers again" bash -c \
+        "(( \$(grep -c \"Token 'web' refreshed (the enclave\" '$T/a.log') > $refreshed ))"
+status a
+q a "all(l in e for l in ('web', 'api', 'late'))" || fail "a token left the enclave after KMS faults"
+ok "KMS answers again: the next refresh succeeds, every token still in the enclave"
 stop_agent
 ok "agent 'a' stops cleanly"
 kill -TERM "$KMS_PID"
