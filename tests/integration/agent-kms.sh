@@ -10,6 +10,8 @@
 #   signing with its own key; the file put back, it recovers;
 # - KMS closing every connection: bounded retries with back-off, a clear error, no partial token, the
 #   other tokens keep signing; the fault gone, the token is provisioned at a later retry;
+# - KMS answering too slowly: the tokens sign while the refresh round waits, the round ends within the
+#   enclave's bound (KMS_UNAVAILABLE, not a broken connection), the next refresh succeeds;
 # - a PCR0 the fake's key policy does not allow: one line saying KMS denied, no token, a plaintext token
 #   in the same enclave keeps signing;
 # - expected_pcrs differing from what the (simulated) enclave reports: one line naming PCR0, expected
