@@ -167,6 +167,18 @@ r = eval(sys.argv[2])
 sys.exit(0 if r is True else 1) if isinstance(r, bool) else print(r)' "$T/$1-status.json" "$2"
 }
 
+# wait_q NAME SECONDS DESCRIPTION EXPR: q holds within SECONDS (the agent writes its state file at the end
+# of a pass, after its log lines).
+wait_q() {
+        local i
+        for ((i = 0; i < $2 * 10; i++)); do
+                status "$1" && q "$1" "$4" && return 0
+                sleep 0.1
+        done
+        cat "$T/$1-status.json" >&2
+        fail "$3 (not within $2 s)"
+}
+
 ready() { # NAME LABEL: the agent says ready and the enclave lists the token
         status "$1" && q "$1" "a['$2']['state'] == 'ready' and '$2' in e"
 }
@@ -299,8 +311,7 @@ ok "another token's ciphertext: KEY_INVALID, the enclave's and the agent's lines
 status a
 q a "len(e['web']['keys']) == 1 and e['web']['keys'][0]['type'] == 'RSA'" ||
         fail "the enclave's token 'web' changed keys after a refused swap"
-q a "a['web']['state'] == 'failed' and 'rejected the decrypted key' in a['web']['error']" ||
-        fail "status does not show web's error"
+wait_q a 20 "status shows web's error" "a['web']['state'] == 'failed' and 'rejected the decrypted key' in a['web']['error']"
 sign_ok a web rsa2048 SHA256-RSA-PKCS
 ok "nothing is served with the wrong key: 'web' still holds its RSA key and signs with it"
 cp "$T/rsa2048.ct" "$T/web.ct.new" && mv "$T/web.ct.new" "$T/web.ct"
@@ -329,9 +340,8 @@ grep -q "Token 'late': attempt 1 failed, retrying in [0-9]* s" "$T/a.log" || fai
 grep -Eq "KMS Decrypt at kms.us-east-1.amazonaws.com failed \(kms-unavailable\) after [23] attempt\(s\)" "$T/a.log" ||
         fail "enclave-token does not retry a closed connection a bounded number of times"
 ok "KMS closing connections: bounded retries in the enclave, the agent retries with back-off and says why"
-status a
-q a "'late' not in e and a['late']['state'] == 'failed' and 'KMS is unreachable' in a['late']['error']" ||
-        fail "a partial token 'late', or no error in status"
+wait_q a 20 "no partial token 'late', and its error in status" \
+        "'late' not in e and a['late']['state'] == 'failed' and 'KMS is unreachable' in a['late']['error']"
 sign_ok a web rsa2048 SHA256-RSA-PKCS
 sign_ok a api ec-p256 ECDSA-SHA256
 ok "no partial token; 'web' and 'api' keep signing while KMS fails"
@@ -396,8 +406,7 @@ grep -Eq "failed \(kms-denied\) after 1 attempt\(s\): HTTP 400 AccessDeniedExcep
         fail "enclave-token's line does not carry KMS's reason (PCR0)"
 [[ $(stat_of kms-b outcomes ok) == 0 && $(stat_of kms-b outcomes AccessDeniedException) -ge 1 ]] ||
         { cat "$T/kms-b-stats.json" >&2; fail "the fake answered other than AccessDenied"; }
-status b
-q b "'denied' not in e and a['denied']['state'] == 'failed'" || fail "a token 'denied' exists"
+wait_q b 20 "no token 'denied', its failure in status" "'denied' not in e and a['denied']['state'] == 'failed'"
 q b "s['dev_mode'] is True" || fail "the local launcher's enclave-token is not in development mode (--dev)"
 sign_ok b plain ec-p521 ECDSA-SHA256
 ok "no token 'denied'; the plaintext token in the same enclave signs"
@@ -437,8 +446,8 @@ n=$(lines_until "$T/c.log" "^<3>Token 'plain': TOKEN_ADD refused: the enclave ta
 [[ $n == 1 ]] || { grep "Token 'plain'" "$T/c.log" >&2; fail "the refusal of the plaintext key does not say why in one line"; }
 grep -q "Token 'plain': attempt 1 failed, retrying in 2 s" "$T/c.log" ||
         fail "a refused plaintext key is retried before the next sync (sync_interval_secs 2)"
-status c || true
-q c "s['dev_mode'] is False and e == {} and 'no plaintext key' in a['plain']['error']" || { cat "$T/c-status.json" >&2; fail "enclave-token without --dev holds tokens"; }
+wait_q c 20 "enclave-token without --dev holds no token, the refusal in status" \
+        "s['dev_mode'] is False and e == {} and 'no plaintext key' in a['plain']['error']"
 ok "enclave-token without --dev refuses the plaintext File source, no token at all"
 stop_agent
 # The documented rules: the local launcher runs enclave-token --dev (so `key:` works there, step 5);
