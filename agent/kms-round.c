@@ -200,7 +200,7 @@ static int round_open(struct agent_round *rd) {
                         "no expected PCRs (enclave.expected_pcrs or %s next to enclave.image_path): "
                         "not sending credentials to an enclave nothing identifies",
                         AGENT_IMAGE_MEASUREMENTS_FILE);
-        r = launcher_connect(rd->launcher, &rd->client);
+        r = launcher_connect_timeout(rd->launcher, LAUNCHER_KMS_CALL_TIMEOUT_MS, &rd->client);
         if (r < 0)
                 return round_fail(rd, r, AGENT_KMS_RETRY_BACKOFF,
                                   "cannot reach the enclave's control channel: %s", strerror(-r));

@@ -328,6 +328,19 @@ static int send_key(struct agent_token *t, struct launcher *l, struct rpc_client
                 round->sent++;
         if (r < 0 && enc)
                 return kms_call_failed(t, round, r, "TOKEN_ADD");
+        if (r == -EROFS && step == PROVISION_STEP_CALL) {
+                /* DENIED: an enclave-token without --dev (an enclave image) takes no plaintext key. Retrying
+                 * soon will not change that. */
+                t->retry_next_sync = true;
+                set_error(t,
+                          "TOKEN_ADD refused: the enclave takes no plaintext key (it runs without --dev); "
+                          "use encrypted_key");
+                return log_error_errno(
+                        r,
+                        "Token '%s': TOKEN_ADD refused: the enclave takes no plaintext key (it "
+                        "runs without --dev); use encrypted_key. Retrying at the next sync",
+                        t->label);
+        }
         if (r < 0) {
                 if (rpc_client_is_broken(*client))
                         *client = rpc_client_free(*client);

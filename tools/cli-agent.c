@@ -171,6 +171,8 @@ void cli_agent_print_token(const struct agent_state_record *t, const char *inden
                time_text(t, "refreshed", false, c, sizeof(c)) ?: "never", get(t, "refresh_interval"));
         if (time_text(t, "not_after", false, d, sizeof(d)))
                 printf("%s           certificate expires %s\n", indent, d);
+        if (time_text(t, "expires", false, d, sizeof(d)))
+                printf("%s           KMS key: the enclave keeps it until %s unless refreshed\n", indent, d);
         if ((v = agent_state_get(t, "target")))
                 printf("%sTarget:    %s %s (%s)\n", indent, get(t, "target_kind"), v,
                        strcmp(get(t, "target_applied"), "yes") == 0 ? "applied" : "not applied");
@@ -207,11 +209,11 @@ void cli_agent_json(const struct cli_agent *a, struct json_writer *j) {
         static const char *const agent_strs[] = { "version",  "config",  "service",    "server_control",
                                                   "launcher", "enclave", "enclave_id", "control",
                                                   "data",     "status" };
-        static const char *const token_strs[] = { "label",  "state",          "source", "target_kind",
-                                                  "target", "target_applied", "error" };
+        static const char *const token_strs[] = { "label",       "state",  "source",         "key_source",
+                                                  "target_kind", "target", "target_applied", "error" };
         static const char *const token_nums[] = { "key_id", "refresh_interval", "failures" };
-        static const char *const token_times[] = { "not_after", "provisioned", "synced", "refreshed",
-                                                   "error_at" };
+        static const char *const token_times[] = { "not_after", "provisioned", "synced",
+                                                   "refreshed", "expires",     "error_at" };
 
         json_begin_object(j, "agent");
         json_string(j, "state_file", a->path);

@@ -24,6 +24,7 @@ struct status_key {
 struct status_token {
         uint32_t slot;
         uint64_t generation;
+        uint64_t expires; /* Unix time without a refresh (KMS keys); 0: never */
         uint32_t n_keys_total;
         char *label;
         size_t n_keys;
@@ -101,6 +102,7 @@ static int copy_page(struct status *st, const struct rpc_page_resp *p) {
                 *t = (struct status_token){
                         .slot = ti->slot,
                         .generation = ti->generation,
+                        .expires = ti->expires,
                         .n_keys_total = ti->n_keys_total,
                         .label = slice_strdup(&ti->label),
                         .keys = calloc(ti->n_keys + 1, sizeof(struct status_key)),
@@ -199,6 +201,12 @@ static void print_token(const struct status_token *t, const struct cli_agent *ag
 
         printf("\nToken '%s' (slot %" PRIu32 ", %" PRIu32 " key%s)\n", t->label, t->slot, t->n_keys_total,
                t->n_keys_total == 1 ? "" : "s");
+        if (t->expires) {
+                char when[64];
+
+                (void) cli_format_time(t->expires, false, when, sizeof(when));
+                printf("  Expires:   %s unless refreshed\n", when);
+        }
         if (at)
                 cli_agent_print_token(at, "  ");
         for (size_t k = 0; k < t->n_keys; k++) {
@@ -281,6 +289,14 @@ static int print_json(const struct status *st, const struct cli_agent *agent, co
                 json_string(&j, "label", t->label);
                 (void) snprintf(gen, sizeof(gen), "%" PRIu64, t->generation);
                 json_string(&j, "generation", gen);
+                /* DESCRIBE's expiry (a KMS key's token leaves then unless refreshed); absent: never */
+                if (t->expires) {
+                        char when[64];
+
+                        (void) cli_format_time(t->expires, true, when, sizeof(when));
+                        json_uint(&j, "expires", t->expires);
+                        json_string(&j, "expires_at", when);
+                }
                 json_uint(&j, "key_count", t->n_keys_total);
                 json_begin_array(&j, "keys");
                 for (size_t k = 0; k < t->n_keys; k++) {

@@ -67,6 +67,10 @@ struct launcher *launcher_free(struct launcher *l) {
 }
 
 int launcher_connect(const struct launcher *l, struct rpc_client **ret) {
+        return launcher_connect_timeout(l, LAUNCHER_CONNECT_TIMEOUT_MS, ret);
+}
+
+int launcher_connect_timeout(const struct launcher *l, int timeout_ms, struct rpc_client **ret) {
         struct transport_addr a;
         int r;
 
@@ -75,8 +79,7 @@ int launcher_connect(const struct launcher *l, struct rpc_client **ret) {
         r = transport_addr_parse(l->control_address, &a);
         if (r < 0)
                 return r;
-        return rpc_client_open(&a, RPC_CHANNEL_CONTROL, LAUNCHER_CONNECT_TIMEOUT_MS, "enclave-acm-agent",
-                               ret);
+        return rpc_client_open(&a, RPC_CHANNEL_CONTROL, timeout_ms, "enclave-acm-agent", ret);
 }
 
 int launcher_wait_boot(struct launcher *l) {

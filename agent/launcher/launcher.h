@@ -11,9 +11,13 @@
 
 #define LAUNCHER_DEFAULT_TOKEN_BINARY "/usr/bin/enclave-token"
 #define LAUNCHER_CONNECT_TIMEOUT_MS   5000
-#define LAUNCHER_NITRO_CLI            "nitro-cli"
-#define LAUNCHER_NITRO_ID_MAX         128
-#define LAUNCHER_NSM_SIM_ROOT_FILE    "nsm-sim-root.pem" /* in runtime_dir: the simulator's root CA */
+/* A KMS round's calls: each TOKEN_ADD / TOKEN_REFRESH the agent sends carries one key, whose Decrypt the
+ * enclave bounds to about 10 s, retries included (docs/protocol.md, "Retries"); a margin on top, so a
+ * slow KMS ends in the enclave's KMS_UNAVAILABLE, not in a timeout that breaks the round's connection. */
+#define LAUNCHER_KMS_CALL_TIMEOUT_MS 15000
+#define LAUNCHER_NITRO_CLI           "nitro-cli"
+#define LAUNCHER_NITRO_ID_MAX        128
+#define LAUNCHER_NSM_SIM_ROOT_FILE   "nsm-sim-root.pem" /* in runtime_dir: the simulator's root CA */
 
 struct launcher {
         enum agent_launcher kind;
@@ -57,8 +61,9 @@ bool launcher_check(struct launcher *l);
 /* Terminate the enclave (SIGTERM, then SIGKILL after a bounded wait / nitro-cli terminate-enclave). */
 void launcher_stop(struct launcher *l);
 
-/* A control-channel client. */
+/* A control-channel client; its calls bounded by LAUNCHER_CONNECT_TIMEOUT_MS, or by timeout_ms. */
 _must_check_ int launcher_connect(const struct launcher *l, struct rpc_client **ret);
+_must_check_ int launcher_connect_timeout(const struct launcher *l, int timeout_ms, struct rpc_client **ret);
 
 /* Parse `nitro-cli run-enclave` output: text before the JSON object is skipped; EnclaveID,
  * ProcessID and EnclaveCID are required. -EBADMSG on anything else. Pure, bounded. */
