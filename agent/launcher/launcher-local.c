@@ -15,7 +15,26 @@
 
 #define STOP_WAIT_MS 5000
 
-__attribute__((noreturn)) static void exec_child(const char *const *argv, pid_t parent) {
+/* The agent's environment without the AWS credentials it may have been given (AWS_*): enclave-token gets
+ * credentials only through KMS_BEGIN, and a child's /proc/PID/environ must not hold them. The strings
+ * are the agent's own; only the array is allocated. */
+static char **child_environ(void) {
+        extern char **environ;
+        size_t n = 0, k = 0;
+        char **env;
+
+        for (char **e = environ; e && *e; e++)
+                n++;
+        env = calloc(n + 1, sizeof(*env));
+        if (!env)
+                return NULL;
+        for (char **e = environ; e && *e; e++)
+                if (strncmp(*e, "AWS_", 4) != 0)
+                        env[k++] = *e;
+        return env;
+}
+
+__attribute__((noreturn)) static void exec_child(const char *const *argv, char *const *envp, pid_t parent) {
         sigset_t all;
 
         /* The agent blocks its signals for signalfd: the child starts with a clean slate. */
@@ -26,7 +45,7 @@ __attribute__((noreturn)) static void exec_child(const char *const *argv, pid_t 
         /* An agent killed with SIGKILL must not leave the keys behind in an orphan. */
         if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
                 _exit(127);
-        execv(argv[0], (char *const *) argv);
+        execve(argv[0], (char *const *) argv, envp);
         fprintf(stderr, "<3>enclave-acm-agent: cannot run '%s': %s\n", argv[0], strerror(errno));
         _exit(127);
 }
@@ -125,6 +144,7 @@ int launcher_local_argv(const struct launcher *l, bool debug, char ***ret_argv) 
 int launcher_local_start(struct launcher *l) {
         _cleanup_(launcher_argv_freep) char **argv = NULL;
         _cleanup_free_ char *data = NULL, *control = NULL, *root = NULL;
+        _cleanup_free_ char **envp = NULL;
         pid_t parent = getpid(), pid;
         int r;
 
@@ -142,12 +162,15 @@ int launcher_local_start(struct launcher *l) {
         root = launcher_sim_root_path(l);
         if (root)
                 (void) unlink(root);
+        envp = child_environ();
+        if (!envp)
+                return log_error_errno(-ENOMEM, "Out of memory");
 
         pid = fork();
         if (pid < 0)
                 return log_error_errno(negative_errno(), "Cannot fork: %m");
         if (pid == 0)
-                exec_child((const char *const *) argv, parent);
+                exec_child((const char *const *) argv, envp, parent);
 
         free(l->data_address);
         free(l->control_address);

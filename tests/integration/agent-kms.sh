@@ -258,6 +258,19 @@ sign_ok a web rsa2048 SHA256-RSA-PKCS
 sign_ok a api ec-p256 ECDSA-SHA256
 ok "both tokens sign through the PKCS#11 module; the signatures verify with the certificates' keys"
 
+# The credentials reach enclave-token through KMS_BEGIN only: not in its environment (the launcher
+# drops the agent's AWS_* variables; before, /proc/PID/environ of the token held the secret key).
+tokens=0
+for p in $(pgrep -f enclave-token || true); do
+        tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$T/a/" || continue
+        [[ $(readlink "/proc/$p/exe" 2>/dev/null) == */enclave-token ]] || continue
+        tokens=$((tokens + 1))
+        ! tr '\0' '\n' <"/proc/$p/environ" | grep -q '^AWS_' ||
+                fail "enclave-token (pid $p) has AWS_* variables in its environment"
+done
+((tokens == 1)) || fail "found $tokens enclave-token processes of agent a, expected 1"
+ok "enclave-token's environment holds no AWS_* variable"
+
 # One TLS connection and one attestation document per round, every round two Decrypts (web and api
 # provisioned, then refreshed, together). Rounds end with a debug line; a snapshot is taken when no round
 # is in progress (the count of ended rounds unchanged around the read).
