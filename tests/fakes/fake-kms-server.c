@@ -231,6 +231,31 @@ static void serve_requests(struct conn *c) {
         }
 }
 
+/* A lingering close, as web servers do: after the last answer, stop writing and read away what the
+ * client still sends (bounded in bytes and time), so that closing with unread input does not reset
+ * the connection and destroy the answer before the client has read it. */
+static void linger_close(int fd) {
+        uint64_t deadline = mono_msec() + 2000;
+        size_t drained = 0;
+        char buf[4096];
+
+        if (shutdown(fd, SHUT_WR) < 0)
+                return;
+        while (drained < 1024 * 1024) {
+                uint64_t now = mono_msec();
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                ssize_t n;
+
+                if (now >= deadline || poll(&p, 1, (int) (deadline - now)) <= 0)
+                        return;
+                n = read(fd, buf, sizeof(buf));
+                if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR)))
+                        return;
+                if (n > 0)
+                        drained += (size_t) n;
+        }
+}
+
 static void *conn_main(void *userdata) {
         struct conn *c = userdata;
         uint64_t deadline = mono_msec() + (uint64_t) c->cfg->io_timeout_ms;
@@ -254,6 +279,7 @@ static void *conn_main(void *userdata) {
                 fkms_stats_connection(FKMS_CONN_HANDSHAKE);
                 serve_requests(c);
                 (void) SSL_shutdown(c->ssl);
+                linger_close(c->fd);
         }
         SSL_free(c->ssl);
         SSL_CTX_free(c->ctx);
