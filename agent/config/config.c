@@ -11,6 +11,7 @@
 
 #include "agent/config/config-internal.h"
 #include "aws/endpoint.h"
+#include "aws/imds-client.h"
 #include "common/log.h"
 #include "common/secret.h"
 #include "common/transport.h"
@@ -47,6 +48,7 @@ enum {
         OPTIONS_SERVER_CONFIG,
         OPTIONS_SERVER_PID_FILE,
         OPTIONS_REGION,
+        OPTIONS_IMDS_ENDPOINT,
         _OPTIONS_SLOT_MAX,
 };
 enum { LOG_SLOT_LEVEL, LOG_SLOT_ENABLE_TIMESTAMP, _LOG_SLOT_MAX };
@@ -199,6 +201,20 @@ static int parse_region(struct config_ctx *c, const struct config_field *f, cons
         return config_parse_string(c, f, v, path, obj);
 }
 
+/* options.imds_endpoint: http://host[:port], for tests and the demo (a loopback fake). */
+static int parse_imds_endpoint(struct config_ctx *c, const struct config_field *f, const struct ynode *v,
+                               const char *path, void *obj) {
+        int r;
+
+        r = config_check_string(c, v, path, false);
+        if (r <= 0)
+                return r;
+        if (aws_imds_endpoint_validate(v->value, NULL) < 0)
+                return config_error(c, v, path, "'%.*s%s' is not http://host[:port] (no path)",
+                                    CONFIG_VALUE(v->value, v->len));
+        return config_parse_string(c, f, v, path, obj);
+}
+
 static int parse_nothing(struct config_ctx *c, const struct config_field *f, const struct ynode *v,
                          const char *path, void *obj) {
         return 0; /* the sections are parsed in a fixed order afterwards */
@@ -272,6 +288,7 @@ static const struct config_field options_fields[] = {
         { "server_pid_file", OPTIONS_SERVER_PID_FILE, config_parse_string, O(server_pid_file),
           .flags = CONFIG_ABSOLUTE },
         { "region", OPTIONS_REGION, parse_region, O(region) },
+        { "imds_endpoint", OPTIONS_IMDS_ENDPOINT, parse_imds_endpoint, O(imds_endpoint) },
 };
 #undef O
 
@@ -481,6 +498,7 @@ struct agent_config *agent_config_free(struct agent_config *c) {
         free(c->enclave.kms_proxy);
         free(c->enclave.kms_ca_file);
         free(c->options.region);
+        free(c->options.imds_endpoint);
         free(c->options.runtime_dir);
         free(c->options.state_dir);
         free(c->options.server_config);

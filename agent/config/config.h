@@ -130,7 +130,8 @@ struct agent_config_options {
         /* direct mode: the pid file that tells whether the server runs; NULL: found from server_config
          * (webapply_pid_file_find()) */
         char *server_pid_file;
-        char *region; /* the KMS region; NULL: $AWS_REGION, else $AWS_DEFAULT_REGION */
+        char *region;        /* the KMS region; NULL: $AWS_REGION, else $AWS_DEFAULT_REGION, else IMDS */
+        char *imds_endpoint; /* NULL: AWS_IMDS_DEFAULT_ENDPOINT; tests point it at a loopback fake */
 };
 
 struct agent_config_log {
