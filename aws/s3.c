@@ -148,6 +148,15 @@ static int endpoint_split(const char *ep, bool *ret_https, const char **ret_host
         return 0;
 }
 
+int aws_s3_endpoint_validate(const char *endpoint, struct aws_err *e) {
+        const char *h;
+        bool https;
+
+        if (!endpoint)
+                return aws_err(e, -EINVAL, "S3 endpoint: missing");
+        return endpoint_split(endpoint, &https, &h, e);
+}
+
 int aws_s3_target_make(const char *endpoint, const char *region, const char *dns_suffix, bool path_style,
                        const struct aws_s3_uri *obj, struct aws_s3_target *ret, struct aws_err *e) {
         _cleanup_(aws_s3_target_done) struct aws_s3_target t = {};

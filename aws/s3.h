@@ -48,6 +48,9 @@ struct aws_s3_target {
         char *path; /* raw (not encoded) path, as aws_sigv4_sign() takes it */
 };
 
+/* An endpoint override: "https://host[:port]", or "http://" with a loopback host (tests); no path. */
+_must_check_ int aws_s3_endpoint_validate(const char *endpoint, struct aws_err *e);
+
 _must_check_ int aws_s3_target_make(const char *endpoint, const char *region, const char *dns_suffix,
                                     bool path_style, const struct aws_s3_uri *obj, struct aws_s3_target *ret,
                                     struct aws_err *e);
