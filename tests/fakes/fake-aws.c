@@ -4,7 +4,7 @@
  *   fake-aws --port-file FILE --objects DIR --region R --role NAME --credentials AKID:SECRET:TOKEN
  *            [--partition P] [--domain D] [--role-arn-tag ARN] [--instance-profile ARN] [--no-role]
  *            [--cred-ttl SECONDS] [--deny BUCKET] [--slow BUCKET] [--clock-offset SECONDS]
- *            [--stats FILE]
+ *            [--stats FILE] [--log FILE]
  *
  * IMDS: PUT /latest/api/token needs X-aws-ec2-metadata-token-ttl-seconds (1..21600); every GET needs a
  * live token (401 otherwise). The credentials' Expiration is their issue time + --cred-ttl (default
@@ -14,7 +14,9 @@
  * x-amz-content-sha256, the session token, 300 s skew: RequestTimeTooSkewed); the object is the file
  * DIR/bucket/<key with '/' as '_'>; its ETag the first 32 hex digits of its SHA-256, quoted;
  * If-None-Match equal to it: 304. --deny: 403 AccessDenied; --slow: answers after 3 s; missing: 404.
- * --stats: counters (key=value lines), rewritten after every request. */
+ * --stats: counters (key=value lines), rewritten after every request. --log: one line per request,
+ * "METHOD target status [conditional]" (the target without its query; conditional: If-None-Match was
+ * sent; no header values). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -43,7 +45,7 @@
 
 static struct {
         const char *objects, *region, *role, *partition, *domain, *role_arn_tag, *instance_profile;
-        const char *deny, *slow, *stats;
+        const char *deny, *slow, *stats, *log;
         bool no_role;
         int64_t cred_ttl, clock_offset;
         char akid_base[64];
@@ -144,6 +146,25 @@ static int send_all(int fd, const void *p, size_t n) {
         return 0;
 }
 
+static const struct fkms_http_head *cur_head; /* the request being answered, for --log */
+
+static void log_request(int status) {
+        bool conditional = false;
+        FILE *f;
+
+        if (!arg.log || !cur_head)
+                return;
+        for (size_t i = 0; i < cur_head->n_headers; i++)
+                if (strcasecmp(cur_head->headers[i].name, "If-None-Match") == 0)
+                        conditional = true;
+        f = fopen(arg.log, "ae");
+        if (!f)
+                return;
+        fprintf(f, "%s %.*s %d%s\n", cur_head->method, (int) strcspn(cur_head->target, "?"),
+                cur_head->target, status, conditional ? " conditional" : "");
+        fclose(f);
+}
+
 static void reply(int fd, int status, const char *extra_headers, const void *body, size_t len) {
         char head[1024];
         struct tm tm;
@@ -158,6 +179,7 @@ static void reply(int fd, int status, const char *extra_headers, const void *bod
                      status, len, date, extra_headers ? extra_headers : "");
         if (n < 0 || (size_t) n >= sizeof(head))
                 return;
+        log_request(status);
         if (send_all(fd, head, (size_t) n) < 0)
                 return;
         if (len)
@@ -417,10 +439,12 @@ static void serve_one(int fd) {
                         return;
                 have += (size_t) n;
         }
+        cur_head = &h;
         if (strncmp(h.target, "/latest/", 8) == 0)
                 imds(fd, &h);
         else
                 s3(fd, &h, buf + head_len, h.content_length);
+        cur_head = NULL;
         write_stats();
 }
 
@@ -453,6 +477,7 @@ int main(int argc, char **argv) {
                                               { "slow", required_argument, NULL, 's' },
                                               { "clock-offset", required_argument, NULL, 'C' },
                                               { "stats", required_argument, NULL, 'S' },
+                                              { "log", required_argument, NULL, 'L' },
                                               {} };
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         socklen_t sl = sizeof(sa);
@@ -484,6 +509,7 @@ int main(int argc, char **argv) {
                 case 's': arg.slow = optarg; break;
                 case 'C': arg.clock_offset = strtoll(optarg, NULL, 10); break;
                 case 'S': arg.stats = optarg; break;
+                case 'L': arg.log = optarg; break;
                 default: return 2;
                 }
         }
