@@ -252,6 +252,20 @@ static int kms_call_failed(struct agent_token *t, struct agent_round *round, int
         t->retry_next_sync = agent_kms_retry_kind(r, broken) == AGENT_KMS_RETRY_NEXT_SYNC;
         if (asprintf(&msg, "%s failed: %s", call, text ?: strerror(-r)) >= 0)
                 set_error(t, msg);
+        if (text && r == -EKEYREVOKED && (round->cfg->enclave.expected_pcrs.mask & 1u)) {
+                /* what the key policy's kms:RecipientAttestation:PCR0 must name: the attested PCR0 */
+                char pcr0[2 * AGENT_PCR_LEN + 1];
+
+                for (size_t i = 0; i < AGENT_PCR_LEN; i++)
+                        (void) snprintf(pcr0 + 2 * i, 3, "%02x",
+                                        round->cfg->enclave.expected_pcrs.value[0][i]);
+                return log_error_errno(r,
+                                       "Token '%s': %s failed: %s; the enclave attested PCR0 %s: the key "
+                                       "policy must allow kms:Decrypt with kms:RecipientAttestation:PCR0 "
+                                       "equal to it%s",
+                                       t->label, call, text, pcr0,
+                                       t->retry_next_sync ? "; retrying at the next sync" : "");
+        }
         if (text)
                 return log_error_errno(r, "Token '%s': %s failed: %s%s", t->label, call, text,
                                        t->retry_next_sync ? "; retrying at the next sync" : "");

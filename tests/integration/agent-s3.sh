@@ -189,6 +189,22 @@ ok "renewal: a replaced object is seen by its ETag and rotates the token (key id
 signs acm "$PIN_ACM" ec-p256 ECDSA-SHA256 || fail "the Acm token stopped signing after web's rotation"
 ok "the other token is untouched by the rotation"
 
+# KMS refuses this enclave (its key policy names another PCR0): the renewal fails with one line that
+# prints the enclave's PCR0, and the token keeps signing with the key it has
+kill -TERM "$KMS_PID"
+wait "$KMS_PID" 2>/dev/null || true
+rm -f "$T/kms.sock" "$T/kms-ca.pem"
+"$FAKE_KMS" serve --listen "unix:path=$T/kms.sock" --ca-out "$T/kms-ca.pem" --credentials "@$T/kms-creds" \
+        --region "$REGION" --attestation-root "$T/run/nsm-sim-root.pem" --master-key "$T/master.key" \
+        --policy-pcr "0=$(printf '0b%.0s' $(seq 48))" >>"$T/fake-kms.log" 2>&1 &
+KMS_PID=$!
+wait_for 30 "fake-kms (other policy) wrote its CA" test -s "$T/kms-ca.pem"
+put_object "$T/objects/certs-bucket/web.json" rsa2048
+wait_for 30 "the KMS refusal naming PCR0" grep -q "Token 'web': TOKEN_ADD failed: KMS denied the Decrypt.*the enclave attested PCR0 $PCR0: the key policy must allow" "$T/agent.log"
+alive "$AGENT_PID" || fail "the agent died on a KMS refusal"
+signs web "$PIN_WEB" rsa3072 SHA256-RSA-PKCS || fail "web stopped signing with its current key after the refusal"
+ok "KMS refusing the enclave: one line with the enclave's PCR0 and the fix; the token keeps its current key"
+
 stop_agent
 ok "the agent stops cleanly"
 # (the PINs are in runtime_dir's 0400 pin-source files by design: only the credentials are looked for there)
