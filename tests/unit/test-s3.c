@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws/kms-encrypt.h"
 #include "aws/kms.h"
+#include "common/secret.h"
 #include "aws/s3.h"
 #include "tests/lib/tap.h"
 
@@ -228,7 +230,58 @@ static void test_object_negative(void) {
         }
 }
 
+/* KMS Encrypt: the request round-trips through the fake's parser; the response through the client's. */
+static void test_kms_encrypt(void) {
+        static const uint8_t pt[] = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+        static const uint8_t blob[] = { 'F', 'K', 'M', 'S', '1', 0x00, 0xff };
+        _cleanup_secret_ struct secret_buf *body = NULL, *back = NULL;
+        _cleanup_free_ char *resp = NULL;
+        char key_id[AWS_KMS_KEY_ID_MAX + 1];
+        uint8_t out[AWS_KMS_BLOB_MAX];
+        struct aws_err e = {};
+        size_t len;
+
+        ASSERT_OK(aws_kms_encrypt_request_build("alias/web-keys", pt, sizeof(pt) - 1, &body, &e));
+        ASSERT_TRUE(memmem(body->data, body->len, "MIIE", 4) == NULL); /* base64, not the PEM text */
+        ASSERT_OK(aws_kms_encrypt_request_parse(body->data, body->len, key_id, sizeof(key_id), &back, &e));
+        ASSERT_STREQ(key_id, "alias/web-keys");
+        ASSERT_EQ(back->len, sizeof(pt) - 1);
+        ASSERT_MEMEQ(back->data, pt, back->len);
+        ASSERT_ERR(aws_kms_encrypt_request_build("alias/\"x", pt, 3, &body, &e), -EINVAL);
+        ASSERT_ERR(aws_kms_encrypt_request_build("k", pt, 0, &body, &e), -EINVAL);
+        {
+                static uint8_t big[AWS_KMS_PLAINTEXT_MAX + 1];
+                struct secret_buf *x = NULL;
+                ASSERT_ERR(aws_kms_encrypt_request_build("k", big, sizeof(big), &x, &e), -E2BIG);
+        }
+        {
+                static const char *const bad[] = {
+                        "{\"KeyId\":\"k\"}",
+                        "{\"Plaintext\":\"AQID\"}",
+                        "{\"KeyId\":\"k\",\"Plaintext\":\"AQI\"}",
+                        "{\"KeyId\":\"k\",\"Plaintext\":\"AQID\",\"EncryptionAlgorithm\":\"RSAES_OAEP_SHA_"
+                        "1\"}",
+                        "{\"KeyId\":\"k\",\"Plaintext\":\"AQID\",\"EncryptionContext\":{}}",
+                        "{\"KeyId\":\"k k\",\"Plaintext\":\"AQID\"}",
+                        "{\"KeyId\":\"k\",\"KeyId\":\"k\",\"Plaintext\":\"AQID\"}",
+                };
+                for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                        struct secret_buf *x = NULL;
+                        ASSERT_FAIL(aws_kms_encrypt_request_parse(bad[i], strlen(bad[i]), key_id,
+                                                                  sizeof(key_id), &x, &e));
+                        ASSERT_TRUE(x == NULL);
+                }
+        }
+        ASSERT_OK(aws_kms_encrypt_response_build("arn:aws:kms:eu-west-1:123456789012:key/k1", blob,
+                                                 sizeof(blob), &resp, &len));
+        ASSERT_EQ(aws_kms_encrypt_response_parse(resp, len, out, sizeof(out), &e), (int) sizeof(blob));
+        ASSERT_MEMEQ(out, blob, sizeof(blob));
+        ASSERT_FAIL(aws_kms_encrypt_response_parse("{\"KeyId\":\"k\"}", 12, out, sizeof(out), &e));
+        ASSERT_FAIL(aws_kms_encrypt_response_parse("{\"CiphertextBlob\":\"\"}", 20, out, sizeof(out), &e));
+        ASSERT_ERR(aws_kms_encrypt_response_parse(resp, len, out, 3, &e), -E2BIG);
+}
+
 TAP_MAIN(TEST("/aws/s3/bucket-key", test_bucket_key), TEST("/aws/s3/uri", test_uri),
          TEST("/aws/s3/acm-uri", test_acm_uri), TEST("/aws/s3/target", test_target),
          TEST("/aws/s3/error-code", test_error_code), TEST("/aws/s3/object", test_object),
-         TEST("/aws/s3/object-negative", test_object_negative))
+         TEST("/aws/s3/object-negative", test_object_negative), TEST("/aws/kms/encrypt", test_kms_encrypt))
