@@ -533,6 +533,10 @@ void aws_http_resp_done(struct aws_http_resp *r) {
 
 /* ---- Plain URLs (IMDS, S3) ---- */
 
+static void curl_slist_free_allp(struct curl_slist **p) {
+        curl_slist_free_all(*p);
+}
+
 static void curl_easy_cleanupp(CURL **p) {
         if (*p)
                 curl_easy_cleanup(*p);
@@ -640,6 +644,7 @@ int aws_url_fetch(const struct aws_url_opts *o, const struct aws_url_req *q, str
         static const struct aws_url_opts defaults = {};
         struct url_xfer x = {};
         struct curl_slist *headers = NULL;
+        _cleanup_(curl_slist_free_allp) struct curl_slist *connect_to = NULL;
         _cleanup_(curl_easy_cleanupp) CURL *curl = NULL;
         char errbuf[CURL_ERROR_SIZE] = "", what[128];
         const char *protos;
@@ -713,6 +718,14 @@ int aws_url_fetch(const struct aws_url_opts *o, const struct aws_url_req *q, str
         USETOPT(CURLOPT_HEADERDATA, &x);
         USETOPT(CURLOPT_USERAGENT, "enclave-acm/" ENCLAVE_ACM_VERSION);
         USETOPT(CURLOPT_HTTPHEADER, headers);
+        if (o->connect_to) {
+                connect_to = curl_slist_append(NULL, o->connect_to);
+                if (!connect_to) {
+                        slist_wipe_free(headers);
+                        return -ENOMEM;
+                }
+                USETOPT(CURLOPT_CONNECT_TO, connect_to);
+        }
         if (put || post) {
                 if (put)
                         USETOPT(CURLOPT_CUSTOMREQUEST, "PUT");

@@ -87,6 +87,9 @@ struct aws_url_opts {
         int total_timeout_ms;   /* 0: AWS_HTTP_DEFAULT_TOTAL_MS */
         size_t max_response;    /* body bytes; 0: AWS_HTTP_DEFAULT_MAX_RESPONSE */
         bool allow_http;        /* plain http:// (IMDS only); otherwise https:// only */
+        /* Tests: "HOST:PORT:CONNECT_HOST:CONNECT_PORT" (libcurl's CONNECT_TO): the URL's host (TLS name,
+         * Host header, signature) stays, the connection goes to a loopback fake. NULL: none. */
+        const char *connect_to;
 };
 
 struct aws_url_req {

@@ -11,7 +11,7 @@
 set -euo pipefail
 . "$(dirname "$0")/agent-lib.sh"
 
-: "${AGENT:?}" "${ENCLAVE_TOKEN:?}" "${TEST_DATA:?}" "${FAKE_KMS:?}" "${FAKE_AWS:?}" "${P11_CLIENT:?}" "${P11_MODULE:?}"
+: "${AGENT:?}" "${ENCLAVE_ACM:?}" "${ENCLAVE_TOKEN:?}" "${TEST_DATA:?}" "${FAKE_KMS:?}" "${FAKE_AWS:?}" "${P11_CLIENT:?}" "${P11_MODULE:?}"
 command -v python3 >/dev/null 2>&1 || { echo "SKIP: 'python3' is not installed"; exit 77; }
 command -v openssl >/dev/null 2>&1 || { echo "SKIP: 'openssl' is not installed"; exit 77; }
 if ! "$ENCLAVE_TOKEN" --help 2>&1 | grep -q -- "--nsm-simulator"; then
@@ -19,13 +19,13 @@ if ! "$ENCLAVE_TOKEN" --help 2>&1 | grep -q -- "--nsm-simulator"; then
         exit 77
 fi
 
-AGENT_PID='' NOTIFY_PID='' KMS_PID='' AWS_PID=''
+AGENT_PID='' NOTIFY_PID='' KMS_PID='' AWS_PID='' KMS2_PID=''
 T=$(mktemp -d /tmp/eacm-agents3.XXXXXX)
 cleanup() {
         local rc=$?
         trap - EXIT
         cleanup_agent "$rc" "$T/agent.log" "$T/fake-aws.log" "$T/fake-kms.log" "$T/requests.log"
-        for p in $KMS_PID $AWS_PID; do
+        for p in $KMS_PID $KMS2_PID $AWS_PID; do
                 kill -TERM "$p" 2>/dev/null || true
                 wait "$p" 2>/dev/null || true
         done
@@ -68,8 +68,7 @@ PY
         mv "$1.tmp" "$1"
 }
 put_object "$T/objects/certs-bucket/web.json" rsa2048
-put_object "$T/objects/$ACM_BUCKET/${ROLE_ARN//\//_}_${CERT_ARN//\//_}" ec-p256
-ok "S3 objects made: keys encrypted by the fake KMS, in the object JSON ACM publishes"
+ok "S3 object made: the key encrypted by the fake KMS, in the object JSON ACM publishes"
 
 # fake-aws: IMDS + S3 on a loopback port
 "$FAKE_AWS" --port-file "$T/aws.port" --objects "$T/objects" --region "$REGION" --role "$ROLE" \
@@ -86,6 +85,29 @@ echo "${AKID}0001:${SECRET}1:${SESSION}1" >"$T/kms-creds"
 KMS_PID=$!
 wait_for 30 "fake-kms wrote its CA" test -s "$T/kms-ca.pem"
 ok "fake IMDS + S3 on $EP and fake KMS on a unix socket are up"
+
+# The Acm object is made by `enclave-acm object create`: KMS Encrypt with the role's credentials from
+# the fake IMDS, at a second fake KMS on TCP (same master key, so the first one's Decrypt opens it).
+KPORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+"$FAKE_KMS" serve --listen "tcp:127.0.0.1:$KPORT" --ca-out "$T/kms2-ca.pem" --credentials "@$T/kms-creds" \
+        --region "$REGION" --attestation-root "$T/run/nsm-sim-root.pem" --master-key "$T/master.key" \
+        >>"$T/fake-kms2.log" 2>&1 &
+KMS2_PID=$!
+wait_for 30 "the TCP fake-kms wrote its CA" test -s "$T/kms2-ca.pem"
+ACM_OBJ=$T/objects/$ACM_BUCKET/${ROLE_ARN//\//_}_${CERT_ARN//\//_}
+"$ENCLAVE_ACM" object create --key "$TEST_DATA/ec-p256.key.pem" --cert "$TEST_DATA/ec-p256.crt.pem" \
+        --kms-key-id it-key --imds-endpoint "$EP" --kms-ca "$T/kms2-ca.pem" \
+        --kms-connect-to "127.0.0.1:$KPORT" -o "$ACM_OBJ" >"$T/object-create.log" 2>&1 ||
+        fail "object create: $(cat "$T/object-create.log")"
+python3 - "$ACM_OBJ" "$TEST_DATA/ec-p256.crt.pem" <<'PY' || fail "object create wrote an object of another shape"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert sorted(o) == ["certificate", "certificateChain", "encryptedPrivateKey", "encryptionMethod"], o.keys()
+assert o["encryptionMethod"] == "SYMMETRIC_DEFAULT" and o["certificateChain"] == ""
+assert "BEGIN" not in o["encryptedPrivateKey"] and len(o["encryptedPrivateKey"]) > 100
+PY
+grep -q 'PRIVATE KEY' "$ACM_OBJ" && fail "the object holds the private key in clear"
+ok "enclave-acm object create: KMS Encrypt (credentials from IMDS) wrote the object, no key in clear"
 
 cat >"$T/acm.yaml" <<EOF
 enclave:
@@ -157,7 +179,7 @@ AGENT_PID=$!
 wait_for 60 "the S3 token signs with the key from its object" signs web "$PIN_WEB" rsa2048 SHA256-RSA-PKCS
 ok "S3 source: IMDS credentials -> signed GetObject -> KMS round -> the token signs with rsa2048's key"
 wait_for 30 "the Acm token signs with the key from ACM's object" signs acm "$PIN_ACM" ec-p256 ECDSA-SHA256
-ok "Acm source: the object at ACM's name for the role ARN tag -> the token signs with ec-p256's key"
+ok "Acm source (object made by object create): ACM's name for the role ARN tag -> the token signs with ec-p256's key"
 grep -q "GET /$ACM_BUCKET/${ROLE_ARN//:/%3A}/${CERT_ARN//:/%3A} 200" "$T/requests.log" ||
         fail "the Acm object was not fetched at ACM's name: $(grep -v latest "$T/requests.log" | head)"
 ok "the Acm object was fetched at <partition>-ec2-enclave-certificate-<region>-prod/<role ARN>/<certificate ARN>"
@@ -209,7 +231,7 @@ stop_agent
 ok "the agent stops cleanly"
 # (the PINs are in runtime_dir's 0400 pin-source files by design: only the credentials are looked for there)
 for s in "$SECRET" "$SESSION" "$PIN_WEB" "$PIN_ACM"; do
-        if grep -qF -- "$s" "$T/agent.log" "$T/requests.log" "$T/notify.log" "$T/fake-aws.log"; then
+        if grep -qF -- "$s" "$T/agent.log" "$T/requests.log" "$T/notify.log" "$T/fake-aws.log" "$T/object-create.log"; then
                 fail "a secret (credential or PIN) shows up in a log"
         fi
 done
