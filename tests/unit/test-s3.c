@@ -259,8 +259,7 @@ static void test_kms_encrypt(void) {
                         "{\"KeyId\":\"k\"}",
                         "{\"Plaintext\":\"AQID\"}",
                         "{\"KeyId\":\"k\",\"Plaintext\":\"AQI\"}",
-                        "{\"KeyId\":\"k\",\"Plaintext\":\"AQID\",\"EncryptionAlgorithm\":\"RSAES_OAEP_SHA_"
-                        "1\"}",
+                        "{\"KeyId\":\"k\",\"Plaintext\":\"AQID\",\"EncryptionAlgorithm\":\"RSA_1\"}",
                         "{\"KeyId\":\"k\",\"Plaintext\":\"AQID\",\"EncryptionContext\":{}}",
                         "{\"KeyId\":\"k k\",\"Plaintext\":\"AQID\"}",
                         "{\"KeyId\":\"k\",\"KeyId\":\"k\",\"Plaintext\":\"AQID\"}",
