@@ -132,7 +132,9 @@ int agent_creds_acquire(const struct agent_creds_opts *o, struct agent_creds *re
         _cleanup_(agent_creds_done) struct agent_creds c = {};
         _cleanup_(aws_imds_info_done) struct aws_imds_info info = {};
         agent_getenv_fn get;
-        const char *akid, *region;
+        const char *akid, *secret, *region;
+        struct agent_creds_opts io = *o;
+        bool env;
         unsigned want = AWS_IMDS_WANT_CREDS | AWS_IMDS_WANT_PLACE;
         int64_t now;
         int r;
@@ -141,19 +143,33 @@ int agent_creds_acquire(const struct agent_creds_opts *o, struct agent_creds *re
                 return -EINVAL;
         get = o->getenv_fn ? o->getenv_fn : secure_getenv;
         akid = get("AWS_ACCESS_KEY_ID");
-        if (akid && *akid && !o->want_arn)
+        secret = get("AWS_SECRET_ACCESS_KEY");
+        /* Either variable set means the environment is meant: a missing partner is an error to report,
+         * not a reason to go and ask IMDS. */
+        env = (akid && *akid) || (secret && *secret);
+        if (env && !o->want_arn)
                 return agent_creds_load(get, o->region, ret, ret_error);
+        if (!io.imds_endpoint) {
+                /* tests and the demo set it for every process they start: never the real IMDS there */
+                const char *ep = secure_getenv("ENCLAVE_ACM_IMDS_ENDPOINT");
+                if (ep && *ep) {
+                        if (aws_imds_endpoint_validate(ep, NULL) < 0)
+                                return errmsg_set(ret_error, -EINVAL,
+                                                  "ENCLAVE_ACM_IMDS_ENDPOINT is not http://host[:port]");
+                        io.imds_endpoint = ep;
+                }
+        }
 
         if (o->want_arn)
                 want |= AWS_IMDS_WANT_ARN;
-        r = imds_round(o, want, &info, ret_error);
+        r = imds_round(&io, want, &info, ret_error);
         if (r < 0)
                 return r;
         now = o->now ? o->now : (int64_t) time(NULL);
         if (info.creds.expiration - now < AGENT_CREDS_REFRESH_MARGIN_SECS) {
                 /* IMDS hands out new ones ahead of the end: ask once more */
                 aws_imds_info_done(&info);
-                r = imds_round(o, want, &info, ret_error);
+                r = imds_round(&io, want, &info, ret_error);
                 if (r < 0)
                         return r;
                 if (info.creds.expiration <= now + 1)
@@ -162,7 +178,7 @@ int agent_creds_acquire(const struct agent_creds_opts *o, struct agent_creds *re
                                           " s ago (is the clock right? IMDS keeps handing out old ones)",
                                           info.role, now - info.creds.expiration);
         }
-        if (akid && *akid) {
+        if (env) {
                 /* the environment's credentials, IMDS only for the role ARN and placement */
                 r = agent_creds_load(get, o->region ? o->region : info.region, &c, ret_error);
                 if (r < 0)

@@ -37,3 +37,9 @@ _must_check_ int aws_s3_get_object(const struct aws_s3_opts *o, const struct aws
                                    const char *region, const struct aws_s3_uri *obj,
                                    const char *if_none_match, struct aws_s3_get_result *ret,
                                    struct aws_err *e);
+
+/* S3 PutObject of body (1..AWS_S3_OBJECT_MAX bytes, Content-Type application/json), signed as GetObject
+ * is. 0 for 200; a negative errno with e naming the object and the fix as aws_s3_get_object(). */
+_must_check_ int aws_s3_put_object(const struct aws_s3_opts *o, const struct aws_credentials *creds,
+                                   const char *region, const struct aws_s3_uri *obj, const void *body,
+                                   size_t len, struct aws_err *e);

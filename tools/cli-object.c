@@ -16,6 +16,7 @@
 #include "aws/http.h"
 #include "aws/imds-client.h"
 #include "aws/kms-encrypt.h"
+#include "aws/s3-client.h"
 #include "aws/s3.h"
 #include "aws/sigv4.h"
 #include "common/log.h"
@@ -26,8 +27,9 @@
 static void help(void) {
         printf("Usage: enclave-acm object create --key KEY.pem --cert CHAIN.pem --kms-key-id ID [--region "
                "R]\n"
-               "                                 [-o FILE] [--imds-endpoint URL] [--kms-ca FILE]\n"
-               "                                 [--kms-connect-to HOST:PORT]\n"
+               "                                 [-o FILE] [--s3 s3://BUCKET/KEY [--s3-endpoint URL]]\n"
+               "                                 [--imds-endpoint URL] [--kms-ca FILE] [--kms-connect-to "
+               "HOST:PORT]\n"
                "\n"
                "Writes the JSON object an S3 source reads: the certificate (leaf), the rest of the chain,\n"
                "the private key encrypted with KMS Encrypt under ID (a key id, key ARN or alias), and\n"
@@ -44,7 +46,11 @@ static void help(void) {
                "  --cert CHAIN.pem        the certificate chain, leaf first; checked against the key\n"
                "  --kms-key-id ID         the KMS key to encrypt with\n"
                "  --region R              the KMS region\n"
-               "  -o, --output FILE       where to write the object (mode 0644; default stdout)\n"
+               "  -o, --output FILE       where to write the object (mode 0644; default stdout unless "
+               "--s3)\n"
+               "  --s3 s3://BUCKET/KEY    upload the object there (S3 PutObject)\n"
+               "  --s3-endpoint URL       S3 for --s3: https://host[:port] (http:// to loopback only: "
+               "tests)\n"
                "  --imds-endpoint URL     the instance metadata service (tests: a loopback fake)\n"
                "  --kms-ca FILE           a CA bundle for KMS's TLS certificate instead of the system's\n"
                "  --kms-connect-to HOST:PORT\n"
@@ -205,7 +211,17 @@ static int write_output(const char *path, const char *text, size_t len) {
 }
 
 static int object_create(int argc, char **argv) {
-        enum { ARG_KEY = 0x100, ARG_CERT, ARG_KMS_KEY_ID, ARG_REGION, ARG_IMDS, ARG_KMS_CA, ARG_CONNECT_TO };
+        enum {
+                ARG_KEY = 0x100,
+                ARG_CERT,
+                ARG_KMS_KEY_ID,
+                ARG_REGION,
+                ARG_IMDS,
+                ARG_KMS_CA,
+                ARG_CONNECT_TO,
+                ARG_S3,
+                ARG_S3_ENDPOINT
+        };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "key", required_argument, NULL, ARG_KEY },
@@ -216,10 +232,13 @@ static int object_create(int argc, char **argv) {
                 { "imds-endpoint", required_argument, NULL, ARG_IMDS },
                 { "kms-ca", required_argument, NULL, ARG_KMS_CA },
                 { "kms-connect-to", required_argument, NULL, ARG_CONNECT_TO },
+                { "s3", required_argument, NULL, ARG_S3 },
+                { "s3-endpoint", required_argument, NULL, ARG_S3_ENDPOINT },
                 {},
         };
         const char *key = NULL, *cert = NULL, *key_id = NULL, *region = NULL, *out = NULL, *imds = NULL,
-                   *kms_ca = NULL, *connect_to = NULL;
+                   *kms_ca = NULL, *connect_to = NULL, *s3 = NULL, *s3_endpoint = NULL;
+        struct aws_s3_uri s3_uri = {};
         _cleanup_(object_creds_done) struct object_creds creds = {};
         _cleanup_secret_ struct secret_buf *pem = NULL;
         _cleanup_free_ char *chain = NULL, *error = NULL, *doc = NULL, *leaf = NULL;
@@ -242,6 +261,8 @@ static int object_create(int argc, char **argv) {
                 case ARG_IMDS: imds = optarg; break;
                 case ARG_KMS_CA: kms_ca = optarg; break;
                 case ARG_CONNECT_TO: connect_to = optarg; break;
+                case ARG_S3: s3 = optarg; break;
+                case ARG_S3_ENDPOINT: s3_endpoint = optarg; break;
                 default: log_error("Try 'enclave-acm object create --help'."); return CLI_EXIT_USAGE;
                 }
         }
@@ -253,6 +274,16 @@ static int object_create(int argc, char **argv) {
                 log_error("--kms-key-id: %s", e.msg);
                 return CLI_EXIT_USAGE;
         }
+        if (s3 && aws_s3_uri_parse(s3, &s3_uri, &e) < 0) {
+                log_error("--s3: %s", e.msg);
+                return CLI_EXIT_USAGE;
+        }
+        if (s3_endpoint && aws_s3_endpoint_validate(s3_endpoint, &e) < 0) {
+                log_error("--s3-endpoint: %s", e.msg);
+                return CLI_EXIT_USAGE;
+        }
+        if (!imds)
+                imds = secure_getenv("ENCLAVE_ACM_IMDS_ENDPOINT"); /* tests: never the real IMDS */
         if (imds && aws_imds_endpoint_validate(imds, &e) < 0) {
                 log_error("--imds-endpoint: %s", e.msg);
                 return CLI_EXIT_USAGE;
@@ -287,8 +318,18 @@ static int object_create(int argc, char **argv) {
                 log_error_errno(r, "Cannot build the object: %m");
                 return CLI_EXIT_FAILED;
         }
-        if (write_output(out, doc, doc_len) < 0)
+        if ((out || !s3) && write_output(out, doc, doc_len) < 0)
                 return CLI_EXIT_FAILED;
+        if (s3) {
+                r = aws_s3_put_object(&(struct aws_s3_opts){ .endpoint = s3_endpoint },
+                                      &(struct aws_credentials){ creds.akid, creds.secret, creds.token },
+                                      creds.region, &s3_uri, doc, doc_len, &e);
+                if (r < 0) {
+                        log_error("Upload to %s: %s", s3, e.msg);
+                        return CLI_EXIT_FAILED;
+                }
+                log_info("Uploaded the object to %s", s3);
+        }
         if (out)
                 log_info("Wrote '%s': %s key, %zu certificate(s), encrypted with KMS key '%s' in %s", out,
                          sum.type, sum.n_certs, key_id, creds.region);

@@ -10,10 +10,11 @@
  * live token (401 otherwise). The credentials' Expiration is their issue time + --cred-ttl (default
  * 3600); once expired, the next credentials GET issues a new generation (AKID, secret and token end in
  * the generation number) and S3 refuses expired ones with 403 ExpiredToken.
- * S3 (path style, /bucket/key): SigV4 checked against the credentials handed out (region, service s3,
- * x-amz-content-sha256, the session token, 300 s skew: RequestTimeTooSkewed); the object is the file
- * DIR/bucket/<key with '/' as '_'>; its ETag the first 32 hex digits of its SHA-256, quoted;
- * If-None-Match equal to it: 304. --deny: 403 AccessDenied; --slow: answers after 3 s; missing: 404.
+ * S3 (path style, /bucket/key; GET, and PUT which writes the file): SigV4 checked against the credentials
+ * handed out (region, service s3, x-amz-content-sha256, the session token, 300 s skew:
+ * RequestTimeTooSkewed); the object is the file DIR/bucket/<key with '/' as '_'>; its ETag the first 32 hex
+ * digits of its SHA-256, quoted; If-None-Match equal to it: 304. --deny: 403 AccessDenied; --slow: answers
+ * after 3 s; missing: 404.
  * --stats: counters (key=value lines), rewritten after every request. --log: one line per request,
  * "METHOD target status [conditional]" (the target without its query; conditional: If-None-Match was
  * sent; no header values). */
@@ -67,7 +68,7 @@ static struct {
 static size_t n_tokens;
 
 static struct {
-        unsigned imds_token, imds_get, imds_401, imds_creds, s3_get, s3_200, s3_304, s3_403, s3_404,
+        unsigned s3_put, imds_token, imds_get, imds_401, imds_creds, s3_get, s3_200, s3_304, s3_403, s3_404,
                 s3_bad_sig, s3_expired;
 } stats;
 
@@ -93,10 +94,10 @@ static void write_stats(void) {
                 return;
         fprintf(f,
                 "imds_token=%u\nimds_get=%u\nimds_401=%u\nimds_creds=%u\ns3_get=%u\ns3_200=%u\ns3_304=%u\n"
-                "s3_403=%u\ns3_404=%u\ns3_bad_sig=%u\ns3_expired=%u\ncred_gen=%u\n",
+                "s3_403=%u\ns3_404=%u\ns3_bad_sig=%u\ns3_expired=%u\ncred_gen=%u\ns3_put=%u\n",
                 stats.imds_token, stats.imds_get, stats.imds_401, stats.imds_creds, stats.s3_get,
                 stats.s3_200, stats.s3_304, stats.s3_403, stats.s3_404, stats.s3_bad_sig, stats.s3_expired,
-                cred.gen);
+                cred.gen, stats.s3_put);
         if (fclose(f) == 0)
                 (void) rename(tmp, arg.stats);
 }
@@ -317,7 +318,7 @@ static void s3(int fd, const struct fkms_http_head *h, const char *body, size_t 
         int r;
 
         stats.s3_get++;
-        if (strcmp(h->method, "GET") != 0)
+        if (strcmp(h->method, "GET") != 0 && strcmp(h->method, "PUT") != 0)
                 return s3_error(fd, 405, "MethodNotAllowed");
         r = aws_sigv4_verify(&(struct aws_sigv4_received){ .method = h->method,
                                                            .target = h->target,
@@ -375,6 +376,17 @@ static void s3(int fd, const struct fkms_http_head *h, const char *body, size_t 
         for (const char *k = slash + 1; *k && o + 1 < sizeof(file); k++)
                 file[o++] = *k == '/' ? '_' : *k;
         file[o] = '\0';
+        if (strcmp(h->method, "PUT") == 0) {
+                /* PutObject: the body becomes the object file (tests/fakes/README) */
+                char tmp[8200];
+                (void) snprintf(tmp, sizeof(tmp), "%s.put", file);
+                f = fopen(tmp, "we");
+                if (!f || fwrite(body, 1, body_len, f) != body_len || fclose(f) != 0 ||
+                    rename(tmp, file) < 0)
+                        return s3_error(fd, 500, "InternalError");
+                stats.s3_put++;
+                return reply(fd, 200, NULL, NULL, 0);
+        }
         f = fopen(file, "re");
         if (!f || fstat(fileno(f), &st) < 0) {
                 if (f)

@@ -97,8 +97,10 @@ wait_for 30 "the TCP fake-kms wrote its CA" test -s "$T/kms2-ca.pem"
 ACM_OBJ=$T/objects/$ACM_BUCKET/${ROLE_ARN//\//_}_${CERT_ARN//\//_}
 "$ENCLAVE_ACM" object create --key "$TEST_DATA/ec-p256.key.pem" --cert "$TEST_DATA/ec-p256.crt.pem" \
         --kms-key-id it-key --imds-endpoint "$EP" --kms-ca "$T/kms2-ca.pem" \
-        --kms-connect-to "127.0.0.1:$KPORT" -o "$ACM_OBJ" >"$T/object-create.log" 2>&1 ||
+        --kms-connect-to "127.0.0.1:$KPORT" -o "$T/acm-object.json" \
+        --s3 "s3://$ACM_BUCKET/$ROLE_ARN/$CERT_ARN" --s3-endpoint "$EP" >"$T/object-create.log" 2>&1 ||
         fail "object create: $(cat "$T/object-create.log")"
+cmp -s "$T/acm-object.json" "$ACM_OBJ" || fail "the uploaded object (fake S3's file) differs from the -o one"
 python3 - "$ACM_OBJ" "$TEST_DATA/ec-p256.crt.pem" <<'PY' || fail "object create wrote an object of another shape"
 import json, sys
 o = json.load(open(sys.argv[1]))
@@ -107,7 +109,7 @@ assert o["encryptionMethod"] == "SYMMETRIC_DEFAULT" and o["certificateChain"] ==
 assert "BEGIN" not in o["encryptedPrivateKey"] and len(o["encryptedPrivateKey"]) > 100
 PY
 grep -q 'PRIVATE KEY' "$ACM_OBJ" && fail "the object holds the private key in clear"
-ok "enclave-acm object create: KMS Encrypt (credentials from IMDS) wrote the object, no key in clear"
+ok "enclave-acm object create: KMS Encrypt (credentials from IMDS), the object written and uploaded (PutObject), no key in clear"
 
 cat >"$T/acm.yaml" <<EOF
 enclave:

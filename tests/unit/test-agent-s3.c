@@ -27,6 +27,40 @@ static char *env_empty(const char *name) {
         return NULL;
 }
 
+static char *env_secret_only(const char *name) {
+        return strcmp(name, "AWS_SECRET_ACCESS_KEY") == 0
+                       ? (char *) "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+                       : NULL;
+}
+
+/* A half-set environment is the operator's mistake to report, not a reason to ask IMDS; without any
+ * endpoint configured the process-wide ENCLAVE_ACM_IMDS_ENDPOINT (the test runner's dead port) is used. */
+static void test_creds_partial_env_and_default(void) {
+        struct agent_creds c = {};
+        char *error = NULL;
+        int r;
+
+        ASSERT_ERR(agent_creds_acquire(
+                           &(struct agent_creds_opts){ .getenv_fn = env_secret_only, .region = "eu-west-1" },
+                           &c, &error),
+                   -ENOKEY);
+        ASSERT_TRUE(error && strstr(error, "AWS_ACCESS_KEY_ID is not set"));
+        free(error);
+        error = NULL;
+        ASSERT_OK(setenv("ENCLAVE_ACM_IMDS_ENDPOINT", DEAD_IMDS, 1));
+        r = agent_creds_acquire(&(struct agent_creds_opts){ .getenv_fn = env_empty, .imds_timeout_ms = 500 },
+                                &c, &error);
+        ASSERT_TRUE(r == -EHOSTUNREACH || r == -ETIMEDOUT);
+        ASSERT_TRUE(error && strstr(error, "no instance metadata service at " DEAD_IMDS));
+        free(error);
+        error = NULL;
+        ASSERT_OK(setenv("ENCLAVE_ACM_IMDS_ENDPOINT", "https://nope", 1));
+        ASSERT_ERR(agent_creds_acquire(&(struct agent_creds_opts){ .getenv_fn = env_empty }, &c, &error),
+                   -EINVAL);
+        free(error);
+        ASSERT_OK(setenv("ENCLAVE_ACM_IMDS_ENDPOINT", DEAD_IMDS, 1));
+}
+
 static void test_creds_env_first(void) {
         _cleanup_(agent_creds_done) struct agent_creds c = {};
         _cleanup_free_ char *error = NULL;
@@ -122,6 +156,7 @@ static void test_config_keys(void) {
 }
 
 TAP_MAIN(TEST("/agent/creds/env-first", test_creds_env_first),
+         TEST("/agent/creds/partial-env-and-default", test_creds_partial_env_and_default),
          TEST("/agent/creds/imds-unreachable", test_creds_imds_unreachable),
          TEST("/agent/s3/chain-clean", test_chain_clean),
          TEST("/agent/config/aws-endpoints", test_config_keys))
