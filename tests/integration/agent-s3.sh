@@ -19,13 +19,13 @@ if ! "$ENCLAVE_TOKEN" --help 2>&1 | grep -q -- "--nsm-simulator"; then
         exit 77
 fi
 
-AGENT_PID='' NOTIFY_PID='' KMS_PID='' AWS_PID='' KMS2_PID=''
+AGENT_PID='' NOTIFY_PID='' KMS_PID='' AWS_PID='' KMS2_PID='' AWS2_PID=''
 T=$(mktemp -d /tmp/eacm-agents3.XXXXXX)
 cleanup() {
         local rc=$?
         trap - EXIT
         cleanup_agent "$rc" "$T/agent.log" "$T/fake-aws.log" "$T/fake-kms.log" "$T/requests.log"
-        for p in $KMS_PID $KMS2_PID $AWS_PID; do
+        for p in $KMS_PID $KMS2_PID $AWS_PID $AWS2_PID; do
                 kill -TERM "$p" 2>/dev/null || true
                 wait "$p" 2>/dev/null || true
         done
@@ -212,6 +212,37 @@ grep -q "Token 'web': the key or certificate in its source changed, rotating fro
 ok "renewal: a replaced object is seen by its ETag and rotates the token (key id 1 -> 2)"
 signs acm "$PIN_ACM" ec-p256 ECDSA-SHA256 || fail "the Acm token stopped signing after web's rotation"
 ok "the other token is untouched by the rotation"
+
+# expiring credentials: a second fake-aws (same objects) hands out credentials that expire 6 s after
+# they are issued, so they are always inside the agent's 300 s refetch margin; an expired generation is
+# replaced at the next credentials GET. The running agent is pointed at it by a reload (SIGHUP); the
+# tokens' objects are unchanged, so no KMS round is needed, only signed conditional GETs.
+"$FAKE_AWS" --port-file "$T/aws2.port" --objects "$T/objects" --region "$REGION" --role "$ROLE" \
+        --credentials "$AKID:$SECRET:$SESSION" --role-arn-tag "$ROLE_ARN" --stats "$T/aws2.stats" \
+        --cred-ttl 6 --log "$T/requests2.log" >>"$T/fake-aws.log" 2>&1 &
+AWS2_PID=$!
+wait_for 10 "the second fake-aws is up" test -s "$T/aws2.port"
+EP2=http://127.0.0.1:$(cat "$T/aws2.port")
+stat_of() { sed -n "s/^$2=//p" "$1" 2>/dev/null; }
+sed -i "s|^  imds_endpoint: .*|  imds_endpoint: $EP2|; s|^  s3_endpoint: .*|  s3_endpoint: $EP2|" "$T/acm.yaml"
+kill -HUP "$AGENT_PID"
+wait_for 60 "the third credentials generation handed out" bash -c "[[ \$(sed -n 's/^cred_gen=//p' '$T/aws2.stats' 2>/dev/null) -ge 3 ]]"
+n304=$(grep -c 'GET /certs-bucket/web.json 304' "$T/requests2.log" || true)
+wait_for 30 "two more conditional GETs of web.json after generation 3" \
+        bash -c "[[ \$(grep -c 'GET /certs-bucket/web.json 304' '$T/requests2.log') -ge $((n304 + 2)) ]]"
+gen=$(stat_of "$T/aws2.stats" cred_gen)
+creds=$(stat_of "$T/aws2.stats" imds_creds)
+((creds >= gen)) || fail "$gen credential generations but only $creds credentials GETs"
+[[ $(stat_of "$T/aws2.stats" s3_bad_sig) == 0 ]] || fail "fake S3 refused signatures: $(cat "$T/aws2.stats")"
+alive "$AGENT_PID" || fail "the agent died while its credentials expired"
+signs web "$PIN_WEB" rsa3072 SHA256-RSA-PKCS || fail "web stopped signing while its credentials expired"
+signs acm "$PIN_ACM" ec-p256 ECDSA-SHA256 || fail "acm stopped signing while its credentials expired"
+ok "expiring IMDS credentials are fetched again: generation $gen ($creds credentials GETs), the syncs keep succeeding (304) and the tokens keep signing"
+# back to the first fake-aws, whose credentials the fake KMS accepts
+sed -i "s|^  imds_endpoint: .*|  imds_endpoint: $EP|; s|^  s3_endpoint: .*|  s3_endpoint: $EP|" "$T/acm.yaml"
+kill -HUP "$AGENT_PID"
+nreq=$(wc -l <"$T/requests.log")
+wait_for 30 "the agent back at the first fake-aws" bash -c "[[ \$(wc -l <'$T/requests.log') -gt $((nreq + 2)) ]]"
 
 # KMS refuses this enclave (its key policy names another PCR0): the renewal fails with one line that
 # prints the enclave's PCR0, and the token keeps signing with the key it has
