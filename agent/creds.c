@@ -1,10 +1,13 @@
-/* AWS credentials and region from the environment (AWS's standard environment provider). */
+/* AWS credentials and region: the environment (AWS's standard environment provider), else IMDSv2. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent/config/config.h"
 #include "agent/creds.h"
+#include "aws/imds-client.h"
 #include "common/errmsg.h"
 #include "common/rpc-messages.h"
 
@@ -15,6 +18,10 @@ void agent_creds_done(struct agent_creds *c) {
         free(c->access_key_id);
         secret_buf_free(c->secret_access_key);
         secret_buf_free(c->session_token);
+        free(c->partition);
+        free(c->domain);
+        free(c->role);
+        free(c->role_arn);
         *c = (struct agent_creds){};
 }
 
@@ -96,6 +103,114 @@ int agent_creds_load(agent_getenv_fn get, const char *cfg_region, struct agent_c
         c.access_key_id = strdup(akid);
         if (!c.region || !c.access_key_id)
                 return -ENOMEM;
+        *ret = c;
+        c = (struct agent_creds){};
+        return 0;
+}
+
+static int imds_round(const struct agent_creds_opts *o, unsigned want, struct aws_imds_info *ret,
+                      char **ret_error) {
+        struct aws_imds_opts io = { .endpoint = o->imds_endpoint, .timeout_ms = o->imds_timeout_ms };
+        struct aws_err e = {};
+        int r;
+
+        r = aws_imds_fetch(&io, want, ret, &e);
+        if (r < 0)
+                return errmsg_set(ret_error, r, "%s", e.msg[0] ? e.msg : strerror(-r));
+        return 0;
+}
+
+static int dup_or_null(const char *s, char **ret) {
+        *ret = NULL;
+        if (!s || !*s)
+                return 0;
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int agent_creds_acquire(const struct agent_creds_opts *o, struct agent_creds *ret, char **ret_error) {
+        _cleanup_(agent_creds_done) struct agent_creds c = {};
+        _cleanup_(aws_imds_info_done) struct aws_imds_info info = {};
+        agent_getenv_fn get;
+        const char *akid, *secret, *region;
+        struct agent_creds_opts io = *o;
+        bool env;
+        unsigned want = AWS_IMDS_WANT_CREDS | AWS_IMDS_WANT_PLACE;
+        int64_t now;
+        int r;
+
+        if (!o)
+                return -EINVAL;
+        get = o->getenv_fn ? o->getenv_fn : secure_getenv;
+        akid = get("AWS_ACCESS_KEY_ID");
+        secret = get("AWS_SECRET_ACCESS_KEY");
+        /* Either variable set means the environment is meant: a missing partner is an error to report,
+         * not a reason to go and ask IMDS. */
+        env = (akid && *akid) || (secret && *secret);
+        if (env && !o->want_arn)
+                return agent_creds_load(get, o->region, ret, ret_error);
+        if (!io.imds_endpoint) {
+                /* tests and the demo set it for every process they start: never the real IMDS there */
+                const char *ep = secure_getenv("ENCLAVE_ACM_IMDS_ENDPOINT");
+                if (ep && *ep) {
+                        if (aws_imds_endpoint_validate(ep, NULL) < 0)
+                                return errmsg_set(ret_error, -EINVAL,
+                                                  "ENCLAVE_ACM_IMDS_ENDPOINT is not http://host[:port]");
+                        io.imds_endpoint = ep;
+                }
+        }
+
+        if (o->want_arn)
+                want |= AWS_IMDS_WANT_ARN;
+        r = imds_round(&io, want, &info, ret_error);
+        if (r < 0)
+                return r;
+        now = o->now ? o->now : (int64_t) time(NULL);
+        if (info.creds.expiration - now < AGENT_CREDS_REFRESH_MARGIN_SECS) {
+                /* IMDS hands out new ones ahead of the end: ask once more */
+                aws_imds_info_done(&info);
+                r = imds_round(&io, want, &info, ret_error);
+                if (r < 0)
+                        return r;
+                if (info.creds.expiration <= now + 1)
+                        return errmsg_set(ret_error, -EKEYEXPIRED,
+                                          "the instance role %s's credentials from IMDS expired %" PRId64
+                                          " s ago (is the clock right? IMDS keeps handing out old ones)",
+                                          info.role, now - info.creds.expiration);
+        }
+        if (env) {
+                /* the environment's credentials, IMDS only for the role ARN and placement */
+                r = agent_creds_load(get, o->region ? o->region : info.region, &c, ret_error);
+                if (r < 0)
+                        return r;
+        } else {
+                region = o->region && *o->region ? o->region : NULL;
+                if (!region)
+                        region = get("AWS_REGION");
+                if (!region || !*region)
+                        region = info.region;
+                if (!agent_region_valid(region))
+                        return errmsg_set(ret_error, -EINVAL, "region '%.*s' is not an AWS region",
+                                          (int) MIN(strlen(region), (size_t) 64), region);
+                c.region = strdup(region);
+                c.access_key_id = strdup(info.creds.access_key_id);
+                if (!c.region || !c.access_key_id)
+                        return -ENOMEM;
+                if (info.creds.secret_access_key->len > RPC_AWS_SECRET_MAX ||
+                    info.creds.session_token->len > RPC_SESSION_TOKEN_MAX)
+                        return errmsg_set(ret_error, -EINVAL,
+                                          "IMDS credentials of role %s are larger than the enclave takes",
+                                          info.role);
+                c.secret_access_key = TAKE_PTR(info.creds.secret_access_key);
+                c.session_token = TAKE_PTR(info.creds.session_token);
+                c.expiration = info.creds.expiration;
+                c.from_imds = true;
+        }
+        if ((r = dup_or_null(info.partition, &c.partition)) < 0 ||
+            (r = dup_or_null(info.domain, &c.domain)) < 0 || (r = dup_or_null(info.role, &c.role)) < 0 ||
+            (r = dup_or_null(info.role_arn, &c.role_arn)) < 0)
+                return r;
+        c.role_arn_maybe_wrong = info.role_arn_maybe_wrong;
         *ret = c;
         c = (struct agent_creds){};
         return 0;

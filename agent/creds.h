@@ -1,20 +1,42 @@
-/* AWS credentials and region for the KMS round. Until the IMDS client lands (issue 14) they come from the
- * environment, as AWS's standard environment provider reads them. */
+/* AWS credentials and region for the KMS round and the S3 sources: from the environment when
+ * AWS_ACCESS_KEY_ID is set (AWS's standard environment provider), else from the instance role through
+ * IMDSv2, re-read at every sync and fetched again when they are close to their Expiration. */
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/cleanup.h"
 #include "common/secret.h"
+
+typedef char *(*agent_getenv_fn)(const char *name);
 
 struct agent_creds {
         char *region;
         char *access_key_id;                  /* not secret, never logged in full */
         struct secret_buf *secret_access_key; /* secret */
         struct secret_buf *session_token;     /* secret; NULL for long-term credentials */
+        int64_t expiration;                   /* UNIX seconds; 0: unknown (environment) */
+        bool from_imds;
+        /* IMDS only, and only what was asked for (agent_creds_acquire()'s want_arn) */
+        char *partition; /* "aws", "aws-cn" ... */
+        char *domain;    /* DNS suffix; NULL when IMDS has none */
+        char *role;      /* the instance role's name */
+        char *role_arn;  /* want_arn: its ARN (the InstanceRoleArn tag, else derived from iam/info) */
+        bool role_arn_maybe_wrong; /* derived, and the instance profile has a path: warn */
 };
 
-typedef char *(*agent_getenv_fn)(const char *name);
+/* Credentials close to their end are fetched again: IMDS rotates them at least 5 minutes before. */
+#define AGENT_CREDS_REFRESH_MARGIN_SECS 300
+
+struct agent_creds_opts {
+        agent_getenv_fn getenv_fn; /* NULL: secure_getenv */
+        const char *region;        /* options.region; NULL: the environment's, else IMDS's */
+        const char *imds_endpoint; /* NULL: AWS_IMDS_DEFAULT_ENDPOINT */
+        int imds_timeout_ms;       /* 0: AWS_IMDS_DEFAULT_TIMEOUT_MS */
+        bool want_arn;             /* also the role ARN and partition (Acm sources) */
+        int64_t now;               /* UNIX seconds; 0: time(NULL) */
+};
 
 /* AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (optional); the region from cfg_region
  * (options.region), else AWS_REGION, else AWS_DEFAULT_REGION. getenv_fn NULL: secure_getenv. The secret
@@ -22,5 +44,12 @@ typedef char *(*agent_getenv_fn)(const char *name);
  * KMS's bounds) with *ret_error naming the variable (never its value), or -ENOMEM. */
 _must_check_ int agent_creds_load(agent_getenv_fn getenv_fn, const char *cfg_region, struct agent_creds *ret,
                                   char **ret_error);
+/* The environment when AWS_ACCESS_KEY_ID is set, else the instance role from IMDS (one round: token,
+ * placement, role, credentials, and with want_arn the role ARN). Credentials from IMDS that expire
+ * within AGENT_CREDS_REFRESH_MARGIN_SECS are fetched once more; if they still do, -EKEYEXPIRED. Errors
+ * as agent_creds_load(), plus IMDS's (-EHOSTUNREACH: not on EC2; -ENOENT: no instance role ...), with
+ * *ret_error one line naming what and the fix. */
+_must_check_ int agent_creds_acquire(const struct agent_creds_opts *o, struct agent_creds *ret,
+                                     char **ret_error);
 /* Wipes and frees; the struct is zeroed. Usable as _cleanup_(agent_creds_done). */
 void agent_creds_done(struct agent_creds *c);

@@ -184,15 +184,17 @@ static int round_open(struct agent_round *rd) {
         int r;
 
         /* Before anything reaches the enclave: an agent without credentials has nothing to send. */
-        r = agent_creds_load(NULL, rd->cfg->options.region, &creds, &error);
+        r = agent_creds_acquire(
+                &(struct agent_creds_opts){ .region = rd->cfg->options.region,
+                                            .imds_endpoint = rd->cfg->options.imds_endpoint },
+                &creds, &error);
         /* -ENOKEY for any credential problem: the tokens count as settled (systemd gets READY=1 and the
          * agent keeps running), and retry with back-off. */
         if (r < 0)
                 return round_fail(
                         rd, r == -ENOMEM ? r : -ENOKEY, AGENT_KMS_RETRY_BACKOFF,
-                        "AWS credentials: %s (until IMDS support lands the agent reads "
-                        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION "
-                        "from its environment)",
+                        "AWS credentials: %s (the agent takes AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+                        "AWS_SESSION_TOKEN from its environment when set, else the instance role from IMDS)",
                         error ?: strerror(-r));
         if (e->launcher == AGENT_LAUNCHER_NITRO_CLI && e->pcrs_origin == AGENT_PCRS_NONE)
                 return round_fail(

@@ -102,16 +102,6 @@ int agent_token_new(const struct agent_config *cfg, const struct agent_config_to
         if (!t->label)
                 return -ENOMEM;
         t->cur.key_id = 1;
-        if (ct->source.kind != AGENT_SOURCE_FILE) {
-                t->state = AGENT_TOKEN_UNSUPPORTED;
-                t->settled = true;
-                log_warning(
-                        "Token '%s': %s sources cannot be provisioned yet (fetching them comes with a later "
-                        "version), skipping it",
-                        t->label, agent_source_kind_to_string(ct->source.kind));
-                *ret = TAKE_PTR(t);
-                return 0;
-        }
         if (ct->pin)
                 r = secret_buf_dup(ct->pin->data, ct->pin->len, &t->pin);
         else {
@@ -156,6 +146,7 @@ struct agent_token *agent_token_free(struct agent_token *t) {
         if (!t)
                 return NULL;
         material_done(&t->cur);
+        agent_s3_cache_done(&t->s3);
         secret_buf_free(t->pin);
         free(t->label);
         free(t->pin_file);
@@ -166,15 +157,32 @@ struct agent_token *agent_token_free(struct agent_token *t) {
 
 /* Reads the source: the key (in *ret_key, a secret_buf the caller wipes as soon as it is sent; for an
  * encrypted source the KMS ciphertext, not secret but handled alike) and the chain, and their digest. */
-static int material_load(const struct agent_token *t, struct agent_material *m, struct secret_buf **ret_key,
-                         char **ret_error) {
+static int material_load(struct agent_token *t, const struct agent_config *cfg, struct agent_material *m,
+                         struct secret_buf **ret_key, char **ret_error) {
         _cleanup_secret_ struct secret_buf *key = NULL;
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
         struct provision_key_summary sum;
         unsigned len = 0;
         int r;
 
-        if (agent_config_token_encrypted(t->cfg)) {
+        if (t->cfg->source.kind == AGENT_SOURCE_ACM || t->cfg->source.kind == AGENT_SOURCE_S3) {
+                bool had = t->s3.etag[0] != '\0';
+
+                r = agent_s3_source_sync(cfg, t->cfg, &t->s3, ret_error);
+                if (r > 0 && had)
+                        log_info("Token '%s': its object changed (ETag %s), a renewal or a new key",
+                                 t->label, t->s3.etag);
+                if (r >= 0)
+                        r = secret_buf_dup(t->s3.ciphertext, t->s3.ciphertext_len, &key);
+                if (r >= 0) {
+                        m->chain = malloc(t->s3.chain_len + 1);
+                        if (!m->chain)
+                                return -ENOMEM;
+                        memcpy(m->chain, t->s3.chain, t->s3.chain_len + 1);
+                        m->chain_len = t->s3.chain_len;
+                        sum = (struct provision_key_summary){ .not_after = t->s3.not_after };
+                }
+        } else if (agent_config_token_encrypted(t->cfg)) {
                 _cleanup_free_ uint8_t *blob = NULL;
                 size_t blob_len = 0;
 
@@ -244,6 +252,20 @@ static int kms_call_failed(struct agent_token *t, struct agent_round *round, int
         t->retry_next_sync = agent_kms_retry_kind(r, broken) == AGENT_KMS_RETRY_NEXT_SYNC;
         if (asprintf(&msg, "%s failed: %s", call, text ?: strerror(-r)) >= 0)
                 set_error(t, msg);
+        if (text && r == -EKEYREVOKED && (round->cfg->enclave.expected_pcrs.mask & 1u)) {
+                /* what the key policy's kms:RecipientAttestation:PCR0 must name: the attested PCR0 */
+                char pcr0[2 * AGENT_PCR_LEN + 1];
+
+                for (size_t i = 0; i < AGENT_PCR_LEN; i++)
+                        (void) snprintf(pcr0 + 2 * i, 3, "%02x",
+                                        round->cfg->enclave.expected_pcrs.value[0][i]);
+                return log_error_errno(r,
+                                       "Token '%s': %s failed: %s; the enclave attested PCR0 %s: the key "
+                                       "policy must allow kms:Decrypt with kms:RecipientAttestation:PCR0 "
+                                       "equal to it%s",
+                                       t->label, call, text, pcr0,
+                                       t->retry_next_sync ? "; retrying at the next sync" : "");
+        }
         if (text)
                 return log_error_errno(r, "Token '%s': %s failed: %s%s", t->label, call, text,
                                        t->retry_next_sync ? "; retrying at the next sync" : "");
@@ -499,7 +521,7 @@ static int sync_material(struct agent_token *t, const struct agent_config *cfg, 
         m->key_id = wanted_key_id(t, cfg, m);
         if (agent_token_needs_send(t, fresh, m->key_id, m->digest)) {
                 if (!fresh && m->key_id != t->cur.key_id) {
-                        log_info("Token '%s': the key or certificate in its File source changed, rotating "
+                        log_info("Token '%s': the key or certificate in its source changed, rotating "
                                  "from key id %" PRIu32 " to %" PRIu32,
                                  t->label, t->cur.key_id, m->key_id);
                         /* The replace retires the version the server uses: only when it can move. */
@@ -559,7 +581,7 @@ static int refresh_encrypted(struct agent_token *t, struct agent_round *round, u
         int r;
 
         *ret_changed = false;
-        r = material_load(t, &m, &ct, &error);
+        r = material_load(t, round->cfg, &m, &ct, &error);
         if (r < 0) {
                 *settled = true;
                 set_error(t, error);
@@ -620,7 +642,7 @@ static int step(struct agent_token *t, const struct agent_config *cfg, struct la
         default: break;
         }
         log_debug("Syncing token '%s'", t->label);
-        r = material_load(t, &m, &key, &error);
+        r = material_load(t, cfg, &m, &key, &error);
         if (r < 0) {
                 *settled = true;
                 set_error(t, error);

@@ -8,6 +8,7 @@
 #include "agent/config/config.h"
 #include "agent/kms-round.h"
 #include "agent/launcher/launcher.h"
+#include "agent/source-s3.h"
 #include "common/rpc-client.h"
 #include "common/secret.h"
 
@@ -53,7 +54,8 @@ struct agent_token {
         uint64_t next_refresh_usec;
         uint64_t retry_at_usec;
         unsigned failures;
-        char *error; /* the last failure, for STATUS= */
+        char *error;              /* the last failure, for STATUS= */
+        struct agent_s3_cache s3; /* Acm and S3 sources: the last object and its ETag */
         /* For the state file (`enclave-acm status`): wall-clock Unix seconds, 0 never. */
         uint64_t provisioned_at; /* last TOKEN_ADD that the enclave accepted */
         uint64_t synced_at;      /* last time the source was read and the token found up to date */

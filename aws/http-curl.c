@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -527,4 +529,235 @@ void aws_http_resp_done(struct aws_http_resp *r) {
                 return;
         free(r->body);
         *r = (struct aws_http_resp){};
+}
+
+/* ---- Plain URLs (IMDS, S3) ---- */
+
+static void curl_slist_free_allp(struct curl_slist **p) {
+        curl_slist_free_all(*p);
+}
+
+static void curl_easy_cleanupp(CURL **p) {
+        if (*p)
+                curl_easy_cleanup(*p);
+}
+
+struct url_xfer {
+        uint8_t *buf;
+        size_t len, max;
+        bool oversize;
+        char etag[AWS_URL_ETAG_MAX + 1];
+        int64_t date;
+};
+
+static size_t url_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
+        struct url_xfer *x = userdata;
+        size_t n = size * nmemb;
+
+        if (n > x->max - x->len) {
+                x->oversize = true;
+                return 0;
+        }
+        if (!x->buf) {
+                x->buf = malloc(x->max + 1);
+                if (!x->buf)
+                        return 0;
+        }
+        memcpy(x->buf + x->len, ptr, n);
+        x->len += n;
+        return n;
+}
+
+/* "Name: value\r\n": the ETag (kept if it fits and is printable) and the Date. */
+static size_t url_header_cb(char *ptr, size_t size, size_t nitems, void *userdata) {
+        struct url_xfer *x = userdata;
+        size_t n = size * nitems, v, end;
+        char tmp[80];
+
+        if (n >= 5 && strncasecmp(ptr, "ETag:", 5) == 0) {
+                v = 5;
+                x->etag[0] = '\0';
+        } else if (n >= 5 && strncasecmp(ptr, "Date:", 5) == 0)
+                v = 5;
+        else
+                return n;
+        while (v < n && (ptr[v] == ' ' || ptr[v] == '\t'))
+                v++;
+        end = n;
+        while (end > v && (ptr[end - 1] == '\r' || ptr[end - 1] == '\n' || ptr[end - 1] == ' '))
+                end--;
+        if (ptr[0] == 'E' || ptr[0] == 'e') {
+                if (end - v == 0 || end - v > AWS_URL_ETAG_MAX)
+                        return n;
+                for (size_t i = v; i < end; i++)
+                        if ((unsigned char) ptr[i] < 0x21 || (unsigned char) ptr[i] > 0x7e)
+                                return n;
+                memcpy(x->etag, ptr + v, end - v);
+                x->etag[end - v] = '\0';
+        } else if (end - v < sizeof(tmp)) {
+                time_t t;
+                memcpy(tmp, ptr + v, end - v);
+                tmp[end - v] = '\0';
+                t = curl_getdate(tmp, NULL);
+                x->date = t > 0 ? (int64_t) t : 0;
+        }
+        return n;
+}
+
+static int url_map_error(const char *what, CURLcode rc, const char *errbuf, bool oversize, size_t max,
+                         long oserr, struct aws_err *e) {
+        const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+
+        if (oversize || rc == CURLE_FILESIZE_EXCEEDED)
+                return aws_err(e, -EMSGSIZE, "%s: response body over %zu bytes, refused", what, max);
+        switch (rc) {
+        case CURLE_OPERATION_TIMEDOUT: return aws_err(e, -ETIMEDOUT, "%s: timed out: %s", what, why);
+        case CURLE_COULDNT_CONNECT:
+                return aws_err(e, oserr > 0 ? (int) -oserr : -ECONNREFUSED, "%s: cannot connect: %s", what,
+                               why);
+        case CURLE_COULDNT_RESOLVE_HOST:
+                return aws_err(e, -EHOSTUNREACH, "%s: cannot resolve the host: %s", what, why);
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CACERT_BADFILE:
+                return aws_err(e, -EKEYREJECTED, "%s: TLS certificate refused: %s", what, why);
+        case CURLE_SSL_CONNECT_ERROR: return aws_err(e, -EPROTO, "%s: TLS handshake failed: %s", what, why);
+        case CURLE_PARTIAL_FILE:
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+        case CURLE_GOT_NOTHING:
+                return aws_err(e, -ECONNRESET, "%s: connection closed mid-exchange: %s", what, why);
+        case CURLE_UNSUPPORTED_PROTOCOL: return aws_err(e, -EINVAL, "%s: scheme not allowed: %s", what, why);
+        case CURLE_OUT_OF_MEMORY: return -ENOMEM;
+        default: return aws_err(e, -EPROTO, "%s: %s", what, why);
+        }
+}
+
+/* The URL without its query, for messages (a presigned query would hold credentials). */
+static void url_what(const char *url, char *buf, size_t size) {
+        size_t n = strcspn(url, "?");
+
+        (void) snprintf(buf, size, "%.*s", (int) MIN(n, (size_t) 120), url);
+}
+
+int aws_url_fetch(const struct aws_url_opts *o, const struct aws_url_req *q, struct aws_url_resp *ret,
+                  struct aws_err *e) {
+        static const struct aws_url_opts defaults = {};
+        struct url_xfer x = {};
+        struct curl_slist *headers = NULL;
+        _cleanup_(curl_slist_free_allp) struct curl_slist *connect_to = NULL;
+        _cleanup_(curl_easy_cleanupp) CURL *curl = NULL;
+        char errbuf[CURL_ERROR_SIZE] = "", what[128];
+        const char *protos;
+        long status = 0, oserr = 0;
+        CURLcode rc;
+        bool put, get, post;
+        int r;
+
+        if (!o)
+                o = &defaults;
+        if (!q || !q->url || !q->method || (q->body_len && !q->body))
+                return aws_err(e, -EINVAL, "request: url and method required");
+        for (const char *p = q->url; *p; p++)
+                if (*p <= 0x20 || *p >= 0x7f)
+                        return aws_err(e, -EINVAL, "url: invalid character at byte %zu",
+                                       (size_t) (p - q->url));
+        url_what(q->url, what, sizeof(what));
+        get = strcmp(q->method, "GET") == 0;
+        put = strcmp(q->method, "PUT") == 0;
+        post = strcmp(q->method, "POST") == 0;
+        if (!get && !put && !post)
+                return aws_err(e, -EINVAL, "%s: method must be GET, PUT or POST", what);
+        if (strncmp(q->url, "https://", 8) != 0 && !(o->allow_http && strncmp(q->url, "http://", 7) == 0))
+                return aws_err(e, -EINVAL, "%s: scheme must be https%s", what,
+                               o->allow_http ? " or http" : "");
+        protos = o->allow_http ? "http,https" : "https";
+        (void) pthread_once(&global_once, global_init);
+        if (global_rc != CURLE_OK)
+                return aws_err(e, -ENOMEM, "libcurl: global init failed");
+        x.max = o->max_response ? o->max_response : AWS_HTTP_DEFAULT_MAX_RESPONSE;
+        curl = curl_easy_init();
+        if (!curl)
+                return -ENOMEM;
+        {
+                struct aws_http_req hq = { .path = "/", .headers = q->headers, .n_headers = q->n_headers };
+                if ((r = header_list(&hq, &headers, e)) < 0)
+                        return r;
+        }
+#define USETOPT(opt, val)                                                              \
+        do {                                                                           \
+                if (curl_easy_setopt(curl, (opt), (val)) != CURLE_OK) {                \
+                        slist_wipe_free(headers);                                      \
+                        free(x.buf);                                                   \
+                        return aws_err(e, -EINVAL, "libcurl refused option %s", #opt); \
+                }                                                                      \
+        } while (0)
+        USETOPT(CURLOPT_NOSIGNAL, 1L);
+        USETOPT(CURLOPT_ERRORBUFFER, errbuf);
+        USETOPT(CURLOPT_URL, q->url);
+        USETOPT(CURLOPT_PROTOCOLS_STR, protos);
+        USETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "https");
+        USETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+        USETOPT(CURLOPT_PROXY, "");
+        USETOPT(CURLOPT_NOPROXY, "*");
+        USETOPT(CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
+        USETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+        USETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+        USETOPT(CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
+        if (o->ca_file) {
+                USETOPT(CURLOPT_CAINFO, o->ca_file);
+                USETOPT(CURLOPT_CAPATH, NULL);
+        }
+        USETOPT(CURLOPT_CONNECTTIMEOUT_MS,
+                (long) (o->connect_timeout_ms > 0 ? o->connect_timeout_ms : AWS_HTTP_DEFAULT_CONNECT_MS));
+        USETOPT(CURLOPT_TIMEOUT_MS,
+                (long) (o->total_timeout_ms > 0 ? o->total_timeout_ms : AWS_HTTP_DEFAULT_TOTAL_MS));
+        USETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) x.max);
+        USETOPT(CURLOPT_WRITEFUNCTION, url_write_cb);
+        USETOPT(CURLOPT_WRITEDATA, &x);
+        USETOPT(CURLOPT_HEADERFUNCTION, url_header_cb);
+        USETOPT(CURLOPT_HEADERDATA, &x);
+        USETOPT(CURLOPT_USERAGENT, "enclave-acm/" ENCLAVE_ACM_VERSION);
+        USETOPT(CURLOPT_HTTPHEADER, headers);
+        if (o->connect_to) {
+                connect_to = curl_slist_append(NULL, o->connect_to);
+                if (!connect_to) {
+                        slist_wipe_free(headers);
+                        return -ENOMEM;
+                }
+                USETOPT(CURLOPT_CONNECT_TO, connect_to);
+        }
+        if (put || post) {
+                if (put)
+                        USETOPT(CURLOPT_CUSTOMREQUEST, "PUT");
+                USETOPT(CURLOPT_POST, 1L);
+                USETOPT(CURLOPT_POSTFIELDS, q->body_len ? q->body : "");
+                USETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) q->body_len);
+        } else
+                USETOPT(CURLOPT_HTTPGET, 1L);
+#undef USETOPT
+        rc = curl_easy_perform(curl);
+        (void) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+        slist_wipe_free(headers);
+        if (rc != CURLE_OK) {
+                (void) curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &oserr);
+                free(x.buf);
+                return url_map_error(what, rc, errbuf, x.oversize, x.max, oserr, e);
+        }
+        (void) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        if (!x.buf) {
+                x.buf = malloc(1);
+                if (!x.buf)
+                        return -ENOMEM;
+        }
+        x.buf[x.len] = '\0';
+        *ret = (struct aws_url_resp){ .status = status, .body = x.buf, .body_len = x.len, .date = x.date };
+        memcpy(ret->etag, x.etag, sizeof(x.etag));
+        return 0;
+}
+
+void aws_url_resp_done(struct aws_url_resp *r) {
+        if (!r)
+                return;
+        free(r->body);
+        *r = (struct aws_url_resp){};
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,3 +75,42 @@ struct aws_http_resp {
 _must_check_ int aws_http_post(struct aws_http_conn *c, const struct aws_http_req *req,
                                struct aws_http_resp *ret, struct aws_err *e);
 void aws_http_resp_done(struct aws_http_resp *r);
+
+/* ---- Plain URLs: libcurl connects over TCP itself (IMDS on http://, S3 on https://, their loopback
+ * fakes in tests). One connection per request; no proxy from the environment, no redirects. */
+
+#define AWS_URL_ETAG_MAX 128u
+
+struct aws_url_opts {
+        const char *ca_file;    /* PEM bundle trusted instead of the system store; NULL: system store */
+        int connect_timeout_ms; /* 0: AWS_HTTP_DEFAULT_CONNECT_MS */
+        int total_timeout_ms;   /* 0: AWS_HTTP_DEFAULT_TOTAL_MS */
+        size_t max_response;    /* body bytes; 0: AWS_HTTP_DEFAULT_MAX_RESPONSE */
+        bool allow_http;        /* plain http:// (IMDS only); otherwise https:// only */
+        /* Tests: "HOST:PORT:CONNECT_HOST:CONNECT_PORT" (libcurl's CONNECT_TO): the URL's host (TLS name,
+         * Host header, signature) stays, the connection goes to a loopback fake. NULL: none. */
+        const char *connect_to;
+};
+
+struct aws_url_req {
+        const char *method; /* "GET", "PUT" or "POST" */
+        const char *url;    /* http(s)://host[:port]/path?query, printable ASCII without spaces */
+        const struct aws_header *headers;
+        size_t n_headers;
+        const void *body;
+        size_t body_len;
+};
+
+struct aws_url_resp {
+        long status;
+        uint8_t *body; /* NUL-terminated; body_len excludes the NUL */
+        size_t body_len;
+        char etag[AWS_URL_ETAG_MAX + 1]; /* the ETag header as sent (quotes kept); "" if none or longer */
+        int64_t date;                    /* the Date header in UNIX seconds; 0 if none */
+};
+
+/* 0 and the response for any HTTP status; negative errno as aws_http_post() for failures below HTTP
+ * (-ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH, -EKEYREJECTED, -EPROTO, -ECONNRESET, -EMSGSIZE, -EINVAL). */
+_must_check_ int aws_url_fetch(const struct aws_url_opts *o, const struct aws_url_req *q,
+                               struct aws_url_resp *ret, struct aws_err *e);
+void aws_url_resp_done(struct aws_url_resp *r);

@@ -46,3 +46,6 @@ int cli_verb_attestation(int argc, char **argv, const struct cli_ctx *ctx);
 
 /* cli-eif.c: eif describe | pcr | build */
 int cli_verb_eif(int argc, char **argv, const struct cli_ctx *ctx);
+
+/* cli-object.c: object create (the S3 object of an S3 source, KMS Encrypt) */
+int cli_verb_object(int argc, char **argv, const struct cli_ctx *ctx);

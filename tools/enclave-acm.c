@@ -34,6 +34,8 @@ static void help(void) {
                "                          a fresh attestation document from the running enclave (raw CBOR)\n"
                "  eif describe|pcr|build ...   (describe FILE [--json], pcr --input FILE, build ...)\n"
                "                          Enclave Image Files: check, measure, build ('eif --help')\n"
+               "  object create --key KEY.pem --cert CHAIN.pem --kms-key-id ID [--region R] [-o FILE]\n"
+               "                          the S3 object of an S3 source, the key encrypted by KMS\n"
                "\n"
                "Options:\n"
                "  --control ADDRESS       enclave-token's control channel, e.g. unix:path=/run/x.sock or\n"
@@ -95,6 +97,8 @@ static int dispatch(int argc, char **argv, const struct cli_ctx *ctx) {
                 return cli_verb_attestation(argc, argv, ctx);
         if (strcmp(verb, "eif") == 0)
                 return cli_verb_eif(argc, argv, ctx);
+        if (strcmp(verb, "object") == 0)
+                return cli_verb_object(argc, argv, ctx);
         if (strcmp(verb, "help") == 0) {
                 help();
                 return CLI_EXIT_OK;

@@ -11,6 +11,8 @@
 
 #include "agent/config/config-internal.h"
 #include "aws/endpoint.h"
+#include "aws/imds-client.h"
+#include "aws/s3.h"
 #include "common/log.h"
 #include "common/secret.h"
 #include "common/transport.h"
@@ -47,6 +49,8 @@ enum {
         OPTIONS_SERVER_CONFIG,
         OPTIONS_SERVER_PID_FILE,
         OPTIONS_REGION,
+        OPTIONS_IMDS_ENDPOINT,
+        OPTIONS_S3_ENDPOINT,
         _OPTIONS_SLOT_MAX,
 };
 enum { LOG_SLOT_LEVEL, LOG_SLOT_ENABLE_TIMESTAMP, _LOG_SLOT_MAX };
@@ -199,6 +203,36 @@ static int parse_region(struct config_ctx *c, const struct config_field *f, cons
         return config_parse_string(c, f, v, path, obj);
 }
 
+/* options.imds_endpoint: http://host[:port], for tests and the demo (a loopback fake). */
+static int parse_imds_endpoint(struct config_ctx *c, const struct config_field *f, const struct ynode *v,
+                               const char *path, void *obj) {
+        int r;
+
+        r = config_check_string(c, v, path, false);
+        if (r <= 0)
+                return r;
+        if (aws_imds_endpoint_validate(v->value, NULL) < 0)
+                return config_error(c, v, path, "'%.*s%s' is not http://host[:port] (no path)",
+                                    CONFIG_VALUE(v->value, v->len));
+        return config_parse_string(c, f, v, path, obj);
+}
+
+/* options.s3_endpoint: https://host[:port] (or http:// to a loopback fake), path-style requests. */
+static int parse_s3_endpoint(struct config_ctx *c, const struct config_field *f, const struct ynode *v,
+                             const char *path, void *obj) {
+        int r;
+
+        r = config_check_string(c, v, path, false);
+        if (r <= 0)
+                return r;
+        if (aws_s3_endpoint_validate(v->value, NULL) < 0)
+                return config_error(c, v, path,
+                                    "'%.*s%s' is not https://host[:port] (http:// only to 127.0.0.1 or "
+                                    "localhost; no path)",
+                                    CONFIG_VALUE(v->value, v->len));
+        return config_parse_string(c, f, v, path, obj);
+}
+
 static int parse_nothing(struct config_ctx *c, const struct config_field *f, const struct ynode *v,
                          const char *path, void *obj) {
         return 0; /* the sections are parsed in a fixed order afterwards */
@@ -272,6 +306,8 @@ static const struct config_field options_fields[] = {
         { "server_pid_file", OPTIONS_SERVER_PID_FILE, config_parse_string, O(server_pid_file),
           .flags = CONFIG_ABSOLUTE },
         { "region", OPTIONS_REGION, parse_region, O(region) },
+        { "imds_endpoint", OPTIONS_IMDS_ENDPOINT, parse_imds_endpoint, O(imds_endpoint) },
+        { "s3_endpoint", OPTIONS_S3_ENDPOINT, parse_s3_endpoint, O(s3_endpoint) },
 };
 #undef O
 
@@ -481,6 +517,8 @@ struct agent_config *agent_config_free(struct agent_config *c) {
         free(c->enclave.kms_proxy);
         free(c->enclave.kms_ca_file);
         free(c->options.region);
+        free(c->options.imds_endpoint);
+        free(c->options.s3_endpoint);
         free(c->options.runtime_dir);
         free(c->options.state_dir);
         free(c->options.server_config);
@@ -660,7 +698,9 @@ static int check_attestation_policy(const struct agent_config *cfg, struct agent
         if (cfg->enclave.launcher != AGENT_LAUNCHER_NITRO_CLI || cfg->enclave.pcrs_origin != AGENT_PCRS_NONE)
                 return 0;
         for (size_t i = 0; i < cfg->n_tokens; i++)
-                if (agent_config_token_encrypted(&cfg->tokens[i]))
+                /* Acm and S3 tokens are refused at run time by the KMS round (nothing sent) */
+                if (cfg->tokens[i].source.kind == AGENT_SOURCE_FILE &&
+                    agent_config_token_encrypted(&cfg->tokens[i]))
                         return config_diag_add(
                                 diag, AGENT_CONFIG_ERROR, cfg->tokens[i].line, cfg->tokens[i].column,
                                 "enclave.expected_pcrs",

@@ -130,7 +130,9 @@ struct agent_config_options {
         /* direct mode: the pid file that tells whether the server runs; NULL: found from server_config
          * (webapply_pid_file_find()) */
         char *server_pid_file;
-        char *region; /* the KMS region; NULL: $AWS_REGION, else $AWS_DEFAULT_REGION */
+        char *region;        /* the KMS region; NULL: $AWS_REGION, else $AWS_DEFAULT_REGION, else IMDS */
+        char *imds_endpoint; /* NULL: AWS_IMDS_DEFAULT_ENDPOINT; tests point it at a loopback fake */
+        char *s3_endpoint;   /* NULL: https://s3.<region>.<suffix>; tests: a loopback fake */
 };
 
 struct agent_config_log {
@@ -227,9 +229,10 @@ const char *agent_target_kind_to_string(enum agent_target_kind k);
 const char *agent_config_severity_to_string(enum agent_config_severity s);
 const char *agent_pcrs_origin_to_string(enum agent_pcrs_origin o);
 
-/* Does this token's key reach the enclave as a KMS ciphertext (File encrypted_key)? */
+/* Does this token's key reach the enclave as a KMS ciphertext (File encrypted_key, Acm, S3)? */
 static inline bool agent_config_token_encrypted(const struct agent_config_token *t) {
-        return t->source.kind == AGENT_SOURCE_FILE && t->source.encrypted_key;
+        return t->source.kind == AGENT_SOURCE_ACM || t->source.kind == AGENT_SOURCE_S3 ||
+               (t->source.kind == AGENT_SOURCE_FILE && t->source.encrypted_key);
 }
 
 /* nitro-cli's measurements, `{"Measurements": {"HashAlgorithm": "Sha384 { ... }", "PCR0": "hex", "PCR1":

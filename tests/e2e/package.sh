@@ -48,6 +48,8 @@ for t in dpkg-buildpackage lintian dpkg-query systemd-analyze p11-kit nginx curl
         command -v "$t" >/dev/null 2>&1 || [[ -x /usr/sbin/$t ]] || fail "'$t' is not installed (scripts/deps.sh)"
 done
 export PATH=$PATH:/usr/sbin:/sbin
+# Never the real instance metadata service (169.254.169.254) from a test: a closed loopback port.
+export ENCLAVE_ACM_IMDS_ENDPOINT=http://127.0.0.1:9
 
 # Never touch an installation or state that is not ours.
 [[ -z $(pkg_state) || $(pkg_state) == not-installed ]] ||

@@ -10,6 +10,7 @@
 
 #include <openssl/rand.h>
 
+#include "aws/kms-encrypt.h"
 #include "aws/kms.h"
 #include "aws/sigv4.h"
 #include "common/cleanup-ssl.h"
@@ -275,6 +276,51 @@ static void handle_random(const struct fkms_config *cfg, const struct aws_kms_re
         reply_cms(cfg, key, rnd, NULL, out);
 }
 
+/* Encrypt (enclave-acm object create): the plaintext sealed into a blob of the fake's format, under the
+ * key id the request names (a bare id, or this region's key ARN); no attestation: the caller is the
+ * parent, as with real KMS. What Decrypt opens. */
+static void handle_encrypt(const struct fkms_config *cfg, const uint8_t *body, size_t len,
+                           struct fkms_reply *out) {
+        _cleanup_secret_ struct secret_buf *pt = NULL;
+        _cleanup_free_ uint8_t *blob = NULL;
+        char key_id[AWS_KMS_KEY_ID_MAX + 1], prefix[128], arn[256];
+        const char *id = key_id;
+        struct aws_err e = {};
+        size_t blob_len = 0;
+        int r;
+
+        r = aws_kms_encrypt_request_parse(body, len, key_id, sizeof(key_id), &pt, &e);
+        if (r < 0) {
+                reply_error(out, AWS_KMS_ERR_VALIDATION, "%s", e.msg);
+                return;
+        }
+        (void) snprintf(prefix, sizeof(prefix), "arn:%s:kms:%s:" FKMS_ACCOUNT ":key/", cfg->partition,
+                        cfg->region);
+        if (strncmp(key_id, prefix, strlen(prefix)) == 0)
+                id = key_id + strlen(prefix);
+        if (fkms_key_id_validate(id) < 0) {
+                reply_error(out, AWS_KMS_ERR_NOT_FOUND,
+                            "KeyId: no such key in this fake (a key id or its ARN)");
+                return;
+        }
+        if (pt->len > FKMS_PLAINTEXT_MAX ||
+            fkms_blob_seal(cfg->master_key->data, id, pt->data, pt->len, &blob, &blob_len) < 0) {
+                reply_error(out, AWS_KMS_ERR_INTERNAL, "fake-kms: cannot seal");
+                return;
+        }
+        /* fkms_key_id_validate() bounds id to FKMS_KEY_ID_MAX */
+        (void) snprintf(out->key_id, sizeof(out->key_id), "%.*s", (int) FKMS_KEY_ID_MAX, id);
+        (void) snprintf(arn, sizeof(arn), "%.*s%.*s", 120, prefix, (int) FKMS_KEY_ID_MAX, id);
+        free(out->body);
+        out->body = NULL;
+        if (aws_kms_encrypt_response_build(arn, blob, blob_len, &out->body, &out->len) < 0) {
+                out->body = NULL;
+                reply_error(out, AWS_KMS_ERR_INTERNAL, "fake-kms: cannot build the answer");
+                return;
+        }
+        out->status = 200;
+}
+
 /* The fault file's word; a missing file is no fault, an unreadable one or an unknown word is logged
  * and answered as an internal error. */
 static enum fkms_fault fault_read(const struct fkms_config *cfg, unsigned *ret_ms) {
@@ -392,10 +438,15 @@ void fkms_handle(const struct fkms_config *cfg, const struct fkms_http_head *h, 
                                  "Content-Type must be " AWS_KMS_CONTENT_TYPE);
                 return;
         }
+        if (h->amz_target && strcmp(h->amz_target, AWS_KMS_ENCRYPT_TARGET) == 0) {
+                handle_encrypt(cfg, body, len, out);
+                return;
+        }
         op = aws_kms_op_from_target(h->amz_target ? h->amz_target : "");
         if (op < 0) {
                 reply_error_name(out, 400, "UnknownOperationException",
-                                 "X-Amz-Target: not TrentService.Decrypt or TrentService.GenerateRandom");
+                                 "X-Amz-Target: not TrentService.Decrypt, TrentService.GenerateRandom or "
+                                 "TrentService.Encrypt");
                 return;
         }
         r = aws_kms_request_parse(op, body, len, q, &e);

@@ -103,6 +103,8 @@ options:
   state_dir: $T/state
   sync_interval_secs: 2
   reload_wait_ms: 500
+  # never the real IMDS: nothing listens on the discard port, so the S3 source fails at once
+  imds_endpoint: http://127.0.0.1:9
 log:
   level: debug
 tokens:
@@ -146,8 +148,9 @@ else
                 fail "the agent does not point out the missing p11-kit module file"
 fi
 ok "the agent checks for the p11-kit module file"
-grep -q "STATUS=.*'later' not provisionable yet" "$T/notify.log" || fail "STATUS= does not name the S3 token"
-ok "STATUS= reports the S3 token as not provisionable yet"
+wait_for 20 "the S3 token's failure in STATUS=" \
+        grep -q "STATUS=.*'later' failed: .*no instance metadata service at http://127.0.0.1:9" "$T/notify.log"
+ok "STATUS= reports the S3 token as failed, naming the missing IMDS (the File token is unaffected)"
 wait_for 10 "nginx serves the token's certificate" serves "$FP_RSA"
 [[ $(master) == "$MASTER" ]] || fail "nginx's master changed"
 ok "nginx serves the certificate with the key in the token (master unchanged)"
@@ -167,7 +170,7 @@ ok "WATCHDOG=1 sent"
 for want in "Agent:     running (pid $AGENT_PID" "config $T/acm.yaml" "nginx via direct, local launcher; enclave running (launch 1)" \
         "Daemon:    enclave-token" "Token 'web' (slot" "  Agent:     ready, key id 1, source File" \
         "certificate expires 2" "  Target:    NginxStanza $T/stanza.conf (applied)" "pkcs11:" \
-        "Token 'later' (not in the enclave)" "  Agent:     not provisionable yet, source S3"; do
+        "Token 'later' (not in the enclave)" "  Agent:     failed, source S3"; do
         grep -qF -- "$want" "$T/status.txt" || { cat "$T/status.txt"; fail "status does not show '$want'"; }
 done
 "$ENCLAVE_ACM" status --json --runtime-dir "$T/run" >"$T/status.json" || fail "status --json failed"
@@ -180,7 +183,7 @@ web = [t for t in a["tokens"] if t["label"] == "web"][0]
 assert web["state"] == "ready" and web["key_id"] == 1 and web["target"] == sys.argv[3], web
 assert web["target_applied"] == "yes" and "provisioned" in web and "synced" in web and "not_after" in web, web
 later = [t for t in a["tokens"] if t["label"] == "later"][0]
-assert later["state"] == "not provisionable yet" and "key_id" not in later, later
+assert later["state"] == "failed" and "key_id" not in later and "no instance metadata service" in later["error"], later
 assert [t["label"] for t in s["tokens"]] == ["web"], s["tokens"]
 PY
 ok "enclave-acm status shows the agent (pid, enclave, per token state, key id, times, target) and the enclave"

@@ -50,6 +50,8 @@ options:
   service: nginx
   runtime_dir: $T/run
   state_dir: $T/agent-state
+  # never the real IMDS: nothing listens on the discard port, so the Acm source fails at once
+  imds_endpoint: http://127.0.0.1:9
 log:
   level: debug
 tokens:
@@ -73,8 +75,9 @@ ok "nitro-cli run-enclave got --eif-path, --cpu-count, --memory, --enclave-cid"
 grep -q "nitro-cli started enclave 'i-0123456789abcdef0-enc00000000000001' (CID 21, process" "$T/agent.log" ||
         fail "the agent did not report EnclaveID/EnclaveCID from the JSON"
 ok "JSON parsed: EnclaveID, EnclaveCID (data address for CID 21, p11kit_port 7001), ProcessID"
-grep -q "STATUS=.*'acm' not provisionable yet" "$T/notify.log" || fail "STATUS= does not name the Acm token"
-ok "STATUS= names the Acm token as not provisionable yet"
+wait_for 20 "the Acm token's failure in STATUS=" \
+        grep -q "STATUS=.*'acm' failed: .*no instance metadata service at http://127.0.0.1:9" "$T/notify.log"
+ok "STATUS= names the Acm token and why it failed (no IMDS: not on EC2)"
 
 # The enclave dies: detected through its ProcessID, terminated, relaunched.
 ID1=i-0123456789abcdef0-enc00000000000001

@@ -1,0 +1,182 @@
+/* S3 GetObject over aws_url_fetch(). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aws/s3-client.h"
+
+void aws_s3_get_result_done(struct aws_s3_get_result *r) {
+        if (!r)
+                return;
+        free(r->body);
+        *r = (struct aws_s3_get_result){};
+}
+
+static bool etag_ok(const char *s) {
+        size_t n = s ? strlen(s) : 0;
+
+        if (n == 0 || n > AWS_URL_ETAG_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (s[i] < 0x21 || s[i] > 0x7e)
+                        return false;
+        return true;
+}
+
+static int refusal(const struct aws_s3_uri *obj, const char *action, const struct aws_url_resp *resp,
+                   int64_t now, struct aws_err *e) {
+        char code[AWS_S3_CODE_MAX + 1] = "";
+        const char *where = obj->bucket;
+
+        if (aws_s3_error_code(resp->body, resp->body_len, code, sizeof(code)) < 0)
+                code[0] = '\0';
+        if (strcmp(code, "RequestTimeTooSkewed") == 0 ||
+            (resp->status == 403 && resp->date && (resp->date - now > 300 || now - resp->date > 300)))
+                return aws_err(e, -ETIME,
+                               "S3 s3://%s/...: clock skew: S3's clock says %+lld s from ours; fix the "
+                               "time (chrony)",
+                               where, resp->date ? (long long) (resp->date - now) : 0LL);
+        if (strcmp(code, "ExpiredToken") == 0 || strcmp(code, "TokenRefreshRequired") == 0 ||
+            strcmp(code, "InvalidToken") == 0)
+                return aws_err(e, -EKEYEXPIRED,
+                               "S3 s3://%s/...: the credentials expired (%s): they are fetched again at "
+                               "the next sync",
+                               where, code);
+        if (strcmp(code, "InvalidAccessKeyId") == 0 || strcmp(code, "SignatureDoesNotMatch") == 0)
+                return aws_err(e, -EKEYREJECTED, "S3 s3://%s/...: credentials refused (%s)", where, code);
+        if (resp->status == 403)
+                return aws_err(e, -EACCES,
+                               "S3 s3://%s/...: access denied (%s): the credentials' role may not %s "
+                               "it (Acm: associate the role with the certificate, "
+                               "ec2 associate-enclave-certificate-iam-role)",
+                               where, code[0] ? code : "403", action);
+        if (resp->status == 404)
+                return aws_err(e, -ENOENT, "S3 s3://%s/...: no such %s (%s): check the URI or ARN", where,
+                               strcmp(code, "NoSuchBucket") == 0 ? "bucket" : "object",
+                               code[0] ? code : "404");
+        return aws_err(e, -EPROTO, "S3 s3://%s/...: HTTP %ld%s%s", where, resp->status, code[0] ? " " : "",
+                       code);
+}
+
+int aws_s3_get_object(const struct aws_s3_opts *o, const struct aws_credentials *creds, const char *region,
+                      const struct aws_s3_uri *obj, const char *if_none_match, struct aws_s3_get_result *ret,
+                      struct aws_err *e) {
+        static const struct aws_s3_opts defaults = {};
+        _cleanup_(aws_s3_target_done) struct aws_s3_target t = {};
+        _cleanup_(aws_sigv4_result_done) struct aws_sigv4_result sig = {};
+        _cleanup_(aws_url_resp_done) struct aws_url_resp resp = {};
+        struct aws_header h[2 + AWS_SIGV4_MAX_ADD];
+        size_t nh = 0;
+        int64_t now;
+        int r;
+
+        if (!o)
+                o = &defaults;
+        if (!creds || !obj || !region)
+                return aws_err(e, -EINVAL, "S3 GetObject: credentials, region and object needed");
+        if (if_none_match && !etag_ok(if_none_match))
+                return aws_err(e, -EINVAL, "S3 GetObject: If-None-Match is not an ETag");
+        r = aws_s3_target_make(o->endpoint, region, o->dns_suffix, o->path_style, obj, &t, e);
+        if (r < 0)
+                return r;
+        now = o->now ? o->now : (int64_t) time(NULL);
+        h[nh++] = (struct aws_header){ "Host", t.host };
+        if (if_none_match)
+                h[nh++] = (struct aws_header){ "If-None-Match", if_none_match };
+        r = aws_sigv4_sign(&(struct aws_sigv4_req){ .method = "GET",
+                                                    .path = t.path,
+                                                    .headers = h,
+                                                    .n_headers = nh,
+                                                    .creds = creds,
+                                                    .region = region,
+                                                    .service = "s3",
+                                                    .time = now,
+                                                    .flags = AWS_SIGV4_SIGN_BODY },
+                           &sig, e);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < sig.n_add; i++)
+                h[nh++] = sig.add[i];
+        r = aws_url_fetch(
+                &(struct aws_url_opts){ .ca_file = o->ca_file,
+                                        .total_timeout_ms = o->timeout_ms,
+                                        .max_response = AWS_S3_OBJECT_MAX,
+                                        .allow_http = strncmp(t.url, "http://", 7) == 0 },
+                &(struct aws_url_req){ .method = "GET", .url = t.url, .headers = h, .n_headers = nh }, &resp,
+                e);
+        if (r == -EMSGSIZE)
+                return aws_err(e, r, "S3 s3://%s/...: object over %u bytes, refused", obj->bucket,
+                               AWS_S3_OBJECT_MAX);
+        if (r < 0)
+                return r;
+        if (resp.status == 304 && !if_none_match)
+                return aws_err(e, -EPROTO, "S3 s3://%s/...: 304 to an unconditional GET", obj->bucket);
+        if (resp.status == 304) {
+                *ret = (struct aws_s3_get_result){ .not_modified = true };
+                memcpy(ret->etag, if_none_match, strlen(if_none_match) + 1);
+                return 0;
+        }
+        if (resp.status != 200)
+                return refusal(obj, "s3:GetObject", &resp, now, e);
+        *ret = (struct aws_s3_get_result){ .body = TAKE_PTR(resp.body), .body_len = resp.body_len };
+        memcpy(ret->etag, resp.etag, sizeof(resp.etag));
+        return 0;
+}
+
+int aws_s3_put_object(const struct aws_s3_opts *o, const struct aws_credentials *creds, const char *region,
+                      const struct aws_s3_uri *obj, const void *body, size_t len, struct aws_err *e) {
+        static const struct aws_s3_opts defaults = {};
+        _cleanup_(aws_s3_target_done) struct aws_s3_target t = {};
+        _cleanup_(aws_sigv4_result_done) struct aws_sigv4_result sig = {};
+        _cleanup_(aws_url_resp_done) struct aws_url_resp resp = {};
+        struct aws_header h[2 + AWS_SIGV4_MAX_ADD];
+        size_t nh = 0;
+        int64_t now;
+        int r;
+
+        if (!o)
+                o = &defaults;
+        if (!creds || !obj || !region || !body || len == 0 || len > AWS_S3_OBJECT_MAX)
+                return aws_err(e, -EINVAL,
+                               "S3 PutObject: credentials, region, object and 1..%u bytes needed",
+                               AWS_S3_OBJECT_MAX);
+        r = aws_s3_target_make(o->endpoint, region, o->dns_suffix, o->path_style, obj, &t, e);
+        if (r < 0)
+                return r;
+        now = o->now ? o->now : (int64_t) time(NULL);
+        h[nh++] = (struct aws_header){ "Host", t.host };
+        h[nh++] = (struct aws_header){ "Content-Type", "application/json" };
+        r = aws_sigv4_sign(&(struct aws_sigv4_req){ .method = "PUT",
+                                                    .path = t.path,
+                                                    .headers = h,
+                                                    .n_headers = nh,
+                                                    .body = body,
+                                                    .body_len = len,
+                                                    .creds = creds,
+                                                    .region = region,
+                                                    .service = "s3",
+                                                    .time = now,
+                                                    .flags = AWS_SIGV4_SIGN_BODY },
+                           &sig, e);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < sig.n_add; i++)
+                h[nh++] = sig.add[i];
+        r = aws_url_fetch(&(struct aws_url_opts){ .ca_file = o->ca_file,
+                                                  .total_timeout_ms = o->timeout_ms,
+                                                  .allow_http = strncmp(t.url, "http://", 7) == 0 },
+                          &(struct aws_url_req){ .method = "PUT",
+                                                 .url = t.url,
+                                                 .headers = h,
+                                                 .n_headers = nh,
+                                                 .body = body,
+                                                 .body_len = len },
+                          &resp, e);
+        if (r < 0)
+                return r;
+        if (resp.status != 200)
+                return refusal(obj, "s3:PutObject", &resp, now, e);
+        return 0;
+}

@@ -1,0 +1,162 @@
+/* agent/: the credentials provider (environment first, else IMDS), the Acm/S3 sources' chain
+ * cleaning, and the imds_endpoint / s3_endpoint keys, with negatives. No request leaves loopback:
+ * the IMDS endpoint is a closed port on 127.0.0.1. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/config/config.h"
+#include "agent/creds.h"
+#include "agent/source-s3.h"
+#include "tests/lib/data.h"
+#include "tests/lib/tap.h"
+
+#define DEAD_IMDS "http://127.0.0.1:9"
+
+static char *env_full(const char *name) {
+        if (strcmp(name, "AWS_ACCESS_KEY_ID") == 0)
+                return (char *) "AKIAIOSFODNN7EXAMPLE";
+        if (strcmp(name, "AWS_SECRET_ACCESS_KEY") == 0)
+                return (char *) "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+        if (strcmp(name, "AWS_REGION") == 0)
+                return (char *) "eu-west-1";
+        return NULL;
+}
+
+static char *env_empty(const char *name) {
+        return NULL;
+}
+
+static char *env_secret_only(const char *name) {
+        return strcmp(name, "AWS_SECRET_ACCESS_KEY") == 0
+                       ? (char *) "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+                       : NULL;
+}
+
+/* A half-set environment is the operator's mistake to report, not a reason to ask IMDS; without any
+ * endpoint configured the process-wide ENCLAVE_ACM_IMDS_ENDPOINT (the test runner's dead port) is used. */
+static void test_creds_partial_env_and_default(void) {
+        struct agent_creds c = {};
+        char *error = NULL;
+        int r;
+
+        ASSERT_ERR(agent_creds_acquire(
+                           &(struct agent_creds_opts){ .getenv_fn = env_secret_only, .region = "eu-west-1" },
+                           &c, &error),
+                   -ENOKEY);
+        ASSERT_TRUE(error && strstr(error, "AWS_ACCESS_KEY_ID is not set"));
+        free(error);
+        error = NULL;
+        ASSERT_OK(setenv("ENCLAVE_ACM_IMDS_ENDPOINT", DEAD_IMDS, 1));
+        r = agent_creds_acquire(&(struct agent_creds_opts){ .getenv_fn = env_empty, .imds_timeout_ms = 500 },
+                                &c, &error);
+        ASSERT_TRUE(r == -EHOSTUNREACH || r == -ETIMEDOUT);
+        ASSERT_TRUE(error && strstr(error, "no instance metadata service at " DEAD_IMDS));
+        free(error);
+        error = NULL;
+        ASSERT_OK(setenv("ENCLAVE_ACM_IMDS_ENDPOINT", "https://nope", 1));
+        ASSERT_ERR(agent_creds_acquire(&(struct agent_creds_opts){ .getenv_fn = env_empty }, &c, &error),
+                   -EINVAL);
+        free(error);
+        ASSERT_OK(setenv("ENCLAVE_ACM_IMDS_ENDPOINT", DEAD_IMDS, 1));
+}
+
+static void test_creds_env_first(void) {
+        _cleanup_(agent_creds_done) struct agent_creds c = {};
+        _cleanup_free_ char *error = NULL;
+
+        /* the environment's credentials: IMDS (dead here) is not asked */
+        ASSERT_OK(agent_creds_acquire(
+                &(struct agent_creds_opts){ .getenv_fn = env_full, .imds_endpoint = DEAD_IMDS }, &c,
+                &error));
+        ASSERT_STREQ(c.access_key_id, "AKIAIOSFODNN7EXAMPLE");
+        ASSERT_STREQ(c.region, "eu-west-1");
+        ASSERT_FALSE(c.from_imds);
+        ASSERT_TRUE(c.role_arn == NULL);
+}
+
+static void test_creds_imds_unreachable(void) {
+        struct agent_creds c = {};
+        char *error = NULL;
+        int r;
+
+        /* no environment: IMDS, which is not there: one line saying so, quickly */
+        r = agent_creds_acquire(&(struct agent_creds_opts){ .getenv_fn = env_empty,
+                                                            .imds_endpoint = DEAD_IMDS,
+                                                            .imds_timeout_ms = 500 },
+                                &c, &error);
+        ASSERT_TRUE(r == -EHOSTUNREACH || r == -ETIMEDOUT);
+        ASSERT_TRUE(error && strstr(error, "no instance metadata service at " DEAD_IMDS));
+        ASSERT_TRUE(c.access_key_id == NULL && c.secret_access_key == NULL);
+        free(error);
+        error = NULL;
+        /* an Acm source needs the role ARN even with environment credentials: IMDS is asked */
+        r = agent_creds_acquire(&(struct agent_creds_opts){ .getenv_fn = env_full,
+                                                            .imds_endpoint = DEAD_IMDS,
+                                                            .imds_timeout_ms = 500,
+                                                            .want_arn = true },
+                                &c, &error);
+        ASSERT_TRUE(r == -EHOSTUNREACH || r == -ETIMEDOUT);
+        ASSERT_TRUE(error && strstr(error, "no instance metadata service"));
+        ASSERT_TRUE(strstr(error, "wJalr") == NULL);
+        free(error);
+}
+
+static void test_chain_clean(void) {
+        size_t pem_len = 0;
+        _cleanup_free_ char *pem = test_data_load("rsa2048.crt.pem", &pem_len);
+        _cleanup_free_ char *two = NULL, *out = NULL, *out2 = NULL;
+        size_t len = 0, len2 = 0;
+        uint64_t na = 0;
+
+        ASSERT_TRUE(pem != NULL);
+        ASSERT_OK(agent_pem_chain_clean(pem, strlen(pem), &out, &len, &na));
+        ASSERT_TRUE(na > 1500000000u);
+        ASSERT_TRUE(strncmp(out, "-----BEGIN CERTIFICATE-----", 27) == 0);
+        ASSERT_EQ(strlen(out), len);
+        /* leaf + "\n" + chain (how the object's two fields are joined), text around ignored */
+        ASSERT_TRUE(asprintf(&two, "%s\n%s", pem, pem) > 0);
+        ASSERT_OK(agent_pem_chain_clean(two, strlen(two), &out2, &len2, &na));
+        ASSERT_EQ(len2, 2 * len);
+        {
+                char *x = NULL;
+                size_t xl;
+                ASSERT_ERR(agent_pem_chain_clean("no pem here", 11, &x, &xl, &na), -EBADMSG);
+                ASSERT_ERR(agent_pem_chain_clean(
+                                   "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", 58, &x,
+                                   &xl, &na),
+                           -EBADMSG);
+                ASSERT_TRUE(x == NULL);
+        }
+}
+
+static int parse(const char *options) {
+        _cleanup_(agent_config_freep) struct agent_config *c = NULL;
+        _cleanup_free_ char *doc = NULL;
+
+        if (asprintf(&doc,
+                     "enclave: {launcher: local}\noptions: {%s}\n"
+                     "tokens: [{label: t, source: {S3: {uri: s3://bucket/key}}}]\n",
+                     options) < 0)
+                return -ENOMEM;
+        return agent_config_parse(doc, strlen(doc), NULL, &c, NULL);
+}
+
+static void test_config_keys(void) {
+        ASSERT_OK(parse("imds_endpoint: 'http://127.0.0.1:8080'"));
+        ASSERT_OK(parse("imds_endpoint: 'http://169.254.169.254'"));
+        ASSERT_OK(parse("s3_endpoint: 'https://s3.eu-west-1.amazonaws.com'"));
+        ASSERT_OK(parse("s3_endpoint: 'http://127.0.0.1:9000'"));
+        ASSERT_ERR(parse("imds_endpoint: 'https://169.254.169.254'"), -EINVAL);
+        ASSERT_ERR(parse("imds_endpoint: 'http://169.254.169.254/latest'"), -EINVAL);
+        ASSERT_ERR(parse("imds_endpoint: ''"), -EINVAL);
+        ASSERT_ERR(parse("s3_endpoint: 'http://s3.example.com'"), -EINVAL);
+        ASSERT_ERR(parse("s3_endpoint: 'https://s3.example.com/bucket'"), -EINVAL);
+        ASSERT_ERR(parse("s3_endpoint: 'ftp://127.0.0.1'"), -EINVAL);
+}
+
+TAP_MAIN(TEST("/agent/creds/env-first", test_creds_env_first),
+         TEST("/agent/creds/partial-env-and-default", test_creds_partial_env_and_default),
+         TEST("/agent/creds/imds-unreachable", test_creds_imds_unreachable),
+         TEST("/agent/s3/chain-clean", test_chain_clean),
+         TEST("/agent/config/aws-endpoints", test_config_keys))
