@@ -19,50 +19,35 @@ struct key_facts {
         size_t sig_len;
 };
 
-/* 1 found, 0 objects not cached yet, or a CK_RV error through *rv. */
-static int key_facts_locked(uint32_t slot, uint32_t key_id, struct key_facts *ret, CK_RV *rv) {
-        const struct p11_token *t = p11_tokens_find(slot);
+struct key_facts_args {
+        uint32_t key_id;
+        struct key_facts *ret;
+};
+
+static CK_RV key_facts_locked(const struct p11_token *t, void *userdata) {
+        struct key_facts_args *a = userdata;
         const struct p11_key *k;
 
-        if (!t) {
-                *rv = CKR_KEY_HANDLE_INVALID;
-                return -1;
-        }
-        if (!t->logged_in) {
-                *rv = CKR_USER_NOT_LOGGED_IN;
-                return -1;
-        }
-        if (!t->objects)
-                return 0;
-        k = p11_objects_find_key(t->objects, key_id);
-        if (!k) {
-                *rv = CKR_KEY_HANDLE_INVALID;
-                return -1;
-        }
-        *ret = (struct key_facts){ k->id, k->type, k->key_bytes, k->sig_len };
-        return 1;
+        if (!t->logged_in)
+                return CKR_USER_NOT_LOGGED_IN;
+        k = p11_objects_find_key(t->objects, a->key_id);
+        if (!k)
+                return CKR_KEY_HANDLE_INVALID;
+        *a->ret = (struct key_facts){ k->id, k->type, k->key_bytes, k->sig_len };
+        return CKR_OK;
 }
 
 static CK_RV key_facts(uint32_t slot, CK_OBJECT_HANDLE h, struct key_facts *ret) {
         struct p11_handle p;
-        CK_RV rv = CKR_KEY_HANDLE_INVALID;
-        int r;
+        CK_RV rv;
 
         if (p11_handle_parse(h, &p) < 0 || p.kind == P11_OBJ_CERT || !p11_handle_in_slot(&p, slot))
                 return CKR_KEY_HANDLE_INVALID;
-        for (int attempt = 0; attempt < 2; attempt++) {
-                p11_state_lock();
-                r = key_facts_locked(slot, p.key_id, ret, &rv);
-                p11_state_unlock();
-                if (r < 0)
-                        return rv;
-                if (r > 0)
-                        return p.kind == P11_OBJ_PUBLIC ? CKR_KEY_FUNCTION_NOT_PERMITTED : CKR_OK;
-                r = p11_tokens_load_objects(slot); /* dropped after a key change: read again */
-                if (r < 0)
-                        return p11_ckr(r);
-        }
-        return CKR_KEY_HANDLE_INVALID;
+        rv = p11_tokens_with_objects(slot, key_facts_locked, &(struct key_facts_args){ p.key_id, ret },
+                                     CKR_KEY_HANDLE_INVALID);
+        if (rv == CKR_OK && p.kind == P11_OBJ_PUBLIC)
+                return CKR_KEY_FUNCTION_NOT_PERMITTED;
+        return rv;
 }
 
 CK_RV p11_md_start(EVP_MD_CTX **md, enum rpc_hash h) {

@@ -108,27 +108,17 @@ CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulP
 
 /* CKR_KEY_INDIGESTIBLE for any object of the session's token that is a key, CKR_KEY_HANDLE_INVALID for
  * anything else (a certificate, a handle of another token, a private key before login). */
-static CK_RV digest_key_check(const struct p11_session *s, CK_OBJECT_HANDLE h) {
-        const struct p11_token *t;
+static CK_RV digest_key_locked(const struct p11_token *t, void *userdata) {
+        CK_OBJECT_HANDLE h = *(const CK_OBJECT_HANDLE *) userdata;
         struct p11_obj o;
-        CK_RV rv = CKR_KEY_HANDLE_INVALID;
-        int r;
 
-        for (int attempt = 0; attempt < 2; attempt++) {
-                p11_state_lock();
-                t = p11_tokens_find(s->slot);
-                r = !t ? -1 : !t->objects ? 0 : 1;
-                if (r > 0 && p11_obj_resolve(t->objects, s->slot, h, t->logged_in, &o) == 0 &&
-                    o.kind != P11_OBJ_CERT)
-                        rv = CKR_KEY_INDIGESTIBLE;
-                p11_state_unlock();
-                if (r != 0)
-                        return rv;
-                r = p11_tokens_load_objects(s->slot);
-                if (r < 0)
-                        return p11_ckr(r);
-        }
-        return rv;
+        if (p11_obj_resolve(t->objects, t->slot, h, t->logged_in, &o) == 0 && o.kind != P11_OBJ_CERT)
+                return CKR_KEY_INDIGESTIBLE;
+        return CKR_KEY_HANDLE_INVALID;
+}
+
+static CK_RV digest_key_check(const struct p11_session *s, CK_OBJECT_HANDLE h) {
+        return p11_tokens_with_objects(s->slot, digest_key_locked, &h, CKR_KEY_HANDLE_INVALID);
 }
 
 CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey) {

@@ -5,25 +5,19 @@
 #include "p11module/sessions.h"
 #include "p11module/tokens.h"
 
-/* Makes sure the session's token has its objects cached (one TOKEN_OBJECTS round trip if not). */
-static CK_RV objects_ready(uint32_t slot) {
-        int r;
+/* Calls fn on the session's token with its objects cached and the state lock held. */
+static CK_RV with_objects(uint32_t slot, p11_token_fn fn, void *userdata, CK_RV absent) {
+        CK_RV rv;
 
         /* A search must see the token as it is now (a key added or replaced since this process last
          * looked: Apache's parent searches again on a graceful restart and never forks in between).
-         * One TOKEN_LIST round trip; an unreachable daemon leaves the cached objects in use. */
+         * One TOKEN_LIST round trip; an unreachable daemon leaves the cached objects in use. A token
+         * list not read yet (the daemon was down at C_OpenSession) is read now. */
         (void) p11_tokens_refresh();
-        r = p11_tokens_load_objects(slot);
-
-        if (r == -ENODEV) {
-                /* Token list not read yet (daemon was down at C_OpenSession): read it now. */
-                CK_RV rv = p11_tokens_check_slot(slot);
-
-                if (rv != CKR_OK)
-                        return rv == CKR_SLOT_ID_INVALID ? CKR_DEVICE_REMOVED : rv;
-                r = p11_tokens_load_objects(slot);
-        }
-        return p11_ckr(r);
+        rv = p11_tokens_check_slot(slot);
+        if (rv != CKR_OK)
+                return rv == CKR_SLOT_ID_INVALID ? CKR_DEVICE_REMOVED : rv;
+        return p11_tokens_with_objects(slot, fn, userdata, absent);
 }
 
 static CK_RV template_check(const CK_ATTRIBUTE *tmpl, CK_ULONG n) {
@@ -36,17 +30,21 @@ static CK_RV template_check(const CK_ATTRIBUTE *tmpl, CK_ULONG n) {
         return CKR_OK;
 }
 
-static void find_start(struct p11_session *s, const CK_ATTRIBUTE *tmpl, CK_ULONG n) {
-        const struct p11_token *t;
+struct find_args {
+        struct p11_session *s;
+        const CK_ATTRIBUTE *tmpl;
+        CK_ULONG n;
+};
 
-        p11_state_lock();
-        t = p11_tokens_find(s->slot);
+static CK_RV find_locked(const struct p11_token *t, void *userdata) {
+        struct find_args *a = userdata;
+        struct p11_session *s = a->s;
+
         s->find_n =
-                t ? p11_objects_find(t->objects, s->slot, t->logged_in, tmpl, n, s->find, P11_MAX_OBJECTS)
-                  : 0;
-        p11_state_unlock();
+                p11_objects_find(t->objects, t->slot, t->logged_in, a->tmpl, a->n, s->find, P11_MAX_OBJECTS);
         s->find_pos = 0;
         s->find_active = true;
+        return CKR_OK;
 }
 
 CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount) {
@@ -60,9 +58,8 @@ CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, 
         else
                 rv = template_check(pTemplate, ulCount);
         if (rv == CKR_OK)
-                rv = objects_ready(s->slot);
-        if (rv == CKR_OK)
-                find_start(s, pTemplate, ulCount);
+                rv = with_objects(s->slot, find_locked, &(struct find_args){ s, pTemplate, ulCount },
+                                  CKR_DEVICE_REMOVED);
         p11_session_release(s);
         return rv;
 }
@@ -107,11 +104,24 @@ CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession) {
 /* Resolves an object of the session's token and calls fn on it with the state lock held. */
 typedef CK_RV (*object_fn)(const struct p11_obj *o, void *userdata);
 
+struct object_args {
+        CK_OBJECT_HANDLE h;
+        object_fn fn;
+        void *userdata;
+};
+
+static CK_RV object_locked(const struct p11_token *t, void *userdata) {
+        struct object_args *a = userdata;
+        struct p11_obj o;
+
+        if (p11_obj_resolve(t->objects, t->slot, a->h, t->logged_in, &o) < 0)
+                return CKR_OBJECT_HANDLE_INVALID;
+        return a->fn(&o, a->userdata);
+}
+
 static CK_RV with_object(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, object_fn fn,
                          void *userdata) {
-        const struct p11_token *t;
         struct p11_session *s;
-        struct p11_obj o;
         uint32_t slot;
         CK_RV rv = p11_session_acquire(hSession, &s);
 
@@ -119,17 +129,8 @@ static CK_RV with_object(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, o
                 return rv;
         slot = s->slot;
         p11_session_release(s);
-        rv = objects_ready(slot);
-        if (rv != CKR_OK)
-                return rv;
-        p11_state_lock();
-        t = p11_tokens_find(slot);
-        if (t && p11_obj_resolve(t->objects, slot, hObject, t->logged_in, &o) == 0)
-                rv = fn(&o, userdata);
-        else
-                rv = CKR_OBJECT_HANDLE_INVALID;
-        p11_state_unlock();
-        return rv;
+        return with_objects(slot, object_locked, &(struct object_args){ hObject, fn, userdata },
+                            CKR_OBJECT_HANDLE_INVALID);
 }
 
 struct attr_args {

@@ -122,31 +122,17 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
 }
 
 /* The key types and sizes of a slot's token, from its objects (read once per key change). */
-static CK_RV slot_keys(CK_SLOT_ID slot, struct p11_mech_keys *ret) {
-        const struct p11_token *t;
-        bool found, cached;
-        int r;
+static CK_RV slot_keys_locked(const struct p11_token *t, void *userdata) {
+        struct p11_mech_keys *ret = userdata;
 
-        for (int attempt = 0; attempt < 2; attempt++) {
-                p11_state_lock();
-                t = p11_tokens_find((uint32_t) slot);
-                found = t;
-                cached = t && t->objects;
-                if (cached) {
-                        *ret = (struct p11_mech_keys){};
-                        for (size_t i = 0; i < t->objects->n_keys; i++)
-                                p11_mech_keys_add(ret, t->objects->keys[i].type, t->objects->keys[i].bits);
-                }
-                p11_state_unlock();
-                if (!found)
-                        return CKR_TOKEN_NOT_PRESENT;
-                if (cached)
-                        return CKR_OK;
-                r = p11_tokens_load_objects((uint32_t) slot);
-                if (r < 0)
-                        return p11_ckr(r);
-        }
-        return CKR_DEVICE_ERROR; /* dropped again at once: keys are changing under us */
+        *ret = (struct p11_mech_keys){};
+        for (size_t i = 0; i < t->objects->n_keys; i++)
+                p11_mech_keys_add(ret, t->objects->keys[i].type, t->objects->keys[i].bits);
+        return CKR_OK;
+}
+
+static CK_RV slot_keys(CK_SLOT_ID slot, struct p11_mech_keys *ret) {
+        return p11_tokens_with_objects((uint32_t) slot, slot_keys_locked, ret, CKR_TOKEN_NOT_PRESENT);
 }
 
 CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount) {

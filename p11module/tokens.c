@@ -346,6 +346,31 @@ int p11_tokens_load_objects(uint32_t slot) {
         return t ? 0 : -ENODEV;
 }
 
+CK_RV p11_tokens_with_objects(uint32_t slot, p11_token_fn fn, void *userdata, CK_RV absent) {
+        for (int attempt = 0; attempt < 2; attempt++) {
+                const struct p11_token *t;
+                CK_RV rv = absent;
+                bool found, cached;
+                int r;
+
+                p11_state_lock();
+                t = p11_tokens_find(slot);
+                found = t;
+                cached = t && t->objects;
+                if (cached)
+                        rv = fn(t, userdata);
+                p11_state_unlock();
+                if (!found || cached)
+                        return rv;
+                r = p11_tokens_load_objects(slot); /* dropped after a key change: read again */
+                if (r == -ENODEV)
+                        return absent;
+                if (r < 0)
+                        return p11_ckr(r);
+        }
+        return absent;
+}
+
 void p11_tokens_pin_failed(uint32_t slot, bool refused) {
         struct p11_token *t;
 

@@ -54,6 +54,12 @@ bool p11_tokens_seen(CK_SLOT_ID slot);
 void p11_tokens_pin_failed(uint32_t slot, bool refused);
 /* Fetches a token's objects if they are not cached. */
 _must_check_ int p11_tokens_load_objects(uint32_t slot);
+/* Calls fn with the state lock held on the slot's token once its objects are cached, fetching them
+ * when they are not (at most twice: a key change may drop them again between the fetch and the
+ * lock). Returns fn's answer, `absent` when the slot has no token or the objects keep being dropped,
+ * or the fetch's error. */
+typedef CK_RV (*p11_token_fn)(const struct p11_token *t, void *userdata);
+CK_RV p11_tokens_with_objects(uint32_t slot, p11_token_fn fn, void *userdata, CK_RV absent);
 /* CKR_OK if the slot exists (refreshing the list once when it is unknown), CKR_SLOT_ID_INVALID if
  * the daemon says it does not, or the refresh's error (CKR_DEVICE_REMOVED, CKR_DEVICE_ERROR). */
 CK_RV p11_tokens_check_slot(CK_SLOT_ID slot);

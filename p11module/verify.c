@@ -20,51 +20,35 @@ struct verify_key {
         uint8_t spki[RPC_SPKI_MAX];
 };
 
-/* 1 found, 0 objects not cached yet, or a CK_RV error through *rv. State lock held. */
-static int verify_key_locked(uint32_t slot, CK_OBJECT_HANDLE h, struct verify_key *ret, CK_RV *rv) {
-        const struct p11_token *t = p11_tokens_find(slot);
+struct verify_key_args {
+        CK_OBJECT_HANDLE h;
+        struct verify_key *ret;
+};
+
+static CK_RV verify_key_locked(const struct p11_token *t, void *userdata) {
+        struct verify_key_args *a = userdata;
+        struct verify_key *ret = a->ret;
         struct p11_obj o;
 
-        if (!t) {
-                *rv = CKR_KEY_HANDLE_INVALID;
-                return -1;
-        }
-        if (!t->objects)
-                return 0;
-        if (p11_obj_resolve(t->objects, slot, h, t->logged_in, &o) < 0 || o.kind == P11_OBJ_CERT ||
-            o.key->spki.len > sizeof(ret->spki)) {
-                *rv = CKR_KEY_HANDLE_INVALID;
-                return -1;
-        }
+        if (p11_obj_resolve(t->objects, t->slot, a->h, t->logged_in, &o) < 0 || o.kind == P11_OBJ_CERT ||
+            o.key->spki.len > sizeof(ret->spki))
+                return CKR_KEY_HANDLE_INVALID;
         ret->type = o.key->type;
         ret->key_id = o.key->id;
         ret->key_bytes = o.key->key_bytes;
         ret->sig_len = o.key->sig_len;
         ret->spki_len = o.key->spki.len;
         memcpy(ret->spki, o.key->spki.ptr, o.key->spki.len);
-        return 1;
+        return CKR_OK;
 }
 
 static CK_RV verify_key_find(uint32_t slot, CK_OBJECT_HANDLE h, struct verify_key *ret) {
         struct p11_handle p;
-        CK_RV rv = CKR_KEY_HANDLE_INVALID;
-        int r;
 
         if (p11_handle_parse(h, &p) < 0 || p.kind == P11_OBJ_CERT || !p11_handle_in_slot(&p, slot))
                 return CKR_KEY_HANDLE_INVALID;
-        for (int attempt = 0; attempt < 2; attempt++) {
-                p11_state_lock();
-                r = verify_key_locked(slot, h, ret, &rv);
-                p11_state_unlock();
-                if (r < 0)
-                        return rv;
-                if (r > 0)
-                        return CKR_OK;
-                r = p11_tokens_load_objects(slot);
-                if (r < 0)
-                        return p11_ckr(r);
-        }
-        return CKR_KEY_HANDLE_INVALID;
+        return p11_tokens_with_objects(slot, verify_key_locked, &(struct verify_key_args){ h, ret },
+                                       CKR_KEY_HANDLE_INVALID);
 }
 
 static CK_RV verify_init(struct p11_session *s, const CK_MECHANISM *mech, CK_OBJECT_HANDLE h) {
