@@ -260,6 +260,7 @@ struct dec {
         char **error;
         const char *what;    /* "response", "request" */
         const char *variant; /* while inside one */
+        int err;             /* for a malformed field: -EBADMSG in a response, -EINVAL in a request */
 };
 
 static int dec_fail(struct dec *d, int err, const char *field, const char *expected) {
@@ -267,10 +268,87 @@ static int dec_fail(struct dec *d, int err, const char *field, const char *expec
                           d->variant ? " " : "", d->variant ? d->variant : "", field, d->r.pos, expected);
 }
 
-static int get_key(struct dec *d, struct rpc_slice *ret) {
-        if (rpc_get_text(&d->r, 1, 64, ret) < 0)
-                return dec_fail(d, -EBADMSG, "map key", "a text string of 1..64 bytes");
+/* Marks field i of a variant's map as seen: a second time is an error. */
+static int claim(struct dec *d, unsigned *seen, unsigned i, const char *name) {
+        if (*seen & (1u << i))
+                return dec_fail(d, d->err, name, "no duplicate key");
+        *seen |= 1u << i;
         return 0;
+}
+
+static int skip_unknown(struct dec *d) {
+        if (rpc_skip(&d->r) < 0)
+                return dec_fail(d, d->err, "unknown key's value", "a well-formed item");
+        return 0;
+}
+
+/* A struct variant's map: known keys once each, unknown keys skipped (as serde does), and every field
+ * of `needed` present. field() decodes one key's value. */
+typedef int (*field_fn)(struct dec *d, const struct rpc_slice *key, void *obj, unsigned *seen);
+
+static int struct_map(struct dec *d, field_fn field, void *obj, unsigned needed) {
+        struct rpc_container c;
+        unsigned seen = 0;
+        int k;
+
+        if (rpc_get_map_begin(&d->r, FIELDS_MAX, &c) < 0)
+                return dec_fail(d, d->err, "value", "a map of at most 16 fields");
+        while ((k = rpc_container_next(&d->r, &c)) > 0) {
+                struct rpc_slice key;
+
+                if (rpc_get_text(&d->r, 1, 64, &key) < 0)
+                        return dec_fail(d, d->err, "map key", "a text string of 1..64 bytes");
+                k = field(d, &key, obj, &seen);
+                if (k < 0)
+                        return k;
+        }
+        if (k < 0)
+                return dec_fail(d, d->err, "map", "at most 16 fields and a proper end");
+        if ((seen & needed) != needed)
+                return dec_fail(d, d->err, "map", "every mandatory field");
+        return 0;
+}
+
+/* serde's two shapes of an enum: a unit variant as its bare name, any other as a one-entry map from
+ * its name to its value. */
+struct variant_shape {
+        int max;                 /* variants 0..max-1 are known */
+        uint32_t units;          /* bit v: variant v is a unit variant */
+        int err;                 /* for an unknown name or a wrong shape */
+        const char *units_named; /* what a bare name may be */
+        int (*value)(struct dec *d, int v, void *obj);
+};
+
+/* The variant, or a negative errno. */
+static int variant_body(struct dec *d, const struct variant_shape *sh, void *obj) {
+        struct rpc_container c;
+        struct rpc_slice s;
+        enum rpc_item_type t;
+        int k, v;
+
+        if (rpc_peek(&d->r, &t) < 0)
+                return dec_fail(d, -EBADMSG, "top level", "a CBOR item");
+        if (t == RPC_ITEM_TEXT) {
+                if (rpc_get_text(&d->r, 1, 32, &s) < 0)
+                        return dec_fail(d, sh->err, "top level", "a variant name");
+                v = variant_from_slice(&s, sh->max);
+                if (v < 0 || !(sh->units & (1u << v)))
+                        return dec_fail(d, sh->err, "top level", sh->units_named);
+                return v;
+        }
+        if (rpc_get_map_begin(&d->r, 1, &c) < 0 || rpc_container_next(&d->r, &c) != 1 ||
+            rpc_get_text(&d->r, 1, 32, &s) < 0)
+                return dec_fail(d, sh->err, "top level", "a variant name or a one-entry map");
+        v = variant_from_slice(&s, sh->max);
+        if (v < 0 || (sh->units & (1u << v)))
+                return dec_fail(d, sh->err, "variant", "a known variant with fields");
+        d->variant = variant_names[v];
+        k = sh->value(d, v, obj);
+        if (k < 0)
+                return k;
+        if (rpc_container_next(&d->r, &c) != 0)
+                return dec_fail(d, -EBADMSG, "top level", "a one-entry map");
+        return v;
 }
 
 static int get_u16(struct dec *d, const char *field, uint16_t *ret) {
@@ -381,21 +459,16 @@ static int response_value(struct dec *d, struct nsm_response *resp, unsigned fie
         }
 }
 
-/* One field of a response variant's map; unknown keys are skipped, as serde does. */
-static int response_field(struct dec *d, const struct rpc_slice *key, struct nsm_response *resp,
-                          unsigned *seen) {
+static int response_field(struct dec *d, const struct rpc_slice *key, void *obj, unsigned *seen) {
+        struct nsm_response *resp = obj;
         const char *const *names = response_field_names[resp->kind];
 
         for (unsigned i = 0; i < 8 && names[i]; i++)
                 if (rpc_slice_eq_str(key, names[i])) {
-                        if (*seen & (1u << i))
-                                return dec_fail(d, -EBADMSG, names[i], "no duplicate key");
-                        *seen |= 1u << i;
-                        return response_value(d, resp, i);
+                        int k = claim(d, seen, i, names[i]);
+                        return k < 0 ? k : response_value(d, resp, i);
                 }
-        if (rpc_skip(&d->r) < 0)
-                return dec_fail(d, -EBADMSG, "unknown key's value", "a well-formed item");
-        return 0;
+        return skip_unknown(d);
 }
 
 /* All fields are mandatory. */
@@ -404,34 +477,13 @@ static const unsigned response_fields[_NSM_RESPONSE_MAX] = {
         [NSM_RESPONSE_GET_RANDOM] = 1,   [NSM_RESPONSE_DESCRIBE_NSM] = 127,
 };
 
-/* A struct variant's map: every field once, unknown keys skipped. */
-static int response_struct(struct dec *d, struct nsm_response *resp) {
-        struct rpc_container c;
-        unsigned seen = 0;
-        int k;
-
-        if (rpc_get_map_begin(&d->r, FIELDS_MAX, &c) < 0)
-                return dec_fail(d, -EBADMSG, "value", "a map of at most 16 fields");
-        while ((k = rpc_container_next(&d->r, &c)) > 0) {
-                struct rpc_slice key;
-
-                k = get_key(d, &key);
-                if (k < 0)
-                        return k;
-                k = response_field(d, &key, resp, &seen);
-                if (k < 0)
-                        return k;
-        }
-        if (k < 0)
-                return dec_fail(d, -EBADMSG, "map", "at most 16 fields and a proper end");
-        if (seen != response_fields[resp->kind])
-                return dec_fail(d, -EBADMSG, "map", "every mandatory field");
-        return 0;
-}
-
-static int response_error(struct dec *d, struct nsm_response *resp) {
+static int response_value_of(struct dec *d, int v, void *obj) {
+        struct nsm_response *resp = obj;
         struct rpc_slice s;
 
+        resp->kind = (enum nsm_response_kind) v;
+        if (v != NSM_RESPONSE_ERROR)
+                return struct_map(d, response_field, resp, response_fields[v]);
         if (rpc_get_text(&d->r, 1, 32, &s) < 0)
                 return dec_fail(d, -EBADMSG, "value", "an error name");
         resp->error = nsm_error_from_name(s.ptr, s.len);
@@ -440,45 +492,17 @@ static int response_error(struct dec *d, struct nsm_response *resp) {
         return 0;
 }
 
-static int response_body(struct dec *d, struct nsm_response *resp) {
-        struct rpc_container c;
-        struct rpc_slice s;
-        enum rpc_item_type t;
-        int k, v;
-
-        if (rpc_peek(&d->r, &t) < 0)
-                return dec_fail(d, -EBADMSG, "top level", "a CBOR item");
-        if (t == RPC_ITEM_TEXT) { /* unit variants */
-                if (rpc_get_text(&d->r, 1, 32, &s) < 0)
-                        return dec_fail(d, -EBADMSG, "top level", "a variant name");
-                v = variant_from_slice(&s, _NSM_RESPONSE_MAX);
-                if (v != NSM_RESPONSE_LOCK_PCR && v != NSM_RESPONSE_LOCK_PCRS)
-                        return dec_fail(d, -EBADMSG, "top level",
-                                        "\"LockPCR\" or \"LockPCRs\" as a bare name");
-                resp->kind = (enum nsm_response_kind) v;
-                return 0;
-        }
-        if (rpc_get_map_begin(&d->r, 1, &c) < 0 || rpc_container_next(&d->r, &c) != 1)
-                return dec_fail(d, -EBADMSG, "top level", "a variant name or a one-entry map");
-        k = get_key(d, &s);
-        if (k < 0)
-                return k;
-        v = variant_from_slice(&s, _NSM_RESPONSE_MAX);
-        if (v < 0 || v == NSM_RESPONSE_LOCK_PCR || v == NSM_RESPONSE_LOCK_PCRS)
-                return dec_fail(d, -EBADMSG, "variant", "a known response variant with fields");
-        resp->kind = (enum nsm_response_kind) v;
-        d->variant = variant_names[v];
-        k = v == NSM_RESPONSE_ERROR ? response_error(d, resp) : response_struct(d, resp);
-        if (k < 0)
-                return k;
-        if (rpc_container_next(&d->r, &c) != 0)
-                return dec_fail(d, -EBADMSG, "top level", "a one-entry map");
-        return 0;
-}
+static const struct variant_shape response_shape = {
+        .max = _NSM_RESPONSE_MAX,
+        .units = 1u << NSM_RESPONSE_LOCK_PCR | 1u << NSM_RESPONSE_LOCK_PCRS,
+        .err = -EBADMSG,
+        .units_named = "\"LockPCR\" or \"LockPCRs\" as a bare name",
+        .value = response_value_of,
+};
 
 int nsm_response_decode(const uint8_t *buf, size_t len, struct nsm_response *ret, char **ret_error) {
         struct nsm_response resp = { .error = _NSM_ERROR_INVALID };
-        struct dec d = { .error = ret_error, .what = "response" };
+        struct dec d = { .error = ret_error, .what = "response", .err = -EBADMSG };
         int k;
 
         if (!ret || (!buf && len > 0))
@@ -487,7 +511,9 @@ int nsm_response_decode(const uint8_t *buf, size_t len, struct nsm_response *ret
                 return errmsg_set(ret_error, -EBADMSG, "NSM response of %zu bytes, above %d", len,
                                   NSM_RESPONSE_MAX);
         rpc_reader_init_doc(&d.r, buf, len, &nsm_limits);
-        k = response_body(&d, &resp);
+        k = variant_body(&d, &response_shape, &resp);
+        if (k >= 0)
+                resp.kind = (enum nsm_response_kind) k;
         if (k >= 0 && rpc_reader_end(&d.r) < 0)
                 k = dec_fail(&d, -EBADMSG, "end", "no trailing bytes");
         if (k < 0) {
@@ -517,122 +543,80 @@ static int get_opt(struct dec *d, const char *field, struct nsm_opt *ret) {
         return 0;
 }
 
-static int request_field(struct dec *d, const struct rpc_slice *key, struct nsm_request *req,
-                         unsigned *seen) {
+static int request_u16(struct dec *d, const char *name, uint16_t *ret) {
         uint64_t v;
 
-        if (rpc_slice_eq_str(key, "index") &&
-            (req->kind == NSM_REQUEST_DESCRIBE_PCR || req->kind == NSM_REQUEST_EXTEND_PCR ||
-             req->kind == NSM_REQUEST_LOCK_PCR)) {
-                if (*seen & 1)
-                        return dec_fail(d, -EINVAL, "'index'", "no duplicate key");
-                *seen |= 1;
-                if (rpc_get_uint(&d->r, UINT16_MAX, &v) < 0)
-                        return dec_fail(d, -EINVAL, "'index'", "an unsigned integer of at most 65535");
-                req->index = (uint16_t) v;
-                return 0;
-        }
-        if (rpc_slice_eq_str(key, "range") && req->kind == NSM_REQUEST_LOCK_PCRS) {
-                if (*seen & 1)
-                        return dec_fail(d, -EINVAL, "'range'", "no duplicate key");
-                *seen |= 1;
-                if (rpc_get_uint(&d->r, UINT16_MAX, &v) < 0)
-                        return dec_fail(d, -EINVAL, "'range'", "an unsigned integer of at most 65535");
-                req->range = (uint16_t) v;
-                return 0;
-        }
-        if (rpc_slice_eq_str(key, "data") && req->kind == NSM_REQUEST_EXTEND_PCR) {
-                struct rpc_slice s;
+        if (rpc_get_uint(&d->r, UINT16_MAX, &v) < 0)
+                return dec_fail(d, -EINVAL, name, "an unsigned integer of at most 65535");
+        *ret = (uint16_t) v;
+        return 0;
+}
 
-                if (*seen & 2)
-                        return dec_fail(d, -EINVAL, "'data'", "no duplicate key");
-                *seen |= 2;
+/* Each variant's fields; bit i of "seen" is field i. */
+static const char *const request_field_names[_NSM_REQUEST_MAX][3] = {
+        [NSM_REQUEST_DESCRIBE_PCR] = { "index" },
+        [NSM_REQUEST_EXTEND_PCR] = { "index", "data" },
+        [NSM_REQUEST_LOCK_PCR] = { "index" },
+        [NSM_REQUEST_LOCK_PCRS] = { "range" },
+        [NSM_REQUEST_ATTESTATION] = { "user_data", "nonce", "public_key" },
+};
+
+static int request_value(struct dec *d, struct nsm_request *req, unsigned field) {
+        struct rpc_slice s;
+
+        switch (req->kind * 4 + (int) field) {
+        case NSM_REQUEST_DESCRIBE_PCR * 4 + 0:
+        case NSM_REQUEST_EXTEND_PCR * 4 + 0:
+        case NSM_REQUEST_LOCK_PCR * 4 + 0: return request_u16(d, "'index'", &req->index);
+        case NSM_REQUEST_LOCK_PCRS * 4 + 0: return request_u16(d, "'range'", &req->range);
+        case NSM_REQUEST_EXTEND_PCR * 4 + 1:
                 if (rpc_get_bytes(&d->r, 0, NSM_REQUEST_MAX, &s) < 0)
                         return dec_fail(d, -EINVAL, "'data'", "a byte string");
                 req->data = NSM_OPT(s.ptr, s.len);
                 return 0;
+        case NSM_REQUEST_ATTESTATION * 4 + 0: return get_opt(d, "user_data", &req->user_data);
+        case NSM_REQUEST_ATTESTATION * 4 + 1: return get_opt(d, "nonce", &req->nonce);
+        case NSM_REQUEST_ATTESTATION * 4 + 2: return get_opt(d, "public_key", &req->pk);
+        default: return -EINVAL;
         }
-        if (req->kind == NSM_REQUEST_ATTESTATION) {
-                static const char *const names[] = { "user_data", "nonce", "public_key" };
-                struct nsm_opt *opts[] = { &req->user_data, &req->nonce, &req->pk };
-
-                for (unsigned i = 0; i < ELEMENTSOF(names); i++)
-                        if (rpc_slice_eq_str(key, names[i])) {
-                                if (*seen & (1u << i))
-                                        return dec_fail(d, -EINVAL, names[i], "no duplicate key");
-                                *seen |= 1u << i;
-                                return get_opt(d, names[i], opts[i]);
-                        }
-        }
-        if (rpc_skip(&d->r) < 0)
-                return dec_fail(d, -EINVAL, "unknown key's value", "a well-formed item");
-        return 0;
 }
 
-static int request_struct(struct dec *d, struct nsm_request *req) {
-        static const unsigned needed[_NSM_REQUEST_MAX] = {
-                [NSM_REQUEST_DESCRIBE_PCR] = 1, [NSM_REQUEST_EXTEND_PCR] = 3,  [NSM_REQUEST_LOCK_PCR] = 1,
-                [NSM_REQUEST_LOCK_PCRS] = 1,    [NSM_REQUEST_ATTESTATION] = 0,
-        };
-        struct rpc_container c;
-        unsigned seen = 0;
-        int k;
+static int request_field(struct dec *d, const struct rpc_slice *key, void *obj, unsigned *seen) {
+        struct nsm_request *req = obj;
+        const char *const *names = request_field_names[req->kind];
 
-        if (rpc_get_map_begin(&d->r, FIELDS_MAX, &c) < 0)
-                return dec_fail(d, -EINVAL, "value", "a map of at most 16 fields");
-        while ((k = rpc_container_next(&d->r, &c)) > 0) {
-                struct rpc_slice key;
-
-                if (rpc_get_text(&d->r, 1, 64, &key) < 0)
-                        return dec_fail(d, -EINVAL, "map key", "a text string of 1..64 bytes");
-                k = request_field(d, &key, req, &seen);
-                if (k < 0)
-                        return k;
-        }
-        if (k < 0)
-                return dec_fail(d, -EINVAL, "map", "at most 16 fields and a proper end");
-        /* Missing Option fields are None for serde; the others are mandatory. */
-        if ((seen & needed[req->kind]) != needed[req->kind])
-                return dec_fail(d, -EINVAL, "map", "every mandatory field");
-        return 0;
+        for (unsigned i = 0; i < 3 && names[i]; i++)
+                if (rpc_slice_eq_str(key, names[i])) {
+                        int k = claim(d, seen, i, names[i]);
+                        return k < 0 ? k : request_value(d, req, i);
+                }
+        return skip_unknown(d);
 }
 
-static int request_body(struct dec *d, struct nsm_request *req) {
-        struct rpc_container c;
-        struct rpc_slice s;
-        enum rpc_item_type t;
-        int k, v;
+/* Missing Option fields are None for serde; the others are mandatory. */
+static const unsigned request_fields[_NSM_REQUEST_MAX] = {
+        [NSM_REQUEST_DESCRIBE_PCR] = 1, [NSM_REQUEST_EXTEND_PCR] = 3,  [NSM_REQUEST_LOCK_PCR] = 1,
+        [NSM_REQUEST_LOCK_PCRS] = 1,    [NSM_REQUEST_ATTESTATION] = 0,
+};
 
-        if (rpc_peek(&d->r, &t) < 0)
-                return dec_fail(d, -EBADMSG, "top level", "a CBOR item");
-        if (t == RPC_ITEM_TEXT) {
-                if (rpc_get_text(&d->r, 1, 32, &s) < 0)
-                        return dec_fail(d, -EOPNOTSUPP, "top level", "a request name");
-                v = variant_from_slice(&s, _NSM_REQUEST_MAX);
-                if (v != NSM_REQUEST_DESCRIBE_NSM && v != NSM_REQUEST_GET_RANDOM)
-                        return dec_fail(d, -EOPNOTSUPP, "top level", "\"DescribeNSM\" or \"GetRandom\"");
-                req->kind = (enum nsm_request_kind) v;
-                return 0;
-        }
-        if (rpc_get_map_begin(&d->r, 1, &c) < 0 || rpc_container_next(&d->r, &c) != 1 ||
-            rpc_get_text(&d->r, 1, 32, &s) < 0)
-                return dec_fail(d, -EOPNOTSUPP, "top level", "a request name or a one-entry map");
-        v = variant_from_slice(&s, _NSM_REQUEST_MAX);
-        if (v < 0 || v == NSM_REQUEST_DESCRIBE_NSM || v == NSM_REQUEST_GET_RANDOM)
-                return dec_fail(d, -EOPNOTSUPP, "variant", "a known request variant with fields");
+static int request_value_of(struct dec *d, int v, void *obj) {
+        struct nsm_request *req = obj;
+
         req->kind = (enum nsm_request_kind) v;
-        d->variant = variant_names[v];
-        k = request_struct(d, req);
-        if (k < 0)
-                return k;
-        if (rpc_container_next(&d->r, &c) != 0)
-                return dec_fail(d, -EBADMSG, "top level", "a one-entry map");
-        return 0;
+        return struct_map(d, request_field, req, request_fields[v]);
 }
+
+static const struct variant_shape request_shape = {
+        .max = _NSM_REQUEST_MAX,
+        .units = 1u << NSM_REQUEST_DESCRIBE_NSM | 1u << NSM_REQUEST_GET_RANDOM,
+        .err = -EOPNOTSUPP,
+        .units_named = "\"DescribeNSM\" or \"GetRandom\"",
+        .value = request_value_of,
+};
 
 int nsm_request_decode(const uint8_t *buf, size_t len, struct nsm_request *ret, char **ret_error) {
         struct nsm_request req = {};
-        struct dec d = { .error = ret_error, .what = "request" };
+        struct dec d = { .error = ret_error, .what = "request", .err = -EINVAL };
         int k;
 
         if (!ret || (!buf && len > 0))
@@ -641,9 +625,10 @@ int nsm_request_decode(const uint8_t *buf, size_t len, struct nsm_request *ret, 
                 return errmsg_set(ret_error, -EMSGSIZE, "NSM request of %zu bytes, above %d", len,
                                   NSM_REQUEST_MAX);
         rpc_reader_init_doc(&d.r, buf, len, &nsm_limits);
-        k = request_body(&d, &req);
+        k = variant_body(&d, &request_shape, &req);
         if (k < 0)
                 return k;
+        req.kind = (enum nsm_request_kind) k;
         if (rpc_reader_end(&d.r) < 0)
                 return dec_fail(&d, -EBADMSG, "end", "no trailing bytes");
         *ret = req;
