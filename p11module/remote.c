@@ -114,6 +114,7 @@ static int list_append(struct list_state *s, const struct rpc_page_resp *p) {
                 *d = (struct p11_token_summary){ .slot = t->slot,
                                                  .generation = t->generation,
                                                  .n_keys = t->n_keys_total,
+                                                 .pin_status = t->pin_status & _RPC_PIN_STATUS_ALL,
                                                  .label_len = t->label.len };
                 memcpy(d->label, t->label.ptr, t->label.len);
         }

@@ -15,6 +15,7 @@ struct p11_token_summary {
         size_t label_len;
         uint64_t generation;
         uint32_t n_keys;
+        uint32_t pin_status; /* enum rpc_pin_status, for the caller's peer, when the list was read */
 };
 
 /* Starts a PKCS#11 call's budget afresh (p11_enter(), at every entry point): all the round trips of one

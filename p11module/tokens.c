@@ -174,6 +174,9 @@ static void token_update(struct p11_token *t, const struct p11_token_summary *s)
         memcpy(t->label, s->label, s->label_len);
         t->label[s->label_len] = '\0';
         t->label_len = s->label_len;
+        /* The enclave's count as it is now: another process's wrong PINs (or a lock-out that ended)
+         * show in C_GetTokenInfo without waiting for this process to read the objects again. */
+        t->pin_status = s->pin_status;
         if (t->generation != s->generation) {
                 /* Keys replaced: objects are re-read on next use; the login survives (the next
                  * SIGN re-authenticates with the cached PIN if the ticket went stale). */
