@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -36,6 +38,8 @@ struct result {
         double p50_us;
         double p99_us;
         unsigned long errors;
+        double cpu_client_us; /* CPU time per operation: this process (all threads) */
+        double cpu_server_us; /* and enclave-token (--server-pid), -1 when not known */
 };
 
 struct worker {
@@ -53,6 +57,7 @@ static CK_FUNCTION_LIST_PTR p11;
 static const char *arg_pin;
 static double arg_seconds = 2.0;
 static int arg_rounds = 1;
+static int arg_server_pid;
 static atomic_bool stop_flag;
 static pthread_barrier_t start_barrier;
 static const uint8_t digest32[32] = { 1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
@@ -193,6 +198,40 @@ static void *worker_main(void *p) {
         return NULL;
 }
 
+/* CPU time (user + system) of this process, all threads, in microseconds. */
+static double cpu_self_us(void) {
+        struct rusage ru;
+
+        if (getrusage(RUSAGE_SELF, &ru) < 0)
+                return 0;
+        return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+/* CPU time of another process, all threads, in microseconds (clock-tick resolution); -1 unknown. */
+static double cpu_pid_us(int pid) {
+        char path[64], buf[1024], *p;
+        unsigned long long utime, stime;
+        FILE *f;
+        size_t n;
+
+        if (pid <= 0)
+                return -1;
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        p = strrchr(buf, ')'); /* the command name may hold spaces */
+        /* after ") ": state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime
+         */
+        if (!p ||
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+                return -1;
+        return (double) (utime + stime) * 1e6 / (double) sysconf(_SC_CLK_TCK);
+}
+
 static void summarize(double *all, size_t n, double secs, struct result *res) {
         qsort(all, n, sizeof(double), cmp_double);
         res->ops_per_sec = n / secs;
@@ -205,7 +244,7 @@ static int run(const struct bench_case *bc, CK_SLOT_ID slot, bool in_process, in
         struct worker w[MAX_THREADS] = {};
         struct timespec pause = { (time_t) arg_seconds,
                                   (long) ((arg_seconds - (time_t) arg_seconds) * 1e9) };
-        double t0, secs, *all;
+        double t0, secs, *all, cpu0, srv0, srv1;
         size_t total = 0;
 
         atomic_store(&stop_flag, false);
@@ -217,11 +256,15 @@ static int run(const struct bench_case *bc, CK_SLOT_ID slot, bool in_process, in
         }
         pthread_barrier_wait(&start_barrier);
         t0 = now_us();
+        cpu0 = cpu_self_us();
+        srv0 = in_process ? -1 : cpu_pid_us(arg_server_pid);
         nanosleep(&pause, NULL);
         atomic_store(&stop_flag, true);
         for (int i = 0; i < threads; i++)
                 pthread_join(w[i].thread, NULL);
         secs = (now_us() - t0) / 1e6;
+        cpu0 = cpu_self_us() - cpu0;
+        srv1 = srv0 < 0 ? -1 : cpu_pid_us(arg_server_pid);
         pthread_barrier_destroy(&start_barrier);
 
         for (int i = 0; i < threads; i++)
@@ -238,6 +281,8 @@ static int run(const struct bench_case *bc, CK_SLOT_ID slot, bool in_process, in
                 free(w[i].lat);
         }
         summarize(all, total, secs, res);
+        res->cpu_client_us = total ? cpu0 / (double) total : 0;
+        res->cpu_server_us = srv0 >= 0 && srv1 >= 0 && total ? (srv1 - srv0) / (double) total : -1;
         free(all);
         return 0;
 }
@@ -306,7 +351,8 @@ static int bench_ping(const char *address, int count) {
         struct transport_addr a;
         struct result res;
         double *lat = calloc(count, sizeof(double));
-        double t0;
+        double t0, cpu0, srv0;
+        char cpu[32];
         int r;
 
         if (!lat)
@@ -322,6 +368,8 @@ static int bench_ping(const char *address, int count) {
         /* The module's client, polled as the module polls it. */
         rpc_client_set_busy_poll(c, busy_poll_usec());
         t0 = now_us();
+        cpu0 = cpu_self_us();
+        srv0 = cpu_pid_us(arg_server_pid);
         for (int i = 0; i < count; i++) {
                 double t = now_us();
                 r = rpc_client_call_msg(c, RPC_CALL_PING, NULL, NULL);
@@ -332,8 +380,13 @@ static int bench_ping(const char *address, int count) {
                 lat[i] = now_us() - t;
         }
         summarize(lat, count, (now_us() - t0) / 1e6, &res);
-        printf("%-10s %-12s %7s %10.0f %9.1f %9.1f\n", "ping", "round-trip", "1", res.ops_per_sec,
-               res.p50_us, res.p99_us);
+        cpu0 = (cpu_self_us() - cpu0) / count;
+        if (srv0 >= 0)
+                snprintf(cpu, sizeof(cpu), "%.1f+%.1f", cpu0, (cpu_pid_us(arg_server_pid) - srv0) / count);
+        else
+                snprintf(cpu, sizeof(cpu), "%.1f", cpu0);
+        printf("%-10s %-12s %7s %10.0f %9.1f %9.1f %-13s\n", "ping", "round-trip", "1", res.ops_per_sec,
+               res.p50_us, res.p99_us, cpu);
         free(lat);
         return 0;
 }
@@ -369,17 +422,20 @@ static int parse_case(char *spec, struct bench_case *bc) {
 static void usage(void) {
         fprintf(stderr,
                 "usage: p11bench --module SO --data ADDRESS --pin PIN [--seconds S] [--threads 1,2,4,8]\n"
-                "                [--rounds N] [--pings N]\n"
+                "                [--rounds N] [--pings N] [--server-pid PID]\n"
                 "                TOKEN:KEY.pem:{rsa-pss|ecdsa|eddsa}...\n");
 }
 
 int main(int argc, char **argv) {
-        static const struct option opts[] = {
-                { "module", required_argument, NULL, 'm' },  { "data", required_argument, NULL, 'd' },
-                { "pin", required_argument, NULL, 'p' },     { "seconds", required_argument, NULL, 's' },
-                { "threads", required_argument, NULL, 't' }, { "pings", required_argument, NULL, 'n' },
-                { "rounds", required_argument, NULL, 'r' },  {}
-        };
+        static const struct option opts[] = { { "module", required_argument, NULL, 'm' },
+                                              { "data", required_argument, NULL, 'd' },
+                                              { "pin", required_argument, NULL, 'p' },
+                                              { "seconds", required_argument, NULL, 's' },
+                                              { "threads", required_argument, NULL, 't' },
+                                              { "pings", required_argument, NULL, 'n' },
+                                              { "rounds", required_argument, NULL, 'r' },
+                                              { "server-pid", required_argument, NULL, 'P' },
+                                              {} };
         const char *module = NULL, *data = NULL;
         int thread_counts[MAX_THREADS] = { 1, 2, 4, 8 }, n_counts = 4, pings = 20000, c;
 
@@ -391,6 +447,7 @@ int main(int argc, char **argv) {
                 case 's': arg_seconds = strtod(optarg, NULL); break;
                 case 'n': pings = atoi(optarg); break;
                 case 'r': arg_rounds = atoi(optarg); break;
+                case 'P': arg_server_pid = atoi(optarg); break;
                 case 't': {
                         char *tok, *save = NULL;
                         n_counts = 0;
@@ -414,8 +471,10 @@ int main(int argc, char **argv) {
                 printf("# each row: the median of %d rounds of %g s, in-process and module alternating;"
                        " vs in-process: the median of the rounds' ratios\n",
                        arg_rounds, arg_seconds);
-        printf("%-10s %-12s %7s %10s %9s %9s %s\n", "key", "path", "threads", "ops/s", "p50(us)", "p99(us)",
-               "vs in-process, vs first row");
+        printf("# cpu/op: CPU microseconds per operation, this process (all threads)%s\n",
+               arg_server_pid > 0 ? " + enclave-token" : "");
+        printf("%-10s %-12s %7s %10s %9s %9s %-13s %s\n", "key", "path", "threads", "ops/s", "p50(us)",
+               "p99(us)", "cpu/op(us)", "vs in-process, vs first row");
         if (bench_ping(data, pings) < 0)
                 return 1;
         if (setenv("ENCLAVE_ACM_ADDRESS", data, 1) < 0 || load_module(module) < 0)
@@ -433,13 +492,21 @@ int main(int argc, char **argv) {
                         double ratio;
                         if (run_rounds(&bc, slot, thread_counts[k], &ossl, &mod, &ratio) < 0)
                                 return 1;
-                        printf("%-10s %-12s %7d %10.0f %9.1f %9.1f\n", bc.token, "openssl", thread_counts[k],
-                               ossl.ops_per_sec, ossl.p50_us, ossl.p99_us);
+                        char cpu[32];
+                        printf("%-10s %-12s %7d %10.0f %9.1f %9.1f %-13.1f\n", bc.token, "openssl",
+                               thread_counts[k], ossl.ops_per_sec, ossl.p50_us, ossl.p99_us,
+                               ossl.cpu_client_us);
+                        if (mod.cpu_server_us >= 0)
+                                snprintf(cpu, sizeof(cpu), "%.1f+%.1f", mod.cpu_client_us,
+                                         mod.cpu_server_us);
+                        else
+                                snprintf(cpu, sizeof(cpu), "%.1f", mod.cpu_client_us);
                         if (k == 0)
                                 mod_one = mod.ops_per_sec;
-                        printf("%-10s %-12s %7d %10.0f %9.1f %9.1f %.2fx   %.2fx%s\n", bc.token, "module",
-                               thread_counts[k], mod.ops_per_sec, mod.p50_us, mod.p99_us, ratio,
-                               mod_one > 0 ? mod.ops_per_sec / mod_one : 0, mod.errors ? "  (errors!)" : "");
+                        printf("%-10s %-12s %7d %10.0f %9.1f %9.1f %-13s %.2fx   %.2fx%s\n", bc.token,
+                               "module", thread_counts[k], mod.ops_per_sec, mod.p50_us, mod.p99_us, cpu,
+                               ratio, mod_one > 0 ? mod.ops_per_sec / mod_one : 0,
+                               mod.errors ? "  (errors!)" : "");
                 }
                 EVP_PKEY_free(bc.pkey);
         }

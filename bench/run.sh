@@ -6,7 +6,9 @@
 # off are compared side by side in one run. 50 is the module's default and enclave-token's on vsock (in
 # an enclave, whose vCPUs serve nothing else); on a unix socket enclave-token does not poll by default.
 # ROUNDS=N in the environment repeats each row N times, in-process and module alternating, and prints
-# medians (p11bench --rounds).
+# medians (p11bench --rounds). THREADS=1,2 limits the thread counts. Each row also shows the CPU time
+# per operation of the benchmark process and of enclave-token: unlike ops/s, it stays comparable on a
+# machine that is busy with other work.
 # usage: [ROUNDS=N] bench/run.sh [BUILD_DIR] [SECONDS] [POLL...]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,6 +56,7 @@ for poll in "${polls[@]}"; do
         echo
         echo "## busy poll $poll us (enclave-token --busy-poll $poll, ENCLAVE_ACM_BUSY_POLL_USEC=$poll)"
         ENCLAVE_ACM_BUSY_POLL_USEC=$poll "$build/bench/p11bench" --module "$build/p11module/enclave-acm-pkcs11.so" \
-                --data "unix:path=$tmp/data.sock" --pin 123456 --seconds "$secs" --rounds "${ROUNDS:-1}" "${cases[@]}"
+                --data "unix:path=$tmp/data.sock" --pin 123456 --seconds "$secs" --rounds "${ROUNDS:-1}" --server-pid "$pid" ${THREADS:+--threads "$THREADS"} \
+                "${cases[@]}"
         stop_token
 done
