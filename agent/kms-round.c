@@ -113,6 +113,14 @@ static int round_fail(struct agent_round *rd, int r, enum agent_kms_retry retry,
         return rd->error;
 }
 
+void agent_round_stop(struct agent_round *rd, int r) {
+        if (!rd->error)
+                (void) round_fail(
+                        rd, r, AGENT_KMS_RETRY_BACKOFF,
+                        "%s (an earlier call of this round): the other tokens wait for their retry",
+                        agent_kms_status_text(r) ?: strerror(-r));
+}
+
 /* ATTEST with a fresh nonce, and the document's check. */
 static int round_attest(struct agent_round *rd) {
         const struct agent_config_enclave *e = &rd->cfg->enclave;

@@ -31,6 +31,9 @@ struct agent_round {
 };
 
 void agent_round_init(struct agent_round *rd, const struct agent_config *cfg, struct launcher *l);
+/* After a call of the round found KMS unreachable or throttling: the pass's other tokens get the same
+ * error at once instead of each waiting for the enclave's KMS timeout. */
+void agent_round_stop(struct agent_round *rd, int r);
 /* The round's client, opening the round on first use (credentials, HELLO version, ATTEST and its
  * check, KMS_BEGIN). Logs an opening failure once; later calls in the same pass return the same error
  * and message (*ret_error, borrowed, may be NULL). */

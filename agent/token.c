@@ -250,6 +250,8 @@ static int kms_call_failed(struct agent_token *t, struct agent_round *round, int
         _cleanup_free_ char *msg = NULL;
 
         t->retry_next_sync = agent_kms_retry_kind(r, broken) == AGENT_KMS_RETRY_NEXT_SYNC;
+        if (r == -EHOSTUNREACH && !broken)
+                agent_round_stop(round, r);
         if (asprintf(&msg, "%s failed: %s", call, text ?: strerror(-r)) >= 0)
                 set_error(t, msg);
         if (text && r == -EKEYREVOKED && (round->cfg->enclave.expected_pcrs.mask & 1u)) {
@@ -459,6 +461,7 @@ static void succeed(struct agent_token *t, const struct agent_config *cfg, enum 
         t->state = state;
         t->settled = true;
         t->failures = 0;
+        t->backoff_failures = 0;
         t->target_done = true;
         set_error(t, NULL);
         if (pinstore_save_key_id(cfg->options.state_dir, t->label, t->cur.key_id) < 0)
@@ -687,6 +690,17 @@ int agent_token_step_round(struct agent_token *t, const struct agent_config *cfg
          * operator, as a refused attestation or a KMS denial do. */
         if (settled || t->retry_next_sync || r == -ENOKEY)
                 t->settled = true;
+        if (t->retry_next_sync || !agent_config_token_encrypted(t->cfg))
+                t->backoff_failures = 0;
+        else if (++t->backoff_failures >= cfg->enclave.attestation_retry_count) {
+                /* the attempts enclave.attestation_retry_count allows: no more back-off until the
+                 * next sync, which starts the count again */
+                log_warning("Token '%s': %u attempts in a row failed (enclave.attestation_retry_count), "
+                            "waiting for the next sync",
+                            t->label, t->backoff_failures);
+                t->backoff_failures = 0;
+                t->retry_next_sync = true;
+        }
         if (!t->error) {
                 _cleanup_free_ char *msg = NULL;
                 if (asprintf(&msg, "provisioning failed: %s", strerror(-r)) >= 0)

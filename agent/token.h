@@ -54,6 +54,10 @@ struct agent_token {
         uint64_t next_refresh_usec;
         uint64_t retry_at_usec;
         unsigned failures;
+        /* Failed attempts of an encrypted key in a row that were retried with back-off (KMS or the
+         * enclave unreachable, ...): at enclave.attestation_retry_count the next try waits for the
+         * next sync. */
+        unsigned backoff_failures;
         char *error;              /* the last failure, for STATUS= */
         struct agent_s3_cache s3; /* Acm and S3 sources: the last object and its ETag */
         /* For the state file (`enclave-acm status`): wall-clock Unix seconds, 0 never. */

@@ -603,12 +603,31 @@ static void test_refusals(void) {
                 ASSERT_OK(setenv("AWS_ACCESS_KEY_ID", AKID, 1));
         }
 
-        /* KMS_UNAVAILABLE: back-off; then KMS_DENIED and KEY_INVALID: the next sync */
+        /* KMS_UNAVAILABLE: back-off, and b (same round) does not try KMS again; after
+         * enclave.attestation_retry_count (5) attempts in a row, the next sync; then KMS_DENIED and
+         * KEY_INVALID: the next sync */
         f.srv.add_status = RPC_STATUS_KMS_UNAVAILABLE;
-        pass(&f, now += 600 * SEC);
-        ASSERT_EQ(SEEN(&f.srv, begins), 1u);
-        ASSERT_TRUE(f.t[0]->error && strstr(f.t[0]->error, "KMS is unreachable"));
-        ASSERT_TRUE(f.t[0]->retry_at_usec < now + 600 * SEC);
+        {
+                unsigned kms_adds = SEEN(&f.srv, kms_adds);
+
+                pass(&f, now += 600 * SEC);
+                ASSERT_EQ(SEEN(&f.srv, begins), 1u);
+                ASSERT_EQ(SEEN(&f.srv, kms_adds), kms_adds + 1);
+                ASSERT_TRUE(f.t[0]->error && strstr(f.t[0]->error, "KMS is unreachable"));
+                ASSERT_TRUE(f.t[1]->error && strstr(f.t[1]->error, "an earlier call of this round"));
+                ASSERT_TRUE(f.t[0]->retry_at_usec < now + 600 * SEC);
+                ASSERT_TRUE(f.t[1]->retry_at_usec < now + 600 * SEC);
+                /* "no credentials" above was the first back-off attempt, this the second */
+                ASSERT_EQ(f.t[0]->backoff_failures, 2u);
+                for (unsigned i = 3; i <= 5; i++) {
+                        pass(&f, now = MAX(f.t[0]->retry_at_usec, f.t[1]->retry_at_usec));
+                        ASSERT_EQ(f.t[0]->state, AGENT_TOKEN_FAILED);
+                        if (i < 5)
+                                ASSERT_TRUE(f.t[0]->retry_at_usec < now + 600 * SEC);
+                }
+                ASSERT_EQ(f.t[0]->retry_at_usec, now + 600 * SEC);
+                ASSERT_EQ(f.t[0]->backoff_failures, 0u);
+        }
         f.srv.add_status = RPC_STATUS_KMS_DENIED;
         pass(&f, now += 600 * SEC);
         ASSERT_TRUE(f.t[0]->error && strstr(f.t[0]->error, "TOKEN_ADD failed: KMS denied the Decrypt"));
