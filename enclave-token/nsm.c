@@ -282,11 +282,13 @@ static int skip_unknown(struct dec *d) {
         return 0;
 }
 
-/* A struct variant's map: known keys once each, unknown keys skipped (as serde does), and every field
- * of `needed` present. field() decodes one key's value. */
-typedef int (*field_fn)(struct dec *d, const struct rpc_slice *key, void *obj, unsigned *seen);
+/* A struct variant's map: the keys of names[0..n_names) once each (a NULL ends the list early),
+ * unknown keys skipped (as serde does), and every field of `needed` present (bit i: names[i]).
+ * value() decodes field i's value. */
+typedef int (*value_fn)(struct dec *d, void *obj, unsigned field);
 
-static int struct_map(struct dec *d, field_fn field, void *obj, unsigned needed) {
+static int struct_map(struct dec *d, const char *const *names, unsigned n_names, value_fn value, void *obj,
+                      unsigned needed) {
         struct rpc_container c;
         unsigned seen = 0;
         int k;
@@ -298,7 +300,15 @@ static int struct_map(struct dec *d, field_fn field, void *obj, unsigned needed)
 
                 if (rpc_get_text(&d->r, 1, 64, &key) < 0)
                         return dec_fail(d, d->err, "map key", "a text string of 1..64 bytes");
-                k = field(d, &key, obj, &seen);
+                unsigned i = 0;
+                while (i < n_names && names[i] && !rpc_slice_eq_str(&key, names[i]))
+                        i++;
+                if (i < n_names && names[i]) {
+                        k = claim(d, &seen, i, names[i]);
+                        if (k >= 0)
+                                k = value(d, obj, i);
+                } else
+                        k = skip_unknown(d);
                 if (k < 0)
                         return k;
         }
@@ -433,7 +443,8 @@ static const char *const response_field_names[_NSM_RESPONSE_MAX][8] = {
                                         "max_pcrs", "locked_pcrs", "digest" },
 };
 
-static int response_value(struct dec *d, struct nsm_response *resp, unsigned field) {
+static int response_value(struct dec *d, void *obj, unsigned field) {
+        struct nsm_response *resp = obj;
         struct nsm_description *dd = &resp->description;
 
         switch (resp->kind * 8 + (int) field) {
@@ -459,18 +470,6 @@ static int response_value(struct dec *d, struct nsm_response *resp, unsigned fie
         }
 }
 
-static int response_field(struct dec *d, const struct rpc_slice *key, void *obj, unsigned *seen) {
-        struct nsm_response *resp = obj;
-        const char *const *names = response_field_names[resp->kind];
-
-        for (unsigned i = 0; i < 8 && names[i]; i++)
-                if (rpc_slice_eq_str(key, names[i])) {
-                        int k = claim(d, seen, i, names[i]);
-                        return k < 0 ? k : response_value(d, resp, i);
-                }
-        return skip_unknown(d);
-}
-
 /* All fields are mandatory. */
 static const unsigned response_fields[_NSM_RESPONSE_MAX] = {
         [NSM_RESPONSE_DESCRIBE_PCR] = 3, [NSM_RESPONSE_EXTEND_PCR] = 1,     [NSM_RESPONSE_ATTESTATION] = 1,
@@ -483,7 +482,8 @@ static int response_value_of(struct dec *d, int v, void *obj) {
 
         resp->kind = (enum nsm_response_kind) v;
         if (v != NSM_RESPONSE_ERROR)
-                return struct_map(d, response_field, resp, response_fields[v]);
+                return struct_map(d, response_field_names[v], ELEMENTSOF(response_field_names[v]),
+                                  response_value, resp, response_fields[v]);
         if (rpc_get_text(&d->r, 1, 32, &s) < 0)
                 return dec_fail(d, -EBADMSG, "value", "an error name");
         resp->error = nsm_error_from_name(s.ptr, s.len);
@@ -561,7 +561,8 @@ static const char *const request_field_names[_NSM_REQUEST_MAX][3] = {
         [NSM_REQUEST_ATTESTATION] = { "user_data", "nonce", "public_key" },
 };
 
-static int request_value(struct dec *d, struct nsm_request *req, unsigned field) {
+static int request_value(struct dec *d, void *obj, unsigned field) {
+        struct nsm_request *req = obj;
         struct rpc_slice s;
 
         switch (req->kind * 4 + (int) field) {
@@ -581,18 +582,6 @@ static int request_value(struct dec *d, struct nsm_request *req, unsigned field)
         }
 }
 
-static int request_field(struct dec *d, const struct rpc_slice *key, void *obj, unsigned *seen) {
-        struct nsm_request *req = obj;
-        const char *const *names = request_field_names[req->kind];
-
-        for (unsigned i = 0; i < 3 && names[i]; i++)
-                if (rpc_slice_eq_str(key, names[i])) {
-                        int k = claim(d, seen, i, names[i]);
-                        return k < 0 ? k : request_value(d, req, i);
-                }
-        return skip_unknown(d);
-}
-
 /* Missing Option fields are None for serde; the others are mandatory. */
 static const unsigned request_fields[_NSM_REQUEST_MAX] = {
         [NSM_REQUEST_DESCRIBE_PCR] = 1, [NSM_REQUEST_EXTEND_PCR] = 3,  [NSM_REQUEST_LOCK_PCR] = 1,
@@ -603,7 +592,8 @@ static int request_value_of(struct dec *d, int v, void *obj) {
         struct nsm_request *req = obj;
 
         req->kind = (enum nsm_request_kind) v;
-        return struct_map(d, request_field, req, request_fields[v]);
+        return struct_map(d, request_field_names[v], ELEMENTSOF(request_field_names[v]), request_value, req,
+                          request_fields[v]);
 }
 
 static const struct variant_shape request_shape = {
