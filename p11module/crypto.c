@@ -17,6 +17,7 @@ struct key_facts {
         enum rpc_key_type type;
         size_t key_bytes;
         size_t sig_len;
+        bool prev;
 };
 
 struct key_facts_args {
@@ -31,9 +32,15 @@ static CK_RV key_facts_locked(const struct p11_token *t, void *userdata) {
         if (!t->logged_in)
                 return CKR_USER_NOT_LOGGED_IN;
         k = p11_objects_find_key(t->objects, a->key_id);
+        if (k) {
+                *a->ret = (struct key_facts){ k->id, k->type, k->key_bytes, k->sig_len, false };
+                return CKR_OK;
+        }
+        /* a handle found before the last key change, of a key the new version does not have */
+        k = t->prev_objects && t->prev_logged_in ? p11_objects_find_key(t->prev_objects, a->key_id) : NULL;
         if (!k)
                 return CKR_KEY_HANDLE_INVALID;
-        *a->ret = (struct key_facts){ k->id, k->type, k->key_bytes, k->sig_len };
+        *a->ret = (struct key_facts){ k->id, k->type, k->key_bytes, k->sig_len, true };
         return CKR_OK;
 }
 
@@ -137,6 +144,7 @@ CK_RV p11_op_init(struct p11_session *s, CK_FLAGS op, const CK_MECHANISM *mech, 
         o->mech = m;
         o->op = op;
         o->key_id = k.key_id;
+        o->prev = k.prev;
         o->key_bytes = k.key_bytes;
         o->out_len = op == CKF_SIGN ? k.sig_len : k.key_bytes;
         p11_debug(P11_DEBUG_SIGN, "session %lu: %s init, mechanism 0x%lx, key %u", s->handle,
@@ -171,6 +179,31 @@ static CK_RV decrypt_rv(CK_RV rv) {
         return rv;
 }
 
+/* A key of the token's previous version answers with that version's ticket or not at all (no re-login:
+ * a LOGIN reaches the current version). Once the version is gone, so is the handle: -ENOKEY
+ * (CKR_KEY_HANDLE_INVALID). */
+static int prev_call(const struct p11_session *s, const struct p11_op *op, enum rpc_call call,
+                     struct rpc_crypto_req *req, uint8_t *out, size_t size) {
+        uint8_t ticket[RPC_TICKET_LEN];
+        int r = p11_tokens_prev_ticket(s->slot, ticket);
+
+        if (r == 0) {
+                req->ticket = (struct rpc_slice){ ticket, sizeof(ticket) };
+                r = p11_remote_crypto(call, req, out, size);
+                req->ticket = (struct rpc_slice){};
+        }
+        secret_wipe(ticket, sizeof(ticket));
+        if (r == -EPERM || r == p11_remote_errno(RPC_STATUS_NOT_LOGGED_IN) ||
+            r == p11_remote_errno(RPC_STATUS_NO_SUCH_KEY) ||
+            r == p11_remote_errno(RPC_STATUS_NO_SUCH_TOKEN)) {
+                p11_tokens_forget_prev(s->slot);
+                p11_debug(P11_DEBUG_SIGN, "session %lu: key %u of the previous version is gone", s->handle,
+                          op->key_id);
+                return -ENOKEY;
+        }
+        return r;
+}
+
 CK_RV p11_op_call(const struct p11_session *s, const struct p11_op *op, enum rpc_call call,
                   const uint8_t *in, size_t in_len, uint8_t *out, size_t size, size_t *ret_len) {
         uint8_t ticket[RPC_TICKET_LEN];
@@ -179,8 +212,11 @@ CK_RV p11_op_call(const struct p11_session *s, const struct p11_op *op, enum rpc
         int r;
 
         request_fill(s, op, in, in_len, &req);
-        r = p11_login_ticket(s->slot, ticket, &seq);
-        if (r == 0) {
+        if (op->prev)
+                r = prev_call(s, op, call, &req, out, size);
+        else
+                r = p11_login_ticket(s->slot, ticket, &seq);
+        if (r == 0 && !op->prev) {
                 req.ticket = (struct rpc_slice){ ticket, sizeof(ticket) };
                 r = p11_remote_crypto(call, &req, out, size);
                 if (r == p11_remote_errno(RPC_STATUS_NOT_LOGGED_IN)) {
@@ -190,7 +226,7 @@ CK_RV p11_op_call(const struct p11_session *s, const struct p11_op *op, enum rpc
                 }
         }
         secret_wipe(ticket, sizeof(ticket));
-        if (r == p11_remote_errno(RPC_STATUS_NO_SUCH_KEY))
+        if (!op->prev && r == p11_remote_errno(RPC_STATUS_NO_SUCH_KEY))
                 p11_tokens_forget_objects(s->slot); /* keys replaced: read them again on next use */
         p11_debug(P11_DEBUG_SIGN, "session %lu: %s: %s", s->handle, rpc_call_to_string(call),
                   r < 0 ? strerror(-r) : "ok");

@@ -17,6 +17,7 @@ struct p11_op {
         const struct p11_mech *mech; /* NULL: no operation */
         CK_FLAGS op;                 /* CKF_SIGN, CKF_VERIFY or CKF_DECRYPT */
         uint32_t key_id;
+        bool prev; /* a key of the token's previous version (tokens.h): signed with its ticket */
         size_t key_bytes;
         size_t out_len; /* exact signature length; largest plaintext for decrypt */
         struct p11_mech_params params;

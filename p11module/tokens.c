@@ -77,12 +77,19 @@ bool p11_tokens_seen(CK_SLOT_ID slot) {
         return found;
 }
 
+static void prev_drop(struct p11_token *t) {
+        t->prev_objects = p11_objects_free(t->prev_objects);
+        secret_wipe(t->prev_ticket, sizeof(t->prev_ticket));
+        t->prev_logged_in = false;
+}
+
 static struct p11_token *token_free(struct p11_token *t) {
         if (!t)
                 return NULL;
         secret_buf_free(t->pin);
         secret_wipe(t->ticket, sizeof(t->ticket));
         p11_objects_free(t->objects);
+        prev_drop(t);
         free(t);
         return NULL;
 }
@@ -130,6 +137,7 @@ void p11_token_logout(struct p11_token *t) {
                 return;
         t->pin = secret_buf_free(t->pin);
         secret_wipe(t->ticket, sizeof(t->ticket));
+        prev_drop(t);
         if (t->logged_in)
                 p11_debug(P11_DEBUG_SESSION, "slot %u: logged out", t->slot);
         t->logged_in = false;
@@ -179,8 +187,15 @@ static void token_update(struct p11_token *t, const struct p11_token_summary *s)
         t->pin_status = s->pin_status;
         if (t->generation != s->generation) {
                 /* Keys replaced: objects are re-read on next use; the login survives (the next
-                 * SIGN re-authenticates with the cached PIN if the ticket went stale). */
-                t->objects = p11_objects_free(t->objects);
+                 * SIGN re-authenticates with the cached PIN if the ticket went stale). The old
+                 * objects and the ticket stay for handles a session still signs with. */
+                if (t->objects) {
+                        prev_drop(t);
+                        t->prev_objects = TAKE_PTR(t->objects);
+                        t->prev_logged_in = t->logged_in;
+                        if (t->logged_in)
+                                memcpy(t->prev_ticket, t->ticket, RPC_TICKET_LEN);
+                }
                 t->generation = s->generation;
         }
 }
@@ -385,6 +400,30 @@ void p11_tokens_pin_failed(uint32_t slot, bool refused) {
         if (t)
                 t->pin_status |= RPC_PIN_COUNT_LOW | (refused ? RPC_PIN_LOCKED : 0);
         p11_state_unlock();
+}
+
+void p11_tokens_forget_prev(uint32_t slot) {
+        struct p11_token *t;
+
+        p11_state_lock();
+        t = p11_tokens_find(slot);
+        if (t)
+                prev_drop(t);
+        p11_state_unlock();
+}
+
+int p11_tokens_prev_ticket(uint32_t slot, uint8_t ret_ticket[static RPC_TICKET_LEN]) {
+        const struct p11_token *t;
+        int r = -EPERM;
+
+        p11_state_lock();
+        t = p11_tokens_find(slot);
+        if (t && t->logged_in && t->prev_logged_in) {
+                memcpy(ret_ticket, t->prev_ticket, RPC_TICKET_LEN);
+                r = 0;
+        }
+        p11_state_unlock();
+        return r;
 }
 
 void p11_tokens_forget_objects(uint32_t slot) {

@@ -23,6 +23,12 @@ struct p11_token {
         /* enum rpc_pin_status as enclave-token last told it (TOKEN_OBJECTS) or a LOGIN showed it: the
          * count and the back-off live in the enclave, the module only reports them. */
         uint32_t pin_status;
+        /* The version before the last key change, as this process knew it: its objects and the
+         * ticket of its login. A handle to one of its keys keeps signing while enclave-token still
+         * answers for that version (its grace period), although searches show only the new keys. */
+        struct p11_objects *prev_objects;
+        uint8_t prev_ticket[RPC_TICKET_LEN];
+        bool prev_logged_in;
         bool keep; /* scratch for the list merge */
 };
 
@@ -43,6 +49,10 @@ void p11_tokens_forked(void);
 
 /* Drops a token's cached objects (the daemon no longer knows a key we have). */
 void p11_tokens_forget_objects(uint32_t slot);
+/* Drops the previous version (the daemon no longer answers for it). */
+void p11_tokens_forget_prev(uint32_t slot);
+/* The previous version's ticket: 0, or -EPERM when there is none to sign with. */
+int p11_tokens_prev_ticket(uint32_t slot, uint8_t ret_ticket[static RPC_TICKET_LEN]);
 
 /* Re-reads TOKEN_LIST and merges it. For a second after a failure it fails at once with the same
  * error, so an unreachable daemon does not cost a timeout on every C_GetSlotList. */
