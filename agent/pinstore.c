@@ -12,6 +12,8 @@
 
 #include "agent/pinstore.h"
 #include "common/p11-uri.h"
+#include "common/parse-util.h"
+#include "common/rpc-messages.h"
 
 static const char pin_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -325,6 +327,23 @@ int pinstore_load_or_create(const char *state_dir, const char *label, struct sec
         return 0;
 }
 
+int pinstore_parse_key_id(const char *text, size_t len, uint32_t *ret) {
+        char buf[8];
+        unsigned long v;
+
+        /* "N" or "N\n", N in 1..65535 */
+        if (len > 0 && text[len - 1] == '\n')
+                len--;
+        if (len == 0 || len >= sizeof(buf) || memchr(text, '\0', len))
+                return -EBADMSG;
+        memcpy(buf, text, len);
+        buf[len] = '\0';
+        if (parse_unsigned(buf, 10, 1, RPC_KEY_ID_MAX, &v) < 0)
+                return -EBADMSG;
+        *ret = (uint32_t) v;
+        return 0;
+}
+
 int pinstore_load_key_id(const char *state_dir, const char *label, uint32_t *ret) {
         _cleanup_secret_ struct secret_buf *s = NULL;
         _cleanup_free_ char *path = NULL;
@@ -340,11 +359,7 @@ int pinstore_load_key_id(const char *state_dir, const char *label, uint32_t *ret
         }
         if (r < 0)
                 return r;
-        if (s->len >= 1 && (s->data[0] == '1' || s->data[0] == '2') && (s->len == 1 || s->data[1] == '\n'))
-                *ret = (uint32_t) (s->data[0] - '0');
-        else
-                *ret = 1;
-        return 0;
+        return pinstore_parse_key_id((const char *) s->data, s->len, ret);
 }
 
 int pinstore_save_key_id(const char *state_dir, const char *label, uint32_t id) {

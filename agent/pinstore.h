@@ -34,8 +34,11 @@ _must_check_ int pinstore_generate(struct secret_buf **ret);
 _must_check_ int pinstore_load_or_create(const char *state_dir, const char *label, struct secret_buf **ret,
                                          bool *ret_created);
 
-/* state_dir/keys/<label>: the key id the web server was last pointed at (1 when missing). */
+/* state_dir/keys/<label>: the key id the web server was last pointed at (1 when missing); -EBADMSG
+ * when the file holds anything but a key id. */
 _must_check_ int pinstore_load_key_id(const char *state_dir, const char *label, uint32_t *ret);
+/* The file's text: "N" or "N\n", N in 1..65535. Pure. */
+_must_check_ int pinstore_parse_key_id(const char *text, size_t len, uint32_t *ret);
 _must_check_ int pinstore_save_key_id(const char *state_dir, const char *label, uint32_t id);
 
 /* runtime_dir/<label>.pin for libp11's "?pin-source=file:": the bare PIN, mode 0440 and the given

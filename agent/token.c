@@ -9,8 +9,11 @@
  * already knows (it searches objects again on reload, and the PKCS#11 module re-reads the token's
  * objects then), while the old workers, still signing with the old certificate and the old ticket
  * until they exit, keep signing with the old key. New workers log in afresh and get the new version.
- * The key id alternates 1 <-> 2: a reloaded master looks for the other id, and each generation keeps
- * its own chain file (the old generation's file stays as it was until nobody can read it any more).
+ * Each key gets a key id not used by the two before it (1, 2, 3, ..., 65535, 1): a reloaded master
+ * looks for a new id. Not the previous one's: libp11 caches the keys it found in a slot for the life
+ * of the process and would take a key it saw two rotations ago, under the same id, for the new one
+ * ("key values mismatch" on the reload). Each generation keeps its own chain file; the one of the
+ * generation before the previous is deleted once the server uses the new one (no config names it).
  *
  * The replace retires the version the server still uses: the server must move before the grace period
  * ends. So before the replace the new chain file is written and the target is checked for being
@@ -34,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -60,7 +64,7 @@ const char *agent_token_state_to_string(enum agent_token_state s) {
 }
 
 uint32_t agent_rotation_next_id(uint32_t cur) {
-        return cur == 1 ? 2 : 1;
+        return cur >= RPC_KEY_ID_MAX || cur == 0 ? 1 : cur + 1;
 }
 
 uint64_t agent_backoff_usec(unsigned failures, uint64_t max_usec) {
@@ -400,7 +404,8 @@ static int write_files(struct agent_token *t, const struct agent_config *cfg, co
         r = chain_path(cfg, t, m->key_id, &cpath);
         if (r < 0)
                 return log_error_errno(r, "Out of memory");
-        /* Chain files are never deleted: a server may read them at any time (ACM #128). */
+        /* A server may read a chain file its config names at any time (ACM #128): only the file of the
+         * generation before the previous one is deleted, once the server has moved (succeed()). */
         r = pinstore_write_atomic(cpath, m->chain, m->chain_len, 0644, (uid_t) -1, (gid_t) -1);
         if (r < 0)
                 return log_error_errno(r, "Token '%s': cannot write the certificate chain '%s': %m",
@@ -455,6 +460,19 @@ static int point_target(struct agent_token *t, const struct agent_config *cfg,
         return 0;
 }
 
+/* The chain file of the generation before the previous one: no config names it any more. */
+static void chain_file_retire(const struct agent_config *cfg, const struct agent_token *t) {
+        uint32_t prev = t->cur.key_id <= 1 ? RPC_KEY_ID_MAX : t->cur.key_id - 1;
+        uint32_t old = prev <= 1 ? RPC_KEY_ID_MAX : prev - 1;
+        _cleanup_free_ char *path = NULL;
+
+        if (old == t->cur.key_id || chain_path(cfg, t, old, &path) < 0)
+                return;
+        if (unlink(path) < 0 && errno != ENOENT)
+                log_warning_errno(-errno, "Token '%s': cannot delete the old chain file '%s', ignoring: %m",
+                                  t->label, path);
+}
+
 static void succeed(struct agent_token *t, const struct agent_config *cfg, enum agent_token_state state) {
         if (t->failures > 0)
                 log_info("Token '%s' recovered", t->label);
@@ -464,6 +482,8 @@ static void succeed(struct agent_token *t, const struct agent_config *cfg, enum 
         t->backoff_failures = 0;
         t->target_done = true;
         set_error(t, NULL);
+        if (t->cfg->target.present)
+                chain_file_retire(cfg, t);
         if (pinstore_save_key_id(cfg->options.state_dir, t->label, t->cur.key_id) < 0)
                 log_warning("Token '%s': cannot record key id %" PRIu32 " in '%s', ignoring", t->label,
                             t->cur.key_id, cfg->options.state_dir);

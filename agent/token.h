@@ -115,7 +115,8 @@ uint64_t agent_token_next_usec(const struct agent_token *t, const struct launche
 /* TOKEN_REMOVE (used when a reload drops the token). Logs. */
 int agent_token_remove(struct agent_token *t, struct launcher *l, struct rpc_client **client);
 
-/* The key id a rotation moves to: 1 <-> 2 (each key id has its own chain file). Pure. */
+/* The key id a rotation moves to: the next one, 1 after 65535 (each key id has its own chain file; a
+ * reloading libp11 must never meet an id it cached for another key). Pure. */
 uint32_t agent_rotation_next_id(uint32_t cur);
 
 const char *agent_token_state_to_string(enum agent_token_state s);

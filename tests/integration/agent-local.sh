@@ -251,6 +251,25 @@ FAILS=$(cat "$T/handshake-failures")
 [[ $FAILS == 0 ]] || fail "$FAILS of 200 handshakes failed across the rotation"
 ok "200 handshakes across the rotation, 0 failed"
 
+# A second renewal, to a third key: the key id moves on to 3. Never back to 1: the master's libp11
+# caches the keys it found by id for its whole life, and going back to id 1 with another key made the
+# reload fail ("key values mismatch") and nginx kept serving the old certificate.
+FP_RSA3=$(fp_of "$TEST_DATA/rsa3072.crt.pem")
+handshakes &
+LOOP_PID=$!
+sleep 0.5
+cp "$TEST_DATA/rsa3072.key.pem" "$T/src/key.pem.new" && mv "$T/src/key.pem.new" "$T/src/key.pem"
+cp "$TEST_DATA/rsa3072.crt.pem" "$T/src/chain.pem"
+wait_for 60 "the stanza points at key id 3" grep -q 'id=%03' "$T/stanza.conf"
+wait_for 30 "nginx serves the third certificate" serves "$FP_RSA3"
+[[ $(master) == "$MASTER" ]] || fail "the master changed ($MASTER -> $(master)): expected a graceful reload"
+wait "$LOOP_PID" || true
+FAILS=$(cat "$T/handshake-failures")
+[[ $FAILS == 0 ]] || fail "$FAILS of 200 handshakes failed across the second rotation"
+ls "$T"/run/web.1.crt.pem >/dev/null 2>&1 && fail "the chain file of key id 1 (no config names it) is still there"
+ls "$T"/run/web.2.crt.pem "$T"/run/web.3.crt.pem >/dev/null || fail "the chain files of key ids 2 and 3 are missing"
+ok "second renewal: key id 3, nginx serves the third certificate (master $MASTER unchanged), 0 of 200 handshakes failed, key id 1's chain file deleted"
+
 # SIGTERM: clean stop, enclave-token gone, certificate files kept.
 TOKEN_PID=$(pgrep -P "$AGENT_PID" -x enclave-token || true)
 stop_agent

@@ -166,7 +166,7 @@ signs 01 rsa2048 && fail "key id 1 still signs after the server moved and the gr
 ok "after the move and the grace period key id 1 is retired"
 
 # As root: the same with the target's directory on a read-only bind mount (EROFS), then on a full
-# tmpfs (ENOSPC), rotating back to the first key (key id 1).
+# tmpfs (ENOSPC), rotating back to the first key (under key id 3: a new id for each key).
 if [[ $(id -u) != 0 ]] || ! mount --bind "$T/conf" "$T/conf" 2>/dev/null; then
         echo "# SKIP read-only and full file systems: needs root and mount"
 else
@@ -188,7 +188,7 @@ else
         # cleanup: unmounting it first would leave the agent's retry a moment with a writable target. It
         # is filled aside and bound over the target in one step: mounted there empty, it was writable
         # while cp and dd ran, and the agent's retry once a second could land in that window and
-        # succeed (under ASan it did, rotating to key id 1 before the test had filled the disk).
+        # succeed (under ASan it did, rotating to key id 3 before the test had filled the disk).
         mkdir "$T/full"
         mount -t tmpfs -o size=64k,mode=0755 tmpfs "$T/full" || fail "cannot mount a tmpfs"
         cp "$T/conf/stanza.conf" "$T/full/stanza.conf"
@@ -203,18 +203,19 @@ else
         ok "full target: $(($(attempts) - A0)) attempts, no replace, the stanza intact"
 
         rm "$T/conf/fill"
-        wait_for 20 "the stanza moves to key id 1" stanza_is 01
+        wait_for 20 "the stanza moves to key id 3" stanza_is 03
         [[ $(replaces) == $((N0 + 1)) ]] || fail "expected exactly one replace, the log shows $(($(replaces) - N0))"
         [[ $(generation) == $((GEN0 + 1)) ]] || fail "the enclave's generation moved by $(($(generation) - GEN0)), expected 1"
-        signs 01 rsa2048 || fail "key id 1 does not sign"
-        ok "space freed: exactly one replace, the stanza uses key id 1, which signs"
+        signs 03 rsa2048 || fail "key id 3 does not sign"
+        ok "space freed: exactly one replace, the stanza uses key id 3, which signs"
 fi
 
 # The stanza can be written but the server's config test fails after the replace: the version the
 # server uses (its key id OLD) is held, so an old worker (logged in before the rotation, as nginx's
 # workers are) signs with it well after the grace; no release is sent until the server has moved.
 OLD=$(stanza_id)
-if [[ $OLD == 01 ]]; then NEW=02 NEWKEY=rsa3072 OLDKEY=rsa2048; else NEW=01 NEWKEY=rsa2048 OLDKEY=rsa3072; fi
+NEW=$(printf '%02x' $((16#$OLD + 1))) # a new key id for each key
+if [[ $OLD == 02 ]]; then NEWKEY=rsa2048 OLDKEY=rsa3072; else NEWKEY=rsa3072 OLDKEY=rsa2048; fi
 S=SHA256-RSA-PKCS
 "$P11_CLIENT" "$P11_MODULE" web open "login:$PIN" "findkey:$OLD" "sign:$S:$T/data:$T/w0.sig" "touch:$T/w.ready" \
         "wait:$T/w.go1" "sign:$S:$T/data:$T/w1.sig" "touch:$T/w.done1" \

@@ -184,6 +184,15 @@ static char *path_of(const char *name) {
         return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
 }
 
+static bool chain_file_exists(uint32_t id) {
+        char name[64];
+        _cleanup_free_ char *p = NULL;
+
+        (void) snprintf(name, sizeof(name), "run/web.%u.crt.pem", id);
+        p = path_of(name);
+        return p && access(p, F_OK) == 0;
+}
+
 static bool write_text(const char *name, const char *text, mode_t mode) {
         char *p = path_of(name);
         FILE *f = p ? fopen(p, "we") : NULL;
@@ -426,9 +435,14 @@ static void test_target_fails(void) {
         ASSERT_TRUE(rename_in("conf", "conf.file") && rename_in("conf.saved", "conf"));
         ASSERT_OK(step(&f));
         ASSERT_EQ(adds(&f.srv), 3u);
-        ASSERT_EQ(f.srv.last_ids[0], 1u);
-        ASSERT_EQ(stanza_id(), 1u);
+        ASSERT_EQ(f.srv.last_ids[0], 3u);
+        ASSERT_EQ(stanza_id(), 3u);
         ASSERT_EQ(f.t->state, AGENT_TOKEN_READY);
+        /* a new id for each key (libp11 caches keys by id); the chain files of the server's id and the
+         * one before stay, the older one is gone */
+        ASSERT_TRUE(chain_file_exists(3));
+        ASSERT_TRUE(chain_file_exists(2));
+        ASSERT_FALSE(chain_file_exists(1));
 
         /* A new enclave (launch 2): provisioned again with the key the target uses, re-read from the file.
          */
@@ -436,8 +450,8 @@ static void test_target_fails(void) {
         f.client = rpc_client_free(f.client);
         ASSERT_OK(step(&f));
         ASSERT_EQ(adds(&f.srv), 4u);
-        ASSERT_EQ(f.srv.last_ids[0], 1u);
-        ASSERT_EQ(stanza_id(), 1u);
+        ASSERT_EQ(f.srv.last_ids[0], 3u);
+        ASSERT_EQ(stanza_id(), 3u);
 }
 
 /* The reload fails after the replace: webapply leaves the tested stanza in place, so the retry finds
@@ -518,7 +532,7 @@ static void test_restart_held(void) {
         ASSERT_TRUE(source_set("rsa2048"));
         ASSERT_TRUE(write_text("reload-fail", "", 0644));
         ASSERT_FAIL(step(&f));
-        ASSERT_EQ(stanza_id(), 1u);
+        ASSERT_EQ(stanza_id(), 3u);
         ASSERT_EQ(held(&f.srv), 1u);
         ASSERT_TRUE(rename_in("reload-fail", "reload-fail.off"));
         f.t = agent_token_free(f.t);
@@ -537,7 +551,7 @@ static void test_restart_held(void) {
         ASSERT_OK(step(&f));
         ASSERT_EQ(reloads(), 3u);
         ASSERT_EQ(releases(&f.srv), 2u);
-        ASSERT_EQ(stanza_id(), 1u);
+        ASSERT_EQ(stanza_id(), 3u);
 }
 
 /* A TOKEN_RELEASE the enclave refuses (here: its PIN back-off) changes nothing for the server: the

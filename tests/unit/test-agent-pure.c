@@ -135,10 +135,12 @@ static void test_rotation(void) {
         ASSERT_STREQ(agent_token_state_to_string(AGENT_TOKEN_FAILED), "failed");
         ASSERT_EQ(_AGENT_TOKEN_STATE_MAX, 4);
         ASSERT_TRUE(agent_token_state_to_string(_AGENT_TOKEN_STATE_MAX) == NULL);
-        /* The key id still alternates, so each generation keeps its own chain file. */
+        /* Each key a new id (libp11 caches keys by id in a reloading master), wrapping at 65535. */
         ASSERT_EQ(agent_rotation_next_id(1), 2u);
-        ASSERT_EQ(agent_rotation_next_id(2), 1u);
-        ASSERT_EQ(agent_rotation_next_id(7), 1u);
+        ASSERT_EQ(agent_rotation_next_id(2), 3u);
+        ASSERT_EQ(agent_rotation_next_id(7), 8u);
+        ASSERT_EQ(agent_rotation_next_id(65535), 1u);
+        ASSERT_EQ(agent_rotation_next_id(0), 1u);
         ASSERT_EQ(agent_backoff_usec(1, 60000000u), 1000000u);
         ASSERT_EQ(agent_backoff_usec(2, 60000000u), 2000000u);
         ASSERT_EQ(agent_backoff_usec(4, 60000000u), 8000000u);
@@ -164,10 +166,33 @@ static void test_target_uri(void) {
         free(text);
 }
 
+/* The state file of the last key id: "N" or "N\n", N in 1..65535, nothing else. */
+static void test_key_id_file(void) {
+        static const char *const bad[] = { "",   "\n",    "0",    "65536", "-1",       "+2",    " 2",
+                                           "2 ", "2\n\n", "0x10", "1e3",   "12345678", "2\r\n", "abc" };
+        uint32_t id = 0;
+
+        ASSERT_OK(pinstore_parse_key_id("1", 1, &id));
+        ASSERT_EQ(id, 1u);
+        ASSERT_OK(pinstore_parse_key_id("2\n", 2, &id));
+        ASSERT_EQ(id, 2u);
+        ASSERT_OK(pinstore_parse_key_id("65535\n", 6, &id));
+        ASSERT_EQ(id, 65535u);
+        ASSERT_OK(pinstore_parse_key_id("307", 3, &id));
+        ASSERT_EQ(id, 307u);
+        ASSERT_ERR(pinstore_parse_key_id("3\0", 2, &id), -EBADMSG);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                id = 77;
+                ASSERT_ERR(pinstore_parse_key_id(bad[i], strlen(bad[i]), &id), -EBADMSG);
+                ASSERT_EQ(id, 77u);
+        }
+}
+
 TAP_MAIN(TEST("/agent/pin/from-random", test_pin_from_random),
          TEST("/agent/pin/generate", test_pin_generate), TEST("/agent/pin/source-ok", test_pin_source_ok),
          TEST("/agent/pin/label-filename", test_label_filename),
          TEST("/agent/nitro/parse", test_nitro_parse), TEST("/agent/nitro/parse-bad", test_nitro_parse_bad),
          TEST("/agent/nitro/parse-truncated", test_nitro_parse_truncated),
          TEST("/agent/rotation/ids-backoff", test_rotation),
+         TEST("/agent/rotation/key-id-file", test_key_id_file),
          TEST("/agent/target/uri-stanza", test_target_uri))
