@@ -123,7 +123,9 @@ int agent_s3_source_sync(const struct agent_config *cfg, const struct agent_conf
                 return errmsg_set(ret_error, r, "%s: %s", source_name(ct), e.msg);
         (void) snprintf(uri, sizeof(uri), "s3://%s/%s", u.bucket, u.key);
         r = aws_s3_get_object(
-                &(struct aws_s3_opts){ .endpoint = cfg->options.s3_endpoint, .dns_suffix = creds.domain },
+                &(struct aws_s3_opts){ .endpoint = cfg->options.s3_endpoint,
+                                       .dns_suffix = creds.domain,
+                                       .ca_file = cfg->options.s3_ca_file },
                 &(struct aws_credentials){ creds.access_key_id, creds.secret_access_key,
                                            creds.session_token },
                 creds.region, &u, strcmp(uri, cache->uri) == 0 && cache->etag[0] ? cache->etag : NULL, &res,

@@ -133,6 +133,7 @@ struct agent_config_options {
         char *region;        /* the KMS region; NULL: $AWS_REGION, else $AWS_DEFAULT_REGION, else IMDS */
         char *imds_endpoint; /* NULL: AWS_IMDS_DEFAULT_ENDPOINT; tests point it at a loopback fake */
         char *s3_endpoint;   /* NULL: https://s3.<region>.<suffix>; tests: a loopback fake */
+        char *s3_ca_file;    /* PEM bundle trusted for S3 instead of the system's; NULL: the system's */
 };
 
 struct agent_config_log {
