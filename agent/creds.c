@@ -9,6 +9,7 @@
 #include "agent/creds.h"
 #include "aws/imds-client.h"
 #include "common/errmsg.h"
+#include "common/log.h"
 #include "common/rpc-messages.h"
 
 void agent_creds_done(struct agent_creds *c) {
@@ -213,5 +214,60 @@ int agent_creds_acquire(const struct agent_creds_opts *o, struct agent_creds *re
         c.role_arn_maybe_wrong = info.role_arn_maybe_wrong;
         *ret = c;
         c = (struct agent_creds){};
+        return 0;
+}
+
+void agent_creds_cache_done(struct agent_creds_cache *cache) {
+        agent_creds_acquire_fn acquire;
+        unsigned n;
+
+        if (!cache)
+                return;
+        n = cache->acquisitions;
+        acquire = cache->acquire;
+        agent_creds_done(&cache->creds);
+        free(cache->error_msg);
+        *cache = (struct agent_creds_cache){ .acquire = acquire, .acquisitions = n };
+}
+
+int agent_creds_cache_get(struct agent_creds_cache *cache, const struct agent_creds_opts *o,
+                          const struct agent_creds **ret, char **ret_error) {
+        _cleanup_(agent_creds_done) struct agent_creds c = {};
+        _cleanup_free_ char *error = NULL;
+        int64_t now;
+        int r;
+
+        if (!cache || !o || !ret)
+                return -EINVAL;
+        if (cache->error < 0)
+                return errmsg_set(ret_error, cache->error, "%s",
+                                  cache->error_msg ? cache->error_msg : strerror(-cache->error));
+        now = o->now ? o->now : (int64_t) time(NULL);
+        if (cache->valid && (cache->has_arn || !o->want_arn) &&
+            (!cache->creds.from_imds ||
+             cache->creds.expiration - now >= AGENT_CREDS_REFRESH_MARGIN_SECS)) {
+                *ret = &cache->creds;
+                return 0;
+        }
+        cache->acquisitions++;
+        r = (cache->acquire ?: agent_creds_acquire)(o, &c, &error);
+        if (r == -ENOMEM)
+                return r;
+        agent_creds_done(&cache->creds);
+        cache->valid = false;
+        if (r < 0) {
+                cache->error = r;
+                free(cache->error_msg);
+                cache->error_msg = error ? strdup(error) : NULL;
+                return errmsg_set(ret_error, r, "%s", error ? error : strerror(-r));
+        }
+        log_debug("AWS credentials for this sync pass: %s%s (access key id %.4s..., acquisition %u)",
+                  c.from_imds ? "the instance role's from IMDS" : "the environment's",
+                  o->want_arn ? " with the role ARN" : "", c.access_key_id, cache->acquisitions);
+        cache->creds = c;
+        c = (struct agent_creds){};
+        cache->valid = true;
+        cache->has_arn = o->want_arn;
+        *ret = &cache->creds;
         return 0;
 }

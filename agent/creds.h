@@ -53,3 +53,30 @@ _must_check_ int agent_creds_acquire(const struct agent_creds_opts *o, struct ag
                                      char **ret_error);
 /* Wipes and frees; the struct is zeroed. Usable as _cleanup_(agent_creds_done). */
 void agent_creds_done(struct agent_creds *c);
+
+/* The credentials of one sync pass, shared by every Acm/S3 source and the KMS round of that pass, so
+ * IMDS is asked once per pass, not once per token. A pass starts with an empty cache (credentials are
+ * re-read every pass); within it, credentials are fetched again only when they come within
+ * AGENT_CREDS_REFRESH_MARGIN_SECS of their Expiration or when more is wanted (the role ARN for an Acm
+ * source after a pass that had none). A failure is kept for the rest of the pass too: an agent off EC2
+ * waits for IMDS's timeout once per pass, not once per token. */
+typedef int (*agent_creds_acquire_fn)(const struct agent_creds_opts *o, struct agent_creds *ret,
+                                      char **ret_error);
+
+struct agent_creds_cache {
+        agent_creds_acquire_fn acquire; /* NULL: agent_creds_acquire (tests: a stand-in); kept by done */
+        struct agent_creds creds;
+        bool valid;    /* creds holds a result */
+        bool has_arn;  /* ... fetched with want_arn */
+        int error;     /* < 0: the pass's acquisition failed with it (and error_msg) */
+        char *error_msg;
+        unsigned acquisitions; /* agent_creds_acquire() calls made (tests) */
+};
+
+/* The pass's credentials for o (o->now and o->want_arn are honoured; o's other fields must be the same
+ * for the whole pass): borrowed in *ret until agent_creds_cache_done(). Errors as agent_creds_acquire(),
+ * *ret_error a copy of the message. */
+_must_check_ int agent_creds_cache_get(struct agent_creds_cache *cache, const struct agent_creds_opts *o,
+                                       const struct agent_creds **ret, char **ret_error);
+/* Wipes the credentials; the cache is empty again (the next pass). */
+void agent_creds_cache_done(struct agent_creds_cache *cache);

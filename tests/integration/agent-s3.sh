@@ -212,6 +212,24 @@ gets=$(grep -c 'GET /certs-bucket/web.json' "$T/requests.log")
 ((gets <= syncs && gets >= syncs - 1)) || fail "$gets GETs of web.json for $syncs syncs"
 ok "unchanged: one conditional GET (304) per sync, counted at the fake ($gets GETs, $syncs syncs)"
 
+# IMDS once per sync pass, not once per token: the pass's credentials serve all its sources (and its
+# KMS round). web and acm always sync in the same pass; broken (failing, backing off) may sync in
+# passes of its own. So per window: IMDS rounds (token PUTs) <= web's GETs + broken's GETs (+ 1 for a
+# pass cut by the window's edge), where one round per token would be web + acm + broken (- 1).
+stat_of() { sed -n "s/^$2=//p" "$1" 2>/dev/null; }
+count() { grep -c "$1" "$T/requests.log" || true; }
+tok0=$(stat_of "$T/aws.stats" imds_token) cred0=$(stat_of "$T/aws.stats" imds_creds)
+web0=$(count 'GET /certs-bucket/web.json') acm0=$(count "GET /$ACM_BUCKET/") br0=$(count 'GET /certs-bucket/missing.json')
+wait_for 40 "six more syncs of web" bash -c "[[ \$(grep -c 'GET /certs-bucket/web.json' '$T/requests.log') -ge $((web0 + 6)) ]]"
+tok=$(($(stat_of "$T/aws.stats" imds_token) - tok0)) cred=$(($(stat_of "$T/aws.stats" imds_creds) - cred0))
+web=$(($(count 'GET /certs-bucket/web.json') - web0)) acm=$(($(count "GET /$ACM_BUCKET/") - acm0))
+br=$(($(count 'GET /certs-bucket/missing.json') - br0))
+((acm >= 4)) || fail "acm synced $acm times while web synced $web times"
+((tok <= web + br + 1)) ||
+        fail "IMDS asked $tok times for $web+$acm+$br S3 GETs (web+acm+broken): not once per sync pass"
+((cred == tok)) || fail "$cred credentials GETs for $tok IMDS sessions"
+ok "IMDS once per sync pass: $tok IMDS rounds (token + credentials) for $((web + acm + br)) source syncs (web $web, acm $acm, broken $br), counted at the fake"
+
 # renewal: the object is replaced with another key and certificate: the next sync rotates the token
 put_object "$T/objects/certs-bucket/web.json" rsa3072
 wait_for 30 "the token signs with the renewed key" signs web "$PIN_WEB" rsa3072 SHA256-RSA-PKCS
@@ -234,7 +252,6 @@ AWS2_PID=$!
 wait_for 10 "the second fake-aws is up" test -s "$T/aws2-tls.port"
 EP2=http://127.0.0.1:$(cat "$T/aws2.port")
 S3EP2=https://localhost:$(cat "$T/aws2-tls.port")
-stat_of() { sed -n "s/^$2=//p" "$1" 2>/dev/null; }
 # set_s3 IMDS S3 CA: points the running agent's configuration there (applied at the next SIGHUP)
 set_s3() {
         sed -i "s|^  imds_endpoint: .*|  imds_endpoint: $1|; s|^  s3_endpoint: .*|  s3_endpoint: $2|; s|^  s3_ca_file: .*|  s3_ca_file: $3|" "$T/acm.yaml"

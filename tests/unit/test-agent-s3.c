@@ -1,5 +1,5 @@
-/* agent/: the credentials provider (environment first, else IMDS), the Acm/S3 sources' chain
- * cleaning, and the imds_endpoint / s3_endpoint keys, with negatives. No request leaves loopback:
+/* agent/: the credentials provider (environment first, else IMDS) and its once-per-pass cache, the
+ * Acm/S3 sources' chain cleaning, and the imds_endpoint / s3_endpoint / s3_ca_file keys, with negatives. No request leaves loopback:
  * the IMDS endpoint is a closed port on 127.0.0.1. */
 #include <errno.h>
 #include <stdlib.h>
@@ -102,6 +102,119 @@ static void test_creds_imds_unreachable(void) {
         free(error);
 }
 
+/* A stand-in for agent_creds_acquire(): IMDS-like credentials expiring at fake_expiration, or
+ * fake_error; counts its calls. */
+static unsigned fake_calls;
+static int64_t fake_expiration;
+static int fake_error;
+
+static int fake_acquire(const struct agent_creds_opts *o, struct agent_creds *ret, char **ret_error) {
+        struct agent_creds c = { .from_imds = true, .expiration = fake_expiration };
+
+        fake_calls++;
+        if (fake_error < 0) {
+                *ret_error = strdup("no instance metadata service at " DEAD_IMDS);
+                return fake_error;
+        }
+        c.region = strdup("eu-west-1");
+        c.access_key_id = strdup("ASIAFAKECACHE0001");
+        c.role_arn = o->want_arn ? strdup("arn:aws:iam::123456789012:role/r") : NULL;
+        if (!c.region || !c.access_key_id || (o->want_arn && !c.role_arn) ||
+            secret_buf_dup("secret", 6, &c.secret_access_key) < 0) {
+                agent_creds_done(&c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+#define NOW 1800000000
+
+/* One acquisition per pass for any number of sources and the KMS round; the role ARN asked once more
+ * when an Acm source comes after; a failure kept for the pass; the next pass asks again. */
+static void test_creds_cache_pass(void) {
+        _cleanup_(agent_creds_cache_done) struct agent_creds_cache cache = { .acquire = fake_acquire };
+        const struct agent_creds *c1 = NULL, *c2 = NULL;
+        struct agent_creds_opts o = { .getenv_fn = env_empty, .now = NOW };
+        _cleanup_free_ char *error = NULL;
+
+        fake_calls = 0;
+        fake_error = 0;
+        fake_expiration = NOW + 3600;
+        for (int i = 0; i < 5; i++) {
+                ASSERT_OK(agent_creds_cache_get(&cache, &o, &c1, &error));
+                ASSERT_STREQ(c1->access_key_id, "ASIAFAKECACHE0001");
+        }
+        ASSERT_EQ(fake_calls, 1u);
+        ASSERT_EQ(cache.acquisitions, 1u);
+        /* an Acm source needs the ARN: asked once more, then served to both kinds */
+        o.want_arn = true;
+        ASSERT_OK(agent_creds_cache_get(&cache, &o, &c2, &error));
+        ASSERT_STREQ(c2->role_arn, "arn:aws:iam::123456789012:role/r");
+        ASSERT_OK(agent_creds_cache_get(&cache, &o, &c2, &error));
+        o.want_arn = false;
+        ASSERT_OK(agent_creds_cache_get(&cache, &o, &c1, &error));
+        ASSERT_TRUE(c1 == c2);
+        ASSERT_EQ(fake_calls, 2u);
+        /* the next pass: read again */
+        agent_creds_cache_done(&cache);
+        ASSERT_TRUE(cache.acquire == fake_acquire && !cache.valid && cache.creds.access_key_id == NULL);
+        ASSERT_OK(agent_creds_cache_get(&cache, &o, &c1, &error));
+        ASSERT_EQ(fake_calls, 3u);
+        agent_creds_cache_done(&cache);
+        /* a failure is kept for the pass: IMDS's timeout paid once, every source told the same line */
+        fake_error = -EHOSTUNREACH;
+        ASSERT_ERR(agent_creds_cache_get(&cache, &o, &c1, &error), -EHOSTUNREACH);
+        ASSERT_TRUE(error && strstr(error, "no instance metadata service"));
+        free(error);
+        error = NULL;
+        ASSERT_ERR(agent_creds_cache_get(&cache, &o, &c1, &error), -EHOSTUNREACH);
+        ASSERT_TRUE(error && strstr(error, "no instance metadata service"));
+        ASSERT_EQ(fake_calls, 4u);
+        agent_creds_cache_done(&cache);
+        fake_error = 0;
+        ASSERT_OK(agent_creds_cache_get(&cache, &o, &c1, &error));
+        ASSERT_EQ(fake_calls, 5u);
+}
+
+/* Credentials within the refresh margin of their Expiration are fetched again, even within a pass. */
+static void test_creds_cache_expiring(void) {
+        _cleanup_(agent_creds_cache_done) struct agent_creds_cache cache = { .acquire = fake_acquire };
+        const struct agent_creds *c = NULL;
+        struct agent_creds_opts o = { .getenv_fn = env_empty, .now = NOW };
+        _cleanup_free_ char *error = NULL;
+
+        fake_calls = 0;
+        fake_error = 0;
+        fake_expiration = NOW + AGENT_CREDS_REFRESH_MARGIN_SECS - 1;
+        ASSERT_OK(agent_creds_cache_get(&cache, &o, &c, &error));
+        ASSERT_OK(agent_creds_cache_get(&cache, &o, &c, &error));
+        ASSERT_EQ(fake_calls, 2u);
+        fake_expiration = NOW + AGENT_CREDS_REFRESH_MARGIN_SECS;
+        ASSERT_OK(agent_creds_cache_get(&cache, &o, &c, &error));
+        ASSERT_OK(agent_creds_cache_get(&cache, &o, &c, &error));
+        ASSERT_EQ(fake_calls, 3u);
+        /* later in the same pass the clock has moved into the margin */
+        o.now = NOW + 1;
+        ASSERT_OK(agent_creds_cache_get(&cache, &o, &c, &error));
+        ASSERT_EQ(fake_calls, 4u);
+}
+
+/* The real provider behind the cache: the environment's credentials, read once per pass. */
+static void test_creds_cache_env(void) {
+        _cleanup_(agent_creds_cache_done) struct agent_creds_cache cache = {};
+        const struct agent_creds *c1 = NULL, *c2 = NULL;
+        _cleanup_free_ char *error = NULL;
+        struct agent_creds_opts o = { .getenv_fn = env_full, .imds_endpoint = DEAD_IMDS };
+
+        ASSERT_OK(agent_creds_cache_get(&cache, &o, &c1, &error));
+        ASSERT_OK(agent_creds_cache_get(&cache, &o, &c2, &error));
+        ASSERT_TRUE(c1 == c2);
+        ASSERT_STREQ(c2->access_key_id, "AKIAIOSFODNN7EXAMPLE");
+        ASSERT_EQ(cache.acquisitions, 1u);
+        ASSERT_ERR(agent_creds_cache_get(NULL, &o, &c1, &error), -EINVAL);
+}
+
 static void test_chain_clean(void) {
         size_t pem_len = 0;
         _cleanup_free_ char *pem = test_data_load("rsa2048.crt.pem", &pem_len);
@@ -153,10 +266,17 @@ static void test_config_keys(void) {
         ASSERT_ERR(parse("s3_endpoint: 'http://s3.example.com'"), -EINVAL);
         ASSERT_ERR(parse("s3_endpoint: 'https://s3.example.com/bucket'"), -EINVAL);
         ASSERT_ERR(parse("s3_endpoint: 'ftp://127.0.0.1'"), -EINVAL);
+        ASSERT_OK(parse("s3_ca_file: /etc/enclave-acm/s3-ca.pem"));
+        ASSERT_ERR(parse("s3_ca_file: s3-ca.pem"), -EINVAL);
+        ASSERT_ERR(parse("s3_ca_file: ''"), -EINVAL);
+        ASSERT_ERR(parse("s3_ca_file: [a]"), -EINVAL);
 }
 
 TAP_MAIN(TEST("/agent/creds/env-first", test_creds_env_first),
          TEST("/agent/creds/partial-env-and-default", test_creds_partial_env_and_default),
          TEST("/agent/creds/imds-unreachable", test_creds_imds_unreachable),
+         TEST("/agent/creds/cache/pass", test_creds_cache_pass),
+         TEST("/agent/creds/cache/expiring", test_creds_cache_expiring),
+         TEST("/agent/creds/cache/env", test_creds_cache_env),
          TEST("/agent/s3/chain-clean", test_chain_clean),
          TEST("/agent/config/aws-endpoints", test_config_keys))
