@@ -696,12 +696,14 @@ static int load_measurements(struct agent_config *cfg, struct agent_config_diag 
         return 0;
 }
 
-/* With nitro-cli, credentials go only to an enclave whose PCRs were checked: some must be expected. */
+/* With nitro-cli, credentials go only to an enclave whose PCRs were checked: some must be expected. A File
+ * encrypted_key without them is an error. An Acm or S3 token is only a warning: an ACM for Nitro Enclaves
+ * acm.yaml (nitro-cli, Acm tokens, no PCRs: ACM has no such key) must still load unchanged; the KMS round
+ * then refuses at every sync to send credentials (agent/kms-round.c), which is what keeps them safe. */
 static int check_attestation_policy(const struct agent_config *cfg, struct agent_config_diag *diag) {
         if (cfg->enclave.launcher != AGENT_LAUNCHER_NITRO_CLI || cfg->enclave.pcrs_origin != AGENT_PCRS_NONE)
                 return 0;
         for (size_t i = 0; i < cfg->n_tokens; i++)
-                /* Acm and S3 tokens are refused at run time by the KMS round (nothing sent) */
                 if (cfg->tokens[i].source.kind == AGENT_SOURCE_FILE &&
                     agent_config_token_encrypted(&cfg->tokens[i]))
                         return config_diag_add(
@@ -711,6 +713,17 @@ static int check_attestation_policy(const struct agent_config *cfg, struct agent
                                 "receive the AWS credentials: set enclave.expected_pcrs (at least PCR0) or "
                                 "put %s (nitro-cli build-enclave's output) next to enclave.image_path",
                                 cfg->tokens[i].label, AGENT_IMAGE_MEASUREMENTS_FILE);
+        for (size_t i = 0; i < cfg->n_tokens; i++)
+                if (agent_config_token_encrypted(&cfg->tokens[i]))
+                        return config_diag_add(
+                                diag, AGENT_CONFIG_WARNING, cfg->tokens[i].line, cfg->tokens[i].column,
+                                "enclave.expected_pcrs",
+                                "token '%s' (%s source) will not be provisioned: nothing says which enclave "
+                                "image may receive the AWS credentials; set enclave.expected_pcrs (at least "
+                                "PCR0) or put %s (nitro-cli build-enclave's output) next to "
+                                "enclave.image_path",
+                                cfg->tokens[i].label, agent_source_kind_to_string(cfg->tokens[i].source.kind),
+                                AGENT_IMAGE_MEASUREMENTS_FILE);
         return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/config/config.h"
 #include "agent/creds.h"
@@ -272,6 +273,64 @@ static void test_config_keys(void) {
         ASSERT_ERR(parse("s3_ca_file: [a]"), -EINVAL);
 }
 
+/* agent_config_load() of text in a temporary file: the result, and the diagnostics in *d. */
+static int load(const char *text, struct agent_config_diag *d) {
+        _cleanup_(agent_config_freep) struct agent_config *c = NULL;
+        char path[] = "/tmp/test-agent-s3.XXXXXX";
+        int fd, r;
+
+        fd = mkstemp(path);
+        if (fd < 0)
+                return -errno;
+        r = write(fd, text, strlen(text)) == (ssize_t) strlen(text) ? 0 : -EIO;
+        close(fd);
+        if (r >= 0)
+                r = agent_config_load(path, &c, d);
+        (void) unlink(path);
+        return r;
+}
+
+/* nitro-cli without expected PCRs: an Acm or S3 token loads (an ACM acm.yaml must) with one warning
+ * naming it, where a File encrypted_key is an error; with expected_pcrs, no warning. */
+static void test_config_pcr_policy(void) {
+#define NITRO "enclave: {cpu_count: 2, memory_mib: 256, image_path: /nonexistent/x.eif"
+#define PCR0  "{0: " "3a4b5c6d7e8f9a0b3a4b5c6d7e8f9a0b3a4b5c6d7e8f9a0b3a4b5c6d7e8f9a0b3a4b5c6d7e8f9a0b3a4b5c6d7e8f9a0b}"
+        static const struct {
+                const char *yaml;
+                int r;
+                size_t warnings;
+                const char *what;
+        } cases[] = {
+                { NITRO "}\ntokens: [{label: a, source: {Acm: {certificate_arn: 'arn:aws:acm:us-east-1:123456789012:certificate/0a1b'}}}]\n", 0, 1,
+                  "token 'a' (Acm source) will not be provisioned: nothing says which enclave image" },
+                { NITRO "}\ntokens: [{label: s, source: {S3: {uri: s3://bucket/key}}}]\n", 0, 1,
+                  "token 's' (S3 source) will not be provisioned" },
+                { NITRO "}\ntokens: [{label: f, source: {File: {encrypted_key: /k, certificate: /c}}}, "
+                        "{label: s, source: {S3: {uri: s3://bucket/key}}}]\n",
+                  -EINVAL, 0, "token 'f' has an encrypted_key" },
+                { NITRO ", expected_pcrs: " PCR0 "}\ntokens: [{label: s, source: {S3: {uri: s3://bucket/key}}}]\n", 0, 0,
+                  NULL },
+                { "enclave: {launcher: local}\ntokens: [{label: s, source: {S3: {uri: s3://bucket/key}}}]\n", 0, 0,
+                  NULL },
+        };
+#undef NITRO
+#undef PCR0
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(agent_config_diag_done) struct agent_config_diag d = {};
+                int r = load(cases[i].yaml, &d);
+
+                printf("# case %zu\n", i);
+                ASSERT_EQ(r, cases[i].r);
+                ASSERT_EQ(d.n_warnings, cases[i].warnings);
+                if (cases[i].what) {
+                        ASSERT_TRUE(d.n_entries >= 1);
+                        ASSERT_STREQ(d.entries[d.n_entries - 1].key, "enclave.expected_pcrs");
+                        ASSERT_TRUE(strstr(d.entries[d.n_entries - 1].message, cases[i].what) != NULL);
+                }
+        }
+}
+
 TAP_MAIN(TEST("/agent/creds/env-first", test_creds_env_first),
          TEST("/agent/creds/partial-env-and-default", test_creds_partial_env_and_default),
          TEST("/agent/creds/imds-unreachable", test_creds_imds_unreachable),
@@ -279,4 +338,5 @@ TAP_MAIN(TEST("/agent/creds/env-first", test_creds_env_first),
          TEST("/agent/creds/cache/expiring", test_creds_cache_expiring),
          TEST("/agent/creds/cache/env", test_creds_cache_env),
          TEST("/agent/s3/chain-clean", test_chain_clean),
-         TEST("/agent/config/aws-endpoints", test_config_keys))
+         TEST("/agent/config/aws-endpoints", test_config_keys),
+         TEST("/agent/config/pcr-policy-acm-s3", test_config_pcr_policy))
