@@ -48,10 +48,10 @@ enum {
         OPTIONS_SERVER_CONTROL,
         OPTIONS_SERVER_CONFIG,
         OPTIONS_SERVER_PID_FILE,
+        OPTIONS_S3_CA_FILE,
         OPTIONS_REGION,
         OPTIONS_IMDS_ENDPOINT,
         OPTIONS_S3_ENDPOINT,
-        OPTIONS_S3_CA_FILE,
         _OPTIONS_SLOT_MAX,
 };
 enum { LOG_SLOT_LEVEL, LOG_SLOT_ENABLE_TIMESTAMP, _LOG_SLOT_MAX };
@@ -306,10 +306,10 @@ static const struct config_field options_fields[] = {
           .flags = CONFIG_ABSOLUTE },
         { "server_pid_file", OPTIONS_SERVER_PID_FILE, config_parse_string, O(server_pid_file),
           .flags = CONFIG_ABSOLUTE },
+        { "s3_ca_file", OPTIONS_S3_CA_FILE, config_parse_string, O(s3_ca_file), .flags = CONFIG_ABSOLUTE },
         { "region", OPTIONS_REGION, parse_region, O(region) },
         { "imds_endpoint", OPTIONS_IMDS_ENDPOINT, parse_imds_endpoint, O(imds_endpoint) },
         { "s3_endpoint", OPTIONS_S3_ENDPOINT, parse_s3_endpoint, O(s3_endpoint) },
-        { "s3_ca_file", OPTIONS_S3_CA_FILE, config_parse_string, O(s3_ca_file), .flags = CONFIG_ABSOLUTE },
 };
 #undef O
 
@@ -519,9 +519,9 @@ struct agent_config *agent_config_free(struct agent_config *c) {
         free(c->enclave.kms_proxy);
         free(c->enclave.kms_ca_file);
         free(c->options.region);
+        free(c->options.s3_ca_file);
         free(c->options.imds_endpoint);
         free(c->options.s3_endpoint);
-        free(c->options.s3_ca_file);
         free(c->options.runtime_dir);
         free(c->options.state_dir);
         free(c->options.server_config);

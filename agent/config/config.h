@@ -125,6 +125,8 @@ struct agent_config_options {
         uint64_t sync_interval_secs;
         char *runtime_dir;
         char *state_dir;
+        /* PEM bundle trusted for S3's certificate instead of the system's; NULL: the system's */
+        char *s3_ca_file;
         enum agent_server_control server_control;
         char *server_config; /* direct mode; NULL: the server's built-in default */
         /* direct mode: the pid file that tells whether the server runs; NULL: found from server_config
@@ -133,7 +135,6 @@ struct agent_config_options {
         char *region;        /* the KMS region; NULL: $AWS_REGION, else $AWS_DEFAULT_REGION, else IMDS */
         char *imds_endpoint; /* NULL: AWS_IMDS_DEFAULT_ENDPOINT; tests point it at a loopback fake */
         char *s3_endpoint;   /* NULL: https://s3.<region>.<suffix>; tests: a loopback fake */
-        char *s3_ca_file;    /* PEM bundle trusted for S3 instead of the system's; NULL: the system's */
 };
 
 struct agent_config_log {
