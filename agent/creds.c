@@ -244,8 +244,7 @@ int agent_creds_cache_get(struct agent_creds_cache *cache, const struct agent_cr
                                   cache->error_msg ? cache->error_msg : strerror(-cache->error));
         now = o->now ? o->now : (int64_t) time(NULL);
         if (cache->valid && (cache->has_arn || !o->want_arn) &&
-            (!cache->creds.from_imds ||
-             cache->creds.expiration - now >= AGENT_CREDS_REFRESH_MARGIN_SECS)) {
+            (!cache->creds.from_imds || cache->creds.expiration - now >= AGENT_CREDS_REFRESH_MARGIN_SECS)) {
                 *ret = &cache->creds;
                 return 0;
         }

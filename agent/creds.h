@@ -66,9 +66,9 @@ typedef int (*agent_creds_acquire_fn)(const struct agent_creds_opts *o, struct a
 struct agent_creds_cache {
         agent_creds_acquire_fn acquire; /* NULL: agent_creds_acquire (tests: a stand-in); kept by done */
         struct agent_creds creds;
-        bool valid;    /* creds holds a result */
-        bool has_arn;  /* ... fetched with want_arn */
-        int error;     /* < 0: the pass's acquisition failed with it (and error_msg) */
+        bool valid;   /* creds holds a result */
+        bool has_arn; /* ... fetched with want_arn */
+        int error;    /* < 0: the pass's acquisition failed with it (and error_msg) */
         char *error_msg;
         unsigned acquisitions; /* agent_creds_acquire() calls made (tests) */
 };

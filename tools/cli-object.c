@@ -27,7 +27,8 @@
 static void help(void) {
         printf("Usage: enclave-acm object create --key KEY.pem --cert CHAIN.pem --kms-key-id ID [--region "
                "R]\n"
-               "                                 [-o FILE] [--s3 s3://BUCKET/KEY [--s3-endpoint URL] [--s3-ca FILE]]\n"
+               "                                 [-o FILE] [--s3 s3://BUCKET/KEY [--s3-endpoint URL] "
+               "[--s3-ca FILE]]\n"
                "                                 [--imds-endpoint URL] [--kms-ca FILE] [--kms-connect-to "
                "HOST:PORT]\n"
                "\n"
@@ -240,8 +241,7 @@ static int object_create(int argc, char **argv) {
                 {},
         };
         const char *key = NULL, *cert = NULL, *key_id = NULL, *region = NULL, *out = NULL, *imds = NULL,
-                   *kms_ca = NULL, *connect_to = NULL, *s3 = NULL, *s3_endpoint = NULL,
-                   *s3_ca = NULL;
+                   *kms_ca = NULL, *connect_to = NULL, *s3 = NULL, *s3_endpoint = NULL, *s3_ca = NULL;
         struct aws_s3_uri s3_uri = {};
         _cleanup_(object_creds_done) struct object_creds creds = {};
         _cleanup_secret_ struct secret_buf *pem = NULL;

@@ -722,7 +722,8 @@ static int check_attestation_policy(const struct agent_config *cfg, struct agent
                                 "image may receive the AWS credentials; set enclave.expected_pcrs (at least "
                                 "PCR0) or put %s (nitro-cli build-enclave's output) next to "
                                 "enclave.image_path",
-                                cfg->tokens[i].label, agent_source_kind_to_string(cfg->tokens[i].source.kind),
+                                cfg->tokens[i].label,
+                                agent_source_kind_to_string(cfg->tokens[i].source.kind),
                                 AGENT_IMAGE_MEASUREMENTS_FILE);
         return 0;
 }

@@ -163,7 +163,8 @@ static void log_request(int status) {
         fclose(f);
 }
 
-static void reply(struct faws_conn *fd, int status, const char *extra_headers, const void *body, size_t len) {
+static void reply(struct faws_conn *fd, int status, const char *extra_headers, const void *body,
+                  size_t len) {
         char head[1024];
         struct tm tm;
         time_t t = (time_t) now_s();
@@ -179,7 +180,8 @@ static void reply(struct faws_conn *fd, int status, const char *extra_headers, c
                 return;
         log_request(status);
         /* a client that went away gets nothing more; it is not the fake's failure */
-        if (faws_conn_send_all(fd, head, (size_t) n) >= 0 && len > 0 && faws_conn_send_all(fd, body, len) < 0)
+        if (faws_conn_send_all(fd, head, (size_t) n) >= 0 && len > 0 &&
+            faws_conn_send_all(fd, body, len) < 0)
                 fprintf(stderr, "fake-aws: the client left before the whole answer\n");
 }
 
@@ -572,7 +574,8 @@ int main(int argc, char **argv) {
                 return 2;
         }
         if (!tls_port_file != !ca_out || (n_names && !tls_port_file)) {
-                fprintf(stderr, "fake-aws: --tls-port-file and --ca-out go together (--tls-name with them)\n");
+                fprintf(stderr,
+                        "fake-aws: --tls-port-file and --ca-out go together (--tls-name with them)\n");
                 return 2;
         }
         arg.tls = tls_port_file != NULL;
@@ -594,7 +597,8 @@ int main(int argc, char **argv) {
         }
         /* the CA first, then the port files: a test waiting for a port file finds the CA there */
         if ((ca_out && fkms_write_atomic(ca_out, ca_pem, ca_len, 0644) < 0) ||
-            write_port_file(port_file, lfd) < 0 || (tls_port_file && write_port_file(tls_port_file, tfd) < 0)) {
+            write_port_file(port_file, lfd) < 0 ||
+            (tls_port_file && write_port_file(tls_port_file, tfd) < 0)) {
                 perror("fake-aws: CA or port file");
                 return 1;
         }

@@ -20,7 +20,9 @@ static int get(const char *imds_ep, const char *s3_ep, const struct aws_s3_uri *
         _cleanup_(aws_s3_object_done) struct aws_s3_object obj = {};
         struct aws_credentials c = { i->creds.access_key_id, i->creds.secret_access_key,
                                      i->creds.session_token };
-        struct aws_s3_opts o = { .endpoint = s3_ep, .timeout_ms = 2000, .ca_file = getenv("AWS_FETCH_S3_CA") };
+        struct aws_s3_opts o = { .endpoint = s3_ep,
+                                 .timeout_ms = 2000,
+                                 .ca_file = getenv("AWS_FETCH_S3_CA") };
         struct aws_err e = {};
         int r;
 

@@ -1,6 +1,6 @@
 /* agent/: the credentials provider (environment first, else IMDS) and its once-per-pass cache, the
- * Acm/S3 sources' chain cleaning, and the imds_endpoint / s3_endpoint / s3_ca_file keys, with negatives. No request leaves loopback:
- * the IMDS endpoint is a closed port on 127.0.0.1. */
+ * Acm/S3 sources' chain cleaning, and the imds_endpoint / s3_endpoint / s3_ca_file keys, with negatives. No
+ * request leaves loopback: the IMDS endpoint is a closed port on 127.0.0.1. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,24 +294,28 @@ static int load(const char *text, struct agent_config_diag *d) {
  * naming it, where a File encrypted_key is an error; with expected_pcrs, no warning. */
 static void test_config_pcr_policy(void) {
 #define NITRO "enclave: {cpu_count: 2, memory_mib: 256, image_path: /nonexistent/x.eif"
-#define PCR0  "{0: " "3a4b5c6d7e8f9a0b3a4b5c6d7e8f9a0b3a4b5c6d7e8f9a0b3a4b5c6d7e8f9a0b3a4b5c6d7e8f9a0b3a4b5c6d7e8f9a0b}"
+#define PCR0   \
+        "{0: " \
+        "3a4b5c6d7e8f9a0b3a4b5c6d7e8f9a0b3a4b5c6d7e8f9a0b3a4b5c6d7e8f9a0b3a4b5c6d7e8f9a0b3a4b5c6d7e8f9a0b}"
         static const struct {
                 const char *yaml;
                 int r;
                 size_t warnings;
                 const char *what;
         } cases[] = {
-                { NITRO "}\ntokens: [{label: a, source: {Acm: {certificate_arn: 'arn:aws:acm:us-east-1:123456789012:certificate/0a1b'}}}]\n", 0, 1,
-                  "token 'a' (Acm source) will not be provisioned: nothing says which enclave image" },
+                { NITRO "}\ntokens: [{label: a, source: {Acm: {certificate_arn: "
+                        "'arn:aws:acm:us-east-1:123456789012:certificate/0a1b'}}}]\n",
+                  0, 1, "token 'a' (Acm source) will not be provisioned: nothing says which enclave image" },
                 { NITRO "}\ntokens: [{label: s, source: {S3: {uri: s3://bucket/key}}}]\n", 0, 1,
                   "token 's' (S3 source) will not be provisioned" },
                 { NITRO "}\ntokens: [{label: f, source: {File: {encrypted_key: /k, certificate: /c}}}, "
                         "{label: s, source: {S3: {uri: s3://bucket/key}}}]\n",
                   -EINVAL, 0, "token 'f' has an encrypted_key" },
-                { NITRO ", expected_pcrs: " PCR0 "}\ntokens: [{label: s, source: {S3: {uri: s3://bucket/key}}}]\n", 0, 0,
-                  NULL },
-                { "enclave: {launcher: local}\ntokens: [{label: s, source: {S3: {uri: s3://bucket/key}}}]\n", 0, 0,
-                  NULL },
+                { NITRO ", expected_pcrs: " PCR0
+                        "}\ntokens: [{label: s, source: {S3: {uri: s3://bucket/key}}}]\n",
+                  0, 0, NULL },
+                { "enclave: {launcher: local}\ntokens: [{label: s, source: {S3: {uri: s3://bucket/key}}}]\n",
+                  0, 0, NULL },
         };
 #undef NITRO
 #undef PCR0
