@@ -189,7 +189,7 @@ static int round_open(struct agent_round *rd) {
                 &(struct agent_creds_opts){ .region = rd->cfg->options.region,
                                             .imds_endpoint = rd->cfg->options.imds_endpoint,
                                             /* as the pass's Acm sources ask: one IMDS round for all */
-                                            .want_arn = agent_s3_sources_want_arn(rd->cfg) },
+                                            .prefer_arn = agent_s3_sources_want_arn(rd->cfg) },
                 &creds, &error);
         /* -ENOKEY for any credential problem: the tokens count as settled (systemd gets READY=1 and the
          * agent keeps running), and retry with back-off. */

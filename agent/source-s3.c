@@ -110,12 +110,12 @@ int agent_s3_source_sync(const struct agent_config *cfg, const struct agent_conf
                 return -EINVAL;
         if (acm && (!ct->source.certificate_arn || !ct->source.certificate_arn[0]))
                 return errmsg_set(ret_error, -EINVAL, "Acm source: certificate_arn is empty");
-        r = agent_creds_cache_get(
-                creds_cache ?: &own,
-                &(struct agent_creds_opts){ .region = cfg->options.region,
-                                            .imds_endpoint = cfg->options.imds_endpoint,
-                                            .want_arn = acm || agent_s3_sources_want_arn(cfg) },
-                &cr, &error);
+        r = agent_creds_cache_get(creds_cache ?: &own,
+                                  &(struct agent_creds_opts){ .region = cfg->options.region,
+                                                              .imds_endpoint = cfg->options.imds_endpoint,
+                                                              .want_arn = acm,
+                                                              .prefer_arn = agent_s3_sources_want_arn(cfg) },
+                                  &cr, &error);
         if (r < 0)
                 return errmsg_set(ret_error, r, "%s: AWS credentials: %s", source_name(ct),
                                   error ?: strerror(-r));

@@ -107,15 +107,15 @@ static void test_creds_imds_unreachable(void) {
  * fake_error; counts its calls. */
 static unsigned fake_calls;
 static int64_t fake_expiration;
-static int fake_error;
+static int fake_error, fake_arn_error; /* the latter only when the ARN is asked for */
 
 static int fake_acquire(const struct agent_creds_opts *o, struct agent_creds *ret, char **ret_error) {
         struct agent_creds c = { .from_imds = true, .expiration = fake_expiration };
 
         fake_calls++;
-        if (fake_error < 0) {
+        if (fake_error < 0 || (o->want_arn && fake_arn_error < 0)) {
                 *ret_error = strdup("no instance metadata service at " DEAD_IMDS);
-                return fake_error;
+                return fake_error < 0 ? fake_error : fake_arn_error;
         }
         c.region = strdup("eu-west-1");
         c.access_key_id = strdup("ASIAFAKECACHE0001");
@@ -178,6 +178,46 @@ static void test_creds_cache_pass(void) {
         ASSERT_EQ(fake_calls, 5u);
 }
 
+/* prefer_arn (an Acm source later in the pass): the ARN fetched with the first credentials, so one
+ * acquisition serves all; when only the ARN cannot be had (environment credentials, no IMDS), the others
+ * still get credentials and the Acm source gets the error, without asking again. */
+static void test_creds_cache_prefer_arn(void) {
+        _cleanup_(agent_creds_cache_done) struct agent_creds_cache cache = { .acquire = fake_acquire };
+        const struct agent_creds *c = NULL;
+        struct agent_creds_opts s3 = { .getenv_fn = env_empty, .now = NOW, .prefer_arn = true };
+        struct agent_creds_opts acm = { .getenv_fn = env_empty, .now = NOW, .want_arn = true };
+        struct agent_creds_opts round = { .getenv_fn = env_empty, .now = NOW };
+        _cleanup_free_ char *error = NULL;
+
+        fake_calls = 0;
+        fake_error = fake_arn_error = 0;
+        fake_expiration = NOW + 3600;
+        ASSERT_OK(agent_creds_cache_get(&cache, &s3, &c, &error));
+        ASSERT_STREQ(c->role_arn, "arn:aws:iam::123456789012:role/r");
+        ASSERT_OK(agent_creds_cache_get(&cache, &acm, &c, &error));
+        ASSERT_OK(agent_creds_cache_get(&cache, &round, &c, &error));
+        ASSERT_EQ(fake_calls, 1u);
+        agent_creds_cache_done(&cache);
+
+        fake_arn_error = -EHOSTUNREACH;
+        ASSERT_OK(agent_creds_cache_get(&cache, &s3, &c, &error));
+        ASSERT_TRUE(c->role_arn == NULL);
+        ASSERT_EQ(fake_calls, 3u); /* with the ARN (refused), then without */
+        ASSERT_ERR(agent_creds_cache_get(&cache, &acm, &c, &error), -EHOSTUNREACH);
+        ASSERT_TRUE(error && strstr(error, "no instance metadata service"));
+        ASSERT_OK(agent_creds_cache_get(&cache, &round, &c, &error));
+        ASSERT_OK(agent_creds_cache_get(&cache, &s3, &c, &error));
+        ASSERT_EQ(fake_calls, 3u);
+        agent_creds_cache_done(&cache);
+
+        /* an Acm source first: its failure does not keep the round from the environment's credentials */
+        ASSERT_ERR(agent_creds_cache_get(&cache, &acm, &c, &error), -EHOSTUNREACH);
+        ASSERT_OK(agent_creds_cache_get(&cache, &round, &c, &error));
+        ASSERT_OK(agent_creds_cache_get(&cache, &s3, &c, &error));
+        ASSERT_EQ(fake_calls, 5u);
+        fake_arn_error = 0;
+}
+
 /* Credentials within the refresh margin of their Expiration are fetched again, even within a pass. */
 static void test_creds_cache_expiring(void) {
         _cleanup_(agent_creds_cache_done) struct agent_creds_cache cache = { .acquire = fake_acquire };
@@ -214,6 +254,21 @@ static void test_creds_cache_env(void) {
         ASSERT_STREQ(c2->access_key_id, "AKIAIOSFODNN7EXAMPLE");
         ASSERT_EQ(cache.acquisitions, 1u);
         ASSERT_ERR(agent_creds_cache_get(NULL, &o, &c1, &error), -EINVAL);
+
+        /* the environment's credentials and an Acm source in the config, IMDS dead: the S3 sources and
+         * the round still get the environment's, the Acm source IMDS's error, IMDS asked once */
+        agent_creds_cache_done(&cache);
+        o.prefer_arn = true;
+        o.imds_timeout_ms = 500;
+        ASSERT_OK(agent_creds_cache_get(&cache, &o, &c1, &error));
+        ASSERT_STREQ(c1->access_key_id, "AKIAIOSFODNN7EXAMPLE");
+        ASSERT_TRUE(c1->role_arn == NULL);
+        ASSERT_EQ(cache.acquisitions, 3u);
+        o.prefer_arn = false;
+        o.want_arn = true;
+        ASSERT_TRUE(agent_creds_cache_get(&cache, &o, &c1, &error) < 0);
+        ASSERT_TRUE(error && strstr(error, "no instance metadata service"));
+        ASSERT_EQ(cache.acquisitions, 3u);
 }
 
 static void test_chain_clean(void) {
@@ -340,6 +395,7 @@ TAP_MAIN(TEST("/agent/creds/env-first", test_creds_env_first),
          TEST("/agent/creds/imds-unreachable", test_creds_imds_unreachable),
          TEST("/agent/creds/cache/pass", test_creds_cache_pass),
          TEST("/agent/creds/cache/expiring", test_creds_cache_expiring),
+         TEST("/agent/creds/cache/prefer-arn", test_creds_cache_prefer_arn),
          TEST("/agent/creds/cache/env", test_creds_cache_env),
          TEST("/agent/s3/chain-clean", test_chain_clean),
          TEST("/agent/config/aws-endpoints", test_config_keys),
