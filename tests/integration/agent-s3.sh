@@ -280,11 +280,11 @@ refused_tls() { # WHAT PATTERN
         alive "$AGENT_PID" || fail "the agent died on $1"
         signs web "$PIN_WEB" rsa3072 SHA256-RSA-PKCS || fail "web stopped signing after $1"
 }
-URI_RE="Token 'web': s3://certs-bucket/web.json: https://"
+URI_RE="Token 'web': s3://certs-bucket/web.json: S3 https://"
 n0=$(stat_of "$T/aws.stats" tls_handshake_failed)
 set_s3 "$EP" "$S3EP" "$T/s3-ca2.pem"
 kill -HUP "$AGENT_PID"
-refused_tls "a certificate from another CA" "${URI_RE}localhost:[0-9]*/certs-bucket/web.json: TLS certificate refused: .*certificate"
+refused_tls "a certificate from another CA" "${URI_RE}localhost:[0-9]*: TLS certificate refused: .*certificate"
 # (with another CA the client aborts inside the handshake; with a wrong name, after it)
 wait_for 10 "the fake saw the client abort the handshake (unknown CA)" \
         bash -c "[[ \$(sed -n 's/^tls_handshake_failed=//p' '$T/aws.stats') -gt $n0 ]]"
@@ -292,7 +292,7 @@ ok "S3 with a certificate the configured CA did not sign: refused, one line nami
 s3_before=$(stat_of "$T/aws.stats" s3_get) # from now on every sync is refused before its request
 set_s3 "$EP" "$S3EP_BADNAME" "$T/s3-ca.pem"
 kill -HUP "$AGENT_PID"
-refused_tls "a wrong host name" "${URI_RE}127.0.0.1:[0-9]*/certs-bucket/web.json: TLS certificate refused: .*127.0.0.1"
+refused_tls "a wrong host name" "${URI_RE}127.0.0.1:[0-9]*: TLS certificate refused: .*127.0.0.1"
 [[ $(stat_of "$T/aws.stats" s3_get) == "$s3_before" ]] ||
         fail "fake S3 answered requests whose TLS the agent should have refused"
 grep "TLS certificate refused" "$T/agent.log" | grep -v -e "^<[0-9]>Token '" -e "^<[0-9]>Ready: " | grep -q . &&

@@ -142,13 +142,13 @@ AWS_FETCH_S3_CA=$T/s3-ca.pem check_output "S3 over TLS, verified against the fak
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=other-ca \
         -keyout "$T/other-ca.key" -out "$T/other-ca.pem" >/dev/null 2>&1 || fail "openssl req"
 AWS_FETCH_S3_CA=$T/other-ca.pem check_fails "S3 over TLS: a CA that did not sign the certificate" \
-        "^error: https://localhost:[0-9]+/certs-bucket/web/site.json: TLS certificate refused: " \
+        "^error: S3 https://localhost:[0-9]+: TLS certificate refused: " \
         "$AWS_FETCH" s3 "$EP" "$S3TLS" s3://certs-bucket/web/site.json
 grep -q '^errno=129$' "$T/check.out" || fail "not EKEYREJECTED: $(cat "$T/check.out")"
 check_fails "S3 over TLS: the system's CAs do not know the fake's" "TLS certificate refused" \
         "$AWS_FETCH" s3 "$EP" "$S3TLS" s3://certs-bucket/web/site.json
 AWS_FETCH_S3_CA=$T/s3-ca.pem check_fails "S3 over TLS: a host name the certificate does not carry" \
-        "^error: https://127.0.0.1:[0-9]+/certs-bucket/web/site.json: TLS certificate refused: .*127.0.0.1" \
+        "^error: S3 https://127.0.0.1:[0-9]+: TLS certificate refused: .*127.0.0.1" \
         "$AWS_FETCH" s3 "$EP" "https://127.0.0.1:$(cat "$T/tls-port")" s3://certs-bucket/web/site.json
 [[ $(stat_of s3_get) == 1 ]] || fail "a refused TLS connection reached S3's handler: $(cat "$T/stats")"
 check_fails "S3 in plain HTTP to a TLS-only fake: refused by the fake" "HTTP 400 TLSRequired" \
