@@ -163,7 +163,7 @@ static void log_request(int status) {
         fclose(f);
 }
 
-static void reply(struct faws_conn *fd, int status, const char *extra_headers, const void *body,
+static void reply(struct faws_conn *conn, int status, const char *extra_headers, const void *body,
                   size_t len) {
         char head[1024];
         struct tm tm;
@@ -180,23 +180,23 @@ static void reply(struct faws_conn *fd, int status, const char *extra_headers, c
                 return;
         log_request(status);
         /* a client that went away gets nothing more; it is not the fake's failure */
-        if (faws_conn_send_all(fd, head, (size_t) n) >= 0 && len > 0 &&
-            faws_conn_send_all(fd, body, len) < 0)
+        if (faws_conn_send_all(conn, head, (size_t) n) >= 0 && len > 0 &&
+            faws_conn_send_all(conn, body, len) < 0)
                 fprintf(stderr, "fake-aws: the client left before the whole answer\n");
 }
 
-static void reply_text(struct faws_conn *fd, int status, const char *text) {
-        reply(fd, status, NULL, text, strlen(text));
+static void reply_text(struct faws_conn *conn, int status, const char *text) {
+        reply(conn, status, NULL, text, strlen(text));
 }
 
-static void s3_error(struct faws_conn *fd, int status, const char *code) {
+static void s3_error(struct faws_conn *conn, int status, const char *code) {
         char body[256];
         int n = snprintf(
                 body, sizeof(body),
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code><Message>fake-aws"
                 "</Message></Error>",
                 code);
-        reply(fd, status, "Content-Type: application/xml\r\n", body, (size_t) n);
+        reply(conn, status, "Content-Type: application/xml\r\n", body, (size_t) n);
 }
 
 static const char *header(const struct fkms_http_head *h, const char *name) {
@@ -225,7 +225,7 @@ static void iso8601(int64_t t, char buf[static 32]) {
         (void) strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void imds(struct faws_conn *fd, const struct fkms_http_head *h) {
+static void imds(struct faws_conn *conn, const struct fkms_http_head *h) {
         const char *p = h->target;
         char buf[8192];
         int n;
@@ -238,47 +238,48 @@ static void imds(struct faws_conn *fd, const struct fkms_http_head *h) {
                 size_t slot = n_tokens < MAX_TOKENS ? n_tokens++ : (size_t) (stats.imds_token % MAX_TOKENS);
 
                 if (!ttl_s || *end || ttl < 1 || ttl > AWS_IMDS_MAX_TTL)
-                        return reply_text(fd, 400, "bad ttl");
+                        return reply_text(conn, 400, "bad ttl");
                 if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-                        return reply_text(fd, 500, "rand");
+                        return reply_text(conn, 500, "rand");
                 for (size_t i = 0; i < sizeof(rnd); i++)
                         (void) snprintf(tokens[slot].value + 2 * i, 3, "%02x", rnd[i]);
                 tokens[slot].expires = now_s() + ttl;
                 stats.imds_token++;
-                return reply_text(fd, 200, tokens[slot].value);
+                return reply_text(conn, 200, tokens[slot].value);
         }
         if (strcmp(h->method, "GET") != 0)
-                return reply_text(fd, 405, "");
+                return reply_text(conn, 405, "");
         stats.imds_get++;
         if (!token_live(header(h, AWS_IMDS_TOKEN_HEADER))) {
                 stats.imds_401++;
-                return reply_text(fd, 401, "");
+                return reply_text(conn, 401, "");
         }
         if (strcmp(p, AWS_IMDS_PATH_PARTITION) == 0)
-                return reply_text(fd, 200, arg.partition);
+                return reply_text(conn, 200, arg.partition);
         if (strcmp(p, AWS_IMDS_PATH_DOMAIN) == 0)
-                return reply_text(fd, 200, arg.domain);
+                return reply_text(conn, 200, arg.domain);
         if (strcmp(p, AWS_IMDS_PATH_REGION) == 0)
-                return reply_text(fd, 200, arg.region);
+                return reply_text(conn, 200, arg.region);
         if (strcmp(p, AWS_IMDS_PATH_ROLE_TAG) == 0)
-                return arg.role_arn_tag ? reply_text(fd, 200, arg.role_arn_tag) : reply_text(fd, 404, "");
+                return arg.role_arn_tag ? reply_text(conn, 200, arg.role_arn_tag)
+                                        : reply_text(conn, 404, "");
         if (strcmp(p, AWS_IMDS_PATH_INFO) == 0) {
                 if (arg.no_role || !arg.instance_profile)
-                        return reply_text(fd, 404, "");
+                        return reply_text(conn, 404, "");
                 n = snprintf(buf, sizeof(buf),
                              "{\n  \"Code\" : \"Success\",\n  \"LastUpdated\" : \"2026-01-01T00:00:00Z\",\n"
                              "  \"InstanceProfileArn\" : \"%s\",\n  \"InstanceProfileId\" : \"AIPAFAKE\"\n}",
                              arg.instance_profile);
-                return reply(fd, 200, NULL, buf, (size_t) n);
+                return reply(conn, 200, NULL, buf, (size_t) n);
         }
         if (strcmp(p, AWS_IMDS_PATH_ROLES) == 0)
-                return arg.no_role ? reply_text(fd, 404, "") : reply_text(fd, 200, arg.role);
+                return arg.no_role ? reply_text(conn, 404, "") : reply_text(conn, 200, arg.role);
         if (strncmp(p, AWS_IMDS_PATH_ROLES, strlen(AWS_IMDS_PATH_ROLES)) == 0 && !arg.no_role &&
             strcmp(p + strlen(AWS_IMDS_PATH_ROLES), arg.role) == 0) {
                 char exp[32];
 
                 if (cred.expires <= now_s() && issue_credentials() < 0)
-                        return reply_text(fd, 500, "");
+                        return reply_text(conn, 500, "");
                 stats.imds_creds++;
                 iso8601(cred.expires, exp);
                 n = snprintf(buf, sizeof(buf),
@@ -289,12 +290,12 @@ static void imds(struct faws_conn *fd, const struct fkms_http_head *h) {
                              cred.akid, (int) cred.secret->len, (const char *) cred.secret->data,
                              (int) cred.token->len, (const char *) cred.token->data, exp);
                 if (n < 0 || (size_t) n >= sizeof(buf))
-                        return reply_text(fd, 500, "");
-                reply(fd, 200, NULL, buf, (size_t) n);
+                        return reply_text(conn, 500, "");
+                reply(conn, 200, NULL, buf, (size_t) n);
                 secret_wipe(buf, sizeof(buf));
                 return;
         }
-        return reply_text(fd, 404, "");
+        return reply_text(conn, 404, "");
 }
 
 static int unhex(char c) {
@@ -304,7 +305,7 @@ static int unhex(char c) {
                                       : -1;
 }
 
-static void s3(struct faws_conn *fd, const struct fkms_http_head *h, const char *body, size_t body_len) {
+static void s3(struct faws_conn *conn, const struct fkms_http_head *h, const char *body, size_t body_len) {
         enum aws_sigv4_verdict v;
         struct aws_err e = {};
         char path[4096], file[8192], etag[40];
@@ -317,7 +318,7 @@ static void s3(struct faws_conn *fd, const struct fkms_http_head *h, const char 
 
         stats.s3_get++;
         if (strcmp(h->method, "GET") != 0 && strcmp(h->method, "PUT") != 0)
-                return s3_error(fd, 405, "MethodNotAllowed");
+                return s3_error(conn, 405, "MethodNotAllowed");
         r = aws_sigv4_verify(&(struct aws_sigv4_received){ .method = h->method,
                                                            .target = h->target,
                                                            .headers = h->headers,
@@ -331,24 +332,24 @@ static void s3(struct faws_conn *fd, const struct fkms_http_head *h, const char 
                                                                 .lookup = lookup },
                              &v, &e);
         if (r < 0)
-                return s3_error(fd, 500, "InternalError");
+                return s3_error(conn, 500, "InternalError");
         if (v == AWS_SIGV4_SKEWED) {
                 stats.s3_403++;
-                return s3_error(fd, 403, "RequestTimeTooSkewed");
+                return s3_error(conn, 403, "RequestTimeTooSkewed");
         }
         if (v == AWS_SIGV4_UNKNOWN_KEY) {
                 stats.s3_bad_sig++;
-                return s3_error(fd, 403, "InvalidAccessKeyId");
+                return s3_error(conn, 403, "InvalidAccessKeyId");
         }
         if (v != AWS_SIGV4_OK) {
                 stats.s3_bad_sig++;
                 fprintf(stderr, "fake-aws: S3 signature refused: %s: %s\n", aws_sigv4_verdict_to_string(v),
                         e.msg);
-                return s3_error(fd, 403, "SignatureDoesNotMatch");
+                return s3_error(conn, 403, "SignatureDoesNotMatch");
         }
         if (cred.expires <= now_s()) {
                 stats.s3_expired++;
-                return s3_error(fd, 400, "ExpiredToken");
+                return s3_error(conn, 400, "ExpiredToken");
         }
         /* /bucket/key, percent-decoded */
         for (const char *p = h->target; *p && *p != '?' && o + 1 < sizeof(path); p++) {
@@ -361,11 +362,11 @@ static void s3(struct faws_conn *fd, const struct fkms_http_head *h, const char 
         path[o] = '\0';
         slash = strchr(path + 1, '/');
         if (path[0] != '/' || !slash || strstr(path, ".."))
-                return s3_error(fd, 400, "InvalidURI");
+                return s3_error(conn, 400, "InvalidURI");
         if (arg.deny && strncmp(path + 1, arg.deny, (size_t) (slash - path - 1)) == 0 &&
             strlen(arg.deny) == (size_t) (slash - path - 1)) {
                 stats.s3_403++;
-                return s3_error(fd, 403, "AccessDenied");
+                return s3_error(conn, 403, "AccessDenied");
         }
         if (arg.slow && strncmp(path + 1, arg.slow, (size_t) (slash - path - 1)) == 0)
                 (void) poll(NULL, 0, 3000);
@@ -381,23 +382,23 @@ static void s3(struct faws_conn *fd, const struct fkms_http_head *h, const char 
                 f = fopen(tmp, "we");
                 if (!f || fwrite(body, 1, body_len, f) != body_len || fclose(f) != 0 ||
                     rename(tmp, file) < 0)
-                        return s3_error(fd, 500, "InternalError");
+                        return s3_error(conn, 500, "InternalError");
                 stats.s3_put++;
-                return reply(fd, 200, NULL, NULL, 0);
+                return reply(conn, 200, NULL, NULL, 0);
         }
         f = fopen(file, "re");
         if (!f || fstat(fileno(f), &st) < 0) {
                 if (f)
                         fclose(f);
                 stats.s3_404++;
-                return s3_error(fd, 404, "NoSuchKey");
+                return s3_error(conn, 404, "NoSuchKey");
         }
         len = (size_t) st.st_size;
         data = malloc(len + 1);
         if (!data || fread(data, 1, len, f) != len) {
                 fclose(f);
                 free(data);
-                return s3_error(fd, 500, "InternalError");
+                return s3_error(conn, 500, "InternalError");
         }
         fclose(f);
         SHA256(data, len, md);
@@ -411,10 +412,10 @@ static void s3(struct faws_conn *fd, const struct fkms_http_head *h, const char 
                 (void) snprintf(hdr, sizeof(hdr), "ETag: %s\r\n", etag);
                 if (inm && strcmp(inm, etag) == 0) {
                         stats.s3_304++;
-                        reply(fd, 304, hdr, NULL, 0);
+                        reply(conn, 304, hdr, NULL, 0);
                 } else {
                         stats.s3_200++;
-                        reply(fd, 200, hdr, data, len);
+                        reply(conn, 200, hdr, data, len);
                 }
         }
         free(data);
