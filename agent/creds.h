@@ -60,9 +60,10 @@ void agent_creds_done(struct agent_creds *c);
 /* The credentials of one sync pass, shared by every Acm/S3 source and the KMS round of that pass, so
  * IMDS is asked once per pass, not once per token. A pass starts with an empty cache (credentials are
  * re-read every pass); within it, credentials are fetched again only when they come within
- * AGENT_CREDS_REFRESH_MARGIN_SECS of their Expiration or when more is wanted (the role ARN for an Acm
- * source after a pass that had none). A failure is kept for the rest of the pass too: an agent off EC2
- * waits for IMDS's timeout once per pass, not once per token. */
+ * AGENT_CREDS_REFRESH_MARGIN_SECS of their Expiration or when more is wanted (the role ARN, for an Acm
+ * source, after credentials fetched without it; prefer_arn fetches it ahead). A failure is kept for the
+ * rest of the pass too: an agent off EC2 waits for IMDS's timeout once per pass, not once per token. The
+ * secrets stay in their locked buffers until agent_creds_cache_done() at the pass's end. */
 typedef int (*agent_creds_acquire_fn)(const struct agent_creds_opts *o, struct agent_creds *ret,
                                       char **ret_error);
 
