@@ -47,9 +47,11 @@ int faws_conn_open(int fd, SSL_CTX *ctx, int timeout_ms, struct faws_conn *ret, 
         *ret_why = NULL;
         if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
             setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+                int r = negative_errno();
+
                 *ret_why = "setsockopt";
                 safe_close(fd);
-                return -errno;
+                return r;
         }
         if (ctx) {
                 ssl = SSL_new(ctx);
