@@ -9,6 +9,7 @@
 #include "agent/creds.h"
 #include "aws/imds-client.h"
 #include "common/errmsg.h"
+#include "common/log.h"
 #include "common/rpc-messages.h"
 
 void agent_creds_done(struct agent_creds *c) {
@@ -213,5 +214,88 @@ int agent_creds_acquire(const struct agent_creds_opts *o, struct agent_creds *re
         c.role_arn_maybe_wrong = info.role_arn_maybe_wrong;
         *ret = c;
         c = (struct agent_creds){};
+        return 0;
+}
+
+void agent_creds_cache_done(struct agent_creds_cache *cache) {
+        agent_creds_acquire_fn acquire;
+        unsigned n;
+
+        if (!cache)
+                return;
+        n = cache->acquisitions;
+        acquire = cache->acquire;
+        agent_creds_done(&cache->creds);
+        free(cache->error_msg);
+        free(cache->error_arn_msg);
+        *cache = (struct agent_creds_cache){ .acquire = acquire, .acquisitions = n };
+}
+
+static int cached_error(int r, const char *msg, char **ret_error) {
+        return errmsg_set(ret_error, r, "%s", msg ? msg : strerror(-r));
+}
+
+/* One acquisition, with or without the ARN; its result or its failure kept in the cache. */
+static int cache_fetch(struct agent_creds_cache *cache, const struct agent_creds_opts *o, bool arn,
+                       char **ret_error) {
+        _cleanup_(agent_creds_done) struct agent_creds c = {};
+        _cleanup_free_ char *error = NULL;
+        struct agent_creds_opts io = *o;
+        int r;
+
+        io.want_arn = arn;
+        cache->acquisitions++;
+        r = (cache->acquire ?: agent_creds_acquire)(&io, &c, &error);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                /* without the ARN failing means with it fails too; not the other way round */
+                free(cache->error_arn_msg);
+                cache->error_arn = r;
+                cache->error_arn_msg = error ? strdup(error) : NULL;
+                if (!arn) {
+                        free(cache->error_msg);
+                        cache->error = r;
+                        cache->error_msg = error ? strdup(error) : NULL;
+                }
+                return cached_error(r, error, ret_error);
+        }
+        log_debug("AWS credentials for this sync pass: %s%s (access key id %.4s..., acquisition %u)",
+                  c.from_imds ? "the instance role's from IMDS" : "the environment's",
+                  arn ? " with the role ARN" : "", c.access_key_id, cache->acquisitions);
+        agent_creds_done(&cache->creds);
+        cache->creds = c;
+        c = (struct agent_creds){};
+        cache->valid = true;
+        cache->has_arn = arn;
+        return 0;
+}
+
+int agent_creds_cache_get(struct agent_creds_cache *cache, const struct agent_creds_opts *o,
+                          const struct agent_creds **ret, char **ret_error) {
+        bool arn;
+        int64_t now;
+        int r;
+
+        if (!cache || !o || !ret)
+                return -EINVAL;
+        now = o->now ? o->now : (int64_t) time(NULL);
+        if (cache->valid && (cache->has_arn || !o->want_arn) &&
+            (!cache->creds.from_imds || cache->creds.expiration - now >= AGENT_CREDS_REFRESH_MARGIN_SECS)) {
+                *ret = &cache->creds;
+                return 0;
+        }
+        if (o->want_arn && cache->error_arn < 0)
+                return cached_error(cache->error_arn, cache->error_arn_msg, ret_error);
+        if (!o->want_arn && cache->error < 0)
+                return cached_error(cache->error, cache->error_msg, ret_error);
+        /* the ARN too when it is wanted later in the pass, unless it could not be had this pass */
+        arn = o->want_arn || (o->prefer_arn && cache->error_arn == 0);
+        r = cache_fetch(cache, o, arn, ret_error);
+        if (r < 0 && r != -ENOMEM && arn && !o->want_arn)
+                r = cache_fetch(cache, o, false, ret_error);
+        if (r < 0)
+                return r;
+        *ret = &cache->creds;
         return 0;
 }

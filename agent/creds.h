@@ -35,7 +35,10 @@ struct agent_creds_opts {
         const char *imds_endpoint; /* NULL: AWS_IMDS_DEFAULT_ENDPOINT */
         int imds_timeout_ms;       /* 0: AWS_IMDS_DEFAULT_TIMEOUT_MS */
         bool want_arn;             /* also the role ARN and partition (Acm sources) */
-        int64_t now;               /* UNIX seconds; 0: time(NULL) */
+        /* agent_creds_cache_get() only: fetch the ARN too when it can (an Acm source comes later in the
+         * pass), falling back to credentials without it; agent_creds_acquire() ignores it */
+        bool prefer_arn;
+        int64_t now; /* UNIX seconds; 0: time(NULL) */
 };
 
 /* AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (optional); the region from cfg_region
@@ -53,3 +56,34 @@ _must_check_ int agent_creds_acquire(const struct agent_creds_opts *o, struct ag
                                      char **ret_error);
 /* Wipes and frees; the struct is zeroed. Usable as _cleanup_(agent_creds_done). */
 void agent_creds_done(struct agent_creds *c);
+
+/* The credentials of one sync pass, shared by every Acm/S3 source and the KMS round of that pass, so
+ * IMDS is asked once per pass, not once per token. A pass starts with an empty cache (credentials are
+ * re-read every pass); within it, credentials are fetched again only when they come within
+ * AGENT_CREDS_REFRESH_MARGIN_SECS of their Expiration or when more is wanted (the role ARN, for an Acm
+ * source, after credentials fetched without it; prefer_arn fetches it ahead). A failure is kept for the
+ * rest of the pass too: an agent off EC2 waits for IMDS's timeout once per pass, not once per token. The
+ * secrets stay in their locked buffers until agent_creds_cache_done() at the pass's end. */
+typedef int (*agent_creds_acquire_fn)(const struct agent_creds_opts *o, struct agent_creds *ret,
+                                      char **ret_error);
+
+struct agent_creds_cache {
+        agent_creds_acquire_fn acquire; /* NULL: agent_creds_acquire (tests: a stand-in); kept by done */
+        struct agent_creds creds;
+        bool valid;   /* creds holds a result */
+        bool has_arn; /* ... fetched with want_arn */
+        /* < 0: the pass's acquisition failed with it (and its message): error without the ARN (then
+         * with it too), error_arn with the ARN (credentials without it may still be had: the environment's)
+         */
+        int error, error_arn;
+        char *error_msg, *error_arn_msg;
+        unsigned acquisitions; /* agent_creds_acquire() calls made (tests) */
+};
+
+/* The pass's credentials for o (o->now, o->want_arn and o->prefer_arn are honoured; o's other fields must
+ * be the same for the whole pass): borrowed in *ret until agent_creds_cache_done(). Errors as
+ * agent_creds_acquire(), *ret_error a copy of the message. */
+_must_check_ int agent_creds_cache_get(struct agent_creds_cache *cache, const struct agent_creds_opts *o,
+                                       const struct agent_creds **ret, char **ret_error);
+/* Wipes the credentials; the cache is empty again (the next pass). */
+void agent_creds_cache_done(struct agent_creds_cache *cache);

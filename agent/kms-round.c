@@ -15,6 +15,7 @@
 #include "agent/attestation.h"
 #include "agent/creds.h"
 #include "agent/kms-round.h"
+#include "agent/source-s3.h"
 #include "common/cleanup-ssl.h"
 #include "common/errmsg.h"
 #include "common/log.h"
@@ -160,8 +161,8 @@ static int round_attest(struct agent_round *rd) {
         return 0;
 }
 
-/* KMS_BEGIN; the credentials are wiped right after. */
-static int round_begin(struct agent_round *rd, struct agent_creds *creds) {
+/* KMS_BEGIN with the pass's credentials (wiped at the pass's end, agent_round_end()). */
+static int round_begin(struct agent_round *rd, const struct agent_creds *creds) {
         struct rpc_kms_begin_resp resp = {};
         uint64_t now = wall_ms();
         int r;
@@ -172,7 +173,6 @@ static int round_begin(struct agent_round *rd, struct agent_creds *creds) {
                                                                .secret_access_key = creds->secret_access_key,
                                                                .session_token = creds->session_token },
                                 now, &resp);
-        agent_creds_done(creds);
         if (r < 0)
                 return round_fail(rd, r, agent_kms_retry_kind(r, rpc_client_is_broken(rd->client)),
                                   "KMS_BEGIN failed: %s", agent_kms_status_text(r) ?: strerror(-r));
@@ -186,15 +186,18 @@ static int round_begin(struct agent_round *rd, struct agent_creds *creds) {
 
 static int round_open(struct agent_round *rd) {
         const struct agent_config_enclave *e = &rd->cfg->enclave;
-        _cleanup_(agent_creds_done) struct agent_creds creds = {};
+        const struct agent_creds *creds = NULL;
         _cleanup_free_ char *error = NULL;
         uint32_t version;
         int r;
 
         /* Before anything reaches the enclave: an agent without credentials has nothing to send. */
-        r = agent_creds_acquire(
+        r = agent_creds_cache_get(
+                &rd->creds,
                 &(struct agent_creds_opts){ .region = rd->cfg->options.region,
-                                            .imds_endpoint = rd->cfg->options.imds_endpoint },
+                                            .imds_endpoint = rd->cfg->options.imds_endpoint,
+                                            /* as the pass's Acm sources ask: one IMDS round for all */
+                                            .prefer_arn = agent_s3_sources_want_arn(rd->cfg) },
                 &creds, &error);
         /* -ENOKEY for any credential problem: the tokens count as settled (systemd gets READY=1 and the
          * agent keeps running), and retry with back-off. */
@@ -223,7 +226,7 @@ static int round_open(struct agent_round *rd) {
         r = round_attest(rd);
         if (r < 0)
                 return r;
-        r = round_begin(rd, &creds);
+        r = round_begin(rd, creds);
         if (r < 0)
                 return r;
         rd->begun = true;
@@ -263,5 +266,6 @@ void agent_round_end(struct agent_round *rd) {
         }
         rd->client = rpc_client_free(rd->client);
         free(rd->error_msg);
+        agent_creds_cache_done(&rd->creds);
         *rd = (struct agent_round){ .cfg = rd->cfg, .launcher = rd->launcher };
 }

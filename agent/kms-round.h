@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "agent/config/config.h"
+#include "agent/creds.h"
 #include "agent/launcher/launcher.h"
 #include "common/rpc-client.h"
 
@@ -28,6 +29,8 @@ struct agent_round {
         enum agent_kms_retry retry;
         char *error_msg; /* what failed, one line (logged once by the round) */
         unsigned sent;   /* TOKEN_ADD / TOKEN_REFRESH calls made in it */
+        /* the pass's AWS credentials, for its Acm/S3 sources and the round: IMDS once per pass */
+        struct agent_creds_cache creds;
 };
 
 void agent_round_init(struct agent_round *rd, const struct agent_config *cfg, struct launcher *l);

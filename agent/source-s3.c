@@ -83,9 +83,18 @@ static const char *source_name(const struct agent_config_token *ct) {
         return ct->source.kind == AGENT_SOURCE_ACM ? ct->source.certificate_arn : ct->source.uri;
 }
 
+bool agent_s3_sources_want_arn(const struct agent_config *cfg) {
+        for (size_t i = 0; cfg && i < cfg->n_tokens; i++)
+                if (cfg->tokens[i].source.kind == AGENT_SOURCE_ACM)
+                        return true;
+        return false;
+}
+
 int agent_s3_source_sync(const struct agent_config *cfg, const struct agent_config_token *ct,
-                         struct agent_s3_cache *cache, char **ret_error) {
-        _cleanup_(agent_creds_done) struct agent_creds creds = {};
+                         struct agent_creds_cache *creds_cache, struct agent_s3_cache *cache,
+                         char **ret_error) {
+        _cleanup_(agent_creds_cache_done) struct agent_creds_cache own = {};
+        const struct agent_creds *cr = NULL;
         _cleanup_(aws_s3_get_result_done) struct aws_s3_get_result res = {};
         _cleanup_(aws_s3_object_done) struct aws_s3_object obj = {};
         _cleanup_free_ char *error = NULL, *pem = NULL, *chain = NULL;
@@ -101,21 +110,23 @@ int agent_s3_source_sync(const struct agent_config *cfg, const struct agent_conf
                 return -EINVAL;
         if (acm && (!ct->source.certificate_arn || !ct->source.certificate_arn[0]))
                 return errmsg_set(ret_error, -EINVAL, "Acm source: certificate_arn is empty");
-        r = agent_creds_acquire(&(struct agent_creds_opts){ .region = cfg->options.region,
-                                                            .imds_endpoint = cfg->options.imds_endpoint,
-                                                            .want_arn = acm },
-                                &creds, &error);
+        r = agent_creds_cache_get(creds_cache ?: &own,
+                                  &(struct agent_creds_opts){ .region = cfg->options.region,
+                                                              .imds_endpoint = cfg->options.imds_endpoint,
+                                                              .want_arn = acm,
+                                                              .prefer_arn = agent_s3_sources_want_arn(cfg) },
+                                  &cr, &error);
         if (r < 0)
                 return errmsg_set(ret_error, r, "%s: AWS credentials: %s", source_name(ct),
                                   error ?: strerror(-r));
         if (acm) {
-                if (creds.role_arn_maybe_wrong)
+                if (cr->role_arn_maybe_wrong)
                         log_warning("Acm source %s: the role ARN %s was derived from the instance profile, "
                                     "which has a path: if the role has one too, set the instance tag "
                                     "InstanceRoleArn (and allow tags in instance metadata)",
-                                    ct->source.certificate_arn, creds.role_arn);
-                r = aws_s3_acm_uri(creds.partition ?: "aws", creds.region,
-                                   ct->source.bucket ?: AGENT_CONFIG_DEFAULT_ACM_BUCKET, creds.role_arn,
+                                    ct->source.certificate_arn, cr->role_arn);
+                r = aws_s3_acm_uri(cr->partition ?: "aws", cr->region,
+                                   ct->source.bucket ?: AGENT_CONFIG_DEFAULT_ACM_BUCKET, cr->role_arn,
                                    ct->source.certificate_arn, &u, &e);
         } else
                 r = aws_s3_uri_parse(ct->source.uri, &u, &e);
@@ -123,10 +134,11 @@ int agent_s3_source_sync(const struct agent_config *cfg, const struct agent_conf
                 return errmsg_set(ret_error, r, "%s: %s", source_name(ct), e.msg);
         (void) snprintf(uri, sizeof(uri), "s3://%s/%s", u.bucket, u.key);
         r = aws_s3_get_object(
-                &(struct aws_s3_opts){ .endpoint = cfg->options.s3_endpoint, .dns_suffix = creds.domain },
-                &(struct aws_credentials){ creds.access_key_id, creds.secret_access_key,
-                                           creds.session_token },
-                creds.region, &u, strcmp(uri, cache->uri) == 0 && cache->etag[0] ? cache->etag : NULL, &res,
+                &(struct aws_s3_opts){ .endpoint = cfg->options.s3_endpoint,
+                                       .dns_suffix = cr->domain,
+                                       .ca_file = cfg->options.s3_ca_file },
+                &(struct aws_credentials){ cr->access_key_id, cr->secret_access_key, cr->session_token },
+                cr->region, &u, strcmp(uri, cache->uri) == 0 && cache->etag[0] ? cache->etag : NULL, &res,
                 &e);
         if (r < 0)
                 return errmsg_set(ret_error, r, "%s%s%s: %s", source_name(ct), acm ? " at " : "",

@@ -161,8 +161,8 @@ struct agent_token *agent_token_free(struct agent_token *t) {
 
 /* Reads the source: the key (in *ret_key, a secret_buf the caller wipes as soon as it is sent; for an
  * encrypted source the KMS ciphertext, not secret but handled alike) and the chain, and their digest. */
-static int material_load(struct agent_token *t, const struct agent_config *cfg, struct agent_material *m,
-                         struct secret_buf **ret_key, char **ret_error) {
+static int material_load(struct agent_token *t, const struct agent_config *cfg, struct agent_round *round,
+                         struct agent_material *m, struct secret_buf **ret_key, char **ret_error) {
         _cleanup_secret_ struct secret_buf *key = NULL;
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
         struct provision_key_summary sum;
@@ -172,7 +172,7 @@ static int material_load(struct agent_token *t, const struct agent_config *cfg, 
         if (t->cfg->source.kind == AGENT_SOURCE_ACM || t->cfg->source.kind == AGENT_SOURCE_S3) {
                 bool had = t->s3.etag[0] != '\0';
 
-                r = agent_s3_source_sync(cfg, t->cfg, &t->s3, ret_error);
+                r = agent_s3_source_sync(cfg, t->cfg, round ? &round->creds : NULL, &t->s3, ret_error);
                 if (r > 0 && had)
                         log_info("Token '%s': its object changed (ETag %s), a renewal or a new key",
                                  t->label, t->s3.etag);
@@ -604,7 +604,7 @@ static int refresh_encrypted(struct agent_token *t, struct agent_round *round, u
         int r;
 
         *ret_changed = false;
-        r = material_load(t, round->cfg, &m, &ct, &error);
+        r = material_load(t, round->cfg, round, &m, &ct, &error);
         if (r < 0) {
                 *settled = true;
                 set_error(t, error);
@@ -665,7 +665,7 @@ static int step(struct agent_token *t, const struct agent_config *cfg, struct la
         default: break;
         }
         log_debug("Syncing token '%s'", t->label);
-        r = material_load(t, cfg, &m, &key, &error);
+        r = material_load(t, cfg, round, &m, &key, &error);
         if (r < 0) {
                 *settled = true;
                 set_error(t, error);

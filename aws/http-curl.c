@@ -661,7 +661,10 @@ int aws_url_fetch(const struct aws_url_opts *o, const struct aws_url_req *q, str
                 if (*p <= 0x20 || *p >= 0x7f)
                         return aws_err(e, -EINVAL, "url: invalid character at byte %zu",
                                        (size_t) (p - q->url));
-        url_what(q->url, what, sizeof(what));
+        if (o->label)
+                (void) snprintf(what, sizeof(what), "%s", o->label);
+        else
+                url_what(q->url, what, sizeof(what));
         get = strcmp(q->method, "GET") == 0;
         put = strcmp(q->method, "PUT") == 0;
         post = strcmp(q->method, "POST") == 0;

@@ -90,6 +90,9 @@ struct aws_url_opts {
         /* Tests: "HOST:PORT:CONNECT_HOST:CONNECT_PORT" (libcurl's CONNECT_TO): the URL's host (TLS name,
          * Host header, signature) stays, the connection goes to a loopback fake. NULL: none. */
         const char *connect_to;
+        /* What messages name the request by (e.g. "https://host:port", when the URL is long and the
+         * caller names the object itself); NULL: the URL without its query, at most 120 bytes. */
+        const char *label;
 };
 
 struct aws_url_req {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws/endpoint.h"
 #include "aws/s3-client.h"
 
 void aws_s3_get_result_done(struct aws_s3_get_result *r) {
@@ -23,6 +24,13 @@ static bool etag_ok(const char *s) {
                 if (s[i] < 0x21 || s[i] > 0x7e)
                         return false;
         return true;
+}
+
+/* "S3 https://host[:port]": what transport errors name (the caller names the object; its URL can be
+ * longer than a message). */
+static void endpoint_label(const struct aws_s3_target *t, char *buf, size_t size) {
+        (void) snprintf(buf, size, "S3 %s://%s", strncmp(t->url, "http://", 7) == 0 ? "http" : "https",
+                        t->host);
 }
 
 static int refusal(const struct aws_s3_uri *obj, const char *action, const struct aws_url_resp *resp,
@@ -68,6 +76,7 @@ int aws_s3_get_object(const struct aws_s3_opts *o, const struct aws_credentials 
         _cleanup_(aws_sigv4_result_done) struct aws_sigv4_result sig = {};
         _cleanup_(aws_url_resp_done) struct aws_url_resp resp = {};
         struct aws_header h[2 + AWS_SIGV4_MAX_ADD];
+        char label[AWS_HOST_MAX + 16];
         size_t nh = 0;
         int64_t now;
         int r;
@@ -81,6 +90,7 @@ int aws_s3_get_object(const struct aws_s3_opts *o, const struct aws_credentials 
         r = aws_s3_target_make(o->endpoint, region, o->dns_suffix, o->path_style, obj, &t, e);
         if (r < 0)
                 return r;
+        endpoint_label(&t, label, sizeof(label));
         now = o->now ? o->now : (int64_t) time(NULL);
         h[nh++] = (struct aws_header){ "Host", t.host };
         if (if_none_match)
@@ -103,7 +113,8 @@ int aws_s3_get_object(const struct aws_s3_opts *o, const struct aws_credentials 
                 &(struct aws_url_opts){ .ca_file = o->ca_file,
                                         .total_timeout_ms = o->timeout_ms,
                                         .max_response = AWS_S3_OBJECT_MAX,
-                                        .allow_http = strncmp(t.url, "http://", 7) == 0 },
+                                        .allow_http = strncmp(t.url, "http://", 7) == 0,
+                                        .label = label },
                 &(struct aws_url_req){ .method = "GET", .url = t.url, .headers = h, .n_headers = nh }, &resp,
                 e);
         if (r == -EMSGSIZE)
@@ -132,6 +143,7 @@ int aws_s3_put_object(const struct aws_s3_opts *o, const struct aws_credentials 
         _cleanup_(aws_sigv4_result_done) struct aws_sigv4_result sig = {};
         _cleanup_(aws_url_resp_done) struct aws_url_resp resp = {};
         struct aws_header h[2 + AWS_SIGV4_MAX_ADD];
+        char label[AWS_HOST_MAX + 16];
         size_t nh = 0;
         int64_t now;
         int r;
@@ -145,6 +157,7 @@ int aws_s3_put_object(const struct aws_s3_opts *o, const struct aws_credentials 
         r = aws_s3_target_make(o->endpoint, region, o->dns_suffix, o->path_style, obj, &t, e);
         if (r < 0)
                 return r;
+        endpoint_label(&t, label, sizeof(label));
         now = o->now ? o->now : (int64_t) time(NULL);
         h[nh++] = (struct aws_header){ "Host", t.host };
         h[nh++] = (struct aws_header){ "Content-Type", "application/json" };
@@ -166,7 +179,8 @@ int aws_s3_put_object(const struct aws_s3_opts *o, const struct aws_credentials 
                 h[nh++] = sig.add[i];
         r = aws_url_fetch(&(struct aws_url_opts){ .ca_file = o->ca_file,
                                                   .total_timeout_ms = o->timeout_ms,
-                                                  .allow_http = strncmp(t.url, "http://", 7) == 0 },
+                                                  .allow_http = strncmp(t.url, "http://", 7) == 0,
+                                                  .label = label },
                           &(struct aws_url_req){ .method = "PUT",
                                                  .url = t.url,
                                                  .headers = h,

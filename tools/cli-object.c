@@ -27,7 +27,8 @@
 static void help(void) {
         printf("Usage: enclave-acm object create --key KEY.pem --cert CHAIN.pem --kms-key-id ID [--region "
                "R]\n"
-               "                                 [-o FILE] [--s3 s3://BUCKET/KEY [--s3-endpoint URL]]\n"
+               "                                 [-o FILE] [--s3 s3://BUCKET/KEY [--s3-endpoint URL] "
+               "[--s3-ca FILE]]\n"
                "                                 [--imds-endpoint URL] [--kms-ca FILE] [--kms-connect-to "
                "HOST:PORT]\n"
                "\n"
@@ -51,6 +52,7 @@ static void help(void) {
                "  --s3 s3://BUCKET/KEY    upload the object there (S3 PutObject)\n"
                "  --s3-endpoint URL       S3 for --s3: https://host[:port] (http:// to loopback only: "
                "tests)\n"
+               "  --s3-ca FILE            a CA bundle for S3's TLS certificate instead of the system's\n"
                "  --imds-endpoint URL     the instance metadata service (tests: a loopback fake)\n"
                "  --kms-ca FILE           a CA bundle for KMS's TLS certificate instead of the system's\n"
                "  --kms-connect-to HOST:PORT\n"
@@ -220,7 +222,8 @@ static int object_create(int argc, char **argv) {
                 ARG_KMS_CA,
                 ARG_CONNECT_TO,
                 ARG_S3,
-                ARG_S3_ENDPOINT
+                ARG_S3_ENDPOINT,
+                ARG_S3_CA,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -234,10 +237,11 @@ static int object_create(int argc, char **argv) {
                 { "kms-connect-to", required_argument, NULL, ARG_CONNECT_TO },
                 { "s3", required_argument, NULL, ARG_S3 },
                 { "s3-endpoint", required_argument, NULL, ARG_S3_ENDPOINT },
+                { "s3-ca", required_argument, NULL, ARG_S3_CA },
                 {},
         };
         const char *key = NULL, *cert = NULL, *key_id = NULL, *region = NULL, *out = NULL, *imds = NULL,
-                   *kms_ca = NULL, *connect_to = NULL, *s3 = NULL, *s3_endpoint = NULL;
+                   *kms_ca = NULL, *connect_to = NULL, *s3 = NULL, *s3_endpoint = NULL, *s3_ca = NULL;
         struct aws_s3_uri s3_uri = {};
         _cleanup_(object_creds_done) struct object_creds creds = {};
         _cleanup_secret_ struct secret_buf *pem = NULL;
@@ -263,6 +267,7 @@ static int object_create(int argc, char **argv) {
                 case ARG_CONNECT_TO: connect_to = optarg; break;
                 case ARG_S3: s3 = optarg; break;
                 case ARG_S3_ENDPOINT: s3_endpoint = optarg; break;
+                case ARG_S3_CA: s3_ca = optarg; break;
                 default: log_error("Try 'enclave-acm object create --help'."); return CLI_EXIT_USAGE;
                 }
         }
@@ -321,7 +326,7 @@ static int object_create(int argc, char **argv) {
         if ((out || !s3) && write_output(out, doc, doc_len) < 0)
                 return CLI_EXIT_FAILED;
         if (s3) {
-                r = aws_s3_put_object(&(struct aws_s3_opts){ .endpoint = s3_endpoint },
+                r = aws_s3_put_object(&(struct aws_s3_opts){ .endpoint = s3_endpoint, .ca_file = s3_ca },
                                       &(struct aws_credentials){ creds.akid, creds.secret, creds.token },
                                       creds.region, &s3_uri, doc, doc_len, &e);
                 if (r < 0) {

@@ -48,6 +48,7 @@ enum {
         OPTIONS_SERVER_CONTROL,
         OPTIONS_SERVER_CONFIG,
         OPTIONS_SERVER_PID_FILE,
+        OPTIONS_S3_CA_FILE,
         OPTIONS_REGION,
         OPTIONS_IMDS_ENDPOINT,
         OPTIONS_S3_ENDPOINT,
@@ -305,6 +306,7 @@ static const struct config_field options_fields[] = {
           .flags = CONFIG_ABSOLUTE },
         { "server_pid_file", OPTIONS_SERVER_PID_FILE, config_parse_string, O(server_pid_file),
           .flags = CONFIG_ABSOLUTE },
+        { "s3_ca_file", OPTIONS_S3_CA_FILE, config_parse_string, O(s3_ca_file), .flags = CONFIG_ABSOLUTE },
         { "region", OPTIONS_REGION, parse_region, O(region) },
         { "imds_endpoint", OPTIONS_IMDS_ENDPOINT, parse_imds_endpoint, O(imds_endpoint) },
         { "s3_endpoint", OPTIONS_S3_ENDPOINT, parse_s3_endpoint, O(s3_endpoint) },
@@ -517,6 +519,7 @@ struct agent_config *agent_config_free(struct agent_config *c) {
         free(c->enclave.kms_proxy);
         free(c->enclave.kms_ca_file);
         free(c->options.region);
+        free(c->options.s3_ca_file);
         free(c->options.imds_endpoint);
         free(c->options.s3_endpoint);
         free(c->options.runtime_dir);
@@ -693,12 +696,14 @@ static int load_measurements(struct agent_config *cfg, struct agent_config_diag 
         return 0;
 }
 
-/* With nitro-cli, credentials go only to an enclave whose PCRs were checked: some must be expected. */
+/* With nitro-cli, credentials go only to an enclave whose PCRs were checked: some must be expected. A File
+ * encrypted_key without them is an error. An Acm or S3 token is only a warning: an ACM for Nitro Enclaves
+ * acm.yaml (nitro-cli, Acm tokens, no PCRs: ACM has no such key) must still load unchanged; the KMS round
+ * then refuses at every sync to send credentials (agent/kms-round.c), which is what keeps them safe. */
 static int check_attestation_policy(const struct agent_config *cfg, struct agent_config_diag *diag) {
         if (cfg->enclave.launcher != AGENT_LAUNCHER_NITRO_CLI || cfg->enclave.pcrs_origin != AGENT_PCRS_NONE)
                 return 0;
         for (size_t i = 0; i < cfg->n_tokens; i++)
-                /* Acm and S3 tokens are refused at run time by the KMS round (nothing sent) */
                 if (cfg->tokens[i].source.kind == AGENT_SOURCE_FILE &&
                     agent_config_token_encrypted(&cfg->tokens[i]))
                         return config_diag_add(
@@ -708,6 +713,18 @@ static int check_attestation_policy(const struct agent_config *cfg, struct agent
                                 "receive the AWS credentials: set enclave.expected_pcrs (at least PCR0) or "
                                 "put %s (nitro-cli build-enclave's output) next to enclave.image_path",
                                 cfg->tokens[i].label, AGENT_IMAGE_MEASUREMENTS_FILE);
+        for (size_t i = 0; i < cfg->n_tokens; i++)
+                if (agent_config_token_encrypted(&cfg->tokens[i]))
+                        return config_diag_add(
+                                diag, AGENT_CONFIG_WARNING, cfg->tokens[i].line, cfg->tokens[i].column,
+                                "enclave.expected_pcrs",
+                                "token '%s' (%s source) will not be provisioned: nothing says which enclave "
+                                "image may receive the AWS credentials; set enclave.expected_pcrs (at least "
+                                "PCR0) or put %s (nitro-cli build-enclave's output) next to "
+                                "enclave.image_path",
+                                cfg->tokens[i].label,
+                                agent_source_kind_to_string(cfg->tokens[i].source.kind),
+                                AGENT_IMAGE_MEASUREMENTS_FILE);
         return 0;
 }
 

@@ -125,6 +125,8 @@ struct agent_config_options {
         uint64_t sync_interval_secs;
         char *runtime_dir;
         char *state_dir;
+        /* PEM bundle trusted for S3's certificate instead of the system's; NULL: the system's */
+        char *s3_ca_file;
         enum agent_server_control server_control;
         char *server_config; /* direct mode; NULL: the server's built-in default */
         /* direct mode: the pid file that tells whether the server runs; NULL: found from server_config

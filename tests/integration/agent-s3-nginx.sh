@@ -1,10 +1,11 @@
 #!/bin/bash
 # An S3 source served by nginx, and its renewal with no failed handshake: enclave-acm-agent (local
 # launcher, NSM simulator) takes the instance role's credentials from fake-aws's IMDS, the object from
-# fake-aws's S3, the enclave decrypts the key at fake-kms, nginx (direct mode, libp11 engine) serves
-# the certificate; the object is then replaced by a renewed one: the next sync rotates the token and
-# nginx serves the new certificate after a graceful reload, same master pid, while a client loop of
-# 200 TLS handshakes sees no failure. Plain script: exit 0 pass, 77 skip, anything else fail.
+# fake-aws's S3 over HTTPS (verified against the fake's test CA, options.s3_ca_file), the enclave
+# decrypts the key at fake-kms, nginx (direct mode, libp11 engine) serves the certificate; the object
+# is then replaced by a renewed one: the next sync rotates the token and nginx serves the new
+# certificate after a graceful reload, same master pid, while a client loop of 200 TLS handshakes sees
+# no failure. Plain script: exit 0 pass, 77 skip, anything else fail.
 set -euo pipefail
 . "$(dirname "$0")/agent-lib.sh"
 
@@ -72,17 +73,19 @@ put_object "$T/objects/certs-bucket/web.json" rsa2048
 
 "$FAKE_AWS" --port-file "$T/aws.port" --objects "$T/objects" --region "$REGION" --role web-role \
         --credentials "$AKID:$SECRET:$SESSION" --role-arn-tag arn:aws:iam::123456789012:role/web-role \
+        --tls-port-file "$T/aws-tls.port" --ca-out "$T/s3-ca.pem" --stats "$T/aws.stats" \
         --log "$T/requests.log" >>"$T/fake-aws.log" 2>&1 &
 AWS_PID=$!
-wait_for 10 "fake-aws is up" test -s "$T/aws.port"
+wait_for 10 "fake-aws is up" test -s "$T/aws-tls.port"
 EP=http://127.0.0.1:$(cat "$T/aws.port")
+S3EP=https://localhost:$(cat "$T/aws-tls.port") # S3 over TLS, verified against the fake's test CA
 echo "${AKID}0001:${SECRET}1:${SESSION}1" >"$T/kms-creds"
 "$FAKE_KMS" serve --listen "unix:path=$T/kms.sock" --ca-out "$T/kms-ca.pem" --credentials "@$T/kms-creds" \
         --region "$REGION" --attestation-root "$T/run/nsm-sim-root.pem" --master-key "$T/master.key" \
         --policy-pcr "0=$PCR0" >>"$T/fake-kms.log" 2>&1 &
 KMS_PID=$!
 wait_for 30 "fake-kms wrote its CA" test -s "$T/kms-ca.pem"
-ok "fake IMDS + S3 and fake KMS are up"
+ok "fake IMDS (HTTP), fake S3 (HTTPS, test CA) and fake KMS are up"
 
 sed "s|^MODULE_PATH = .*|MODULE_PATH = $P11_MODULE|; s|^dynamic_path = .*|dynamic_path = $ENGINE|" \
         "$SRC_ROOT/packaging/openssl-enclave-acm.cnf" >"$T/openssl.cnf"
@@ -134,7 +137,8 @@ options:
   sync_interval_secs: 2
   reload_wait_ms: 500
   imds_endpoint: $EP
-  s3_endpoint: $EP
+  s3_endpoint: $S3EP
+  s3_ca_file: $T/s3-ca.pem
 log:
   level: debug
 tokens:
@@ -181,6 +185,10 @@ wait "$LOOP_PID" || true
 FAILS=$(cat "$T/handshake-failures")
 [[ $FAILS == 0 ]] || fail "$FAILS of 200 handshakes failed across the renewal"
 ok "200 handshakes across the renewal, 0 failed"
+stat_of() { sed -n "s/^$1=//p" "$T/aws.stats"; }
+[[ $(stat_of s3_plain_refused) == 0 && $(stat_of s3_200) -ge 2 && $(stat_of s3_tls) -ge 2 ]] ||
+        fail "the object was not fetched over TLS: $(tr '\n' ' ' <"$T/aws.stats")"
+ok "the object and its renewal came over HTTPS ($(stat_of s3_tls) S3 requests over TLS, none in plain HTTP)"
 
 stop_agent
 ok "the agent stops cleanly"

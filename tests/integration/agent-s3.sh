@@ -1,12 +1,15 @@
 #!/bin/bash
 # The production key path end to end on loopback, with fakes standing in for AWS: enclave-acm-agent
-# (local launcher, NSM simulator) takes the instance role's credentials from fake-aws's IMDS, fetches
-# an S3 source and an Acm source (ACM's object name from the role ARN tag) from fake-aws's S3 (SigV4
-# checked against those credentials), and sends the encryptedPrivateKey through its KMS round; the
+# (local launcher, NSM simulator) takes the instance role's credentials from fake-aws's IMDS (plain
+# HTTP, as the real one), fetches an S3 source and an Acm source (ACM's object name from the role ARN
+# tag) from fake-aws's S3 over HTTPS (libcurl verifying the fake's certificate against the test CA in
+# options.s3_ca_file; SigV4 checked against those credentials), and sends the encryptedPrivateKey through its KMS round; the
 # enclave decrypts it at fake-kms (attestation, PCR0 policy); the tokens then sign through the
 # PKCS#11 module. Then: a replaced object (a renewal) updates the token; an unchanged object is one
 # conditional GET per sync (counted at the fake); a source whose object is missing fails alone, with
-# its one-line error, and the others keep being served; no secret reaches the logs.
+# its one-line error, and the others keep being served; S3 with a CA that did not sign its certificate,
+# or under a name its certificate does not carry, is refused with one line naming the URI; no secret
+# reaches the logs.
 # Plain script: exit 0 pass, 77 skip, anything else fail.
 set -euo pipefail
 . "$(dirname "$0")/agent-lib.sh"
@@ -73,10 +76,14 @@ ok "S3 object made: the key encrypted by the fake KMS, in the object JSON ACM pu
 # fake-aws: IMDS + S3 on a loopback port
 "$FAKE_AWS" --port-file "$T/aws.port" --objects "$T/objects" --region "$REGION" --role "$ROLE" \
         --credentials "$AKID:$SECRET:$SESSION" --role-arn-tag "$ROLE_ARN" --stats "$T/aws.stats" \
+        --tls-port-file "$T/aws-tls.port" --ca-out "$T/s3-ca.pem" \
         --log "$T/requests.log" >>"$T/fake-aws.log" 2>&1 &
 AWS_PID=$!
-wait_for 10 "fake-aws is up" test -s "$T/aws.port"
+wait_for 10 "fake-aws is up" test -s "$T/aws-tls.port"
 EP=http://127.0.0.1:$(cat "$T/aws.port")
+# S3 over TLS: the fake's certificate names localhost only (so 127.0.0.1 is a wrong host name)
+S3EP=https://localhost:$(cat "$T/aws-tls.port")
+S3EP_BADNAME=https://127.0.0.1:$(cat "$T/aws-tls.port")
 # fake-kms accepts the credentials fake-aws's IMDS hands out (generation 1, see tests/fakes/README)
 echo "${AKID}0001:${SECRET}1:${SESSION}1" >"$T/kms-creds"
 "$FAKE_KMS" serve --listen "unix:path=$T/kms.sock" --ca-out "$T/kms-ca.pem" --credentials "@$T/kms-creds" \
@@ -84,7 +91,7 @@ echo "${AKID}0001:${SECRET}1:${SESSION}1" >"$T/kms-creds"
         --policy-pcr "0=$PCR0" --stats "$T/kms-stats.json" >>"$T/fake-kms.log" 2>&1 &
 KMS_PID=$!
 wait_for 30 "fake-kms wrote its CA" test -s "$T/kms-ca.pem"
-ok "fake IMDS + S3 on $EP and fake KMS on a unix socket are up"
+ok "fake IMDS on $EP, fake S3 on $S3EP (TLS, test CA) and fake KMS on a unix socket are up"
 
 # The Acm object is made by `enclave-acm object create`: KMS Encrypt with the role's credentials from
 # the fake IMDS, at a second fake KMS on TCP (same master key, so the first one's Decrypt opens it).
@@ -98,7 +105,8 @@ ACM_OBJ=$T/objects/$ACM_BUCKET/${ROLE_ARN//\//_}_${CERT_ARN//\//_}
 "$ENCLAVE_ACM" object create --key "$TEST_DATA/ec-p256.key.pem" --cert "$TEST_DATA/ec-p256.crt.pem" \
         --kms-key-id it-key --imds-endpoint "$EP" --kms-ca "$T/kms2-ca.pem" \
         --kms-connect-to "127.0.0.1:$KPORT" -o "$T/acm-object.json" \
-        --s3 "s3://$ACM_BUCKET/$ROLE_ARN/$CERT_ARN" --s3-endpoint "$EP" >"$T/object-create.log" 2>&1 ||
+        --s3 "s3://$ACM_BUCKET/$ROLE_ARN/$CERT_ARN" --s3-endpoint "$S3EP" --s3-ca "$T/s3-ca.pem" \
+        >"$T/object-create.log" 2>&1 ||
         fail "object create: $(cat "$T/object-create.log")"
 cmp -s "$T/acm-object.json" "$ACM_OBJ" || fail "the uploaded object (fake S3's file) differs from the -o one"
 python3 - "$ACM_OBJ" "$TEST_DATA/ec-p256.crt.pem" <<'PY' || fail "object create wrote an object of another shape"
@@ -125,7 +133,8 @@ options:
   state_dir: $T/state
   sync_interval_secs: 2
   imds_endpoint: $EP
-  s3_endpoint: $EP
+  s3_endpoint: $S3EP
+  s3_ca_file: $T/s3-ca.pem
 log:
   level: debug
 tokens:
@@ -146,7 +155,7 @@ tokens:
 EOF
 chmod 0600 "$T/acm.yaml"
 "$AGENT" --check-config --config "$T/acm.yaml" >"$T/check.out" 2>&1 || fail "--check-config: $(cat "$T/check.out")"
-ok "the configuration with S3, Acm, imds_endpoint and s3_endpoint is valid"
+ok "the configuration with S3, Acm, imds_endpoint, s3_endpoint and s3_ca_file is valid"
 
 head -c 1000 /dev/urandom >"$T/data"
 ecdsa_to_der() { # IN OUT: PKCS#11's r || s to the DER OpenSSL verifies
@@ -203,6 +212,24 @@ gets=$(grep -c 'GET /certs-bucket/web.json' "$T/requests.log")
 ((gets <= syncs && gets >= syncs - 1)) || fail "$gets GETs of web.json for $syncs syncs"
 ok "unchanged: one conditional GET (304) per sync, counted at the fake ($gets GETs, $syncs syncs)"
 
+# IMDS once per sync pass, not once per token: the pass's credentials serve all its sources (and its
+# KMS round). web and acm always sync in the same pass; broken (failing, backing off) may sync in
+# passes of its own. So per window: IMDS rounds (token PUTs) <= web's GETs + broken's GETs (+ 1 for a
+# pass cut by the window's edge), where one round per token would be web + acm + broken (- 1).
+stat_of() { sed -n "s/^$2=//p" "$1" 2>/dev/null; }
+count() { grep -c "$1" "$T/requests.log" || true; }
+tok0=$(stat_of "$T/aws.stats" imds_token) cred0=$(stat_of "$T/aws.stats" imds_creds)
+web0=$(count 'GET /certs-bucket/web.json') acm0=$(count "GET /$ACM_BUCKET/") br0=$(count 'GET /certs-bucket/missing.json')
+wait_for 40 "six more syncs of web" bash -c "[[ \$(grep -c 'GET /certs-bucket/web.json' '$T/requests.log') -ge $((web0 + 6)) ]]"
+tok=$(($(stat_of "$T/aws.stats" imds_token) - tok0)) cred=$(($(stat_of "$T/aws.stats" imds_creds) - cred0))
+web=$(($(count 'GET /certs-bucket/web.json') - web0)) acm=$(($(count "GET /$ACM_BUCKET/") - acm0))
+br=$(($(count 'GET /certs-bucket/missing.json') - br0))
+((acm >= 4)) || fail "acm synced $acm times while web synced $web times"
+((tok <= web + br + 1)) ||
+        fail "IMDS asked $tok times for $web+$acm+$br S3 GETs (web+acm+broken): not once per sync pass"
+((cred == tok)) || fail "$cred credentials GETs for $tok IMDS sessions"
+ok "IMDS once per sync pass: $tok IMDS rounds (token + credentials) for $((web + acm + br)) source syncs (web $web, acm $acm, broken $br), counted at the fake"
+
 # renewal: the object is replaced with another key and certificate: the next sync rotates the token
 put_object "$T/objects/certs-bucket/web.json" rsa3072
 wait_for 30 "the token signs with the renewed key" signs web "$PIN_WEB" rsa3072 SHA256-RSA-PKCS
@@ -219,12 +246,17 @@ ok "the other token is untouched by the rotation"
 # tokens' objects are unchanged, so no KMS round is needed, only signed conditional GETs.
 "$FAKE_AWS" --port-file "$T/aws2.port" --objects "$T/objects" --region "$REGION" --role "$ROLE" \
         --credentials "$AKID:$SECRET:$SESSION" --role-arn-tag "$ROLE_ARN" --stats "$T/aws2.stats" \
-        --cred-ttl 6 --log "$T/requests2.log" >>"$T/fake-aws.log" 2>&1 &
+        --cred-ttl 6 --tls-port-file "$T/aws2-tls.port" --ca-out "$T/s3-ca2.pem" \
+        --log "$T/requests2.log" >>"$T/fake-aws.log" 2>&1 &
 AWS2_PID=$!
-wait_for 10 "the second fake-aws is up" test -s "$T/aws2.port"
+wait_for 10 "the second fake-aws is up" test -s "$T/aws2-tls.port"
 EP2=http://127.0.0.1:$(cat "$T/aws2.port")
-stat_of() { sed -n "s/^$2=//p" "$1" 2>/dev/null; }
-sed -i "s|^  imds_endpoint: .*|  imds_endpoint: $EP2|; s|^  s3_endpoint: .*|  s3_endpoint: $EP2|" "$T/acm.yaml"
+S3EP2=https://localhost:$(cat "$T/aws2-tls.port")
+# set_s3 IMDS S3 CA: points the running agent's configuration there (applied at the next SIGHUP)
+set_s3() {
+        sed -i "s|^  imds_endpoint: .*|  imds_endpoint: $1|; s|^  s3_endpoint: .*|  s3_endpoint: $2|; s|^  s3_ca_file: .*|  s3_ca_file: $3|" "$T/acm.yaml"
+}
+set_s3 "$EP2" "$S3EP2" "$T/s3-ca2.pem"
 kill -HUP "$AGENT_PID"
 wait_for 60 "the third credentials generation handed out" bash -c "[[ \$(sed -n 's/^cred_gen=//p' '$T/aws2.stats' 2>/dev/null) -ge 3 ]]"
 n304=$(grep -c 'GET /certs-bucket/web.json 304' "$T/requests2.log" || true)
@@ -238,11 +270,44 @@ alive "$AGENT_PID" || fail "the agent died while its credentials expired"
 signs web "$PIN_WEB" rsa3072 SHA256-RSA-PKCS || fail "web stopped signing while its credentials expired"
 signs acm "$PIN_ACM" ec-p256 ECDSA-SHA256 || fail "acm stopped signing while its credentials expired"
 ok "expiring IMDS credentials are fetched again: generation $gen ($creds credentials GETs), the syncs keep succeeding (304) and the tokens keep signing"
-# back to the first fake-aws, whose credentials the fake KMS accepts
-sed -i "s|^  imds_endpoint: .*|  imds_endpoint: $EP|; s|^  s3_endpoint: .*|  s3_endpoint: $EP|" "$T/acm.yaml"
+
+# S3's certificate checked: a CA that did not sign it (the second fake's), then a host name it does not
+# carry (127.0.0.1: the certificate names localhost only). Each is refused by libcurl with one line
+# naming the token's URI and the endpoint; the fake sees failed handshakes and no request; the tokens
+# keep signing with the keys they have.
+refused_tls() { # WHAT PATTERN
+        wait_for 30 "$1 refused" grep -q "$2" "$T/agent.log"
+        alive "$AGENT_PID" || fail "the agent died on $1"
+        signs web "$PIN_WEB" rsa3072 SHA256-RSA-PKCS || fail "web stopped signing after $1"
+}
+URI_RE="Token 'web': s3://certs-bucket/web.json: S3 https://"
+n0=$(stat_of "$T/aws.stats" tls_handshake_failed)
+set_s3 "$EP" "$S3EP" "$T/s3-ca2.pem"
+kill -HUP "$AGENT_PID"
+refused_tls "a certificate from another CA" "${URI_RE}localhost:[0-9]*: TLS certificate refused: .*certificate"
+# (with another CA the client aborts inside the handshake; with a wrong name, after it)
+wait_for 10 "the fake saw the client abort the handshake (unknown CA)" \
+        bash -c "[[ \$(sed -n 's/^tls_handshake_failed=//p' '$T/aws.stats') -gt $n0 ]]"
+ok "S3 with a certificate the configured CA did not sign: refused, one line naming the URI (the token keeps its key)"
+s3_before=$(stat_of "$T/aws.stats" s3_get) # from now on every sync is refused before its request
+set_s3 "$EP" "$S3EP_BADNAME" "$T/s3-ca.pem"
+kill -HUP "$AGENT_PID"
+refused_tls "a wrong host name" "${URI_RE}127.0.0.1:[0-9]*: TLS certificate refused: .*127.0.0.1"
+[[ $(stat_of "$T/aws.stats" s3_get) == "$s3_before" ]] ||
+        fail "fake S3 answered requests whose TLS the agent should have refused"
+grep "TLS certificate refused" "$T/agent.log" | grep -v -e "^<[0-9]>Token '" -e "^<[0-9]>Ready: " | grep -q . &&
+        fail "a TLS refusal not on one line of its own naming the token"
+ok "S3 under a host name its certificate does not carry: refused, one line naming the URI; no request reached the fake"
+
+# back to the first fake-aws and its CA (the fake KMS accepts its credentials)
+set_s3 "$EP" "$S3EP" "$T/s3-ca.pem"
 kill -HUP "$AGENT_PID"
 nreq=$(wc -l <"$T/requests.log")
 wait_for 30 "the agent back at the first fake-aws" bash -c "[[ \$(wc -l <'$T/requests.log') -gt $((nreq + 2)) ]]"
+wait_for 30 "web syncing over TLS again" grep -q "GET /certs-bucket/web.json 304" "$T/requests.log"
+[[ $(stat_of "$T/aws.stats" s3_plain_refused) == 0 ]] || fail "the agent sent S3 requests over plain HTTP"
+(($(stat_of "$T/aws.stats" s3_tls) > 3)) || fail "few S3 requests over TLS: $(cat "$T/aws.stats")"
+ok "every S3 request went over TLS ($(stat_of "$T/aws.stats" s3_tls) requests, $(stat_of "$T/aws.stats" tls_handshakes) handshakes)"
 
 # KMS refuses this enclave (its key policy names another PCR0): the renewal fails with one line that
 # prints the enclave's PCR0, and the token keeps signing with the key it has

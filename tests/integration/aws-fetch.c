@@ -2,10 +2,12 @@
  *   aws-fetch imds IMDS_ENDPOINT
  *   aws-fetch s3 IMDS_ENDPOINT S3_ENDPOINT s3://bucket/key [ETAG]
  *   aws-fetch acm IMDS_ENDPOINT S3_ENDPOINT CERTIFICATE_ARN [BUCKET]
- * Prints key=value lines (never a secret); exit 0, or 1 with the client's one-line error on stderr. */
+ * Prints key=value lines (never a secret); exit 0, or 1 with the client's one-line error on stderr.
+ * AWS_FETCH_S3_CA (environment): the CA bundle for S3's TLS certificate (aws_s3_opts.ca_file). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "aws/imds-client.h"
@@ -18,7 +20,9 @@ static int get(const char *imds_ep, const char *s3_ep, const struct aws_s3_uri *
         _cleanup_(aws_s3_object_done) struct aws_s3_object obj = {};
         struct aws_credentials c = { i->creds.access_key_id, i->creds.secret_access_key,
                                      i->creds.session_token };
-        struct aws_s3_opts o = { .endpoint = s3_ep, .timeout_ms = 2000 };
+        struct aws_s3_opts o = { .endpoint = s3_ep,
+                                 .timeout_ms = 2000,
+                                 .ca_file = getenv("AWS_FETCH_S3_CA") };
         struct aws_err e = {};
         int r;
 

@@ -131,6 +131,30 @@ check_output "S3 after the credentials expired: IMDS refreshed them" "^status=20
 [[ $(stat_of cred_gen) -ge 2 && $(stat_of s3_expired) == 0 ]] || fail "credentials not rotated: $(cat "$T/stats")"
 ok "credentials: a new generation after Expiration, never an expired one at S3"
 
+# --- S3 over TLS: the fake's own test CA; the certificate names localhost only ---
+rm -f "$T/tls-port" "$T/s3-ca.pem"
+start_fake --tls-port-file "$T/tls-port" --ca-out "$T/s3-ca.pem"
+wait_for_file "$T/tls-port" 10 || fail "fake-aws's TLS port did not open"
+S3TLS=https://localhost:$(cat "$T/tls-port")
+AWS_FETCH_S3_CA=$T/s3-ca.pem check_output "S3 over TLS, verified against the fake's CA" "^object=ok" \
+        "$AWS_FETCH" s3 "$EP" "$S3TLS" s3://certs-bucket/web/site.json
+[[ $(stat_of s3_tls) == 1 && $(stat_of tls_handshakes) == 1 ]] || fail "not over TLS: $(cat "$T/stats")"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=other-ca \
+        -keyout "$T/other-ca.key" -out "$T/other-ca.pem" >/dev/null 2>&1 || fail "openssl req"
+AWS_FETCH_S3_CA=$T/other-ca.pem check_fails "S3 over TLS: a CA that did not sign the certificate" \
+        "^error: S3 https://localhost:[0-9]+: TLS certificate refused: " \
+        "$AWS_FETCH" s3 "$EP" "$S3TLS" s3://certs-bucket/web/site.json
+grep -q '^errno=129$' "$T/check.out" || fail "not EKEYREJECTED: $(cat "$T/check.out")"
+check_fails "S3 over TLS: the system's CAs do not know the fake's" "TLS certificate refused" \
+        "$AWS_FETCH" s3 "$EP" "$S3TLS" s3://certs-bucket/web/site.json
+AWS_FETCH_S3_CA=$T/s3-ca.pem check_fails "S3 over TLS: a host name the certificate does not carry" \
+        "^error: S3 https://127.0.0.1:[0-9]+: TLS certificate refused: .*127.0.0.1" \
+        "$AWS_FETCH" s3 "$EP" "https://127.0.0.1:$(cat "$T/tls-port")" s3://certs-bucket/web/site.json
+[[ $(stat_of s3_get) == 1 ]] || fail "a refused TLS connection reached S3's handler: $(cat "$T/stats")"
+check_fails "S3 in plain HTTP to a TLS-only fake: refused by the fake" "HTTP 400 TLSRequired" \
+        "$AWS_FETCH" s3 "$EP" "$EP" s3://certs-bucket/web/site.json
+ok "S3 over TLS: the right CA and name accepted; another CA, the system's CAs, another name refused before any request"
+
 stop_fake
 ! grep -q 'fakeSecretKey\|FakeSessionToken' "$T"/*.log "$T/check.out" 2>/dev/null || fail "a secret in a log"
 ok "no secret in any log"
