@@ -134,6 +134,9 @@ static int add_problem(struct agent_health_report *rep, enum agent_state_level l
 
 static int evaluate_enclave(const struct agent_health *h, const struct agent_health_input *in,
                             struct agent_health_report *rep) {
+        if (in->agent_stopped)
+                return add_problem(rep, AGENT_STATE_DOWN, "agent", NULL,
+                                   "agent: stopped (its enclave was terminated)");
         if (!in->enclave_running)
                 return add_problem(rep, AGENT_STATE_DOWN, "enclave", NULL,
                                    "enclave: not running (the agent is launching it)");

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/health.h"
 #include "agent/launcher/launcher.h"
 #include "agent/notify.h"
 #include "agent/token.h"
@@ -23,6 +24,7 @@
 #include "parent/agent-state.h"
 #include "common/log.h"
 #include "common/time-util.h"
+#include "common/transport.h"
 
 #define TICK_USEC                (1000u * 1000u)
 #define ENCLAVE_BACKOFF_MAX_USEC (60u * 1000000u)
@@ -45,7 +47,30 @@ struct service {
         uint64_t started;  /* Unix seconds, for the state file */
         char *state_text;  /* the state file as last written */
         bool state_warned; /* a failure to write it was logged */
+        struct agent_health health;
+        bool watchdog_starved; /* WATCHDOG=1 is being held back (logged once) */
 };
+
+/* The state file's health record is rewritten at least this often (Unix seconds) while the loop runs,
+ * and a reader takes it for stale after stale_after(). */
+static uint64_t heartbeat_secs(const struct agent_config *cfg) {
+        return cfg->options.health_interval_secs ?: 30;
+}
+
+/* Three heartbeats, plus what one pass may legitimately block for: a relaunch (stop, boot) and a ping. */
+static uint64_t stale_after_secs(const struct agent_config *cfg) {
+        return 3 * heartbeat_secs(cfg) + 2 * (cfg->enclave.boot_timeout_ms / 1000u) +
+               cfg->options.health_timeout_ms / 1000u + 30;
+}
+
+static void health_config(const struct agent_config *cfg, struct agent_health_config *ret) {
+        *ret = (struct agent_health_config){
+                .interval_usec = cfg->options.health_interval_secs * 1000000u,
+                .timeout_usec = cfg->options.health_timeout_ms * 1000u,
+                .max_misses = (unsigned) cfg->options.health_misses,
+                .expiry_warning_sec = cfg->options.expiry_warning_days * 86400u,
+        };
+}
 
 static void notify(const char *what) {
         int r = notify_send(what);
@@ -147,6 +172,7 @@ static bool status_compute(const struct service *s, char **ret) {
 /* <runtime_dir>/status for `enclave-acm status`, rewritten when its text changes. */
 static void state_write(struct service *s, bool stopped) {
         _cleanup_free_ char *text = NULL, *path = NULL;
+        uint64_t now = (uint64_t) MAX(time(NULL), (time_t) 0), updated = now - now % heartbeat_secs(s->cfg);
         size_t len;
         int r;
 
@@ -159,7 +185,11 @@ static void state_write(struct service *s, bool stopped) {
                                                              .started = s->started,
                                                              .enclave_failures = s->enclave_failures,
                                                              .status = s->status,
-                                                             .stopped = stopped },
+                                                             .stopped = stopped,
+                                                             .health = &s->health,
+                                                             .health_updated = updated,
+                                                             .health_stale_after =
+                                                                     stale_after_secs(s->cfg) },
                                 &text, &len);
         if (r >= 0 && s->state_text && strcmp(text, s->state_text) == 0)
                 return;
@@ -202,6 +232,72 @@ static void status_update(struct service *s) {
         state_write(s, false);
 }
 
+/* The enclave died, or stopped answering and was stopped: launch another (at once the first time, then
+ * with back-off). The module reconnects by itself once the new one answers: no server restart. */
+static void enclave_lost(struct service *s, uint64_t now) {
+        s->client = rpc_client_free(s->client);
+        s->enclave_failures++;
+        s->enclave_retry_at = now + (s->enclave_failures > 1 ? agent_backoff_usec(s->enclave_failures - 1,
+                                                                                  ENCLAVE_BACKOFF_MAX_USEC)
+                                                             : 0);
+        for (size_t i = 0; i < s->n_tokens; i++)
+                s->tokens[i]->retry_at_usec = 0;
+}
+
+/* PING on a fresh connection to address, by deadline_ms (mono_msec()): a frozen enclave-token still
+ * completes the connect through its listen backlog, then never answers HELLO. */
+static int ping_channel(const char *address, enum rpc_channel ch, uint64_t deadline_ms) {
+        _cleanup_(rpc_client_freep) struct rpc_client *c = NULL;
+        struct transport_addr a;
+        uint64_t now = mono_msec();
+        int r;
+
+        if (!address)
+                return -ENOTCONN;
+        r = transport_addr_parse(address, &a);
+        if (r < 0)
+                return r;
+        if (now >= deadline_ms)
+                return -ETIMEDOUT;
+        r = rpc_client_open_until(&a, ch, (int) MIN(deadline_ms - now, (uint64_t) INT32_MAX), deadline_ms,
+                                  "enclave-acm-agent health", &c);
+        if (r < 0)
+                return r;
+        return rpc_client_call_msg(c, RPC_CALL_PING, NULL, NULL);
+}
+
+/* Both channels within one health_timeout_ms: the loop waits for the ping at most that long. */
+static void health_step(struct service *s, uint64_t now) {
+        uint64_t deadline_ms = now / 1000u + s->cfg->options.health_timeout_ms, took;
+        const char *where = "data channel";
+        char error[96];
+        int r;
+
+        if (!s->launcher->running || !agent_health_ping_due(&s->health, now))
+                return;
+        r = ping_channel(s->launcher->data_address, RPC_CHANNEL_DATA, deadline_ms);
+        if (r >= 0) {
+                where = "control channel";
+                r = ping_channel(s->launcher->control_address, RPC_CHANNEL_CONTROL, deadline_ms);
+        }
+        took = mono_usec() - now;
+        (void) snprintf(error, sizeof(error), "%s: %s", where,
+                        r == -ETIMEDOUT ? "no answer within health_timeout_ms" : strerror(-r));
+        if (r < 0)
+                log_warning("The enclave missed an in-band ping (%s, %u of %" PRIu64 " before a relaunch)",
+                            error, s->health.misses + 1, s->cfg->options.health_misses);
+        else
+                log_debug("In-band ping answered in %" PRIu64 " us", took);
+        if (!agent_health_ping_done(&s->health, mono_usec(), (uint64_t) MAX(time(NULL), (time_t) 0), r, took,
+                                    error))
+                return;
+        log_error("The enclave missed %" PRIu64 " in-band pings in a row: stopping it and launching another",
+                  s->cfg->options.health_misses);
+        s->client = rpc_client_free(s->client);
+        launcher_stop(s->launcher); /* SIGTERM, SIGKILL after a bounded wait: a stopped process goes too */
+        enclave_lost(s, mono_usec());
+}
+
 static void enclave_step(struct service *s, uint64_t now) {
         int r;
 
@@ -211,15 +307,7 @@ static void enclave_step(struct service *s, uint64_t now) {
                                 s->enclave_failures = 0;
                         return;
                 }
-                /* It died. The module reconnects by itself once the new one answers: no server restart. */
-                s->client = rpc_client_free(s->client);
-                s->enclave_failures++;
-                s->enclave_retry_at =
-                        now + (s->enclave_failures > 1 ? agent_backoff_usec(s->enclave_failures - 1,
-                                                                            ENCLAVE_BACKOFF_MAX_USEC)
-                                                       : 0);
-                for (size_t i = 0; i < s->n_tokens; i++)
-                        s->tokens[i]->retry_at_usec = 0;
+                enclave_lost(s, now);
         }
         if (now < s->enclave_retry_at)
                 return;
@@ -233,6 +321,7 @@ static void enclave_step(struct service *s, uint64_t now) {
                 return;
         }
         s->enclave_up_since = now;
+        agent_health_launched(&s->health, mono_usec());
 }
 
 static void main_step(struct service *s) {
@@ -258,6 +347,8 @@ static uint64_t service_step(struct service *s) {
         uint64_t now = mono_usec(), next = now + TICK_USEC;
 
         enclave_step(s, now);
+        health_step(s, mono_usec());
+        next = MIN(next, MAX(agent_health_next_ping(&s->health), now));
         if (s->launcher->running) {
                 /* One KMS round for every token of the pass whose encrypted key must be sent. */
                 struct agent_round round;
@@ -310,6 +401,8 @@ static void warn_simulator(const struct agent_config *cfg) {
  * what left the set is removed from the enclave. Cannot fail. */
 static void service_swap(struct service *s, struct agent_config **ncfg, struct agent_reload *rl,
                          struct launcher **nl) {
+        struct agent_health_config hc;
+
         agent_reload_commit(rl, *ncfg, &s->tokens, &s->n_tokens);
         for (size_t i = 0; i < rl->plan.n_entries; i++)
                 if (rl->plan.entries[i].action != AGENT_RECONCILE_KEEP)
@@ -329,6 +422,8 @@ static void service_swap(struct service *s, struct agent_config **ncfg, struct a
         }
         log_set_max_level((*ncfg)->log.level);
         log_set_timestamp((*ncfg)->log.enable_timestamp);
+        health_config(*ncfg, &hc);
+        agent_health_reconfigure(&s->health, &hc, mono_usec());
         agent_config_free(s->cfg);
         s->cfg = TAKE_PTR(*ncfg);
         s->main_done = false;
@@ -372,6 +467,22 @@ static void service_reload(struct service *s) {
         s->ready_sent = false; /* READY=1 again once the new state settled: ends the reload for systemd */
 }
 
+/* From the loop only, and only while the in-band pings work (or the enclave was relaunched recently):
+ * an enclave that stays unreachable although relaunched gets the agent restarted by systemd. */
+static void watchdog_feed(struct service *s, uint64_t now) {
+        if (!agent_health_watchdog_ok(&s->health, now)) {
+                if (!s->watchdog_starved)
+                        log_error("The enclave has not answered an in-band ping for too long: no longer "
+                                  "feeding systemd's watchdog");
+                s->watchdog_starved = true;
+                return;
+        }
+        if (s->watchdog_starved)
+                log_info("In-band pings answered again: feeding systemd's watchdog");
+        s->watchdog_starved = false;
+        notify("WATCHDOG=1");
+}
+
 static int service_loop(struct service *s, int sigfd) {
         for (;;) {
                 struct pollfd p = { .fd = sigfd, .events = POLLIN };
@@ -381,7 +492,7 @@ static int service_loop(struct service *s, int sigfd) {
 
                 if (s->watchdog_usec) {
                         if (now >= s->next_watchdog) {
-                                notify("WATCHDOG=1");
+                                watchdog_feed(s, now);
                                 s->next_watchdog = now + s->watchdog_usec / 2;
                         }
                         next = MIN(next, s->next_watchdog);
@@ -441,6 +552,12 @@ int agent_service_run(const char *config_path, struct agent_config **cfg) {
                 return r;
         }
         s.watchdog_usec = notify_watchdog_usec();
+        {
+                struct agent_health_config hc;
+
+                health_config(s.cfg, &hc);
+                agent_health_init(&s.health, &hc, mono_usec());
+        }
         s.started = (uint64_t) MAX(time(NULL), (time_t) 0);
         log_info("enclave-acm-agent %s starting: %zu token%s, %s launcher, %s via %s", ENCLAVE_ACM_VERSION,
                  s.n_tokens, s.n_tokens == 1 ? "" : "s", agent_launcher_to_string(s.cfg->enclave.launcher),
