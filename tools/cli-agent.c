@@ -20,6 +20,10 @@ void cli_agent_done(struct cli_agent *a) {
         for (size_t i = 0; i < a->n_tokens; i++)
                 agent_state_record_done(&a->tokens[i]);
         free(a->tokens);
+        agent_state_record_done(&a->health);
+        for (size_t i = 0; i < a->n_problems; i++)
+                agent_state_record_done(&a->problems[i]);
+        free(a->problems);
         free(a->path);
         *a = (struct cli_agent){};
 }
@@ -48,10 +52,26 @@ static bool agent_alive(const struct agent_state_record *r) {
         return comm[0] && strncmp("enclave-acm-agent", comm, strlen(comm)) == 0;
 }
 
+static int append(struct agent_state_record **v, size_t *n, struct agent_state_record *rec) {
+        struct agent_state_record *grown = realloc(*v, (*n + 1) * sizeof(*grown));
+
+        if (!grown)
+                return -ENOMEM;
+        *v = grown;
+        (*v)[(*n)++] = *rec;
+        return 0;
+}
+
 static int add_record(struct cli_agent *a, struct agent_state_record *rec) {
         if (strcmp(rec->kind, "agent") == 0) {
                 agent_state_record_done(&a->agent);
                 a->agent = *rec;
+        } else if (strcmp(rec->kind, "health") == 0) {
+                agent_state_record_done(&a->health);
+                a->health = *rec;
+        } else if (strcmp(rec->kind, "problem") == 0 && a->n_problems < AGENT_STATE_MAX_PROBLEMS) {
+                if (append(&a->problems, &a->n_problems, rec) < 0)
+                        return -ENOMEM;
         } else if (strcmp(rec->kind, "token") == 0 && agent_state_get(rec, "label")) {
                 struct agent_state_record *grown = realloc(a->tokens, (a->n_tokens + 1) * sizeof(*grown));
                 if (!grown)
