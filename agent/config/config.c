@@ -17,8 +17,8 @@
 #include "common/secret.h"
 #include "common/transport.h"
 
-/* <runtime_dir>/control.sock must fit a unix socket address. */
-#define RUNTIME_DIR_MAX (sizeof(((struct sockaddr_un *) 0)->sun_path) - 1 - strlen("/control.sock"))
+/* <runtime_dir>/control.1.sock (an upgrade's second enclave) must fit a unix socket address. */
+#define RUNTIME_DIR_MAX (sizeof(((struct sockaddr_un *) 0)->sun_path) - 1 - strlen("/control.1.sock"))
 
 enum { ROOT_ENCLAVE, ROOT_OPTIONS, ROOT_LOG, ROOT_TOKENS, _ROOT_SLOT_MAX };
 enum {
