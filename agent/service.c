@@ -49,6 +49,10 @@ struct service {
         bool state_warned; /* a failure to write it was logged */
         struct agent_health health;
         bool watchdog_starved; /* WATCHDOG=1 is being held back (logged once) */
+        /* After an upgrade: the old enclave, stopped once its data channel had no connection for
+         * upgrade_drain_secs, at the latest at drain_deadline (monotonic usec). */
+        struct launcher *draining;
+        uint64_t drain_quiet_since, drain_deadline;
 };
 
 /* The state file's health record is rewritten at least this often (Unix seconds) while the loop runs,
@@ -187,6 +191,7 @@ static void state_write(struct service *s, bool stopped) {
                                                              .status = s->status,
                                                              .stopped = stopped,
                                                              .health = &s->health,
+                                                             .draining = s->draining,
                                                              .health_updated = updated,
                                                              .health_stale_after =
                                                                      stale_after_secs(s->cfg) },
@@ -324,6 +329,38 @@ static void enclave_step(struct service *s, uint64_t now) {
         agent_health_launched(&s->health, mono_usec());
 }
 
+/* The old enclave of an upgrade: the module's pooled connections to it move on their next reconnect, so
+ * it is stopped once it has had no connection for upgrade_drain_secs, or at upgrade_drain_max_secs; a
+ * call in flight then breaks and the module repeats it on the new enclave (data-channel calls are
+ * idempotent). Where connections cannot be counted (vsock) it is stopped after upgrade_drain_secs. */
+static void drain_step(struct service *s, uint64_t now) {
+        const struct agent_config_options *o = &s->cfg->options;
+        int n;
+
+        if (!s->draining)
+                return;
+        if (!launcher_check(s->draining)) {
+                s->draining = launcher_free(s->draining);
+                return;
+        }
+        n = launcher_data_connections(s->draining);
+        if (n > 0)
+                s->drain_quiet_since = now;
+        if (now - s->drain_quiet_since < o->upgrade_drain_secs * 1000000u && now < s->drain_deadline)
+                return;
+        if (n > 0)
+                log_info("Enclave upgrade: the old enclave (launch %u) still has %d connection%s after "
+                         "upgrade_drain_max_secs (%" PRIu64 " s): stopping it; the module repeats calls in "
+                         "flight on the new enclave",
+                         s->draining->launches, n, n == 1 ? "" : "s", o->upgrade_drain_max_secs);
+        else
+                log_info("Enclave upgrade: the old enclave (launch %u) had %s for %" PRIu64 " s: stopping it",
+                         s->draining->launches, n == 0 ? "no connection" : "time to drain (vsock: not counted)",
+                         o->upgrade_drain_secs);
+        s->draining = launcher_free(s->draining); /* terminates it; enclave-token wipes its keys */
+        log_info("Enclave upgrade done: launch %u serves", s->launcher->launches);
+}
+
 static void main_step(struct service *s) {
         _cleanup_free_ char *error = NULL;
         int r;
@@ -347,6 +384,7 @@ static uint64_t service_step(struct service *s) {
         uint64_t now = mono_usec(), next = now + TICK_USEC;
 
         enclave_step(s, now);
+        drain_step(s, now);
         health_step(s, mono_usec());
         next = MIN(next, MAX(agent_health_next_ping(&s->health), now));
         if (s->launcher->running) {
@@ -397,10 +435,112 @@ static void warn_simulator(const struct agent_config *cfg) {
                 log_debug("Expected PCRs from '%s'", e->measurements_path);
 }
 
+/* Reload with changed enclave settings: a launcher for the new ones. An upgrade (*ret_upgrade) when the
+ * running enclave can stay up next to the new one (same launcher kind and runtime directory, the
+ * allocator has room): then the new enclave is booted here, unpublished; else the caller restarts. On
+ * failure (logged) the reload is abandoned and the running enclave stays. */
+static int enclave_prepare(struct service *s, const struct agent_config *ncfg, struct launcher **ret,
+                           bool *ret_upgrade) {
+        _cleanup_(launcher_freep) struct launcher *nl = NULL;
+        _cleanup_free_ char *why = NULL;
+        int r;
+
+        *ret_upgrade = false;
+        if (!s->launcher->running || s->launcher->kind != ncfg->enclave.launcher ||
+            strcmp(s->cfg->options.runtime_dir, ncfg->options.runtime_dir) != 0)
+                goto restart;
+        if (s->draining) {
+                log_info("Enclave upgrade: stopping the enclave still draining from the previous upgrade");
+                s->draining = launcher_free(s->draining);
+        }
+        r = launcher_new_next(ncfg, s->launcher, &nl);
+        if (r < 0)
+                return log_error_errno(r, "Reload failed: out of memory. Keeping the running configuration.");
+        r = launcher_room_for_two(s->launcher, nl, &why);
+        if (r <= 0) {
+                log_warning("Enclave upgrade: no room for a second enclave (%s): restarting the enclave instead; "
+                            "signing fails until the new one is provisioned",
+                            why ?: strerror(-r));
+                nl = launcher_free(nl);
+                goto restart;
+        }
+        log_info("Enclave upgrade: starting the new enclave next to the running one (launch %u)",
+                 s->launcher->launches);
+        r = launcher_start_unpublished(nl);
+        if (r < 0)
+                return log_error_errno(r, "Reload failed: the new enclave did not start. Keeping the running "
+                                          "configuration and enclave.");
+        *ret = TAKE_PTR(nl);
+        *ret_upgrade = true;
+        return 0;
+restart:
+        r = launcher_new(ncfg, ret);
+        if (r < 0)
+                return log_error_errno(r, "Reload failed: cannot set up the new enclave settings: %m. Keeping "
+                                          "the running configuration.");
+        return 0;
+}
+
+/* Provision every token the running enclave serves into the booted, unpublished nl, then point the
+ * module's address file at it and let the old one drain. A token that cannot be provisioned there
+ * abandons the upgrade: nl is stopped and the running enclave keeps serving (with its old image). */
+static void upgrade_switch(struct service *s, struct launcher *nl) {
+        _cleanup_(rpc_client_freep) struct rpc_client *client = NULL;
+        _cleanup_free_ unsigned *was = calloc(s->n_tokens + 1, sizeof(unsigned));
+        struct launcher *old = s->launcher;
+        struct agent_round round;
+        uint64_t now = mono_usec();
+        const char *failed = NULL;
+        int r = 0;
+
+        if (!was) {
+                log_error("Enclave upgrade failed: out of memory. Keeping the running enclave.");
+                launcher_free(nl);
+                return;
+        }
+        agent_round_init(&round, s->cfg, nl);
+        for (size_t i = 0; i < s->n_tokens && !failed; i++) {
+                struct agent_token *t = s->tokens[i];
+
+                was[i] = t->provisioned_in;
+                if (t->provisioned_in != old->launches)
+                        continue; /* not served now: the loop provisions it in the new enclave later */
+                t->retry_at_usec = 0;
+                (void) agent_token_step_round(t, s->cfg, nl, &client, &round, now);
+                if (t->provisioned_in != nl->launches)
+                        failed = t->label;
+        }
+        agent_round_end(&round);
+        if (!failed)
+                r = launcher_publish(nl);
+        if (failed || r < 0) {
+                if (failed)
+                        log_error("Enclave upgrade failed: token '%s' could not be provisioned in the new enclave. "
+                                  "Keeping the running enclave (launch %u).",
+                                  failed, old->launches);
+                for (size_t i = 0; i < s->n_tokens; i++)
+                        if (was[i] == old->launches)
+                                s->tokens[i]->provisioned_in = was[i];
+                launcher_free(nl);
+                return;
+        }
+        log_info("Enclave upgrade: every token is provisioned in the new enclave (launch %u) and the module's "
+                 "address file points at it; the old one (launch %u) drains for at most %" PRIu64 " s",
+                 nl->launches, old->launches, s->cfg->options.upgrade_drain_max_secs);
+        rpc_client_free(s->client);
+        s->client = TAKE_PTR(client);
+        s->draining = old;
+        s->launcher = nl;
+        s->drain_quiet_since = now;
+        s->drain_deadline = now + s->cfg->options.upgrade_drain_max_secs * 1000000u;
+        s->enclave_up_since = now;
+        agent_health_launched(&s->health, now);
+}
+
 /* The prepared set, and the launcher when the enclave settings changed, replace the running ones;
  * what left the set is removed from the enclave. Cannot fail. */
 static void service_swap(struct service *s, struct agent_config **ncfg, struct agent_reload *rl,
-                         struct launcher **nl) {
+                         struct launcher **nl, bool upgrade) {
         struct agent_health_config hc;
 
         agent_reload_commit(rl, *ncfg, &s->tokens, &s->n_tokens);
@@ -408,8 +548,9 @@ static void service_swap(struct service *s, struct agent_config **ncfg, struct a
                 if (rl->plan.entries[i].action != AGENT_RECONCILE_KEEP)
                         log_info("Token '%s' is %s: provisioning it", s->tokens[i]->label,
                                  rl->plan.entries[i].action == AGENT_RECONCILE_ADD ? "new" : "changed");
-        if (*nl) {
+        if (*nl && !upgrade) {
                 log_info("The enclave settings changed: relaunching it");
+                s->draining = launcher_free(s->draining);
                 warn_simulator(*ncfg);
                 s->client = rpc_client_free(s->client);
                 launcher_free(s->launcher); /* terminates the enclave and with it every token */
@@ -427,6 +568,10 @@ static void service_swap(struct service *s, struct agent_config **ncfg, struct a
         agent_config_free(s->cfg);
         s->cfg = TAKE_PTR(*ncfg);
         s->main_done = false;
+        if (*nl && upgrade) {
+                warn_simulator(s->cfg);
+                upgrade_switch(s, TAKE_PTR(*nl));
+        }
 }
 
 /* SIGHUP: load and check the new config, build its whole token set (new tokens created, unchanged ones
@@ -437,6 +582,7 @@ static void service_reload(struct service *s) {
         _cleanup_(agent_config_freep) struct agent_config *ncfg = NULL;
         _cleanup_(agent_reload_done) struct agent_reload rl = {};
         _cleanup_(launcher_freep) struct launcher *nl = NULL;
+        bool upgrade = false;
         int r;
 
         if (notify_sendf("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading the configuration",
@@ -454,14 +600,10 @@ static void service_reload(struct service *s) {
                 log_error_errno(r, "The new configuration is not valid, keeping the running one: %m");
         else
                 r = tokens_prepare(s->cfg, ncfg, &rl);
-        if (r >= 0 && !enclave_cfg_equal(s->cfg, ncfg)) {
-                r = launcher_new(ncfg, &nl);
-                if (r < 0)
-                        log_error_errno(r, "Reload failed: cannot set up the new enclave settings: %m. "
-                                           "Keeping the running configuration.");
-        }
+        if (r >= 0 && !enclave_cfg_equal(s->cfg, ncfg))
+                r = enclave_prepare(s, ncfg, &nl, &upgrade);
         if (r >= 0)
-                service_swap(s, &ncfg, &rl, &nl);
+                service_swap(s, &ncfg, &rl, &nl, upgrade);
         free(s->status);
         s->status = NULL;
         s->ready_sent = false; /* READY=1 again once the new state settled: ends the reload for systemd */
@@ -571,6 +713,7 @@ int agent_service_run(const char *config_path, struct agent_config **cfg) {
 
         notify("STOPPING=1\nSTATUS=Stopping: terminating the enclave (certificate files are kept)");
         s.client = rpc_client_free(s.client);
+        s.draining = launcher_free(s.draining);
         s.launcher = launcher_free(s.launcher); /* terminates the enclave */
         free(s.status);
         s.status = strdup("Stopped");

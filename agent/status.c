@@ -31,6 +31,11 @@ static void render_agent(FILE *f, const struct agent_status_info *i) {
                 agent_state_put(f, "control", l->control_address);
                 agent_state_put(f, "data", l->data_address);
         }
+        if (i->draining && i->draining->running && !i->stopped) {
+                agent_state_put_u64(f, "draining_launch", i->draining->launches);
+                if (i->draining->pid > 0)
+                        agent_state_put_u64(f, "draining_pid", (uint64_t) i->draining->pid);
+        }
         agent_state_put_u64(f, "enclave_failures", i->enclave_failures);
         agent_state_put_u64(f, "sync_interval", i->cfg->options.sync_interval_secs);
         agent_state_put(f, "status", i->status);

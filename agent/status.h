@@ -23,6 +23,7 @@ struct agent_status_info {
         const char *status; /* the STATUS= line */
         bool stopped;       /* the agent has stopped (the last write) */
         const struct agent_health *health; /* NULL: no health records */
+        const struct launcher *draining;    /* an upgrade's old enclave, still running */
         uint64_t health_updated;            /* Unix seconds, for the health record */
         uint64_t health_stale_after;        /* seconds */
 };
