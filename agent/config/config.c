@@ -320,7 +320,7 @@ static const struct config_field options_fields[] = {
           600000 },
         { "health_misses", OPTIONS_HEALTH_MISSES, config_parse_u64, O(health_misses), 1, 1000 },
         { "expiry_warning_days", OPTIONS_EXPIRY_WARNING_DAYS, config_parse_u64, O(expiry_warning_days), 0,
-          3650 },
+          100000 },
         { "upgrade_drain_secs", OPTIONS_UPGRADE_DRAIN_SECS, config_parse_u64, O(upgrade_drain_secs), 0,
           3600 },
         { "upgrade_drain_max_secs", OPTIONS_UPGRADE_DRAIN_MAX_SECS, config_parse_u64,
