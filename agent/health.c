@@ -187,7 +187,8 @@ static int evaluate_token(const struct agent_health *h, const struct agent_healt
 
 int agent_health_evaluate(const struct agent_health *h, const struct agent_health_input *in,
                           struct agent_health_report *ret) {
-        _cleanup_(agent_health_report_done) struct agent_health_report rep = { .level = AGENT_STATE_HEALTHY };
+        _cleanup_(agent_health_report_done) struct agent_health_report rep = { .level =
+                                                                                       AGENT_STATE_HEALTHY };
         int r;
 
         r = evaluate_enclave(h, in, &rep);

@@ -42,9 +42,9 @@ struct agent_health_token {
 };
 
 struct agent_health_input {
-        bool agent_stopped;     /* the agent is stopping: its enclave is terminated */
-        bool enclave_running;   /* the launcher has one up */
-        uint64_t now;           /* Unix seconds */
+        bool agent_stopped;   /* the agent is stopping: its enclave is terminated */
+        bool enclave_running; /* the launcher has one up */
+        uint64_t now;         /* Unix seconds */
         const struct agent_health_token *tokens;
         size_t n_tokens;
 };

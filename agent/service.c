@@ -180,22 +180,22 @@ static void state_write(struct service *s, bool stopped) {
         size_t len;
         int r;
 
-        r = agent_status_render(&(struct agent_status_info){ .config_path = s->config_path,
-                                                             .cfg = s->cfg,
-                                                             .launcher = s->launcher,
-                                                             .tokens = s->tokens,
-                                                             .n_tokens = s->n_tokens,
-                                                             .pid = getpid(),
-                                                             .started = s->started,
-                                                             .enclave_failures = s->enclave_failures,
-                                                             .status = s->status,
-                                                             .stopped = stopped,
-                                                             .health = &s->health,
-                                                             .draining = s->draining,
-                                                             .health_updated = updated,
-                                                             .health_stale_after =
-                                                                     stale_after_secs(s->cfg) },
-                                &text, &len);
+        r = agent_status_render(
+                &(struct agent_status_info){ .config_path = s->config_path,
+                                             .cfg = s->cfg,
+                                             .launcher = s->launcher,
+                                             .tokens = s->tokens,
+                                             .n_tokens = s->n_tokens,
+                                             .pid = getpid(),
+                                             .started = s->started,
+                                             .enclave_failures = s->enclave_failures,
+                                             .status = s->status,
+                                             .stopped = stopped,
+                                             .health = &s->health,
+                                             .draining = s->draining,
+                                             .health_updated = updated,
+                                             .health_stale_after = stale_after_secs(s->cfg) },
+                &text, &len);
         if (r >= 0 && s->state_text && strcmp(text, s->state_text) == 0)
                 return;
         if (r >= 0 && asprintf(&path, "%s/%s", s->cfg->options.runtime_dir, AGENT_STATE_FILE) < 0)
@@ -354,8 +354,10 @@ static void drain_step(struct service *s, uint64_t now) {
                          "flight on the new enclave",
                          s->draining->launches, n, n == 1 ? "" : "s", o->upgrade_drain_max_secs);
         else
-                log_info("Enclave upgrade: the old enclave (launch %u) had %s for %" PRIu64 " s: stopping it",
-                         s->draining->launches, n == 0 ? "no connection" : "time to drain (vsock: not counted)",
+                log_info("Enclave upgrade: the old enclave (launch %u) had %s for %" PRIu64
+                         " s: stopping it",
+                         s->draining->launches,
+                         n == 0 ? "no connection" : "time to drain (vsock: not counted)",
                          o->upgrade_drain_secs);
         s->draining = launcher_free(s->draining); /* terminates it; enclave-token wipes its keys */
         log_info("Enclave upgrade done: launch %u serves", s->launcher->launches);
@@ -455,10 +457,12 @@ static int enclave_prepare(struct service *s, const struct agent_config *ncfg, s
         }
         r = launcher_new_next(ncfg, s->launcher, &nl);
         if (r < 0)
-                return log_error_errno(r, "Reload failed: out of memory. Keeping the running configuration.");
+                return log_error_errno(r,
+                                       "Reload failed: out of memory. Keeping the running configuration.");
         r = launcher_room_for_two(s->launcher, nl, &why);
         if (r <= 0) {
-                log_warning("Enclave upgrade: no room for a second enclave (%s): restarting the enclave instead; "
+                log_warning("Enclave upgrade: no room for a second enclave (%s): restarting the enclave "
+                            "instead; "
                             "signing fails until the new one is provisioned",
                             why ?: strerror(-r));
                 nl = launcher_free(nl);
@@ -468,16 +472,18 @@ static int enclave_prepare(struct service *s, const struct agent_config *ncfg, s
                  s->launcher->launches);
         r = launcher_start_unpublished(nl);
         if (r < 0)
-                return log_error_errno(r, "Reload failed: the new enclave did not start. Keeping the running "
-                                          "configuration and enclave.");
+                return log_error_errno(r,
+                                       "Reload failed: the new enclave did not start. Keeping the running "
+                                       "configuration and enclave.");
         *ret = TAKE_PTR(nl);
         *ret_upgrade = true;
         return 0;
 restart:
         r = launcher_new(ncfg, ret);
         if (r < 0)
-                return log_error_errno(r, "Reload failed: cannot set up the new enclave settings: %m. Keeping "
-                                          "the running configuration.");
+                return log_error_errno(r,
+                                       "Reload failed: cannot set up the new enclave settings: %m. Keeping "
+                                       "the running configuration.");
         return 0;
 }
 
@@ -515,7 +521,8 @@ static void upgrade_switch(struct service *s, struct launcher *nl) {
                 r = launcher_publish(nl);
         if (failed || r < 0) {
                 if (failed)
-                        log_error("Enclave upgrade failed: token '%s' could not be provisioned in the new enclave. "
+                        log_error("Enclave upgrade failed: token '%s' could not be provisioned in the new "
+                                  "enclave. "
                                   "Keeping the running enclave (launch %u).",
                                   failed, old->launches);
                 for (size_t i = 0; i < s->n_tokens; i++)
@@ -524,7 +531,8 @@ static void upgrade_switch(struct service *s, struct launcher *nl) {
                 launcher_free(nl);
                 return;
         }
-        log_info("Enclave upgrade: every token is provisioned in the new enclave (launch %u) and the module's "
+        log_info("Enclave upgrade: every token is provisioned in the new enclave (launch %u) and the "
+                 "module's "
                  "address file points at it; the old one (launch %u) drains for at most %" PRIu64 " s",
                  nl->launches, old->launches, s->cfg->options.upgrade_drain_max_secs);
         rpc_client_free(s->client);

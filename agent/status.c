@@ -74,7 +74,8 @@ static void render_token(FILE *f, const struct agent_token *t) {
 int agent_status_health(const struct agent_status_info *i, uint64_t now, struct agent_health_report *ret) {
         _cleanup_free_ struct agent_health_token *tokens = calloc(i->n_tokens + 1, sizeof(*tokens));
         struct agent_health_input in = { .agent_stopped = i->stopped,
-                                         .enclave_running = !i->stopped && i->launcher && i->launcher->running,
+                                         .enclave_running =
+                                                 !i->stopped && i->launcher && i->launcher->running,
                                          .now = now,
                                          .tokens = tokens,
                                          .n_tokens = i->n_tokens };

@@ -20,12 +20,12 @@ struct agent_status_info {
         pid_t pid;
         uint64_t started; /* Unix seconds */
         unsigned enclave_failures;
-        const char *status; /* the STATUS= line */
-        bool stopped;       /* the agent has stopped (the last write) */
+        const char *status;                /* the STATUS= line */
+        bool stopped;                      /* the agent has stopped (the last write) */
         const struct agent_health *health; /* NULL: no health records */
-        const struct launcher *draining;    /* an upgrade's old enclave, still running */
-        uint64_t health_updated;            /* Unix seconds, for the health record */
-        uint64_t health_stale_after;        /* seconds */
+        const struct launcher *draining;   /* an upgrade's old enclave, still running */
+        uint64_t health_updated;           /* Unix seconds, for the health record */
+        uint64_t health_stale_after;       /* seconds */
 };
 
 /* The health verdict the state file shows: from i->health, the launcher and the tokens; a stopped agent

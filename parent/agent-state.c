@@ -229,9 +229,9 @@ int agent_state_problem_from_record(const struct agent_state_record *rec, struct
         if ((p.level != AGENT_STATE_DEGRADED && p.level != AGENT_STATE_DOWN) || !p.subject || !p.text ||
             !p.text[0])
                 return -EBADMSG;
-        if (strcmp(p.subject, "token") == 0 ? !p.label || !p.label[0]
-                                             : strcmp(p.subject, "enclave") != 0 &&
-                                                       strcmp(p.subject, "agent") != 0)
+        if (strcmp(p.subject, "token") == 0
+                    ? !p.label || !p.label[0]
+                    : strcmp(p.subject, "enclave") != 0 && strcmp(p.subject, "agent") != 0)
                 return -EBADMSG;
         *ret = p;
         return 0;

@@ -24,8 +24,9 @@ static void add_local(struct cli_health *h, const char *subject, const char *fmt
         va_start(ap, fmt);
         (void) vsnprintf(h->local[k], sizeof(h->local[k]), fmt, ap);
         va_end(ap);
-        h->problems[h->n_problems++] =
-                (struct cli_health_problem){ .level = AGENT_STATE_DOWN, .subject = subject, .text = h->local[k] };
+        h->problems[h->n_problems++] = (struct cli_health_problem){ .level = AGENT_STATE_DOWN,
+                                                                    .subject = subject,
+                                                                    .text = h->local[k] };
 }
 
 static void add_agent_problems(const struct cli_agent *a, struct cli_health *h) {
@@ -56,8 +57,8 @@ void cli_health_judge(const struct cli_agent *a, int load_error, const char *run
                         add_local(h, "agent", "agent: no state file in '%s' (the agent is not running here)",
                                   runtime_dir);
                 else
-                        add_local(h, "agent", "agent: its state file in '%s' cannot be read (%s)", runtime_dir,
-                                  strerror(-load_error));
+                        add_local(h, "agent", "agent: its state file in '%s' cannot be read (%s)",
+                                  runtime_dir, strerror(-load_error));
                 return;
         }
         if (!a->running) {
@@ -211,7 +212,8 @@ int cli_verb_health(int argc, char **argv, const struct cli_ctx *ctx) {
                 json_end_object(&j);
                 r = cli_json_print(&j);
         } else {
-                printf("%s: %zu problem%s\n", level_upper(h.level), h.n_problems, h.n_problems == 1 ? "" : "s");
+                printf("%s: %zu problem%s\n", level_upper(h.level), h.n_problems,
+                       h.n_problems == 1 ? "" : "s");
                 for (size_t i = 0; i < h.n_problems; i++)
                         printf("%s\n", h.problems[i].text);
                 r = fflush(stdout) == 0 && !ferror(stdout) ? 0 : -EIO;

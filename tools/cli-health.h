@@ -20,10 +20,10 @@ struct cli_health_problem {
 
 struct cli_health {
         enum agent_state_level level;
-        bool have_facts;               /* the agent's health record was read */
+        bool have_facts;                 /* the agent's health record was read */
         struct agent_state_health facts; /* valid with have_facts */
         bool stale;
-        char local[4][256];            /* problems found here (agent gone, stale file, bad records) */
+        char local[4][256]; /* problems found here (agent gone, stale file, bad records) */
         size_t n_local;
         struct cli_health_problem problems[AGENT_STATE_MAX_PROBLEMS + 2];
         size_t n_problems;

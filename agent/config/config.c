@@ -480,12 +480,15 @@ static int check_health(struct config_ctx *c, const struct config_seen *seen) {
         int r = 0;
 
         if (o->health_interval_secs > 0 && o->health_timeout_ms > o->health_interval_secs * 1000u)
-                r = config_error(c, seen[OPTIONS_HEALTH_TIMEOUT_MS].value ?: seen[OPTIONS_HEALTH_INTERVAL_SECS].value,
-                                 "options.health_timeout_ms",
-                                 "%" PRIu64 " ms is longer than health_interval_secs (%" PRIu64 " s)",
-                                 o->health_timeout_ms, o->health_interval_secs);
+                r = config_error(
+                        c, seen[OPTIONS_HEALTH_TIMEOUT_MS].value ?: seen[OPTIONS_HEALTH_INTERVAL_SECS].value,
+                        "options.health_timeout_ms",
+                        "%" PRIu64 " ms is longer than health_interval_secs (%" PRIu64 " s)",
+                        o->health_timeout_ms, o->health_interval_secs);
         if (r >= 0 && o->upgrade_drain_max_secs < o->upgrade_drain_secs)
-                r = config_error(c, seen[OPTIONS_UPGRADE_DRAIN_MAX_SECS].value ?: seen[OPTIONS_UPGRADE_DRAIN_SECS].value,
+                r = config_error(c,
+                                 seen[OPTIONS_UPGRADE_DRAIN_MAX_SECS].value
+                                         ?: seen[OPTIONS_UPGRADE_DRAIN_SECS].value,
                                  "options.upgrade_drain_max_secs",
                                  "%" PRIu64 " s is shorter than upgrade_drain_secs (%" PRIu64 " s)",
                                  o->upgrade_drain_max_secs, o->upgrade_drain_secs);

@@ -247,8 +247,8 @@ int launcher_local_data_connections(const struct launcher *l) {
                 unsigned flags, type, st;
                 char p[256];
 
-                if (sscanf(line, "%*s %*s %*s %x %x %x %*s %255s", &flags, &type, &st, p) == 4 &&
-                    st == 3 && !(flags & 0x10000) && strcmp(p, path) == 0)
+                if (sscanf(line, "%*s %*s %*s %x %x %x %*s %255s", &flags, &type, &st, p) == 4 && st == 3 &&
+                    !(flags & 0x10000) && strcmp(p, path) == 0)
                         n++;
         }
         return n;

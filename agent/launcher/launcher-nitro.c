@@ -255,7 +255,8 @@ static void trim(const char **s, size_t *len) {
         }
         while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t' || (*s)[*len - 1] == '\r'))
                 (*len)--;
-        if (*len >= 2 && (((*s)[0] == '"' && (*s)[*len - 1] == '"') || ((*s)[0] == '\'' && (*s)[*len - 1] == '\''))) {
+        if (*len >= 2 &&
+            (((*s)[0] == '"' && (*s)[*len - 1] == '"') || ((*s)[0] == '\'' && (*s)[*len - 1] == '\''))) {
                 (*s)++;
                 *len -= 2;
         }
@@ -286,7 +287,8 @@ int launcher_allocator_parse(const char *text, size_t len, uint64_t *ret_memory_
                                 have_mem = true;
                         } else if ((klen == 9 && memcmp(p, "cpu_count", 9) == 0) ||
                                    (klen == 8 && memcmp(p, "cpu_pool", 8) == 0)) {
-                                int r = klen == 9 ? parse_number(v, vlen, 4096, &cpus) : count_cpu_pool(v, vlen, &cpus);
+                                int r = klen == 9 ? parse_number(v, vlen, 4096, &cpus)
+                                                  : count_cpu_pool(v, vlen, &cpus);
 
                                 if (have_cpus || r < 0 || cpus == 0)
                                         return -EBADMSG;
@@ -384,14 +386,16 @@ int launcher_nitro_room(const struct launcher *old, const struct launcher *next,
         r = subprocess_run(argv, SUBPROCESS_DEFAULT_TIMEOUT_MS, &res);
         if (r < 0 || !subprocess_result_ok(&res) ||
             launcher_nitro_describe_parse(res.output, res.output_len, &used_mem, &used_cpus, &count) < 0)
-                return asprintf(ret_why, "'nitro-cli describe-enclaves' did not say what runs") < 0 ? -ENOMEM
-                                                                                                   : -EBADMSG;
+                return asprintf(ret_why, "'nitro-cli describe-enclaves' did not say what runs") < 0
+                               ? -ENOMEM
+                               : -EBADMSG;
         if (used_mem + next->memory_mib > mem || used_cpus + next->cpu_count > cpus)
                 return asprintf(ret_why,
-                                "the allocator reserves %" PRIu64 " MiB and %" PRIu64 " CPUs, %u enclave%s use %" PRIu64
-                                " MiB and %" PRIu64 " CPUs, the new one needs %" PRIu64 " MiB and %" PRIu64 " CPUs",
-                                mem, cpus, count, count == 1 ? "" : "s", used_mem, used_cpus, next->memory_mib,
-                                next->cpu_count) < 0
+                                "the allocator reserves %" PRIu64 " MiB and %" PRIu64
+                                " CPUs, %u enclave%s use %" PRIu64 " MiB and %" PRIu64
+                                " CPUs, the new one needs %" PRIu64 " MiB and %" PRIu64 " CPUs",
+                                mem, cpus, count, count == 1 ? "" : "s", used_mem, used_cpus,
+                                next->memory_mib, next->cpu_count) < 0
                                ? -ENOMEM
                                : 0;
         (void) old;

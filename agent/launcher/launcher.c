@@ -202,7 +202,8 @@ int launcher_new_next(const struct agent_config *cfg, const struct launcher *old
 int launcher_room_for_two(const struct launcher *old, const struct launcher *next, char **ret_why) {
         *ret_why = NULL;
         if (old->kind != next->kind)
-                return asprintf(ret_why, "the launcher changes (%s to %s)", agent_launcher_to_string(old->kind),
+                return asprintf(ret_why, "the launcher changes (%s to %s)",
+                                agent_launcher_to_string(old->kind),
                                 agent_launcher_to_string(next->kind)) < 0
                                ? -ENOMEM
                                : 0;

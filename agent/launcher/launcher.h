@@ -70,7 +70,8 @@ _must_check_ int launcher_new_next(const struct agent_config *cfg, const struct 
 /* Can next run while old runs? 1 yes, 0 no (*ret_why says why: the allocator's size and what runs),
  * negative errno when that cannot be told (*ret_why says why). Logs nothing. The local launcher always
  * has room; nitro-cli: the allocator's memory_mib and CPUs against the enclaves nitro-cli describes. */
-_must_check_ int launcher_room_for_two(const struct launcher *old, const struct launcher *next, char **ret_why);
+_must_check_ int launcher_room_for_two(const struct launcher *old, const struct launcher *next,
+                                       char **ret_why);
 /* Connections a client holds open to its data channel now (the local launcher: accepted unix sockets
  * of its data.sock, from /proc/net/unix); -EOPNOTSUPP where that cannot be seen (vsock). */
 _must_check_ int launcher_data_connections(const struct launcher *l);
@@ -113,6 +114,7 @@ _must_check_ int launcher_nitro_start(struct launcher *l);
 bool launcher_nitro_check(struct launcher *l);
 void launcher_nitro_stop(struct launcher *l);
 int launcher_local_data_connections(const struct launcher *l);
-_must_check_ int launcher_nitro_room(const struct launcher *old, const struct launcher *next, char **ret_why);
+_must_check_ int launcher_nitro_room(const struct launcher *old, const struct launcher *next,
+                                     char **ret_why);
 /* Wait until HELLO answers on the control address or the time is up (or the process is gone). */
 _must_check_ int launcher_wait_boot(struct launcher *l);

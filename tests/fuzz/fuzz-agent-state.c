@@ -42,8 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 struct agent_state_problem p;
 
                 r = agent_state_health_from_record(&rec, &h);
-                if ((r < 0 && r != -EBADMSG) || (r >= 0 && (h.level < 0 || h.level >= _AGENT_STATE_LEVEL_MAX ||
-                                                             h.stale_after == 0 || !h.ping)))
+                if ((r < 0 && r != -EBADMSG) ||
+                    (r >= 0 &&
+                     (h.level < 0 || h.level >= _AGENT_STATE_LEVEL_MAX || h.stale_after == 0 || !h.ping)))
                         abort();
                 r = agent_state_problem_from_record(&rec, &p);
                 if ((r < 0 && r != -EBADMSG) ||

@@ -12,8 +12,8 @@
 
 #define SEC      1000000ull
 #define DAY      86400ull
-#define T0       (1000 * SEC)      /* a monotonic start */
-#define UNIX_NOW 1800000000ull     /* 2027-01-15 */
+#define T0       (1000 * SEC)  /* a monotonic start */
+#define UNIX_NOW 1800000000ull /* 2027-01-15 */
 
 static const struct agent_health_config cfg = {
         .interval_usec = 10 * SEC,
@@ -176,8 +176,10 @@ static void test_verdict(void) {
 
                 c0.expiry_warning_sec = 0;
                 agent_health_init(&h, &c0, T0);
-                in = (struct agent_health_input){ .enclave_running = true, .now = UNIX_NOW,
-                                                  .tokens = tokens, .n_tokens = ELEMENTSOF(tokens) };
+                in = (struct agent_health_input){ .enclave_running = true,
+                                                  .now = UNIX_NOW,
+                                                  .tokens = tokens,
+                                                  .n_tokens = ELEMENTSOF(tokens) };
                 ASSERT_OK(agent_health_evaluate(&h, &in, &rep));
                 ASSERT_EQ(rep.n_problems, 2);
                 ASSERT_STREQ(rep.problems[0].label, "broken");
@@ -191,7 +193,9 @@ static void test_text_bounded(void) {
         _cleanup_free_ char *error = malloc(4000);
         struct agent_health h;
         struct agent_health_token t = { .label = "x", .failing = true };
-        struct agent_health_input in = { .enclave_running = true, .now = UNIX_NOW, .tokens = &t, .n_tokens = 1 };
+        struct agent_health_input in = {
+                .enclave_running = true, .now = UNIX_NOW, .tokens = &t, .n_tokens = 1
+        };
 
         ASSERT_TRUE(error);
         memset(error, 'e', 3999);
@@ -203,7 +207,8 @@ static void test_text_bounded(void) {
         ASSERT_OK(agent_health_evaluate(&h, &in, &rep));
         ASSERT_EQ(rep.n_problems, 1);
         ASSERT_EQ(strlen(rep.problems[0].text), AGENT_HEALTH_TEXT_MAX - 1);
-        ASSERT_TRUE(strchr(rep.problems[0].text, '\n') == NULL && strchr(rep.problems[0].text, '\r') == NULL);
+        ASSERT_TRUE(strchr(rep.problems[0].text, '\n') == NULL &&
+                    strchr(rep.problems[0].text, '\r') == NULL);
         ASSERT_STREQ(rep.problems[0].text + AGENT_HEALTH_TEXT_MAX - 4, "...");
 }
 
@@ -213,7 +218,9 @@ static void test_render_parse(void) {
         _cleanup_free_ char *text = NULL;
         struct agent_health h;
         struct agent_health_token t = { .label = "web site", .failing = true, .error = "a b\tc" };
-        struct agent_health_input in = { .enclave_running = true, .now = UNIX_NOW, .tokens = &t, .n_tokens = 1 };
+        struct agent_health_input in = {
+                .enclave_running = true, .now = UNIX_NOW, .tokens = &t, .n_tokens = 1
+        };
         size_t len = 0, lines = 0;
         FILE *f;
 
@@ -280,13 +287,13 @@ static void test_records_bad(void) {
                 "problem level=down subject=enclave text=x", /* wrong kind */
         };
         static const char *const bad_problem[] = {
-                "problem subject=enclave text=x",                   /* no level */
-                "problem level=healthy subject=enclave text=x",     /* not a problem's level */
-                "problem level=down text=x",                        /* no subject */
-                "problem level=down subject=moon text=x",           /* unknown subject */
-                "problem level=down subject=enclave",               /* no text */
-                "problem level=down subject=enclave text=",         /* empty text */
-                "problem level=degraded subject=token text=x",      /* token without label */
+                "problem subject=enclave text=x",               /* no level */
+                "problem level=healthy subject=enclave text=x", /* not a problem's level */
+                "problem level=down text=x",                    /* no subject */
+                "problem level=down subject=moon text=x",       /* unknown subject */
+                "problem level=down subject=enclave",           /* no text */
+                "problem level=down subject=enclave text=",     /* empty text */
+                "problem level=degraded subject=token text=x",  /* token without label */
                 "problem level=degraded subject=token label= text=x",
                 "health level=down subject=enclave text=x", /* wrong kind */
         };
