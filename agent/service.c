@@ -441,6 +441,16 @@ static void warn_simulator(const struct agent_config *cfg) {
  * running enclave can stay up next to the new one (same launcher kind and runtime directory, the
  * allocator has room): then the new enclave is booted here, unpublished; else the caller restarts. On
  * failure (logged) the reload is abandoned and the running enclave stays. */
+static int enclave_restart_prepare(const struct agent_config *ncfg, struct launcher **ret) {
+        int r = launcher_new(ncfg, ret);
+
+        if (r < 0)
+                return log_error_errno(r,
+                                       "Reload failed: cannot set up the new enclave settings: %m. Keeping "
+                                       "the running configuration.");
+        return 0;
+}
+
 static int enclave_prepare(struct service *s, const struct agent_config *ncfg, struct launcher **ret,
                            bool *ret_upgrade) {
         _cleanup_(launcher_freep) struct launcher *nl = NULL;
@@ -450,7 +460,7 @@ static int enclave_prepare(struct service *s, const struct agent_config *ncfg, s
         *ret_upgrade = false;
         if (!s->launcher->running || s->launcher->kind != ncfg->enclave.launcher ||
             strcmp(s->cfg->options.runtime_dir, ncfg->options.runtime_dir) != 0)
-                goto restart;
+                return enclave_restart_prepare(ncfg, ret);
         if (s->draining) {
                 log_info("Enclave upgrade: stopping the enclave still draining from the previous upgrade");
                 s->draining = launcher_free(s->draining);
@@ -462,11 +472,9 @@ static int enclave_prepare(struct service *s, const struct agent_config *ncfg, s
         r = launcher_room_for_two(s->launcher, nl, &why);
         if (r <= 0) {
                 log_warning("Enclave upgrade: no room for a second enclave (%s): restarting the enclave "
-                            "instead; "
-                            "signing fails until the new one is provisioned",
+                            "instead; signing fails until the new one is provisioned",
                             why ?: strerror(-r));
-                nl = launcher_free(nl);
-                goto restart;
+                return enclave_restart_prepare(ncfg, ret);
         }
         log_info("Enclave upgrade: starting the new enclave next to the running one (launch %u)",
                  s->launcher->launches);
@@ -477,13 +485,6 @@ static int enclave_prepare(struct service *s, const struct agent_config *ncfg, s
                                        "configuration and enclave.");
         *ret = TAKE_PTR(nl);
         *ret_upgrade = true;
-        return 0;
-restart:
-        r = launcher_new(ncfg, ret);
-        if (r < 0)
-                return log_error_errno(r,
-                                       "Reload failed: cannot set up the new enclave settings: %m. Keeping "
-                                       "the running configuration.");
         return 0;
 }
 
