@@ -301,6 +301,26 @@ NEW=$(tokens)
 health_is 0 || { cat "$T/health.out"; fail "not healthy after the upgrade"; }
 ok "the old enclave-token is gone, the new one runs the new binary, nginx master unchanged and not reloaded, healthy"
 
+# The watchdog: an enclave that stays unreachable although the agent relaunches it (the binary cannot
+# run) starves WATCHDOG=1; once it can run again, the relaunch brings the pings and WATCHDOG=1 back.
+chmod -x "$T/enclave-token-v2"
+kill -STOP "$NEW"
+STOPPED_PID=$NEW
+wait_for 60 "the relaunch fails" grep -q "Cannot run the token binary '$T/enclave-token-v2'" "$T/agent.log"
+wait_for 30 "the watchdog is starved" grep -q "no longer feeding systemd's watchdog" "$T/agent.log"
+W=$(grep -c 'WATCHDOG=1' "$T/notify.log")
+sleep 3 # more than the 2 s WATCHDOG_USEC: fed, it would have been fed again by now
+[[ $(grep -c 'WATCHDOG=1' "$T/notify.log") == "$W" ]] || fail "WATCHDOG=1 is still sent while the enclave cannot be reached"
+health_is 2 || { cat "$T/health.out"; fail "health is not down while the enclave cannot run"; }
+ok "the enclave unreachable and its relaunch failing: WATCHDOG=1 no longer sent, health down"
+chmod +x "$T/enclave-token-v2"
+wait_for 60 "WATCHDOG=1 again" bash -c "(( \$(grep -c 'WATCHDOG=1' '$T/notify.log') > $W ))"
+grep -q "In-band pings answered again: feeding systemd's watchdog" "$T/agent.log" || fail "the watchdog's return is not logged"
+wait_for 20 "healthy again" health_is 0
+ok "the binary runs again: relaunched, pings answered, WATCHDOG=1 fed again, healthy"
+STOPPED_PID=
+! alive "$NEW" || fail "the stopped enclave-token (pid $NEW) still runs"
+
 stop_agent
 health_is 2 || { cat "$T/health.out"; fail "health after the agent stopped does not exit 2"; }
 grep -qE "^agent: (not running|stopped)" "$T/health.out" || { cat "$T/health.out"; fail "health after stop: no reason"; }
