@@ -173,6 +173,8 @@ void cli_agent_print(const struct cli_agent *a) {
                get(r, "launcher"), a->running ? enclave : "not watched");
         if (a->running && strcmp(enclave, "running") == 0 && agent_state_get(r, "launches"))
                 printf(" (launch %s)", get(r, "launches"));
+        if (a->running && agent_state_get(r, "draining_launch"))
+                printf("; upgrade: the old enclave (launch %s) drains", get(r, "draining_launch"));
         printf("\n");
         printf("Status:    %s\n", get(r, "status"));
 }
@@ -243,6 +245,7 @@ void cli_agent_json(const struct cli_agent *a, struct json_writer *j) {
         for (size_t i = 0; i < sizeof(agent_strs) / sizeof(agent_strs[0]); i++)
                 json_str(j, &a->agent, agent_strs[i]);
         json_num(j, &a->agent, "launches");
+        json_num(j, &a->agent, "draining_launch");
         json_num(j, &a->agent, "enclave_failures");
         json_num(j, &a->agent, "sync_interval");
         json_begin_array(j, "tokens");

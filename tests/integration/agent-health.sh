@@ -275,6 +275,7 @@ write_config "$T/enclave-token-v2" 30
 kill -HUP "$AGENT_PID"
 wait_for 30 "the agent starts the new enclave next to the old one" grep -q 'Enclave upgrade: starting the new enclave' "$T/agent.log"
 wait_for 30 "the address file points at the new enclave" grep -q 'data.1.sock' "$T/run/address"
+wait_for 10 "status shows the drain" bash -c "'$ENCLAVE_ACM' status --runtime-dir '$T/run' | grep -q 'upgrade: the old enclave (launch [0-9]*) drains'"
 wait_for 60 "the upgrade ends" grep -q 'Enclave upgrade done' "$T/agent.log"
 ok "SIGHUP with a new token binary: the new enclave is provisioned next to the old one, the address file moved, the old one drained and stopped"
 touch "$T/upgraded"
