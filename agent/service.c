@@ -488,50 +488,105 @@ static int enclave_prepare(struct service *s, const struct agent_config *ncfg, s
         return 0;
 }
 
-/* Provision every token the running enclave serves into the booted, unpublished nl, then point the
- * module's address file at it and let the old one drain. A token that cannot be provisioned there
- * abandons the upgrade: nl is stopped and the running enclave keeps serving (with its old image). */
-static void upgrade_switch(struct service *s, struct launcher *nl) {
-        _cleanup_(rpc_client_freep) struct rpc_client *client = NULL;
-        _cleanup_free_ unsigned *was = calloc(s->n_tokens + 1, sizeof(unsigned));
-        struct launcher *old = s->launcher;
-        struct agent_round round;
-        uint64_t now = mono_usec();
-        const char *failed = NULL;
-        int r = 0;
+/* What an upgrade changes in a token it provisions in the new enclave, put back when it is abandoned. */
+struct token_snapshot {
+        bool taken;
+        unsigned provisioned_in, failures;
+        enum agent_token_state state;
+        uint64_t failed_at, retry_at_usec;
+        char *error;
+};
 
-        if (!was) {
-                log_error("Enclave upgrade failed: out of memory. Keeping the running enclave.");
-                launcher_free(nl);
-                return;
-        }
+static void snapshots_free(struct token_snapshot *v, size_t n) {
+        for (size_t i = 0; v && i < n; i++)
+                free(v[i].error);
+        free(v);
+}
+
+static int snapshot_take(const struct agent_token *t, struct token_snapshot *ret) {
+        *ret = (struct token_snapshot){ .taken = true,
+                                        .provisioned_in = t->provisioned_in,
+                                        .failures = t->failures,
+                                        .state = t->state,
+                                        .failed_at = t->failed_at,
+                                        .retry_at_usec = t->retry_at_usec };
+        if (t->error && !(ret->error = strdup(t->error)))
+                return -ENOMEM;
+        return 0;
+}
+
+static void snapshot_restore(struct agent_token *t, struct token_snapshot *sn) {
+        t->provisioned_in = sn->provisioned_in;
+        t->failures = sn->failures;
+        t->state = sn->state;
+        t->failed_at = sn->failed_at;
+        t->retry_at_usec = sn->retry_at_usec;
+        free(t->error);
+        t->error = TAKE_PTR(sn->error);
+}
+
+/* Each token the running enclave serves into nl. NULL when all of them made it, else the label of the
+ * first that did not (a snapshot that cannot be taken counts as that); snap[i] holds what each touched
+ * token was. */
+static const char *upgrade_provision(struct service *s, struct launcher *nl, struct rpc_client **client,
+                                     struct token_snapshot *snap) {
+        struct agent_round round;
+        const char *failed = NULL;
+        unsigned old = s->launcher->launches;
+        uint64_t now = mono_usec();
+
         agent_round_init(&round, s->cfg, nl);
         for (size_t i = 0; i < s->n_tokens && !failed; i++) {
                 struct agent_token *t = s->tokens[i];
 
-                was[i] = t->provisioned_in;
-                if (t->provisioned_in != old->launches)
+                if (t->provisioned_in != old)
                         continue; /* not served now: the loop provisions it in the new enclave later */
+                if (snapshot_take(t, &snap[i]) < 0) {
+                        failed = t->label;
+                        break;
+                }
                 t->retry_at_usec = 0;
-                (void) agent_token_step_round(t, s->cfg, nl, &client, &round, now);
+                (void) agent_token_step_round(t, s->cfg, nl, client, &round, now);
                 if (t->provisioned_in != nl->launches)
                         failed = t->label;
         }
         agent_round_end(&round);
+        return failed;
+}
+
+/* Provision every token the running enclave serves into the booted, unpublished nl, then point the
+ * module's address file at it and let the old one drain. A token that cannot be provisioned there
+ * abandons the upgrade: nl is stopped, the tokens are put back as they were and the running enclave
+ * keeps serving (with its old image). */
+static void upgrade_switch(struct service *s, struct launcher *nl) {
+        _cleanup_(rpc_client_freep) struct rpc_client *client = NULL;
+        struct token_snapshot *snap = calloc(s->n_tokens + 1, sizeof(*snap));
+        struct launcher *old = s->launcher;
+        uint64_t now = mono_usec();
+        const char *failed;
+        int r = 0;
+
+        if (!snap) {
+                log_error("Enclave upgrade failed: out of memory. Keeping the running enclave.");
+                launcher_free(nl);
+                return;
+        }
+        failed = upgrade_provision(s, nl, &client, snap);
         if (!failed)
                 r = launcher_publish(nl);
         if (failed || r < 0) {
                 if (failed)
                         log_error("Enclave upgrade failed: token '%s' could not be provisioned in the new "
-                                  "enclave. "
-                                  "Keeping the running enclave (launch %u).",
+                                  "enclave. Keeping the running enclave (launch %u).",
                                   failed, old->launches);
                 for (size_t i = 0; i < s->n_tokens; i++)
-                        if (was[i] == old->launches)
-                                s->tokens[i]->provisioned_in = was[i];
+                        if (snap[i].taken)
+                                snapshot_restore(s->tokens[i], &snap[i]);
+                snapshots_free(snap, s->n_tokens);
                 launcher_free(nl);
                 return;
         }
+        snapshots_free(snap, s->n_tokens);
         log_info("Enclave upgrade: every token is provisioned in the new enclave (launch %u) and the "
                  "module's "
                  "address file points at it; the old one (launch %u) drains for at most %" PRIu64 " s",
