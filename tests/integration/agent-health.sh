@@ -305,6 +305,25 @@ NEW=$(tokens)
 health_is 0 || { cat "$T/health.out"; fail "not healthy after the upgrade"; }
 ok "the old enclave-token is gone, the new one runs the new binary, nginx master unchanged and not reloaded, healthy"
 
+# An upgrade whose new enclave refuses the tokens (a wrapper drops --dev: plaintext keys are refused):
+# abandoned, the running enclave keeps serving, the new one is stopped.
+cat >"$T/etok-nodev" <<EOF
+#!/bin/bash
+args=()
+for a in "\$@"; do [[ \$a == --dev ]] || args+=("\$a"); done
+exec "$ENCLAVE_TOKEN" "\${args[@]}"
+EOF
+chmod 0755 "$T/etok-nodev"
+write_config "$T/etok-nodev" 30
+kill -HUP "$AGENT_PID"
+wait_for 30 "the upgrade is abandoned" grep -q "Enclave upgrade failed: token 'web' could not be provisioned in the new enclave" "$T/agent.log"
+sleep 1
+[[ $(tokens) == "$NEW" ]] || fail "after the abandoned upgrade: enclave-token processes '$(tokens | tr '\n' ' ')', expected $NEW"
+grep -q 'data.1.sock' "$T/run/address" || fail "the address file moved: $(cat "$T/run/address")"
+serves "$FP_RSA" || fail "nginx does not serve after the abandoned upgrade"
+wait_for 20 "healthy after the abandoned upgrade" health_is 0
+ok "an upgrade whose new enclave refuses the token: abandoned, the running enclave serves on, healthy"
+
 # The watchdog: an enclave that stays unreachable although the agent relaunches it (the binary cannot
 # run) starves WATCHDOG=1; once it can run again, the relaunch brings the pings and WATCHDOG=1 back.
 chmod -x "$T/enclave-token-v2"
