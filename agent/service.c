@@ -558,7 +558,7 @@ static const char *upgrade_provision(struct service *s, struct launcher *nl, str
  * module's address file at it and let the old one drain. A token that cannot be provisioned there
  * abandons the upgrade: nl is stopped, the tokens are put back as they were and the running enclave
  * keeps serving (with its old image). */
-static void upgrade_switch(struct service *s, struct launcher *nl) {
+static bool upgrade_switch(struct service *s, struct launcher *nl) {
         _cleanup_(rpc_client_freep) struct rpc_client *client = NULL;
         struct token_snapshot *snap = calloc(s->n_tokens + 1, sizeof(*snap));
         struct launcher *old = s->launcher;
@@ -569,22 +569,24 @@ static void upgrade_switch(struct service *s, struct launcher *nl) {
         if (!snap) {
                 log_error("Enclave upgrade failed: out of memory. Keeping the running enclave.");
                 launcher_free(nl);
-                return;
+                return false;
         }
         failed = upgrade_provision(s, nl, &client, snap);
         if (!failed)
                 r = launcher_publish(nl);
         if (failed || r < 0) {
                 if (failed)
-                        log_error("Enclave upgrade failed: token '%s' could not be provisioned in the new "
-                                  "enclave. Keeping the running enclave (launch %u).",
-                                  failed, old->launches);
+                        log_error(
+                                "Enclave upgrade failed: token '%s' could not be provisioned in the new "
+                                "enclave. Keeping the running enclave (launch %u) and its settings; SIGHUP "
+                                "tries again.",
+                                failed, old->launches);
                 for (size_t i = 0; i < s->n_tokens; i++)
                         if (snap[i].taken)
                                 snapshot_restore(s->tokens[i], &snap[i]);
                 snapshots_free(snap, s->n_tokens);
                 launcher_free(nl);
-                return;
+                return false;
         }
         snapshots_free(snap, s->n_tokens);
         log_info("Enclave upgrade: every token is provisioned in the new enclave (launch %u) and the "
@@ -599,6 +601,7 @@ static void upgrade_switch(struct service *s, struct launcher *nl) {
         s->drain_deadline = now + s->cfg->options.upgrade_drain_max_secs * 1000000u;
         s->enclave_up_since = now;
         agent_health_launched(&s->health, now);
+        return true;
 }
 
 /* The prepared set, and the launcher when the enclave settings changed, replace the running ones;
@@ -606,6 +609,7 @@ static void upgrade_switch(struct service *s, struct launcher *nl) {
 static void service_swap(struct service *s, struct agent_config **ncfg, struct agent_reload *rl,
                          struct launcher **nl, bool upgrade) {
         struct agent_health_config hc;
+        struct agent_config *old;
 
         agent_reload_commit(rl, *ncfg, &s->tokens, &s->n_tokens);
         for (size_t i = 0; i < rl->plan.n_entries; i++)
@@ -629,13 +633,21 @@ static void service_swap(struct service *s, struct agent_config **ncfg, struct a
         log_set_timestamp((*ncfg)->log.enable_timestamp);
         health_config(*ncfg, &hc);
         agent_health_reconfigure(&s->health, &hc, mono_usec());
-        agent_config_free(s->cfg);
+        old = s->cfg;
         s->cfg = TAKE_PTR(*ncfg);
         s->main_done = false;
         if (*nl && upgrade) {
                 warn_simulator(s->cfg);
-                upgrade_switch(s, TAKE_PTR(*nl));
+                if (!upgrade_switch(s, TAKE_PTR(*nl))) {
+                        /* The old enclave runs on: its settings are the running ones (expected PCRs, image),
+                         * and the next SIGHUP tries the upgrade again. */
+                        struct agent_config_enclave e = s->cfg->enclave;
+
+                        s->cfg->enclave = old->enclave;
+                        old->enclave = e;
+                }
         }
+        agent_config_free(old);
 }
 
 /* SIGHUP: load and check the new config, build its whole token set (new tokens created, unchanged ones

@@ -323,6 +323,20 @@ grep -q 'data.1.sock' "$T/run/address" || fail "the address file moved: $(cat "$
 serves "$FP_RSA" || fail "nginx does not serve after the abandoned upgrade"
 wait_for 20 "healthy after the abandoned upgrade" health_is 0
 ok "an upgrade whose new enclave refuses the token: abandoned, the running enclave serves on, healthy"
+# The running enclave's settings stayed in force: SIGHUP with the same file tries again; with the running
+# binary back in the file there is nothing to upgrade.
+A=$(grep -c 'Enclave upgrade: starting the new enclave' "$T/agent.log")
+F=$(grep -c 'Enclave upgrade failed' "$T/agent.log")
+kill -HUP "$AGENT_PID"
+wait_for 30 "the second attempt fails too" bash -c "(( \$(grep -c 'Enclave upgrade failed' '$T/agent.log') > $F ))"
+[[ $(grep -c 'Enclave upgrade: starting the new enclave' "$T/agent.log") == $((A + 1)) ]] || fail "SIGHUP did not try the upgrade again"
+write_config "$T/enclave-token-v2" 30
+R=$(grep -c 'READY=1' "$T/notify.log")
+kill -HUP "$AGENT_PID"
+wait_for 20 "READY=1 after the reload" bash -c "(( \$(grep -c 'READY=1' '$T/notify.log') > $R ))"
+[[ $(grep -c 'Enclave upgrade: starting the new enclave' "$T/agent.log") == $((A + 1)) ]] || fail "an upgrade to the running binary was started"
+[[ $(tokens) == "$NEW" ]] || fail "the enclave changed: '$(tokens | tr '\n' ' ')', expected $NEW"
+ok "after an abandoned upgrade SIGHUP tries it again; the running binary in the file again: nothing to do"
 
 # The watchdog: an enclave that stays unreachable although the agent relaunches it (the binary cannot
 # run) starves WATCHDOG=1; once it can run again, the relaunch brings the pings and WATCHDOG=1 back.
