@@ -280,7 +280,10 @@ wait_for 30 "the agent starts the new enclave next to the old one" grep -q 'Encl
 wait_for 30 "the address file points at the new enclave" grep -q 'data.1.sock' "$T/run/address"
 wait_for 10 "status shows the drain" bash -c "'$ENCLAVE_ACM' status --runtime-dir '$T/run' | grep -q 'upgrade: the old enclave (launch [0-9]*) drains'"
 wait_for 60 "the upgrade ends" grep -q 'Enclave upgrade done' "$T/agent.log"
-ok "SIGHUP with a new token binary: the new enclave is provisioned next to the old one, the address file moved, the old one drained and stopped"
+# enclave-token logs to the agent's stderr: the old one's last words come after the agent stopped it
+awk '/Enclave upgrade: the old enclave .*stopping it/ { s = 1 } s && /Stopped, keys wiped/ { f = 1 } END { exit !f }' \
+        "$T/agent.log" || fail "the old enclave-token did not say it wiped its keys"
+ok "SIGHUP with a new token binary: the new enclave is provisioned next to the old one, the address file moved, the old one drained and stopped (keys wiped)"
 touch "$T/upgraded"
 sleep 2
 touch "$T/stop"
