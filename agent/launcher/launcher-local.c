@@ -212,7 +212,10 @@ void launcher_local_stop(struct launcher *l) {
 
         if (l->pid <= 0)
                 return;
+        /* SIGCONT: a stopped enclave-token (frozen, as the health check found it) runs its SIGTERM handler
+         * and wipes its keys instead of waiting for the SIGKILL. */
         (void) kill(l->pid, SIGTERM);
+        (void) kill(l->pid, SIGCONT);
         for (int waited = 0; waited < STOP_WAIT_MS; waited += 50) {
                 pid_t p = waitpid(l->pid, &status, WNOHANG);
                 if (p == l->pid || (p < 0 && errno == ECHILD)) {

@@ -215,12 +215,14 @@ grep -q "^enclave: missed [0-9]* in-band ping" "$T/health.out" || { cat "$T/heal
 ok "enclave-token stopped: enclave-acm health says down (2) within the configured bound"
 wait_for 60 "the agent relaunches the enclave" bash -c "(( \$(grep -c 'Enclave up (local launcher' '$T/agent.log') > $LAUNCHES ))"
 grep -q "missed $MISSES in-band pings in a row: stopping it" "$T/agent.log" || fail "the agent does not say why it relaunched"
+awk '/in-band pings in a row: stopping it/ { s = 1 } s && /Stopped, keys wiped/ { f = 1 } END { exit !f }' "$T/agent.log" ||
+        fail "the frozen enclave-token did not wipe its keys when stopped"
 wait_for 30 "nginx serves again" serves "$FP_RSA"
 wait_for 20 "health says healthy after the relaunch" health_is 0
 [[ $(master) == "$MASTER" ]] || fail "nginx's master changed"
 "$P11_CLIENT" "$P11_MODULE" web open "login:$PIN" findkey signloop:5:SHA256-RSA-PKCS:"$T/acm.yaml" >"$T/sign.out" 2>&1 ||
         { cat "$T/sign.out"; fail "signing through the module after the relaunch"; }
-ok "after $MISSES missed pings the agent relaunched the enclave: signing resumes, healthy again, nginx master $MASTER unchanged"
+ok "after $MISSES missed pings the agent stopped the frozen enclave (keys wiped) and launched another: signing resumes, healthy again, nginx master $MASTER unchanged"
 grep -q '"relaunches": 1' <("$ENCLAVE_ACM" health --json --runtime-dir "$T/run") || fail "the relaunch is not counted"
 kill -CONT "$OLD" 2>/dev/null || true
 STOPPED_PID=
