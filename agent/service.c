@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/health.h"
 #include "agent/launcher/launcher.h"
 #include "agent/notify.h"
 #include "agent/token.h"
@@ -23,6 +24,7 @@
 #include "parent/agent-state.h"
 #include "common/log.h"
 #include "common/time-util.h"
+#include "common/transport.h"
 
 #define TICK_USEC                (1000u * 1000u)
 #define ENCLAVE_BACKOFF_MAX_USEC (60u * 1000000u)
@@ -45,7 +47,34 @@ struct service {
         uint64_t started;  /* Unix seconds, for the state file */
         char *state_text;  /* the state file as last written */
         bool state_warned; /* a failure to write it was logged */
+        struct agent_health health;
+        bool watchdog_starved; /* WATCHDOG=1 is being held back (logged once) */
+        /* After an upgrade: the old enclave, stopped once its data channel had no connection for
+         * upgrade_drain_secs, at the latest at drain_deadline (monotonic usec). */
+        struct launcher *draining;
+        uint64_t drain_quiet_since, drain_deadline;
 };
+
+/* The state file's health record is rewritten at least this often (Unix seconds) while the loop runs,
+ * and a reader takes it for stale after stale_after(). */
+static uint64_t heartbeat_secs(const struct agent_config *cfg) {
+        return cfg->options.health_interval_secs ?: 30;
+}
+
+/* Three heartbeats, plus what one pass may legitimately block for: a relaunch (stop, boot) and a ping. */
+static uint64_t stale_after_secs(const struct agent_config *cfg) {
+        return 3 * heartbeat_secs(cfg) + 2 * (cfg->enclave.boot_timeout_ms / 1000u) +
+               cfg->options.health_timeout_ms / 1000u + 30;
+}
+
+static void health_config(const struct agent_config *cfg, struct agent_health_config *ret) {
+        *ret = (struct agent_health_config){
+                .interval_usec = cfg->options.health_interval_secs * 1000000u,
+                .timeout_usec = cfg->options.health_timeout_ms * 1000u,
+                .max_misses = (unsigned) cfg->options.health_misses,
+                .expiry_warning_sec = cfg->options.expiry_warning_days * 86400u,
+        };
+}
 
 static void notify(const char *what) {
         int r = notify_send(what);
@@ -147,20 +176,26 @@ static bool status_compute(const struct service *s, char **ret) {
 /* <runtime_dir>/status for `enclave-acm status`, rewritten when its text changes. */
 static void state_write(struct service *s, bool stopped) {
         _cleanup_free_ char *text = NULL, *path = NULL;
+        uint64_t now = (uint64_t) MAX(time(NULL), (time_t) 0), updated = now - now % heartbeat_secs(s->cfg);
         size_t len;
         int r;
 
-        r = agent_status_render(&(struct agent_status_info){ .config_path = s->config_path,
-                                                             .cfg = s->cfg,
-                                                             .launcher = s->launcher,
-                                                             .tokens = s->tokens,
-                                                             .n_tokens = s->n_tokens,
-                                                             .pid = getpid(),
-                                                             .started = s->started,
-                                                             .enclave_failures = s->enclave_failures,
-                                                             .status = s->status,
-                                                             .stopped = stopped },
-                                &text, &len);
+        r = agent_status_render(
+                &(struct agent_status_info){ .config_path = s->config_path,
+                                             .cfg = s->cfg,
+                                             .launcher = s->launcher,
+                                             .tokens = s->tokens,
+                                             .n_tokens = s->n_tokens,
+                                             .pid = getpid(),
+                                             .started = s->started,
+                                             .enclave_failures = s->enclave_failures,
+                                             .status = s->status,
+                                             .stopped = stopped,
+                                             .health = &s->health,
+                                             .draining = s->draining,
+                                             .health_updated = updated,
+                                             .health_stale_after = stale_after_secs(s->cfg) },
+                &text, &len);
         if (r >= 0 && s->state_text && strcmp(text, s->state_text) == 0)
                 return;
         if (r >= 0 && asprintf(&path, "%s/%s", s->cfg->options.runtime_dir, AGENT_STATE_FILE) < 0)
@@ -202,6 +237,72 @@ static void status_update(struct service *s) {
         state_write(s, false);
 }
 
+/* The enclave died, or stopped answering and was stopped: launch another (at once the first time, then
+ * with back-off). The module reconnects by itself once the new one answers: no server restart. */
+static void enclave_lost(struct service *s, uint64_t now) {
+        s->client = rpc_client_free(s->client);
+        s->enclave_failures++;
+        s->enclave_retry_at = now + (s->enclave_failures > 1 ? agent_backoff_usec(s->enclave_failures - 1,
+                                                                                  ENCLAVE_BACKOFF_MAX_USEC)
+                                                             : 0);
+        for (size_t i = 0; i < s->n_tokens; i++)
+                s->tokens[i]->retry_at_usec = 0;
+}
+
+/* PING on a fresh connection to address, by deadline_ms (mono_msec()): a frozen enclave-token still
+ * completes the connect through its listen backlog, then never answers HELLO. */
+static int ping_channel(const char *address, enum rpc_channel ch, uint64_t deadline_ms) {
+        _cleanup_(rpc_client_freep) struct rpc_client *c = NULL;
+        struct transport_addr a;
+        uint64_t now = mono_msec();
+        int r;
+
+        if (!address)
+                return -ENOTCONN;
+        r = transport_addr_parse(address, &a);
+        if (r < 0)
+                return r;
+        if (now >= deadline_ms)
+                return -ETIMEDOUT;
+        r = rpc_client_open_until(&a, ch, (int) MIN(deadline_ms - now, (uint64_t) INT32_MAX), deadline_ms,
+                                  "enclave-acm-agent health", &c);
+        if (r < 0)
+                return r;
+        return rpc_client_call_msg(c, RPC_CALL_PING, NULL, NULL);
+}
+
+/* Both channels within one health_timeout_ms: the loop waits for the ping at most that long. */
+static void health_step(struct service *s, uint64_t now) {
+        uint64_t deadline_ms = now / 1000u + s->cfg->options.health_timeout_ms, took;
+        const char *where = "data channel";
+        char error[96];
+        int r;
+
+        if (!s->launcher->running || !agent_health_ping_due(&s->health, now))
+                return;
+        r = ping_channel(s->launcher->data_address, RPC_CHANNEL_DATA, deadline_ms);
+        if (r >= 0) {
+                where = "control channel";
+                r = ping_channel(s->launcher->control_address, RPC_CHANNEL_CONTROL, deadline_ms);
+        }
+        took = mono_usec() - now;
+        (void) snprintf(error, sizeof(error), "%s: %s", where,
+                        r == -ETIMEDOUT ? "no answer within health_timeout_ms" : strerror(-r));
+        if (r < 0)
+                log_warning("The enclave missed an in-band ping (%s, %u of %" PRIu64 " before a relaunch)",
+                            error, s->health.misses + 1, s->cfg->options.health_misses);
+        else
+                log_debug("In-band ping answered in %" PRIu64 " us", took);
+        if (!agent_health_ping_done(&s->health, mono_usec(), (uint64_t) MAX(time(NULL), (time_t) 0), r, took,
+                                    error))
+                return;
+        log_error("The enclave missed %" PRIu64 " in-band pings in a row: stopping it and launching another",
+                  s->cfg->options.health_misses);
+        s->client = rpc_client_free(s->client);
+        launcher_stop(s->launcher); /* SIGTERM, SIGKILL after a bounded wait: a stopped process goes too */
+        enclave_lost(s, mono_usec());
+}
+
 static void enclave_step(struct service *s, uint64_t now) {
         int r;
 
@@ -211,15 +312,7 @@ static void enclave_step(struct service *s, uint64_t now) {
                                 s->enclave_failures = 0;
                         return;
                 }
-                /* It died. The module reconnects by itself once the new one answers: no server restart. */
-                s->client = rpc_client_free(s->client);
-                s->enclave_failures++;
-                s->enclave_retry_at =
-                        now + (s->enclave_failures > 1 ? agent_backoff_usec(s->enclave_failures - 1,
-                                                                            ENCLAVE_BACKOFF_MAX_USEC)
-                                                       : 0);
-                for (size_t i = 0; i < s->n_tokens; i++)
-                        s->tokens[i]->retry_at_usec = 0;
+                enclave_lost(s, now);
         }
         if (now < s->enclave_retry_at)
                 return;
@@ -233,6 +326,41 @@ static void enclave_step(struct service *s, uint64_t now) {
                 return;
         }
         s->enclave_up_since = now;
+        agent_health_launched(&s->health, mono_usec());
+}
+
+/* The old enclave of an upgrade: the module's pooled connections to it move on their next reconnect, so
+ * it is stopped once it has had no connection for upgrade_drain_secs, or at upgrade_drain_max_secs; a
+ * call in flight then breaks and the module repeats it on the new enclave (data-channel calls are
+ * idempotent). Where connections cannot be counted (vsock) it is stopped after upgrade_drain_secs. */
+static void drain_step(struct service *s, uint64_t now) {
+        const struct agent_config_options *o = &s->cfg->options;
+        int n;
+
+        if (!s->draining)
+                return;
+        if (!launcher_check(s->draining)) {
+                s->draining = launcher_free(s->draining);
+                return;
+        }
+        n = launcher_data_connections(s->draining);
+        if (n > 0)
+                s->drain_quiet_since = now;
+        if (now - s->drain_quiet_since < o->upgrade_drain_secs * 1000000u && now < s->drain_deadline)
+                return;
+        if (n > 0)
+                log_info("Enclave upgrade: the old enclave (launch %u) still has %d connection%s after "
+                         "upgrade_drain_max_secs (%" PRIu64 " s): stopping it; the module repeats calls in "
+                         "flight on the new enclave",
+                         s->draining->launches, n, n == 1 ? "" : "s", o->upgrade_drain_max_secs);
+        else
+                log_info("Enclave upgrade: the old enclave (launch %u) had %s for %" PRIu64
+                         " s: stopping it",
+                         s->draining->launches,
+                         n == 0 ? "no connection" : "time to drain (vsock: not counted)",
+                         o->upgrade_drain_secs);
+        s->draining = launcher_free(s->draining); /* terminates it; enclave-token wipes its keys */
+        log_info("Enclave upgrade done: launch %u serves", s->launcher->launches);
 }
 
 static void main_step(struct service *s) {
@@ -258,6 +386,9 @@ static uint64_t service_step(struct service *s) {
         uint64_t now = mono_usec(), next = now + TICK_USEC;
 
         enclave_step(s, now);
+        drain_step(s, now);
+        health_step(s, mono_usec());
+        next = MIN(next, MAX(agent_health_next_ping(&s->health), now));
         if (s->launcher->running) {
                 /* One KMS round for every token of the pass whose encrypted key must be sent. */
                 struct agent_round round;
@@ -306,17 +437,188 @@ static void warn_simulator(const struct agent_config *cfg) {
                 log_debug("Expected PCRs from '%s'", e->measurements_path);
 }
 
+/* Reload with changed enclave settings: a launcher for the new ones. An upgrade (*ret_upgrade) when the
+ * running enclave can stay up next to the new one (same launcher kind and runtime directory, the
+ * allocator has room): then the new enclave is booted here, unpublished; else the caller restarts. On
+ * failure (logged) the reload is abandoned and the running enclave stays. */
+static int enclave_restart_prepare(const struct agent_config *ncfg, struct launcher **ret) {
+        int r = launcher_new(ncfg, ret);
+
+        if (r < 0)
+                return log_error_errno(r,
+                                       "Reload failed: cannot set up the new enclave settings: %m. Keeping "
+                                       "the running configuration.");
+        return 0;
+}
+
+static int enclave_prepare(struct service *s, const struct agent_config *ncfg, struct launcher **ret,
+                           bool *ret_upgrade) {
+        _cleanup_(launcher_freep) struct launcher *nl = NULL;
+        _cleanup_free_ char *why = NULL;
+        int r;
+
+        *ret_upgrade = false;
+        if (!s->launcher->running || s->launcher->kind != ncfg->enclave.launcher ||
+            strcmp(s->cfg->options.runtime_dir, ncfg->options.runtime_dir) != 0)
+                return enclave_restart_prepare(ncfg, ret);
+        if (s->draining) {
+                log_info("Enclave upgrade: stopping the enclave still draining from the previous upgrade");
+                s->draining = launcher_free(s->draining);
+        }
+        r = launcher_new_next(ncfg, s->launcher, &nl);
+        if (r < 0)
+                return log_error_errno(r,
+                                       "Reload failed: out of memory. Keeping the running configuration.");
+        r = launcher_room_for_two(s->launcher, nl, &why);
+        if (r <= 0) {
+                log_warning("Enclave upgrade: no room for a second enclave (%s): restarting the enclave "
+                            "instead; signing fails until the new one is provisioned",
+                            why ?: strerror(-r));
+                return enclave_restart_prepare(ncfg, ret);
+        }
+        log_info("Enclave upgrade: starting the new enclave next to the running one (launch %u)",
+                 s->launcher->launches);
+        r = launcher_start_unpublished(nl);
+        if (r < 0)
+                return log_error_errno(r,
+                                       "Reload failed: the new enclave did not start. Keeping the running "
+                                       "configuration and enclave.");
+        *ret = TAKE_PTR(nl);
+        *ret_upgrade = true;
+        return 0;
+}
+
+/* What an upgrade changes in a token it provisions in the new enclave, put back when it is abandoned. */
+struct token_snapshot {
+        bool taken;
+        unsigned provisioned_in, failures;
+        enum agent_token_state state;
+        uint64_t failed_at, retry_at_usec;
+        char *error;
+};
+
+static void snapshots_free(struct token_snapshot *v, size_t n) {
+        for (size_t i = 0; v && i < n; i++)
+                free(v[i].error);
+        free(v);
+}
+
+static int snapshot_take(const struct agent_token *t, struct token_snapshot *ret) {
+        *ret = (struct token_snapshot){ .taken = true,
+                                        .provisioned_in = t->provisioned_in,
+                                        .failures = t->failures,
+                                        .state = t->state,
+                                        .failed_at = t->failed_at,
+                                        .retry_at_usec = t->retry_at_usec };
+        if (t->error && !(ret->error = strdup(t->error)))
+                return -ENOMEM;
+        return 0;
+}
+
+static void snapshot_restore(struct agent_token *t, struct token_snapshot *sn) {
+        t->provisioned_in = sn->provisioned_in;
+        t->failures = sn->failures;
+        t->state = sn->state;
+        t->failed_at = sn->failed_at;
+        t->retry_at_usec = sn->retry_at_usec;
+        free(t->error);
+        t->error = TAKE_PTR(sn->error);
+}
+
+/* Each token the running enclave serves into nl. NULL when all of them made it, else the label of the
+ * first that did not (a snapshot that cannot be taken counts as that); snap[i] holds what each touched
+ * token was. */
+static const char *upgrade_provision(struct service *s, struct launcher *nl, struct rpc_client **client,
+                                     struct token_snapshot *snap) {
+        struct agent_round round;
+        const char *failed = NULL;
+        unsigned old = s->launcher->launches;
+        uint64_t now = mono_usec();
+
+        agent_round_init(&round, s->cfg, nl);
+        for (size_t i = 0; i < s->n_tokens && !failed; i++) {
+                struct agent_token *t = s->tokens[i];
+
+                if (t->provisioned_in != old)
+                        continue; /* not served now: the loop provisions it in the new enclave later */
+                if (snapshot_take(t, &snap[i]) < 0) {
+                        failed = t->label;
+                        break;
+                }
+                t->retry_at_usec = 0;
+                (void) agent_token_step_round(t, s->cfg, nl, client, &round, now);
+                if (t->provisioned_in != nl->launches)
+                        failed = t->label;
+        }
+        agent_round_end(&round);
+        return failed;
+}
+
+/* Provision every token the running enclave serves into the booted, unpublished nl, then point the
+ * module's address file at it and let the old one drain. A token that cannot be provisioned there
+ * abandons the upgrade: nl is stopped, the tokens are put back as they were and the running enclave
+ * keeps serving (with its old image). */
+static bool upgrade_switch(struct service *s, struct launcher *nl) {
+        _cleanup_(rpc_client_freep) struct rpc_client *client = NULL;
+        struct token_snapshot *snap = calloc(s->n_tokens + 1, sizeof(*snap));
+        struct launcher *old = s->launcher;
+        uint64_t now = mono_usec();
+        const char *failed;
+        int r = 0;
+
+        if (!snap) {
+                log_error("Enclave upgrade failed: out of memory. Keeping the running enclave.");
+                launcher_free(nl);
+                return false;
+        }
+        failed = upgrade_provision(s, nl, &client, snap);
+        if (!failed)
+                r = launcher_publish(nl);
+        if (failed || r < 0) {
+                if (failed)
+                        log_error(
+                                "Enclave upgrade failed: token '%s' could not be provisioned in the new "
+                                "enclave. Keeping the running enclave (launch %u) and its settings; SIGHUP "
+                                "tries again.",
+                                failed, old->launches);
+                for (size_t i = 0; i < s->n_tokens; i++)
+                        if (snap[i].taken)
+                                snapshot_restore(s->tokens[i], &snap[i]);
+                snapshots_free(snap, s->n_tokens);
+                launcher_free(nl);
+                return false;
+        }
+        snapshots_free(snap, s->n_tokens);
+        log_info("Enclave upgrade: every token is provisioned in the new enclave (launch %u) and the "
+                 "module's "
+                 "address file points at it; the old one (launch %u) drains for at most %" PRIu64 " s",
+                 nl->launches, old->launches, s->cfg->options.upgrade_drain_max_secs);
+        rpc_client_free(s->client);
+        s->client = TAKE_PTR(client);
+        s->draining = old;
+        s->launcher = nl;
+        s->drain_quiet_since = now;
+        s->drain_deadline = now + s->cfg->options.upgrade_drain_max_secs * 1000000u;
+        s->enclave_up_since = now;
+        agent_health_launched(&s->health, now);
+        return true;
+}
+
 /* The prepared set, and the launcher when the enclave settings changed, replace the running ones;
  * what left the set is removed from the enclave. Cannot fail. */
 static void service_swap(struct service *s, struct agent_config **ncfg, struct agent_reload *rl,
-                         struct launcher **nl) {
+                         struct launcher **nl, bool upgrade) {
+        struct agent_health_config hc;
+        struct agent_config *old;
+
         agent_reload_commit(rl, *ncfg, &s->tokens, &s->n_tokens);
         for (size_t i = 0; i < rl->plan.n_entries; i++)
                 if (rl->plan.entries[i].action != AGENT_RECONCILE_KEEP)
                         log_info("Token '%s' is %s: provisioning it", s->tokens[i]->label,
                                  rl->plan.entries[i].action == AGENT_RECONCILE_ADD ? "new" : "changed");
-        if (*nl) {
+        if (*nl && !upgrade) {
                 log_info("The enclave settings changed: relaunching it");
+                s->draining = launcher_free(s->draining);
                 warn_simulator(*ncfg);
                 s->client = rpc_client_free(s->client);
                 launcher_free(s->launcher); /* terminates the enclave and with it every token */
@@ -329,9 +631,23 @@ static void service_swap(struct service *s, struct agent_config **ncfg, struct a
         }
         log_set_max_level((*ncfg)->log.level);
         log_set_timestamp((*ncfg)->log.enable_timestamp);
-        agent_config_free(s->cfg);
+        health_config(*ncfg, &hc);
+        agent_health_reconfigure(&s->health, &hc, mono_usec());
+        old = s->cfg;
         s->cfg = TAKE_PTR(*ncfg);
         s->main_done = false;
+        if (*nl && upgrade) {
+                warn_simulator(s->cfg);
+                if (!upgrade_switch(s, TAKE_PTR(*nl))) {
+                        /* The old enclave runs on: its settings are the running ones (expected PCRs, image),
+                         * and the next SIGHUP tries the upgrade again. */
+                        struct agent_config_enclave e = s->cfg->enclave;
+
+                        s->cfg->enclave = old->enclave;
+                        old->enclave = e;
+                }
+        }
+        agent_config_free(old);
 }
 
 /* SIGHUP: load and check the new config, build its whole token set (new tokens created, unchanged ones
@@ -342,6 +658,7 @@ static void service_reload(struct service *s) {
         _cleanup_(agent_config_freep) struct agent_config *ncfg = NULL;
         _cleanup_(agent_reload_done) struct agent_reload rl = {};
         _cleanup_(launcher_freep) struct launcher *nl = NULL;
+        bool upgrade = false;
         int r;
 
         if (notify_sendf("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading the configuration",
@@ -359,17 +676,29 @@ static void service_reload(struct service *s) {
                 log_error_errno(r, "The new configuration is not valid, keeping the running one: %m");
         else
                 r = tokens_prepare(s->cfg, ncfg, &rl);
-        if (r >= 0 && !enclave_cfg_equal(s->cfg, ncfg)) {
-                r = launcher_new(ncfg, &nl);
-                if (r < 0)
-                        log_error_errno(r, "Reload failed: cannot set up the new enclave settings: %m. "
-                                           "Keeping the running configuration.");
-        }
+        if (r >= 0 && !enclave_cfg_equal(s->cfg, ncfg))
+                r = enclave_prepare(s, ncfg, &nl, &upgrade);
         if (r >= 0)
-                service_swap(s, &ncfg, &rl, &nl);
+                service_swap(s, &ncfg, &rl, &nl, upgrade);
         free(s->status);
         s->status = NULL;
         s->ready_sent = false; /* READY=1 again once the new state settled: ends the reload for systemd */
+}
+
+/* From the loop only, and only while the in-band pings work (or the enclave was relaunched recently):
+ * an enclave that stays unreachable although relaunched gets the agent restarted by systemd. */
+static void watchdog_feed(struct service *s, uint64_t now) {
+        if (!agent_health_watchdog_ok(&s->health, now)) {
+                if (!s->watchdog_starved)
+                        log_error("The enclave has not answered an in-band ping for too long: no longer "
+                                  "feeding systemd's watchdog");
+                s->watchdog_starved = true;
+                return;
+        }
+        if (s->watchdog_starved)
+                log_info("In-band pings answered again: feeding systemd's watchdog");
+        s->watchdog_starved = false;
+        notify("WATCHDOG=1");
 }
 
 static int service_loop(struct service *s, int sigfd) {
@@ -381,7 +710,7 @@ static int service_loop(struct service *s, int sigfd) {
 
                 if (s->watchdog_usec) {
                         if (now >= s->next_watchdog) {
-                                notify("WATCHDOG=1");
+                                watchdog_feed(s, now);
                                 s->next_watchdog = now + s->watchdog_usec / 2;
                         }
                         next = MIN(next, s->next_watchdog);
@@ -441,6 +770,12 @@ int agent_service_run(const char *config_path, struct agent_config **cfg) {
                 return r;
         }
         s.watchdog_usec = notify_watchdog_usec();
+        {
+                struct agent_health_config hc;
+
+                health_config(s.cfg, &hc);
+                agent_health_init(&s.health, &hc, mono_usec());
+        }
         s.started = (uint64_t) MAX(time(NULL), (time_t) 0);
         log_info("enclave-acm-agent %s starting: %zu token%s, %s launcher, %s via %s", ENCLAVE_ACM_VERSION,
                  s.n_tokens, s.n_tokens == 1 ? "" : "s", agent_launcher_to_string(s.cfg->enclave.launcher),
@@ -454,6 +789,7 @@ int agent_service_run(const char *config_path, struct agent_config **cfg) {
 
         notify("STOPPING=1\nSTATUS=Stopping: terminating the enclave (certificate files are kept)");
         s.client = rpc_client_free(s.client);
+        s.draining = launcher_free(s.draining);
         s.launcher = launcher_free(s.launcher); /* terminates the enclave */
         free(s.status);
         s.status = strdup("Stopped");

@@ -31,6 +31,11 @@ static void render_agent(FILE *f, const struct agent_status_info *i) {
                 agent_state_put(f, "control", l->control_address);
                 agent_state_put(f, "data", l->data_address);
         }
+        if (i->draining && i->draining->running && !i->stopped) {
+                agent_state_put_u64(f, "draining_launch", i->draining->launches);
+                if (i->draining->pid > 0)
+                        agent_state_put_u64(f, "draining_pid", (uint64_t) i->draining->pid);
+        }
         agent_state_put_u64(f, "enclave_failures", i->enclave_failures);
         agent_state_put_u64(f, "sync_interval", i->cfg->options.sync_interval_secs);
         agent_state_put(f, "status", i->status);
@@ -66,10 +71,48 @@ static void render_token(FILE *f, const struct agent_token *t) {
         agent_state_end(f);
 }
 
+int agent_status_health(const struct agent_status_info *i, uint64_t now, struct agent_health_report *ret) {
+        _cleanup_free_ struct agent_health_token *tokens = calloc(i->n_tokens + 1, sizeof(*tokens));
+        struct agent_health_input in = { .agent_stopped = i->stopped,
+                                         .enclave_running =
+                                                 !i->stopped && i->launcher && i->launcher->running,
+                                         .now = now,
+                                         .tokens = tokens,
+                                         .n_tokens = i->n_tokens };
+
+        if (!tokens)
+                return -ENOMEM;
+        for (size_t k = 0; k < i->n_tokens; k++) {
+                const struct agent_token *t = i->tokens[k];
+
+                tokens[k] = (struct agent_health_token){
+                        .label = t->label,
+                        .failing = t->state == AGENT_TOKEN_FAILED || t->state == AGENT_TOKEN_UNSUPPORTED,
+                        .error = t->error,
+                        .not_after = t->cur.not_after,
+                };
+        }
+        return agent_health_evaluate(i->health, &in, ret);
+}
+
+static int render_health(FILE *f, const struct agent_status_info *i) {
+        _cleanup_(agent_health_report_done) struct agent_health_report rep = {};
+        int r;
+
+        if (!i->health)
+                return 0;
+        r = agent_status_health(i, i->health_updated, &rep);
+        if (r < 0)
+                return r;
+        agent_health_render(i->health, &rep, i->health_updated, i->health_stale_after, f);
+        return 0;
+}
+
 int agent_status_render(const struct agent_status_info *i, char **ret_text, size_t *ret_len) {
         char *text = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&text, &len);
+        int r;
 
         if (!f)
                 return -ENOMEM;
@@ -77,7 +120,8 @@ int agent_status_render(const struct agent_status_info *i, char **ret_text, size
         render_agent(f, i);
         for (size_t k = 0; k < i->n_tokens; k++)
                 render_token(f, i->tokens[k]);
-        if (ferror(f) | fclose(f)) {
+        r = render_health(f, i);
+        if ((ferror(f) | fclose(f)) || r < 0) {
                 free(text);
                 return -ENOMEM;
         }

@@ -160,3 +160,85 @@ int agent_state_get_u64(const struct agent_state_record *r, const char *key, uin
         *ret = n;
         return 0;
 }
+
+static const char *const level_names[_AGENT_STATE_LEVEL_MAX] = {
+        [AGENT_STATE_HEALTHY] = "healthy",
+        [AGENT_STATE_DEGRADED] = "degraded",
+        [AGENT_STATE_DOWN] = "down",
+};
+
+const char *agent_state_level_to_string(enum agent_state_level l) {
+        return l >= 0 && l < _AGENT_STATE_LEVEL_MAX ? level_names[l] : NULL;
+}
+
+enum agent_state_level agent_state_level_from_string(const char *s) {
+        for (int i = 0; s && i < _AGENT_STATE_LEVEL_MAX; i++)
+                if (strcmp(s, level_names[i]) == 0)
+                        return (enum agent_state_level) i;
+        return _AGENT_STATE_LEVEL_INVALID;
+}
+
+/* An optional number: absent is 0, present must parse. */
+static int get_opt_u64(const struct agent_state_record *r, const char *key, uint64_t *ret) {
+        int k = agent_state_get_u64(r, key, ret);
+
+        if (k == -ENOENT) {
+                *ret = 0;
+                return 0;
+        }
+        return k;
+}
+
+int agent_state_health_from_record(const struct agent_state_record *rec, struct agent_state_health *ret) {
+        struct agent_state_health h = {};
+        int r;
+
+        if (strcmp(rec->kind, "health") != 0)
+                return -EBADMSG;
+        h.level = agent_state_level_from_string(agent_state_get(rec, "level"));
+        if (h.level < 0)
+                return -EBADMSG;
+        if (agent_state_get_u64(rec, "updated", &h.updated) < 0 ||
+            agent_state_get_u64(rec, "stale_after", &h.stale_after) < 0 || h.stale_after == 0)
+                return -EBADMSG;
+        h.ping = agent_state_get(rec, "ping") ?: "none";
+        if (strcmp(h.ping, "ok") != 0 && strcmp(h.ping, "missed") != 0 && strcmp(h.ping, "none") != 0)
+                return -EBADMSG;
+        if ((r = get_opt_u64(rec, "interval", &h.interval)) < 0 ||
+            (r = get_opt_u64(rec, "timeout_ms", &h.timeout_ms)) < 0 ||
+            (r = get_opt_u64(rec, "max_misses", &h.max_misses)) < 0 ||
+            (r = get_opt_u64(rec, "misses", &h.misses)) < 0 ||
+            (r = get_opt_u64(rec, "relaunches", &h.relaunches)) < 0 ||
+            (r = get_opt_u64(rec, "expiry_warning_days", &h.expiry_warning_days)) < 0 ||
+            (r = get_opt_u64(rec, "ping_at", &h.ping_at)) < 0 ||
+            (r = get_opt_u64(rec, "ping_usec", &h.ping_usec)) < 0)
+                return -EBADMSG;
+        *ret = h;
+        return 0;
+}
+
+int agent_state_problem_from_record(const struct agent_state_record *rec, struct agent_state_problem *ret) {
+        struct agent_state_problem p = {};
+
+        if (strcmp(rec->kind, "problem") != 0)
+                return -EBADMSG;
+        p.level = agent_state_level_from_string(agent_state_get(rec, "level"));
+        p.subject = agent_state_get(rec, "subject");
+        p.label = agent_state_get(rec, "label");
+        p.text = agent_state_get(rec, "text");
+        if ((p.level != AGENT_STATE_DEGRADED && p.level != AGENT_STATE_DOWN) || !p.subject || !p.text ||
+            !p.text[0])
+                return -EBADMSG;
+        if (strcmp(p.subject, "token") == 0
+                    ? !p.label || !p.label[0]
+                    : strcmp(p.subject, "enclave") != 0 && strcmp(p.subject, "agent") != 0)
+                return -EBADMSG;
+        *ret = p;
+        return 0;
+}
+
+bool agent_state_health_stale(const struct agent_state_health *h, uint64_t now) {
+        if (h->updated > now)
+                return h->updated - now > h->stale_after;
+        return now - h->updated > h->stale_after;
+}

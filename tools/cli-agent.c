@@ -20,6 +20,10 @@ void cli_agent_done(struct cli_agent *a) {
         for (size_t i = 0; i < a->n_tokens; i++)
                 agent_state_record_done(&a->tokens[i]);
         free(a->tokens);
+        agent_state_record_done(&a->health);
+        for (size_t i = 0; i < a->n_problems; i++)
+                agent_state_record_done(&a->problems[i]);
+        free(a->problems);
         free(a->path);
         *a = (struct cli_agent){};
 }
@@ -48,10 +52,26 @@ static bool agent_alive(const struct agent_state_record *r) {
         return comm[0] && strncmp("enclave-acm-agent", comm, strlen(comm)) == 0;
 }
 
+static int append(struct agent_state_record **v, size_t *n, struct agent_state_record *rec) {
+        struct agent_state_record *grown = realloc(*v, (*n + 1) * sizeof(*grown));
+
+        if (!grown)
+                return -ENOMEM;
+        *v = grown;
+        (*v)[(*n)++] = *rec;
+        return 0;
+}
+
 static int add_record(struct cli_agent *a, struct agent_state_record *rec) {
         if (strcmp(rec->kind, "agent") == 0) {
                 agent_state_record_done(&a->agent);
                 a->agent = *rec;
+        } else if (strcmp(rec->kind, "health") == 0) {
+                agent_state_record_done(&a->health);
+                a->health = *rec;
+        } else if (strcmp(rec->kind, "problem") == 0 && a->n_problems < AGENT_STATE_MAX_PROBLEMS) {
+                if (append(&a->problems, &a->n_problems, rec) < 0)
+                        return -ENOMEM;
         } else if (strcmp(rec->kind, "token") == 0 && agent_state_get(rec, "label")) {
                 struct agent_state_record *grown = realloc(a->tokens, (a->n_tokens + 1) * sizeof(*grown));
                 if (!grown)
@@ -153,6 +173,8 @@ void cli_agent_print(const struct cli_agent *a) {
                get(r, "launcher"), a->running ? enclave : "not watched");
         if (a->running && strcmp(enclave, "running") == 0 && agent_state_get(r, "launches"))
                 printf(" (launch %s)", get(r, "launches"));
+        if (a->running && agent_state_get(r, "draining_launch"))
+                printf("; upgrade: the old enclave (launch %s) drains", get(r, "draining_launch"));
         printf("\n");
         printf("Status:    %s\n", get(r, "status"));
 }
@@ -223,6 +245,7 @@ void cli_agent_json(const struct cli_agent *a, struct json_writer *j) {
         for (size_t i = 0; i < sizeof(agent_strs) / sizeof(agent_strs[0]); i++)
                 json_str(j, &a->agent, agent_strs[i]);
         json_num(j, &a->agent, "launches");
+        json_num(j, &a->agent, "draining_launch");
         json_num(j, &a->agent, "enclave_failures");
         json_num(j, &a->agent, "sync_interval");
         json_begin_array(j, "tokens");

@@ -15,6 +15,9 @@ struct cli_agent {
         struct agent_state_record agent;
         struct agent_state_record *tokens;
         size_t n_tokens;
+        struct agent_state_record health; /* kind NULL: the agent wrote none (older agent) */
+        struct agent_state_record *problems;
+        size_t n_problems;
 };
 
 /* Read <runtime_dir>/status. 0 and *ret filled; -ENOENT when there is none (no agent ran here);

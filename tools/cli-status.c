@@ -11,6 +11,7 @@
 #include "common/rpc-codec.h"
 #include "common/transport.h"
 #include "tools/cli-agent.h"
+#include "tools/cli-health.h"
 #include "tools/cli.h"
 
 #define DESCRIBE_RESTARTS_MAX 10
@@ -232,7 +233,11 @@ static bool status_has_token(const struct status *st, const char *label) {
 /* st NULL: the daemon could not be reached; agent NULL: no agent state. */
 static void print_human(const struct status *st, const struct cli_agent *agent, const char *control) {
         if (agent) {
+                struct cli_health h;
+
                 cli_agent_print(agent);
+                cli_health_judge(agent, 0, NULL, (uint64_t) MAX(time(NULL), (time_t) 0), &h);
+                cli_health_print(&h, "");
                 printf("\n");
         }
         if (!st)
@@ -266,8 +271,15 @@ static int print_json(const struct status *st, const struct cli_agent *agent, co
         json_begin_object(&j, NULL);
         json_string(&j, "address", control);
         json_bool(&j, "reachable", st != NULL);
-        if (agent)
+        if (agent) {
+                struct cli_health h;
+
                 cli_agent_json(agent, &j);
+                cli_health_judge(agent, 0, NULL, (uint64_t) MAX(time(NULL), (time_t) 0), &h);
+                json_begin_object(&j, "health");
+                cli_health_json(&h, &j);
+                json_end_object(&j);
+        }
         if (!st) {
                 json_end_object(&j);
                 return cli_json_print(&j);
@@ -327,8 +339,9 @@ static void help_status(void) {
         printf("Usage: enclave-acm [--control ADDRESS] status [--json] [--runtime-dir DIR]\n"
                "\n"
                "Shows the agent, when one runs or ran here (from its state file DIR/status: pid, config,\n"
-               "enclave, and per token its state, key id, last provisioning, sync and refresh, certificate\n"
-               "expiry, web-server target and last error), and enclave-token's own view: the daemon\n"
+               "enclave, its health as 'enclave-acm health' judges it, and per token its state, key id,\n"
+               "last provisioning, sync and refresh, certificate expiry, web-server target and last\n"
+               "error), and enclave-token's own view: the daemon\n"
                "(server, protocol, development mode, token count and limit) and every token with its\n"
                "slot, keys (id, label, type, size), leaf certificate subject and notAfter, and the PKCS#11\n"
                "URI of each private key. Without --control the daemon is reached where the agent says.\n"

@@ -39,7 +39,8 @@ _must_check_ int cli_json_print(struct json_writer *j);
 int cli_verb_token_add(int argc, char **argv, const struct cli_ctx *ctx);
 int cli_verb_token_remove(int argc, char **argv, const struct cli_ctx *ctx);
 int cli_verb_status(int argc, char **argv, const struct cli_ctx *ctx);
-int cli_verb_web(int argc, char **argv, const struct cli_ctx *ctx); /* cli-web.c */
+int cli_verb_health(int argc, char **argv, const struct cli_ctx *ctx); /* cli-health.c */
+int cli_verb_web(int argc, char **argv, const struct cli_ctx *ctx);    /* cli-web.c */
 
 /* cli-attest.c: attestation verify */
 int cli_verb_attestation(int argc, char **argv, const struct cli_ctx *ctx);

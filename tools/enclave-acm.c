@@ -25,6 +25,8 @@ static void help(void) {
                "  token remove --label L (--pin-file F | --pin P)\n"
                "                          remove a token and wipe its keys\n"
                "  status [--json]         the daemon, its tokens, keys, certificates and PKCS#11 URIs\n"
+               "  health [--json]         healthy / degraded / down from the agent's in-band pings, tokens\n"
+               "                          and certificate expiry (exit 0 / 1 / 2), one line per problem\n"
                "  web apply --server nginx|httpd --cert CHAIN.pem --token L ...\n"
                "                          point nginx / httpd at a token's key: write, test, reload\n"
                "  attestation verify FILE [--root PEM] [--at now|doc|UNIX_MS] [--pcr N=HEX]... [--json]\n"
@@ -79,6 +81,8 @@ static int dispatch(int argc, char **argv, const struct cli_ctx *ctx) {
 
         if (strcmp(verb, "status") == 0)
                 return cli_verb_status(argc, argv, ctx);
+        if (strcmp(verb, "health") == 0)
+                return cli_verb_health(argc, argv, ctx);
         if (strcmp(verb, "token") == 0) {
                 if (argc < 2) {
                         log_error("token: missing sub-command (add or remove). Try 'enclave-acm --help'.");

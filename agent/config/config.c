@@ -17,8 +17,8 @@
 #include "common/secret.h"
 #include "common/transport.h"
 
-/* <runtime_dir>/control.sock must fit a unix socket address. */
-#define RUNTIME_DIR_MAX (sizeof(((struct sockaddr_un *) 0)->sun_path) - 1 - strlen("/control.sock"))
+/* <runtime_dir>/control.1.sock (an upgrade's second enclave) must fit a unix socket address. */
+#define RUNTIME_DIR_MAX (sizeof(((struct sockaddr_un *) 0)->sun_path) - 1 - strlen("/control.1.sock"))
 
 enum { ROOT_ENCLAVE, ROOT_OPTIONS, ROOT_LOG, ROOT_TOKENS, _ROOT_SLOT_MAX };
 enum {
@@ -52,6 +52,12 @@ enum {
         OPTIONS_REGION,
         OPTIONS_IMDS_ENDPOINT,
         OPTIONS_S3_ENDPOINT,
+        OPTIONS_HEALTH_INTERVAL_SECS,
+        OPTIONS_HEALTH_TIMEOUT_MS,
+        OPTIONS_HEALTH_MISSES,
+        OPTIONS_EXPIRY_WARNING_DAYS,
+        OPTIONS_UPGRADE_DRAIN_SECS,
+        OPTIONS_UPGRADE_DRAIN_MAX_SECS,
         _OPTIONS_SLOT_MAX,
 };
 enum { LOG_SLOT_LEVEL, LOG_SLOT_ENABLE_TIMESTAMP, _LOG_SLOT_MAX };
@@ -310,6 +316,17 @@ static const struct config_field options_fields[] = {
         { "region", OPTIONS_REGION, parse_region, O(region) },
         { "imds_endpoint", OPTIONS_IMDS_ENDPOINT, parse_imds_endpoint, O(imds_endpoint) },
         { "s3_endpoint", OPTIONS_S3_ENDPOINT, parse_s3_endpoint, O(s3_endpoint) },
+        { "health_interval_secs", OPTIONS_HEALTH_INTERVAL_SECS, config_parse_u64, O(health_interval_secs), 0,
+          86400 },
+        { "health_timeout_ms", OPTIONS_HEALTH_TIMEOUT_MS, config_parse_u64, O(health_timeout_ms), 100,
+          600000 },
+        { "health_misses", OPTIONS_HEALTH_MISSES, config_parse_u64, O(health_misses), 1, 1000 },
+        { "expiry_warning_days", OPTIONS_EXPIRY_WARNING_DAYS, config_parse_u64, O(expiry_warning_days), 0,
+          100000 },
+        { "upgrade_drain_secs", OPTIONS_UPGRADE_DRAIN_SECS, config_parse_u64, O(upgrade_drain_secs), 0,
+          3600 },
+        { "upgrade_drain_max_secs", OPTIONS_UPGRADE_DRAIN_MAX_SECS, config_parse_u64,
+          O(upgrade_drain_max_secs), 0, 86400 },
 };
 #undef O
 
@@ -458,6 +475,28 @@ static int check_direct_only(struct config_ctx *c, const struct config_seen *see
         return 0;
 }
 
+/* A ping must end before the next one is due; a drain bound below the quiet period would never wait
+ * for quiet. */
+static int check_health(struct config_ctx *c, const struct config_seen *seen) {
+        const struct agent_config_options *o = &c->cfg->options;
+        int r = 0;
+
+        if (o->health_interval_secs > 0 && o->health_timeout_ms > o->health_interval_secs * 1000u)
+                r = config_error(
+                        c, seen[OPTIONS_HEALTH_TIMEOUT_MS].value ?: seen[OPTIONS_HEALTH_INTERVAL_SECS].value,
+                        "options.health_timeout_ms",
+                        "%" PRIu64 " ms is longer than health_interval_secs (%" PRIu64 " s)",
+                        o->health_timeout_ms, o->health_interval_secs);
+        if (r >= 0 && o->upgrade_drain_max_secs < o->upgrade_drain_secs)
+                r = config_error(c,
+                                 seen[OPTIONS_UPGRADE_DRAIN_MAX_SECS].value
+                                         ?: seen[OPTIONS_UPGRADE_DRAIN_SECS].value,
+                                 "options.upgrade_drain_max_secs",
+                                 "%" PRIu64 " s is shorter than upgrade_drain_secs (%" PRIu64 " s)",
+                                 o->upgrade_drain_max_secs, o->upgrade_drain_secs);
+        return r;
+}
+
 static int parse_options(struct config_ctx *c, const struct ynode *v) {
         struct agent_config_options *o = &c->cfg->options;
         struct config_seen seen[_OPTIONS_SLOT_MAX] = {};
@@ -474,6 +513,9 @@ static int parse_options(struct config_ctx *c, const struct ynode *v) {
                 if (r < 0)
                         return r;
         }
+        r = check_health(c, seen);
+        if (r < 0)
+                return r;
         return check_direct_only(c, seen);
 }
 
@@ -551,6 +593,12 @@ static int config_new(struct agent_config **ret) {
                 .runtime_dir = strdup(AGENT_CONFIG_DEFAULT_RUNTIME_DIR),
                 .state_dir = strdup(AGENT_CONFIG_DEFAULT_STATE_DIR),
                 .server_control = AGENT_SERVER_CONTROL_SYSTEMD,
+                .health_interval_secs = AGENT_CONFIG_DEFAULT_HEALTH_INTERVAL_SECS,
+                .health_timeout_ms = AGENT_CONFIG_DEFAULT_HEALTH_TIMEOUT_MS,
+                .health_misses = AGENT_CONFIG_DEFAULT_HEALTH_MISSES,
+                .expiry_warning_days = AGENT_CONFIG_DEFAULT_EXPIRY_WARNING_DAYS,
+                .upgrade_drain_secs = AGENT_CONFIG_DEFAULT_UPGRADE_DRAIN_SECS,
+                .upgrade_drain_max_secs = AGENT_CONFIG_DEFAULT_UPGRADE_DRAIN_MAX_SECS,
         };
         c->log = (struct agent_config_log){ .level = LOG_INFO };
         if (!c->enclave.image_path || !c->options.runtime_dir || !c->options.state_dir)

@@ -24,6 +24,12 @@
 #define AGENT_CONFIG_DEFAULT_RUNTIME_DIR             "/run/enclave-acm"
 #define AGENT_CONFIG_DEFAULT_STATE_DIR               "/var/lib/enclave-acm"
 #define AGENT_CONFIG_DEFAULT_ACM_BUCKET              "prod"
+#define AGENT_CONFIG_DEFAULT_HEALTH_INTERVAL_SECS    10
+#define AGENT_CONFIG_DEFAULT_HEALTH_TIMEOUT_MS       3000
+#define AGENT_CONFIG_DEFAULT_HEALTH_MISSES           3
+#define AGENT_CONFIG_DEFAULT_EXPIRY_WARNING_DAYS     30
+#define AGENT_CONFIG_DEFAULT_UPGRADE_DRAIN_SECS      5
+#define AGENT_CONFIG_DEFAULT_UPGRADE_DRAIN_MAX_SECS  60
 
 /* Bounds on untrusted input. */
 #define AGENT_CONFIG_MAX_FILE_SIZE (1024u * 1024u)
@@ -135,6 +141,16 @@ struct agent_config_options {
         char *region;        /* the KMS region; NULL: $AWS_REGION, else $AWS_DEFAULT_REGION, else IMDS */
         char *imds_endpoint; /* NULL: AWS_IMDS_DEFAULT_ENDPOINT; tests point it at a loopback fake */
         char *s3_endpoint;   /* NULL: https://s3.<region>.<suffix>; tests: a loopback fake */
+        /* Health (agent/health.h): in-band pings every health_interval_secs (0: off), each answered
+         * within health_timeout_ms on both channels; health_misses in a row relaunch the enclave. */
+        uint64_t health_interval_secs;
+        uint64_t health_timeout_ms;
+        uint64_t health_misses;
+        uint64_t expiry_warning_days; /* a certificate expiring within this makes health "degraded" */
+        /* Enclave upgrade: the old enclave is stopped once it served nothing for upgrade_drain_secs, at
+         * the latest after upgrade_drain_max_secs. */
+        uint64_t upgrade_drain_secs;
+        uint64_t upgrade_drain_max_secs;
 };
 
 struct agent_config_log {

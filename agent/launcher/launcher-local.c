@@ -67,6 +67,10 @@ char *launcher_sim_root_path(const struct launcher *l) {
 
 #define ARGV_MAX (16 + 2 * AGENT_PCR_COUNT)
 
+static const char *slot_suffix(const struct launcher *l) {
+        return l->slot ? ".1" : "";
+}
+
 static int argv_add(char **argv, size_t *n, const char *fmt, ...) _printf_(3, 4);
 static int argv_add(char **argv, size_t *n, const char *fmt, ...) {
         va_list ap;
@@ -108,9 +112,9 @@ int launcher_local_argv(const struct launcher *l, bool debug, char ***ret_argv) 
                 return -ENOMEM;
         if ((r = argv_add(argv, &n, "%s", l->token_binary)) < 0 || (r = argv_add(argv, &n, "--dev")) < 0 ||
             (r = argv_add(argv, &n, "--data")) < 0 ||
-            (r = argv_add(argv, &n, "unix:path=%s/data.sock", l->runtime_dir)) < 0 ||
+            (r = argv_add(argv, &n, "unix:path=%s/data%s.sock", l->runtime_dir, slot_suffix(l))) < 0 ||
             (r = argv_add(argv, &n, "--control")) < 0 ||
-            (r = argv_add(argv, &n, "unix:path=%s/control.sock", l->runtime_dir)) < 0 ||
+            (r = argv_add(argv, &n, "unix:path=%s/control%s.sock", l->runtime_dir, slot_suffix(l))) < 0 ||
             (r = argv_add(argv, &n, "--socket-mode")) < 0 || (r = argv_add(argv, &n, "0666")) < 0)
                 return r;
         if (debug && ((r = argv_add(argv, &n, "--log-level")) < 0 || (r = argv_add(argv, &n, "debug")) < 0))
@@ -148,8 +152,8 @@ int launcher_local_start(struct launcher *l) {
         pid_t parent = getpid(), pid;
         int r;
 
-        if (asprintf(&data, "unix:path=%s/data.sock", l->runtime_dir) < 0 ||
-            asprintf(&control, "unix:path=%s/control.sock", l->runtime_dir) < 0)
+        if (asprintf(&data, "unix:path=%s/data%s.sock", l->runtime_dir, slot_suffix(l)) < 0 ||
+            asprintf(&control, "unix:path=%s/control%s.sock", l->runtime_dir, slot_suffix(l)) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
         if (access(l->token_binary, X_OK) < 0)
                 return log_error_errno(negative_errno(), "Cannot run the token binary '%s': %m",
@@ -208,7 +212,10 @@ void launcher_local_stop(struct launcher *l) {
 
         if (l->pid <= 0)
                 return;
+        /* SIGCONT: a stopped enclave-token (frozen, as the health check found it) runs its SIGTERM handler
+         * and wipes its keys instead of waiting for the SIGKILL. */
         (void) kill(l->pid, SIGTERM);
+        (void) kill(l->pid, SIGCONT);
         for (int waited = 0; waited < STOP_WAIT_MS; waited += 50) {
                 pid_t p = waitpid(l->pid, &status, WNOHANG);
                 if (p == l->pid || (p < 0 && errno == ECHILD)) {
@@ -222,4 +229,30 @@ void launcher_local_stop(struct launcher *l) {
         (void) kill(l->pid, SIGKILL);
         (void) waitpid(l->pid, &status, 0);
         l->pid = 0;
+}
+
+/* /proc/net/unix: "Num RefCount Protocol Flags Type St Inode Path"; an accepted connection carries the
+ * listening socket's path and state 03 (connected). */
+int launcher_local_data_connections(const struct launcher *l) {
+        _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_free_ char *line = NULL;
+        const char *path;
+        size_t size = 0;
+        int n = 0;
+
+        if (!l->running || !l->data_address || strncmp(l->data_address, "unix:path=", 10) != 0)
+                return -EOPNOTSUPP;
+        path = l->data_address + 10;
+        f = fopen("/proc/net/unix", "re");
+        if (!f)
+                return -EOPNOTSUPP;
+        while (getline(&line, &size, f) > 0) {
+                unsigned flags, type, st;
+                char p[256];
+
+                if (sscanf(line, "%*s %*s %*s %x %x %x %*s %255s", &flags, &type, &st, p) == 4 && st == 3 &&
+                    !(flags & 0x10000) && strcmp(p, path) == 0)
+                        n++;
+        }
+        return n;
 }

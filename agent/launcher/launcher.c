@@ -117,7 +117,27 @@ static int write_address_file(const struct launcher *l) {
         return 0;
 }
 
+int launcher_publish(const struct launcher *l) {
+        return write_address_file(l);
+}
+
 int launcher_start(struct launcher *l) {
+        int r;
+
+        if (l->running)
+                return 0;
+        r = launcher_start_unpublished(l);
+        if (r < 0)
+                return r;
+        r = write_address_file(l);
+        if (r < 0) {
+                launcher_stop(l);
+                return r;
+        }
+        return 0;
+}
+
+int launcher_start_unpublished(struct launcher *l) {
         int r;
 
         if (l->running)
@@ -139,11 +159,6 @@ int launcher_start(struct launcher *l) {
                                         l->control_address, l->boot_timeout_ms);
                 launcher_stop(l);
                 return r == -ECHILD ? -ECHILD : -ETIMEDOUT;
-        }
-        r = write_address_file(l);
-        if (r < 0) {
-                launcher_stop(l);
-                return r;
         }
         /* Unique over all launchers of this process: tokens compare it to know they must be re-provisioned.
          */
@@ -167,4 +182,36 @@ void launcher_stop(struct launcher *l) {
         else
                 launcher_nitro_stop(l);
         l->running = false;
+}
+
+int launcher_new_next(const struct agent_config *cfg, const struct launcher *old, struct launcher **ret) {
+        struct launcher *l;
+        int r;
+
+        r = launcher_new(cfg, &l);
+        if (r < 0)
+                return r;
+        l->slot = old->slot ? 0 : 1;
+        /* Two enclaves cannot share a CID: the configured one is the old enclave's. */
+        if (l->kind == AGENT_LAUNCHER_NITRO_CLI && l->want_cid != 0 && l->want_cid == old->cid)
+                l->want_cid = 0;
+        *ret = l;
+        return 0;
+}
+
+int launcher_room_for_two(const struct launcher *old, const struct launcher *next, char **ret_why) {
+        *ret_why = NULL;
+        if (old->kind != next->kind)
+                return asprintf(ret_why, "the launcher changes (%s to %s)",
+                                agent_launcher_to_string(old->kind),
+                                agent_launcher_to_string(next->kind)) < 0
+                               ? -ENOMEM
+                               : 0;
+        if (next->kind == AGENT_LAUNCHER_LOCAL)
+                return 1; /* processes on unix sockets: no allocator */
+        return launcher_nitro_room(old, next, ret_why);
+}
+
+int launcher_data_connections(const struct launcher *l) {
+        return l->kind == AGENT_LAUNCHER_LOCAL ? launcher_local_data_connections(l) : -EOPNOTSUPP;
 }

@@ -38,6 +38,9 @@ struct launcher {
         char *data_address;    /* what the module connects to */
         char *control_address; /* what the agent provisions through */
         unsigned launches;     /* number of the current launch, unique in the process; 0: never */
+        /* local: which socket pair it serves, so an upgrade can run a second enclave next to the first:
+         * 0 data.sock + control.sock, 1 data.1.sock + control.1.sock */
+        unsigned slot;
 };
 
 /* What `nitro-cli run-enclave` prints (its JSON on stdout). */
@@ -55,6 +58,32 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct launcher *, launcher_free);
 /* Launch and wait (bounded by boot_timeout_ms) until the control channel answers HELLO, then write
  * <runtime_dir>/address. Logs its failures; on failure nothing is left running. */
 _must_check_ int launcher_start(struct launcher *l);
+/* The same without the address file: an upgrade provisions the new enclave before the module is pointed
+ * at it with launcher_publish(). */
+_must_check_ int launcher_start_unpublished(struct launcher *l);
+_must_check_ int launcher_publish(const struct launcher *l);
+
+/* For an upgrade: a launcher for cfg that can run next to old (the other socket pair for the local
+ * launcher; for nitro-cli a CID of nitro-cli's choosing when old runs on the configured one). */
+_must_check_ int launcher_new_next(const struct agent_config *cfg, const struct launcher *old,
+                                   struct launcher **ret);
+/* Can next run while old runs? 1 yes, 0 no (*ret_why says why: the allocator's size and what runs),
+ * negative errno when that cannot be told (*ret_why says why). Logs nothing. The local launcher always
+ * has room; nitro-cli: the allocator's memory_mib and CPUs against the enclaves nitro-cli describes. */
+_must_check_ int launcher_room_for_two(const struct launcher *old, const struct launcher *next,
+                                       char **ret_why);
+/* Connections a client holds open to its data channel now (the local launcher: accepted unix sockets
+ * of its data.sock, from /proc/net/unix); -EOPNOTSUPP where that cannot be seen (vsock). */
+_must_check_ int launcher_data_connections(const struct launcher *l);
+
+/* The allocator's reservation from /etc/nitro_enclaves/allocator.yaml's text: memory_mib and cpu_count,
+ * or cpu_pool ("1,3", "2-5,7") counted. -EBADMSG when either is missing or malformed. Pure. */
+_must_check_ int launcher_allocator_parse(const char *text, size_t len, uint64_t *ret_memory_mib,
+                                          uint64_t *ret_cpus);
+/* `nitro-cli describe-enclaves` JSON: the sums of MemoryMiB and NumberOfCPUs of its enclaves. -EBADMSG
+ * when it is not an array of objects with both. Pure, bounded. */
+_must_check_ int launcher_nitro_describe_parse(const char *text, size_t len, uint64_t *ret_memory_mib,
+                                               uint64_t *ret_cpus, unsigned *ret_count);
 /* Is it still alive? true yes, false it died (logged; the launcher is then stopped and can be started
  * again). Cheap: call it on every loop tick. */
 bool launcher_check(struct launcher *l);
@@ -84,5 +113,8 @@ void launcher_local_stop(struct launcher *l);
 _must_check_ int launcher_nitro_start(struct launcher *l);
 bool launcher_nitro_check(struct launcher *l);
 void launcher_nitro_stop(struct launcher *l);
+int launcher_local_data_connections(const struct launcher *l);
+_must_check_ int launcher_nitro_room(const struct launcher *old, const struct launcher *next,
+                                     char **ret_why);
 /* Wait until HELLO answers on the control address or the time is up (or the process is gone). */
 _must_check_ int launcher_wait_boot(struct launcher *l);

@@ -1,4 +1,4 @@
-/* Target: agent_state_parse_line
+/* Target: agent_state_parse_line, agent_state_health_from_record, agent_state_problem_from_record
  *
  * Input: one line of the agent's state file (the CLI reads what the agent wrote, but the file is
  * only as trustworthy as the directory it sits in). The parser fails cleanly or returns a record
@@ -37,6 +37,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         if (!rec.kind[0] || rec.n_fields > AGENT_STATE_MAX_FIELDS)
                 abort();
+        {
+                struct agent_state_health h;
+                struct agent_state_problem p;
+
+                r = agent_state_health_from_record(&rec, &h);
+                if ((r < 0 && r != -EBADMSG) ||
+                    (r >= 0 &&
+                     (h.level < 0 || h.level >= _AGENT_STATE_LEVEL_MAX || h.stale_after == 0 || !h.ping)))
+                        abort();
+                r = agent_state_problem_from_record(&rec, &p);
+                if ((r < 0 && r != -EBADMSG) ||
+                    (r >= 0 && (p.level == AGENT_STATE_HEALTHY || !p.subject || !p.text || !p.text[0])))
+                        abort();
+        }
         for (size_t i = 0; i < rec.n_fields; i++)
                 if (strspn(rec.fields[i].key, "abcdefghijklmnopqrstuvwxyz_") != strlen(rec.fields[i].key) ||
                     agent_state_get(&rec, rec.fields[i].key) != rec.fields[i].value)

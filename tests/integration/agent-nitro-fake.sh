@@ -97,6 +97,42 @@ grep -q "^terminate-enclave --enclave-id $ID2\$" "$T/nitro-cli.log" || fail "no 
 wait_for 5 "the enclave process ends" bash -c "! kill -0 $PID2 2>/dev/null || grep -q '^[^ ]* ([^)]*) Z' /proc/$PID2/stat"
 ok "SIGTERM: terminate-enclave --enclave-id $ID2, exit 0"
 
+# Upgrade: a new image_path and SIGHUP. The allocator (ENCLAVE_ACM_TEST_ALLOCATOR stands in for
+# /etc/nitro_enclaves/allocator.yaml) first has room for one enclave: the agent says so and restarts it;
+# then for two: the new one runs next to the old one on another CID (the configured one is taken), the
+# address file moves to it, and the old one is terminated after the drain (vsock: not counted).
+set_image() {
+        sed -i "s|^  image_path: .*|  image_path: $1|" "$T/acm.yaml"
+        grep -q '^  upgrade_drain_secs:' "$T/acm.yaml" ||
+                sed -i 's|^options:$|options:\n  upgrade_drain_secs: 1\n  health_interval_secs: 1\n  health_timeout_ms: 1000|' "$T/acm.yaml"
+}
+printf 'memory_mib: 512\ncpu_count: 2\n' >"$T/allocator.yaml"
+set_image /usr/share/enclave-acm/test.eif
+"$AGENT" --config "$T/acm.yaml" --check-config >"$T/check.log" 2>&1 || { cat "$T/check.log"; fail "--check-config"; }
+ENCLAVE_ACM_TEST_ALLOCATOR=$T/allocator.yaml NOTIFY_SOCKET= "$AGENT" --config "$T/acm.yaml" >"$T/agent-up.log" 2>&1 &
+AGENT_PID=$!
+wait_for 20 "an enclave is up" grep -q 'Enclave up (nitro-cli launcher' "$T/agent-up.log"
+set_image /usr/share/enclave-acm/test-v2.eif
+kill -HUP "$AGENT_PID"
+wait_for 20 "no room: restart" grep -q 'no room for a second enclave (the allocator reserves 512 MiB and 2 CPUs, 1 enclave use 512 MiB and 2 CPUs, the new one needs 512 MiB and 2 CPUs): restarting' "$T/agent-up.log"
+wait_for 20 "the restarted enclave" bash -c "(( \$(grep -c 'Enclave up (nitro-cli launcher' '$T/agent-up.log') == 2 ))"
+grep -q '^describe-enclaves$' "$T/nitro-cli.log" || fail "no describe-enclaves before the restart"
+grep -q "^run-enclave --eif-path /usr/share/enclave-acm/test-v2.eif .* --enclave-cid 21\$" "$T/nitro-cli.log" ||
+        fail "the restart did not run the new image on CID 21"
+ok "upgrade without room for two (allocator 512 MiB / 2 CPUs): said so, restarted with the new image"
+printf -- '---\nmemory_mib: 1024 # two\ncpu_pool: 1,3,5-6\n' >"$T/allocator.yaml"
+set_image /usr/share/enclave-acm/test-v3.eif
+OLDPID=$(cat "$(grep -l . "$T"/state/i-* | tail -n 1)")
+kill -HUP "$AGENT_PID"
+wait_for 30 "the upgrade ends" grep -q 'Enclave upgrade done' "$T/agent-up.log"
+grep -q "^run-enclave --eif-path /usr/share/enclave-acm/test-v3.eif --cpu-count 2 --memory 512\$" "$T/nitro-cli.log" ||
+        fail "the upgrade's run-enclave: $(grep '^run-enclave' "$T/nitro-cli.log" | tail -n 1)"
+[[ $(cat "$T/run/address") == "unix:path=$T/vsock/vsock-16-7001.sock" ]] || fail "address file: $(cat "$T/run/address")"
+grep -q "Enclave upgrade: every token is provisioned in the new enclave" "$T/agent-up.log" || fail "no upgrade step logged"
+wait_for 10 "the old enclave ends" bash -c "! kill -0 $OLDPID 2>/dev/null"
+ok "upgrade with room for two (1024 MiB / 4 CPUs): new image on CID 16 next to the old one, address file moved, the old one terminated"
+stop_agent
+
 # run-enclave failing (no allocator): logged with nitro-cli's message, retried, the agent stays up.
 FAKE_NITRO_FAIL=1 NOTIFY_SOCKET= "$AGENT" --config "$T/acm.yaml" >"$T/agent-fail.log" 2>&1 &
 AGENT_PID=$!
