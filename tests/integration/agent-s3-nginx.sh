@@ -50,7 +50,7 @@ PCR0=$(printf '5a%.0s' $(seq 48))
 AKID=ASIAFAKEAGENTS3KEY
 SECRET=fakeAgentS3SecretKey/0123456789abcdef
 SESSION=FakeAgentS3SessionToken+/=
-PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+PORT=$(free_port)
 mkdir -p "$T/run" "$T/state" "$T/objects/certs-bucket" "$T/nginx"
 chmod 0755 "$T/run" "$T/nginx"
 FP_RSA=$(fp_of "$TEST_DATA/rsa2048.crt.pem")

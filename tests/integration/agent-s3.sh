@@ -95,7 +95,7 @@ ok "fake IMDS on $EP, fake S3 on $S3EP (TLS, test CA) and fake KMS on a unix soc
 
 # The Acm object is made by `enclave-acm object create`: KMS Encrypt with the role's credentials from
 # the fake IMDS, at a second fake KMS on TCP (same master key, so the first one's Decrypt opens it).
-KPORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+KPORT=$(free_port)
 "$FAKE_KMS" serve --listen "tcp:127.0.0.1:$KPORT" --ca-out "$T/kms2-ca.pem" --credentials "@$T/kms-creds" \
         --region "$REGION" --attestation-root "$T/run/nsm-sim-root.pem" --master-key "$T/master.key" \
         >>"$T/fake-kms2.log" 2>&1 &
