@@ -158,7 +158,8 @@ static const struct {
           "1 when the token is provisioned and its web-server target applied." },
         { "enclave_acm_enclave_up", METRICS_GAUGE,
           "1 when the enclave answered this scrape on the control channel." },
-        { "enclave_acm_enclave_ping_seconds", METRICS_GAUGE, "The enclave's answer time to an in-band PING." },
+        { "enclave_acm_enclave_ping_seconds", METRICS_GAUGE,
+          "The enclave's answer time to an in-band PING." },
         { "enclave_acm_enclave_ping_ok", METRICS_GAUGE, "1 when the last in-band PING was answered." },
         { "enclave_acm_enclave_tokens", METRICS_GAUGE, "Tokens held by the enclave." },
         { "enclave_acm_enclave_keys", METRICS_GAUGE, "Keys of the tokens held by the enclave." },
@@ -167,7 +168,8 @@ static const struct {
         { "enclave_acm_enclave_errors_total", METRICS_COUNTER,
           "Failed SIGN, DECRYPT and LOGIN requests naming no token, by wire status." },
         { "enclave_acm_token_signatures_total", METRICS_COUNTER, "Signatures by token, key and mechanism." },
-        { "enclave_acm_token_decryptions_total", METRICS_COUNTER, "Decryptions by token, key and mechanism." },
+        { "enclave_acm_token_decryptions_total", METRICS_COUNTER,
+          "Decryptions by token, key and mechanism." },
         { "enclave_acm_token_errors_total", METRICS_COUNTER,
           "Failed SIGN and DECRYPT requests by token and wire status." },
         { "enclave_acm_token_login_failures_total", METRICS_COUNTER, "Wrong PINs by token." },
@@ -284,7 +286,9 @@ static int add_key_ops(struct metrics_set *m, const char *token, const struct rp
         for (size_t i = 0; i < k->n_ops && r >= 0; i++) {
                 bool decrypt;
                 const char *fam = mech_family((enum rpc_mech) i, &decrypt);
-                const struct metrics_label l[3] = { { "token", token }, { "key_id", id }, { "mechanism", fam } };
+                const struct metrics_label l[3] = { { "token", token },
+                                                    { "key_id", id },
+                                                    { "mechanism", fam } };
 
                 if (fam)
                         r = metrics_add(m,
@@ -295,7 +299,8 @@ static int add_key_ops(struct metrics_set *m, const char *token, const struct rp
         return r;
 }
 
-static int add_token_stats(struct metrics_set *m, const struct rpc_stats_resp *s, const struct rpc_token_stats *t) {
+static int add_token_stats(struct metrics_set *m, const struct rpc_stats_resp *s,
+                           const struct rpc_token_stats *t) {
         char label[RPC_LABEL_MAX + 1];
         double bounds[RPC_STATS_BUCKETS_MAX];
         const struct metrics_label l = { "token", label };
@@ -308,9 +313,11 @@ static int add_token_stats(struct metrics_set *m, const struct rpc_stats_resp *s
         if (r >= 0)
                 r = add_errors(m, "enclave_acm_token_errors_total", label, t->errors, t->n_errors);
         if (r >= 0)
-                r = metrics_add(m, "enclave_acm_token_login_failures_total", &l, 1, (double) t->login_failures);
+                r = metrics_add(m, "enclave_acm_token_login_failures_total", &l, 1,
+                                (double) t->login_failures);
         if (r >= 0)
-                r = metrics_add(m, "enclave_acm_token_login_lockouts_total", &l, 1, (double) t->login_locked);
+                r = metrics_add(m, "enclave_acm_token_login_lockouts_total", &l, 1,
+                                (double) t->login_locked);
         if (r >= 0)
                 r = metrics_add(m, "enclave_acm_token_keys", &l, 1, t->n_keys_held);
         if (r >= 0 && t->expires)
@@ -335,7 +342,8 @@ static int add_stats_page(struct metrics_set *m, const struct rpc_stats_resp *s,
                 if (r >= 0)
                         r = metrics_add(m, "enclave_acm_enclave_keys", NULL, 0, (double) s->keys_held);
                 if (r >= 0)
-                        r = metrics_add(m, "enclave_acm_enclave_retired_versions", NULL, 0, (double) s->retired);
+                        r = metrics_add(m, "enclave_acm_enclave_retired_versions", NULL, 0,
+                                        (double) s->retired);
                 if (r >= 0)
                         r = add_errors(m, "enclave_acm_enclave_errors_total", NULL, s->errors, s->n_errors);
         }

@@ -118,7 +118,8 @@ int metrics_http_answer(const char *head, size_t len, metrics_http_scrape_fn scr
  * stopping. */
 static int wait_fd(const struct metrics_http *h, int fd, short events, uint64_t deadline) {
         for (;;) {
-                struct pollfd p[2] = { { .fd = fd, .events = events }, { .fd = h->stop_fd, .events = POLLIN } };
+                struct pollfd p[2] = { { .fd = fd, .events = events },
+                                       { .fd = h->stop_fd, .events = POLLIN } };
                 uint64_t now = mono_msec();
                 int n;
 

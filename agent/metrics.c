@@ -360,7 +360,7 @@ int metrics_listen_parse(const char *s, struct metrics_listen *ret, const char *
                 end = strrchr(s, ':');
                 if (!end)
                         return listen_error(ret_error,
-                                            "is not an absolute unix socket path, 127.0.0.1:PORT or [::1]:PORT",
+                                            "is neither an absolute path nor an address with a :PORT",
                                             -EINVAL);
                 l.kind = METRICS_LISTEN_INET;
                 port = end + 1;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/launcher/launcher.h"
+#include "agent/metrics-service.h"
 #include "agent/notify.h"
 #include "agent/token.h"
 #include "agent/pinstore.h"
@@ -42,9 +43,11 @@ struct service {
         bool ready_sent;
         char *status; /* last STATUS= sent */
         uint64_t watchdog_usec, next_watchdog;
-        uint64_t started;  /* Unix seconds, for the state file */
-        char *state_text;  /* the state file as last written */
-        bool state_warned; /* a failure to write it was logged */
+        uint64_t started;                      /* Unix seconds, for the state file */
+        char *state_text;                      /* the state file as last written */
+        bool state_warned;                     /* a failure to write it was logged */
+        struct agent_metrics_endpoint metrics; /* options.metrics_listen */
+        bool enclave_died;                     /* the next launch is a relaunch */
 };
 
 static void notify(const char *what) {
@@ -200,6 +203,8 @@ static void status_update(struct service *s) {
                 log_info("Ready: %s", s->status ?: "");
         }
         state_write(s, false);
+        if (s->metrics.http)
+                agent_metrics_publish_service(s->tokens, s->n_tokens, s->launcher);
 }
 
 static void enclave_step(struct service *s, uint64_t now) {
@@ -213,6 +218,7 @@ static void enclave_step(struct service *s, uint64_t now) {
                 }
                 /* It died. The module reconnects by itself once the new one answers: no server restart. */
                 s->client = rpc_client_free(s->client);
+                s->enclave_died = true;
                 s->enclave_failures++;
                 s->enclave_retry_at =
                         now + (s->enclave_failures > 1 ? agent_backoff_usec(s->enclave_failures - 1,
@@ -233,6 +239,10 @@ static void enclave_step(struct service *s, uint64_t now) {
                 return;
         }
         s->enclave_up_since = now;
+        agent_metrics_count(AGENT_METRICS_LAUNCHES);
+        if (s->enclave_died)
+                agent_metrics_count(AGENT_METRICS_RELAUNCHES);
+        s->enclave_died = false;
 }
 
 static void main_step(struct service *s) {
@@ -365,8 +375,10 @@ static void service_reload(struct service *s) {
                         log_error_errno(r, "Reload failed: cannot set up the new enclave settings: %m. "
                                            "Keeping the running configuration.");
         }
-        if (r >= 0)
+        if (r >= 0) {
                 service_swap(s, &ncfg, &rl, &nl);
+                agent_metrics_endpoint_apply(&s->metrics, s->cfg->options.metrics_listen);
+        }
         free(s->status);
         s->status = NULL;
         s->ready_sent = false; /* READY=1 again once the new state settled: ends the reload for systemd */
@@ -448,9 +460,11 @@ int agent_service_run(const char *config_path, struct agent_config **cfg) {
                  agent_server_control_to_string(s.cfg->options.server_control));
         check_module_file();
         warn_simulator(s.cfg);
+        agent_metrics_endpoint_apply(&s.metrics, s.cfg->options.metrics_listen);
         notify("STATUS=Launching the enclave");
 
         r = service_loop(&s, sigfd);
+        agent_metrics_endpoint_apply(&s.metrics, NULL);
 
         notify("STOPPING=1\nSTATUS=Stopping: terminating the enclave (certificate files are kept)");
         s.client = rpc_client_free(s.client);

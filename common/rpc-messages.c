@@ -256,11 +256,14 @@ const struct rpc_schema rpc_attest_resp_schema =
 
 /* ---- STATS ---- */
 
-static const struct rpc_field counter_elem = { .type = RPC_FIELD_U64, .size = sizeof(uint64_t), .max = UINT64_MAX };
+static const struct rpc_field counter_elem = { .type = RPC_FIELD_U64,
+                                               .size = sizeof(uint64_t),
+                                               .max = UINT64_MAX };
 
 static const struct rpc_field key_stats_fields[] = {
         RPC_F_U32(1, struct rpc_key_stats, id, true, 0, RPC_KEY_ID_MAX),
-        RPC_F_ARRAY(2, struct rpc_key_stats, ops, n_ops, false, 0, RPC_STATS_MECH_MAX, counter_elem, 1, false),
+        RPC_F_ARRAY(2, struct rpc_key_stats, ops, n_ops, false, 0, RPC_STATS_MECH_MAX, counter_elem, 1,
+                    false),
 };
 static const struct rpc_schema key_stats_schema =
         RPC_SCHEMA("key_stats", struct rpc_key_stats, key_stats_fields, false);
@@ -272,9 +275,10 @@ static const struct rpc_field token_stats_fields[] = {
         RPC_F_TEXT(2, struct rpc_token_stats, label, true, 1, RPC_LABEL_MAX),
         RPC_F_U64(3, struct rpc_token_stats, expires, false),
         RPC_F_U32(4, struct rpc_token_stats, n_keys_held, false, 0, RPC_MAX_KEYS),
-        RPC_F_ARRAY(5, struct rpc_token_stats, keys, n_keys, false, 0, RPC_MAX_KEYS, key_stats_elem, 3, false),
-        RPC_F_ARRAY(6, struct rpc_token_stats, errors, n_errors, false, 0, RPC_STATS_STATUS_MAX, counter_elem,
-                    1, false),
+        RPC_F_ARRAY(5, struct rpc_token_stats, keys, n_keys, false, 0, RPC_MAX_KEYS, key_stats_elem, 3,
+                    false),
+        RPC_F_ARRAY(6, struct rpc_token_stats, errors, n_errors, false, 0, RPC_STATS_STATUS_MAX,
+                    counter_elem, 1, false),
         RPC_F_U64(7, struct rpc_token_stats, login_failures, false),
         RPC_F_U64(8, struct rpc_token_stats, login_locked, false),
         RPC_F_ARRAY(9, struct rpc_token_stats, latency, n_latency, false, 0, RPC_STATS_BUCKETS_MAX,

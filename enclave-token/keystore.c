@@ -940,8 +940,7 @@ int etok_keystore_login_conn(struct etok_keystore *ks, struct etok_pin_guard *gu
         if (!t) {
                 r = ETOK_ERR(NO_SUCH_TOKEN);
                 etok_stats_error(&ks->stats, RPC_STATUS_NO_SUCH_TOKEN);
-        }
-        else
+        } else
                 r = token_check_pin(ks, t, guard, pin);
         if (r >= 0)
                 memcpy(ret_ticket, token_ticket(t), RPC_TICKET_LEN);
@@ -1005,7 +1004,8 @@ static int crypt_locked(struct etok_keystore *ks, bool decrypt, const struct rpc
                  * makes the module log in again (the current version) and retry. */
                 return r > 0 ? ETOK_ERR(NOT_LOGGED_IN) : ETOK_ERR(NO_SUCH_KEY);
         start = etok_stats_now_ns();
-        r = decrypt ? etok_key_decrypt(k, req, out, size, ret_len) : etok_key_sign(k, req, out, size, ret_len);
+        r = decrypt ? etok_key_decrypt(k, req, out, size, ret_len)
+                    : etok_key_sign(k, req, out, size, ret_len);
         if (r >= 0)
                 etok_stats_op(t->stats, req->key_id, (enum rpc_mech) MIN(req->mech, (uint32_t) INT_MAX),
                               etok_stats_now_ns() - start);

@@ -130,9 +130,10 @@ struct agent_config_options {
         /* direct mode: the pid file that tells whether the server runs; NULL: found from server_config
          * (webapply_pid_file_find()) */
         char *server_pid_file;
-        char *region;        /* the KMS region; NULL: $AWS_REGION, else $AWS_DEFAULT_REGION, else IMDS */
-        char *imds_endpoint; /* NULL: AWS_IMDS_DEFAULT_ENDPOINT; tests point it at a loopback fake */
-        char *s3_endpoint;   /* NULL: https://s3.<region>.<suffix>; tests: a loopback fake */
+        char *region;         /* the KMS region; NULL: $AWS_REGION, else $AWS_DEFAULT_REGION, else IMDS */
+        char *imds_endpoint;  /* NULL: AWS_IMDS_DEFAULT_ENDPOINT; tests point it at a loopback fake */
+        char *s3_endpoint;    /* NULL: https://s3.<region>.<suffix>; tests: a loopback fake */
+        char *metrics_listen; /* NULL: no /metrics endpoint; else a unix socket path or a loopback address */
 };
 
 struct agent_config_log {

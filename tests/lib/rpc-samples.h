@@ -333,17 +333,18 @@ static inline int rpc_sample_encode(size_t i, struct rpc_writer *w, struct rpc_s
                         { .slot = 9, .label = RPC_SLICE_STR("api") },
                 };
                 s = (struct rpc_sample){ "stats-resp", RPC_CALL_STATS, false };
-                rpc_stats_resp_encode(w, &(struct rpc_stats_resp){ .generation = 42,
-                                                                   .next = 11,
-                                                                   .n_tokens_total = 3,
-                                                                   .n_tokens = 2,
-                                                                   .tokens = ts,
-                                                                   .n_bounds = 3,
-                                                                   .bounds_ns = { 50000, 100000, 1000000000 },
-                                                                   .n_errors = 4,
-                                                                   .errors = { 0, 0, 0, 6 },
-                                                                   .retired = 1,
-                                                                   .keys_held = 3 });
+                rpc_stats_resp_encode(w,
+                                      &(struct rpc_stats_resp){ .generation = 42,
+                                                                .next = 11,
+                                                                .n_tokens_total = 3,
+                                                                .n_tokens = 2,
+                                                                .tokens = ts,
+                                                                .n_bounds = 3,
+                                                                .bounds_ns = { 50000, 100000, 1000000000 },
+                                                                .n_errors = 4,
+                                                                .errors = { 0, 0, 0, 6 },
+                                                                .retired = 1,
+                                                                .keys_held = 3 });
                 break;
         }
         default: return -ENOENT;

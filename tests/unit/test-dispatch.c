@@ -1111,22 +1111,15 @@ static void test_stats(void) {
 
         /* 7 ECDSA signatures with key 2, 2 with key 3, one Ed25519. */
         for (int i = 0; i < 7; i++)
-                ASSERT_EQ(sign_with(slot_ec, 2, ticket_ec, RPC_MECH_ECDSA, dg, 32),
-                          RPC_STATUS_OK);
+                ASSERT_EQ(sign_with(slot_ec, 2, ticket_ec, RPC_MECH_ECDSA, dg, 32), RPC_STATUS_OK);
         for (int i = 0; i < 2; i++)
-                ASSERT_EQ(sign_with(slot_ec, 3, ticket_ec, RPC_MECH_ECDSA, dg, 32),
-                          RPC_STATUS_OK);
-        ASSERT_EQ(sign_with(slot_ed, 5, ticket_ed, RPC_MECH_EDDSA, dg, 5),
-                  RPC_STATUS_OK);
+                ASSERT_EQ(sign_with(slot_ec, 3, ticket_ec, RPC_MECH_ECDSA, dg, 32), RPC_STATUS_OK);
+        ASSERT_EQ(sign_with(slot_ed, 5, ticket_ed, RPC_MECH_EDDSA, dg, 5), RPC_STATUS_OK);
         /* Failures: an unknown key, a wrong mechanism, a stale ticket, an unknown slot, wrong PINs. */
-        ASSERT_EQ(sign_with(slot_ec, 99, ticket_ec, RPC_MECH_ECDSA, dg, 32),
-                  RPC_STATUS_NO_SUCH_KEY);
-        ASSERT_EQ(sign_with(slot_ec, 2, ticket_ec, RPC_MECH_EDDSA, dg, 32),
-                  RPC_STATUS_UNSUPPORTED);
-        ASSERT_EQ(sign_with(slot_ec, 2, other, RPC_MECH_ECDSA, dg, 32),
-                  RPC_STATUS_NOT_LOGGED_IN);
-        ASSERT_EQ(sign_with(12345, 2, ticket_ec, RPC_MECH_ECDSA, dg, 32),
-                  RPC_STATUS_NO_SUCH_TOKEN);
+        ASSERT_EQ(sign_with(slot_ec, 99, ticket_ec, RPC_MECH_ECDSA, dg, 32), RPC_STATUS_NO_SUCH_KEY);
+        ASSERT_EQ(sign_with(slot_ec, 2, ticket_ec, RPC_MECH_EDDSA, dg, 32), RPC_STATUS_UNSUPPORTED);
+        ASSERT_EQ(sign_with(slot_ec, 2, other, RPC_MECH_ECDSA, dg, 32), RPC_STATUS_NOT_LOGGED_IN);
+        ASSERT_EQ(sign_with(12345, 2, ticket_ec, RPC_MECH_ECDSA, dg, 32), RPC_STATUS_NO_SUCH_TOKEN);
         ASSERT_EQ(do_login(slot_ec, "wrong-pin", other), RPC_STATUS_PIN_INCORRECT);
         ASSERT_EQ(do_login(slot_ec, "wrong-pin", other), RPC_STATUS_PIN_INCORRECT);
         ASSERT_EQ(do_login(12345, "wrong-pin", other), RPC_STATUS_NO_SUCH_TOKEN);
@@ -1158,8 +1151,7 @@ static void test_stats(void) {
         key = test_add_key(&k_ec384, 7, "p384-new");
         ASSERT_EQ(token_add("ec", "ec-pin", true, 1, &key, NULL), RPC_STATUS_OK);
         ASSERT_EQ(do_login(slot_ec, "ec-pin", ticket_ec), RPC_STATUS_OK);
-        ASSERT_EQ(sign_with(slot_ec, 7, ticket_ec, RPC_MECH_ECDSA, dg, 32),
-                  RPC_STATUS_OK);
+        ASSERT_EQ(sign_with(slot_ec, 7, ticket_ec, RPC_MECH_ECDSA, dg, 32), RPC_STATUS_OK);
         ASSERT_EQ(do_stats(&ctl_s, 0), RPC_STATUS_OK);
         ASSERT_EQ(stats.retired, 1);
         ASSERT_EQ(stats.keys_held, 3);
@@ -1249,5 +1241,5 @@ TAP_MAIN(TEST("/dispatch/hello", test_hello), TEST("/dispatch/states-channels", 
          TEST("/dispatch/decrypt", test_decrypt), TEST("/dispatch/crypto-access", test_crypto_access),
          TEST("/dispatch/token-add-remove", test_token_add), TEST("/dispatch/mutations", test_mutations),
          TEST("/dispatch/token-release", test_token_release), TEST("/dispatch/stats", test_stats),
-         TEST("/dispatch/stats/buckets", test_stats_buckets), TEST("/dispatch/stats/threads", test_stats_threads),
-         TEST("/dispatch/cleanup", test_cleanup))
+         TEST("/dispatch/stats/buckets", test_stats_buckets),
+         TEST("/dispatch/stats/threads", test_stats_threads), TEST("/dispatch/cleanup", test_cleanup))

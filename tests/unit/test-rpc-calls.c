@@ -9,10 +9,9 @@
 
 static void test_table(void) {
         static const char *const names[] = {
-                "HELLO",         "PING",      "TOKEN_LIST", "TOKEN_OBJECTS", "LOGIN",
-                "SIGN",          "DECRYPT",   "TOKEN_ADD",  "TOKEN_REMOVE",  "DESCRIBE",
-                "TOKEN_RELEASE", "KMS_BEGIN", "KMS_END",    "TOKEN_REFRESH", "ATTEST",
-                "STATS",
+                "HELLO",   "PING",          "TOKEN_LIST",   "TOKEN_OBJECTS", "LOGIN",         "SIGN",
+                "DECRYPT", "TOKEN_ADD",     "TOKEN_REMOVE", "DESCRIBE",      "TOKEN_RELEASE", "KMS_BEGIN",
+                "KMS_END", "TOKEN_REFRESH", "ATTEST",       "STATS",
         };
 
         ASSERT_EQ(ELEMENTSOF(names), _RPC_CALL_MAX);

@@ -922,7 +922,7 @@ static int stats_with_array(unsigned k, size_t n, uint64_t v) {
         rpc_put_uint(&w, k);
         rpc_put_array(&w, n);
         for (size_t i = 0; i < MIN(n, (size_t) 64); i++) /* a larger count declares more than follows */
-                if (k == 5) { /* keys: maps {1: id, 2: [v]} */
+                if (k == 5) {                            /* keys: maps {1: id, 2: [v]} */
                         rpc_put_map(&w, 2);
                         rpc_put_kv_uint(&w, 1, i);
                         rpc_put_uint(&w, 2);
@@ -942,10 +942,11 @@ static int stats_with_array(unsigned k, size_t n, uint64_t v) {
 static void test_stats_negative(void) {
         static const uint8_t no_slot[] = { 0xa2, 0x01, 0x01, 0x04, 0x81, 0xa1, 0x02, 0x61, 0x41 };
         static const uint8_t no_label[] = { 0xa2, 0x01, 0x01, 0x04, 0x81, 0xa1, 0x01, 0x07 };
-        static const uint8_t long_label[] = { 0xa2, 0x01, 0x01, 0x04, 0x81, 0xa2, 0x01, 0x07, 0x02, 0x78, 33,
-                                              'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',
-                                              'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',
-                                              'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a' };
+        static const uint8_t long_label[] = { 0xa2, 0x01, 0x01, 0x04, 0x81, 0xa2, 0x01, 0x07, 0x02,
+                                              0x78, 33,   'a',  'a',  'a',  'a',  'a',  'a',  'a',
+                                              'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',
+                                              'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',
+                                              'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a' };
         static const uint8_t bounds_text[] = { 0xa2, 0x01, 0x01, 0x05, 0x81, 0x61, 0x41 };
         static const uint8_t no_generation[] = { 0xa1, 0x02, 0x00 };
         struct rpc_stats_resp m = {};
