@@ -161,7 +161,8 @@ static int put_escaped(struct metrics_set *m, struct family *f, const char *s, b
         return r;
 }
 
-/* Integral values below 2^53 print as integers, the others with 17 significant digits. */
+/* Integral values below 2^53 print as integers, the others in the fewest digits that read back as the
+ * same double (0.000123, not 0.00012300000000000001). */
 static void format_value(double v, char buf[static 32]) {
         if (isnan(v))
                 strcpy(buf, "NaN");
@@ -170,7 +171,11 @@ static void format_value(double v, char buf[static 32]) {
         else if (v == floor(v) && fabs(v) < 9007199254740992.0)
                 (void) snprintf(buf, 32, "%.0f", v);
         else
-                (void) snprintf(buf, 32, "%.17g", v);
+                for (int p = 15; p <= 17; p++) {
+                        (void) snprintf(buf, 32, "%.*g", p, v);
+                        if (strtod(buf, NULL) == v)
+                                break;
+                }
 }
 
 /* name{labels[,le="…"]} value\n */
@@ -261,7 +266,7 @@ int metrics_add_histogram(struct metrics_set *m, const char *name, const struct 
         for (size_t i = 0; i <= n_bounds && r >= 0; i++) {
                 total += counts[i];
                 if (i < n_bounds)
-                        (void) snprintf(le, sizeof(le), "%.17g", bounds[i]);
+                        format_value(bounds[i], le);
                 else
                         strcpy(le, "+Inf");
                 r = put_sample(m, f, "_bucket", labels, n_labels, le, (double) total);
@@ -317,8 +322,6 @@ int metrics_render(const struct metrics_set *m, char **ret, size_t *ret_len) {
                 }
                 out[len] = '\0';
         }
-        if (len + 1 > cap) /* no family at all */
-                return -EINVAL;
         out[len] = '\0';
         *ret_len = len;
         *ret = TAKE_PTR(out);
