@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/config/config.h"
 #include "agent/metrics.h"
 #include "common/p11-errmap.h"
 #include "common/rpc-client.h"
@@ -54,9 +55,17 @@ static void kind_bump(struct kind_count *k, const char *kind) {
         }
 }
 
-void agent_metrics_source_error(const char *kind) {
+void agent_metrics_source_error(int source_kind) {
+        static const char *const names[_AGENT_SOURCE_MAX] = {
+                [AGENT_SOURCE_ACM] = "acm",
+                [AGENT_SOURCE_S3] = "s3",
+                [AGENT_SOURCE_FILE] = "file",
+        };
+        const char *kind =
+                source_kind >= 0 && source_kind < _AGENT_SOURCE_MAX ? names[source_kind] : "other";
+
         (void) pthread_mutex_lock(&lock);
-        kind_bump(reg.source_errors, kind ?: "other");
+        kind_bump(reg.source_errors, kind);
         (void) pthread_mutex_unlock(&lock);
 }
 
@@ -353,7 +362,8 @@ static int add_stats_page(struct metrics_set *m, const struct rpc_stats_resp *s,
 }
 
 /* PING (unless the health code measures it) and every STATS page over one connection. 1: the enclave
- * answered; 0: it did not (its part is left out); < 0: the exposition failed. */
+ * answered HELLO and STATS (or refused STATS as an unknown call: an older image); 0: it did not answer
+ * (its part is left out); < 0: the exposition failed. */
 static int add_enclave(struct metrics_set *m, const struct registry *g, int timeout_ms, double *ret_ping,
                        bool *ret_ping_ok) {
         _cleanup_(rpc_client_freep) struct rpc_client *c = NULL;
@@ -377,8 +387,8 @@ static int add_enclave(struct metrics_set *m, const struct registry *g, int time
                 struct rpc_stats_resp s = {};
 
                 r = rpc_client_call_msg(c, RPC_CALL_STATS, &(struct rpc_page_req){ .cursor = cursor }, &s);
-                if (r < 0)
-                        return page == 0 ? 0 : 1; /* an older enclave has no STATS; a later page: partial */
+                if (r < 0) /* an older enclave answers MALFORMED: up, without its counters */
+                        return page == 0 && rpc_client_is_broken(c) && r != -EBADMSG ? 0 : 1;
                 r = add_stats_page(m, &s, page == 0);
                 cursor = s.next;
                 rpc_stats_resp_done(&s);

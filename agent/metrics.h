@@ -103,10 +103,11 @@ struct agent_metrics_token {
 };
 
 void agent_metrics_count(enum agent_metrics_counter c);
-/* Errors by kind: source fetches ("file", "s3", "acm") and KMS ("kms_denied", "no_attestation", …).
- * Kinds are fixed strings of ours; at most AGENT_METRICS_KINDS_MAX different ones are kept each. */
+/* Errors by kind: source reads by source ("acm", "s3", "file": an enum agent_source_kind) and KMS by
+ * the enclave's status ("kms-denied", "no-attestation", …) or "round" (no round: credentials, attestation)
+ * and "connection". Kinds are static strings; at most AGENT_METRICS_KINDS_MAX different ones are kept. */
 #define AGENT_METRICS_KINDS_MAX 32
-void agent_metrics_source_error(const char *kind);
+void agent_metrics_source_error(int source_kind);
 void agent_metrics_kms_error(const char *kind);
 /* The enclave's answer time to an in-band PING, and whether it answered (for the health code). Until it
  * is called, a scrape pings the enclave itself. */
