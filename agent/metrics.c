@@ -168,7 +168,7 @@ static void format_value(double v, char buf[static 32]) {
                 strcpy(buf, "NaN");
         else if (isinf(v))
                 strcpy(buf, v > 0 ? "+Inf" : "-Inf");
-        else if (v == floor(v) && fabs(v) < 9007199254740992.0)
+        else if (v > -9007199254740992.0 && v < 9007199254740992.0 && v == (double) (int64_t) v)
                 (void) snprintf(buf, 32, "%.0f", v);
         else
                 for (int p = 15; p <= 17; p++) {
