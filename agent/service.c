@@ -14,6 +14,7 @@
 
 #include "agent/health.h"
 #include "agent/launcher/launcher.h"
+#include "agent/metrics-service.h"
 #include "agent/notify.h"
 #include "agent/token.h"
 #include "agent/pinstore.h"
@@ -53,6 +54,8 @@ struct service {
          * upgrade_drain_secs, at the latest at drain_deadline (monotonic usec). */
         struct launcher *draining;
         uint64_t drain_quiet_since, drain_deadline;
+        struct agent_metrics_endpoint metrics; /* options.metrics_listen */
+        bool enclave_died;                     /* the next launch is a relaunch */
 };
 
 /* The state file's health record is rewritten at least this often (Unix seconds) while the loop runs,
@@ -235,12 +238,15 @@ static void status_update(struct service *s) {
                 log_info("Ready: %s", s->status ?: "");
         }
         state_write(s, false);
+        if (s->metrics.http)
+                agent_metrics_publish_service(s->tokens, s->n_tokens, s->launcher);
 }
 
 /* The enclave died, or stopped answering and was stopped: launch another (at once the first time, then
  * with back-off). The module reconnects by itself once the new one answers: no server restart. */
 static void enclave_lost(struct service *s, uint64_t now) {
         s->client = rpc_client_free(s->client);
+        s->enclave_died = true; /* the next launch is a relaunch (metrics) */
         s->enclave_failures++;
         s->enclave_retry_at = now + (s->enclave_failures > 1 ? agent_backoff_usec(s->enclave_failures - 1,
                                                                                   ENCLAVE_BACKOFF_MAX_USEC)
@@ -293,6 +299,7 @@ static void health_step(struct service *s, uint64_t now) {
                             error, s->health.misses + 1, s->cfg->options.health_misses);
         else
                 log_debug("In-band ping answered in %" PRIu64 " us", took);
+        agent_metrics_set_ping((double) took / 1e6, r >= 0);
         if (!agent_health_ping_done(&s->health, mono_usec(), (uint64_t) MAX(time(NULL), (time_t) 0), r, took,
                                     error))
                 return;
@@ -327,6 +334,10 @@ static void enclave_step(struct service *s, uint64_t now) {
         }
         s->enclave_up_since = now;
         agent_health_launched(&s->health, mono_usec());
+        agent_metrics_count(AGENT_METRICS_LAUNCHES);
+        if (s->enclave_died)
+                agent_metrics_count(AGENT_METRICS_RELAUNCHES);
+        s->enclave_died = false;
 }
 
 /* The old enclave of an upgrade: the module's pooled connections to it move on their next reconnect, so
@@ -678,8 +689,10 @@ static void service_reload(struct service *s) {
                 r = tokens_prepare(s->cfg, ncfg, &rl);
         if (r >= 0 && !enclave_cfg_equal(s->cfg, ncfg))
                 r = enclave_prepare(s, ncfg, &nl, &upgrade);
-        if (r >= 0)
+        if (r >= 0) {
                 service_swap(s, &ncfg, &rl, &nl, upgrade);
+                agent_metrics_endpoint_apply(&s->metrics, s->cfg->options.metrics_listen);
+        }
         free(s->status);
         s->status = NULL;
         s->ready_sent = false; /* READY=1 again once the new state settled: ends the reload for systemd */
@@ -783,9 +796,11 @@ int agent_service_run(const char *config_path, struct agent_config **cfg) {
                  agent_server_control_to_string(s.cfg->options.server_control));
         check_module_file();
         warn_simulator(s.cfg);
+        agent_metrics_endpoint_apply(&s.metrics, s.cfg->options.metrics_listen);
         notify("STATUS=Launching the enclave");
 
         r = service_loop(&s, sigfd);
+        agent_metrics_endpoint_apply(&s.metrics, NULL);
 
         notify("STOPPING=1\nSTATUS=Stopping: terminating the enclave (certificate files are kept)");
         s.client = rpc_client_free(s.client);

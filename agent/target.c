@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/metrics.h"
 #include "agent/target.h"
 #include "parent/webapply.h"
 #include "common/errmsg.h"
@@ -189,6 +190,10 @@ static int apply(const struct agent_config *cfg, const char *path, const char *t
                         .force = force,
                 },
                 &res);
+        if (res.rolled_back)
+                agent_metrics_count(AGENT_METRICS_ROLLBACKS);
+        if (r > 0 && (!res.was_stopped || res.started))
+                agent_metrics_count(AGENT_METRICS_RELOADS);
         if (r < 0)
                 return apply_error(path, r, &res, ret_error);
         if (r == 0)

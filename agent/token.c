@@ -42,11 +42,13 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "agent/metrics.h"
 #include "agent/pinstore.h"
 #include "agent/token.h"
 #include "agent/target.h"
 #include "common/errmsg.h"
 #include "common/log.h"
+#include "common/p11-errmap.h"
 #include "common/cleanup-ssl.h"
 #include "parent/provision.h"
 
@@ -256,6 +258,7 @@ static int kms_call_failed(struct agent_token *t, struct agent_round *round, int
         t->retry_next_sync = agent_kms_retry_kind(r, broken) == AGENT_KMS_RETRY_NEXT_SYNC;
         if (r == -EHOSTUNREACH && !broken)
                 agent_round_stop(round, r);
+        agent_metrics_kms_error(broken ? "connection" : rpc_status_to_string(errmap_status_from_errno(r)));
         if (asprintf(&msg, "%s failed: %s", call, text ?: strerror(-r)) >= 0)
                 set_error(t, msg);
         if (text && r == -EKEYREVOKED && (round->cfg->enclave.expected_pcrs.mask & 1u)) {
@@ -290,6 +293,7 @@ static int round_get(struct agent_token *t, struct agent_round *round, struct rp
         }
         r = agent_round_client(round, ret, &why);
         if (r < 0) {
+                agent_metrics_kms_error("round");
                 set_error(t, why ?: "the KMS round failed");
                 t->retry_next_sync = round->retry == AGENT_KMS_RETRY_NEXT_SYNC;
                 return r;
@@ -606,6 +610,7 @@ static int refresh_encrypted(struct agent_token *t, struct agent_round *round, u
         *ret_changed = false;
         r = material_load(t, round->cfg, round, &m, &ct, &error);
         if (r < 0) {
+                agent_metrics_source_error(t->cfg->source.kind);
                 *settled = true;
                 set_error(t, error);
                 return log_error_errno(r, "Token '%s': %s", t->label,
@@ -667,6 +672,7 @@ static int step(struct agent_token *t, const struct agent_config *cfg, struct la
         log_debug("Syncing token '%s'", t->label);
         r = material_load(t, cfg, round, &m, &key, &error);
         if (r < 0) {
+                agent_metrics_source_error(t->cfg->source.kind);
                 *settled = true;
                 set_error(t, error);
                 return log_error_errno(r, "Token '%s': %s", t->label,

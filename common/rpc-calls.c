@@ -29,6 +29,7 @@ static const struct rpc_call_info calls[_RPC_CALL_MAX] = {
         CALL(KMS_END, CONTROL, READY, empty, empty),
         CALL(TOKEN_REFRESH, CONTROL, READY, token_refresh_req, token_refresh_resp),
         CALL(ATTEST, CONTROL, READY, attest_req, attest_resp),
+        CALL(STATS, CONTROL, READY, page_req, stats_resp),
 };
 
 const struct rpc_call_info *rpc_call_lookup(unsigned id) {

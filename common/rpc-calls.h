@@ -26,6 +26,7 @@ enum rpc_call {
         RPC_CALL_KMS_END,       /* control: the round's key and credentials are wiped */
         RPC_CALL_TOKEN_REFRESH, /* control: re-decrypt a token's keys, extend its expiry */
         RPC_CALL_ATTEST,        /* control: a fresh attestation document */
+        RPC_CALL_STATS,         /* control: counters per token and key (metrics) */
         _RPC_CALL_MAX,
         _RPC_CALL_INVALID = -EINVAL,
 };

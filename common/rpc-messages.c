@@ -254,6 +254,58 @@ static const struct rpc_field attest_resp_fields[] = {
 const struct rpc_schema rpc_attest_resp_schema =
         RPC_SCHEMA("attest_resp", struct rpc_attest_resp, attest_resp_fields, false);
 
+/* ---- STATS ---- */
+
+static const struct rpc_field counter_elem = { .type = RPC_FIELD_U64,
+                                               .size = sizeof(uint64_t),
+                                               .max = UINT64_MAX };
+
+static const struct rpc_field key_stats_fields[] = {
+        RPC_F_U32(1, struct rpc_key_stats, id, true, 0, RPC_KEY_ID_MAX),
+        RPC_F_ARRAY(2, struct rpc_key_stats, ops, n_ops, false, 0, RPC_STATS_MECH_MAX, counter_elem, 1,
+                    false),
+};
+static const struct rpc_schema key_stats_schema =
+        RPC_SCHEMA("key_stats", struct rpc_key_stats, key_stats_fields, false);
+/* {1: id}: 3 bytes at least. */
+static const struct rpc_field key_stats_elem = RPC_E_MAP(key_stats_schema);
+
+static const struct rpc_field token_stats_fields[] = {
+        RPC_F_U32(1, struct rpc_token_stats, slot, true, 0, UINT32_MAX),
+        RPC_F_TEXT(2, struct rpc_token_stats, label, true, 1, RPC_LABEL_MAX),
+        RPC_F_U64(3, struct rpc_token_stats, expires, false),
+        RPC_F_U32(4, struct rpc_token_stats, n_keys_held, false, 0, RPC_MAX_KEYS),
+        RPC_F_ARRAY(5, struct rpc_token_stats, keys, n_keys, false, 0, RPC_MAX_KEYS, key_stats_elem, 3,
+                    false),
+        RPC_F_ARRAY(6, struct rpc_token_stats, errors, n_errors, false, 0, RPC_STATS_STATUS_MAX,
+                    counter_elem, 1, false),
+        RPC_F_U64(7, struct rpc_token_stats, login_failures, false),
+        RPC_F_U64(8, struct rpc_token_stats, login_locked, false),
+        RPC_F_ARRAY(9, struct rpc_token_stats, latency, n_latency, false, 0, RPC_STATS_BUCKETS_MAX,
+                    counter_elem, 1, false),
+        RPC_F_U64(10, struct rpc_token_stats, latency_sum_ns, false),
+};
+static const struct rpc_schema token_stats_schema =
+        RPC_SCHEMA("token_stats", struct rpc_token_stats, token_stats_fields, false);
+static const struct rpc_field token_stats_elem = RPC_E_MAP(token_stats_schema);
+
+static const struct rpc_field stats_resp_fields[] = {
+        RPC_F_U64(1, struct rpc_stats_resp, generation, true),
+        RPC_F_U32(2, struct rpc_stats_resp, next, false, 0, UINT32_MAX),
+        RPC_F_U32(3, struct rpc_stats_resp, n_tokens_total, false, 0, UINT32_MAX),
+        /* Allocated by the decoder: bounded by the page size and by the bytes left first. */
+        RPC_F_ARRAY(4, struct rpc_stats_resp, tokens, n_tokens, false, 0, RPC_PAGE_MAX, token_stats_elem,
+                    TOKEN_INFO_MIN_BYTES, true),
+        RPC_F_ARRAY(5, struct rpc_stats_resp, bounds_ns, n_bounds, false, 0, RPC_STATS_BUCKETS_MAX - 1,
+                    counter_elem, 1, false),
+        RPC_F_ARRAY(6, struct rpc_stats_resp, errors, n_errors, false, 0, RPC_STATS_STATUS_MAX, counter_elem,
+                    1, false),
+        RPC_F_U64(7, struct rpc_stats_resp, retired, false),
+        RPC_F_U64(8, struct rpc_stats_resp, keys_held, false),
+};
+const struct rpc_schema rpc_stats_resp_schema =
+        RPC_SCHEMA("stats_resp", struct rpc_stats_resp, stats_resp_fields, false);
+
 /* ---- names ---- */
 
 const char *rpc_key_type_to_string(enum rpc_key_type t) {

@@ -42,6 +42,10 @@
 #define RPC_NONCE_MAX         512   /* ATTEST nonce and user data (the NSM's own caps) */
 #define RPC_ATTEST_DOC_MAX    12288 /* the NSM's response buffer */
 #define RPC_TTL_MAX           (366u * 24 * 3600)
+/* STATS */
+#define RPC_STATS_MECH_MAX    16 /* ops[] per key, indexed by enum rpc_mech */
+#define RPC_STATS_STATUS_MAX  64 /* errors[], indexed by enum rpc_status */
+#define RPC_STATS_BUCKETS_MAX 32 /* latency buckets, +Inf included */
 
 enum rpc_key_type {
         RPC_KEY_NONE,
@@ -248,6 +252,43 @@ struct rpc_attest_resp {
         struct rpc_slice document; /* COSE_Sign1 */
 };
 
+/* STATS (control channel): the enclave's counters, a page of tokens at a time (request: struct
+ * rpc_page_req). Counters only grow while the daemon runs; a token's counters survive its replacements
+ * (they belong to the label) and go with its removal. */
+struct rpc_key_stats {
+        uint32_t id;
+        size_t n_ops;
+        uint64_t ops[RPC_STATS_MECH_MAX]; /* successful operations, indexed by enum rpc_mech */
+};
+struct rpc_token_stats {
+        uint32_t slot;
+        struct rpc_slice label; /* text */
+        uint64_t expires;       /* Unix time; 0: never */
+        uint32_t n_keys_held;   /* keys of the current version */
+        size_t n_keys;
+        struct rpc_key_stats keys[RPC_MAX_KEYS]; /* key ids that signed or decrypted */
+        size_t n_errors;
+        uint64_t errors[RPC_STATS_STATUS_MAX]; /* failed SIGN/DECRYPT, indexed by enum rpc_status */
+        uint64_t login_failures;               /* wrong PINs (LOGIN and the control calls' PINs) */
+        uint64_t login_locked;                 /* PIN attempts refused by the back-off (PIN_LOCKED) */
+        size_t n_latency;
+        uint64_t latency[RPC_STATS_BUCKETS_MAX]; /* per bucket, not cumulative; the last one is +Inf */
+        uint64_t latency_sum_ns;                 /* of the private-key operations counted in latency[] */
+};
+struct rpc_stats_resp {
+        uint64_t generation;
+        uint32_t next; /* 0 = last page */
+        uint32_t n_tokens_total;
+        size_t n_tokens;
+        struct rpc_token_stats *tokens; /* decoder allocates; free with rpc_stats_resp_done() */
+        size_t n_bounds;
+        uint64_t bounds_ns[RPC_STATS_BUCKETS_MAX - 1]; /* upper bounds of the finite latency buckets */
+        size_t n_errors;
+        uint64_t errors[RPC_STATS_STATUS_MAX]; /* failed SIGN/DECRYPT/LOGIN naming no token */
+        uint64_t retired;                      /* replaced versions still held */
+        uint64_t keys_held;                    /* keys of all current tokens */
+};
+
 /* TOKEN_REMOVE */
 struct rpc_token_remove_req {
         struct rpc_slice label;
@@ -289,6 +330,7 @@ extern const struct rpc_schema rpc_token_refresh_req_schema;
 extern const struct rpc_schema rpc_token_refresh_resp_schema;
 extern const struct rpc_schema rpc_attest_req_schema;
 extern const struct rpc_schema rpc_attest_resp_schema;
+extern const struct rpc_schema rpc_stats_resp_schema;
 
 /* Typed fronts of the schema engine: the compiler checks the struct against the schema's message.
  * Each encoder writes the whole body (check rpc_writer_finish(w)); each decoder parses the whole
@@ -324,6 +366,7 @@ RPC_MSG_CODEC(token_refresh_req, struct rpc_token_refresh_req)
 RPC_MSG_CODEC(token_refresh_resp, struct rpc_token_refresh_resp)
 RPC_MSG_CODEC(attest_req, struct rpc_attest_req)
 RPC_MSG_CODEC(attest_resp, struct rpc_attest_resp)
+RPC_MSG_CODEC(stats_resp, struct rpc_stats_resp)
 
 /* SIGN and DECRYPT answers share one wire form. */
 static inline void rpc_crypto_resp_encode(struct rpc_writer *w, const struct rpc_crypto_resp *m) {
@@ -339,6 +382,11 @@ static inline void rpc_empty_encode(struct rpc_writer *w) {
 }
 _must_check_ static inline int rpc_empty_decode(const uint8_t *b, size_t n) {
         return rpc_msg_decode(&rpc_empty_schema, b, n, NULL);
+}
+
+/* Frees the tokens a decoded STATS page holds; the struct may be reused. NULL is fine. */
+static inline void rpc_stats_resp_done(struct rpc_stats_resp *p) {
+        rpc_msg_done(&rpc_stats_resp_schema, p);
 }
 
 /* Frees the tokens a decoded page holds; the struct may be reused. NULL is fine. */

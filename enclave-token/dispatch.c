@@ -461,6 +461,70 @@ static int handle_token_refresh(const struct etok_dispatch *d, struct etok_sessi
         return reply(w, c, &(struct rpc_token_refresh_resp){ .expires = expires });
 }
 
+/* One token's counters and public facts for STATS. Read lock held. */
+static void token_stats(const struct etok_token *t, struct rpc_token_stats *ret) {
+        etok_stats_read(t->stats, ret);
+        ret->slot = t->slot;
+        ret->label = (struct rpc_slice){ (const uint8_t *) t->label, t->label_len };
+        ret->expires = t->expires;
+        ret->n_keys_held = (uint32_t) t->n_keys;
+}
+
+/* Encodes the STATS page, halving it until it fits the frame. Read lock held. */
+static int encode_stats_locked(const struct rpc_call_info *c, struct etok_keystore *ks, size_t start,
+                               size_t n, struct rpc_stats_resp *resp, struct rpc_writer *w) {
+        size_t mark = w->len;
+        int r;
+
+        for (;;) {
+                const struct etok_token *next = etok_keystore_get_locked(ks, start + n);
+
+                resp->next = next ? next->slot : 0;
+                resp->n_tokens = n;
+                r = reply(w, c, resp);
+                if (r != -EMSGSIZE || n <= 1)
+                        return r;
+                n /= 2;
+                w->len = mark;
+                w->err = 0;
+        }
+}
+
+static int handle_stats(const struct etok_dispatch *d, struct etok_session *s, const struct rpc_call_info *c,
+                        const void *request, struct rpc_writer *w) {
+        const struct rpc_page_req *req = request;
+        struct etok_keystore *ks = d->keystore;
+        _cleanup_free_ struct rpc_token_stats *tokens = NULL;
+        struct rpc_stats_resp resp = { .n_bounds = ETOK_STATS_BOUNDS };
+        size_t start, n, total;
+        uint64_t keys = 0;
+        int r;
+
+        memcpy(resp.bounds_ns, etok_stats_bounds_ns, sizeof(etok_stats_bounds_ns));
+        etok_stats_read_errors(etok_keystore_stats(ks), resp.errors, &resp.n_errors);
+        etok_keystore_read_begin(ks);
+        total = etok_keystore_count_locked(ks);
+        start = etok_keystore_seek_locked(ks, req->cursor);
+        n = MIN(total - start, (size_t) RPC_PAGE_MAX);
+        tokens = calloc(MAX(n, (size_t) 1), sizeof(*tokens));
+        if (!tokens)
+                r = -ENOMEM;
+        else {
+                for (size_t i = 0; i < total; i++)
+                        keys += etok_keystore_get_locked(ks, i)->n_keys;
+                for (size_t i = 0; i < n; i++)
+                        token_stats(etok_keystore_get_locked(ks, start + i), &tokens[i]);
+                resp.generation = etok_keystore_generation(ks);
+                resp.n_tokens_total = (uint32_t) total;
+                resp.tokens = tokens;
+                resp.retired = etok_keystore_retired_count_locked(ks);
+                resp.keys_held = keys;
+                r = encode_stats_locked(c, ks, start, n, &resp, w);
+        }
+        etok_keystore_read_end(ks);
+        return r;
+}
+
 static const handler_fn handlers[_RPC_CALL_MAX] = {
         [RPC_CALL_HELLO] = handle_hello,
         [RPC_CALL_PING] = handle_ping,
@@ -477,6 +541,7 @@ static const handler_fn handlers[_RPC_CALL_MAX] = {
         [RPC_CALL_KMS_END] = handle_kms_end,
         [RPC_CALL_TOKEN_REFRESH] = handle_token_refresh,
         [RPC_CALL_ATTEST] = handle_attest,
+        [RPC_CALL_STATS] = handle_stats,
 };
 
 /* Decodes the request with the call's schema (into req, REQUEST_MAX bytes) and runs the handler. */

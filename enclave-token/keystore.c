@@ -45,6 +45,7 @@ struct etok_keystore {
         uint64_t generation; /* written under the write lock, read lock-free */
         etok_clock_fn clock;
         void *clock_userdata;
+        struct etok_stats stats; /* requests naming no token (embedded: never freed on its own) */
 };
 
 static uint64_t clock_monotonic(void *userdata) {
@@ -61,6 +62,7 @@ static struct etok_token *token_free(struct etok_token *t) {
         for (size_t i = 0; i < t->n_keys; i++)
                 etok_key_free(t->keys[i]);
         secret_buf_free(t->secret);
+        etok_stats_unref(t->stats);
         (void) pthread_mutex_destroy(&t->pin_lock);
         free(t);
         return NULL;
@@ -138,6 +140,10 @@ void etok_keystore_set_grace(struct etok_keystore *ks, uint64_t grace_sec) {
         (void) pthread_rwlock_wrlock(&ks->lock);
         ks->grace_ns = MIN(grace_sec, UINT64_MAX / NSEC_PER_SEC) * NSEC_PER_SEC;
         (void) pthread_rwlock_unlock(&ks->lock);
+}
+
+struct etok_stats *etok_keystore_stats(struct etok_keystore *ks) {
+        return &ks->stats;
 }
 
 size_t etok_keystore_max_tokens(const struct etok_keystore *ks) {
@@ -306,6 +312,10 @@ int etok_keystore_expire(struct etok_keystore *ks) {
         return n;
 }
 
+size_t etok_keystore_retired_count_locked(const struct etok_keystore *ks) {
+        return ks->n_retired;
+}
+
 size_t etok_keystore_retired_count(struct etok_keystore *ks) {
         size_t n;
 
@@ -405,6 +415,7 @@ static int token_check_pin(struct etok_keystore *ks, struct etok_token *t, struc
                           ETOK_PIN_GUESS_TOTAL_BURST)) {
                 (void) pthread_mutex_unlock(&ks->peers_lock);
                 (void) pthread_mutex_unlock(&t->pin_lock);
+                etok_stats_login_locked(t->stats);
                 return ETOK_ERR(PIN_LOCKED);
         }
         if (pin->len <= RPC_PIN_MAX)
@@ -420,6 +431,7 @@ static int token_check_pin(struct etok_keystore *ks, struct etok_token *t, struc
                 gcra_charge(&t->guess_tat_ns, now, ETOK_PIN_GUESS_TOTAL_INTERVAL_NSEC);
                 if (t->pin_failures < UINT_MAX)
                         t->pin_failures++;
+                etok_stats_login_failure(t->stats);
                 if (guard) {
                         if (guard->failures < UINT_MAX)
                                 guard->failures++;
@@ -549,6 +561,9 @@ static int token_new(const struct rpc_token_add_req *req, struct etok_token **re
         }
         memcpy(t->label, req->label.ptr, req->label.len);
         t->label_len = req->label.len;
+        r = etok_stats_new(&t->stats);
+        if (r < 0)
+                return r;
 
         r = secret_buf_new(RPC_PIN_MAX + RPC_TICKET_LEN, &t->secret);
         if (r < 0)
@@ -700,6 +715,9 @@ static int add_locked(struct etok_keystore *ks, const struct rpc_token_add_req *
                 if ((req->hold || ks->grace_ns > 0) && !token_same_keys(old, t) && !retired_has_room(ks))
                         return ETOK_ERR(LIMIT); /* every retired version is held */
                 t->generation = generation_bump(ks);
+                /* The counters belong to the label: they go on across its versions. */
+                etok_stats_unref(t->stats);
+                t->stats = etok_stats_ref(old->stats);
                 /* The slot id stays: a process that lists slots once (libp11 0.4.12) finds the new
                  * keys there when it searches objects again (a graceful reload). */
                 t->slot = old->slot;
@@ -919,9 +937,10 @@ int etok_keystore_login_conn(struct etok_keystore *ks, struct etok_pin_guard *gu
 
         (void) pthread_rwlock_rdlock(&ks->lock);
         t = find_slot(ks, slot); /* always the current version */
-        if (!t)
+        if (!t) {
                 r = ETOK_ERR(NO_SUCH_TOKEN);
-        else
+                etok_stats_error(&ks->stats, RPC_STATUS_NO_SUCH_TOKEN);
+        } else
                 r = token_check_pin(ks, t, guard, pin);
         if (r >= 0)
                 memcpy(ret_ticket, token_ticket(t), RPC_TICKET_LEN);
@@ -953,16 +972,25 @@ static const struct etok_key *retired_key(const struct etok_keystore *ks, uint32
         return NULL;
 }
 
-/* Read lock held: readers sign in parallel; EVP_PKEY is safe for concurrent use. */
+/* Read lock held: readers sign in parallel; EVP_PKEY is safe for concurrent use. *ret_stats: the
+ * counters of the token the request reached (the keystore's when none). */
 static int crypt_locked(struct etok_keystore *ks, bool decrypt, const struct rpc_crypto_req *req,
-                        uint8_t *out, size_t size, size_t *ret_len) {
+                        uint8_t *out, size_t size, size_t *ret_len, struct etok_stats **ret_stats) {
         const struct etok_token *t = NULL;
         const struct etok_key *k;
+        uint64_t start;
         int r;
 
         r = find_version(ks, req->slot, &req->ticket, &t);
-        if (r < 0)
+        if (r < 0) {
+                /* NOT_LOGGED_IN counts against the slot's current token (a retired version shares its
+                 * counters), NO_SUCH_TOKEN against the keystore's. */
+                const struct etok_token *cur = find_slot(ks, req->slot);
+
+                *ret_stats = cur ? cur->stats : &ks->stats;
                 return r;
+        }
+        *ret_stats = t->stats;
         k = token_find_key(t, req->key_id);
         if (!k && r == 0)
                 /* The current ticket with a key id only a retired version has: a worker forked before
@@ -975,16 +1003,24 @@ static int crypt_locked(struct etok_keystore *ks, bool decrypt, const struct rpc
                  * re-read the objects but not its login (a reloaded master signing itself). NOT_LOGGED_IN
                  * makes the module log in again (the current version) and retry. */
                 return r > 0 ? ETOK_ERR(NOT_LOGGED_IN) : ETOK_ERR(NO_SUCH_KEY);
-        return decrypt ? etok_key_decrypt(k, req, out, size, ret_len)
-                       : etok_key_sign(k, req, out, size, ret_len);
+        start = etok_stats_now_ns();
+        r = decrypt ? etok_key_decrypt(k, req, out, size, ret_len)
+                    : etok_key_sign(k, req, out, size, ret_len);
+        if (r >= 0)
+                etok_stats_op(t->stats, req->key_id, (enum rpc_mech) MIN(req->mech, (uint32_t) INT_MAX),
+                              etok_stats_now_ns() - start);
+        return r;
 }
 
 int etok_keystore_crypt(struct etok_keystore *ks, bool decrypt, const struct rpc_crypto_req *req,
                         uint8_t *out, size_t size, size_t *ret_len) {
+        struct etok_stats *stats = NULL;
         int r;
 
         (void) pthread_rwlock_rdlock(&ks->lock);
-        r = crypt_locked(ks, decrypt, req, out, size, ret_len);
+        r = crypt_locked(ks, decrypt, req, out, size, ret_len, &stats);
+        if (r < 0)
+                etok_stats_error(stats, errmap_status_from_errno(r));
         (void) pthread_rwlock_unlock(&ks->lock);
         return r;
 }

@@ -13,6 +13,7 @@
 #include "common/rpc-codec.h"
 #include "common/secret.h"
 #include "enclave-token/key.h"
+#include "enclave-token/stats.h"
 
 #define ETOK_MAX_TOKENS_DEFAULT 1024
 /* PIN guessing (SECURITY.md, docs/protocol.md "Login"). Three limits refuse an attempt (PIN_LOCKED)
@@ -66,6 +67,8 @@ struct etok_token {
          * moment on the keystore's monotonic clock, which decides. */
         uint64_t expires;
         uint64_t expires_ns;
+
+        struct etok_stats *stats; /* the label's counters: a new version takes its predecessor's */
 };
 
 struct etok_keystore;
@@ -115,6 +118,7 @@ void etok_keystore_set_grace(struct etok_keystore *ks, uint64_t grace_sec);
 int etok_keystore_expire(struct etok_keystore *ks); /* returns the tokens (not retired versions) wiped */
 /* Retired versions still held (expired ones included until the next write or etok_keystore_expire). */
 size_t etok_keystore_retired_count(struct etok_keystore *ks);
+size_t etok_keystore_retired_count_locked(const struct etok_keystore *ks);
 
 /* TOKEN_ADD: validates, parses the keys outside the lock, then inserts (0) or replaces (1). A
  * replacement keeps the slot id; with other keys the previous version is retired for the grace period
@@ -170,6 +174,9 @@ _must_check_ int etok_keystore_login(struct etok_keystore *ks, uint32_t slot, co
 _must_check_ int etok_keystore_crypt(struct etok_keystore *ks, bool decrypt,
                                      const struct rpc_crypto_req *req, uint8_t *out, size_t size,
                                      size_t *ret_len);
+
+/* Counters of SIGN/DECRYPT/LOGIN requests that named no token (NO_SUCH_TOKEN). */
+struct etok_stats *etok_keystore_stats(struct etok_keystore *ks);
 
 /* Read access for the listing calls. Tokens and keys stay valid until etok_keystore_read_end(). */
 void etok_keystore_read_begin(struct etok_keystore *ks);

@@ -15,6 +15,8 @@ DEPS=(
         nginx apache2 wrk curl
         # test helpers
         valgrind socat python3 util-linux procps ca-certificates
+        # promtool (`promtool check metrics` on the agent's /metrics: tests/integration/agent-metrics.sh)
+        prometheus
         # gcore (tests/integration/key-memory.sh: no private number in a core of enclave-token)
         gdb
         # systemd-analyze verify on packaging/enclave-acm-agent.service (tests/integration/unit-verify.sh)

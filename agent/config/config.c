@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/config/config-internal.h"
+#include "agent/metrics.h"
 #include "aws/endpoint.h"
 #include "aws/imds-client.h"
 #include "aws/s3.h"
@@ -58,6 +59,7 @@ enum {
         OPTIONS_EXPIRY_WARNING_DAYS,
         OPTIONS_UPGRADE_DRAIN_SECS,
         OPTIONS_UPGRADE_DRAIN_MAX_SECS,
+        OPTIONS_METRICS_LISTEN,
         _OPTIONS_SLOT_MAX,
 };
 enum { LOG_SLOT_LEVEL, LOG_SLOT_ENABLE_TIMESTAMP, _LOG_SLOT_MAX };
@@ -240,6 +242,25 @@ static int parse_s3_endpoint(struct config_ctx *c, const struct config_field *f,
         return config_parse_string(c, f, v, path, obj);
 }
 
+/* options.metrics_listen: an absolute unix socket path, 127.x.y.z:PORT or [::1]:PORT (no authentication:
+ * loopback only). */
+static int parse_metrics_listen(struct config_ctx *c, const struct config_field *f, const struct ynode *v,
+                                const char *path, void *obj) {
+        struct metrics_listen l;
+        const char *why = NULL;
+        int r;
+
+        r = config_check_string(c, v, path, false);
+        if (r <= 0)
+                return r;
+        if (metrics_listen_parse(v->value, &l, &why) < 0)
+                return config_error(c, v, path,
+                                    "'%.*s%s' %s (expected an absolute unix socket path, 127.0.0.1:PORT or "
+                                    "[::1]:PORT)",
+                                    CONFIG_VALUE(v->value, v->len), why);
+        return config_parse_string(c, f, v, path, obj);
+}
+
 static int parse_nothing(struct config_ctx *c, const struct config_field *f, const struct ynode *v,
                          const char *path, void *obj) {
         return 0; /* the sections are parsed in a fixed order afterwards */
@@ -327,6 +348,7 @@ static const struct config_field options_fields[] = {
           3600 },
         { "upgrade_drain_max_secs", OPTIONS_UPGRADE_DRAIN_MAX_SECS, config_parse_u64,
           O(upgrade_drain_max_secs), 0, 86400 },
+        { "metrics_listen", OPTIONS_METRICS_LISTEN, parse_metrics_listen, O(metrics_listen) },
 };
 #undef O
 
@@ -564,6 +586,7 @@ struct agent_config *agent_config_free(struct agent_config *c) {
         free(c->options.s3_ca_file);
         free(c->options.imds_endpoint);
         free(c->options.s3_endpoint);
+        free(c->options.metrics_listen);
         free(c->options.runtime_dir);
         free(c->options.state_dir);
         free(c->options.server_config);

@@ -151,6 +151,7 @@ struct agent_config_options {
          * the latest after upgrade_drain_max_secs. */
         uint64_t upgrade_drain_secs;
         uint64_t upgrade_drain_max_secs;
+        char *metrics_listen; /* NULL: no /metrics endpoint; else a unix socket path or a loopback address */
 };
 
 struct agent_config_log {

@@ -31,6 +31,12 @@
  * by the daemon, still open, and when the first and last were closed, in ms since the last one was opened)
  * and exits 0.
  *
+ *   junk-client SOCKET_PATH sign-key SLOT KEY_ID PIN_FILE
+ *
+ * A well-formed LOGIN with the PIN in PIN_FILE, then an ECDSA SIGN of a 32-byte digest with key KEY_ID
+ * (which the module would never send for a key it does not list). Prints "sign-key: LOGIN STATUS, SIGN
+ * STATUS" and exits 0 when both calls got an answer.
+ *
  *   junk-client SOCKET_PATH race MAX_SECONDS STOP_FILE
  *
  * Connects in a loop, from before the socket exists, until STOP_FILE exists or MAX_SECONDS are up;
@@ -48,6 +54,8 @@
 #include <unistd.h>
 
 #include "common/cbor-write.h"
+#include "common/p11-errmap.h"
+#include "common/rpc-client.h"
 #include "common/rpc-calls.h"
 #include "common/rpc-frame.h"
 #include "common/rpc-messages.h"
@@ -381,6 +389,54 @@ static int race(const char *path, int secs, const char *stop) {
         return 0;
 }
 
+static const char *status_of(int r) {
+        return rpc_status_to_string(errmap_status_from_errno(r)) ?: "?";
+}
+
+static int sign_key(const char *path, const char *slot_s, const char *key_s, const char *pin_file) {
+        _cleanup_(rpc_client_freep) struct rpc_client *c = NULL;
+        static const uint8_t digest[32] = { 1, 2, 3 };
+        struct rpc_login_resp lr = {};
+        struct rpc_crypto_resp sr = {};
+        struct transport_addr a;
+        char addr[256], pin[RPC_PIN_MAX + 2] = {};
+        uint8_t ticket[RPC_TICKET_LEN] = {};
+        size_t n;
+        FILE *f;
+        int r, rs;
+
+        f = fopen(pin_file, "re");
+        if (!f)
+                return 1;
+        n = fread(pin, 1, sizeof(pin) - 1, f);
+        (void) fclose(f);
+        while (n > 0 && (pin[n - 1] == '\n' || pin[n - 1] == '\r'))
+                n--;
+        (void) snprintf(addr, sizeof(addr), "unix:path=%s", path);
+        if (transport_addr_parse(addr, &a) < 0 ||
+            rpc_client_open(&a, RPC_CHANNEL_DATA, 5000, "junk-client", &c) < 0) {
+                printf("sign-key: cannot connect to '%s'\n", path);
+                return 1;
+        }
+        r = rpc_client_call_msg(c, RPC_CALL_LOGIN,
+                                &(struct rpc_login_req){ .slot = (uint32_t) strtoul(slot_s, NULL, 10),
+                                                         .pin = { (const uint8_t *) pin, n } },
+                                &lr);
+        explicit_bzero(pin, sizeof(pin));
+        if (r >= 0 && lr.ticket.len == RPC_TICKET_LEN)
+                memcpy(ticket, lr.ticket.ptr, RPC_TICKET_LEN);
+        rs = rpc_client_call_msg(c, RPC_CALL_SIGN,
+                                 &(struct rpc_crypto_req){ .slot = (uint32_t) strtoul(slot_s, NULL, 10),
+                                                           .key_id = (uint32_t) strtoul(key_s, NULL, 10),
+                                                           .ticket = { ticket, sizeof(ticket) },
+                                                           .mech = RPC_MECH_ECDSA,
+                                                           .data = { digest, sizeof(digest) } },
+                                 &sr);
+        explicit_bzero(ticket, sizeof(ticket));
+        printf("sign-key: LOGIN %s, SIGN %s\n", status_of(r), status_of(rs));
+        return rpc_client_is_broken(c) ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
         unsigned char h[RPC_HEADER_SIZE], junk[64];
         const char *mode;
@@ -401,6 +457,13 @@ int main(int argc, char **argv) {
                         return 2;
                 }
                 return flood(argv[1], (int) count, argv[4], (int) secs, argc > 6 ? argv[6] : NULL);
+        }
+        if (strcmp(mode, "sign-key") == 0) {
+                if (argc != 6) {
+                        fprintf(stderr, "usage: junk-client SOCKET sign-key SLOT KEY_ID PIN_FILE\n");
+                        return 2;
+                }
+                return sign_key(argv[1], argv[3], argv[4], argv[5]);
         }
         if (strcmp(mode, "race") == 0) {
                 long secs = argc > 4 ? strtol(argv[3], NULL, 10) : 0;

@@ -310,6 +310,43 @@ static inline int rpc_sample_encode(size_t i, struct rpc_writer *w, struct rpc_s
                                        &(struct rpc_attest_resp){
                                                .document = RPC_SLICE_STR("\xd2\x84\x44\xa1\x01\x38\x22") });
                 break;
+        case 35:
+                s = (struct rpc_sample){ "stats-req", RPC_CALL_STATS, true };
+                rpc_page_req_encode(w, &(struct rpc_page_req){ .cursor = 0x1234 });
+                break;
+        case 36: {
+                static struct rpc_token_stats ts[2] = {
+                        { .slot = 7,
+                          .label = RPC_SLICE_STR("web"),
+                          .expires = UINT64_C(1765172800),
+                          .n_keys_held = 1,
+                          .n_keys = 2,
+                          .keys = { { .id = 1, .n_ops = 7, .ops = { 0, 3, 0, 0, 0, 0, 1 } },
+                                    { .id = 2, .n_ops = 7, .ops = { 0, 0, 0, 5 } } },
+                          .n_errors = 5,
+                          .errors = { 0, 0, 0, 0, 2 },
+                          .login_failures = 3,
+                          .login_locked = 1,
+                          .n_latency = 15,
+                          .latency = { 4, 3, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 },
+                          .latency_sum_ns = UINT64_C(1000912345) },
+                        { .slot = 9, .label = RPC_SLICE_STR("api") },
+                };
+                s = (struct rpc_sample){ "stats-resp", RPC_CALL_STATS, false };
+                rpc_stats_resp_encode(w,
+                                      &(struct rpc_stats_resp){ .generation = 42,
+                                                                .next = 11,
+                                                                .n_tokens_total = 3,
+                                                                .n_tokens = 2,
+                                                                .tokens = ts,
+                                                                .n_bounds = 3,
+                                                                .bounds_ns = { 50000, 100000, 1000000000 },
+                                                                .n_errors = 4,
+                                                                .errors = { 0, 0, 0, 6 },
+                                                                .retired = 1,
+                                                                .keys_held = 3 });
+                break;
+        }
         default: return -ENOENT;
         }
         *ret = s;

@@ -18,6 +18,10 @@
 #define TOK   "tokens: [{label: t, source: {S3: {uri: s3://bucket/key}}}]\n"
 #define LOCAL "enclave: {launcher: local}\n"
 #define SIM   "enclave: {launcher: local, nsm_simulator: true}\n"
+/* 120 bytes: longer than sun_path */
+#define LONG_PATH                                                                                 \
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define PCR_A \
         "3a4b5c6d7e8f9a0b1c2d3e4f5061728394a5b6c7d8e9fa0b1c2d3e4f5061728394a5b6c7d8e9fa0b1c2d3e4f50617283"
 #define PCR_B \
@@ -428,6 +432,15 @@ static const struct key_case key_cases[] = {
         { "enclave: {launcher: local, kms_ca_file: /etc/ca.pem}\n" TOK, C(enclave.kms_ca_file), K_STR, 0,
           "/etc/ca.pem" },
         { ENC TOK "options: {region: us-gov-west-1}\n", C(options.region), K_STR, 0, "us-gov-west-1" },
+        { ENC TOK, C(options.metrics_listen), K_STR, 0, NULL },
+        { ENC TOK "options: {metrics_listen: '127.0.0.1:9464'}\n", C(options.metrics_listen), K_STR, 0,
+          "127.0.0.1:9464" },
+        { ENC TOK "options: {metrics_listen: '127.8.9.10:1'}\n", C(options.metrics_listen), K_STR, 0,
+          "127.8.9.10:1" },
+        { ENC TOK "options: {metrics_listen: '[::1]:65535'}\n", C(options.metrics_listen), K_STR, 0,
+          "[::1]:65535" },
+        { ENC TOK "options: {metrics_listen: /run/enclave-acm/metrics.sock}\n", C(options.metrics_listen),
+          K_STR, 0, "/run/enclave-acm/metrics.sock" },
         { ENC TOK, C(options.region), K_STR, 0, NULL },
         { SIM "tokens: [{label: t, source: {File: {encrypted_key: /k.bin, certificate: /c.pem}}}]\n",
           T(source.encrypted_key), K_STR, 0, "/k.bin" },
@@ -842,6 +855,29 @@ static const struct error_case error_cases[] = {
         { ENC TOK "options: {region: US-East-1}\n", 3, 19, "options.region",
           "'US-East-1' is not an AWS region" },
         { ENC TOK "options: {region: ''}\n", 3, 19, "options.region", "is not an AWS region" },
+        { ENC TOK "options: {metrics_listen: '0.0.0.0:9464'}\n", 3, 27, "options.metrics_listen",
+          "'0.0.0.0:9464' is not a loopback address" },
+        { ENC TOK "options: {metrics_listen: '10.1.2.3:9464'}\n", 3, 27, "options.metrics_listen",
+          "is not a loopback address" },
+        { ENC TOK "options: {metrics_listen: '[::]:9464'}\n", 3, 27, "options.metrics_listen",
+          "is not a loopback address" },
+        { ENC TOK "options: {metrics_listen: 'localhost:9464'}\n", 3, 27, "options.metrics_listen",
+          "has a malformed address" },
+        { ENC TOK "options: {metrics_listen: '127.0.0.1'}\n", 3, 27, "options.metrics_listen",
+          "is neither an absolute path nor an address with a :PORT" },
+        { ENC TOK "options: {metrics_listen: '127.0.0.1:0'}\n", 3, 27, "options.metrics_listen",
+          "has no port 1..65535" },
+        { ENC TOK "options: {metrics_listen: '127.0.0.1:65536'}\n", 3, 27, "options.metrics_listen",
+          "has no port 1..65535" },
+        { ENC TOK "options: {metrics_listen: '127.0.0.1:+80'}\n", 3, 27, "options.metrics_listen",
+          "has no port 1..65535" },
+        { ENC TOK "options: {metrics_listen: '[::1]9464'}\n", 3, 27, "options.metrics_listen",
+          "is not [::1]:PORT" },
+        { ENC TOK "options: {metrics_listen: metrics.sock}\n", 3, 27, "options.metrics_listen",
+          "is neither an absolute path nor an address with a :PORT" },
+        { ENC TOK "options: {metrics_listen: ''}\n", 3, 27, "options.metrics_listen", "is empty" },
+        { ENC TOK "options: {metrics_listen: /" LONG_PATH "}\n", 3, 27, "options.metrics_listen",
+          "is too long for a unix socket path" },
 };
 
 static bool check_error_case(const struct error_case *k) {

@@ -1,5 +1,7 @@
 /* Tests for enclave-token/dispatch.c: every call through the dispatcher, every status, and mutated requests.
  */
+#include <pthread.h>
+
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -1028,6 +1030,200 @@ static void test_token_release(void) {
         ASSERT_FALSE(tap_failed_current);
 }
 
+/* ---- STATS ---- */
+
+static struct rpc_stats_resp stats;
+
+static enum rpc_status do_stats(struct etok_session *s, uint32_t cursor) {
+        struct rpc_writer *w = begin();
+        enum rpc_status st;
+
+        rpc_stats_resp_done(&stats);
+        rpc_page_req_encode(w, &(struct rpc_page_req){ .cursor = cursor });
+        if (rpc_writer_finish(w) < 0)
+                return _RPC_STATUS_MAX;
+        req_len = w->len;
+        st = run(s, RPC_CALL_STATS);
+        if (st == RPC_STATUS_OK && rpc_stats_resp_decode(resp_buf, resp_len, &stats) < 0)
+                return _RPC_STATUS_MAX;
+        return st;
+}
+
+static enum rpc_status sign_with(uint32_t slot, uint32_t key, const uint8_t *ticket, uint32_t mech,
+                                 const void *data, size_t len) {
+        struct rpc_crypto_req req = creq(slot, key, ticket, mech, data, len);
+        return do_crypt(RPC_CALL_SIGN, &req);
+}
+
+static const struct rpc_token_stats *stats_token(uint32_t slot) {
+        for (size_t i = 0; i < stats.n_tokens; i++)
+                if (stats.tokens[i].slot == slot)
+                        return &stats.tokens[i];
+        return NULL;
+}
+
+static uint64_t stats_ops(const struct rpc_token_stats *t, uint32_t key_id, enum rpc_mech m) {
+        for (size_t i = 0; i < t->n_keys; i++)
+                if (t->keys[i].id == key_id)
+                        return m < (int) t->keys[i].n_ops ? t->keys[i].ops[m] : 0;
+        return 0;
+}
+
+static uint64_t stats_error(const uint64_t *errors, size_t n, enum rpc_status st) {
+        return (size_t) st < n ? errors[st] : 0;
+}
+
+static uint64_t stats_latency_count(const struct rpc_token_stats *t) {
+        uint64_t n = 0;
+
+        for (size_t i = 0; i < t->n_latency; i++)
+                n += t->latency[i];
+        return n;
+}
+
+static void test_stats(void) {
+        uint8_t dg[32] = { 1, 2, 3 }, other[RPC_TICKET_LEN] = {};
+        const struct rpc_token_stats *t;
+        struct rpc_add_key key;
+
+        ASSERT_TRUE(fixture_init(true));
+        /* Control channel only; a fresh keystore counts nothing yet. */
+        ASSERT_EQ(do_stats(&data_s, 0), RPC_STATUS_MALFORMED);
+        ASSERT_TRUE(reply.close);
+        ASSERT_EQ(do_stats(&ctl_s, 0), RPC_STATUS_OK);
+        ASSERT_FALSE(reply.secret);
+        ASSERT_EQ(stats.n_tokens, 3);
+        ASSERT_EQ(stats.n_tokens_total, 3);
+        ASSERT_EQ(stats.next, 0);
+        ASSERT_EQ(stats.keys_held, 5);
+        ASSERT_EQ(stats.generation, etok_keystore_generation(ks));
+        ASSERT_EQ(stats.n_bounds, ETOK_STATS_BOUNDS);
+        ASSERT_EQ(stats.bounds_ns[0], 50000);
+        ASSERT_EQ(stats.bounds_ns[ETOK_STATS_BOUNDS - 1], 1000000000);
+        t = stats_token(slot_ec);
+        ASSERT_TRUE(t != NULL);
+        ASSERT_EQ(t->label.len, 2);
+        ASSERT_MEMEQ(t->label.ptr, "ec", 2);
+        ASSERT_EQ(t->n_keys_held, 3);
+        ASSERT_EQ(t->n_keys, 0);
+        ASSERT_EQ(t->n_errors, 0);
+        ASSERT_EQ(stats_latency_count(t), 0);
+
+        /* 7 ECDSA signatures with key 2, 2 with key 3, one Ed25519. */
+        for (int i = 0; i < 7; i++)
+                ASSERT_EQ(sign_with(slot_ec, 2, ticket_ec, RPC_MECH_ECDSA, dg, 32), RPC_STATUS_OK);
+        for (int i = 0; i < 2; i++)
+                ASSERT_EQ(sign_with(slot_ec, 3, ticket_ec, RPC_MECH_ECDSA, dg, 32), RPC_STATUS_OK);
+        ASSERT_EQ(sign_with(slot_ed, 5, ticket_ed, RPC_MECH_EDDSA, dg, 5), RPC_STATUS_OK);
+        /* Failures: an unknown key, a wrong mechanism, a stale ticket, an unknown slot, wrong PINs. */
+        ASSERT_EQ(sign_with(slot_ec, 99, ticket_ec, RPC_MECH_ECDSA, dg, 32), RPC_STATUS_NO_SUCH_KEY);
+        ASSERT_EQ(sign_with(slot_ec, 2, ticket_ec, RPC_MECH_EDDSA, dg, 32), RPC_STATUS_UNSUPPORTED);
+        ASSERT_EQ(sign_with(slot_ec, 2, other, RPC_MECH_ECDSA, dg, 32), RPC_STATUS_NOT_LOGGED_IN);
+        ASSERT_EQ(sign_with(12345, 2, ticket_ec, RPC_MECH_ECDSA, dg, 32), RPC_STATUS_NO_SUCH_TOKEN);
+        ASSERT_EQ(do_login(slot_ec, "wrong-pin", other), RPC_STATUS_PIN_INCORRECT);
+        ASSERT_EQ(do_login(slot_ec, "wrong-pin", other), RPC_STATUS_PIN_INCORRECT);
+        ASSERT_EQ(do_login(12345, "wrong-pin", other), RPC_STATUS_NO_SUCH_TOKEN);
+
+        ASSERT_EQ(do_stats(&ctl_s, 0), RPC_STATUS_OK);
+        t = stats_token(slot_ec);
+        ASSERT_TRUE(t != NULL);
+        ASSERT_EQ(stats_ops(t, 2, RPC_MECH_ECDSA), 7);
+        ASSERT_EQ(stats_ops(t, 3, RPC_MECH_ECDSA), 2);
+        ASSERT_EQ(stats_ops(t, 4, RPC_MECH_ECDSA), 0);
+        ASSERT_EQ(stats_latency_count(t), 9); /* successful operations only */
+        ASSERT_EQ(t->n_latency, ETOK_STATS_BOUNDS + 1);
+        ASSERT_TRUE(t->latency_sum_ns > 0);
+        ASSERT_EQ(stats_error(t->errors, t->n_errors, RPC_STATUS_NO_SUCH_KEY), 1);
+        ASSERT_EQ(stats_error(t->errors, t->n_errors, RPC_STATUS_UNSUPPORTED), 1);
+        ASSERT_EQ(stats_error(t->errors, t->n_errors, RPC_STATUS_NOT_LOGGED_IN), 1);
+        ASSERT_EQ(stats_error(t->errors, t->n_errors, RPC_STATUS_NO_SUCH_TOKEN), 0);
+        ASSERT_EQ(t->login_failures, 2);
+        ASSERT_EQ(t->login_locked, 0);
+        /* What named no token is the daemon's. */
+        ASSERT_EQ(stats_error(stats.errors, stats.n_errors, RPC_STATUS_NO_SUCH_TOKEN), 2);
+        t = stats_token(slot_ed);
+        ASSERT_EQ(stats_ops(t, 5, RPC_MECH_EDDSA), 1);
+        ASSERT_EQ(t->login_failures, 0);
+        t = stats_token(slot_rsa);
+        ASSERT_EQ(stats_latency_count(t), 0);
+
+        /* A replacement with other keys keeps the label's counters; the new key counts on. */
+        key = test_add_key(&k_ec384, 7, "p384-new");
+        ASSERT_EQ(token_add("ec", "ec-pin", true, 1, &key, NULL), RPC_STATUS_OK);
+        ASSERT_EQ(do_login(slot_ec, "ec-pin", ticket_ec), RPC_STATUS_OK);
+        ASSERT_EQ(sign_with(slot_ec, 7, ticket_ec, RPC_MECH_ECDSA, dg, 32), RPC_STATUS_OK);
+        ASSERT_EQ(do_stats(&ctl_s, 0), RPC_STATUS_OK);
+        ASSERT_EQ(stats.retired, 1);
+        ASSERT_EQ(stats.keys_held, 3);
+        t = stats_token(slot_ec);
+        ASSERT_EQ(t->n_keys_held, 1);
+        ASSERT_EQ(stats_ops(t, 2, RPC_MECH_ECDSA), 7);
+        ASSERT_EQ(stats_ops(t, 7, RPC_MECH_ECDSA), 1);
+        ASSERT_EQ(stats_latency_count(t), 10);
+
+        /* Paging: a cursor past the first token starts there. */
+        ASSERT_EQ(do_stats(&ctl_s, stats.tokens[1].slot), RPC_STATUS_OK);
+        ASSERT_EQ(stats.n_tokens, 2);
+        ASSERT_EQ(stats.n_tokens_total, 3);
+        ASSERT_EQ(do_stats(&ctl_s, UINT32_MAX), RPC_STATUS_OK);
+        ASSERT_EQ(stats.n_tokens, 0);
+        /* A malformed request. */
+        ASSERT_EQ(run_body(&ctl_s, RPC_CALL_STATS, (const uint8_t *) "\xa1\x01\x61\x41", 4),
+                  RPC_STATUS_MALFORMED);
+        rpc_stats_resp_done(&stats);
+}
+
+/* The bucket of a duration: the first upper bound it does not exceed. */
+static void test_stats_buckets(void) {
+        ASSERT_EQ(etok_stats_bucket(0), 0);
+        ASSERT_EQ(etok_stats_bucket(50000), 0);
+        ASSERT_EQ(etok_stats_bucket(50001), 1);
+        ASSERT_EQ(etok_stats_bucket(999999999), ETOK_STATS_BOUNDS - 1);
+        ASSERT_EQ(etok_stats_bucket(1000000000), ETOK_STATS_BOUNDS - 1);
+        ASSERT_EQ(etok_stats_bucket(1000000001), ETOK_STATS_BOUNDS);
+        ASSERT_EQ(etok_stats_bucket(UINT64_MAX), ETOK_STATS_BOUNDS);
+        for (size_t i = 1; i < ETOK_STATS_BOUNDS; i++)
+                ASSERT_TRUE(etok_stats_bounds_ns[i] > etok_stats_bounds_ns[i - 1]);
+}
+
+/* Counters from many threads at once: none is lost (relaxed atomics, no lock). */
+#define STATS_THREADS 4
+#define STATS_OPS     20000
+static void *stats_worker(void *arg) {
+        struct etok_stats *s = arg;
+
+        for (uint32_t i = 0; i < STATS_OPS; i++) {
+                etok_stats_op(s, i % 3, RPC_MECH_ECDSA, 1000 * (uint64_t) (i % 2000));
+                etok_stats_error(s, RPC_STATUS_NO_SUCH_KEY);
+        }
+        return NULL;
+}
+
+static void test_stats_threads(void) {
+        _cleanup_(etok_stats_unrefp) struct etok_stats *s = NULL;
+        struct rpc_token_stats *out = calloc(1, sizeof(*out));
+        pthread_t th[STATS_THREADS];
+        uint64_t n = 0, ops = 0;
+
+        ASSERT_TRUE(out != NULL);
+        ASSERT_OK(etok_stats_new(&s));
+        for (size_t i = 0; i < STATS_THREADS; i++)
+                ASSERT_EQ(pthread_create(&th[i], NULL, stats_worker, s), 0);
+        for (size_t i = 0; i < STATS_THREADS; i++)
+                ASSERT_EQ(pthread_join(th[i], NULL), 0);
+        etok_stats_read(s, out);
+        for (size_t i = 0; i < out->n_latency; i++)
+                n += out->latency[i];
+        ASSERT_EQ(n, (uint64_t) STATS_THREADS * STATS_OPS);
+        ASSERT_EQ(out->n_keys, 3); /* key ids 0, 1, 2: each claimed once */
+        for (size_t i = 0; i < out->n_keys; i++)
+                ops += out->keys[i].ops[RPC_MECH_ECDSA];
+        ASSERT_EQ(ops, (uint64_t) STATS_THREADS * STATS_OPS);
+        ASSERT_EQ(out->errors[RPC_STATUS_NO_SUCH_KEY], (uint64_t) STATS_THREADS * STATS_OPS);
+        ASSERT_EQ(out->n_errors, RPC_STATUS_NO_SUCH_KEY + 1);
+        free(out);
+}
+
 static void test_cleanup(void) {
         fixture_done();
         test_key_done(&k_rsa);
@@ -1044,4 +1240,6 @@ TAP_MAIN(TEST("/dispatch/hello", test_hello), TEST("/dispatch/states-channels", 
          TEST("/dispatch/sign-rsa", test_sign_rsa), TEST("/dispatch/sign-ec-ed", test_sign_ec_ed),
          TEST("/dispatch/decrypt", test_decrypt), TEST("/dispatch/crypto-access", test_crypto_access),
          TEST("/dispatch/token-add-remove", test_token_add), TEST("/dispatch/mutations", test_mutations),
-         TEST("/dispatch/token-release", test_token_release), TEST("/dispatch/cleanup", test_cleanup))
+         TEST("/dispatch/token-release", test_token_release), TEST("/dispatch/stats", test_stats),
+         TEST("/dispatch/stats/buckets", test_stats_buckets),
+         TEST("/dispatch/stats/threads", test_stats_threads), TEST("/dispatch/cleanup", test_cleanup))

@@ -9,9 +9,9 @@
 
 static void test_table(void) {
         static const char *const names[] = {
-                "HELLO",         "PING",      "TOKEN_LIST", "TOKEN_OBJECTS", "LOGIN",
-                "SIGN",          "DECRYPT",   "TOKEN_ADD",  "TOKEN_REMOVE",  "DESCRIBE",
-                "TOKEN_RELEASE", "KMS_BEGIN", "KMS_END",    "TOKEN_REFRESH", "ATTEST",
+                "HELLO",   "PING",          "TOKEN_LIST",   "TOKEN_OBJECTS", "LOGIN",         "SIGN",
+                "DECRYPT", "TOKEN_ADD",     "TOKEN_REMOVE", "DESCRIBE",      "TOKEN_RELEASE", "KMS_BEGIN",
+                "KMS_END", "TOKEN_REFRESH", "ATTEST",       "STATS",
         };
 
         ASSERT_EQ(ELEMENTSOF(names), _RPC_CALL_MAX);
@@ -51,7 +51,7 @@ static void test_channels(void) {
         static const unsigned control[] = {
                 RPC_CALL_HELLO,         RPC_CALL_PING,          RPC_CALL_TOKEN_ADD, RPC_CALL_TOKEN_REMOVE,
                 RPC_CALL_DESCRIBE,      RPC_CALL_TOKEN_RELEASE, RPC_CALL_KMS_BEGIN, RPC_CALL_KMS_END,
-                RPC_CALL_TOKEN_REFRESH, RPC_CALL_ATTEST,
+                RPC_CALL_TOKEN_REFRESH, RPC_CALL_ATTEST,        RPC_CALL_STATS,
         };
 
         for (unsigned i = 0; i < _RPC_CALL_MAX; i++) {

@@ -327,7 +327,7 @@ static void test_roundtrip_all(void) {
                 ASSERT_MEMEQ(again, buf, n);
                 ASSERT_OK(check(&s, buf, n));
         }
-        ASSERT_EQ(i, 35);
+        ASSERT_EQ(i, 37);
 }
 
 static void test_roundtrip_fields(void) {
@@ -902,6 +902,75 @@ static void test_cross_decode(void) {
                 }
 }
 
+/* STATS: every counter array capped by the schema, the page by RPC_PAGE_MAX, the token's label and slot
+ * required. A STATS answer is built by hand around one token map whose field k carries an array of n
+ * counters. */
+static int stats_with_array(unsigned k, size_t n, uint64_t v) {
+        static uint8_t buf[1 << 16];
+        struct rpc_stats_resp m = {};
+        struct rpc_writer w;
+        int r;
+
+        rpc_writer_init(&w, buf, sizeof(buf));
+        rpc_put_map(&w, 2);
+        rpc_put_kv_uint(&w, 1, 1);
+        rpc_put_uint(&w, 4);
+        rpc_put_array(&w, 1);
+        rpc_put_map(&w, 3);
+        rpc_put_kv_uint(&w, 1, 7);
+        rpc_put_kv_text(&w, 2, "web", 3);
+        rpc_put_uint(&w, k);
+        rpc_put_array(&w, n);
+        for (size_t i = 0; i < MIN(n, (size_t) 64); i++) /* a larger count declares more than follows */
+                if (k == 5) {                            /* keys: maps {1: id, 2: [v]} */
+                        rpc_put_map(&w, 2);
+                        rpc_put_kv_uint(&w, 1, i);
+                        rpc_put_uint(&w, 2);
+                        rpc_put_array(&w, 1);
+                        rpc_put_uint(&w, v);
+                } else
+                        rpc_put_uint(&w, v);
+        if (rpc_writer_finish(&w) < 0)
+                return -EIO;
+        r = rpc_stats_resp_decode(buf, w.len, &m);
+        if (r >= 0 && (m.n_tokens != 1 || m.tokens[0].slot != 7))
+                r = -EIO;
+        rpc_stats_resp_done(&m);
+        return r;
+}
+
+static void test_stats_negative(void) {
+        static const uint8_t no_slot[] = { 0xa2, 0x01, 0x01, 0x04, 0x81, 0xa1, 0x02, 0x61, 0x41 };
+        static const uint8_t no_label[] = { 0xa2, 0x01, 0x01, 0x04, 0x81, 0xa1, 0x01, 0x07 };
+        static const uint8_t long_label[] = { 0xa2, 0x01, 0x01, 0x04, 0x81, 0xa2, 0x01, 0x07, 0x02,
+                                              0x78, 33,   'a',  'a',  'a',  'a',  'a',  'a',  'a',
+                                              'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',
+                                              'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a',
+                                              'a',  'a',  'a',  'a',  'a',  'a',  'a',  'a' };
+        static const uint8_t bounds_text[] = { 0xa2, 0x01, 0x01, 0x05, 0x81, 0x61, 0x41 };
+        static const uint8_t no_generation[] = { 0xa1, 0x02, 0x00 };
+        struct rpc_stats_resp m = {};
+
+        /* at the caps: fine; one more: refused */
+        ASSERT_OK(stats_with_array(6, RPC_STATS_STATUS_MAX, UINT64_MAX));
+        ASSERT_ERR(stats_with_array(6, RPC_STATS_STATUS_MAX + 1, 1), -EBADMSG);
+        ASSERT_OK(stats_with_array(9, RPC_STATS_BUCKETS_MAX, 3));
+        ASSERT_ERR(stats_with_array(9, RPC_STATS_BUCKETS_MAX + 1, 3), -EBADMSG);
+        ASSERT_OK(stats_with_array(5, RPC_MAX_KEYS, 1));
+        ASSERT_ERR(stats_with_array(5, RPC_MAX_KEYS + 1, 1), -EBADMSG);
+        /* a count larger than the bytes left is refused before anything is allocated */
+        ASSERT_ERR(stats_with_array(9, 0x7fffffff, 0), -EBADMSG);
+        ASSERT_ERR(stats_with_array(6, 65, 0), -EBADMSG);
+        /* required fields, lengths, types */
+        ASSERT_ERR(rpc_stats_resp_decode(no_slot, sizeof(no_slot), &m), -EBADMSG);
+        ASSERT_ERR(rpc_stats_resp_decode(no_label, sizeof(no_label), &m), -EBADMSG);
+        ASSERT_ERR(rpc_stats_resp_decode(long_label, sizeof(long_label), &m), -EBADMSG);
+        ASSERT_ERR(rpc_stats_resp_decode(bounds_text, sizeof(bounds_text), &m), -EBADMSG);
+        ASSERT_ERR(rpc_stats_resp_decode(no_generation, sizeof(no_generation), &m), -EBADMSG);
+        ASSERT_EQ(m.n_tokens, 0);
+        ASSERT_TRUE(m.tokens == NULL);
+}
+
 static void test_names(void) {
         ASSERT_STREQ(rpc_key_type_to_string(RPC_KEY_RSA), "rsa");
         ASSERT_STREQ(rpc_key_type_to_string(RPC_KEY_ED25519), "ed25519");
@@ -927,6 +996,7 @@ TAP_MAIN(TEST("/rpc/codec/writer/basic", test_writer_basic),
          TEST("/rpc/codec/negative/structure", test_structure_negative),
          TEST("/rpc/codec/negative/counts", test_counts_over_limit),
          TEST("/rpc/codec/negative/lengths", test_lengths_over_limit),
+         TEST("/rpc/codec/negative/stats", test_stats_negative),
          TEST("/rpc/codec/negative/truncated-trailing", test_truncated_and_trailing),
          TEST("/rpc/codec/negative/ret-untouched", test_decoder_ret_untouched),
          TEST("/rpc/codec/mutations", test_mutations), TEST("/rpc/codec/cross-decode", test_cross_decode),
