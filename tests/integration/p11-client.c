@@ -9,6 +9,8 @@
  *   findkey[:HEXID]          remember the private key with that CKA_ID (default: the only one)
  *   sign:MECH:IN:OUT         C_SignInit + C_Sign (length query first) of file IN, signature to OUT
  *   signloop:N:MECH:IN       N signatures of IN; with a deterministic MECH all must be equal
+ *   signuntil:STOP:N:MECH:IN signatures of IN without a pause until the file STOP exists, at most N
+ *                            (reaching N first is a failure)
  *   mechinfo:MECH            C_GetMechanismInfo on the slot
  *   slots:N                  C_GetSlotList(CK_TRUE) lists exactly N slots, the token's label on at most
  *                            one of them (the session's slot stays what it was)
@@ -574,7 +576,8 @@ static CK_RV step_findkey(char *arg) {
 }
 
 /* count signatures of in_path; deterministic mechanisms must give the same bytes every time. */
-static CK_RV sign_loop(const char *mech_s, const char *in_path, const char *out_path, unsigned long count) {
+static CK_RV sign_loop(const char *mech_s, const char *in_path, const char *out_path, unsigned long count,
+                       const char *stop_path) {
         unsigned char *in = NULL, first[1024], sig[1024];
         CK_ULONG first_len = 0;
         size_t in_len = 0;
@@ -591,6 +594,11 @@ static CK_RV sign_loop(const char *mech_s, const char *in_path, const char *out_
         }
         for (unsigned long i = 0; i < count && rv == CKR_OK; i++) {
                 CK_ULONG sig_len = sizeof(sig);
+                if (stop_path && i % 16 == 0 && access(stop_path, F_OK) == 0) {
+                        printf("# stopped after %lu signatures\n", i);
+                        stop_path = NULL; /* seen */
+                        break;
+                }
                 rv = sign_once(&m, in, in_len, sig, &sig_len);
                 if (rv != CKR_OK)
                         printf("# signature %lu of %lu: %s\n", i + 1, count, rv_name(rv));
@@ -615,13 +623,28 @@ static CK_RV step_sign(char *arg) { /* MECH:IN:OUT */
 
         if (!out_path)
                 return LOCAL_FAILURE;
-        return sign_loop(mech_s, in_path, out_path, 1);
+        return sign_loop(mech_s, in_path, out_path, 1, NULL);
 }
 
 static CK_RV step_signloop(char *arg) { /* N:MECH:IN */
         char *n_s = strtok(arg, ":"), *mech_s = strtok(NULL, ":"), *in_path = strtok(NULL, ":");
 
-        return sign_loop(mech_s, in_path, NULL, n_s ? strtoul(n_s, NULL, 10) : 0);
+        return sign_loop(mech_s, in_path, NULL, n_s ? strtoul(n_s, NULL, 10) : 0, NULL);
+}
+
+static CK_RV step_signuntil(char *arg) { /* STOP:N:MECH:IN */
+        char *stop = strtok(arg, ":"), *n_s = strtok(NULL, ":"), *mech_s = strtok(NULL, ":"),
+             *in_path = strtok(NULL, ":");
+        CK_RV rv;
+
+        if (!stop || !n_s)
+                return LOCAL_FAILURE;
+        rv = sign_loop(mech_s, in_path, NULL, strtoul(n_s, NULL, 10), stop);
+        if (rv == CKR_OK && access(stop, F_OK) != 0) {
+                printf("# %s signatures and '%s' still does not exist\n", n_s, stop);
+                return LOCAL_FAILURE;
+        }
+        return rv;
 }
 
 static CK_RV step_fork(char *arg) { /* STYLE:MECH:IN */
@@ -813,6 +836,7 @@ static const struct {
         { "findkey", false, step_findkey },
         { "sign", true, step_sign },
         { "signloop", true, step_signloop },
+        { "signuntil", true, step_signuntil },
         { "fork", true, step_fork },
         { "threads", true, step_threads },
         { "initrace", true, step_initrace },
