@@ -1,10 +1,12 @@
 /* Target: etok_dispatch_request(), the enclave dispatcher, on a real in-memory keystore.
  *
- * Input: byte 0 flags (bit 0 control channel, bit 1 session already past HELLO, bit 2 --dev),
- * byte 1 the call id, then the request body. Each 32-byte run of 0x5a (the last byte may be
- * 0x5a, 0x5b or 0x5c) is replaced by the login ticket of token 0, 1 or 2 so that SIGN and DECRYPT
- * get past the ticket check. Tokens (PIN "1234"): "fuzz-ed" (Ed25519, key id 1), "fuzz-ec"
- * (P-256, key id 2), "fuzz-rsa" (RSA-2048, key id 3), all from the fixed keys below. */
+ * Input: byte 0 flags (bit 0 control channel, bit 1 session already past HELLO, bit 2 --dev, bit 3
+ * the NSM simulator attached, so that ATTEST reaches nsm_get_attestation() and the simulator; KMS
+ * calls still stop before any connection, as no KMS settings are given), byte 1 the call id, then the
+ * request body. Each 32-byte run of 0x5a (the last byte may be 0x5a, 0x5b or 0x5c) is replaced by the login
+ * ticket of token 0, 1 or 2 so that SIGN and DECRYPT get past the ticket check. Tokens (PIN "1234"):
+ * "fuzz-ed" (Ed25519, key id 1), "fuzz-ec" (P-256, key id 2), "fuzz-rsa" (RSA-2048, key id 3), all from the
+ * fixed keys below. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,10 @@
 #include "common/log.h"
 #include "common/rpc-calls.h"
 #include "enclave-token/dispatch.h"
+#if ENCLAVE_ACM_NSM_SIMULATOR
+#include "enclave-token/nsm-sim-doc.h"
+#include "enclave-token/nsm-sim.h"
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -117,6 +123,7 @@ static const struct {
 };
 
 static struct etok_keystore *ks;
+static struct nsm_dev *nsm; /* the simulator, or NULL in a build without it */
 static uint8_t tickets[N_TOKENS][RPC_TICKET_LEN];
 static uint64_t ks_generation;
 static uint64_t fake_now;
@@ -154,6 +161,25 @@ static int fixture_setup(void) {
         return 0;
 }
 
+/* The NSM simulator with its test CA, as `enclave-token --nsm-simulator` sets it up; kept for the
+ * whole run (its document maker signs each ATTEST answer). */
+static int nsm_setup(void) {
+#if ENCLAVE_ACM_NSM_SIMULATOR
+        static struct etok_sim_doc *doc;
+        struct nsm_sim *sim = NULL;
+
+        /* A fixed time: the documents, and so the coverage, do not depend on the clock. */
+        if (etok_sim_doc_new(1796601600, NULL, &doc) < 0)
+                return -1;
+        if (nsm_sim_new(&(struct nsm_sim_config){ .doc_fn = etok_sim_doc_make, .doc_userdata = doc }, &sim) <
+            0)
+                return -1;
+        if (nsm_dev_new_sim(sim, &nsm) < 0)
+                return -1;
+#endif
+        return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static uint8_t resp[RPC_MAX_BODY_CONTROL];
         struct etok_dispatch d;
@@ -165,7 +191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         if (!ks) {
                 log_set_max_level(LOG_CRIT);
-                if (fixture_setup() < 0)
+                if (fixture_setup() < 0 || nsm_setup() < 0)
                         abort();
         }
         if (size < 2 || size - 2 > RPC_MAX_BODY_CONTROL)
@@ -190,7 +216,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
         }
 
-        d = (struct etok_dispatch){ .keystore = ks, .dev = data[0] & 4 };
+        d = (struct etok_dispatch){ .keystore = ks, .dev = data[0] & 4, .nsm = data[0] & 8 ? nsm : NULL };
         etok_session_init(&s, data[0] & 1 ? RPC_CHANNEL_CONTROL : RPC_CHANNEL_DATA);
         if (data[0] & 2) {
                 s.state = RPC_STATE_READY;
