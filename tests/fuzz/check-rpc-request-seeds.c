@@ -65,6 +65,9 @@ static void test_token_calls(void) {
         EXPECT("describe", RPC_STATUS_OK);
         EXPECT("token-add-dev", RPC_STATUS_OK);
         EXPECT("token-remove", RPC_STATUS_OK);
+        EXPECT("token-objects-v3", RPC_STATUS_OK);
+        EXPECT("describe-v3", RPC_STATUS_OK);
+        EXPECT("token-list-v3", RPC_STATUS_OK);
 }
 
 #if ENCLAVE_ACM_NSM_SIMULATOR

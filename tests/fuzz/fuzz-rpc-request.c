@@ -2,7 +2,8 @@
  *
  * Input: byte 0 flags (bit 0 control channel, bit 1 session already past HELLO, bit 2 --dev, bit 3
  * the NSM simulator attached, so that ATTEST reaches nsm_get_attestation() and the simulator; KMS
- * calls still stop before any connection, as no KMS settings are given), byte 1 the call id, then the
+ * calls still stop before any connection, as no KMS settings are given; bit 4 with bit 1: the
+ * session negotiated version RPC_VERSION_MAX instead of RPC_VERSION_MIN), byte 1 the call id, then the
  * request body. Each 32-byte run of 0x5a (the last byte may be 0x5a, 0x5b or 0x5c) is replaced by the login
  * ticket of token 0, 1 or 2 so that SIGN and DECRYPT get past the ticket check. Tokens (PIN "1234"):
  * "fuzz-ed" (Ed25519, key id 1), "fuzz-ec" (P-256, key id 2), "fuzz-rsa" (RSA-2048, key id 3), all from the
@@ -224,7 +225,7 @@ static int run_input(const uint8_t *data, size_t size, enum rpc_status *ret_stat
         etok_session_init(&s, data[0] & 1 ? RPC_CHANNEL_CONTROL : RPC_CHANNEL_DATA);
         if (data[0] & 2) {
                 s.state = RPC_STATE_READY;
-                s.version = RPC_VERSION_MIN;
+                s.version = data[0] & 16 ? RPC_VERSION_MAX : RPC_VERSION_MIN;
         }
         rpc_writer_init(&w, resp, rpc_channel_max_body(s.channel));
         etok_dispatch_request(&d, &s, data[1], body, len, &w, &reply);
