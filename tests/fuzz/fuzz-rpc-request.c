@@ -1,10 +1,14 @@
 /* Target: etok_dispatch_request(), the enclave dispatcher, on a real in-memory keystore.
  *
- * Input: byte 0 flags (bit 0 control channel, bit 1 session already past HELLO, bit 2 --dev),
- * byte 1 the call id, then the request body. Each 32-byte run of 0x5a (the last byte may be
- * 0x5a, 0x5b or 0x5c) is replaced by the login ticket of token 0, 1 or 2 so that SIGN and DECRYPT
- * get past the ticket check. Tokens (PIN "1234"): "fuzz-ed" (Ed25519, key id 1), "fuzz-ec"
- * (P-256, key id 2), "fuzz-rsa" (RSA-2048, key id 3), all from the fixed keys below. */
+ * Input: byte 0 flags (bit 0 control channel, bit 1 session already past HELLO, bit 2 --dev, bit 3
+ * the NSM simulator attached, so that ATTEST reaches nsm_get_attestation() and the simulator; KMS
+ * calls still stop before any connection, as no KMS settings are given; bit 4 with bit 1: the
+ * session negotiated version RPC_VERSION_MAX instead of RPC_VERSION_MIN), byte 1 the call id, then the
+ * request body. Each 32-byte run of 0x5a (the last byte may be 0x5a, 0x5b or 0x5c) is replaced by the login
+ * ticket of token 0, 1 or 2 so that SIGN and DECRYPT get past the ticket check. Tokens (PIN "1234"):
+ * "fuzz-ed" (Ed25519, key id 1), "fuzz-ec" (P-256, key id 2), "fuzz-rsa" (RSA-2048, key id 3), all from the
+ * fixed keys below. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +18,10 @@
 #include "common/log.h"
 #include "common/rpc-calls.h"
 #include "enclave-token/dispatch.h"
+#if ENCLAVE_ACM_NSM_SIMULATOR
+#include "enclave-token/nsm-sim-doc.h"
+#include "enclave-token/nsm-sim.h"
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -117,6 +125,7 @@ static const struct {
 };
 
 static struct etok_keystore *ks;
+static struct nsm_dev *nsm; /* the simulator, or NULL in a build without it */
 static uint8_t tickets[N_TOKENS][RPC_TICKET_LEN];
 static uint64_t ks_generation;
 static uint64_t fake_now;
@@ -154,7 +163,29 @@ static int fixture_setup(void) {
         return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+/* The NSM simulator with its test CA, as `enclave-token --nsm-simulator` sets it up; kept for the
+ * whole run (its document maker signs each ATTEST answer). */
+static int nsm_setup(void) {
+#if ENCLAVE_ACM_NSM_SIMULATOR
+        static struct etok_sim_doc *doc;
+        struct nsm_sim *sim = NULL;
+
+        /* A fixed time: the documents, and so the coverage, do not depend on the clock. */
+        if (etok_sim_doc_new(1796601600, NULL, &doc) < 0)
+                return -1;
+        if (nsm_sim_new(&(struct nsm_sim_config){ .doc_fn = etok_sim_doc_make, .doc_userdata = doc }, &sim) <
+            0)
+                return -1;
+        if (nsm_dev_new_sim(sim, &nsm) < 0)
+                return -1;
+#endif
+        return 0;
+}
+
+/* One input through the dispatcher; *ret_status (when not NULL) gets the answer's status, or stays
+ * untouched for an input too short or too long to dispatch (-EINVAL then, -ENOMEM, 0 otherwise). Also used
+ * by check-rpc-request-seeds.c, which checks that the seeds reach the keys. */
+static int run_input(const uint8_t *data, size_t size, enum rpc_status *ret_status) {
         static uint8_t resp[RPC_MAX_BODY_CONTROL];
         struct etok_dispatch d;
         struct etok_session s;
@@ -165,18 +196,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         if (!ks) {
                 log_set_max_level(LOG_CRIT);
-                if (fixture_setup() < 0)
+                if (fixture_setup() < 0 || nsm_setup() < 0)
                         abort();
         }
         if (size < 2 || size - 2 > RPC_MAX_BODY_CONTROL)
-                return 0;
+                return -EINVAL;
         fake_now += UINT64_C(3600) * 1000000000;
 
         /* An exact-size copy, so that a read past the body is caught. */
         len = size - 2;
         body = malloc(len ? len : 1);
         if (!body)
-                return 0;
+                return -ENOMEM;
         memcpy(body, data + 2, len);
         for (size_t i = 0; i + RPC_TICKET_LEN <= len; i++) {
                 size_t j = 0, which;
@@ -190,11 +221,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
         }
 
-        d = (struct etok_dispatch){ .keystore = ks, .dev = data[0] & 4 };
+        d = (struct etok_dispatch){ .keystore = ks, .dev = data[0] & 4, .nsm = data[0] & 8 ? nsm : NULL };
         etok_session_init(&s, data[0] & 1 ? RPC_CHANNEL_CONTROL : RPC_CHANNEL_DATA);
         if (data[0] & 2) {
                 s.state = RPC_STATE_READY;
-                s.version = RPC_VERSION_MIN;
+                s.version = data[0] & 16 ? RPC_VERSION_MAX : RPC_VERSION_MIN;
         }
         rpc_writer_init(&w, resp, rpc_channel_max_body(s.channel));
         etok_dispatch_request(&d, &s, data[1], body, len, &w, &reply);
@@ -210,9 +241,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (ERR_peek_error() != 0)
                 abort(); /* OpenSSL's error queue is cleared after every failure */
         free(body);
+        if (ret_status)
+                *ret_status = reply.status;
 
         /* Provisioning calls may have changed the store: start the next input from the fixture. */
         if (etok_keystore_generation(ks) != ks_generation && fixture_setup() < 0)
                 abort();
+        return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        (void) run_input(data, size, NULL);
         return 0;
 }
