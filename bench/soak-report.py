@@ -101,9 +101,10 @@ def main():
                    any(s <= e[0] <= end + (REOPEN_S + EXCUSE_S) * 1000 for _, s, end, _ in renews)]
     if after_renew:
         print(f"  of these, {len(after_renew)} CKR_KEY_HANDLE_INVALID within {REOPEN_S + EXCUSE_S} s after a "
-              "renewal; likely cause: a session opened after the rotation found the new key while the process was still "
-              "logged in (token-wide) with the old version's ticket, and the module does not log in again "
-              "on NO_SUCH_KEY (p11module/crypto.c p11_op_call); see bench/README.md, soak")
+              "renewal: a session still signing with the old key's handle after another session of the same "
+              "process searched the token's objects again (the module drops the old version's objects on the "
+              "re-read, although enclave-token keeps that version for its grace period); see bench/README.md, "
+              "\"Soak\"")
     if unexpected:
         first = min(e[0] for e in unexpected)
         print(f"  first unexpected failure at +{(first - t0) / 1000:.1f} s")
