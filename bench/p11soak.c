@@ -33,13 +33,13 @@
 #include "common/cleanup-ssl.h"
 #include "common/cleanup.h"
 
-#define MAX_TOKENS   8
-#define MAX_THREADS  32
-#define PIN_MAX      128
-#define MAX_DATA     512
-#define EVENTS_MAX   20000 /* lines per process; further failures are only counted */
-#define SIG_MAX      1024
-#define CERT_MAX     16384
+#define MAX_TOKENS  8
+#define MAX_THREADS 32
+#define PIN_MAX     128
+#define MAX_DATA    512
+#define EVENTS_MAX  20000 /* lines per process; further failures are only counted */
+#define SIG_MAX     1024
+#define CERT_MAX    16384
 
 enum kind { KIND_RSA, KIND_EC, KIND_ED25519 };
 
@@ -228,8 +228,8 @@ static bool verify_digest(EVP_PKEY *pub, bool pss, const uint8_t *sig, size_t si
         return EVP_PKEY_verify(ctx, sig, sig_len, dgst, 32) == 1;
 }
 
-static bool verify_data(EVP_PKEY *pub, const EVP_MD *md, const uint8_t *sig, size_t sig_len, const uint8_t *data,
-                        size_t len) {
+static bool verify_data(EVP_PKEY *pub, const EVP_MD *md, const uint8_t *sig, size_t sig_len,
+                        const uint8_t *data, size_t len) {
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
         return ctx && EVP_DigestVerifyInit(ctx, NULL, md, NULL, pub) > 0 &&
@@ -286,7 +286,8 @@ static CK_RV sign_one(struct soak_session *ss, unsigned v, uint64_t *rng, bool *
                 digest_in = !v;
                 break;
         case KIND_EC:
-                mech = v ? (CK_MECHANISM){ CKM_ECDSA_SHA256, NULL, 0 } : (CK_MECHANISM){ CKM_ECDSA, NULL, 0 };
+                mech = v ? (CK_MECHANISM){ CKM_ECDSA_SHA256, NULL, 0 }
+                         : (CK_MECHANISM){ CKM_ECDSA, NULL, 0 };
                 digest_in = !v;
                 break;
         default:
@@ -443,19 +444,22 @@ static void on_signal(int sig) {
 }
 
 static void usage(void) {
-        fprintf(stderr, "usage: p11soak --module SO --pin-dir DIR [--seconds S] [--threads N] [--rate OPS]\n"
-                        "               [--reopen SECS] [--stats FILE] [--events FILE] LABEL...\n"
-                        "  (the module finds the token through ENCLAVE_ACM_ADDRESS or ENCLAVE_ACM_ADDRESS_FILE)\n");
+        fprintf(stderr,
+                "usage: p11soak --module SO --pin-dir DIR [--seconds S] [--threads N] [--rate OPS]\n"
+                "               [--reopen SECS] [--stats FILE] [--events FILE] LABEL...\n"
+                "  (the module finds the token through ENCLAVE_ACM_ADDRESS or ENCLAVE_ACM_ADDRESS_FILE)\n");
 }
 
 int main(int argc, char **argv) {
-        static const struct option opts[] = {
-                { "module", required_argument, NULL, 'm' },  { "pin-dir", required_argument, NULL, 'p' },
-                { "seconds", required_argument, NULL, 's' }, { "threads", required_argument, NULL, 't' },
-                { "rate", required_argument, NULL, 'r' },    { "reopen", required_argument, NULL, 'o' },
-                { "stats", required_argument, NULL, 'S' },   { "events", required_argument, NULL, 'e' },
-                {}
-        };
+        static const struct option opts[] = { { "module", required_argument, NULL, 'm' },
+                                              { "pin-dir", required_argument, NULL, 'p' },
+                                              { "seconds", required_argument, NULL, 's' },
+                                              { "threads", required_argument, NULL, 't' },
+                                              { "rate", required_argument, NULL, 'r' },
+                                              { "reopen", required_argument, NULL, 'o' },
+                                              { "stats", required_argument, NULL, 'S' },
+                                              { "events", required_argument, NULL, 'e' },
+                                              {} };
         const char *module = NULL, *pin_dir = NULL;
         pthread_t th[MAX_THREADS];
         int n_threads = 2, c;
@@ -487,7 +491,8 @@ int main(int argc, char **argv) {
                 strcpy(t->label, argv[i]);
                 int r = load_pin(pin_dir, t);
                 if (r < 0) {
-                        fprintf(stderr, "p11soak: no PIN for '%s' in %s: %s\n", t->label, pin_dir, strerror(-r));
+                        fprintf(stderr, "p11soak: no PIN for '%s' in %s: %s\n", t->label, pin_dir,
+                                strerror(-r));
                         return 1;
                 }
         }
@@ -521,7 +526,8 @@ int main(int argc, char **argv) {
                 pthread_join(th[i], NULL);
         write_stats();
         totals(&ops, &errors, &badsig);
-        printf("p11soak: %lu signatures verified, %lu failed calls, %lu wrong signatures, %lu reopens in %.1f s\n",
+        printf("p11soak: %lu signatures verified, %lu failed calls, %lu wrong signatures, %lu reopens in "
+               "%.1f s\n",
                ops, errors, badsig, atomic_load(&reopens), now_mono() - t0);
         (void) p11->C_Finalize(NULL);
         for (size_t i = 0; i < n_tokens; i++)
