@@ -20,8 +20,9 @@
 # usage: [BUILD=DIR] bench/soak.sh [MINUTES]        MINUTES may be fractional (0.5, 2, 30)
 #   environment: BUILD (default ./build), SOAK_PROCS (3), SOAK_THREADS (3), SOAK_RATE (100),
 #   SOAK_WRK_CONNS (4), SOAK_WRK_CHUNK (5), SOAK_SAMPLE (10; 5 under 10 minutes), SOAK_FAULT_EVERY
-#   (MINUTES*2 s, at least 20), SOAK_OUT (a directory to copy the samples and summary to),
-#   SOAK_KEEP=1 (keep the temp dir).
+#   (MINUTES*2 s, at least 20), SOAK_RENEW (the tokens renewals go to, in turn; default
+#   "web ec256 ec384 ed"), SOAK_OUT (a directory to copy the samples and summary to), SOAK_KEEP=1 (keep
+#   the temp dir).
 # Loopback and unix sockets only; ENCLAVE_ACM_IMDS_ENDPOINT is set to a closed loopback port.
 # Functions run from traps and wait_until look unreachable to shellcheck.
 # shellcheck disable=SC2317
@@ -138,6 +139,10 @@ served_fp() {
 }
 
 LABELS=(web ec256 ec384 ed)
+read -r -a RENEW <<<"${SOAK_RENEW:-${LABELS[*]}}"
+for l in "${RENEW[@]}"; do
+        [[ " ${LABELS[*]} " == *" $l "* ]] || die "SOAK_RENEW: no token '$l' (tokens: ${LABELS[*]})"
+done
 declare -A KIND=([web]=rsa2048 [ec256]=ec-p256 [ec384]=ec-p384 [ed]=ed25519)
 declare -A GEN=()
 for l in "${LABELS[@]}"; do
@@ -335,7 +340,7 @@ fault_kill() {
 }
 RENEW_I=0
 fault_renew() {
-        local l=${LABELS[RENEW_I % ${#LABELS[@]}]} before s e fp g
+        local l=${RENEW[RENEW_I % ${#RENEW[@]}]} before s e fp g
         RENEW_I=$((RENEW_I + 1))
         before=$(key_id "$l")
         g=$((GEN[$l] + 1))
@@ -371,7 +376,7 @@ START_MS=$(now_ms)
         echo "# load average at the start $(cut -d' ' -f1-3 /proc/loadavg); build $BUILD"
         echo "# $PROCS p11soak processes x $THREADS threads at $RATE signatures/s each, tokens ${LABELS[*]};" \
                 "wrk $WRK_CONNS connections in ${WRK_CHUNK} s runs; a sample every $SAMPLE s, a fault every $FAULT_EVERY s" \
-                "(every third a kill of enclave-token, the others a renewal);" \
+                "(every third a kill of enclave-token, the others a renewal of ${RENEW[*]} in turn);" \
                 "mlock $([[ ${ENCLAVE_ACM_NO_MLOCK:-0} == 1 ]] && echo off || echo on)"
 } >"$T/header.txt"
 cat "$T/header.txt"
