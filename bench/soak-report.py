@@ -166,6 +166,7 @@ def main():
     for r in procs:
         by[r[1]].append(r)
     warm = t0 + min(WARMUP_S, dur * 0.15) * 1000
+    trends = []
     for name in ("enclave-token", "agent", "nginx-worker", "p11soak"):
         s = by.get(name, [])
         if not s:
@@ -185,11 +186,22 @@ def main():
             verdict.append(f"fds grew {f1} -> {f4}")
         if h4 > h1:
             verdict.append(f"threads grew {h1} -> {h4}")
+        # Least-squares RSS trend over the steady samples: a slow, steady growth shows here long before
+        # it crosses the threshold above (reported, not judged).
+        n = len(steady)
+        if n >= 3:
+            mt = sum(r[0] for r in steady) / n
+            mr = sum(r[3] for r in steady) / n
+            den = sum((r[0] - mt) ** 2 for r in steady)
+            slope = sum((r[0] - mt) * (r[3] - mr) for r in steady) / den * 60000 if den else 0.0
+            trends.append(f"{name} {slope:+.1f} kB/min")
         pids = len({r[2] for r in s})
         print(f"{name:14} {pids:4} {s[0][3]:9} {s[-1][3]:7} {max(r[3] for r in s):7} {m1:7.0f} {m4:7.0f} "
               f"{s[0][4]:>12}/{s[-1][4]:<3} ({f1}/{f4}){'':8} {s[0][5]:>9}/{s[-1][5]:<4}  "
               f"{'; '.join(verdict) or 'flat'}")
         failures += [f"{name}: {v}" for v in verdict]
+
+    print("RSS trend (least squares over the steady samples): " + ", ".join(trends))
 
     # --- agent log ---
     print()
