@@ -66,30 +66,7 @@ cat >"$T/stanza.conf" <<EOF
 ssl_certificate $TEST_DATA/rsa3072.crt.pem;
 ssl_certificate_key $T/nginx/old.key.pem;
 EOF
-cat >"$T/nginx.conf" <<EOF
-worker_processes 2;
-user www-data;
-pid $T/nginx.pid;
-error_log $T/nginx-error.log info;
-events {
-        worker_connections 256;
-}
-http {
-        access_log off;
-        client_body_temp_path $T/nginx/client_body;
-        proxy_temp_path $T/nginx/proxy;
-        fastcgi_temp_path $T/nginx/fastcgi;
-        uwsgi_temp_path $T/nginx/uwsgi;
-        scgi_temp_path $T/nginx/scgi;
-        server {
-                listen 127.0.0.1:$PORT ssl;
-                include $T/stanza.conf;
-                location / {
-                        return 200 "ok\n";
-                }
-        }
-}
-EOF
+agent_nginx_conf "$PORT"
 cat >"$T/acm.yaml" <<EOF
 enclave:
   launcher: local
