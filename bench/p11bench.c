@@ -17,6 +17,7 @@
 #include <openssl/rsa.h>
 #include <p11-kit/pkcs11.h>
 
+#include "bench/bench-p11.h"
 #include "common/cleanup-ssl.h"
 #include "common/rpc-client.h"
 #include "p11module/config.h"
@@ -88,26 +89,6 @@ static int lat_push(struct worker *w, double us) {
 }
 
 /* ---- PKCS#11 side ---- */
-
-static int p11_find_slot(const char *label, CK_SLOT_ID *ret) {
-        CK_SLOT_ID slots[4096];
-        CK_ULONG n = ELEMENTSOF(slots);
-        size_t len = strlen(label);
-
-        if (p11->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
-                return -EIO;
-        for (CK_ULONG i = 0; i < n; i++) {
-                CK_TOKEN_INFO ti;
-                if (p11->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
-                        continue;
-                if (len <= sizeof(ti.label) && memcmp(ti.label, label, len) == 0 &&
-                    (len == sizeof(ti.label) || ti.label[len] == ' ')) {
-                        *ret = slots[i];
-                        return 0;
-                }
-        }
-        return -ENOENT;
-}
 
 static int p11_session(CK_SLOT_ID slot, CK_SESSION_HANDLE *ret_s, CK_OBJECT_HANDLE *ret_key) {
         CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
@@ -482,7 +463,7 @@ int main(int argc, char **argv) {
         for (int i = optind; i < argc; i++) {
                 struct bench_case bc = {};
                 CK_SLOT_ID slot;
-                if (parse_case(argv[i], &bc) < 0 || p11_find_slot(bc.token, &slot) < 0) {
+                if (parse_case(argv[i], &bc) < 0 || bench_p11_find_slot(p11, bc.token, &slot) < 0) {
                         fprintf(stderr, "p11bench: bad case or token not found: '%s'\n", argv[i]);
                         return 1;
                 }

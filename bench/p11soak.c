@@ -30,6 +30,7 @@
 #include <openssl/x509.h>
 #include <p11-kit/pkcs11.h>
 
+#include "bench/bench-p11.h"
 #include "common/cleanup-ssl.h"
 #include "common/cleanup.h"
 
@@ -104,26 +105,6 @@ static uint64_t xorshift(uint64_t *s) {
 
 /* ---- PKCS#11 ---- */
 
-static int find_slot(const char *label, CK_SLOT_ID *ret) {
-        CK_SLOT_ID slots[256];
-        CK_ULONG n = ELEMENTSOF(slots);
-        size_t len = strlen(label);
-
-        if (p11->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
-                return -EIO;
-        for (CK_ULONG i = 0; i < n; i++) {
-                CK_TOKEN_INFO ti;
-                if (p11->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
-                        continue;
-                if (len <= sizeof(ti.label) && memcmp(ti.label, label, len) == 0 &&
-                    (len == sizeof(ti.label) || ti.label[len] == ' ')) {
-                        *ret = slots[i];
-                        return 0;
-                }
-        }
-        return -ENOENT;
-}
-
 static CK_RV find_one(CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *ret) {
         CK_ULONG found = 0;
         CK_RV rv;
@@ -166,7 +147,7 @@ static CK_RV session_setup(const struct soak_token *t, struct soak_session *ss, 
         CK_RV rv;
 
         *ret_what = "slot";
-        if (find_slot(t->label, &slot) < 0)
+        if (bench_p11_find_slot(p11, t->label, &slot) < 0)
                 return CKR_TOKEN_NOT_PRESENT;
         *ret_what = "open";
         rv = p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &ss->s);

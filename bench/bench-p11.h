@@ -1,0 +1,7 @@
+/* What the PKCS#11 benchmarks share. */
+#pragma once
+
+#include <p11-kit/pkcs11.h>
+
+/* The slot of the token labelled label (as C_GetTokenInfo pads it): 0, -ENOENT, or -EIO. */
+int bench_p11_find_slot(CK_FUNCTION_LIST_PTR p11, const char *label, CK_SLOT_ID *ret);
