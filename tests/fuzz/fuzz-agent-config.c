@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent/config/config.h"
+#include "agent/pinstore.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,6 +45,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct agent_config_diag diag = {};
         struct agent_config *c = NULL;
         int r;
+
+        uint32_t key_id = 0;
+
+        /* The same bytes as the state file of a token's last key id: 1..65535 or refused. */
+        if (pinstore_parse_key_id((const char *) data, size, &key_id) == 0 && (key_id < 1 || key_id > 65535))
+                abort();
 
         r = agent_config_parse((const char *) data, size, "fuzz.yaml", &c, &diag);
         if (r == 0) {
