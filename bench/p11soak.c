@@ -5,13 +5,14 @@
  * token's certificate. A thread reopens its sessions every --reopen seconds (so it follows key
  * rotations, as a reloaded web server worker does) and after any failed call.
  *
- * Figures: --stats FILE is rewritten once a second ("ops= errors= badsig= reopens="), --events FILE
+ * Figures: --stats FILE is rewritten once a second ("ops= errors= badsig= reopens= heap_kB="), --events FILE
  * gets one line per failed call ("UNIX_MS label what CKR") for bench/soak.sh to set against the faults
  * it injected. A wrong signature (badsig) is never expected. PINs come from --pin-dir DIR/LABEL
  * (never from the command line, which other users can read) and are never printed. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -373,8 +374,11 @@ static void write_stats(void) {
         if (!f)
                 return;
         totals(&ops, &errors, &badsig);
-        fprintf(f, "unix_ms=%llu ops=%lu errors=%lu badsig=%lu reopens=%lu\n", now_unix_ms(), ops, errors,
-                badsig, atomic_load(&reopens));
+        /* heap_kB: what malloc has handed out and not got back (every arena, mmap()ed blocks too), to
+         * tell a growing RSS made of live allocations from one made of freed but unreturned memory */
+        struct mallinfo2 mi = mallinfo2();
+        fprintf(f, "unix_ms=%llu ops=%lu errors=%lu badsig=%lu reopens=%lu heap_kB=%zu\n", now_unix_ms(), ops,
+                errors, badsig, atomic_load(&reopens), (mi.uordblks + mi.hblkhd) / 1024);
         for (size_t i = 0; i < n_tokens; i++)
                 fprintf(f, "token=%s ops=%lu errors=%lu badsig=%lu\n", tokens[i].label,
                         atomic_load(&tokens[i].ops), atomic_load(&tokens[i].errors),

@@ -4,7 +4,8 @@
 Reads DIR/procs.tsv (ms proc pid rss_kB fds threads), DIR/ops.tsv (ms signatures failed badsig
 wrk_requests wrk_errors load1), DIR/faults.tsv (kind start_ms end_ms detail), DIR/events.tsv (p11soak:
 ms label what ckr), DIR/wrk.tsv (start_ms end_ms requests connect read write timeout non2xx status),
-DIR/agent-warnings.tsv (level message) and DIR/nginx-crit.count.
+DIR/agent-warnings.tsv (level message), DIR/nginx-crit.count and DIR/heap.tsv (ms heap_kB of the first
+p11soak process, reported, not judged).
 
 A failed call is *injected* when it falls in a kill's window: from the SIGKILL of enclave-token until
 EXCUSE_S seconds after the agent reported every token ready again (the module's reconnect back-off and
@@ -48,6 +49,15 @@ def rows(path, n=None):
             parts = line.split("\t") if "\t" in line else line.split(" ")
             out.append(parts if n is None else parts[:n])
     return out
+
+
+def slope_per_min(points):
+    """Least-squares slope of (ms, value) points, per minute."""
+    n = len(points)
+    mt = sum(t for t, _ in points) / n
+    mv = sum(v for _, v in points) / n
+    den = sum((t - mt) ** 2 for t, _ in points)
+    return sum((t - mt) * (v - mv) for t, v in points) / den * 60000 if den else 0.0
 
 
 def werr(w):
@@ -188,13 +198,8 @@ def main():
             verdict.append(f"threads grew {h1} -> {h4}")
         # Least-squares RSS trend over the steady samples: a slow, steady growth shows here long before
         # it crosses the threshold above (reported, not judged).
-        n = len(steady)
-        if n >= 3:
-            mt = sum(r[0] for r in steady) / n
-            mr = sum(r[3] for r in steady) / n
-            den = sum((r[0] - mt) ** 2 for r in steady)
-            slope = sum((r[0] - mt) * (r[3] - mr) for r in steady) / den * 60000 if den else 0.0
-            trends.append(f"{name} {slope:+.1f} kB/min")
+        if len(steady) >= 3:
+            trends.append(f"{name} {slope_per_min([(r[0], r[3]) for r in steady]):+.1f} kB/min")
         pids = len({r[2] for r in s})
         print(f"{name:14} {pids:4} {s[0][3]:9} {s[-1][3]:7} {max(r[3] for r in s):7} {m1:7.0f} {m4:7.0f} "
               f"{s[0][4]:>12}/{s[-1][4]:<3} ({f1}/{f4}){'':8} {s[0][5]:>9}/{s[-1][5]:<4}  "
@@ -202,6 +207,10 @@ def main():
         failures += [f"{name}: {v}" for v in verdict]
 
     print("RSS trend (least squares over the steady samples): " + ", ".join(trends))
+    heap = [(int(r[0]), int(r[1])) for r in rows(f"{d}/heap.tsv") if int(r[0]) >= warm]
+    if len(heap) >= 3:
+        print(f"p11soak heap in use (malloc, live allocations): {heap[0][1]} -> {heap[-1][1]} kB "
+              f"(max {max(h for _, h in heap)}), trend {slope_per_min(heap):+.1f} kB/min")
 
     # --- agent log ---
     print()

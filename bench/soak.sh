@@ -298,6 +298,7 @@ WRK_LOOP_PID=$!
 : >"$T/procs.tsv" # ms proc pid rss_kB fds threads
 : >"$T/ops.tsv"   # ms signatures failed badsig wrk_requests wrk_errors load1
 : >"$T/faults.tsv" # kind start_ms end_ms detail
+: >"$T/heap.tsv"   # ms heap_kB (the first p11soak process: malloc's live allocations)
 sample_proc() { # NAME PID
         local name=$1 pid=$2 rss thr fds
         [[ -n $pid && -r /proc/$pid/status ]] || return 0
@@ -314,6 +315,11 @@ sample() {
         sample_proc agent "$AGENT_PID" "$ms"
         sample_proc nginx-worker "$(nginx_worker)" "$ms"
         sample_proc p11soak "$(signer_pid)" "$ms"
+        # the first signer's malloc figure (heap_kB=, live allocations) next to its RSS
+        f=$T/signers/0.stats
+        if [[ -s $f ]] && read -r _ _ _ _ _ h _ <"$f" && [[ $h == heap_kB=* ]]; then
+                printf '%s\t%s\n' "$ms" "${h#heap_kB=}" >>"$T/heap.tsv"
+        fi
         for f in "$T"/signers/*.stats; do
                 [[ -s $f ]] || continue
                 read -r _ o e b _ <"$f" || continue
