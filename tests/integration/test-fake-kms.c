@@ -874,6 +874,19 @@ static void test_fault_slow(void) {
         ASSERT_OK(r);
 }
 
+/* One TAP diagnostic line of up to max bytes of s, its CR and LF shown as \r and \n. */
+static void diag(const char *what, const char *s, size_t max) {
+        fputs("# ", stdout);
+        fputs(what, stdout);
+        for (size_t i = 0; i < max && s[i]; i++) {
+                if (s[i] == '\r' || s[i] == '\n')
+                        printf("\\%c", s[i] == '\r' ? 'r' : 'n');
+                else
+                        putchar(s[i]);
+        }
+        putchar('\n');
+}
+
 /* ---- tests: HTTP on a raw TLS connection ------------------------------------------------------ */
 
 struct raw {
@@ -1003,7 +1016,9 @@ static void test_http_refusals(void) {
         ASSERT_TRUE(setup());
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 int n = raw_exchange(cases[i].req, strlen(cases[i].req), buf, sizeof(buf), 1, &closed);
-                printf("# case %zu: %.60s\n", i, buf);
+                char what[32];
+                snprintf(what, sizeof(what), "case %zu: ", i);
+                diag(what, buf, 60);
                 ASSERT_EQ(n, 1);
                 ASSERT_TRUE(strncmp(buf, cases[i].status, strlen(cases[i].status)) == 0);
                 ASSERT_TRUE(closed);
@@ -1034,7 +1049,7 @@ static void test_http_wrong_host(void) {
 
         ASSERT_TRUE(setup());
         ASSERT_EQ(raw_exchange(req, sizeof(req) - 1, buf, sizeof(buf), 1, &closed), 1);
-        printf("# %.200s\n", buf);
+        diag("", buf, 200);
         ASSERT_TRUE(strncmp(buf, "HTTP/1.1 400 ", 13) == 0);
         ASSERT_TRUE(strstr(buf, "InvalidHostException"));
 }
@@ -1058,11 +1073,11 @@ static void test_http_pipelined_expect(void) {
                 ASSERT_OK(raw_send(&r, expect, sizeof(expect) - 1));
                 int k = SSL_read(r.ssl, buf, 25);
                 buf[k > 0 ? k : 0] = '\0';
-                printf("# %s\n", buf);
+                diag("", buf, sizeof(buf));
                 ASSERT_TRUE(strncmp(buf, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0);
                 ASSERT_OK(raw_send(&r, "{}", 2));
                 n = raw_read(&r, buf, sizeof(buf), 1, &closed) + 2;
-                printf("# %.120s\n", buf);
+                diag("", buf, 120);
                 ASSERT_TRUE(strstr(buf, "MissingAuthenticationTokenException"));
         }
         raw_close(&r);
@@ -1500,7 +1515,9 @@ static void test_fault_words(void) {
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 unsigned ms = 12345;
                 enum fkms_fault f = fkms_fault_parse(cases[i].text, &ms);
-                printf("# '%s' -> %d\n", cases[i].text, f);
+                char what[32];
+                snprintf(what, sizeof(what), "-> %d: ", (int) f);
+                diag(what, cases[i].text, 64);
                 ASSERT_EQ(f, cases[i].f);
                 if (f == FKMS_FAULT_SLOW)
                         ASSERT_EQ(ms, cases[i].ms);
