@@ -68,16 +68,63 @@ static int refusal(const struct aws_s3_uri *obj, const char *action, const struc
                        code);
 }
 
+/* One signed S3 request: the object's URL from the options, Host and the one extra header (if any),
+ * signed with the payload hash, sent with the options' CA and time bound. *ret_now is the signing time
+ * (for a clock skew named in a refusal). */
+static int s3_send(const struct aws_s3_opts *o, const struct aws_credentials *creds, const char *region,
+                   const struct aws_s3_uri *obj, const char *method, const struct aws_header *extra,
+                   const void *body, size_t len, size_t max_response, struct aws_url_resp *resp,
+                   int64_t *ret_now, struct aws_err *e) {
+        _cleanup_(aws_s3_target_done) struct aws_s3_target t = {};
+        _cleanup_(aws_sigv4_result_done) struct aws_sigv4_result sig = {};
+        struct aws_header h[2 + AWS_SIGV4_MAX_ADD];
+        char label[AWS_HOST_MAX + 16];
+        size_t nh = 0;
+        int r;
+
+        r = aws_s3_target_make(o->endpoint, region, o->dns_suffix, o->path_style, obj, &t, e);
+        if (r < 0)
+                return r;
+        endpoint_label(&t, label, sizeof(label));
+        *ret_now = o->now ? o->now : (int64_t) time(NULL);
+        h[nh++] = (struct aws_header){ "Host", t.host };
+        if (extra)
+                h[nh++] = *extra;
+        r = aws_sigv4_sign(&(struct aws_sigv4_req){ .method = method,
+                                                    .path = t.path,
+                                                    .headers = h,
+                                                    .n_headers = nh,
+                                                    .body = body,
+                                                    .body_len = len,
+                                                    .creds = creds,
+                                                    .region = region,
+                                                    .service = "s3",
+                                                    .time = *ret_now,
+                                                    .flags = AWS_SIGV4_SIGN_BODY },
+                           &sig, e);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < sig.n_add; i++)
+                h[nh++] = sig.add[i];
+        return aws_url_fetch(&(struct aws_url_opts){ .ca_file = o->ca_file,
+                                                     .total_timeout_ms = o->timeout_ms,
+                                                     .max_response = max_response,
+                                                     .allow_http = strncmp(t.url, "http://", 7) == 0,
+                                                     .label = label },
+                             &(struct aws_url_req){ .method = method,
+                                                    .url = t.url,
+                                                    .headers = h,
+                                                    .n_headers = nh,
+                                                    .body = body,
+                                                    .body_len = len },
+                             resp, e);
+}
+
 int aws_s3_get_object(const struct aws_s3_opts *o, const struct aws_credentials *creds, const char *region,
                       const struct aws_s3_uri *obj, const char *if_none_match, struct aws_s3_get_result *ret,
                       struct aws_err *e) {
         static const struct aws_s3_opts defaults = {};
-        _cleanup_(aws_s3_target_done) struct aws_s3_target t = {};
-        _cleanup_(aws_sigv4_result_done) struct aws_sigv4_result sig = {};
         _cleanup_(aws_url_resp_done) struct aws_url_resp resp = {};
-        struct aws_header h[2 + AWS_SIGV4_MAX_ADD];
-        char label[AWS_HOST_MAX + 16];
-        size_t nh = 0;
         int64_t now;
         int r;
 
@@ -87,36 +134,9 @@ int aws_s3_get_object(const struct aws_s3_opts *o, const struct aws_credentials 
                 return aws_err(e, -EINVAL, "S3 GetObject: credentials, region and object needed");
         if (if_none_match && !etag_ok(if_none_match))
                 return aws_err(e, -EINVAL, "S3 GetObject: If-None-Match is not an ETag");
-        r = aws_s3_target_make(o->endpoint, region, o->dns_suffix, o->path_style, obj, &t, e);
-        if (r < 0)
-                return r;
-        endpoint_label(&t, label, sizeof(label));
-        now = o->now ? o->now : (int64_t) time(NULL);
-        h[nh++] = (struct aws_header){ "Host", t.host };
-        if (if_none_match)
-                h[nh++] = (struct aws_header){ "If-None-Match", if_none_match };
-        r = aws_sigv4_sign(&(struct aws_sigv4_req){ .method = "GET",
-                                                    .path = t.path,
-                                                    .headers = h,
-                                                    .n_headers = nh,
-                                                    .creds = creds,
-                                                    .region = region,
-                                                    .service = "s3",
-                                                    .time = now,
-                                                    .flags = AWS_SIGV4_SIGN_BODY },
-                           &sig, e);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < sig.n_add; i++)
-                h[nh++] = sig.add[i];
-        r = aws_url_fetch(
-                &(struct aws_url_opts){ .ca_file = o->ca_file,
-                                        .total_timeout_ms = o->timeout_ms,
-                                        .max_response = AWS_S3_OBJECT_MAX,
-                                        .allow_http = strncmp(t.url, "http://", 7) == 0,
-                                        .label = label },
-                &(struct aws_url_req){ .method = "GET", .url = t.url, .headers = h, .n_headers = nh }, &resp,
-                e);
+        r = s3_send(o, creds, region, obj, "GET",
+                    if_none_match ? &(struct aws_header){ "If-None-Match", if_none_match } : NULL, NULL, 0,
+                    AWS_S3_OBJECT_MAX, &resp, &now, e);
         if (r == -EMSGSIZE)
                 return aws_err(e, r, "S3 s3://%s/...: object over %u bytes, refused", obj->bucket,
                                AWS_S3_OBJECT_MAX);
@@ -139,12 +159,7 @@ int aws_s3_get_object(const struct aws_s3_opts *o, const struct aws_credentials 
 int aws_s3_put_object(const struct aws_s3_opts *o, const struct aws_credentials *creds, const char *region,
                       const struct aws_s3_uri *obj, const void *body, size_t len, struct aws_err *e) {
         static const struct aws_s3_opts defaults = {};
-        _cleanup_(aws_s3_target_done) struct aws_s3_target t = {};
-        _cleanup_(aws_sigv4_result_done) struct aws_sigv4_result sig = {};
         _cleanup_(aws_url_resp_done) struct aws_url_resp resp = {};
-        struct aws_header h[2 + AWS_SIGV4_MAX_ADD];
-        char label[AWS_HOST_MAX + 16];
-        size_t nh = 0;
         int64_t now;
         int r;
 
@@ -154,40 +169,8 @@ int aws_s3_put_object(const struct aws_s3_opts *o, const struct aws_credentials 
                 return aws_err(e, -EINVAL,
                                "S3 PutObject: credentials, region, object and 1..%u bytes needed",
                                AWS_S3_OBJECT_MAX);
-        r = aws_s3_target_make(o->endpoint, region, o->dns_suffix, o->path_style, obj, &t, e);
-        if (r < 0)
-                return r;
-        endpoint_label(&t, label, sizeof(label));
-        now = o->now ? o->now : (int64_t) time(NULL);
-        h[nh++] = (struct aws_header){ "Host", t.host };
-        h[nh++] = (struct aws_header){ "Content-Type", "application/json" };
-        r = aws_sigv4_sign(&(struct aws_sigv4_req){ .method = "PUT",
-                                                    .path = t.path,
-                                                    .headers = h,
-                                                    .n_headers = nh,
-                                                    .body = body,
-                                                    .body_len = len,
-                                                    .creds = creds,
-                                                    .region = region,
-                                                    .service = "s3",
-                                                    .time = now,
-                                                    .flags = AWS_SIGV4_SIGN_BODY },
-                           &sig, e);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < sig.n_add; i++)
-                h[nh++] = sig.add[i];
-        r = aws_url_fetch(&(struct aws_url_opts){ .ca_file = o->ca_file,
-                                                  .total_timeout_ms = o->timeout_ms,
-                                                  .allow_http = strncmp(t.url, "http://", 7) == 0,
-                                                  .label = label },
-                          &(struct aws_url_req){ .method = "PUT",
-                                                 .url = t.url,
-                                                 .headers = h,
-                                                 .n_headers = nh,
-                                                 .body = body,
-                                                 .body_len = len },
-                          &resp, e);
+        r = s3_send(o, creds, region, obj, "PUT", &(struct aws_header){ "Content-Type", "application/json" },
+                    body, len, 0, &resp, &now, e);
         if (r < 0)
                 return r;
         if (resp.status != 200)
