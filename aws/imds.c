@@ -168,6 +168,18 @@ static bool secret_chars_valid(const struct secret_buf *b) {
         return true;
 }
 
+/* IMDS's "Code": anything but "Success" (a longer string too) makes the document not ok. */
+static int read_code(struct json_reader *rd, bool *code_ok) {
+        char code[32];
+        int r = json_read_string_buf(rd, code, sizeof(code));
+
+        if (r >= 0 && strcmp(code, "Success") != 0)
+                *code_ok = false;
+        if (r == -E2BIG)
+                *code_ok = false, r = 0;
+        return r;
+}
+
 int aws_imds_credentials_parse(const void *body, size_t len, struct aws_imds_credentials *ret,
                                struct aws_err *e) {
         _cleanup_(aws_imds_credentials_done) struct aws_imds_credentials c = {};
@@ -187,14 +199,9 @@ int aws_imds_credentials_parse(const void *body, size_t len, struct aws_imds_cre
         if (r >= 0)
                 r = json_object_begin(&rd);
         while (r >= 0 && (r = json_object_next(&rd, &key)) > 0) {
-                if (strcmp(key, "Code") == 0) {
-                        char code[32];
-                        r = json_read_string_buf(&rd, code, sizeof(code));
-                        if (r >= 0 && strcmp(code, "Success") != 0)
-                                code_ok = false;
-                        if (r == -E2BIG)
-                                code_ok = false, r = 0;
-                } else if (strcmp(key, "AccessKeyId") == 0) {
+                if (strcmp(key, "Code") == 0)
+                        r = read_code(&rd, &code_ok);
+                else if (strcmp(key, "AccessKeyId") == 0) {
                         r = json_read_string_buf(&rd, c.access_key_id, sizeof(c.access_key_id));
                         if (r == -E2BIG) {
                                 json_reader_done(&rd);
@@ -356,14 +363,9 @@ int aws_imds_info_role_arn(const void *body, size_t len, const char *role, char 
         if (r >= 0)
                 r = json_object_begin(&rd);
         while (r >= 0 && (r = json_object_next(&rd, &key)) > 0) {
-                if (strcmp(key, "Code") == 0) {
-                        char code[32];
-                        r = json_read_string_buf(&rd, code, sizeof(code));
-                        if (r >= 0 && strcmp(code, "Success") != 0)
-                                code_ok = false;
-                        if (r == -E2BIG)
-                                code_ok = false, r = 0;
-                } else if (strcmp(key, "InstanceProfileArn") == 0)
+                if (strcmp(key, "Code") == 0)
+                        r = read_code(&rd, &code_ok);
+                else if (strcmp(key, "InstanceProfileArn") == 0)
                         r = json_read_string(&rd, &profile);
                 else
                         r = json_skip(&rd);
