@@ -340,10 +340,12 @@ static void enclave_step(struct service *s, uint64_t now) {
         s->enclave_died = false;
 }
 
-/* The old enclave of an upgrade: the module's pooled connections to it move on their next reconnect, so
- * it is stopped once it has had no connection for upgrade_drain_secs, or at upgrade_drain_max_secs; a
- * call in flight then breaks and the module repeats it on the new enclave (data-channel calls are
- * idempotent). Where connections cannot be counted (vsock) it is stopped after upgrade_drain_secs. */
+/* The old enclave of an upgrade: the module's pooled connections to it move to the new one within about
+ * a second of their process's next call (p11module/conn.c, addr_check_locked()), so it is stopped once
+ * it has had no connection for upgrade_drain_secs, or at upgrade_drain_max_secs (a process that made
+ * no call since keeps its idle connection); a call in flight then breaks and the module repeats it on
+ * the new enclave (data-channel calls are idempotent). Where connections cannot be counted (vsock) it is
+ * stopped after upgrade_drain_secs. */
 static void drain_step(struct service *s, uint64_t now) {
         const struct agent_config_options *o = &s->cfg->options;
         int n;

@@ -115,6 +115,14 @@ static bool path_char_verbatim(char c) {
                strchr("/._-~+,@:", c);
 }
 
+bool transport_addr_equal(const struct transport_addr *a, const struct transport_addr *b) {
+        if (a->family != b->family)
+                return false;
+        if (a->family == TRANSPORT_UNIX)
+                return strcmp(a->path, b->path) == 0;
+        return a->cid == b->cid && a->port == b->port;
+}
+
 int transport_addr_format(const struct transport_addr *a, char *buf, size_t size) {
         size_t n;
         int k;

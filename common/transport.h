@@ -30,6 +30,8 @@ struct transport_addr {
  * -EINVAL for anything else: unknown scheme, unknown or repeated parameter, relative or
  * too long path, non-numeric or out-of-range cid/port. */
 _must_check_ int transport_addr_parse(const char *s, struct transport_addr *ret);
+/* The same endpoint: family, and path or CID and port. */
+bool transport_addr_equal(const struct transport_addr *a, const struct transport_addr *b);
 /* Writes the canonical text form; -ENOBUFS if it does not fit. */
 _must_check_ int transport_addr_format(const struct transport_addr *a, char *buf, size_t size);
 

@@ -25,7 +25,8 @@ _must_check_ int p11_config_load(struct p11_config *ret);
 void p11_config_done(struct p11_config *c);
 
 /* The data channel address: the environment, else the first line of the address file (re-read on
- * every call so a relaunched enclave is found), else the default. A file that holds no address is
+ * every connect so a relaunched enclave is found, and by the pool once a second: p11module/conn.c),
+ * else the default. A file that holds no address is
  * named in the trace (rpc) and the default is used. */
 _must_check_ int p11_config_address(const struct p11_config *c, struct transport_addr *ret);
 

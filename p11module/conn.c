@@ -14,7 +14,8 @@
 struct p11_conn {
         struct rpc_client *rpc;
         unsigned long epoch;
-        size_t slot; /* index in pool.all */
+        unsigned long addr_gen; /* pool.addr_gen when it was opened */
+        size_t slot;            /* index in pool.all */
 };
 
 /* A thread waiting for a connection, in the pool's FIFO queue (on its stack). A released connection is
@@ -42,6 +43,12 @@ static struct {
         bool frozen;
         bool probing;             /* a thread is opening a connection to see whether it answers again */
         uint64_t timed_out_at_ms; /* the last of those timeouts */
+        /* Where connections go (see addr_check_locked()): the address the last connection was opened
+         * to, bumped addr_gen when it changed, and when the address file was last looked at. */
+        struct transport_addr addr;
+        bool have_addr;
+        unsigned long addr_gen;
+        uint64_t addr_checked_ms;
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Marks an all[] entry whose connection is being opened. */
@@ -176,7 +183,8 @@ static int connect_error(int r) {
         }
 }
 
-static int conn_open(const struct p11_config *cfg, uint64_t deadline_ms, struct p11_conn **ret) {
+static int conn_open(const struct p11_config *cfg, uint64_t deadline_ms, struct transport_addr *ret_addr,
+                     struct p11_conn **ret) {
         struct transport_addr addr;
         struct p11_conn *c;
         int r;
@@ -184,6 +192,7 @@ static int conn_open(const struct p11_config *cfg, uint64_t deadline_ms, struct 
         r = p11_config_address(cfg, &addr);
         if (r < 0)
                 return -ECONNREFUSED;
+        *ret_addr = addr;
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
@@ -200,11 +209,49 @@ static int conn_open(const struct p11_config *cfg, uint64_t deadline_ms, struct 
         return 0;
 }
 
+/* Connections go where the address was when they were opened: the idle ones to an old address are
+ * closed now, the busy ones when released. */
+static void addr_moved_locked(const struct transport_addr *a) {
+        bool had = pool.have_addr;
+
+        pool.addr = *a;
+        pool.have_addr = true;
+        pool.addr_gen++;
+        if (had && pool.n_idle > 0) {
+                p11_debug(P11_DEBUG_RPC, "the address changed: closing %zu idle connection%s to the old one",
+                          pool.n_idle, pool.n_idle == 1 ? "" : "s");
+                drop_idle_locked();
+                wake_first_locked(); /* slots came free */
+        }
+}
+
+/* An enclave upgrade moves the address file to the new enclave while the old one still serves
+ * (agent/service.c): connections kept in the pool would stay with the old one until it is stopped,
+ * and the agent would have to stop it under them. So at most once per ADDR_CHECK_MS, on taking a
+ * connection, the address is read again (the address file: one small read), and a change moves the
+ * pool at once. Not with the address in the environment, which cannot change. */
+#define ADDR_CHECK_MS 1000
+
+static void addr_check_locked(void) {
+        struct transport_addr a;
+        uint64_t now;
+
+        if (!pool.have_addr || pool.cfg->address)
+                return;
+        now = mono_msec();
+        if (now - pool.addr_checked_ms < ADDR_CHECK_MS)
+                return;
+        pool.addr_checked_ms = now;
+        if (p11_config_address(pool.cfg, &a) == 0 && !transport_addr_equal(&a, &pool.addr))
+                addr_moved_locked(&a);
+}
+
 /* With the lock held and a free slot: opens a connection without the lock, by the call's deadline. */
 static int acquire_new_locked(size_t slot, uint64_t deadline_ms, struct p11_conn **ret) {
         const struct p11_config *cfg = pool.cfg;
         unsigned long epoch = pool.epoch;
         bool probe = pool.frozen;
+        struct transport_addr addr;
         struct p11_conn *c = NULL;
         int r;
 
@@ -214,7 +261,7 @@ static int acquire_new_locked(size_t slot, uint64_t deadline_ms, struct p11_conn
         if (probe)
                 pool.probing = true;
         pthread_mutex_unlock(&pool.lock);
-        r = conn_open(cfg, deadline_ms, &c);
+        r = conn_open(cfg, deadline_ms, &addr, &c);
         pthread_mutex_lock(&pool.lock);
         if (epoch != pool.epoch) {
                 /* Finalised (or forked) meanwhile: the reservation is gone already. */
@@ -231,6 +278,9 @@ static int acquire_new_locked(size_t slot, uint64_t deadline_ms, struct p11_conn
                 return r;
         }
         pool.frozen = false; /* it answered HELLO */
+        if (!pool.have_addr || !transport_addr_equal(&addr, &pool.addr))
+                addr_moved_locked(&addr);
+        c->addr_gen = pool.addr_gen;
         c->epoch = epoch;
         c->slot = slot;
         pool.all[slot] = c;
@@ -290,6 +340,7 @@ int p11_conn_acquire(uint64_t deadline_ms, struct p11_conn **ret) {
                         r = -ECONNREFUSED;
                         break;
                 }
+                addr_check_locked();
                 /* Nobody waits, or this thread waits first: it may take what is there. */
                 first = !pool.wait_head || pool.wait_head == &w;
                 if (first && pool.n_idle > 0) {
@@ -350,6 +401,11 @@ void p11_conn_release(struct p11_conn *c, int r) {
         pthread_mutex_lock(&pool.lock);
         if (c->epoch != pool.epoch) {
                 conn_free(c);
+        } else if (c->addr_gen != pool.addr_gen) {
+                /* opened to an address the pool has left: not pooled again */
+                pool.all[c->slot] = NULL;
+                conn_free(c);
+                wake_first_locked(); /* a slot came free */
         } else if (rpc_client_is_broken(c->rpc)) {
                 pool.all[c->slot] = NULL;
                 conn_free(c);
