@@ -16,6 +16,7 @@
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$SRC/tests/lib/nginx-conf.sh"
 PKG=enclave-acm
 CHECKS=0
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -208,32 +209,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=placeholder" -keyou
         -out "$T/nginx/placeholder.crt.pem" 2>/dev/null
 printf 'ssl_certificate %s;\nssl_certificate_key %s;\n' "$T/nginx/placeholder.crt.pem" "$T/nginx/placeholder.key.pem" \
         >"$T/stanza.conf"
-cat >"$T/nginx.conf" <<EOF
-worker_processes 2;
-user www-data;
-pid $NGINX_PID_FILE;
-error_log $T/nginx-error.log notice;
-events {
-        worker_connections 64;
-}
-http {
-        access_log off;
-        client_body_temp_path $T/nginx/client_body;
-        proxy_temp_path $T/nginx/proxy;
-        fastcgi_temp_path $T/nginx/fastcgi;
-        uwsgi_temp_path $T/nginx/uwsgi;
-        scgi_temp_path $T/nginx/scgi;
-        server {
-                listen 127.0.0.1:$PORT ssl;
-                server_name $HOST;
-                include $T/stanza.conf;
-                location / {
-                        default_type text/plain;
-                        return 200 "served with a key in enclave-token\n";
-                }
-        }
-}
-EOF
+nginx_test_conf "$T" "$PORT" "server_name $HOST;"
 # The installed OpenSSL configuration, unmodified: the libp11 engine with the installed module.
 export OPENSSL_CONF=/etc/enclave-acm/openssl-enclave-acm.cnf
 NGINX=$(command -v nginx)
@@ -283,7 +259,7 @@ ok "the installed agent provisioned the key into the installed enclave-token (pi
 
 body=$(curl -sS --fail --max-time 20 --cacert "$SRC/tests/data/chain-root.crt.pem" \
         --resolve "$HOST:$PORT:127.0.0.1" "https://$HOST:$PORT/") || fail "curl through nginx failed"
-[[ $body == "served with a key in enclave-token" ]] || fail "unexpected body '$body'"
+[[ $body == "ok" ]] || fail "unexpected body '$body'"
 ok "curl verifies https://$HOST:$PORT/ against the test root (leaf and intermediate from the token's chain)"
 
 mods=$(p11-kit list-modules 2>&1) || fail "p11-kit list-modules failed: $mods"

@@ -3,6 +3,7 @@
 
 . "$(dirname "${BASH_SOURCE[0]}")/keep-logs.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/nginx-conf.sh"
 CHECKS=0
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $*"; }
@@ -73,36 +74,8 @@ cleanup_agent() {
         done
 }
 
-# agent_nginx_conf PORT [SERVER_LINE...]: $T/nginx.conf for an nginx the agent manages: 2 workers as
-# www-data, 127.0.0.1:PORT with $T/stanza.conf included (the agent's target), temp paths under
-# $T/nginx, the error log in $T/nginx-error.log; each SERVER_LINE goes into the server block.
+# agent_nginx_conf PORT [SERVER_LINE...]: $T/nginx.conf for an nginx the agent manages, with
+# $T/stanza.conf included (the agent's target): tests/lib/nginx-conf.sh.
 agent_nginx_conf() {
-        local port=$1 extra=""
-        shift
-        (($# == 0)) || extra=$(printf '                %s\n' "$@")
-        cat >"$T/nginx.conf" <<EOF
-worker_processes 2;
-user www-data;
-pid $T/nginx.pid;
-error_log $T/nginx-error.log info;
-events {
-        worker_connections 256;
-}
-http {
-        access_log off;
-        client_body_temp_path $T/nginx/client_body;
-        proxy_temp_path $T/nginx/proxy;
-        fastcgi_temp_path $T/nginx/fastcgi;
-        uwsgi_temp_path $T/nginx/uwsgi;
-        scgi_temp_path $T/nginx/scgi;
-        server {
-                listen 127.0.0.1:$port ssl;
-                include $T/stanza.conf;
-$extra
-                location / {
-                        return 200 "ok\n";
-                }
-        }
-}
-EOF
+        nginx_test_conf "$T" "$@"
 }

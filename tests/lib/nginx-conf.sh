@@ -1,0 +1,42 @@
+# Sourced by the scripts that run a real nginx the agent manages (tests/integration/agent-lib.sh,
+# tests/e2e/package.sh, bench/soak.sh): one nginx configuration for all of them.
+#
+# nginx_test_conf DIR PORT [SERVER_LINE...]: writes DIR/nginx.conf: 2 workers (as www-data when run as
+# root and the user exists), pid DIR/nginx.pid, the error log DIR/nginx-error.log at info, temp paths
+# under DIR/nginx/, and one TLS server on 127.0.0.1:PORT that includes DIR/stanza.conf (the agent's
+# target) and answers "ok" to every request; each SERVER_LINE goes into the server block.
+nginx_test_conf() {
+        local dir=$1 port=$2 user="" extra=""
+        shift 2
+        if [[ $(id -u) == 0 ]] && id www-data >/dev/null 2>&1; then
+                user="user www-data;"
+        fi
+        (($# == 0)) || extra=$(printf '                %s\n' "$@")
+        mkdir -p "$dir/nginx"
+        cat >"$dir/nginx.conf" <<EOF
+worker_processes 2;
+$user
+pid $dir/nginx.pid;
+error_log $dir/nginx-error.log info;
+events {
+        worker_connections 256;
+}
+http {
+        access_log off;
+        client_body_temp_path $dir/nginx/client_body;
+        proxy_temp_path $dir/nginx/proxy;
+        fastcgi_temp_path $dir/nginx/fastcgi;
+        uwsgi_temp_path $dir/nginx/uwsgi;
+        scgi_temp_path $dir/nginx/scgi;
+        server {
+                listen 127.0.0.1:$port ssl;
+                include $dir/stanza.conf;
+$extra
+                location / {
+                        default_type text/plain;
+                        return 200 "ok\n";
+                }
+        }
+}
+EOF
+}
