@@ -43,16 +43,8 @@ cleanup() {
         trap - EXIT
         for p in "${LOOP_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
         [[ -n ${STOPPED_PID:-} ]] && kill -CONT "$STOPPED_PID" 2>/dev/null || true
-        [[ -n $AGENT_PID ]] && kill -TERM "$AGENT_PID" 2>/dev/null && sleep 1 || true
-        [[ -n $AGENT_PID ]] && kill -KILL "$AGENT_PID" 2>/dev/null || true
+        cleanup_agent "$rc" "$T/agent.log" "$T/nginx-error.log" "$T/sign-loop.log" "$T/wrk.out"
         [[ -f $T/nginx.pid ]] && kill -QUIT "$(cat "$T/nginx.pid")" 2>/dev/null && sleep 0.5 || true
-        [[ -n $NOTIFY_PID ]] && kill "$NOTIFY_PID" 2>/dev/null || true
-        if [[ $rc -ne 0 && $rc -ne 77 ]]; then
-                for f in "$T"/agent.log "$T"/nginx-error.log "$T"/sign-loop.log "$T"/wrk.out; do
-                        [[ -s $f ]] && { echo "--- $f (last 40 lines) ---" >&2; tail -n 40 "$f" >&2; } || true
-                done
-        fi
-        keep_logs "$T"
         [[ ${AGENT_TEST_KEEP:-0} == 1 ]] && echo "# kept $T" >&2 || rm -rf "$T"
         exit "$rc"
 }

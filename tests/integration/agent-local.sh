@@ -25,16 +25,8 @@ chmod 0755 "$T"
 cleanup() {
         local rc=$?
         trap - EXIT
-        [[ -n $AGENT_PID ]] && kill -TERM "$AGENT_PID" 2>/dev/null && sleep 1 || true
-        [[ -n $AGENT_PID ]] && kill -KILL "$AGENT_PID" 2>/dev/null || true
+        cleanup_agent "$rc" "$T/agent.log" "$T/nginx-error.log" "$T/notify.log"
         [[ -f $T/nginx.pid ]] && kill -QUIT "$(cat "$T/nginx.pid")" 2>/dev/null && sleep 0.5 || true
-        [[ -n $NOTIFY_PID ]] && kill "$NOTIFY_PID" 2>/dev/null || true
-        if [[ $rc -ne 0 && $rc -ne 77 ]]; then
-                for f in "$T"/agent.log "$T"/nginx-error.log "$T"/notify.log; do
-                        [[ -s $f ]] && { echo "--- $f (last 40 lines) ---" >&2; tail -n 40 "$f" >&2; } || true
-                done
-        fi
-        keep_logs "$T"
         [[ ${AGENT_TEST_KEEP:-0} == 1 ]] && echo "# kept $T" >&2 || rm -rf "$T"
         exit "$rc"
 }
