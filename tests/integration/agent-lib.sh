@@ -74,6 +74,18 @@ cleanup_agent() {
         done
 }
 
+# handshakes: 200 TLS handshakes with nginx on 127.0.0.1:$PORT, 50 ms apart (run it in the background
+# across a rotation); the number that failed lands in $T/handshake-failures.
+handshakes() {
+        local i fails=0
+        for i in $(seq 200); do
+                timeout 10 openssl s_client -connect "127.0.0.1:$PORT" </dev/null >/dev/null 2>&1 ||
+                        fails=$((fails + 1))
+                sleep 0.05
+        done
+        echo "$fails" >"$T/handshake-failures"
+}
+
 # agent_nginx_conf PORT [SERVER_LINE...]: $T/nginx.conf for an nginx the agent manages, with
 # $T/stanza.conf included (the agent's target): tests/lib/nginx-conf.sh.
 agent_nginx_conf() {

@@ -192,15 +192,6 @@ ok "broken nginx.conf: clear error (in the log and in enclave-acm status), stanz
 # period), then a plain graceful reload (HUP): the master, which lists slots once through
 # libengine-pkcs11-openssl 0.4.12, finds key id 2 in the slot it knows. The master pid stays; no
 # handshake may fail meanwhile (a client loop runs across the rotation).
-handshakes() {
-        local i fails=0
-        for i in $(seq 200); do
-                timeout 10 openssl s_client -connect "127.0.0.1:$PORT" </dev/null >/dev/null 2>&1 ||
-                        fails=$((fails + 1))
-                sleep 0.05
-        done
-        echo "$fails" >"$T/handshake-failures"
-}
 handshakes &
 LOOP_PID=$!
 sleep 0.5

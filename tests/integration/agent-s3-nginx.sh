@@ -141,15 +141,6 @@ wait_for 60 "nginx serves the S3 object's certificate" serves "$FP_RSA"
 [[ $(cat "$T/nginx.pid") == "$MASTER" ]] || fail "nginx's master changed"
 ok "nginx serves the certificate of the S3 object, its key in the token (decrypted via the fake KMS)"
 
-handshakes() {
-        local i fails=0
-        for i in $(seq 200); do
-                timeout 10 openssl s_client -connect "127.0.0.1:$PORT" </dev/null >/dev/null 2>&1 ||
-                        fails=$((fails + 1))
-                sleep 0.05
-        done
-        echo "$fails" >"$T/handshake-failures"
-}
 handshakes &
 LOOP_PID=$!
 sleep 0.5
