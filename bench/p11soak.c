@@ -377,8 +377,8 @@ static void write_stats(void) {
         /* heap_kB: what malloc has handed out and not got back (every arena, mmap()ed blocks too), to
          * tell a growing RSS made of live allocations from one made of freed but unreturned memory */
         struct mallinfo2 mi = mallinfo2();
-        fprintf(f, "unix_ms=%llu ops=%lu errors=%lu badsig=%lu reopens=%lu heap_kB=%zu\n", now_unix_ms(), ops,
-                errors, badsig, atomic_load(&reopens), (mi.uordblks + mi.hblkhd) / 1024);
+        fprintf(f, "unix_ms=%llu ops=%lu errors=%lu badsig=%lu reopens=%lu heap_kB=%zu\n", now_unix_ms(),
+                ops, errors, badsig, atomic_load(&reopens), (mi.uordblks + mi.hblkhd) / 1024);
         for (size_t i = 0; i < n_tokens; i++)
                 fprintf(f, "token=%s ops=%lu errors=%lu badsig=%lu\n", tokens[i].label,
                         atomic_load(&tokens[i].ops), atomic_load(&tokens[i].errors),
