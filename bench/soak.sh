@@ -29,6 +29,7 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/tests/lib/nginx-conf.sh"
 minutes=${1:-30}
 if ! [[ $minutes =~ ^[0-9]+([.][0-9]+)?$ ]] || [[ $(awk -v m="$minutes" 'BEGIN { print (m > 0 && m <= 1440) }') != 1 ]]; then
         echo "usage: [BUILD=DIR] bench/soak.sh [MINUTES]   (0 < MINUTES <= 1440)" >&2
@@ -65,10 +66,7 @@ done
 NGINX=$(command -v nginx)
 ENGINE=$(openssl version -e | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so
 [[ -f $ENGINE ]] || die "the libp11 engine ($ENGINE) is not installed (libengine-pkcs11-openssl)"
-NGINX_USER=
-if [[ $EUID -eq 0 ]]; then
-        id www-data >/dev/null 2>&1 && NGINX_USER="user www-data;"
-else
+if [[ $EUID -ne 0 ]]; then
         # Without root, mlock is bounded by RLIMIT_MEMLOCK (often 64 KiB or 8 MiB).
         export ENCLAVE_ACM_NO_MLOCK=1
 fi
@@ -158,35 +156,8 @@ cat >"$T/stanza.conf" <<EOF
 ssl_certificate $T/nginx/placeholder.crt.pem;
 ssl_certificate_key $T/nginx/placeholder.key.pem;
 EOF
-cat >"$T/nginx.conf" <<EOF
-worker_processes 2;
-$NGINX_USER
-pid $T/nginx.pid;
-error_log $T/nginx-error.log notice;
-events {
-        worker_connections 256;
-}
-http {
-        access_log off;
-        client_body_temp_path $T/nginx/client_body;
-        proxy_temp_path $T/nginx/proxy;
-        fastcgi_temp_path $T/nginx/fastcgi;
-        uwsgi_temp_path $T/nginx/uwsgi;
-        scgi_temp_path $T/nginx/scgi;
-        server {
-                listen 127.0.0.1:$PORT ssl;
-                include $T/stanza.conf;
-                # every request a full handshake, so every request is a signature in enclave-token
-                ssl_session_cache off;
-                ssl_session_tickets off;
-                keepalive_timeout 0;
-                location / {
-                        default_type text/plain;
-                        return 200 "soak\n";
-                }
-        }
-}
-EOF
+# every request a full handshake, so every request is a signature in enclave-token
+nginx_test_conf "$T" "$PORT" "ssl_session_cache off;" "ssl_session_tickets off;" "keepalive_timeout 0;"
 {
         cat <<EOF
 enclave:
