@@ -70,7 +70,7 @@ static int refusal(const struct aws_s3_uri *obj, const char *action, const struc
 
 /* One signed S3 request: the object's URL from the options, Host and the one extra header (if any),
  * signed with the payload hash, sent with the options' CA and time bound. *ret_now is the signing time
- * (for a clock skew named in a refusal). */
+ * (for a clock skew named in a refusal). Options NULL: the defaults. */
 static int s3_send(const struct aws_s3_opts *o, const struct aws_credentials *creds, const char *region,
                    const struct aws_s3_uri *obj, const char *method, const struct aws_header *extra,
                    const void *body, size_t len, size_t max_response, struct aws_url_resp *resp,
@@ -78,10 +78,13 @@ static int s3_send(const struct aws_s3_opts *o, const struct aws_credentials *cr
         _cleanup_(aws_s3_target_done) struct aws_s3_target t = {};
         _cleanup_(aws_sigv4_result_done) struct aws_sigv4_result sig = {};
         struct aws_header h[2 + AWS_SIGV4_MAX_ADD];
+        static const struct aws_s3_opts defaults = {};
         char label[AWS_HOST_MAX + 16];
         size_t nh = 0;
         int r;
 
+        if (!o)
+                o = &defaults;
         r = aws_s3_target_make(o->endpoint, region, o->dns_suffix, o->path_style, obj, &t, e);
         if (r < 0)
                 return r;
@@ -123,13 +126,10 @@ static int s3_send(const struct aws_s3_opts *o, const struct aws_credentials *cr
 int aws_s3_get_object(const struct aws_s3_opts *o, const struct aws_credentials *creds, const char *region,
                       const struct aws_s3_uri *obj, const char *if_none_match, struct aws_s3_get_result *ret,
                       struct aws_err *e) {
-        static const struct aws_s3_opts defaults = {};
         _cleanup_(aws_url_resp_done) struct aws_url_resp resp = {};
         int64_t now;
         int r;
 
-        if (!o)
-                o = &defaults;
         if (!creds || !obj || !region)
                 return aws_err(e, -EINVAL, "S3 GetObject: credentials, region and object needed");
         if (if_none_match && !etag_ok(if_none_match))
@@ -158,13 +158,10 @@ int aws_s3_get_object(const struct aws_s3_opts *o, const struct aws_credentials 
 
 int aws_s3_put_object(const struct aws_s3_opts *o, const struct aws_credentials *creds, const char *region,
                       const struct aws_s3_uri *obj, const void *body, size_t len, struct aws_err *e) {
-        static const struct aws_s3_opts defaults = {};
         _cleanup_(aws_url_resp_done) struct aws_url_resp resp = {};
         int64_t now;
         int r;
 
-        if (!o)
-                o = &defaults;
         if (!creds || !obj || !region || !body || len == 0 || len > AWS_S3_OBJECT_MAX)
                 return aws_err(e, -EINVAL,
                                "S3 PutObject: credentials, region, object and 1..%u bytes needed",
