@@ -1,6 +1,5 @@
 /* Signing throughput and latency through enclave-acm-pkcs11.so next to in-process OpenSSL, plus the null
  * round trip. */
-#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -298,23 +297,6 @@ static int run_rounds(const struct bench_case *bc, CK_SLOT_ID slot, int threads,
         return 0;
 }
 
-static int load_module(const char *path) {
-        CK_RV (*get)(CK_FUNCTION_LIST_PTR_PTR);
-        CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
-        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-
-        if (!h) {
-                fprintf(stderr, "p11bench: cannot load '%s': %s\n", path, dlerror());
-                return -ENOENT;
-        }
-        get = (CK_RV(*)(CK_FUNCTION_LIST_PTR_PTR)) dlsym(h, "C_GetFunctionList");
-        if (!get || get(&p11) != CKR_OK || p11->C_Initialize(&args) != CKR_OK) {
-                fprintf(stderr, "p11bench: '%s' did not initialise\n", path);
-                return -EIO;
-        }
-        return 0;
-}
-
 /* ENCLAVE_ACM_BUSY_POLL_USEC as the module reads it (p11module/config.c). */
 static unsigned busy_poll_usec(void) {
         struct p11_config cfg;
@@ -458,7 +440,7 @@ int main(int argc, char **argv) {
                "p99(us)", "cpu/op(us)", "vs in-process, vs first row");
         if (bench_ping(data, pings) < 0)
                 return 1;
-        if (setenv("ENCLAVE_ACM_ADDRESS", data, 1) < 0 || load_module(module) < 0)
+        if (setenv("ENCLAVE_ACM_ADDRESS", data, 1) < 0 || bench_p11_load("p11bench", module, &p11) < 0)
                 return 1;
         for (int i = optind; i < argc; i++) {
                 struct bench_case bc = {};

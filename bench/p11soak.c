@@ -9,7 +9,6 @@
  * gets one line per failed call ("UNIX_MS label what CKR") for bench/soak.sh to set against the faults
  * it injected. A wrong signature (badsig) is never expected. PINs come from --pin-dir DIR/LABEL
  * (never from the command line, which other users can read) and are never printed. */
-#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
@@ -406,23 +405,6 @@ static int load_pin(const char *dir, struct soak_token *t) {
         return 0;
 }
 
-static int load_module(const char *path) {
-        CK_RV (*get)(CK_FUNCTION_LIST_PTR_PTR);
-        CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
-        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-
-        if (!h) {
-                fprintf(stderr, "p11soak: cannot load '%s': %s\n", path, dlerror());
-                return -ENOENT;
-        }
-        get = (CK_RV(*)(CK_FUNCTION_LIST_PTR_PTR)) dlsym(h, "C_GetFunctionList");
-        if (!get || get(&p11) != CKR_OK || p11->C_Initialize(&args) != CKR_OK) {
-                fprintf(stderr, "p11soak: '%s' did not initialise\n", path);
-                return -EIO;
-        }
-        return 0;
-}
-
 static void on_signal(int sig) {
         (void) sig;
         atomic_store(&stop_flag, true);
@@ -490,7 +472,7 @@ int main(int argc, char **argv) {
         }
         signal(SIGTERM, on_signal);
         signal(SIGINT, on_signal);
-        if (load_module(module) < 0)
+        if (bench_p11_load("p11soak", module, &p11) < 0)
                 return 1;
 
         t0 = now_mono();
