@@ -159,20 +159,8 @@ EOF
 # every request a full handshake, so every request is a signature in enclave-token
 nginx_test_conf "$T" "$PORT" "ssl_session_cache off;" "ssl_session_tickets off;" "keepalive_timeout 0;"
 {
+        agent_yaml_local "$T" "$ETOK" 2
         cat <<EOF
-enclave:
-  launcher: local
-  token_binary: $ETOK
-  boot_timeout_ms: 10000
-options:
-  service: nginx
-  server_control: direct
-  server_config: $T/nginx.conf
-  runtime_dir: $T/run
-  state_dir: $T/state
-  sync_interval_secs: 2
-  reload_wait_ms: 500
-  imds_endpoint: http://127.0.0.1:9
 log:
   level: info
 tokens:

@@ -85,20 +85,9 @@ EOF
 agent_nginx_conf "$PORT" "keepalive_requests 20;"
 # write_config BINARY EXPIRY_WARNING_DAYS
 write_config() {
-        cat >"$T/acm.yaml.new" <<EOF
-enclave:
-  launcher: local
-  token_binary: $1
-  boot_timeout_ms: 10000
-options:
-  service: nginx
-  server_control: direct
-  server_config: $T/nginx.conf
-  runtime_dir: $T/run
-  state_dir: $T/state
-  sync_interval_secs: 600
-  reload_wait_ms: 500
-  imds_endpoint: http://127.0.0.1:9
+        {
+                agent_yaml_local "$T" "$1" 600
+                cat <<EOF
   health_interval_secs: $INTERVAL
   health_timeout_ms: $TIMEOUT_MS
   health_misses: $MISSES
@@ -120,6 +109,7 @@ tokens:
         path: $T/stanza.conf
     refresh_interval_secs: 600
 EOF
+        } >"$T/acm.yaml.new"
         mv "$T/acm.yaml.new" "$T/acm.yaml"
 }
 write_config "$ENCLAVE_TOKEN" 30

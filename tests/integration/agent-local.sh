@@ -59,21 +59,9 @@ ssl_certificate $TEST_DATA/rsa3072.crt.pem;
 ssl_certificate_key $T/nginx/old.key.pem;
 EOF
 agent_nginx_conf "$PORT"
-cat >"$T/acm.yaml" <<EOF
-enclave:
-  launcher: local
-  token_binary: $ENCLAVE_TOKEN
-  boot_timeout_ms: 10000
-options:
-  service: nginx
-  server_control: direct
-  server_config: $T/nginx.conf
-  runtime_dir: $T/run
-  state_dir: $T/state
-  sync_interval_secs: 2
-  reload_wait_ms: 500
-  # never the real IMDS: nothing listens on the discard port, so the S3 source fails at once
-  imds_endpoint: http://127.0.0.1:9
+{
+        agent_yaml_local "$T" "$ENCLAVE_TOKEN" 2
+        cat <<EOF
 log:
   level: debug
 tokens:
@@ -91,6 +79,7 @@ tokens:
       S3:
         uri: s3://bucket/key.json
 EOF
+} >"$T/acm.yaml"
 
 "$AGENT" --config "$T/acm.yaml" --check-config >"$T/check.log" 2>&1 || { cat "$T/check.log"; fail "--check-config"; }
 ok "the test configuration is valid"

@@ -1,5 +1,5 @@
 # Sourced by the scripts that run a real nginx the agent manages (tests/integration/agent-lib.sh,
-# tests/e2e/package.sh, bench/soak.sh): one nginx configuration for all of them.
+# tests/e2e/package.sh, bench/soak.sh): one nginx configuration, and one start of acm.yaml, for all.
 #
 # nginx_test_conf DIR PORT [SERVER_LINE...]: writes DIR/nginx.conf: 2 workers (as www-data when run as
 # root and the user exists), pid DIR/nginx.pid, the error log DIR/nginx-error.log at info, temp paths
@@ -38,5 +38,27 @@ $extra
                 }
         }
 }
+EOF
+}
+
+# agent_yaml_local DIR TOKEN_BINARY SYNC_SECS: prints the start of an acm.yaml for an agent with the
+# local launcher (TOKEN_BINARY, 10 s to boot) that manages the nginx of nginx_test_conf DIR directly:
+# runtime and state under DIR, a sync every SYNC_SECS, and IMDS at a closed loopback port (never the
+# real one: an S3 source fails at once). The caller goes on with more options, log: and tokens:.
+agent_yaml_local() {
+        cat <<EOF
+enclave:
+  launcher: local
+  token_binary: $2
+  boot_timeout_ms: 10000
+options:
+  service: nginx
+  server_control: direct
+  server_config: $1/nginx.conf
+  runtime_dir: $1/run
+  state_dir: $1/state
+  sync_interval_secs: $3
+  reload_wait_ms: 500
+  imds_endpoint: http://127.0.0.1:9
 EOF
 }
