@@ -64,7 +64,7 @@ for t in nginx wrk openssl python3; do
         command -v "$t" >/dev/null 2>&1 || die "'$t' is not installed"
 done
 NGINX=$(command -v nginx)
-ENGINE=$(openssl version -e | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so
+ENGINE=$(nginx_libp11_engine)
 [[ -f $ENGINE ]] || die "the libp11 engine ($ENGINE) is not installed (libengine-pkcs11-openssl)"
 if [[ $EUID -ne 0 ]]; then
         # Without root, mlock is bounded by RLIMIT_MEMLOCK (often 64 KiB or 8 MiB).
@@ -173,8 +173,7 @@ EOF
 } >"$T/acm.yaml"
 "$AGENT" --config "$T/acm.yaml" --check-config >"$T/check.log" 2>&1 || { cat "$T/check.log" >&2; die "--check-config"; }
 
-sed "s|^MODULE_PATH = .*|MODULE_PATH = $MODULE|; s|^dynamic_path = .*|dynamic_path = $ENGINE|" \
-        "$top/packaging/openssl-enclave-acm.cnf" >"$T/openssl.cnf"
+nginx_openssl_cnf "$T" "$MODULE"
 export ENCLAVE_ACM_ADDRESS_FILE=$T/run/address
 OPENSSL_CONF=$T/openssl.cnf "$NGINX" -c "$T/nginx.conf" -e "$T/nginx-error.log" || die "nginx did not start"
 OPENSSL_CONF=$T/openssl.cnf "$AGENT" --config "$T/acm.yaml" >"$T/agent.log" 2>&1 &

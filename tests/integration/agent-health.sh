@@ -19,15 +19,7 @@ fi
 . "$(dirname "$0")/agent-lib.sh"
 
 : "${AGENT:?}" "${ENCLAVE_TOKEN:?}" "${P11_MODULE:?}" "${P11_CLIENT:?}" "${TEST_DATA:?}" "${ENCLAVE_ACM:?}"
-SRC_ROOT=$(cd "$TEST_DATA/../.." && pwd)
-ENGINE=$(openssl version -e 2>/dev/null | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so
-
-for t in nginx openssl python3 wrk; do
-        command -v "$t" >/dev/null 2>&1 || { echo "SKIP: '$t' is not installed"; exit 77; }
-done
-[[ -f $ENGINE ]] || { echo "SKIP: the libp11 engine ($ENGINE) is not installed"; exit 77; }
-[[ $(id -u) == 0 ]] || { echo "SKIP: needs root (nginx master as root, workers as www-data)"; exit 77; }
-id www-data >/dev/null 2>&1 || { echo "SKIP: no www-data user"; exit 77; }
+agent_nginx_skip_unless python3 wrk
 
 AGENT_PID= NOTIFY_PID= LOOP_PIDS=()
 PIN=health-test-pin-1234
@@ -70,8 +62,7 @@ FP_RSA=$(fp_of "$TEST_DATA/rsa2048.crt.pem")
 # The second binary of the upgrade: a copy of the same program at another path.
 cp "$ENCLAVE_TOKEN" "$T/enclave-token-v2"
 
-sed "s|^MODULE_PATH = .*|MODULE_PATH = $P11_MODULE|; s|^dynamic_path = .*|dynamic_path = $ENGINE|" \
-        "$SRC_ROOT/packaging/openssl-enclave-acm.cnf" >"$T/openssl.cnf"
+nginx_openssl_cnf "$T" "$P11_MODULE"
 export OPENSSL_CONF=$T/openssl.cnf
 export ENCLAVE_ACM_ADDRESS_FILE=$T/run/address
 export ENCLAVE_ACM_NO_MLOCK=1

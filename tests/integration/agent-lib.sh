@@ -86,6 +86,20 @@ handshakes() {
         echo "$fails" >"$T/handshake-failures"
 }
 
+# agent_nginx_skip_unless TOOL...: exits 77 (skip) unless nginx, openssl and the TOOLs are installed,
+# the libp11 engine is there, this runs as root and the www-data user exists (nginx's master runs as
+# root, its workers as www-data).
+agent_nginx_skip_unless() {
+        local t engine
+        for t in nginx openssl "$@"; do
+                command -v "$t" >/dev/null 2>&1 || { echo "SKIP: '$t' is not installed"; exit 77; }
+        done
+        engine=$(nginx_libp11_engine)
+        [[ -f $engine ]] || { echo "SKIP: the libp11 engine ($engine) is not installed"; exit 77; }
+        [[ $(id -u) == 0 ]] || { echo "SKIP: needs root (nginx master as root, workers as www-data)"; exit 77; }
+        id www-data >/dev/null 2>&1 || { echo "SKIP: no www-data user"; exit 77; }
+}
+
 # agent_nginx_conf PORT [SERVER_LINE...]: $T/nginx.conf for an nginx the agent manages, with
 # $T/stanza.conf included (the agent's target): tests/lib/nginx-conf.sh.
 agent_nginx_conf() {

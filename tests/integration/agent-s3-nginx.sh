@@ -10,14 +10,7 @@ set -euo pipefail
 . "$(dirname "$0")/agent-lib.sh"
 
 : "${AGENT:?}" "${ENCLAVE_TOKEN:?}" "${TEST_DATA:?}" "${FAKE_KMS:?}" "${FAKE_AWS:?}" "${P11_MODULE:?}"
-SRC_ROOT=$(cd "$TEST_DATA/../.." && pwd)
-ENGINE=$(openssl version -e 2>/dev/null | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so
-for t in nginx openssl python3; do
-        command -v "$t" >/dev/null 2>&1 || { echo "SKIP: '$t' is not installed"; exit 77; }
-done
-[[ -f $ENGINE ]] || { echo "SKIP: the libp11 engine ($ENGINE) is not installed"; exit 77; }
-[[ $(id -u) == 0 ]] || { echo "SKIP: needs root (nginx master as root, workers as www-data)"; exit 77; }
-id www-data >/dev/null 2>&1 || { echo "SKIP: no www-data user"; exit 77; }
+agent_nginx_skip_unless python3
 if ! "$ENCLAVE_TOKEN" --help 2>&1 | grep -q -- "--nsm-simulator"; then
         echo "SKIP: enclave-token is built without the NSM simulator (-Dnsm_simulator=false)"
         exit 77
@@ -87,8 +80,7 @@ KMS_PID=$!
 wait_for 30 "fake-kms wrote its CA" test -s "$T/kms-ca.pem"
 ok "fake IMDS (HTTP), fake S3 (HTTPS, test CA) and fake KMS are up"
 
-sed "s|^MODULE_PATH = .*|MODULE_PATH = $P11_MODULE|; s|^dynamic_path = .*|dynamic_path = $ENGINE|" \
-        "$SRC_ROOT/packaging/openssl-enclave-acm.cnf" >"$T/openssl.cnf"
+nginx_openssl_cnf "$T" "$P11_MODULE"
 export OPENSSL_CONF=$T/openssl.cnf
 cp "$TEST_DATA/ec-p256.key.pem" "$T/nginx/old.key.pem"
 cat >"$T/stanza.conf" <<EOF

@@ -1,6 +1,21 @@
 # Sourced by the scripts that run a real nginx the agent manages (tests/integration/agent-lib.sh,
 # tests/e2e/package.sh, bench/soak.sh): one nginx configuration, and one start of acm.yaml, for all.
 #
+NGINX_CONF_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# nginx_libp11_engine: the path of the libp11 engine (libengine-pkcs11-openssl) in OpenSSL's engine dir.
+nginx_libp11_engine() {
+        echo "$(openssl version -e 2>/dev/null | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so"
+}
+
+# nginx_openssl_cnf DIR MODULE: DIR/openssl.cnf, the packaged OpenSSL configuration
+# (packaging/openssl-enclave-acm.cnf) with MODULE and this machine's libp11 engine, for nginx's
+# OPENSSL_CONF.
+nginx_openssl_cnf() {
+        sed "s|^MODULE_PATH = .*|MODULE_PATH = $2|; s|^dynamic_path = .*|dynamic_path = $(nginx_libp11_engine)|" \
+                "$NGINX_CONF_SRC/packaging/openssl-enclave-acm.cnf" >"$1/openssl.cnf"
+}
+
 # nginx_test_conf DIR PORT [SERVER_LINE...]: writes DIR/nginx.conf: 2 workers (as www-data when run as
 # root and the user exists), pid DIR/nginx.pid, the error log DIR/nginx-error.log at info, temp paths
 # under DIR/nginx/, and one TLS server on 127.0.0.1:PORT that includes DIR/stanza.conf (the agent's
